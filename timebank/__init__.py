@@ -1,0 +1,45 @@
+"""timebank: an event-sourced time-banking ledger. 1 hour of help = 1 time credit.
+
+Open a store with :func:`timebank.open` and use the :class:`Timebank` it
+returns; every refused command raises a :class:`TimebankError` subclass from
+:mod:`timebank.errors` and changes nothing.
+"""
+
+from timebank.api import Timebank, open
+from timebank.domain.entries import RecordedEntry
+from timebank.domain.errors import TimebankError
+from timebank.domain.policy import BalanceLimits, LimitMode, Policy
+from timebank.domain.values import (
+    OPENING,
+    POT,
+    AccountKind,
+    EntryKind,
+    format_hours,
+    parse_minutes,
+)
+from timebank.storage import Profile
+from timebank.views import AccountBalance, BankInfo, Figures, Member, StatementLine
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "OPENING",
+    "POT",
+    "AccountBalance",
+    "AccountKind",
+    "BalanceLimits",
+    "BankInfo",
+    "EntryKind",
+    "Figures",
+    "LimitMode",
+    "Member",
+    "Policy",
+    "Profile",
+    "RecordedEntry",
+    "StatementLine",
+    "Timebank",
+    "TimebankError",
+    "format_hours",
+    "open",
+    "parse_minutes",
+]

@@ -1,0 +1,364 @@
+"""The ledger of one time bank: the consistency boundary of every entry.
+
+A :class:`Bank` holds what it needs to enforce its rules: its policy, its
+members (kind and join date) and the balance of every account. Every entry is
+one event on it, so writes to one bank are serialised by the event store's
+optimistic concurrency and different banks write in parallel.
+
+Events carry ids, codes, dates and whole minutes only: never a name, an email
+or free text. Display names live in the erasable profile store.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any, ClassVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from timebank.domain import errors
+from timebank.domain.entries import Leg, NewEntry, RecordedEntry, legs_for
+from timebank.domain.policy import LimitMode, Policy
+from timebank.domain.values import OPENING, POT, AccountKind, EntryKind, invariant
+
+__all__ = ["MEMBER_KINDS", "Bank", "bank_uuid", "recorded_entry"]
+
+_NAMESPACE = uuid5(NAMESPACE_URL, "https://timebank.invalid/ids")
+MEMBER_KINDS = frozenset({AccountKind.INDIVIDUAL.value, AccountKind.ORGANISATION.value})
+
+
+def bank_uuid(bank_id: str) -> UUID:
+    """The event-stream id of a bank: derived from its path, so it is stable."""
+    return uuid5(_NAMESPACE, f"bank:{bank_id}")
+
+
+class Bank(Aggregate):
+    """A time bank's ledger: members, accounts, balances and entries."""
+
+    @staticmethod
+    def create_id(bank_id: str) -> UUID:  # type: ignore[override]
+        return bank_uuid(bank_id)
+
+    @event("Opened")
+    def __init__(
+        self, bank_id: str, name: str, policy: Policy, opened_on: date, actor: str
+    ) -> None:
+        self.bank_id = bank_id
+        self.name = name
+        self.policy = policy
+        self.opened_on = opened_on
+        self.kinds: dict[str, str] = {POT: AccountKind.POT.value, OPENING: AccountKind.SYSTEM.value}
+        self.joined_on: dict[str, date] = {}
+        self.balances: dict[str, int] = {POT: 0, OPENING: 0}
+        self.entries_count = 0
+
+    # --- events -----------------------------------------------------------------
+    class EntryEvent(Aggregate.Event):
+        """Base of every entry event: the fields all entries share."""
+
+        entry_kind: ClassVar[EntryKind]
+        entry_id: str
+        occurred_on: date
+        minutes: int
+        category: str | None
+        actor: str
+        flags: list[str]
+
+        def legs(self) -> list[Leg]:
+            raise NotImplementedError
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._post(self.legs())
+
+    class _PartiesEvent(EntryEvent):
+        provider: str
+        receiver: str | None
+
+        def legs(self) -> list[Leg]:
+            return legs_for(self.entry_kind, self.provider, self.receiver, self.minutes)
+
+    class ExchangeRecorded(_PartiesEvent):
+        """``provider`` helped ``receiver`` for ``minutes``."""
+
+        entry_kind = EntryKind.EXCHANGE
+
+    class PotExchangeRecorded(_PartiesEvent):
+        """``provider`` helped ``receiver``; the bank's pot paid."""
+
+        entry_kind = EntryKind.POT_EXCHANGE
+
+    class DonationMade(_PartiesEvent):
+        """``provider`` gave ``minutes`` of credit to the bank's pot."""
+
+        entry_kind = EntryKind.DONATION
+
+    class GiftGiven(_PartiesEvent):
+        """``provider`` gave ``minutes`` of credit to ``receiver``."""
+
+        entry_kind = EntryKind.GIFT
+
+    class OpeningBalanceCarried(_PartiesEvent):
+        """``provider``'s balance carried over from an older system (signed)."""
+
+        entry_kind = EntryKind.OPENING_BALANCE
+
+    class EntryReversed(EntryEvent):
+        """Entry ``reverses`` was undone; ``reversed_legs`` are its legs negated."""
+
+        entry_kind = EntryKind.REVERSAL
+        reverses: str
+        reversed_legs: list[list[Any]]
+
+        def legs(self) -> list[Leg]:
+            return [(str(account), int(minutes)) for account, minutes in self.reversed_legs]
+
+    # --- queries -------------------------------------------------------------------
+    def is_member(self, member_id: str) -> bool:
+        return self.kinds.get(member_id) in MEMBER_KINDS
+
+    def members(self) -> list[str]:
+        return [m for m in self.kinds if self.is_member(m)]
+
+    def balance(self, account: str) -> int:
+        if account not in self.balances:
+            raise errors.MemberNotFound(
+                f"no account {account!r} in bank {self.bank_id!r}",
+                bank=self.bank_id,
+                member=account,
+            )
+        return self.balances[account]
+
+    def check_invariants(self) -> None:
+        """Every account sums to zero; the pot never below zero. O(accounts)."""
+        invariant(sum(self.balances.values()) == 0, f"{self.bank_id}: balances sum to zero")
+        invariant(self.balances[POT] >= 0, f"{self.bank_id}: pot is not below zero")
+        invariant(set(self.balances) == set(self.kinds), "every account has a kind")
+
+    # --- commands --------------------------------------------------------------------
+    def change_policy(self, policy: Policy, actor: str) -> None:
+        if policy != self.policy:
+            self._policy_changed(policy, actor)
+
+    @event("PolicyChanged")
+    def _policy_changed(self, policy: Policy, actor: str) -> None:
+        self.policy = policy
+
+    def join(
+        self, member_id: str, kind: AccountKind, joined_on: date, actor: str, today: date
+    ) -> None:
+        if member_id in self.kinds:
+            raise errors.MemberAlreadyJoined(
+                f"member {member_id!r} has already joined bank {self.bank_id!r}",
+                bank=self.bank_id,
+                member=member_id,
+            )
+        if kind not in MEMBER_KINDS:
+            raise errors.InvalidInput(
+                f"member kind must be individual or organisation: {kind!r}", kind=kind
+            )
+        self._check_not_future(joined_on, today, member_id)
+        if joined_on < self.opened_on:
+            raise errors.BeforeBankOpened(
+                f"member {member_id!r} cannot join on {joined_on}: bank"
+                f" {self.bank_id!r} opened on {self.opened_on}",
+                bank=self.bank_id,
+                member=member_id,
+            )
+        self._member_joined(member_id, str(kind), joined_on, actor)
+
+    @event("MemberJoined")
+    def _member_joined(self, member_id: str, kind: str, joined_on: date, actor: str) -> None:
+        self.kinds[member_id] = kind
+        self.joined_on[member_id] = joined_on
+        self.balances[member_id] = 0
+
+    def record(self, new: NewEntry, actor: str, today: date) -> None:
+        """Record an entry of any kind but reversal, or raise a named error."""
+        invariant(new.bank == self.bank_id, "entry is recorded on its own bank")
+        parties = [p for p in (new.provider, new.receiver) if p is not None]
+        for member in parties:
+            self._check_member(member)
+        if new.provider == new.receiver:
+            raise errors.SelfExchange(
+                f"provider and receiver are both {new.provider!r}",
+                bank=self.bank_id,
+                entry_id=new.entry_id,
+                member=new.provider,
+            )
+        self._check_amount(new)
+        self._check_dates(new, today, parties)
+        legs = legs_for(new.kind, new.provider, new.receiver, new.minutes)
+        flags = self._check_limits(new.entry_id, legs)
+        self.trigger_event(
+            _EVENT_FOR_KIND[new.kind],
+            entry_id=new.entry_id,
+            occurred_on=new.occurred_on,
+            minutes=new.minutes,
+            category=new.category,
+            actor=actor,
+            flags=flags,
+            provider=new.provider,
+            receiver=new.receiver,
+        )
+
+    def reverse(self, new: NewEntry, original: RecordedEntry, actor: str, today: date) -> None:
+        """Record a reversal of ``original``, or raise a named error."""
+        invariant(new.bank == self.bank_id == original.bank, "reversal on its own bank")
+        invariant(new.reverses == original.entry_id, "reversal names its entry")
+        ids = {"bank": self.bank_id, "entry_id": new.entry_id, "reverses": original.entry_id}
+        if original.kind is EntryKind.REVERSAL:
+            raise errors.CannotReverseReversal(
+                f"entry {original.entry_id!r} is itself a reversal; record the"
+                " original entry again instead",
+                **ids,
+            )
+        if original.reversed_by is not None:
+            raise errors.AlreadyReversed(
+                f"entry {original.entry_id!r} was already reversed by"
+                f" {original.reversed_by!r}",
+                reversed_by=original.reversed_by,
+                **ids,
+            )
+        self._check_not_future(new.occurred_on, today, new.entry_id)
+        if new.occurred_on < original.occurred_on:
+            raise errors.ReversalBeforeEntry(
+                f"reversal dated {new.occurred_on} is before entry"
+                f" {original.entry_id!r} ({original.occurred_on})",
+                **ids,
+            )
+        legs = [(account, -minutes) for account, minutes in original.legs]
+        flags = self._check_limits(new.entry_id, legs)
+        self.trigger_event(
+            self.EntryReversed,
+            entry_id=new.entry_id,
+            occurred_on=new.occurred_on,
+            minutes=original.minutes,
+            category=original.category,
+            actor=actor,
+            flags=flags,
+            reverses=original.entry_id,
+            reversed_legs=[[a, m] for a, m in legs],
+        )
+
+    # --- rules ----------------------------------------------------------------------------
+    def _check_member(self, member: str) -> None:
+        if not self.is_member(member):
+            raise errors.MemberNotFound(
+                f"{member!r} is not a member of bank {self.bank_id!r}",
+                bank=self.bank_id,
+                member=member,
+            )
+
+    def _check_amount(self, new: NewEntry) -> None:
+        if new.kind is EntryKind.OPENING_BALANCE:
+            limit = self.policy.opening_balance_minutes_max
+            too_large = abs(new.minutes) > limit
+        else:
+            limit = self.policy.entry_minutes_max
+            too_large = new.minutes > limit
+            invariant(new.minutes > 0, "entry amounts are positive")
+        if too_large:
+            raise errors.EntryTooLarge(
+                f"{new.minutes} minutes is more than bank {self.bank_id!r} allows"
+                f" for one {new.kind} ({limit} minutes)",
+                bank=self.bank_id,
+                entry_id=new.entry_id,
+                limit_minutes=limit,
+            )
+
+    def _check_dates(self, new: NewEntry, today: date, parties: list[str]) -> None:
+        self._check_not_future(new.occurred_on, today, new.entry_id)
+        for member in parties:
+            if new.occurred_on < self.joined_on[member]:
+                raise errors.OccurredBeforeJoining(
+                    f"entry {new.entry_id!r} on {new.occurred_on} is before"
+                    f" {member!r} joined ({self.joined_on[member]})",
+                    bank=self.bank_id,
+                    entry_id=new.entry_id,
+                    member=member,
+                )
+
+    def _check_not_future(self, day: date, today: date, subject: str) -> None:
+        if day > today:
+            raise errors.OccurredInFuture(
+                f"{subject!r}: {day} is in the future (today is {today} in"
+                f" {self.policy.timezone})",
+                bank=self.bank_id,
+                subject=subject,
+            )
+
+    def _check_limits(self, entry_id: str, legs: list[Leg]) -> list[str]:
+        """Refuse or flag limit breaches; return the flags to record."""
+        changes: dict[str, int] = defaultdict(int)
+        for account, minutes in legs:
+            changes[account] += minutes
+        flags: list[str] = []
+        for account, change in changes.items():
+            kind = AccountKind(self.kinds[account])
+            limits = self.policy.limits_for(kind)
+            balance = self.balances[account]
+            breached = None if limits is None else limits.breach(balance, change)
+            if breached is None:
+                continue
+            ids = {"bank": self.bank_id, "entry_id": entry_id, "account": account}
+            if kind is AccountKind.POT and breached == 0:
+                raise errors.PotOverdrawn(
+                    f"the pot of bank {self.bank_id!r} holds {balance} minutes;"
+                    f" entry {entry_id!r} needs {-change}",
+                    balance_minutes=balance,
+                    **ids,
+                )
+            if self.policy.limit_mode is LimitMode.REFUSE:
+                raise errors.BalanceLimitExceeded(
+                    f"entry {entry_id!r} would take {account!r} from {balance} to"
+                    f" {balance + change} minutes, past its limit of {breached}",
+                    balance_minutes=balance,
+                    limit_minutes=breached,
+                    **ids,
+                )
+            flags.append(f"limit:{account}:{breached}")
+        return flags
+
+    def _post(self, legs: list[Leg]) -> None:
+        """Apply an entry's legs (on recording and on replay)."""
+        invariant(sum(m for _, m in legs) == 0, "an entry's legs sum to zero")
+        for account, minutes in legs:
+            invariant(account in self.balances, f"account {account!r} exists")
+            self.balances[account] += minutes
+        invariant(self.balances[POT] >= 0, "the pot is never below zero")
+        self.entries_count += 1
+
+
+_EVENT_FOR_KIND: dict[EntryKind, type[Bank.EntryEvent]] = {
+    EntryKind.EXCHANGE: Bank.ExchangeRecorded,
+    EntryKind.POT_EXCHANGE: Bank.PotExchangeRecorded,
+    EntryKind.DONATION: Bank.DonationMade,
+    EntryKind.GIFT: Bank.GiftGiven,
+    EntryKind.OPENING_BALANCE: Bank.OpeningBalanceCarried,
+}
+
+
+def recorded_entry(
+    entry_event: Bank.EntryEvent, bank_id: str, reversed_by: str | None = None
+) -> RecordedEntry:
+    """The :class:`RecordedEntry` an entry event describes."""
+    provider = getattr(entry_event, "provider", None)
+    receiver = getattr(entry_event, "receiver", None)
+    return RecordedEntry(
+        entry_id=entry_event.entry_id,
+        bank=bank_id,
+        kind=entry_event.entry_kind,
+        minutes=entry_event.minutes,
+        occurred_on=entry_event.occurred_on,
+        recorded_at=entry_event.timestamp,
+        actor=entry_event.actor,
+        legs=tuple(entry_event.legs()),
+        provider=provider,
+        receiver=receiver,
+        category=entry_event.category,
+        reverses=getattr(entry_event, "reverses", None),
+        flags=tuple(entry_event.flags),
+        reversed_by=reversed_by,
+    )

@@ -1,0 +1,137 @@
+"""A bank's policy: per-entry limits, balance limits per account kind, timezone."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+from timebank.domain.errors import InvalidPolicy
+from timebank.domain.values import MINUTES_ABS_MAX, AccountKind
+
+__all__ = ["BalanceLimits", "LimitMode", "Policy"]
+
+
+class LimitMode(StrEnum):
+    """What happens when an entry would take a balance past a limit."""
+
+    REFUSE = "refuse"  #: the entry is refused with BalanceLimitExceeded
+    FLAG = "flag"  #: the entry is recorded and flagged for the coordinator
+
+
+def _optional_minutes(value: int | None) -> None:
+    if value is not None and (
+        not isinstance(value, int) or isinstance(value, bool) or abs(value) > MINUTES_ABS_MAX
+    ):
+        raise InvalidPolicy(f"limit must be whole minutes or None: {value!r}", value=value)
+
+
+@attrs.frozen
+class BalanceLimits:
+    """Lowest and highest balance allowed, in minutes; ``None`` means no limit.
+
+    ``lowest_minutes`` must be at most 0 and ``highest_minutes`` at least 0,
+    so that a new account (balance 0) is always within its limits.
+    """
+
+    lowest_minutes: int | None = None
+    highest_minutes: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _optional_minutes(self.lowest_minutes)
+        _optional_minutes(self.highest_minutes)
+        if self.lowest_minutes is not None and self.lowest_minutes > 0:
+            raise InvalidPolicy("lowest balance must be 0 or below", limits=self)
+        if self.highest_minutes is not None and self.highest_minutes < 0:
+            raise InvalidPolicy("highest balance must be 0 or above", limits=self)
+
+    def breach(self, balance_minutes: int, change_minutes: int) -> int | None:
+        """The limit that ``change_minutes`` breaks, or ``None``.
+
+        A change breaks a limit when it leaves the balance outside the limits
+        *and* moves it further out; a change that brings an out-of-limit
+        balance back towards its limits is always allowed.
+        """
+        after = balance_minutes + change_minutes
+        low, high = self.lowest_minutes, self.highest_minutes
+        if low is not None and change_minutes < 0 and after < low:
+            return low
+        if high is not None and change_minutes > 0 and after > high:
+            return high
+        return None
+
+    def to_dict(self) -> dict[str, int | None]:
+        return {"lowest_minutes": self.lowest_minutes, "highest_minutes": self.highest_minutes}
+
+
+def _positive_minutes(_: Any, attribute: attrs.Attribute[int], value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MINUTES_ABS_MAX:
+        raise InvalidPolicy(f"{attribute.name} must be positive whole minutes: {value!r}")
+
+
+def _timezone(_: Any, __: attrs.Attribute[str], value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise InvalidPolicy(f"unknown timezone: {value!r}", timezone=value) from None
+
+
+def _pot_limits(_: Any, __: attrs.Attribute[BalanceLimits], value: BalanceLimits) -> None:
+    if value.lowest_minutes != 0:
+        raise InvalidPolicy("the pot's lowest balance is 0", limits=value)
+
+
+@attrs.frozen
+class Policy:
+    """The rules a bank applies to its entries.
+
+    Defaults: at most 24 hours per entry, opening balances up to 10,000 hours
+    either way, no balance limits for members and organisations, the pot never
+    below 0, limit breaches refused, dates in the Europe/London timezone.
+    """
+
+    entry_minutes_max: int = attrs.field(default=24 * 60, validator=_positive_minutes)
+    opening_balance_minutes_max: int = attrs.field(
+        default=10_000 * 60, validator=_positive_minutes
+    )
+    individual: BalanceLimits = BalanceLimits()
+    organisation: BalanceLimits = BalanceLimits()
+    pot: BalanceLimits = attrs.field(default=BalanceLimits(0, None), validator=_pot_limits)
+    limit_mode: LimitMode = attrs.field(default=LimitMode.REFUSE, converter=LimitMode)
+    timezone: str = attrs.field(default="Europe/London", validator=_timezone)
+
+    def limits_for(self, kind: AccountKind) -> BalanceLimits | None:
+        """Balance limits for an account kind; system accounts have none."""
+        if kind is AccountKind.INDIVIDUAL:
+            return self.individual
+        if kind is AccountKind.ORGANISATION:
+            return self.organisation
+        if kind is AccountKind.POT:
+            return self.pot
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; :meth:`from_dict` reads it back."""
+        return {
+            "entry_minutes_max": self.entry_minutes_max,
+            "opening_balance_minutes_max": self.opening_balance_minutes_max,
+            "individual": self.individual.to_dict(),
+            "organisation": self.organisation.to_dict(),
+            "pot": self.pot.to_dict(),
+            "limit_mode": str(self.limit_mode),
+            "timezone": self.timezone,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Policy:
+        return cls(
+            entry_minutes_max=data["entry_minutes_max"],
+            opening_balance_minutes_max=data["opening_balance_minutes_max"],
+            individual=BalanceLimits(**data["individual"]),
+            organisation=BalanceLimits(**data["organisation"]),
+            pot=BalanceLimits(**data["pot"]),
+            limit_mode=LimitMode(data["limit_mode"]),
+            timezone=data["timezone"],
+        )

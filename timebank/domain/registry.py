@@ -1,0 +1,34 @@
+"""The registry of banks in a store: one small stream listing bank ids."""
+
+from __future__ import annotations
+
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from timebank.domain import errors
+
+__all__ = ["REGISTRY_ID", "Registry"]
+
+REGISTRY_ID: UUID = uuid5(NAMESPACE_URL, "https://timebank.invalid/registry")
+
+
+class Registry(Aggregate):
+    """Lists the banks of a store, in the order they were opened."""
+
+    @staticmethod
+    def create_id() -> UUID:  # type: ignore[override]
+        return REGISTRY_ID
+
+    @event("Created")
+    def __init__(self) -> None:
+        self.banks: list[str] = []
+
+    def register(self, bank_id: str) -> None:
+        if bank_id in self.banks:
+            raise errors.BankAlreadyExists(f"bank {bank_id!r} already exists", bank=bank_id)
+        self._bank_registered(bank_id)
+
+    @event("BankRegistered")
+    def _bank_registered(self, bank_id: str) -> None:
+        self.banks.append(bank_id)

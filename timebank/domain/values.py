@@ -1,0 +1,197 @@
+"""Value parsing and validation: amounts in whole minutes, ids, dates, kinds.
+
+Credits are ``int`` minutes everywhere. Hours are accepted as text (``"2"``,
+``"1.5"``, ``"1:30"``), ``int`` or ``Decimal``; floats are refused because
+``0.1`` hours has no exact binary value. Nothing is ever rounded: an amount
+that is not a whole number of minutes is an error.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Final
+
+from timebank.domain.errors import InvalidAmount, InvalidDate, InvalidId
+
+__all__ = [
+    "AMOUNT_TEXT_LENGTH_MAX",
+    "MINUTES_ABS_MAX",
+    "POT",
+    "OPENING",
+    "AccountKind",
+    "EntryKind",
+    "format_hours",
+    "invariant",
+    "parse_date",
+    "parse_minutes",
+    "validate_actor_id",
+    "validate_bank_id",
+    "validate_category",
+    "validate_entry_id",
+    "validate_member_id",
+]
+
+#: Longest hours text accepted (``"99999:59"`` and friends fit easily).
+AMOUNT_TEXT_LENGTH_MAX: Final = 16
+#: No single amount or balance may exceed this many minutes (about 1.9 million
+#: years): a guard against overflow of 64-bit columns, far above any policy.
+MINUTES_ABS_MAX: Final = 10**12
+
+#: Account name of a bank's community pot, and of its migration account that
+#: takes the other side of opening balances. Member ids cannot start with "@".
+POT: Final = "@pot"
+OPENING: Final = "@opening"
+
+_MEMBER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_ENTRY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_BANK_SEGMENT = r"[a-z0-9][a-z0-9-]{0,39}"
+_BANK_ID = re.compile(rf"{_BANK_SEGMENT}(/{_BANK_SEGMENT}){{0,3}}")
+_CATEGORY = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+_CLOCK = re.compile(r"(-?)(\d{1,9}):([0-5]\d)")
+
+
+class AccountKind(StrEnum):
+    """What an account belongs to; balance limits are set per kind."""
+
+    INDIVIDUAL = "individual"
+    ORGANISATION = "organisation"
+    POT = "pot"
+    SYSTEM = "system"
+
+
+class EntryKind(StrEnum):
+    """The kinds of ledger entry. Names match the import/export CSV layout."""
+
+    EXCHANGE = "exchange"
+    POT_EXCHANGE = "pot_exchange"
+    DONATION = "donation"
+    GIFT = "gift"
+    OPENING_BALANCE = "opening_balance"
+    REVERSAL = "reversal"
+
+
+def invariant(condition: bool, message: str) -> None:  # noqa: FBT001
+    """Check a programmer-level invariant; runs under ``python -O`` too.
+
+    Used for facts that no input can break (balances sum to zero after an
+    event is applied). Caller mistakes raise named errors instead.
+    """
+    if not condition:
+        raise AssertionError(f"timebank invariant broken: {message}")
+
+
+def parse_minutes(value: object, *, allow_negative: bool = False) -> int:
+    """Turn hours (``"1.5"``, ``"1:30"``, ``2``, ``Decimal("0.25")``) into minutes.
+
+    Raises :class:`InvalidAmount` for floats, non-numbers, zero, amounts that
+    are not whole minutes, negative amounts (unless ``allow_negative``) and
+    amounts beyond :data:`MINUTES_ABS_MAX`.
+    """
+    minutes = _hours_to_minutes(value)
+    if minutes == 0:
+        raise InvalidAmount(f"amount must not be zero: {value!r}", value=value)
+    if minutes < 0 and not allow_negative:
+        raise InvalidAmount(f"amount must be positive: {value!r}", value=value)
+    if abs(minutes) > MINUTES_ABS_MAX:
+        raise InvalidAmount(f"amount is too large: {value!r}", value=value)
+    return minutes
+
+
+def _hours_to_minutes(value: object) -> int:
+    if isinstance(value, bool) or isinstance(value, float):
+        raise InvalidAmount(
+            f"amount must be text, int or Decimal hours, not {type(value).__name__}:"
+            f" {value!r}",
+            value=value,
+        )
+    if isinstance(value, int):
+        return value * 60
+    if isinstance(value, Decimal):
+        return _decimal_hours_to_minutes(value, value)
+    if not isinstance(value, str):
+        raise InvalidAmount(f"amount is not a number of hours: {value!r}", value=value)
+    text = value.strip()
+    if not text or len(text) > AMOUNT_TEXT_LENGTH_MAX:
+        raise InvalidAmount(f"amount is not a number of hours: {value!r}", value=value)
+    clock = _CLOCK.fullmatch(text)
+    if clock:
+        sign = -1 if clock.group(1) else 1
+        return sign * (int(clock.group(2)) * 60 + int(clock.group(3)))
+    try:
+        hours = Decimal(text)
+    except InvalidOperation:
+        raise InvalidAmount(
+            f"amount is not a number of hours: {value!r}", value=value
+        ) from None
+    return _decimal_hours_to_minutes(hours, value)
+
+
+def _decimal_hours_to_minutes(hours: Decimal, original: object) -> int:
+    if not hours.is_finite():
+        raise InvalidAmount(f"amount is not finite: {original!r}", value=original)
+    minutes = hours * 60
+    if minutes != minutes.to_integral_value():
+        raise InvalidAmount(
+            f"amount is not a whole number of minutes: {original!r}", value=original
+        )
+    return int(minutes)
+
+
+def format_hours(minutes: int) -> str:
+    """Show minutes as ``h:mm`` (``90`` -> ``"1:30"``, ``-15`` -> ``"-0:15"``)."""
+    sign = "-" if minutes < 0 else ""
+    hours, rest = divmod(abs(minutes), 60)
+    return f"{sign}{hours}:{rest:02d}"
+
+
+def parse_date(value: object) -> date:
+    """Accept a :class:`date` or an ISO ``YYYY-MM-DD`` string."""
+    if isinstance(value, date):
+        if hasattr(value, "hour"):  # a datetime is a date subclass; refuse it
+            raise InvalidDate(f"expected a date, got a datetime: {value!r}", value=value)
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise InvalidDate(f"not an ISO date (YYYY-MM-DD): {value!r}", value=value)
+
+
+def _validate(pattern: re.Pattern[str], value: object, what: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise InvalidId(
+            f"invalid {what}: {value!r} (letters, digits and . _ - only,"
+            " starting with a letter or digit; no personal data such as emails)",
+            value=value,
+            what=what,
+        )
+    return value
+
+
+def validate_member_id(value: object) -> str:
+    """A member id: opaque, 1-64 characters ``[A-Za-z0-9._-]``, no ``@``."""
+    return _validate(_MEMBER_ID, value, "member id")
+
+
+def validate_actor_id(value: object) -> str:
+    """An actor id (who recorded something): same shape as a member id."""
+    return _validate(_MEMBER_ID, value, "actor id")
+
+
+def validate_entry_id(value: object) -> str:
+    """An entry id: 1-128 characters ``[A-Za-z0-9._:-]``."""
+    return _validate(_ENTRY_ID, value, "entry id")
+
+
+def validate_bank_id(value: object) -> str:
+    """A bank path: ``thurrock`` or ``thurrock/tilbury-hub`` (lower case)."""
+    return _validate(_BANK_ID, value, "bank id")
+
+
+def validate_category(value: object) -> str:
+    """A category code of help (``gardening``, ``befriending``): lower case."""
+    return _validate(_CATEGORY, value, "category")

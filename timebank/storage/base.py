@@ -1,0 +1,109 @@
+"""The storage port: what every backend provides to the application.
+
+A backend supplies an eventsourcing ``InfrastructureFactory`` whose
+application recorder also keeps two indexes, written in the same transaction
+as the events they describe (so they can never disagree with the log):
+
+- the **entry index**: entry id -> (bank stream, version, entry it reverses),
+  which makes entry ids unique across the store and lets a reversal be
+  recorded only once, even when two processes race;
+- the **postings index**: (bank stream, account, version) for every account an
+  entry moves, which makes a member's statement a range read.
+
+and a :class:`ProfileStore` for personal data, kept out of events.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any, Protocol
+from uuid import UUID
+
+import attrs
+from eventsourcing.persistence import InfrastructureFactory, StoredEvent
+
+__all__ = [
+    "Backend",
+    "IndexUpdate",
+    "IndexedEntry",
+    "LedgerIndex",
+    "Profile",
+    "ProfileStore",
+    "index_update_from",
+]
+
+#: Keyword under which the application hands an :class:`IndexUpdate` to the
+#: recorder through ``Application.save(..., **kwargs)``.
+INDEX_KWARG = "timebank_index"
+
+
+@attrs.frozen
+class IndexedEntry:
+    entry_id: str
+    bank_uuid: UUID
+    version: int
+    reverses: str | None
+    reversed_by: str | None
+
+
+@attrs.frozen
+class IndexUpdate:
+    """Index rows for the events of one ``save()``."""
+
+    entries: tuple[tuple[str, UUID, int, str | None], ...] = ()
+    postings: tuple[tuple[UUID, str, int], ...] = ()
+
+
+def index_update_from(kwargs: dict[str, Any]) -> IndexUpdate | None:
+    update = kwargs.get(INDEX_KWARG)
+    if update is not None and not isinstance(update, IndexUpdate):
+        raise TypeError(f"{INDEX_KWARG} must be an IndexUpdate, not {update!r}")
+    return update
+
+
+class LedgerIndex(Protocol):
+    """Implemented by every backend's application recorder."""
+
+    def find_entry(self, entry_id: str) -> IndexedEntry | None: ...
+
+    def select_postings(
+        self, bank_uuid: UUID, account: str, *, limit: int
+    ) -> Sequence[StoredEvent]: ...
+
+    def count_entries(self) -> int: ...
+
+
+@attrs.frozen
+class Profile:
+    """Personal data of a member: erasable, never copied into events."""
+
+    display_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    area: str | None = None
+
+
+class ProfileStore(abc.ABC):
+    @abc.abstractmethod
+    def put(self, member_id: str, profile: Profile) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, member_id: str) -> Profile | None: ...
+
+
+class Backend(abc.ABC):
+    """One storage technology, selected by URL."""
+
+    url: str
+
+    @abc.abstractmethod
+    def factory(self, env: Any) -> InfrastructureFactory[Any]:
+        """The eventsourcing factory the application uses."""
+
+    @abc.abstractmethod
+    def profiles(self, factory: InfrastructureFactory[Any]) -> ProfileStore:
+        """The profile store, sharing the factory's connections."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the backend holds beyond its factory."""

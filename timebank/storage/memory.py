@@ -1,0 +1,124 @@
+"""``memory://``: everything in this process (tests, demos, throwaway runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    InfrastructureFactory,
+    IntegrityError,
+    StoredEvent,
+)
+from eventsourcing.popo import POPOAggregateRecorder, POPOApplicationRecorder, POPOFactory
+
+from timebank.storage.base import (
+    Backend,
+    IndexedEntry,
+    Profile,
+    ProfileStore,
+    index_update_from,
+)
+
+__all__ = ["MemoryBackend"]
+
+
+class MemoryRecorder(POPOApplicationRecorder):
+    """The in-memory recorder, with the entry and postings indexes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._entries: dict[str, tuple[UUID, int, str | None]] = {}
+        self._reversed_by: dict[str, str] = {}
+        self._postings: dict[tuple[UUID, str], list[int]] = {}
+
+    def _insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        update = index_update_from(kwargs)
+        with self._database_lock:
+            if update is not None:
+                self._check_index_unique(update.entries)
+            ids = super()._insert_events(stored_events, **kwargs)
+            if update is not None:
+                for entry_id, bank, version, reverses in update.entries:
+                    self._entries[entry_id] = (bank, version, reverses)
+                    if reverses is not None:
+                        self._reversed_by[reverses] = entry_id
+                for bank, account, version in update.postings:
+                    self._postings.setdefault((bank, account), []).append(version)
+            return ids
+
+    def _check_index_unique(self, entries: Sequence[tuple[str, UUID, int, str | None]]) -> None:
+        new_ids = [e[0] for e in entries]
+        new_reverses = [e[3] for e in entries if e[3] is not None]
+        if len(set(new_ids)) != len(new_ids) or any(e in self._entries for e in new_ids):
+            raise IntegrityError(f"entry id already recorded: {new_ids}")
+        if len(set(new_reverses)) != len(new_reverses) or any(
+            r in self._reversed_by for r in new_reverses
+        ):
+            raise IntegrityError(f"entry already reversed: {new_reverses}")
+
+    def find_entry(self, entry_id: str) -> IndexedEntry | None:
+        with self._database_lock:
+            found = self._entries.get(entry_id)
+            if found is None:
+                return None
+            bank, version, reverses = found
+            return IndexedEntry(entry_id, bank, version, reverses, self._reversed_by.get(entry_id))
+
+    def select_postings(
+        self, bank_uuid: UUID, account: str, *, limit: int
+    ) -> Sequence[StoredEvent]:
+        with self._database_lock:
+            versions = self._postings.get((bank_uuid, account), [])[:limit]
+            index = self._stored_events_index[str(bank_uuid)]
+            return [self._stored_events[index[v]] for v in versions]
+
+    def count_entries(self) -> int:
+        with self._database_lock:
+            return len(self._entries)
+
+
+class MemoryProfileStore(ProfileStore):
+    def __init__(self) -> None:
+        self._profiles: dict[str, Profile] = {}
+
+    def put(self, member_id: str, profile: Profile) -> None:
+        self._profiles[member_id] = profile
+
+    def get(self, member_id: str) -> Profile | None:
+        return self._profiles.get(member_id)
+
+
+class _MemoryFactory(POPOFactory):
+    backend: MemoryBackend
+
+    def application_recorder(self) -> ApplicationRecorder:
+        return self.backend.recorder
+
+    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
+        return self.backend.snapshot_recorder
+
+
+class MemoryBackend(Backend):
+    """A store that lives as long as this object: reopening an application on
+    the same backend object sees everything recorded so far (a "restart"
+    without losing memory), which is what the tests use."""
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self.recorder = MemoryRecorder()
+        self.snapshot_recorder = POPOAggregateRecorder()
+        self.profile_store = MemoryProfileStore()
+
+    def factory(self, env: Any) -> InfrastructureFactory[Any]:
+        factory = _MemoryFactory(env)
+        factory.backend = self
+        return factory
+
+    def profiles(self, factory: InfrastructureFactory[Any]) -> ProfileStore:
+        return self.profile_store

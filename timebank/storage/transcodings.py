@@ -1,0 +1,47 @@
+"""eventsourcing transcodings for the domain's value types (kept next to storage).
+
+Events and snapshots are JSON. ``date`` and :class:`~timebank.domain.Policy`
+have no JSON form of their own, so they are registered here.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from eventsourcing.persistence import JSONTranscoder, Transcoding
+
+from timebank.domain.policy import Policy
+
+__all__ = ["DateAsISO", "PolicyAsDict", "register_transcodings"]
+
+
+class DateAsISO(Transcoding):
+    """``date(2026, 1, 31)`` <-> ``"2026-01-31"``."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class PolicyAsDict(Transcoding):
+    """A bank :class:`Policy` as a plain dict of numbers and codes."""
+
+    type = Policy
+    name = "timebank_policy"
+
+    def encode(self, obj: Policy) -> dict[str, Any]:
+        return obj.to_dict()
+
+    def decode(self, data: dict[str, Any]) -> Policy:
+        return Policy.from_dict(data)
+
+
+def register_transcodings(transcoder: JSONTranscoder) -> None:
+    transcoder.register(DateAsISO())
+    transcoder.register(PolicyAsDict())

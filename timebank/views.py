@@ -1,0 +1,120 @@
+"""What queries return: small frozen value objects with ``to_dict()`` for JSON."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import attrs
+
+from timebank.domain.entries import RecordedEntry
+from timebank.domain.policy import Policy
+from timebank.domain.values import EntryKind, format_hours
+
+__all__ = ["AccountBalance", "BankInfo", "Figures", "Member", "StatementLine", "entry_to_dict"]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+@attrs.frozen
+class BankInfo:
+    bank: str
+    name: str
+    opened_on: date
+    policy: Policy
+    members: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bank": self.bank,
+            "name": self.name,
+            "opened_on": self.opened_on.isoformat(),
+            "members": self.members,
+            "policy": self.policy.to_dict(),
+        }
+
+
+@attrs.frozen
+class Member:
+    bank: str
+    member: str
+    kind: str
+    joined_on: date
+    balance_minutes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: _jsonable(v) for k, v in attrs.asdict(self).items()}
+
+
+@attrs.frozen
+class AccountBalance:
+    """The balance of one account. ``account`` is a member id, ``@pot`` or
+    ``@opening``; ``kind`` is individual, organisation, pot or system."""
+
+    bank: str
+    account: str
+    kind: str
+    balance_minutes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**attrs.asdict(self), "balance_hours": format_hours(self.balance_minutes)}
+
+
+@attrs.frozen
+class StatementLine:
+    """One entry on an account's statement, with the balance after it.
+
+    Lines come in the order the entries were recorded, which is the order in
+    which they moved the balance.
+    """
+
+    entry_id: str
+    kind: EntryKind
+    occurred_on: date
+    recorded_at: datetime
+    minutes: int
+    balance_minutes: int
+    counterparties: tuple[str, ...]
+    category: str | None
+    reverses: str | None
+    reversed_by: str | None
+    flags: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: _jsonable(v) for k, v in attrs.asdict(self, recurse=False).items()}
+
+
+@attrs.frozen
+class Figures:
+    """Headline figures of a bank over its whole history (see docs/concepts.md).
+
+    Reversed entries and reversals are left out of every count; opening
+    balances are never exchanges or transactions.
+    """
+
+    bank: str
+    individual_members: int
+    organisations: int
+    exchanges: int
+    exchanged_minutes: int
+    transactions: int
+    donated_to_pot_minutes: int
+    pot_funded_minutes: int
+    pot_balance_minutes: int
+    reversals: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+def entry_to_dict(entry: RecordedEntry) -> dict[str, Any]:
+    """A recorded entry as JSON-ready data."""
+    data = {k: _jsonable(v) for k, v in attrs.asdict(entry, recurse=False).items()}
+    data["legs"] = [list(leg) for leg in entry.legs]
+    return data
