@@ -102,10 +102,10 @@ class Timebank:
     ) -> None:
         self.close()
 
-    def today(self, bank: str) -> date:
-        """Today's date in the bank's timezone."""
-        zone = ZoneInfo(self._app.bank(validate_bank_id(bank)).policy.timezone)
-        return self._now().astimezone(zone).date()
+    def today(self, bank: str | None = None) -> date:
+        """Today's date in the bank's timezone (default policy's without a bank)."""
+        policy = Policy() if bank is None else self.policy(bank)
+        return self._now().astimezone(ZoneInfo(policy.timezone)).date()
 
     def _now(self) -> datetime:
         now = self._clock()

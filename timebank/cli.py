@@ -1,0 +1,492 @@
+"""The ``timebank`` command: a thin shell over :class:`timebank.Timebank`.
+
+Each command parses its options, calls the API method of the same name and
+prints the result. A refused command prints one line, ``error: CODE: what``,
+and exits 1 having written nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
+
+import attrs
+import click
+from eventsourcing.persistence import PersistenceError
+
+from timebank import api
+from timebank._output import FORMATS, render
+from timebank.demo import DEMO_BANK, run_demo
+from timebank.domain.errors import BankNotFound, TimebankError
+from timebank.domain.policy import BalanceLimits, LimitMode, Policy
+from timebank.domain.values import format_hours, parse_minutes
+from timebank.storage import ENV_VAR, Profile, default_url
+from timebank.views import entry_to_dict
+
+__all__ = ["cli", "main"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_format_option = click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    metavar="URL",
+    default=None,
+    help=f"Store URL: memory:// or sqlite:///path.db [default: ${ENV_VAR} or"
+    " sqlite:///timebank.db]",
+)
+@click.option(
+    "--actor",
+    metavar="ID",
+    default=lambda: os.environ.get("TIMEBANK_ACTOR", "cli"),
+    show_default="$TIMEBANK_ACTOR or cli",
+    help="Id of whoever runs the command, recorded with every change.",
+)
+@click.version_option(package_name="timebank")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, actor: str) -> None:
+    """timebank: an event-sourced time-banking ledger (1 hour of help = 1 credit)."""
+    ctx.obj = {"db": db or default_url(), "actor": actor}
+
+
+@contextmanager
+def _store(*, create: bool = False) -> Iterator[api.Timebank]:
+    obj = click.get_current_context().obj
+    tb = api.open(obj["db"], create=create)
+    try:
+        yield tb
+    finally:
+        tb.close()
+
+
+def _actor() -> str:
+    actor: str = click.get_current_context().obj["actor"]
+    return actor
+
+
+def _errors_as_one_line(func: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except TimebankError as e:
+            _fail(f"{e.code}: {e}")
+        except PersistenceError as e:
+            _fail(f"storage_error: {type(e).__name__}: {e}")
+
+    return wrapper
+
+
+def _fail(message: str) -> Any:
+    click.echo(f"error: {' '.join(message.split())}", err=True)
+    sys.exit(1)
+
+
+def _command(name: str) -> Callable[[Callable[P, R]], click.Command]:
+    def decorate(func: Callable[P, R]) -> click.Command:
+        return cli.command(name)(_errors_as_one_line(func))
+
+    return decorate
+
+
+def _echo_entry(entry: Any, fmt: str = "table") -> None:
+    data = entry_to_dict(entry)
+    if fmt == "json":
+        click.echo(render([data], list(data), "json"))
+        return
+    legs = ", ".join(f"{a} {'+' if m > 0 else ''}{format_hours(m)}" for a, m in entry.legs)
+    flags = f" flags: {', '.join(entry.flags)}" if entry.flags else ""
+    click.echo(
+        f"{entry.entry_id}: {entry.kind} {format_hours(entry.minutes)} on"
+        f" {entry.occurred_on} in {entry.bank} ({legs}){flags}"
+    )
+
+
+# --- banks ---------------------------------------------------------------------------
+def _limit(hours: str | None) -> int | None:
+    return None if hours is None else parse_minutes(hours, allow_negative=True)
+
+
+def _policy_options(func: Callable[P, R]) -> Callable[P, R]:
+    options = [
+        click.option("--entry-max-hours", help="Most hours one entry may have [24]."),
+        click.option("--opening-max-hours", help="Largest opening balance [10000]."),
+        click.option("--individual-lowest", help="Lowest balance of individuals, hours."),
+        click.option("--individual-highest", help="Highest balance of individuals, hours."),
+        click.option("--organisation-lowest", help="Lowest balance of organisations, hours."),
+        click.option("--organisation-highest", help="Highest balance of organisations."),
+        click.option("--pot-highest", help="Highest balance of the pot, hours."),
+        click.option("--limit-mode", type=click.Choice([m.value for m in LimitMode])),
+        click.option("--timezone", help="Timezone of entry dates [Europe/London]."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _policy_from(base: Policy, given: dict[str, str | None]) -> Policy:
+    def limits(current: BalanceLimits, low: str, high: str) -> BalanceLimits:
+        return BalanceLimits(
+            current.lowest_minutes if given[low] is None else _limit(given[low]),
+            current.highest_minutes if given[high] is None else _limit(given[high]),
+        )
+
+    entry_max = given["entry_max_hours"]
+    opening_max = given["opening_max_hours"]
+    pot_high = given["pot_highest"]
+    return Policy(
+        entry_minutes_max=base.entry_minutes_max
+        if entry_max is None
+        else parse_minutes(entry_max),
+        opening_balance_minutes_max=base.opening_balance_minutes_max
+        if opening_max is None
+        else parse_minutes(opening_max),
+        individual=limits(base.individual, "individual_lowest", "individual_highest"),
+        organisation=limits(base.organisation, "organisation_lowest", "organisation_highest"),
+        pot=BalanceLimits(0, base.pot.highest_minutes if pot_high is None else _limit(pot_high)),
+        limit_mode=LimitMode(given["limit_mode"] or base.limit_mode),
+        timezone=given["timezone"] or base.timezone,
+    )
+
+
+@_command("create-bank")
+@click.argument("bank")
+@click.option("--name", required=True, help="Display name of the bank.")
+@click.option("--opened-on", metavar="DATE", help="Date it opened [today].")
+@_policy_options
+def create_bank(bank: str, name: str, opened_on: str | None, **policy: str | None) -> None:
+    """Open a new time bank (with its community pot)."""
+    with _store(create=True) as tb:
+        info = tb.create_bank(
+            bank, name=name, actor=_actor(), policy=_policy_from(Policy(), policy),
+            opened_on=opened_on,
+        )  # fmt: skip
+    click.echo(f"created bank {info.bank} ({info.name}), opened on {info.opened_on}")
+
+
+@_command("set-policy")
+@click.argument("bank")
+@_policy_options
+def set_policy(bank: str, **policy: str | None) -> None:
+    """Change a bank's policy (options not given keep their current value)."""
+    with _store() as tb:
+        new = tb.set_policy(bank, _policy_from(tb.policy(bank), policy), actor=_actor())
+    click.echo(render([new.to_dict()], [], "json"))
+
+
+@_command("policy")
+@click.argument("bank")
+def policy(bank: str) -> None:
+    """Show a bank's policy as JSON."""
+    with _store() as tb:
+        click.echo(render([tb.policy(bank).to_dict()], [], "json"))
+
+
+@_command("banks")
+@_format_option
+def banks(fmt: str) -> None:
+    """List the banks of the store."""
+    with _store() as tb:
+        rows = [b.to_dict() for b in tb.banks()]
+    click.echo(render(rows, ["bank", "name", "opened_on", "members"], fmt))
+
+
+# --- members -----------------------------------------------------------------------------
+@_command("join")
+@click.argument("bank")
+@click.argument("member")
+@click.option("--kind", type=click.Choice(["individual", "organisation"]), required=True)
+@click.option("--joined-on", metavar="DATE", help="Date the member joined [today].")
+@click.option("--display-name", help="Stored in the erasable profile store only.")
+@click.option("--email", help="Stored in the erasable profile store only.")
+@click.option("--phone", help="Stored in the erasable profile store only.")
+@click.option("--area", help="Ward or hub, stored in the profile store.")
+def join(
+    bank: str, member: str, kind: str, joined_on: str | None, display_name: str | None,
+    email: str | None, phone: str | None, area: str | None,
+) -> None:  # fmt: skip
+    """A member joins a bank and gets an account there."""
+    details = (display_name, email, phone, area)
+    profile = Profile(*details) if any(details) else None
+    with _store() as tb:
+        joined = tb.join(
+            bank, member, kind=kind, actor=_actor(), joined_on=joined_on, profile=profile
+        )
+    click.echo(f"{joined.member} joined {joined.bank} as {joined.kind} on {joined.joined_on}")
+
+
+@_command("members")
+@click.argument("bank")
+@_format_option
+def members(bank: str, fmt: str) -> None:
+    """List a bank's members with their balances."""
+    with _store() as tb:
+        rows = [m.to_dict() for m in tb.members(bank)]
+    click.echo(render(rows, ["member", "kind", "joined_on", "balance_minutes"], fmt))
+
+
+@_command("set-profile")
+@click.argument("member")
+@click.option("--display-name")
+@click.option("--email")
+@click.option("--phone")
+@click.option("--area")
+def set_profile(
+    member: str, display_name: str | None, email: str | None, phone: str | None,
+    area: str | None,
+) -> None:  # fmt: skip
+    """Replace a member's personal details in the profile store."""
+    with _store() as tb:
+        tb.set_profile(member, Profile(display_name, email, phone, area), actor=_actor())
+    click.echo(f"profile of {member} saved")
+
+
+@_command("profile")
+@click.argument("member")
+def profile(member: str) -> None:
+    """Show a member's personal details (JSON)."""
+    with _store() as tb:
+        found = tb.profile(member)
+    if found is None:
+        _fail(f"profile_not_found: no profile for {member!r}")
+    click.echo(render([attrs.asdict(found)], [], "json"))
+
+
+# --- entries ---------------------------------------------------------------------------------
+def _entry_options(func: Callable[P, R]) -> Callable[P, R]:
+    options = [
+        click.option("--on", "occurred_on", metavar="DATE", help="Date of the help [today]."),
+        click.option("--category", help="Category code, e.g. gardening."),
+        click.option("--entry-id", help="Your id for the entry: makes retries safe."),
+        _format_option,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@_command("record-exchange")
+@click.argument("bank")
+@click.argument("provider")
+@click.argument("receiver")
+@click.argument("hours")
+@_entry_options
+def record_exchange(
+    bank: str, provider: str, receiver: str, hours: str, occurred_on: str | None,
+    category: str | None, entry_id: str | None, fmt: str,
+) -> None:  # fmt: skip
+    """PROVIDER helped RECEIVER for HOURS (2, 1.5 or 1:30)."""
+    with _store() as tb:
+        entry = tb.record_exchange(
+            bank, provider, receiver, hours, actor=_actor(), occurred_on=occurred_on,
+            category=category, entry_id=entry_id,
+        )  # fmt: skip
+    _echo_entry(entry, fmt)
+
+
+@_command("record-pot-exchange")
+@click.argument("bank")
+@click.argument("provider")
+@click.argument("receiver")
+@click.argument("hours")
+@_entry_options
+def record_pot_exchange(
+    bank: str, provider: str, receiver: str, hours: str, occurred_on: str | None,
+    category: str | None, entry_id: str | None, fmt: str,
+) -> None:  # fmt: skip
+    """PROVIDER helped RECEIVER for HOURS, paid by the bank's pot."""
+    with _store() as tb:
+        entry = tb.record_pot_exchange(
+            bank, provider, receiver, hours, actor=_actor(), occurred_on=occurred_on,
+            category=category, entry_id=entry_id,
+        )  # fmt: skip
+    _echo_entry(entry, fmt)
+
+
+@_command("donate")
+@click.argument("bank")
+@click.argument("donor")
+@click.argument("hours")
+@_entry_options
+def donate(
+    bank: str, donor: str, hours: str, occurred_on: str | None, category: str | None,
+    entry_id: str | None, fmt: str,
+) -> None:  # fmt: skip
+    """DONOR gives HOURS of credit to the bank's community pot."""
+    with _store() as tb:
+        entry = tb.donate(
+            bank, donor, hours, actor=_actor(), occurred_on=occurred_on, category=category,
+            entry_id=entry_id,
+        )  # fmt: skip
+    _echo_entry(entry, fmt)
+
+
+@_command("gift")
+@click.argument("bank")
+@click.argument("giver")
+@click.argument("recipient")
+@click.argument("hours")
+@_entry_options
+def gift(
+    bank: str, giver: str, recipient: str, hours: str, occurred_on: str | None,
+    category: str | None, entry_id: str | None, fmt: str,
+) -> None:  # fmt: skip
+    """GIVER gives HOURS of their credit to RECIPIENT."""
+    with _store() as tb:
+        entry = tb.gift(
+            bank, giver, recipient, hours, actor=_actor(), occurred_on=occurred_on,
+            category=category, entry_id=entry_id,
+        )  # fmt: skip
+    _echo_entry(entry, fmt)
+
+
+@_command("record-opening-balance")
+@click.argument("bank")
+@click.argument("member")
+@click.argument("hours")
+@click.option("--on", "occurred_on", metavar="DATE", help="Date of the balance [today].")
+@click.option("--entry-id", help="Your id for the entry: makes retries safe.")
+@_format_option
+def record_opening_balance(
+    bank: str, member: str, hours: str, occurred_on: str | None, entry_id: str | None,
+    fmt: str,
+) -> None:  # fmt: skip
+    """Carry MEMBER's balance of HOURS over from an older system.
+
+    For a negative balance put -- before it: record-opening-balance B M -- -2:30
+    """
+    with _store() as tb:
+        entry = tb.record_opening_balance(
+            bank, member, hours, actor=_actor(), occurred_on=occurred_on, entry_id=entry_id
+        )
+    _echo_entry(entry, fmt)
+
+
+@_command("reverse")
+@click.argument("entry_id")
+@click.option("--reversal-id", help="Your id for the reversal: makes retries safe.")
+@click.option("--on", "occurred_on", metavar="DATE", help="Date of the reversal [today].")
+@_format_option
+def reverse(entry_id: str, reversal_id: str | None, occurred_on: str | None, fmt: str) -> None:
+    """Undo ENTRY_ID with a reversal entry (nothing is deleted)."""
+    with _store() as tb:
+        entry = tb.reverse(
+            entry_id, actor=_actor(), reversal_id=reversal_id, occurred_on=occurred_on
+        )
+    _echo_entry(entry, fmt)
+
+
+@_command("entry")
+@click.argument("entry_id")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def entry(entry_id: str, fmt: str) -> None:
+    """Show one recorded entry."""
+    with _store() as tb:
+        found = tb.entry(entry_id)
+    _echo_entry(found, fmt)
+    if fmt == "table" and found.reversed_by:
+        click.echo(f"reversed by {found.reversed_by}")
+
+
+# --- balances, statements, figures ---------------------------------------------------------
+@_command("balance")
+@click.argument("bank")
+@click.argument("account")
+def balance(bank: str, account: str) -> None:
+    """Current balance of ACCOUNT (a member id, @pot or @opening), in hours."""
+    with _store() as tb:
+        click.echo(format_hours(tb.balance(bank, account)))
+
+
+@_command("balances")
+@click.option("--bank", help="Only this bank [every bank].")
+@_format_option
+def balances(bank: str | None, fmt: str) -> None:
+    """Every account's balance."""
+    with _store() as tb:
+        rows = [b.to_dict() for b in tb.balances(bank)]
+    click.echo(render(rows, ["bank", "account", "kind", "balance_minutes", "balance_hours"], fmt))
+
+
+@_command("statement")
+@click.argument("bank")
+@click.argument("account")
+@_format_option
+def statement(bank: str, account: str, fmt: str) -> None:
+    """Every entry on ACCOUNT with the running balance."""
+    with _store() as tb:
+        rows = [line.to_dict() for line in tb.statement(bank, account)]
+    columns = ["occurred_on", "entry_id", "kind", "minutes", "balance_minutes",
+               "counterparties", "category", "reversed_by"]  # fmt: skip
+    click.echo(render(rows, columns, fmt))
+
+
+@_command("figures")
+@click.argument("bank")
+@_format_option
+def figures(bank: str, fmt: str) -> None:
+    """Headline figures of a bank over its whole history."""
+    with _store() as tb:
+        data = tb.figures(bank).to_dict()
+    if fmt == "json":
+        click.echo(render([data], list(data), "json"))
+        return
+    rows = [{"figure": k, "value": _figure_value(k, v)} for k, v in data.items()]
+    click.echo(render(rows, ["figure", "value"], fmt))
+
+
+def _figure_value(name: str, value: object) -> object:
+    if name.endswith("_minutes") and isinstance(value, int):
+        return f"{format_hours(value)} hours"
+    return value
+
+
+@_command("demo")
+def demo() -> None:
+    """Create a demo time bank with four months of activity and show it."""
+    db = click.get_current_context().obj["db"]
+    with _store(create=True) as tb:
+        try:
+            tb.bank(DEMO_BANK)
+            click.echo(f"The demo bank {DEMO_BANK!r} is already in {db}; showing it.")
+        except BankNotFound:
+            count = run_demo(tb, tb.today())
+            click.echo(f"Recorded a demo time bank {DEMO_BANK!r} with {count} entries in {db}.")
+        tb.check_invariants()
+        _print_demo(tb)
+
+
+def _print_demo(tb: api.Timebank) -> None:
+    rows = []
+    for b in tb.balances(DEMO_BANK):
+        found = tb.profile(b.account) if not b.account.startswith("@") else None
+        name = found.display_name if found else {"@pot": "(community pot)"}.get(b.account, "")
+        rows.append({**b.to_dict(), "name": name, "hours": format_hours(b.balance_minutes)})
+    click.echo("\nBalances\n")
+    click.echo(render(rows, ["account", "name", "kind", "hours"], "table"))
+    fig = tb.figures(DEMO_BANK)
+    click.echo("\nHeadline figures\n")
+    click.echo(
+        f"  {format_hours(fig.exchanged_minutes)} hours exchanged in {fig.exchanges}"
+        f" exchanges; {fig.transactions} transactions\n"
+        f"  {fig.individual_members} individual members, {fig.organisations} organisations\n"
+        f"  {format_hours(fig.donated_to_pot_minutes)} hours donated to the pot,"
+        f" {format_hours(fig.pot_funded_minutes)} hours of pot-funded help,"
+        f" {format_hours(fig.pot_balance_minutes)} hours left in the pot\n"
+        f"  {fig.reversals} entry reversed (excluded from every figure)"
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
