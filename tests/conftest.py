@@ -1,0 +1,76 @@
+"""Shared fixtures: a fixed clock and a store on every backend (memory, SQLite file)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import timebank
+from timebank.storage.memory import MemoryBackend
+
+settings.register_profile(
+    "ci", deadline=None, print_blob=True, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)  # fmt: skip
+settings.register_profile(
+    "dev", deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+#: "Now" for every test: noon UTC on 15 June 2026 (13:00 in Europe/London).
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+TODAY = date(2026, 6, 15)
+ACTOR = "coord-1"
+
+BACKENDS = ["memory", "sqlite"]
+
+
+def fixed_clock() -> datetime:
+    return NOW
+
+
+def open_store(kind: str, tmp_path: Path) -> Callable[[], timebank.Timebank]:
+    """A function that opens (or reopens) one store of ``kind``."""
+    if kind == "memory":
+        backend = MemoryBackend()
+        return lambda: timebank.Timebank(backend, clock=fixed_clock)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    return lambda: timebank.open(url, clock=fixed_clock)
+
+
+@pytest.fixture(params=BACKENDS)
+def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], timebank.Timebank]:
+    return open_store(request.param, tmp_path)
+
+
+@pytest.fixture
+def tb(reopen: Callable[[], timebank.Timebank]) -> Iterator[timebank.Timebank]:
+    store = reopen()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def bank(tb: timebank.Timebank) -> str:
+    """A bank opened 1 Jan 2026 with individuals ann, bob, cat and organisation org."""
+    tb.create_bank("riverside", name="Riverside", actor=ACTOR, opened_on="2026-01-01")
+    for member in ("ann", "bob", "cat"):
+        tb.join("riverside", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    tb.join("riverside", "org", kind="organisation", actor=ACTOR, joined_on="2026-01-01")
+    return "riverside"
+
+
+def snapshot_state(tb: timebank.Timebank) -> tuple[object, ...]:
+    """Everything a refused command must leave unchanged."""
+    banks = tb.banks()
+    return (
+        [(b.bank, b.members, b.policy) for b in banks],
+        sorted((b.bank, b.account, b.balance_minutes) for b in tb.balances()),
+        tb._app.index.count_entries(),
+        tb._app.recorder.max_notification_id(),
+    )

@@ -1,0 +1,92 @@
+"""Amounts, ids and dates: parsing is exact and never rounds."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from timebank.domain.errors import InvalidAmount, InvalidDate, InvalidId
+from timebank.domain.values import (
+    MINUTES_ABS_MAX,
+    format_hours,
+    parse_date,
+    parse_minutes,
+    validate_bank_id,
+    validate_category,
+    validate_entry_id,
+    validate_member_id,
+)
+
+
+@pytest.mark.parametrize(
+    ("hours", "minutes"),
+    [("2", 120), ("1.5", 90), ("1:30", 90), ("0:01", 1), ("0.25", 15), (" 3 ", 180),
+     (2, 120), (Decimal("0.75"), 45), ("24", 1440), ("100:00", 6000), ("1.50", 90)],
+)  # fmt: skip
+def test_hours_are_read_as_whole_minutes(hours: object, minutes: int) -> None:
+    assert parse_minutes(hours) == minutes
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["1.333", "0.01", "0", "0:00", "-1", "-0:30", "1:60", "1:5", "abc", "", "1e400", "NaN",
+     "inf", 1.5, True, None, [], "12345678901234567", "1,5"],
+)  # fmt: skip
+def test_amounts_that_are_not_positive_whole_minutes_are_refused(bad: object) -> None:
+    with pytest.raises(InvalidAmount):
+        parse_minutes(bad)
+
+
+def test_negative_amounts_only_where_allowed() -> None:
+    assert parse_minutes("-1:30", allow_negative=True) == -90
+    assert parse_minutes("-2.5", allow_negative=True) == -150
+    with pytest.raises(InvalidAmount):
+        parse_minutes("0", allow_negative=True)
+
+
+def test_amounts_beyond_the_overflow_guard_are_refused() -> None:
+    with pytest.raises(InvalidAmount):
+        parse_minutes(MINUTES_ABS_MAX // 60 + 1)
+
+
+@pytest.mark.parametrize(("minutes", "text"), [(90, "1:30"), (0, "0:00"), (-15, "-0:15"), (6000, "100:00")])
+def test_format_hours(minutes: int, text: str) -> None:
+    assert format_hours(minutes) == text
+    if minutes:
+        assert parse_minutes(text, allow_negative=True) == minutes
+
+
+def test_dates_are_iso_dates_only() -> None:
+    assert parse_date("2026-02-03") == date(2026, 2, 3)
+    assert parse_date(date(2026, 2, 3)) == date(2026, 2, 3)
+    for bad in ("03/02/2026", "2026-02-30", "", None, 20260203, datetime(2026, 2, 3)):
+        with pytest.raises(InvalidDate):
+            parse_date(bad)
+
+
+@pytest.mark.parametrize("good", ["m-1", "A.b_c", "x" * 64, "42"])
+def test_member_ids(good: str) -> None:
+    assert validate_member_id(good) == good
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "-m", "ann@example.org", "Ann Smith", "x" * 65, "@pot", None, 7, "ann\n"]
+)
+def test_member_ids_that_could_hold_personal_data_or_break_things_are_refused(bad: object) -> None:
+    with pytest.raises(InvalidId):
+        validate_member_id(bad)
+
+
+def test_bank_entry_and_category_ids() -> None:
+    assert validate_bank_id("thurrock/tilbury-hub") == "thurrock/tilbury-hub"
+    assert validate_entry_id("import:2015:row-7") == "import:2015:row-7"
+    assert validate_category("computer-help") == "computer-help"
+    for bad_bank in ("Thurrock", "a//b", "/a", "a/", "a b"):
+        with pytest.raises(InvalidId):
+            validate_bank_id(bad_bank)
+    with pytest.raises(InvalidId):
+        validate_category("Gardening")
+    with pytest.raises(InvalidId):
+        validate_entry_id("has space")
