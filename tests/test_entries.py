@@ -13,7 +13,9 @@ from timebank.domain.policy import BalanceLimits, LimitMode, Policy
 from .conftest import ACTOR, snapshot_state
 
 
-def refused(tb: timebank.Timebank, error: type[Exception], command: Callable[[], object]) -> Exception:
+def refused(
+    tb: timebank.Timebank, error: type[Exception], command: Callable[[], object]
+) -> Exception:
     """Assert ``command`` raises ``error`` and changes nothing at all."""
     before = snapshot_state(tb)
     with pytest.raises(error) as caught:
@@ -22,7 +24,9 @@ def refused(tb: timebank.Timebank, error: type[Exception], command: Callable[[],
     return caught.value
 
 
-def test_an_exchange_moves_hours_from_receiver_to_provider(tb: timebank.Timebank, bank: str) -> None:
+def test_an_exchange_moves_hours_from_receiver_to_provider(
+    tb: timebank.Timebank, bank: str
+) -> None:
     entry = tb.record_exchange(bank, "ann", "bob", "1:30", actor=ACTOR, occurred_on="2026-02-01",
                                category="gardening", entry_id="ex-1")  # fmt: skip
     assert entry.legs == (("ann", 90), ("bob", -90))
@@ -31,7 +35,9 @@ def test_an_exchange_moves_hours_from_receiver_to_provider(tb: timebank.Timebank
     assert (tb.balance(bank, "ann"), tb.balance(bank, "bob")) == (90, -90)
 
 
-def test_every_kind_moves_the_accounts_its_definition_says(tb: timebank.Timebank, bank: str) -> None:
+def test_every_kind_moves_the_accounts_its_definition_says(
+    tb: timebank.Timebank, bank: str
+) -> None:
     tb.donate(bank, "org", "3", actor=ACTOR)
     tb.record_pot_exchange(bank, "ann", "cat", "2", actor=ACTOR)
     tb.gift(bank, "ann", "bob", "0:30", actor=ACTOR)
@@ -49,35 +55,61 @@ def test_balances_of_every_bank_sum_to_zero(tb: timebank.Timebank, bank: str) ->
 
 
 def test_a_member_cannot_exchange_with_themselves(tb: timebank.Timebank, bank: str) -> None:
-    error = refused(tb, errors.SelfExchange, lambda: tb.record_exchange(bank, "ann", "ann", "1", actor=ACTOR))
+    error = refused(
+        tb, errors.SelfExchange, lambda: tb.record_exchange(bank, "ann", "ann", "1", actor=ACTOR)
+    )
     assert error.ids["member"] == "ann"
 
 
 def test_unknown_members_and_banks_are_named(tb: timebank.Timebank, bank: str) -> None:
-    error = refused(tb, errors.MemberNotFound, lambda: tb.gift(bank, "ann", "zed", "1", actor=ACTOR))
+    error = refused(
+        tb, errors.MemberNotFound, lambda: tb.gift(bank, "ann", "zed", "1", actor=ACTOR)
+    )
     assert error.ids == {"bank": bank, "member": "zed"}
     refused(tb, errors.BankNotFound, lambda: tb.donate("nowhere", "ann", "1", actor=ACTOR))
 
 
 def test_an_entry_above_the_per_entry_limit_is_refused(tb: timebank.Timebank, bank: str) -> None:
     tb.record_exchange(bank, "ann", "bob", "24", actor=ACTOR)
-    error = refused(tb, errors.EntryTooLarge, lambda: tb.record_exchange(bank, "ann", "bob", "24:01", actor=ACTOR))
+    error = refused(
+        tb,
+        errors.EntryTooLarge,
+        lambda: tb.record_exchange(bank, "ann", "bob", "24:01", actor=ACTOR),
+    )
     assert error.ids["limit_minutes"] == 1440
 
 
-def test_opening_balances_have_their_own_limit_and_may_be_negative(tb: timebank.Timebank, bank: str) -> None:
+def test_opening_balances_have_their_own_limit_and_may_be_negative(
+    tb: timebank.Timebank, bank: str
+) -> None:
     tb.record_opening_balance(bank, "ann", "-300", actor=ACTOR)
     assert tb.balance(bank, "ann") == -300 * 60
-    refused(tb, errors.EntryTooLarge, lambda: tb.record_opening_balance(bank, "bob", "10000:01", actor=ACTOR))
-    refused(tb, errors.InvalidAmount, lambda: tb.record_exchange(bank, "ann", "bob", "-1", actor=ACTOR))
+    refused(
+        tb,
+        errors.EntryTooLarge,
+        lambda: tb.record_opening_balance(bank, "bob", "10000:01", actor=ACTOR),
+    )
+    refused(
+        tb, errors.InvalidAmount, lambda: tb.record_exchange(bank, "ann", "bob", "-1", actor=ACTOR)
+    )
 
 
 def test_amounts_are_given_once_as_hours_or_minutes(tb: timebank.Timebank, bank: str) -> None:
     assert tb.record_exchange(bank, "ann", "bob", minutes=7, actor=ACTOR).minutes == 7
-    refused(tb, errors.InvalidAmount, lambda: tb.record_exchange(bank, "ann", "bob", "1", minutes=60, actor=ACTOR))
+    refused(
+        tb,
+        errors.InvalidAmount,
+        lambda: tb.record_exchange(bank, "ann", "bob", "1", minutes=60, actor=ACTOR),
+    )
     refused(tb, errors.InvalidAmount, lambda: tb.record_exchange(bank, "ann", "bob", actor=ACTOR))
-    refused(tb, errors.InvalidAmount, lambda: tb.record_exchange(bank, "ann", "bob", minutes=1.5, actor=ACTOR))  # type: ignore[arg-type]
-    refused(tb, errors.InvalidAmount, lambda: tb.record_exchange(bank, "ann", "bob", 1.5, actor=ACTOR))
+    refused(
+        tb,
+        errors.InvalidAmount,
+        lambda: tb.record_exchange(bank, "ann", "bob", minutes=1.5, actor=ACTOR),
+    )  # type: ignore[arg-type]
+    refused(
+        tb, errors.InvalidAmount, lambda: tb.record_exchange(bank, "ann", "bob", 1.5, actor=ACTOR)
+    )
 
 
 def test_help_cannot_be_dated_in_the_future(tb: timebank.Timebank, bank: str) -> None:
@@ -108,11 +140,20 @@ def test_historic_entries_are_accepted(tb: timebank.Timebank) -> None:
     tb.create_bank("old", name="Old", actor=ACTOR, opened_on="2014-11-01")
     tb.join("old", "a", kind="individual", actor=ACTOR, joined_on="2014-11-03")
     tb.join("old", "b", kind="organisation", actor=ACTOR, joined_on="2014-11-03")
-    assert str(tb.record_exchange("old", "a", "b", "3", actor=ACTOR, occurred_on="2015-01-02").occurred_on) == "2015-01-02"
+    assert (
+        str(
+            tb.record_exchange(
+                "old", "a", "b", "3", actor=ACTOR, occurred_on="2015-01-02"
+            ).occurred_on
+        )
+        == "2015-01-02"
+    )
 
 
 def test_members_join_once_and_not_before_the_bank_opened(tb: timebank.Timebank, bank: str) -> None:
-    refused(tb, errors.MemberAlreadyJoined, lambda: tb.join(bank, "ann", kind="individual", actor=ACTOR))
+    refused(
+        tb, errors.MemberAlreadyJoined, lambda: tb.join(bank, "ann", kind="individual", actor=ACTOR)
+    )
     refused(tb, errors.BeforeBankOpened,
             lambda: tb.join(bank, "eve", kind="individual", actor=ACTOR, joined_on="2025-12-31"))  # fmt: skip
     refused(tb, errors.OccurredInFuture,
@@ -123,7 +164,11 @@ def test_members_join_once_and_not_before_the_bank_opened(tb: timebank.Timebank,
 
 def test_banks_are_created_once(tb: timebank.Timebank, bank: str) -> None:
     refused(tb, errors.BankAlreadyExists, lambda: tb.create_bank(bank, name="Again", actor=ACTOR))
-    refused(tb, errors.OccurredInFuture, lambda: tb.create_bank("later", name="L", actor=ACTOR, opened_on="2027-01-01"))
+    refused(
+        tb,
+        errors.OccurredInFuture,
+        lambda: tb.create_bank("later", name="L", actor=ACTOR, opened_on="2027-01-01"),
+    )
     refused(tb, errors.InvalidInput, lambda: tb.create_bank("empty", name=" ", actor=ACTOR))
     assert [b.bank for b in tb.banks()] == [bank]
 
@@ -141,11 +186,17 @@ def _limited(tb: timebank.Timebank, mode: LimitMode) -> str:
 def test_refuse_mode_refuses_an_entry_past_a_limit(tb: timebank.Timebank) -> None:
     bank = _limited(tb, LimitMode.REFUSE)
     tb.record_exchange(bank, "ann", "bob", "2", actor=ACTOR)
-    error = refused(tb, errors.BalanceLimitExceeded, lambda: tb.record_exchange(bank, "ann", "bob", "0:01", actor=ACTOR))
+    error = refused(
+        tb,
+        errors.BalanceLimitExceeded,
+        lambda: tb.record_exchange(bank, "ann", "bob", "0:01", actor=ACTOR),
+    )
     assert error.ids == {"bank": bank, "entry_id": error.ids["entry_id"], "account": "bob",
                          "balance_minutes": -120, "limit_minutes": -120}  # fmt: skip
     tb.record_exchange(bank, "ann", "org", "2", actor=ACTOR)  # ann reaches +240
-    refused(tb, errors.BalanceLimitExceeded, lambda: tb.gift(bank, "bob", "ann", "0:01", actor=ACTOR))
+    refused(
+        tb, errors.BalanceLimitExceeded, lambda: tb.gift(bank, "bob", "ann", "0:01", actor=ACTOR)
+    )
 
 
 def test_flag_mode_records_the_entry_and_flags_the_breach(tb: timebank.Timebank) -> None:
@@ -160,23 +211,39 @@ def test_the_pot_never_pays_more_than_it_holds_even_in_flag_mode(tb: timebank.Ti
     bank = _limited(tb, LimitMode.FLAG)
     tb.donate(bank, "org", "1", actor=ACTOR)
     tb.record_pot_exchange(bank, "ann", "bob", "1", actor=ACTOR)
-    error = refused(tb, errors.PotOverdrawn, lambda: tb.record_pot_exchange(bank, "ann", "bob", "0:01", actor=ACTOR))
+    error = refused(
+        tb,
+        errors.PotOverdrawn,
+        lambda: tb.record_pot_exchange(bank, "ann", "bob", "0:01", actor=ACTOR),
+    )
     assert error.ids["balance_minutes"] == 0
     assert tb.balance(bank, "@pot") == 0
 
 
 def test_a_policy_change_applies_to_later_entries(tb: timebank.Timebank, bank: str) -> None:
     tb.set_policy(bank, Policy(entry_minutes_max=60), actor=ACTOR)
-    refused(tb, errors.EntryTooLarge, lambda: tb.record_exchange(bank, "ann", "bob", "1:01", actor=ACTOR))
+    refused(
+        tb,
+        errors.EntryTooLarge,
+        lambda: tb.record_exchange(bank, "ann", "bob", "1:01", actor=ACTOR),
+    )
     assert tb.policy(bank).entry_minutes_max == 60
-    refused(tb, errors.InvalidPolicy, lambda: tb.set_policy(bank, {"entry_minutes_max": 5}, actor=ACTOR))  # type: ignore[arg-type]
+    refused(
+        tb, errors.InvalidPolicy, lambda: tb.set_policy(bank, {"entry_minutes_max": 5}, actor=ACTOR)
+    )  # type: ignore[arg-type]
 
 
 # --- idempotency ----------------------------------------------------------------------
-def test_the_same_entry_id_with_the_same_fields_returns_the_recorded_entry(tb: timebank.Timebank, bank: str) -> None:
-    first = tb.record_exchange(bank, "ann", "bob", "1.5", actor=ACTOR, occurred_on="2026-02-01", entry_id="ex-1")
+def test_the_same_entry_id_with_the_same_fields_returns_the_recorded_entry(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    first = tb.record_exchange(
+        bank, "ann", "bob", "1.5", actor=ACTOR, occurred_on="2026-02-01", entry_id="ex-1"
+    )
     before = snapshot_state(tb)
-    again = tb.record_exchange(bank, "ann", "bob", "1:30", actor="coord-2", occurred_on="2026-02-01", entry_id="ex-1")
+    again = tb.record_exchange(
+        bank, "ann", "bob", "1:30", actor="coord-2", occurred_on="2026-02-01", entry_id="ex-1"
+    )
     assert again == first
     assert snapshot_state(tb) == before
 
@@ -189,24 +256,44 @@ def test_the_same_entry_id_with_the_same_fields_returns_the_recorded_entry(tb: t
 def test_the_same_entry_id_with_other_fields_is_a_named_conflict(
     tb: timebank.Timebank, bank: str, change: dict[str, str], field: str
 ) -> None:
-    fields = {"provider": "ann", "receiver": "bob", "hours": "1", "occurred_on": "2026-02-01", "category": None}
+    fields = {
+        "provider": "ann",
+        "receiver": "bob",
+        "hours": "1",
+        "occurred_on": "2026-02-01",
+        "category": None,
+    }
     tb.record_exchange(bank, **fields, actor=ACTOR, entry_id="ex-1")
-    error = refused(tb, errors.EntryConflict, lambda: tb.record_exchange(bank, **{**fields, **change}, actor=ACTOR, entry_id="ex-1"))
+    error = refused(
+        tb,
+        errors.EntryConflict,
+        lambda: tb.record_exchange(bank, **{**fields, **change}, actor=ACTOR, entry_id="ex-1"),
+    )
     assert error.ids == {"entry_id": "ex-1", "field": field}
 
 
 def test_entry_ids_are_unique_across_kinds_and_banks(tb: timebank.Timebank, bank: str) -> None:
     tb.record_exchange(bank, "ann", "bob", "1", actor=ACTOR, entry_id="same")
-    refused(tb, errors.EntryConflict, lambda: tb.gift(bank, "ann", "bob", "1", actor=ACTOR, entry_id="same"))
+    refused(
+        tb,
+        errors.EntryConflict,
+        lambda: tb.gift(bank, "ann", "bob", "1", actor=ACTOR, entry_id="same"),
+    )
     tb.create_bank("other", name="Other", actor=ACTOR, opened_on="2026-01-01")
     for member in ("ann", "bob"):
         tb.join("other", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
-    error = refused(tb, errors.EntryConflict, lambda: tb.record_exchange("other", "ann", "bob", "1", actor=ACTOR, entry_id="same"))
+    error = refused(
+        tb,
+        errors.EntryConflict,
+        lambda: tb.record_exchange("other", "ann", "bob", "1", actor=ACTOR, entry_id="same"),
+    )
     assert error.ids["field"] == "bank"
 
 
 # --- reversals ---------------------------------------------------------------------------
-def test_a_reversal_undoes_an_entry_once_and_references_it(tb: timebank.Timebank, bank: str) -> None:
+def test_a_reversal_undoes_an_entry_once_and_references_it(
+    tb: timebank.Timebank, bank: str
+) -> None:
     tb.record_exchange(bank, "ann", "bob", "2", actor=ACTOR, entry_id="ex-1")
     reversal = tb.reverse("ex-1", actor=ACTOR, reversal_id="rev-1")
     assert reversal.reverses == "ex-1"
@@ -226,22 +313,38 @@ def test_a_reversal_cannot_itself_be_reversed(tb: timebank.Timebank, bank: str) 
 
 
 def test_reversal_rules(tb: timebank.Timebank, bank: str) -> None:
-    tb.record_exchange(bank, "ann", "bob", "2", actor=ACTOR, entry_id="ex-1", occurred_on="2026-03-01")
+    tb.record_exchange(
+        bank, "ann", "bob", "2", actor=ACTOR, entry_id="ex-1", occurred_on="2026-03-01"
+    )
     refused(tb, errors.EntryNotFound, lambda: tb.reverse("nope", actor=ACTOR))
-    refused(tb, errors.ReversalBeforeEntry, lambda: tb.reverse("ex-1", actor=ACTOR, occurred_on="2026-02-28"))
-    refused(tb, errors.OccurredInFuture, lambda: tb.reverse("ex-1", actor=ACTOR, occurred_on="2026-06-16"))
+    refused(
+        tb,
+        errors.ReversalBeforeEntry,
+        lambda: tb.reverse("ex-1", actor=ACTOR, occurred_on="2026-02-28"),
+    )
+    refused(
+        tb,
+        errors.OccurredInFuture,
+        lambda: tb.reverse("ex-1", actor=ACTOR, occurred_on="2026-06-16"),
+    )
 
 
-def test_reversing_a_donation_the_pot_already_spent_is_refused(tb: timebank.Timebank, bank: str) -> None:
+def test_reversing_a_donation_the_pot_already_spent_is_refused(
+    tb: timebank.Timebank, bank: str
+) -> None:
     tb.donate(bank, "org", "1", actor=ACTOR, entry_id="don-1")
     tb.record_pot_exchange(bank, "ann", "bob", "1", actor=ACTOR)
     refused(tb, errors.PotOverdrawn, lambda: tb.reverse("don-1", actor=ACTOR))
 
 
 # --- statements, figures, restart -----------------------------------------------------------
-def test_a_statement_lists_every_entry_with_a_running_balance(tb: timebank.Timebank, bank: str) -> None:
+def test_a_statement_lists_every_entry_with_a_running_balance(
+    tb: timebank.Timebank, bank: str
+) -> None:
     tb.record_exchange(bank, "ann", "bob", "2", actor=ACTOR, entry_id="a", occurred_on="2026-02-01")
-    tb.record_exchange(bank, "bob", "ann", "0:30", actor=ACTOR, entry_id="b", occurred_on="2026-02-02")
+    tb.record_exchange(
+        bank, "bob", "ann", "0:30", actor=ACTOR, entry_id="b", occurred_on="2026-02-02"
+    )
     tb.donate(bank, "ann", "1", actor=ACTOR, entry_id="c", occurred_on="2026-02-03")
     tb.reverse("b", actor=ACTOR, reversal_id="d", occurred_on="2026-02-04")
     lines = tb.statement(bank, "ann")
@@ -254,7 +357,9 @@ def test_a_statement_lists_every_entry_with_a_running_balance(tb: timebank.Timeb
     assert len(tb.statement(bank, "ann", limit=2)) == 2
 
 
-def test_the_person_helped_by_the_pot_sees_it_on_their_statement(tb: timebank.Timebank, bank: str) -> None:
+def test_the_person_helped_by_the_pot_sees_it_on_their_statement(
+    tb: timebank.Timebank, bank: str
+) -> None:
     tb.donate(bank, "org", "2", actor=ACTOR)
     tb.record_pot_exchange(bank, "ann", "cat", "1", actor=ACTOR, entry_id="p")
     tb.reverse("p", actor=ACTOR, reversal_id="p-rev")
@@ -276,7 +381,11 @@ def test_figures_leave_out_reversals_and_opening_balances(tb: timebank.Timebank,
     fig = tb.figures(bank)
     assert (fig.exchanges, fig.exchanged_minutes, fig.transactions) == (2, 180, 4)
     assert (fig.individual_members, fig.organisations) == (3, 1)
-    assert (fig.donated_to_pot_minutes, fig.pot_funded_minutes, fig.pot_balance_minutes) == (180, 60, 120)
+    assert (fig.donated_to_pot_minutes, fig.pot_funded_minutes, fig.pot_balance_minutes) == (
+        180,
+        60,
+        120,
+    )
     assert fig.reversals == 1
 
 
@@ -289,9 +398,21 @@ def test_everything_reads_back_after_a_restart(reopen: Callable[[], timebank.Tim
     tb.record_exchange("b", "x", "y", "1", actor=ACTOR, entry_id="e1")
     tb.reverse("e1", actor=ACTOR, reversal_id="e2")
     tb.record_exchange("b", "y", "x", "2", actor=ACTOR, entry_id="e3")
-    expected = (tb.balances(), tb.statement("b", "x"), tb.figures("b"), tb.entry("e1"), tb.members("b"))
+    expected = (
+        tb.balances(),
+        tb.statement("b", "x"),
+        tb.figures("b"),
+        tb.entry("e1"),
+        tb.members("b"),
+    )
     tb.close()
     again = reopen()
-    assert (again.balances(), again.statement("b", "x"), again.figures("b"), again.entry("e1"), again.members("b")) == expected
+    assert (
+        again.balances(),
+        again.statement("b", "x"),
+        again.figures("b"),
+        again.entry("e1"),
+        again.members("b"),
+    ) == expected
     assert again.profile("x") == timebank.Profile(display_name="Xena")
     again.close()

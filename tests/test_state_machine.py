@@ -53,7 +53,11 @@ class ModelBank:
 
 
 def limits_of(policy: Policy, kind: str) -> tuple[int | None, int | None]:
-    chosen = {"individual": policy.individual, "organisation": policy.organisation, "pot": policy.pot}
+    chosen = {
+        "individual": policy.individual,
+        "organisation": policy.organisation,
+        "pot": policy.pot,
+    }
     if kind not in chosen:
         return None, None
     return chosen[kind].lowest_minutes, chosen[kind].highest_minutes
@@ -62,8 +66,12 @@ def limits_of(policy: Policy, kind: str) -> tuple[int | None, int | None]:
 policies = st.builds(
     Policy,
     entry_minutes_max=st.sampled_from([60, 240, 1440]),
-    individual=st.builds(BalanceLimits, st.sampled_from([None, -120, -600]), st.sampled_from([None, 180, 600])),
-    organisation=st.builds(BalanceLimits, st.sampled_from([None, -300]), st.sampled_from([None, 900])),
+    individual=st.builds(
+        BalanceLimits, st.sampled_from([None, -120, -600]), st.sampled_from([None, 180, 600])
+    ),
+    organisation=st.builds(
+        BalanceLimits, st.sampled_from([None, -300]), st.sampled_from([None, 900])
+    ),
     pot=st.builds(BalanceLimits, st.just(0), st.sampled_from([None, 240])),
     limit_mode=st.sampled_from(list(LimitMode)),
 )
@@ -80,7 +88,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self._tmp = tempfile.TemporaryDirectory()
-        self.reopen: Callable[[], timebank.Timebank] = open_store(self.backend, Path(self._tmp.name))
+        self.reopen: Callable[[], timebank.Timebank] = open_store(
+            self.backend, Path(self._tmp.name)
+        )
         self.tb = self.reopen()
         self.banks: dict[str, ModelBank] = {}
         self.entries: dict[str, ModelEntry] = {}
@@ -101,7 +111,9 @@ class LedgerMachine(RuleBasedStateMachine):
         assert snapshot_state(self.tb) == before, "a refused command changed the store"
         return None
 
-    def limit_error(self, bank: ModelBank, legs: list[tuple[str, int]]) -> tuple[type[Exception] | None, list[str]]:
+    def limit_error(
+        self, bank: ModelBank, legs: list[tuple[str, int]]
+    ) -> tuple[type[Exception] | None, list[str]]:
         flags = []
         for account, change in legs:
             low, high = limits_of(bank.policy, bank.kinds[account])
@@ -121,7 +133,10 @@ class LedgerMachine(RuleBasedStateMachine):
         return None, flags
 
     # --- rules ------------------------------------------------------------------------
-    @initialize(policy=policies, joined=st.lists(st.integers(0, 40), min_size=len(MEMBERS), max_size=len(MEMBERS)))
+    @initialize(
+        policy=policies,
+        joined=st.lists(st.integers(0, 40), min_size=len(MEMBERS), max_size=len(MEMBERS)),
+    )
     def open_first_bank(self, policy: Policy, joined: list[int]) -> None:
         """Most steps should exercise entries: start with one bank and its members."""
         self.create_bank(BANKS[0], policy)
@@ -131,7 +146,13 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(bank=st.sampled_from(BANKS), policy=policies)
     def create_bank(self, bank: str, policy: Policy) -> None:
         expected = errors.BankAlreadyExists if bank in self.banks else None
-        self.run("create_bank", expected, lambda: self.tb.create_bank(bank, name=bank.title(), actor="c", policy=policy, opened_on=OPENED))
+        self.run(
+            "create_bank",
+            expected,
+            lambda: self.tb.create_bank(
+                bank, name=bank.title(), actor="c", policy=policy, opened_on=OPENED
+            ),
+        )
         if expected is None:
             self.banks[bank] = ModelBank(policy)
 
@@ -148,7 +169,11 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = errors.OccurredInFuture
         elif day < OPENED:
             expected = errors.BeforeBankOpened
-        self.run("join", expected, lambda: self.tb.join(bank, member, kind=kind, actor="c", joined_on=day))
+        self.run(
+            "join",
+            expected,
+            lambda: self.tb.join(bank, member, kind=kind, actor="c", joined_on=day),
+        )
         if expected is None and model is not None:
             model.kinds[member] = kind
             model.joined[member] = day
@@ -187,19 +212,30 @@ class LedgerMachine(RuleBasedStateMachine):
         if expected is None:
             assert list(result.legs) == self.entries[entry_id].legs
 
-    def predict_record(self, fields: dict[str, Any], entry_id: str) -> tuple[type[Exception] | None, list[tuple[str, int]], list[str]]:
+    def predict_record(
+        self, fields: dict[str, Any], entry_id: str
+    ) -> tuple[type[Exception] | None, list[tuple[str, int]], list[str]]:
         model = self.banks.get(fields["bank"])
         if model is None:
             return errors.BankNotFound, [], []
         if entry_id in self.entries:
             return self.idempotent(fields, entry_id), [], []
-        kind, provider, receiver, minutes = fields["kind"], fields["provider"], fields["receiver"], fields["minutes"]
+        kind, provider, receiver, minutes = (
+            fields["kind"],
+            fields["provider"],
+            fields["receiver"],
+            fields["minutes"],
+        )
         parties = [p for p in (provider, receiver) if p is not None]
         if any(model.kinds.get(p) not in ("individual", "organisation") for p in parties):
             return errors.MemberNotFound, [], []
         if provider == receiver:
             return errors.SelfExchange, [], []
-        limit = model.policy.opening_balance_minutes_max if kind == "opening_balance" else model.policy.entry_minutes_max
+        limit = (
+            model.policy.opening_balance_minutes_max
+            if kind == "opening_balance"
+            else model.policy.entry_minutes_max
+        )
         if abs(minutes) > limit:
             return errors.EntryTooLarge, [], []
         if fields["occurred_on"] > TODAY:
@@ -218,12 +254,17 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def idempotent(self, fields: dict[str, Any], entry_id: str) -> type[Exception] | None:
         recorded = self.entries[entry_id].fields
-        same = all(fields[k] == recorded[k] for k in ("bank", "kind", "provider", "receiver", "category", "reverses", "occurred_on"))
+        same = all(
+            fields[k] == recorded[k]
+            for k in ("bank", "kind", "provider", "receiver", "category", "reverses", "occurred_on")
+        )
         if fields["kind"] != "reversal":
             same = same and fields["minutes"] == recorded["minutes"]
         return None if same else errors.EntryConflict
 
-    def apply(self, bank: str, entry_id: str, fields: dict[str, Any], legs: list[tuple[str, int]]) -> None:
+    def apply(
+        self, bank: str, entry_id: str, fields: dict[str, Any], legs: list[tuple[str, int]]
+    ) -> None:
         for account, change in legs:
             self.banks[bank].balances[account] += change
         self.entries[entry_id] = ModelEntry(fields, legs)
@@ -252,7 +293,11 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = errors.ReversalBeforeEntry
         else:
             expected, flags = self.limit_error(self.banks[bank], legs)
-        result = self.run("reversal", expected, lambda: self.tb.reverse(target_id, actor="c", reversal_id=reversal_id, occurred_on=day))
+        result = self.run(
+            "reversal",
+            expected,
+            lambda: self.tb.reverse(target_id, actor="c", reversal_id=reversal_id, occurred_on=day),
+        )
         if expected is None and reversal_id not in self.entries:
             self.apply(bank, reversal_id, fields, legs)
             target.reversed_by = reversal_id
@@ -262,7 +307,11 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def retry_same_entry(self, data: st.DataObject) -> None:
         """Sending a recorded entry again returns it and changes nothing."""
-        entry_id = data.draw(st.sampled_from(sorted(k for k, e in self.entries.items() if e.fields["kind"] != "reversal")))
+        entry_id = data.draw(
+            st.sampled_from(
+                sorted(k for k, e in self.entries.items() if e.fields["kind"] != "reversal")
+            )
+        )
         f = self.entries[entry_id].fields
         self.record(f["kind"], f["bank"], f["provider"], f["receiver"] or "m0", abs(f["minutes"]),
                     f["minutes"] < 0, f["occurred_on"], entry_id, f["category"])  # fmt: skip
@@ -291,7 +340,9 @@ class LedgerMachine(RuleBasedStateMachine):
         fresh = self.reopen()
         try:
             for bank, model in self.banks.items():
-                assert {r.account: r.balance_minutes for r in fresh.balances(bank)} == model.balances
+                assert {
+                    r.account: r.balance_minutes for r in fresh.balances(bank)
+                } == model.balances
             assert sorted(b.bank for b in fresh.banks()) == sorted(self.banks)
             for entry_id, entry in self.entries.items():
                 assert fresh.entry(entry_id).reversed_by == entry.reversed_by

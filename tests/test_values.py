@@ -51,7 +51,9 @@ def test_amounts_beyond_the_overflow_guard_are_refused() -> None:
         parse_minutes(MINUTES_ABS_MAX // 60 + 1)
 
 
-@pytest.mark.parametrize(("minutes", "text"), [(90, "1:30"), (0, "0:00"), (-15, "-0:15"), (6000, "100:00")])
+@pytest.mark.parametrize(
+    ("minutes", "text"), [(90, "1:30"), (0, "0:00"), (-15, "-0:15"), (6000, "100:00")]
+)
 def test_format_hours(minutes: int, text: str) -> None:
     assert format_hours(minutes) == text
     if minutes:

@@ -65,9 +65,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def open(  # noqa: A001 - the natural name: timebank.open(url)
-    url: str | None = None, *, create: bool = True, clock: Clock | None = None
-) -> Timebank:
+def open(url: str | None = None, *, create: bool = True, clock: Clock | None = None) -> Timebank:
     """Open the store at ``url`` (default: ``$TIMEBANK_DB`` or
     ``sqlite:///timebank.db``). With ``create=False`` a missing SQLite file
     raises :class:`~timebank.errors.StoreNotFound`."""
@@ -85,7 +83,14 @@ class Timebank:
         self.backend = backend
         self.url = backend.url
         self._clock = clock or _utc_now
-        self._app = LedgerApplication(backend)
+        try:
+            self._app = LedgerApplication(backend)
+        except errors.TimebankError:
+            raise
+        except Exception as e:
+            raise errors.StorageError(
+                f"cannot open the store at {backend.url}: {type(e).__name__}: {e}", url=backend.url
+            ) from e
 
     def close(self) -> None:
         self._app.close()
@@ -142,7 +147,9 @@ class Timebank:
         def command() -> BankInfo:
             registry = self._app.registry() or Registry()
             registry.register(bank)
-            new_bank = Bank(bank_id=bank, name=name.strip(), policy=policy, opened_on=day, actor=actor)
+            new_bank = Bank(
+                bank_id=bank, name=name.strip(), policy=policy, opened_on=day, actor=actor
+            )
             self._app.save_changes(registry, new_bank)
             return _bank_info(new_bank)
 

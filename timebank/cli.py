@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import attrs
 import click
@@ -87,7 +87,7 @@ def _errors_as_one_line(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _fail(message: str) -> Any:
+def _fail(message: str) -> NoReturn:
     click.echo(f"error: {' '.join(message.split())}", err=True)
     sys.exit(1)
 
@@ -145,9 +145,7 @@ def _policy_from(base: Policy, given: dict[str, str | None]) -> Policy:
     opening_max = given["opening_max_hours"]
     pot_high = given["pot_highest"]
     return Policy(
-        entry_minutes_max=base.entry_minutes_max
-        if entry_max is None
-        else parse_minutes(entry_max),
+        entry_minutes_max=base.entry_minutes_max if entry_max is None else parse_minutes(entry_max),
         opening_balance_minutes_max=base.opening_balance_minutes_max
         if opening_max is None
         else parse_minutes(opening_max),
@@ -363,7 +361,8 @@ def record_opening_balance(
 ) -> None:  # fmt: skip
     """Carry MEMBER's balance of HOURS over from an older system.
 
-    For a negative balance put -- before it: record-opening-balance B M -- -2:30
+    For a negative balance give options first and put -- before the hours:
+    record-opening-balance --entry-id ob-7 BANK MEMBER -- -2:30
     """
     with _store() as tb:
         entry = tb.record_opening_balance(

@@ -28,6 +28,7 @@ _CATEGORIES = [
     "gardening", "befriending", "shopping", "diy", "computer-help", "lifts", "cooking",
 ]  # fmt: skip
 
+
 def run_demo(tb: Timebank, today: date) -> int:
     """Create the demo bank and record its activity; return the entries recorded.
 
@@ -51,15 +52,18 @@ def run_demo(tb: Timebank, today: date) -> int:
     for n in range(90):
         day = opened + timedelta(days=7 + n * (_DAYS - 8) // 90)
         provider, receiver = rng.sample(people, 2)
+        hours = f"{rng.choice([1, 1, 1, 2, 2, 3])}:{rng.choice(['00', '30'])}"
         tb.record_exchange(
-            DEMO_BANK, provider, receiver, f"{rng.choice([1, 1, 1, 2, 2, 3])}:{rng.choice(['00', '30'])}",
+            DEMO_BANK, provider, receiver, hours,
             actor=ACTOR, occurred_on=day, category=rng.choice(_CATEGORIES),
             entry_id=f"demo-ex-{n:03d}",
         )  # fmt: skip
         count += 1
         if n % 15 == 7:  # members and organisations give to the pot now and then
             donor = rng.choice(organisations + individuals[:3])
-            tb.donate(DEMO_BANK, donor, "2", actor=ACTOR, occurred_on=day, entry_id=f"demo-don-{n:03d}")
+            tb.donate(
+                DEMO_BANK, donor, "2", actor=ACTOR, occurred_on=day, entry_id=f"demo-don-{n:03d}"
+            )
             count += 1
         if n % 20 == 12:  # the pot pays for help to someone with no credits
             helper, helped = rng.sample(individuals, 2)

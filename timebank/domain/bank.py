@@ -38,12 +38,17 @@ class Bank(Aggregate):
     """A time bank's ledger: members, accounts, balances and entries."""
 
     @staticmethod
-    def create_id(bank_id: str) -> UUID:  # type: ignore[override]
+    def create_id(bank_id: str) -> UUID:
         return bank_uuid(bank_id)
 
     @event("Opened")
     def __init__(
-        self, bank_id: str, name: str, policy: Policy, opened_on: date, actor: str
+        self,
+        bank_id: str,
+        name: str,
+        policy: Policy,
+        opened_on: date,
+        actor: str,  # noqa: ARG002 - kept in the event for the audit trail
     ) -> None:
         self.bank_id = bank_id
         self.name = name
@@ -142,7 +147,7 @@ class Bank(Aggregate):
             self._policy_changed(policy, actor)
 
     @event("PolicyChanged")
-    def _policy_changed(self, policy: Policy, actor: str) -> None:
+    def _policy_changed(self, policy: Policy, actor: str) -> None:  # noqa: ARG002 - audit trail
         self.policy = policy
 
     def join(
@@ -169,7 +174,13 @@ class Bank(Aggregate):
         self._member_joined(member_id, str(kind), joined_on, actor)
 
     @event("MemberJoined")
-    def _member_joined(self, member_id: str, kind: str, joined_on: date, actor: str) -> None:
+    def _member_joined(
+        self,
+        member_id: str,
+        kind: str,
+        joined_on: date,
+        actor: str,  # noqa: ARG002 - kept in the event for the audit trail
+    ) -> None:
         self.kinds[member_id] = kind
         self.joined_on[member_id] = joined_on
         self.balances[member_id] = 0
@@ -216,8 +227,7 @@ class Bank(Aggregate):
             )
         if original.reversed_by is not None:
             raise errors.AlreadyReversed(
-                f"entry {original.entry_id!r} was already reversed by"
-                f" {original.reversed_by!r}",
+                f"entry {original.entry_id!r} was already reversed by {original.reversed_by!r}",
                 reversed_by=original.reversed_by,
                 **ids,
             )
@@ -283,8 +293,7 @@ class Bank(Aggregate):
     def _check_not_future(self, day: date, today: date, subject: str) -> None:
         if day > today:
             raise errors.OccurredInFuture(
-                f"{subject!r}: {day} is in the future (today is {today} in"
-                f" {self.policy.timezone})",
+                f"{subject!r}: {day} is in the future (today is {today} in {self.policy.timezone})",
                 bank=self.bank_id,
                 subject=subject,
             )

@@ -61,7 +61,9 @@ class NewEntry:
         return None
 
 
-def legs_for(kind: EntryKind, provider: str | None, receiver: str | None, minutes: int) -> list[Leg]:
+def legs_for(
+    kind: EntryKind, provider: str | None, receiver: str | None, minutes: int
+) -> list[Leg]:
     """The legs of an entry of any kind but reversal (whose legs are stored)."""
     if kind is EntryKind.EXCHANGE:
         return [(_party(provider), minutes), (_party(receiver), -minutes)]

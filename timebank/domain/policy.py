@@ -93,9 +93,7 @@ class Policy:
     """
 
     entry_minutes_max: int = attrs.field(default=24 * 60, validator=_positive_minutes)
-    opening_balance_minutes_max: int = attrs.field(
-        default=10_000 * 60, validator=_positive_minutes
-    )
+    opening_balance_minutes_max: int = attrs.field(default=10_000 * 60, validator=_positive_minutes)
     individual: BalanceLimits = BalanceLimits()
     organisation: BalanceLimits = BalanceLimits()
     pot: BalanceLimits = attrs.field(default=BalanceLimits(0, None), validator=_pot_limits)

@@ -17,7 +17,7 @@ class Registry(Aggregate):
     """Lists the banks of a store, in the order they were opened."""
 
     @staticmethod
-    def create_id() -> UUID:  # type: ignore[override]
+    def create_id() -> UUID:
         return REGISTRY_ID
 
     @event("Created")

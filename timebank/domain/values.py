@@ -19,8 +19,8 @@ from timebank.domain.errors import InvalidAmount, InvalidDate, InvalidId
 __all__ = [
     "AMOUNT_TEXT_LENGTH_MAX",
     "MINUTES_ABS_MAX",
-    "POT",
     "OPENING",
+    "POT",
     "AccountKind",
     "EntryKind",
     "format_hours",
@@ -73,7 +73,7 @@ class EntryKind(StrEnum):
     REVERSAL = "reversal"
 
 
-def invariant(condition: bool, message: str) -> None:  # noqa: FBT001
+def invariant(condition: bool, message: str) -> None:
     """Check a programmer-level invariant; runs under ``python -O`` too.
 
     Used for facts that no input can break (balances sum to zero after an
@@ -101,10 +101,9 @@ def parse_minutes(value: object, *, allow_negative: bool = False) -> int:
 
 
 def _hours_to_minutes(value: object) -> int:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise InvalidAmount(
-            f"amount must be text, int or Decimal hours, not {type(value).__name__}:"
-            f" {value!r}",
+            f"amount must be text, int or Decimal hours, not {type(value).__name__}: {value!r}",
             value=value,
         )
     if isinstance(value, int):
@@ -123,9 +122,7 @@ def _hours_to_minutes(value: object) -> int:
     try:
         hours = Decimal(text)
     except InvalidOperation:
-        raise InvalidAmount(
-            f"amount is not a number of hours: {value!r}", value=value
-        ) from None
+        raise InvalidAmount(f"amount is not a number of hours: {value!r}", value=value) from None
     return _decimal_hours_to_minutes(hours, value)
 
 

@@ -100,7 +100,7 @@ class _MemoryFactory(POPOFactory):
     def application_recorder(self) -> ApplicationRecorder:
         return self.backend.recorder
 
-    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
+    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:  # noqa: ARG002
         return self.backend.snapshot_recorder
 
 
@@ -120,5 +120,5 @@ class MemoryBackend(Backend):
         factory.backend = self
         return factory
 
-    def profiles(self, factory: InfrastructureFactory[Any]) -> ProfileStore:
+    def profiles(self, factory: InfrastructureFactory[Any]) -> ProfileStore:  # noqa: ARG002
         return self.profile_store

@@ -1,0 +1,54 @@
+"""Write docs/cli.md from the commands' own --help (run after changing the CLI).
+
+python scripts/cli_reference.py          # rewrite docs/cli.md
+python scripts/cli_reference.py --check  # exit 1 if docs/cli.md is stale
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from timebank.cli import cli
+
+TARGET = Path(__file__).parent.parent / "docs" / "cli.md"
+
+INTRO = """# The `timebank` command
+
+Every command calls the Python API method of the same name (with `-` for
+`_`), takes the global options `--db URL` and `--actor ID` before the command
+name, and on a refused command prints one line, `error: CODE: message`, and
+exits 1 having written nothing. Usage errors (a missing argument, an unknown
+option) exit 2. Amounts are hours: `2`, `1.5` or `1:30`. Dates are ISO
+(`2026-02-01`). `--format json` output is a list of objects.
+
+This page is generated from the commands' `--help` by
+`python scripts/cli_reference.py`; a test fails when it is out of date.
+
+## `timebank`
+
+```
+{main}
+```
+"""
+
+
+def render() -> str:
+    settings = {**cli.context_settings, "terminal_width": 88}
+    root = click.Context(cli, info_name="timebank", **settings)
+    parts = [INTRO.format(main=cli.get_help(root).rstrip())]
+    for name in sorted(cli.commands):
+        command = cli.commands[name]
+        ctx = click.Context(command, info_name=name, parent=root, **settings)
+        text = command.get_help(ctx).rstrip()
+        parts.append(f"### `timebank {name}`\n\n```\n{text}\n```\n")
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    wanted = render()
+    if "--check" in sys.argv:
+        sys.exit(0 if TARGET.read_text() == wanted else 1)
+    TARGET.write_text(wanted)

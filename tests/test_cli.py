@@ -1,0 +1,199 @@
+"""End-to-end tests of the ``timebank`` command; outcomes are checked through the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import timebank
+from timebank.cli import cli
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def run(db: str, *args: str, ok: bool = True) -> str:
+    result = CliRunner().invoke(cli, ["--db", db, "--actor", "coord-1", *args])
+    if ok:
+        assert result.exit_code == 0, result.output
+        return result.output
+    assert result.exit_code == 1, result.output
+    return result.output
+
+
+@pytest.fixture
+def bank(db: str) -> str:
+    run(db, "create-bank", "riverside", "--name", "Riverside", "--opened-on", "2026-01-01",
+        "--individual-lowest", "-10")  # fmt: skip
+    run(db, "join", "riverside", "ann", "--kind", "individual", "--joined-on", "2026-01-01",
+        "--display-name", "Ann")  # fmt: skip
+    run(db, "join", "riverside", "bob", "--kind", "individual", "--joined-on", "2026-01-01")
+    run(db, "join", "riverside", "org", "--kind", "organisation", "--joined-on", "2026-01-01")
+    return "riverside"
+
+
+def test_every_entry_command_records_through_the_api(db: str, bank: str) -> None:
+    run(
+        db,
+        "record-exchange",
+        bank,
+        "ann",
+        "bob",
+        "1:30",
+        "--on",
+        "2026-02-01",
+        "--category",
+        "diy",
+        "--entry-id",
+        "x1",
+    )
+    run(db, "donate", bank, "org", "2", "--entry-id", "d1")
+    run(db, "record-pot-exchange", bank, "bob", "ann", "1", "--entry-id", "p1")
+    run(db, "gift", bank, "ann", "bob", "0.5", "--entry-id", "g1")
+    run(db, "record-opening-balance", "--entry-id", "o1", bank, "org", "--", "-3:00")
+    run(db, "reverse", "x1", "--reversal-id", "r1")
+    with timebank.open(db) as tb:
+        assert {b.account: b.balance_minutes for b in tb.balances(bank)} == {
+            "@pot": 60, "@opening": 180, "ann": -30, "bob": 90, "org": -300,
+        }  # fmt: skip
+        assert tb.entry("x1").reversed_by == "r1"
+        assert tb.entry("x1").actor == "coord-1"
+        assert tb.entry("x1").category == "diy"
+        assert tb.policy(bank).individual.lowest_minutes == -600
+
+
+def test_balances_as_json_csv_and_table(db: str, bank: str) -> None:
+    run(db, "record-exchange", bank, "ann", "bob", "2")
+    rows = json.loads(run(db, "balances", "--format", "json"))
+    assert {(r["account"], r["kind"], r["balance_minutes"]) for r in rows} == {
+        ("@pot", "pot", 0), ("@opening", "system", 0), ("ann", "individual", 120),
+        ("bob", "individual", -120), ("org", "organisation", 0),
+    }  # fmt: skip
+    csv_lines = run(db, "balances", "--bank", bank, "--format", "csv").splitlines()
+    assert csv_lines[0] == "bank,account,kind,balance_minutes,balance_hours"
+    assert "riverside,ann,individual,120,2:00" in csv_lines
+    table = run(db, "balances")
+    assert "ann" in table
+    assert "2:00" in table
+
+
+def test_statement_and_entry_and_figures(db: str, bank: str) -> None:
+    run(db, "record-exchange", bank, "ann", "bob", "2", "--entry-id", "a")
+    run(db, "record-exchange", bank, "bob", "ann", "1", "--entry-id", "b")
+    lines = json.loads(run(db, "statement", bank, "ann", "--format", "json"))
+    assert [(x["entry_id"], x["balance_minutes"]) for x in lines] == [("a", 120), ("b", 60)]
+    assert json.loads(run(db, "entry", "a", "--format", "json"))[0]["legs"] == [
+        ["ann", 120],
+        ["bob", -120],
+    ]
+    figures = json.loads(run(db, "figures", bank, "--format", "json"))[0]
+    assert (figures["exchanges"], figures["exchanged_minutes"]) == (2, 180)
+    assert run(db, "balance", bank, "ann").strip() == "1:00"
+
+
+def test_members_banks_policy_and_profiles(db: str, bank: str) -> None:
+    assert [m["member"] for m in json.loads(run(db, "members", bank, "--format", "json"))] == [
+        "ann",
+        "bob",
+        "org",
+    ]
+    assert json.loads(run(db, "banks", "--format", "json"))[0]["members"] == 3
+    run(db, "set-policy", bank, "--entry-max-hours", "3", "--limit-mode", "flag")
+    policy = json.loads(run(db, "policy", bank))[0]
+    assert (policy["entry_minutes_max"], policy["limit_mode"]) == (180, "flag")
+    assert policy["individual"]["lowest_minutes"] == -600  # untouched options keep their value
+    assert json.loads(run(db, "profile", "ann"))[0]["display_name"] == "Ann"
+    run(db, "set-profile", "bob", "--display-name", "Bob", "--area", "north-ward")
+    assert json.loads(run(db, "profile", "bob"))[0]["area"] == "north-ward"
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [(["record-exchange", "riverside", "ann", "ann", "1"], "self_exchange"),
+     (["record-exchange", "riverside", "ann", "bob", "1.333"], "invalid_amount"),
+     (["record-exchange", "riverside", "ann", "zed", "1"], "member_not_found"),
+     (["record-exchange", "riverside", "ann", "bob", "1", "--on", "2099-01-01"], "occurred_in_future"),
+     (["record-exchange", "riverside", "ann", "bob", "11"], "balance_limit_exceeded"),
+     (["record-pot-exchange", "riverside", "ann", "bob", "1"], "pot_overdrawn"),
+     (["donate", "nowhere", "ann", "1"], "bank_not_found"),
+     (["reverse", "missing"], "entry_not_found"),
+     (["join", "riverside", "ann", "--kind", "individual"], "member_already_joined"),
+     (["create-bank", "Bad Name", "--name", "x"], "invalid_id"),
+     (["create-bank", "b2", "--name", "x", "--individual-lowest", "5"], "invalid_policy"),
+     (["profile", "nobody"], "profile_not_found")],
+)  # fmt: skip
+def test_errors_are_one_line_exit_1_and_write_nothing(
+    db: str, bank: str, args: list[str], code: str
+) -> None:
+    with timebank.open(db) as tb:
+        before = (
+            tb.balances(),
+            [b.bank for b in tb.banks()],
+            tb._app.recorder.max_notification_id(),
+        )
+    output = run(db, *args, ok=False)
+    assert output.startswith(f"error: {code}: ")
+    assert output.count("\n") == 1
+    with timebank.open(db) as tb:
+        assert (
+            tb.balances(),
+            [b.bank for b in tb.banks()],
+            tb._app.recorder.max_notification_id(),
+        ) == before
+
+
+def test_a_query_on_a_missing_store_does_not_create_it(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'absent.db'}"
+    assert run(db, "balances", ok=False).startswith("error: store_not_found:")
+    assert not (tmp_path / "absent.db").exists()
+
+
+def test_a_corrupt_store_file_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.db").write_bytes(b"this is not a database" * 100)
+    assert run(f"sqlite:///{tmp_path / 'bad.db'}", "balances", ok=False).startswith(
+        "error: storage_error:"
+    )
+
+
+def test_the_installed_command_runs_the_demo_in_the_default_store(tmp_path: Path) -> None:
+    """The real console script, in a fresh directory, with no --db: the default
+    sqlite:///timebank.db is created there; a second run shows the same bank."""
+    env = {k: v for k, v in os.environ.items() if k != "TIMEBANK_DB"}
+    script = Path(sys.executable).with_name("timebank")
+    first = subprocess.run(
+        [script, "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    )
+    assert "hours exchanged" in first.stdout
+    assert (tmp_path / "timebank.db").exists()
+    second = subprocess.run(
+        [script, "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    )
+    assert "already in" in second.stdout
+    with timebank.open(f"sqlite:///{tmp_path / 'timebank.db'}") as tb:
+        fig = tb.figures("riverside")
+        assert fig.reversals == 1
+        assert fig.pot_funded_minutes > 0
+        assert fig.organisations == 3
+        assert sum(b.balance_minutes for b in tb.balances("riverside")) == 0
+    failed = subprocess.run([script, "record-exchange", "riverside", "m-001", "m-001", "1"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("error: self_exchange:")
+
+
+def test_the_store_url_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIMEBANK_DB", f"sqlite:///{tmp_path / 'env.db'}")
+    result = CliRunner().invoke(cli, ["create-bank", "envbank", "--name", "Env"])
+    assert result.exit_code == 0, result.output
+    with timebank.open(f"sqlite:///{tmp_path / 'env.db'}", create=False) as tb:
+        assert [b.bank for b in tb.banks()] == ["envbank"]
