@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from threading import RLock
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, LRUCache
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    project_aggregate,
+)
+from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
     InfrastructureFactory,
     IntegrityError,
@@ -47,19 +55,20 @@ class LedgerApplication(Application[UUID]):
 
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
-        super().__init__(
-            {
-                # Commands never mutate the cached object before every rule has
-                # passed, and a failed save evicts it (see LedgerApplication.write),
-                # so the cache hands out the object itself instead of a deep copy.
-                "AGGREGATE_CACHE_MAXSIZE": str(CACHE_SIZE),
-                "AGGREGATE_CACHE_FASTFORWARD": "y",
-                "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
-            }
-        )
+        super().__init__({})
         recorder: Any = self.recorder
         self.index: LedgerIndex = recorder
         self.profiles = backend.profiles(self.factory)
+        #: Serialises this object's commands and reads: it is safe to share
+        #: between threads (several processes coordinate through the store).
+        self.lock = RLock()
+        # Aggregates cached with the store's change token seen when they were
+        # last known to be current; see cached().
+        self._cache: OrderedDict[UUID, tuple[Any, object]] = OrderedDict()
+
+    def close(self) -> None:
+        self.index.close_index()
+        super().close()
 
     def construct_env(self, name: str, env: Any = None) -> Environment:
         # Only what timebank sets: the process environment does not leak in.
@@ -74,20 +83,44 @@ class LedgerApplication(Application[UUID]):
         register_transcodings(transcoder)
 
     # --- reading ---------------------------------------------------------------------
+    def cached(self, aggregate_id: UUID) -> Any:
+        """The current state of an aggregate, from this process's cache when
+        nothing was committed to the store since it was last checked.
+
+        The store's change token (SQLite's ``PRAGMA data_version``) costs a few
+        microseconds; only when it moved is the aggregate fast-forwarded with
+        the events recorded since its version (by any process). Raises
+        :class:`AggregateNotFoundError`.
+        """
+        token = self.index.change_token()
+        found = self._cache.get(aggregate_id)
+        aggregate: Any
+        if found is None:
+            aggregate = self.repository.get(aggregate_id)
+        else:
+            aggregate, seen = found
+            if seen != token:
+                new_events = self.events.get(aggregate_id, gt=aggregate.version)
+                aggregate = project_aggregate(aggregate, new_events)
+        self._cache[aggregate_id] = (aggregate, token)
+        self._cache.move_to_end(aggregate_id)
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return aggregate
+
     def bank(self, bank_id: str) -> Bank:
+        return self.bank_by_uuid(bank_uuid(bank_id), bank_id)
+
+    def bank_by_uuid(self, uuid: UUID, bank_id: str = "?") -> Bank:
         try:
-            bank: Bank = self.repository.get(bank_uuid(bank_id))
+            bank: Bank = self.cached(uuid)
         except AggregateNotFoundError:
             raise errors.BankNotFound(f"no bank {bank_id!r}", bank=bank_id) from None
         return bank
 
-    def bank_by_uuid(self, uuid: UUID) -> Bank:
-        bank: Bank = self.repository.get(uuid)
-        return bank
-
     def registry(self) -> Registry | None:
         try:
-            registry: Registry = self.repository.get(REGISTRY_ID)
+            registry: Registry = self.cached(REGISTRY_ID)
         except AggregateNotFoundError:
             return None
         return registry
@@ -97,17 +130,18 @@ class LedgerApplication(Application[UUID]):
         """Run ``command`` (which reads aggregates, changes them and calls
         :meth:`save_changes`) with a bounded retry on write conflicts.
 
-        Any failure evicts the cached aggregates, so a half-applied command can
-        never leak into the next one.
+        Commands change cached aggregates in place, and only after every rule
+        has passed; any failure empties the cache, so a half-applied command
+        can never leak into the next one.
         """
         for attempt in range(RETRIES_MAX):
             try:
                 return command()
             except IntegrityError:
-                self._evict_all()
+                self._cache.clear()
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter
             except BaseException:
-                self._evict_all()
+                self._cache.clear()
                 raise
         raise errors.ConcurrencyConflict(
             f"gave up after {RETRIES_MAX} attempts: other writers kept changing the store",
@@ -118,7 +152,25 @@ class LedgerApplication(Application[UUID]):
         kwargs = {} if index is None else {INDEX_KWARG: index}
         self.save(*aggregates, **kwargs)
 
-    def _evict_all(self) -> None:
-        cache = self.repository.cache
-        invariant(isinstance(cache, LRUCache), "the repository caches aggregates")
-        cache.clear()  # type: ignore[union-attr]
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """Snapshot a bank when a save crosses a multiple of the interval.
+
+        The aggregate in hand is exactly the state after the save, so it is
+        snapshotted as it is, instead of being rebuilt from the store (which
+        the library's default does, replaying up to a whole interval).
+        """
+        if self.snapshots is None:
+            return
+        for aggregate in processing_event.aggregates.values():
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if interval is None:
+                continue
+            versions = [
+                e.originator_version
+                for e in processing_event.events
+                if e.originator_id == aggregate.id
+            ]
+            invariant(max(versions) == aggregate.version, "snapshot the saved state")
+            if aggregate.version // interval != (min(versions) - 1) // interval:
+                snapshot_class = getattr(type(aggregate), "Snapshot", Snapshot)
+                self.snapshots.put([snapshot_class.take(aggregate)])

@@ -355,17 +355,19 @@ class Timebank:
         actor = validate_actor_id(actor)
         new_id = _entry_id(reversal_id)
         day = None if occurred_on is None else parse_date(occurred_on)
-        ledger = self._app.bank(target.bank)
-        new = NewEntry(
-            entry_id=new_id,
-            bank=target.bank,
-            kind=EntryKind.REVERSAL,
-            minutes=target.minutes,
-            occurred_on=day or self._today_in(ledger),
-            category=target.category,
-            reverses=target.entry_id,
-        )
-        return self._write_entry(new, actor)
+
+        def new(today: date) -> NewEntry:
+            return NewEntry(
+                entry_id=new_id,
+                bank=target.bank,
+                kind=EntryKind.REVERSAL,
+                minutes=target.minutes,
+                occurred_on=day or today,
+                category=target.category,
+                reverses=target.entry_id,
+            )
+
+        return self._write_entry(target.bank, new, actor)
 
     def entry(self, entry_id: str) -> RecordedEntry:
         """A recorded entry by id, with ``reversed_by`` if it was reversed."""
@@ -397,26 +399,32 @@ class Timebank:
         actor = validate_actor_id(actor)
         amount = _amount(hours, minutes, allow_negative=kind is EntryKind.OPENING_BALANCE)
         day = None if occurred_on is None else parse_date(occurred_on)
-        ledger = self._app.bank(bank)
-        new = NewEntry(
+        undated = NewEntry(
             entry_id=_entry_id(entry_id),
             bank=bank,
             kind=kind,
             minutes=amount,
-            occurred_on=day or self._today_in(ledger),
+            occurred_on=date.min,  # replaced below
             provider=None if provider is None else validate_member_id(provider),
             receiver=None if receiver is None else validate_member_id(receiver),
             category=None if category is None else validate_category(category),
         )
-        return self._write_entry(new, actor)
+        return self._write_entry(
+            bank, lambda today: attrs.evolve(undated, occurred_on=day or today), actor
+        )
 
-    def _write_entry(self, new: NewEntry, actor: str) -> RecordedEntry:
+    def _write_entry(
+        self, bank: str, make: Callable[[date], NewEntry], actor: str
+    ) -> RecordedEntry:
+        """Record the entry ``make(today)`` describes; ``today`` is in the
+        bank's timezone, for entries given no date."""
+
         def command() -> RecordedEntry:
-            existing = self._app.index.find_entry(new.entry_id)
-            if existing is not None:
-                return self._same_entry_or_conflict(new)
-            ledger = self._app.bank(new.bank)
+            ledger = self._app.bank(bank)
             today = self._today_in(ledger)
+            new = make(today)
+            if self._app.index.find_entry(new.entry_id) is not None:
+                return self._same_entry_or_conflict(new)
             parties = [new.provider, new.receiver]
             if new.reverses is None:
                 ledger.record(new, actor, today)

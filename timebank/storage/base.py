@@ -73,6 +73,13 @@ class LedgerIndex(Protocol):
 
     def count_entries(self) -> int: ...
 
+    def close_index(self) -> None: ...
+
+    def change_token(self) -> object:
+        """A value that changes whenever anything is committed to the store,
+        by this process or another; cheap enough to call on every read."""
+        ...
+
 
 @attrs.frozen
 class Profile:

@@ -82,6 +82,13 @@ class MemoryRecorder(POPOApplicationRecorder):
         with self._database_lock:
             return len(self._entries)
 
+    def close_index(self) -> None:
+        """Nothing to release: the index lives as long as the backend."""
+
+    def change_token(self) -> object:
+        with self._database_lock:
+            return len(self._stored_events)
+
 
 class MemoryProfileStore(ProfileStore):
     def __init__(self) -> None:

@@ -7,6 +7,8 @@ docs/storage.md). Each commit is synced to disk (``synchronous=FULL``).
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,11 @@ _PROFILE_FIELDS = ("display_name", "email", "phone", "area")
 
 class SqliteRecorder(SQLiteApplicationRecorder):
     """SQLite application recorder, with the entry and postings indexes."""
+
+    def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name)
+        self._reader_connection: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -68,38 +75,88 @@ class SqliteRecorder(SQLiteApplicationRecorder):
             )
         return ids
 
-    def find_entry(self, entry_id: str) -> IndexedEntry | None:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                "SELECT bank_uuid, version, reverses,"
-                " (SELECT r.entry_id FROM timebank_entry_index r WHERE r.reverses = i.entry_id)"
-                " FROM timebank_entry_index i WHERE entry_id = ?",
-                (entry_id,),
+    # Reads (events, index look-ups, the change token) go through one
+    # dedicated connection in autocommit mode, used only for SELECTs: each
+    # SELECT is its own read transaction and sees the latest commit of every
+    # process (WAL), without the pool's BEGIN/ROLLBACK round trips.
+    def _reader(self) -> sqlite3.Connection:
+        if self._reader_connection is None:
+            self._reader_connection = sqlite3.connect(
+                self.datastore.pool.db_name,
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=LOCK_TIMEOUT_S,
             )
-            row = c.fetchone()
-        if row is None:
+        return self._reader_connection
+
+    def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        with self._reader_lock:
+            return self._reader().execute(sql, params).fetchall()
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        statement = self.select_events_statement
+        params: list[Any] = [
+            originator_id.hex if isinstance(originator_id, UUID) else originator_id
+        ]
+        if gt is not None:
+            statement += "AND originator_version>? "
+            params.append(gt)
+        if lte is not None:
+            statement += "AND originator_version<=? "
+            params.append(lte)
+        statement += "ORDER BY originator_version " + ("DESC " if desc else "ASC ")
+        if limit is not None:
+            statement += "LIMIT ? "
+            params.append(limit)
+        rows = self._read(statement, tuple(params))
+        return [StoredEvent(self.convert_originator_id(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    def change_token(self) -> object:
+        return self._read("PRAGMA data_version", ())[0][0]
+
+    def find_entry(self, entry_id: str) -> IndexedEntry | None:
+        rows = self._read(
+            "SELECT bank_uuid, version, reverses,"
+            " (SELECT r.entry_id FROM timebank_entry_index r WHERE r.reverses = i.entry_id)"
+            " FROM timebank_entry_index i WHERE entry_id = ?",
+            (entry_id,),
+        )
+        if not rows:
             return None
-        return IndexedEntry(entry_id, UUID(row[0]), row[1], row[2], row[3])
+        bank, version, reverses, reversed_by = rows[0]
+        return IndexedEntry(entry_id, UUID(bank), version, reverses, reversed_by)
 
     def select_postings(
         self, bank_uuid: UUID, account: str, *, limit: int
     ) -> Sequence[StoredEvent]:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(  # the table name is the library's setting, never user input
-                "SELECT e.originator_version, e.topic, e.state"  # noqa: S608
-                f" FROM timebank_postings p JOIN {self.events_table_name} e"
-                " ON e.originator_id = p.bank_uuid AND e.originator_version = p.version"
-                " WHERE p.bank_uuid = ? AND p.account = ?"
-                " ORDER BY p.version LIMIT ?",
-                (bank_uuid.hex, account, limit),
-            )
-            rows = c.fetchall()
+        rows = self._read(
+            # the table name is the library's setting, never user input
+            "SELECT e.originator_version, e.topic, e.state"  # noqa: S608
+            f" FROM timebank_postings p JOIN {self.events_table_name} e"
+            " ON e.originator_id = p.bank_uuid AND e.originator_version = p.version"
+            " WHERE p.bank_uuid = ? AND p.account = ?"
+            " ORDER BY p.version LIMIT ?",
+            (bank_uuid.hex, account, limit),
+        )
         return [StoredEvent(bank_uuid, r[0], r[1], r[2]) for r in rows]
 
     def count_entries(self) -> int:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute("SELECT COUNT(*) FROM timebank_entry_index")
-            return int(c.fetchone()[0])
+        return int(self._read("SELECT COUNT(*) FROM timebank_entry_index", ())[0][0])
+
+    def close_index(self) -> None:
+        with self._reader_lock:
+            if self._reader_connection is not None:
+                self._reader_connection.close()
+                self._reader_connection = None
 
 
 class SqliteProfileStore(ProfileStore):

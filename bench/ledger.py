@@ -1,0 +1,179 @@
+"""Benchmark of the core ledger on a SQLite file (issue 2's targets).
+
+    python bench/ledger.py                 # full run: 100k-entry store, 1M-entry store
+    python bench/ledger.py --quick         # smaller stores, for a smoke test
+
+Measures, at 1,000 members and 100,000 existing entries:
+  - recording one exchange at a time through the public API (p50, p99);
+  - balance lookup through the public API (p50, p99);
+and, for a store holding 1,000,000 entries, opening it and reading a first
+balance in a fresh process (snapshots keep this short).
+
+The stores are built through the same domain rules and recorders as the API,
+1,000 entries per transaction (the bulk path imports will use), so that
+building a million entries takes about a minute instead of twenty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import timebank
+from timebank.domain.entries import NewEntry
+from timebank.domain.values import EntryKind
+from timebank.storage import IndexUpdate
+
+ACTOR = "bench"
+BANK = "bench"
+OPENED = date(2000, 1, 1)
+TARGETS = {"record_p50_ms": 1.0, "record_p99_ms": 5.0, "balance_p50_us": 100.0, "open_s": 1.0}
+
+
+def clock() -> datetime:
+    return datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def build(url: str, members: int, entries: int, batch: int = 1000) -> float:
+    """Create a bank with ``members`` members and ``entries`` exchanges; seconds taken."""
+    rng = random.Random(7)
+    started = time.perf_counter()
+    with timebank.open(url, clock=clock) as tb:
+        tb.create_bank(BANK, name="Bench", actor=ACTOR, opened_on=OPENED)
+        for i in range(members):
+            kind = "organisation" if i % 25 == 0 else "individual"
+            tb.join(BANK, f"m{i}", kind=kind, actor=ACTOR, joined_on=OPENED)
+        app = tb._app
+        today = clock().date()
+        for start in range(0, entries, batch):
+            ledger = app.bank(BANK)
+            rows = []
+            for n in range(start, min(start + batch, entries)):
+                provider, receiver = rng.sample(range(members), 2)
+                new = NewEntry(
+                    entry_id=f"b{n}", bank=BANK, kind=EntryKind.EXCHANGE,
+                    minutes=rng.choice((30, 60, 90, 120)),
+                    occurred_on=OPENED + timedelta(days=n % 9000),
+                    provider=f"m{provider}", receiver=f"m{receiver}",
+                )  # fmt: skip
+                ledger.record(new, ACTOR, today)
+                rows.append((new.entry_id, f"m{provider}", f"m{receiver}"))
+            versions = [e.originator_version for e in ledger.pending_events]
+            index = IndexUpdate(
+                entries=tuple(
+                    (e, ledger.id, v, None) for (e, _, _), v in zip(rows, versions, strict=True)
+                ),
+                postings=tuple(
+                    (ledger.id, account, v)
+                    for (_, p, r), v in zip(rows, versions, strict=True)
+                    for account in (p, r)
+                ),
+            )  # fmt: skip
+            app.save_changes(ledger, index=index)
+    return time.perf_counter() - started
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure_record_and_balance(url: str, members: int, calls: int) -> dict[str, float]:
+    rng = random.Random(11)
+    record, balance = [], []
+    with timebank.open(url, clock=clock) as tb:
+        tb.balance(BANK, "m0")  # warm the cache, as a long-running app would be
+        for n in range(calls):
+            provider, receiver = rng.sample(range(members), 2)
+            t = time.perf_counter()
+            tb.record_exchange(BANK, f"m{provider}", f"m{receiver}", "1:30", actor=ACTOR,
+                               occurred_on="2026-05-01", entry_id=f"live-{n}")  # fmt: skip
+            record.append(time.perf_counter() - t)
+        for n in range(calls * 5):
+            member = f"m{n % members}"
+            t = time.perf_counter()
+            tb.balance(BANK, member)
+            balance.append(time.perf_counter() - t)
+    return {
+        "record_p50_ms": statistics.median(record) * 1e3,
+        "record_p99_ms": percentile(record, 0.99) * 1e3,
+        "record_per_s": len(record) / sum(record),
+        "balance_p50_us": statistics.median(balance) * 1e6,
+        "balance_p99_us": percentile(balance, 0.99) * 1e6,
+    }
+
+
+OPEN_SCRIPT = """
+import sys, time
+import timebank
+started = time.perf_counter()
+tb = timebank.open(sys.argv[1], create=False)
+tb.balance("bench", "m0")
+first = time.perf_counter() - started
+tb.balances("bench")
+every = time.perf_counter() - started
+print(first, every)
+"""
+
+
+def measure_open(url: str) -> tuple[float, float]:
+    """Seconds to open the store and read one balance, then all balances (fresh process)."""
+    runs = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", OPEN_SCRIPT, url], capture_output=True,
+                             text=True, check=True).stdout.split()  # fmt: skip
+        runs.append((float(out[0]), float(out[1])))
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
+def report(name: str, value: float, unit: str) -> None:
+    target = TARGETS.get(name)
+    verdict = (
+        ""
+        if target is None
+        else f"  target <= {target:g} {unit}: {'met' if value <= target else 'MISSED'}"
+    )
+    print(f"{name:>16}: {value:10.3f} {unit}{verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small stores (smoke test)")
+    args = parser.parse_args()
+    members, entries, big, calls = (1000, 100_000, 1_000_000, 2000)
+    if args.quick:
+        entries, big, calls = 10_000, 20_000, 300
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'ledger.db'}"
+        seconds = build(url, members, entries)
+        print(f"built {entries:,} entries among {members:,} members in {seconds:.1f} s"
+              f" ({entries / seconds:,.0f} entries/s, batched)")  # fmt: skip
+        figures = measure_record_and_balance(url, members, calls)
+        report("record_p50_ms", figures["record_p50_ms"], "ms")
+        report("record_p99_ms", figures["record_p99_ms"], "ms")
+        print(
+            f"{'record_rate':>16}: {figures['record_per_s']:10.0f} entries/s, one per transaction"
+        )
+        report("balance_p50_us", figures["balance_p50_us"], "us")
+        report("balance_p99_us", figures["balance_p99_us"], "us")
+        big_url = f"sqlite:///{Path(tmp) / 'big.db'}"
+        seconds = build(big_url, members, big)
+        size_mb = (Path(tmp) / "big.db").stat().st_size / 1e6
+        rate = big / seconds
+        print(
+            f"built {big:,} entries in {seconds:.1f} s ({rate:,.0f} entries/s); {size_mb:,.0f} MB"
+        )
+        first, every = measure_open(big_url)
+        report("open_s", first, "s")
+        print(f"{'open_all_s':>16}: {every:10.3f} s  (open, then every balance)")
+
+
+if __name__ == "__main__":
+    main()
