@@ -69,3 +69,14 @@ def test_the_cli_reference_is_generated_from_the_current_help() -> None:
     finally:
         sys.path.pop(0)
     assert (ROOT / "docs" / "cli.md").read_text() == cli_reference.render()
+
+
+def test_the_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> None:
+    """A smoke run on small stores: the figures are checked to exist, never timed."""
+    result = subprocess.run(
+        [sys.executable, ROOT / "bench" / "ledger.py", "--quick"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for figure in ("record_p50_ms", "record_p99_ms", "balance_p50_us", "open_s"):
+        assert re.search(rf"{figure}:\s+\d+\.\d+", result.stdout), figure

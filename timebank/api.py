@@ -20,10 +20,11 @@ changed nothing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self, TypeVar, cast
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
@@ -59,6 +60,19 @@ STATEMENT_LINES_MAX = 100_000
 BANK_NAME_LENGTH_MAX = 200
 
 Clock = Callable[[], datetime]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _serialised(method: F) -> F:
+    """Run a public method under the store's lock, so a Timebank can be
+    shared between threads (commands change cached state in place)."""
+
+    @functools.wraps(method)
+    def locked(self: Timebank, *args: Any, **kwargs: Any) -> Any:
+        with self._app.lock:
+            return method(self, *args, **kwargs)
+
+    return cast(F, locked)
 
 
 def _utc_now() -> datetime:
@@ -107,6 +121,7 @@ class Timebank:
     ) -> None:
         self.close()
 
+    @_serialised
     def today(self, bank: str | None = None) -> date:
         """Today's date in the bank's timezone (default policy's without a bank)."""
         policy = Policy() if bank is None else self.policy(bank)
@@ -119,6 +134,7 @@ class Timebank:
         return now
 
     # --- banks ------------------------------------------------------------------------
+    @_serialised
     def create_bank(
         self,
         bank: str,
@@ -155,6 +171,7 @@ class Timebank:
 
         return self._app.write(command)
 
+    @_serialised
     def set_policy(self, bank: str, policy: Policy, *, actor: str) -> Policy:
         """Replace a bank's policy; it applies to entries recorded from now on."""
         actor = validate_actor_id(actor)
@@ -169,18 +186,22 @@ class Timebank:
 
         return self._app.write(command)
 
+    @_serialised
     def policy(self, bank: str) -> Policy:
         return self._app.bank(validate_bank_id(bank)).policy
 
+    @_serialised
     def bank(self, bank: str) -> BankInfo:
         return _bank_info(self._app.bank(validate_bank_id(bank)))
 
+    @_serialised
     def banks(self) -> list[BankInfo]:
         registry = self._app.registry()
         ids = [] if registry is None else list(registry.banks)
         return [_bank_info(self._app.bank(b)) for b in ids]
 
     # --- members ---------------------------------------------------------------------
+    @_serialised
     def join(
         self,
         bank: str,
@@ -216,6 +237,7 @@ class Timebank:
             self._app.profiles.put(member, profile)
         return joined
 
+    @_serialised
     def member(self, bank: str, member: str) -> Member:
         ledger = self._app.bank(validate_bank_id(bank))
         member = validate_member_id(member)
@@ -225,10 +247,12 @@ class Timebank:
             )
         return _member(ledger, member)
 
+    @_serialised
     def members(self, bank: str) -> list[Member]:
         ledger = self._app.bank(validate_bank_id(bank))
         return [_member(ledger, m) for m in ledger.members()]
 
+    @_serialised
     def set_profile(self, member: str, profile: Profile, *, actor: str) -> None:
         """Store (replace) a member's personal details in the profile store."""
         validate_actor_id(actor)
@@ -236,10 +260,12 @@ class Timebank:
             raise errors.InvalidInput(f"expected a Profile, got {profile!r}")
         self._app.profiles.put(validate_member_id(member), profile)
 
+    @_serialised
     def profile(self, member: str) -> Profile | None:
         return self._app.profiles.get(validate_member_id(member))
 
     # --- entries ------------------------------------------------------------------------
+    @_serialised
     def record_exchange(
         self,
         bank: str,
@@ -265,6 +291,7 @@ class Timebank:
             occurred_on, category, entry_id, actor,
         )  # fmt: skip
 
+    @_serialised
     def record_pot_exchange(
         self,
         bank: str,
@@ -285,6 +312,7 @@ class Timebank:
             occurred_on, category, entry_id, actor,
         )  # fmt: skip
 
+    @_serialised
     def donate(
         self,
         bank: str,
@@ -303,6 +331,7 @@ class Timebank:
             occurred_on, category, entry_id, actor,
         )  # fmt: skip
 
+    @_serialised
     def gift(
         self,
         bank: str,
@@ -322,6 +351,7 @@ class Timebank:
             occurred_on, category, entry_id, actor,
         )  # fmt: skip
 
+    @_serialised
     def record_opening_balance(
         self,
         bank: str,
@@ -341,6 +371,7 @@ class Timebank:
             occurred_on, None, entry_id, actor,
         )  # fmt: skip
 
+    @_serialised
     def reverse(
         self,
         entry_id: str,
@@ -369,6 +400,7 @@ class Timebank:
 
         return self._write_entry(target.bank, new, actor)
 
+    @_serialised
     def entry(self, entry_id: str) -> RecordedEntry:
         """A recorded entry by id, with ``reversed_by`` if it was reversed."""
         entry_id = validate_entry_id(entry_id)
@@ -465,10 +497,12 @@ class Timebank:
         return self._now().astimezone(ZoneInfo(ledger.policy.timezone)).date()
 
     # --- balances, statements and figures ---------------------------------------------
+    @_serialised
     def balance(self, bank: str, account: str) -> int:
         """Current balance in minutes of a member, ``@pot`` or ``@opening``."""
         return self._app.bank(validate_bank_id(bank)).balance(account)
 
+    @_serialised
     def balances(self, bank: str | None = None) -> list[AccountBalance]:
         """Every account's balance in one bank, or in every bank."""
         banks = [validate_bank_id(bank)] if bank is not None else [b.bank for b in self.banks()]
@@ -481,6 +515,7 @@ class Timebank:
             )
         return rows
 
+    @_serialised
     def statement(
         self, bank: str, account: str, *, limit: int = STATEMENT_LINES_MAX
     ) -> list[StatementLine]:
@@ -507,6 +542,7 @@ class Timebank:
             lines.append(_line(entry, account, minutes, balance))
         return lines
 
+    @_serialised
     def figures(self, bank: str) -> Figures:
         """Headline figures over the bank's whole history, by replaying its
         ledger (O(entries); the read models of a later release index them)."""
@@ -541,6 +577,7 @@ class Timebank:
             reversals=len(reversed_ids),
         )
 
+    @_serialised
     def check_invariants(self) -> None:
         """Raise AssertionError if any bank's accounts do not sum to zero or its
         pot is below zero (used by the tests and the demo)."""
