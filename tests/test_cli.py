@@ -106,6 +106,8 @@ def test_members_banks_policy_and_profiles(db: str, bank: str) -> None:
         "org",
     ]
     assert json.loads(run(db, "banks", "--format", "json"))[0]["members"] == 3
+    assert json.loads(run(db, "bank", bank))[0]["name"] == "Riverside"
+    assert json.loads(run(db, "member", bank, "org"))[0]["kind"] == "organisation"
     run(db, "set-policy", bank, "--entry-max-hours", "3", "--limit-mode", "flag")
     policy = json.loads(run(db, "policy", bank))[0]
     assert (policy["entry_minutes_max"], policy["limit_mode"]) == (180, "flag")

@@ -190,6 +190,14 @@ def policy(bank: str) -> None:
         click.echo(render([tb.policy(bank).to_dict()], [], "json"))
 
 
+@_command("bank")
+@click.argument("bank")
+def bank(bank: str) -> None:
+    """Show one bank (name, opening date, members, policy) as JSON."""
+    with _store() as tb:
+        click.echo(render([tb.bank(bank).to_dict()], [], "json"))
+
+
 @_command("banks")
 @_format_option
 def banks(fmt: str) -> None:
@@ -221,6 +229,15 @@ def join(
             bank, member, kind=kind, actor=_actor(), joined_on=joined_on, profile=profile
         )
     click.echo(f"{joined.member} joined {joined.bank} as {joined.kind} on {joined.joined_on}")
+
+
+@_command("member")
+@click.argument("bank")
+@click.argument("member")
+def member(bank: str, member: str) -> None:
+    """Show one member of a bank (kind, join date, balance) as JSON."""
+    with _store() as tb:
+        click.echo(render([tb.member(bank, member).to_dict()], [], "json"))
 
 
 @_command("members")
