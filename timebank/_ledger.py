@@ -68,6 +68,7 @@ class LedgerApplication(Application[UUID]):
 
     def close(self) -> None:
         self.index.close_index()
+        self.profiles.close()
         super().close()
 
     def construct_env(self, name: str, env: Any = None) -> Environment:

@@ -25,14 +25,14 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
-from uuid import uuid4
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 import attrs
 
 from timebank._ledger import LedgerApplication
 from timebank.domain import errors
-from timebank.domain.bank import Bank, recorded_entry
+from timebank.domain.bank import Bank, MemberStatus, recorded_entry
 from timebank.domain.entries import NewEntry, RecordedEntry
 from timebank.domain.policy import Policy
 from timebank.domain.registry import Registry
@@ -50,7 +50,7 @@ from timebank.domain.values import (
     validate_member_id,
 )
 from timebank.storage import Backend, IndexUpdate, Profile, default_url, open_backend
-from timebank.views import AccountBalance, BankInfo, Figures, Member, StatementLine
+from timebank.views import AccountBalance, BankInfo, Erasure, Figures, Member, StatementLine
 
 __all__ = ["STATEMENT_LINES_MAX", "Timebank", "open"]
 
@@ -251,6 +251,80 @@ class Timebank:
     def members(self, bank: str) -> list[Member]:
         ledger = self._app.bank(validate_bank_id(bank))
         return [_member(ledger, m) for m in ledger.members()]
+
+    @_serialised
+    def suspend(self, bank: str, member: str, *, actor: str) -> Member:
+        """Suspend an active member: they take part in no new entries."""
+        return self._lifecycle(bank, member, actor, lambda ledger, m, a, _: ledger.suspend(m, a))
+
+    @_serialised
+    def reinstate(self, bank: str, member: str, *, actor: str) -> Member:
+        """Make a suspended member active again."""
+        return self._lifecycle(bank, member, actor, lambda ledger, m, a, _: ledger.reinstate(m, a))
+
+    @_serialised
+    def leave(
+        self,
+        bank: str,
+        member: str,
+        *,
+        actor: str,
+        left_on: date | str | None = None,
+        donation_id: str | None = None,
+    ) -> Member:
+        """The member leaves the bank on ``left_on`` (default today). By the
+        bank's ``on_leave`` policy a positive balance is donated to the pot
+        (entry ``donation_id``) or frozen; see docs/membership.md."""
+        day = None if left_on is None else parse_date(left_on)
+        entry_id = _entry_id(donation_id)
+        return self._lifecycle(
+            bank, member, actor,
+            lambda ledger, m, a, today: ledger.leave(m, day or today, a, today, entry_id),
+        )  # fmt: skip
+
+    @_serialised
+    def rejoin(
+        self, bank: str, member: str, *, actor: str, rejoined_on: date | str | None = None
+    ) -> Member:
+        """A member who left joins again on ``rejoined_on`` (default today)."""
+        day = None if rejoined_on is None else parse_date(rejoined_on)
+        return self._lifecycle(
+            bank, member, actor,
+            lambda ledger, m, a, today: ledger.rejoin(m, day or today, a, today),
+        )  # fmt: skip
+
+    def _lifecycle(
+        self, bank: str, member: str, actor: str, change: Callable[[Bank, str, str, date], None]
+    ) -> Member:
+        bank = validate_bank_id(bank)
+        member = validate_member_id(member)
+        actor = validate_actor_id(actor)
+
+        def command() -> Member:
+            ledger = self._app.bank(bank)
+            change(ledger, member, actor, self._today_in(ledger))
+            self._app.save_changes(ledger, index=_index_update(ledger, {}))
+            return _member(ledger, member)
+
+        return self._app.write(command)
+
+    @_serialised
+    def erase_member(self, member: str, *, actor: str) -> Erasure:
+        """Erase a member's personal data (their profile) beyond recovery.
+
+        Entries, balances and every figure stay exactly as they were: no event
+        ever held the data. A ``MemberErased`` event records the erasure."""
+        member = validate_member_id(member)
+        actor = validate_actor_id(actor)
+        deleted, complete = self._app.profiles.erase(member)
+
+        def command() -> None:
+            registry = self._app.registry() or Registry()
+            registry.member_erased(member, actor)
+            self._app.save_changes(registry)
+
+        self._app.write(command)
+        return Erasure(member, deleted, complete)
 
     @_serialised
     def set_profile(self, member: str, profile: Profile, *, actor: str) -> None:
@@ -467,15 +541,7 @@ class Timebank:
             (entry_event,) = ledger.pending_events
             if not isinstance(entry_event, Bank.EntryEvent):
                 raise TypeError(f"expected an entry event, got {entry_event!r}")
-            # Postings: every account the entry moves, and every party, so that
-            # the person helped by the pot sees it on their statement too.
-            leg_accounts = [account for account, _ in entry_event.legs()]
-            accounts = dict.fromkeys([*leg_accounts, *(p for p in parties if p)])
-            version = entry_event.originator_version
-            index = IndexUpdate(
-                entries=((new.entry_id, ledger.id, version, new.reverses),),
-                postings=tuple((ledger.id, account, version) for account in accounts),
-            )
+            index = _index_update(ledger, {new.entry_id: [p for p in parties if p]})
             self._app.save_changes(ledger, index=index)
             return recorded_entry(entry_event, ledger.bank_id)
 
@@ -559,7 +625,7 @@ class Timebank:
         exchanges = [
             e for e in counted if e.entry_kind in (EntryKind.EXCHANGE, EntryKind.POT_EXCHANGE)
         ]
-        kinds = list(ledger.kinds.values())
+        kinds = [ledger.kinds[m] for m, s in ledger.status.items() if s != MemberStatus.LEFT]
         return Figures(
             bank=ledger.bank_id,
             individual_members=kinds.count(AccountKind.INDIVIDUAL.value),
@@ -583,6 +649,23 @@ class Timebank:
         pot is below zero (used by the tests and the demo)."""
         for info in self.banks():
             self._app.bank(info.bank).check_invariants()
+
+
+def _index_update(ledger: Bank, parties: dict[str, list[str]]) -> IndexUpdate:
+    """Index rows for the entry events about to be saved: the entry, and a
+    posting for every account it moves and every party (so the person helped
+    by the pot sees it on their statement too)."""
+    entries: list[tuple[str, UUID, int, str | None]] = []
+    postings: list[tuple[UUID, str, int]] = []
+    for pending in ledger.pending_events:
+        if not isinstance(pending, Bank.EntryEvent):
+            continue
+        version = pending.originator_version
+        reverses = getattr(pending, "reverses", None)
+        entries.append((pending.entry_id, ledger.id, version, reverses))
+        accounts = [a for a, _ in pending.legs()] + parties.get(pending.entry_id, [])
+        postings.extend((ledger.id, a, version) for a in dict.fromkeys(accounts))
+    return IndexUpdate(entries=tuple(entries), postings=tuple(postings))
 
 
 def _amount(hours: object, minutes: int | None, *, allow_negative: bool) -> int:
@@ -614,12 +697,15 @@ def _bank_info(ledger: Bank) -> BankInfo:
 
 
 def _member(ledger: Bank, member: str) -> Member:
+    status = ledger.status[member]
     return Member(
         bank=ledger.bank_id,
         member=member,
         kind=ledger.kinds[member],
         joined_on=ledger.joined_on[member],
         balance_minutes=ledger.balances[member],
+        status=status,
+        left_on=ledger.periods[member][-1][1] if status == MemberStatus.LEFT else None,
     )
 
 

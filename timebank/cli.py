@@ -22,10 +22,10 @@ from timebank import api
 from timebank._output import FORMATS, render
 from timebank.demo import DEMO_BANK, run_demo
 from timebank.domain.errors import BankNotFound, TimebankError
-from timebank.domain.policy import BalanceLimits, LimitMode, Policy
+from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
 from timebank.domain.values import format_hours, parse_minutes
 from timebank.storage import ENV_VAR, Profile, default_url
-from timebank.views import entry_to_dict
+from timebank.views import Member, entry_to_dict
 
 __all__ = ["cli", "main"]
 
@@ -128,6 +128,11 @@ def _policy_options(func: Callable[P, R]) -> Callable[P, R]:
         click.option("--pot-highest", help="Highest balance of the pot, hours."),
         click.option("--limit-mode", type=click.Choice([m.value for m in LimitMode])),
         click.option("--timezone", help="Timezone of entry dates [Europe/London]."),
+        click.option(
+            "--on-leave",
+            type=click.Choice([r.value for r in LeaveRule]),
+            help="A leaving member's balance: freeze it or donate it to the pot [freeze].",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -154,6 +159,7 @@ def _policy_from(base: Policy, given: dict[str, str | None]) -> Policy:
         pot=BalanceLimits(0, base.pot.highest_minutes if pot_high is None else _limit(pot_high)),
         limit_mode=LimitMode(given["limit_mode"] or base.limit_mode),
         timezone=given["timezone"] or base.timezone,
+        on_leave=LeaveRule(given["on_leave"] or base.on_leave),
     )
 
 
@@ -247,7 +253,73 @@ def members(bank: str, fmt: str) -> None:
     """List a bank's members with their balances."""
     with _store() as tb:
         rows = [m.to_dict() for m in tb.members(bank)]
-    click.echo(render(rows, ["member", "kind", "joined_on", "balance_minutes"], fmt))
+    click.echo(render(rows, ["member", "kind", "status", "joined_on", "balance_minutes"], fmt))
+
+
+def _echo_member(found: Member) -> None:
+    left = f" on {found.left_on}" if found.left_on else ""
+    click.echo(
+        f"{found.member} of {found.bank}: {found.status}{left},"
+        f" balance {format_hours(found.balance_minutes)}"
+    )
+
+
+@_command("suspend")
+@click.argument("bank")
+@click.argument("member")
+def suspend(bank: str, member: str) -> None:
+    """Suspend MEMBER: they take part in no new entries until reinstated."""
+    with _store() as tb:
+        _echo_member(tb.suspend(bank, member, actor=_actor()))
+
+
+@_command("reinstate")
+@click.argument("bank")
+@click.argument("member")
+def reinstate(bank: str, member: str) -> None:
+    """Make a suspended MEMBER active again."""
+    with _store() as tb:
+        _echo_member(tb.reinstate(bank, member, actor=_actor()))
+
+
+@_command("leave")
+@click.argument("bank")
+@click.argument("member")
+@click.option("--on", "left_on", metavar="DATE", help="Date they left [today].")
+@click.option("--donation-id", help="Entry id of the donation of their balance, if any.")
+def leave(bank: str, member: str, left_on: str | None, donation_id: str | None) -> None:
+    """MEMBER leaves BANK; the bank's on-leave policy donates or freezes their balance."""
+    with _store() as tb:
+        _echo_member(
+            tb.leave(bank, member, actor=_actor(), left_on=left_on, donation_id=donation_id)
+        )
+
+
+@_command("rejoin")
+@click.argument("bank")
+@click.argument("member")
+@click.option("--on", "rejoined_on", metavar="DATE", help="Date they rejoin [today].")
+def rejoin(bank: str, member: str, rejoined_on: str | None) -> None:
+    """MEMBER, who left BANK, joins again."""
+    with _store() as tb:
+        _echo_member(tb.rejoin(bank, member, actor=_actor(), rejoined_on=rejoined_on))
+
+
+@_command("erase")
+@click.argument("member")
+def erase(member: str) -> None:
+    """Erase MEMBER's personal data (profile); entries and balances stay."""
+    with _store() as tb:
+        result = tb.erase_member(member, actor=_actor())
+    if not result.profile_deleted:
+        click.echo(f"{member} had no profile; the erasure is recorded")
+    elif result.physically_complete:
+        click.echo(f"profile of {member} erased")
+    else:
+        _fail(
+            f"erasure_incomplete: profile of {member} deleted, but other processes kept"
+            " the write-ahead log busy; run the erasure again to finish it"
+        )
 
 
 @_command("set-profile")

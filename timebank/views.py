@@ -11,7 +11,15 @@ from timebank.domain.entries import RecordedEntry
 from timebank.domain.policy import Policy
 from timebank.domain.values import EntryKind, format_hours
 
-__all__ = ["AccountBalance", "BankInfo", "Figures", "Member", "StatementLine", "entry_to_dict"]
+__all__ = [
+    "AccountBalance",
+    "BankInfo",
+    "Erasure",
+    "Figures",
+    "Member",
+    "StatementLine",
+    "entry_to_dict",
+]
 
 
 def _jsonable(value: Any) -> Any:
@@ -42,11 +50,16 @@ class BankInfo:
 
 @attrs.frozen
 class Member:
+    """A member's account in one bank. ``status`` is active, suspended or left;
+    ``left_on`` is set while they have left."""
+
     bank: str
     member: str
     kind: str
     joined_on: date
     balance_minutes: int
+    status: str = "active"
+    left_on: date | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _jsonable(v) for k, v in attrs.asdict(self).items()}
@@ -64,6 +77,24 @@ class AccountBalance:
 
     def to_dict(self) -> dict[str, Any]:
         return {**attrs.asdict(self), "balance_hours": format_hours(self.balance_minutes)}
+
+
+@attrs.frozen
+class Erasure:
+    """The outcome of erasing a member's personal data.
+
+    ``profile_deleted``: there was a profile and it is gone.
+    ``physically_complete``: no copy is left in the store's files (false only
+    when other processes kept the SQLite write-ahead log busy; run the erasure
+    again later to finish it).
+    """
+
+    member: str
+    profile_deleted: bool
+    physically_complete: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
 
 
 @attrs.frozen

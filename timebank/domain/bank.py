@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
+from enum import StrEnum
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -20,13 +21,21 @@ from eventsourcing.domain import Aggregate, event
 
 from timebank.domain import errors
 from timebank.domain.entries import Leg, NewEntry, RecordedEntry, legs_for
-from timebank.domain.policy import LimitMode, Policy
+from timebank.domain.policy import LeaveRule, LimitMode, Policy
 from timebank.domain.values import OPENING, POT, AccountKind, EntryKind, invariant
 
-__all__ = ["MEMBER_KINDS", "Bank", "bank_uuid", "recorded_entry"]
+__all__ = ["MEMBER_KINDS", "Bank", "MemberStatus", "bank_uuid", "recorded_entry"]
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://timebank.invalid/ids")
 MEMBER_KINDS = frozenset({AccountKind.INDIVIDUAL.value, AccountKind.ORGANISATION.value})
+
+
+class MemberStatus(StrEnum):
+    """Where a member is in the lifecycle (see docs/membership.md)."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    LEFT = "left"
 
 
 def bank_uuid(bank_id: str) -> UUID:
@@ -58,6 +67,11 @@ class Bank(Aggregate):
         self.joined_on: dict[str, date] = {}
         self.balances: dict[str, int] = {POT: 0, OPENING: 0}
         self.entries_count = 0
+        #: Members' states (see MemberStatus), membership periods
+        #: ``[start, end or None]`` and the latest date of any of their entries.
+        self.status: dict[str, str] = {}
+        self.periods: dict[str, list[list[date | None]]] = {}
+        self.last_occurred_on: dict[str, date] = {}
 
     # --- events -----------------------------------------------------------------
     class EntryEvent(Aggregate.Event):
@@ -74,8 +88,12 @@ class Bank(Aggregate):
         def legs(self) -> list[Leg]:
             raise NotImplementedError
 
+        def parties(self) -> list[str]:
+            """The accounts this entry involves, beyond its legs."""
+            return []
+
         def apply(self, aggregate: Any) -> None:
-            aggregate._post(self.legs())
+            aggregate._post(self.legs(), self.parties(), self.occurred_on)
 
     class _PartiesEvent(EntryEvent):
         provider: str
@@ -83,6 +101,9 @@ class Bank(Aggregate):
 
         def legs(self) -> list[Leg]:
             return legs_for(self.entry_kind, self.provider, self.receiver, self.minutes)
+
+        def parties(self) -> list[str]:
+            return [p for p in (self.provider, self.receiver) if p is not None]
 
     class ExchangeRecorded(_PartiesEvent):
         """``provider`` helped ``receiver`` for ``minutes``."""
@@ -184,13 +205,104 @@ class Bank(Aggregate):
         self.kinds[member_id] = kind
         self.joined_on[member_id] = joined_on
         self.balances[member_id] = 0
+        self.status[member_id] = MemberStatus.ACTIVE.value
+        self.periods[member_id] = [[joined_on, None]]
 
+    # --- membership lifecycle (docs/membership.md) ----------------------------------
+    def _check_status(self, member: str, allowed: set[MemberStatus], command: str) -> None:
+        self._check_member(member)
+        if self.status[member] not in allowed:
+            raise errors.MemberStatusConflict(
+                f"cannot {command} member {member!r} of bank {self.bank_id!r}:"
+                f" they are {self.status[member]}",
+                bank=self.bank_id,
+                member=member,
+                status=self.status[member],
+            )
+
+    def suspend(self, member_id: str, actor: str) -> None:
+        self._check_status(member_id, {MemberStatus.ACTIVE}, "suspend")
+        self._member_suspended(member_id, actor)
+
+    @event("MemberSuspended")
+    def _member_suspended(self, member_id: str, actor: str) -> None:  # noqa: ARG002 - audit
+        self.status[member_id] = MemberStatus.SUSPENDED.value
+
+    def reinstate(self, member_id: str, actor: str) -> None:
+        self._check_status(member_id, {MemberStatus.SUSPENDED}, "reinstate")
+        self._member_reinstated(member_id, actor)
+
+    @event("MemberReinstated")
+    def _member_reinstated(self, member_id: str, actor: str) -> None:  # noqa: ARG002 - audit
+        self.status[member_id] = MemberStatus.ACTIVE.value
+
+    def leave(
+        self, member_id: str, left_on: date, actor: str, today: date, donation_id: str
+    ) -> None:
+        """The member leaves; by policy a positive balance is donated to the pot
+        (entry ``donation_id``, in the same save) or frozen."""
+        self._check_status(member_id, {MemberStatus.ACTIVE, MemberStatus.SUSPENDED}, "leave")
+        self._check_not_future(left_on, today, member_id)
+        started = self.periods[member_id][-1][0]
+        ids = {"bank": self.bank_id, "member": member_id}
+        if started is not None and left_on < started:
+            raise errors.OccurredBeforeJoining(
+                f"{member_id!r} cannot leave on {left_on}, before joining on {started}", **ids
+            )
+        latest = self.last_occurred_on.get(member_id)
+        if latest is not None and latest > left_on:
+            raise errors.LeaveBeforeLastEntry(
+                f"{member_id!r} has an entry on {latest}, after {left_on}",
+                last_occurred_on=latest,
+                **ids,
+            )
+        balance = self.balances[member_id]
+        donated = self.policy.on_leave is LeaveRule.DONATE and balance > 0
+        if donated:
+            legs = legs_for(EntryKind.DONATION, member_id, None, balance)
+            flags = self._check_limits(donation_id, legs)
+            self.trigger_event(
+                self.DonationMade, entry_id=donation_id, occurred_on=left_on, minutes=balance,
+                category=None, actor=actor, flags=flags, provider=member_id, receiver=None,
+            )  # fmt: skip
+        self._member_left(member_id, left_on, actor, donation_id if donated else None)
+
+    @event("MemberLeft")
+    def _member_left(
+        self,
+        member_id: str,
+        left_on: date,
+        actor: str,  # noqa: ARG002 - kept in the event for the audit trail
+        donation_id: str | None,  # noqa: ARG002 - links the leaving to its donation
+    ) -> None:
+        self.status[member_id] = MemberStatus.LEFT.value
+        self.periods[member_id][-1][1] = left_on
+
+    def rejoin(self, member_id: str, rejoined_on: date, actor: str, today: date) -> None:
+        self._check_status(member_id, {MemberStatus.LEFT}, "rejoin")
+        self._check_not_future(rejoined_on, today, member_id)
+        left_on = self.periods[member_id][-1][1]
+        if left_on is not None and rejoined_on <= left_on:
+            raise errors.OccurredBeforeJoining(
+                f"{member_id!r} cannot rejoin on {rejoined_on}: they left on {left_on}",
+                bank=self.bank_id,
+                member=member_id,
+            )
+        self._member_rejoined(member_id, rejoined_on, actor)
+
+    @event("MemberRejoined")
+    def _member_rejoined(self, member_id: str, rejoined_on: date, actor: str) -> None:  # noqa: ARG002
+        self.status[member_id] = MemberStatus.ACTIVE.value
+        self.periods[member_id].append([rejoined_on, None])
+
+    # --- entries ----------------------------------------------------------------------------
     def record(self, new: NewEntry, actor: str, today: date) -> None:
         """Record an entry of any kind but reversal, or raise a named error."""
         invariant(new.bank == self.bank_id, "entry is recorded on its own bank")
         parties = [p for p in (new.provider, new.receiver) if p is not None]
         for member in parties:
             self._check_member(member)
+            self._check_active(member)
         if new.provider == new.receiver:
             raise errors.SelfExchange(
                 f"provider and receiver are both {new.provider!r}",
@@ -261,6 +373,23 @@ class Bank(Aggregate):
                 member=member,
             )
 
+    def _check_active(self, member: str) -> None:
+        if self.status[member] != MemberStatus.ACTIVE:
+            raise errors.MemberNotActive(
+                f"member {member!r} of bank {self.bank_id!r} is {self.status[member]}:"
+                " no new entries",
+                bank=self.bank_id,
+                member=member,
+                status=self.status[member],
+            )
+
+    def in_membership(self, member: str, day: date) -> bool:
+        """Whether ``day`` falls inside one of the member's membership periods."""
+        return any(
+            start is not None and start <= day and (end is None or day <= end)
+            for start, end in self.periods[member]
+        )
+
     def _check_amount(self, new: NewEntry) -> None:
         if new.kind is EntryKind.OPENING_BALANCE:
             limit = self.policy.opening_balance_minutes_max
@@ -281,10 +410,10 @@ class Bank(Aggregate):
     def _check_dates(self, new: NewEntry, today: date, parties: list[str]) -> None:
         self._check_not_future(new.occurred_on, today, new.entry_id)
         for member in parties:
-            if new.occurred_on < self.joined_on[member]:
+            if not self.in_membership(member, new.occurred_on):
                 raise errors.OccurredBeforeJoining(
-                    f"entry {new.entry_id!r} on {new.occurred_on} is before"
-                    f" {member!r} joined ({self.joined_on[member]})",
+                    f"entry {new.entry_id!r} on {new.occurred_on} is outside"
+                    f" {member!r}'s membership (joined {self.joined_on[member]})",
                     bank=self.bank_id,
                     entry_id=new.entry_id,
                     member=member,
@@ -330,13 +459,18 @@ class Bank(Aggregate):
             flags.append(f"limit:{account}:{breached}")
         return flags
 
-    def _post(self, legs: list[Leg]) -> None:
+    def _post(self, legs: list[Leg], parties: list[str], occurred_on: date) -> None:
         """Apply an entry's legs (on recording and on replay)."""
         invariant(sum(m for _, m in legs) == 0, "an entry's legs sum to zero")
         for account, minutes in legs:
             invariant(account in self.balances, f"account {account!r} exists")
             self.balances[account] += minutes
         invariant(self.balances[POT] >= 0, "the pot is never below zero")
+        for account in [*(a for a, _ in legs), *parties]:
+            if account in self.status:
+                latest = self.last_occurred_on.get(account)
+                if latest is None or occurred_on > latest:
+                    self.last_occurred_on[account] = occurred_on
         self.entries_count += 1
 
 

@@ -25,8 +25,11 @@ __all__ = [
     "InvalidId",
     "InvalidInput",
     "InvalidPolicy",
+    "LeaveBeforeLastEntry",
     "MemberAlreadyJoined",
+    "MemberNotActive",
     "MemberNotFound",
+    "MemberStatusConflict",
     "NotFound",
     "OccurredBeforeJoining",
     "OccurredInFuture",
@@ -165,6 +168,26 @@ class CannotReverseReversal(RuleViolation):
 
 class ReversalBeforeEntry(RuleViolation):
     code = "reversal_before_entry"
+
+
+class MemberNotActive(RuleViolation):
+    """A suspended member, or one who has left, cannot take part in new entries."""
+
+    code = "member_not_active"
+
+
+class MemberStatusConflict(RuleViolation):
+    """A lifecycle command does not apply to the member's current state
+    (``status``): suspending someone who is not active, rejoining someone who
+    has not left, and so on."""
+
+    code = "member_status_conflict"
+
+
+class LeaveBeforeLastEntry(RuleViolation):
+    """A member cannot leave on a date before one of their entries."""
+
+    code = "leave_before_last_entry"
 
 
 class BeforeBankOpened(RuleViolation):

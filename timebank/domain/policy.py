@@ -11,7 +11,7 @@ import attrs
 from timebank.domain.errors import InvalidPolicy
 from timebank.domain.values import MINUTES_ABS_MAX, AccountKind
 
-__all__ = ["BalanceLimits", "LimitMode", "Policy"]
+__all__ = ["BalanceLimits", "LeaveRule", "LimitMode", "Policy"]
 
 
 class LimitMode(StrEnum):
@@ -19,6 +19,13 @@ class LimitMode(StrEnum):
 
     REFUSE = "refuse"  #: the entry is refused with BalanceLimitExceeded
     FLAG = "flag"  #: the entry is recorded and flagged for the coordinator
+
+
+class LeaveRule(StrEnum):
+    """What happens to a member's balance when they leave a bank."""
+
+    FREEZE = "freeze"  #: the balance stays, unchanged
+    DONATE = "donate"  #: a positive balance is donated to the bank's pot
 
 
 def _optional_minutes(value: int | None) -> None:
@@ -89,7 +96,8 @@ class Policy:
 
     Defaults: at most 24 hours per entry, opening balances up to 10,000 hours
     either way, no balance limits for members and organisations, the pot never
-    below 0, limit breaches refused, dates in the Europe/London timezone.
+    below 0, limit breaches refused, dates in the Europe/London timezone, and
+    a leaving member's balance frozen.
     """
 
     entry_minutes_max: int = attrs.field(default=24 * 60, validator=_positive_minutes)
@@ -99,6 +107,7 @@ class Policy:
     pot: BalanceLimits = attrs.field(default=BalanceLimits(0, None), validator=_pot_limits)
     limit_mode: LimitMode = attrs.field(default=LimitMode.REFUSE, converter=LimitMode)
     timezone: str = attrs.field(default="Europe/London", validator=_timezone)
+    on_leave: LeaveRule = attrs.field(default=LeaveRule.FREEZE, converter=LeaveRule)
 
     def limits_for(self, kind: AccountKind) -> BalanceLimits | None:
         """Balance limits for an account kind; system accounts have none."""
@@ -120,10 +129,13 @@ class Policy:
             "pot": self.pot.to_dict(),
             "limit_mode": str(self.limit_mode),
             "timezone": self.timezone,
+            "on_leave": str(self.on_leave),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Policy:
+        """Read :meth:`to_dict`'s form; settings added in later releases take
+        their defaults when absent (events are never rewritten)."""
         return cls(
             entry_minutes_max=data["entry_minutes_max"],
             opening_balance_minutes_max=data["opening_balance_minutes_max"],
@@ -132,4 +144,5 @@ class Policy:
             pot=BalanceLimits(**data["pot"]),
             limit_mode=LimitMode(data["limit_mode"]),
             timezone=data["timezone"],
+            on_leave=LeaveRule(data.get("on_leave", LeaveRule.FREEZE)),
         )

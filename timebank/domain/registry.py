@@ -23,6 +23,7 @@ class Registry(Aggregate):
     @event("Created")
     def __init__(self) -> None:
         self.banks: list[str] = []
+        self.erasures = 0
 
     def register(self, bank_id: str) -> None:
         if bank_id in self.banks:
@@ -32,3 +33,11 @@ class Registry(Aggregate):
     @event("BankRegistered")
     def _bank_registered(self, bank_id: str) -> None:
         self.banks.append(bank_id)
+
+    def member_erased(self, member_id: str, actor: str) -> None:
+        """Record that a member's personal data was erased (ids only)."""
+        self._member_erased(member_id, actor)
+
+    @event("MemberErased")
+    def _member_erased(self, member_id: str, actor: str) -> None:  # noqa: ARG002 - audit trail
+        self.erasures += 1

@@ -98,6 +98,14 @@ class ProfileStore(abc.ABC):
     @abc.abstractmethod
     def get(self, member_id: str) -> Profile | None: ...
 
+    @abc.abstractmethod
+    def erase(self, member_id: str) -> tuple[bool, bool]:
+        """Delete a profile beyond recovery: (a profile was there, no copy is
+        left in the store's files)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the store holds."""
+
 
 class Backend(abc.ABC):
     """One storage technology, selected by URL."""

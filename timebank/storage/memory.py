@@ -100,6 +100,9 @@ class MemoryProfileStore(ProfileStore):
     def get(self, member_id: str) -> Profile | None:
         return self._profiles.get(member_id)
 
+    def erase(self, member_id: str) -> tuple[bool, bool]:
+        return self._profiles.pop(member_id, None) is not None, True
+
 
 class _MemoryFactory(POPOFactory):
     backend: MemoryBackend

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ __all__ = ["SqliteBackend"]
 
 #: Seconds a writer waits for another process's write lock before giving up.
 LOCK_TIMEOUT_S = 10
+#: Seconds erasure keeps trying to empty the write-ahead log while other
+#: processes hold it open.
+ERASE_CHECKPOINT_S = 5
 
 _PROFILE_FIELDS = ("display_name", "email", "phone", "area")
 
@@ -160,13 +164,27 @@ class SqliteRecorder(SQLiteApplicationRecorder):
 
 
 class SqliteProfileStore(ProfileStore):
+    """The profile table, on a connection of its own with ``secure_delete``:
+    a deleted or replaced profile is overwritten in the file, not unlinked."""
+
     def __init__(self, factory: SQLiteFactory) -> None:
-        self._datastore = factory.datastore
+        self._db_name = factory.datastore.pool.db_name
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self._connection = sqlite3.connect(
+                self._db_name, uri=True, isolation_level=None, check_same_thread=False,
+                timeout=LOCK_TIMEOUT_S,
+            )  # fmt: skip
+            self._connection.execute("PRAGMA secure_delete = ON")
+        return self._connection
 
     def put(self, member_id: str, profile: Profile) -> None:
         values = [getattr(profile, f) for f in _PROFILE_FIELDS]
-        with self._datastore.transaction(commit=True) as c:
-            c.execute(
+        with self._lock:
+            self._db().execute(
                 "INSERT INTO timebank_profiles VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (member_id) DO UPDATE SET display_name = excluded.display_name,"
                 " email = excluded.email, phone = excluded.phone, area = excluded.area",
@@ -174,14 +192,37 @@ class SqliteProfileStore(ProfileStore):
             )
 
     def get(self, member_id: str) -> Profile | None:
-        with self._datastore.transaction(commit=False) as c:
-            c.execute(
-                "SELECT display_name, email, phone, area FROM timebank_profiles"
-                " WHERE member_id = ?",
-                (member_id,),
+        with self._lock:
+            row = (
+                self._db()
+                .execute(
+                    "SELECT display_name, email, phone, area FROM timebank_profiles"
+                    " WHERE member_id = ?",
+                    (member_id,),
+                )
+                .fetchone()
             )
-            row = c.fetchone()
         return None if row is None else Profile(*row)
+
+    def erase(self, member_id: str) -> tuple[bool, bool]:
+        with self._lock:
+            db = self._db()
+            found = db.execute(
+                "DELETE FROM timebank_profiles WHERE member_id = ?", (member_id,)
+            ).rowcount
+            deadline = time.monotonic() + ERASE_CHECKPOINT_S
+            while True:
+                busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                if not busy or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        return found > 0, not busy
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
 
 class _SqliteFactory(SQLiteFactory):

@@ -1,0 +1,203 @@
+"""Membership lifecycle (suspend, reinstate, leave, rejoin) and erasure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import timebank
+from timebank import errors
+from timebank.domain.policy import BalanceLimits, LeaveRule, Policy
+
+from .conftest import ACTOR, fixed_clock
+from .test_entries import refused
+
+
+def test_a_suspended_member_takes_part_in_no_new_entry(tb: timebank.Timebank, bank: str) -> None:
+    member = tb.suspend(bank, "bob", actor=ACTOR)
+    assert member.status == "suspended"
+    error = refused(
+        tb, errors.MemberNotActive, lambda: tb.record_exchange(bank, "ann", "bob", "1", actor=ACTOR)
+    )
+    assert error.ids == {"bank": bank, "member": "bob", "status": "suspended"}
+    refused(tb, errors.MemberNotActive, lambda: tb.donate(bank, "bob", "1", actor=ACTOR))
+    refused(tb, errors.MemberStatusConflict, lambda: tb.suspend(bank, "bob", actor=ACTOR))
+    assert tb.reinstate(bank, "bob", actor=ACTOR).status == "active"
+    tb.record_exchange(bank, "ann", "bob", "1", actor=ACTOR)
+    refused(tb, errors.MemberStatusConflict, lambda: tb.reinstate(bank, "bob", actor=ACTOR))
+
+
+def test_entries_of_suspended_members_can_still_be_reversed(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    tb.record_exchange(bank, "ann", "bob", "1", actor=ACTOR, entry_id="x")
+    tb.suspend(bank, "bob", actor=ACTOR)
+    tb.reverse("x", actor=ACTOR)
+    assert tb.balance(bank, "bob") == 0
+
+
+def test_leaving_freezes_the_balance_by_default(tb: timebank.Timebank, bank: str) -> None:
+    tb.record_exchange(bank, "ann", "bob", "3", actor=ACTOR, occurred_on="2026-03-01")
+    left = tb.leave(bank, "ann", actor=ACTOR, left_on="2026-04-01")
+    assert (left.status, str(left.left_on), left.balance_minutes) == ("left", "2026-04-01", 180)
+    assert tb.balance(bank, "@pot") == 0
+    refused(tb, errors.MemberNotActive, lambda: tb.gift(bank, "bob", "ann", "1", actor=ACTOR))
+    refused(tb, errors.MemberStatusConflict, lambda: tb.leave(bank, "ann", actor=ACTOR))
+    assert tb.figures(bank).individual_members == 2
+
+
+def test_leaving_can_donate_a_positive_balance_to_the_pot_atomically(tb: timebank.Timebank) -> None:
+    policy = Policy(on_leave=LeaveRule.DONATE)
+    tb.create_bank("giving", name="Giving", actor=ACTOR, policy=policy, opened_on="2026-01-01")
+    for member in ("ann", "bob"):
+        tb.join("giving", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    for _ in range(3):  # 30 hours: more than one entry may hold, still donated whole
+        tb.record_exchange("giving", "ann", "bob", "10", actor=ACTOR, occurred_on="2026-02-01")
+    tb.leave("giving", "ann", actor=ACTOR, left_on="2026-03-01", donation_id="ann-leaves")
+    assert tb.balance("giving", "ann") == 0
+    assert tb.balance("giving", "@pot") == 1800
+    donation = tb.entry("ann-leaves")
+    assert (donation.kind, donation.minutes, str(donation.occurred_on)) == (
+        "donation",
+        1800,
+        "2026-03-01",
+    )
+    assert tb.figures("giving").donated_to_pot_minutes == 1800
+    # A negative balance is not donated (nor forgiven).
+    tb.leave("giving", "bob", actor=ACTOR, left_on="2026-03-01")
+    assert tb.balance("giving", "bob") == -1800
+
+
+def test_a_leaving_donation_respects_the_pots_highest_balance(tb: timebank.Timebank) -> None:
+    policy = Policy(on_leave=LeaveRule.DONATE, pot=BalanceLimits(0, 60))
+    tb.create_bank("capped", name="Capped", actor=ACTOR, policy=policy, opened_on="2026-01-01")
+    for member in ("ann", "bob"):
+        tb.join("capped", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    tb.record_exchange("capped", "ann", "bob", "2", actor=ACTOR)
+    refused(tb, errors.BalanceLimitExceeded, lambda: tb.leave("capped", "ann", actor=ACTOR))
+    assert tb.member("capped", "ann").status == "active"
+
+
+def test_no_entry_falls_after_a_member_left(tb: timebank.Timebank, bank: str) -> None:
+    tb.record_exchange(bank, "ann", "bob", "1", actor=ACTOR, occurred_on="2026-05-01")
+    error = refused(
+        tb,
+        errors.LeaveBeforeLastEntry,
+        lambda: tb.leave(bank, "bob", actor=ACTOR, left_on="2026-04-30"),
+    )
+    assert str(error.ids["last_occurred_on"]) == "2026-05-01"
+    refused(
+        tb,
+        errors.OccurredBeforeJoining,
+        lambda: tb.leave(bank, "bob", actor=ACTOR, left_on="2025-12-31"),
+    )
+    refused(
+        tb,
+        errors.OccurredInFuture,
+        lambda: tb.leave(bank, "bob", actor=ACTOR, left_on="2026-06-16"),
+    )
+    tb.leave(bank, "bob", actor=ACTOR, left_on="2026-05-01")
+
+
+def test_rejoining_opens_a_new_membership_period(tb: timebank.Timebank, bank: str) -> None:
+    tb.leave(bank, "cat", actor=ACTOR, left_on="2026-02-01")
+    refused(
+        tb,
+        errors.OccurredBeforeJoining,
+        lambda: tb.rejoin(bank, "cat", actor=ACTOR, rejoined_on="2026-02-01"),
+    )
+    refused(tb, errors.MemberStatusConflict, lambda: tb.rejoin(bank, "ann", actor=ACTOR))
+    assert tb.rejoin(bank, "cat", actor=ACTOR, rejoined_on="2026-04-01").status == "active"
+    # Inside either period: fine. Between periods: outside the membership.
+    tb.record_exchange(bank, "ann", "cat", "1", actor=ACTOR, occurred_on="2026-01-15")
+    tb.record_exchange(bank, "ann", "cat", "1", actor=ACTOR, occurred_on="2026-04-02")
+    refused(tb, errors.OccurredBeforeJoining,
+            lambda: tb.record_exchange(bank, "ann", "cat", "1", actor=ACTOR, occurred_on="2026-03-01"))  # fmt: skip
+
+
+def test_lifecycle_survives_a_restart(reopen) -> None:  # type: ignore[no-untyped-def]
+    tb = reopen()
+    tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+    for member in ("x", "y", "z"):
+        tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    tb.leave("b", "x", actor=ACTOR, left_on="2026-02-01")
+    tb.rejoin("b", "x", actor=ACTOR, rejoined_on="2026-03-01")
+    tb.suspend("b", "y", actor=ACTOR)
+    before = tb.members("b")
+    tb.close()
+    again = reopen()
+    assert again.members("b") == before
+    with pytest.raises(errors.OccurredBeforeJoining):
+        again.record_exchange("b", "x", "z", "1", actor=ACTOR, occurred_on="2026-02-15")
+    with pytest.raises(errors.MemberNotActive):
+        again.record_exchange("b", "x", "y", "1", actor=ACTOR)
+    again.close()
+
+
+# --- erasure -------------------------------------------------------------------------------------
+OLD = {
+    "display_name": "Winifred Oldname",
+    "email": "win.old@example.org",
+    "phone": "07700 900001",
+    "area": "Oldfield Ward",
+}
+NEW = {
+    "display_name": "Winifred Newname",
+    "email": "win.new@example.org",
+    "phone": "07700 900002",
+    "area": "Newfield Ward",
+}
+
+
+def test_erasure_leaves_no_trace_in_the_raw_files_and_changes_no_figure(tmp_path: Path) -> None:
+    path = tmp_path / "erase.db"
+    url = f"sqlite:///{path}"
+    with timebank.open(url, clock=fixed_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        tb.join(
+            "b",
+            "w-1",
+            kind="individual",
+            actor=ACTOR,
+            joined_on="2026-01-01",
+            profile=timebank.Profile(**OLD),
+        )
+        tb.join("b", "k-2", kind="individual", actor=ACTOR, joined_on="2026-01-01",
+                profile=timebank.Profile(display_name="Kept Person"))  # fmt: skip
+        tb.set_profile("w-1", timebank.Profile(**NEW), actor=ACTOR)  # the old values were replaced
+        for n in range(20):
+            tb.record_exchange("b", "w-1", "k-2", minutes=30 + n, actor=ACTOR, entry_id=f"e{n}")
+        tb.reverse("e3", actor=ACTOR)
+        raw_before = b"".join(f.read_bytes() for f in tmp_path.iterdir())
+        assert NEW["display_name"].encode() in raw_before  # the test can see a profile
+        before = (tb.balances(), tb.figures("b"), tb.statement("b", "w-1"), tb.members("b"))
+        result = tb.erase_member("w-1", actor="dpo-1")
+        assert (result.profile_deleted, result.physically_complete) == (True, True)
+        assert tb.profile("w-1") is None
+        assert tb.profile("k-2") == timebank.Profile(display_name="Kept Person")
+        assert (tb.balances(), tb.figures("b"), tb.statement("b", "w-1"), tb.members("b")) == before
+        # While the store is open: the database and its -wal and -shm files.
+        open_files = sorted(tmp_path.iterdir())
+        assert len(open_files) == 3, open_files
+        raw_open = b"".join(f.read_bytes() for f in open_files)
+        for value in [*OLD.values(), *NEW.values()]:
+            assert value.encode() not in raw_open, value
+    # After closing.
+    files = sorted(tmp_path.iterdir())
+    assert path in files
+    raw = b"".join(f.read_bytes() for f in files)
+    for value in [*OLD.values(), *NEW.values()]:
+        assert value.encode() not in raw, value
+    assert b"Kept Person" in raw
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        assert (tb.balances(), tb.figures("b"), tb.statement("b", "w-1"), tb.members("b")) == before
+
+
+def test_erasure_on_memory_and_of_someone_without_a_profile(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    tb.set_profile("ann", timebank.Profile(display_name="Ann"), actor=ACTOR)
+    assert tb.erase_member("ann", actor=ACTOR).profile_deleted
+    assert tb.profile("ann") is None
+    assert not tb.erase_member("bob", actor=ACTOR).profile_deleted
