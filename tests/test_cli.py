@@ -199,3 +199,24 @@ def test_the_store_url_comes_from_the_environment(
     assert result.exit_code == 0, result.output
     with timebank.open(f"sqlite:///{tmp_path / 'env.db'}", create=False) as tb:
         assert [b.bank for b in tb.banks()] == ["envbank"]
+
+
+def test_membership_lifecycle_and_erasure_commands(db: str, bank: str) -> None:
+    run(db, "set-policy", bank, "--on-leave", "donate")
+    run(db, "record-exchange", bank, "ann", "bob", "2", "--on", "2026-03-01")
+    assert "suspended" in run(db, "suspend", bank, "bob")
+    assert run(db, "record-exchange", bank, "ann", "bob", "1", ok=False).startswith(
+        "error: member_not_active:"
+    )
+    assert "active" in run(db, "reinstate", bank, "bob")
+    assert "left" in run(db, "leave", bank, "ann", "--on", "2026-04-01", "--donation-id", "ann-out")
+    assert "active" in run(db, "rejoin", bank, "ann", "--on", "2026-05-01")
+    assert run(db, "erase", "ann").strip() == "profile of ann erased"
+    assert run(db, "erase", "ann").strip() == "ann had no profile; the erasure is recorded"
+    with timebank.open(db) as tb:
+        assert tb.entry("ann-out").minutes == 120
+        assert tb.balance(bank, "@pot") == 120
+        assert tb.profile("ann") is None
+        assert [m.status for m in tb.members(bank)] == ["active", "active", "active"]
+    members = json.loads(run(db, "members", bank, "--format", "json"))
+    assert members[0]["status"] == "active"

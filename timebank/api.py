@@ -277,6 +277,10 @@ class Timebank:
         (entry ``donation_id``) or frozen; see docs/membership.md."""
         day = None if left_on is None else parse_date(left_on)
         entry_id = _entry_id(donation_id)
+        if self._app.index.find_entry(entry_id) is not None:
+            raise errors.EntryConflict(
+                f"donation id {entry_id!r} is already recorded", entry_id=entry_id, field="entry_id"
+            )
         return self._lifecycle(
             bank, member, actor,
             lambda ledger, m, a, today: ledger.leave(m, day or today, a, today, entry_id),
