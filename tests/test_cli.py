@@ -220,3 +220,27 @@ def test_membership_lifecycle_and_erasure_commands(db: str, bank: str) -> None:
         assert [m.status for m in tb.members(bank)] == ["active", "active", "active"]
     members = json.loads(run(db, "members", bank, "--format", "json"))
     assert members[0]["status"] == "active"
+
+
+def test_group_exchange_command(db: str, bank: str) -> None:
+    run(
+        db,
+        "record-group-exchange",
+        bank,
+        "--provider",
+        "org=2",
+        "--receiver",
+        "ann=1",
+        "--receiver",
+        "bob=1",
+        "--entry-id",
+        "g1",
+    )
+    with timebank.open(db) as tb:
+        assert tb.entry("g1").legs == (("org", 120), ("ann", -60), ("bob", -60))
+    assert run(
+        db, "record-group-exchange", bank, "--provider", "org", "--receiver", "ann=1", ok=False
+    ).startswith("error: invalid_group:")
+    assert run(
+        db, "record-group-exchange", bank, "--provider", "org=2", "--receiver", "ann=1", ok=False
+    ).startswith("error: invalid_group:")

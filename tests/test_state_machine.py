@@ -284,6 +284,7 @@ class LedgerMachine(RuleBasedStateMachine):
             fields[k] == recorded[k]
             for k in ("bank", "kind", "provider", "receiver", "category", "reverses", "occurred_on")
         )
+        same = same and fields.get("participants", ()) == recorded.get("participants", ())
         if fields["kind"] != "reversal":
             same = same and fields["minutes"] == recorded["minutes"]
         return None if same else errors.EntryConflict
@@ -336,14 +337,71 @@ class LedgerMachine(RuleBasedStateMachine):
             target.reversed_by = reversal_id
             assert list(result.flags) == flags
 
-    @precondition(lambda self: any(e.fields["kind"] != "reversal" for e in self.entries.values()))
+    @rule(
+        bank=st.sampled_from([BANKS[0]] * 3 + BANKS),
+        providers=st.lists(st.sampled_from(MEMBERS), min_size=1, max_size=2, unique=True),
+        receivers=st.lists(st.sampled_from(MEMBERS), min_size=1, max_size=3, unique=True),
+        shares=st.lists(st.integers(1, 120) | st.integers(1, 1500), min_size=3, max_size=3),
+        unbalanced=st.integers(0, 9).map(lambda n: n == 0),  # also lets both sides overlap
+        day=days, entry_id=st.sampled_from(ENTRY_IDS), category=st.sampled_from([None, "diy"]),
+    )  # fmt: skip
+    def record_group(self, bank: str, providers: list[str], receivers: list[str], shares: list[int],
+                     unbalanced: bool, day: date, entry_id: str, category: str | None) -> None:  # fmt: skip
+        if not unbalanced:  # mostly well-formed groups: nobody on both sides
+            receivers = [m for m in receivers if m not in providers] or [
+                next(m for m in MEMBERS if m not in providers)
+            ]
+        received = {m: shares[i] for i, m in enumerate(receivers)}
+        total = sum(received.values())
+        given = {m: total // len(providers) for m in providers}
+        given[providers[0]] += total - sum(given.values()) + (1 if unbalanced else 0)
+        legs = [(m, given[m]) for m in sorted(given)] + [
+            (m, -received[m]) for m in sorted(received)
+        ]
+        fields = {"bank": bank, "kind": "group_exchange", "provider": None, "receiver": None,
+                  "category": category, "reverses": None, "minutes": sum(given.values()),
+                  "occurred_on": day, "participants": tuple(legs)}  # fmt: skip
+        expected, flags = self.predict_group(fields, entry_id, given, received, legs)
+        as_hours = [
+            {m: timebank.format_hours(v) for m, v in side.items()} for side in (given, received)
+        ]
+        result = self.run("group_exchange", expected, lambda: self.tb.record_group_exchange(
+            bank, *as_hours, actor="c", occurred_on=day, category=category, entry_id=entry_id))  # fmt: skip
+        if expected is None and entry_id not in self.entries:
+            self.apply(bank, entry_id, fields, legs)
+            assert list(result.flags) == flags
+        if expected is None:
+            assert list(result.legs) == self.entries[entry_id].legs
+
+    def predict_group(self, fields: dict[str, Any], entry_id: str, given: dict[str, int],
+                      received: dict[str, int], legs: list[tuple[str, int]]) -> tuple[type[Exception] | None, list[str]]:  # fmt: skip
+        if any(v <= 0 for v in given.values()):
+            return errors.InvalidAmount, []  # hours are parsed before the group is checked
+        if set(given) & set(received) or sum(given.values()) != sum(received.values()):
+            return errors.InvalidGroup, []
+        model = self.banks.get(fields["bank"])
+        if model is None:
+            return errors.BankNotFound, []
+        if entry_id in self.entries:
+            return self.idempotent(fields, entry_id), []
+        for member, _ in legs:
+            error = model.member_error(member)
+            if error is not None:
+                return error, []
+        if max(abs(m) for _, m in legs) > model.policy.entry_minutes_max:
+            return errors.EntryTooLarge, []
+        if fields["occurred_on"] > TODAY:
+            return errors.OccurredInFuture, []
+        if not all(model.in_membership(m, fields["occurred_on"]) for m, _ in legs):
+            return errors.OccurredBeforeJoining, []
+        return self.limit_error(model, legs)
+
+    @precondition(lambda self: any(e.fields["kind"] in KINDS for e in self.entries.values()))
     @rule(data=st.data())
     def retry_same_entry(self, data: st.DataObject) -> None:
         """Sending a recorded entry again returns it and changes nothing."""
         entry_id = data.draw(
-            st.sampled_from(
-                sorted(k for k, e in self.entries.items() if e.fields["kind"] != "reversal")
-            )
+            st.sampled_from(sorted(k for k, e in self.entries.items() if e.fields["kind"] in KINDS))
         )
         f = self.entries[entry_id].fields
         self.record(f["kind"], f["bank"], f["provider"], f["receiver"] or "m0", abs(f["minutes"]),

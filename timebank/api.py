@@ -21,7 +21,7 @@ changed nothing.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
@@ -33,7 +33,7 @@ import attrs
 from timebank._ledger import LedgerApplication
 from timebank.domain import errors
 from timebank.domain.bank import Bank, MemberStatus, recorded_entry
-from timebank.domain.entries import NewEntry, RecordedEntry
+from timebank.domain.entries import NewEntry, RecordedEntry, group_legs
 from timebank.domain.policy import Policy
 from timebank.domain.registry import Registry
 from timebank.domain.values import (
@@ -450,6 +450,46 @@ class Timebank:
         )  # fmt: skip
 
     @_serialised
+    def record_group_exchange(
+        self,
+        bank: str,
+        providers: Mapping[str, object],
+        receivers: Mapping[str, object],
+        *,
+        actor: str,
+        occurred_on: date | str | None = None,
+        category: str | None = None,
+        entry_id: str | None = None,
+    ) -> RecordedEntry:
+        """Several members helped several others at once, as one atomic entry.
+
+        ``providers`` and ``receivers`` map member ids to their share in hours
+        (``"1.5"``, ``"1:30"``, ``2``); the providers' shares must add up to
+        the receivers'. A teacher giving a one-hour class to six people:
+        ``providers={"t-1": 6}``, ``receivers={"a": 1, "b": 1, ...}``. Every
+        share is checked against the per-entry limit and every participant's
+        balance against the bank's limits; any refusal records nothing.
+        """
+        bank = validate_bank_id(bank)
+        actor = validate_actor_id(actor)
+        provided = {validate_member_id(m): parse_minutes(h) for m, h in providers.items()}
+        received = {validate_member_id(m): parse_minutes(h) for m, h in receivers.items()}
+        participants = group_legs(provided, received)
+        day = None if occurred_on is None else parse_date(occurred_on)
+        undated = NewEntry(
+            entry_id=_entry_id(entry_id),
+            bank=bank,
+            kind=EntryKind.GROUP_EXCHANGE,
+            minutes=sum(provided.values()),
+            occurred_on=date.min,  # replaced below
+            category=None if category is None else validate_category(category),
+            participants=participants,
+        )
+        return self._write_entry(
+            bank, lambda today: attrs.evolve(undated, occurred_on=day or today), actor
+        )
+
+    @_serialised
     def reverse(
         self,
         entry_id: str,
@@ -536,7 +576,9 @@ class Timebank:
             if self._app.index.find_entry(new.entry_id) is not None:
                 return self._same_entry_or_conflict(new)
             parties = [new.provider, new.receiver]
-            if new.reverses is None:
+            if new.kind is EntryKind.GROUP_EXCHANGE:
+                ledger.record_group(new, actor, today)
+            elif new.reverses is None:
                 ledger.record(new, actor, today)
             else:
                 original = self.entry(new.reverses)
@@ -626,9 +668,7 @@ class Timebank:
             for e in entry_events
             if e.entry_id not in reversed_ids and e.entry_kind is not EntryKind.REVERSAL
         ]
-        exchanges = [
-            e for e in counted if e.entry_kind in (EntryKind.EXCHANGE, EntryKind.POT_EXCHANGE)
-        ]
+        exchanges = [e for e in counted if e.entry_kind in _SERVICE_EXCHANGES]
         kinds = [ledger.kinds[m] for m, s in ledger.status.items() if s != MemberStatus.LEFT]
         return Figures(
             bank=ledger.bank_id,
@@ -653,6 +693,10 @@ class Timebank:
         pot is below zero (used by the tests and the demo)."""
         for info in self.banks():
             self._app.bank(info.bank).check_invariants()
+
+
+#: The kinds that count as exchanges of service in every figure.
+_SERVICE_EXCHANGES = (EntryKind.EXCHANGE, EntryKind.POT_EXCHANGE, EntryKind.GROUP_EXCHANGE)
 
 
 def _index_update(ledger: Bank, parties: dict[str, list[str]]) -> IndexUpdate:

@@ -437,6 +437,41 @@ def gift(
     _echo_entry(entry, fmt)
 
 
+def _shares(values: tuple[str, ...], option: str) -> dict[str, str]:
+    shares: dict[str, str] = {}
+    for value in values:
+        member, sep, hours = value.partition("=")
+        if not sep or not member or member in shares:
+            _fail(f"invalid_group: {option} takes MEMBER=HOURS, each member once: {value!r}")
+        shares[member] = hours
+    return shares
+
+
+@_command("record-group-exchange")
+@click.argument("bank")
+@click.option("--provider", "providers", multiple=True, metavar="MEMBER=HOURS", required=True,
+              help="A member who helped, and their share; repeat for each.")  # fmt: skip
+@click.option("--receiver", "receivers", multiple=True, metavar="MEMBER=HOURS", required=True,
+              help="A member who was helped, and their share; repeat for each.")  # fmt: skip
+@_entry_options
+def record_group_exchange(
+    bank: str, providers: tuple[str, ...], receivers: tuple[str, ...], occurred_on: str | None,
+    category: str | None, entry_id: str | None, fmt: str,
+) -> None:  # fmt: skip
+    """Several members helped several others at once (all of it or none).
+
+    A one-hour class for three: --provider teacher=3 --receiver a=1
+    --receiver b=1 --receiver c=1
+    """
+    given = _shares(providers, "--provider"), _shares(receivers, "--receiver")
+    with _store() as tb:
+        entry = tb.record_group_exchange(
+            bank, *given, actor=_actor(), occurred_on=occurred_on, category=category,
+            entry_id=entry_id,
+        )  # fmt: skip
+    _echo_entry(entry, fmt)
+
+
 @_command("record-opening-balance")
 @click.argument("bank")
 @click.argument("member")

@@ -130,6 +130,17 @@ class Bank(Aggregate):
 
         entry_kind = EntryKind.OPENING_BALANCE
 
+    class GroupExchangeRecorded(EntryEvent):
+        """Several providers helped several receivers at once (a class, a street
+        event); ``participants`` are ``[member, minutes]``, providers positive.
+        ``minutes`` is the total the providers gave."""
+
+        entry_kind = EntryKind.GROUP_EXCHANGE
+        participants: list[list[Any]]
+
+        def legs(self) -> list[Leg]:
+            return [(str(member), int(minutes)) for member, minutes in self.participants]
+
     class EntryReversed(EntryEvent):
         """Entry ``reverses`` was undone; ``reversed_legs`` are its legs negated."""
 
@@ -324,6 +335,37 @@ class Bank(Aggregate):
             flags=flags,
             provider=new.provider,
             receiver=new.receiver,
+        )
+
+    def record_group(self, new: NewEntry, actor: str, today: date) -> None:
+        """Record a group exchange (all of it or none), or raise a named error."""
+        invariant(new.kind is EntryKind.GROUP_EXCHANGE, "a group exchange")
+        invariant(sum(m for _, m in new.participants) == 0, "a group balances")
+        members = [member for member, _ in new.participants]
+        for member in members:
+            self._check_member(member)
+            self._check_active(member)
+        largest = max(abs(m) for _, m in new.participants)
+        if largest > self.policy.entry_minutes_max:
+            raise errors.EntryTooLarge(
+                f"a share of {largest} minutes is more than bank {self.bank_id!r} allows"
+                f" for one participant ({self.policy.entry_minutes_max} minutes)",
+                bank=self.bank_id,
+                entry_id=new.entry_id,
+                limit_minutes=self.policy.entry_minutes_max,
+            )
+        self._check_dates(new, today, members)
+        legs = list(new.participants)
+        flags = self._check_limits(new.entry_id, legs)
+        self.trigger_event(
+            self.GroupExchangeRecorded,
+            entry_id=new.entry_id,
+            occurred_on=new.occurred_on,
+            minutes=new.minutes,
+            category=new.category,
+            actor=actor,
+            flags=flags,
+            participants=[[member, minutes] for member, minutes in legs],
         )
 
     def reverse(self, new: NewEntry, original: RecordedEntry, actor: str, today: date) -> None:

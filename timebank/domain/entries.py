@@ -13,6 +13,7 @@ donation       donor                (none)                provider -m, @pot +m
 gift           giver                recipient             provider -m, receiver +m
 opening_bal.   member               (none)                provider +m, @opening -m
 reversal       (none)               (none)                the reversed entry's legs, negated
+group_exch.    (none)               (none)                each provider +share, each receiver -share
 ============== ==================== ===================== =========================
 """
 
@@ -22,9 +23,13 @@ from datetime import date, datetime
 
 import attrs
 
+from timebank.domain.errors import InvalidGroup
 from timebank.domain.values import OPENING, POT, EntryKind
 
-__all__ = ["Leg", "NewEntry", "RecordedEntry", "legs_for"]
+__all__ = ["GROUP_PARTICIPANTS_MAX", "Leg", "NewEntry", "RecordedEntry", "group_legs", "legs_for"]
+
+#: Most members one group exchange may have (a street event, a class).
+GROUP_PARTICIPANTS_MAX = 200
 
 #: One side of an entry: (account name within the bank, signed minutes).
 Leg = tuple[str, int]
@@ -48,12 +53,17 @@ class NewEntry:
     receiver: str | None = None
     category: str | None = None
     reverses: str | None = None
+    #: A group exchange's participants: providers (+minutes) then receivers
+    #: (-minutes), each side in member-id order.
+    participants: tuple[Leg, ...] = ()
 
     def differing_field(self, recorded: RecordedEntry) -> str | None:
         """The first field that differs from an already-recorded entry."""
         for name in ("bank", "kind", "provider", "receiver", "category", "reverses"):
             if getattr(self, name) != getattr(recorded, name):
                 return name
+        if self.participants != recorded.participants:
+            return "participants"
         if self.kind is not EntryKind.REVERSAL and self.minutes != recorded.minutes:
             return "minutes"
         if self.occurred_on != recorded.occurred_on:
@@ -76,6 +86,31 @@ def legs_for(
     if kind is EntryKind.OPENING_BALANCE:
         return [(_party(provider), minutes), (OPENING, -minutes)]
     raise ValueError(f"a reversal's legs are stored, not derived: {kind}")
+
+
+def group_legs(providers: dict[str, int], receivers: dict[str, int]) -> tuple[Leg, ...]:
+    """The legs of a group exchange, validated: providers +minutes, receivers
+    -minutes, each side in member-id order. Raises :class:`InvalidGroup`."""
+    problem = None
+    if not providers or not receivers:
+        problem = "a group exchange needs at least one provider and one receiver"
+    elif set(providers) & set(receivers):
+        problem = f"on both sides: {sorted(set(providers) & set(receivers))}"
+    elif len(providers) + len(receivers) > GROUP_PARTICIPANTS_MAX:
+        problem = f"more than {GROUP_PARTICIPANTS_MAX} participants"
+    elif any(m <= 0 for m in [*providers.values(), *receivers.values()]):
+        problem = "every share must be a positive number of minutes"
+    elif sum(providers.values()) != sum(receivers.values()):
+        problem = (
+            f"providers give {sum(providers.values())} minutes but receivers get"
+            f" {sum(receivers.values())}"
+        )
+    if problem is not None:
+        raise InvalidGroup(f"invalid group exchange: {problem}")
+    return tuple(
+        [(m, providers[m]) for m in sorted(providers)]
+        + [(m, -receivers[m]) for m in sorted(receivers)]
+    )
 
 
 def _party(member: str | None) -> str:
@@ -108,6 +143,11 @@ class RecordedEntry:
     reverses: str | None = None
     flags: tuple[str, ...] = ()
     reversed_by: str | None = None
+
+    @property
+    def participants(self) -> tuple[Leg, ...]:
+        """A group exchange's participants (its legs); empty for other kinds."""
+        return self.legs if self.kind is EntryKind.GROUP_EXCHANGE else ()
 
     def minutes_for(self, account: str) -> int:
         """Net minutes this entry moved on one account (0 if not involved)."""

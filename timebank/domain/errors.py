@@ -22,6 +22,7 @@ __all__ = [
     "EntryTooLarge",
     "InvalidAmount",
     "InvalidDate",
+    "InvalidGroup",
     "InvalidId",
     "InvalidInput",
     "InvalidPolicy",
@@ -83,6 +84,14 @@ class InvalidDate(InvalidInput):
     """A date is not an ISO date (YYYY-MM-DD)."""
 
     code = "invalid_date"
+
+
+class InvalidGroup(InvalidInput):
+    """A group exchange is malformed: no provider or no receiver, a member on
+    both sides or twice, a share that is not positive, providers' and
+    receivers' minutes that do not balance, or too many participants."""
+
+    code = "invalid_group"
 
 
 class InvalidPolicy(InvalidInput):

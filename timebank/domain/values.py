@@ -71,6 +71,7 @@ class EntryKind(StrEnum):
     GIFT = "gift"
     OPENING_BALANCE = "opening_balance"
     REVERSAL = "reversal"
+    GROUP_EXCHANGE = "group_exchange"
 
 
 def invariant(condition: bool, message: str) -> None:
