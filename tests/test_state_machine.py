@@ -408,18 +408,25 @@ class LedgerMachine(RuleBasedStateMachine):
                     f["minutes"] < 0, f["occurred_on"], entry_id, f["category"])  # fmt: skip
 
     # --- membership lifecycle ---------------------------------------------------------------
+    def status_error(
+        self, bank: str, member: str, allowed: set[str]
+    ) -> tuple[ModelBank | None, type[Exception] | None]:
+        """The bank's model, and the error a lifecycle command from ``allowed``
+        states meets first on the bank, the member and their status."""
+        model = self.banks.get(bank)
+        if model is None:
+            return None, errors.BankNotFound
+        if model.kinds.get(member) not in ("individual", "organisation"):
+            return model, errors.MemberNotFound
+        if model.status[member] not in allowed:
+            return model, errors.MemberStatusConflict
+        return model, None
+
     def lifecycle(
         self, label: str, bank: str, member: str, allowed: set[str], command: Callable[[], Any]
     ) -> ModelBank | None:
         """Run suspend or reinstate; return the bank's model when it succeeded."""
-        model = self.banks.get(bank)
-        expected: type[Exception] | None = None
-        if model is None:
-            expected = errors.BankNotFound
-        elif model.kinds.get(member) not in ("individual", "organisation"):
-            expected = errors.MemberNotFound
-        elif model.status[member] not in allowed:
-            expected = errors.MemberStatusConflict
+        model, expected = self.status_error(bank, member, allowed)
         result = self.run(label, expected, command)
         if expected is None:
             assert result.status == {"suspend": "suspended", "reinstate": "active"}[label]
@@ -452,18 +459,13 @@ class LedgerMachine(RuleBasedStateMachine):
         donation_id=st.sampled_from(ENTRY_IDS),
     )
     def leave(self, bank: str, member: str, day: date, donation_id: str) -> None:
-        model = self.banks.get(bank)
-        expected: type[Exception] | None = None
+        model, expected = self.status_error(bank, member, {"active", "suspended"})
         legs: list[tuple[str, int]] = []
         flags: list[str] = []
         if donation_id in self.entries:
             expected = errors.EntryConflict
-        elif model is None:
-            expected = errors.BankNotFound
-        elif model.kinds.get(member) not in ("individual", "organisation"):
-            expected = errors.MemberNotFound
-        elif model.status[member] not in ("active", "suspended"):
-            expected = errors.MemberStatusConflict
+        elif expected is not None or model is None:
+            pass
         elif day > TODAY:
             expected = errors.OccurredInFuture
         elif day < model.periods[member][-1][0]:  # type: ignore[operator]
@@ -491,14 +493,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(bank=st.sampled_from(BANKS), member=st.sampled_from(MEMBERS), day=days)
     def rejoin(self, bank: str, member: str, day: date) -> None:
-        model = self.banks.get(bank)
-        expected: type[Exception] | None = None
-        if model is None:
-            expected = errors.BankNotFound
-        elif model.kinds.get(member) not in ("individual", "organisation"):
-            expected = errors.MemberNotFound
-        elif model.status[member] != "left":
-            expected = errors.MemberStatusConflict
+        model, expected = self.status_error(bank, member, {"left"})
+        if expected is not None or model is None:
+            pass
         elif day > TODAY:
             expected = errors.OccurredInFuture
         elif day <= model.periods[member][-1][1]:  # type: ignore[operator]
