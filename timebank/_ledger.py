@@ -112,11 +112,12 @@ class LedgerApplication(Application[UUID]):
     def bank(self, bank_id: str) -> Bank:
         return self.bank_by_uuid(bank_uuid(bank_id), bank_id)
 
-    def bank_by_uuid(self, uuid: UUID, bank_id: str = "?") -> Bank:
+    def bank_by_uuid(self, uuid: UUID, bank_id: str | None = None) -> Bank:
         try:
             bank: Bank = self.cached(uuid)
         except AggregateNotFoundError:
-            raise errors.BankNotFound(f"no bank {bank_id!r}", bank=bank_id) from None
+            name = bank_id or f"stream {uuid}"
+            raise errors.BankNotFound(f"no bank {name!r}", bank=name) from None
         return bank
 
     def registry(self) -> Registry | None:

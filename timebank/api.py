@@ -124,8 +124,7 @@ class Timebank:
     @_serialised
     def today(self, bank: str | None = None) -> date:
         """Today's date in the bank's timezone (default policy's without a bank)."""
-        policy = Policy() if bank is None else self.policy(bank)
-        return self._now().astimezone(ZoneInfo(policy.timezone)).date()
+        return self._today_for(Policy() if bank is None else self.policy(bank))
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -151,7 +150,7 @@ class Timebank:
         if not isinstance(name, str) or not name.strip() or len(name) > BANK_NAME_LENGTH_MAX:
             raise errors.InvalidInput(f"bank name must be 1-200 characters: {name!r}")
         policy = policy or Policy()
-        today = self._now().astimezone(ZoneInfo(policy.timezone)).date()
+        today = self._today_for(policy)
         day = today if opened_on is None else parse_date(opened_on)
         if day > today:
             raise errors.OccurredInFuture(
@@ -606,7 +605,11 @@ class Timebank:
         return recorded
 
     def _today_in(self, ledger: Bank) -> date:
-        return self._now().astimezone(ZoneInfo(ledger.policy.timezone)).date()
+        return self._today_for(ledger.policy)
+
+    def _today_for(self, policy: Policy) -> date:
+        """Today's date in the policy's timezone, by this store's clock."""
+        return self._now().astimezone(ZoneInfo(policy.timezone)).date()
 
     # --- balances, statements and figures ---------------------------------------------
     @_serialised

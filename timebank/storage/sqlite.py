@@ -37,6 +37,14 @@ ERASE_CHECKPOINT_S = 5
 _PROFILE_FIELDS = ("display_name", "email", "phone", "area")
 
 
+def _connect(db_name: str) -> sqlite3.Connection:
+    """A connection of timebank's own beside the library's pool: autocommit,
+    shareable between threads (callers hold a lock), waiting for writers."""
+    return sqlite3.connect(
+        db_name, uri=True, isolation_level=None, check_same_thread=False, timeout=LOCK_TIMEOUT_S
+    )
+
+
 class SqliteRecorder(SQLiteApplicationRecorder):
     """SQLite application recorder, with the entry and postings indexes."""
 
@@ -85,13 +93,7 @@ class SqliteRecorder(SQLiteApplicationRecorder):
     # process (WAL), without the pool's BEGIN/ROLLBACK round trips.
     def _reader(self) -> sqlite3.Connection:
         if self._reader_connection is None:
-            self._reader_connection = sqlite3.connect(
-                self.datastore.pool.db_name,
-                uri=True,
-                isolation_level=None,
-                check_same_thread=False,
-                timeout=LOCK_TIMEOUT_S,
-            )
+            self._reader_connection = _connect(self.datastore.pool.db_name)
         return self._reader_connection
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
@@ -174,10 +176,7 @@ class SqliteProfileStore(ProfileStore):
 
     def _db(self) -> sqlite3.Connection:
         if self._connection is None:
-            self._connection = sqlite3.connect(
-                self._db_name, uri=True, isolation_level=None, check_same_thread=False,
-                timeout=LOCK_TIMEOUT_S,
-            )  # fmt: skip
+            self._connection = _connect(self._db_name)
             self._connection.execute("PRAGMA secure_delete = ON")
         return self._connection
 
