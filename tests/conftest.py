@@ -69,7 +69,13 @@ def snapshot_state(tb: timebank.Timebank) -> tuple[object, ...]:
     """Everything a refused command must leave unchanged."""
     banks = tb.banks()
     return (
-        [(b.bank, b.members, b.policy) for b in banks],
+        [(b.bank, b.members, b.policy, b.roles) for b in banks],
+        [tb.pending(b.bank) for b in banks],
+        [
+            (b.bank, m.member, tb.guardians(b.bank, m.member))
+            for b in banks
+            for m in tb.members(b.bank)
+        ],
         sorted((b.bank, b.account, b.balance_minutes) for b in tb.balances()),
         tb._app.index.count_entries(),
         tb._app.recorder.max_notification_id(),

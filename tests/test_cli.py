@@ -185,7 +185,7 @@ def test_the_installed_command_runs_the_demo_in_the_default_store(tmp_path: Path
         assert fig.pot_funded_minutes > 0
         assert fig.organisations == 3
         assert sum(b.balance_minutes for b in tb.balances("riverside")) == 0
-    failed = subprocess.run([script, "record-exchange", "riverside", "m-001", "m-001", "1"],
+    failed = subprocess.run([script, "--actor", "coord-demo", "record-exchange", "riverside", "m-001", "m-001", "1"],
                             cwd=tmp_path, env=env, capture_output=True, text=True, check=False)  # fmt: skip
     assert failed.returncode == 1
     assert failed.stderr.startswith("error: self_exchange:")

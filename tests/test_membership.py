@@ -171,6 +171,7 @@ def test_erasure_leaves_no_trace_in_the_raw_files_and_changes_no_figure(tmp_path
         tb.reverse("e3", actor=ACTOR)
         raw_before = b"".join(f.read_bytes() for f in tmp_path.iterdir())
         assert NEW["display_name"].encode() in raw_before  # the test can see a profile
+        tb.grant_role("b", "dpo-1", "coordinator", actor=ACTOR)  # the data protection officer
         before = (tb.balances(), tb.figures("b"), tb.statement("b", "w-1"), tb.members("b"))
         result = tb.erase_member("w-1", actor="dpo-1")
         assert (result.profile_deleted, result.physically_complete) == (True, True)

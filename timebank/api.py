@@ -30,19 +30,25 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from timebank._access import Access
 from timebank._ledger import LedgerApplication
 from timebank.domain import errors
 from timebank.domain.bank import Bank, MemberStatus, recorded_entry
-from timebank.domain.entries import NewEntry, RecordedEntry, group_legs
+from timebank.domain.entries import NewEntry, RecordedEntry, group_legs, inter_bank_legs
 from timebank.domain.policy import Policy
 from timebank.domain.registry import Registry
+from timebank.domain.roles import Action, Role
 from timebank.domain.values import (
     MINUTES_ABS_MAX,
     POT,
     AccountKind,
     EntryKind,
+    clearing_account,
+    invariant,
+    parent_bank,
     parse_date,
     parse_minutes,
+    root_bank,
     validate_actor_id,
     validate_bank_id,
     validate_category,
@@ -50,7 +56,15 @@ from timebank.domain.values import (
     validate_member_id,
 )
 from timebank.storage import Backend, IndexUpdate, Profile, default_url, open_backend
-from timebank.views import AccountBalance, BankInfo, Erasure, Figures, Member, StatementLine
+from timebank.views import (
+    AccountBalance,
+    BankInfo,
+    Erasure,
+    Figures,
+    Member,
+    PendingEntry,
+    StatementLine,
+)
 
 __all__ = ["STATEMENT_LINES_MAX", "Timebank", "open"]
 
@@ -99,6 +113,7 @@ class Timebank:
         self._clock = clock or _utc_now
         try:
             self._app = LedgerApplication(backend)
+            self._access = Access(self._app.bank)
         except errors.TimebankError:
             raise
         except Exception as e:
@@ -143,27 +158,47 @@ class Timebank:
         policy: Policy | None = None,
         opened_on: date | str | None = None,
     ) -> BankInfo:
-        """Open a new time bank with its pot. ``opened_on`` may be in the past
-        (for historic data) but not in the future of ``policy.timezone``."""
+        """Open a new time bank with its pot; ``actor`` becomes its admin.
+
+        A path such as ``thurrock/tilbury-hub`` opens a **mini time bank**
+        inside ``thurrock``: the parent must exist, ``actor`` must hold
+        ``manage_bank`` there, and a policy not given is copied from the
+        parent's. ``opened_on`` may be in the past (for historic data, not
+        before the parent opened) but not in the future of the policy's
+        timezone. Who may open a root bank is the embedding app's decision.
+        """
         bank = validate_bank_id(bank)
         actor = validate_actor_id(actor)
         if not isinstance(name, str) or not name.strip() or len(name) > BANK_NAME_LENGTH_MAX:
             raise errors.InvalidInput(f"bank name must be 1-200 characters: {name!r}")
-        policy = policy or Policy()
-        today = self._today_for(policy)
-        day = today if opened_on is None else parse_date(opened_on)
-        if day > today:
-            raise errors.OccurredInFuture(
-                f"bank {bank!r} cannot open on {day}: today is {today}",
-                bank=bank,
-                subject=bank,
-            )
+        if policy is not None and not isinstance(policy, Policy):
+            raise errors.InvalidPolicy(f"expected a Policy, got {policy!r}")
+        day_given = None if opened_on is None else parse_date(opened_on)
 
         def command() -> BankInfo:
+            parent_id = parent_bank(bank)
+            parent = None if parent_id is None else self._app.bank(parent_id)
+            if parent is not None:
+                self._access.require(parent, actor, Action.MANAGE_BANK, "open mini time banks")
+            bank_policy = policy or (Policy() if parent is None else parent.policy)
+            today = self._today_for(bank_policy)
+            day = day_given or today
+            if day > today:
+                raise errors.OccurredInFuture(
+                    f"bank {bank!r} cannot open on {day}: today is {today}",
+                    bank=bank,
+                    subject=bank,
+                )
+            if parent is not None and day < parent.opened_on:
+                raise errors.BeforeBankOpened(
+                    f"mini time bank {bank!r} cannot open on {day}, before"
+                    f" {parent.bank_id!r} opened ({parent.opened_on})",
+                    bank=bank,
+                )
             registry = self._app.registry() or Registry()
             registry.register(bank)
             new_bank = Bank(
-                bank_id=bank, name=name.strip(), policy=policy, opened_on=day, actor=actor
+                bank_id=bank, name=name.strip(), policy=bank_policy, opened_on=day, actor=actor
             )
             self._app.save_changes(registry, new_bank)
             return _bank_info(new_bank)
@@ -179,6 +214,7 @@ class Timebank:
 
         def command() -> Policy:
             ledger = self._app.bank(validate_bank_id(bank))
+            self._access.require(ledger, actor, Action.MANAGE_BANK, "change the policy")
             ledger.change_policy(policy, actor)
             self._app.save_changes(ledger)
             return ledger.policy
@@ -198,6 +234,79 @@ class Timebank:
         registry = self._app.registry()
         ids = [] if registry is None else list(registry.banks)
         return [_bank_info(self._app.bank(b)) for b in ids]
+
+    # --- roles and guardians ----------------------------------------------------------------
+    @_serialised
+    def grant_role(self, bank: str, user: str, role: Role | str, *, actor: str) -> BankInfo:
+        """Give ``user`` the ``coordinator`` or ``admin`` role in a bank (and
+        so in its mini banks). Needs ``manage_bank``."""
+        user = validate_actor_id(user)
+        try:
+            granted = Role(role)
+        except ValueError:
+            raise errors.InvalidInput(f"unknown role: {role!r}", role=role) from None
+        return self._bank_command(
+            bank, actor, Action.MANAGE_BANK, "grant roles",
+            lambda ledger: ledger.grant_role(user, granted, actor),
+        )  # fmt: skip
+
+    @_serialised
+    def revoke_role(self, bank: str, user: str, *, actor: str) -> BankInfo:
+        """Take away the role granted to ``user`` in a bank. Needs
+        ``manage_bank``; a root bank keeps at least one admin."""
+        user = validate_actor_id(user)
+        return self._bank_command(
+            bank, actor, Action.MANAGE_BANK, "revoke roles",
+            lambda ledger: ledger.revoke_role(user, actor),
+        )  # fmt: skip
+
+    @_serialised
+    def role(self, bank: str, user: str) -> Role | None:
+        """``user``'s role in a bank: granted there or in a parent bank, or
+        ``member`` while an active member; ``None`` without one."""
+        return self._access.role(self._app.bank(validate_bank_id(bank)), validate_actor_id(user))
+
+    @_serialised
+    def appoint_guardian(self, bank: str, member: str, guardian: str, *, actor: str) -> BankInfo:
+        """Appoint a guardian angel who may act for ``member`` in a bank.
+        Needs ``manage_members``."""
+        member = validate_member_id(member)
+        guardian = validate_actor_id(guardian)
+        return self._bank_command(
+            bank, actor, Action.MANAGE_MEMBERS, "appoint guardians",
+            lambda ledger: ledger.appoint_guardian(member, guardian, actor),
+        )  # fmt: skip
+
+    @_serialised
+    def remove_guardian(self, bank: str, member: str, guardian: str, *, actor: str) -> BankInfo:
+        """Remove a guardian angel of ``member``. Needs ``manage_members``."""
+        member = validate_member_id(member)
+        guardian = validate_actor_id(guardian)
+        return self._bank_command(
+            bank, actor, Action.MANAGE_MEMBERS, "remove guardians",
+            lambda ledger: ledger.remove_guardian(member, guardian, actor),
+        )  # fmt: skip
+
+    @_serialised
+    def guardians(self, bank: str, member: str) -> list[str]:
+        """The guardian angels appointed for a member in a bank."""
+        ledger = self._app.bank(validate_bank_id(bank))
+        return list(ledger.guardians.get(validate_member_id(member), []))
+
+    def _bank_command(
+        self, bank: str, actor: str, action: Action, what: str, change: Callable[[Bank], None]
+    ) -> BankInfo:
+        bank = validate_bank_id(bank)
+        actor = validate_actor_id(actor)
+
+        def command() -> BankInfo:
+            ledger = self._app.bank(bank)
+            self._access.require(ledger, actor, action, what)
+            change(ledger)
+            self._app.save_changes(ledger)
+            return _bank_info(ledger)
+
+        return self._app.write(command)
 
     # --- members ---------------------------------------------------------------------
     @_serialised
@@ -226,6 +335,7 @@ class Timebank:
 
         def command() -> Member:
             ledger = self._app.bank(bank)
+            self._access.require(ledger, actor, Action.MANAGE_MEMBERS, "add members")
             today = self._today_in(ledger)
             ledger.join(member, account_kind, day or today, actor, today)
             self._app.save_changes(ledger)
@@ -252,14 +362,29 @@ class Timebank:
         return [_member(ledger, m) for m in ledger.members()]
 
     @_serialised
+    def memberships(self, member: str) -> list[Member]:
+        """Every bank account of a member (one per bank they joined)."""
+        member = validate_member_id(member)
+        return [_member(ledger, member) for ledger in self._banks_of(member)]
+
+    def _banks_of(self, member: str) -> list[Bank]:
+        registry = self._app.registry()
+        ledgers = [] if registry is None else [self._app.bank(b) for b in registry.banks]
+        return [ledger for ledger in ledgers if ledger.is_member(member)]
+
+    @_serialised
     def suspend(self, bank: str, member: str, *, actor: str) -> Member:
         """Suspend an active member: they take part in no new entries."""
-        return self._lifecycle(bank, member, actor, lambda ledger, m, a, _: ledger.suspend(m, a))
+        return self._lifecycle(
+            bank, member, actor, lambda ledger, m, a, _: ledger.suspend(m, a), "suspend members"
+        )
 
     @_serialised
     def reinstate(self, bank: str, member: str, *, actor: str) -> Member:
         """Make a suspended member active again."""
-        return self._lifecycle(bank, member, actor, lambda ledger, m, a, _: ledger.reinstate(m, a))
+        return self._lifecycle(
+            bank, member, actor, lambda ledger, m, a, _: ledger.reinstate(m, a), "reinstate members"
+        )
 
     @_serialised
     def leave(
@@ -283,6 +408,7 @@ class Timebank:
         return self._lifecycle(
             bank, member, actor,
             lambda ledger, m, a, today: ledger.leave(m, day or today, a, today, entry_id),
+            None,
         )  # fmt: skip
 
     @_serialised
@@ -294,19 +420,31 @@ class Timebank:
         return self._lifecycle(
             bank, member, actor,
             lambda ledger, m, a, today: ledger.rejoin(m, day or today, a, today),
+            "readmit members",
         )  # fmt: skip
 
     def _lifecycle(
-        self, bank: str, member: str, actor: str, change: Callable[[Bank, str, str, date], None]
+        self,
+        bank: str,
+        member: str,
+        actor: str,
+        change: Callable[[Bank, str, str, date], None],
+        what: str | None,
     ) -> Member:
+        """A lifecycle change by someone with ``manage_members``; ``what`` is
+        None for the changes a member may make for themselves (leaving)."""
         bank = validate_bank_id(bank)
         member = validate_member_id(member)
         actor = validate_actor_id(actor)
 
         def command() -> Member:
             ledger = self._app.bank(bank)
+            if what is not None:
+                self._access.require(ledger, actor, Action.MANAGE_MEMBERS, what)
+            elif not self._access.may(ledger, actor, Action.MANAGE_MEMBERS):
+                self._access.require_acting_for(ledger, actor, member)
             change(ledger, member, actor, self._today_in(ledger))
-            self._app.save_changes(ledger, index=_index_update(ledger, {}))
+            self._app.save_changes(ledger, index=_index_update([ledger], ledger.bank_id))
             return _member(ledger, member)
 
         return self._app.write(command)
@@ -319,6 +457,7 @@ class Timebank:
         ever held the data. A ``MemberErased`` event records the erasure."""
         member = validate_member_id(member)
         actor = validate_actor_id(actor)
+        self._require_member_manager(actor, member)
         deleted, complete = self._app.profiles.erase(member)
 
         def command() -> None:
@@ -332,10 +471,22 @@ class Timebank:
     @_serialised
     def set_profile(self, member: str, profile: Profile, *, actor: str) -> None:
         """Store (replace) a member's personal details in the profile store."""
-        validate_actor_id(actor)
+        actor = validate_actor_id(actor)
+        member = validate_member_id(member)
         if not isinstance(profile, Profile):
             raise errors.InvalidInput(f"expected a Profile, got {profile!r}")
-        self._app.profiles.put(validate_member_id(member), profile)
+        if actor != member:
+            self._require_member_manager(actor, member)
+        self._app.profiles.put(member, profile)
+
+    def _require_member_manager(self, actor: str, member: str) -> None:
+        """A store-wide act on a member's personal data: by someone who manages
+        members in one of their banks (in any bank, if they are in none)."""
+        ledgers = self._banks_of(member)
+        if not ledgers:
+            registry = self._app.registry()
+            ledgers = [] if registry is None else [self._app.bank(b) for b in registry.banks]
+        self._access.require_member_manager(ledgers, actor, member)
 
     @_serialised
     def profile(self, member: str) -> Profile | None:
@@ -355,6 +506,8 @@ class Timebank:
         occurred_on: date | str | None = None,
         category: str | None = None,
         entry_id: str | None = None,
+        on_behalf_of: str | None = None,
+        receiver_bank: str | None = None,
     ) -> RecordedEntry:
         """``provider`` helped ``receiver``: provider +amount, receiver -amount.
 
@@ -362,10 +515,17 @@ class Timebank:
         ``minutes``. Pass your own ``entry_id`` to make retries safe: the same
         id with the same fields returns the recorded entry, with different
         fields raises :class:`~timebank.errors.EntryConflict`.
+
+        The entry takes effect at once, so ``actor`` needs the ``record``
+        permission (a coordinator); members :meth:`propose` instead.
+        ``on_behalf_of`` names the party the actor recorded it for (both ids
+        are kept). ``receiver_bank`` names the receiver's bank when it is
+        another bank of the same tree (an inter-bank entry, see
+        docs/workflows.md).
         """
         return self._record(
-            EntryKind.EXCHANGE, bank, provider, receiver, hours, minutes,
-            occurred_on, category, entry_id, actor,
+            EntryKind.EXCHANGE, bank, provider, receiver, hours, minutes, occurred_on,
+            category, entry_id, actor, on_behalf_of, receiver_bank,
         )  # fmt: skip
 
     @_serialised
@@ -381,12 +541,14 @@ class Timebank:
         occurred_on: date | str | None = None,
         category: str | None = None,
         entry_id: str | None = None,
+        on_behalf_of: str | None = None,
+        receiver_bank: str | None = None,
     ) -> RecordedEntry:
-        """``provider`` helped ``receiver`` and the bank's pot paid:
-        provider +amount, pot -amount, receiver unchanged."""
+        """``provider`` helped ``receiver`` and the pot of the receiver's bank
+        paid: provider +amount, pot -amount, receiver unchanged."""
         return self._record(
-            EntryKind.POT_EXCHANGE, bank, provider, receiver, hours, minutes,
-            occurred_on, category, entry_id, actor,
+            EntryKind.POT_EXCHANGE, bank, provider, receiver, hours, minutes, occurred_on,
+            category, entry_id, actor, on_behalf_of, receiver_bank,
         )  # fmt: skip
 
     @_serialised
@@ -401,11 +563,15 @@ class Timebank:
         occurred_on: date | str | None = None,
         category: str | None = None,
         entry_id: str | None = None,
+        on_behalf_of: str | None = None,
+        receiver_bank: str | None = None,
     ) -> RecordedEntry:
-        """``donor`` gives credits to the bank's community pot."""
+        """``donor`` gives credits to the community pot of their bank, or of
+        ``receiver_bank`` (another bank of the tree). Members may donate their
+        own credits up to the bank's approval threshold."""
         return self._record(
-            EntryKind.DONATION, bank, donor, None, hours, minutes,
-            occurred_on, category, entry_id, actor,
+            EntryKind.DONATION, bank, donor, None, hours, minutes, occurred_on,
+            category, entry_id, actor, on_behalf_of, receiver_bank,
         )  # fmt: skip
 
     @_serialised
@@ -421,11 +587,16 @@ class Timebank:
         occurred_on: date | str | None = None,
         category: str | None = None,
         entry_id: str | None = None,
+        on_behalf_of: str | None = None,
+        receiver_bank: str | None = None,
     ) -> RecordedEntry:
-        """``giver`` gives some of their credits to ``recipient``."""
+        """``giver`` gives some of their credits to ``recipient``. Either may
+        be ``"@pot"`` (the bank's pot; a coordinator's act), the recipient
+        only in another bank (``receiver_bank``): a pot-to-pot transfer.
+        Members may give their own credits up to the approval threshold."""
         return self._record(
-            EntryKind.GIFT, bank, giver, recipient, hours, minutes,
-            occurred_on, category, entry_id, actor,
+            EntryKind.GIFT, bank, giver, recipient, hours, minutes, occurred_on,
+            category, entry_id, actor, on_behalf_of, receiver_bank,
         )  # fmt: skip
 
     @_serialised
@@ -444,8 +615,8 @@ class Timebank:
         other side goes to the bank's ``@opening`` account; opening balances
         never count as exchanges or transactions."""
         return self._record(
-            EntryKind.OPENING_BALANCE, bank, member, None, hours, minutes,
-            occurred_on, None, entry_id, actor,
+            EntryKind.OPENING_BALANCE, bank, member, None, hours, minutes, occurred_on,
+            None, entry_id, actor, None, None,
         )  # fmt: skip
 
     @_serialised
@@ -459,6 +630,7 @@ class Timebank:
         occurred_on: date | str | None = None,
         category: str | None = None,
         entry_id: str | None = None,
+        on_behalf_of: str | None = None,
     ) -> RecordedEntry:
         """Several members helped several others at once, as one atomic entry.
 
@@ -485,7 +657,10 @@ class Timebank:
             participants=participants,
         )
         return self._write_entry(
-            bank, lambda today: attrs.evolve(undated, occurred_on=day or today), actor
+            undated.bank,
+            lambda today: attrs.evolve(undated, occurred_on=day or today),
+            actor,
+            _optional_member(on_behalf_of),
         )
 
     @_serialised
@@ -496,9 +671,12 @@ class Timebank:
         actor: str,
         reversal_id: str | None = None,
         occurred_on: date | str | None = None,
+        on_behalf_of: str | None = None,
     ) -> RecordedEntry:
         """Undo a recorded entry with a new reversal entry (once; never a
-        reversal itself). Nothing is deleted or edited."""
+        reversal itself). Nothing is deleted or edited. Needs ``reverse`` in
+        the entry's bank (both banks for an inter-bank entry), which reverses
+        all of it in one transaction."""
         target = self.entry(entry_id)
         actor = validate_actor_id(actor)
         new_id = _entry_id(reversal_id)
@@ -515,11 +693,13 @@ class Timebank:
                 reverses=target.entry_id,
             )
 
-        return self._write_entry(target.bank, new, actor)
+        return self._write_entry(target.bank, new, actor, _optional_member(on_behalf_of))
 
     @_serialised
     def entry(self, entry_id: str) -> RecordedEntry:
-        """A recorded entry by id, with ``reversed_by`` if it was reversed."""
+        """A recorded entry by id, with ``reversed_by`` if it was reversed.
+        An inter-bank entry is shown from the provider's bank (``legs`` are
+        that side's; ``receiver_bank`` names the other)."""
         entry_id = validate_entry_id(entry_id)
         found = self._app.index.find_entry(entry_id)
         if found is None:
@@ -530,6 +710,37 @@ class Timebank:
         if not isinstance(entry_event, Bank.EntryEvent):
             raise errors.StorageError(f"index of entry {entry_id!r} points at {entry_event!r}")
         return recorded_entry(entry_event, ledger.bank_id, found.reversed_by)
+
+    def _new_entry(
+        self,
+        kind: EntryKind,
+        bank: str,
+        provider: str | None,
+        receiver: str | None,
+        hours: object,
+        minutes: int | None,
+        category: str | None,
+        entry_id: str | None,
+        receiver_bank: str | None,
+    ) -> NewEntry:
+        """A validated entry, dated ``date.min`` until the bank's today is known."""
+        bank = validate_bank_id(bank)
+        other_bank = None if receiver_bank is None else validate_bank_id(receiver_bank)
+        other_bank = None if other_bank == bank else other_bank
+        pots_allowed = kind is EntryKind.GIFT
+        if pots_allowed and receiver == POT and other_bank is None:
+            raise errors.InvalidInput("a gift to the bank's own pot is a donation: use donate")
+        return NewEntry(
+            entry_id=_entry_id(entry_id),
+            bank=bank,
+            kind=kind,
+            minutes=_amount(hours, minutes, allow_negative=kind is EntryKind.OPENING_BALANCE),
+            occurred_on=date.min,
+            provider=_account(provider, pots_allowed),
+            receiver=_account(receiver, pots_allowed),
+            category=None if category is None else validate_category(category),
+            receiver_bank=other_bank,
+        )
 
     def _record(
         self,
@@ -543,54 +754,333 @@ class Timebank:
         category: str | None,
         entry_id: str | None,
         actor: str,
+        on_behalf_of: str | None,
+        receiver_bank: str | None,
     ) -> RecordedEntry:
-        bank = validate_bank_id(bank)
-        actor = validate_actor_id(actor)
-        amount = _amount(hours, minutes, allow_negative=kind is EntryKind.OPENING_BALANCE)
-        day = None if occurred_on is None else parse_date(occurred_on)
-        undated = NewEntry(
-            entry_id=_entry_id(entry_id),
-            bank=bank,
-            kind=kind,
-            minutes=amount,
-            occurred_on=date.min,  # replaced below
-            provider=None if provider is None else validate_member_id(provider),
-            receiver=None if receiver is None else validate_member_id(receiver),
-            category=None if category is None else validate_category(category),
+        undated = self._new_entry(
+            kind, bank, provider, receiver, hours, minutes, category, entry_id, receiver_bank
         )
+        actor = validate_actor_id(actor)
+        day = None if occurred_on is None else parse_date(occurred_on)
         return self._write_entry(
-            bank, lambda today: attrs.evolve(undated, occurred_on=day or today), actor
+            undated.bank,
+            lambda today: attrs.evolve(undated, occurred_on=day or today),
+            actor,
+            _optional_member(on_behalf_of),
         )
 
     def _write_entry(
-        self, bank: str, make: Callable[[date], NewEntry], actor: str
+        self, bank: str, make: Callable[[date], NewEntry], actor: str, on_behalf_of: str | None
     ) -> RecordedEntry:
-        """Record the entry ``make(today)`` describes; ``today`` is in the
-        bank's timezone, for entries given no date."""
+        """Record, at once, the entry ``make(today)`` describes; ``today`` is
+        in the timezone of the entry's bank, for entries given no date."""
 
         def command() -> RecordedEntry:
-            ledger = self._app.bank(bank)
-            today = self._today_in(ledger)
-            new = make(today)
+            new = make(self._today_in(self._app.bank(bank)))
             if self._app.index.find_entry(new.entry_id) is not None:
                 return self._same_entry_or_conflict(new)
-            parties = [new.provider, new.receiver]
-            if new.kind is EntryKind.GROUP_EXCHANGE:
-                ledger.record_group(new, actor, today)
-            elif new.reverses is None:
-                ledger.record(new, actor, today)
-            else:
+            if new.reverses is not None:
                 original = self.entry(new.reverses)
-                ledger.reverse(new, original, actor, today)
-                parties = [original.provider, original.receiver]
-            (entry_event,) = ledger.pending_events
-            if not isinstance(entry_event, Bank.EntryEvent):
-                raise TypeError(f"expected an entry event, got {entry_event!r}")
-            index = _index_update(ledger, {new.entry_id: [p for p in parties if p]})
-            self._app.save_changes(ledger, index=index)
-            return recorded_entry(entry_event, ledger.bank_id)
+                ledgers = self._ledgers(original.bank, original.receiver_bank)
+                for ledger in ledgers:
+                    self._access.require(ledger, actor, Action.REVERSE, "reverse entries")
+                if on_behalf_of is not None:
+                    self._access.require_acting_for(ledgers[0], actor, on_behalf_of)
+                return self._reverse(ledgers, new, original, actor, on_behalf_of)
+            ledgers = self._ledgers(new.bank, new.receiver_bank)
+            self._check_not_pending(ledgers[0], new.entry_id)
+            self._access.require_record(ledgers, new, actor, on_behalf_of)
+            return self._take_effect(ledgers, new, actor, on_behalf_of)
 
         return self._app.write(command)
+
+    def _ledgers(self, bank: str, receiver_bank: str | None) -> list[Bank]:
+        """The banks an entry is recorded on: its own, and the receiver's."""
+        home = self._app.bank(bank)
+        if receiver_bank is None:
+            return [home]
+        if root_bank(bank) != root_bank(receiver_bank):
+            raise errors.BanksNotInSameTree(
+                f"banks {bank!r} and {receiver_bank!r} are not in the same tree",
+                bank=bank,
+                receiver_bank=receiver_bank,
+            )
+        return [home, self._app.bank(receiver_bank)]
+
+    def _check_not_pending(self, ledger: Bank, entry_id: str) -> None:
+        if entry_id in ledger.pending:
+            raise errors.EntryConflict(
+                f"entry {entry_id!r} is pending: confirm, approve or decline it",
+                entry_id=entry_id,
+                field="entry_id",
+            )
+
+    def _take_effect(
+        self, ledgers: list[Bank], new: NewEntry, actor: str, on_behalf_of: str | None
+    ) -> RecordedEntry:
+        """Record ``new`` on its bank(s) and save, with any events already
+        pending on them (a confirmation), in one transaction."""
+        home = ledgers[0]
+        if new.kind is EntryKind.GROUP_EXCHANGE:
+            home.record_group(new, actor, self._today_in(home), on_behalf_of)
+        elif new.receiver_bank is None:
+            home.record(new, actor, self._today_in(home), on_behalf_of)
+        else:
+            sides = inter_bank_legs(
+                new.kind, new.bank, _party(new.provider), new.receiver_bank, new.receiver,
+                new.minutes,
+            )  # fmt: skip
+            for ledger in ledgers:
+                ledger.record_side(
+                    new, sides[ledger.bank_id], actor, self._today_in(ledger), on_behalf_of
+                )
+        return self._save_entry(ledgers, {})
+
+    def _reverse(
+        self,
+        ledgers: list[Bank],
+        new: NewEntry,
+        original: RecordedEntry,
+        actor: str,
+        on_behalf_of: str | None,
+    ) -> RecordedEntry:
+        """Reverse ``original`` on each bank it was recorded on."""
+        parties: dict[str, list[str]] = {}
+        if original.receiver_bank is None:
+            sides = {original.bank: list(original.legs)}
+            parties[original.bank] = [p for p in (original.provider, original.receiver) if p]
+        else:
+            sides = inter_bank_legs(
+                original.kind, original.bank, _party(original.provider),
+                original.receiver_bank, original.receiver, original.minutes,
+            )  # fmt: skip
+            parties[original.bank] = [_party(original.provider)]
+            parties[original.receiver_bank] = [p for p in [original.receiver] if p]
+        for ledger in ledgers:
+            side = ledger.bank_id
+            ledger.reverse(
+                attrs.evolve(new, bank=side),
+                attrs.evolve(original, bank=side, legs=tuple(sides[side])),
+                actor,
+                self._today_in(ledger),
+                on_behalf_of,
+            )
+        return self._save_entry(ledgers, parties)
+
+    def _save_entry(self, ledgers: list[Bank], parties: dict[str, list[str]]) -> RecordedEntry:
+        home = ledgers[0]
+        entry_events = [e for e in home.pending_events if isinstance(e, Bank.EntryEvent)]
+        invariant(len(entry_events) == 1, "one entry per save")
+        self._app.save_changes(*ledgers, index=_index_update(ledgers, home.bank_id, parties))
+        return recorded_entry(entry_events[0], home.bank_id)
+
+    # --- pending entries: propose, confirm, approve, decline, expire -----------------------
+    @_serialised
+    def propose(
+        self,
+        bank: str,
+        kind: EntryKind | str,
+        provider: str,
+        receiver: str | None = None,
+        hours: object = None,
+        *,
+        actor: str,
+        minutes: int | None = None,
+        occurred_on: date | str | None = None,
+        category: str | None = None,
+        entry_id: str | None = None,
+        on_behalf_of: str | None = None,
+        receiver_bank: str | None = None,
+    ) -> PendingEntry:
+        """A member proposes an entry they take part in; it moves no balance
+        until it takes effect (docs/workflows.md).
+
+        ``kind`` is ``exchange`` (waits for the other party's confirmation,
+        then for a coordinator's approval when above the approval threshold),
+        ``pot_exchange`` (confirmation, then approval), ``gift`` or
+        ``donation`` (approval). ``actor`` must be the provider or receiver
+        (the giver, for gifts and donations), or act for them
+        (``on_behalf_of``: a guardian angel or coordinator). Every rule but
+        balance limits is checked now; limits are checked when it takes effect.
+        Proposing the same ``entry_id`` with the same fields again returns the
+        pending entry.
+        """
+        try:
+            entry_kind = EntryKind(kind)
+        except ValueError:
+            raise errors.InvalidInput(f"unknown entry kind: {kind!r}", kind=kind) from None
+        undated = self._new_entry(
+            entry_kind, bank, provider, receiver, hours, minutes, category, entry_id, receiver_bank
+        )
+        actor = validate_actor_id(actor)
+        acting_for = _optional_member(on_behalf_of)
+        day = None if occurred_on is None else parse_date(occurred_on)
+
+        def command() -> PendingEntry:
+            ledgers = self._ledgers(undated.bank, undated.receiver_bank)
+            home = ledgers[0]
+            today = self._today_in(home)
+            new = attrs.evolve(undated, occurred_on=day or today)
+            if new.entry_id in home.pending and home.proposed_entry(new.entry_id) == new:
+                return self._pending_view(home, new.entry_id)
+            if self._app.index.find_entry(new.entry_id) is not None:
+                raise errors.EntryConflict(
+                    f"entry {new.entry_id!r} is already recorded",
+                    entry_id=new.entry_id,
+                    field="entry_id",
+                )
+            awaiting, confirmer, needs_approval = self._access.proposal(
+                ledgers, new, actor, acting_for
+            )
+            for ledger in ledgers[1:]:
+                ledger.check_entry(new, self._today_in(ledger))
+            home.propose(new, actor, acting_for, awaiting, confirmer, needs_approval, today)
+            self._app.save_changes(home)
+            return self._pending_view(home, new.entry_id)
+
+        return self._app.write(command)
+
+    @_serialised
+    def confirm(
+        self, entry_id: str, *, actor: str, on_behalf_of: str | None = None
+    ) -> RecordedEntry | PendingEntry:
+        """The party a pending entry waits for confirms it. It takes effect
+        (returns the :class:`RecordedEntry`; balance limits are checked now)
+        or, above the approval threshold, waits for approval (returns the
+        :class:`PendingEntry`). Raises ``EntryExpired`` after ``expires_on``."""
+        entry_id = validate_entry_id(entry_id)
+        actor = validate_actor_id(actor)
+        acting_for = _optional_member(on_behalf_of)
+
+        def command() -> RecordedEntry | PendingEntry:
+            home = self._pending_bank(entry_id)
+            pending = home.pending_entry(entry_id)
+            ledgers = self._ledgers(home.bank_id, pending["receiver_bank"])
+            self._access.require_confirmer(ledgers, pending, actor, acting_for)
+            if not home.confirm(entry_id, actor, acting_for, self._today_in(home)):
+                self._app.save_changes(home)
+                return self._pending_view(home, entry_id)
+            return self._proposed_takes_effect(ledgers, pending)
+
+        return self._app.write(command)
+
+    @_serialised
+    def approve(self, entry_id: str, *, actor: str) -> RecordedEntry:
+        """A coordinator approves an entry awaiting approval: it takes effect
+        (balance limits are checked now). Needs ``approve`` in its bank(s)."""
+        entry_id = validate_entry_id(entry_id)
+        actor = validate_actor_id(actor)
+
+        def command() -> RecordedEntry:
+            home = self._pending_bank(entry_id)
+            pending = home.pending_entry(entry_id)
+            ledgers = self._ledgers(home.bank_id, pending["receiver_bank"])
+            for ledger in ledgers:
+                self._access.require(ledger, actor, Action.APPROVE, "approve entries")
+            home.approve(entry_id, actor, self._today_in(home))
+            return self._proposed_takes_effect(ledgers, pending)
+
+        return self._app.write(command)
+
+    @_serialised
+    def decline(
+        self, entry_id: str, *, actor: str, on_behalf_of: str | None = None
+    ) -> PendingEntry:
+        """Decline a pending entry: it will never take effect. The party it
+        waits for, its proposer (withdrawing it) or an approver may decline."""
+        entry_id = validate_entry_id(entry_id)
+        actor = validate_actor_id(actor)
+        acting_for = _optional_member(on_behalf_of)
+
+        def command() -> PendingEntry:
+            home = self._pending_bank(entry_id)
+            view = self._pending_view(home, entry_id)
+            pending = home.pending_entry(entry_id)
+            ledgers = self._ledgers(home.bank_id, pending["receiver_bank"])
+            self._access.require_decliner(ledgers, pending, actor, acting_for)
+            home.decline(entry_id, actor, acting_for)
+            self._app.save_changes(home)
+            return view
+
+        return self._app.write(command)
+
+    @_serialised
+    def pending(self, bank: str, member: str | None = None) -> list[PendingEntry]:
+        """Pending entries of a bank (proposed there, or with their receiver
+        there), oldest first; only those ``member`` takes part in, if given."""
+        bank = validate_bank_id(bank)
+        member = _optional_member(member)
+        self._app.bank(bank)  # BankNotFound
+        registry = self._app.registry()
+        tree = [b for b in (registry.banks if registry else []) if root_bank(b) == root_bank(bank)]
+        found: list[PendingEntry] = []
+        for bank_id in tree:
+            ledger = self._app.bank(bank_id)
+            for entry_id, pending in ledger.pending.items():
+                if bank not in (bank_id, pending["receiver_bank"]):
+                    continue
+                if member is None or member in (pending["provider"], pending["receiver"]):
+                    found.append(self._pending_view(ledger, entry_id))
+        return sorted(found, key=lambda p: (p.proposed_on, p.entry_id))
+
+    @_serialised
+    def expire_pending(self, bank: str, *, actor: str) -> list[str]:
+        """Record the expiry of the bank's pending entries past ``expires_on``
+        (run it daily); returns their ids. Needs ``approve``."""
+        bank = validate_bank_id(bank)
+        actor = validate_actor_id(actor)
+
+        def command() -> list[str]:
+            ledger = self._app.bank(bank)
+            self._access.require(ledger, actor, Action.APPROVE, "expire pending entries")
+            expired = ledger.expire_pending(actor, self._today_in(ledger))
+            if expired:
+                self._app.save_changes(ledger)
+            return expired
+
+        return self._app.write(command)
+
+    def _pending_bank(self, entry_id: str) -> Bank:
+        """The bank holding a pending entry (it is kept on the provider's bank)."""
+        registry = self._app.registry()
+        for bank_id in registry.banks if registry else []:
+            ledger = self._app.bank(bank_id)
+            if entry_id in ledger.pending:
+                return ledger
+        raise errors.PendingEntryNotFound(f"no pending entry {entry_id!r}", entry_id=entry_id)
+
+    def _proposed_takes_effect(self, ledgers: list[Bank], pending: dict[str, Any]) -> RecordedEntry:
+        new = ledgers[0].proposed_entry_from(pending)
+        if self._app.index.find_entry(new.entry_id) is not None:
+            raise errors.EntryConflict(
+                f"entry {new.entry_id!r} is already recorded elsewhere in the store",
+                entry_id=new.entry_id,
+                field="entry_id",
+            )
+        return self._take_effect(ledgers, new, pending["actor"], pending["on_behalf_of"])
+
+    def _pending_view(self, ledger: Bank, entry_id: str) -> PendingEntry:
+        pending = ledger.pending_entry(entry_id)
+        return PendingEntry(
+            entry_id=entry_id,
+            bank=ledger.bank_id,
+            kind=EntryKind(pending["kind"]),
+            minutes=pending["minutes"],
+            occurred_on=pending["occurred_on"],
+            provider=pending["provider"],
+            receiver=pending["receiver"],
+            receiver_bank=pending["receiver_bank"],
+            category=pending["category"],
+            actor=pending["actor"],
+            on_behalf_of=pending["on_behalf_of"],
+            awaiting=pending["awaiting"],
+            confirmer=pending["confirmer"],
+            needs_approval=pending["needs_approval"],
+            proposed_on=pending["proposed_on"],
+            expires_on=pending["expires_on"],
+            confirmed_by=pending["confirmed_by"],
+            expired=self._today_in(ledger) > pending["expires_on"],
+        )
 
     def _same_entry_or_conflict(self, new: NewEntry) -> RecordedEntry:
         recorded = self.entry(new.entry_id)
@@ -658,21 +1148,37 @@ class Timebank:
         return lines
 
     @_serialised
-    def figures(self, bank: str) -> Figures:
+    def figures(self, bank: str, *, rollup: bool = False) -> Figures:
         """Headline figures over the bank's whole history, by replaying its
-        ledger (O(entries); the read models of a later release index them)."""
+        ledger (O(entries); the read models of a later release index them).
+        With ``rollup``, over the bank and all its mini banks: an entry between
+        two of them counts once, member counts are accounts (a member of two
+        banks counts in each)."""
         ledger = self._app.bank(validate_bank_id(bank))
-        entry_events = [
-            e for e in self._app.events.get(ledger.id) if isinstance(e, Bank.EntryEvent)
-        ]
-        reversed_ids = {e.reverses for e in entry_events if isinstance(e, Bank.EntryReversed)}
+        ledgers = [ledger]
+        if rollup:
+            registry = self._app.registry()
+            inside = [b for b in (registry.banks if registry else []) if b.startswith(f"{bank}/")]
+            ledgers += [self._app.bank(b) for b in inside]
+        entry_events: dict[str, Bank.EntryEvent] = {}
+        for each in ledgers:
+            for e in self._app.events.get(each.id):
+                if isinstance(e, Bank.EntryEvent):
+                    entry_events.setdefault(e.entry_id, e)  # one side of an inter-bank entry
+        events = list(entry_events.values())
+        reversed_ids = {e.reverses for e in events if isinstance(e, Bank.EntryReversed)}
         counted = [
             e
-            for e in entry_events
+            for e in events
             if e.entry_id not in reversed_ids and e.entry_kind is not EntryKind.REVERSAL
         ]
         exchanges = [e for e in counted if e.entry_kind in _SERVICE_EXCHANGES]
-        kinds = [ledger.kinds[m] for m, s in ledger.status.items() if s != MemberStatus.LEFT]
+        kinds = [
+            each.kinds[m]
+            for each in ledgers
+            for m, status in each.status.items()
+            if status != MemberStatus.LEFT
+        ]
         return Figures(
             bank=ledger.bank_id,
             individual_members=kinds.count(AccountKind.INDIVIDUAL.value),
@@ -686,37 +1192,69 @@ class Timebank:
             pot_funded_minutes=sum(
                 e.minutes for e in counted if e.entry_kind is EntryKind.POT_EXCHANGE
             ),
-            pot_balance_minutes=ledger.balance(POT),
+            pot_balance_minutes=sum(each.balance(POT) for each in ledgers),
             reversals=len(reversed_ids),
+            banks=tuple(each.bank_id for each in ledgers),
         )
 
     @_serialised
     def check_invariants(self) -> None:
-        """Raise AssertionError if any bank's accounts do not sum to zero or its
-        pot is below zero (used by the tests and the demo)."""
-        for info in self.banks():
-            self._app.bank(info.bank).check_invariants()
+        """Raise AssertionError if any bank's accounts do not sum to zero, its
+        pot is below zero, or two banks' clearing accounts with each other do
+        not cancel out (used by the tests and the demo)."""
+        ledgers = {info.bank: self._app.bank(info.bank) for info in self.banks()}
+        for ledger in ledgers.values():
+            ledger.check_invariants()
+            for other, minutes in ledger.clearing_balances().items():
+                mirror = ledgers[other].balances.get(clearing_account(ledger.bank_id), 0)
+                invariant(
+                    minutes + mirror == 0,
+                    f"clearing accounts of {ledger.bank_id} and {other} cancel out",
+                )
 
 
 #: The kinds that count as exchanges of service in every figure.
 _SERVICE_EXCHANGES = (EntryKind.EXCHANGE, EntryKind.POT_EXCHANGE, EntryKind.GROUP_EXCHANGE)
 
 
-def _index_update(ledger: Bank, parties: dict[str, list[str]]) -> IndexUpdate:
-    """Index rows for the entry events about to be saved: the entry, and a
-    posting for every account it moves and every party (so the person helped
-    by the pot sees it on their statement too)."""
+def _index_update(
+    ledgers: list[Bank], home: str, parties: dict[str, list[str]] | None = None
+) -> IndexUpdate:
+    """Index rows for the entry events about to be saved: the entry (on its
+    ``home`` bank: an inter-bank entry is indexed once, from the provider's
+    side), and on every bank a posting for every account it moves and every
+    party (so the person helped by the pot sees it on their statement too).
+    ``parties`` adds parties per bank (a reversal's are its entry's)."""
     entries: list[tuple[str, UUID, int, str | None]] = []
     postings: list[tuple[UUID, str, int]] = []
-    for pending in ledger.pending_events:
-        if not isinstance(pending, Bank.EntryEvent):
-            continue
-        version = pending.originator_version
-        reverses = getattr(pending, "reverses", None)
-        entries.append((pending.entry_id, ledger.id, version, reverses))
-        accounts = [a for a, _ in pending.legs()] + parties.get(pending.entry_id, [])
-        postings.extend((ledger.id, a, version) for a in dict.fromkeys(accounts))
+    for ledger in ledgers:
+        for pending in ledger.pending_events:
+            if not isinstance(pending, Bank.EntryEvent):
+                continue
+            version = pending.originator_version
+            if ledger.bank_id == home:
+                reverses = getattr(pending, "reverses", None)
+                entries.append((pending.entry_id, ledger.id, version, reverses))
+            accounts = [a for a, _ in pending.legs()] + pending.parties_on(ledger.bank_id)
+            accounts += (parties or {}).get(ledger.bank_id, [])
+            postings.extend((ledger.id, a, version) for a in dict.fromkeys(accounts))
     return IndexUpdate(entries=tuple(entries), postings=tuple(postings))
+
+
+def _optional_member(member: str | None) -> str | None:
+    return None if member is None else validate_member_id(member)
+
+
+def _account(account: str | None, pots_allowed: bool) -> str | None:
+    """A member id, or ``@pot`` where a pot may take part."""
+    if account is None or (pots_allowed and account == POT):
+        return account
+    return validate_member_id(account)
+
+
+def _party(member: str | None) -> str:
+    invariant(member is not None, "the entry has a provider")
+    return cast(str, member)
 
 
 def _amount(hours: object, minutes: int | None, *, allow_negative: bool) -> int:
@@ -744,6 +1282,8 @@ def _bank_info(ledger: Bank) -> BankInfo:
         opened_on=ledger.opened_on,
         policy=ledger.policy,
         members=len(ledger.joined_on),
+        parent=parent_bank(ledger.bank_id),
+        roles=tuple(sorted(ledger.roles.items())),
     )
 
 

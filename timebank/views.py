@@ -17,6 +17,7 @@ __all__ = [
     "Erasure",
     "Figures",
     "Member",
+    "PendingEntry",
     "StatementLine",
     "entry_to_dict",
 ]
@@ -32,18 +33,25 @@ def _jsonable(value: Any) -> Any:
 
 @attrs.frozen
 class BankInfo:
+    """A bank: ``parent`` is the bank a mini time bank sits in (else ``None``);
+    ``roles`` the roles granted in the bank itself (user -> role)."""
+
     bank: str
     name: str
     opened_on: date
     policy: Policy
     members: int
+    parent: str | None = None
+    roles: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "bank": self.bank,
             "name": self.name,
+            "parent": self.parent,
             "opened_on": self.opened_on.isoformat(),
             "members": self.members,
+            "roles": dict(self.roles),
             "policy": self.policy.to_dict(),
         }
 
@@ -98,6 +106,39 @@ class Erasure:
 
 
 @attrs.frozen
+class PendingEntry:
+    """An entry proposed and not yet in effect: it moves no balance.
+
+    ``awaiting`` is ``confirmation`` (by ``confirmer``, the other party) or
+    ``approval`` (by a coordinator). ``expired`` is true after ``expires_on``
+    in the bank's timezone: it can then only be declined or expired.
+    ``actor`` proposed it, for ``on_behalf_of`` when set.
+    """
+
+    entry_id: str
+    bank: str
+    kind: EntryKind
+    minutes: int
+    occurred_on: date
+    provider: str | None
+    receiver: str | None
+    receiver_bank: str | None
+    category: str | None
+    actor: str
+    on_behalf_of: str | None
+    awaiting: str
+    confirmer: str | None
+    needs_approval: bool
+    proposed_on: date
+    expires_on: date
+    confirmed_by: str | None
+    expired: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: _jsonable(v) for k, v in attrs.asdict(self, recurse=False).items()}
+
+
+@attrs.frozen
 class StatementLine:
     """One entry on an account's statement, with the balance after it.
 
@@ -139,9 +180,11 @@ class Figures:
     pot_funded_minutes: int
     pot_balance_minutes: int
     reversals: int
+    #: The banks counted: the bank alone, or with its mini banks (rollup).
+    banks: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        return {**attrs.asdict(self), "banks": list(self.banks)}
 
 
 def entry_to_dict(entry: RecordedEntry) -> dict[str, Any]:

@@ -12,7 +12,7 @@ or free text. Display names live in the erasable profile store.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -22,9 +22,25 @@ from eventsourcing.domain import Aggregate, event
 from timebank.domain import errors
 from timebank.domain.entries import Leg, NewEntry, RecordedEntry, legs_for
 from timebank.domain.policy import LeaveRule, LimitMode, Policy
-from timebank.domain.values import OPENING, POT, AccountKind, EntryKind, invariant
+from timebank.domain.roles import Role, highest
+from timebank.domain.values import (
+    CLEARING_PREFIX,
+    OPENING,
+    POT,
+    AccountKind,
+    EntryKind,
+    invariant,
+    parent_bank,
+)
 
-__all__ = ["MEMBER_KINDS", "Bank", "MemberStatus", "bank_uuid", "recorded_entry"]
+__all__ = [
+    "MEMBER_KINDS",
+    "Awaiting",
+    "Bank",
+    "MemberStatus",
+    "bank_uuid",
+    "recorded_entry",
+]
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://timebank.invalid/ids")
 MEMBER_KINDS = frozenset({AccountKind.INDIVIDUAL.value, AccountKind.ORGANISATION.value})
@@ -36,6 +52,13 @@ class MemberStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     LEFT = "left"
+
+
+class Awaiting(StrEnum):
+    """What a pending entry waits for (see docs/workflows.md)."""
+
+    CONFIRMATION = "confirmation"  #: the other party's confirmation
+    APPROVAL = "approval"  #: a coordinator's approval
 
 
 def bank_uuid(bank_id: str) -> UUID:
@@ -57,7 +80,7 @@ class Bank(Aggregate):
         name: str,
         policy: Policy,
         opened_on: date,
-        actor: str,  # noqa: ARG002 - kept in the event for the audit trail
+        actor: str,
     ) -> None:
         self.bank_id = bank_id
         self.name = name
@@ -72,18 +95,32 @@ class Bank(Aggregate):
         self.status: dict[str, str] = {}
         self.periods: dict[str, list[list[date | None]]] = {}
         self.last_occurred_on: dict[str, date] = {}
+        #: Roles granted in this bank (user -> role); its creator is an admin.
+        self.roles: dict[str, str] = {actor: Role.ADMIN.value}
+        #: Guardian angels appointed for members (member -> guardians).
+        self.guardians: dict[str, list[str]] = {}
+        #: Entries proposed and not yet settled, by id: the fields of
+        #: EntryProposed, with ``awaiting`` updated on confirmation.
+        self.pending: dict[str, dict[str, Any]] = {}
 
     # --- events -----------------------------------------------------------------
     class EntryEvent(Aggregate.Event):
         """Base of every entry event: the fields all entries share."""
 
-        entry_kind: ClassVar[EntryKind]
+        KIND: ClassVar[EntryKind]
         entry_id: str
         occurred_on: date
         minutes: int
         category: str | None
         actor: str
+        #: The member the actor acted for (a guardian angel or coordinator
+        #: recording for someone), or None.
+        on_behalf_of: str | None
         flags: list[str]
+
+        @property
+        def entry_kind(self) -> EntryKind:
+            return self.KIND
 
         def legs(self) -> list[Leg]:
             raise NotImplementedError
@@ -92,8 +129,13 @@ class Bank(Aggregate):
             """The accounts this entry involves, beyond its legs."""
             return []
 
+        def parties_on(self, bank_id: str) -> list[str]:  # noqa: ARG002 - overridden
+            """The parties on the bank ``bank_id`` (all of them, but for an
+            inter-bank entry)."""
+            return self.parties()
+
         def apply(self, aggregate: Any) -> None:
-            aggregate._post(self.legs(), self.parties(), self.occurred_on)
+            aggregate._post(self.legs(), self.parties_on(aggregate.bank_id), self.occurred_on)
 
     class _PartiesEvent(EntryEvent):
         provider: str
@@ -108,43 +150,71 @@ class Bank(Aggregate):
     class ExchangeRecorded(_PartiesEvent):
         """``provider`` helped ``receiver`` for ``minutes``."""
 
-        entry_kind = EntryKind.EXCHANGE
+        KIND = EntryKind.EXCHANGE
 
     class PotExchangeRecorded(_PartiesEvent):
         """``provider`` helped ``receiver``; the bank's pot paid."""
 
-        entry_kind = EntryKind.POT_EXCHANGE
+        KIND = EntryKind.POT_EXCHANGE
 
     class DonationMade(_PartiesEvent):
         """``provider`` gave ``minutes`` of credit to the bank's pot."""
 
-        entry_kind = EntryKind.DONATION
+        KIND = EntryKind.DONATION
 
     class GiftGiven(_PartiesEvent):
         """``provider`` gave ``minutes`` of credit to ``receiver``."""
 
-        entry_kind = EntryKind.GIFT
+        KIND = EntryKind.GIFT
 
     class OpeningBalanceCarried(_PartiesEvent):
         """``provider``'s balance carried over from an older system (signed)."""
 
-        entry_kind = EntryKind.OPENING_BALANCE
+        KIND = EntryKind.OPENING_BALANCE
 
     class GroupExchangeRecorded(EntryEvent):
         """Several providers helped several receivers at once (a class, a street
         event); ``participants`` are ``[member, minutes]``, providers positive.
         ``minutes`` is the total the providers gave."""
 
-        entry_kind = EntryKind.GROUP_EXCHANGE
+        KIND = EntryKind.GROUP_EXCHANGE
         participants: list[list[Any]]
 
         def legs(self) -> list[Leg]:
             return [(str(member), int(minutes)) for member, minutes in self.participants]
 
+    class InterBankEntryRecorded(EntryEvent):
+        """This bank's side of an entry between two banks of a tree: the same
+        ``entry_id`` is recorded on both, in one transaction. ``kind`` is the
+        entry's kind; ``side_legs`` its legs here, the clearing account with
+        the other bank included."""
+
+        kind: str
+        provider: str
+        provider_bank: str
+        receiver: str | None
+        receiver_bank: str
+        side_legs: list[list[Any]]
+
+        @property
+        def entry_kind(self) -> EntryKind:
+            return EntryKind(self.kind)
+
+        def legs(self) -> list[Leg]:
+            return [(str(account), int(minutes)) for account, minutes in self.side_legs]
+
+        def parties_on(self, bank_id: str) -> list[str]:
+            sides = ((self.provider, self.provider_bank), (self.receiver, self.receiver_bank))
+            return [party for party, bank in sides if party is not None and bank == bank_id]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._open_clearing_accounts(self.legs())
+            super().apply(aggregate)
+
     class EntryReversed(EntryEvent):
         """Entry ``reverses`` was undone; ``reversed_legs`` are its legs negated."""
 
-        entry_kind = EntryKind.REVERSAL
+        KIND = EntryKind.REVERSAL
         reverses: str
         reversed_legs: list[list[Any]]
 
@@ -172,6 +242,99 @@ class Bank(Aggregate):
         invariant(sum(self.balances.values()) == 0, f"{self.bank_id}: balances sum to zero")
         invariant(self.balances[POT] >= 0, f"{self.bank_id}: pot is not below zero")
         invariant(set(self.balances) == set(self.kinds), "every account has a kind")
+        invariant(
+            any(r == Role.ADMIN for r in self.roles.values())
+            or parent_bank(self.bank_id) is not None,
+            f"{self.bank_id}: a root bank has an admin",
+        )
+
+    def clearing_balances(self) -> dict[str, int]:
+        """Balances of this bank's clearing accounts, by the other bank's id."""
+        return {
+            account.removeprefix(CLEARING_PREFIX): minutes
+            for account, minutes in self.balances.items()
+            if account.startswith(CLEARING_PREFIX)
+        }
+
+    # --- roles and guardians (docs/workflows.md) ---------------------------------------
+    def granted_role(self, user: str) -> Role | None:
+        """The role granted to ``user`` in this bank itself, if any."""
+        role = self.roles.get(user)
+        return None if role is None else Role(role)
+
+    def role_of(self, user: str) -> Role | None:
+        """``user``'s role here: granted, or ``member`` while an active member.
+        (Roles granted in parent banks are added by the caller.)"""
+        active = self.is_member(user) and self.status[user] == MemberStatus.ACTIVE
+        return highest(self.granted_role(user), Role.MEMBER if active else None)
+
+    def is_guardian(self, guardian: str, member: str) -> bool:
+        return guardian in self.guardians.get(member, [])
+
+    def grant_role(self, user: str, role: Role, actor: str) -> None:
+        if role is Role.MEMBER:
+            raise errors.InvalidInput(
+                "the member role comes with joining the bank; grant coordinator or admin",
+                role=role,
+            )
+        if self.roles.get(user) == role:
+            return
+        if self.roles.get(user) == Role.ADMIN:
+            self._check_not_last_admin(user)
+        self._role_granted(user, role.value, actor)
+
+    @event("RoleGranted")
+    def _role_granted(self, user: str, role: str, actor: str) -> None:  # noqa: ARG002 - audit
+        self.roles[user] = role
+
+    def revoke_role(self, user: str, actor: str) -> None:
+        if user not in self.roles:
+            raise errors.RoleNotFound(
+                f"{user!r} has no role in bank {self.bank_id!r}", bank=self.bank_id, user=user
+            )
+        if self.roles[user] == Role.ADMIN:
+            self._check_not_last_admin(user)
+        self._role_revoked(user, actor)
+
+    @event("RoleRevoked")
+    def _role_revoked(self, user: str, actor: str) -> None:  # noqa: ARG002 - audit trail
+        del self.roles[user]
+
+    def _check_not_last_admin(self, user: str) -> None:
+        admins = [u for u, r in self.roles.items() if r == Role.ADMIN]
+        if parent_bank(self.bank_id) is None and admins == [user]:
+            raise errors.LastAdmin(
+                f"{user!r} is the last admin of bank {self.bank_id!r}; grant another first",
+                bank=self.bank_id,
+                user=user,
+            )
+
+    def appoint_guardian(self, member_id: str, guardian: str, actor: str) -> None:
+        self._check_member(member_id)
+        if guardian == member_id:
+            raise errors.InvalidInput(f"{member_id!r} cannot be their own guardian")
+        if not self.is_guardian(guardian, member_id):
+            self._guardian_appointed(member_id, guardian, actor)
+
+    @event("GuardianAppointed")
+    def _guardian_appointed(self, member_id: str, guardian: str, actor: str) -> None:  # noqa: ARG002
+        self.guardians.setdefault(member_id, []).append(guardian)
+
+    def remove_guardian(self, member_id: str, guardian: str, actor: str) -> None:
+        if not self.is_guardian(guardian, member_id):
+            raise errors.RoleNotFound(
+                f"{guardian!r} is not a guardian of {member_id!r} in bank {self.bank_id!r}",
+                bank=self.bank_id,
+                user=guardian,
+                member=member_id,
+            )
+        self._guardian_removed(member_id, guardian, actor)
+
+    @event("GuardianRemoved")
+    def _guardian_removed(self, member_id: str, guardian: str, actor: str) -> None:  # noqa: ARG002
+        self.guardians[member_id].remove(guardian)
+        if not self.guardians[member_id]:
+            del self.guardians[member_id]
 
     # --- commands --------------------------------------------------------------------
     def change_policy(self, policy: Policy, actor: str) -> None:
@@ -274,7 +437,8 @@ class Bank(Aggregate):
             flags = self._check_limits(donation_id, legs)
             self.trigger_event(
                 self.DonationMade, entry_id=donation_id, occurred_on=left_on, minutes=balance,
-                category=None, actor=actor, flags=flags, provider=member_id, receiver=None,
+                category=None, actor=actor, on_behalf_of=None, flags=flags, provider=member_id,
+                receiver=None,
             )  # fmt: skip
         self._member_left(member_id, left_on, actor, donation_id if donated else None)
 
@@ -307,14 +471,17 @@ class Bank(Aggregate):
         self.periods[member_id].append([rejoined_on, None])
 
     # --- entries ----------------------------------------------------------------------------
-    def record(self, new: NewEntry, actor: str, today: date) -> None:
-        """Record an entry of any kind but reversal, or raise a named error."""
-        invariant(new.bank == self.bank_id, "entry is recorded on its own bank")
-        parties = [p for p in (new.provider, new.receiver) if p is not None]
+    def check_entry(self, new: NewEntry, today: date) -> None:
+        """Every rule of an entry (of any kind but group and reversal) on this
+        bank's side, except balance limits: those are checked when it takes
+        effect. Raises a named error."""
+        invariant(self.bank_id in new.banks, "entry is checked on its own bank")
+        parties = self._own_parties(new)
         for member in parties:
             self._check_member(member)
             self._check_active(member)
-        if new.provider == new.receiver:
+        # the same member in two banks is still one person; two pots are not
+        if new.provider == new.receiver and (new.provider != POT or new.receiver_bank is None):
             raise errors.SelfExchange(
                 f"provider and receiver are both {new.provider!r}",
                 bank=self.bank_id,
@@ -323,6 +490,20 @@ class Bank(Aggregate):
             )
         self._check_amount(new)
         self._check_dates(new, today, parties)
+
+    def _own_parties(self, new: NewEntry) -> list[str]:
+        """The entry's member parties that belong to this bank (pots excluded)."""
+        receiver_bank = new.receiver_bank or new.bank
+        sides = ((new.provider, new.bank), (new.receiver, receiver_bank))
+        return [m for m, bank in sides if m not in (None, POT) and bank == self.bank_id]
+
+    def record(
+        self, new: NewEntry, actor: str, today: date, on_behalf_of: str | None = None
+    ) -> None:
+        """Record an entry within this bank, of any kind but group and
+        reversal, or raise a named error."""
+        invariant(new.bank == self.bank_id and new.receiver_bank is None, "a same-bank entry")
+        self.check_entry(new, today)
         legs = legs_for(new.kind, new.provider, new.receiver, new.minutes)
         flags = self._check_limits(new.entry_id, legs)
         self.trigger_event(
@@ -332,12 +513,204 @@ class Bank(Aggregate):
             minutes=new.minutes,
             category=new.category,
             actor=actor,
+            on_behalf_of=on_behalf_of,
             flags=flags,
             provider=new.provider,
             receiver=new.receiver,
         )
 
-    def record_group(self, new: NewEntry, actor: str, today: date) -> None:
+    def record_side(
+        self,
+        new: NewEntry,
+        legs: list[Leg],
+        actor: str,
+        today: date,
+        on_behalf_of: str | None = None,
+    ) -> None:
+        """Record this bank's side (``legs``, from ``inter_bank_legs``) of an
+        entry between two banks, or raise a named error. The caller saves
+        both sides in one transaction."""
+        invariant(new.receiver_bank is not None, "an inter-bank entry")
+        invariant(sum(m for _, m in legs) == 0, "each side balances")
+        self.check_entry(new, today)
+        flags = self._check_limits(new.entry_id, legs)
+        self.trigger_event(
+            self.InterBankEntryRecorded,
+            entry_id=new.entry_id,
+            occurred_on=new.occurred_on,
+            minutes=new.minutes,
+            category=new.category,
+            actor=actor,
+            on_behalf_of=on_behalf_of,
+            flags=flags,
+            kind=new.kind.value,
+            provider=new.provider,
+            provider_bank=new.bank,
+            receiver=new.receiver,
+            receiver_bank=new.receiver_bank,
+            side_legs=[[account, minutes] for account, minutes in legs],
+        )
+
+    # --- pending entries (docs/workflows.md) -------------------------------------------
+    def propose(
+        self,
+        new: NewEntry,
+        actor: str,
+        on_behalf_of: str | None,
+        awaiting: Awaiting,
+        confirmer: str | None,
+        needs_approval: bool,
+        today: date,
+    ) -> None:
+        """Record a proposed entry that moves no balance until it is confirmed
+        (by ``confirmer``) and/or approved. Every rule but balance limits is
+        checked now (and again when it takes effect)."""
+        invariant(new.bank == self.bank_id, "a proposal is kept on the provider's bank")
+        invariant((awaiting is Awaiting.CONFIRMATION) == (confirmer is not None), "confirmer")
+        self.check_entry(new, today)
+        if new.entry_id in self.pending:
+            raise errors.EntryConflict(
+                f"entry {new.entry_id!r} is already pending",
+                entry_id=new.entry_id,
+                field="entry_id",
+            )
+        self._entry_proposed(
+            entry_id=new.entry_id, kind=new.kind.value, provider=new.provider,
+            receiver=new.receiver, receiver_bank=new.receiver_bank, minutes=new.minutes,
+            occurred_on=new.occurred_on, category=new.category, actor=actor,
+            on_behalf_of=on_behalf_of, awaiting=awaiting.value, confirmer=confirmer,
+            needs_approval=needs_approval, proposed_on=today,
+            expires_on=today + timedelta(days=self.policy.pending_expiry_days),
+        )  # fmt: skip
+
+    @event("EntryProposed")
+    def _entry_proposed(
+        self,
+        entry_id: str,
+        kind: str,
+        provider: str | None,
+        receiver: str | None,
+        receiver_bank: str | None,
+        minutes: int,
+        occurred_on: date,
+        category: str | None,
+        actor: str,
+        on_behalf_of: str | None,
+        awaiting: str,
+        confirmer: str | None,
+        needs_approval: bool,
+        proposed_on: date,
+        expires_on: date,
+    ) -> None:
+        self.pending[entry_id] = {
+            "entry_id": entry_id, "kind": kind, "provider": provider, "receiver": receiver,
+            "receiver_bank": receiver_bank, "minutes": minutes, "occurred_on": occurred_on,
+            "category": category, "actor": actor, "on_behalf_of": on_behalf_of,
+            "awaiting": awaiting, "confirmer": confirmer, "needs_approval": needs_approval,
+            "proposed_on": proposed_on, "expires_on": expires_on, "confirmed_by": None,
+        }  # fmt: skip
+
+    def pending_entry(self, entry_id: str) -> dict[str, Any]:
+        """A pending entry's fields, or raise PendingEntryNotFound."""
+        found = self.pending.get(entry_id)
+        if found is None:
+            raise errors.PendingEntryNotFound(
+                f"no pending entry {entry_id!r} in bank {self.bank_id!r}",
+                bank=self.bank_id,
+                entry_id=entry_id,
+            )
+        return found
+
+    def proposed_entry(self, entry_id: str) -> NewEntry:
+        """The entry a pending entry will record when it takes effect."""
+        return self.proposed_entry_from(self.pending_entry(entry_id))
+
+    def proposed_entry_from(self, found: dict[str, Any]) -> NewEntry:
+        """The entry of a pending entry's fields (read before it was settled)."""
+        entry_id = found["entry_id"]
+        return NewEntry(
+            entry_id=entry_id,
+            bank=self.bank_id,
+            kind=EntryKind(found["kind"]),
+            minutes=found["minutes"],
+            occurred_on=found["occurred_on"],
+            provider=found["provider"],
+            receiver=found["receiver"],
+            category=found["category"],
+            receiver_bank=found["receiver_bank"],
+        )
+
+    def _check_awaiting(self, entry_id: str, awaiting: Awaiting, today: date) -> dict[str, Any]:
+        found = self.pending_entry(entry_id)
+        ids = {"bank": self.bank_id, "entry_id": entry_id}
+        if found["awaiting"] != awaiting:
+            raise errors.PendingStateConflict(
+                f"entry {entry_id!r} awaits {found['awaiting']}, not {awaiting}",
+                awaiting=found["awaiting"],
+                **ids,
+            )
+        if today > found["expires_on"]:
+            raise errors.EntryExpired(
+                f"pending entry {entry_id!r} expired after {found['expires_on']}",
+                expires_on=found["expires_on"],
+                **ids,
+            )
+        return found
+
+    def confirm(self, entry_id: str, actor: str, on_behalf_of: str | None, today: date) -> bool:
+        """The other party confirms; returns whether the entry now takes
+        effect (the caller records it in the same save) or awaits approval."""
+        found = self._check_awaiting(entry_id, Awaiting.CONFIRMATION, today)
+        takes_effect = not found["needs_approval"]
+        self._entry_confirmed(entry_id, actor, on_behalf_of, takes_effect)
+        return takes_effect
+
+    @event("EntryConfirmed")
+    def _entry_confirmed(
+        self,
+        entry_id: str,
+        actor: str,
+        on_behalf_of: str | None,  # noqa: ARG002 - audit trail
+        takes_effect: bool,
+    ) -> None:
+        if takes_effect:
+            del self.pending[entry_id]
+        else:
+            self.pending[entry_id]["awaiting"] = Awaiting.APPROVAL.value
+            self.pending[entry_id]["confirmed_by"] = actor
+
+    def approve(self, entry_id: str, actor: str, today: date) -> None:
+        """A coordinator approves; the caller records the entry in the same save."""
+        self._check_awaiting(entry_id, Awaiting.APPROVAL, today)
+        self._entry_approved(entry_id, actor)
+
+    @event("EntryApproved")
+    def _entry_approved(self, entry_id: str, actor: str) -> None:  # noqa: ARG002 - audit trail
+        del self.pending[entry_id]
+
+    def decline(self, entry_id: str, actor: str, on_behalf_of: str | None) -> None:
+        """The entry will never take effect (declined, withdrawn or refused)."""
+        self.pending_entry(entry_id)
+        self._entry_declined(entry_id, actor, on_behalf_of)
+
+    @event("EntryDeclined")
+    def _entry_declined(self, entry_id: str, actor: str, on_behalf_of: str | None) -> None:  # noqa: ARG002
+        del self.pending[entry_id]
+
+    def expire_pending(self, actor: str, today: date) -> list[str]:
+        """Record the expiry of every pending entry past its ``expires_on``."""
+        expired = [e for e, found in self.pending.items() if today > found["expires_on"]]
+        for entry_id in expired:
+            self._pending_entry_expired(entry_id, actor)
+        return expired
+
+    @event("PendingEntryExpired")
+    def _pending_entry_expired(self, entry_id: str, actor: str) -> None:  # noqa: ARG002 - audit
+        del self.pending[entry_id]
+
+    def record_group(
+        self, new: NewEntry, actor: str, today: date, on_behalf_of: str | None = None
+    ) -> None:
         """Record a group exchange (all of it or none), or raise a named error."""
         invariant(new.kind is EntryKind.GROUP_EXCHANGE, "a group exchange")
         invariant(sum(m for _, m in new.participants) == 0, "a group balances")
@@ -364,11 +737,19 @@ class Bank(Aggregate):
             minutes=new.minutes,
             category=new.category,
             actor=actor,
+            on_behalf_of=on_behalf_of,
             flags=flags,
             participants=[[member, minutes] for member, minutes in legs],
         )
 
-    def reverse(self, new: NewEntry, original: RecordedEntry, actor: str, today: date) -> None:
+    def reverse(
+        self,
+        new: NewEntry,
+        original: RecordedEntry,
+        actor: str,
+        today: date,
+        on_behalf_of: str | None = None,
+    ) -> None:
         """Record a reversal of ``original``, or raise a named error."""
         invariant(new.bank == self.bank_id == original.bank, "reversal on its own bank")
         invariant(new.reverses == original.entry_id, "reversal names its entry")
@@ -401,6 +782,7 @@ class Bank(Aggregate):
             minutes=original.minutes,
             category=original.category,
             actor=actor,
+            on_behalf_of=on_behalf_of,
             flags=flags,
             reverses=original.entry_id,
             reversed_legs=[[a, m] for a, m in legs],
@@ -476,9 +858,10 @@ class Bank(Aggregate):
             changes[account] += minutes
         flags: list[str] = []
         for account, change in changes.items():
-            kind = AccountKind(self.kinds[account])
+            kind = AccountKind(self.kinds.get(account, AccountKind.CLEARING))
+            invariant(account in self.kinds or account.startswith(CLEARING_PREFIX), "known account")
             limits = self.policy.limits_for(kind)
-            balance = self.balances[account]
+            balance = self.balances.get(account, 0)
             breached = None if limits is None else limits.breach(balance, change)
             if breached is None:
                 continue
@@ -500,6 +883,13 @@ class Bank(Aggregate):
                 )
             flags.append(f"limit:{account}:{breached}")
         return flags
+
+    def _open_clearing_accounts(self, legs: list[Leg]) -> None:
+        """A clearing account opens with the first entry with its bank."""
+        for account, _ in legs:
+            if account.startswith(CLEARING_PREFIX) and account not in self.balances:
+                self.kinds[account] = AccountKind.CLEARING.value
+                self.balances[account] = 0
 
     def _post(self, legs: list[Leg], parties: list[str], occurred_on: date) -> None:
         """Apply an entry's legs (on recording and on replay)."""
@@ -546,4 +936,7 @@ def recorded_entry(
         reverses=getattr(entry_event, "reverses", None),
         flags=tuple(entry_event.flags),
         reversed_by=reversed_by,
+        on_behalf_of=entry_event.on_behalf_of,
+        provider_bank=getattr(entry_event, "provider_bank", None),
+        receiver_bank=getattr(entry_event, "receiver_bank", None),
     )

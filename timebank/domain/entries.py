@@ -24,9 +24,18 @@ from datetime import date, datetime
 import attrs
 
 from timebank.domain.errors import InvalidGroup
-from timebank.domain.values import OPENING, POT, EntryKind
+from timebank.domain.values import CLEARING_PREFIX, OPENING, POT, EntryKind, clearing_account
 
-__all__ = ["GROUP_PARTICIPANTS_MAX", "Leg", "NewEntry", "RecordedEntry", "group_legs", "legs_for"]
+__all__ = [
+    "GROUP_PARTICIPANTS_MAX",
+    "INTER_BANK_KINDS",
+    "Leg",
+    "NewEntry",
+    "RecordedEntry",
+    "group_legs",
+    "inter_bank_legs",
+    "legs_for",
+]
 
 #: Most members one group exchange may have (a street event, a class).
 GROUP_PARTICIPANTS_MAX = 200
@@ -56,10 +65,19 @@ class NewEntry:
     #: A group exchange's participants: providers (+minutes) then receivers
     #: (-minutes), each side in member-id order.
     participants: tuple[Leg, ...] = ()
+    #: The receiver's bank, for an entry between two banks of a tree
+    #: (``bank`` is then the provider's bank); ``None`` within one bank.
+    receiver_bank: str | None = None
+
+    @property
+    def banks(self) -> tuple[str, ...]:
+        """The banks this entry is recorded on (one, or two for inter-bank)."""
+        return (self.bank,) if self.receiver_bank is None else (self.bank, self.receiver_bank)
 
     def differing_field(self, recorded: RecordedEntry) -> str | None:
         """The first field that differs from an already-recorded entry."""
-        for name in ("bank", "kind", "provider", "receiver", "category", "reverses"):
+        names = ("bank", "receiver_bank", "kind", "provider", "receiver", "category", "reverses")
+        for name in names:
             if getattr(self, name) != getattr(recorded, name):
                 return name
         if self.participants != recorded.participants:
@@ -86,6 +104,40 @@ def legs_for(
     if kind is EntryKind.OPENING_BALANCE:
         return [(_party(provider), minutes), (OPENING, -minutes)]
     raise ValueError(f"a reversal's legs are stored, not derived: {kind}")
+
+
+#: The kinds an inter-bank entry may have.
+INTER_BANK_KINDS = frozenset(
+    {EntryKind.EXCHANGE, EntryKind.POT_EXCHANGE, EntryKind.GIFT, EntryKind.DONATION}
+)
+
+
+def inter_bank_legs(
+    kind: EntryKind,
+    provider_bank: str,
+    provider: str,
+    receiver_bank: str,
+    receiver: str | None,
+    minutes: int,
+) -> dict[str, list[Leg]]:
+    """The legs of an entry between two banks, per bank: each side is the
+    same-bank leg plus the bank's clearing account with the other bank, so
+    each side sums to zero and the two clearing legs cancel out.
+
+    A pot exchange is paid by the receiver's bank's pot; a donation goes to
+    the receiver's bank's pot.
+    """
+    if kind not in INTER_BANK_KINDS:
+        raise ValueError(f"not an inter-bank kind: {kind}")
+    legs = legs_for(kind, provider, receiver, minutes)
+    (out_account, out_minutes), (in_account, in_minutes) = legs
+    return {
+        provider_bank: [
+            (out_account, out_minutes),
+            (clearing_account(receiver_bank), -out_minutes),
+        ],
+        receiver_bank: [(in_account, in_minutes), (clearing_account(provider_bank), -in_minutes)],
+    }
 
 
 def group_legs(providers: dict[str, int], receivers: dict[str, int]) -> tuple[Leg, ...]:
@@ -143,6 +195,12 @@ class RecordedEntry:
     reverses: str | None = None
     flags: tuple[str, ...] = ()
     reversed_by: str | None = None
+    #: The member the ``actor`` recorded it for (guardian angel, coordinator).
+    on_behalf_of: str | None = None
+    #: For an entry between two banks: the provider's and receiver's banks
+    #: (``bank`` is the side this record was read from); else ``None``.
+    provider_bank: str | None = None
+    receiver_bank: str | None = None
 
     @property
     def participants(self) -> tuple[Leg, ...]:
@@ -154,5 +212,16 @@ class RecordedEntry:
         return sum(m for a, m in self.legs if a == account)
 
     def counterparties(self, account: str) -> tuple[str, ...]:
-        """The other accounts in this entry, seen from ``account``."""
-        return tuple(a for a, _ in self.legs if a != account)
+        """The other accounts in this entry, seen from ``account``. For an
+        inter-bank entry the clearing account is shown as the account it
+        stands for in the other bank, ``bank:account``."""
+        others = [a for a, _ in self.legs if a != account]
+        if self.provider_bank is None or self.receiver_bank is None:
+            return tuple(others)
+        if self.bank == self.provider_bank:
+            far_bank, far = self.receiver_bank, self.receiver
+            if self.kind in (EntryKind.POT_EXCHANGE, EntryKind.DONATION):
+                far = POT
+        else:
+            far_bank, far = self.provider_bank, self.provider
+        return tuple(f"{far_bank}:{far}" if a.startswith(CLEARING_PREFIX) else a for a in others)

@@ -11,13 +11,16 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AlreadyReversed",
+    "ApprovalRequired",
     "BalanceLimitExceeded",
     "BankAlreadyExists",
     "BankNotFound",
+    "BanksNotInSameTree",
     "BeforeBankOpened",
     "CannotReverseReversal",
     "ConcurrencyConflict",
     "EntryConflict",
+    "EntryExpired",
     "EntryNotFound",
     "EntryTooLarge",
     "InvalidAmount",
@@ -26,16 +29,21 @@ __all__ = [
     "InvalidId",
     "InvalidInput",
     "InvalidPolicy",
+    "LastAdmin",
     "LeaveBeforeLastEntry",
     "MemberAlreadyJoined",
     "MemberNotActive",
     "MemberNotFound",
     "MemberStatusConflict",
     "NotFound",
+    "NotPermitted",
     "OccurredBeforeJoining",
     "OccurredInFuture",
+    "PendingEntryNotFound",
+    "PendingStateConflict",
     "PotOverdrawn",
     "ReversalBeforeEntry",
+    "RoleNotFound",
     "RuleViolation",
     "SelfExchange",
     "StorageError",
@@ -115,6 +123,33 @@ class MemberNotFound(NotFound):
 
 class EntryNotFound(NotFound):
     code = "entry_not_found"
+
+
+class RoleNotFound(NotFound):
+    """The user has no role (or is not a guardian) to revoke."""
+
+    code = "role_not_found"
+
+
+class PendingEntryNotFound(NotFound):
+    """No pending entry (awaiting confirmation or approval) has this id."""
+
+    code = "pending_entry_not_found"
+
+
+# --- who may do what --------------------------------------------------------------
+class NotPermitted(TimebankError):
+    """The actor's role in the bank does not allow the action (``actor``,
+    ``action``, ``bank``, and ``role``: the role they have, or ``None``)."""
+
+    code = "not_permitted"
+
+
+class ApprovalRequired(NotPermitted):
+    """A member tried to give more than the bank's approval threshold at
+    once: propose it instead, so that a coordinator approves it."""
+
+    code = "approval_required"
 
 
 # --- things that are there already --------------------------------------------
@@ -197,6 +232,32 @@ class LeaveBeforeLastEntry(RuleViolation):
     """A member cannot leave on a date before one of their entries."""
 
     code = "leave_before_last_entry"
+
+
+class BanksNotInSameTree(RuleViolation):
+    """An inter-bank entry between banks with different roots."""
+
+    code = "banks_not_in_same_tree"
+
+
+class LastAdmin(RuleViolation):
+    """A root bank's last admin cannot lose the role (the bank needs an owner)."""
+
+    code = "last_admin"
+
+
+class PendingStateConflict(RuleViolation):
+    """A pending entry is not in the state the command needs (``awaiting``):
+    confirming one that awaits approval, approving one that awaits
+    confirmation, or acting on one already settled."""
+
+    code = "pending_state_conflict"
+
+
+class EntryExpired(RuleViolation):
+    """A pending entry is past its ``expires_on``; it can only expire."""
+
+    code = "entry_expired"
 
 
 class BeforeBankOpened(RuleViolation):

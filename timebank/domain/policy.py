@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from timebank.domain.errors import InvalidPolicy
+from timebank.domain.roles import Permissions
 from timebank.domain.values import MINUTES_ABS_MAX, AccountKind
 
 __all__ = ["BalanceLimits", "LeaveRule", "LimitMode", "Policy"]
@@ -78,6 +79,24 @@ def _positive_minutes(_: Any, attribute: attrs.Attribute[int], value: int) -> No
         raise InvalidPolicy(f"{attribute.name} must be positive whole minutes: {value!r}")
 
 
+def _optional_positive_minutes(_: Any, attribute: attrs.Attribute[int], value: int | None) -> None:
+    if value is not None:
+        _positive_minutes(_, attribute, value)
+
+
+#: Longest expiry a policy may give pending entries (a year).
+PENDING_EXPIRY_DAYS_MAX = 366
+
+
+def _expiry_days(_: Any, __: attrs.Attribute[int], value: int) -> None:
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or not 0 < value <= PENDING_EXPIRY_DAYS_MAX
+    ):
+        raise InvalidPolicy(f"pending_expiry_days must be 1..366: {value!r}", value=value)
+
+
 def _timezone(_: Any, __: attrs.Attribute[str], value: str) -> None:
     try:
         ZoneInfo(value)
@@ -97,7 +116,9 @@ class Policy:
     Defaults: at most 24 hours per entry, opening balances up to 10,000 hours
     either way, no balance limits for members and organisations, the pot never
     below 0, limit breaches refused, dates in the Europe/London timezone, and
-    a leaving member's balance frozen.
+    a leaving member's balance frozen, no limits on clearing accounts, the
+    default :class:`Permissions`, pending entries expiring after 30 days and
+    no approval threshold (see docs/workflows.md).
     """
 
     entry_minutes_max: int = attrs.field(default=24 * 60, validator=_positive_minutes)
@@ -108,6 +129,15 @@ class Policy:
     limit_mode: LimitMode = attrs.field(default=LimitMode.REFUSE, converter=LimitMode)
     timezone: str = attrs.field(default="Europe/London", validator=_timezone)
     on_leave: LeaveRule = attrs.field(default=LeaveRule.FREEZE, converter=LeaveRule)
+    #: Limits of the clearing accounts a bank keeps with the other banks of
+    #: its tree: a "trust line" for inter-bank entries.
+    clearing: BalanceLimits = BalanceLimits()
+    permissions: Permissions = attrs.field(factory=Permissions)
+    pending_expiry_days: int = attrs.field(default=30, validator=_expiry_days)
+    #: Entries proposed by members for more than this wait for a coordinator.
+    approval_threshold_minutes: int | None = attrs.field(
+        default=None, validator=_optional_positive_minutes
+    )
 
     def limits_for(self, kind: AccountKind) -> BalanceLimits | None:
         """Balance limits for an account kind; system accounts have none."""
@@ -117,6 +147,8 @@ class Policy:
             return self.organisation
         if kind is AccountKind.POT:
             return self.pot
+        if kind is AccountKind.CLEARING:
+            return self.clearing
         return None
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,6 +162,10 @@ class Policy:
             "limit_mode": str(self.limit_mode),
             "timezone": self.timezone,
             "on_leave": str(self.on_leave),
+            "clearing": self.clearing.to_dict(),
+            "permissions": self.permissions.to_dict(),
+            "pending_expiry_days": self.pending_expiry_days,
+            "approval_threshold_minutes": self.approval_threshold_minutes,
         }
 
     @classmethod
@@ -145,4 +181,8 @@ class Policy:
             limit_mode=LimitMode(data["limit_mode"]),
             timezone=data["timezone"],
             on_leave=LeaveRule(data.get("on_leave", LeaveRule.FREEZE)),
+            clearing=BalanceLimits(**data.get("clearing", {})),
+            permissions=Permissions.from_dict(data.get("permissions", {})),
+            pending_expiry_days=data.get("pending_expiry_days", 30),
+            approval_threshold_minutes=data.get("approval_threshold_minutes"),
         )

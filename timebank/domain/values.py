@@ -18,15 +18,19 @@ from timebank.domain.errors import InvalidAmount, InvalidDate, InvalidId
 
 __all__ = [
     "AMOUNT_TEXT_LENGTH_MAX",
+    "CLEARING_PREFIX",
     "MINUTES_ABS_MAX",
     "OPENING",
     "POT",
     "AccountKind",
     "EntryKind",
+    "clearing_account",
     "format_hours",
     "invariant",
+    "parent_bank",
     "parse_date",
     "parse_minutes",
+    "root_bank",
     "validate_actor_id",
     "validate_bank_id",
     "validate_category",
@@ -44,6 +48,9 @@ MINUTES_ABS_MAX: Final = 10**12
 #: takes the other side of opening balances. Member ids cannot start with "@".
 POT: Final = "@pot"
 OPENING: Final = "@opening"
+#: Prefix of a bank's clearing account with another bank of its tree:
+#: ``@clearing:thurrock/tilbury-hub`` in bank ``thurrock``.
+CLEARING_PREFIX: Final = "@clearing:"
 
 _MEMBER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _ENTRY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -60,6 +67,7 @@ class AccountKind(StrEnum):
     ORGANISATION = "organisation"
     POT = "pot"
     SYSTEM = "system"
+    CLEARING = "clearing"
 
 
 class EntryKind(StrEnum):
@@ -193,3 +201,19 @@ def validate_bank_id(value: object) -> str:
 def validate_category(value: object) -> str:
     """A category code of help (``gardening``, ``befriending``): lower case."""
     return _validate(_CATEGORY, value, "category")
+
+
+def parent_bank(bank_id: str) -> str | None:
+    """The bank a mini time bank sits in (``None`` for a root bank)."""
+    parent, _, _ = bank_id.rpartition("/")
+    return parent or None
+
+
+def root_bank(bank_id: str) -> str:
+    """The root of a bank's tree: ``thurrock`` for ``thurrock/tilbury-hub``."""
+    return bank_id.split("/", 1)[0]
+
+
+def clearing_account(other_bank: str) -> str:
+    """The account a bank keeps for its inter-bank entries with ``other_bank``."""
+    return f"{CLEARING_PREFIX}{other_bank}"

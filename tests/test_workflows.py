@@ -1,0 +1,293 @@
+"""Roles, guardian angels, mini time banks, inter-bank entries (docs/workflows.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+import timebank
+from timebank import errors
+from timebank.domain.policy import BalanceLimits, Policy
+from timebank.domain.roles import Permissions, Role
+
+from .conftest import ACTOR, TODAY
+from .test_entries import refused
+
+HUB = "riverside/north-hub"
+
+
+@pytest.fixture
+def tree(tb: timebank.Timebank, bank: str) -> str:
+    """``riverside`` (ann, bob, cat, org) and its mini bank ``riverside/north-hub``
+    (dan, eve, and ann again), with coordinator ``co`` granted in riverside."""
+    tb.grant_role(bank, "co", "coordinator", actor=ACTOR)
+    tb.create_bank(HUB, name="North hub", actor=ACTOR, opened_on="2026-01-01")
+    for member in ("dan", "eve", "ann"):
+        tb.join(HUB, member, kind="individual", actor="co", joined_on="2026-01-01")
+    return HUB
+
+
+def balances(tb: timebank.Timebank) -> dict[tuple[str, str], int]:
+    return {(b.bank, b.account): b.balance_minutes for b in tb.balances()}
+
+
+# --- roles -------------------------------------------------------------------------------
+def test_roles_come_from_grants_parents_and_active_membership(
+    tb: timebank.Timebank, tree: str
+) -> None:
+    assert tb.role("riverside", ACTOR) is Role.ADMIN  # it created the bank
+    assert tb.role(tree, "co") is Role.COORDINATOR  # granted in the parent
+    assert tb.role("riverside", "ann") is Role.MEMBER
+    assert tb.role("riverside", "dan") is None  # a member of the hub only
+    assert tb.role(tree, "dan") is Role.MEMBER
+    tb.suspend(tree, "dan", actor="co")
+    assert tb.role(tree, "dan") is None  # suspended members cannot act
+    assert dict(tb.bank("riverside").roles) == {ACTOR: "admin", "co": "coordinator"}
+    tb.revoke_role("riverside", "co", actor=ACTOR)
+    assert tb.role(tree, "co") is None
+
+
+@pytest.mark.parametrize(
+    ("actor", "command"),
+    [
+        ("ann", lambda tb: tb.join("riverside", "zed", kind="individual", actor="ann")),
+        ("ann", lambda tb: tb.record_exchange("riverside", "ann", "bob", "1", actor="ann")),
+        ("ann", lambda tb: tb.suspend("riverside", "bob", actor="ann")),
+        ("co", lambda tb: tb.set_policy("riverside", Policy(entry_minutes_max=60), actor="co")),
+        ("co", lambda tb: tb.grant_role("riverside", "ann", "coordinator", actor="co")),
+        ("co", lambda tb: tb.create_bank("riverside/x", name="X", actor="co")),
+        ("nobody", lambda tb: tb.erase_member("ann", actor="nobody")),
+        ("bob", lambda tb: tb.set_profile("ann", timebank.Profile("A"), actor="bob")),
+        ("bob", lambda tb: tb.donate("riverside", "ann", "1", actor="bob")),
+        ("bob", lambda tb: tb.leave("riverside", "ann", actor="bob")),
+        ("dan", lambda tb: tb.gift("riverside", "ann", "bob", "1", actor="dan")),
+    ],
+)
+def test_refusals_name_the_actor_action_and_role(
+    tb: timebank.Timebank, tree: str, actor: str, command: Callable[[timebank.Timebank], object]
+) -> None:
+    error = refused(tb, errors.NotPermitted, lambda: command(tb))
+    assert isinstance(error, errors.NotPermitted)
+    assert error.code == "not_permitted"
+    assert error.actor == actor
+
+
+def test_reversal_needs_the_reverse_permission(tb: timebank.Timebank, tree: str) -> None:
+    tb.record_exchange("riverside", "ann", "bob", "1", actor="co", entry_id="e1")
+    error = refused(tb, errors.NotPermitted, lambda: tb.reverse("e1", actor="ann"))
+    assert (error.action, error.role) == ("reverse", "member")  # type: ignore[attr-defined]
+    assert tb.reverse("e1", actor="co").reverses == "e1"
+
+
+def test_members_act_for_themselves_where_the_rules_say(tb: timebank.Timebank, bank: str) -> None:
+    tb.set_profile("ann", timebank.Profile("Ann"), actor="ann")
+    assert tb.profile("ann") == timebank.Profile("Ann")
+    tb.gift(bank, "ann", "bob", "1", actor="ann")  # their own credits: no approval needed
+    tb.donate(bank, "bob", "0:30", actor="bob")
+    assert tb.leave(bank, "cat", actor="cat").status == "left"
+
+
+def test_a_policy_decides_which_role_may_do_what(tb: timebank.Timebank, bank: str) -> None:
+    open_policy = Policy(permissions=Permissions(record="member", reverse="admin"))
+    tb.set_policy(bank, open_policy, actor=ACTOR)
+    tb.record_exchange(bank, "ann", "bob", "1", actor="ann", entry_id="e1")  # members record
+    tb.grant_role(bank, "co", "coordinator", actor=ACTOR)
+    refused(tb, errors.NotPermitted, lambda: tb.reverse("e1", actor="co"))
+    tb.reverse("e1", actor=ACTOR)
+    with pytest.raises(errors.InvalidPolicy):
+        Permissions(manage_bank="coordinator")
+    with pytest.raises(errors.InvalidPolicy):
+        Policy.from_dict({**Policy().to_dict(), "permissions": {"fly": "member"}})
+    assert Policy.from_dict(open_policy.to_dict()) == open_policy
+
+
+def test_a_root_bank_keeps_an_admin(tb: timebank.Timebank, bank: str) -> None:
+    refused(tb, errors.LastAdmin, lambda: tb.revoke_role(bank, ACTOR, actor=ACTOR))
+    refused(tb, errors.LastAdmin, lambda: tb.grant_role(bank, ACTOR, "coordinator", actor=ACTOR))
+    refused(tb, errors.RoleNotFound, lambda: tb.revoke_role(bank, "ann", actor=ACTOR))
+    refused(tb, errors.InvalidInput, lambda: tb.grant_role(bank, "ann", "member", actor=ACTOR))
+    refused(tb, errors.InvalidInput, lambda: tb.grant_role(bank, "ann", "boss", actor=ACTOR))
+    tb.grant_role(bank, "second", "admin", actor=ACTOR)
+    tb.revoke_role(bank, ACTOR, actor="second")
+    assert dict(tb.bank(bank).roles) == {"second": "admin"}
+
+
+# --- guardian angels and acting on behalf -----------------------------------------------------
+def test_a_guardian_angel_acts_for_their_member_and_both_ids_are_kept(
+    tb: timebank.Timebank, tree: str
+) -> None:
+    refused(tb, errors.NotPermitted, lambda: tb.gift("riverside", "ann", "bob", "1",
+                                                      actor="gabe", on_behalf_of="ann"))  # fmt: skip
+    tb.appoint_guardian("riverside", "ann", "gabe", actor="co")
+    assert tb.guardians("riverside", "ann") == ["gabe"]
+    gift = tb.gift("riverside", "ann", "bob", "1", actor="gabe", on_behalf_of="ann")
+    assert (gift.actor, gift.on_behalf_of) == ("gabe", "ann")
+    assert tb.entry(gift.entry_id).on_behalf_of == "ann"
+    pending = tb.propose("riverside", "exchange", "ann", "cat", "2", actor="gabe",
+                         on_behalf_of="ann", entry_id="p1")  # fmt: skip
+    assert (pending.actor, pending.on_behalf_of, pending.confirmer) == ("gabe", "ann", "cat")
+    # a guardian of ann is not a guardian of bob, and not a guardian in the hub
+    refused(tb, errors.NotPermitted, lambda: tb.gift("riverside", "bob", "ann", "1",
+                                                      actor="gabe", on_behalf_of="bob"))  # fmt: skip
+    tb.remove_guardian("riverside", "ann", "gabe", actor="co")
+    refused(tb, errors.NotPermitted, lambda: tb.gift("riverside", "ann", "bob", "1",
+                                                      actor="gabe", on_behalf_of="ann"))  # fmt: skip
+    refused(tb, errors.RoleNotFound,
+            lambda: tb.remove_guardian("riverside", "ann", "gabe", actor="co"))  # fmt: skip
+
+
+def test_a_coordinator_records_on_behalf_of_a_party_only(tb: timebank.Timebank, tree: str) -> None:
+    entry = tb.record_exchange("riverside", "ann", "bob", "1", actor="co", on_behalf_of="bob")
+    assert (entry.actor, entry.on_behalf_of) == ("co", "bob")
+    refused(tb, errors.InvalidInput, lambda: tb.record_exchange(
+        "riverside", "ann", "bob", "1", actor="co", on_behalf_of="cat"))  # fmt: skip
+
+
+# --- mini time banks ------------------------------------------------------------------------
+def test_a_mini_bank_copies_its_parents_policy_and_has_its_own_members(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    policy = Policy(individual=BalanceLimits(-600, None), timezone="Europe/Dublin")
+    tb.set_policy(bank, policy, actor=ACTOR)
+    info = tb.create_bank(HUB, name="North hub", actor=ACTOR, opened_on="2026-02-01")
+    assert (info.parent, info.policy) == (bank, policy)
+    tb.set_policy(bank, Policy(), actor=ACTOR)
+    assert tb.policy(HUB) == policy  # decided at opening; the hub's own from then on
+    tb.join(HUB, "ann", kind="individual", actor=ACTOR, joined_on="2026-02-01")
+    tb.join(HUB, "dan", kind="individual", actor=ACTOR, joined_on="2026-02-01")
+    tb.record_exchange(HUB, "ann", "dan", "1", actor=ACTOR)
+    assert [(m.bank, m.balance_minutes) for m in tb.memberships("ann")] == [(bank, 0), (HUB, 60)]
+    assert tb.balance(bank, "ann") == 0
+
+
+def test_opening_a_mini_bank_needs_its_parent_and_its_admin(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    refused(tb, errors.BankNotFound, lambda: tb.create_bank("elsewhere/hub", name="H", actor=ACTOR))
+    refused(tb, errors.BeforeBankOpened,
+            lambda: tb.create_bank(HUB, name="H", actor=ACTOR, opened_on="2025-12-31"))  # fmt: skip
+    refused(tb, errors.NotPermitted, lambda: tb.create_bank(HUB, name="H", actor="ann"))
+    tb.create_bank(HUB, name="H", actor=ACTOR)
+    assert tb.bank(HUB).opened_on == TODAY
+
+
+# --- inter-bank entries -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("exchange", {("riverside", "bob"): 90, ("riverside/north-hub", "dan"): -90}),
+        ("pot_exchange", {("riverside", "bob"): 90, ("riverside/north-hub", "@pot"): -90}),
+        ("gift", {("riverside", "bob"): -90, ("riverside/north-hub", "dan"): 90}),
+        ("donation", {("riverside", "bob"): -90, ("riverside/north-hub", "@pot"): 90}),
+    ],
+)
+def test_inter_bank_entries_go_through_clearing_accounts_that_cancel_out(
+    tb: timebank.Timebank, tree: str, kind: str, expected: dict[tuple[str, str], int]
+) -> None:
+    tb.donate(tree, "eve", "5", actor="co")  # the hub's pot can pay
+    before = balances(tb)
+    methods = {
+        "exchange": lambda: tb.record_exchange("riverside", "bob", "dan", "1:30", actor="co",
+                                               receiver_bank=tree, entry_id="x1"),
+        "pot_exchange": lambda: tb.record_pot_exchange("riverside", "bob", "dan", "1:30",
+                                                       actor="co", receiver_bank=tree, entry_id="x1"),
+        "gift": lambda: tb.gift("riverside", "bob", "dan", "1:30", actor="co",
+                                receiver_bank=tree, entry_id="x1"),
+        "donation": lambda: tb.donate("riverside", "bob", "1:30", actor="co",
+                                      receiver_bank=tree, entry_id="x1"),
+    }  # fmt: skip
+    entry = methods[kind]()
+    assert (entry.bank, entry.provider_bank, entry.receiver_bank) == (
+        "riverside",
+        "riverside",
+        tree,
+    )
+    after = balances(tb)
+    changed = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    sign = -1 if kind in ("exchange", "pot_exchange") else 1
+    assert changed == {
+        **expected,
+        ("riverside", f"@clearing:{tree}"): 90 * sign,
+        (tree, "@clearing:riverside"): -90 * sign,
+    }
+    tb.check_invariants()
+    assert methods[kind]() == entry  # a retry with the same id records nothing
+    # both members see it on their statements, with the real counterparty
+    line = tb.statement("riverside", "bob")[-1]
+    assert line.entry_id == "x1"
+    assert line.counterparties[0].startswith(f"{tree}:")
+    tb.reverse("x1", actor="co", reversal_id="r1")
+    assert balances(tb) == {**before, ("riverside", f"@clearing:{tree}"): 0,
+                            (tree, "@clearing:riverside"): 0}  # fmt: skip
+    tb.check_invariants()
+
+
+def test_an_inter_bank_entry_is_all_or_nothing(tb: timebank.Timebank, tree: str) -> None:
+    tb.set_policy(tree, Policy(individual=BalanceLimits(-60, None)), actor=ACTOR)
+    error = refused(tb, errors.BalanceLimitExceeded, lambda: tb.record_exchange(
+        "riverside", "bob", "dan", "2", actor="co", receiver_bank=tree))  # fmt: skip
+    assert error.bank == tree  # type: ignore[attr-defined]
+    refused(tb, errors.PotOverdrawn, lambda: tb.record_pot_exchange(
+        "riverside", "bob", "dan", "1", actor="co", receiver_bank=tree))  # fmt: skip
+    refused(tb, errors.MemberNotFound, lambda: tb.record_exchange(
+        "riverside", "bob", "cat", "1", actor="co", receiver_bank=tree))  # fmt: skip
+    refused(tb, errors.SelfExchange, lambda: tb.record_exchange(
+        "riverside", "ann", "ann", "1", actor="co", receiver_bank=tree))  # fmt: skip
+    tb.create_bank("elsewhere", name="Elsewhere", actor="co")
+    tb.join("elsewhere", "fay", kind="individual", actor="co")
+    refused(tb, errors.BanksNotInSameTree, lambda: tb.record_exchange(
+        "riverside", "bob", "fay", "1", actor="co", receiver_bank="elsewhere"))  # fmt: skip
+    # recording on two banks needs the right to record in both
+    tb.grant_role(tree, "hubco", "coordinator", actor=ACTOR)
+    refused(tb, errors.NotPermitted, lambda: tb.record_exchange(
+        "riverside", "bob", "dan", "1", actor="hubco", receiver_bank=tree))  # fmt: skip
+
+
+def test_clearing_limits_are_a_trust_line(tb: timebank.Timebank, tree: str) -> None:
+    tb.set_policy(tree, Policy(clearing=BalanceLimits(-120, 120)), actor=ACTOR)
+    tb.record_exchange("riverside", "bob", "dan", "2", actor="co", receiver_bank=tree)
+    refused(tb, errors.BalanceLimitExceeded, lambda: tb.record_exchange(
+        "riverside", "bob", "dan", "1", actor="co", receiver_bank=tree))  # fmt: skip
+    tb.record_exchange(tree, "dan", "bob", "3", actor="co", receiver_bank="riverside")
+    assert tb.balance(tree, "@clearing:riverside") == -60
+
+
+def test_pots_give_to_members_and_to_other_pots_of_the_tree(
+    tb: timebank.Timebank, tree: str
+) -> None:
+    tb.donate("riverside", "bob", "3", actor="co")
+    tb.gift("riverside", "@pot", "@pot", "2", actor="co", receiver_bank=tree)
+    tb.gift(tree, "@pot", "dan", "1", actor="co")  # a welcome grant from the hub's pot
+    assert (tb.balance("riverside", "@pot"), tb.balance(tree, "@pot")) == (60, 60)
+    assert tb.balance(tree, "dan") == 60
+    refused(tb, errors.PotOverdrawn, lambda: tb.gift(tree, "@pot", "dan", "2", actor="co"))
+    refused(tb, errors.InvalidInput, lambda: tb.gift(tree, "dan", "@pot", "1", actor="co"))
+    refused(tb, errors.NotPermitted, lambda: tb.gift(tree, "@pot", "dan", "1", actor="dan"))
+    tb.check_invariants()
+
+
+def test_rolled_up_figures_count_an_inter_bank_entry_once(tb: timebank.Timebank, tree: str) -> None:
+    tb.record_exchange("riverside", "ann", "bob", "1", actor="co")
+    tb.record_exchange(tree, "dan", "eve", "2", actor="co")
+    tb.record_exchange("riverside", "bob", "dan", "3", actor="co", receiver_bank=tree)
+    alone, hub = tb.figures("riverside"), tb.figures(tree)
+    rolled = tb.figures("riverside", rollup=True)
+    assert (alone.exchanges, hub.exchanges, rolled.exchanges) == (2, 2, 3)
+    assert rolled.exchanged_minutes == 6 * 60
+    assert rolled.banks == ("riverside", tree)
+    assert rolled.individual_members == alone.individual_members + hub.individual_members
+
+
+def test_inter_bank_entries_survive_a_reopen(
+    reopen: Callable[[], timebank.Timebank], tb: timebank.Timebank, tree: str
+) -> None:
+    tb.record_exchange("riverside", "bob", "dan", "3", actor="co", receiver_bank=tree,
+                       entry_id="x1")  # fmt: skip
+    expected = (balances(tb), tb.entry("x1"), tb.statement(tree, "dan"))
+    again = reopen()
+    try:
+        assert (balances(again), again.entry("x1"), again.statement(tree, "dan")) == expected
+        again.check_invariants()
+    finally:
+        again.close()
