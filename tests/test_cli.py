@@ -244,3 +244,52 @@ def test_group_exchange_command(db: str, bank: str) -> None:
     assert run(
         db, "record-group-exchange", bank, "--provider", "org=2", "--receiver", "ann=1", ok=False
     ).startswith("error: invalid_group:")
+
+
+def run_as(db: str, actor: str, *args: str, ok: bool = True) -> str:
+    result = CliRunner().invoke(cli, ["--db", db, "--actor", actor, *args])
+    assert result.exit_code == (0 if ok else 1), result.output
+    return result.output
+
+
+def test_workflow_commands_roles_mini_banks_inter_bank_and_pending(db: str, bank: str) -> None:
+    run(db, "grant-role", bank, "co", "coordinator")
+    assert run(db, "role", bank, "co").strip() == "coordinator"
+    assert run(db, "role", bank, "ann").strip() == "member"
+    hub = f"{bank}/north-hub"
+    run_as(db, "co", "create-bank", hub, "--name", "North hub", ok=False)  # admins only
+    run(db, "create-bank", hub, "--name", "North hub", "--opened-on", "2026-01-01",
+        "--approval-threshold-hours", "3", "--permission", "reverse=admin")  # fmt: skip
+    run_as(db, "co", "join", hub, "dan", "--kind", "individual", "--joined-on", "2026-01-01")
+    run_as(db, "co", "join", hub, "ann", "--kind", "individual", "--joined-on", "2026-01-01")
+    out = run_as(db, "co", "record-exchange", bank, "bob", "dan", "2", "--receiver-bank", hub,
+                 "--entry-id", "x1", "--on-behalf-of", "bob")  # fmt: skip
+    assert "@clearing:riverside/north-hub" in out
+    assert [m["bank"] for m in json.loads(run(db, "memberships", "ann", "--format", "json"))] == [
+        bank, hub,
+    ]  # fmt: skip
+    error = run_as(db, "ann", "record-exchange", bank, "ann", "bob", "1", ok=False)
+    assert error.startswith("error: not_permitted:")
+    out = run_as(db, "ann", "propose", bank, "exchange", "ann", "1", "--receiver", "bob",
+                 "--entry-id", "p1")  # fmt: skip
+    assert "awaits bob's confirmation" in out
+    listed = json.loads(run(db, "pending", bank, "--member", "bob", "--format", "json"))
+    assert [p["entry_id"] for p in listed] == ["p1"]
+    run_as(db, "bob", "confirm", "p1")
+    run_as(db, "dan", "propose", hub, "exchange", "dan", "4", "--receiver", "ann", "--entry-id",
+           "p2")  # fmt: skip
+    assert "approval" in run_as(db, "ann", "confirm", "p2", "--on-behalf-of", "ann")
+    run_as(db, "co", "approve", "p2")
+    run_as(db, "ann", "propose", bank, "gift", "ann", "1", "--receiver", "bob", "--entry-id", "p3")
+    run_as(db, "ann", "decline", "p3")
+    assert run(db, "expire-pending", bank).startswith("expired 0")
+    run(db, "appoint-guardian", bank, "bob", "gabe")
+    run_as(db, "gabe", "gift", bank, "bob", "ann", "0:30", "--on-behalf-of", "bob")
+    rolled = json.loads(run(db, "figures", bank, "--rollup", "--format", "json"))[0]
+    assert (rolled["exchanges"], rolled["banks"]) == (3, [bank, hub])
+    with timebank.open(db) as tb:
+        assert (tb.balance(bank, "bob"), tb.balance(hub, "ann")) == (30, -240)
+        assert tb.entry("x1").on_behalf_of == "bob"
+        assert tb.policy(hub).permissions.reverse == "admin"
+        assert tb.pending(bank) == []
+        tb.check_invariants()

@@ -34,7 +34,7 @@ def test_every_event_is_in_the_event_catalogue() -> None:
         for name, value in vars(aggregate).items()
         if isinstance(value, type) and not name.startswith("_") and name not in skip
     }
-    assert len(events) == 17
+    assert len(events) == 27
     missing = {e for e in events if f"`{e}`" not in catalogue}
     assert missing == set()
 

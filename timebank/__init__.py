@@ -8,7 +8,8 @@ returns; every refused command raises a :class:`TimebankError` subclass from
 from timebank.api import Timebank, open
 from timebank.domain.entries import RecordedEntry
 from timebank.domain.errors import TimebankError
-from timebank.domain.policy import BalanceLimits, LimitMode, Policy
+from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
+from timebank.domain.roles import Action, Permissions, Role
 from timebank.domain.values import (
     OPENING,
     POT,
@@ -18,7 +19,15 @@ from timebank.domain.values import (
     parse_minutes,
 )
 from timebank.storage import Profile
-from timebank.views import AccountBalance, BankInfo, Figures, Member, StatementLine
+from timebank.views import (
+    AccountBalance,
+    BankInfo,
+    Erasure,
+    Figures,
+    Member,
+    PendingEntry,
+    StatementLine,
+)
 
 __version__ = "0.1.0"
 
@@ -27,15 +36,21 @@ __all__ = [
     "POT",
     "AccountBalance",
     "AccountKind",
+    "Action",
     "BalanceLimits",
     "BankInfo",
     "EntryKind",
+    "Erasure",
     "Figures",
+    "LeaveRule",
     "LimitMode",
     "Member",
+    "PendingEntry",
+    "Permissions",
     "Policy",
     "Profile",
     "RecordedEntry",
+    "Role",
     "StatementLine",
     "Timebank",
     "TimebankError",

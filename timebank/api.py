@@ -909,6 +909,11 @@ class Timebank:
             entry_kind = EntryKind(kind)
         except ValueError:
             raise errors.InvalidInput(f"unknown entry kind: {kind!r}", kind=kind) from None
+        if (receiver is None) != (entry_kind is EntryKind.DONATION):
+            raise errors.InvalidInput(
+                f"a {entry_kind} needs {'no' if receiver is not None else 'a'} receiver",
+                kind=entry_kind.value,
+            )
         undated = self._new_entry(
             entry_kind, bank, provider, receiver, hours, minutes, category, entry_id, receiver_bank
         )

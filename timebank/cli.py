@@ -23,6 +23,7 @@ from timebank._output import FORMATS, render
 from timebank.demo import DEMO_BANK, run_demo
 from timebank.domain.errors import BankNotFound, TimebankError
 from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
+from timebank.domain.roles import Permissions
 from timebank.domain.values import format_hours, parse_minutes
 from timebank.storage import ENV_VAR, Profile, default_url
 from timebank.views import Member, entry_to_dict
@@ -133,13 +134,26 @@ def _policy_options(func: Callable[P, R]) -> Callable[P, R]:
             type=click.Choice([r.value for r in LeaveRule]),
             help="A leaving member's balance: freeze it or donate it to the pot [freeze].",
         ),
+        click.option("--clearing-lowest", help="Lowest balance of clearing accounts, hours."),
+        click.option("--clearing-highest", help="Highest balance of clearing accounts, hours."),
+        click.option(
+            "--approval-threshold-hours", help="Members' entries above this await approval."
+        ),
+        click.option("--pending-expiry-days", type=int, help="Days a pending entry lives [30]."),
+        click.option(
+            "--permission",
+            "permissions",
+            multiple=True,
+            metavar="ACTION=ROLE",
+            help="Lowest role for an action, e.g. reverse=admin; repeat for each.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _policy_from(base: Policy, given: dict[str, str | None]) -> Policy:
+def _policy_from(base: Policy, given: dict[str, Any]) -> Policy:
     def limits(current: BalanceLimits, low: str, high: str) -> BalanceLimits:
         return BalanceLimits(
             current.lowest_minutes if given[low] is None else _limit(given[low]),
@@ -149,6 +163,8 @@ def _policy_from(base: Policy, given: dict[str, str | None]) -> Policy:
     entry_max = given["entry_max_hours"]
     opening_max = given["opening_max_hours"]
     pot_high = given["pot_highest"]
+    threshold = given["approval_threshold_hours"]
+    expiry = given["pending_expiry_days"]
     return Policy(
         entry_minutes_max=base.entry_minutes_max if entry_max is None else parse_minutes(entry_max),
         opening_balance_minutes_max=base.opening_balance_minutes_max
@@ -160,7 +176,23 @@ def _policy_from(base: Policy, given: dict[str, str | None]) -> Policy:
         limit_mode=LimitMode(given["limit_mode"] or base.limit_mode),
         timezone=given["timezone"] or base.timezone,
         on_leave=LeaveRule(given["on_leave"] or base.on_leave),
+        clearing=limits(base.clearing, "clearing_lowest", "clearing_highest"),
+        permissions=_permissions(base.permissions, given["permissions"]),
+        approval_threshold_minutes=base.approval_threshold_minutes
+        if threshold is None
+        else parse_minutes(threshold),
+        pending_expiry_days=base.pending_expiry_days if expiry is None else int(expiry),
     )
+
+
+def _permissions(base: Permissions, given: object) -> Permissions:
+    changes: dict[str, str] = {}
+    for value in given if isinstance(given, tuple) else ():
+        action, sep, role = str(value).partition("=")
+        if not sep:
+            _fail(f"invalid_policy: --permission takes ACTION=ROLE: {value!r}")
+        changes[action] = role
+    return Permissions.from_dict({**base.to_dict(), **changes})
 
 
 @_command("create-bank")
@@ -355,11 +387,19 @@ def _entry_options(func: Callable[P, R]) -> Callable[P, R]:
         click.option("--on", "occurred_on", metavar="DATE", help="Date of the help [today]."),
         click.option("--category", help="Category code, e.g. gardening."),
         click.option("--entry-id", help="Your id for the entry: makes retries safe."),
+        click.option("--on-behalf-of", metavar="MEMBER", help="The party you record it for."),
         _format_option,
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+_receiver_bank_option = click.option(
+    "--receiver-bank",
+    metavar="BANK",
+    help="The receiver's bank, when another bank of the same tree [BANK].",
+)
 
 
 @_command("record-exchange")
@@ -368,15 +408,18 @@ def _entry_options(func: Callable[P, R]) -> Callable[P, R]:
 @click.argument("receiver")
 @click.argument("hours")
 @_entry_options
+@_receiver_bank_option
 def record_exchange(
     bank: str, provider: str, receiver: str, hours: str, occurred_on: str | None,
-    category: str | None, entry_id: str | None, fmt: str,
+    category: str | None, entry_id: str | None, on_behalf_of: str | None,
+    receiver_bank: str | None, fmt: str,
 ) -> None:  # fmt: skip
     """PROVIDER helped RECEIVER for HOURS (2, 1.5 or 1:30)."""
     with _store() as tb:
         entry = tb.record_exchange(
             bank, provider, receiver, hours, actor=_actor(), occurred_on=occurred_on,
-            category=category, entry_id=entry_id,
+            category=category, entry_id=entry_id, on_behalf_of=on_behalf_of,
+            receiver_bank=receiver_bank,
         )  # fmt: skip
     _echo_entry(entry, fmt)
 
@@ -387,15 +430,18 @@ def record_exchange(
 @click.argument("receiver")
 @click.argument("hours")
 @_entry_options
+@_receiver_bank_option
 def record_pot_exchange(
     bank: str, provider: str, receiver: str, hours: str, occurred_on: str | None,
-    category: str | None, entry_id: str | None, fmt: str,
+    category: str | None, entry_id: str | None, on_behalf_of: str | None,
+    receiver_bank: str | None, fmt: str,
 ) -> None:  # fmt: skip
-    """PROVIDER helped RECEIVER for HOURS, paid by the bank's pot."""
+    """PROVIDER helped RECEIVER for HOURS, paid by the receiver's bank's pot."""
     with _store() as tb:
         entry = tb.record_pot_exchange(
             bank, provider, receiver, hours, actor=_actor(), occurred_on=occurred_on,
-            category=category, entry_id=entry_id,
+            category=category, entry_id=entry_id, on_behalf_of=on_behalf_of,
+            receiver_bank=receiver_bank,
         )  # fmt: skip
     _echo_entry(entry, fmt)
 
@@ -405,15 +451,17 @@ def record_pot_exchange(
 @click.argument("donor")
 @click.argument("hours")
 @_entry_options
+@_receiver_bank_option
 def donate(
     bank: str, donor: str, hours: str, occurred_on: str | None, category: str | None,
-    entry_id: str | None, fmt: str,
+    entry_id: str | None, on_behalf_of: str | None, receiver_bank: str | None, fmt: str,
 ) -> None:  # fmt: skip
-    """DONOR gives HOURS of credit to the bank's community pot."""
+    """DONOR gives HOURS of credit to the community pot of their bank (or of
+    --receiver-bank)."""
     with _store() as tb:
         entry = tb.donate(
             bank, donor, hours, actor=_actor(), occurred_on=occurred_on, category=category,
-            entry_id=entry_id,
+            entry_id=entry_id, on_behalf_of=on_behalf_of, receiver_bank=receiver_bank,
         )  # fmt: skip
     _echo_entry(entry, fmt)
 
@@ -424,15 +472,19 @@ def donate(
 @click.argument("recipient")
 @click.argument("hours")
 @_entry_options
+@_receiver_bank_option
 def gift(
     bank: str, giver: str, recipient: str, hours: str, occurred_on: str | None,
-    category: str | None, entry_id: str | None, fmt: str,
+    category: str | None, entry_id: str | None, on_behalf_of: str | None,
+    receiver_bank: str | None, fmt: str,
 ) -> None:  # fmt: skip
-    """GIVER gives HOURS of their credit to RECIPIENT."""
+    """GIVER gives HOURS of their credit to RECIPIENT. Either may be @pot (a
+    pot-to-pot transfer needs --receiver-bank)."""
     with _store() as tb:
         entry = tb.gift(
             bank, giver, recipient, hours, actor=_actor(), occurred_on=occurred_on,
-            category=category, entry_id=entry_id,
+            category=category, entry_id=entry_id, on_behalf_of=on_behalf_of,
+            receiver_bank=receiver_bank,
         )  # fmt: skip
     _echo_entry(entry, fmt)
 
@@ -456,7 +508,7 @@ def _shares(values: tuple[str, ...], option: str) -> dict[str, str]:
 @_entry_options
 def record_group_exchange(
     bank: str, providers: tuple[str, ...], receivers: tuple[str, ...], occurred_on: str | None,
-    category: str | None, entry_id: str | None, fmt: str,
+    category: str | None, entry_id: str | None, on_behalf_of: str | None, fmt: str,
 ) -> None:  # fmt: skip
     """Several members helped several others at once (all of it or none).
 
@@ -467,7 +519,7 @@ def record_group_exchange(
     with _store() as tb:
         entry = tb.record_group_exchange(
             bank, *given, actor=_actor(), occurred_on=occurred_on, category=category,
-            entry_id=entry_id,
+            entry_id=entry_id, on_behalf_of=on_behalf_of,
         )  # fmt: skip
     _echo_entry(entry, fmt)
 
@@ -556,11 +608,12 @@ def statement(bank: str, account: str, fmt: str) -> None:
 
 @_command("figures")
 @click.argument("bank")
+@click.option("--rollup", is_flag=True, help="Include the bank's mini time banks.")
 @_format_option
-def figures(bank: str, fmt: str) -> None:
+def figures(bank: str, rollup: bool, fmt: str) -> None:
     """Headline figures of a bank over its whole history."""
     with _store() as tb:
-        data = tb.figures(bank).to_dict()
+        data = tb.figures(bank, rollup=rollup).to_dict()
     if fmt == "json":
         click.echo(render([data], list(data), "json"))
         return
@@ -613,3 +666,8 @@ def _print_demo(tb: api.Timebank) -> None:
 def main() -> None:
     """Console-script entry point."""
     cli()
+
+
+# The workflow commands (roles, guardians, pending entries) live in their own
+# module and register themselves on the ``cli`` group defined above.
+from timebank import _cli_workflows  # noqa: E402, F401

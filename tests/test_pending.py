@@ -1,0 +1,217 @@
+"""Recording modes: proposed entries confirmed, approved, declined or expired."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import timebank
+from timebank import errors
+from timebank.domain.policy import BalanceLimits, Policy
+from timebank.storage.memory import MemoryBackend
+
+from .conftest import ACTOR, TODAY
+from .test_entries import refused
+
+
+@pytest.fixture
+def coordinated(tb: timebank.Timebank, bank: str) -> str:
+    """The ``bank`` fixture with coordinator ``co`` and a 5-hour approval threshold."""
+    tb.grant_role(bank, "co", "coordinator", actor=ACTOR)
+    tb.set_policy(bank, Policy(approval_threshold_minutes=300), actor=ACTOR)
+    return bank
+
+
+def test_a_proposed_exchange_moves_nothing_until_the_other_party_confirms(
+    tb: timebank.Timebank, coordinated: str
+) -> None:
+    bank = coordinated
+    pending = tb.propose(bank, "exchange", "ann", "bob", "2", actor="ann", entry_id="p1",
+                         category="gardening", occurred_on="2026-06-10")  # fmt: skip
+    assert (pending.awaiting, pending.confirmer, pending.needs_approval) == ("confirmation", "bob",
+                                                                              False)  # fmt: skip
+    assert pending.expires_on == TODAY + timedelta(days=30)
+    assert tb.balance(bank, "ann") == 0
+    assert tb.pending(bank) == [pending]
+    assert tb.pending(bank, "bob") == [pending]
+    assert tb.pending(bank, "cat") == []
+    refused(tb, errors.EntryNotFound, lambda: tb.entry("p1"))
+    refused(tb, errors.NotPermitted, lambda: tb.confirm("p1", actor="ann"))  # not their own
+    refused(tb, errors.NotPermitted, lambda: tb.confirm("p1", actor="cat"))
+    entry = tb.confirm("p1", actor="bob")
+    assert isinstance(entry, timebank.RecordedEntry)
+    assert (entry.entry_id, entry.actor, entry.category) == ("p1", "ann", "gardening")
+    assert (tb.balance(bank, "ann"), tb.balance(bank, "bob")) == (120, -120)
+    assert tb.pending(bank) == []
+    refused(tb, errors.PendingEntryNotFound, lambda: tb.confirm("p1", actor="bob"))
+
+
+def test_the_receiver_may_propose_and_the_provider_confirms(
+    tb: timebank.Timebank, coordinated: str
+) -> None:
+    pending = tb.propose(coordinated, "exchange", "ann", "bob", "1", actor="bob", entry_id="p1")
+    assert pending.confirmer == "ann"
+    tb.confirm("p1", actor="ann")
+    assert tb.balance(coordinated, "ann") == 60
+
+
+def test_above_the_threshold_a_confirmed_entry_waits_for_approval(
+    tb: timebank.Timebank, coordinated: str
+) -> None:
+    bank = coordinated
+    tb.propose(bank, "exchange", "ann", "bob", "6", actor="ann", entry_id="big")
+    waiting = tb.confirm("big", actor="bob")
+    assert isinstance(waiting, timebank.PendingEntry)
+    assert (waiting.awaiting, waiting.confirmed_by) == ("approval", "bob")
+    assert tb.balance(bank, "ann") == 0
+    refused(tb, errors.NotPermitted, lambda: tb.approve("big", actor="bob"))
+    refused(tb, errors.PendingStateConflict, lambda: tb.confirm("big", actor="bob"))
+    entry = tb.approve("big", actor="co")
+    assert (entry.minutes, tb.balance(bank, "ann")) == (360, 360)
+
+
+def test_member_pot_exchanges_gifts_and_donations_wait_for_a_coordinator(
+    tb: timebank.Timebank, coordinated: str
+) -> None:
+    bank = coordinated
+    tb.donate(bank, "org", "3", actor="co")
+    tb.propose(bank, "pot_exchange", "ann", "bob", "1", actor="ann", entry_id="pot-1")
+    assert tb.confirm("pot-1", actor="bob").awaiting == "approval"  # type: ignore[union-attr]
+    gift = tb.propose(bank, "gift", "ann", "bob", "1", actor="ann", entry_id="gift-1")
+    assert (gift.awaiting, gift.confirmer) == ("approval", None)
+    refused(tb, errors.NotPermitted, lambda: tb.propose(bank, "gift", "ann", "bob", "1",
+                                                         actor="bob"))  # fmt: skip
+    tb.approve("pot-1", actor="co")
+    tb.approve("gift-1", actor="co")
+    assert (tb.balance(bank, "ann"), tb.balance(bank, "bob"), tb.balance(bank, "@pot")) == (
+        0, 60, 120,
+    )  # fmt: skip
+
+
+def test_members_give_directly_up_to_the_threshold_and_propose_above_it(
+    tb: timebank.Timebank, coordinated: str
+) -> None:
+    bank = coordinated
+    tb.gift(bank, "ann", "bob", "5", actor="ann")
+    error = refused(
+        tb, errors.ApprovalRequired, lambda: tb.donate(bank, "ann", "5:01", actor="ann")
+    )
+    assert isinstance(error, errors.NotPermitted)
+    tb.donate(bank, "ann", "5:01", actor="co")  # a coordinator's recording is the approval
+
+
+def test_limits_are_checked_when_an_entry_takes_effect(
+    tb: timebank.Timebank, coordinated: str
+) -> None:
+    bank = coordinated
+    tb.set_policy(bank, Policy(individual=BalanceLimits(-120, None)), actor=ACTOR)
+    tb.propose(bank, "exchange", "ann", "bob", "2", actor="ann", entry_id="p1")
+    tb.propose(bank, "exchange", "cat", "bob", "1", actor="cat", entry_id="p2")  # fine alone
+    tb.confirm("p1", actor="bob")  # bob at -2 hours: the limit
+    refused(tb, errors.BalanceLimitExceeded, lambda: tb.confirm("p2", actor="bob"))
+    assert tb.pending(bank)[0].entry_id == "p2"  # still pending: bob can earn first
+    tb.record_exchange(bank, "bob", "cat", "1", actor="co")
+    tb.confirm("p2", actor="bob")
+    assert tb.balance(bank, "bob") == -120
+
+
+def test_proposals_are_checked_now_but_for_limits(tb: timebank.Timebank, coordinated: str) -> None:
+    bank = coordinated
+    refused(tb, errors.NotPermitted, lambda: tb.propose(bank, "exchange", "ann", "bob", "1",
+                                                         actor="cat"))  # fmt: skip
+    refused(tb, errors.SelfExchange, lambda: tb.propose(bank, "exchange", "ann", "ann", "1",
+                                                         actor="ann"))  # fmt: skip
+    refused(tb, errors.EntryTooLarge, lambda: tb.propose(bank, "exchange", "ann", "bob", "25",
+                                                          actor="ann"))  # fmt: skip
+    refused(tb, errors.InvalidInput, lambda: tb.propose(bank, "opening_balance", "ann", None, "1",
+                                                         actor="ann"))  # fmt: skip
+    refused(tb, errors.MemberNotFound, lambda: tb.propose(bank, "exchange", "ann", "zed", "1",
+                                                           actor="ann"))  # fmt: skip
+    tb.suspend(bank, "bob", actor="co")
+    refused(tb, errors.MemberNotActive, lambda: tb.propose(bank, "exchange", "ann", "bob", "1",
+                                                            actor="ann"))  # fmt: skip
+
+
+def test_entry_ids_stay_unique_across_pending_and_recorded(
+    tb: timebank.Timebank, coordinated: str
+) -> None:
+    bank = coordinated
+    first = tb.propose(bank, "exchange", "ann", "bob", "1", actor="ann", entry_id="p1",
+                       occurred_on="2026-06-01")  # fmt: skip
+    again = tb.propose(bank, "exchange", "ann", "bob", "1", actor="ann", entry_id="p1",
+                       occurred_on="2026-06-01")  # fmt: skip
+    assert again == first  # a retry of the same proposal
+    refused(tb, errors.EntryConflict, lambda: tb.propose(bank, "exchange", "ann", "bob", "2",
+                                                          actor="ann", entry_id="p1"))  # fmt: skip
+    refused(tb, errors.EntryConflict, lambda: tb.record_exchange(bank, "ann", "bob", "1",
+                                                                  actor="co", entry_id="p1"))  # fmt: skip
+    tb.record_exchange(bank, "ann", "bob", "1", actor="co", entry_id="r1")
+    refused(tb, errors.EntryConflict, lambda: tb.propose(bank, "exchange", "ann", "bob", "1",
+                                                          actor="ann", entry_id="r1"))  # fmt: skip
+
+
+def test_declining_withdrawing_and_refusing(tb: timebank.Timebank, coordinated: str) -> None:
+    bank = coordinated
+    for n in range(3):
+        tb.propose(bank, "exchange", "ann", "bob", "6", actor="ann", entry_id=f"p{n}")
+    refused(tb, errors.NotPermitted, lambda: tb.decline("p0", actor="cat"))
+    assert tb.decline("p0", actor="bob").entry_id == "p0"  # the other party declines
+    tb.decline("p1", actor="ann")  # the proposer withdraws
+    tb.confirm("p2", actor="bob")
+    tb.decline("p2", actor="co")  # a coordinator refuses approval
+    assert tb.pending(bank) == []
+    assert tb.balance(bank, "ann") == 0
+    refused(tb, errors.PendingEntryNotFound, lambda: tb.approve("p2", actor="co"))
+
+
+def test_pending_entries_expire_after_the_policys_days(tmp_path: object) -> None:
+    now = [datetime(2026, 6, 15, 12, tzinfo=UTC)]
+    tb = timebank.Timebank(MemoryBackend(), clock=lambda: now[0])
+    tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01",
+                   policy=Policy(pending_expiry_days=7))  # fmt: skip
+    for member in ("ann", "bob"):
+        tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    tb.propose("b", "exchange", "ann", "bob", "1", actor="ann", entry_id="p1")
+    tb.propose("b", "exchange", "ann", "bob", "1", actor="ann", entry_id="p2")
+    now[0] += timedelta(days=7)  # the last day it can be confirmed
+    assert tb.expire_pending("b", actor=ACTOR) == []
+    tb.confirm("p1", actor="bob")
+    now[0] += timedelta(days=1)
+    assert tb.pending("b")[0].expired
+    with pytest.raises(errors.EntryExpired):
+        tb.confirm("p2", actor="bob")
+    with pytest.raises(errors.NotPermitted):
+        tb.expire_pending("b", actor="ann")
+    assert tb.expire_pending("b", actor=ACTOR) == ["p2"]
+    assert tb.pending("b") == []
+    assert tb.balance("b", "ann") == 60
+
+
+def test_an_inter_bank_proposal_is_confirmed_in_the_other_bank(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    hub = "riverside/north-hub"
+    tb.create_bank(hub, name="North hub", actor=ACTOR, opened_on="2026-01-01")
+    tb.join(hub, "dan", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    tb.propose(bank, "exchange", "ann", "dan", "2", actor="ann", receiver_bank=hub, entry_id="x1")
+    assert [p.entry_id for p in tb.pending(hub, "dan")] == ["x1"]
+    entry = tb.confirm("x1", actor="dan")
+    assert isinstance(entry, timebank.RecordedEntry)
+    assert (tb.balance(bank, "ann"), tb.balance(hub, "dan")) == (120, -120)
+    tb.check_invariants()
+
+
+def test_pending_entries_survive_a_reopen(
+    reopen: Callable[[], timebank.Timebank], tb: timebank.Timebank, coordinated: str
+) -> None:
+    tb.propose(coordinated, "exchange", "ann", "bob", "6", actor="ann", entry_id="p1")
+    tb.confirm("p1", actor="bob")
+    again = reopen()
+    try:
+        assert again.pending(coordinated) == tb.pending(coordinated)
+        again.approve("p1", actor="co")
+        assert again.balance(coordinated, "ann") == 360
+    finally:
+        again.close()

@@ -1,0 +1,185 @@
+"""CLI commands for roles, guardian angels, memberships and pending entries
+(docs/workflows.md). They register on :data:`timebank.cli.cli`."""
+
+from __future__ import annotations
+
+import click
+
+from timebank._output import render
+from timebank.cli import _actor, _command, _echo_entry, _format_option, _store
+from timebank.domain.roles import Role
+from timebank.domain.values import format_hours
+from timebank.views import BankInfo, PendingEntry
+
+__all__: list[str] = []
+
+_PENDING_COLUMNS = [
+    "entry_id", "bank", "kind", "provider", "receiver", "receiver_bank", "minutes",
+    "occurred_on", "awaiting", "confirmer", "actor", "on_behalf_of", "expires_on", "expired",
+]  # fmt: skip
+
+
+def _echo_roles(info: BankInfo) -> None:
+    rows = [{"user": user, "role": role} for user, role in info.roles]
+    click.echo(render(rows, ["user", "role"], "table"))
+
+
+def _echo_pending(pending: PendingEntry, fmt: str = "table") -> None:
+    data = pending.to_dict()
+    if fmt == "json":
+        click.echo(render([data], list(data), "json"))
+        return
+    who = f"{pending.confirmer}'s confirmation"
+    if pending.awaiting == "approval":
+        who = "a coordinator's approval"
+    click.echo(
+        f"{pending.entry_id}: {pending.kind} {format_hours(pending.minutes)} on"
+        f" {pending.occurred_on} in {pending.bank}, pending: awaits {who}"
+        f" until {pending.expires_on}"
+    )
+
+
+# --- roles and guardians ---------------------------------------------------------------------
+@_command("grant-role")
+@click.argument("bank")
+@click.argument("user")
+@click.argument("role", type=click.Choice([Role.COORDINATOR.value, Role.ADMIN.value]))
+def grant_role(bank: str, user: str, role: str) -> None:
+    """Give USER the ROLE in BANK (and its mini banks)."""
+    with _store() as tb:
+        _echo_roles(tb.grant_role(bank, user, role, actor=_actor()))
+
+
+@_command("revoke-role")
+@click.argument("bank")
+@click.argument("user")
+def revoke_role(bank: str, user: str) -> None:
+    """Take away the role granted to USER in BANK."""
+    with _store() as tb:
+        _echo_roles(tb.revoke_role(bank, user, actor=_actor()))
+
+
+@_command("role")
+@click.argument("bank")
+@click.argument("user")
+def role(bank: str, user: str) -> None:
+    """Show USER's role in BANK (granted, inherited or as a member), or none."""
+    with _store() as tb:
+        found = tb.role(bank, user)
+    click.echo("none" if found is None else found.value)
+
+
+@_command("appoint-guardian")
+@click.argument("bank")
+@click.argument("member")
+@click.argument("guardian")
+def appoint_guardian(bank: str, member: str, guardian: str) -> None:
+    """Let GUARDIAN (a guardian angel) act for MEMBER in BANK."""
+    with _store() as tb:
+        tb.appoint_guardian(bank, member, guardian, actor=_actor())
+        click.echo(f"guardians of {member} in {bank}: {', '.join(tb.guardians(bank, member))}")
+
+
+@_command("remove-guardian")
+@click.argument("bank")
+@click.argument("member")
+@click.argument("guardian")
+def remove_guardian(bank: str, member: str, guardian: str) -> None:
+    """GUARDIAN no longer acts for MEMBER in BANK."""
+    with _store() as tb:
+        tb.remove_guardian(bank, member, guardian, actor=_actor())
+        click.echo(f"guardians of {member} in {bank}: {', '.join(tb.guardians(bank, member))}")
+
+
+@_command("memberships")
+@click.argument("member")
+@_format_option
+def memberships(member: str, fmt: str) -> None:
+    """MEMBER's account in every bank they joined."""
+    with _store() as tb:
+        rows = [m.to_dict() for m in tb.memberships(member)]
+    click.echo(render(rows, ["bank", "kind", "status", "joined_on", "balance_minutes"], fmt))
+
+
+# --- pending entries ---------------------------------------------------------------------------
+@_command("propose")
+@click.argument("bank")
+@click.argument("kind", type=click.Choice(["exchange", "pot_exchange", "gift", "donation"]))
+@click.argument("provider")
+@click.argument("hours")
+@click.option("--receiver", metavar="MEMBER", help="The receiver (not for a donation).")
+@click.option("--receiver-bank", metavar="BANK", help="The receiver's bank, if another.")
+@click.option("--on", "occurred_on", metavar="DATE", help="Date of the help [today].")
+@click.option("--category", help="Category code, e.g. gardening.")
+@click.option("--entry-id", help="Your id for the entry: makes retries safe.")
+@click.option("--on-behalf-of", metavar="MEMBER", help="The party you propose it for.")
+@_format_option
+def propose(
+    bank: str, kind: str, provider: str, hours: str, receiver: str | None,
+    receiver_bank: str | None, occurred_on: str | None, category: str | None,
+    entry_id: str | None, on_behalf_of: str | None, fmt: str,
+) -> None:  # fmt: skip
+    """Propose an entry you take part in; it moves nothing until the other
+    party confirms it (and a coordinator approves it, where needed)."""
+    with _store() as tb:
+        pending = tb.propose(
+            bank, kind, provider, receiver, hours, actor=_actor(), occurred_on=occurred_on,
+            category=category, entry_id=entry_id, on_behalf_of=on_behalf_of,
+            receiver_bank=receiver_bank,
+        )  # fmt: skip
+    _echo_pending(pending, fmt)
+
+
+@_command("confirm")
+@click.argument("entry_id")
+@click.option("--on-behalf-of", metavar="MEMBER", help="The party you confirm it for.")
+@_format_option
+def confirm(entry_id: str, on_behalf_of: str | None, fmt: str) -> None:
+    """Confirm a pending entry that waits for you: it takes effect (or waits
+    for approval)."""
+    with _store() as tb:
+        outcome = tb.confirm(entry_id, actor=_actor(), on_behalf_of=on_behalf_of)
+    if isinstance(outcome, PendingEntry):
+        _echo_pending(outcome, fmt)
+    else:
+        _echo_entry(outcome, fmt)
+
+
+@_command("approve")
+@click.argument("entry_id")
+@_format_option
+def approve(entry_id: str, fmt: str) -> None:
+    """Approve an entry awaiting approval: it takes effect."""
+    with _store() as tb:
+        _echo_entry(tb.approve(entry_id, actor=_actor()), fmt)
+
+
+@_command("decline")
+@click.argument("entry_id")
+@click.option("--on-behalf-of", metavar="MEMBER", help="The party you decline it for.")
+def decline(entry_id: str, on_behalf_of: str | None) -> None:
+    """Decline (or withdraw) a pending entry: it never takes effect."""
+    with _store() as tb:
+        declined = tb.decline(entry_id, actor=_actor(), on_behalf_of=on_behalf_of)
+    click.echo(f"{declined.entry_id}: declined")
+
+
+@_command("pending")
+@click.argument("bank")
+@click.option("--member", help="Only entries this member takes part in.")
+@_format_option
+def pending(bank: str, member: str | None, fmt: str) -> None:
+    """Pending entries of BANK, oldest first."""
+    with _store() as tb:
+        rows = [p.to_dict() for p in tb.pending(bank, member)]
+    click.echo(render(rows, _PENDING_COLUMNS, fmt))
+
+
+@_command("expire-pending")
+@click.argument("bank")
+def expire_pending(bank: str) -> None:
+    """Record the expiry of BANK's pending entries past their date (run daily)."""
+    with _store() as tb:
+        expired = tb.expire_pending(bank, actor=_actor())
+    listed = f": {', '.join(expired)}" if expired else ""
+    click.echo(f"expired {len(expired)} pending entries{listed}")
