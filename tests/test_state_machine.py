@@ -1,10 +1,14 @@
 """Model-based test: random commands against a real store and a plain model.
 
 After every step: (1) every bank's accounts sum to zero, (2) no balance
-breaks a hard limit, (3) no pot is below zero, (4) balances read back from a
-freshly opened store equal the model's, (5) a refused command changed
-nothing (checked inside each rule). The model is written independently of
-the library: plain dicts and its own reading of the rules in docs/concepts.md.
+breaks a hard limit, (3) no pot is below zero, (4) the clearing accounts of
+every pair of banks cancel out, (5) balances, statuses, roles, pending
+entries and entries read back from a freshly opened store equal the model's,
+(6) a refused command changed nothing (checked inside each rule).
+
+The model is written independently of the library: plain dicts and its own
+reading of the rules in docs/concepts.md, docs/membership.md and
+docs/workflows.md, including which error comes first.
 """
 
 from __future__ import annotations
@@ -30,18 +34,37 @@ from .conftest import TODAY, open_store, snapshot_state
 
 #: At least 500 examples per backend in CI; TIMEBANK_STATE_EXAMPLES overrides.
 EXAMPLES = int(os.environ.get("TIMEBANK_STATE_EXAMPLES", "500"))
-BANKS = ["north", "south"]
+#: Two trees: "north" with its mini bank "north/hub", and "south".
+BANKS = ["north", "north/hub", "south"]
 MEMBERS = ["m0", "m1", "m2", "m3", "o0"]
+#: "c" opens the banks (their admin), "k" is a coordinator where granted, m0
+#: and m3 are members acting for themselves.
+ACTORS = ["c", "c", "c", "k", "m0", "m3"]
 ENTRY_IDS = [f"e{i}" for i in range(8)]
 KINDS = ["exchange", "pot_exchange", "donation", "gift", "opening_balance"]
+INTER_BANK_KINDS = ["exchange", "pot_exchange", "donation", "gift"]
 OPENED = date(2026, 1, 1)
+RANK = {"member": 1, "coordinator": 2, "admin": 3}
+COORDINATOR, MEMBER = RANK["coordinator"], RANK["member"]
+
+Legs = dict[str, list[tuple[str, int]]]
+Prediction = tuple[type[Exception] | None, Legs, list[str]]
 
 
 @dataclass
 class ModelEntry:
     fields: dict[str, Any]
-    legs: list[tuple[str, int]]
+    legs: Legs  # per bank
     reversed_by: str | None = None
+
+
+@dataclass
+class ModelPending:
+    fields: dict[str, Any]
+    awaiting: str
+    confirmer: str | None
+    needs_approval: bool
+    proposer: str
 
 
 @dataclass
@@ -53,6 +76,7 @@ class ModelBank:
     #: Membership periods per member: [start, end or None].
     periods: dict[str, list[list[date | None]]] = field(default_factory=dict)
     last_entry: dict[str, date] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
 
     def member_error(self, member: str) -> type[Exception] | None:
         if self.kinds.get(member) not in ("individual", "organisation"):
@@ -65,15 +89,46 @@ class ModelBank:
         return any(s <= day and (e is None or day <= e) for s, e in self.periods[member])  # type: ignore[operator]
 
 
+def parent_of(bank: str) -> str | None:
+    return bank.rpartition("/")[0] or None
+
+
 def limits_of(policy: Policy, kind: str) -> tuple[int | None, int | None]:
     chosen = {
         "individual": policy.individual,
         "organisation": policy.organisation,
         "pot": policy.pot,
+        "clearing": policy.clearing,
     }
     if kind not in chosen:
         return None, None
     return chosen[kind].lowest_minutes, chosen[kind].highest_minutes
+
+
+def plain_legs(
+    kind: str, provider: str, receiver: str | None, minutes: int
+) -> list[tuple[str, int]]:
+    return {
+        "exchange": [(provider, minutes), (receiver, -minutes)],
+        "pot_exchange": [(provider, minutes), ("@pot", -minutes)],
+        "donation": [(provider, -minutes), ("@pot", minutes)],
+        "gift": [(provider, -minutes), (receiver, minutes)],
+        "opening_balance": [(provider, minutes), ("@opening", -minutes)],
+    }[kind]  # type: ignore[return-value]
+
+
+def entry_legs(fields: dict[str, Any]) -> Legs:
+    """Legs per bank: one bank, or two with clearing accounts that cancel out."""
+    bank, other = fields["bank"], fields["receiver_bank"]
+    out, into = plain_legs(
+        fields["kind"], fields["provider"], fields["receiver"], fields["minutes"]
+    )
+    if other is None:
+        return {bank: [out, into]}
+    return {
+        bank: [out, (f"@clearing:{other}", -out[1])],
+        other: [into, (f"@clearing:{bank}", -into[1])],
+    }
 
 
 policies = st.builds(
@@ -88,17 +143,21 @@ policies = st.builds(
     pot=st.builds(BalanceLimits, st.just(0), st.sampled_from([None, 240])),
     limit_mode=st.sampled_from(list(LimitMode)),
     on_leave=st.sampled_from(list(LeaveRule)),
+    clearing=st.builds(BalanceLimits, st.sampled_from([None, -300]), st.sampled_from([None, 300])),
+    approval_threshold_minutes=st.sampled_from([None, None, 120]),
 )
 #: Mostly valid dates (the bank opens on day 0, "today" is day 165), a few
 #: before the bank opened and a few in the future.
 days = st.integers(min_value=-2, max_value=167).map(lambda n: OPENED + timedelta(days=n))
-
+actors = st.sampled_from(ACTORS)
 
 ENTRY_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "kind": st.sampled_from(KINDS), "bank": st.sampled_from([BANKS[0]] * 3 + BANKS),
     "provider": st.sampled_from(MEMBERS), "receiver": st.sampled_from(MEMBERS),
+    "receiver_bank": st.sampled_from([None] * 4 + BANKS),
     "minutes": st.integers(1, 90) | st.integers(1, 1500), "negative": st.booleans(),
     "day": days, "entry_id": st.sampled_from(ENTRY_IDS), "category": st.sampled_from([None, "diy"]),
+    "actor": actors,
 }  # fmt: skip
 
 
@@ -116,6 +175,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.tb = self.reopen()
         self.banks: dict[str, ModelBank] = {}
         self.entries: dict[str, ModelEntry] = {}
+        self.pending: dict[str, ModelPending] = {}
 
     def teardown(self) -> None:
         self.tb.close()
@@ -133,13 +193,27 @@ class LedgerMachine(RuleBasedStateMachine):
         assert snapshot_state(self.tb) == before, "a refused command changed the store"
         return None
 
+    def rank(self, bank: str, actor: str) -> int:
+        """The model's reading of roles: granted here or in a parent bank, or
+        member while an active member here."""
+        ranks = [0]
+        model = self.banks[bank]
+        if model.status.get(actor) == "active":
+            ranks.append(MEMBER)
+        current: str | None = bank
+        while current is not None:
+            ranks.append(RANK.get(self.banks[current].roles.get(actor, ""), 0))
+            current = parent_of(current)
+        return max(ranks)
+
     def limit_error(
         self, bank: ModelBank, legs: list[tuple[str, int]]
     ) -> tuple[type[Exception] | None, list[str]]:
         flags = []
         for account, change in legs:
-            low, high = limits_of(bank.policy, bank.kinds[account])
-            after = bank.balances[account] + change
+            kind = bank.kinds.get(account, "clearing")
+            low, high = limits_of(bank.policy, kind)
+            after = bank.balances.get(account, 0) + change
             breached = None
             if low is not None and change < 0 and after < low:
                 breached = low
@@ -147,45 +221,176 @@ class LedgerMachine(RuleBasedStateMachine):
                 breached = high
             if breached is None:
                 continue
-            if bank.kinds[account] == "pot" and breached == 0:
+            if kind == "pot" and breached == 0:
                 return errors.PotOverdrawn, []
             if bank.policy.limit_mode is LimitMode.REFUSE:
                 return errors.BalanceLimitExceeded, []
             flags.append(f"limit:{account}:{breached}")
         return None, flags
 
-    # --- rules ------------------------------------------------------------------------
+    def side_error(
+        self, side: str, fields: dict[str, Any], legs: list[tuple[str, int]] | None
+    ) -> tuple[type[Exception] | None, list[str]]:
+        """One bank's rules for its side of an entry, in the documented order;
+        limits only when ``legs`` are given (an entry taking effect)."""
+        model = self.banks[side]
+        provider, receiver = fields["provider"], fields["receiver"]
+        receiver_bank = fields["receiver_bank"] or fields["bank"]
+        own = [provider] if side == fields["bank"] else []
+        own += [receiver] if receiver is not None and side == receiver_bank else []
+        for party in own:
+            error = model.member_error(party)
+            if error is not None:
+                return error, []
+        if provider == receiver:
+            return errors.SelfExchange, []
+        minutes = fields["minutes"]
+        if fields["kind"] == "opening_balance":
+            too_large = abs(minutes) > model.policy.opening_balance_minutes_max
+        else:
+            too_large = minutes > model.policy.entry_minutes_max
+        if too_large:
+            return errors.EntryTooLarge, []
+        if fields["occurred_on"] > TODAY:
+            return errors.OccurredInFuture, []
+        if not all(model.in_membership(p, fields["occurred_on"]) for p in own):
+            return errors.OccurredBeforeJoining, []
+        if legs is None:
+            return None, []
+        return self.limit_error(model, legs)
+
+    def effect_error(self, fields: dict[str, Any]) -> Prediction:
+        """The rules of every side of an entry taking effect."""
+        legs = entry_legs(fields)
+        home_flags: list[str] = []
+        for side, side_legs in legs.items():
+            error, flags = self.side_error(side, fields, side_legs)
+            if error is not None:
+                return error, {}, []
+            if side == fields["bank"]:
+                home_flags = flags
+        return None, legs, home_flags
+
+    def tree_error(self, bank: str, receiver_bank: str | None) -> type[Exception] | None:
+        if receiver_bank is None:
+            return None
+        if bank.split("/", maxsplit=1)[0] != receiver_bank.split("/")[0]:
+            return errors.BanksNotInSameTree
+        return None if receiver_bank in self.banks else errors.BankNotFound
+
+    def idempotent(self, fields: dict[str, Any], entry_id: str) -> type[Exception] | None:
+        recorded = self.entries[entry_id].fields
+        keys = ("bank", "receiver_bank", "kind", "provider", "receiver", "category", "reverses",
+                "occurred_on")  # fmt: skip
+        same = all(fields[k] == recorded[k] for k in keys)
+        same = same and fields.get("participants", ()) == recorded.get("participants", ())
+        if fields["kind"] != "reversal":
+            same = same and fields["minutes"] == recorded["minutes"]
+        return None if same else errors.EntryConflict
+
+    def apply(self, entry_id: str, fields: dict[str, Any], legs: Legs) -> None:
+        day = fields["occurred_on"]
+        for bank, side_legs in legs.items():
+            model = self.banks[bank]
+            for account, change in side_legs:
+                if account not in model.balances:
+                    model.kinds[account] = "clearing"
+                    model.balances[account] = 0
+                model.balances[account] += change
+            own = [fields["provider"]] if bank == fields["bank"] else []
+            own += (
+                [fields["receiver"]] if bank == (fields["receiver_bank"] or fields["bank"]) else []
+            )
+            for account in [a for a, _ in side_legs] + own:
+                if account in model.status and (
+                    account not in model.last_entry or day > model.last_entry[account]
+                ):
+                    model.last_entry[account] = day
+        self.entries[entry_id] = ModelEntry(fields, legs)
+
+    # --- banks, roles and members ------------------------------------------------------------
     @initialize(
         policy=policies,
         joined=st.lists(st.integers(0, 40), min_size=len(MEMBERS), max_size=len(MEMBERS)),
+        with_hub=st.integers(0, 3).map(bool),
     )
-    def open_first_bank(self, policy: Policy, joined: list[int]) -> None:
-        """Most steps should exercise entries: start with one bank and its members."""
-        self.create_bank(BANKS[0], policy)
+    def open_first_bank(self, policy: Policy, joined: list[int], with_hub: bool) -> None:
+        """Most steps should exercise entries: start with one bank and its
+        members, a coordinator, and often its mini bank with some members."""
+        self.create_bank(BANKS[0], policy, "c")
         for member, offset in zip(MEMBERS, joined, strict=True):
-            self.join(BANKS[0], member, OPENED + timedelta(days=offset))
+            self.join(BANKS[0], member, OPENED + timedelta(days=offset), "c")
             self.tb.set_profile(member, timebank.Profile(display_name=member.upper()), actor="c")
+        self.grant(BANKS[0], "k", "c")
+        if with_hub:
+            self.create_bank(BANKS[1], None, "c")
+            for member in MEMBERS[1:4]:
+                self.join(BANKS[1], member, OPENED, "k")
 
-    @rule(bank=st.sampled_from(BANKS), policy=policies)
-    def create_bank(self, bank: str, policy: Policy) -> None:
-        expected = errors.BankAlreadyExists if bank in self.banks else None
-        self.run(
-            "create_bank",
-            expected,
-            lambda: self.tb.create_bank(
-                bank, name=bank.title(), actor="c", policy=policy, opened_on=OPENED
-            ),
-        )
+    @rule(bank=st.sampled_from(BANKS), policy=st.none() | policies, actor=st.sampled_from("ck"))
+    def create_bank(self, bank: str, policy: Policy | None, actor: str) -> None:
+        parent = parent_of(bank)
+        expected: type[Exception] | None = None
+        if parent is not None and parent not in self.banks:
+            expected = errors.BankNotFound
+        elif parent is not None and self.rank(parent, actor) < RANK["admin"]:
+            expected = errors.NotPermitted
+        elif bank in self.banks:
+            expected = errors.BankAlreadyExists
+        info = self.run("create_bank", expected, lambda: self.tb.create_bank(
+            bank, name=bank.title(), actor=actor, policy=policy, opened_on=OPENED))  # fmt: skip
         if expected is None:
-            self.banks[bank] = ModelBank(policy)
+            inherited = Policy() if parent is None else self.banks[parent].policy
+            self.banks[bank] = ModelBank(policy or inherited, roles={actor: "admin"})
+            assert info.policy == self.banks[bank].policy
 
-    @rule(bank=st.sampled_from(BANKS), member=st.sampled_from(MEMBERS), day=days)
-    def join(self, bank: str, member: str, day: date) -> None:
+    @precondition(lambda self: self.banks)
+    @rule(data=st.data(), user=st.sampled_from(["k", "m3"]), actor=st.sampled_from("ck"))
+    def grant_role(self, data: st.DataObject, user: str, actor: str) -> None:
+        self.grant(data.draw(st.sampled_from(sorted(self.banks))), user, actor)
+
+    def grant(self, bank: str, user: str, actor: str) -> None:
+        model = self.banks[bank]
+        expected: type[Exception] | None = None
+        if self.rank(bank, actor) < RANK["admin"]:
+            expected = errors.NotPermitted
+        elif model.roles.get(user) == "admin":
+            expected = self.last_admin_error(bank, user)
+        self.run("grant_role", expected,
+                 lambda: self.tb.grant_role(bank, user, "coordinator", actor=actor))  # fmt: skip
+        if expected is None:
+            model.roles[user] = "coordinator"
+
+    @precondition(lambda self: self.banks)
+    @rule(data=st.data(), user=st.sampled_from(["k", "m3"]), actor=st.sampled_from("ck"))
+    def revoke_role(self, data: st.DataObject, user: str, actor: str) -> None:
+        bank = data.draw(st.sampled_from(sorted(self.banks)))
+        model = self.banks[bank]
+        expected: type[Exception] | None = None
+        if self.rank(bank, actor) < RANK["admin"]:
+            expected = errors.NotPermitted
+        elif user not in model.roles:
+            expected = errors.RoleNotFound
+        elif model.roles[user] == "admin":
+            expected = self.last_admin_error(bank, user)
+        self.run("revoke_role", expected, lambda: self.tb.revoke_role(bank, user, actor=actor))
+        if expected is None:
+            del model.roles[user]
+
+    def last_admin_error(self, bank: str, user: str) -> type[Exception] | None:
+        """A root bank keeps at least one admin (mini banks have their parents')."""
+        admins = [u for u, r in self.banks[bank].roles.items() if r == "admin"]
+        return errors.LastAdmin if parent_of(bank) is None and admins == [user] else None
+
+    @rule(bank=st.sampled_from(BANKS), member=st.sampled_from(MEMBERS), day=days, actor=actors)
+    def join(self, bank: str, member: str, day: date, actor: str) -> None:
         kind = "organisation" if member.startswith("o") else "individual"
         model = self.banks.get(bank)
         expected: type[Exception] | None = None
         if model is None:
             expected = errors.BankNotFound
+        elif self.rank(bank, actor) < COORDINATOR:
+            expected = errors.NotPermitted
         elif member in model.kinds:
             expected = errors.MemberAlreadyJoined
         elif day > TODAY:
@@ -195,7 +400,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.run(
             "join",
             expected,
-            lambda: self.tb.join(bank, member, kind=kind, actor="c", joined_on=day),
+            lambda: self.tb.join(bank, member, kind=kind, actor=actor, joined_on=day),
         )
         if expected is None and model is not None:
             model.kinds[member] = kind
@@ -203,120 +408,81 @@ class LedgerMachine(RuleBasedStateMachine):
             model.status[member] = "active"
             model.periods[member] = [[day, None]]
 
+    # --- entries ----------------------------------------------------------------------------
     @rule(**ENTRY_ARGUMENTS)
     def record_entry(self, **arguments: Any) -> None:
         """Entries are what a ledger mostly sees: a second rule doubles their share of steps."""
         self.record(**arguments)
 
     @rule(**ENTRY_ARGUMENTS)
-    def record(self, kind: str, bank: str, provider: str, receiver: str, minutes: int,
-               negative: bool, day: date, entry_id: str, category: str | None) -> None:  # fmt: skip
-        if kind in ("donation", "opening_balance"):
-            receiver_or_none: str | None = None
-        else:
-            receiver_or_none = receiver
+    def record(self, kind: str, bank: str, provider: str, receiver: str,
+               receiver_bank: str | None, minutes: int, negative: bool, day: date,
+               entry_id: str, category: str | None, actor: str) -> None:  # fmt: skip
+        receiver_or_none = None if kind in ("donation", "opening_balance") else receiver
         if kind == "opening_balance":
-            category = None
+            category, receiver_bank = None, None
             minutes = -minutes if negative else minutes
-        fields = {"bank": bank, "kind": kind, "provider": provider, "receiver": receiver_or_none,
-                  "category": category, "reverses": None, "minutes": minutes, "occurred_on": day}  # fmt: skip
-        expected, legs, flags = self.predict_record(fields, entry_id)
+        if receiver_bank == bank:
+            receiver_bank = None
+        fields = {"bank": bank, "receiver_bank": receiver_bank, "kind": kind,
+                  "provider": provider, "receiver": receiver_or_none, "category": category,
+                  "reverses": None, "minutes": minutes, "occurred_on": day}  # fmt: skip
+        expected, legs, flags = self.predict_record(fields, entry_id, actor)
+        common = {"actor": actor, "occurred_on": day, "category": category, "entry_id": entry_id,
+                  "receiver_bank": receiver_bank}  # fmt: skip
         call = {
             "exchange": lambda: self.tb.record_exchange(bank, provider, receiver, minutes=minutes, **common),
             "pot_exchange": lambda: self.tb.record_pot_exchange(bank, provider, receiver, minutes=minutes, **common),
             "donation": lambda: self.tb.donate(bank, provider, minutes=minutes, **common),
             "gift": lambda: self.tb.gift(bank, provider, receiver, minutes=minutes, **common),
-            "opening_balance": lambda: self.tb.record_opening_balance(bank, provider, minutes=minutes, actor="c", occurred_on=day, entry_id=entry_id),
+            "opening_balance": lambda: self.tb.record_opening_balance(bank, provider, minutes=minutes, actor=actor, occurred_on=day, entry_id=entry_id),
         }[kind]  # fmt: skip
-        common = {"actor": "c", "occurred_on": day, "category": category, "entry_id": entry_id}
-        result = self.run(kind, expected, call)
+        result = self.run(kind + (" inter-bank" if receiver_bank else ""), expected, call)
         if expected is None and entry_id not in self.entries:
-            self.apply(bank, entry_id, fields, legs)
+            self.apply(entry_id, fields, legs)
             assert list(result.flags) == flags
         if expected is None:
-            assert list(result.legs) == self.entries[entry_id].legs
+            assert list(result.legs) == self.entries[entry_id].legs[bank]
 
-    def predict_record(
-        self, fields: dict[str, Any], entry_id: str
-    ) -> tuple[type[Exception] | None, list[tuple[str, int]], list[str]]:
-        model = self.banks.get(fields["bank"])
-        if model is None:
-            return errors.BankNotFound, [], []
+    def predict_record(self, fields: dict[str, Any], entry_id: str, actor: str) -> Prediction:
+        bank, receiver_bank = fields["bank"], fields["receiver_bank"]
+        if bank not in self.banks:
+            return errors.BankNotFound, {}, []
         if entry_id in self.entries:
-            return self.idempotent(fields, entry_id), [], []
-        kind, provider, receiver, minutes = (
-            fields["kind"],
-            fields["provider"],
-            fields["receiver"],
-            fields["minutes"],
-        )
-        parties = [p for p in (provider, receiver) if p is not None]
-        for party in parties:
-            error = model.member_error(party)
-            if error is not None:
-                return error, [], []
-        if provider == receiver:
-            return errors.SelfExchange, [], []
-        limit = (
-            model.policy.opening_balance_minutes_max
-            if kind == "opening_balance"
-            else model.policy.entry_minutes_max
-        )
-        if abs(minutes) > limit:
-            return errors.EntryTooLarge, [], []
-        if fields["occurred_on"] > TODAY:
-            return errors.OccurredInFuture, [], []
-        if not all(model.in_membership(p, fields["occurred_on"]) for p in parties):
-            return errors.OccurredBeforeJoining, [], []
-        legs = {
-            "exchange": [(provider, minutes), (receiver, -minutes)],
-            "pot_exchange": [(provider, minutes), ("@pot", -minutes)],
-            "donation": [(provider, -minutes), ("@pot", minutes)],
-            "gift": [(provider, -minutes), (receiver, minutes)],
-            "opening_balance": [(provider, minutes), ("@opening", -minutes)],
-        }[kind]
-        error, flags = self.limit_error(model, legs)
-        return error, legs, flags
-
-    def idempotent(self, fields: dict[str, Any], entry_id: str) -> type[Exception] | None:
-        recorded = self.entries[entry_id].fields
-        same = all(
-            fields[k] == recorded[k]
-            for k in ("bank", "kind", "provider", "receiver", "category", "reverses", "occurred_on")
-        )
-        same = same and fields.get("participants", ()) == recorded.get("participants", ())
-        if fields["kind"] != "reversal":
-            same = same and fields["minutes"] == recorded["minutes"]
-        return None if same else errors.EntryConflict
-
-    def apply(
-        self, bank: str, entry_id: str, fields: dict[str, Any], legs: list[tuple[str, int]]
-    ) -> None:
-        model = self.banks[bank]
-        for account, change in legs:
-            model.balances[account] += change
-        day = fields["occurred_on"]
-        for account in [a for a, _ in legs] + [fields["provider"], fields["receiver"]]:
-            if account in model.status and (
-                account not in model.last_entry or day > model.last_entry[account]
-            ):
-                model.last_entry[account] = day
-        self.entries[entry_id] = ModelEntry(fields, legs)
+            return self.idempotent(fields, entry_id), {}, []
+        if entry_id in self.pending:
+            return errors.EntryConflict, {}, []
+        tree_error = self.tree_error(bank, receiver_bank)
+        if tree_error is not None:
+            return tree_error, {}, []
+        sides = [bank] + ([receiver_bank] if receiver_bank else [])
+        if not all(self.rank(side, actor) >= COORDINATOR for side in sides):
+            own_gift = fields["kind"] in ("gift", "donation") and fields["provider"] == actor
+            if not own_gift or self.rank(bank, actor) < MEMBER:
+                return errors.NotPermitted, {}, []
+            threshold = self.banks[bank].policy.approval_threshold_minutes
+            if threshold is not None and fields["minutes"] > threshold:
+                return errors.ApprovalRequired, {}, []
+        return self.effect_error(fields)
 
     @precondition(lambda self: self.entries)
-    @rule(data=st.data(), reversal_id=st.sampled_from(ENTRY_IDS), day=days)
-    def reverse(self, data: st.DataObject, reversal_id: str, day: date) -> None:
+    @rule(data=st.data(), reversal_id=st.sampled_from(ENTRY_IDS), day=days, actor=actors)
+    def reverse(self, data: st.DataObject, reversal_id: str, day: date, actor: str) -> None:
         target_id = data.draw(st.sampled_from(sorted(self.entries)))
         target = self.entries[target_id]
         bank = target.fields["bank"]
-        fields = {"bank": bank, "kind": "reversal", "provider": None, "receiver": None,
-                  "category": target.fields["category"], "reverses": target_id,
+        fields = {"bank": bank, "receiver_bank": None, "kind": "reversal", "provider": None,
+                  "receiver": None, "category": target.fields["category"], "reverses": target_id,
                   "minutes": target.fields["minutes"], "occurred_on": day}  # fmt: skip
-        legs = [(a, -m) for a, m in target.legs]
+        legs = {side: [(a, -m) for a, m in side_legs] for side, side_legs in target.legs.items()}
         expected: type[Exception] | None = None
         flags: list[str] = []
         if reversal_id in self.entries:
             expected = self.idempotent(fields, reversal_id)
+        elif reversal_id in self.pending:
+            expected = errors.EntryConflict
+        elif not all(self.rank(side, actor) >= COORDINATOR for side in legs):
+            expected = errors.NotPermitted
         elif target.fields["kind"] == "reversal":
             expected = errors.CannotReverseReversal
         elif target.reversed_by is not None:
@@ -326,14 +492,15 @@ class LedgerMachine(RuleBasedStateMachine):
         elif day < target.fields["occurred_on"]:
             expected = errors.ReversalBeforeEntry
         else:
-            expected, flags = self.limit_error(self.banks[bank], legs)
-        result = self.run(
-            "reversal",
-            expected,
-            lambda: self.tb.reverse(target_id, actor="c", reversal_id=reversal_id, occurred_on=day),
-        )
+            for side, side_legs in legs.items():
+                expected, side_flags = self.limit_error(self.banks[side], side_legs)
+                flags = side_flags if side == bank else flags
+                if expected is not None:
+                    break
+        result = self.run("reversal", expected, lambda: self.tb.reverse(
+            target_id, actor=actor, reversal_id=reversal_id, occurred_on=day))  # fmt: skip
         if expected is None and reversal_id not in self.entries:
-            self.apply(bank, reversal_id, fields, legs)
+            self.apply(reversal_id, fields, legs)
             target.reversed_by = reversal_id
             assert list(result.flags) == flags
 
@@ -344,9 +511,11 @@ class LedgerMachine(RuleBasedStateMachine):
         shares=st.lists(st.integers(1, 120) | st.integers(1, 1500), min_size=3, max_size=3),
         unbalanced=st.integers(0, 9).map(lambda n: n == 0),  # also lets both sides overlap
         day=days, entry_id=st.sampled_from(ENTRY_IDS), category=st.sampled_from([None, "diy"]),
+        actor=actors,
     )  # fmt: skip
     def record_group(self, bank: str, providers: list[str], receivers: list[str], shares: list[int],
-                     unbalanced: bool, day: date, entry_id: str, category: str | None) -> None:  # fmt: skip
+                     unbalanced: bool, day: date, entry_id: str, category: str | None,
+                     actor: str) -> None:  # fmt: skip
         if not unbalanced:  # mostly well-formed groups: nobody on both sides
             receivers = [m for m in receivers if m not in providers] or [
                 next(m for m in MEMBERS if m not in providers)
@@ -358,23 +527,25 @@ class LedgerMachine(RuleBasedStateMachine):
         legs = [(m, given[m]) for m in sorted(given)] + [
             (m, -received[m]) for m in sorted(received)
         ]
-        fields = {"bank": bank, "kind": "group_exchange", "provider": None, "receiver": None,
-                  "category": category, "reverses": None, "minutes": sum(given.values()),
-                  "occurred_on": day, "participants": tuple(legs)}  # fmt: skip
-        expected, flags = self.predict_group(fields, entry_id, given, received, legs)
+        fields = {"bank": bank, "receiver_bank": None, "kind": "group_exchange",
+                  "provider": None, "receiver": None, "category": category, "reverses": None,
+                  "minutes": sum(given.values()), "occurred_on": day,
+                  "participants": tuple(legs)}  # fmt: skip
+        expected, flags = self.predict_group(fields, entry_id, given, received, legs, actor)
         as_hours = [
             {m: timebank.format_hours(v) for m, v in side.items()} for side in (given, received)
         ]
         result = self.run("group_exchange", expected, lambda: self.tb.record_group_exchange(
-            bank, *as_hours, actor="c", occurred_on=day, category=category, entry_id=entry_id))  # fmt: skip
+            bank, *as_hours, actor=actor, occurred_on=day, category=category, entry_id=entry_id))  # fmt: skip
         if expected is None and entry_id not in self.entries:
-            self.apply(bank, entry_id, fields, legs)
+            self.apply(entry_id, fields, {bank: legs})
             assert list(result.flags) == flags
         if expected is None:
-            assert list(result.legs) == self.entries[entry_id].legs
+            assert list(result.legs) == self.entries[entry_id].legs[bank]
 
     def predict_group(self, fields: dict[str, Any], entry_id: str, given: dict[str, int],
-                      received: dict[str, int], legs: list[tuple[str, int]]) -> tuple[type[Exception] | None, list[str]]:  # fmt: skip
+                      received: dict[str, int], legs: list[tuple[str, int]],
+                      actor: str) -> tuple[type[Exception] | None, list[str]]:  # fmt: skip
         if any(v <= 0 for v in given.values()):
             return errors.InvalidAmount, []  # hours are parsed before the group is checked
         if set(given) & set(received) or sum(given.values()) != sum(received.values()):
@@ -384,6 +555,10 @@ class LedgerMachine(RuleBasedStateMachine):
             return errors.BankNotFound, []
         if entry_id in self.entries:
             return self.idempotent(fields, entry_id), []
+        if entry_id in self.pending:
+            return errors.EntryConflict, []
+        if self.rank(fields["bank"], actor) < COORDINATOR:
+            return errors.NotPermitted, []
         for member, _ in legs:
             error = model.member_error(member)
             if error is not None:
@@ -399,70 +574,227 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(e.fields["kind"] in KINDS for e in self.entries.values()))
     @rule(data=st.data())
     def retry_same_entry(self, data: st.DataObject) -> None:
-        """Sending a recorded entry again returns it and changes nothing."""
+        """Sending a recorded entry again returns it and changes nothing, whoever sends it."""
         entry_id = data.draw(
             st.sampled_from(sorted(k for k, e in self.entries.items() if e.fields["kind"] in KINDS))
         )
         f = self.entries[entry_id].fields
-        self.record(f["kind"], f["bank"], f["provider"], f["receiver"] or "m0", abs(f["minutes"]),
-                    f["minutes"] < 0, f["occurred_on"], entry_id, f["category"])  # fmt: skip
+        self.record(f["kind"], f["bank"], f["provider"], f["receiver"] or "m0",
+                    f["receiver_bank"], abs(f["minutes"]), f["minutes"] < 0, f["occurred_on"],
+                    entry_id, f["category"], data.draw(actors))  # fmt: skip
+
+    # --- pending entries ---------------------------------------------------------------------
+    @rule(kind=st.sampled_from(INTER_BANK_KINDS), bank=st.sampled_from([BANKS[0]] * 3 + BANKS),
+          provider=st.sampled_from(MEMBERS), receiver=st.sampled_from(MEMBERS),
+          receiver_bank=st.sampled_from([None] * 4 + BANKS), minutes=st.integers(1, 300),
+          day=days | st.just(TODAY), entry_id=st.sampled_from(ENTRY_IDS),
+          who=st.sampled_from(["provider", "provider", "receiver", "k", "m0"]))  # fmt: skip
+    def propose(self, kind: str, bank: str, provider: str, receiver: str,
+                receiver_bank: str | None, minutes: int, day: date, entry_id: str,
+                who: str) -> None:  # fmt: skip
+        receiver_or_none = None if kind == "donation" else receiver
+        receiver_bank = None if receiver_bank == bank else receiver_bank
+        actor = {"provider": provider, "receiver": receiver}.get(who, who)
+        fields = {"bank": bank, "receiver_bank": receiver_bank, "kind": kind,
+                  "provider": provider, "receiver": receiver_or_none, "category": None,
+                  "reverses": None, "minutes": minutes, "occurred_on": day}  # fmt: skip
+        expected: type[Exception] | None = None
+        same = entry_id in self.pending and self.pending[entry_id].fields == fields
+        if bank not in self.banks:
+            expected = errors.BankNotFound
+        elif self.tree_error(bank, receiver_bank) is not None:
+            expected = self.tree_error(bank, receiver_bank)
+        elif same:
+            expected = None
+        elif entry_id in self.entries or entry_id in self.pending:
+            expected = errors.EntryConflict
+        else:
+            parties = [provider] if kind in ("gift", "donation") else [provider, receiver]
+            party_bank = bank if actor == provider else (receiver_bank or bank)
+            if actor not in parties or self.rank(party_bank, actor) < MEMBER:
+                expected = errors.NotPermitted
+            else:
+                for side in ([receiver_bank] if receiver_bank else []) + [bank]:
+                    expected, _ = self.side_error(side, fields, None)
+                    if expected is not None:
+                        break
+        result = self.run("propose" + (" inter-bank" if receiver_bank else ""), expected,
+                          lambda: self.tb.propose(bank, kind, provider, receiver_or_none,
+                                                  minutes=minutes, actor=actor, occurred_on=day,
+                                                  entry_id=entry_id, receiver_bank=receiver_bank))  # fmt: skip
+        if expected is not None or same:
+            return
+        thresholds = [self.banks[b].policy.approval_threshold_minutes
+                      for b in [bank] + ([receiver_bank] if receiver_bank else [])]  # fmt: skip
+        over = any(t is not None and minutes > t for t in thresholds)
+        if kind in ("gift", "donation"):
+            awaiting, confirmer, needs_approval = "approval", None, True
+        else:
+            confirmer = receiver if actor == provider else provider
+            awaiting, needs_approval = "confirmation", over or kind == "pot_exchange"
+        self.pending[entry_id] = ModelPending(fields, awaiting, confirmer, needs_approval, actor)
+        assert (result.awaiting, result.confirmer) == (awaiting, confirmer)
+
+    def takes_effect(self, label: str, entry_id: str, command: Callable[[], Any]) -> None:
+        pending = self.pending[entry_id]
+        expected, legs, flags = self.effect_error(pending.fields)
+        result = self.run(label, expected, command)
+        if expected is None:
+            del self.pending[entry_id]
+            self.apply(entry_id, pending.fields, legs)
+            assert (result.entry_id, result.actor, list(result.flags)) == (
+                entry_id, pending.proposer, flags)  # fmt: skip
+
+    @rule(kind=st.sampled_from(INTER_BANK_KINDS), to_hub=st.booleans(),
+          provider=st.sampled_from(MEMBERS[1:4]), receiver=st.sampled_from(MEMBERS[1:4]),
+          minutes=st.integers(1, 120), entry_id=st.sampled_from(ENTRY_IDS))  # fmt: skip
+    def record_between_banks(self, kind: str, to_hub: bool, provider: str, receiver: str,
+                             minutes: int, entry_id: str) -> None:  # fmt: skip
+        """Steer towards inter-bank entries between a bank and its mini bank."""
+        bank, other = ("north", "north/hub") if to_hub else ("north/hub", "north")
+        self.record(kind, bank, provider, receiver, other, minutes, False, TODAY, entry_id,
+                    None, "c")  # fmt: skip
+
+    @precondition(lambda self: self.pending)
+    @rule(data=st.data())
+    def settle(self, data: st.DataObject) -> None:
+        """Steer towards pending entries taking effect: the awaited party
+        confirms, or an admin approves."""
+        entry_id = data.draw(st.sampled_from(sorted(self.pending)))
+        pending = self.pending[entry_id]
+        right = pending.confirmer if pending.awaiting == "confirmation" else "c"
+        actor = data.draw(st.sampled_from([right, right, "k", "m0", "m3", "c"]))
+        if pending.awaiting == "confirmation":
+            self.confirm_as(entry_id, actor or "c")
+        else:
+            self.approve_as(entry_id, actor or "c")
+
+    @rule(kind=st.sampled_from(["exchange", "exchange", *INTER_BANK_KINDS]),
+          provider=st.sampled_from(MEMBERS), receiver=st.sampled_from(MEMBERS),
+          to_hub=st.integers(0, 3).map(lambda n: n == 0), minutes=st.integers(1, 150),
+          entry_id=st.sampled_from(ENTRY_IDS))  # fmt: skip
+    def propose_own(self, kind: str, provider: str, receiver: str, to_hub: bool, minutes: int,
+                    entry_id: str) -> None:  # fmt: skip
+        """Steer towards proposals a member may make: their own, dated today."""
+        receiver_bank = "north/hub" if to_hub else None
+        self.propose(kind, "north", provider, receiver, receiver_bank, minutes, TODAY, entry_id,
+                     "provider")  # fmt: skip
+
+    def pending_id(self, data: st.DataObject) -> str:
+        """Mostly an entry that is pending, now and then one that is not."""
+        return data.draw(st.sampled_from(sorted(self.pending) * 4 + ["e7"]))
+
+    @rule(data=st.data())
+    def confirm(self, data: st.DataObject) -> None:
+        entry_id = self.pending_id(data)
+        pending = self.pending.get(entry_id)
+        choices = ["k", "m0"] + ([pending.confirmer] * 3 if pending and pending.confirmer else [])
+        self.confirm_as(entry_id, data.draw(st.sampled_from(choices)))
+
+    def confirm_as(self, entry_id: str, actor: str) -> None:
+        pending = self.pending.get(entry_id)
+        expected: type[Exception] | None = None
+        if pending is None:
+            expected = errors.PendingEntryNotFound
+        elif actor != pending.confirmer:
+            expected = errors.NotPermitted
+        elif pending.awaiting != "confirmation":
+            expected = errors.PendingStateConflict
+        elif not pending.needs_approval:
+            self.takes_effect("confirm", entry_id, lambda: self.tb.confirm(entry_id, actor=actor))
+            return
+        result = self.run("confirm", expected, lambda: self.tb.confirm(entry_id, actor=actor))
+        if expected is None and pending is not None:
+            pending.awaiting = "approval"
+            assert result.awaiting == "approval"
+
+    @rule(data=st.data(), actor=actors)
+    def approve(self, data: st.DataObject, actor: str) -> None:
+        self.approve_as(self.pending_id(data), actor)
+
+    def approve_as(self, entry_id: str, actor: str) -> None:
+        pending = self.pending.get(entry_id)
+        expected: type[Exception] | None = None
+        if pending is None:
+            expected = errors.PendingEntryNotFound
+        else:
+            sides = [pending.fields["bank"], pending.fields["receiver_bank"]]
+            if not all(self.rank(side, actor) >= COORDINATOR for side in sides if side):
+                expected = errors.NotPermitted
+            elif pending.awaiting != "approval":
+                expected = errors.PendingStateConflict
+            else:
+                self.takes_effect("approve", entry_id,
+                                  lambda: self.tb.approve(entry_id, actor=actor))  # fmt: skip
+                return
+        self.run("approve", expected, lambda: self.tb.approve(entry_id, actor=actor))
+
+    @rule(data=st.data())
+    def decline(self, data: st.DataObject) -> None:
+        entry_id = self.pending_id(data)
+        pending = self.pending.get(entry_id)
+        parties = [pending.confirmer, pending.proposer] if pending else []
+        actor = data.draw(st.sampled_from([*ACTORS, *(p for p in parties if p)]))
+        expected: type[Exception] | None = None
+        if pending is None:
+            expected = errors.PendingEntryNotFound
+        elif actor not in parties:
+            sides = [pending.fields["bank"], pending.fields["receiver_bank"]]
+            if not all(self.rank(side, actor) >= COORDINATOR for side in sides if side):
+                expected = errors.NotPermitted
+        self.run("decline", expected, lambda: self.tb.decline(entry_id, actor=actor))
+        if expected is None:
+            del self.pending[entry_id]
 
     # --- membership lifecycle ---------------------------------------------------------------
     def status_error(
-        self, bank: str, member: str, allowed: set[str]
+        self, bank: str, member: str, allowed: set[str], actor: str, self_service: bool = False
     ) -> tuple[ModelBank | None, type[Exception] | None]:
         """The bank's model, and the error a lifecycle command from ``allowed``
-        states meets first on the bank, the member and their status."""
+        states meets first on the bank, the actor's role, the member and
+        their status."""
         model = self.banks.get(bank)
         if model is None:
             return None, errors.BankNotFound
+        if self.rank(bank, actor) < COORDINATOR and not (self_service and actor == member):
+            return model, errors.NotPermitted
         if model.kinds.get(member) not in ("individual", "organisation"):
             return model, errors.MemberNotFound
         if model.status[member] not in allowed:
             return model, errors.MemberStatusConflict
         return model, None
 
-    def lifecycle(
-        self, label: str, bank: str, member: str, allowed: set[str], command: Callable[[], Any]
-    ) -> ModelBank | None:
+    def lifecycle(self, label: str, bank: str, member: str, allowed: set[str], actor: str,
+                  command: Callable[[], Any]) -> ModelBank | None:  # fmt: skip
         """Run suspend or reinstate; return the bank's model when it succeeded."""
-        model, expected = self.status_error(bank, member, allowed)
+        model, expected = self.status_error(bank, member, allowed, actor)
         result = self.run(label, expected, command)
         if expected is None:
             assert result.status == {"suspend": "suspended", "reinstate": "active"}[label]
         return model if expected is None else None
 
-    @rule(bank=st.sampled_from(BANKS), member=st.sampled_from(MEMBERS))
-    def suspend(self, bank: str, member: str) -> None:
-        model = self.lifecycle(
-            "suspend", bank, member, {"active"}, lambda: self.tb.suspend(bank, member, actor="c")
-        )
+    @rule(bank=st.sampled_from(BANKS), member=st.sampled_from(MEMBERS), actor=actors)
+    def suspend(self, bank: str, member: str, actor: str) -> None:
+        model = self.lifecycle("suspend", bank, member, {"active"}, actor,
+                               lambda: self.tb.suspend(bank, member, actor=actor))  # fmt: skip
         if model is not None:
             model.status[member] = "suspended"
 
-    @rule(bank=st.sampled_from(BANKS), member=st.sampled_from(MEMBERS))
-    def reinstate(self, bank: str, member: str) -> None:
-        model = self.lifecycle(
-            "reinstate",
-            bank,
-            member,
-            {"suspended"},
-            lambda: self.tb.reinstate(bank, member, actor="c"),
-        )
+    @rule(bank=st.sampled_from(BANKS), member=st.sampled_from(MEMBERS), actor=actors)
+    def reinstate(self, bank: str, member: str, actor: str) -> None:
+        model = self.lifecycle("reinstate", bank, member, {"suspended"}, actor,
+                               lambda: self.tb.reinstate(bank, member, actor=actor))  # fmt: skip
         if model is not None:
             model.status[member] = "active"
 
-    @rule(
-        bank=st.sampled_from(BANKS),
-        member=st.sampled_from(MEMBERS),
-        day=days,
-        donation_id=st.sampled_from(ENTRY_IDS),
-    )
-    def leave(self, bank: str, member: str, day: date, donation_id: str) -> None:
-        model, expected = self.status_error(bank, member, {"active", "suspended"})
+    @rule(bank=st.sampled_from(BANKS), member=st.sampled_from(MEMBERS), day=days,
+          donation_id=st.sampled_from(ENTRY_IDS), actor=st.sampled_from([*ACTORS, "self"]))  # fmt: skip
+    def leave(self, bank: str, member: str, day: date, donation_id: str, actor: str) -> None:
+        actor = member if actor == "self" else actor
+        model, expected = self.status_error(bank, member, {"active", "suspended"}, actor, True)
         legs: list[tuple[str, int]] = []
         flags: list[str] = []
-        if donation_id in self.entries:
+        if donation_id in self.entries or donation_id in self.pending:
             expected = errors.EntryConflict
         elif expected is not None or model is None:
             pass
@@ -475,25 +807,23 @@ class LedgerMachine(RuleBasedStateMachine):
         elif model.policy.on_leave is LeaveRule.DONATE and model.balances[member] > 0:
             legs = [(member, -model.balances[member]), ("@pot", model.balances[member])]
             expected, flags = self.limit_error(model, legs)
-        result = self.run(
-            "leave",
-            expected,
-            lambda: self.tb.leave(bank, member, actor="c", left_on=day, donation_id=donation_id),
-        )
+        result = self.run("leave", expected, lambda: self.tb.leave(
+            bank, member, actor=actor, left_on=day, donation_id=donation_id))  # fmt: skip
         if expected is not None or model is None:
             return
         assert result.status == "left"
         if legs:
-            fields = {"bank": bank, "kind": "donation", "provider": member, "receiver": None,
-                      "category": None, "reverses": None, "minutes": legs[1][1], "occurred_on": day}  # fmt: skip
-            self.apply(bank, donation_id, fields, legs)
+            fields = {"bank": bank, "receiver_bank": None, "kind": "donation", "provider": member,
+                      "receiver": None, "category": None, "reverses": None,
+                      "minutes": legs[1][1], "occurred_on": day}  # fmt: skip
+            self.apply(donation_id, fields, {bank: legs})
             assert list(self.tb.entry(donation_id).flags) == flags
         model.status[member] = "left"
         model.periods[member][-1][1] = day
 
-    @rule(bank=st.sampled_from(BANKS), member=st.sampled_from(MEMBERS), day=days)
-    def rejoin(self, bank: str, member: str, day: date) -> None:
-        model, expected = self.status_error(bank, member, {"left"})
+    @rule(bank=st.sampled_from(BANKS), member=st.sampled_from(MEMBERS), day=days, actor=actors)
+    def rejoin(self, bank: str, member: str, day: date, actor: str) -> None:
+        model, expected = self.status_error(bank, member, {"left"}, actor)
         if expected is not None or model is None:
             pass
         elif day > TODAY:
@@ -501,19 +831,22 @@ class LedgerMachine(RuleBasedStateMachine):
         elif day <= model.periods[member][-1][1]:  # type: ignore[operator]
             expected = errors.OccurredBeforeJoining
         result = self.run(
-            "rejoin", expected, lambda: self.tb.rejoin(bank, member, actor="c", rejoined_on=day)
+            "rejoin", expected, lambda: self.tb.rejoin(bank, member, actor=actor, rejoined_on=day)
         )
         if expected is None and model is not None:
             assert result.status == "active"
             model.status[member] = "active"
             model.periods[member].append([day, None])
 
-    @rule(member=st.sampled_from(MEMBERS))
-    def erase(self, member: str) -> None:
+    @rule(member=st.sampled_from(MEMBERS), actor=actors)
+    def erase(self, member: str, actor: str) -> None:
         """Erasing a profile changes no balance (checked by the invariants)."""
-        event("erase: ok")
-        self.tb.erase_member(member, actor="dpo")
-        assert self.tb.profile(member) is None
+        theirs = [b for b, m in self.banks.items() if member in m.kinds] or list(self.banks)
+        allowed = any(self.rank(b, actor) >= COORDINATOR for b in theirs)
+        self.run("erase", None if allowed else errors.NotPermitted,
+                 lambda: self.tb.erase_member(member, actor=actor))  # fmt: skip
+        if allowed:
+            assert self.tb.profile(member) is None
 
     @rule()
     def restart(self) -> None:
@@ -523,7 +856,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # --- invariants ----------------------------------------------------------------------
     @invariant()
-    def balances_sum_to_zero_and_limits_hold(self) -> None:
+    def balances_sum_to_zero_limits_hold_and_clearing_cancels_out(self) -> None:
         for bank, model in self.banks.items():
             rows = self.tb.balances(bank)
             assert sum(r.balance_minutes for r in rows) == 0
@@ -533,6 +866,10 @@ class LedgerMachine(RuleBasedStateMachine):
                 if model.policy.limit_mode is LimitMode.REFUSE:
                     assert low is None or row.balance_minutes >= low
                     assert high is None or row.balance_minutes <= high
+                if row.kind == "clearing":
+                    other = row.account.removeprefix("@clearing:")
+                    mirror = self.tb.balance(other, f"@clearing:{bank}")
+                    assert row.balance_minutes + mirror == 0
 
     @invariant()
     def a_freshly_opened_store_agrees_with_the_model(self) -> None:
@@ -543,9 +880,13 @@ class LedgerMachine(RuleBasedStateMachine):
                     r.account: r.balance_minutes for r in fresh.balances(bank)
                 } == model.balances
                 assert {m.member: m.status for m in fresh.members(bank)} == model.status
+                assert dict(fresh.bank(bank).roles) == model.roles
+                home = {p.entry_id for p in fresh.pending(bank) if p.bank == bank}
+                assert home == {e for e, p in self.pending.items() if p.fields["bank"] == bank}
             assert sorted(b.bank for b in fresh.banks()) == sorted(self.banks)
             for entry_id, entry in self.entries.items():
                 assert fresh.entry(entry_id).reversed_by == entry.reversed_by
+            fresh.check_invariants()
         finally:
             fresh.close()
 

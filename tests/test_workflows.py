@@ -291,3 +291,12 @@ def test_inter_bank_entries_survive_a_reopen(
         again.check_invariants()
     finally:
         again.close()
+
+
+def test_commands_that_change_nothing_save_nothing(tb: timebank.Timebank, bank: str) -> None:
+    """Granting a role someone has, or setting the same policy, is a no-op."""
+    tb.grant_role(bank, "co", "coordinator", actor=ACTOR)
+    before = tb._app.recorder.max_notification_id()
+    tb.grant_role(bank, "co", "coordinator", actor=ACTOR)
+    tb.set_policy(bank, tb.policy(bank), actor=ACTOR)
+    assert tb._app.recorder.max_notification_id() == before

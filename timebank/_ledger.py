@@ -172,6 +172,8 @@ class LedgerApplication(Application[UUID]):
                 for e in processing_event.events
                 if e.originator_id == aggregate.id
             ]
+            if not versions:  # saved without a change (a command that was a no-op)
+                continue
             invariant(max(versions) == aggregate.version, "snapshot the saved state")
             if aggregate.version // interval != (min(versions) - 1) // interval:
                 snapshot_class = getattr(type(aggregate), "Snapshot", Snapshot)

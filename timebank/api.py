@@ -405,6 +405,7 @@ class Timebank:
             raise errors.EntryConflict(
                 f"donation id {entry_id!r} is already recorded", entry_id=entry_id, field="entry_id"
             )
+        self._check_not_pending(entry_id)
         return self._lifecycle(
             bank, member, actor,
             lambda ledger, m, a, today: ledger.leave(m, day or today, a, today, entry_id),
@@ -779,6 +780,7 @@ class Timebank:
             new = make(self._today_in(self._app.bank(bank)))
             if self._app.index.find_entry(new.entry_id) is not None:
                 return self._same_entry_or_conflict(new)
+            self._check_not_pending(new.entry_id)
             if new.reverses is not None:
                 original = self.entry(new.reverses)
                 ledgers = self._ledgers(original.bank, original.receiver_bank)
@@ -788,7 +790,6 @@ class Timebank:
                     self._access.require_acting_for(ledgers[0], actor, on_behalf_of)
                 return self._reverse(ledgers, new, original, actor, on_behalf_of)
             ledgers = self._ledgers(new.bank, new.receiver_bank)
-            self._check_not_pending(ledgers[0], new.entry_id)
             self._access.require_record(ledgers, new, actor, on_behalf_of)
             return self._take_effect(ledgers, new, actor, on_behalf_of)
 
@@ -807,8 +808,9 @@ class Timebank:
             )
         return [home, self._app.bank(receiver_bank)]
 
-    def _check_not_pending(self, ledger: Bank, entry_id: str) -> None:
-        if entry_id in ledger.pending:
+    def _check_not_pending(self, entry_id: str) -> None:
+        """Entry ids are unique in the store, pending entries' included."""
+        if self._find_pending(entry_id) is not None:
             raise errors.EntryConflict(
                 f"entry {entry_id!r} is pending: confirm, approve or decline it",
                 entry_id=entry_id,
@@ -934,6 +936,7 @@ class Timebank:
                     entry_id=new.entry_id,
                     field="entry_id",
                 )
+            self._check_not_pending(new.entry_id)
             awaiting, confirmer, needs_approval = self._access.proposal(
                 ledgers, new, actor, acting_for
             )
@@ -1047,12 +1050,18 @@ class Timebank:
 
     def _pending_bank(self, entry_id: str) -> Bank:
         """The bank holding a pending entry (it is kept on the provider's bank)."""
+        found = self._find_pending(entry_id)
+        if found is None:
+            raise errors.PendingEntryNotFound(f"no pending entry {entry_id!r}", entry_id=entry_id)
+        return found
+
+    def _find_pending(self, entry_id: str) -> Bank | None:
         registry = self._app.registry()
         for bank_id in registry.banks if registry else []:
             ledger = self._app.bank(bank_id)
             if entry_id in ledger.pending:
                 return ledger
-        raise errors.PendingEntryNotFound(f"no pending entry {entry_id!r}", entry_id=entry_id)
+        return None
 
     def _proposed_takes_effect(self, ledgers: list[Bank], pending: dict[str, Any]) -> RecordedEntry:
         new = ledgers[0].proposed_entry_from(pending)

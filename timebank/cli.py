@@ -20,7 +20,7 @@ from eventsourcing.persistence import PersistenceError
 
 from timebank import api
 from timebank._output import FORMATS, render
-from timebank.demo import DEMO_BANK, run_demo
+from timebank.demo import DEMO_BANK, DEMO_HUB, run_demo
 from timebank.domain.errors import BankNotFound, TimebankError
 from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
 from timebank.domain.roles import Permissions
@@ -660,6 +660,13 @@ def _print_demo(tb: api.Timebank) -> None:
         f" {format_hours(fig.pot_funded_minutes)} hours of pot-funded help,"
         f" {format_hours(fig.pot_balance_minutes)} hours left in the pot\n"
         f"  {fig.reversals} entry reversed (excluded from every figure)"
+    )
+    hub = tb.figures(DEMO_BANK, rollup=True)
+    waiting = tb.pending(DEMO_HUB)
+    click.echo(
+        f"\nWith its mini time bank {DEMO_HUB}: {format_hours(hub.exchanged_minutes)} hours"
+        f" exchanged in {hub.exchanges} exchanges, {hub.individual_members} member accounts;"
+        f" {len(waiting)} proposed exchange(s) awaiting confirmation"
     )
 
 

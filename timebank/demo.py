@@ -14,9 +14,11 @@ from timebank.domain.errors import PotOverdrawn
 from timebank.domain.policy import BalanceLimits, LimitMode, Policy
 from timebank.storage import Profile
 
-__all__ = ["DEMO_BANK", "run_demo"]
+__all__ = ["DEMO_BANK", "DEMO_HUB", "run_demo"]
 
 DEMO_BANK = "riverside"
+#: A mini time bank run by the library inside the demo bank.
+DEMO_HUB = "riverside/library-hub"
 ACTOR = "coord-demo"
 _DAYS = 120
 _NAMES = [
@@ -82,7 +84,35 @@ def run_demo(tb: Timebank, today: date) -> int:
         occurred_on=today - timedelta(days=3), category="diy", entry_id="demo-mistake",
     )  # fmt: skip
     tb.reverse(mistaken.entry_id, actor=ACTOR, reversal_id="demo-mistake-reversal")
-    return count + 3
+    return count + 3 + _run_hub(tb, individuals, today)
+
+
+def _run_hub(tb: Timebank, individuals: list[str], today: date) -> int:
+    """A mini time bank with its own coordinator and members, an exchange
+    with the parent bank through clearing accounts, and an exchange a member
+    proposed and the other confirmed. Returns the entries recorded."""
+    opened = today - timedelta(days=30)
+    tb.create_bank(DEMO_HUB, name="Library hub", actor=ACTOR, opened_on=opened)
+    tb.grant_role(DEMO_HUB, "coord-library", "coordinator", actor=ACTOR)
+    hub_members = ["h-001", "h-002", "h-003", individuals[0]]  # one is in both banks
+    for member in hub_members:
+        tb.join(DEMO_HUB, member, kind="individual", actor="coord-library", joined_on=opened)
+    tb.record_exchange(
+        DEMO_BANK, individuals[1], "h-001", "2", actor=ACTOR, receiver_bank=DEMO_HUB,
+        occurred_on=today - timedelta(days=20), category="computer-help",
+        entry_id="demo-inter-bank-1",
+    )  # fmt: skip
+    tb.propose(
+        DEMO_HUB, "exchange", "h-002", "h-003", "1:30", actor="h-002",
+        occurred_on=today - timedelta(days=2), category="shopping", entry_id="demo-proposed-1",
+    )  # fmt: skip
+    tb.confirm("demo-proposed-1", actor="h-003")
+    tb.appoint_guardian(DEMO_HUB, "h-003", "angel-1", actor="coord-library")
+    tb.propose(
+        DEMO_HUB, "exchange", "h-001", "h-003", "1", actor="angel-1", on_behalf_of="h-003",
+        occurred_on=today - timedelta(days=1), category="lifts", entry_id="demo-proposed-2",
+    )  # fmt: skip
+    return 2
 
 
 def _join_members(tb: Timebank, rng: random.Random, opened: date) -> list[str]:
