@@ -884,6 +884,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 home = {p.entry_id for p in fresh.pending(bank) if p.bank == bank}
                 assert home == {e for e, p in self.pending.items() if p.fields["bank"] == bank}
             assert sorted(b.bank for b in fresh.banks()) == sorted(self.banks)
+            indexed = {e for e in ENTRY_IDS if fresh._app.index.find_pending(e) is not None}
+            assert indexed == set(self.pending)
             for entry_id, entry in self.entries.items():
                 assert fresh.entry(entry_id).reversed_by == entry.reversed_by
             fresh.check_invariants()

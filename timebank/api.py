@@ -943,7 +943,7 @@ class Timebank:
             for ledger in ledgers[1:]:
                 ledger.check_entry(new, self._today_in(ledger))
             home.propose(new, actor, acting_for, awaiting, confirmer, needs_approval, today)
-            self._app.save_changes(home)
+            self._app.save_changes(home, index=_index_update([home], home.bank_id))
             return self._pending_view(home, new.entry_id)
 
         return self._app.write(command)
@@ -966,7 +966,7 @@ class Timebank:
             ledgers = self._ledgers(home.bank_id, pending["receiver_bank"])
             self._access.require_confirmer(ledgers, pending, actor, acting_for)
             if not home.confirm(entry_id, actor, acting_for, self._today_in(home)):
-                self._app.save_changes(home)
+                self._app.save_changes(home, index=_index_update([home], home.bank_id))
                 return self._pending_view(home, entry_id)
             return self._proposed_takes_effect(ledgers, pending)
 
@@ -1007,7 +1007,7 @@ class Timebank:
             ledgers = self._ledgers(home.bank_id, pending["receiver_bank"])
             self._access.require_decliner(ledgers, pending, actor, acting_for)
             home.decline(entry_id, actor, acting_for)
-            self._app.save_changes(home)
+            self._app.save_changes(home, index=_index_update([home], home.bank_id))
             return view
 
         return self._app.write(command)
@@ -1043,7 +1043,7 @@ class Timebank:
             self._access.require(ledger, actor, Action.APPROVE, "expire pending entries")
             expired = ledger.expire_pending(actor, self._today_in(ledger))
             if expired:
-                self._app.save_changes(ledger)
+                self._app.save_changes(ledger, index=_index_update([ledger], ledger.bank_id))
             return expired
 
         return self._app.write(command)
@@ -1056,12 +1056,14 @@ class Timebank:
         return found
 
     def _find_pending(self, entry_id: str) -> Bank | None:
-        registry = self._app.registry()
-        for bank_id in registry.banks if registry else []:
-            ledger = self._app.bank(bank_id)
-            if entry_id in ledger.pending:
-                return ledger
-        return None
+        """The bank holding a pending entry, through the store's pending index
+        (one look-up, whatever the number of banks)."""
+        bank_uuid = self._app.index.find_pending(entry_id)
+        if bank_uuid is None:
+            return None
+        ledger = self._app.bank_by_uuid(bank_uuid)
+        invariant(entry_id in ledger.pending, "the pending index agrees with its bank")
+        return ledger
 
     def _proposed_takes_effect(self, ledgers: list[Bank], pending: dict[str, Any]) -> RecordedEntry:
         new = ledgers[0].proposed_entry_from(pending)
@@ -1241,8 +1243,15 @@ def _index_update(
     ``parties`` adds parties per bank (a reversal's are its entry's)."""
     entries: list[tuple[str, UUID, int, str | None]] = []
     postings: list[tuple[UUID, str, int]] = []
+    added: list[tuple[str, UUID]] = []
+    removed: list[str] = []
     for ledger in ledgers:
         for pending in ledger.pending_events:
+            name = type(pending).__name__
+            if name == "EntryProposed":
+                added.append((pending.entry_id, ledger.id))  # type: ignore[attr-defined]
+            elif name in _SETTLING and getattr(pending, "takes_effect", True):
+                removed.append(pending.entry_id)  # type: ignore[attr-defined]
             if not isinstance(pending, Bank.EntryEvent):
                 continue
             version = pending.originator_version
@@ -1252,7 +1261,17 @@ def _index_update(
             accounts = [a for a, _ in pending.legs()] + pending.parties_on(ledger.bank_id)
             accounts += (parties or {}).get(ledger.bank_id, [])
             postings.extend((ledger.id, a, version) for a in dict.fromkeys(accounts))
-    return IndexUpdate(entries=tuple(entries), postings=tuple(postings))
+    return IndexUpdate(
+        entries=tuple(entries),
+        postings=tuple(postings),
+        pending_added=tuple(added),
+        pending_removed=tuple(removed),
+    )
+
+
+#: Events that settle a pending entry (a confirmation only when it takes
+#: effect), by class name: the Bank's @event methods define these classes.
+_SETTLING = frozenset({"EntryConfirmed", "EntryApproved", "EntryDeclined", "PendingEntryExpired"})
 
 
 def _optional_member(member: str | None) -> str | None:

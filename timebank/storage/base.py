@@ -53,6 +53,10 @@ class IndexUpdate:
 
     entries: tuple[tuple[str, UUID, int, str | None], ...] = ()
     postings: tuple[tuple[UUID, str, int], ...] = ()
+    #: Pending entries proposed in this save (entry id, bank stream), and
+    #: pending entries settled in it (confirmed, approved, declined, expired).
+    pending_added: tuple[tuple[str, UUID], ...] = ()
+    pending_removed: tuple[str, ...] = ()
 
 
 def index_update_from(kwargs: dict[str, Any]) -> IndexUpdate | None:
@@ -66,6 +70,10 @@ class LedgerIndex(Protocol):
     """Implemented by every backend's application recorder."""
 
     def find_entry(self, entry_id: str) -> IndexedEntry | None: ...
+
+    def find_pending(self, entry_id: str) -> UUID | None:
+        """The bank stream holding a pending entry with this id, if any."""
+        ...
 
     def select_postings(
         self, bank_uuid: UUID, account: str, *, limit: int

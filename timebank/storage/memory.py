@@ -34,6 +34,7 @@ class MemoryRecorder(POPOApplicationRecorder):
         self._entries: dict[str, tuple[UUID, int, str | None]] = {}
         self._reversed_by: dict[str, str] = {}
         self._postings: dict[tuple[UUID, str], list[int]] = {}
+        self._pending: dict[str, UUID] = {}
 
     def _insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -42,6 +43,8 @@ class MemoryRecorder(POPOApplicationRecorder):
         with self._database_lock:
             if update is not None:
                 self._check_index_unique(update.entries)
+                if any(e in self._pending for e, _ in update.pending_added):
+                    raise IntegrityError(f"entry already pending: {update.pending_added}")
             ids = super()._insert_events(stored_events, **kwargs)
             if update is not None:
                 for entry_id, bank, version, reverses in update.entries:
@@ -50,6 +53,9 @@ class MemoryRecorder(POPOApplicationRecorder):
                         self._reversed_by[reverses] = entry_id
                 for bank, account, version in update.postings:
                     self._postings.setdefault((bank, account), []).append(version)
+                for entry_id in update.pending_removed:
+                    del self._pending[entry_id]
+                self._pending.update(update.pending_added)
             return ids
 
     def _check_index_unique(self, entries: Sequence[tuple[str, UUID, int, str | None]]) -> None:
@@ -69,6 +75,10 @@ class MemoryRecorder(POPOApplicationRecorder):
                 return None
             bank, version, reverses = found
             return IndexedEntry(entry_id, bank, version, reverses, self._reversed_by.get(entry_id))
+
+    def find_pending(self, entry_id: str) -> UUID | None:
+        with self._database_lock:
+            return self._pending.get(entry_id)
 
     def select_postings(
         self, bank_uuid: UUID, account: str, *, limit: int

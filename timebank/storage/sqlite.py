@@ -66,6 +66,9 @@ class SqliteRecorder(SQLiteApplicationRecorder):
             " account TEXT NOT NULL,"
             " version INTEGER NOT NULL,"
             " PRIMARY KEY (bank_uuid, account, version)) WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS timebank_pending ("
+            " entry_id TEXT PRIMARY KEY,"
+            " bank_uuid TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS timebank_profiles ("
             " member_id TEXT PRIMARY KEY,"
             " display_name TEXT, email TEXT, phone TEXT, area TEXT)",
@@ -84,6 +87,14 @@ class SqliteRecorder(SQLiteApplicationRecorder):
             c.executemany(
                 "INSERT INTO timebank_postings VALUES (?, ?, ?)",
                 [(b.hex, a, v) for b, a, v in update.postings],
+            )
+            c.executemany(
+                "DELETE FROM timebank_pending WHERE entry_id = ?",
+                [(e,) for e in update.pending_removed],
+            )
+            c.executemany(
+                "INSERT INTO timebank_pending VALUES (?, ?)",
+                [(e, b.hex) for e, b in update.pending_added],
             )
         return ids
 
@@ -140,6 +151,10 @@ class SqliteRecorder(SQLiteApplicationRecorder):
             return None
         bank, version, reverses, reversed_by = rows[0]
         return IndexedEntry(entry_id, UUID(bank), version, reverses, reversed_by)
+
+    def find_pending(self, entry_id: str) -> UUID | None:
+        rows = self._read("SELECT bank_uuid FROM timebank_pending WHERE entry_id = ?", (entry_id,))
+        return UUID(rows[0][0]) if rows else None
 
     def select_postings(
         self, bank_uuid: UUID, account: str, *, limit: int
