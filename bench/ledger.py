@@ -6,6 +6,8 @@
 Measures, at 1,000 members and 100,000 existing entries:
   - recording one exchange at a time through the public API (p50, p99);
   - balance lookup through the public API (p50, p99);
+  - an inter-bank exchange with a mini bank, and a proposal plus its
+    confirmation (p50; no target, recorded for comparison);
 and, for a store holding 1,000,000 entries, opening it and reading a first
 balance in a fresh process (snapshots keep this short).
 
@@ -101,13 +103,43 @@ def measure_record_and_balance(url: str, members: int, calls: int) -> dict[str, 
             t = time.perf_counter()
             tb.balance(BANK, member)
             balance.append(time.perf_counter() - t)
+        inter_bank, pending = measure_workflows(tb, rng, members, calls // 2)
     return {
+        "inter_bank_p50_ms": statistics.median(inter_bank) * 1e3,
+        "inter_bank_p99_ms": percentile(inter_bank, 0.99) * 1e3,
+        "propose_confirm_p50_ms": statistics.median(pending) * 1e3,
         "record_p50_ms": statistics.median(record) * 1e3,
         "record_p99_ms": percentile(record, 0.99) * 1e3,
         "record_per_s": len(record) / sum(record),
         "balance_p50_us": statistics.median(balance) * 1e6,
         "balance_p99_us": percentile(balance, 0.99) * 1e6,
     }
+
+
+def measure_workflows(
+    tb: timebank.Timebank, rng: random.Random, members: int, calls: int
+) -> tuple[list[float], list[float]]:
+    """Seconds per inter-bank exchange (bank -> a mini bank of 100 members,
+    both ledgers in one transaction), and per proposal plus confirmation."""
+    hub = f"{BANK}/hub"
+    tb.create_bank(hub, name="Hub", actor=ACTOR, opened_on=OPENED)
+    for i in range(100):
+        tb.join(hub, f"h{i}", kind="individual", actor=ACTOR, joined_on=OPENED)
+    inter_bank, pending = [], []
+    for n in range(calls):
+        provider, receiver = rng.randrange(members), rng.randrange(100)
+        t = time.perf_counter()
+        tb.record_exchange(BANK, f"m{provider}", f"h{receiver}", "1", actor=ACTOR,
+                           receiver_bank=hub, entry_id=f"inter-{n}")  # fmt: skip
+        inter_bank.append(time.perf_counter() - t)
+    for n in range(calls):
+        provider, receiver = (f"m{i}" for i in rng.sample(range(members), 2))
+        t = time.perf_counter()
+        tb.propose(BANK, "exchange", provider, receiver, "1", actor=provider,
+                   entry_id=f"proposed-{n}")  # fmt: skip
+        tb.confirm(f"proposed-{n}", actor=receiver)
+        pending.append(time.perf_counter() - t)
+    return inter_bank, pending
 
 
 OPEN_SCRIPT = """
@@ -143,7 +175,7 @@ def report(name: str, value: float, unit: str) -> None:
         if target is None
         else f"  target <= {target:g} {unit}: {'met' if value <= target else 'MISSED'}"
     )
-    print(f"{name:>16}: {value:10.3f} {unit}{verdict}")
+    print(f"{name:>22}: {value:10.3f} {unit}{verdict}")
 
 
 def main() -> None:
@@ -162,10 +194,13 @@ def main() -> None:
         report("record_p50_ms", figures["record_p50_ms"], "ms")
         report("record_p99_ms", figures["record_p99_ms"], "ms")
         print(
-            f"{'record_rate':>16}: {figures['record_per_s']:10.0f} entries/s, one per transaction"
+            f"{'record_rate':>22}: {figures['record_per_s']:10.0f} entries/s, one per transaction"
         )
         report("balance_p50_us", figures["balance_p50_us"], "us")
         report("balance_p99_us", figures["balance_p99_us"], "us")
+        report("inter_bank_p50_ms", figures["inter_bank_p50_ms"], "ms")
+        report("inter_bank_p99_ms", figures["inter_bank_p99_ms"], "ms")
+        report("propose_confirm_p50_ms", figures["propose_confirm_p50_ms"], "ms")
         big_url = f"sqlite:///{Path(tmp) / 'big.db'}"
         seconds = build(big_url, members, big)
         size_mb = (Path(tmp) / "big.db").stat().st_size / 1e6
@@ -175,8 +210,8 @@ def main() -> None:
         )
         first, every, process = measure_open(big_url)
         report("open_s", first, "s")
-        print(f"{'open_all_s':>16}: {every:10.3f} s  (open, then every balance)")
-        print(f"{'open_process_s':>16}: {process:10.3f} s  (python start, imports, open, balance)")
+        print(f"{'open_all_s':>22}: {every:10.3f} s  (open, then every balance)")
+        print(f"{'open_process_s':>22}: {process:10.3f} s  (python start, imports, open, balance)")
 
 
 if __name__ == "__main__":

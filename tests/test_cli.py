@@ -291,5 +291,6 @@ def test_workflow_commands_roles_mini_banks_inter_bank_and_pending(db: str, bank
         assert (tb.balance(bank, "bob"), tb.balance(hub, "ann")) == (30, -240)
         assert tb.entry("x1").on_behalf_of == "bob"
         assert tb.policy(hub).permissions.reverse == "admin"
+        assert tb.policy(hub).individual.lowest_minutes == -600  # the rest is the parent's
         assert tb.pending(bank) == []
         tb.check_invariants()

@@ -215,3 +215,12 @@ def test_pending_entries_survive_a_reopen(
         assert again.balance(coordinated, "ann") == 360
     finally:
         again.close()
+
+
+def test_nobody_approves_their_own_entry(tb: timebank.Timebank, coordinated: str) -> None:
+    tb.grant_role(coordinated, "ann", "coordinator", actor=ACTOR)  # a coordinator who is a member
+    tb.propose(coordinated, "exchange", "ann", "bob", "6", actor="ann", entry_id="p1")
+    tb.confirm("p1", actor="bob")
+    error = refused(tb, errors.NotPermitted, lambda: tb.approve("p1", actor="ann"))
+    assert error.action == "approve"  # type: ignore[attr-defined]
+    tb.approve("p1", actor="co")

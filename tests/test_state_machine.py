@@ -719,8 +719,11 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = errors.PendingEntryNotFound
         else:
             sides = [pending.fields["bank"], pending.fields["receiver_bank"]]
+            f = pending.fields
             if not all(self.rank(side, actor) >= COORDINATOR for side in sides if side):
                 expected = errors.NotPermitted
+            elif actor in (f["provider"], f["receiver"], pending.proposer):
+                expected = errors.NotPermitted  # four eyes
             elif pending.awaiting != "approval":
                 expected = errors.PendingStateConflict
             else:

@@ -177,6 +177,19 @@ class Access:
         if on_behalf_of is not None:
             self.require_acting_for(ledger, actor, on_behalf_of)
 
+    def require_not_involved(self, ledger: Bank, pending: dict[str, Any], actor: str) -> None:
+        """Four eyes: nobody approves an entry they take part in or proposed."""
+        involved = {pending[k] for k in ("provider", "receiver", "actor", "on_behalf_of")}
+        if actor in involved:
+            raise errors.NotPermitted(
+                f"{actor!r} may not approve entry {pending['entry_id']!r}: they take part"
+                " in it or proposed it",
+                actor=actor,
+                action=Action.APPROVE.value,
+                bank=ledger.bank_id,
+                role=_value(self.role(ledger, actor)),
+            )
+
     def require_decliner(
         self, ledgers: Sequence[Bank], pending: dict[str, Any], actor: str, on_behalf_of: str | None
     ) -> None:

@@ -985,6 +985,7 @@ class Timebank:
             ledgers = self._ledgers(home.bank_id, pending["receiver_bank"])
             for ledger in ledgers:
                 self._access.require(ledger, actor, Action.APPROVE, "approve entries")
+            self._access.require_not_involved(home, pending, actor)
             home.approve(entry_id, actor, self._today_in(home))
             return self._proposed_takes_effect(ledgers, pending)
 

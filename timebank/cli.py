@@ -200,11 +200,18 @@ def _permissions(base: Permissions, given: object) -> Permissions:
 @click.option("--name", required=True, help="Display name of the bank.")
 @click.option("--opened-on", metavar="DATE", help="Date it opened [today].")
 @_policy_options
-def create_bank(bank: str, name: str, opened_on: str | None, **policy: str | None) -> None:
-    """Open a new time bank (with its community pot)."""
+def create_bank(bank: str, name: str, opened_on: str | None, **policy: Any) -> None:
+    """Open a new time bank (with its community pot); you become its admin.
+
+    BANK may be a path such as thurrock/tilbury-hub: a mini time bank inside
+    thurrock, which starts from its parent's policy with the options given
+    here applied.
+    """
     with _store(create=True) as tb:
+        parent, _, _ = bank.rpartition("/")
+        base = tb.policy(parent) if parent else Policy()
         info = tb.create_bank(
-            bank, name=name, actor=_actor(), policy=_policy_from(Policy(), policy),
+            bank, name=name, actor=_actor(), policy=_policy_from(base, policy),
             opened_on=opened_on,
         )  # fmt: skip
     click.echo(f"created bank {info.bank} ({info.name}), opened on {info.opened_on}")
