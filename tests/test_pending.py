@@ -224,3 +224,27 @@ def test_nobody_approves_their_own_entry(tb: timebank.Timebank, coordinated: str
     error = refused(tb, errors.NotPermitted, lambda: tb.approve("p1", actor="ann"))
     assert error.action == "approve"  # type: ignore[attr-defined]
     tb.approve("p1", actor="co")
+
+
+def test_pending_entries_roles_and_guardians_survive_a_snapshot(
+    reopen: Callable[[], timebank.Timebank], tb: timebank.Timebank, coordinated: str
+) -> None:
+    """Snapshots (taken every 1,000 events) hold pending entries with their
+    dates, roles and guardians; a store opened from one sees the same."""
+    tb.appoint_guardian(coordinated, "ann", "gabe", actor="co")
+    tb.propose(coordinated, "exchange", "ann", "bob", "6", actor="ann", entry_id="p1",
+               occurred_on="2026-06-01")  # fmt: skip
+    tb.confirm("p1", actor="bob")
+    bank_uuid = tb._app.bank(coordinated).id
+    tb._app.take_snapshot(bank_uuid)
+    expected = (tb.pending(coordinated), tb.bank(coordinated), tb.guardians(coordinated, "ann"))
+    again = reopen()
+    try:
+        assert again._app.snapshots is not None
+        assert list(again._app.snapshots.get(bank_uuid))  # the snapshot is really there
+        found = (again.pending(coordinated), again.bank(coordinated),
+                 again.guardians(coordinated, "ann"))  # fmt: skip
+        assert found == expected
+        assert again.approve("p1", actor="co").minutes == 360
+    finally:
+        again.close()
