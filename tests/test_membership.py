@@ -178,9 +178,11 @@ def test_erasure_leaves_no_trace_in_the_raw_files_and_changes_no_figure(tmp_path
         assert tb.profile("w-1") is None
         assert tb.profile("k-2") == timebank.Profile(display_name="Kept Person")
         assert (tb.balances(), tb.figures("b"), tb.statement("b", "w-1"), tb.members("b")) == before
-        # While the store is open: the database and its -wal and -shm files.
+        # While the store is open: the database, its -wal and -shm files, and
+        # the (empty) file whose lock writers take turns on.
         open_files = sorted(tmp_path.iterdir())
-        assert len(open_files) == 3, open_files
+        assert len(open_files) == 4, open_files
+        assert (tmp_path / "erase.db.lock").read_bytes() == b""
         raw_open = b"".join(f.read_bytes() for f in open_files)
         for value in [*OLD.values(), *NEW.values()]:
             assert value.encode() not in raw_open, value

@@ -98,3 +98,28 @@ def test_no_personal_data_reaches_events_snapshots_or_indexes(tmp_path: Path) ->
         db.execute("SELECT display_name FROM timebank_profiles").fetchone()[0]
         == PERSONAL["display_name"]
     )
+
+
+def test_sqlite_writers_take_turns_and_a_stuck_one_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commands hold an exclusive lock on ``DB.lock`` while they read, check
+    and write; a process that holds it too long gets a named error, and the
+    command changed nothing."""
+    import fcntl
+
+    import timebank.storage.sqlite as sqlite_storage
+
+    url = f"sqlite:///{tmp_path / 'turns.db'}"
+    with timebank.open(url, clock=fixed_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        tb.join("b", "m1", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        monkeypatch.setattr(sqlite_storage, "LOCK_TIMEOUT_S", 0.2)
+        with (tmp_path / "turns.db.lock").open("a") as other:  # another writer
+            fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+            with pytest.raises(errors.StorageError, match="write lock"):
+                tb.join("b", "m2", kind="individual", actor=ACTOR)
+            fcntl.flock(other.fileno(), fcntl.LOCK_UN)
+        assert [m.member for m in tb.members("b")] == ["m1"]
+        tb.join("b", "m2", kind="individual", actor=ACTOR)  # free again
+        assert [m.member for m in tb.members("b")] == ["m1", "m2"]

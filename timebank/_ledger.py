@@ -42,7 +42,7 @@ __all__ = ["RETRIES_MAX", "SNAPSHOT_INTERVAL", "LedgerApplication"]
 #: at most this many events per bank.
 SNAPSHOT_INTERVAL = 1000
 #: How often a command is retried when another writer changed its bank first.
-RETRIES_MAX = 8
+RETRIES_MAX = 16
 #: Banks (and the registry) kept in this process's cache.
 CACHE_SIZE = 256
 
@@ -98,6 +98,15 @@ class LedgerApplication(Application[UUID]):
         aggregate: Any
         if found is None:
             aggregate = self.repository.get(aggregate_id)
+            # Loading (a snapshot and up to an interval of events) takes a
+            # while; catch up with what other writers committed meanwhile, or
+            # a write that follows would conflict again (a retry after a
+            # conflict loads afresh: under contention it would starve).
+            loaded_at, token = token, self.index.change_token()
+            if token != loaded_at:
+                aggregate = project_aggregate(
+                    aggregate, self.events.get(aggregate_id, gt=aggregate.version)
+                )
         else:
             aggregate, seen = found
             if seen != token:
@@ -138,10 +147,13 @@ class LedgerApplication(Application[UUID]):
         """
         for attempt in range(RETRIES_MAX):
             try:
-                return command()
+                with self._backend.write_lock():
+                    return command()
             except IntegrityError:
                 self._cache.clear()
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter
+                # full jitter, exponential up to 50 ms: writers that collided
+                # spread out instead of colliding again
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311
             except BaseException:
                 self._cache.clear()
                 raise

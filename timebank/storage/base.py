@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -127,6 +128,12 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def profiles(self, factory: InfrastructureFactory[Any]) -> ProfileStore:
         """The profile store, sharing the factory's connections."""
+
+    def write_lock(self) -> AbstractContextManager[None]:
+        """Held around every command (read, check, write), so that writers of
+        this store, in any process, take turns instead of conflicting. The
+        default is none: optimistic concurrency and its retries alone."""
+        return nullcontext()
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the backend holds beyond its factory."""

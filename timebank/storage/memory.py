@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 from uuid import UUID
 
@@ -134,6 +136,11 @@ class MemoryBackend(Backend):
         self.recorder = MemoryRecorder()
         self.snapshot_recorder = POPOAggregateRecorder()
         self.profile_store = MemoryProfileStore()
+        self._write_lock = threading.RLock()
+
+    def write_lock(self) -> AbstractContextManager[None]:
+        """Stores opened on this backend in several threads take turns."""
+        return self._write_lock  # type: ignore[return-value]
 
     def factory(self, env: Any) -> InfrastructureFactory[Any]:
         factory = _MemoryFactory(env)

@@ -10,14 +10,21 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 from eventsourcing.persistence import InfrastructureFactory, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
 
+from timebank.domain.errors import StorageError
 from timebank.storage.base import (
     Backend,
     IndexedEntry,
@@ -244,16 +251,58 @@ class _SqliteFactory(SQLiteFactory):
 
 
 class SqliteBackend(Backend):
-    """A SQLite file. ``path`` may be relative to the working directory."""
+    """A SQLite file. ``path`` may be relative to the working directory.
+
+    Writers take turns through an exclusive lock on ``PATH.lock`` (an
+    ``flock``, released by the system if the process dies), held from the
+    moment a command reads the bank until its transaction commits: SQLite
+    has one writer at a time anyway, and a writer that read stale state
+    would only conflict and retry. Without ``fcntl`` (Windows) writers rely
+    on optimistic concurrency and its retries alone.
+    """
 
     def __init__(self, url: str, path: Path) -> None:
         self.url = url
         self.path = path
+        self._lock_file: Any = None
 
     def factory(self, env: Any) -> InfrastructureFactory[Any]:
         env[_SqliteFactory.SQLITE_DBNAME] = self.path.resolve().as_uri()
         env[_SqliteFactory.SQLITE_LOCK_TIMEOUT] = str(LOCK_TIMEOUT_S)
         return _SqliteFactory(env)
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        if fcntl is None:
+            yield
+            return
+        if self._lock_file is None:
+            self._lock_file = Path(f"{self.path}.lock").open("a")  # noqa: SIM115 - kept open
+        fd = self._lock_file.fileno()
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        pause = 0.0002
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StorageError(
+                        f"another process has held the write lock of {self.url} for more"
+                        f" than {LOCK_TIMEOUT_S} s",
+                        url=self.url,
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.005)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
 
     def profiles(self, factory: InfrastructureFactory[Any]) -> ProfileStore:
         if not isinstance(factory, SQLiteFactory):
