@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -27,7 +28,15 @@ NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 TODAY = date(2026, 6, 15)
 ACTOR = "coord-1"
 
-BACKENDS = ["memory", "sqlite"]
+#: A PostgreSQL server for the tests: ``scripts/postgres run -- ...`` starts a
+#: throwaway one and sets this. In CI it must be there: never a silent skip.
+POSTGRES_URL = os.environ.get("TIMEBANK_TEST_POSTGRES")
+if os.environ.get("CI") and not POSTGRES_URL:
+    raise RuntimeError(
+        "CI runs every storage test on PostgreSQL too: run the suite through"
+        " `scripts/postgres run -- ...` (TIMEBANK_TEST_POSTGRES is not set)"
+    )
+BACKENDS = ["memory", "sqlite"] + (["postgres"] if POSTGRES_URL else [])
 
 
 def fixed_clock() -> datetime:
@@ -39,8 +48,23 @@ def open_store(kind: str, tmp_path: Path) -> Callable[[], timebank.Timebank]:
     if kind == "memory":
         backend = MemoryBackend()
         return lambda: timebank.Timebank(backend, clock=fixed_clock)
+    if kind == "postgres":
+        url = new_postgres_schema()
+        return lambda: timebank.open(url, clock=fixed_clock)
     url = f"sqlite:///{tmp_path / 'store.db'}"
     return lambda: timebank.open(url, clock=fixed_clock)
+
+
+def new_postgres_schema() -> str:
+    """The test server's URL with a new, empty schema: a store of its own."""
+    import psycopg
+
+    if POSTGRES_URL is None:
+        raise RuntimeError("no PostgreSQL server: run through scripts/postgres")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{name}"')
+    return f"{POSTGRES_URL}?schema={name}"
 
 
 @pytest.fixture(params=BACKENDS)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from timebank.storage import DEFAULT_URL, default_url, open_backend
 from timebank.storage.memory import MemoryBackend
 from timebank.storage.sqlite import SqliteBackend
 
-from .conftest import ACTOR, fixed_clock
+from .conftest import ACTOR, POSTGRES_URL, fixed_clock, new_postgres_schema
 
 
 def test_urls_select_backends(tmp_path: Path) -> None:
@@ -123,3 +125,65 @@ def test_sqlite_writers_take_turns_and_a_stuck_one_is_reported(
         assert [m.member for m in tb.members("b")] == ["m1"]
         tb.join("b", "m2", kind="individual", actor=ACTOR)  # free again
         assert [m.member for m in tb.members("b")] == ["m1", "m2"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://localhost/db",  # no user
+        "postgresql://u@localhost/",  # no database
+        "postgresql://u@localhost/a/b",
+        "postgresql://u@localhost/db?colour=red",
+        "postgresql://u@localhost:port/db",
+        "postgresql://u@localhost/db?pool_size=many",
+    ],
+)
+def test_malformed_postgres_urls_are_named(url: str) -> None:
+    with pytest.raises(errors.UnsupportedStorageURL):
+        open_backend(url)
+
+
+def test_a_postgres_password_never_shows(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql://clerk:s3cret@127.0.0.1:{port}/timebank?connect_timeout=1"
+    with pytest.raises(errors.StorageError) as caught:
+        timebank.open(url)
+    assert "cannot connect" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+    assert "s3cret" not in str(caught.value.ids)
+    result = subprocess.run(
+        [Path(sys.executable).with_name("timebank"), "--db", url, "balances"],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: storage_error: cannot connect to PostgreSQL")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "s3cret" not in result.stderr
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_a_refused_postgres_login_is_one_named_error() -> None:
+    assert POSTGRES_URL is not None
+    wrong = POSTGRES_URL.replace("postgresql://postgres@", "postgresql://nobody-here@", 1)
+    with pytest.raises(errors.StorageError, match="cannot connect"):
+        timebank.open(wrong)
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_postgres_erasure_leaves_no_profile_and_changes_no_figure() -> None:
+    with timebank.open(new_postgres_schema(), clock=fixed_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        for member in ("w-1", "k-2"):
+            tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01",
+                    profile=timebank.Profile(display_name=f"Person {member}"))  # fmt: skip
+        tb.record_exchange("b", "w-1", "k-2", "2", actor=ACTOR)
+        before = (tb.balances(), tb.figures("b"), tb.statement("b", "w-1"))
+        result = tb.erase_member("w-1", actor=ACTOR)
+        assert (result.profile_deleted, result.physically_complete) == (True, True)
+        assert tb.profile("w-1") is None
+        assert tb.profile("k-2") == timebank.Profile(display_name="Person k-2")
+        assert (tb.balances(), tb.figures("b"), tb.statement("b", "w-1")) == before

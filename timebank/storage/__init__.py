@@ -1,8 +1,8 @@
-"""Storage selected by URL: ``memory://`` or ``sqlite:///path.db`` (default).
+"""Storage selected by URL: ``memory://``, ``sqlite:///path.db`` (default) or
+``postgresql://user@host:5432/dbname``.
 
 ``open_backend(url)`` is the only place a URL is turned into a backend; the
-domain, the API and the CLI never name a storage technology. PostgreSQL drops
-in here as one more module with its own :class:`Backend`.
+domain, the API and the CLI never name a storage technology.
 """
 
 from __future__ import annotations
@@ -55,7 +55,12 @@ def open_backend(url: str, *, create: bool = True) -> Backend:
         if not path.parent.exists():
             raise StoreNotFound(f"directory {path.parent} does not exist ({url})", url=url)
         return SqliteBackend(url, path)
+    if url.startswith(("postgresql://", "postgres://")):
+        from timebank.storage.postgres import PostgresBackend
+
+        return PostgresBackend(url)
     raise UnsupportedStorageURL(
-        f"unsupported storage URL {url!r}: use memory:// or sqlite:///path.db",
+        f"unsupported storage URL {url!r}: use memory://, sqlite:///path.db or"
+        " postgresql://user@host:5432/dbname",
         url=url,
     )

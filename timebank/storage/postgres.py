@@ -1,0 +1,290 @@
+"""PostgreSQL storage: the eventsourcing library's PostgreSQL recorder (psycopg 3,
+a connection pool) with timebank's index and profile tables beside the events.
+
+URL: ``postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?schema=S&pool_size=N&connect_timeout=S]``
+(``postgres://`` too). Without a password in the URL, libpq's usual sources
+apply (``PGPASSWORD``, ``~/.pgpass``). Tables are created on first use in
+``schema`` (default ``public``), which must exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import InfrastructureFactory, PersistenceError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
+from psycopg.sql import SQL, Composed, Identifier
+
+from timebank.domain.errors import StorageError, UnsupportedStorageURL
+from timebank.storage.base import (
+    Backend,
+    IndexedEntry,
+    Profile,
+    ProfileStore,
+    index_update_from,
+)
+
+__all__ = ["PostgresBackend", "parse_postgres_url"]
+
+#: Seconds to wait for a connection before ``storage_error``.
+CONNECT_TIMEOUT_S = 5
+#: Connections each open store keeps (readers and the writer share them).
+POOL_SIZE = 5
+_PROFILE_FIELDS = ("display_name", "email", "phone", "area")
+_URL_OPTIONS = {"schema", "pool_size", "connect_timeout"}
+
+
+def parse_postgres_url(url: str) -> dict[str, str]:
+    """The eventsourcing settings a ``postgresql://`` URL names; raises
+    :class:`UnsupportedStorageURL` for a malformed one."""
+    parts = urlsplit(url)
+    options = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    unknown = set(options) - _URL_OPTIONS
+    problem = None
+    if not parts.hostname or not parts.username:
+        problem = "it needs a user and a host: postgresql://user@host:5432/dbname"
+    elif not parts.path.strip("/") or "/" in parts.path.strip("/"):
+        problem = "it needs one database name: postgresql://user@host:5432/dbname"
+    elif unknown:
+        problem = f"unknown options {sorted(unknown)} (known: {sorted(_URL_OPTIONS)})"
+    else:
+        try:
+            port = parts.port or 5432
+            pool_size = int(options.get("pool_size", POOL_SIZE))
+            timeout = int(options.get("connect_timeout", CONNECT_TIMEOUT_S))
+        except ValueError as e:
+            problem = str(e)
+    if problem is not None:
+        raise UnsupportedStorageURL(f"invalid PostgreSQL URL {_redacted(url)!r}: {problem}",
+                                    url=_redacted(url))  # fmt: skip
+    return {
+        PostgresFactory.POSTGRES_DBNAME: unquote(parts.path.strip("/")),
+        PostgresFactory.POSTGRES_HOST: parts.hostname or "",
+        PostgresFactory.POSTGRES_PORT: str(port),
+        PostgresFactory.POSTGRES_USER: unquote(parts.username or ""),
+        PostgresFactory.POSTGRES_PASSWORD: unquote(parts.password or ""),
+        PostgresFactory.POSTGRES_SCHEMA: options.get("schema", ""),
+        PostgresFactory.POSTGRES_POOL_SIZE: str(pool_size),
+        PostgresFactory.POSTGRES_CONNECT_TIMEOUT: str(timeout),
+        PostgresFactory.POSTGRES_LOCK_TIMEOUT: "10",
+    }
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def _sql(datastore: Any, statement: str, events_table: str = "stored_events") -> Composed:
+    """``statement`` with ``{schema}`` and ``{events}`` as quoted identifiers."""
+    return SQL(statement).format(
+        schema=Identifier(datastore.schema), events=Identifier(events_table)
+    )
+
+
+def _read(datastore: Any, statement: Composed, params: tuple[Any, ...]) -> list[Any]:
+    with datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(statement, params)
+        return list(curs.fetchall())
+
+
+class PostgresIndexRecorder(PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder, writing timebank's index rows in the
+    same transaction as the events (see docs/architecture.md)."""
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.sql_create_statements.extend(
+            self._sql(statement)
+            for statement in (
+                "CREATE TABLE IF NOT EXISTS {schema}.timebank_entry_index ("
+                " entry_id TEXT PRIMARY KEY, bank_uuid UUID NOT NULL,"
+                " version BIGINT NOT NULL, reverses TEXT UNIQUE)",
+                "CREATE TABLE IF NOT EXISTS {schema}.timebank_postings ("
+                " bank_uuid UUID NOT NULL, account TEXT NOT NULL, version BIGINT NOT NULL,"
+                " PRIMARY KEY (bank_uuid, account, version))",
+                "CREATE TABLE IF NOT EXISTS {schema}.timebank_pending ("
+                " entry_id TEXT PRIMARY KEY, bank_uuid UUID NOT NULL)",
+                "CREATE TABLE IF NOT EXISTS {schema}.timebank_profiles ("
+                " member_id TEXT PRIMARY KEY,"
+                " display_name TEXT, email TEXT, phone TEXT, area TEXT)",
+            )
+        )
+
+    def _sql(self, statement: str) -> Composed:
+        return _sql(self.datastore, statement, self.events_table_name)
+
+    def _insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        update = index_update_from(kwargs)
+        if update is None:
+            return
+        if update.entries:
+            curs.executemany(
+                self._sql("INSERT INTO {schema}.timebank_entry_index VALUES (%s, %s, %s, %s)"),
+                list(update.entries),
+            )
+        if update.postings:
+            curs.executemany(
+                self._sql("INSERT INTO {schema}.timebank_postings VALUES (%s, %s, %s)"),
+                list(update.postings),
+            )
+        if update.pending_removed:
+            curs.executemany(
+                self._sql("DELETE FROM {schema}.timebank_pending WHERE entry_id = %s"),
+                [(e,) for e in update.pending_removed],
+            )
+        if update.pending_added:
+            curs.executemany(
+                self._sql("INSERT INTO {schema}.timebank_pending VALUES (%s, %s)"),
+                list(update.pending_added),
+            )
+
+    def _read(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+        return _read(self.datastore, self._sql(statement), params)
+
+    def change_token(self) -> object:
+        return self._read("SELECT max(notification_id) AS m FROM {schema}.{events}", ())[0]["m"]
+
+    def find_entry(self, entry_id: str) -> IndexedEntry | None:
+        rows = self._read(
+            "SELECT bank_uuid, version, reverses,"
+            " (SELECT r.entry_id FROM {schema}.timebank_entry_index r"
+            "  WHERE r.reverses = i.entry_id) AS reversed_by"
+            " FROM {schema}.timebank_entry_index i WHERE entry_id = %s",
+            (entry_id,),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return IndexedEntry(
+            entry_id, row["bank_uuid"], row["version"], row["reverses"], row["reversed_by"]
+        )
+
+    def find_pending(self, entry_id: str) -> UUID | None:
+        rows = self._read(
+            "SELECT bank_uuid FROM {schema}.timebank_pending WHERE entry_id = %s", (entry_id,)
+        )
+        return rows[0]["bank_uuid"] if rows else None
+
+    def select_postings(
+        self, bank_uuid: UUID, account: str, *, limit: int
+    ) -> Sequence[StoredEvent]:
+        rows = self._read(
+            "SELECT e.originator_version, e.topic, e.state"
+            " FROM {schema}.timebank_postings p JOIN {schema}.{events} e"
+            " ON e.originator_id = p.bank_uuid AND e.originator_version = p.version"
+            " WHERE p.bank_uuid = %s AND p.account = %s ORDER BY p.version LIMIT %s",
+            (bank_uuid, account, limit),
+        )
+        return [
+            StoredEvent(bank_uuid, r["originator_version"], r["topic"], bytes(r["state"]))
+            for r in rows
+        ]
+
+    def count_entries(self) -> int:
+        return int(
+            self._read("SELECT count(*) AS n FROM {schema}.timebank_entry_index", ())[0]["n"]
+        )
+
+    def close_index(self) -> None:
+        """The pool is closed with the datastore."""
+
+
+class PostgresProfileStore(ProfileStore):
+    """The profile table. Erasure deletes the row, then rewrites the table
+    (``VACUUM FULL``) so that its files hold no copy of the old values."""
+
+    def __init__(self, datastore: Any) -> None:
+        self._datastore = datastore
+
+    def put(self, member_id: str, profile: Profile) -> None:
+        values = [getattr(profile, f) for f in _PROFILE_FIELDS]
+        with self._datastore.transaction(commit=True) as curs:
+            curs.execute(
+                _sql(
+                    self._datastore,
+                    "INSERT INTO {schema}.timebank_profiles VALUES (%s, %s, %s, %s, %s)"
+                    " ON CONFLICT (member_id) DO UPDATE SET"
+                    " display_name = excluded.display_name, email = excluded.email,"
+                    " phone = excluded.phone, area = excluded.area",
+                ),
+                (member_id, *values),
+            )
+
+    def get(self, member_id: str) -> Profile | None:
+        statement = _sql(
+            self._datastore,
+            "SELECT display_name, email, phone, area FROM {schema}.timebank_profiles"
+            " WHERE member_id = %s",
+        )
+        rows = _read(self._datastore, statement, (member_id,))
+        return None if not rows else Profile(*(rows[0][f] for f in _PROFILE_FIELDS))
+
+    def erase(self, member_id: str) -> tuple[bool, bool]:
+        with self._datastore.transaction(commit=True) as curs:
+            curs.execute(
+                _sql(
+                    self._datastore, "DELETE FROM {schema}.timebank_profiles WHERE member_id = %s"
+                ),
+                (member_id,),
+            )
+            found = curs.rowcount > 0
+        with self._datastore.get_connection() as conn:
+            conn.autocommit = True
+            try:
+                conn.execute(_sql(self._datastore, "VACUUM FULL {schema}.timebank_profiles"))
+                complete = True
+            except psycopg.Error:
+                complete = False
+            finally:
+                conn.autocommit = False
+        return found, complete
+
+
+class _PostgresFactory(PostgresFactory):
+    application_recorder_class = PostgresIndexRecorder
+
+
+class PostgresBackend(Backend):
+    """A PostgreSQL database (and schema), for councils that outgrow one file."""
+
+    def __init__(self, url: str) -> None:
+        self.url = _redacted(url)
+        self._settings = parse_postgres_url(url)
+        self._recorder: PostgresIndexRecorder | None = None
+
+    def factory(self, env: Any) -> InfrastructureFactory[Any]:
+        env.update(self._settings)
+        settings = self._settings
+        try:
+            # One direct connection first: its error says why (refused, no
+            # such role, bad password), where the pool would only time out.
+            psycopg.connect(
+                dbname=settings[PostgresFactory.POSTGRES_DBNAME],
+                host=settings[PostgresFactory.POSTGRES_HOST],
+                port=settings[PostgresFactory.POSTGRES_PORT],
+                user=settings[PostgresFactory.POSTGRES_USER],
+                password=settings[PostgresFactory.POSTGRES_PASSWORD] or None,
+                connect_timeout=int(settings[PostgresFactory.POSTGRES_CONNECT_TIMEOUT]),
+            ).close()
+            factory = _PostgresFactory(env)
+        except (psycopg.Error, PersistenceError, OSError) as e:
+            raise StorageError(
+                f"cannot connect to PostgreSQL at {self.url}: {' '.join(str(e).split())}",
+                url=self.url,
+            ) from None
+        return factory
+
+    def profiles(self, factory: InfrastructureFactory[Any]) -> ProfileStore:
+        if not isinstance(factory, PostgresFactory):
+            raise TypeError(f"expected the PostgreSQL factory, got {factory!r}")
+        return PostgresProfileStore(factory.datastore)
