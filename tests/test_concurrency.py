@@ -11,25 +11,27 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 import timebank
 
-from .conftest import ACTOR, fixed_clock
+from .conftest import ACTOR, BACKENDS, fixed_clock, new_postgres_schema
 
 MEMBERS = ["a", "b", "c", "d"]
 
 
-def setup_bank(tb: timebank.Timebank) -> None:
-    tb.create_bank("busy", name="Busy", actor=ACTOR, opened_on="2026-01-01")
+def setup_bank(tb: timebank.Timebank, bank: str = "busy") -> None:
+    tb.create_bank(bank, name="Busy", actor=ACTOR, opened_on="2026-01-01")
     for member in MEMBERS:
-        tb.join("busy", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        tb.join(bank, member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
 
 
-def record_many(tb: timebank.Timebank, writer: int, count: int) -> None:
+def record_many(tb: timebank.Timebank, writer: int, count: int, bank: str = "busy") -> None:
     for n in range(count):
         provider, receiver = MEMBERS[n % 4], MEMBERS[(n + 1 + writer) % 4]
         if provider == receiver:
             receiver = MEMBERS[(n + 2) % 4]
-        tb.record_exchange("busy", provider, receiver, minutes=writer + 1, actor=ACTOR,
+        tb.record_exchange(bank, provider, receiver, minutes=writer + 1, actor=ACTOR,
                            entry_id=f"w{writer}-{n}")  # fmt: skip
 
 
@@ -57,32 +59,43 @@ def test_threads_sharing_one_store_lose_nothing(tb: timebank.Timebank) -> None:
     assert tb._app.index.count_entries() == 200
 
 
-def _process(url: str, writer: int, count: int) -> None:
+def _process(url: str, writer: int, count: int, banks: int) -> None:
     with timebank.open(url, clock=fixed_clock) as tb:
-        record_many(tb, writer, count)
+        record_many(tb, writer, count, f"busy{writer % banks}")
         # Every entry id again: idempotent, even while other processes write.
-        record_many(tb, writer, count)
+        record_many(tb, writer, count, f"busy{writer % banks}")
 
 
-def test_processes_writing_one_sqlite_bank_lose_nothing_and_double_nothing(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'busy.db'}"
+@pytest.mark.parametrize("banks", [1, 4], ids=["one bank", "four banks"])
+@pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
+def test_processes_writing_at_once_lose_nothing_and_double_nothing(
+    kind: str, banks: int, tmp_path: Path
+) -> None:
+    """4 processes record 40 entries each (and send each again), into one
+    bank or four; every entry is there exactly once and every bank balances."""
+    url = f"sqlite:///{tmp_path / 'busy.db'}" if kind == "sqlite" else new_postgres_schema()
     with timebank.open(url, clock=fixed_clock) as tb:
-        setup_bank(tb)
+        for bank in range(banks):
+            setup_bank(tb, f"busy{bank}")
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_process, args=(url, w, 40)) for w in range(4)]
+    processes = [context.Process(target=_process, args=(url, w, 40, banks)) for w in range(4)]
     for process in processes:
         process.start()
     for process in processes:
         process.join(timeout=120)
     assert [p.exitcode for p in processes] == [0, 0, 0, 0]
     with timebank.open(url, clock=fixed_clock) as tb:
-        got = {b.account: b.balance_minutes for b in tb.balances("busy") if b.kind == "individual"}
+        got: dict[str, int] = dict.fromkeys(MEMBERS, 0)
+        for row in tb.balances():
+            if row.kind == "individual":
+                got[row.account] += row.balance_minutes
         assert got == expected_balances(4, 40)
         assert tb._app.index.count_entries() == 160
         tb.check_invariants()
         for writer in range(4):
             for n in range(40):
-                assert tb.entry(f"w{writer}-{n}").minutes == writer + 1
+                entry = tb.entry(f"w{writer}-{n}")
+                assert (entry.minutes, entry.bank) == (writer + 1, f"busy{writer % banks}")
 
 
 def test_a_cached_bank_sees_what_another_process_wrote(tmp_path: Path) -> None:

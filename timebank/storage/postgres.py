@@ -9,7 +9,8 @@ apply (``PGPASSWORD``, ``~/.pgpass``). Tables are created on first use in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
@@ -34,6 +35,8 @@ __all__ = ["PostgresBackend", "parse_postgres_url"]
 CONNECT_TIMEOUT_S = 5
 #: Connections each open store keeps (readers and the writer share them).
 POOL_SIZE = 5
+#: Seconds a writer waits for another's write lock before ``storage_error``.
+LOCK_TIMEOUT_S = 10
 _PROFILE_FIELDS = ("display_name", "email", "phone", "area")
 _URL_OPTIONS = {"schema", "pool_size", "connect_timeout"}
 
@@ -120,10 +123,27 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
     def _sql(self, statement: str) -> Composed:
         return _sql(self.datastore, statement, self.events_table_name)
 
-    def _insert_events(
+    def _create_table(self, curs: Any) -> None:
+        # Several processes opening a new store at once would race on the
+        # CREATE statements ("tuple concurrently updated"): they take turns.
+        curs.execute(
+            SQL("SELECT pg_advisory_xact_lock(hashtext(%s))"),
+            (f"timebank:create:{self.datastore.schema}",),
+        )
+        super()._create_table(curs)
+
+    def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        super()._insert_events(curs, stored_events, **kwargs)
+        # The events first (the library locks the table, then inserts): a
+        # stale writer then fails on the events' unique key, with the
+        # IntegrityError that is retried, before any index row is tried.
+        super()._insert_stored_events(curs, stored_events, **kwargs)
+        # another cursor: the library reads the new notification ids from this one
+        with curs.connection.cursor() as index_cursor:
+            self._insert_index_rows(index_cursor, **kwargs)
+
+    def _insert_index_rows(self, curs: Any, **kwargs: Any) -> None:
         update = index_update_from(kwargs)
         if update is None:
             return
@@ -255,27 +275,70 @@ class _PostgresFactory(PostgresFactory):
 
 
 class PostgresBackend(Backend):
-    """A PostgreSQL database (and schema), for councils that outgrow one file."""
+    """A PostgreSQL database (and schema), for councils that outgrow one file.
+
+    Writers of a store take turns through a session advisory lock, held on a
+    connection of its own from a command's first read to its commit: the
+    library already serialises inserts with a table lock, and without turns
+    a writer that read stale state conflicts and retries (measured: with 4
+    processes on one bank, up to 15 retries for one command).
+    """
 
     def __init__(self, url: str) -> None:
         self.url = _redacted(url)
         self._settings = parse_postgres_url(url)
-        self._recorder: PostgresIndexRecorder | None = None
+        self._lock_connection: psycopg.Connection[Any] | None = None
+        schema = self._settings[PostgresFactory.POSTGRES_SCHEMA] or "public"
+        self._lock_key = f"timebank:write:{schema}"
+
+    def _connect(self, **options: Any) -> psycopg.Connection[Any]:
+        settings = self._settings
+        return psycopg.connect(
+            dbname=settings[PostgresFactory.POSTGRES_DBNAME],
+            host=settings[PostgresFactory.POSTGRES_HOST],
+            port=settings[PostgresFactory.POSTGRES_PORT],
+            user=settings[PostgresFactory.POSTGRES_USER],
+            password=settings[PostgresFactory.POSTGRES_PASSWORD] or None,
+            connect_timeout=int(settings[PostgresFactory.POSTGRES_CONNECT_TIMEOUT]),
+            **options,
+        )
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        try:
+            if self._lock_connection is None or self._lock_connection.closed:
+                self._lock_connection = self._connect(autocommit=True)
+                self._lock_connection.execute(f"SET lock_timeout = '{LOCK_TIMEOUT_S}s'")
+            connection = self._lock_connection
+            connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (self._lock_key,))
+        except psycopg.Error as e:
+            self._drop_lock_connection()
+            raise StorageError(
+                f"cannot take the write lock of {self.url}: {' '.join(str(e).split())}",
+                url=self.url,
+            ) from None
+        try:
+            yield
+        finally:
+            try:
+                connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (self._lock_key,))
+            except psycopg.Error:
+                self._drop_lock_connection()  # closing the session releases the lock
+
+    def _drop_lock_connection(self) -> None:
+        if self._lock_connection is not None:
+            self._lock_connection.close()
+            self._lock_connection = None
+
+    def close(self) -> None:
+        self._drop_lock_connection()
 
     def factory(self, env: Any) -> InfrastructureFactory[Any]:
         env.update(self._settings)
-        settings = self._settings
         try:
             # One direct connection first: its error says why (refused, no
             # such role, bad password), where the pool would only time out.
-            psycopg.connect(
-                dbname=settings[PostgresFactory.POSTGRES_DBNAME],
-                host=settings[PostgresFactory.POSTGRES_HOST],
-                port=settings[PostgresFactory.POSTGRES_PORT],
-                user=settings[PostgresFactory.POSTGRES_USER],
-                password=settings[PostgresFactory.POSTGRES_PASSWORD] or None,
-                connect_timeout=int(settings[PostgresFactory.POSTGRES_CONNECT_TIMEOUT]),
-            ).close()
+            self._connect().close()
             factory = _PostgresFactory(env)
         except (psycopg.Error, PersistenceError, OSError) as e:
             raise StorageError(
