@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import click
 
+from timebank import api
 from timebank._output import render
 from timebank.cli import _actor, _command, _echo_entry, _format_option, _store
 from timebank.domain.roles import Role
 from timebank.domain.values import format_hours
+from timebank.migrate import migrate
 from timebank.views import BankInfo, PendingEntry
 
 __all__: list[str] = []
@@ -99,6 +101,23 @@ def memberships(member: str, fmt: str) -> None:
     with _store() as tb:
         rows = [m.to_dict() for m in tb.memberships(member)]
     click.echo(render(rows, ["bank", "kind", "status", "joined_on", "balance_minutes"], fmt))
+
+
+# --- storage ----------------------------------------------------------------------------------
+@_command("migrate")
+@click.option("--to", "target", required=True, metavar="URL", help="The empty store to fill.")
+def migrate_store(target: str) -> None:
+    """Copy the whole store (--db) into the empty store at --to, then check
+    that both hold the same banks, balances, entries and profiles."""
+    with _store() as source, api.open(target) as destination:
+        done = migrate(
+            source, destination,
+            progress=lambda n: click.echo(f"copied {n:,} events", err=True),
+        )  # fmt: skip
+    click.echo(
+        f"migrated {done.events:,} events: {done.banks} banks, {done.entries:,} entries,"
+        f" {done.profiles:,} profiles; balances and counts verified equal"
+    )
 
 
 # --- pending entries ---------------------------------------------------------------------------

@@ -162,6 +162,12 @@ class LedgerApplication(Application[UUID]):
             attempts=RETRIES_MAX,
         )
 
+    def save_stored(self, stored_events: list[Any], index: IndexUpdate) -> None:
+        """Write events already in stored form (a migration's copy) with their
+        index rows, in one transaction."""
+        self.recorder.insert_events(stored_events, **{INDEX_KWARG: index})
+        self._cache.clear()
+
     def save_changes(self, *aggregates: Any, index: IndexUpdate | None = None) -> None:
         kwargs = {} if index is None else {INDEX_KWARG: index}
         self.save(*aggregates, **kwargs)

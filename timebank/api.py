@@ -1237,36 +1237,46 @@ _SERVICE_EXCHANGES = (EntryKind.EXCHANGE, EntryKind.POT_EXCHANGE, EntryKind.GROU
 def _index_update(
     ledgers: list[Bank], home: str, parties: dict[str, list[str]] | None = None
 ) -> IndexUpdate:
-    """Index rows for the entry events about to be saved: the entry (on its
-    ``home`` bank: an inter-bank entry is indexed once, from the provider's
-    side), and on every bank a posting for every account it moves and every
-    party (so the person helped by the pot sees it on their statement too).
-    ``parties`` adds parties per bank (a reversal's are its entry's)."""
-    entries: list[tuple[str, UUID, int, str | None]] = []
-    postings: list[tuple[UUID, str, int]] = []
-    added: list[tuple[str, UUID]] = []
-    removed: list[str] = []
-    for ledger in ledgers:
-        for pending in ledger.pending_events:
-            name = type(pending).__name__
-            if name == "EntryProposed":
-                added.append((pending.entry_id, ledger.id))  # type: ignore[attr-defined]
-            elif name in _SETTLING and getattr(pending, "takes_effect", True):
-                removed.append(pending.entry_id)  # type: ignore[attr-defined]
-            if not isinstance(pending, Bank.EntryEvent):
-                continue
-            version = pending.originator_version
-            if ledger.bank_id == home:
-                reverses = getattr(pending, "reverses", None)
-                entries.append((pending.entry_id, ledger.id, version, reverses))
-            accounts = [a for a, _ in pending.legs()] + pending.parties_on(ledger.bank_id)
-            accounts += (parties or {}).get(ledger.bank_id, [])
-            postings.extend((ledger.id, a, version) for a in dict.fromkeys(accounts))
+    """Index rows for the events about to be saved on ``ledgers``: an entry
+    is indexed on its ``home`` bank (an inter-bank entry once, from the
+    provider's side); ``parties`` adds parties per bank (a reversal's are its
+    entry's). See :func:`index_rows`."""
+    rows = [
+        index_rows(event, ledger.bank_id, ledger.id, ledger.bank_id == home,
+                   (parties or {}).get(ledger.bank_id, []))
+        for ledger in ledgers
+        for event in ledger.pending_events
+    ]  # fmt: skip
     return IndexUpdate(
-        entries=tuple(entries),
-        postings=tuple(postings),
-        pending_added=tuple(added),
-        pending_removed=tuple(removed),
+        entries=tuple(e for r in rows for e in r.entries),
+        postings=tuple(p for r in rows for p in r.postings),
+        pending_added=tuple(a for r in rows for a in r.pending_added),
+        pending_removed=tuple(d for r in rows for d in r.pending_removed),
+    )
+
+
+def index_rows(
+    event: object, bank_id: str, bank_uuid: UUID, home: bool, extra_parties: list[str]
+) -> IndexUpdate:
+    """The index rows of one event of bank ``bank_id``: for an entry, its row
+    in the entry index (when ``home``) and a posting for every account it
+    moves and every party (so the person helped by the pot sees it on their
+    statement too); for a pending entry, its row in the pending index, added
+    or removed. The API writes these with each save; migration rebuilds them
+    from the log with the same function."""
+    name = type(event).__name__
+    entry_id: str = getattr(event, "entry_id", "")
+    if name == "EntryProposed":
+        return IndexUpdate(pending_added=((entry_id, bank_uuid),))
+    if name in _SETTLING and getattr(event, "takes_effect", True):
+        return IndexUpdate(pending_removed=(entry_id,))
+    if not isinstance(event, Bank.EntryEvent):
+        return IndexUpdate()
+    version = event.originator_version
+    entries = ((entry_id, bank_uuid, version, getattr(event, "reverses", None)),) if home else ()
+    accounts = [a for a, _ in event.legs()] + event.parties_on(bank_id) + extra_parties
+    return IndexUpdate(
+        entries=entries, postings=tuple((bank_uuid, a, version) for a in dict.fromkeys(accounts))
     )
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "MemberNotActive",
     "MemberNotFound",
     "MemberStatusConflict",
+    "MigrationMismatch",
     "NotFound",
     "NotPermitted",
     "OccurredBeforeJoining",
@@ -47,6 +48,7 @@ __all__ = [
     "RuleViolation",
     "SelfExchange",
     "StorageError",
+    "StoreNotEmpty",
     "StoreNotFound",
     "TimebankError",
     "UnsupportedStorageURL",
@@ -283,3 +285,15 @@ class UnsupportedStorageURL(StorageError):
 
 class StoreNotFound(StorageError):
     code = "store_not_found"
+
+
+class StoreNotEmpty(StorageError):
+    """Migration copies into an empty store only."""
+
+    code = "store_not_empty"
+
+
+class MigrationMismatch(StorageError):
+    """A migrated store did not match its source (``what`` differed)."""
+
+    code = "migration_mismatch"

@@ -108,6 +108,10 @@ class ProfileStore(abc.ABC):
     def get(self, member_id: str) -> Profile | None: ...
 
     @abc.abstractmethod
+    def all(self) -> list[tuple[str, Profile]]:
+        """Every stored profile, by member id (for migration between stores)."""
+
+    @abc.abstractmethod
     def erase(self, member_id: str) -> tuple[bool, bool]:
         """Delete a profile beyond recovery: (a profile was there, no copy is
         left in the store's files)."""

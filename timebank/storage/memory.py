@@ -112,6 +112,9 @@ class MemoryProfileStore(ProfileStore):
     def get(self, member_id: str) -> Profile | None:
         return self._profiles.get(member_id)
 
+    def all(self) -> list[tuple[str, Profile]]:
+        return sorted(self._profiles.items())
+
     def erase(self, member_id: str) -> tuple[bool, bool]:
         return self._profiles.pop(member_id, None) is not None, True
 

@@ -249,6 +249,15 @@ class PostgresProfileStore(ProfileStore):
         rows = _read(self._datastore, statement, (member_id,))
         return None if not rows else Profile(*(rows[0][f] for f in _PROFILE_FIELDS))
 
+    def all(self) -> list[tuple[str, Profile]]:
+        statement = _sql(
+            self._datastore,
+            "SELECT member_id, display_name, email, phone, area FROM {schema}.timebank_profiles"
+            " ORDER BY member_id",
+        )
+        rows = _read(self._datastore, statement, ())
+        return [(r["member_id"], Profile(*(r[f] for f in _PROFILE_FIELDS))) for r in rows]
+
     def erase(self, member_id: str) -> tuple[bool, bool]:
         with self._datastore.transaction(commit=True) as curs:
             curs.execute(

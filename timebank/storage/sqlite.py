@@ -225,6 +225,14 @@ class SqliteProfileStore(ProfileStore):
             )
         return None if row is None else Profile(*row)
 
+    def all(self) -> list[tuple[str, Profile]]:
+        with self._lock:
+            rows = self._db().execute(
+                "SELECT member_id, display_name, email, phone, area FROM timebank_profiles"
+                " ORDER BY member_id"
+            )
+            return [(row[0], Profile(*row[1:])) for row in rows]
+
     def erase(self, member_id: str) -> tuple[bool, bool]:
         with self._lock:
             db = self._db()
