@@ -11,6 +11,8 @@ import pytest
 
 from timebank.cli import cli
 
+from .conftest import POSTGRES_URL
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -80,3 +82,20 @@ def test_the_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     for figure in ("record_p50_ms", "record_p99_ms", "balance_p50_us", "open_s"):
         assert re.search(rf"{figure}:\s+\d+\.\d+", result.stdout), figure
+
+
+def test_the_storage_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> None:
+    """A smoke run on SQLite (PostgreSQL too when the suite has a server):
+    every figure is printed, with its ratio to one writer; nothing is timed."""
+    result = subprocess.run(
+        [sys.executable, ROOT / "bench" / "storage.py", "--quick"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    kinds = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
+    for kind in kinds:
+        assert re.search(rf"{kind}: single-entry latency p50 \d+\.\d+ ms", result.stdout)
+        for label in ("different banks", "one bank"):
+            for writers in (1, 2, 4):
+                pattern = rf"{kind}: {writers} writer\(s\), {label}: +\d+ entries/s, x\d\.\d\d"
+                assert re.search(pattern, result.stdout), (kind, label, writers)
