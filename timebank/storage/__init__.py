@@ -56,8 +56,14 @@ def open_backend(url: str, *, create: bool = True) -> Backend:
             raise StoreNotFound(f"directory {path.parent} does not exist ({url})", url=url)
         return SqliteBackend(url, path)
     if url.startswith(("postgresql://", "postgres://")):
-        from timebank.storage.postgres import PostgresBackend
-
+        try:
+            from timebank.storage.postgres import PostgresBackend
+        except ImportError as e:
+            raise UnsupportedStorageURL(
+                f"PostgreSQL support is not installed ({e.name} is missing):"
+                " pip install 'timebank[postgres]'",
+                url=url.rsplit("@", maxsplit=1)[-1],
+            ) from None
         return PostgresBackend(url)
     raise UnsupportedStorageURL(
         f"unsupported storage URL {url!r}: use memory://, sqlite:///path.db or"
