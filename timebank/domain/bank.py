@@ -506,18 +506,10 @@ class Bank(Aggregate):
         self.check_entry(new, today)
         legs = legs_for(new.kind, new.provider, new.receiver, new.minutes)
         flags = self._check_limits(new.entry_id, legs)
-        self.trigger_event(
-            _EVENT_FOR_KIND[new.kind],
-            entry_id=new.entry_id,
-            occurred_on=new.occurred_on,
-            minutes=new.minutes,
-            category=new.category,
-            actor=actor,
-            on_behalf_of=on_behalf_of,
-            flags=flags,
-            provider=new.provider,
-            receiver=new.receiver,
-        )
+        self._trigger_entry(
+            _EVENT_FOR_KIND[new.kind], new, actor, on_behalf_of, flags,
+            provider=new.provider, receiver=new.receiver,
+        )  # fmt: skip
 
     def record_side(
         self,
@@ -534,15 +526,12 @@ class Bank(Aggregate):
         invariant(sum(m for _, m in legs) == 0, "each side balances")
         self.check_entry(new, today)
         flags = self._check_limits(new.entry_id, legs)
-        self.trigger_event(
+        self._trigger_entry(
             self.InterBankEntryRecorded,
-            entry_id=new.entry_id,
-            occurred_on=new.occurred_on,
-            minutes=new.minutes,
-            category=new.category,
-            actor=actor,
-            on_behalf_of=on_behalf_of,
-            flags=flags,
+            new,
+            actor,
+            on_behalf_of,
+            flags,
             kind=new.kind.value,
             provider=new.provider,
             provider_bank=new.bank,
@@ -730,17 +719,10 @@ class Bank(Aggregate):
         self._check_dates(new, today, members)
         legs = list(new.participants)
         flags = self._check_limits(new.entry_id, legs)
-        self.trigger_event(
-            self.GroupExchangeRecorded,
-            entry_id=new.entry_id,
-            occurred_on=new.occurred_on,
-            minutes=new.minutes,
-            category=new.category,
-            actor=actor,
-            on_behalf_of=on_behalf_of,
-            flags=flags,
+        self._trigger_entry(
+            self.GroupExchangeRecorded, new, actor, on_behalf_of, flags,
             participants=[[member, minutes] for member, minutes in legs],
-        )
+        )  # fmt: skip
 
     def reverse(
         self,
@@ -775,18 +757,29 @@ class Bank(Aggregate):
             )
         legs = [(account, -minutes) for account, minutes in original.legs]
         flags = self._check_limits(new.entry_id, legs)
-        self.trigger_event(
-            self.EntryReversed,
-            entry_id=new.entry_id,
-            occurred_on=new.occurred_on,
-            minutes=original.minutes,
-            category=original.category,
-            actor=actor,
-            on_behalf_of=on_behalf_of,
-            flags=flags,
-            reverses=original.entry_id,
-            reversed_legs=[[a, m] for a, m in legs],
-        )
+        self._trigger_entry(
+            self.EntryReversed, new, actor, on_behalf_of, flags,
+            minutes=original.minutes, category=original.category,
+            reverses=original.entry_id, reversed_legs=[[a, m] for a, m in legs],
+        )  # fmt: skip
+
+    def _trigger_entry(
+        self,
+        event_class: type[Bank.EntryEvent],
+        new: NewEntry,
+        actor: str,
+        on_behalf_of: str | None,
+        flags: list[str],
+        **fields: Any,
+    ) -> None:
+        """Trigger an entry event: the fields every entry has, from ``new``,
+        then its kind's own ``fields`` (which may override them)."""
+        common = {
+            "entry_id": new.entry_id, "occurred_on": new.occurred_on, "minutes": new.minutes,
+            "category": new.category, "actor": actor, "on_behalf_of": on_behalf_of,
+            "flags": flags,
+        }  # fmt: skip
+        self.trigger_event(event_class, **{**common, **fields})
 
     # --- rules ----------------------------------------------------------------------------
     def _check_member(self, member: str) -> None:
