@@ -777,27 +777,32 @@ class Timebank:
         in the timezone of the entry's bank, for entries given no date."""
 
         def command() -> RecordedEntry:
-            new = make(self._today_in(self._app.bank(bank)))
+            home = self._app.bank(bank)
+            new = make(self._today_in(home))
             if self._app.index.find_entry(new.entry_id) is not None:
                 return self._same_entry_or_conflict(new)
             self._check_not_pending(new.entry_id)
             if new.reverses is not None:
                 original = self.entry(new.reverses)
-                ledgers = self._ledgers(original.bank, original.receiver_bank)
+                invariant(
+                    original.bank == home.bank_id, "a reversal is written on its entry's bank"
+                )
+                ledgers = self._ledgers(home, original.receiver_bank)
                 for ledger in ledgers:
                     self._access.require(ledger, actor, Action.REVERSE, "reverse entries")
                 if on_behalf_of is not None:
                     self._access.require_acting_for(ledgers[0], actor, on_behalf_of)
                 return self._reverse(ledgers, new, original, actor, on_behalf_of)
-            ledgers = self._ledgers(new.bank, new.receiver_bank)
+            ledgers = self._ledgers(home, new.receiver_bank)
             self._access.require_record(ledgers, new, actor, on_behalf_of)
             return self._take_effect(ledgers, new, actor, on_behalf_of)
 
         return self._app.write(command)
 
-    def _ledgers(self, bank: str, receiver_bank: str | None) -> list[Bank]:
-        """The banks an entry is recorded on: its own, and the receiver's."""
-        home = self._app.bank(bank)
+    def _ledgers(self, home: Bank, receiver_bank: str | None) -> list[Bank]:
+        """The banks an entry is recorded on: its own (``home``, already
+        loaded), and the receiver's."""
+        bank = home.bank_id
         if receiver_bank is None:
             return [home]
         if root_bank(bank) != root_bank(receiver_bank):
@@ -924,7 +929,7 @@ class Timebank:
         day = None if occurred_on is None else parse_date(occurred_on)
 
         def command() -> PendingEntry:
-            ledgers = self._ledgers(undated.bank, undated.receiver_bank)
+            ledgers = self._ledgers(self._app.bank(undated.bank), undated.receiver_bank)
             home = ledgers[0]
             today = self._today_in(home)
             new = attrs.evolve(undated, occurred_on=day or today)
@@ -963,7 +968,7 @@ class Timebank:
         def command() -> RecordedEntry | PendingEntry:
             home = self._pending_bank(entry_id)
             pending = home.pending_entry(entry_id)
-            ledgers = self._ledgers(home.bank_id, pending["receiver_bank"])
+            ledgers = self._ledgers(home, pending["receiver_bank"])
             self._access.require_confirmer(ledgers, pending, actor, acting_for)
             if not home.confirm(entry_id, actor, acting_for, self._today_in(home)):
                 self._app.save_changes(home, index=_index_update([home], home.bank_id))
@@ -982,7 +987,7 @@ class Timebank:
         def command() -> RecordedEntry:
             home = self._pending_bank(entry_id)
             pending = home.pending_entry(entry_id)
-            ledgers = self._ledgers(home.bank_id, pending["receiver_bank"])
+            ledgers = self._ledgers(home, pending["receiver_bank"])
             for ledger in ledgers:
                 self._access.require(ledger, actor, Action.APPROVE, "approve entries")
             self._access.require_not_involved(home, pending, actor)
@@ -1005,7 +1010,7 @@ class Timebank:
             home = self._pending_bank(entry_id)
             view = self._pending_view(home, entry_id)
             pending = home.pending_entry(entry_id)
-            ledgers = self._ledgers(home.bank_id, pending["receiver_bank"])
+            ledgers = self._ledgers(home, pending["receiver_bank"])
             self._access.require_decliner(ledgers, pending, actor, acting_for)
             home.decline(entry_id, actor, acting_for)
             self._app.save_changes(home, index=_index_update([home], home.bank_id))
