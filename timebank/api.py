@@ -25,12 +25,13 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
-from uuid import UUID, uuid4
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import attrs
 
 from timebank._access import Access
+from timebank._index import index_update
 from timebank._ledger import LedgerApplication
 from timebank.domain import errors
 from timebank.domain.bank import Bank, MemberStatus, recorded_entry
@@ -55,7 +56,7 @@ from timebank.domain.values import (
     validate_entry_id,
     validate_member_id,
 )
-from timebank.storage import Backend, IndexUpdate, Profile, default_url, open_backend
+from timebank.storage import Backend, Profile, default_url, open_backend
 from timebank.views import (
     AccountBalance,
     BankInfo,
@@ -445,7 +446,7 @@ class Timebank:
             elif not self._access.may(ledger, actor, Action.MANAGE_MEMBERS):
                 self._access.require_acting_for(ledger, actor, member)
             change(ledger, member, actor, self._today_in(ledger))
-            self._app.save_changes(ledger, index=_index_update([ledger], ledger.bank_id))
+            self._app.save_changes(ledger, index=index_update([ledger], ledger.bank_id))
             return _member(ledger, member)
 
         return self._app.write(command)
@@ -878,7 +879,7 @@ class Timebank:
         home = ledgers[0]
         entry_events = [e for e in home.pending_events if isinstance(e, Bank.EntryEvent)]
         invariant(len(entry_events) == 1, "one entry per save")
-        self._app.save_changes(*ledgers, index=_index_update(ledgers, home.bank_id, parties))
+        self._app.save_changes(*ledgers, index=index_update(ledgers, home.bank_id, parties))
         return recorded_entry(entry_events[0], home.bank_id)
 
     # --- pending entries: propose, confirm, approve, decline, expire -----------------------
@@ -948,7 +949,7 @@ class Timebank:
             for ledger in ledgers[1:]:
                 ledger.check_entry(new, self._today_in(ledger))
             home.propose(new, actor, acting_for, awaiting, confirmer, needs_approval, today)
-            self._app.save_changes(home, index=_index_update([home], home.bank_id))
+            self._app.save_changes(home, index=index_update([home], home.bank_id))
             return self._pending_view(home, new.entry_id)
 
         return self._app.write(command)
@@ -971,7 +972,7 @@ class Timebank:
             ledgers = self._ledgers(home, pending["receiver_bank"])
             self._access.require_confirmer(ledgers, pending, actor, acting_for)
             if not home.confirm(entry_id, actor, acting_for, self._today_in(home)):
-                self._app.save_changes(home, index=_index_update([home], home.bank_id))
+                self._app.save_changes(home, index=index_update([home], home.bank_id))
                 return self._pending_view(home, entry_id)
             return self._proposed_takes_effect(ledgers, pending)
 
@@ -1013,7 +1014,7 @@ class Timebank:
             ledgers = self._ledgers(home, pending["receiver_bank"])
             self._access.require_decliner(ledgers, pending, actor, acting_for)
             home.decline(entry_id, actor, acting_for)
-            self._app.save_changes(home, index=_index_update([home], home.bank_id))
+            self._app.save_changes(home, index=index_update([home], home.bank_id))
             return view
 
         return self._app.write(command)
@@ -1049,7 +1050,7 @@ class Timebank:
             self._access.require(ledger, actor, Action.APPROVE, "expire pending entries")
             expired = ledger.expire_pending(actor, self._today_in(ledger))
             if expired:
-                self._app.save_changes(ledger, index=_index_update([ledger], ledger.bank_id))
+                self._app.save_changes(ledger, index=index_update([ledger], ledger.bank_id))
             return expired
 
         return self._app.write(command)
@@ -1237,57 +1238,6 @@ class Timebank:
 
 #: The kinds that count as exchanges of service in every figure.
 _SERVICE_EXCHANGES = (EntryKind.EXCHANGE, EntryKind.POT_EXCHANGE, EntryKind.GROUP_EXCHANGE)
-
-
-def _index_update(
-    ledgers: list[Bank], home: str, parties: dict[str, list[str]] | None = None
-) -> IndexUpdate:
-    """Index rows for the events about to be saved on ``ledgers``: an entry
-    is indexed on its ``home`` bank (an inter-bank entry once, from the
-    provider's side); ``parties`` adds parties per bank (a reversal's are its
-    entry's). See :func:`index_rows`."""
-    rows = [
-        index_rows(event, ledger.bank_id, ledger.id, ledger.bank_id == home,
-                   (parties or {}).get(ledger.bank_id, []))
-        for ledger in ledgers
-        for event in ledger.pending_events
-    ]  # fmt: skip
-    return IndexUpdate(
-        entries=tuple(e for r in rows for e in r.entries),
-        postings=tuple(p for r in rows for p in r.postings),
-        pending_added=tuple(a for r in rows for a in r.pending_added),
-        pending_removed=tuple(d for r in rows for d in r.pending_removed),
-    )
-
-
-def index_rows(
-    event: object, bank_id: str, bank_uuid: UUID, home: bool, extra_parties: list[str]
-) -> IndexUpdate:
-    """The index rows of one event of bank ``bank_id``: for an entry, its row
-    in the entry index (when ``home``) and a posting for every account it
-    moves and every party (so the person helped by the pot sees it on their
-    statement too); for a pending entry, its row in the pending index, added
-    or removed. The API writes these with each save; migration rebuilds them
-    from the log with the same function."""
-    name = type(event).__name__
-    entry_id: str = getattr(event, "entry_id", "")
-    if name == "EntryProposed":
-        return IndexUpdate(pending_added=((entry_id, bank_uuid),))
-    if name in _SETTLING and getattr(event, "takes_effect", True):
-        return IndexUpdate(pending_removed=(entry_id,))
-    if not isinstance(event, Bank.EntryEvent):
-        return IndexUpdate()
-    version = event.originator_version
-    entries = ((entry_id, bank_uuid, version, getattr(event, "reverses", None)),) if home else ()
-    accounts = [a for a, _ in event.legs()] + event.parties_on(bank_id) + extra_parties
-    return IndexUpdate(
-        entries=entries, postings=tuple((bank_uuid, a, version) for a in dict.fromkeys(accounts))
-    )
-
-
-#: Events that settle a pending entry (a confirmation only when it takes
-#: effect), by class name: the Bank's @event methods define these classes.
-_SETTLING = frozenset({"EntryConfirmed", "EntryApproved", "EntryDeclined", "PendingEntryExpired"})
 
 
 def _optional_member(member: str | None) -> str | None:

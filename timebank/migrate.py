@@ -16,7 +16,8 @@ from uuid import UUID
 import attrs
 from eventsourcing.persistence import StoredEvent
 
-from timebank.api import Timebank, index_rows
+from timebank._index import combined, index_rows
+from timebank.api import Timebank
 from timebank.domain.bank import Bank
 from timebank.domain.errors import MigrationMismatch, StoreNotEmpty
 from timebank.storage.base import IndexUpdate
@@ -95,21 +96,7 @@ class _IndexRebuild:
         self._parties: dict[tuple[str, str], list[str]] = {}  # (bank, entry id) -> parties
 
     def rows(self, events: list[Any]) -> IndexUpdate:
-        parts = [self._rows_of(event) for event in events]
-        # pending entries proposed and settled within the page leave no row
-        added: dict[str, UUID] = {}
-        removed: list[str] = []
-        for part in parts:
-            added.update(part.pending_added)
-            for entry_id in part.pending_removed:
-                if added.pop(entry_id, None) is None:
-                    removed.append(entry_id)
-        return IndexUpdate(
-            entries=tuple(e for p in parts for e in p.entries),
-            postings=tuple(p for part in parts for p in part.postings),
-            pending_added=tuple(added.items()),
-            pending_removed=tuple(removed),
-        )
+        return combined([self._rows_of(event) for event in events])
 
     def _rows_of(self, event: Any) -> IndexUpdate:
         if type(event).__name__ == "Opened" and isinstance(getattr(event, "bank_id", None), str):
