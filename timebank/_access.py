@@ -17,13 +17,13 @@ from timebank.domain.entries import NewEntry
 from timebank.domain.roles import Action, Role, at_least, highest
 from timebank.domain.values import EntryKind, parent_bank
 
-__all__ = ["Access", "Proposal"]
+__all__ = ["PROPOSABLE_KINDS", "Access", "Proposal"]
 
 #: What a proposal waits for: (awaiting, confirmer, needs_approval).
 Proposal = tuple[Awaiting, str | None, bool]
 
 #: Kinds a member may propose.
-_PROPOSABLE = (EntryKind.EXCHANGE, EntryKind.POT_EXCHANGE, EntryKind.GIFT, EntryKind.DONATION)
+PROPOSABLE_KINDS = (EntryKind.EXCHANGE, EntryKind.POT_EXCHANGE, EntryKind.GIFT, EntryKind.DONATION)
 
 
 class Access:
@@ -128,9 +128,9 @@ class Access:
         self, ledgers: Sequence[Bank], new: NewEntry, actor: str, on_behalf_of: str | None
     ) -> Proposal:
         """Check that ``actor`` may propose ``new`` and say what it waits for."""
-        if new.kind not in _PROPOSABLE:
+        if new.kind not in PROPOSABLE_KINDS:
             raise errors.InvalidInput(
-                f"only {', '.join(k.value for k in _PROPOSABLE)} entries can be proposed",
+                f"only {', '.join(k.value for k in PROPOSABLE_KINDS)} entries can be proposed",
                 kind=new.kind.value,
             )
         self.require_on_behalf(ledgers, new, actor, on_behalf_of)

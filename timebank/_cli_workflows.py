@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from timebank import api
+from timebank._access import PROPOSABLE_KINDS
 from timebank._output import render
 from timebank.cli import _actor, _command, _echo_entry, _format_option, _store
 from timebank.domain.roles import Role
@@ -39,6 +40,10 @@ def _echo_pending(pending: PendingEntry, fmt: str = "table") -> None:
         f" {pending.occurred_on} in {pending.bank}, pending: awaits {who}"
         f" until {pending.expires_on}"
     )
+
+
+def _echo_guardians(tb: api.Timebank, bank: str, member: str) -> None:
+    click.echo(f"guardians of {member} in {bank}: {', '.join(tb.guardians(bank, member))}")
 
 
 # --- roles and guardians ---------------------------------------------------------------------
@@ -79,7 +84,7 @@ def appoint_guardian(bank: str, member: str, guardian: str) -> None:
     """Let GUARDIAN (a guardian angel) act for MEMBER in BANK."""
     with _store() as tb:
         tb.appoint_guardian(bank, member, guardian, actor=_actor())
-        click.echo(f"guardians of {member} in {bank}: {', '.join(tb.guardians(bank, member))}")
+        _echo_guardians(tb, bank, member)
 
 
 @_command("remove-guardian")
@@ -90,7 +95,7 @@ def remove_guardian(bank: str, member: str, guardian: str) -> None:
     """GUARDIAN no longer acts for MEMBER in BANK."""
     with _store() as tb:
         tb.remove_guardian(bank, member, guardian, actor=_actor())
-        click.echo(f"guardians of {member} in {bank}: {', '.join(tb.guardians(bank, member))}")
+        _echo_guardians(tb, bank, member)
 
 
 @_command("memberships")
@@ -123,7 +128,7 @@ def migrate_store(target: str) -> None:
 # --- pending entries ---------------------------------------------------------------------------
 @_command("propose")
 @click.argument("bank")
-@click.argument("kind", type=click.Choice(["exchange", "pot_exchange", "gift", "donation"]))
+@click.argument("kind", type=click.Choice([k.value for k in PROPOSABLE_KINDS]))
 @click.argument("provider")
 @click.argument("hours")
 @click.option("--receiver", metavar="MEMBER", help="The receiver (not for a donation).")

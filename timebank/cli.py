@@ -24,7 +24,7 @@ from timebank.demo import DEMO_BANK, DEMO_HUB, run_demo
 from timebank.domain.errors import BankNotFound, TimebankError
 from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
 from timebank.domain.roles import Permissions
-from timebank.domain.values import format_hours, parse_minutes
+from timebank.domain.values import format_hours, parent_bank, parse_minutes
 from timebank.storage import ENV_VAR, Profile, default_url
 from timebank.views import Member, entry_to_dict
 
@@ -208,8 +208,8 @@ def create_bank(bank: str, name: str, opened_on: str | None, **policy: Any) -> N
     here applied.
     """
     with _store(create=True) as tb:
-        parent, _, _ = bank.rpartition("/")
-        base = tb.policy(parent) if parent else Policy()
+        parent = parent_bank(bank)
+        base = Policy() if parent is None else tb.policy(parent)
         info = tb.create_bank(
             bank, name=name, actor=_actor(), policy=_policy_from(base, policy),
             opened_on=opened_on,
