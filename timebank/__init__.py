@@ -18,13 +18,17 @@ from timebank.domain.values import (
     format_hours,
     parse_minutes,
 )
+from timebank.readmodel import ReadModel
+from timebank.readmodel.report import CategoryFigures, MonthFigures, Report
 from timebank.storage import Profile
 from timebank.views import (
     AccountBalance,
     BankInfo,
     Erasure,
     Figures,
+    InactiveMember,
     Member,
+    NearLimit,
     PendingEntry,
     StatementLine,
 )
@@ -39,17 +43,23 @@ __all__ = [
     "Action",
     "BalanceLimits",
     "BankInfo",
+    "CategoryFigures",
     "EntryKind",
     "Erasure",
     "Figures",
+    "InactiveMember",
     "LeaveRule",
     "LimitMode",
     "Member",
+    "MonthFigures",
+    "NearLimit",
     "PendingEntry",
     "Permissions",
     "Policy",
     "Profile",
+    "ReadModel",
     "RecordedEntry",
+    "Report",
     "Role",
     "StatementLine",
     "Timebank",

@@ -33,6 +33,7 @@ import attrs
 from timebank._access import Access
 from timebank._index import index_update
 from timebank._ledger import LedgerApplication
+from timebank._reporting import Reporting
 from timebank.domain import errors
 from timebank.domain.bank import Bank, MemberStatus, recorded_entry
 from timebank.domain.entries import NewEntry, RecordedEntry, group_legs, inter_bank_legs
@@ -101,7 +102,7 @@ def open(url: str | None = None, *, create: bool = True, clock: Clock | None = N
     return Timebank(open_backend(url or default_url(), create=create), clock=clock)
 
 
-class Timebank:
+class Timebank(Reporting):
     """A time-bank store: banks, members, entries, balances and statements.
 
     ``clock`` returns the current time (timezone-aware); tests pass a fixed
@@ -123,6 +124,7 @@ class Timebank:
             ) from e
 
     def close(self) -> None:
+        self._close_read_model()
         self._app.close()
         self.backend.close()
 

@@ -16,7 +16,9 @@ __all__ = [
     "BankInfo",
     "Erasure",
     "Figures",
+    "InactiveMember",
     "Member",
+    "NearLimit",
     "PendingEntry",
     "StatementLine",
     "entry_to_dict",
@@ -160,6 +162,38 @@ class StatementLine:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _jsonable(v) for k, v in attrs.asdict(self, recurse=False).items()}
+
+
+@attrs.frozen
+class InactiveMember:
+    """A member with no service exchange lately (see ``inactive_members``)."""
+
+    bank: str
+    member: str
+    kind: str
+    #: Their last service exchange in the banks asked about, if any.
+    last_exchange_on: date | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: _jsonable(v) for k, v in attrs.asdict(self, recurse=False).items()}
+
+
+@attrs.frozen
+class NearLimit:
+    """A member whose balance is close to (or beyond) a limit of the policy."""
+
+    bank: str
+    member: str
+    kind: str
+    balance_minutes: int
+    #: ``lowest`` or ``highest``: which limit is near.
+    side: str
+    limit_minutes: int
+    #: Minutes left before the limit (negative: beyond it).
+    headroom_minutes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
 
 
 @attrs.frozen

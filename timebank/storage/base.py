@@ -18,11 +18,14 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 import attrs
 from eventsourcing.persistence import InfrastructureFactory, StoredEvent
+
+if TYPE_CHECKING:
+    from timebank.readmodel import ReadModelDB
 
 __all__ = [
     "Backend",
@@ -32,6 +35,7 @@ __all__ = [
     "Profile",
     "ProfileStore",
     "index_update_from",
+    "read_log_from_notifications",
 ]
 
 #: Keyword under which the application hands an :class:`IndexUpdate` to the
@@ -82,6 +86,12 @@ class LedgerIndex(Protocol):
 
     def count_entries(self) -> int: ...
 
+    def read_log(self, after: int, limit: int) -> Sequence[tuple[int, str, str, bytes]]:
+        """Up to ``limit`` stored events with notification ids above
+        ``after``, in order: (notification id, stream id as hex, topic,
+        state). The read models' source."""
+        ...
+
     def close_index(self) -> None: ...
 
     def change_token(self) -> object:
@@ -120,6 +130,16 @@ class ProfileStore(abc.ABC):
         """Release what the store holds."""
 
 
+def read_log_from_notifications(
+    recorder: Any, after: int, limit: int
+) -> list[tuple[int, str, str, bytes]]:
+    """:meth:`LedgerIndex.read_log` through the library's notifications."""
+    return [
+        (n.id, n.originator_id.hex, n.topic, n.state)
+        for n in recorder.select_notifications(after + 1, limit)
+    ]
+
+
 class Backend(abc.ABC):
     """One storage technology, selected by URL."""
 
@@ -132,6 +152,10 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def profiles(self, factory: InfrastructureFactory[Any]) -> ProfileStore:
         """The profile store, sharing the factory's connections."""
+
+    @abc.abstractmethod
+    def read_model_db(self) -> ReadModelDB:
+        """A connection to where this store's read model lives."""
 
     def write_lock(self) -> AbstractContextManager[None]:
         """Held around every command (read, check, write), so that writers of

@@ -17,12 +17,14 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.popo import POPOAggregateRecorder, POPOApplicationRecorder, POPOFactory
 
+from timebank.readmodel import ReadModelDB, SqliteReadModelDB
 from timebank.storage.base import (
     Backend,
     IndexedEntry,
     Profile,
     ProfileStore,
     index_update_from,
+    read_log_from_notifications,
 )
 
 __all__ = ["MemoryBackend"]
@@ -90,6 +92,9 @@ class MemoryRecorder(POPOApplicationRecorder):
             index = self._stored_events_index[str(bank_uuid)]
             return [self._stored_events[index[v]] for v in versions]
 
+    def read_log(self, after: int, limit: int) -> Sequence[tuple[int, str, str, bytes]]:
+        return read_log_from_notifications(self, after, limit)
+
     def count_entries(self) -> int:
         with self._database_lock:
             return len(self._entries)
@@ -149,6 +154,10 @@ class MemoryBackend(Backend):
         factory = _MemoryFactory(env)
         factory.backend = self
         return factory
+
+    def read_model_db(self) -> ReadModelDB:
+        """An in-memory SQLite database, gone with the process (as the store)."""
+        return SqliteReadModelDB(None)
 
     def profiles(self, factory: InfrastructureFactory[Any]) -> ProfileStore:  # noqa: ARG002
         return self.profile_store

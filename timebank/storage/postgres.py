@@ -21,12 +21,14 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg.sql import SQL, Composed, Identifier
 
 from timebank.domain.errors import StorageError, UnsupportedStorageURL
+from timebank.readmodel import PostgresReadModelDB, ReadModelDB
 from timebank.storage.base import (
     Backend,
     IndexedEntry,
     Profile,
     ProfileStore,
     index_update_from,
+    read_log_from_notifications,
 )
 
 __all__ = ["PostgresBackend", "parse_postgres_url"]
@@ -210,6 +212,9 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
             for r in rows
         ]
 
+    def read_log(self, after: int, limit: int) -> Sequence[tuple[int, str, str, bytes]]:
+        return read_log_from_notifications(self, after, limit)
+
     def count_entries(self) -> int:
         return int(
             self._read("SELECT count(*) AS n FROM {schema}.timebank_entry_index", ())[0]["n"]
@@ -355,6 +360,19 @@ class PostgresBackend(Backend):
                 url=self.url,
             ) from None
         return factory
+
+    def read_model_db(self) -> ReadModelDB:
+        """The ``rm_*`` tables in the store's own schema, on a connection of
+        their own."""
+        schema = self._settings[PostgresFactory.POSTGRES_SCHEMA] or "public"
+        try:
+            connection = self._connect(autocommit=True)
+        except psycopg.Error as e:
+            raise StorageError(
+                f"cannot connect to PostgreSQL at {self.url}: {' '.join(str(e).split())}",
+                url=self.url,
+            ) from None
+        return PostgresReadModelDB(connection, schema, self.url)
 
     def profiles(self, factory: InfrastructureFactory[Any]) -> ProfileStore:
         if not isinstance(factory, PostgresFactory):

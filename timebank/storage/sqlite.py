@@ -25,6 +25,7 @@ from eventsourcing.persistence import InfrastructureFactory, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
 
 from timebank.domain.errors import StorageError
+from timebank.readmodel import ReadModelDB, SqliteReadModelDB
 from timebank.storage.base import (
     Backend,
     IndexedEntry,
@@ -177,6 +178,14 @@ class SqliteRecorder(SQLiteApplicationRecorder):
         )
         return [StoredEvent(bank_uuid, r[0], r[1], r[2]) for r in rows]
 
+    def read_log(self, after: int, limit: int) -> Sequence[tuple[int, str, str, bytes]]:
+        rows = self._read(
+            "SELECT rowid, originator_id, topic, state"  # noqa: S608 - the library's table name
+            f" FROM {self.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (after, limit),
+        )
+        return [(int(r[0]), str(r[1]), str(r[2]), bytes(r[3])) for r in rows]
+
     def count_entries(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM timebank_entry_index", ())[0][0])
 
@@ -311,6 +320,15 @@ class SqliteBackend(Backend):
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+
+    def read_model_db(self) -> ReadModelDB:
+        """``STORE.reports.db`` beside the store's file (``timebank.db`` ->
+        ``timebank.reports.db``)."""
+        return SqliteReadModelDB(self.read_model_path)
+
+    @property
+    def read_model_path(self) -> Path:
+        return self.path.with_name(f"{self.path.stem}.reports.db")
 
     def profiles(self, factory: InfrastructureFactory[Any]) -> ProfileStore:
         if not isinstance(factory, SQLiteFactory):

@@ -1,0 +1,214 @@
+"""Reports, coordinator lists and the CSV export of :class:`timebank.Timebank`
+(a mixin, kept apart from the commands: these only read)."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from typing import TYPE_CHECKING, Any, TextIO
+
+from timebank.domain import errors
+from timebank.domain.bank import MEMBER_KINDS
+from timebank.domain.values import (
+    AccountKind,
+    format_hours,
+    parse_date,
+    parse_minutes,
+    validate_bank_id,
+)
+from timebank.readmodel import ReadModel
+from timebank.readmodel.report import INACTIVE_DAYS, Report, build_report, inactive_members
+from timebank.views import InactiveMember, NearLimit
+
+if TYPE_CHECKING:
+    from timebank._ledger import LedgerApplication
+    from timebank.storage import Backend, Profile
+
+__all__ = ["ENTRY_COLUMNS", "MEMBER_COLUMNS", "Reporting"]
+
+#: The interchange layout (docs/import.md): members, then entries.
+MEMBER_COLUMNS = ("member_id", "kind", "bank", "joined_on", "display_name", "area", "left_on")
+ENTRY_COLUMNS = (
+    "entry_id", "occurred_on", "kind", "provider", "receiver", "hours", "bank",
+    "category", "note", "reverses", "group_id", "receiver_bank",
+)  # fmt: skip
+
+
+class Reporting:
+    """Read-model based reads; mixed into :class:`~timebank.Timebank`."""
+
+    _app: LedgerApplication
+    backend: Backend
+    _read_model: ReadModel | None = None
+
+    if TYPE_CHECKING:  # provided by Timebank
+
+        def today(self, bank: str | None = None) -> date: ...
+
+        def profile(self, member: str) -> Profile | None: ...
+
+    @property
+    def read_model(self) -> ReadModel:
+        """This store's read model (opened on first use, caught up by every
+        method below; call ``.catch_up()`` or ``.rebuild()`` yourself too)."""
+        with self._app.lock:
+            if self._read_model is None:
+                self._read_model = ReadModel(self.backend.read_model_db(), self._app.index.read_log)
+            return self._read_model
+
+    def _caught_up(self) -> ReadModel:
+        model = self.read_model
+        with self._app.lock:
+            model.catch_up()
+        return model
+
+    def _close_read_model(self) -> None:
+        if self._read_model is not None:
+            self._read_model.close()
+            self._read_model = None
+
+    def report(
+        self,
+        bank: str,
+        *,
+        start: date | str | None = None,
+        end: date | str | None = None,
+        rollup: bool = False,
+    ) -> Report:
+        """The period report of ``bank`` (with ``rollup``, of it and its mini
+        banks) from ``start`` to ``end`` inclusive, by the date help happened.
+        Defaults: from the bank's opening to today. Definitions: docs/reports.md."""
+        info = self._app.bank(validate_bank_id(bank))
+        first = info.opened_on if start is None else parse_date(start)
+        last = self.today(info.bank_id) if end is None else parse_date(end)
+        if first > last:
+            raise errors.InvalidInput(f"the period starts ({first}) after it ends ({last})")
+        model = self._caught_up()
+        with self._app.lock:
+            return build_report(model.db, info.bank_id, first, last, rollup)
+
+    def inactive_members(
+        self,
+        bank: str,
+        *,
+        as_of: date | str | None = None,
+        days: int = INACTIVE_DAYS,
+        rollup: bool = False,
+    ) -> list[InactiveMember]:
+        """Members with an active membership on ``as_of`` (default today) and
+        no service exchange in the ``days`` days up to it, for coordinators
+        to call on."""
+        info = self._app.bank(validate_bank_id(bank))
+        day = self.today(info.bank_id) if as_of is None else parse_date(as_of)
+        if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3660:
+            raise errors.InvalidInput(f"days must be a whole number from 1 to 3660: {days!r}")
+        model = self._caught_up()
+        with self._app.lock:
+            rows = inactive_members(model.db, info.bank_id, day, rollup, days)
+        return [
+            InactiveMember(bank=info.bank_id, member=m, kind=k, last_exchange_on=_optional_day(d))
+            for m, k, d in rows
+        ]
+
+    def members_near_limit(self, bank: str, *, within: str | int = "2:00") -> list[NearLimit]:
+        """Members whose balance is within ``within`` hours (``"2:00"``,
+        ``1.5``) of a balance limit of the bank's policy, or beyond it."""
+        if isinstance(within, int) and not isinstance(within, bool):
+            margin = within  # minutes; 0 lists only members at or beyond a limit
+        else:
+            margin = parse_minutes(within)
+        if margin < 0:
+            raise errors.InvalidAmount(f"within must not be negative: {within!r}", value=within)
+        with self._app.lock:
+            ledger = self._app.bank(validate_bank_id(bank))
+            rows = []
+            for member, kind in sorted(ledger.kinds.items()):
+                if kind not in MEMBER_KINDS:
+                    continue
+                limits = ledger.policy.limits_for(AccountKind(kind))
+                balance = ledger.balances[member]
+                if limits is None:
+                    continue
+                for side, limit in (
+                    ("lowest", limits.lowest_minutes),
+                    ("highest", limits.highest_minutes),
+                ):
+                    if limit is None:
+                        continue
+                    headroom = balance - limit if side == "lowest" else limit - balance
+                    if headroom <= margin:
+                        rows.append(
+                            NearLimit(ledger.bank_id, member, kind, balance, side, limit, headroom)
+                        )
+        return rows
+
+    def export_csv(self, members: TextIO, entries: TextIO) -> tuple[int, int]:
+        """Write the whole ledger in the interchange layout (docs/import.md):
+        one members row per membership period, one entries row per entry (a
+        group exchange: one row per participant). Returns the row counts."""
+        model = self._caught_up()
+        with self._app.lock:
+            db = model.db
+            member_rows = db.execute(
+                "SELECT member, kind, bank, started_on, ended_on FROM rm_memberships"
+                " ORDER BY bank, member, started_on"
+            )
+            entry_rows = db.execute(
+                "SELECT entry_id, occurred_on, kind, provider, receiver, minutes, bank,"
+                " category, reverses, receiver_bank FROM rm_entries ORDER BY seq"
+            )
+            groups: dict[str, list[tuple[str, int]]] = {}
+            for entry_id, account, minutes in db.execute(
+                "SELECT entry_id, account, minutes FROM rm_entry_parties"
+                " WHERE kind = 'group_exchange' ORDER BY seq, account"
+            ):
+                groups.setdefault(entry_id, []).append((account, minutes))
+        out = csv.writer(members, lineterminator="\n")
+        out.writerow(MEMBER_COLUMNS)
+        profiles: dict[str, Any] = {}
+        for member, kind, bank, started, ended in member_rows:
+            if member not in profiles:
+                profiles[member] = self.profile(member)
+            profile = profiles[member]
+            out.writerow([
+                member, kind, bank, started,
+                (profile.display_name or "") if profile else "",
+                (profile.area or "") if profile else "",
+                ended or "",
+            ])  # fmt: skip
+        out = csv.writer(entries, lineterminator="\n")
+        out.writerow(ENTRY_COLUMNS)
+        written = 0
+        for (
+            entry_id,
+            day,
+            kind,
+            provider,
+            receiver,
+            minutes,
+            bank,
+            category,
+            reverses,
+            far,
+        ) in entry_rows:
+            if kind == "group_exchange":
+                for account, amount in groups[entry_id]:
+                    giver, taker = (account, "") if amount > 0 else ("", account)
+                    out.writerow([
+                        entry_id, day, kind, giver, taker, format_hours(abs(amount)), bank,
+                        category or "", "", "", entry_id, "",
+                    ])  # fmt: skip
+                    written += 1
+                continue
+            undone = kind == "reversal"  # its parties are those of the entry it reverses
+            out.writerow([
+                entry_id, day, kind, "" if undone else provider or "",
+                "" if undone else receiver or "", format_hours(minutes),
+                bank, category or "", "", reverses or "", "", far or "",
+            ])  # fmt: skip
+            written += 1
+        return len(member_rows), written
+
+
+def _optional_day(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)

@@ -1,0 +1,131 @@
+"""Read models: tables derived from the event log, for reports and exports.
+
+A :class:`ReadModel` applies each stored event exactly once, in log order,
+to plain SQL tables (``rm_*``, documented in docs/reports.md): in a SQLite
+file beside a SQLite store (``timebank.db`` -> ``timebank.reports.db``), in
+memory for a ``memory://`` store, or in the store's own schema on
+PostgreSQL. Each batch of events and the new position commit in one
+transaction, so a read model interrupted at any moment resumes where its
+last commit left it. It never holds personal data (ids, dates and minutes
+only), so erasing a member's profile leaves nothing to erase here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from timebank.readmodel._db import PostgresReadModelDB, ReadModelDB, SqliteReadModelDB
+from timebank.readmodel._projector import SERVICE_KINDS, LogRecord, Projector, UnknownEvent
+from timebank.readmodel._schema import (
+    SCHEMA_VERSION,
+    TABLES,
+    create_statements,
+    index_statements,
+)
+
+__all__ = [
+    "BATCH_SIZE",
+    "SERVICE_KINDS",
+    "LogRecord",
+    "PostgresReadModelDB",
+    "ReadModel",
+    "ReadModelDB",
+    "SqliteReadModelDB",
+    "UnknownEvent",
+]
+
+#: Events applied (and committed) per transaction.
+BATCH_SIZE = 20_000
+
+#: Reads stored events after a notification id: ``(after, limit) -> records``.
+LogReader = Callable[[int, int], Sequence[LogRecord]]
+
+
+class ReadModel:
+    """The read model of one store. :meth:`catch_up` before reading it (the
+    :class:`~timebank.Timebank` report methods do)."""
+
+    def __init__(self, db: ReadModelDB, read_log: LogReader) -> None:
+        self.db = db
+        self._read_log = read_log
+
+    @property
+    def location(self) -> str:
+        """The SQLite file (or ``:memory:``), or the PostgreSQL URL."""
+        return self.db.location
+
+    def position(self) -> int:
+        """Notification id of the last event applied (0 when empty)."""
+        if "rm_position" not in self.db.table_names():
+            return 0
+        rows = self.db.execute("SELECT notification_id FROM rm_position")
+        return int(rows[0][0]) if rows else 0
+
+    def catch_up(self, *, batch_size: int = BATCH_SIZE) -> int:
+        """Apply every event recorded since the last catch-up; how many.
+
+        Several processes may call it at once: they take turns, and each
+        event is applied once (the position is read and written inside the
+        same exclusive transaction as the rows).
+        """
+        self._ensure_schema()
+        applied = 0
+        while True:
+            with self.db.exclusive():
+                position = int(self.db.execute("SELECT notification_id FROM rm_position")[0][0])
+                records = self._read_log(position, batch_size)
+                if records:
+                    banks = {
+                        str(s): str(b)
+                        for s, b in self.db.execute("SELECT stream, bank FROM rm_banks")
+                    }
+                    projector = Projector(self.db, banks)
+                    projector.apply(records)
+                    projector.flush()
+                    self.db.execute("UPDATE rm_position SET notification_id = ?", (records[-1][0],))
+            applied += len(records)
+            if len(records) < batch_size:
+                break
+        for statement in index_statements():
+            self.db.execute(statement)
+        return applied
+
+    def rebuild(self, *, batch_size: int = BATCH_SIZE) -> int:
+        """Drop every table and apply the whole log again; events applied."""
+        with self.db.exclusive():
+            self._drop()
+        return self.catch_up(batch_size=batch_size)
+
+    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every read-model table, sorted (to compare two read
+        models, as the tests do)."""
+        return {
+            name: sorted(self.db.execute(f"SELECT * FROM {name}"), key=_sort_key)  # noqa: S608
+            for name in TABLES
+        }
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- schema ------------------------------------------------------------------------
+    def _ensure_schema(self) -> None:
+        with self.db.exclusive():
+            if "rm_position" in self.db.table_names():
+                version = self.db.execute("SELECT schema_version FROM rm_position")[0][0]
+                if version == SCHEMA_VERSION:
+                    return
+                self._drop()  # another version's tables: rebuilt from the log
+            for statement in create_statements(self.db.dialect):
+                self.db.execute(statement)
+            self.db.execute("INSERT INTO rm_position VALUES (1, 0, ?)", (SCHEMA_VERSION,))
+
+    def _drop(self) -> None:
+        existing = set(self.db.table_names())
+        for name in reversed(list(TABLES)):
+            if name in existing:
+                self.db.execute(f"DROP TABLE {name}")
+
+
+def _sort_key(row: tuple[Any, ...]) -> tuple[tuple[bool, str], ...]:
+    return tuple((value is None, str(value)) for value in row)

@@ -1,0 +1,153 @@
+"""Where a read model lives: a SQLite database (with sqlite-utils) or
+tables in the store's PostgreSQL schema. Both speak the same SQL (written
+with ``?`` placeholders); this module hides the few differences."""
+
+from __future__ import annotations
+
+import abc
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from timebank.domain.errors import StorageError
+
+__all__ = ["PostgresReadModelDB", "ReadModelDB", "SqliteReadModelDB"]
+
+#: Seconds a catch-up waits for another process's catch-up to finish.
+BUSY_TIMEOUT_S = 30
+
+
+class ReadModelDB(abc.ABC):
+    """A connection to the read model's tables."""
+
+    #: ``sqlite`` or ``postgresql``.
+    dialect: str
+    #: Where it is, for messages (no password).
+    location: str
+
+    @abc.abstractmethod
+    def exclusive(self) -> Any:
+        """A context manager: one transaction, with every other writer of
+        this read model kept out until it commits (or rolls back)."""
+
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement; the rows it returns, if any."""
+
+    @abc.abstractmethod
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    @abc.abstractmethod
+    def table_names(self) -> list[str]: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the connection."""
+
+
+class SqliteReadModelDB(ReadModelDB):
+    """A SQLite file (or ``:memory:``), opened with sqlite-utils so that the
+    same ``Database`` object answers ad-hoc queries (``.db.query(...)``)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.location = str(path) if path is not None else ":memory:"
+        conn = sqlite3.connect(
+            self.location, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
+        )
+        if path is not None:
+            conn.execute("PRAGMA journal_mode=WAL")
+        # A read model is rebuilt from the log after a crash that loses its
+        # last commits, but a torn file must not happen: NORMAL is safe in WAL.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=OFF")
+        self.conn = conn
+        #: sqlite-utils' view of the same connection (table listing, queries).
+        self.db = sqlite_utils.Database(conn)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise StorageError(
+                        f"cannot write the read model {self.location}: {e}", url=self.location
+                    ) from None
+                time.sleep(0.01)
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, tuple(params)).fetchall()
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+    def table_names(self) -> list[str]:
+        return self.db.table_names()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class PostgresReadModelDB(ReadModelDB):
+    """Tables beside the event store's, in its PostgreSQL schema."""
+
+    dialect = "postgresql"
+
+    def __init__(self, connection: Any, schema: str, location: str) -> None:
+        self.conn = connection
+        self.schema = schema
+        self.location = location
+        # An autocommit connection: exclusive() opens the only transactions.
+        self.conn.execute(f'SET search_path TO "{schema}"')
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        return sql.replace("?", "%s")
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self.conn.transaction():
+            # One catch-up at a time: the others wait here, then see the
+            # position the first one committed.
+            self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
+            yield
+
+    @property
+    def _lock_key(self) -> str:
+        return f"timebank:readmodel:{self.schema}"
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.conn.cursor() as cursor:
+            cursor.execute(self._sql(sql), tuple(params))
+            rows = cursor.fetchall() if cursor.description is not None else []
+        return [tuple(row) for row in rows]
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self.conn.cursor() as cursor:
+            cursor.executemany(self._sql(sql), list(rows))
+
+    def table_names(self) -> list[str]:
+        rows = self.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+            (self.schema,),
+        )
+        return sorted(str(r[0]) for r in rows)
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,115 @@
+"""The read model's tables (documented, column by column, in docs/reports.md).
+
+One SQL text serves SQLite and PostgreSQL: dates are ISO text, amounts are
+integer minutes, and the empty string stands for "none" in the key columns
+of the aggregate tables (a primary key cannot hold NULL).
+"""
+
+from __future__ import annotations
+
+__all__ = ["INDEXES", "SCHEMA_VERSION", "TABLES", "create_statements", "index_statements"]
+
+#: Bumped whenever a table or the meaning of a column changes: a read model
+#: of another version is dropped and rebuilt from the log when opened.
+SCHEMA_VERSION = 1
+
+_KEYED = "{without_rowid}"
+
+#: Table name -> CREATE TABLE statement (``{without_rowid}`` is filled in per
+#: dialect). The order is the order of creation.
+TABLES: dict[str, str] = {
+    "rm_position": (
+        "CREATE TABLE rm_position ("
+        " singleton INTEGER PRIMARY KEY CHECK (singleton = 1),"
+        " notification_id BIGINT NOT NULL,"
+        " schema_version INTEGER NOT NULL)"
+    ),
+    "rm_banks": (
+        "CREATE TABLE rm_banks ("
+        " bank TEXT PRIMARY KEY, stream TEXT NOT NULL UNIQUE, parent TEXT,"
+        " name TEXT NOT NULL, opened_on TEXT NOT NULL, policy TEXT NOT NULL)"
+    ),
+    "rm_accounts": (
+        "CREATE TABLE rm_accounts ("
+        " bank TEXT NOT NULL, account TEXT NOT NULL, kind TEXT NOT NULL,"
+        " balance_minutes BIGINT NOT NULL, status TEXT, joined_on TEXT,"
+        " PRIMARY KEY (bank, account))" + _KEYED
+    ),
+    "rm_memberships": (
+        "CREATE TABLE rm_memberships ("
+        " bank TEXT NOT NULL, member TEXT NOT NULL, kind TEXT NOT NULL,"
+        " started_on TEXT NOT NULL, ended_on TEXT,"
+        " PRIMARY KEY (bank, member, started_on))" + _KEYED
+    ),
+    "rm_entries": (
+        "CREATE TABLE rm_entries ("
+        " entry_id TEXT PRIMARY KEY, seq BIGINT NOT NULL, bank TEXT NOT NULL,"
+        " receiver_bank TEXT, kind TEXT NOT NULL, occurred_on TEXT NOT NULL,"
+        " minutes BIGINT NOT NULL, category TEXT, provider TEXT, receiver TEXT,"
+        " reverses TEXT, reversed_by TEXT, recorded_at TEXT NOT NULL, actor TEXT NOT NULL,"
+        " on_behalf_of TEXT, flags TEXT)" + _KEYED
+    ),
+    "rm_entry_parties": (
+        "CREATE TABLE rm_entry_parties ("
+        " entry_id TEXT NOT NULL, bank TEXT NOT NULL, account TEXT NOT NULL,"
+        " role TEXT NOT NULL, minutes BIGINT NOT NULL, seq BIGINT NOT NULL,"
+        " occurred_on TEXT NOT NULL, kind TEXT NOT NULL, category TEXT,"
+        " reversed INTEGER NOT NULL,"
+        " PRIMARY KEY (entry_id, bank, account))" + _KEYED
+    ),
+    "rm_pot_flows": (
+        "CREATE TABLE rm_pot_flows ("
+        " entry_id TEXT NOT NULL, bank TEXT NOT NULL, occurred_on TEXT NOT NULL,"
+        " kind TEXT NOT NULL, minutes BIGINT NOT NULL, reversed INTEGER NOT NULL,"
+        " PRIMARY KEY (entry_id, bank))" + _KEYED
+    ),
+    "rm_daily": (
+        "CREATE TABLE rm_daily ("
+        " bank TEXT NOT NULL, receiver_bank TEXT NOT NULL, day TEXT NOT NULL,"
+        " kind TEXT NOT NULL, category TEXT NOT NULL,"
+        " entries BIGINT NOT NULL, minutes BIGINT NOT NULL,"
+        " PRIMARY KEY (bank, receiver_bank, day, kind, category))" + _KEYED
+    ),
+    "rm_account_days": (
+        "CREATE TABLE rm_account_days ("
+        " bank TEXT NOT NULL, account TEXT NOT NULL, day TEXT NOT NULL,"
+        " exchanges BIGINT NOT NULL,"
+        " PRIMARY KEY (bank, account, day))" + _KEYED
+    ),
+    "rm_pairs": (
+        "CREATE TABLE rm_pairs ("
+        " bank_a TEXT NOT NULL, account_a TEXT NOT NULL,"
+        " bank_b TEXT NOT NULL, account_b TEXT NOT NULL,"
+        " exchanges BIGINT NOT NULL, first_day TEXT, last_day TEXT,"
+        " PRIMARY KEY (bank_a, account_a, bank_b, account_b))" + _KEYED
+    ),
+    "rm_pair_days": (
+        "CREATE TABLE rm_pair_days ("
+        " bank_a TEXT NOT NULL, account_a TEXT NOT NULL,"
+        " bank_b TEXT NOT NULL, account_b TEXT NOT NULL,"
+        " day TEXT NOT NULL, exchanges BIGINT NOT NULL,"
+        " PRIMARY KEY (bank_a, account_a, bank_b, account_b, day))" + _KEYED
+    ),
+}
+
+#: Secondary indexes: (name, table, columns). Created after the tables, and
+#: after the rows when a read model is built from empty (faster).
+INDEXES: tuple[tuple[str, str, str], ...] = (
+    ("rm_entries_by_date", "rm_entries", "occurred_on"),
+    ("rm_entry_parties_by_account", "rm_entry_parties", "bank, account, seq"),
+    ("rm_pot_flows_by_bank", "rm_pot_flows", "bank, occurred_on"),
+    ("rm_memberships_by_member", "rm_memberships", "member"),
+)
+
+
+def create_statements(dialect: str) -> list[str]:
+    """Every CREATE TABLE statement for ``dialect`` (sqlite or postgresql)."""
+    without_rowid = " WITHOUT ROWID" if dialect == "sqlite" else ""
+    return [ddl.format(without_rowid=without_rowid) for ddl in TABLES.values()]
+
+
+def index_statements() -> list[str]:
+    return [
+        f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})"
+        for name, table, columns in INDEXES
+    ]

@@ -1,0 +1,363 @@
+"""The period report: the figures councils and funders publish.
+
+Every figure is defined in docs/reports.md (the definitions are quoted there
+word for word, with the decisions they leave open); this module computes
+them with SQL over the read model's tables, so a report over a million
+entries reads aggregates, not entries.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import attrs
+
+from timebank.domain.values import EntryKind
+from timebank.readmodel._db import ReadModelDB
+from timebank.readmodel._projector import SERVICE_KINDS
+
+__all__ = [
+    "INACTIVE_DAYS",
+    "CategoryFigures",
+    "MonthFigures",
+    "Report",
+    "build_report",
+    "hours",
+    "inactive_members",
+    "scope",
+]
+
+#: A member with no service exchange in this many days before a date is inactive.
+INACTIVE_DAYS = 90
+_MEMBER_KINDS = ("individual", "organisation")
+
+
+def hours(minutes: int) -> Decimal:
+    """Minutes as hours, rounded half-even to 2 decimals (for display: every
+    figure also comes in exact minutes)."""
+    return (Decimal(minutes) / 60).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+
+
+def _number(minutes: int) -> int | float:
+    """Hours as a JSON number: an integer when whole, else the 2-decimal
+    value above (converted for output only, never computed with)."""
+    value = hours(minutes)
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+@attrs.frozen
+class MonthFigures:
+    """One calendar month of a report (cut to the report's period)."""
+
+    month: str
+    exchanged_minutes: int
+    exchanges: int
+    new_members: int
+    #: Members whose membership was active on the month's last day (or on
+    #: the period's last day, for the last month).
+    members: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "month": self.month,
+            "hours": _number(self.exchanged_minutes),
+            "exchanges": self.exchanges,
+            "new_members": self.new_members,
+            "members": self.members,
+            "exchanged_minutes": self.exchanged_minutes,
+        }
+
+
+@attrs.frozen
+class CategoryFigures:
+    category: str | None
+    exchanged_minutes: int
+    exchanges: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "hours": _number(self.exchanged_minutes),
+            "exchanges": self.exchanges,
+            "exchanged_minutes": self.exchanged_minutes,
+        }
+
+
+@attrs.frozen
+class Report:
+    """A bank's figures for a period (``start`` to ``end``, inclusive)."""
+
+    bank: str
+    #: The banks reported on: the bank, and its mini banks with ``rollup``.
+    banks: tuple[str, ...]
+    rollup: bool
+    start: date
+    end: date
+    exchanged_minutes: int
+    exchanges: int
+    transactions: int
+    individual_members: int
+    organisations: int
+    new_members: int
+    active_members: int
+    inactive_members: int
+    donated_to_pot_minutes: int
+    pot_funded_minutes: int
+    pot_balance_minutes: int
+    connections: int
+    new_connections: int
+    by_month: tuple[MonthFigures, ...]
+    by_category: tuple[CategoryFigures, ...]
+
+    @property
+    def hours_exchanged(self) -> Decimal:
+        return hours(self.exchanged_minutes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report with the issue's field names (hours as numbers)."""
+        return {
+            "bank": self.bank,
+            "banks": list(self.banks),
+            "rollup": self.rollup,
+            "from": self.start.isoformat(),
+            "to": self.end.isoformat(),
+            "hours_exchanged": _number(self.exchanged_minutes),
+            "exchanges": self.exchanges,
+            "transactions": self.transactions,
+            "individual_members": self.individual_members,
+            "organisations": self.organisations,
+            "new_members": self.new_members,
+            "active_members": self.active_members,
+            "inactive_members": self.inactive_members,
+            "donated_to_pot_hours": _number(self.donated_to_pot_minutes),
+            "pot_funded_hours": _number(self.pot_funded_minutes),
+            "pot_balance_hours": _number(self.pot_balance_minutes),
+            "connections": self.connections,
+            "new_connections": self.new_connections,
+            "by_month": [m.to_dict() for m in self.by_month],
+            "by_category": [c.to_dict() for c in self.by_category],
+            "exchanged_minutes": self.exchanged_minutes,
+            "donated_to_pot_minutes": self.donated_to_pot_minutes,
+            "pot_funded_minutes": self.pot_funded_minutes,
+            "pot_balance_minutes": self.pot_balance_minutes,
+        }
+
+
+def scope(db: ReadModelDB, bank: str, rollup: bool) -> tuple[str, ...]:
+    """The bank, and with ``rollup`` every mini bank below it."""
+    banks = [str(r[0]) for r in db.execute("SELECT bank FROM rm_banks ORDER BY bank")]
+    return tuple(b for b in banks if b == bank or (rollup and b.startswith(f"{bank}/")))
+
+
+def build_report(db: ReadModelDB, bank: str, start: date, end: date, rollup: bool) -> Report:
+    """Compute the report (the caller has caught the read model up)."""
+    banks = scope(db, bank, rollup)
+    marks = ", ".join("?" * len(banks))
+    first, last = start.isoformat(), end.isoformat()
+
+    # Entries: one pass over the daily totals.
+    totals: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
+    months: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
+    categories: defaultdict[str | None, list[int]] = defaultdict(lambda: [0, 0])
+    for month, kind, category, entries, minutes in db.execute(
+        "SELECT substr(day, 1, 7), kind, category, SUM(entries), SUM(minutes) FROM rm_daily"  # noqa: S608
+        f" WHERE (bank IN ({marks}) OR receiver_bank IN ({marks})) AND day >= ? AND day <= ?"
+        " GROUP BY substr(day, 1, 7), kind, category",
+        (*banks, *banks, first, last),
+    ):
+        totals[kind][0] += int(entries)
+        totals[kind][1] += int(minutes)
+        if kind in SERVICE_KINDS:
+            for into in (months[month], categories[category or None]):
+                into[0] += int(entries)
+                into[1] += int(minutes)
+    exchanges = sum(totals[k][0] for k in SERVICE_KINDS)
+    exchanged = sum(totals[k][1] for k in SERVICE_KINDS)
+    transactions = sum(n for k, (n, _) in totals.items() if k != EntryKind.OPENING_BALANCE.value)
+
+    # The pots.
+    flows = dict(
+        db.execute(
+            "SELECT kind, SUM(minutes) FROM rm_pot_flows"  # noqa: S608
+            f" WHERE bank IN ({marks}) AND occurred_on >= ? AND occurred_on <= ?"
+            " AND reversed = 0 AND kind IN ('donation', 'pot_exchange') GROUP BY kind",
+            (*banks, first, last),
+        )
+    )
+    pot_balance = db.execute(
+        f"SELECT SUM(minutes) FROM rm_pot_flows WHERE bank IN ({marks}) AND occurred_on <= ?",  # noqa: S608
+        (*banks, last),
+    )[0][0]
+
+    # Members: people (a member of two banks of the scope counts once).
+    periods = _periods(db, banks, marks)
+    first_joined = {m: min(s for s, _ in spans) for m, (_, spans) in periods.items()}
+    on_end = {m for m, (_, spans) in periods.items() if _active_on(spans, last)}
+    kinds = {m: kind for m, (kind, _) in periods.items()}
+    active = _exchanged_between(db, banks, marks, first, last)
+    recent = _exchanged_between(
+        db, banks, marks, (end - timedelta(days=INACTIVE_DAYS - 1)).isoformat(), last
+    )
+
+    # Connections: pairs of accounts.
+    in_scope = f"(bank_a IN ({marks}) OR bank_b IN ({marks}))"
+    connections = db.execute(
+        f"SELECT COUNT(*) FROM rm_pairs p WHERE {in_scope} AND exchanges > 0"  # noqa: S608
+        " AND first_day <= ? AND last_day >= ?"
+        " AND (first_day >= ? OR last_day <= ? OR EXISTS (SELECT 1 FROM rm_pair_days d"
+        "  WHERE d.bank_a = p.bank_a AND d.account_a = p.account_a"
+        "  AND d.bank_b = p.bank_b AND d.account_b = p.account_b"
+        "  AND d.day >= ? AND d.day <= ? AND d.exchanges > 0))",
+        (*banks, *banks, last, first, first, last, first, last),
+    )[0][0]
+    new_connections = db.execute(
+        f"SELECT COUNT(*) FROM rm_pairs WHERE {in_scope} AND exchanges > 0"  # noqa: S608
+        " AND first_day >= ? AND first_day <= ?",
+        (*banks, *banks, first, last),
+    )[0][0]
+
+    by_month = []
+    joins = sorted(first_joined.values())
+    month_spans = _months(start, end)
+    members_at = _members_on(periods, [e.isoformat() for _, e in month_spans])
+    for (month_start, month_end), members in zip(month_spans, members_at, strict=True):
+        key = month_start.isoformat()[:7]
+        joined = bisect_right(joins, month_end.isoformat()) - bisect_left(
+            joins, month_start.isoformat()
+        )
+        by_month.append(
+            MonthFigures(
+                month=key,
+                exchanged_minutes=months[key][1],
+                exchanges=months[key][0],
+                new_members=joined,
+                members=members,
+            )
+        )
+    by_category = tuple(
+        CategoryFigures(category, minutes, count)
+        for category, (count, minutes) in sorted(
+            categories.items(), key=lambda item: (-item[1][1], item[0] or "")
+        )
+    )
+    return Report(
+        bank=bank,
+        banks=banks,
+        rollup=rollup,
+        start=start,
+        end=end,
+        exchanged_minutes=exchanged,
+        exchanges=exchanges,
+        transactions=transactions,
+        individual_members=sum(1 for m in on_end if kinds[m] == "individual"),
+        organisations=sum(1 for m in on_end if kinds[m] == "organisation"),
+        new_members=sum(1 for day in first_joined.values() if first <= day <= last),
+        active_members=len(active),
+        inactive_members=len(on_end - recent),
+        donated_to_pot_minutes=int(flows.get("donation") or 0),
+        pot_funded_minutes=-int(flows.get("pot_exchange") or 0),
+        pot_balance_minutes=int(pot_balance or 0),
+        connections=int(connections),
+        new_connections=int(new_connections),
+        by_month=tuple(by_month),
+        by_category=by_category,
+    )
+
+
+def inactive_members(
+    db: ReadModelDB, bank: str, as_of: date, rollup: bool, days: int = INACTIVE_DAYS
+) -> list[tuple[str, str, str | None]]:
+    """Members with an active membership on ``as_of`` and no service exchange
+    in the ``days`` days up to it: (member, kind, last exchange day or None)."""
+    banks = scope(db, bank, rollup)
+    marks = ", ".join("?" * len(banks))
+    last = as_of.isoformat()
+    periods = _periods(db, banks, marks)
+    recent = _exchanged_between(
+        db, banks, marks, (as_of - timedelta(days=days - 1)).isoformat(), last
+    )
+    quiet = sorted(m for m, (_, spans) in periods.items() if _active_on(spans, last))
+    rows = []
+    for member in quiet:
+        if member in recent:
+            continue
+        latest = db.execute(
+            f"SELECT MAX(day) FROM rm_account_days WHERE bank IN ({marks})"  # noqa: S608
+            " AND account = ? AND day <= ? AND exchanges > 0",
+            (*banks, member, last),
+        )[0][0]
+        rows.append((member, periods[member][0], latest))
+    return rows
+
+
+def _periods(
+    db: ReadModelDB, banks: tuple[str, ...], marks: str
+) -> dict[str, tuple[str, list[tuple[str, str | None]]]]:
+    """Each member's kind and membership periods in the banks."""
+    periods: dict[str, tuple[str, list[tuple[str, str | None]]]] = {}
+    for member, kind, started, ended in db.execute(
+        "SELECT member, kind, started_on, ended_on FROM rm_memberships"  # noqa: S608
+        f" WHERE bank IN ({marks}) ORDER BY member, started_on",
+        banks,
+    ):
+        periods.setdefault(member, (kind, []))[1].append((started, ended))
+    return periods
+
+
+def _active_on(spans: list[tuple[str, str | None]], day: str) -> bool:
+    return any(start <= day and (end is None or day <= end) for start, end in spans)
+
+
+def _members_on(
+    periods: dict[str, tuple[str, list[tuple[str, str | None]]]], days: list[str]
+) -> list[int]:
+    """How many members had an active membership on each day: each member's
+    periods are merged (two banks at once count once), then counted with a
+    sweep instead of a check per member and day."""
+    starts: list[str] = []
+    ends: list[str] = []
+    for _, spans in periods.values():
+        merged: list[list[str]] = []
+        for start, end in spans:  # sorted by start
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end or _OPEN)
+            else:
+                merged.append([start, end or _OPEN])
+        starts.extend(s for s, _ in merged)
+        ends.extend(e for _, e in merged)
+    starts.sort()
+    ends.sort()
+    return [bisect_right(starts, day) - bisect_left(ends, day) for day in days]
+
+
+#: Stands for "no end yet" when comparing ISO dates.
+_OPEN = "9999-12-31"
+
+
+def _exchanged_between(
+    db: ReadModelDB, banks: tuple[str, ...], marks: str, first: str, last: str
+) -> set[str]:
+    """Members who took part in a service exchange between two days."""
+    rows = db.execute(
+        "SELECT DISTINCT a.account FROM rm_accounts a"  # noqa: S608
+        f" WHERE a.bank IN ({marks}) AND a.kind IN ('individual', 'organisation')"
+        " AND EXISTS (SELECT 1 FROM rm_account_days d WHERE d.bank = a.bank"
+        "  AND d.account = a.account AND d.day >= ? AND d.day <= ? AND d.exchanges > 0)",
+        (*banks, first, last),
+    )
+    return {str(r[0]) for r in rows}
+
+
+def _months(start: date, end: date) -> list[tuple[date, date]]:
+    """The calendar months the period touches, each cut to the period."""
+    months = []
+    day = start
+    while day <= end:
+        following = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+        months.append((day, min(end, following - timedelta(days=1))))
+        day = following
+    return months
