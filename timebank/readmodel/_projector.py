@@ -65,6 +65,8 @@ _ENTRY_TOPICS: dict[str, EntryKind | None] = {
     )
 }
 _ENTRY_TOPICS[get_topic(Bank.InterBankEntryRecorded)] = None
+_KIND_VALUES = {kind: kind.value for kind in EntryKind}
+_POT_EXCHANGE = EntryKind.POT_EXCHANGE.value
 _REVERSAL_TOPIC = get_topic(Bank.EntryReversed)
 
 #: Events that change nothing the read model holds (roles, guardians,
@@ -172,7 +174,6 @@ class Projector:
         self._pot_flows: dict[tuple[str, str], list[Any]] = {}
         self._balances: defaultdict[tuple[str, str], int] = defaultdict(int)
         self._daily: dict[tuple[str, str, str, str, str], list[int]] = {}
-        self._account_days: defaultdict[tuple[str, str, str], int] = defaultdict(int)
         self._pair_days: defaultdict[tuple[str, str, str, str, str], int] = defaultdict(int)
         self._pairs: dict[tuple[str, str, str, str], list[Any]] = {}
         self._recompute: set[tuple[str, str, str, str]] = set()
@@ -263,9 +264,8 @@ class Projector:
         )
 
     # --- entries ---------------------------------------------------------------------
-    def _entry(self, seq: int, bank: str, kind: EntryKind | None, d: dict[str, Any]) -> None:
+    def _entry(self, seq: int, bank: str, kind: EntryKind | None, d: dict[str, Any]) -> None:  # noqa: PLR0912 - one loop, kept flat for speed
         entry_id = d["entry_id"]
-        minutes = d["minutes"]
         provider = d.get("provider")
         receiver = d.get("receiver")
         if kind is None:  # one side of an inter-bank entry
@@ -274,33 +274,45 @@ class Projector:
             legs = [(str(a), int(m)) for a, m in d["side_legs"]]
             group: list[list[Any]] = []
         else:
-            kind_value = kind.value
+            kind_value = _KIND_VALUES[kind]
             home, other = bank, None
             if kind is EntryKind.GROUP_EXCHANGE:
                 group = d["participants"]
                 legs = [(str(a), int(m)) for a, m in group]
             else:
                 group = []
-                legs = legs_for(kind, provider, receiver, minutes)
+                legs = legs_for(kind, provider, receiver, d["minutes"])
         info = self._infos.get(entry_id)
         if info is None and (other is None or not self._known(entry_id)):
             info = self._new_entry(seq, kind_value, home, other, provider, receiver, group, d)
         elif info is None:
             info = self._load(entry_id)
-        day = info.occurred_on
-        for account, amount in legs:
-            role = _role(account, amount, bank, info)
-            info.roles[bank, account] = role
-            self._party(entry_id, bank, account, role, amount, seq, info)
-            if account == POT:
-                self._pot_flows[entry_id, bank] = [
-                    entry_id, bank, day, kind_value, amount, 0,
-                ]  # fmt: skip
-        if kind_value == EntryKind.POT_EXCHANGE.value and receiver is not None:
-            receiver_bank = other or bank
-            if receiver_bank == bank and (bank, receiver) not in info.roles:
-                info.roles[bank, receiver] = "receiver"
-                self._party(entry_id, bank, receiver, "receiver", 0, seq, info)
+        day, category, roles = info.occurred_on, info.category, info.roles
+        parties, balances = self._parties, self._balances
+        for position, (account, amount) in enumerate(legs):
+            if account[0] == "@":
+                role = _account_kind(account)
+            elif kind is None:
+                role = _role(account, amount, bank, info)
+            elif group:
+                role = "provider" if amount > 0 else "receiver"
+            else:  # legs_for gives the provider's leg first, then the other party's
+                role = "receiver" if position else "provider"
+            roles[bank, account] = role
+            parties[entry_id, bank, account] = [
+                entry_id, bank, account, role, amount, seq, day, kind_value, category, 0,
+            ]  # fmt: skip
+            balances[bank, account] += amount
+            if role == "pot":
+                self._pot_flows[entry_id, bank] = [entry_id, bank, day, kind_value, amount, 0]
+        if (
+            kind_value == _POT_EXCHANGE
+            and receiver is not None
+            and (other or bank) == bank
+            and (bank, receiver) not in roles
+        ):  # helped, paid for by the pot: a party with no leg
+            roles[bank, receiver] = "receiver"
+            self._party(entry_id, bank, receiver, "receiver", 0, seq, info)
 
     def _new_entry(
         self,
@@ -411,22 +423,24 @@ class Projector:
         totals[1] += sign * info.minutes
 
     def _activity(self, info: _Entry, sign: int) -> None:
+        """Count the entry's provider-receiver pairs (connections)."""
         providers, receivers = info.service
         day = info.occurred_on
-        for bank, account in {*providers, *receivers}:
-            self._account_days[bank, account, day] += sign
+        pair_days, pairs = self._pair_days, self._pairs
         for p in providers:
             for r in receivers:
-                a, b = (p, r) if p < r else (r, p)
-                pair = (a[0], a[1], b[0], b[1])
-                self._pair_days[(*pair, day)] += sign
-                totals = self._pairs.get(pair)
+                pair = (*p, *r) if p < r else (*r, *p)
+                pair_days[(*pair, day)] += sign
+                totals = pairs.get(pair)
                 if totals is None:
-                    totals = self._pairs[pair] = [0, None, None]
+                    pairs[pair] = [sign, day, day] if sign > 0 else [sign, None, None]
+                    if sign < 0:
+                        self._recompute.add(pair)
+                    continue
                 totals[0] += sign
                 if sign > 0:
-                    totals[1] = day if totals[1] is None else min(totals[1], day)
-                    totals[2] = day if totals[2] is None else max(totals[2], day)
+                    totals[1] = day if totals[1] is None or day < totals[1] else totals[1]
+                    totals[2] = day if totals[2] is None or day > totals[2] else totals[2]
                 else:
                     self._recompute.add(pair)
 
@@ -485,12 +499,6 @@ class Projector:
             " SET entries = rm_daily.entries + excluded.entries,"
             " minutes = rm_daily.minutes + excluded.minutes",
             [(*key, n, m) for key, (n, m) in self._daily.items()],
-        )
-        db.executemany(
-            "INSERT INTO rm_account_days VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (bank, account, day) DO UPDATE"
-            " SET exchanges = rm_account_days.exchanges + excluded.exchanges",
-            [(*key, n) for key, n in self._account_days.items()],
         )
         db.executemany(
             "INSERT INTO rm_pair_days VALUES (?, ?, ?, ?, ?, ?)"

@@ -70,12 +70,6 @@ TABLES: dict[str, str] = {
         " entries BIGINT NOT NULL, minutes BIGINT NOT NULL,"
         " PRIMARY KEY (bank, receiver_bank, day, kind, category))" + _KEYED
     ),
-    "rm_account_days": (
-        "CREATE TABLE rm_account_days ("
-        " bank TEXT NOT NULL, account TEXT NOT NULL, day TEXT NOT NULL,"
-        " exchanges BIGINT NOT NULL,"
-        " PRIMARY KEY (bank, account, day))" + _KEYED
-    ),
     "rm_pairs": (
         "CREATE TABLE rm_pairs ("
         " bank_a TEXT NOT NULL, account_a TEXT NOT NULL,"
@@ -96,7 +90,7 @@ TABLES: dict[str, str] = {
 #: after the rows when a read model is built from empty (faster).
 INDEXES: tuple[tuple[str, str, str], ...] = (
     ("rm_entries_by_date", "rm_entries", "occurred_on"),
-    ("rm_entry_parties_by_account", "rm_entry_parties", "bank, account, seq"),
+    ("rm_entry_parties_by_account", "rm_entry_parties", "bank, account, occurred_on"),
     ("rm_pot_flows_by_bank", "rm_pot_flows", "bank, occurred_on"),
     ("rm_memberships_by_member", "rm_memberships", "member"),
 )

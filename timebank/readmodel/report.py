@@ -243,6 +243,7 @@ def build_report(db: ReadModelDB, bank: str, start: date, end: date, rollup: boo
         for category, (count, minutes) in sorted(
             categories.items(), key=lambda item: (-item[1][1], item[0] or "")
         )
+        if count  # a category whose exchanges were all reversed is not listed
     )
     return Report(
         bank=bank,
@@ -286,8 +287,8 @@ def inactive_members(
         if member in recent:
             continue
         latest = db.execute(
-            f"SELECT MAX(day) FROM rm_account_days WHERE bank IN ({marks})"  # noqa: S608
-            " AND account = ? AND day <= ? AND exchanges > 0",
+            f"SELECT MAX(occurred_on) FROM rm_entry_parties WHERE bank IN ({marks})"  # noqa: S608
+            f" AND account = ? AND occurred_on <= ? AND {_TOOK_PART}",
             (*banks, member, last),
         )[0][0]
         rows.append((member, periods[member][0], latest))
@@ -338,6 +339,14 @@ def _members_on(
 _OPEN = "9999-12-31"
 
 
+#: A party row of a service exchange that stands (not reversed), as its
+#: provider or receiver.
+_TOOK_PART = (
+    "reversed = 0 AND kind IN ('exchange', 'pot_exchange', 'group_exchange')"
+    " AND role IN ('provider', 'receiver')"
+)
+
+
 def _exchanged_between(
     db: ReadModelDB, banks: tuple[str, ...], marks: str, first: str, last: str
 ) -> set[str]:
@@ -345,8 +354,8 @@ def _exchanged_between(
     rows = db.execute(
         "SELECT DISTINCT a.account FROM rm_accounts a"  # noqa: S608
         f" WHERE a.bank IN ({marks}) AND a.kind IN ('individual', 'organisation')"
-        " AND EXISTS (SELECT 1 FROM rm_account_days d WHERE d.bank = a.bank"
-        "  AND d.account = a.account AND d.day >= ? AND d.day <= ? AND d.exchanges > 0)",
+        " AND EXISTS (SELECT 1 FROM rm_entry_parties WHERE bank = a.bank"
+        f"  AND account = a.account AND occurred_on >= ? AND occurred_on <= ? AND {_TOOK_PART})",
         (*banks, first, last),
     )
     return {str(r[0]) for r in rows}

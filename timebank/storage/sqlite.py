@@ -179,12 +179,12 @@ class SqliteRecorder(SQLiteApplicationRecorder):
         return [StoredEvent(bank_uuid, r[0], r[1], r[2]) for r in rows]
 
     def read_log(self, after: int, limit: int) -> Sequence[tuple[int, str, str, bytes]]:
-        rows = self._read(
+        # (rowid, originator_id, topic, state), as the table holds them
+        return self._read(
             "SELECT rowid, originator_id, topic, state"  # noqa: S608 - the library's table name
             f" FROM {self.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?",
             (after, limit),
         )
-        return [(int(r[0]), str(r[1]), str(r[2]), bytes(r[3])) for r in rows]
 
     def count_entries(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM timebank_entry_index", ())[0][0])

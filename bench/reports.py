@@ -1,0 +1,220 @@
+"""Benchmark of the read model and reports on a SQLite store (issue 5's targets).
+
+    python bench/reports.py                      # 1,000,000 entries, 10,000 members
+    python bench/reports.py --store /tmp/r.db    # keep (or reuse) the built store
+    python bench/reports.py --quick              # a small store, for a smoke test
+
+Builds a store through the domain's own rules (1,000 entries per
+transaction, as bench/ledger.py does) with a realistic mix: each member
+helps a circle of about a dozen neighbours; 2 % pot-funded exchanges,
+3 % donations, 1 % gifts, 1 % group exchanges, 0.5 % reversals, twelve
+categories, ten years of dates; member ``m0`` (an organisation) takes part
+in exactly 1,000 entries. Then measures, on that store:
+
+  - catching the read model up from empty (events per second; target
+    >= 100,000/s);
+  - the period report over the whole history (target <= 300 ms), and over
+    one year and one month (no target);
+  - the statement of ``m0``, 1,000 entries (target <= 20 ms);
+  - catching up after 1,000 more entries (no target).
+
+Each target line prints the ratio of the measured figure to the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import timebank
+from timebank._index import index_update
+from timebank.domain.bank import recorded_entry
+from timebank.domain.entries import NewEntry
+from timebank.domain.values import AccountKind, EntryKind
+
+ACTOR = "bench"
+BANK = "bench"
+OPENED = date(2016, 1, 1)
+DAYS = 3650
+CATEGORIES = (
+    "gardening", "shopping", "befriending", "diy", "cooking", "computer-help",
+    "transport", "admin", "childcare", "music", "crafts", "cleaning",
+)  # fmt: skip
+TARGETS = {"catch_up_events_per_s": 100_000, "report_ms": 300.0, "statement_ms": 20.0}
+
+
+def clock() -> datetime:
+    return datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def build(url: str, members: int, entries: int, hub_entries: int, batch: int = 1000) -> float:
+    """Build the store; seconds taken."""
+    rng = random.Random(5)
+    started = time.perf_counter()
+    today = clock().date()
+    with timebank.open(url, clock=clock) as tb:
+        tb.create_bank(BANK, name="Bench", actor=ACTOR, opened_on=OPENED)
+        app = tb._app
+        for start in range(0, members, batch):
+            ledger = app.bank(BANK)
+            for i in range(start, min(start + batch, members)):
+                kind = AccountKind.ORGANISATION if i % 25 == 0 else AccountKind.INDIVIDUAL
+                joined = OPENED + timedelta(days=(i * DAYS // members) // 2)
+                ledger.join(f"m{i}", kind, joined, ACTOR, today)
+            app.save_changes(ledger, index=index_update([ledger], BANK))
+        pot = 0
+        reversible: list[Any] = []
+        hub_every = max(1, entries // hub_entries)
+        n = 0
+        while n < entries:
+            ledger = app.bank(BANK)
+            to_reverse, reversible = reversible[:5], []
+            for event in to_reverse:
+                if n >= entries:
+                    break
+                original = recorded_entry(event, BANK)
+                new = NewEntry(
+                    entry_id=f"r{n}", bank=BANK, kind=EntryKind.REVERSAL,
+                    minutes=original.minutes, occurred_on=original.occurred_on,
+                    reverses=original.entry_id,
+                )  # fmt: skip
+                ledger.reverse(new, original, ACTOR, today)
+                n += 1
+            for _ in range(batch - len(to_reverse)):
+                if n >= entries:
+                    break
+                day = OPENED + timedelta(days=DAYS * n // entries)
+                hub_turn = n % hub_every == 0 and n // hub_every < hub_entries
+                a = 0 if hub_turn else rng.randrange(1, members)
+                b = (a + rng.randint(1, 12)) % members or 1
+                if day < max(_joined(a, members), _joined(b, members)):
+                    day = max(_joined(a, members), _joined(b, members))
+                minutes = rng.choice((30, 60, 60, 90, 120, 180))
+                category = rng.choice(CATEGORIES)
+                roll = rng.random()
+                entry_id = f"e{n}"
+                if roll < 0.01 and a != 0:
+                    c = (b + rng.randint(1, 12)) % members or 2
+                    if c in (a, b):
+                        c = (c + 13) % members or 3
+                    day = max(day, _joined(c, members))
+                    participants = tuple(
+                        sorted([(f"m{a}", minutes), (f"m{b}", minutes)])
+                        + sorted([(f"m{c}", -minutes * 2)])
+                    )
+                    new = NewEntry(
+                        entry_id=entry_id, bank=BANK, kind=EntryKind.GROUP_EXCHANGE,
+                        minutes=minutes * 2, occurred_on=day, category=category,
+                        participants=participants,
+                    )  # fmt: skip
+                    ledger.record_group(new, ACTOR, today)
+                else:
+                    if roll < 0.04 and a != 0:
+                        kind, receiver, category2 = EntryKind.DONATION, None, None
+                    elif roll < 0.06 and pot >= minutes:
+                        kind, receiver, category2 = EntryKind.POT_EXCHANGE, f"m{b}", category
+                    elif roll < 0.07 and a != 0:
+                        kind, receiver, category2 = EntryKind.GIFT, f"m{b}", None
+                    else:
+                        kind, receiver, category2 = EntryKind.EXCHANGE, f"m{b}", category
+                    new = NewEntry(
+                        entry_id=entry_id, bank=BANK, kind=kind, minutes=minutes,
+                        occurred_on=day, provider=f"m{a}", receiver=receiver,
+                        category=category2,
+                    )  # fmt: skip
+                    ledger.record(new, ACTOR, today)
+                    pot += minutes if kind is EntryKind.DONATION else 0
+                    pot -= minutes if kind is EntryKind.POT_EXCHANGE else 0
+                    if kind is EntryKind.EXCHANGE and a != 0 and rng.random() < 0.005:
+                        reversible.append(ledger.pending_events[-1])
+                n += 1
+            app.save_changes(ledger, index=index_update([ledger], BANK))
+    return time.perf_counter() - started
+
+
+def _joined(i: int, members: int) -> date:
+    return OPENED + timedelta(days=(i * DAYS // members) // 2)
+
+
+def timed(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
+    """Median seconds of ``runs`` calls, and the last result."""
+    samples = []
+    result = None
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = fn()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples), result
+
+
+def line(
+    name: str, value: float, unit: str, target: float | None = None, lower: bool = True
+) -> None:
+    text = f"{name:<34} {value:>12,.2f} {unit}"
+    if target is not None:
+        ratio = value / target
+        ok = ratio <= 1 if lower else ratio >= 1
+        text += f"   target {target:,.0f} {unit}: ratio {ratio:.3f} ({'met' if ok else 'MISSED'})"
+    print(text, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small store (smoke test)")
+    parser.add_argument("--store", type=Path, help="SQLite file to build, or reuse if it exists")
+    args = parser.parse_args()
+    members, entries, hub = (500, 20_000, 200) if args.quick else (10_000, 1_000_000, 1_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.store or Path(tmp) / "reports.db"
+        url = f"sqlite:///{path}"
+        if path.exists():
+            print(f"reusing {path}")
+        else:
+            seconds = build(url, members, entries, hub)
+            line("build store", entries / seconds, "entries/s")
+        with timebank.open(url, clock=clock) as tb:
+            events = tb._app.recorder.max_notification_id() or 0
+            started = time.perf_counter()
+            applied = tb.read_model.rebuild()
+            seconds = time.perf_counter() - started
+            assert applied == events, (applied, events)
+            print(f"read model: {applied:,} events in {seconds:.2f} s ({tb.read_model.location})")
+            line("catch up from empty", applied / seconds, "events/s",
+                 TARGETS["catch_up_events_per_s"], lower=False)  # fmt: skip
+            whole, report = timed(lambda: tb.report(BANK, start=OPENED, end=clock().date()), 5)
+            print(
+                f"whole history: {report.hours_exchanged:,} hours, {report.exchanges:,} exchanges,"
+                f" {report.transactions:,} transactions, {report.connections:,} connections"
+            )
+            line("report, whole history", whole * 1000, "ms", TARGETS["report_ms"])
+            year, _ = timed(lambda: tb.report(BANK, start="2020-01-01", end="2020-12-31"), 5)
+            line("report, one year", year * 1000, "ms")
+            month, _ = timed(lambda: tb.report(BANK, start="2020-06-01", end="2020-06-30"), 5)
+            line("report, one month", month * 1000, "ms")
+            rollup, _ = timed(lambda: tb.report(BANK, rollup=True), 5)
+            line("report, whole history, rollup", rollup * 1000, "ms")
+            statement, lines = timed(lambda: tb.statement(BANK, "m0"), 20)
+            assert len(lines) >= hub, len(lines)
+            line(f"statement of m0 ({len(lines):,} lines)", statement * 1000, "ms",
+                 TARGETS["statement_ms"])  # fmt: skip
+            for i in range(1000):
+                tb.record_exchange(BANK, f"m{i + 1}", f"m{i + 2}", "1:00", actor=ACTOR,
+                                   occurred_on="2026-05-01", entry_id=f"late-{i}")  # fmt: skip
+            started = time.perf_counter()
+            applied = tb.read_model.catch_up()
+            line("catch up after 1,000 entries", (time.perf_counter() - started) * 1000, "ms")
+            size = Path(str(tb.read_model.location)).stat().st_size
+            print(
+                f"read model file: {size / 1e6:,.0f} MB; store: {path.stat().st_size / 1e6:,.0f} MB"
+            )
+
+
+if __name__ == "__main__":
+    main()

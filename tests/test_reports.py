@@ -1,0 +1,261 @@
+"""Read models and the period report, on every backend: each figure against
+an independent count from the test's own records (tests/ledger_model.py),
+exactly-once catch-up, rebuild, and the coordinator lists."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import timebank
+from timebank.errors import InvalidInput
+from timebank.readmodel import UnknownEvent
+
+from .conftest import ACTOR
+from .ledger_model import HUB, OPENED, ROOT, actual, expected, new_ledger
+
+END = date(2026, 6, 15)
+
+
+def _check_figures(tb: timebank.Timebank, model, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]
+    periods = [(OPENED, END)] + [
+        tuple(
+            sorted(
+                OPENED + timedelta(days=data.draw(st.integers(0, 200), label="day"))
+                for _ in range(2)
+            )
+        )
+        for _ in range(2)
+    ]
+    for start, end in periods:
+        for bank, rollup, banks in (
+            (ROOT, False, {ROOT}),
+            (ROOT, True, {ROOT, HUB}),
+            (HUB, False, {HUB}),
+        ):
+            report = tb.report(bank, start=start, end=end, rollup=rollup)
+            assert report.banks == tuple(sorted(banks))
+            assert actual(report) == expected(model, banks, start, end), (bank, rollup, start, end)
+
+
+@settings(max_examples=25)
+@given(data=st.data())
+def test_every_figure_equals_an_independent_count_memory(data: st.DataObject) -> None:
+    with timebank.Timebank(timebank.storage.memory.MemoryBackend(), clock=_clock) as tb:
+        model = new_ledger(tb, data, data.draw(st.integers(5, 40), label="steps"))
+        _check_figures(tb, model, data)
+        # The read model's balances are the ledger's.
+        assert _balances(tb) == {(b.bank, b.account): b.balance_minutes for b in tb.balances()}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+@settings(max_examples=5)
+@given(data=st.data())
+def test_every_figure_equals_an_independent_count_on_storage(
+    kind: str, data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from .conftest import POSTGRES_URL, open_store
+
+    if kind == "postgres" and POSTGRES_URL is None:
+        pytest.skip("no PostgreSQL server (CI always has one)")
+    with open_store(kind, tmp_path_factory.mktemp("s"))() as tb:
+        model = new_ledger(tb, data, data.draw(st.integers(5, 30), label="steps"))
+        _check_figures(tb, model, data)
+        assert _balances(tb) == {(b.bank, b.account): b.balance_minutes for b in tb.balances()}
+
+
+@settings(max_examples=30)
+@given(data=st.data())
+def test_catching_up_in_any_batches_gives_the_tables_a_rebuild_gives(data: st.DataObject) -> None:
+    with timebank.Timebank(timebank.storage.memory.MemoryBackend(), clock=_clock) as tb:
+        steps = data.draw(st.integers(5, 40), label="steps")
+        model = new_ledger(tb, data, 0)
+        for n in range(steps):
+            from .ledger_model import _step
+
+            _step(tb, data, model, f"y{n}")
+            if data.draw(st.booleans(), label="catch up now"):
+                tb.read_model.catch_up(batch_size=data.draw(st.integers(1, 7), label="batch"))
+        tb.read_model.catch_up(batch_size=data.draw(st.integers(1, 50), label="batch"))
+        incremental = tb.read_model.tables()
+        assert tb.read_model.rebuild() == tb._app.recorder.max_notification_id()
+        assert tb.read_model.tables() == incremental
+
+
+def _clock():  # type: ignore[no-untyped-def]
+    from .conftest import fixed_clock
+
+    return fixed_clock()
+
+
+def _balances(tb: timebank.Timebank) -> dict[tuple[str, str], int]:
+    tb.read_model.catch_up()
+    return {(row[0], row[1]): row[3] for row in tb.read_model.tables()["rm_accounts"]}
+
+
+# --- worked cases, on every backend ---------------------------------------------
+@pytest.fixture
+def tree(tb: timebank.Timebank, bank: str) -> str:
+    """riverside (ann, bob, cat, org) and its mini bank riverside/hub (hal, ann)."""
+    tb.create_bank("riverside/hub", name="Hub", actor=ACTOR, opened_on="2026-01-01")
+    tb.join("riverside/hub", "hal", kind="individual", actor=ACTOR, joined_on="2026-02-01")
+    tb.join("riverside/hub", "ann", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    return bank
+
+
+def test_what_counts_and_what_does_not(tb: timebank.Timebank, tree: str) -> None:
+    ex = {"actor": ACTOR, "occurred_on": "2026-03-02"}
+    tb.record_opening_balance(tree, "ann", "10:00", actor=ACTOR, occurred_on="2026-03-01")
+    tb.record_exchange(tree, "ann", "bob", "2:00", category="diy", entry_id="e1", **ex)
+    tb.record_exchange(tree, "bob", "cat", "1:00", entry_id="e2", **ex)
+    tb.reverse("e2", actor=ACTOR, reversal_id="e2-undo", occurred_on="2026-03-03")
+    tb.donate(tree, "ann", "3:00", entry_id="d1", **ex)
+    tb.record_pot_exchange(tree, "org", "cat", "1:30", category="diy", entry_id="p1", **ex)
+    tb.gift(tree, "ann", "cat", "0:30", entry_id="g1", **ex)
+    tb.record_group_exchange(tree, {"ann": "1:00", "bob": "1:00"}, {"cat": "1:00", "org": "1:00"},
+                             category="class", entry_id="grp", **ex)  # fmt: skip
+    tb.record_exchange(
+        tree, "cat", "hal", "1:00", receiver_bank="riverside/hub", entry_id="ib", **ex
+    )
+    own = tb.report(tree, start="2026-03-01", end="2026-03-31")
+    # exchanges: e1, p1, grp (its providers' 2 hours once), ib; not e2 (reversed), not
+    # the reversal, opening balance, donation or gift.
+    assert (own.exchanges, own.exchanged_minutes) == (4, 120 + 90 + 120 + 60)
+    assert own.transactions == 6  # + the donation and the gift
+    assert (own.donated_to_pot_minutes, own.pot_funded_minutes) == (180, 90)
+    assert own.pot_balance_minutes == 90
+    # e1 ann-bob, p1 org-cat, grp ann-cat ann-org bob-cat bob-org, ib cat-hal
+    assert own.connections == own.new_connections == 7
+    assert own.active_members == 4  # ann, bob, cat, org (hal is the hub's)
+    rollup = tb.report(tree, start="2026-03-01", end="2026-03-31", rollup=True)
+    assert rollup.exchanges == 4  # the inter-bank exchange once
+    assert rollup.individual_members == 4  # ann (two banks) counts once
+    assert rollup.active_members == 5
+    hub = tb.report("riverside/hub", start="2026-03-01", end="2026-03-31")
+    assert (hub.exchanges, hub.active_members, hub.connections) == (1, 1, 1)
+    assert [(c.category, c.exchanges) for c in own.by_category] == [
+        ("diy", 2), ("class", 1), (None, 1),  # most hours first
+    ]  # fmt: skip
+    later = tb.report(tree, start="2026-04-01", end="2026-04-30")
+    assert (later.exchanges, later.connections, later.new_connections) == (0, 0, 0)
+    assert later.pot_balance_minutes == 90
+
+
+def test_new_connections_and_the_ninety_days(tb: timebank.Timebank, bank: str) -> None:
+    tb.record_exchange(bank, "ann", "bob", "1:00", actor=ACTOR, occurred_on="2026-01-10")
+    tb.record_exchange(bank, "bob", "ann", "1:00", actor=ACTOR, occurred_on="2026-04-20")
+    tb.record_exchange(bank, "cat", "ann", "1:00", actor=ACTOR, occurred_on="2026-04-11")
+    april = tb.report(bank, start="2026-04-01", end="2026-04-30")
+    assert (april.connections, april.new_connections) == (2, 1)
+    assert april.inactive_members == 1  # org
+    # The 90 days up to 9 April are 10 January to 9 April: ann and bob's
+    # exchange is in them; up to 10 April it is not.
+    assert tb.report(bank, start="2026-04-09", end="2026-04-09").inactive_members == 2
+    assert tb.report(bank, start="2026-04-10", end="2026-04-10").inactive_members == 4
+    assert [m.member for m in tb.inactive_members(bank, as_of="2026-04-10")] == [
+        "ann", "bob", "cat", "org",
+    ]  # fmt: skip
+    assert [m.member for m in tb.inactive_members(bank, as_of="2026-04-10", days=91)] == [
+        "cat", "org",
+    ]  # fmt: skip
+    quiet = tb.inactive_members(bank, as_of="2026-06-15")
+    assert [(m.member, m.last_exchange_on) for m in quiet] == [("org", None)]
+    assert [(m.member, m.last_exchange_on) for m in tb.inactive_members(bank, as_of="2026-09-01")] == [
+        ("ann", date(2026, 4, 20)), ("bob", date(2026, 4, 20)), ("cat", date(2026, 4, 11)),
+        ("org", None),
+    ]  # fmt: skip
+
+
+def test_members_over_time_and_leaving(tb: timebank.Timebank, bank: str) -> None:
+    tb.join(bank, "dan", kind="individual", actor=ACTOR, joined_on="2026-02-10")
+    tb.leave(bank, "cat", actor=ACTOR, left_on="2026-03-31")
+    report = tb.report(bank, start="2026-01-01", end="2026-04-30")
+    months = {m.month: (m.members, m.new_members) for m in report.by_month}
+    assert months == {
+        "2026-01": (4, 4), "2026-02": (5, 1), "2026-03": (5, 0), "2026-04": (4, 0),
+    }  # fmt: skip
+    assert (report.individual_members, report.organisations, report.new_members) == (3, 1, 5)
+
+
+def test_a_reopened_store_resumes_where_its_read_model_stopped(
+    reopen: Callable[[], timebank.Timebank], tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    with reopen() as tb:
+        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
+        tb.join("r", "a", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        tb.join("r", "b", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        tb.record_exchange("r", "a", "b", "1:00", actor=ACTOR, occurred_on="2026-02-01")
+        assert tb.report("r").exchanges == 1
+        position = tb.read_model.position()
+        tb.record_exchange("r", "b", "a", "1:00", actor=ACTOR, occurred_on="2026-02-02")
+    with reopen() as tb:
+        if tb.url != "memory://":  # a memory store's read model lives in its process
+            assert tb.read_model.position() == position
+        assert tb.report("r").exchanges == 2
+        assert tb.read_model.catch_up() == 0
+        assert tb.read_model.position() == tb._app.recorder.max_notification_id()
+
+
+def test_two_catching_up_at_once_apply_each_event_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with timebank.open(url) as tb:
+        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
+        for m in ("a", "b"):
+            tb.join("r", m, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        for n in range(300):
+            tb.record_exchange("r", "a", "b", minutes=30 + n % 3, actor=ACTOR,
+                               occurred_on="2026-02-01")  # fmt: skip
+    stores = [timebank.open(url) for _ in range(3)]
+    threads = [threading.Thread(target=s.read_model.catch_up, kwargs={"batch_size": 17})
+               for s in stores]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    tables = stores[0].read_model.tables()
+    stores[0].read_model.rebuild()
+    assert stores[0].read_model.tables() == tables
+    assert stores[1].report("r").exchanges == 300
+    for s in stores:
+        s.close()
+
+
+def test_a_bad_period_is_refused(tb: timebank.Timebank, bank: str) -> None:
+    with pytest.raises(InvalidInput, match="starts"):
+        tb.report(bank, start="2026-05-01", end="2026-04-01")
+    with pytest.raises(timebank.errors.BankNotFound):
+        tb.report("nowhere")
+
+
+def test_an_event_the_read_model_does_not_know_stops_it_loudly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with timebank.open(url) as tb:
+        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        db.execute(
+            "INSERT INTO stored_events VALUES ('x', 1, 'timebank.domain.bank:Bank.Unheard', ?)",
+            (b"{}",),
+        )
+    with timebank.open(url) as tb, pytest.raises(UnknownEvent, match="Unheard"):
+        tb.read_model.catch_up()
+
+
+def test_members_near_a_limit(tb: timebank.Timebank, bank: str) -> None:
+    policy = tb.policy(bank)
+    limited = timebank.Policy.from_dict(
+        {**policy.to_dict(), "individual": {"lowest_minutes": -600, "highest_minutes": 600}}
+    )
+    tb.set_policy(bank, limited, actor=ACTOR)
+    tb.record_exchange(bank, "ann", "bob", "9:00", actor=ACTOR, occurred_on="2026-02-01")
+    near = tb.members_near_limit(bank, within="1:00")
+    assert [(n.member, n.side, n.headroom_minutes) for n in near] == [
+        ("ann", "highest", 60), ("bob", "lowest", 60),
+    ]  # fmt: skip
+    assert tb.members_near_limit(bank, within="0:30") == []
