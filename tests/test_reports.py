@@ -43,7 +43,7 @@ def _check_figures(tb: timebank.Timebank, model, data: st.DataObject) -> None:  
             assert actual(report) == expected(model, banks, start, end), (bank, rollup, start, end)
 
 
-@settings(max_examples=25)
+@settings(max_examples=60)
 @given(data=st.data())
 def test_every_figure_equals_an_independent_count_memory(data: st.DataObject) -> None:
     with timebank.Timebank(timebank.storage.memory.MemoryBackend(), clock=_clock) as tb:

@@ -174,6 +174,8 @@ class Projector:
         self._pot_flows: dict[tuple[str, str], list[Any]] = {}
         self._balances: defaultdict[tuple[str, str], int] = defaultdict(int)
         self._daily: dict[tuple[str, str, str, str, str], list[int]] = {}
+        self._monthly: dict[tuple[str, str, str, str, str], list[int]] = {}
+        self._pot_daily: defaultdict[tuple[str, str], int] = defaultdict(int)
         self._pair_days: defaultdict[tuple[str, str, str, str, str], int] = defaultdict(int)
         self._pairs: dict[tuple[str, str, str, str], list[Any]] = {}
         self._recompute: set[tuple[str, str, str, str]] = set()
@@ -305,6 +307,7 @@ class Projector:
             balances[bank, account] += amount
             if role == "pot":
                 self._pot_flows[entry_id, bank] = [entry_id, bank, day, kind_value, amount, 0]
+                self._pot_daily[bank, day] += amount
         if (
             kind_value == _POT_EXCHANGE
             and receiver is not None
@@ -381,6 +384,7 @@ class Projector:
                 self._pot_flows[entry_id, bank] = [
                     entry_id, bank, info.occurred_on, info.kind, amount, 0,
                 ]  # fmt: skip
+                self._pot_daily[bank, info.occurred_on] += amount
         for party_bank, account in original.roles:
             if party_bank == bank:
                 self._set_reversed("rm_entry_parties", self._parties, (original_id, bank, account))
@@ -416,11 +420,13 @@ class Projector:
         self._balances[bank, account] += amount
 
     def _count(self, info: _Entry, sign: int) -> None:
-        totals = self._daily.get(info.daily_key)
-        if totals is None:
-            totals = self._daily[info.daily_key] = [0, 0]
-        totals[0] += sign
-        totals[1] += sign * info.minutes
+        key = info.daily_key
+        for table, row in ((self._daily, key), (self._monthly, (*key[:2], key[2][:7], *key[3:]))):
+            totals = table.get(row)
+            if totals is None:
+                totals = table[row] = [0, 0]
+            totals[0] += sign
+            totals[1] += sign * info.minutes
 
     def _activity(self, info: _Entry, sign: int) -> None:
         """Count the entry's provider-receiver pairs (connections)."""
@@ -493,12 +499,21 @@ class Projector:
             " SET balance_minutes = rm_accounts.balance_minutes + excluded.balance_minutes",
             [(b, a, _account_kind(a), m) for (b, a), m in self._balances.items()],
         )
+        for table, column, totals in (
+            ("rm_daily", "day", self._daily),
+            ("rm_monthly", "month", self._monthly),
+        ):
+            db.executemany(
+                f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608 - fixed names
+                f" ON CONFLICT (bank, receiver_bank, {column}, kind, category) DO UPDATE"
+                f" SET entries = {table}.entries + excluded.entries,"
+                f" minutes = {table}.minutes + excluded.minutes",
+                [(*key, n, m) for key, (n, m) in totals.items()],
+            )
         db.executemany(
-            "INSERT INTO rm_daily VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (bank, receiver_bank, day, kind, category) DO UPDATE"
-            " SET entries = rm_daily.entries + excluded.entries,"
-            " minutes = rm_daily.minutes + excluded.minutes",
-            [(*key, n, m) for key, (n, m) in self._daily.items()],
+            "INSERT INTO rm_pot_daily VALUES (?, ?, ?) ON CONFLICT (bank, day) DO UPDATE"
+            " SET minutes = rm_pot_daily.minutes + excluded.minutes",
+            [(*key, m) for key, m in self._pot_daily.items()],
         )
         db.executemany(
             "INSERT INTO rm_pair_days VALUES (?, ?, ?, ?, ?, ?)"

@@ -7,7 +7,14 @@ of the aggregate tables (a primary key cannot hold NULL).
 
 from __future__ import annotations
 
-__all__ = ["INDEXES", "SCHEMA_VERSION", "TABLES", "create_statements", "index_statements"]
+__all__ = [
+    "INDEXES",
+    "LOOKUP_INDEXES",
+    "SCHEMA_VERSION",
+    "TABLES",
+    "create_statements",
+    "index_statements",
+]
 
 #: Bumped whenever a table or the meaning of a column changes: a read model
 #: of another version is dropped and rebuilt from the log when opened.
@@ -43,19 +50,18 @@ TABLES: dict[str, str] = {
     ),
     "rm_entries": (
         "CREATE TABLE rm_entries ("
-        " entry_id TEXT PRIMARY KEY, seq BIGINT NOT NULL, bank TEXT NOT NULL,"
+        " entry_id TEXT NOT NULL UNIQUE, seq BIGINT NOT NULL, bank TEXT NOT NULL,"
         " receiver_bank TEXT, kind TEXT NOT NULL, occurred_on TEXT NOT NULL,"
         " minutes BIGINT NOT NULL, category TEXT, provider TEXT, receiver TEXT,"
         " reverses TEXT, reversed_by TEXT, recorded_at TEXT NOT NULL, actor TEXT NOT NULL,"
-        " on_behalf_of TEXT, flags TEXT)" + _KEYED
+        " on_behalf_of TEXT, flags TEXT)"
     ),
     "rm_entry_parties": (
         "CREATE TABLE rm_entry_parties ("
         " entry_id TEXT NOT NULL, bank TEXT NOT NULL, account TEXT NOT NULL,"
         " role TEXT NOT NULL, minutes BIGINT NOT NULL, seq BIGINT NOT NULL,"
         " occurred_on TEXT NOT NULL, kind TEXT NOT NULL, category TEXT,"
-        " reversed INTEGER NOT NULL,"
-        " PRIMARY KEY (entry_id, bank, account))" + _KEYED
+        " reversed INTEGER NOT NULL)"
     ),
     "rm_pot_flows": (
         "CREATE TABLE rm_pot_flows ("
@@ -63,12 +69,24 @@ TABLES: dict[str, str] = {
         " kind TEXT NOT NULL, minutes BIGINT NOT NULL, reversed INTEGER NOT NULL,"
         " PRIMARY KEY (entry_id, bank))" + _KEYED
     ),
+    "rm_pot_daily": (
+        "CREATE TABLE rm_pot_daily ("
+        " bank TEXT NOT NULL, day TEXT NOT NULL, minutes BIGINT NOT NULL,"
+        " PRIMARY KEY (bank, day))" + _KEYED
+    ),
     "rm_daily": (
         "CREATE TABLE rm_daily ("
         " bank TEXT NOT NULL, receiver_bank TEXT NOT NULL, day TEXT NOT NULL,"
         " kind TEXT NOT NULL, category TEXT NOT NULL,"
         " entries BIGINT NOT NULL, minutes BIGINT NOT NULL,"
         " PRIMARY KEY (bank, receiver_bank, day, kind, category))" + _KEYED
+    ),
+    "rm_monthly": (
+        "CREATE TABLE rm_monthly ("
+        " bank TEXT NOT NULL, receiver_bank TEXT NOT NULL, month TEXT NOT NULL,"
+        " kind TEXT NOT NULL, category TEXT NOT NULL,"
+        " entries BIGINT NOT NULL, minutes BIGINT NOT NULL,"
+        " PRIMARY KEY (bank, receiver_bank, month, kind, category))" + _KEYED
     ),
     "rm_pairs": (
         "CREATE TABLE rm_pairs ("
@@ -86,24 +104,40 @@ TABLES: dict[str, str] = {
     ),
 }
 
-#: Secondary indexes: (name, table, columns). Created after the tables, and
-#: after the rows when a read model is built from empty (faster).
+#: Indexes the projector itself looks entries up by: created with the tables.
+LOOKUP_INDEXES: tuple[tuple[str, str, str], ...] = (
+    ("rm_entry_parties_by_entry", "rm_entry_parties", "entry_id"),
+)
+#: Indexes for reports and for people reading the tables: created after the
+#: rows when a read model is built from empty (appending rows, then sorting
+#: each index once, is several times faster than keeping them up to date).
 INDEXES: tuple[tuple[str, str, str], ...] = (
     ("rm_entries_by_date", "rm_entries", "occurred_on"),
     ("rm_entry_parties_by_account", "rm_entry_parties", "bank, account, occurred_on"),
     ("rm_pot_flows_by_bank", "rm_pot_flows", "bank, occurred_on"),
     ("rm_memberships_by_member", "rm_memberships", "member"),
+    ("rm_pairs_by_first_day", "rm_pairs", "first_day"),
+    (
+        "rm_pair_days_by_day",
+        "rm_pair_days",
+        "day, bank_a, account_a, bank_b, account_b, exchanges",
+    ),
 )
 
 
 def create_statements(dialect: str) -> list[str]:
-    """Every CREATE TABLE statement for ``dialect`` (sqlite or postgresql)."""
+    """Every CREATE TABLE statement for ``dialect`` (sqlite or postgresql),
+    and the look-up indexes."""
     without_rowid = " WITHOUT ROWID" if dialect == "sqlite" else ""
-    return [ddl.format(without_rowid=without_rowid) for ddl in TABLES.values()]
+    return [ddl.format(without_rowid=without_rowid) for ddl in TABLES.values()] + [
+        _create_index(*index) for index in LOOKUP_INDEXES
+    ]
 
 
 def index_statements() -> list[str]:
-    return [
-        f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})"
-        for name, table, columns in INDEXES
-    ]
+    """The report indexes (``IF NOT EXISTS``: cheap once they are there)."""
+    return [_create_index(*index) for index in INDEXES]
+
+
+def _create_index(name: str, table: str, columns: str) -> str:
+    return f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})"

@@ -159,15 +159,14 @@ def build_report(db: ReadModelDB, bank: str, start: date, end: date, rollup: boo
     marks = ", ".join("?" * len(banks))
     first, last = start.isoformat(), end.isoformat()
 
-    # Entries: one pass over the daily totals.
+    # Entries and pots: whole months from the monthly totals, the days of
+    # months the period cuts from the daily ones.
     totals: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
     months: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
     categories: defaultdict[str | None, list[int]] = defaultdict(lambda: [0, 0])
-    for month, kind, category, entries, minutes in db.execute(
-        "SELECT substr(day, 1, 7), kind, category, SUM(entries), SUM(minutes) FROM rm_daily"  # noqa: S608
-        f" WHERE (bank IN ({marks}) OR receiver_bank IN ({marks})) AND day >= ? AND day <= ?"
-        " GROUP BY substr(day, 1, 7), kind, category",
-        (*banks, *banks, first, last),
+    pots: defaultdict[str, int] = defaultdict(int)
+    for month, home, far, kind, category, entries, minutes in _entry_totals(
+        db, banks, marks, start, end
     ):
         totals[kind][0] += int(entries)
         totals[kind][1] += int(minutes)
@@ -175,21 +174,13 @@ def build_report(db: ReadModelDB, bank: str, start: date, end: date, rollup: boo
             for into in (months[month], categories[category or None]):
                 into[0] += int(entries)
                 into[1] += int(minutes)
+        if (far or home) in banks:  # the pot that received or paid
+            pots[kind] += int(minutes)
     exchanges = sum(totals[k][0] for k in SERVICE_KINDS)
     exchanged = sum(totals[k][1] for k in SERVICE_KINDS)
     transactions = sum(n for k, (n, _) in totals.items() if k != EntryKind.OPENING_BALANCE.value)
-
-    # The pots.
-    flows = dict(
-        db.execute(
-            "SELECT kind, SUM(minutes) FROM rm_pot_flows"  # noqa: S608
-            f" WHERE bank IN ({marks}) AND occurred_on >= ? AND occurred_on <= ?"
-            " AND reversed = 0 AND kind IN ('donation', 'pot_exchange') GROUP BY kind",
-            (*banks, first, last),
-        )
-    )
     pot_balance = db.execute(
-        f"SELECT SUM(minutes) FROM rm_pot_flows WHERE bank IN ({marks}) AND occurred_on <= ?",  # noqa: S608
+        f"SELECT SUM(minutes) FROM rm_pot_daily WHERE bank IN ({marks}) AND day <= ?",  # noqa: S608
         (*banks, last),
     )[0][0]
 
@@ -204,20 +195,11 @@ def build_report(db: ReadModelDB, bank: str, start: date, end: date, rollup: boo
     )
 
     # Connections: pairs of accounts.
-    in_scope = f"(bank_a IN ({marks}) OR bank_b IN ({marks}))"
-    connections = db.execute(
-        f"SELECT COUNT(*) FROM rm_pairs p WHERE {in_scope} AND exchanges > 0"  # noqa: S608
-        " AND first_day <= ? AND last_day >= ?"
-        " AND (first_day >= ? OR last_day <= ? OR EXISTS (SELECT 1 FROM rm_pair_days d"
-        "  WHERE d.bank_a = p.bank_a AND d.account_a = p.account_a"
-        "  AND d.bank_b = p.bank_b AND d.account_b = p.account_b"
-        "  AND d.day >= ? AND d.day <= ? AND d.exchanges > 0))",
-        (*banks, *banks, last, first, first, last, first, last),
-    )[0][0]
+    connections = _connections(db, banks, marks, start, end)
     new_connections = db.execute(
-        f"SELECT COUNT(*) FROM rm_pairs WHERE {in_scope} AND exchanges > 0"  # noqa: S608
-        " AND first_day >= ? AND first_day <= ?",
-        (*banks, *banks, first, last),
+        "SELECT COUNT(*) FROM rm_pairs WHERE first_day >= ? AND first_day <= ?"  # noqa: S608
+        f" AND (bank_a IN ({marks}) OR bank_b IN ({marks})) AND exchanges > 0",
+        (first, last, *banks, *banks),
     )[0][0]
 
     by_month = []
@@ -259,8 +241,8 @@ def build_report(db: ReadModelDB, bank: str, start: date, end: date, rollup: boo
         new_members=sum(1 for day in first_joined.values() if first <= day <= last),
         active_members=len(active),
         inactive_members=len(on_end - recent),
-        donated_to_pot_minutes=int(flows.get("donation") or 0),
-        pot_funded_minutes=-int(flows.get("pot_exchange") or 0),
+        donated_to_pot_minutes=pots[EntryKind.DONATION.value],
+        pot_funded_minutes=pots[EntryKind.POT_EXCHANGE.value],
         pot_balance_minutes=int(pot_balance or 0),
         connections=int(connections),
         new_connections=int(new_connections),
@@ -359,6 +341,72 @@ def _exchanged_between(
         (*banks, first, last),
     )
     return {str(r[0]) for r in rows}
+
+
+def _entry_totals(
+    db: ReadModelDB, banks: tuple[str, ...], marks: str, start: date, end: date
+) -> list[tuple[Any, ...]]:
+    """(month, bank, receiver bank, kind, category, entries, minutes) of the
+    entries in the banks and the period."""
+    whole = [(s, e) for s, e in _months(start, end) if s.day == 1 and _is_month_end(e)]
+    rows: list[tuple[Any, ...]] = []
+    scope = f"(bank IN ({marks}) OR receiver_bank IN ({marks}))"
+    if whole:
+        rows += db.execute(
+            "SELECT month, bank, receiver_bank, kind, category, entries, minutes"  # noqa: S608
+            f" FROM rm_monthly WHERE month >= ? AND month <= ? AND {scope}",
+            (whole[0][0].isoformat()[:7], whole[-1][0].isoformat()[:7], *banks, *banks),
+        )
+    cut = {s.isoformat()[:7] for s, _ in whole}
+    for first, last in _months(start, end):
+        if first.isoformat()[:7] in cut:
+            continue
+        rows += db.execute(
+            "SELECT substr(day, 1, 7), bank, receiver_bank, kind, category,"  # noqa: S608
+            f" SUM(entries), SUM(minutes) FROM rm_daily WHERE day >= ? AND day <= ? AND {scope}"
+            " GROUP BY substr(day, 1, 7), bank, receiver_bank, kind, category",
+            (first.isoformat(), last.isoformat(), *banks, *banks),
+        )
+    return rows
+
+
+def _is_month_end(day: date) -> bool:
+    return (day + timedelta(days=1)).day == 1
+
+
+def _connections(
+    db: ReadModelDB, banks: tuple[str, ...], marks: str, start: date, end: date
+) -> int:
+    """Distinct pairs with a standing service exchange in the period.
+
+    Two exact plans: for a period that covers most of the history, decide
+    each pair from its first and last day, looking at its days only when it
+    straddles the period; for a shorter one, read the pairs' days in the
+    period through the day index."""
+    first, last = start.isoformat(), end.isoformat()
+    scope = f"(bank_a IN ({marks}) OR bank_b IN ({marks}))"
+    span = db.execute("SELECT MIN(first_day), MAX(last_day) FROM rm_pairs")[0]
+    if span[0] is None:
+        return 0
+    history = (date.fromisoformat(span[1]) - date.fromisoformat(span[0])).days + 1
+    covered = min(end, date.fromisoformat(span[1])) - max(start, date.fromisoformat(span[0]))
+    if covered.days + 1 >= history // 2:
+        row = db.execute(
+            f"SELECT COUNT(*) FROM rm_pairs p WHERE {scope} AND exchanges > 0"  # noqa: S608
+            " AND first_day <= ? AND last_day >= ?"
+            " AND (first_day >= ? OR last_day <= ? OR EXISTS (SELECT 1 FROM rm_pair_days d"
+            "  WHERE d.bank_a = p.bank_a AND d.account_a = p.account_a"
+            "  AND d.bank_b = p.bank_b AND d.account_b = p.account_b"
+            "  AND d.day >= ? AND d.day <= ? AND d.exchanges > 0))",
+            (*banks, *banks, last, first, first, last, first, last),
+        )
+    else:
+        row = db.execute(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT bank_a, account_a, bank_b, account_b"  # noqa: S608
+            f" FROM rm_pair_days WHERE day >= ? AND day <= ? AND exchanges > 0 AND {scope}) x",
+            (first, last, *banks, *banks),
+        )
+    return int(row[0][0])
 
 
 def _months(start: date, end: date) -> list[tuple[date, date]]:
