@@ -12,7 +12,9 @@ only), so erasing a member's profile leaves nothing to erase here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from timebank.readmodel._db import PostgresReadModelDB, ReadModelDB, SqliteReadModelDB
@@ -81,8 +83,9 @@ class ReadModel:
                         for s, b in self.db.execute("SELECT stream, bank FROM rm_banks")
                     }
                     projector = Projector(self.db, banks)
-                    projector.apply(records)
-                    projector.flush()
+                    with _no_cyclic_gc():
+                        projector.apply(records)
+                        projector.flush()
                     self.db.execute("UPDATE rm_position SET notification_id = ?", (records[-1][0],))
             applied += len(records)
             if len(records) < batch_size:
@@ -125,6 +128,20 @@ class ReadModel:
         for name in reversed(list(TABLES)):
             if name in existing:
                 self.db.execute(f"DROP TABLE {name}")
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch is projected: the
+    batch allocates hundreds of thousands of small acyclic rows, and the
+    collector's passes over them cost ~40 % of the time (measured)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _sort_key(row: tuple[Any, ...]) -> tuple[tuple[bool, str], ...]:
