@@ -88,7 +88,8 @@ def test_balances_as_json_csv_and_table(db: str, bank: str) -> None:
 def test_statement_and_entry_and_figures(db: str, bank: str) -> None:
     run(db, "record-exchange", bank, "ann", "bob", "2", "--entry-id", "a")
     run(db, "record-exchange", bank, "bob", "ann", "1", "--entry-id", "b")
-    lines = json.loads(run(db, "statement", bank, "ann", "--format", "json"))
+    lines = json.loads(run(db, "statement", "ann", "--format", "json"))
+    assert {x["bank"] for x in lines} == {bank}
     assert [(x["entry_id"], x["balance_minutes"]) for x in lines] == [("a", 120), ("b", 60)]
     assert json.loads(run(db, "entry", "a", "--format", "json"))[0]["legs"] == [
         ["ann", 120],

@@ -600,19 +600,6 @@ def balances(bank: str | None, fmt: str) -> None:
     click.echo(render(rows, ["bank", "account", "kind", "balance_minutes", "balance_hours"], fmt))
 
 
-@_command("statement")
-@click.argument("bank")
-@click.argument("account")
-@_format_option
-def statement(bank: str, account: str, fmt: str) -> None:
-    """Every entry on ACCOUNT with the running balance."""
-    with _store() as tb:
-        rows = [line.to_dict() for line in tb.statement(bank, account)]
-    columns = ["occurred_on", "entry_id", "kind", "minutes", "balance_minutes",
-               "counterparties", "category", "reversed_by"]  # fmt: skip
-    click.echo(render(rows, columns, fmt))
-
-
 @_command("figures")
 @click.argument("bank")
 @click.option("--rollup", is_flag=True, help="Include the bank's mini time banks.")
@@ -684,4 +671,4 @@ def main() -> None:
 
 # The workflow commands (roles, guardians, pending entries) live in their own
 # module and register themselves on the ``cli`` group defined above.
-from timebank import _cli_workflows  # noqa: E402, F401
+from timebank import _cli_reports, _cli_workflows  # noqa: E402, F401

@@ -18,6 +18,7 @@ __all__ = [
     "BanksNotInSameTree",
     "BeforeBankOpened",
     "CannotReverseReversal",
+    "ChartsUnavailable",
     "ConcurrencyConflict",
     "EntryConflict",
     "EntryExpired",
@@ -43,6 +44,7 @@ __all__ = [
     "PendingEntryNotFound",
     "PendingStateConflict",
     "PotOverdrawn",
+    "ReadModelError",
     "ReversalBeforeEntry",
     "RoleNotFound",
     "RuleViolation",
@@ -297,3 +299,16 @@ class MigrationMismatch(StorageError):
     """A migrated store did not match its source (``what`` differed)."""
 
     code = "migration_mismatch"
+
+
+# --- read models and reports ------------------------------------------------------
+class ReadModelError(TimebankError):
+    """The read model cannot follow the log (an event of a later version)."""
+
+    code = "read_model_error"
+
+
+class ChartsUnavailable(TimebankError):
+    """The HTML report needs the optional extra ``timebank[charts]``."""
+
+    code = "charts_unavailable"

@@ -24,6 +24,7 @@ from eventsourcing.utils import get_topic
 
 from timebank.domain.bank import Bank
 from timebank.domain.entries import legs_for
+from timebank.domain.errors import ReadModelError
 from timebank.domain.registry import Registry
 from timebank.domain.values import CLEARING_PREFIX, OPENING, POT, EntryKind
 from timebank.readmodel._db import ReadModelDB
@@ -39,8 +40,10 @@ SERVICE_KINDS = frozenset(
 LogRecord = tuple[int, str, str, bytes]
 
 
-class UnknownEvent(Exception):
+class UnknownEvent(ReadModelError):
     """The log holds an event this version of the read model does not know."""
+
+    code = "unknown_event"
 
 
 def _bank_topic(name: str) -> str:

@@ -18,7 +18,7 @@ __all__ = [
 
 #: Bumped whenever a table or the meaning of a column changes: a read model
 #: of another version is dropped and rebuilt from the log when opened.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _KEYED = "{without_rowid}"
 

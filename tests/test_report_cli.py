@@ -1,0 +1,342 @@
+"""The report, statement, coordinator-list, export and read-model commands,
+end to end; and the HTML report opened in a real headless Chromium."""
+
+from __future__ import annotations
+
+import csv
+import html as html_module
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import timebank
+
+from .test_cli import db, run  # noqa: F401 - the db fixture
+
+CHROMIUM = os.environ.get("TIMEBANK_CHROMIUM") or shutil.which("chromium")
+if os.environ.get("CI") and CHROMIUM is None:
+    raise RuntimeError("CI checks the HTML report in Chromium: scripts/check installs it")
+
+
+@pytest.fixture
+def ledger(db: str) -> str:
+    """A bank with a mini bank and a few months of varied entries."""
+    run(
+        db,
+        "create-bank",
+        "riverside",
+        "--name",
+        "Riverside <Time> Bank",
+        "--opened-on",
+        "2026-01-01",
+    )
+    run(db, "create-bank", "riverside/hub", "--name", "Hub", "--opened-on", "2026-01-01")
+    for member, kind, bank in (
+        ("ann", "individual", "riverside"),
+        ("bob", "individual", "riverside"),
+        ("org", "organisation", "riverside"),
+        ("hal", "individual", "riverside/hub"),
+    ):
+        run(
+            db, "join", bank, member, "--kind", kind, "--joined-on", "2026-01-01", "--area", "north"
+        )
+    run(
+        db,
+        "record-exchange",
+        "riverside",
+        "ann",
+        "bob",
+        "2:00",
+        "--on",
+        "2026-02-03",
+        "--category",
+        "gardening",
+        "--entry-id",
+        "e1",
+    )
+    run(
+        db,
+        "record-exchange",
+        "riverside",
+        "bob",
+        "org",
+        "1:30",
+        "--on",
+        "2026-03-04",
+        "--category",
+        "befriending",
+        "--entry-id",
+        "e2",
+    )
+    run(
+        db,
+        "record-exchange",
+        "riverside",
+        "org",
+        "ann",
+        "1:00",
+        "--on",
+        "2026-03-05",
+        "--entry-id",
+        "e3",
+    )
+    run(db, "reverse", "e3", "--reversal-id", "e3-r", "--on", "2026-03-06")
+    run(db, "donate", "riverside", "ann", "3", "--on", "2026-03-07", "--entry-id", "d1")
+    run(
+        db,
+        "record-opening-balance",
+        "riverside",
+        "bob",
+        "5",
+        "--on",
+        "2026-01-02",
+        "--entry-id",
+        "o1",
+    )
+    run(
+        db,
+        "record-exchange",
+        "riverside",
+        "ann",
+        "hal",
+        "1:00",
+        "--receiver-bank",
+        "riverside/hub",
+        "--on",
+        "2026-04-01",
+        "--category",
+        "gardening",
+        "--entry-id",
+        "ib1",
+    )
+    return "riverside"
+
+
+def test_report_json_has_the_issue_field_names(db: str, ledger: str) -> None:
+    data = json.loads(
+        run(
+            db,
+            "report",
+            "--bank",
+            ledger,
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-04-30",
+            "--format",
+            "json",
+        )
+    )
+    assert list(data)[:4] == ["bank", "banks", "rollup", "from"]
+    for name in (
+        "hours_exchanged",
+        "exchanges",
+        "transactions",
+        "individual_members",
+        "organisations",
+        "new_members",
+        "active_members",
+        "inactive_members",
+        "donated_to_pot_hours",
+        "pot_funded_hours",
+        "pot_balance_hours",
+        "connections",
+        "new_connections",
+        "by_month",
+        "by_category",
+    ):
+        assert name in data, name
+    assert (data["hours_exchanged"], data["exchanges"], data["transactions"]) == (4.5, 3, 4)
+    assert data["donated_to_pot_hours"] == 3
+    assert [m["month"] for m in data["by_month"]] == ["2026-01", "2026-02", "2026-03", "2026-04"]
+    assert data["by_category"][0] == {
+        "category": "gardening",
+        "hours": 3,
+        "exchanges": 2,
+        "exchanged_minutes": 180,
+    }
+    rollup = json.loads(
+        run(db, "report", "--bank", ledger, "--rollup", "--format", "json", "--to", "2026-06-01")
+    )
+    assert rollup["banks"] == ["riverside", "riverside/hub"] and rollup["individual_members"] == 3
+
+
+def test_report_table_and_csv(db: str, ledger: str, tmp_path: Path) -> None:
+    table = run(db, "report", "--bank", ledger, "--to", "2026-04-30")
+    assert "hours_exchanged" in table and "By month" in table and "2026-03" in table
+    out = tmp_path / "r.csv"
+    run(db, "report", "--bank", ledger, "--to", "2026-04-30", "--format", "csv", "-o", str(out))
+    rows = list(csv.DictReader(out.open()))
+    figures = {r["name"]: r["value"] for r in rows if r["section"] == "figures"}
+    assert figures["exchanges"] == "3" and figures["connections"] == "3"
+    assert {"section": "month 2026-02", "name": "hours", "value": "2"} in rows
+
+
+def test_a_bad_report_request_is_one_line(db: str, ledger: str) -> None:
+    out = run(
+        db, "report", "--bank", ledger, "--from", "2026-05-01", "--to", "2026-04-01", ok=False
+    )
+    assert out.startswith("error: invalid_input:")
+    assert run(db, "report", "--bank", "nowhere", ok=False).startswith("error: bank_not_found:")
+
+
+def test_statement_inactive_near_limit(db: str, ledger: str) -> None:
+    lines = json.loads(run(db, "statement", "ann", "--format", "json"))
+    assert [x["entry_id"] for x in lines] == ["e1", "e3", "e3-r", "d1", "ib1"]
+    assert lines[1]["reversed_by"] == "e3-r"
+    assert (
+        json.loads(run(db, "statement", "@pot", "--bank", ledger, "--format", "json"))[0][
+            "balance_minutes"
+        ]
+        == 180
+    )
+    quiet = json.loads(
+        run(db, "inactive", "--bank", ledger, "--as-of", "2026-06-15", "--format", "json")
+    )
+    assert [q["member"] for q in quiet] == ["bob", "org"]
+    near = json.loads(
+        run(db, "near-limit", "--bank", ledger, "--within", "100", "--format", "json")
+    )
+    assert near == []  # the bank has no balance limits
+
+
+def test_export_writes_the_interchange_layout(db: str, ledger: str, tmp_path: Path) -> None:
+    out = run(db, "export", "--format", "csv", "--to", str(tmp_path / "x"))
+    assert "members.csv (4 rows)" in out
+    members = list(csv.DictReader((tmp_path / "x" / "members.csv").open()))
+    assert members[0] == {
+        "member_id": "ann",
+        "kind": "individual",
+        "bank": "riverside",
+        "joined_on": "2026-01-01",
+        "display_name": "",
+        "area": "north",
+        "left_on": "",
+    }
+    entries = {r["entry_id"]: r for r in csv.DictReader((tmp_path / "x" / "entries.csv").open())}
+    assert entries["e2"]["hours"] == "1:30" and entries["e2"]["category"] == "befriending"
+    assert entries["e3-r"]["kind"] == "reversal" and entries["e3-r"]["reverses"] == "e3"
+    assert entries["o1"]["kind"] == "opening_balance" and entries["o1"]["provider"] == "bob"
+    assert entries["ib1"]["receiver_bank"] == "riverside/hub"
+    assert entries["d1"]["receiver"] == ""
+
+
+def test_export_writes_group_exchanges_one_row_per_participant(tmp_path: Path) -> None:
+    with timebank.open(f"sqlite:///{tmp_path / 'g.db'}") as tb:
+        tb.create_bank("b", name="B", actor="c", opened_on="2026-01-01")
+        for m in ("t", "a", "b"):
+            tb.join("b", m, kind="individual", actor="c", joined_on="2026-01-01")
+        tb.record_group_exchange(
+            "b",
+            {"t": 2},
+            {"a": 1, "b": 1},
+            actor="c",
+            occurred_on="2026-02-01",
+            entry_id="class-1",
+            category="class",
+        )
+        import io
+
+        members, entries = io.StringIO(), io.StringIO()
+        assert tb.export_csv(members, entries) == (3, 3)
+    rows = list(csv.DictReader(io.StringIO(entries.getvalue())))
+    assert [(r["provider"], r["receiver"], r["hours"], r["group_id"]) for r in rows] == [
+        ("", "a", "1:00", "class-1"),
+        ("", "b", "1:00", "class-1"),
+        ("t", "", "2:00", "class-1"),
+    ]
+
+
+def test_read_model_commands(db: str, ledger: str) -> None:
+    assert "applied" in run(db, "read-model", "catch-up")
+    status = run(db, "read-model", "status")
+    assert "cli.reports.db" in status and "at event" in status
+    assert "rebuilt" in run(db, "read-model", "rebuild")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (CI installs it)")
+def test_the_html_report_in_a_real_browser(db: str, ledger: str, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    run(
+        db,
+        "report",
+        "--bank",
+        ledger,
+        "--rollup",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-04-30",
+        "--format",
+        "html",
+        "-o",
+        str(page),
+    )
+    html = page.read_text()
+    for fetching in ("<script", "<link", " src=", "@import", 'href="http'):
+        assert fetching not in html, fetching  # self-contained: nothing to fetch
+    assert re.findall(r"url\((?!#)", html) == []  # only references inside the page
+    assert "Riverside &lt;Time&gt; Bank" in html  # escaped
+    # The page itself has no script; a copy with one measures what Chromium laid out.
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.replace("</body>", _PROBE + "</body>"))
+    dom = subprocess.run(
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1200,3000",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    start = dom.index('<pre id="probe">') + len('<pre id="probe">')
+    seen = json.loads(html_module.unescape(dom[start : dom.index("</pre>", start)]))
+    assert seen["title"].startswith("Riverside <Time> Bank")
+    assert seen["figures"]["hours_exchanged"] == "4.5"  # 2 + 1.5 + 1 (e3 reversed; ib1 once)
+    assert seen["figures"]["exchanges"] == "3"
+    assert seen["figures"]["individual_members"] == "3"
+    assert seen["figures"]["organisations"] == "1"
+    charts = seen["charts"]
+    assert set(charts) == {"chart-by-month", "chart-by-category", "chart-members"}
+    for name, chart in charts.items():
+        assert chart["width"] > 300 and chart["height"] > 100, (name, chart)
+        assert chart["marks"] > 3, name  # bars, lines, points drawn
+    assert {"2026-02", "2026-03", "hours exchanged"} <= set(charts["chart-by-month"]["text"])
+    assert {"gardening", "befriending"} <= set(charts["chart-by-category"]["text"])
+    assert "members" in charts["chart-members"]["text"]
+    assert seen["months"] == ["2026-01", "2026-02", "2026-03", "2026-04"]
+
+
+_PROBE = """<pre id="probe"></pre><script>
+const figures = {};
+document.querySelectorAll('[data-figure]').forEach(li => {
+  figures[li.dataset.figure] = li.querySelector('.value').textContent; });
+const charts = {};
+document.querySelectorAll('figure').forEach(f => {
+  const svg = f.querySelector('svg'); const box = svg.getBoundingClientRect();
+  charts[f.id] = {width: box.width, height: box.height,
+    marks: svg.querySelectorAll('path, rect, use').length,
+    text: Array.from(svg.querySelectorAll('text')).map(t => t.textContent.trim())}; });
+const months = Array.from(document.querySelectorAll('#table-by-month tbody tr'))
+  .map(tr => tr.cells[0].textContent);
+document.getElementById('probe').textContent = JSON.stringify(
+  {title: document.querySelector('h1').textContent, figures, charts, months});
+</script>"""

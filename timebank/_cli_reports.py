@@ -1,0 +1,228 @@
+"""CLI commands for reports, statements, coordinator lists, exports and the
+read model (docs/reports.md). They register on :data:`timebank.cli.cli`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from timebank._output import render
+from timebank.cli import _command, _errors_as_one_line, _format_option, _store, cli
+from timebank.domain.values import format_hours
+from timebank.readmodel.report import INACTIVE_DAYS, Report
+
+__all__: list[str] = []
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_HEADLINE = [
+    "hours_exchanged", "exchanges", "transactions", "individual_members", "organisations",
+    "new_members", "active_members", "inactive_members", "donated_to_pot_hours",
+    "pot_funded_hours", "pot_balance_hours", "connections", "new_connections",
+]  # fmt: skip
+_STATEMENT_COLUMNS = [
+    "bank", "occurred_on", "entry_id", "kind", "minutes", "balance_minutes", "counterparties",
+    "category", "reversed_by",
+]  # fmt: skip
+
+
+def _write(text: str, output: Path | None) -> None:
+    """To the file ``output`` (replaced whole), or to standard output."""
+    if output is None:
+        click.echo(text)
+        return
+    output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    click.echo(f"wrote {output}", err=True)
+
+
+_output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+
+
+@_command("report")
+@click.option("--bank", required=True, help="The bank reported on.")
+@click.option("--from", "start", metavar="DATE", help="First day (default: the bank's opening).")
+@click.option("--to", "end", metavar="DATE", help="Last day, inclusive (default: today).")
+@click.option("--rollup", is_flag=True, help="Include the bank's mini time banks.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv", "html"]),
+    default="table",
+    show_default=True,
+)
+@_output_option
+def report(
+    bank: str, start: str | None, end: str | None, rollup: bool, fmt: str, output: Path | None
+) -> None:
+    """The period report of BANK: hours, exchanges, members, pot and
+    connections, by month and by category (definitions: docs/reports.md).
+    HTML is one printable file with charts."""
+    with _store() as tb:
+        result = tb.report(bank, start=start, end=end, rollup=rollup)
+        if fmt == "html":
+            # matplotlib loads only for this format (the charts extra)
+            from timebank.readmodel.html import render_html  # noqa: PLC0415
+
+            text = render_html(
+                result, bank_name=tb.bank(bank).name, version=version("timebank"),
+                made_on=tb.today(bank),
+            )  # fmt: skip
+            _write(text, output)
+            return
+    _write(_report_text(result, fmt), output)
+
+
+def _report_text(result: Report, fmt: str) -> str:
+    data = result.to_dict()
+    if fmt == "json":
+        return render([data], list(data), "json").removeprefix("[\n").removesuffix("\n]")
+    if fmt == "csv":
+        # One row per figure, then one per month and per category: a layout a
+        # spreadsheet opens as it is.
+        rows: list[dict[str, Any]] = [
+            {"section": "figures", "name": name, "value": data[name]} for name in _HEADLINE
+        ]
+        for month in data["by_month"]:
+            rows += [
+                {"section": f"month {month['month']}", "name": k, "value": month[k]}
+                for k in ("hours", "exchanges", "new_members", "members")
+            ]
+        for category in data["by_category"]:
+            rows += [
+                {
+                    "section": f"category {category['category'] or ''}",
+                    "name": k,
+                    "value": category[k],
+                }
+                for k in ("hours", "exchanges")
+            ]
+        return render(rows, ["section", "name", "value"], "csv")
+    banks = ", ".join(result.banks)
+    head = f"{result.bank}: {result.start} to {result.end} (banks: {banks})\n\n"
+    figures = render(
+        [{"figure": name, "value": data[name]} for name in _HEADLINE], ["figure", "value"], "table"
+    )
+    months = render(
+        [{**m, "hours": format_hours(m["exchanged_minutes"])} for m in data["by_month"]],
+        ["month", "hours", "exchanges", "new_members", "members"],
+        "table",
+    )
+    categories = render(
+        [{**c, "hours": format_hours(c["exchanged_minutes"])} for c in data["by_category"]],
+        ["category", "hours", "exchanges"],
+        "table",
+    )
+    return f"{head}{figures}\n\nBy month\n\n{months}\n\nBy category\n\n{categories}"
+
+
+@_command("statement")
+@click.argument("member")
+@click.option("--bank", help="Only this bank (needed for @pot and @opening).")
+@_format_option
+def statement(member: str, bank: str | None, fmt: str) -> None:
+    """Every entry on MEMBER's account, with the running balance, in each bank
+    they belong to (or in --bank)."""
+    with _store() as tb:
+        banks = [bank] if bank is not None else [m.bank for m in tb.memberships(member)]
+        rows = [{"bank": b, **line.to_dict()} for b in banks for line in tb.statement(b, member)]
+    click.echo(render(rows, _STATEMENT_COLUMNS, fmt))
+
+
+@_command("inactive")
+@click.option("--bank", required=True)
+@click.option("--as-of", metavar="DATE", help="The day to look back from (default: today).")
+@click.option("--days", type=int, default=INACTIVE_DAYS, show_default=True)
+@click.option("--rollup", is_flag=True, help="Include the bank's mini time banks.")
+@_format_option
+def inactive(bank: str, as_of: str | None, days: int, rollup: bool, fmt: str) -> None:
+    """Members with no service exchange in the last DAYS days, for
+    coordinators to get back in touch with."""
+    with _store() as tb:
+        rows = [
+            m.to_dict() for m in tb.inactive_members(bank, as_of=as_of, days=days, rollup=rollup)
+        ]
+    click.echo(render(rows, ["bank", "member", "kind", "last_exchange_on"], fmt))
+
+
+@_command("near-limit")
+@click.option("--bank", required=True)
+@click.option("--within", default="2:00", show_default=True, help="Hours from a limit.")
+@_format_option
+def near_limit(bank: str, within: str, fmt: str) -> None:
+    """Members whose balance is within WITHIN hours of a limit of the bank's
+    policy (or beyond it)."""
+    with _store() as tb:
+        rows = [n.to_dict() for n in tb.members_near_limit(bank, within=within)]
+    columns = ["bank", "member", "kind", "balance_minutes", "side", "limit_minutes",
+               "headroom_minutes"]  # fmt: skip
+    click.echo(render(rows, columns, fmt))
+
+
+@_command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
+@click.option(
+    "--to",
+    "directory",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write members.csv and entries.csv into (created if missing).",
+)
+def export(fmt: str, directory: Path) -> None:  # noqa: ARG001 - one format so far
+    """Write the whole ledger as members.csv and entries.csv, in the layout
+    `timebank import` reads (docs/import.md)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    members, entries = directory / "members.csv", directory / "entries.csv"
+    with (
+        _store() as tb,
+        members.open("w", encoding="utf-8", newline="") as m,
+        entries.open("w", encoding="utf-8", newline="") as e,
+    ):
+        counts = tb.export_csv(m, e)
+    click.echo(f"wrote {members} ({counts[0]} rows) and {entries} ({counts[1]} rows)")
+
+
+@cli.group("read-model")
+def read_model() -> None:
+    """The read model behind reports (its tables: docs/reports.md)."""
+
+
+def _read_model_command(name: str) -> Callable[[Callable[P, R]], click.Command]:
+    def decorate(func: Callable[P, R]) -> click.Command:
+        return read_model.command(name)(_errors_as_one_line(func))
+
+    return decorate
+
+
+@_read_model_command("status")
+def read_model_status() -> None:
+    """Where the read model is and how far it has read the log."""
+    with _store() as tb:
+        model = tb.read_model
+        last = tb._app.recorder.max_notification_id() or 0
+        click.echo(f"{model.location}: at event {model.position():,} of {last:,}")
+
+
+@_read_model_command("catch-up")
+def read_model_catch_up() -> None:
+    """Apply the events recorded since the read model last read the log."""
+    with _store() as tb:
+        applied = tb.read_model.catch_up()
+        click.echo(f"applied {applied:,} events; at event {tb.read_model.position():,}")
+
+
+@_read_model_command("rebuild")
+def read_model_rebuild() -> None:
+    """Drop the read model's tables and build them again from the whole log."""
+    with _store() as tb:
+        applied = tb.read_model.rebuild()
+        click.echo(f"rebuilt {tb.read_model.location} from {applied:,} events")
