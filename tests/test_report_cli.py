@@ -16,11 +16,16 @@ import pytest
 
 import timebank
 
-from .test_cli import db, run  # noqa: F401 - the db fixture
+from .test_cli import run
 
 CHROMIUM = os.environ.get("TIMEBANK_CHROMIUM") or shutil.which("chromium")
 if os.environ.get("CI") and CHROMIUM is None:
     raise RuntimeError("CI checks the HTML report in Chromium: scripts/check installs it")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
 
 
 @pytest.fixture
@@ -163,17 +168,21 @@ def test_report_json_has_the_issue_field_names(db: str, ledger: str) -> None:
     rollup = json.loads(
         run(db, "report", "--bank", ledger, "--rollup", "--format", "json", "--to", "2026-06-01")
     )
-    assert rollup["banks"] == ["riverside", "riverside/hub"] and rollup["individual_members"] == 3
+    assert rollup["banks"] == ["riverside", "riverside/hub"]
+    assert rollup["individual_members"] == 3
 
 
 def test_report_table_and_csv(db: str, ledger: str, tmp_path: Path) -> None:
     table = run(db, "report", "--bank", ledger, "--to", "2026-04-30")
-    assert "hours_exchanged" in table and "By month" in table and "2026-03" in table
+    assert "hours_exchanged" in table
+    assert "By month" in table
+    assert "2026-03" in table
     out = tmp_path / "r.csv"
     run(db, "report", "--bank", ledger, "--to", "2026-04-30", "--format", "csv", "-o", str(out))
     rows = list(csv.DictReader(out.open()))
     figures = {r["name"]: r["value"] for r in rows if r["section"] == "figures"}
-    assert figures["exchanges"] == "3" and figures["connections"] == "3"
+    assert figures["exchanges"] == "3"
+    assert figures["connections"] == "3"
     assert {"section": "month 2026-02", "name": "hours", "value": "2"} in rows
 
 
@@ -219,9 +228,12 @@ def test_export_writes_the_interchange_layout(db: str, ledger: str, tmp_path: Pa
         "left_on": "",
     }
     entries = {r["entry_id"]: r for r in csv.DictReader((tmp_path / "x" / "entries.csv").open())}
-    assert entries["e2"]["hours"] == "1:30" and entries["e2"]["category"] == "befriending"
-    assert entries["e3-r"]["kind"] == "reversal" and entries["e3-r"]["reverses"] == "e3"
-    assert entries["o1"]["kind"] == "opening_balance" and entries["o1"]["provider"] == "bob"
+    assert entries["e2"]["hours"] == "1:30"
+    assert entries["e2"]["category"] == "befriending"
+    assert entries["e3-r"]["kind"] == "reversal"
+    assert entries["e3-r"]["reverses"] == "e3"
+    assert entries["o1"]["kind"] == "opening_balance"
+    assert entries["o1"]["provider"] == "bob"
     assert entries["ib1"]["receiver_bank"] == "riverside/hub"
     assert entries["d1"]["receiver"] == ""
 
@@ -255,7 +267,8 @@ def test_export_writes_group_exchanges_one_row_per_participant(tmp_path: Path) -
 def test_read_model_commands(db: str, ledger: str) -> None:
     assert "applied" in run(db, "read-model", "catch-up")
     status = run(db, "read-model", "status")
-    assert "cli.reports.db" in status and "at event" in status
+    assert "cli.reports.db" in status
+    assert "at event" in status
     assert "rebuilt" in run(db, "read-model", "rebuild")
 
 
