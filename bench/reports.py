@@ -207,7 +207,8 @@ def main() -> None:
             run = time.time_ns()  # a reused store gets new ids each run
             for i in range(1000):
                 tb.record_exchange(BANK, f"m{i + 1}", f"m{i + 2}", "1:00", actor=ACTOR,
-                                   occurred_on="2026-05-01", entry_id=f"late-{run}-{i}")  # fmt: skip
+                                   occurred_on="2026-05-01",
+                                   entry_id=f"late-{run}-{i}")  # fmt: skip
             started = time.perf_counter()
             applied = tb.read_model.catch_up()
             line("catch up after 1,000 entries", (time.perf_counter() - started) * 1000, "ms")

@@ -330,7 +330,8 @@ def test_the_html_report_in_a_real_browser(db: str, ledger: str, tmp_path: Path)
     charts = seen["charts"]
     assert set(charts) == {"chart-by-month", "chart-by-category", "chart-members"}
     for name, chart in charts.items():
-        assert chart["width"] > 300 and chart["height"] > 100, (name, chart)
+        assert chart["width"] > 300, (name, chart)
+        assert chart["height"] > 100, (name, chart)
         assert chart["marks"] > 3, name  # bars, lines, points drawn
     assert {"2026-02", "2026-03", "hours exchanged"} <= set(charts["chart-by-month"]["text"])
     assert {"gardening", "befriending"} <= set(charts["chart-by-category"]["text"])
