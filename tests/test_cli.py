@@ -176,6 +176,9 @@ def test_the_installed_command_runs_the_demo_in_the_default_store(tmp_path: Path
     )
     assert "hours exchanged" in first.stdout
     assert (tmp_path / "timebank.db").exists()
+    page = (tmp_path / "timebank-report.html").read_text()
+    assert "Riverside Time Bank" in page
+    assert page.count("<svg") == 3
     second = subprocess.run(
         [script, "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
     )

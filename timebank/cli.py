@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from importlib.metadata import version
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn, ParamSpec, TypeVar
@@ -21,7 +23,7 @@ from eventsourcing.persistence import PersistenceError
 from timebank import api
 from timebank._output import FORMATS, render
 from timebank.demo import DEMO_BANK, DEMO_HUB, run_demo
-from timebank.domain.errors import BankNotFound, TimebankError
+from timebank.domain.errors import BankNotFound, ChartsUnavailable, TimebankError
 from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
 from timebank.domain.roles import Permissions
 from timebank.domain.values import format_hours, parent_bank, parse_minutes
@@ -29,6 +31,9 @@ from timebank.storage import ENV_VAR, Profile, default_url
 from timebank.views import Member, entry_to_dict
 
 __all__ = ["cli", "main"]
+
+#: Where the demo writes its HTML report (the working directory).
+DEMO_REPORT = "timebank-report.html"
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -644,24 +649,37 @@ def _print_demo(tb: api.Timebank) -> None:
         rows.append({**b.to_dict(), "name": name, "hours": format_hours(b.balance_minutes)})
     click.echo("\nBalances\n")
     click.echo(render(rows, ["account", "name", "kind", "hours"], "table"))
-    fig = tb.figures(DEMO_BANK)
-    click.echo("\nHeadline figures\n")
+    report = tb.report(DEMO_BANK)
+    click.echo(f"\nHeadline figures, {report.start} to {report.end} (docs/reports.md)\n")
     click.echo(
-        f"  {format_hours(fig.exchanged_minutes)} hours exchanged in {fig.exchanges}"
-        f" exchanges; {fig.transactions} transactions\n"
-        f"  {fig.individual_members} individual members, {fig.organisations} organisations\n"
-        f"  {format_hours(fig.donated_to_pot_minutes)} hours donated to the pot,"
-        f" {format_hours(fig.pot_funded_minutes)} hours of pot-funded help,"
-        f" {format_hours(fig.pot_balance_minutes)} hours left in the pot\n"
-        f"  {fig.reversals} entry reversed (excluded from every figure)"
+        f"  {format_hours(report.exchanged_minutes)} hours exchanged in {report.exchanges}"
+        f" exchanges; {report.transactions} transactions\n"
+        f"  {report.individual_members} individual members, {report.organisations}"
+        f" organisations; {report.active_members} took part, {report.connections} connections\n"
+        f"  {format_hours(report.donated_to_pot_minutes)} hours donated to the pot,"
+        f" {format_hours(report.pot_funded_minutes)} hours of pot-funded help,"
+        f" {format_hours(report.pot_balance_minutes)} hours left in the pot\n"
+        f"  {tb.figures(DEMO_BANK).reversals} entry reversed (excluded from every figure)"
     )
-    hub = tb.figures(DEMO_BANK, rollup=True)
+    hub = tb.report(DEMO_BANK, rollup=True)
     waiting = tb.pending(DEMO_HUB)
     click.echo(
         f"\nWith its mini time bank {DEMO_HUB}: {format_hours(hub.exchanged_minutes)} hours"
-        f" exchanged in {hub.exchanges} exchanges, {hub.individual_members} member accounts;"
+        f" exchanged in {hub.exchanges} exchanges, {hub.individual_members} individual members;"
         f" {len(waiting)} proposed exchange(s) awaiting confirmation"
     )
+    try:
+        from timebank.readmodel.html import render_html  # noqa: PLC0415 - optional extra
+
+        page = render_html(
+            hub, bank_name=tb.bank(DEMO_BANK).name, version=version("timebank"),
+            made_on=tb.today(DEMO_BANK),
+        )  # fmt: skip
+    except ChartsUnavailable as e:
+        click.echo(f"\n(No HTML report: {e}.)")
+        return
+    Path(DEMO_REPORT).write_text(page, encoding="utf-8")
+    click.echo(f"\nThe council's report, with charts: {DEMO_REPORT} (open it in a browser).")
 
 
 def main() -> None:
