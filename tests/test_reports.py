@@ -259,3 +259,49 @@ def test_members_near_a_limit(tb: timebank.Timebank, bank: str) -> None:
         ("ann", "highest", 60), ("bob", "lowest", 60),
     ]  # fmt: skip
     assert tb.members_near_limit(bank, within="0:30") == []
+
+
+def test_a_catch_up_killed_at_any_moment_resumes_exactly_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with timebank.open(url) as tb:
+        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
+        for m in ("a", "b", "c"):
+            tb.join("r", m, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        for n in range(600):
+            tb.record_exchange("r", "abc"[n % 3], "abc"[(n + 1) % 3], minutes=30, actor=ACTOR,
+                               occurred_on=f"2026-02-{1 + n % 28:02d}", entry_id=f"e{n}")  # fmt: skip
+            if n % 50 == 7:
+                tb.reverse(f"e{n}", actor=ACTOR, reversal_id=f"r{n}", occurred_on="2026-03-01")
+    script = (
+        "import sys, timebank\n"
+        "with timebank.open(sys.argv[1]) as tb:\n"
+        "    tb.read_model.rebuild(batch_size=2)\n"
+        "    print('done')\n"
+    )
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", script, url], check=True, capture_output=True)
+    whole = time.monotonic() - started  # one whole run, process start included
+    rng = random.Random(3)
+    kills = partial = 0
+    for _ in range(6):
+        child = subprocess.Popen([sys.executable, "-c", script, url], stdout=subprocess.PIPE)
+        time.sleep(rng.uniform(0.3, 0.95) * whole)
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            kills += 1
+        child.wait()
+        with timebank.open(url) as tb:
+            left_at = tb.read_model.position()
+            partial += 0 < left_at < tb._app.recorder.max_notification_id()
+            tb.read_model.catch_up(batch_size=7)
+            resumed = tb.read_model.tables()
+            tb.read_model.rebuild()
+            assert tb.read_model.tables() == resumed
+    assert kills >= 1
+    assert partial >= 1  # at least one was killed part-way through the log
