@@ -34,7 +34,7 @@ from timebank.domain.bank import Bank, bank_uuid
 from timebank.domain.registry import REGISTRY_ID, Registry
 from timebank.domain.values import invariant
 from timebank.storage.base import INDEX_KWARG, Backend, IndexUpdate, LedgerIndex
-from timebank.storage.transcodings import register_transcodings
+from timebank.storage.transcodings import FastJSONTranscoder, register_transcodings
 
 __all__ = ["RETRIES_MAX", "SNAPSHOT_INTERVAL", "LedgerApplication"]
 
@@ -78,6 +78,11 @@ class LedgerApplication(Application[UUID]):
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
         return self._backend.factory(env)
+
+    def construct_transcoder(self) -> FastJSONTranscoder:
+        transcoder = FastJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

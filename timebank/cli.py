@@ -10,10 +10,10 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from importlib.metadata import version
-from pathlib import Path
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import attrs

@@ -29,11 +29,18 @@ from timebank.domain.registry import Registry
 from timebank.domain.values import CLEARING_PREFIX, OPENING, POT, EntryKind
 from timebank.readmodel._db import ReadModelDB
 
-__all__ = ["SERVICE_KINDS", "Projector", "UnknownEvent"]
+__all__ = ["SERVICE_KINDS", "TOOK_PART", "Projector", "UnknownEvent"]
 
 #: Kinds of entry that are service exchanges in every figure.
 SERVICE_KINDS = frozenset(
     {EntryKind.EXCHANGE.value, EntryKind.POT_EXCHANGE.value, EntryKind.GROUP_EXCHANGE.value}
+)
+
+#: A party row of a service exchange that stands (not reversed), as its
+#: provider or receiver.
+TOOK_PART = (
+    "reversed = 0 AND kind IN ('exchange', 'pot_exchange', 'group_exchange')"
+    " AND role IN ('provider', 'receiver')"
 )
 
 #: A stored event: (notification id, stream id as hex, topic, JSON state).
@@ -180,8 +187,10 @@ class Projector:
         self._monthly: dict[tuple[str, str, str, str, str], list[int]] = {}
         self._pot_daily: defaultdict[tuple[str, str], int] = defaultdict(int)
         self._pair_days: defaultdict[tuple[str, str, str, str, str], int] = defaultdict(int)
-        self._pairs: dict[tuple[str, str, str, str], list[Any]] = {}
-        self._recompute: set[tuple[str, str, str, str]] = set()
+        self._pairs: dict[tuple[str, ...], list[Any]] = {}
+        self._recompute_pairs: set[tuple[str, ...]] = set()
+        self._activities: dict[tuple[str, ...], list[Any]] = {}
+        self._recompute_activities: set[tuple[str, ...]] = set()
         self._handlers = {
             _bank_topic("Opened"): self._opened,
             _bank_topic("PolicyChanged"): self._policy_changed,
@@ -432,26 +441,18 @@ class Projector:
             totals[1] += sign * info.minutes
 
     def _activity(self, info: _Entry, sign: int) -> None:
-        """Count the entry's provider-receiver pairs (connections)."""
+        """Count the entry's participants and provider-receiver pairs
+        (``sign`` -1: a reversal takes them out)."""
         providers, receivers = info.service
         day = info.occurred_on
-        pair_days, pairs = self._pair_days, self._pairs
+        for account in {*providers, *receivers}:
+            _add_span(self._activities, self._recompute_activities, account, sign, day)
+        pair_days = self._pair_days
         for p in providers:
             for r in receivers:
                 pair = (*p, *r) if p < r else (*r, *p)
                 pair_days[(*pair, day)] += sign
-                totals = pairs.get(pair)
-                if totals is None:
-                    pairs[pair] = [sign, day, day] if sign > 0 else [sign, None, None]
-                    if sign < 0:
-                        self._recompute.add(pair)
-                    continue
-                totals[0] += sign
-                if sign > 0:
-                    totals[1] = day if totals[1] is None or day < totals[1] else totals[1]
-                    totals[2] = day if totals[2] is None or day > totals[2] else totals[2]
-                else:
-                    self._recompute.add(pair)
+                _add_span(self._pairs, self._recompute_pairs, pair, sign, day)
 
     # --- entries written in an earlier batch ----------------------------------------
     def _known(self, entry_id: str) -> bool:
@@ -524,26 +525,68 @@ class Projector:
             " SET exchanges = rm_pair_days.exchanges + excluded.exchanges",
             [(*key, n) for key, n in self._pair_days.items()],
         )
-        db.executemany(
-            "INSERT INTO rm_pairs VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (bank_a, account_a, bank_b, account_b) DO UPDATE"
-            " SET exchanges = rm_pairs.exchanges + excluded.exchanges,"
-            " first_day = CASE WHEN rm_pairs.first_day IS NULL"
-            "  OR excluded.first_day < rm_pairs.first_day"
-            "  THEN excluded.first_day ELSE rm_pairs.first_day END,"
-            " last_day = CASE WHEN rm_pairs.last_day IS NULL"
-            "  OR excluded.last_day > rm_pairs.last_day"
-            "  THEN excluded.last_day ELSE rm_pairs.last_day END",
-            [(*key, n, first, last) for key, (n, first, last) in self._pairs.items()],
-        )
-        pair = "bank_a = ? AND account_a = ? AND bank_b = ? AND account_b = ?"
-        db.executemany(
-            f"UPDATE rm_pairs SET"  # noqa: S608 - fixed text
-            f" first_day = (SELECT MIN(day) FROM rm_pair_days WHERE {pair} AND exchanges > 0),"
-            f" last_day = (SELECT MAX(day) FROM rm_pair_days WHERE {pair} AND exchanges > 0)"
-            f" WHERE {pair}",
-            [key * 3 for key in sorted(self._recompute)],
-        )
+        pair = ("bank_a", "account_a", "bank_b", "account_b")
+        _write_spans(db, "rm_pairs", pair, self._pairs, self._recompute_pairs,
+                     "SELECT {} FROM rm_pair_days WHERE {} AND exchanges > 0", "day")  # fmt: skip
+        _write_spans(db, "rm_activity", ("bank", "account"), self._activities,
+                     self._recompute_activities,
+                     "SELECT {} FROM rm_entry_parties WHERE {} AND " + TOOK_PART,
+                     "occurred_on")  # fmt: skip
+
+
+def _add_span(
+    spans: dict[tuple[str, ...], list[Any]],
+    recompute: set[tuple[str, ...]],
+    key: tuple[str, ...],
+    sign: int,
+    day: str,
+) -> None:
+    """Count one standing exchange on ``day`` in (``sign`` 1) or out (-1) of
+    a span: [exchanges, first day, last day]. Taking one out may move the
+    first or last day: the key is recomputed from the rows after the flush."""
+    totals = spans.get(key)
+    if totals is None:
+        totals = spans[key] = [0, None, None]
+    totals[0] += sign
+    if sign > 0:
+        totals[1] = day if totals[1] is None or day < totals[1] else totals[1]
+        totals[2] = day if totals[2] is None or day > totals[2] else totals[2]
+    else:
+        recompute.add(key)
+
+
+def _write_spans(
+    db: ReadModelDB,
+    table: str,
+    key: tuple[str, ...],
+    spans: dict[tuple[str, ...], list[Any]],
+    recompute: set[tuple[str, ...]],
+    source: str,
+    day: str,
+) -> None:
+    """Upsert the spans into ``table``, then recompute the first and last
+    days of the ``recompute`` keys from the ``source`` rows."""
+    marks = ", ".join("?" * (len(key) + 3))
+    db.executemany(
+        f"INSERT INTO {table} VALUES ({marks})"  # noqa: S608 - fixed names
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE"
+        f" SET exchanges = {table}.exchanges + excluded.exchanges,"
+        f" first_day = CASE WHEN {table}.first_day IS NULL"
+        f"  OR excluded.first_day < {table}.first_day"
+        f"  THEN excluded.first_day ELSE {table}.first_day END,"
+        f" last_day = CASE WHEN {table}.last_day IS NULL"
+        f"  OR excluded.last_day > {table}.last_day"
+        f"  THEN excluded.last_day ELSE {table}.last_day END",
+        [(*k, n, first, last) for k, (n, first, last) in spans.items()],
+    )
+    where = " AND ".join(f"{column} = ?" for column in key)
+    db.executemany(
+        f"UPDATE {table} SET"  # noqa: S608 - fixed names
+        f" first_day = ({source.format(f'MIN({day})', where)}),"
+        f" last_day = ({source.format(f'MAX({day})', where)})"
+        f" WHERE {where}",
+        [k * 3 for k in sorted(recompute)],
+    )
 
 
 def _policy(value: Any) -> str:

@@ -18,7 +18,7 @@ __all__ = [
 
 #: Bumped whenever a table or the meaning of a column changes: a read model
 #: of another version is dropped and rebuilt from the log when opened.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _KEYED = "{without_rowid}"
 
@@ -87,6 +87,12 @@ TABLES: dict[str, str] = {
         " kind TEXT NOT NULL, category TEXT NOT NULL,"
         " entries BIGINT NOT NULL, minutes BIGINT NOT NULL,"
         " PRIMARY KEY (bank, receiver_bank, month, kind, category))" + _KEYED
+    ),
+    "rm_activity": (
+        "CREATE TABLE rm_activity ("
+        " bank TEXT NOT NULL, account TEXT NOT NULL,"
+        " exchanges BIGINT NOT NULL, first_day TEXT, last_day TEXT,"
+        " PRIMARY KEY (bank, account))" + _KEYED
     ),
     "rm_pairs": (
         "CREATE TABLE rm_pairs ("

@@ -18,7 +18,7 @@ import attrs
 
 from timebank.domain.values import EntryKind
 from timebank.readmodel._db import ReadModelDB
-from timebank.readmodel._projector import SERVICE_KINDS
+from timebank.readmodel._projector import SERVICE_KINDS, TOOK_PART
 
 __all__ = [
     "INACTIVE_DAYS",
@@ -195,12 +195,16 @@ def build_report(db: ReadModelDB, bank: str, start: date, end: date, rollup: boo
     )
 
     # Connections: pairs of accounts.
-    connections = _connections(db, banks, marks, start, end)
-    new_connections = db.execute(
-        "SELECT COUNT(*) FROM rm_pairs WHERE first_day >= ? AND first_day <= ?"  # noqa: S608
-        f" AND (bank_a IN ({marks}) OR bank_b IN ({marks})) AND exchanges > 0",
-        (first, last, *banks, *banks),
-    )[0][0]
+    span = _pair_span(db)
+    connections = _connections(db, banks, marks, start, end, span)
+    if span is None or start <= span[0]:
+        new_connections = connections  # nobody exchanged before the period
+    else:
+        new_connections = db.execute(
+            "SELECT COUNT(*) FROM rm_pairs WHERE first_day >= ? AND first_day <= ?"  # noqa: S608
+            f" AND (bank_a IN ({marks}) OR bank_b IN ({marks})) AND exchanges > 0",
+            (first, last, *banks, *banks),
+        )[0][0]
 
     by_month = []
     joins = sorted(first_joined.values())
@@ -270,7 +274,7 @@ def inactive_members(
             continue
         latest = db.execute(
             f"SELECT MAX(occurred_on) FROM rm_entry_parties WHERE bank IN ({marks})"  # noqa: S608
-            f" AND account = ? AND occurred_on <= ? AND {_TOOK_PART}",
+            f" AND account = ? AND occurred_on <= ? AND {TOOK_PART}",
             (*banks, member, last),
         )[0][0]
         rows.append((member, periods[member][0], latest))
@@ -321,24 +325,20 @@ def _members_on(
 _OPEN = "9999-12-31"
 
 
-#: A party row of a service exchange that stands (not reversed), as its
-#: provider or receiver.
-_TOOK_PART = (
-    "reversed = 0 AND kind IN ('exchange', 'pot_exchange', 'group_exchange')"
-    " AND role IN ('provider', 'receiver')"
-)
-
-
 def _exchanged_between(
     db: ReadModelDB, banks: tuple[str, ...], marks: str, first: str, last: str
 ) -> set[str]:
-    """Members who took part in a service exchange between two days."""
+    """Members who took part in a standing service exchange between two days.
+
+    Each account's first and last such day decide it, unless the days
+    straddle the period; then one index seek into its entry rows does."""
     rows = db.execute(
-        "SELECT DISTINCT a.account FROM rm_accounts a"  # noqa: S608
-        f" WHERE a.bank IN ({marks}) AND a.kind IN ('individual', 'organisation')"
-        " AND EXISTS (SELECT 1 FROM rm_entry_parties WHERE bank = a.bank"
-        f"  AND account = a.account AND occurred_on >= ? AND occurred_on <= ? AND {_TOOK_PART})",
-        (*banks, first, last),
+        f"SELECT DISTINCT a.account FROM rm_activity a WHERE a.bank IN ({marks})"  # noqa: S608
+        " AND a.exchanges > 0 AND a.first_day <= ? AND a.last_day >= ?"
+        " AND (a.first_day >= ? OR a.last_day <= ? OR EXISTS (SELECT 1 FROM rm_entry_parties"
+        "  WHERE bank = a.bank AND account = a.account AND occurred_on >= ?"
+        f"  AND occurred_on <= ? AND {TOOK_PART}))",
+        (*banks, last, first, first, last, first, last),
     )
     return {str(r[0]) for r in rows}
 
@@ -374,23 +374,36 @@ def _is_month_end(day: date) -> bool:
     return (day + timedelta(days=1)).day == 1
 
 
+def _pair_span(db: ReadModelDB) -> tuple[date, date] | None:
+    """The first and last day any pair exchanged (through the day index)."""
+    low, high = db.execute("SELECT MIN(day), MAX(day) FROM rm_pair_days")[0]
+    return None if low is None else (date.fromisoformat(low), date.fromisoformat(high))
+
+
 def _connections(
-    db: ReadModelDB, banks: tuple[str, ...], marks: str, start: date, end: date
+    db: ReadModelDB,
+    banks: tuple[str, ...],
+    marks: str,
+    start: date,
+    end: date,
+    span: tuple[date, date] | None,
 ) -> int:
     """Distinct pairs with a standing service exchange in the period.
 
-    Two exact plans: for a period that covers most of the history, decide
-    each pair from its first and last day, looking at its days only when it
-    straddles the period; for a shorter one, read the pairs' days in the
-    period through the day index."""
+    Three exact plans: a period covering the whole history counts the pairs;
+    one covering most of it decides each pair from its first and last day,
+    looking at its days only when they straddle the period; a shorter one
+    reads the pairs' days in the period through the day index."""
+    if span is None:
+        return 0
     first, last = start.isoformat(), end.isoformat()
     scope = f"(bank_a IN ({marks}) OR bank_b IN ({marks}))"
-    span = db.execute("SELECT MIN(first_day), MAX(last_day) FROM rm_pairs")[0]
-    if span[0] is None:
-        return 0
-    history = (date.fromisoformat(span[1]) - date.fromisoformat(span[0])).days + 1
-    covered = min(end, date.fromisoformat(span[1])) - max(start, date.fromisoformat(span[0]))
-    if covered.days + 1 >= history // 2:
+    if start <= span[0] and end >= span[1]:
+        row = db.execute(
+            f"SELECT COUNT(*) FROM rm_pairs WHERE exchanges > 0 AND {scope}",  # noqa: S608
+            (*banks, *banks),
+        )
+    elif (min(end, span[1]) - max(start, span[0])).days + 1 >= ((span[1] - span[0]).days + 1) // 2:
         row = db.execute(
             f"SELECT COUNT(*) FROM rm_pairs p WHERE {scope} AND exchanges > 0"  # noqa: S608
             " AND first_day <= ? AND last_day >= ?"
