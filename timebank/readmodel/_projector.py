@@ -530,7 +530,7 @@ class Projector:
                      "SELECT {} FROM rm_pair_days WHERE {} AND exchanges > 0", "day")  # fmt: skip
         _write_spans(db, "rm_activity", ("bank", "account"), self._activities,
                      self._recompute_activities,
-                     "SELECT {} FROM rm_entry_parties WHERE {} AND " + TOOK_PART,
+                     "SELECT {} FROM rm_entry_parties WHERE {} AND " + TOOK_PART,  # noqa: S608
                      "occurred_on")  # fmt: skip
 
 

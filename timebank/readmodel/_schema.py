@@ -18,7 +18,7 @@ __all__ = [
 
 #: Bumped whenever a table or the meaning of a column changes: a read model
 #: of another version is dropped and rebuilt from the log when opened.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _KEYED = "{without_rowid}"
 
@@ -113,13 +113,14 @@ TABLES: dict[str, str] = {
 #: Indexes the projector itself looks entries up by: created with the tables.
 LOOKUP_INDEXES: tuple[tuple[str, str, str], ...] = (
     ("rm_entry_parties_by_entry", "rm_entry_parties", "entry_id"),
+    # a reversal recomputes its accounts' first and last exchange days from it
+    ("rm_entry_parties_by_account", "rm_entry_parties", "bank, account, occurred_on"),
 )
 #: Indexes for reports and for people reading the tables: created after the
 #: rows when a read model is built from empty (appending rows, then sorting
 #: each index once, is several times faster than keeping them up to date).
 INDEXES: tuple[tuple[str, str, str], ...] = (
     ("rm_entries_by_date", "rm_entries", "occurred_on"),
-    ("rm_entry_parties_by_account", "rm_entry_parties", "bank, account, occurred_on"),
     ("rm_pot_flows_by_bank", "rm_pot_flows", "bank, occurred_on"),
     ("rm_memberships_by_member", "rm_memberships", "member"),
     ("rm_pairs_by_first_day", "rm_pairs", "first_day"),
