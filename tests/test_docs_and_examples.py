@@ -99,3 +99,12 @@ def test_the_storage_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> N
             for writers in (1, 2, 4):
                 pattern = rf"{kind}: {writers} writer\(s\), {label}: +\d+ entries/s, x\d\.\d\d"
                 assert re.search(pattern, result.stdout), (kind, label, writers)
+
+
+def test_the_reports_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, ROOT / "bench" / "reports.py", "--quick"],
+        cwd=tmp_path, capture_output=True, text=True, check=True, timeout=600,
+    ).stdout  # fmt: skip
+    for figure in ("catch up from empty", "report, whole history", "statement of m0", "ratio"):
+        assert figure in out, figure
