@@ -206,8 +206,8 @@ def main() -> None:
                  TARGETS["statement_ms"])  # fmt: skip
             run = time.time_ns()  # a reused store gets new ids each run
             for i in range(1000):
-                tb.record_exchange(BANK, f"m{i + 1}", f"m{i + 2}", "1:00", actor=ACTOR,
-                                   occurred_on="2026-05-01",
+                a, b = f"m{i % (members - 2) + 1}", f"m{i % (members - 2) + 2}"
+                tb.record_exchange(BANK, a, b, "1:00", actor=ACTOR, occurred_on="2026-05-01",
                                    entry_id=f"late-{run}-{i}")  # fmt: skip
             started = time.perf_counter()
             applied = tb.read_model.catch_up()
