@@ -305,3 +305,20 @@ def test_a_catch_up_killed_at_any_moment_resumes_exactly_once(tmp_path) -> None:
             assert tb.read_model.tables() == resumed
     assert kills >= 1
     assert partial >= 1  # at least one was killed part-way through the log
+
+
+def test_the_export_holds_every_membership_and_entry(tb: timebank.Timebank, tree: str) -> None:
+    import csv
+    import io
+
+    tb.record_exchange(tree, "ann", "bob", "1:00", actor=ACTOR, occurred_on="2026-03-01",
+                       entry_id="x1")  # fmt: skip
+    tb.record_exchange(tree, "cat", "hal", "0:30", actor=ACTOR, occurred_on="2026-03-02",
+                       receiver_bank="riverside/hub", entry_id="x2")  # fmt: skip
+    tb.reverse("x1", actor=ACTOR, reversal_id="x1-r", occurred_on="2026-03-03")
+    members, entries = io.StringIO(), io.StringIO()
+    assert tb.export_csv(members, entries) == (6, 3)
+    rows = list(csv.DictReader(io.StringIO(entries.getvalue())))
+    assert [(r["entry_id"], r["hours"], r["receiver_bank"]) for r in rows] == [
+        ("x1", "1:00", ""), ("x2", "0:30", "riverside/hub"), ("x1-r", "1:00", ""),
+    ]  # fmt: skip
