@@ -7,12 +7,13 @@ policy, the transcodings and the bounded retry on write conflicts.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from threading import RLock
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import (
@@ -36,7 +37,7 @@ from timebank.domain.values import invariant
 from timebank.storage.base import INDEX_KWARG, Backend, IndexUpdate, LedgerIndex
 from timebank.storage.transcodings import FastJSONTranscoder, register_transcodings
 
-__all__ = ["RETRIES_MAX", "SNAPSHOT_INTERVAL", "LedgerApplication"]
+__all__ = ["RETRIES_MAX", "SNAPSHOT_INTERVAL", "LedgerApplication", "serialised"]
 
 #: A bank is snapshotted every this many events: opening a store then replays
 #: at most this many events per bank.
@@ -47,6 +48,22 @@ RETRIES_MAX = 16
 CACHE_SIZE = 256
 
 T = TypeVar("T")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def serialised(method: F) -> F:
+    """Run a public method of :class:`timebank.Timebank` under the store's
+    lock, so a Timebank can be shared between threads (commands change
+    cached state in place)."""
+
+    @functools.wraps(method)
+    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._app.lock:
+            return method(self, *args, **kwargs)
+
+    return cast(F, locked)
 
 
 class LedgerApplication(Application[UUID]):

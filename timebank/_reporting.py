@@ -7,6 +7,7 @@ import csv
 from datetime import date
 from typing import TYPE_CHECKING, Any, TextIO
 
+from timebank._ledger import serialised
 from timebank.domain import errors
 from timebank.domain.bank import MEMBER_KINDS
 from timebank.domain.values import (
@@ -57,9 +58,9 @@ class Reporting:
             return self._read_model
 
     def _caught_up(self) -> ReadModel:
+        """The read model, caught up (callers hold the store's lock)."""
         model = self.read_model
-        with self._app.lock:
-            model.catch_up()
+        model.catch_up()
         return model
 
     def _close_read_model(self) -> None:
@@ -67,6 +68,7 @@ class Reporting:
             self._read_model.close()
             self._read_model = None
 
+    @serialised
     def report(
         self,
         bank: str,
@@ -83,10 +85,9 @@ class Reporting:
         last = self.today(info.bank_id) if end is None else parse_date(end)
         if first > last:
             raise errors.InvalidInput(f"the period starts ({first}) after it ends ({last})")
-        model = self._caught_up()
-        with self._app.lock:
-            return build_report(model.db, info.bank_id, first, last, rollup)
+        return build_report(self._caught_up().db, info.bank_id, first, last, rollup)
 
+    @serialised
     def inactive_members(
         self,
         bank: str,
@@ -102,14 +103,13 @@ class Reporting:
         day = self.today(info.bank_id) if as_of is None else parse_date(as_of)
         if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3660:
             raise errors.InvalidInput(f"days must be a whole number from 1 to 3660: {days!r}")
-        model = self._caught_up()
-        with self._app.lock:
-            rows = inactive_members(model.db, info.bank_id, day, rollup, days)
+        rows = inactive_members(self._caught_up().db, info.bank_id, day, rollup, days)
         return [
             InactiveMember(bank=info.bank_id, member=m, kind=k, last_exchange_on=_optional_day(d))
             for m, k, d in rows
         ]
 
+    @serialised
     def members_near_limit(self, bank: str, *, within: str | int = "2:00") -> list[NearLimit]:
         """Members whose balance is within ``within`` hours (``"2:00"``,
         ``1.5``) of a balance limit of the bank's policy, or beyond it."""
@@ -119,50 +119,48 @@ class Reporting:
             margin = parse_minutes(within)
         if margin < 0:
             raise errors.InvalidAmount(f"within must not be negative: {within!r}", value=within)
-        with self._app.lock:
-            ledger = self._app.bank(validate_bank_id(bank))
-            rows = []
-            for member, kind in sorted(ledger.kinds.items()):
-                if kind not in MEMBER_KINDS:
+        ledger = self._app.bank(validate_bank_id(bank))
+        rows = []
+        for member, kind in sorted(ledger.kinds.items()):
+            if kind not in MEMBER_KINDS:
+                continue
+            limits = ledger.policy.limits_for(AccountKind(kind))
+            balance = ledger.balances[member]
+            if limits is None:
+                continue
+            for side, limit in (
+                ("lowest", limits.lowest_minutes),
+                ("highest", limits.highest_minutes),
+            ):
+                if limit is None:
                     continue
-                limits = ledger.policy.limits_for(AccountKind(kind))
-                balance = ledger.balances[member]
-                if limits is None:
-                    continue
-                for side, limit in (
-                    ("lowest", limits.lowest_minutes),
-                    ("highest", limits.highest_minutes),
-                ):
-                    if limit is None:
-                        continue
-                    headroom = balance - limit if side == "lowest" else limit - balance
-                    if headroom <= margin:
-                        rows.append(
-                            NearLimit(ledger.bank_id, member, kind, balance, side, limit, headroom)
-                        )
+                headroom = balance - limit if side == "lowest" else limit - balance
+                if headroom <= margin:
+                    rows.append(
+                        NearLimit(ledger.bank_id, member, kind, balance, side, limit, headroom)
+                    )
         return rows
 
+    @serialised
     def export_csv(self, members: TextIO, entries: TextIO) -> tuple[int, int]:
         """Write the whole ledger in the interchange layout (docs/import.md):
         one members row per membership period, one entries row per entry (a
         group exchange: one row per participant). Returns the row counts."""
-        model = self._caught_up()
-        with self._app.lock:
-            db = model.db
-            member_rows = db.execute(
-                "SELECT member, kind, bank, started_on, ended_on FROM rm_memberships"
-                " ORDER BY bank, member, started_on"
-            )
-            entry_rows = db.execute(
-                "SELECT entry_id, occurred_on, kind, provider, receiver, minutes, bank,"
-                " category, reverses, receiver_bank FROM rm_entries ORDER BY seq"
-            )
-            groups: dict[str, list[tuple[str, int]]] = {}
-            for entry_id, account, minutes in db.execute(
-                "SELECT entry_id, account, minutes FROM rm_entry_parties"
-                " WHERE kind = 'group_exchange' ORDER BY seq, account"
-            ):
-                groups.setdefault(entry_id, []).append((account, minutes))
+        db = self._caught_up().db
+        member_rows = db.execute(
+            "SELECT member, kind, bank, started_on, ended_on FROM rm_memberships"
+            " ORDER BY bank, member, started_on"
+        )
+        entry_rows = db.execute(
+            "SELECT entry_id, occurred_on, kind, provider, receiver, minutes, bank,"
+            " category, reverses, receiver_bank FROM rm_entries ORDER BY seq"
+        )
+        groups: dict[str, list[tuple[str, int]]] = {}
+        for entry_id, account, minutes in db.execute(
+            "SELECT entry_id, account, minutes FROM rm_entry_parties"
+            " WHERE kind = 'group_exchange' ORDER BY seq, account"
+        ):
+            groups.setdefault(entry_id, []).append((account, minutes))
         out = csv.writer(members, lineterminator="\n")
         out.writerow(MEMBER_COLUMNS)
         profiles: dict[str, Any] = {}

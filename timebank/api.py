@@ -20,11 +20,10 @@ changed nothing.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, cast
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
@@ -32,7 +31,7 @@ import attrs
 
 from timebank._access import Access
 from timebank._index import index_update
-from timebank._ledger import LedgerApplication
+from timebank._ledger import LedgerApplication, serialised
 from timebank._reporting import Reporting
 from timebank.domain import errors
 from timebank.domain.bank import Bank, MemberStatus, recorded_entry
@@ -76,19 +75,6 @@ STATEMENT_LINES_MAX = 100_000
 BANK_NAME_LENGTH_MAX = 200
 
 Clock = Callable[[], datetime]
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _serialised(method: F) -> F:
-    """Run a public method under the store's lock, so a Timebank can be
-    shared between threads (commands change cached state in place)."""
-
-    @functools.wraps(method)
-    def locked(self: Timebank, *args: Any, **kwargs: Any) -> Any:
-        with self._app.lock:
-            return method(self, *args, **kwargs)
-
-    return cast(F, locked)
 
 
 def _utc_now() -> datetime:
@@ -139,7 +125,7 @@ class Timebank(Reporting):
     ) -> None:
         self.close()
 
-    @_serialised
+    @serialised
     def today(self, bank: str | None = None) -> date:
         """Today's date in the bank's timezone (default policy's without a bank)."""
         return self._today_for(Policy() if bank is None else self.policy(bank))
@@ -151,7 +137,7 @@ class Timebank(Reporting):
         return now
 
     # --- banks ------------------------------------------------------------------------
-    @_serialised
+    @serialised
     def create_bank(
         self,
         bank: str,
@@ -208,7 +194,7 @@ class Timebank(Reporting):
 
         return self._app.write(command)
 
-    @_serialised
+    @serialised
     def set_policy(self, bank: str, policy: Policy, *, actor: str) -> Policy:
         """Replace a bank's policy; it applies to entries recorded from now on."""
         actor = validate_actor_id(actor)
@@ -224,22 +210,22 @@ class Timebank(Reporting):
 
         return self._app.write(command)
 
-    @_serialised
+    @serialised
     def policy(self, bank: str) -> Policy:
         return self._app.bank(validate_bank_id(bank)).policy
 
-    @_serialised
+    @serialised
     def bank(self, bank: str) -> BankInfo:
         return _bank_info(self._app.bank(validate_bank_id(bank)))
 
-    @_serialised
+    @serialised
     def banks(self) -> list[BankInfo]:
         registry = self._app.registry()
         ids = [] if registry is None else list(registry.banks)
         return [_bank_info(self._app.bank(b)) for b in ids]
 
     # --- roles and guardians ----------------------------------------------------------------
-    @_serialised
+    @serialised
     def grant_role(self, bank: str, user: str, role: Role | str, *, actor: str) -> BankInfo:
         """Give ``user`` the ``coordinator`` or ``admin`` role in a bank (and
         so in its mini banks). Needs ``manage_bank``."""
@@ -253,7 +239,7 @@ class Timebank(Reporting):
             lambda ledger: ledger.grant_role(user, granted, actor),
         )  # fmt: skip
 
-    @_serialised
+    @serialised
     def revoke_role(self, bank: str, user: str, *, actor: str) -> BankInfo:
         """Take away the role granted to ``user`` in a bank. Needs
         ``manage_bank``; a root bank keeps at least one admin."""
@@ -263,13 +249,13 @@ class Timebank(Reporting):
             lambda ledger: ledger.revoke_role(user, actor),
         )  # fmt: skip
 
-    @_serialised
+    @serialised
     def role(self, bank: str, user: str) -> Role | None:
         """``user``'s role in a bank: granted there or in a parent bank, or
         ``member`` while an active member; ``None`` without one."""
         return self._access.role(self._app.bank(validate_bank_id(bank)), validate_actor_id(user))
 
-    @_serialised
+    @serialised
     def appoint_guardian(self, bank: str, member: str, guardian: str, *, actor: str) -> BankInfo:
         """Appoint a guardian angel who may act for ``member`` in a bank.
         Needs ``manage_members``."""
@@ -280,7 +266,7 @@ class Timebank(Reporting):
             lambda ledger: ledger.appoint_guardian(member, guardian, actor),
         )  # fmt: skip
 
-    @_serialised
+    @serialised
     def remove_guardian(self, bank: str, member: str, guardian: str, *, actor: str) -> BankInfo:
         """Remove a guardian angel of ``member``. Needs ``manage_members``."""
         member = validate_member_id(member)
@@ -290,7 +276,7 @@ class Timebank(Reporting):
             lambda ledger: ledger.remove_guardian(member, guardian, actor),
         )  # fmt: skip
 
-    @_serialised
+    @serialised
     def guardians(self, bank: str, member: str) -> list[str]:
         """The guardian angels appointed for a member in a bank."""
         ledger = self._app.bank(validate_bank_id(bank))
@@ -312,7 +298,7 @@ class Timebank(Reporting):
         return self._app.write(command)
 
     # --- members ---------------------------------------------------------------------
-    @_serialised
+    @serialised
     def join(
         self,
         bank: str,
@@ -349,7 +335,7 @@ class Timebank(Reporting):
             self._app.profiles.put(member, profile)
         return joined
 
-    @_serialised
+    @serialised
     def member(self, bank: str, member: str) -> Member:
         ledger = self._app.bank(validate_bank_id(bank))
         member = validate_member_id(member)
@@ -359,12 +345,12 @@ class Timebank(Reporting):
             )
         return _member(ledger, member)
 
-    @_serialised
+    @serialised
     def members(self, bank: str) -> list[Member]:
         ledger = self._app.bank(validate_bank_id(bank))
         return [_member(ledger, m) for m in ledger.members()]
 
-    @_serialised
+    @serialised
     def memberships(self, member: str) -> list[Member]:
         """Every bank account of a member (one per bank they joined)."""
         member = validate_member_id(member)
@@ -375,21 +361,21 @@ class Timebank(Reporting):
         ledgers = [] if registry is None else [self._app.bank(b) for b in registry.banks]
         return [ledger for ledger in ledgers if ledger.is_member(member)]
 
-    @_serialised
+    @serialised
     def suspend(self, bank: str, member: str, *, actor: str) -> Member:
         """Suspend an active member: they take part in no new entries."""
         return self._lifecycle(
             bank, member, actor, lambda ledger, m, a, _: ledger.suspend(m, a), "suspend members"
         )
 
-    @_serialised
+    @serialised
     def reinstate(self, bank: str, member: str, *, actor: str) -> Member:
         """Make a suspended member active again."""
         return self._lifecycle(
             bank, member, actor, lambda ledger, m, a, _: ledger.reinstate(m, a), "reinstate members"
         )
 
-    @_serialised
+    @serialised
     def leave(
         self,
         bank: str,
@@ -415,7 +401,7 @@ class Timebank(Reporting):
             None,
         )  # fmt: skip
 
-    @_serialised
+    @serialised
     def rejoin(
         self, bank: str, member: str, *, actor: str, rejoined_on: date | str | None = None
     ) -> Member:
@@ -453,7 +439,7 @@ class Timebank(Reporting):
 
         return self._app.write(command)
 
-    @_serialised
+    @serialised
     def erase_member(self, member: str, *, actor: str) -> Erasure:
         """Erase a member's personal data (their profile) beyond recovery.
 
@@ -472,7 +458,7 @@ class Timebank(Reporting):
         self._app.write(command)
         return Erasure(member, deleted, complete)
 
-    @_serialised
+    @serialised
     def set_profile(self, member: str, profile: Profile, *, actor: str) -> None:
         """Store (replace) a member's personal details in the profile store."""
         actor = validate_actor_id(actor)
@@ -492,12 +478,12 @@ class Timebank(Reporting):
             ledgers = [] if registry is None else [self._app.bank(b) for b in registry.banks]
         self._access.require_member_manager(ledgers, actor, member)
 
-    @_serialised
+    @serialised
     def profile(self, member: str) -> Profile | None:
         return self._app.profiles.get(validate_member_id(member))
 
     # --- entries ------------------------------------------------------------------------
-    @_serialised
+    @serialised
     def record_exchange(
         self,
         bank: str,
@@ -532,7 +518,7 @@ class Timebank(Reporting):
             category, entry_id, actor, on_behalf_of, receiver_bank,
         )  # fmt: skip
 
-    @_serialised
+    @serialised
     def record_pot_exchange(
         self,
         bank: str,
@@ -555,7 +541,7 @@ class Timebank(Reporting):
             category, entry_id, actor, on_behalf_of, receiver_bank,
         )  # fmt: skip
 
-    @_serialised
+    @serialised
     def donate(
         self,
         bank: str,
@@ -578,7 +564,7 @@ class Timebank(Reporting):
             category, entry_id, actor, on_behalf_of, receiver_bank,
         )  # fmt: skip
 
-    @_serialised
+    @serialised
     def gift(
         self,
         bank: str,
@@ -603,7 +589,7 @@ class Timebank(Reporting):
             category, entry_id, actor, on_behalf_of, receiver_bank,
         )  # fmt: skip
 
-    @_serialised
+    @serialised
     def record_opening_balance(
         self,
         bank: str,
@@ -623,7 +609,7 @@ class Timebank(Reporting):
             None, entry_id, actor, None, None,
         )  # fmt: skip
 
-    @_serialised
+    @serialised
     def record_group_exchange(
         self,
         bank: str,
@@ -667,7 +653,7 @@ class Timebank(Reporting):
             _optional_member(on_behalf_of),
         )
 
-    @_serialised
+    @serialised
     def reverse(
         self,
         entry_id: str,
@@ -699,7 +685,7 @@ class Timebank(Reporting):
 
         return self._write_entry(target.bank, new, actor, _optional_member(on_behalf_of))
 
-    @_serialised
+    @serialised
     def entry(self, entry_id: str) -> RecordedEntry:
         """A recorded entry by id, with ``reversed_by`` if it was reversed.
         An inter-bank entry is shown from the provider's bank (``legs`` are
@@ -885,7 +871,7 @@ class Timebank(Reporting):
         return recorded_entry(entry_events[0], home.bank_id)
 
     # --- pending entries: propose, confirm, approve, decline, expire -----------------------
-    @_serialised
+    @serialised
     def propose(
         self,
         bank: str,
@@ -956,7 +942,7 @@ class Timebank(Reporting):
 
         return self._app.write(command)
 
-    @_serialised
+    @serialised
     def confirm(
         self, entry_id: str, *, actor: str, on_behalf_of: str | None = None
     ) -> RecordedEntry | PendingEntry:
@@ -980,7 +966,7 @@ class Timebank(Reporting):
 
         return self._app.write(command)
 
-    @_serialised
+    @serialised
     def approve(self, entry_id: str, *, actor: str) -> RecordedEntry:
         """A coordinator approves an entry awaiting approval: it takes effect
         (balance limits are checked now). Needs ``approve`` in its bank(s)."""
@@ -999,7 +985,7 @@ class Timebank(Reporting):
 
         return self._app.write(command)
 
-    @_serialised
+    @serialised
     def decline(
         self, entry_id: str, *, actor: str, on_behalf_of: str | None = None
     ) -> PendingEntry:
@@ -1021,7 +1007,7 @@ class Timebank(Reporting):
 
         return self._app.write(command)
 
-    @_serialised
+    @serialised
     def pending(self, bank: str, member: str | None = None) -> list[PendingEntry]:
         """Pending entries of a bank (proposed there, or with their receiver
         there), oldest first; only those ``member`` takes part in, if given."""
@@ -1040,7 +1026,7 @@ class Timebank(Reporting):
                     found.append(self._pending_view(ledger, entry_id))
         return sorted(found, key=lambda p: (p.proposed_on, p.entry_id))
 
-    @_serialised
+    @serialised
     def expire_pending(self, bank: str, *, actor: str) -> list[str]:
         """Record the expiry of the bank's pending entries past ``expires_on``
         (run it daily); returns their ids. Needs ``approve``."""
@@ -1127,12 +1113,12 @@ class Timebank(Reporting):
         return self._now().astimezone(ZoneInfo(policy.timezone)).date()
 
     # --- balances, statements and figures ---------------------------------------------
-    @_serialised
+    @serialised
     def balance(self, bank: str, account: str) -> int:
         """Current balance in minutes of a member, ``@pot`` or ``@opening``."""
         return self._app.bank(validate_bank_id(bank)).balance(account)
 
-    @_serialised
+    @serialised
     def balances(self, bank: str | None = None) -> list[AccountBalance]:
         """Every account's balance in one bank, or in every bank."""
         banks = [validate_bank_id(bank)] if bank is not None else [b.bank for b in self.banks()]
@@ -1145,7 +1131,7 @@ class Timebank(Reporting):
             )
         return rows
 
-    @_serialised
+    @serialised
     def statement(
         self, bank: str, account: str, *, limit: int = STATEMENT_LINES_MAX
     ) -> list[StatementLine]:
@@ -1172,7 +1158,7 @@ class Timebank(Reporting):
             lines.append(_line(entry, account, minutes, balance))
         return lines
 
-    @_serialised
+    @serialised
     def figures(self, bank: str, *, rollup: bool = False) -> Figures:
         """Headline figures over the bank's whole history, by replaying its
         ledger (O(entries); the read models of a later release index them).
@@ -1222,7 +1208,7 @@ class Timebank(Reporting):
             banks=tuple(each.bank_id for each in ledgers),
         )
 
-    @_serialised
+    @serialised
     def check_invariants(self) -> None:
         """Raise AssertionError if any bank's accounts do not sum to zero, its
         pot is below zero, or two banks' clearing accounts with each other do
