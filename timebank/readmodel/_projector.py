@@ -345,13 +345,7 @@ class Projector:
             entry_id, kind, home, other, _day(d["occurred_on"]), d["minutes"], d["category"],
             provider, receiver,
         )  # fmt: skip
-        self._infos[entry_id] = info
-        flags = d["flags"]
-        self._entries[entry_id] = [
-            entry_id, seq, home, other, kind, info.occurred_on, info.minutes, info.category,
-            provider, receiver, None, None, d["timestamp"]["_data_"], d["actor"],
-            d["on_behalf_of"], orjson.dumps(flags).decode() if flags else None,
-        ]  # fmt: skip
+        self._add_entry(seq, info, None, d)
         self._count(info, 1)
         if kind in SERVICE_KINDS:
             if group:
@@ -374,14 +368,7 @@ class Projector:
                 _day(d["occurred_on"]), d["minutes"], d["category"],
                 original.provider, original.receiver,
             )  # fmt: skip
-            self._infos[entry_id] = info
-            flags = d["flags"]
-            self._entries[entry_id] = [
-                entry_id, seq, info.bank, info.receiver_bank, info.kind, info.occurred_on,
-                info.minutes, info.category, info.provider, info.receiver, original_id, None,
-                d["timestamp"]["_data_"], d["actor"], d["on_behalf_of"],
-                orjson.dumps(flags).decode() if flags else None,
-            ]  # fmt: skip
+            self._add_entry(seq, info, original_id, d)
             self._mark_reversed(original_id, entry_id)
             self._count(original, -1)
             if original.kind in SERVICE_KINDS:
@@ -401,6 +388,17 @@ class Projector:
             if party_bank == bank:
                 self._set_reversed("rm_entry_parties", self._parties, (original_id, bank, account))
         self._set_reversed("rm_pot_flows", self._pot_flows, (original_id, bank))
+
+    def _add_entry(self, seq: int, info: _Entry, reverses: str | None, d: dict[str, Any]) -> None:
+        """Remember the entry and its ``rm_entries`` row (written at the flush)."""
+        self._infos[info.entry_id] = info
+        flags = d["flags"]
+        self._entries[info.entry_id] = [
+            info.entry_id, seq, info.bank, info.receiver_bank, info.kind, info.occurred_on,
+            info.minutes, info.category, info.provider, info.receiver, reverses, None,
+            d["timestamp"]["_data_"], d["actor"], d["on_behalf_of"],
+            orjson.dumps(flags).decode() if flags else None,
+        ]  # fmt: skip
 
     def _set_reversed(
         self, table: str, pending: dict[Any, list[Any]], key: tuple[str, ...]
