@@ -43,14 +43,26 @@ def _check_figures(tb: timebank.Timebank, model, data: st.DataObject) -> None:  
             assert actual(report) == expected(model, banks, start, end), (bank, rollup, start, end)
 
 
+def _check_statements(tb: timebank.Timebank) -> None:
+    """Every account's statement from the read model equals the one its
+    bank's postings replay from the log, line for line."""
+    accounts = [(b.bank, b.account) for b in tb.balances()]
+    assert accounts
+    for bank, account in accounts:
+        lines = tb.statement(bank, account)
+        assert lines == tb.ledger_statement(bank, account), (bank, account)
+        assert sum(line.minutes for line in lines) == tb.balance(bank, account)
+
+
 @settings(max_examples=60)
 @given(data=st.data())
 def test_every_figure_equals_an_independent_count_memory(data: st.DataObject) -> None:
     with timebank.Timebank(timebank.storage.memory.MemoryBackend(), clock=_clock) as tb:
         model = new_ledger(tb, data, data.draw(st.integers(5, 40), label="steps"))
         _check_figures(tb, model, data)
-        # The read model's balances are the ledger's.
+        # The read model's balances and statements are the ledger's.
         assert _balances(tb) == {(b.bank, b.account): b.balance_minutes for b in tb.balances()}
+        _check_statements(tb)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -67,6 +79,7 @@ def test_every_figure_equals_an_independent_count_on_storage(
         model = new_ledger(tb, data, data.draw(st.integers(5, 30), label="steps"))
         _check_figures(tb, model, data)
         assert _balances(tb) == {(b.bank, b.account): b.balance_minutes for b in tb.balances()}
+        _check_statements(tb)
 
 
 @settings(max_examples=30)

@@ -19,13 +19,17 @@ from timebank.domain.values import (
 )
 from timebank.readmodel import ReadModel
 from timebank.readmodel.report import INACTIVE_DAYS, Report, build_report, inactive_members
-from timebank.views import InactiveMember, NearLimit
+from timebank.readmodel.statement import statement_lines
+from timebank.views import InactiveMember, NearLimit, StatementLine
 
 if TYPE_CHECKING:
     from timebank._ledger import LedgerApplication
     from timebank.storage import Backend, Profile
 
-__all__ = ["ENTRY_COLUMNS", "MEMBER_COLUMNS", "Reporting"]
+__all__ = ["ENTRY_COLUMNS", "MEMBER_COLUMNS", "STATEMENT_LINES_MAX", "Reporting", "check_limit"]
+
+#: Most lines a statement returns unless asked for fewer.
+STATEMENT_LINES_MAX = 100_000
 
 #: The interchange layout (docs/import.md): members, then entries.
 MEMBER_COLUMNS = ("member_id", "kind", "bank", "joined_on", "display_name", "area", "left_on")
@@ -67,6 +71,20 @@ class Reporting:
         if self._read_model is not None:
             self._read_model.close()
             self._read_model = None
+
+    @serialised
+    def statement(
+        self, bank: str, account: str, *, limit: int = STATEMENT_LINES_MAX
+    ) -> list[StatementLine]:
+        """Every entry on an account, in the order its bank recorded them, with
+        the running balance (the first ``limit`` lines). Read from the read
+        model; equal to :meth:`~timebank.Timebank.ledger_statement`, which
+        replays the log. ``reversed_by`` names the reversal even when it
+        falls beyond ``limit``."""
+        bank = validate_bank_id(bank)
+        self._app.bank(bank).balance(account)  # MemberNotFound for an unknown account
+        check_limit(limit)
+        return statement_lines(self._caught_up().db, bank, account, limit)
 
     @serialised
     def report(
@@ -206,6 +224,12 @@ class Reporting:
             ])  # fmt: skip
             written += 1
         return len(member_rows), written
+
+
+def check_limit(limit: int) -> None:
+    """A statement's ``limit`` must be 1..STATEMENT_LINES_MAX."""
+    if not 0 < limit <= STATEMENT_LINES_MAX:
+        raise errors.InvalidInput(f"limit must be 1..{STATEMENT_LINES_MAX}: {limit}")
 
 
 def _optional_day(value: str | None) -> date | None:

@@ -131,11 +131,13 @@ class _Entry:
         "receiver",
         "receiver_bank",
         "roles",
+        "seq",
         "service",
     )
 
     def __init__(
         self,
+        seq: int,
         entry_id: str,
         kind: str,
         bank: str,
@@ -146,6 +148,8 @@ class _Entry:
         provider: str | None,
         receiver: str | None,
     ) -> None:
+        #: Notification id of the entry's first event (its ``rm_entries`` key).
+        self.seq = seq
         self.entry_id = entry_id
         self.kind = kind
         self.bank = bank
@@ -301,6 +305,8 @@ class Projector:
             info = self._new_entry(seq, kind_value, home, other, provider, receiver, group, d)
         elif info is None:
             info = self._load(entry_id)
+        if other is not None:
+            self._side(info, bank, d)
         day, category, roles = info.occurred_on, info.category, info.roles
         parties, balances = self._parties, self._balances
         for position, (account, amount) in enumerate(legs):
@@ -314,7 +320,8 @@ class Projector:
                 role = "receiver" if position else "provider"
             roles[bank, account] = role
             parties[entry_id, bank, account] = [
-                entry_id, bank, account, role, amount, seq, day, kind_value, category, 0,
+                entry_id, bank, account, role, amount, seq, info.seq, day, kind_value, category,
+                position, 0,
             ]  # fmt: skip
             balances[bank, account] += amount
             if role == "pot":
@@ -327,7 +334,9 @@ class Projector:
             and (bank, receiver) not in roles
         ):  # helped, paid for by the pot: a party with no leg
             roles[bank, receiver] = "receiver"
-            self._party(entry_id, bank, receiver, "receiver", 0, seq, info)
+            self._party(entry_id, bank, receiver, "receiver", 0, seq, info, None)
+        if kind_value in SERVICE_KINDS:
+            self._active(info, bank, 1)
 
     def _new_entry(
         self,
@@ -342,10 +351,10 @@ class Projector:
     ) -> _Entry:
         entry_id = d["entry_id"]
         info = _Entry(
-            entry_id, kind, home, other, _day(d["occurred_on"]), d["minutes"], d["category"],
-            provider, receiver,
+            seq, entry_id, kind, home, other, _day(d["occurred_on"]), d["minutes"],
+            d["category"], provider, receiver,
         )  # fmt: skip
-        self._add_entry(seq, info, None, d)
+        self._add_entry(info, None, d)
         self._count(info, 1)
         if kind in SERVICE_KINDS:
             if group:
@@ -355,7 +364,7 @@ class Projector:
                 )
             else:
                 info.service = ([(home, str(provider))], [(other or home, str(receiver))])
-            self._activity(info, 1)
+            self._connect(info, 1)
         return info
 
     def _reversal(self, seq: int, bank: str, d: dict[str, Any]) -> None:
@@ -364,41 +373,73 @@ class Projector:
         info = self._infos.get(entry_id)
         if info is None and not self._known(entry_id):
             info = _Entry(
-                entry_id, EntryKind.REVERSAL.value, original.bank, original.receiver_bank,
+                seq, entry_id, EntryKind.REVERSAL.value, original.bank, original.receiver_bank,
                 _day(d["occurred_on"]), d["minutes"], d["category"],
                 original.provider, original.receiver,
             )  # fmt: skip
-            self._add_entry(seq, info, original_id, d)
+            self._add_entry(info, original_id, d)
             self._mark_reversed(original_id, entry_id)
             self._count(original, -1)
             if original.kind in SERVICE_KINDS:
-                self._activity(original, -1)
+                self._connect(original, -1)
         elif info is None:
             info = self._load(entry_id)
-        for account, amount in ((str(a), int(m)) for a, m in d["reversed_legs"]):
+        if info.receiver_bank is not None:
+            self._side(info, bank, d)
+        if original.kind in SERVICE_KINDS:
+            self._active(original, bank, -1)
+        for position, (account, amount) in enumerate(d["reversed_legs"]):
             role = original.roles.get((bank, account)) or _role(account, amount, bank, info)
             info.roles[bank, account] = role
-            self._party(entry_id, bank, account, role, amount, seq, info)
+            self._party(entry_id, bank, account, role, amount, seq, info, position)
             if account == POT:
                 self._pot_flows[entry_id, bank] = [
                     entry_id, bank, info.occurred_on, info.kind, amount, 0,
                 ]  # fmt: skip
                 self._pot_daily[bank, info.occurred_on] += amount
+        receiver = original.receiver
+        if (
+            original.kind == _POT_EXCHANGE
+            and receiver is not None
+            and (original.receiver_bank or original.bank) == bank
+            and (bank, receiver) not in info.roles
+        ):  # the person helped sees the reversal too, as they saw the entry
+            info.roles[bank, receiver] = "receiver"
+            self._party(entry_id, bank, receiver, "receiver", 0, seq, info, None)
         for party_bank, account in original.roles:
             if party_bank == bank:
                 self._set_reversed("rm_entry_parties", self._parties, (original_id, bank, account))
         self._set_reversed("rm_pot_flows", self._pot_flows, (original_id, bank))
 
-    def _add_entry(self, seq: int, info: _Entry, reverses: str | None, d: dict[str, Any]) -> None:
+    def _add_entry(self, info: _Entry, reverses: str | None, d: dict[str, Any]) -> None:
         """Remember the entry and its ``rm_entries`` row (written at the flush)."""
         self._infos[info.entry_id] = info
-        flags = d["flags"]
         self._entries[info.entry_id] = [
-            info.entry_id, seq, info.bank, info.receiver_bank, info.kind, info.occurred_on,
+            info.entry_id, info.seq, info.bank, info.receiver_bank, info.kind, info.occurred_on,
             info.minutes, info.category, info.provider, info.receiver, reverses, None,
-            d["timestamp"]["_data_"], d["actor"], d["on_behalf_of"],
-            orjson.dumps(flags).decode() if flags else None,
+            d["timestamp"]["_data_"], d["actor"], d["on_behalf_of"], _flags(d), None, None,
         ]  # fmt: skip
+
+    def _side(self, info: _Entry, bank: str, d: dict[str, Any]) -> None:
+        """Keep one side of an inter-bank entry's own recording time and limit
+        flags: each bank records its side at its own moment and checks its
+        own accounts' limits."""
+        provider_side = bank == info.bank
+        values = (d["timestamp"]["_data_"], _flags(d))
+        row = self._entries.get(info.entry_id)
+        if row is not None:
+            first = 12 if provider_side else 16
+            row[first], row[first + (3 if provider_side else 1)] = values
+            return
+        columns = (
+            "recorded_at = ?, flags = ?"
+            if provider_side
+            else ("receiver_recorded_at = ?, receiver_flags = ?")
+        )
+        self.db.execute(
+            f"UPDATE rm_entries SET {columns} WHERE entry_id = ?",  # noqa: S608 - fixed names
+            (*values, info.entry_id),
+        )
 
     def _set_reversed(
         self, table: str, pending: dict[Any, list[Any]], key: tuple[str, ...]
@@ -421,11 +462,19 @@ class Projector:
             )
 
     def _party(
-        self, entry_id: str, bank: str, account: str, role: str, amount: int, seq: int, info: _Entry
+        self,
+        entry_id: str,
+        bank: str,
+        account: str,
+        role: str,
+        amount: int,
+        seq: int,
+        info: _Entry,
+        leg: int | None,
     ) -> None:
         self._parties[entry_id, bank, account] = [
-            entry_id, bank, account, role, amount, seq, info.occurred_on, info.kind,
-            info.category, 0,
+            entry_id, bank, account, role, amount, seq, info.seq, info.occurred_on, info.kind,
+            info.category, leg, 0,
         ]  # fmt: skip
         self._balances[bank, account] += amount
 
@@ -438,13 +487,23 @@ class Projector:
             totals[0] += sign
             totals[1] += sign * info.minutes
 
-    def _activity(self, info: _Entry, sign: int) -> None:
-        """Count the entry's participants and provider-receiver pairs
-        (``sign`` -1: a reversal takes them out)."""
+    def _active(self, info: _Entry, bank: str, sign: int) -> None:
+        """Count the entry's participants in ``bank`` (``sign`` -1: a reversal
+        takes them out). Each bank's side of an inter-bank entry counts its own
+        accounts when its own event is applied, so that an account's first and
+        last days, recomputed from its rows, always agree with its count."""
+        providers, receivers = info.service
+        for account in {*providers, *receivers}:
+            if account[0] == bank:
+                _add_span(
+                    self._activities, self._recompute_activities, account, sign, info.occurred_on
+                )
+
+    def _connect(self, info: _Entry, sign: int) -> None:
+        """Count the entry's provider-receiver pairs, once per entry (``sign``
+        -1: a reversal takes them out)."""
         providers, receivers = info.service
         day = info.occurred_on
-        for account in {*providers, *receivers}:
-            _add_span(self._activities, self._recompute_activities, account, sign, day)
         pair_days = self._pair_days
         for p in providers:
             for r in receivers:
@@ -458,25 +517,28 @@ class Projector:
 
     def _load(self, entry_id: str) -> _Entry:
         rows = self.db.execute(
-            "SELECT kind, bank, receiver_bank, occurred_on, minutes, category, provider, receiver"
-            " FROM rm_entries WHERE entry_id = ?",
+            "SELECT seq, kind, bank, receiver_bank, occurred_on, minutes, category, provider,"
+            " receiver FROM rm_entries WHERE entry_id = ?",
             (entry_id,),
         )
         if not rows:
             raise UnknownEvent(f"the log reverses or repeats entry {entry_id!r}, never recorded")
-        kind, bank, receiver_bank, day, minutes, category, provider, receiver = rows[0]
+        seq, kind, bank, receiver_bank, day, minutes, category, provider, receiver = rows[0]
         info = _Entry(
-            entry_id, kind, bank, receiver_bank, day, minutes, category, provider, receiver
+            seq, entry_id, kind, bank, receiver_bank, day, minutes, category, provider, receiver
         )
         parties = self.db.execute(
             "SELECT bank, account, role FROM rm_entry_parties WHERE entry_id = ?", (entry_id,)
         )
         info.roles = {(b, a): role for b, a, role in parties}
-        if kind in SERVICE_KINDS:
+        if kind == EntryKind.GROUP_EXCHANGE.value:  # one event: every row is here
             info.service = (
                 [(b, a) for (b, a), role in info.roles.items() if role == "provider"],
                 [(b, a) for (b, a), role in info.roles.items() if role == "receiver"],
             )
+        elif kind in SERVICE_KINDS:  # from the entry, not its rows: an inter-bank
+            # entry's other side may not have been applied yet
+            info.service = ([(bank, provider)], [(receiver_bank or bank, receiver)])
         self._infos[entry_id] = info
         return info
 
@@ -485,11 +547,11 @@ class Projector:
         """Write what the batch collected (the caller's transaction commits it)."""
         db = self.db
         db.executemany(
-            f"INSERT INTO rm_entries VALUES ({', '.join('?' * 16)})",  # noqa: S608
+            f"INSERT INTO rm_entries VALUES ({', '.join('?' * 18)})",  # noqa: S608
             self._entries.values(),
         )
         db.executemany(
-            f"INSERT INTO rm_entry_parties VALUES ({', '.join('?' * 10)})",  # noqa: S608
+            f"INSERT INTO rm_entry_parties VALUES ({', '.join('?' * 12)})",  # noqa: S608
             self._parties.values(),
         )
         db.executemany(
@@ -585,6 +647,11 @@ def _write_spans(
         f" WHERE {where}",
         [k * 3 for k in sorted(recompute)],
     )
+
+
+def _flags(d: dict[str, Any]) -> str | None:
+    flags = d["flags"]
+    return orjson.dumps(flags).decode() if flags else None
 
 
 def _policy(value: Any) -> str:

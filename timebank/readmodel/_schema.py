@@ -18,12 +18,12 @@ __all__ = [
 
 #: Bumped whenever a table or the meaning of a column changes: a read model
 #: of another version is dropped and rebuilt from the log when opened.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _KEYED = "{without_rowid}"
 
-#: Table name -> CREATE TABLE statement (``{without_rowid}`` is filled in per
-#: dialect). The order is the order of creation.
+#: Table name -> CREATE TABLE statement (``{without_rowid}`` and ``{seq_key}``
+#: are filled in per dialect). The order is the order of creation.
 TABLES: dict[str, str] = {
     "rm_position": (
         "CREATE TABLE rm_position ("
@@ -50,18 +50,19 @@ TABLES: dict[str, str] = {
     ),
     "rm_entries": (
         "CREATE TABLE rm_entries ("
-        " entry_id TEXT NOT NULL UNIQUE, seq BIGINT NOT NULL, bank TEXT NOT NULL,"
+        " entry_id TEXT NOT NULL UNIQUE, seq {seq_key}, bank TEXT NOT NULL,"
         " receiver_bank TEXT, kind TEXT NOT NULL, occurred_on TEXT NOT NULL,"
         " minutes BIGINT NOT NULL, category TEXT, provider TEXT, receiver TEXT,"
         " reverses TEXT, reversed_by TEXT, recorded_at TEXT NOT NULL, actor TEXT NOT NULL,"
-        " on_behalf_of TEXT, flags TEXT)"
+        " on_behalf_of TEXT, flags TEXT, receiver_recorded_at TEXT, receiver_flags TEXT)"
     ),
     "rm_entry_parties": (
         "CREATE TABLE rm_entry_parties ("
         " entry_id TEXT NOT NULL, bank TEXT NOT NULL, account TEXT NOT NULL,"
         " role TEXT NOT NULL, minutes BIGINT NOT NULL, seq BIGINT NOT NULL,"
+        " entry_seq BIGINT NOT NULL,"
         " occurred_on TEXT NOT NULL, kind TEXT NOT NULL, category TEXT,"
-        " reversed INTEGER NOT NULL)"
+        " leg INTEGER, reversed INTEGER NOT NULL)"
     ),
     "rm_pot_flows": (
         "CREATE TABLE rm_pot_flows ("
@@ -135,8 +136,14 @@ INDEXES: tuple[tuple[str, str, str], ...] = (
 def create_statements(dialect: str) -> list[str]:
     """Every CREATE TABLE statement for ``dialect`` (sqlite or postgresql),
     and the look-up indexes."""
-    without_rowid = " WITHOUT ROWID" if dialect == "sqlite" else ""
-    return [ddl.format(without_rowid=without_rowid) for ddl in TABLES.values()] + [
+    sqlite = dialect == "sqlite"
+    fill = {
+        "without_rowid": " WITHOUT ROWID" if sqlite else "",
+        # SQLite: the rowid itself (entries are appended in seq order, and a
+        # statement joins its lines' entries by it)
+        "seq_key": "INTEGER PRIMARY KEY" if sqlite else "BIGINT PRIMARY KEY",
+    }
+    return [ddl.format(**fill) for ddl in TABLES.values()] + [
         _create_index(*index) for index in LOOKUP_INDEXES
     ]
 
