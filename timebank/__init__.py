@@ -18,6 +18,7 @@ from timebank.domain.values import (
     format_hours,
     parse_minutes,
 )
+from timebank.importing import ImportFailed, ImportResult, RowProblem, read_csv
 from timebank.readmodel import ReadModel
 from timebank.readmodel.report import CategoryFigures, MonthFigures, Report
 from timebank.storage import Profile
@@ -47,6 +48,8 @@ __all__ = [
     "EntryKind",
     "Erasure",
     "Figures",
+    "ImportFailed",
+    "ImportResult",
     "InactiveMember",
     "LeaveRule",
     "LimitMode",
@@ -61,10 +64,12 @@ __all__ = [
     "RecordedEntry",
     "Report",
     "Role",
+    "RowProblem",
     "StatementLine",
     "Timebank",
     "TimebankError",
     "format_hours",
     "open",
     "parse_minutes",
+    "read_csv",
 ]

@@ -56,6 +56,7 @@ from timebank.domain.values import (
     validate_entry_id,
     validate_member_id,
 )
+from timebank.importing import Importing
 from timebank.storage import Backend, Profile, default_url, open_backend
 from timebank.views import (
     AccountBalance,
@@ -86,7 +87,7 @@ def open(url: str | None = None, *, create: bool = True, clock: Clock | None = N
     return Timebank(open_backend(url or default_url(), create=create), clock=clock)
 
 
-class Timebank(Reporting):
+class Timebank(Reporting, Importing):
     """A time-bank store: banks, members, entries, balances and statements.
 
     ``clock`` returns the current time (timezone-aware); tests pass a fixed

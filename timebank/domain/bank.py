@@ -471,15 +471,17 @@ class Bank(Aggregate):
         self.periods[member_id].append([rejoined_on, None])
 
     # --- entries ----------------------------------------------------------------------------
-    def check_entry(self, new: NewEntry, today: date) -> None:
+    def check_entry(self, new: NewEntry, today: date, *, historic: bool = False) -> None:
         """Every rule of an entry (of any kind but group and reversal) on this
         bank's side, except balance limits: those are checked when it takes
-        effect. Raises a named error."""
+        effect. Raises a named error. A ``historic`` entry (an import) needs
+        its members to have been members on its day, not active today."""
         invariant(self.bank_id in new.banks, "entry is checked on its own bank")
         parties = self._own_parties(new)
         for member in parties:
             self._check_member(member)
-            self._check_active(member)
+            if not historic:
+                self._check_active(member)
         # the same member in two banks is still one person; two pots are not
         if new.provider == new.receiver and (new.provider != POT or new.receiver_bank is None):
             raise errors.SelfExchange(
@@ -498,14 +500,23 @@ class Bank(Aggregate):
         return [m for m, bank in sides if m not in (None, POT) and bank == self.bank_id]
 
     def record(
-        self, new: NewEntry, actor: str, today: date, on_behalf_of: str | None = None
+        self,
+        new: NewEntry,
+        actor: str,
+        today: date,
+        on_behalf_of: str | None = None,
+        *,
+        historic: bool = False,
+        flag_limits: bool = False,
     ) -> None:
         """Record an entry within this bank, of any kind but group and
-        reversal, or raise a named error."""
+        reversal, or raise a named error. ``historic``: see
+        :meth:`check_entry`; ``flag_limits``: a balance limit breached is
+        flagged, whatever the policy's limit mode (historic data)."""
         invariant(new.bank == self.bank_id and new.receiver_bank is None, "a same-bank entry")
-        self.check_entry(new, today)
+        self.check_entry(new, today, historic=historic)
         legs = legs_for(new.kind, new.provider, new.receiver, new.minutes)
-        flags = self._check_limits(new.entry_id, legs)
+        flags = self._check_limits(new.entry_id, legs, flag_limits)
         self._trigger_entry(
             _EVENT_FOR_KIND[new.kind], new, actor, on_behalf_of, flags,
             provider=new.provider, receiver=new.receiver,
@@ -518,14 +529,18 @@ class Bank(Aggregate):
         actor: str,
         today: date,
         on_behalf_of: str | None = None,
+        *,
+        historic: bool = False,
+        flag_limits: bool = False,
     ) -> None:
         """Record this bank's side (``legs``, from ``inter_bank_legs``) of an
         entry between two banks, or raise a named error. The caller saves
-        both sides in one transaction."""
+        both sides in one transaction. ``historic``, ``flag_limits``: see
+        :meth:`record`."""
         invariant(new.receiver_bank is not None, "an inter-bank entry")
         invariant(sum(m for _, m in legs) == 0, "each side balances")
-        self.check_entry(new, today)
-        flags = self._check_limits(new.entry_id, legs)
+        self.check_entry(new, today, historic=historic)
+        flags = self._check_limits(new.entry_id, legs, flag_limits)
         self._trigger_entry(
             self.InterBankEntryRecorded,
             new,
@@ -698,15 +713,24 @@ class Bank(Aggregate):
         del self.pending[entry_id]
 
     def record_group(
-        self, new: NewEntry, actor: str, today: date, on_behalf_of: str | None = None
+        self,
+        new: NewEntry,
+        actor: str,
+        today: date,
+        on_behalf_of: str | None = None,
+        *,
+        historic: bool = False,
+        flag_limits: bool = False,
     ) -> None:
-        """Record a group exchange (all of it or none), or raise a named error."""
+        """Record a group exchange (all of it or none), or raise a named error.
+        ``historic``, ``flag_limits``: see :meth:`record`."""
         invariant(new.kind is EntryKind.GROUP_EXCHANGE, "a group exchange")
         invariant(sum(m for _, m in new.participants) == 0, "a group balances")
         members = [member for member, _ in new.participants]
         for member in members:
             self._check_member(member)
-            self._check_active(member)
+            if not historic:
+                self._check_active(member)
         largest = max(abs(m) for _, m in new.participants)
         if largest > self.policy.entry_minutes_max:
             raise errors.EntryTooLarge(
@@ -718,7 +742,7 @@ class Bank(Aggregate):
             )
         self._check_dates(new, today, members)
         legs = list(new.participants)
-        flags = self._check_limits(new.entry_id, legs)
+        flags = self._check_limits(new.entry_id, legs, flag_limits)
         self._trigger_entry(
             self.GroupExchangeRecorded, new, actor, on_behalf_of, flags,
             participants=[[member, minutes] for member, minutes in legs],
@@ -731,8 +755,11 @@ class Bank(Aggregate):
         actor: str,
         today: date,
         on_behalf_of: str | None = None,
+        *,
+        flag_limits: bool = False,
     ) -> None:
-        """Record a reversal of ``original``, or raise a named error."""
+        """Record a reversal of ``original``, or raise a named error.
+        ``flag_limits``: see :meth:`record`."""
         invariant(new.bank == self.bank_id == original.bank, "reversal on its own bank")
         invariant(new.reverses == original.entry_id, "reversal names its entry")
         ids = {"bank": self.bank_id, "entry_id": new.entry_id, "reverses": original.entry_id}
@@ -756,7 +783,7 @@ class Bank(Aggregate):
                 **ids,
             )
         legs = [(account, -minutes) for account, minutes in original.legs]
-        flags = self._check_limits(new.entry_id, legs)
+        flags = self._check_limits(new.entry_id, legs, flag_limits)
         self._trigger_entry(
             self.EntryReversed, new, actor, on_behalf_of, flags,
             minutes=original.minutes, category=original.category,
@@ -844,8 +871,9 @@ class Bank(Aggregate):
                 subject=subject,
             )
 
-    def _check_limits(self, entry_id: str, legs: list[Leg]) -> list[str]:
-        """Refuse or flag limit breaches; return the flags to record."""
+    def _check_limits(self, entry_id: str, legs: list[Leg], flag_only: bool = False) -> list[str]:
+        """Refuse or flag limit breaches (``flag_only``: flag, whatever the
+        policy's mode); return the flags to record. A pot is never overdrawn."""
         changes: dict[str, int] = defaultdict(int)
         for account, minutes in legs:
             changes[account] += minutes
@@ -866,7 +894,7 @@ class Bank(Aggregate):
                     balance_minutes=balance,
                     **ids,
                 )
-            if self.policy.limit_mode is LimitMode.REFUSE:
+            if self.policy.limit_mode is LimitMode.REFUSE and not flag_only:
                 raise errors.BalanceLimitExceeded(
                     f"entry {entry_id!r} would take {account!r} from {balance} to"
                     f" {balance + change} minutes, past its limit of {breached}",

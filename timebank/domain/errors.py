@@ -24,6 +24,7 @@ __all__ = [
     "EntryExpired",
     "EntryNotFound",
     "EntryTooLarge",
+    "ImportFailed",
     "InvalidAmount",
     "InvalidDate",
     "InvalidGroup",
@@ -299,6 +300,16 @@ class MigrationMismatch(StorageError):
     """A migrated store did not match its source (``what`` differed)."""
 
     code = "migration_mismatch"
+
+
+# --- imports -----------------------------------------------------------------------
+class ImportFailed(InvalidInput):
+    """An import found problems in its rows and wrote nothing; ``problems``
+    lists each (a :class:`timebank.RowProblem`: file, line, column, value,
+    reason)."""
+
+    code = "import_failed"
+    problems: list[Any]
 
 
 # --- read models and reports ------------------------------------------------------

@@ -1,0 +1,876 @@
+"""Imports of historic members and entries in the interchange layout
+(docs/import.md): every row checked, then the whole file in one transaction.
+
+The rows are parsed and checked on their own first (columns, ids, dates,
+amounts, kinds, groups); then applied in date order, in memory, to the banks
+they touch with the domain's own rules, each refusal becoming a problem at
+its row; only when no row has a problem are all the events saved, with
+their index rows, by one ``save_changes`` (one transaction on every
+backend). :class:`Importing` is mixed into :class:`timebank.Timebank`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from timebank._index import combined, index_rows
+from timebank._ledger import serialised
+from timebank.domain import errors
+from timebank.domain.bank import MEMBER_KINDS, Bank, recorded_entry
+from timebank.domain.entries import NewEntry, RecordedEntry, group_legs, inter_bank_legs
+from timebank.domain.errors import ImportFailed
+from timebank.domain.policy import Policy
+from timebank.domain.registry import Registry
+from timebank.domain.roles import Action
+from timebank.domain.values import (
+    POT,
+    AccountKind,
+    EntryKind,
+    parent_bank,
+    parse_minutes,
+    root_bank,
+    validate_actor_id,
+    validate_bank_id,
+    validate_category,
+    validate_entry_id,
+    validate_member_id,
+)
+from timebank.storage import IndexUpdate, Profile
+
+if TYPE_CHECKING:
+    from timebank._access import Access
+    from timebank._ledger import LedgerApplication
+
+__all__ = [
+    "ENTRY_COLUMNS",
+    "ENTRY_COLUMNS_REQUIRED",
+    "ERRORS_MAX",
+    "MEMBER_COLUMNS",
+    "MEMBER_COLUMNS_REQUIRED",
+    "ImportFailed",
+    "ImportResult",
+    "Importing",
+    "RowProblem",
+    "read_csv",
+]
+
+#: The interchange layout: members, then entries (``receiver_bank`` is
+#: optional, for entries between two banks of one tree).
+MEMBER_COLUMNS = ("member_id", "kind", "bank", "joined_on", "display_name", "area", "left_on")
+MEMBER_COLUMNS_REQUIRED = frozenset({"member_id", "kind", "bank", "joined_on"})
+ENTRY_COLUMNS = (
+    "entry_id", "occurred_on", "kind", "provider", "receiver", "hours", "bank",
+    "category", "note", "reverses", "group_id", "receiver_bank",
+)  # fmt: skip
+ENTRY_COLUMNS_REQUIRED = frozenset(
+    {"entry_id", "occurred_on", "kind", "provider", "receiver", "hours", "bank"}
+)
+#: Problems reported before an import stops looking for more.
+ERRORS_MAX = 100
+
+_KINDS = {
+    "exchange": EntryKind.EXCHANGE,
+    "pot_exchange": EntryKind.POT_EXCHANGE,
+    "donation": EntryKind.DONATION,
+    "gift": EntryKind.GIFT,
+    "opening_balance": EntryKind.OPENING_BALANCE,
+    "reversal": EntryKind.REVERSAL,
+    "group_exchange": EntryKind.GROUP_EXCHANGE,  # as the export writes a group's rows
+}
+
+#: A row as read: its line in the file and its fields.
+Row = tuple[int, Mapping[str, str]]
+
+
+@attrs.frozen
+class RowProblem:
+    """One thing wrong with one row: ``FILE:LINE: column: value: reason``."""
+
+    file: str
+    line: int
+    column: str
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.column}: {self.value}: {self.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class ImportResult:
+    """What an import did (or, with ``dry_run``, would do)."""
+
+    file: str
+    rows: int
+    recorded: int
+    skipped: int
+    flagged: tuple[str, ...]
+    banks_created: tuple[str, ...]
+    dry_run: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+    def summary(self) -> str:
+        verb = "would record" if self.dry_run else "recorded"
+        return (
+            f"{self.file}: {self.rows:,} rows read; {verb} {self.recorded:,};"
+            f" {self.skipped:,} already present; {len(self.flagged):,} flagged"
+            + (f"; banks created: {', '.join(self.banks_created)}" if self.banks_created else "")
+        )
+
+
+# --- reading files -------------------------------------------------------------------
+def read_csv(path: str | Path, *, problems: list[RowProblem] | None = None) -> list[Row]:
+    """The rows of a CSV file with a header row, as ``(line, row)``; the
+    line counts the header as 1. UTF-8, a byte-order mark accepted. Bad bytes,
+    a ragged row or a missing header raise :class:`ImportFailed` (or, given
+    ``problems``, are appended to it)."""
+    name = str(path)
+    found: list[RowProblem] = []
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        reason = f"not UTF-8 text ({e.reason}); save the file as UTF-8"
+        found.append(RowProblem(name, line, "-", repr(data[e.start : e.start + 4]), reason))
+        return _raise_or_collect(found, problems)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[Row] = []
+    try:
+        header = next(reader, None)
+        if not header or not any(h.strip() for h in header):
+            found.append(RowProblem(name, 1, "-", "", "no header row"))
+            return _raise_or_collect(found, problems)
+        columns = [h.strip() for h in header]
+        line = reader.line_num + 1
+        for fields in reader:
+            if fields and any(f.strip() for f in fields):
+                if len(fields) != len(columns):
+                    found.append(RowProblem(name, line, "-", f"{len(fields)} fields",
+                                            f"the header has {len(columns)} columns"))  # fmt: skip
+                else:
+                    rows.append((line, dict(zip(columns, fields, strict=True))))
+            line = reader.line_num + 1
+    except csv.Error as e:
+        found.append(RowProblem(name, reader.line_num, "-", "", f"not valid CSV: {e}"))
+    if found:
+        return _raise_or_collect(found, problems)
+    return rows
+
+
+def _raise_or_collect(found: list[RowProblem], into: list[RowProblem] | None) -> list[Row]:
+    if into is None:
+        raise ImportFailed(_failed_message(found), problems=found)
+    into.extend(found)
+    return []
+
+
+def _failed_message(problems: list[RowProblem]) -> str:
+    shown = "\n".join(str(p) for p in problems[:20])
+    more = f"\n... and {len(problems) - 20} more" if len(problems) > 20 else ""
+    return f"nothing was imported: {len(problems)} problem(s)\n{shown}{more}"
+
+
+# --- checking rows on their own --------------------------------------------------------
+class _Problems:
+    """Problems found so far, up to a limit."""
+
+    def __init__(self, file: str, limit: int) -> None:
+        self.file = file
+        self.limit = limit
+        self.items: list[RowProblem] = []
+
+    def add(self, line: int, column: str, value: object, reason: str) -> None:
+        if len(self.items) < self.limit:
+            self.items.append(RowProblem(self.file, line, column, str(value), reason))
+
+    @property
+    def full(self) -> bool:
+        return len(self.items) >= self.limit
+
+    def check(self, line: int, column: str, value: str, parse: Callable[[str], Any]) -> Any:
+        """``parse(value)``, or None with a problem for a named error."""
+        try:
+            return parse(value)
+        except errors.TimebankError as e:
+            self.add(line, column, value, e.message)
+            return None
+
+
+def _check_columns(
+    rows: Iterable[Row], required: frozenset[str], known: tuple[str, ...], found: _Problems
+) -> list[Row]:
+    listed = list(rows)
+    if not listed:
+        return listed
+    columns = set(listed[0][1])
+    for column in sorted(required - columns):
+        found.add(1, column, "", "required column missing")
+    for column in sorted(columns - set(known)):
+        found.add(1, column, "", f"unknown column (the layout's are: {', '.join(known)})")
+    return listed if not found.items else []
+
+
+def _day_parser(date_format: str | None) -> Callable[[str], date]:
+    def parse(text: str) -> date:
+        value = text.strip()
+        try:
+            if date_format is None:
+                return date.fromisoformat(value)
+            return datetime.strptime(value, date_format).date()  # noqa: DTZ007 - a date only
+        except ValueError:
+            wanted = "an ISO date (YYYY-MM-DD)" if date_format is None else f"{date_format!r}"
+            raise errors.InvalidDate(f"not a date in the form {wanted}") from None
+
+    return parse
+
+
+def _text(row: Mapping[str, str], column: str) -> str:
+    value = row.get(column)
+    return "" if value is None else str(value).strip()
+
+
+@attrs.frozen
+class _EntryRow:
+    line: int
+    new: NewEntry
+    raw: Mapping[str, str]  # the row as read (a group's first)
+
+
+@attrs.frozen
+class _MemberRow:
+    line: int
+    bank: str
+    member: str
+    kind: str
+    joined_on: date
+    left_on: date | None
+    profile: Profile | None
+
+
+def _parse_entries(rows: list[Row], date_format: str | None, found: _Problems) -> list[_EntryRow]:
+    day_of = _day_parser(date_format)
+    singles: list[_EntryRow] = []
+    groups: dict[str, list[tuple[int, Mapping[str, str]]]] = {}
+    seen: dict[str, int] = {}
+    for line, row in rows:
+        if found.full:
+            break
+        group_id = _text(row, "group_id")
+        if group_id:
+            groups.setdefault(group_id, []).append((line, row))
+            continue
+        entry_id = found.check(line, "entry_id", _text(row, "entry_id"), validate_entry_id)
+        if entry_id is not None and entry_id in seen:
+            found.add(line, "entry_id", entry_id, f"also on line {seen[entry_id]}")
+            continue
+        if entry_id is not None:
+            seen[entry_id] = line
+        new = _parse_entry(line, row, entry_id, day_of, found)
+        if new is not None:
+            singles.append(_EntryRow(line, new, row))
+    for group_id, members in groups.items():
+        new = _parse_group(group_id, members, day_of, found)
+        if new is None:
+            continue
+        first = members[0][0]
+        if group_id in seen:
+            found.add(first, "group_id", group_id, f"also an entry id on line {seen[group_id]}")
+            continue
+        seen[group_id] = first
+        singles.append(_EntryRow(first, new, members[0][1]))
+    return singles
+
+
+def _parse_entry(  # noqa: PLR0912 - one flat check per column
+    line: int,
+    row: Mapping[str, str],
+    entry_id: str | None,
+    day_of: Callable[[str], date],
+    found: _Problems,
+) -> NewEntry | None:
+    before = len(found.items)
+    kind_text = _text(row, "kind")
+    kind = _KINDS.get(kind_text)
+    if kind is None or kind is EntryKind.GROUP_EXCHANGE:
+        found.add(line, "kind", kind_text, "must be one of exchange, pot_exchange, donation,"
+                  " gift, opening_balance, reversal (a group's rows share a group_id)")  # fmt: skip
+        return None
+    day = found.check(line, "occurred_on", _text(row, "occurred_on"), day_of)
+    bank = found.check(line, "bank", _text(row, "bank"), validate_bank_id)
+    far_text = _text(row, "receiver_bank")
+    far = found.check(line, "receiver_bank", far_text, validate_bank_id) if far_text else None
+    category_text = _text(row, "category")
+    category = (
+        found.check(line, "category", category_text, validate_category) if category_text else None
+    )
+    provider_text, receiver_text = _text(row, "provider"), _text(row, "receiver")
+    hours_text = _text(row, "hours")
+    reverses = None
+    minutes = None
+    if kind is EntryKind.REVERSAL:
+        for column, value in (("provider", provider_text), ("receiver", receiver_text)):
+            if value:
+                found.add(line, column, value, "a reversal names only the entry it reverses")
+        reverses = found.check(line, "reverses", _text(row, "reverses"), validate_entry_id)
+        if hours_text:  # checked against the reversed entry when applied
+            minutes = found.check(line, "hours", hours_text, parse_minutes)
+        provider = receiver = None
+    else:
+        if _text(row, "reverses"):
+            found.add(line, "reverses", _text(row, "reverses"), "only a reversal reverses")
+        minutes = found.check(
+            line, "hours", hours_text,
+            lambda v: parse_minutes(v, allow_negative=kind is EntryKind.OPENING_BALANCE),
+        )  # fmt: skip
+        provider = found.check(line, "provider", provider_text, validate_member_id)
+        receiver = None
+        wants_receiver = kind in (EntryKind.EXCHANGE, EntryKind.POT_EXCHANGE, EntryKind.GIFT)
+        if wants_receiver:
+            receiver = found.check(line, "receiver", receiver_text, validate_member_id)
+        elif receiver_text:
+            found.add(line, "receiver", receiver_text, f"a {kind_text} has no receiver")
+        if kind is EntryKind.OPENING_BALANCE and far:
+            found.add(line, "receiver_bank", far, "an opening balance is within one bank")
+    if len(found.items) > before or entry_id is None or day is None or bank is None:
+        return None
+    if kind is EntryKind.DONATION:
+        receiver = POT
+    if kind is EntryKind.OPENING_BALANCE:
+        receiver = None
+    return NewEntry(
+        entry_id=entry_id,
+        bank=bank,
+        kind=kind,
+        minutes=minutes or 0,  # a reversal's: its entry's, filled in when applied
+        occurred_on=day,
+        provider=provider,
+        receiver=receiver,
+        category=category,
+        reverses=reverses,
+        receiver_bank=None if far == bank else far,
+    )
+
+
+def _parse_group(  # noqa: PLR0912 - one flat check per column
+    group_id: str,
+    rows: list[tuple[int, Mapping[str, str]]],
+    day_of: Callable[[str], date],
+    found: _Problems,
+) -> NewEntry | None:
+    first = rows[0][0]
+    before = len(found.items)
+    gid = found.check(first, "group_id", group_id, validate_entry_id)
+    provided: dict[str, int] = {}
+    received: dict[str, int] = {}
+    shared: dict[str, set[str]] = {"occurred_on": set(), "bank": set(), "category": set()}
+    for line, row in rows:
+        kind_text = _text(row, "kind")
+        if kind_text not in ("exchange", "group_exchange"):
+            found.add(line, "kind", kind_text, "a group's rows are exchanges")
+        for column in ("reverses", "receiver_bank"):
+            if _text(row, column):
+                found.add(line, column, _text(row, column), "not allowed in a group exchange")
+        minutes = found.check(line, "hours", _text(row, "hours"), parse_minutes)
+        for column, into in (("provider", provided), ("receiver", received)):
+            text = _text(row, column)
+            if text:
+                member = found.check(line, column, text, validate_member_id)
+                if member is not None and minutes is not None:
+                    into[member] = into.get(member, 0) + minutes
+        if not _text(row, "provider") and not _text(row, "receiver"):
+            found.add(line, "provider", "", "a group's row names a provider or a receiver")
+        for column, values in shared.items():
+            values.add(_text(row, column))
+    for column, values in shared.items():
+        if len(values) > 1:
+            found.add(first, column, " / ".join(sorted(values)),
+                      f"the rows of group {group_id!r} must agree")  # fmt: skip
+    if len(found.items) > before or gid is None:
+        return None
+    day = found.check(first, "occurred_on", next(iter(shared["occurred_on"])), day_of)
+    bank = found.check(first, "bank", next(iter(shared["bank"])), validate_bank_id)
+    category_text = next(iter(shared["category"]))
+    category = (
+        found.check(first, "category", category_text, validate_category) if category_text else None
+    )
+    participants = None
+    try:
+        participants = group_legs(provided, received)
+    except errors.TimebankError as e:
+        found.add(first, "hours", group_id, e.message)
+    if participants is None or day is None or bank is None or len(found.items) > before:
+        return None
+    return NewEntry(
+        entry_id=gid,
+        bank=bank,
+        kind=EntryKind.GROUP_EXCHANGE,
+        minutes=sum(provided.values()),
+        occurred_on=day,
+        category=category,
+        participants=participants,
+    )
+
+
+def _parse_members(rows: list[Row], date_format: str | None, found: _Problems) -> list[_MemberRow]:
+    day_of = _day_parser(date_format)
+    parsed: list[_MemberRow] = []
+    for line, row in rows:
+        if found.full:
+            break
+        before = len(found.items)
+        member = found.check(line, "member_id", _text(row, "member_id"), validate_member_id)
+        kind = _text(row, "kind")
+        if kind not in {str(k) for k in MEMBER_KINDS}:
+            found.add(line, "kind", kind, "must be individual or organisation")
+        bank = found.check(line, "bank", _text(row, "bank"), validate_bank_id)
+        joined = found.check(line, "joined_on", _text(row, "joined_on"), day_of)
+        left_text = _text(row, "left_on")
+        left = found.check(line, "left_on", left_text, day_of) if left_text else None
+        if joined is not None and left is not None and left < joined:
+            found.add(line, "left_on", left_text, f"before joined_on ({joined})")
+        name, area = _text(row, "display_name"), _text(row, "area")
+        if len(found.items) > before or member is None or bank is None or joined is None:
+            continue
+        profile = Profile(display_name=name or None, area=area or None) if name or area else None
+        parsed.append(_MemberRow(line, bank, member, kind, joined, left, profile))
+    return parsed
+
+
+# --- the mixin -----------------------------------------------------------------------
+_COLUMN_OF_ERROR: dict[type[errors.TimebankError], str] = {
+    errors.OccurredInFuture: "occurred_on",
+    errors.ReversalBeforeEntry: "occurred_on",
+    errors.BeforeBankOpened: "occurred_on",
+    errors.EntryTooLarge: "hours",
+    errors.InvalidAmount: "hours",
+    errors.BalanceLimitExceeded: "hours",
+    errors.PotOverdrawn: "hours",
+    errors.AlreadyReversed: "reverses",
+    errors.CannotReverseReversal: "reverses",
+    errors.EntryNotFound: "reverses",
+    errors.EntryConflict: "entry_id",
+    errors.BankNotFound: "bank",
+    errors.BanksNotInSameTree: "receiver_bank",
+    errors.NotPermitted: "bank",
+}
+
+
+class _Session:
+    """The banks an import changes, in memory, and the index rows of the
+    events it triggers on them; saved all at once."""
+
+    def __init__(self, app: LedgerApplication, create_banks: bool, actor: str) -> None:
+        self.app = app
+        self.create_banks = create_banks
+        self.actor = actor
+        self.ledgers: dict[str, Bank] = {}
+        self.registry: Registry | None = None
+        self.created: list[str] = []
+        self.index: list[IndexUpdate] = []
+
+    def bank(self, bank_id: str, opened_on: date, today: Callable[[Policy], date]) -> Bank:
+        ledger = self.ledgers.get(bank_id)
+        if ledger is not None:
+            return ledger
+        try:
+            ledger = self.app.bank(bank_id)
+        except errors.BankNotFound:
+            if not self.create_banks:
+                raise errors.BankNotFound(
+                    f"no bank {bank_id!r} (give --create-banks to create it)", bank=bank_id
+                ) from None
+            parent_id = parent_bank(bank_id)
+            parent = None if parent_id is None else self.bank(parent_id, opened_on, today)
+            policy = Policy() if parent is None else parent.policy
+            day = opened_on if parent is None else max(opened_on, parent.opened_on)
+            if day > today(policy):
+                raise errors.OccurredInFuture(
+                    f"bank {bank_id!r} cannot open on {day}", bank=bank_id, subject=bank_id
+                ) from None
+            if self.registry is None:
+                self.registry = self.app.registry() or Registry()
+            self.registry.register(bank_id)
+            ledger = Bank(
+                bank_id=bank_id, name=bank_id, policy=policy, opened_on=day, actor=self.actor
+            )
+            self.created.append(bank_id)
+        self.ledgers[bank_id] = ledger
+        return ledger
+
+    def indexed(self, ledgers: list[Bank], home: str, marks: list[int],
+                parties: Mapping[str, list[str]]) -> None:  # fmt: skip
+        """Index the events triggered on ``ledgers`` since ``marks``."""
+        for ledger, mark in zip(ledgers, marks, strict=True):
+            for event in ledger.pending_events[mark:]:
+                self.index.append(
+                    index_rows(event, ledger.bank_id, ledger.id, ledger.bank_id == home,
+                               list(parties.get(ledger.bank_id, [])))
+                )  # fmt: skip
+
+    def save(self) -> None:
+        aggregates: list[Any] = [self.registry] if self.registry is not None else []
+        aggregates += [ledger for ledger in self.ledgers.values() if ledger.pending_events]
+        if aggregates:
+            self.app.save_changes(*aggregates, index=combined(self.index))
+
+
+class _Rollback(Exception):
+    """Raised inside the write command so the changed banks are dropped."""
+
+
+class Importing:
+    """Imports; mixed into :class:`~timebank.Timebank`."""
+
+    _app: LedgerApplication
+    _access: Access
+
+    if TYPE_CHECKING:  # provided by Timebank
+
+        def _today_for(self, policy: Policy) -> date: ...
+
+        def _same_entry_or_conflict(self, new: NewEntry) -> RecordedEntry: ...
+
+        def entry(self, entry_id: str) -> RecordedEntry: ...
+
+    @serialised
+    def import_members(
+        self,
+        rows: Iterable[Row] | Iterable[Mapping[str, str]],
+        *,
+        actor: str,
+        source: str = "members",
+        create_banks: bool = False,
+        dry_run: bool = False,
+        date_format: str | None = None,
+        max_errors: int = ERRORS_MAX,
+    ) -> ImportResult:
+        """Import members in the interchange layout (docs/import.md): all the
+        rows or none. ``rows`` are ``(line, row)`` pairs (:func:`read_csv`)
+        or plain rows (lines counted from 2). Raises :class:`ImportFailed`
+        listing every problem (up to ``max_errors``); writes nothing then,
+        nor with ``dry_run``. A member already in the bank with the same
+        membership periods is skipped."""
+        actor = validate_actor_id(actor)
+        found = _Problems(source, max_errors)
+        listed = _check_columns(_numbered(rows), MEMBER_COLUMNS_REQUIRED, MEMBER_COLUMNS, found)
+        parsed = _parse_members(listed, date_format, found)
+        by_member: dict[tuple[str, str], list[_MemberRow]] = {}
+        for row in parsed:
+            by_member.setdefault((row.bank, row.member), []).append(row)
+        profiles: dict[str, Profile] = {}
+        outcome: dict[str, Any] = {"recorded": 0, "skipped": 0}
+
+        def command() -> list[str]:
+            session = _Session(self._app, create_banks, actor)
+            for (bank_id, member), periods in sorted(by_member.items()):
+                if found.full:
+                    break
+                periods.sort(key=lambda r: r.joined_on)
+                first = periods[0]
+                try:
+                    ledger = session.bank(bank_id, first.joined_on, self._today_for)
+                    if bank_id not in session.created:
+                        self._access.require(ledger, actor, Action.MANAGE_MEMBERS, "import members")
+                except errors.TimebankError as e:
+                    found.add(first.line, "bank", bank_id, e.message)
+                    continue
+                wanted = [[r.joined_on, r.left_on] for r in periods]
+                if ledger.is_member(member):
+                    if ledger.periods[member] == wanted and ledger.kinds[member] == first.kind:
+                        outcome["skipped"] += 1
+                    else:
+                        found.add(first.line, "member_id", member,
+                                  f"already in bank {bank_id!r} as {ledger.kinds[member]}"
+                                  f" with periods {_periods(ledger.periods[member])};"
+                                  f" this file gives {first.kind} {_periods(wanted)}")  # fmt: skip
+                    continue
+                self._join_periods(ledger, member, periods, actor, found)
+                outcome["recorded"] += 1
+                for row in periods:
+                    if row.profile is not None:
+                        profiles[member] = row.profile
+            if found.items:
+                raise _Rollback
+            if dry_run:
+                raise _Rollback(session.created)
+            session.save()
+            return session.created
+
+        created = self._run(command, found)
+        if not dry_run:
+            for member, profile in profiles.items():
+                self._app.profiles.put(member, profile)
+        return ImportResult(source, len(listed), outcome["recorded"], outcome["skipped"], (),
+                            tuple(created), dry_run)  # fmt: skip
+
+    def _join_periods(
+        self,
+        ledger: Bank,
+        member: str,
+        periods: list[_MemberRow],
+        actor: str,
+        found: _Problems,
+    ) -> None:
+        today = self._today_for(ledger.policy)
+        for n, row in enumerate(periods):
+            try:
+                if n and (periods[n - 1].left_on is None):
+                    raise errors.MemberStatusConflict(
+                        f"the membership from {periods[n - 1].joined_on} has no left_on,"
+                        " so no later one can start"
+                    )
+                if n == 0:
+                    ledger.join(member, AccountKind(row.kind), row.joined_on, actor, today)
+                else:
+                    ledger.rejoin(member, row.joined_on, actor, today)
+                if row.left_on is not None:
+                    ledger.leave(member, row.left_on, actor, today, f"{member}-left-{row.left_on}")
+            except errors.TimebankError as e:
+                column = (
+                    "left_on" if row.left_on is not None and "leave" in e.message else ("joined_on")
+                )
+                found.add(row.line, column, row.joined_on, e.message)
+                return
+
+    @serialised
+    def import_entries(
+        self,
+        rows: Iterable[Row] | Iterable[Mapping[str, str]],
+        *,
+        actor: str,
+        source: str = "entries",
+        create_banks: bool = False,
+        dry_run: bool = False,
+        strict: bool = False,
+        date_format: str | None = None,
+        max_errors: int = ERRORS_MAX,
+        progress: Callable[[int], None] | None = None,
+    ) -> ImportResult:
+        """Import entries in the interchange layout (docs/import.md): all the
+        rows or none, applied in date order with every rule of the ledger; a
+        balance limit breached is flagged on the entry (refused with
+        ``strict``). An entry already recorded with the same fields is
+        skipped. Raises :class:`ImportFailed` listing every problem (up to
+        ``max_errors``); writes nothing then, nor with ``dry_run``.
+        ``progress(n)`` is called as rows are applied."""
+        actor = validate_actor_id(actor)
+        found = _Problems(source, max_errors)
+        listed = _check_columns(_numbered(rows), ENTRY_COLUMNS_REQUIRED, ENTRY_COLUMNS, found)
+        parsed = _parse_entries(listed, date_format, found)
+        # by date; on one day, entries before the reversals that may undo them
+        parsed.sort(key=lambda r: (r.new.occurred_on, r.new.kind is EntryKind.REVERSAL, r.line))
+        outcome: dict[str, Any] = {"recorded": 0, "skipped": 0, "flagged": []}
+
+        def command() -> list[str]:
+            session = _Session(self._app, create_banks, actor)
+            recorded: dict[str, RecordedEntry] = {}
+            for done, row in enumerate(parsed, 1):
+                if found.full:
+                    break
+                try:
+                    entry = self._import_one(session, row.new, recorded, actor, strict)
+                except _HalfApplied as half:
+                    e = half.error
+                    column = _column(e, row.new)
+                    found.add(row.line, column, _text(row.raw, column), e.message)
+                    break  # a bank holds half an entry: the rows after could not be trusted
+                except errors.TimebankError as e:
+                    column = _column(e, row.new)
+                    found.add(row.line, column, _text(row.raw, column), e.message)
+                    continue
+                finally:
+                    if progress is not None and done % 1000 == 0:
+                        progress(done)
+                if entry is None:
+                    outcome["skipped"] += 1
+                    continue
+                outcome["recorded"] += 1
+                if entry.flags:
+                    outcome["flagged"].append(entry.entry_id)
+            if found.items:
+                raise _Rollback
+            if dry_run:
+                raise _Rollback(session.created)
+            session.save()
+            return session.created
+
+        created = self._run(command, found)
+        if progress is not None:
+            progress(len(parsed))
+        return ImportResult(source, len(listed), outcome["recorded"], outcome["skipped"],
+                            tuple(outcome["flagged"]), tuple(created), dry_run)  # fmt: skip
+
+    def _run(self, command: Callable[[], list[str]], found: _Problems) -> list[str]:
+        """Run an import's command in the store's write; a problem or a dry
+        run drops every change (the write empties the bank cache)."""
+        if found.items:
+            raise ImportFailed(_failed_message(found.items), problems=found.items)
+        try:
+            return self._app.write(command)
+        except _Rollback as rollback:
+            if found.items:
+                raise ImportFailed(_failed_message(found.items), problems=found.items) from None
+            return list(rollback.args[0]) if rollback.args else []
+
+    def _import_one(  # noqa: PLR0912 - the kinds of entry, side by side
+        self,
+        session: _Session,
+        new: NewEntry,
+        recorded: dict[str, RecordedEntry],
+        actor: str,
+        strict: bool,
+    ) -> RecordedEntry | None:
+        """Apply one entry to the session's banks; None if it was already in
+        the store with the same fields."""
+        if new.entry_id in recorded:
+            raise errors.EntryConflict(f"entry {new.entry_id!r} is twice in the file",
+                                       entry_id=new.entry_id, field="entry_id")  # fmt: skip
+        if new.reverses is not None:
+            original = recorded.get(new.reverses) or self.entry(new.reverses)
+            if new.minutes and new.minutes != original.minutes:
+                raise errors.InvalidAmount(
+                    f"entry {original.entry_id!r} is of {original.minutes} minutes, not"
+                    f" {new.minutes}", value=new.minutes,
+                )  # fmt: skip
+            # a reversal is recorded on its entry's bank(s), of its entry's amount
+            new = attrs.evolve(new, bank=original.bank, minutes=original.minutes,
+                               category=original.category, receiver_bank=None)  # fmt: skip
+        if self._app.index.find_entry(new.entry_id) is not None:
+            self._same_entry_or_conflict(new)
+            return None
+        home = session.bank(new.bank, new.occurred_on, self._today_for)
+        if new.bank not in session.created:
+            self._access.require(home, actor, Action.RECORD, "import entries")
+        if new.reverses is not None:
+            return self._import_reversal(session, new, original, recorded, actor, strict)
+        far = None
+        if new.receiver_bank is not None:
+            if root_bank(new.receiver_bank) != root_bank(new.bank):
+                raise errors.BanksNotInSameTree(
+                    f"banks {new.bank!r} and {new.receiver_bank!r} are not in the same tree",
+                    bank=new.bank, receiver_bank=new.receiver_bank,
+                )  # fmt: skip
+            far = session.bank(new.receiver_bank, new.occurred_on, self._today_for)
+            if new.receiver_bank not in session.created:
+                self._access.require(far, actor, Action.RECORD, "import entries")
+        ledgers = [home] if far is None else [home, far]
+        marks = [len(ledger.pending_events) for ledger in ledgers]
+        flag = not strict
+        if far is not None:  # both sides' rules first, so that one side is never left alone
+            for ledger in ledgers:
+                ledger.check_entry(new, self._today_for(ledger.policy), historic=True)
+        try:
+            if new.kind is EntryKind.GROUP_EXCHANGE:
+                home.record_group(new, actor, self._today_for(home.policy),
+                                  historic=True, flag_limits=flag)  # fmt: skip
+            elif far is None:
+                home.record(new, actor, self._today_for(home.policy),
+                            historic=True, flag_limits=flag)  # fmt: skip
+            else:
+                sides = inter_bank_legs(new.kind, new.bank, str(new.provider),
+                                        far.bank_id, new.receiver, new.minutes)  # fmt: skip
+                for ledger in ledgers:
+                    ledger.record_side(new, sides[ledger.bank_id], actor,
+                                       self._today_for(ledger.policy), historic=True,
+                                       flag_limits=flag)  # fmt: skip
+        except errors.TimebankError as e:
+            _check_untouched(ledgers, marks, e)
+            raise
+        session.indexed(ledgers, home.bank_id, marks, {})
+        entry = recorded_entry(home.pending_events[-1], home.bank_id)  # type: ignore[arg-type]
+        recorded[new.entry_id] = entry
+        return entry
+
+    def _import_reversal(
+        self,
+        session: _Session,
+        new: NewEntry,
+        original: RecordedEntry,
+        recorded: dict[str, RecordedEntry],
+        actor: str,
+        strict: bool,
+    ) -> RecordedEntry:
+        ledgers = [session.bank(original.bank, new.occurred_on, self._today_for)]
+        parties: dict[str, list[str]] = {}
+        if original.receiver_bank is None:
+            sides = {original.bank: list(original.legs)}
+            parties[original.bank] = [p for p in (original.provider, original.receiver) if p]
+        else:
+            ledgers.append(session.bank(original.receiver_bank, new.occurred_on, self._today_for))
+            sides = inter_bank_legs(original.kind, original.bank, str(original.provider),
+                                    original.receiver_bank, original.receiver,
+                                    original.minutes)  # fmt: skip
+            parties[original.bank] = [str(original.provider)]
+            parties[original.receiver_bank] = [p for p in [original.receiver] if p]
+        marks = [len(ledger.pending_events) for ledger in ledgers]
+        try:
+            for ledger in ledgers:
+                side = ledger.bank_id
+                ledger.reverse(
+                    attrs.evolve(new, bank=side),
+                    attrs.evolve(original, bank=side, legs=tuple(sides[side])),
+                    actor, self._today_for(ledger.policy), flag_limits=not strict,
+                )  # fmt: skip
+        except errors.TimebankError as e:
+            _check_untouched(ledgers, marks, e)
+            raise
+        session.indexed(ledgers, ledgers[0].bank_id, marks, parties)
+        recorded[original.entry_id] = attrs.evolve(original, reversed_by=new.entry_id)
+        entry = recorded_entry(ledgers[0].pending_events[-1], ledgers[0].bank_id)  # type: ignore[arg-type]
+        recorded[new.entry_id] = entry
+        return entry
+
+
+class _HalfApplied(Exception):
+    def __init__(self, error: errors.TimebankError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _check_untouched(ledgers: list[Bank], marks: list[int], error: errors.TimebankError) -> None:
+    """A refused entry between two banks may have recorded one side before
+    the other refused (a limit, with ``strict``): nothing will be saved, and
+    the import stops at that row rather than go on from a state no file
+    describes."""
+    for ledger, mark in zip(ledgers, marks, strict=True):
+        if len(ledger.pending_events) != mark:
+            raise _HalfApplied(error) from error
+
+
+def _numbered(rows: Iterable[Any]) -> Iterator[Row]:
+    for n, row in enumerate(rows, 2):
+        if isinstance(row, tuple):
+            yield row
+        else:
+            yield n, row
+
+
+def _periods(periods: list[list[date | None]]) -> str:
+    return ", ".join(f"{a}..{b or ''}" for a, b in periods)
+
+
+def _column(error: errors.TimebankError, new: NewEntry) -> str:
+    member = getattr(error, "member", None)
+    if member is not None:
+        if member == new.provider:
+            return "provider"
+        if member == new.receiver:
+            return "receiver"
+        return "provider" if new.kind is not EntryKind.GROUP_EXCHANGE else "group_id"
+    for kind, column in _COLUMN_OF_ERROR.items():
+        if isinstance(error, kind):
+            return column
+    return "entry_id"
