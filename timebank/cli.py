@@ -689,4 +689,4 @@ def main() -> None:
 
 # The workflow commands (roles, guardians, pending entries) live in their own
 # module and register themselves on the ``cli`` group defined above.
-from timebank import _cli_reports, _cli_workflows  # noqa: E402, F401
+from timebank import _cli_import, _cli_reports, _cli_workflows  # noqa: E402, F401

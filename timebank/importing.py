@@ -59,6 +59,7 @@ __all__ = [
     "Importing",
     "RowProblem",
     "read_csv",
+    "read_timeoverflow",
 ]
 
 #: The interchange layout: members, then entries (``receiver_bank`` is
@@ -183,6 +184,97 @@ def _failed_message(problems: list[RowProblem]) -> str:
     return f"nothing was imported: {len(problems)} problem(s)\n{shown}{more}"
 
 
+# --- TimeOverflow's transfers ---------------------------------------------------------
+#: The columns of TimeOverflow's transfer importer, in its order (no header).
+TIMEOVERFLOW_COLUMNS = (
+    "source_id", "source_type", "destination_id", "destination_type", "amount",
+    "created_at", "reason", "post_id",
+)  # fmt: skip
+
+
+def read_timeoverflow(path: str | Path, bank: str) -> list[Row]:
+    """TimeOverflow's transfer CSV (the eight columns its transfer importer
+    takes, no header) as interchange entry rows of ``bank``; the lines are
+    the file's. Time moves from the source account to the destination's:
+
+    ============================  =================================================
+    source -> destination          entry
+    ============================  =================================================
+    member -> member               ``exchange``: the destination helped the source
+    member -> organisation         ``donation`` of the source to the pot
+    organisation -> member         ``gift`` from the pot to the destination
+    ============================  =================================================
+
+    ``amount`` is in seconds (whole minutes only); ``created_at``'s date is
+    the entry's date; ``post_id`` becomes the category ``post-ID``;
+    ``reason`` (free text) is dropped; entry ids are ``to-LINE``. Raises
+    :class:`ImportFailed` for rows it cannot map."""
+    name = str(path)
+    found = _Problems(name, ERRORS_MAX)
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        found.add(line, "-", repr(data[e.start : e.start + 4]), f"not UTF-8 text ({e.reason})")
+        raise ImportFailed(_failed_message(found.items), problems=found.items) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[Row] = []
+    line = 1
+    for fields in reader:
+        if fields and any(f.strip() for f in fields):
+            mapped = _timeoverflow_row(line, fields, found)
+            if mapped is not None:
+                rows.append((line, {**mapped, "bank": bank}))
+        line = reader.line_num + 1
+    if found.items:
+        raise ImportFailed(_failed_message(found.items), problems=found.items)
+    return rows
+
+
+def _timeoverflow_row(  # noqa: PLR0911 - one return per way a row can be wrong
+    line: int, fields: list[str], found: _Problems
+) -> dict[str, str] | None:
+    if len(fields) != len(TIMEOVERFLOW_COLUMNS):
+        found.add(line, "-", f"{len(fields)} fields",
+                  f"TimeOverflow transfers have {len(TIMEOVERFLOW_COLUMNS)}:"
+                  f" {', '.join(TIMEOVERFLOW_COLUMNS)}")  # fmt: skip
+        return None
+    row = dict(zip(TIMEOVERFLOW_COLUMNS, (f.strip() for f in fields), strict=True))
+    ends = []
+    for side in ("source", "destination"):
+        kind = row[f"{side}_type"].lower()
+        if kind not in ("member", "organization"):
+            found.add(line, f"{side}_type", row[f"{side}_type"], "must be Member or Organization")
+            return None
+        ends.append(kind)
+    seconds = row["amount"]
+    if not seconds.isdigit() or int(seconds) % 60:
+        found.add(line, "amount", seconds, "must be a whole number of minutes, in seconds")
+        return None
+    minutes = int(seconds) // 60
+    try:
+        day = datetime.fromisoformat(row["created_at"]).date().isoformat()
+    except ValueError:
+        found.add(line, "created_at", row["created_at"], "not a date and time")
+        return None
+    entry = {
+        "entry_id": f"to-{line}", "occurred_on": day, "hours": f"{minutes // 60}:{minutes % 60:02}",
+        "category": f"post-{row['post_id']}" if row["post_id"] else "",
+        "provider": "", "receiver": "",
+    }  # fmt: skip
+    source, destination = row["source_id"], row["destination_id"]
+    if ends == ["member", "member"]:
+        return {**entry, "kind": "exchange", "provider": destination, "receiver": source}
+    if ends == ["member", "organization"]:
+        return {**entry, "kind": "donation", "provider": source}
+    if ends == ["organization", "member"]:
+        return {**entry, "kind": "gift", "provider": POT, "receiver": destination}
+    found.add(line, "destination_type", row["destination_type"],
+              "a transfer from the organisation to itself moves nothing")  # fmt: skip
+    return None
+
+
 # --- checking rows on their own --------------------------------------------------------
 class _Problems:
     """Problems found so far, up to a limit."""
@@ -235,6 +327,12 @@ def _day_parser(date_format: str | None) -> Callable[[str], date]:
             raise errors.InvalidDate(f"not a date in the form {wanted}") from None
 
     return parse
+
+
+def _pot_or_member(text: str) -> str:
+    """A gift's giver: a member, or the bank's pot (as TimeOverflow's
+    organisation account pays members)."""
+    return POT if text == POT else validate_member_id(text)
 
 
 def _text(row: Mapping[str, str], column: str) -> str:
@@ -335,7 +433,10 @@ def _parse_entry(  # noqa: PLR0912 - one flat check per column
             line, "hours", hours_text,
             lambda v: parse_minutes(v, allow_negative=kind is EntryKind.OPENING_BALANCE),
         )  # fmt: skip
-        provider = found.check(line, "provider", provider_text, validate_member_id)
+        provider = found.check(
+            line, "provider", provider_text,
+            _pot_or_member if kind is EntryKind.GIFT else validate_member_id,
+        )  # fmt: skip
         receiver = None
         wants_receiver = kind in (EntryKind.EXCHANGE, EntryKind.POT_EXCHANGE, EntryKind.GIFT)
         if wants_receiver:
@@ -716,13 +817,12 @@ class Importing:
     def _run(self, command: Callable[[], list[str]], found: _Problems) -> list[str]:
         """Run an import's command in the store's write; a problem or a dry
         run drops every change (the write empties the bank cache)."""
-        if found.items:
-            raise ImportFailed(_failed_message(found.items), problems=found.items)
         try:
-            return self._app.write(command)
+            return self._app.write(command)  # applies even after problems: to find them all
         except _Rollback as rollback:
             if found.items:
-                raise ImportFailed(_failed_message(found.items), problems=found.items) from None
+                problems = sorted(found.items, key=lambda p: p.line)
+                raise ImportFailed(_failed_message(problems), problems=problems) from None
             return list(rollback.args[0]) if rollback.args else []
 
     def _import_one(  # noqa: PLR0912 - the kinds of entry, side by side

@@ -1,0 +1,163 @@
+"""CLI commands that import historic members and entries (docs/import.md).
+They register on :data:`timebank.cli.cli`."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from timebank.cli import _actor, _errors_as_one_line, _store, cli
+from timebank.domain.errors import ImportFailed
+from timebank.importing import ERRORS_MAX, ImportResult, read_csv, read_timeoverflow
+
+__all__: list[str] = []
+
+_file = click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+_create_banks = click.option(
+    "--create-banks", is_flag=True, help="Create banks the file names that do not exist yet."
+)
+_dry_run = click.option("--dry-run", is_flag=True, help="Check every row; write nothing.")
+_date_format = click.option(
+    "--date-format",
+    metavar="FORMAT",
+    help="strptime format of the dates, such as %d/%m/%Y [default: ISO, 2015-03-31].",
+)
+_max_errors = click.option(
+    "--max-errors", type=click.IntRange(1), default=ERRORS_MAX, show_default=True,
+    help="Problems to report before stopping.",
+)  # fmt: skip
+
+
+@cli.group("import")
+def import_() -> None:
+    """Import historic members and entries: a whole file or nothing (docs/import.md)."""
+
+
+def _import_command(name: str) -> Callable[[Callable[..., Any]], click.Command]:
+    def decorate(func: Callable[..., Any]) -> click.Command:
+        return import_.command(name)(_errors_as_one_line(_problems_listed(func)))
+
+    return decorate
+
+
+def _problems_listed(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Every problem of a failed import on its own line, then exit 1."""
+
+    @functools.wraps(func)  # keeps click's parameters
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ImportFailed as e:
+            for problem in e.problems:
+                click.echo(str(problem), err=True)
+            click.echo(f"error: import_failed: {len(e.problems)} problem(s);"
+                       " nothing was imported", err=True)  # fmt: skip
+            sys.exit(1)
+
+    return wrapper
+
+
+@_import_command("members")
+@_file
+@_create_banks
+@_dry_run
+@_date_format
+@_max_errors
+def import_members(
+    file: Path, create_banks: bool, dry_run: bool, date_format: str | None, max_errors: int
+) -> None:
+    """Import members from FILE (member_id, kind, bank, joined_on, display_name,
+    area, left_on)."""
+    rows = read_csv(file)
+    with _store(create=create_banks) as tb:
+        result = tb.import_members(
+            rows, actor=_actor(), source=str(file), create_banks=create_banks,
+            dry_run=dry_run, date_format=date_format, max_errors=max_errors,
+        )  # fmt: skip
+    _summary(result)
+
+
+@_import_command("entries")
+@_file
+@click.option(
+    "--source-format",
+    type=click.Choice(["interchange", "timeoverflow"]),
+    default="interchange",
+    show_default=True,
+    help="timeoverflow: TimeOverflow's transfer CSV, into the bank given by --bank.",
+)
+@click.option("--bank", metavar="BANK", help="The bank of a TimeOverflow file's transfers.")
+@_create_banks
+@_dry_run
+@click.option("--strict", is_flag=True, help="Refuse balance-limit breaches instead of flagging.")
+@_date_format
+@_max_errors
+def import_entries(
+    file: Path,
+    source_format: str,
+    bank: str | None,
+    create_banks: bool,
+    dry_run: bool,
+    strict: bool,
+    date_format: str | None,
+    max_errors: int,
+) -> None:
+    """Import entries from FILE (entry_id, occurred_on, kind, provider, receiver,
+    hours, bank, category, note, reverses, group_id [, receiver_bank])."""
+    if source_format == "timeoverflow":
+        if bank is None:
+            raise click.UsageError("--source-format timeoverflow needs --bank")
+        rows = read_timeoverflow(file, bank)
+    else:
+        rows = read_csv(file)
+    with _store(create=create_banks) as tb, _progress(len(rows)) as progress:
+        result = tb.import_entries(
+            rows, actor=_actor(), source=str(file), create_banks=create_banks,
+            dry_run=dry_run, strict=strict, date_format=date_format, max_errors=max_errors,
+            progress=progress,
+        )  # fmt: skip
+    _summary(result)
+    for entry_id in result.flagged[:20]:
+        click.echo(f"flagged: {entry_id} breaches a balance limit (see timebank near-limit)")
+    if len(result.flagged) > 20:
+        click.echo(f"flagged: ... and {len(result.flagged) - 20} more")
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None]]:
+    """On a terminal, a progress bar with rows per second (click's); else
+    nothing until the summary."""
+    if not sys.stderr.isatty():
+        yield lambda _: None
+        return
+    started = time.perf_counter()
+    shown = 0
+
+    def rate(_: object) -> str:
+        seconds = time.perf_counter() - started
+        return f"{shown / seconds:,.0f} rows/s" if seconds > 0 else ""
+
+    with click.progressbar(
+        length=total, label="applying rows", file=sys.stderr, show_pos=True,
+        item_show_func=rate,
+    ) as bar:  # fmt: skip
+
+        def advance(done: int) -> None:
+            nonlocal shown
+            bar.update(done - shown, done)
+            shown = done
+
+        yield advance
+
+
+def _summary(result: ImportResult) -> None:
+    click.echo(result.summary())
+    if result.recorded == 0 and result.skipped and not result.dry_run:
+        click.echo("nothing changed: every row is already in the store")
