@@ -424,7 +424,9 @@ def _parse_entry(  # noqa: PLR0912 - one flat check per column
                 found.add(line, column, value, "a reversal names only the entry it reverses")
         reverses = found.check(line, "reverses", _text(row, "reverses"), validate_entry_id)
         if hours_text:  # checked against the reversed entry when applied
-            minutes = found.check(line, "hours", hours_text, parse_minutes)
+            minutes = found.check(
+                line, "hours", hours_text, lambda v: parse_minutes(v, allow_negative=True)
+            )
         provider = receiver = None
     else:
         if _text(row, "reverses"):
@@ -478,6 +480,7 @@ def _parse_group(  # noqa: PLR0912 - one flat check per column
     received: dict[str, int] = {}
     shared: dict[str, set[str]] = {"occurred_on": set(), "bank": set(), "category": set()}
     for line, row in rows:
+        found.check(line, "entry_id", _text(row, "entry_id"), validate_entry_id)
         kind_text = _text(row, "kind")
         if kind_text not in ("exchange", "group_exchange"):
             found.add(line, "kind", kind_text, "a group's rows are exchanges")
@@ -770,37 +773,16 @@ class Importing:
         actor = validate_actor_id(actor)
         found = _Problems(source, max_errors)
         listed = _check_columns(_numbered(rows), ENTRY_COLUMNS_REQUIRED, ENTRY_COLUMNS, found)
+        # in the file's order (an export's is the order the ledger recorded them);
+        # a row that needs a later one (its reversed entry, a pot's donation) waits
         parsed = _parse_entries(listed, date_format, found)
-        # by date; on one day, entries before the reversals that may undo them
-        parsed.sort(key=lambda r: (r.new.occurred_on, r.new.kind is EntryKind.REVERSAL, r.line))
+        parsed.sort(key=lambda r: r.line)
         outcome: dict[str, Any] = {"recorded": 0, "skipped": 0, "flagged": []}
+        days = {row.new.entry_id: row.new.occurred_on for row in parsed}
 
         def command() -> list[str]:
             session = _Session(self._app, create_banks, actor)
-            recorded: dict[str, RecordedEntry] = {}
-            for done, row in enumerate(parsed, 1):
-                if found.full:
-                    break
-                try:
-                    entry = self._import_one(session, row.new, recorded, actor, strict)
-                except _HalfApplied as half:
-                    e = half.error
-                    column = _column(e, row.new)
-                    found.add(row.line, column, _text(row.raw, column), e.message)
-                    break  # a bank holds half an entry: the rows after could not be trusted
-                except errors.TimebankError as e:
-                    column = _column(e, row.new)
-                    found.add(row.line, column, _text(row.raw, column), e.message)
-                    continue
-                finally:
-                    if progress is not None and done % 1000 == 0:
-                        progress(done)
-                if entry is None:
-                    outcome["skipped"] += 1
-                    continue
-                outcome["recorded"] += 1
-                if entry.flags:
-                    outcome["flagged"].append(entry.entry_id)
+            self._apply_entries(session, parsed, days, actor, strict, found, outcome, progress)
             if found.items:
                 raise _Rollback
             if dry_run:
@@ -813,6 +795,55 @@ class Importing:
             progress(len(parsed))
         return ImportResult(source, len(listed), outcome["recorded"], outcome["skipped"],
                             tuple(outcome["flagged"]), tuple(created), dry_run)  # fmt: skip
+
+    def _apply_entries(
+        self,
+        session: _Session,
+        parsed: list[_EntryRow],
+        days: Mapping[str, date],
+        actor: str,
+        strict: bool,
+        found: _Problems,
+        outcome: dict[str, Any],
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """Apply the rows in the file's order; a row refused for want of
+        another row (its reversed entry, a pot's donation) waits and is tried
+        again, in date order, while that lets more rows in."""
+        recorded: dict[str, RecordedEntry] = {}
+        waiting: list[tuple[_EntryRow, errors.TimebankError]] = []
+        done = 0
+        rows = parsed
+        while rows:
+            for row in rows:
+                if found.full:
+                    return
+                try:
+                    entry = self._import_one(session, row.new, recorded, days, actor, strict)
+                except _HalfApplied as half:
+                    _add(found, row, half.error)
+                    return  # a bank holds half an entry: what follows can't be trusted
+                except _WAITS_FOR_OTHER_ROWS as e:
+                    waiting.append((row, e))
+                    continue
+                except errors.TimebankError as e:
+                    _add(found, row, e)
+                    continue
+                done += 1
+                if progress is not None and done % 1000 == 0:
+                    progress(done)
+                if entry is None:
+                    outcome["skipped"] += 1
+                    continue
+                outcome["recorded"] += 1
+                if entry.flags:
+                    outcome["flagged"].append(entry.entry_id)
+            again = sorted((row for row, _ in waiting), key=_by_date)
+            if not again or len(again) == len(rows):
+                for row, error in waiting:
+                    _add(found, row, error)
+                return
+            rows, waiting = again, []
 
     def _run(self, command: Callable[[], list[str]], found: _Problems) -> list[str]:
         """Run an import's command in the store's write; a problem or a dry
@@ -830,6 +861,7 @@ class Importing:
         session: _Session,
         new: NewEntry,
         recorded: dict[str, RecordedEntry],
+        later: Mapping[str, date],
         actor: str,
         strict: bool,
     ) -> RecordedEntry | None:
@@ -839,7 +871,11 @@ class Importing:
             raise errors.EntryConflict(f"entry {new.entry_id!r} is twice in the file",
                                        entry_id=new.entry_id, field="entry_id")  # fmt: skip
         if new.reverses is not None:
-            original = recorded.get(new.reverses) or self.entry(new.reverses)
+            original = recorded.get(new.reverses) or self._stored_original(new, later)
+            if new.bank not in (original.bank, original.receiver_bank):
+                raise errors.InvalidInput(
+                    f"entry {original.entry_id!r} is in bank {original.bank!r}", column="bank"
+                )
             if new.minutes and new.minutes != original.minutes:
                 raise errors.InvalidAmount(
                     f"entry {original.entry_id!r} is of {original.minutes} minutes, not"
@@ -894,6 +930,24 @@ class Importing:
         recorded[new.entry_id] = entry
         return entry
 
+    def _stored_original(self, new: NewEntry, later: Mapping[str, date]) -> RecordedEntry:
+        """The store's entry a reversal undoes; an entry of the file dated
+        after the reversal is a named error, not a missing entry."""
+        assert new.reverses is not None
+        day = later.get(new.reverses)
+        if day is not None and self._app.index.find_entry(new.reverses) is None:
+            if new.occurred_on < day:
+                raise errors.ReversalBeforeEntry(
+                    f"reversal dated {new.occurred_on} is before entry {new.reverses!r} ({day})",
+                    entry_id=new.entry_id,
+                    reverses=new.reverses,
+                )
+            raise _NotYet(
+                f"entry {new.reverses!r} is not recorded: its own row was refused",
+                entry_id=new.reverses,
+            )
+        return self.entry(new.reverses)
+
     def _import_reversal(
         self,
         session: _Session,
@@ -940,6 +994,24 @@ class _HalfApplied(Exception):
         self.error = error
 
 
+class _NotYet(errors.EntryNotFound):
+    """A reversal's entry is in the file but not recorded yet."""
+
+
+#: Refusals that another row of the file may lift: the row waits for them.
+_WAITS_FOR_OTHER_ROWS = (_NotYet, errors.PotOverdrawn, errors.BalanceLimitExceeded)
+
+
+def _add(found: _Problems, row: _EntryRow, error: errors.TimebankError) -> None:
+    column = _column(error, row.new)
+    found.add(row.line, column, _text(row.raw, column), error.message)
+
+
+def _by_date(row: _EntryRow) -> tuple[date, bool, int]:
+    """Date order; on one day, entries before the reversals that may undo them."""
+    return row.new.occurred_on, row.new.kind is EntryKind.REVERSAL, row.line
+
+
 def _check_untouched(ledgers: list[Bank], marks: list[int], error: errors.TimebankError) -> None:
     """A refused entry between two banks may have recorded one side before
     the other refused (a limit, with ``strict``): nothing will be saved, and
@@ -963,6 +1035,9 @@ def _periods(periods: list[list[date | None]]) -> str:
 
 
 def _column(error: errors.TimebankError, new: NewEntry) -> str:
+    named = getattr(error, "column", None)
+    if isinstance(named, str):
+        return named
     member = getattr(error, "member", None)
     if member is not None:
         if member == new.provider:

@@ -1,0 +1,453 @@
+"""Imports (docs/import.md): export then import gives the same ledger; every
+malformed file is refused with its row named and the store unchanged; a
+second import changes nothing; a killed import leaves the store as it was."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import timebank
+from timebank.errors import ImportFailed
+
+from .conftest import ACTOR, fixed_clock, open_store
+from .ledger_model import HUB, OPENED, ROOT, new_ledger
+
+END = date(2026, 6, 15)
+
+
+def _export(tb: timebank.Timebank) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    members, entries = io.StringIO(), io.StringIO()
+    tb.export_csv(members, entries)
+    return (
+        list(csv.DictReader(io.StringIO(members.getvalue()))),
+        list(csv.DictReader(io.StringIO(entries.getvalue()))),
+    )
+
+
+def _empty_twin(tb: timebank.Timebank) -> None:
+    """The banks of the generated ledgers, opened on the same day, empty."""
+    tb.create_bank(ROOT, name="Root", actor=ACTOR, opened_on=OPENED)
+    tb.create_bank(HUB, name="Hub", actor=ACTOR, opened_on=OPENED)
+
+
+def _balances(tb: timebank.Timebank) -> list[tuple[str, str, int]]:
+    return sorted((b.bank, b.account, b.balance_minutes) for b in tb.balances())
+
+
+def _figures(tb: timebank.Timebank) -> list[object]:
+    return [
+        tb.report(bank, start=start, end=END, rollup=rollup)
+        for bank, rollup in ((ROOT, False), (ROOT, True), (HUB, False))
+        for start in (OPENED, date(2026, 3, 1))
+    ]
+
+
+def _round_trip(source: timebank.Timebank, target: timebank.Timebank) -> None:
+    members, entries = _export(source)
+    _empty_twin(target)
+    result = target.import_members(members, actor=ACTOR)
+    assert result.recorded == len({(m["bank"], m["member_id"]) for m in members})
+    imported = target.import_entries(entries, actor=ACTOR)
+    assert imported.recorded == len({e["entry_id"] for e in entries})
+    assert _balances(target) == _balances(source)
+    assert _figures(target) == _figures(source)
+    target.check_invariants()
+    # and again: nothing changes, and it says so
+    events = target._app.recorder.max_notification_id()
+    again = target.import_entries(entries, actor=ACTOR)
+    assert (again.recorded, again.skipped) == (0, imported.recorded)
+    assert target.import_members(members, actor=ACTOR).recorded == 0
+    assert target._app.recorder.max_notification_id() == events
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_export_then_import_gives_the_same_balances_and_figures(data: st.DataObject) -> None:
+    memory = timebank.storage.memory.MemoryBackend
+    with (
+        timebank.Timebank(memory(), clock=fixed_clock) as source,
+        timebank.Timebank(memory(), clock=fixed_clock) as target,
+    ):
+        new_ledger(source, data, data.draw(st.integers(0, 40), label="steps"))
+        _round_trip(source, target)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+@settings(
+    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_export_then_import_on_storage(
+    kind: str, data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from .conftest import POSTGRES_URL
+
+    if kind == "postgres" and POSTGRES_URL is None:
+        pytest.skip("no PostgreSQL server (CI always has one)")
+    with (
+        timebank.Timebank(timebank.storage.memory.MemoryBackend(), clock=fixed_clock) as source,
+        open_store(kind, tmp_path_factory.mktemp("i"))() as target,
+    ):
+        new_ledger(source, data, data.draw(st.integers(5, 30), label="steps"))
+        _round_trip(source, target)
+
+
+# --- malformed files: a clear error at the row, and nothing written ----------------
+HEADER = "entry_id,occurred_on,kind,provider,receiver,hours,bank,category,note,reverses,group_id"
+GOOD = [
+    "e1,2026-02-01,exchange,ann,bob,1:30,riverside,diy,,,",
+    "e2,2026-02-02,pot_exchange,cat,bob,1,riverside,,,,",
+    "e3,2026-02-03,donation,ann,,0.5,riverside,,,,",
+    "e4,2026-02-04,reversal,,,,riverside,,,e1,",
+    "g,2026-02-05,exchange,ann,,2,riverside,class,,,g",
+    "g,2026-02-05,exchange,,bob,1,riverside,class,,,g",
+    "g,2026-02-05,exchange,,cat,1,riverside,class,,,g",
+    "e5,2026-02-06,opening_balance,org,,-2:00,riverside,,,,",
+]
+#: (what is wrong, the row replacing GOOD[index], the column named)
+BAD = [
+    ("bad number", (0, "e1,2026-02-01,exchange,ann,bob,1.x,riverside,diy,,,"), "hours"),
+    ("not whole minutes", (0, "e1,2026-02-01,exchange,ann,bob,1.51,riverside,diy,,,"), "hours"),
+    ("float seconds", (1, "e2,2026-02-02,pot_exchange,cat,bob,0.001,riverside,,,,"), "hours"),
+    ("zero hours", (2, "e3,2026-02-03,donation,ann,,0,riverside,,,,"), "hours"),
+    ("negative exchange", (0, "e1,2026-02-01,exchange,ann,bob,-1,riverside,diy,,,"), "hours"),
+    ("bad date", (0, "e1,2026-02-30,exchange,ann,bob,1,riverside,diy,,,"), "occurred_on"),
+    ("future date", (0, "e1,2027-02-01,exchange,ann,bob,1,riverside,diy,,,"), "occurred_on"),
+    ("before joining", (0, "e1,2025-02-01,exchange,ann,bob,1,riverside,diy,,,"), "provider"),
+    ("unknown member", (0, "e1,2026-02-01,exchange,ann,zed,1,riverside,diy,,,"), "receiver"),
+    ("unknown bank", (0, "e1,2026-02-01,exchange,ann,bob,1,nowhere,diy,,,"), "bank"),
+    ("unknown kind", (0, "e1,2026-02-01,swap,ann,bob,1,riverside,diy,,,"), "kind"),
+    ("self exchange", (0, "e1,2026-02-01,exchange,ann,ann,1,riverside,diy,,,"), "provider"),
+    ("bad id", (0, "e 1,2026-02-01,exchange,ann,bob,1,riverside,diy,,,"), "entry_id"),
+    ("duplicated id", (1, "e1,2026-02-02,pot_exchange,cat,bob,1,riverside,,,,"), "entry_id"),
+    ("reversal of unknown", (3, "e4,2026-02-04,reversal,,,,riverside,,,nope,"), "reverses"),
+    ("reversal twice", (7, "e5,2026-02-06,reversal,,,,riverside,,,e1,"), "reverses"),
+    ("reversal of a reversal", (7, "e5,2026-02-06,reversal,,,,riverside,,,e4,"), "reverses"),
+    ("reversal before entry", (3, "e4,2026-01-31,reversal,,,,riverside,,,e1,"), "occurred_on"),
+    # a group's problems are reported on its first row
+    ("unbalanced group", (4, "g,2026-02-05,exchange,ann,,3,riverside,class,,,g"), "hours"),
+    ("group days differ", (4, "g,2026-02-04,exchange,ann,,2,riverside,class,,,g"), "occurred_on"),
+    ("pot overdrawn", (1, "e2,2026-02-02,pot_exchange,cat,bob,3,riverside,,,,"), "hours"),
+    ("donation receiver", (2, "e3,2026-02-03,donation,ann,bob,0.5,riverside,,,,"), "receiver"),
+    ("ragged row", (0, "e1,2026-02-01,exchange,ann,bob,1"), "-"),
+]
+
+
+@pytest.fixture
+def riverside(tb: timebank.Timebank, bank: str) -> timebank.Timebank:
+    """The conftest bank (ann, bob, cat, org; joined 2026-01-01) with a pot of 2 hours."""
+    tb.donate(bank, "org", "2:00", actor=ACTOR, occurred_on="2026-01-10", entry_id="seed")
+    return tb
+
+
+def _file(tmp_path: Path, lines: list[str], name: str = "entries.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join([HEADER, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+def _state(tb: timebank.Timebank) -> tuple[object, ...]:
+    return (tb._app.recorder.max_notification_id(), _balances(tb), tb._app.index.count_entries())
+
+
+def test_a_good_file_goes_in_whole(riverside: timebank.Timebank, tmp_path: Path) -> None:
+    result = riverside.import_entries(timebank.read_csv(_file(tmp_path, GOOD)), actor=ACTOR)
+    assert (result.rows, result.recorded, result.skipped) == (8, 6, 0)
+    assert riverside.entry("e1").reversed_by == "e4"
+    assert (
+        riverside.balance("riverside", "ann") == -30 + 120
+    )  # e1 reversed, gave 0:30 (e3), gave 2:00 (g)
+    assert riverside.balance("riverside", "org") == -120 - 120  # the seed, the opening
+    assert riverside.entry("g").kind is timebank.EntryKind.GROUP_EXCHANGE
+
+
+@pytest.mark.parametrize(("what", "change", "column"), BAD, ids=[b[0] for b in BAD])
+def test_a_bad_row_is_named_and_nothing_is_written(
+    riverside: timebank.Timebank,
+    tmp_path: Path,
+    what: str,
+    change: tuple[int, str],
+    column: str,
+) -> None:
+    index, row = change
+    lines = list(GOOD)
+    lines[index] = row
+    before = _state(riverside)
+    path = _file(tmp_path, lines)
+    with pytest.raises(ImportFailed) as raised:
+        riverside.import_entries(timebank.read_csv(path), actor=ACTOR, source="entries.csv")
+    problems = raised.value.problems
+    assert (index + 2, column) in {(p.line, p.column) for p in problems}, (what, problems)
+    assert all(str(p).startswith(f"{p.file}:{p.line}: ") for p in problems)
+    assert _state(riverside) == before
+
+
+@st.composite
+def _broken_files(draw: st.DrawFn) -> tuple[bytes, str]:
+    """The good file with one random defect: a cell replaced by junk, a
+    column dropped, bytes that are not UTF-8, or a row repeated."""
+    rows = [HEADER.split(","), *(line.split(",") for line in GOOD)]
+    how = draw(st.sampled_from(["cell", "column", "encoding", "repeat"]))
+    if how == "cell":
+        r = draw(st.integers(1, len(rows) - 1))
+        c = draw(st.sampled_from([0, 1, 2, 5, 6, 9]))  # id, date, kind, hours, bank, reverses
+        junk = draw(st.sampled_from(["", "-", "∞", "@pot", "x", "1e9", "2026-99-01", "9999-01-01"]))
+        if c == 0 and junk in ("x", "1e9", "2026-99-01", "9999-01-01"):
+            junk = "∞"  # those are well-formed entry ids
+        if c == 9:
+            r = 4  # the reversal's
+        if rows[r][c] == junk:  # an empty cell that may be empty (a reversal's hours)
+            junk = "∞"
+        rows[r][c] = junk
+    elif how == "column":
+        c = draw(st.sampled_from([0, 1, 2, 5, 6]))
+        rows = [row[:c] + row[c + 1 :] for row in rows]
+    elif how == "repeat":
+        r = draw(st.integers(1, 4))
+        rows.append(list(rows[r]))
+    text = "\n".join(",".join(row) for row in rows).encode()
+    if how == "encoding":
+        cut = draw(st.integers(0, len(text)))
+        text = text[:cut] + b"\xff\xfe" + text[cut:]
+    return text, how
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(broken=_broken_files())
+def test_fuzz_malformed_files_are_refused_and_change_nothing(
+    riverside: timebank.Timebank,
+    tmp_path_factory: pytest.TempPathFactory,
+    broken: tuple[bytes, str],
+) -> None:
+    text, how = broken
+    path = tmp_path_factory.mktemp("f") / "entries.csv"
+    path.write_bytes(text)
+    before = _state(riverside)
+    with pytest.raises(ImportFailed) as raised:
+        riverside.import_entries(timebank.read_csv(path), actor=ACTOR, source=str(path))
+    assert raised.value.problems, how
+    for problem in raised.value.problems:
+        assert problem.reason
+        assert problem.line >= 1
+        assert problem.file == str(path)
+    assert _state(riverside) == before
+
+
+def test_every_problem_is_listed_up_to_the_limit(
+    riverside: timebank.Timebank, tmp_path: Path
+) -> None:
+    lines = [f"b{n},2026-02-01,exchange,ann,zed,1,riverside,,,," for n in range(30)]
+    path = _file(tmp_path, lines)
+    with pytest.raises(ImportFailed) as raised:
+        riverside.import_entries(timebank.read_csv(path), actor=ACTOR)
+    assert [p.line for p in raised.value.problems] == list(range(2, 32))
+    with pytest.raises(ImportFailed) as raised:
+        riverside.import_entries(timebank.read_csv(path), actor=ACTOR, max_errors=5)
+    assert len(raised.value.problems) == 5
+
+
+def test_same_id_with_other_fields_is_an_error(
+    riverside: timebank.Timebank, tmp_path: Path
+) -> None:
+    riverside.import_entries(timebank.read_csv(_file(tmp_path, GOOD[:1])), actor=ACTOR)
+    changed = [GOOD[0].replace("1:30", "2:00")]
+    with pytest.raises(ImportFailed) as raised:
+        riverside.import_entries(timebank.read_csv(_file(tmp_path, changed)), actor=ACTOR)
+    (problem,) = raised.value.problems
+    assert (problem.line, problem.column, problem.value) == (2, "entry_id", "e1")
+    assert "different minutes" in problem.reason
+
+
+def test_rows_in_any_order_and_a_dry_run(riverside: timebank.Timebank, tmp_path: Path) -> None:
+    path = _file(tmp_path, list(reversed(GOOD)))
+    before = _state(riverside)
+    dry = riverside.import_entries(timebank.read_csv(path), actor=ACTOR, dry_run=True)
+    assert (dry.recorded, dry.dry_run) == (6, True)
+    assert _state(riverside) == before
+    result = riverside.import_entries(timebank.read_csv(path), actor=ACTOR)
+    assert result.recorded == 6
+    assert riverside.entry("e1").reversed_by == "e4"
+
+
+def test_historic_limit_breaches_are_flagged_unless_strict(
+    tb: timebank.Timebank, tmp_path: Path
+) -> None:
+    limits = timebank.BalanceLimits(lowest_minutes=-60, highest_minutes=None)
+    policy = timebank.Policy(individual=limits, limit_mode=timebank.LimitMode.REFUSE)
+    tb.create_bank("strict", name="Strict", actor=ACTOR, policy=policy, opened_on="2026-01-01")
+    for m in ("ann", "bob"):
+        tb.join("strict", m, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    path = _file(tmp_path, ["s1,2026-02-01,exchange,ann,bob,3,strict,,,,"])
+    before = _state(tb)
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_entries(timebank.read_csv(path), actor=ACTOR, strict=True)
+    assert raised.value.problems[0].column == "hours"
+    assert _state(tb) == before
+    result = tb.import_entries(timebank.read_csv(path), actor=ACTOR)
+    assert result.flagged == ("s1",)
+    assert tb.entry("s1").flags == ("limit:bob:-60",)
+    assert tb.balance("strict", "bob") == -180
+
+
+def test_members_with_periods_profiles_and_new_banks(tb: timebank.Timebank, tmp_path: Path) -> None:
+    path = tmp_path / "members.csv"
+    path.write_bytes(
+        "\ufeffmember_id,kind,bank,joined_on,display_name,area,left_on\n"
+        "m1,individual,thurrock,01/02/2015,Ada,Tilbury,\n"
+        "m2,organisation,thurrock/tilbury-hub,03/02/2015,,,\n"
+        "m3,individual,thurrock,01/03/2015,,,30/06/2015\n"
+        "m3,individual,thurrock,01/09/2015,,,\n".encode()
+    )
+    rows = timebank.read_csv(path)
+    with pytest.raises(ImportFailed) as raised:  # the banks do not exist yet
+        tb.import_members(rows, actor=ACTOR, date_format="%d/%m/%Y")
+    assert {p.column for p in raised.value.problems} == {"bank"}
+    result = tb.import_members(rows, actor=ACTOR, date_format="%d/%m/%Y", create_banks=True)
+    assert (result.recorded, result.banks_created) == (3, ("thurrock", "thurrock/tilbury-hub"))
+    assert tb.profile("m1") == timebank.Profile(display_name="Ada", area="Tilbury")
+    (m3,) = [m for m in tb.members("thurrock") if m.member == "m3"]
+    assert m3.status == "active"
+    again = tb.import_members(rows, actor=ACTOR, date_format="%d/%m/%Y")
+    assert (again.recorded, again.skipped) == (0, 3)
+    # an entry while m3 was away is refused; one from before they left is not
+    lines = [
+        "a,2015-07-15,exchange,m1,m3,1,thurrock,,,,",
+        "b,2015-04-01,exchange,m1,m3,1,thurrock,,,,",
+    ]
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_entries(timebank.read_csv(_file(tmp_path, lines)), actor=ACTOR)
+    assert [(p.line, p.column) for p in raised.value.problems] == [(2, "receiver")]
+
+
+def test_timeoverflow_transfers(tb: timebank.Timebank, bank: str, tmp_path: Path) -> None:
+    from timebank.importing import read_timeoverflow
+
+    tb.donate(bank, "org", "1:00", actor=ACTOR, occurred_on="2026-01-05", entry_id="seed")
+    path = tmp_path / "transfers.csv"
+    path.write_text(
+        "ann,Member,bob,Member,5400,2026-02-01 10:00:00,Fixed a shelf,17\n"
+        "cat,member,,Organization,1800,2026-02-02T09:00:00,,\n"
+        ",Organization,bob,Member,3600,2026-02-03,Thank you,\n",
+        encoding="utf-8",
+    )
+    result = tb.import_entries(read_timeoverflow(path, bank), actor=ACTOR)
+    assert result.recorded == 3
+    first = tb.entry("to-1")
+    assert (first.kind, first.provider, first.receiver, first.minutes) == (
+        timebank.EntryKind.EXCHANGE, "bob", "ann", 90,
+    )  # fmt: skip
+    assert first.category == "post-17"
+    assert tb.entry("to-2").kind is timebank.EntryKind.DONATION
+    assert tb.balance(bank, "@pot") == 60 + 30 - 60
+    path.write_text("ann,Member,bob,Member,5401,2026-02-01,,\n", encoding="utf-8")
+    with pytest.raises(ImportFailed) as raised:
+        read_timeoverflow(path, bank)
+    assert raised.value.problems[0].column == "amount"
+
+
+def test_cli_import_lists_problems_and_exits_1(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from timebank.cli import cli
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    members = tmp_path / "members.csv"
+    members.write_text(
+        "member_id,kind,bank,joined_on\nann,individual,rb,2026-01-01\nbob,individual,rb,2026-01-01\n",
+        encoding="utf-8",
+    )
+    run = CliRunner().invoke
+    out = run(cli, ["--db", url, "--actor", ACTOR, "import", "members", str(members),
+                    "--create-banks"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert "recorded 2" in out.output
+    good = _file(tmp_path, ["x1,2026-02-01,exchange,ann,bob,1,rb,,,,"], "good.csv")
+    bad = _file(tmp_path, ["x2,2026-02-01,exchange,ann,zed,1,rb,,,,",
+                           "x3,2026-02-31,exchange,ann,bob,1,rb,,,,"], "bad.csv")  # fmt: skip
+    out = run(cli, ["--db", url, "--actor", ACTOR, "import", "entries", str(bad)])
+    assert out.exit_code == 1
+    assert f"{bad}:2: receiver: zed: " in out.output
+    assert f"{bad}:3: occurred_on: 2026-02-31: " in out.output
+    out = run(cli, ["--db", url, "--actor", ACTOR, "import", "entries", str(good)])
+    assert (out.exit_code, "recorded 1" in out.output) == (0, True)
+    out = run(cli, ["--db", url, "--actor", ACTOR, "import", "entries", str(good)])
+    assert "nothing changed" in out.output
+
+
+# --- killed part-way ---------------------------------------------------------------
+_KILLED_IMPORT = """
+import sys, timebank
+from datetime import UTC, datetime
+clock = lambda: datetime(2026, 6, 1, 12, tzinfo=UTC)
+with timebank.open(sys.argv[1], clock=clock) as tb:
+    print("importing", flush=True)
+    tb.import_entries(timebank.read_csv(sys.argv[2]), actor="coord-1")
+    print("done", flush=True)
+"""
+
+
+def test_an_import_killed_at_any_moment_leaves_the_store_as_it_was(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kill.db'}"
+    entries = 3000
+    with timebank.open(url, clock=fixed_clock) as tb:
+        tb.create_bank("k", name="K", actor=ACTOR, opened_on="2026-01-01")
+        for m in ("a", "b"):
+            tb.join("k", m, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        before = _state(tb)
+    day = date(2026, 1, 1)
+    lines = [
+        f"k{n},{day + timedelta(days=n % 150)},exchange,{'ab'[n % 2]},{'ba'[n % 2]},1,k,,,,"
+        for n in range(entries)
+    ]
+    path = _file(tmp_path, lines)
+    script = tmp_path / "imp.py"
+    script.write_text(_KILLED_IMPORT, encoding="utf-8")
+    started = time.perf_counter()
+    subprocess.run([sys.executable, str(script), url, str(path)], check=True, capture_output=True)
+    whole = time.perf_counter() - started
+    # Kill fresh copies at spread-out moments; each time the store is either as
+    # before (and a second run completes it) or complete, never in between.
+    outcomes = set()
+    for n in range(6):
+        target = tmp_path / f"k{n}.db"
+        _members_only(target)
+        proc = subprocess.Popen([sys.executable, str(script), f"sqlite:///{target}", str(path)],
+                                stdout=subprocess.PIPE)  # fmt: skip
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == b"importing"
+        time.sleep(whole * (0.1 + 0.15 * n))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        with timebank.open(f"sqlite:///{target}", clock=fixed_clock) as tb:
+            state = _state(tb)
+            if state == before:
+                outcomes.add("before")
+                tb.import_entries(timebank.read_csv(path), actor=ACTOR)
+                state = _state(tb)
+            else:
+                outcomes.add("complete")
+            assert state[2] == entries
+            assert tb.balance("k", "a") == 0
+    assert "before" in outcomes  # at least one kill landed inside the import
+
+
+def _members_only(target: Path) -> None:
+    """``target``: a store with the two members and no entries."""
+    with timebank.open(f"sqlite:///{target}", clock=fixed_clock) as tb:
+        tb.create_bank("k", name="K", actor=ACTOR, opened_on="2026-01-01")
+        for m in ("a", "b"):
+            tb.join("k", m, kind="individual", actor=ACTOR, joined_on="2026-01-01")
