@@ -108,3 +108,13 @@ def test_the_reports_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> N
     ).stdout  # fmt: skip
     for figure in ("catch up from empty", "report, whole history", "statement of m0", "ratio"):
         assert figure in out, figure
+
+
+def test_the_import_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, ROOT / "bench" / "import.py", "--quick"],
+        cwd=tmp_path, capture_output=True, text=True, check=True, timeout=600,
+    ).stdout  # fmt: skip
+    assert "recorded 2,000" in out
+    for figure in ("import, SQLite", "peak memory", "plain executemany", "ratio import"):
+        assert figure in out, figure

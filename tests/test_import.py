@@ -321,8 +321,10 @@ def test_members_with_periods_profiles_and_new_banks(tb: timebank.Timebank, tmp_
     assert tb.profile("m1") == timebank.Profile(display_name="Ada", area="Tilbury")
     (m3,) = [m for m in tb.members("thurrock") if m.member == "m3"]
     assert m3.status == "active"
+    tb._app.profiles.erase("m1")  # as if killed between the events and the profiles
     again = tb.import_members(rows, actor=ACTOR, date_format="%d/%m/%Y")
     assert (again.recorded, again.skipped) == (0, 3)
+    assert tb.profile("m1") == timebank.Profile(display_name="Ada", area="Tilbury")
     # an entry while m3 was away is refused; one from before they left is not
     lines = [
         "a,2015-07-15,exchange,m1,m3,1,thurrock,,,,",

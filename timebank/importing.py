@@ -675,6 +675,7 @@ class Importing:
         for row in parsed:
             by_member.setdefault((row.bank, row.member), []).append(row)
         profiles: dict[str, Profile] = {}
+        missing: dict[str, Profile] = {}  # of members already in: only if they have none
         outcome: dict[str, Any] = {"recorded": 0, "skipped": 0}
 
         def command() -> list[str]:
@@ -695,6 +696,9 @@ class Importing:
                 if ledger.is_member(member):
                     if ledger.periods[member] == wanted and ledger.kinds[member] == first.kind:
                         outcome["skipped"] += 1
+                        missing.update(
+                            (member, r.profile) for r in periods if r.profile is not None
+                        )
                     else:
                         found.add(first.line, "member_id", member,
                                   f"already in bank {bank_id!r} as {ledger.kinds[member]}"
@@ -714,9 +718,12 @@ class Importing:
             return session.created
 
         created = self._run(command, found)
-        if not dry_run:
+        if not dry_run:  # after the events: an erasable store of its own
             for member, profile in profiles.items():
                 self._app.profiles.put(member, profile)
+            for member, profile in missing.items():
+                if member not in profiles and self._app.profiles.get(member) is None:
+                    self._app.profiles.put(member, profile)
         return ImportResult(source, len(listed), outcome["recorded"], outcome["skipped"], (),
                             tuple(created), dry_run)  # fmt: skip
 

@@ -1,0 +1,179 @@
+"""Benchmark of imports (issue 6's targets).
+
+    python bench/import.py                       # 1,000,000 entries, 10,000 members
+    python bench/import.py --entries 100000      # a smaller run
+    python bench/import.py --postgres URL        # also into PostgreSQL
+    python bench/import.py --quick               # a smoke test
+
+Generates an interchange entries file (exchanges among circles of
+neighbours, 2 % pot-funded, 3 % donations, 1 % gifts, 0.5 % reversals, ten
+years of dates) and a members file, imports both into a fresh SQLite store
+through the API (read_csv, then import_members and import_entries: every
+row checked, one transaction), and prints:
+
+  - entries per second end to end (target >= 40,000/s, <= 25 s for 1M);
+  - the peak memory of the process (target <= 400 MB);
+  - a plain sqlite3 executemany of as many event-sized rows (the stored
+    events' average size), measured in the same run, and the ratio of the
+    import's rate to it (target >= 0.25).
+
+Each target line prints the measured figure's ratio to its target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import timebank
+
+ACTOR = "bench"
+BANK = "bench"
+OPENED = date(2016, 1, 1)
+DAYS = 3650
+TARGETS = {"entries_per_s": 40_000, "peak_mb": 400.0, "ratio": 0.25}
+
+
+def clock() -> datetime:
+    return datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def generate(directory: Path, members: int, entries: int) -> tuple[Path, Path]:
+    """The members and entries files; every row valid."""
+    rng = random.Random(6)
+    members_path, entries_path = directory / "members.csv", directory / "entries.csv"
+    with members_path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["member_id", "kind", "bank", "joined_on"])
+        for i in range(members):
+            kind = "organisation" if i % 25 == 0 else "individual"
+            out.writerow([f"m{i}", kind, BANK, OPENED.isoformat()])
+    with entries_path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["entry_id", "occurred_on", "kind", "provider", "receiver", "hours",
+                      "bank", "category", "note", "reverses", "group_id"])  # fmt: skip
+        pot = 0
+        reversible: list[tuple[str, str]] = []
+        for n in range(entries):
+            day = (OPENED + timedelta(days=n * DAYS // entries)).isoformat()
+            a = rng.randrange(members)
+            b = (a + rng.randrange(1, 12)) % members
+            roll = rng.random()
+            minutes = rng.choice([30, 60, 90, 120])
+            hours = f"{minutes // 60}:{minutes % 60:02}"
+            if roll < 0.005 and reversible:
+                entry_id, _ = reversible.pop()
+                out.writerow([f"r{n}", day, "reversal", "", "", "", BANK, "", "", entry_id, ""])
+                continue
+            if roll < 0.035:
+                out.writerow([f"e{n}", day, "donation", f"m{a}", "", hours, BANK, "", "", "", ""])
+                pot += minutes
+            elif roll < 0.055 and pot >= minutes * 2:
+                out.writerow([f"e{n}", day, "pot_exchange", f"m{a}", f"m{b}", hours, BANK,
+                              "", "", "", ""])  # fmt: skip
+                pot -= minutes
+            elif roll < 0.065:
+                out.writerow([f"e{n}", day, "gift", f"m{a}", f"m{b}", hours, BANK, "", "", "", ""])
+            else:
+                out.writerow([f"e{n}", day, "exchange", f"m{a}", f"m{b}", hours, BANK,
+                              "gardening", "", "", ""])  # fmt: skip
+                if rng.random() < 0.01:
+                    reversible.append((f"e{n}", day))
+    return members_path, entries_path
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
+
+
+def plain_executemany(path: Path, rows: int, size: int) -> float:
+    """Rows per second of a bare executemany of ``rows`` rows of ``size``
+    bytes into a table shaped like the event store's, one transaction."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(
+        "CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER,"
+        " topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
+    )
+    payload = b"x" * size
+    started = time.perf_counter()
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO stored_events VALUES (?, ?, ?, ?)",
+        (("2fe148f5ca7d565b8913802b17ecb356", v, "timebank.domain.bank:Bank.Exchange", payload)
+         for v in range(rows)),
+    )  # fmt: skip
+    conn.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    conn.close()
+    return rows / seconds
+
+
+def line(
+    label: str, value: float, unit: str, target: float | None = None, lower: bool = True
+) -> None:
+    text = f"{label:<38} {value:>12,.2f} {unit}"
+    if target is not None:
+        ratio = value / target
+        met = ratio <= 1 if lower else ratio >= 1
+        text += f"   target {target:,} {unit}: ratio {ratio:.3f} ({'met' if met else 'MISSED'})"
+    print(text, flush=True)
+
+
+def run(url: str, members_path: Path, entries_path: Path, entries: int) -> float:
+    """Import both files into the store at ``url``; entries per second."""
+    with timebank.open(url, clock=clock) as tb:
+        started = time.perf_counter()
+        tb.import_members(timebank.read_csv(members_path), actor=ACTOR, create_banks=True)
+        joined = time.perf_counter()
+        result = tb.import_entries(timebank.read_csv(entries_path), actor=ACTOR)
+        seconds = time.perf_counter() - joined
+        print(
+            f"{url.split(':', maxsplit=1)[0]}: members {joined - started:.1f} s; {result.summary()}"
+        )
+        assert result.recorded == entries, result
+        line("import entries, end to end", seconds, "s")
+        return entries / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--quick", action="store_true", help="2,000 entries (smoke test)")
+    parser.add_argument("--postgres", metavar="URL", help="also import into this PostgreSQL store")
+    args = parser.parse_args()
+    entries, members = (2_000, 200) if args.quick else (args.entries, args.members)
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        members_path, entries_path = generate(directory, members, entries)
+        rows = sum(1 for _ in entries_path.open()) - 1
+        print(f"generated {members:,} members and {rows:,} entries")
+        rate = run(f"sqlite:///{directory / 'import.db'}", members_path, entries_path, rows)
+        line("import, SQLite", rate, "entries/s", TARGETS["entries_per_s"], lower=False)
+        line("peak memory", peak_mb(), "MB", TARGETS["peak_mb"])
+        store = sqlite3.connect(directory / "import.db")
+        size = int(store.execute("SELECT AVG(LENGTH(state)) FROM stored_events").fetchone()[0])
+        store.close()
+        plain = plain_executemany(directory / "plain.db", rows, size)
+        line(f"plain executemany ({size} B rows)", plain, "rows/s")
+        line("ratio import / executemany", rate / plain, "", TARGETS["ratio"], lower=False)
+        if args.postgres:
+            rate = run(args.postgres, members_path, entries_path, rows)
+            line("import, PostgreSQL", rate, "entries/s")
+    sys.stdout.flush()
+    os._exit(0)  # the big import's objects need not be freed one by one
+
+
+if __name__ == "__main__":
+    main()
