@@ -17,6 +17,7 @@ from timebank.domain.values import (
     parse_minutes,
     validate_bank_id,
 )
+from timebank.importing import ENTRY_COLUMNS, MEMBER_COLUMNS
 from timebank.readmodel import ReadModel
 from timebank.readmodel.report import INACTIVE_DAYS, Report, build_report, inactive_members
 from timebank.readmodel.statement import statement_lines
@@ -31,12 +32,6 @@ __all__ = ["ENTRY_COLUMNS", "MEMBER_COLUMNS", "STATEMENT_LINES_MAX", "Reporting"
 #: Most lines a statement returns unless asked for fewer.
 STATEMENT_LINES_MAX = 100_000
 
-#: The interchange layout (docs/import.md): members, then entries.
-MEMBER_COLUMNS = ("member_id", "kind", "bank", "joined_on", "display_name", "area", "left_on")
-ENTRY_COLUMNS = (
-    "entry_id", "occurred_on", "kind", "provider", "receiver", "hours", "bank",
-    "category", "note", "reverses", "group_id", "receiver_bank",
-)  # fmt: skip
 
 
 class Reporting:
