@@ -309,6 +309,7 @@ def test_members_with_periods_profiles_and_new_banks(tb: timebank.Timebank, tmp_
         "\ufeffmember_id,kind,bank,joined_on,display_name,area,left_on\n"
         "m1,individual,thurrock,01/02/2015,Ada,Tilbury,\n"
         "m2,organisation,thurrock/tilbury-hub,03/02/2015,,,\n"
+        "z0,individual,thurrock,15/01/2015,,,\n"
         "m3,individual,thurrock,01/03/2015,,,30/06/2015\n"
         "m3,individual,thurrock,01/09/2015,,,\n".encode()
     )
@@ -317,13 +318,17 @@ def test_members_with_periods_profiles_and_new_banks(tb: timebank.Timebank, tmp_
         tb.import_members(rows, actor=ACTOR, date_format="%d/%m/%Y")
     assert {p.column for p in raised.value.problems} == {"bank"}
     result = tb.import_members(rows, actor=ACTOR, date_format="%d/%m/%Y", create_banks=True)
-    assert (result.recorded, result.banks_created) == (3, ("thurrock", "thurrock/tilbury-hub"))
+    assert (result.recorded, result.banks_created) == (4, ("thurrock", "thurrock/tilbury-hub"))
+    # opened on the earliest day the file gives them (z0 joined first, is applied last)
+    assert [(b.bank, b.opened_on) for b in tb.banks()] == [
+        ("thurrock", date(2015, 1, 15)), ("thurrock/tilbury-hub", date(2015, 2, 3)),
+    ]  # fmt: skip
     assert tb.profile("m1") == timebank.Profile(display_name="Ada", area="Tilbury")
     (m3,) = [m for m in tb.members("thurrock") if m.member == "m3"]
     assert m3.status == "active"
     tb._app.profiles.erase("m1")  # as if killed between the events and the profiles
     again = tb.import_members(rows, actor=ACTOR, date_format="%d/%m/%Y")
-    assert (again.recorded, again.skipped) == (0, 3)
+    assert (again.recorded, again.skipped) == (0, 4)
     assert tb.profile("m1") == timebank.Profile(display_name="Ada", area="Tilbury")
     # an entry while m3 was away is refused; one from before they left is not
     lines = [

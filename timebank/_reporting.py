@@ -33,7 +33,6 @@ __all__ = ["ENTRY_COLUMNS", "MEMBER_COLUMNS", "STATEMENT_LINES_MAX", "Reporting"
 STATEMENT_LINES_MAX = 100_000
 
 
-
 class Reporting:
     """Read-model based reads; mixed into :class:`~timebank.Timebank`."""
 

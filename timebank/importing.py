@@ -576,10 +576,18 @@ class _Session:
     """The banks an import changes, in memory, and the index rows of the
     events it triggers on them; saved all at once."""
 
-    def __init__(self, app: LedgerApplication, create_banks: bool, actor: str) -> None:
+    def __init__(
+        self,
+        app: LedgerApplication,
+        create_banks: bool,
+        actor: str,
+        earliest: Mapping[str, date],
+    ) -> None:
         self.app = app
         self.create_banks = create_banks
         self.actor = actor
+        #: The earliest date the file gives each bank: a bank it creates opens then.
+        self.earliest = earliest
         self.ledgers: dict[str, Bank] = {}
         self.registry: Registry | None = None
         self.created: list[str] = []
@@ -596,6 +604,7 @@ class _Session:
                 raise errors.BankNotFound(
                     f"no bank {bank_id!r} (give --create-banks to create it)", bank=bank_id
                 ) from None
+            opened_on = min(opened_on, self.earliest.get(bank_id, opened_on))
             parent_id = parent_bank(bank_id)
             parent = None if parent_id is None else self.bank(parent_id, opened_on, today)
             policy = Policy() if parent is None else parent.policy
@@ -678,8 +687,10 @@ class Importing:
         missing: dict[str, Profile] = {}  # of members already in: only if they have none
         outcome: dict[str, Any] = {"recorded": 0, "skipped": 0}
 
+        earliest = _earliest((row.bank, row.joined_on) for row in parsed)
+
         def command() -> list[str]:
-            session = _Session(self._app, create_banks, actor)
+            session = _Session(self._app, create_banks, actor, earliest)
             for (bank_id, member), periods in sorted(by_member.items()):
                 if found.full:
                     break
@@ -743,17 +754,21 @@ class Importing:
                         f"the membership from {periods[n - 1].joined_on} has no left_on,"
                         " so no later one can start"
                     )
+                if row.kind != periods[0].kind:
+                    raise errors.InvalidInput(f"{member!r} is {periods[0].kind} on another row")
                 if n == 0:
                     ledger.join(member, AccountKind(row.kind), row.joined_on, actor, today)
                 else:
                     ledger.rejoin(member, row.joined_on, actor, today)
-                if row.left_on is not None:
-                    ledger.leave(member, row.left_on, actor, today, f"{member}-left-{row.left_on}")
             except errors.TimebankError as e:
-                column = (
-                    "left_on" if row.left_on is not None and "leave" in e.message else ("joined_on")
-                )
-                found.add(row.line, column, row.joined_on, e.message)
+                found.add(row.line, "joined_on", row.joined_on, e.message)
+                return
+            if row.left_on is None:
+                continue
+            try:
+                ledger.leave(member, row.left_on, actor, today, f"{member}-left-{row.left_on}")
+            except errors.TimebankError as e:
+                found.add(row.line, "left_on", row.left_on, e.message)
                 return
 
     @serialised
@@ -787,8 +802,15 @@ class Importing:
         outcome: dict[str, Any] = {"recorded": 0, "skipped": 0, "flagged": []}
         days = {row.new.entry_id: row.new.occurred_on for row in parsed}
 
+        earliest = _earliest(
+            (bank, row.new.occurred_on)
+            for row in parsed
+            for bank in (row.new.bank, row.new.receiver_bank)
+            if bank is not None
+        )
+
         def command() -> list[str]:
-            session = _Session(self._app, create_banks, actor)
+            session = _Session(self._app, create_banks, actor, earliest)
             self._apply_entries(session, parsed, days, actor, strict, found, outcome, progress)
             if found.items:
                 raise _Rollback
@@ -1027,6 +1049,17 @@ def _check_untouched(ledgers: list[Bank], marks: list[int], error: errors.Timeba
     for ledger, mark in zip(ledgers, marks, strict=True):
         if len(ledger.pending_events) != mark:
             raise _HalfApplied(error) from error
+
+
+def _earliest(days: Iterable[tuple[str, date]]) -> dict[str, date]:
+    """The earliest day per bank, a parent's no later than its mini banks'."""
+    earliest: dict[str, date] = {}
+    for named, day in days:
+        bank: str | None = named
+        while bank is not None:
+            earliest[bank] = min(day, earliest.get(bank, day))
+            bank = parent_bank(bank)
+    return earliest
 
 
 def _numbered(rows: Iterable[Any]) -> Iterator[Row]:
