@@ -169,18 +169,27 @@ def near_limit(bank: str, within: str, fmt: str) -> None:
 
 
 @_command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "ledger"]), default="csv", show_default=True
+)
 @click.option(
     "--to",
     "directory",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Directory to write members.csv and entries.csv into (created if missing).",
+    help="Directory to write into (created if missing).",
 )
-def export(fmt: str, directory: Path) -> None:  # noqa: ARG001 - one format so far
-    """Write the whole ledger as members.csv and entries.csv, in the layout
-    `timebank import` reads (docs/import.md)."""
+def export(fmt: str, directory: Path) -> None:
+    """Write the whole ledger: csv, members.csv and entries.csv in the layout
+    `timebank import` reads (docs/import.md); ledger, timebank.journal, a
+    double-entry journal for hledger and Ledger (docs/audit.md)."""
     directory.mkdir(parents=True, exist_ok=True)
+    if fmt == "ledger":
+        journal = directory / "timebank.journal"
+        with _store() as tb, journal.open("w", encoding="utf-8") as out:
+            count = tb.export_ledger(out)
+        click.echo(f"wrote {journal} ({count} transactions)")
+        return
     members, entries = directory / "members.csv", directory / "entries.csv"
     with (
         _store() as tb,

@@ -11,6 +11,9 @@ from timebank._ledger import serialised
 from timebank.domain import errors
 from timebank.domain.bank import MEMBER_KINDS
 from timebank.domain.values import (
+    CLEARING_PREFIX,
+    OPENING,
+    POT,
     AccountKind,
     format_hours,
     parse_date,
@@ -27,7 +30,14 @@ if TYPE_CHECKING:
     from timebank._ledger import LedgerApplication
     from timebank.storage import Backend, Profile
 
-__all__ = ["ENTRY_COLUMNS", "MEMBER_COLUMNS", "STATEMENT_LINES_MAX", "Reporting", "check_limit"]
+__all__ = [
+    "ENTRY_COLUMNS",
+    "MEMBER_COLUMNS",
+    "STATEMENT_LINES_MAX",
+    "Reporting",
+    "check_limit",
+    "journal_account",
+]
 
 #: Most lines a statement returns unless asked for fewer.
 STATEMENT_LINES_MAX = 100_000
@@ -154,6 +164,33 @@ class Reporting:
         return rows
 
     @serialised
+    def export_ledger(self, out: TextIO) -> int:
+        """Write the whole ledger as a plain-text double-entry journal that
+        hledger and Ledger read (docs/audit.md): one transaction per entry,
+        dated ``occurred_on``, coded by entry id, with a posting of whole
+        minutes (commodity ``min``) for every leg on every bank it moved (an
+        inter-bank entry: both banks' sides, through their clearing
+        accounts). Returns the number of transactions."""
+        db = self._caught_up().db
+        rows = db.execute(
+            "SELECT e.entry_id, e.occurred_on, e.kind, e.category, p.bank, p.account, p.minutes"
+            " FROM rm_entries e JOIN rm_entry_parties p ON p.entry_seq = e.seq"
+            " WHERE p.leg IS NOT NULL ORDER BY e.seq, p.seq, p.leg"
+        )
+        out.write("; timebank journal: 1 hour of help = 60 min; accounts BANK:members:ID,\n")
+        out.write("; BANK:pot, BANK:opening, BANK:clearing:OTHER-BANK\n")
+        written = 0
+        current = None
+        for entry_id, day, kind, category, bank, account, minutes in rows:
+            if entry_id != current:
+                current = entry_id
+                written += 1
+                tag = f"  ; category:{category}" if category else ""
+                out.write(f"\n{day} ({entry_id}) {kind}{tag}\n")
+            out.write(f"    {journal_account(bank, account)}  {minutes} min\n")
+        return written
+
+    @serialised
     def export_csv(self, members: TextIO, entries: TextIO) -> tuple[int, int]:
         """Write the whole ledger in the interchange layout (docs/import.md):
         one members row per membership period, one entries row per entry (a
@@ -218,6 +255,18 @@ class Reporting:
             ])  # fmt: skip
             written += 1
         return len(member_rows), written
+
+
+def journal_account(bank: str, account: str) -> str:
+    """An account's name in the double-entry journal: ``BANK:members:ID``,
+    ``BANK:pot``, ``BANK:opening``, ``BANK:clearing:OTHER-BANK``."""
+    if account == POT:
+        return f"{bank}:pot"
+    if account == OPENING:
+        return f"{bank}:opening"
+    if account.startswith(CLEARING_PREFIX):
+        return f"{bank}:clearing:{account[len(CLEARING_PREFIX) :]}"
+    return f"{bank}:members:{account}"
 
 
 def check_limit(limit: int) -> None:
