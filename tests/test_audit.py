@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import shutil
+import sqlite3
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,7 +23,7 @@ from hypothesis import strategies as st
 import timebank
 from timebank._reporting import journal_account
 
-from .conftest import fixed_clock
+from .conftest import ACTOR, fixed_clock
 from .ledger_model import new_ledger
 
 HLEDGER = shutil.which("hledger")
@@ -92,3 +97,147 @@ def test_the_cli_writes_the_journal(tmp_path: Path) -> None:
     assert "(2 transactions)" in out.output
     balances = _hledger_balances(tmp_path / "out" / "timebank.journal")
     assert balances == {"r:members:a": 60, "r:members:b": -90, "r:pot": 30}
+
+
+# --- the audit ------------------------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_every_generated_ledger_audits_clean(data: st.DataObject) -> None:
+    with timebank.Timebank(timebank.storage.memory.MemoryBackend(), clock=fixed_clock) as tb:
+        new_ledger(tb, data, data.draw(st.integers(0, 40), label="steps"))
+        tb.read_model.catch_up()
+        report = tb.audit()
+        assert report.errors == []
+        assert report.entries == len({row.entry_id for row in _entries(tb)})
+
+
+def _entries(tb: timebank.Timebank) -> list[timebank.StatementLine]:
+    return [line for b in tb.balances() for line in tb.statement(b.bank, b.account)]
+
+
+def test_a_clean_store_audits_clean_and_flagged_breaches_are_notes(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    limits = timebank.BalanceLimits(lowest_minutes=-60, highest_minutes=None)
+    policy = timebank.Policy(individual=limits, limit_mode=timebank.LimitMode.FLAG)
+    tb.create_bank("flag", name="Flag", actor=ACTOR, policy=policy, opened_on="2026-01-01")
+    for m in ("a", "b"):
+        tb.join("flag", m, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    tb.record_exchange(
+        "flag", "a", "b", "2:00", actor=ACTOR, occurred_on="2026-02-01", entry_id="f"
+    )
+    tb.record_exchange(
+        bank, "ann", "bob", "1:00", actor=ACTOR, occurred_on="2026-02-01", entry_id="x"
+    )
+    tb.reverse("x", actor=ACTOR, reversal_id="x-undo")
+    tb.report(bank)  # builds the read model, which the audit then compares
+    report = tb.audit()
+    assert report.ok, report.summary()
+    assert [(f.check, f.severity, f.ids["entry_id"]) for f in report.findings] == [
+        ("limit_flagged", "info", "f"),
+    ]  # fmt: skip
+
+
+# --- a store corrupted on purpose: the audit finds each defect --------------------------
+def _store(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    limits = timebank.BalanceLimits(lowest_minutes=-120, highest_minutes=None)
+    with timebank.open(url, clock=fixed_clock) as tb:
+        tb.create_bank("c", name="C", actor="c", opened_on="2026-01-01",
+                       policy=timebank.Policy(individual=limits))  # fmt: skip
+        for m in ("a", "b"):
+            tb.join("c", m, kind="individual", actor="c", joined_on="2026-01-01")
+        tb.set_profile("a", timebank.Profile(display_name="Ada Lovelace"), actor="c")
+        tb.record_exchange("c", "a", "b", "1:00", actor="c", occurred_on="2026-02-01",
+                           entry_id="e1")  # fmt: skip
+        tb.reverse("e1", actor="c", reversal_id="e1-undo", occurred_on="2026-02-02")
+        tb.report("c")
+        assert tb.audit().ok
+    return url
+
+
+def _append(url: str, topic_end: str, change: Callable[[dict[str, Any]], None]) -> None:
+    """Append, with raw SQL, a copy of the last event whose topic ends with
+    ``topic_end``, changed by ``change``, as the bank's next event."""
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+    with conn:
+        bank, topic, state = conn.execute(
+            "SELECT originator_id, topic, state FROM stored_events WHERE topic LIKE ?"
+            " ORDER BY rowid DESC LIMIT 1", (f"%{topic_end}",),
+        ).fetchone()  # fmt: skip
+        (version,) = conn.execute(
+            "SELECT MAX(originator_version) FROM stored_events WHERE originator_id = ?", (bank,)
+        ).fetchone()
+        event = orjson.loads(state)
+        change(event)
+        conn.execute("INSERT INTO stored_events VALUES (?, ?, ?, ?)",
+                     (bank, version + 1, topic, orjson.dumps(event)))  # fmt: skip
+    conn.close()
+
+
+def _audit(url: str) -> list[str]:
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        report = tb.audit()
+    return [f.check for f in report.errors]
+
+
+def test_a_reversal_duplicated_through_the_raw_database_is_found(tmp_path: Path) -> None:
+    url = _store(tmp_path)
+    _append(url, "EntryReversed", lambda e: e.update(entry_id="e1-again"))
+    assert "reversed_twice" in _audit(url)
+
+
+def test_an_event_appended_out_of_band_is_found(tmp_path: Path) -> None:
+    url = _store(tmp_path)
+
+    def ghost(e: dict[str, Any]) -> None:
+        e.update(entry_id="ghost-1", provider="ghost", minutes=600)
+        e["occurred_on"]["_data_"] = "2030-01-01"
+
+    _append(url, "ExchangeRecorded", ghost)
+    found = _audit(url)
+    # the banks cannot even load it (an account that never joined)
+    for check in ("outside_membership", "future_entry", "limit_breached", "bank_unreadable"):
+        assert check in found, (check, found)
+
+
+def test_an_entry_id_recorded_twice_is_found(tmp_path: Path) -> None:
+    url = _store(tmp_path)
+    _append(url, "ExchangeRecorded", lambda e: None)
+    assert "duplicate_entry_id" in _audit(url)
+
+
+def test_a_read_model_row_altered_is_found(tmp_path: Path) -> None:
+    url = _store(tmp_path)
+    conn = sqlite3.connect(tmp_path / "c.reports.db")
+    with conn:
+        conn.execute("UPDATE rm_accounts SET balance_minutes = balance_minutes + 60"
+                     " WHERE account = 'a'")  # fmt: skip
+    conn.close()
+    assert _audit(url) == ["read_model"]
+
+
+def test_personal_data_inside_an_event_is_found(tmp_path: Path) -> None:
+    url = _store(tmp_path)
+    _append(url, "ExchangeRecorded", lambda e: e.update(entry_id="p-1", category="Ada Lovelace"))
+    assert "personal_data" in _audit(url)
+
+
+def test_the_audit_command_exits_1_on_a_defect_and_writes_nothing(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from timebank.cli import cli
+
+    url = _store(tmp_path)
+    run = CliRunner().invoke
+    out = run(cli, ["--db", url, "audit"])
+    assert (out.exit_code, "clean" in out.output) == (0, True)
+    _append(url, "EntryReversed", lambda e: e.update(entry_id="e1-again"))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.suffix == ".db"}
+    out = run(cli, ["--db", url, "audit", "--format", "json"])
+    assert out.exit_code == 1
+    report = json.loads(out.output)
+    assert report["ok"] is False
+    assert {f["check"] for f in report["findings"]} >= {"reversed_twice"}
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.suffix == ".db"}
+    assert after == before

@@ -3,6 +3,8 @@ read model (docs/reports.md). They register on :data:`timebank.cli.cli`."""
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -198,6 +200,22 @@ def export(fmt: str, directory: Path) -> None:
     ):
         counts = tb.export_csv(m, e)
     click.echo(f"wrote {members} ({counts[0]} rows) and {entries} ({counts[1]} rows)")
+
+
+@_command("audit")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)  # fmt: skip
+def audit(fmt: str) -> None:
+    """Replay the event log and check every ledger invariant (docs/audit.md);
+    exit 0 when clean, 1 when anything is wrong. Never writes."""
+    with _store() as tb:
+        report = tb.audit()
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        click.echo(report.summary())
+    if not report.ok:
+        sys.exit(1)
 
 
 @cli.group("read-model")

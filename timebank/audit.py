@@ -1,0 +1,342 @@
+"""The audit: replay a store's event log and check every ledger invariant
+(docs/audit.md). It reads the log as stored (the raw JSON, not the banks'
+cached state), so an event written around the API is seen; it never writes.
+
+Each problem is a :class:`Finding` with the ids needed to find it; a flagged
+limit breach (historic data, or a bank in flag mode) is listed as ``info``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import attrs
+import orjson
+
+from timebank.domain.entries import legs_for
+from timebank.domain.policy import Policy
+from timebank.domain.values import CLEARING_PREFIX, OPENING, POT, AccountKind, EntryKind
+from timebank.readmodel import ReadModel, SqliteReadModelDB
+from timebank.readmodel._projector import _ENTRY_TOPICS, _REVERSAL_TOPIC, LogRecord, _bank_topic
+
+__all__ = ["AuditReport", "Finding", "audit_log"]
+
+#: Events read per batch.
+BATCH = 20_000
+
+ERROR, INFO = "error", "info"
+
+
+@attrs.frozen
+class Finding:
+    """One thing the audit found: ``check`` names the invariant."""
+
+    check: str
+    severity: str
+    message: str
+    ids: dict[str, Any] = attrs.field(factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class AuditReport:
+    """What an audit read and found; ``ok`` when nothing is an error."""
+
+    events: int
+    banks: int
+    entries: int
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity == ERROR for f in self.findings)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == ERROR]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "events": self.events, "banks": self.banks, "entries": self.entries,
+            "findings": [f.to_dict() for f in self.findings],
+        }  # fmt: skip
+
+    def summary(self) -> str:
+        infos = len(self.findings) - len(self.errors)
+        head = (
+            f"audit: {self.events:,} events, {self.banks} banks, {self.entries:,} entries:"
+            f" {'clean' if self.ok else f'{len(self.errors)} problem(s)'}"
+            + (f", {infos} note(s)" if infos else "")
+        )
+        lines = [f"{f.severity}: {f.check}: {f.message}" for f in self.findings]
+        return "\n".join([head, *lines])
+
+
+@attrs.define
+class _Bank:
+    bank_id: str
+    policy: Policy
+    balances: defaultdict[str, int] = attrs.field(factory=lambda: defaultdict(int))
+    kinds: dict[str, str] = attrs.field(factory=dict)
+    periods: dict[str, list[list[date | None]]] = attrs.field(factory=dict)
+
+    def kind_of(self, account: str) -> AccountKind:
+        if account == POT:
+            return AccountKind.POT
+        if account == OPENING:
+            return AccountKind.SYSTEM
+        if account.startswith(CLEARING_PREFIX):
+            return AccountKind.CLEARING
+        return AccountKind(self.kinds.get(account, AccountKind.INDIVIDUAL.value))
+
+    def member_on(self, member: str, day: date) -> bool:
+        return any(
+            start is not None and start <= day and (end is None or day <= end)
+            for start, end in self.periods.get(member, [])
+        )
+
+
+class _Auditor:
+    def __init__(self, decode_policy: Callable[[bytes], Policy], personal: set[str]) -> None:
+        self.decode_policy = decode_policy
+        self.personal = personal
+        self.banks: dict[str, _Bank] = {}  # by stream
+        self.entries: dict[str, tuple[str, str]] = {}  # entry id -> (stream, topic)
+        self.reversed_by: dict[str, str] = {}
+        self.findings: list[Finding] = []
+        self.events = 0
+        self.last = 0  # notification id of the last event read
+
+    def find(self, check: str, message: str, severity: str = ERROR, **ids: Any) -> None:
+        self.findings.append(Finding(check, severity, message, ids))
+
+    def apply(self, records: Sequence[LogRecord]) -> None:
+        for seq, stream, topic, state in records:
+            self.events += 1
+            self.last = seq
+            d = orjson.loads(state)
+            if self.personal:
+                self._personal_data(seq, d)
+            if topic in _ENTRY_TOPICS or topic == _REVERSAL_TOPIC:
+                bank = self.banks.get(stream)
+                if bank is None:
+                    self.find(
+                        "unknown_bank", f"event {seq} is an entry of no opened bank", event=seq
+                    )
+                    continue
+                self._entry(seq, stream, bank, topic, d)
+            elif topic == _bank_topic("Opened"):
+                self.banks[stream] = _Bank(d["bank_id"], self.decode_policy(state))
+            elif topic == _bank_topic("PolicyChanged") and stream in self.banks:
+                self.banks[stream].policy = self.decode_policy(state)
+            elif topic == _bank_topic("MemberJoined") and stream in self.banks:
+                bank = self.banks[stream]
+                bank.kinds[d["member_id"]] = d["kind"]
+                bank.periods[d["member_id"]] = [[_day(d["joined_on"]), None]]
+            elif topic == _bank_topic("MemberLeft") and stream in self.banks:
+                periods = self.banks[stream].periods.get(d["member_id"])
+                if periods:
+                    periods[-1][1] = _day(d["left_on"])
+            elif topic == _bank_topic("MemberRejoined") and stream in self.banks:
+                periods = self.banks[stream].periods.setdefault(d["member_id"], [])
+                periods.append([_day(d["rejoined_on"]), None])
+
+    def _personal_data(self, seq: int, d: Any) -> None:
+        for value in _strings(d):
+            if value in self.personal:
+                self.find("personal_data", f"event {seq} holds a value of a member's profile",
+                          event=seq)  # fmt: skip
+                return
+
+    def _entry(self, seq: int, stream: str, bank: _Bank, topic: str, d: dict[str, Any]) -> None:
+        entry_id, kind = d["entry_id"], _ENTRY_TOPICS.get(topic)
+        day = _day(d["occurred_on"])
+        ids = {"bank": bank.bank_id, "entry_id": entry_id, "event": seq}
+        side = topic == _REVERSAL_TOPIC or kind is None  # may be one side of two banks'
+        seen = self.entries.get(entry_id)
+        if seen is not None and (seen[0] == stream or not side or seen[1] != topic):
+            self.find("duplicate_entry_id", f"entry id {entry_id!r} is recorded twice", **ids)
+        self.entries.setdefault(entry_id, (stream, topic))
+        recorded = datetime.fromisoformat(d["timestamp"]["_data_"])
+        today = recorded.astimezone(ZoneInfo(bank.policy.timezone)).date()
+        if day > today:
+            self.find("future_entry", f"entry {entry_id!r} on {day} was recorded on {today}",
+                      **ids)  # fmt: skip
+        if topic == _REVERSAL_TOPIC:
+            legs = [(str(a), int(m)) for a, m in d["reversed_legs"]]
+            self._reversal(entry_id, d["reverses"], seen is not None, ids)
+        elif kind is None:
+            legs = [(str(a), int(m)) for a, m in d["side_legs"]]
+        elif kind is EntryKind.GROUP_EXCHANGE:
+            legs = [(str(a), int(m)) for a, m in d["participants"]]
+        else:
+            legs = legs_for(kind, d.get("provider"), d.get("receiver"), d["minutes"])
+        if topic != _REVERSAL_TOPIC:
+            for member in {a for a, _ in legs if not a.startswith("@")}:
+                if not bank.member_on(member, day):
+                    self.find("outside_membership",
+                              f"entry {entry_id!r} on {day} is outside {member!r}'s membership",
+                              member=member, **ids)  # fmt: skip
+        if sum(m for _, m in legs) != 0:
+            self.find("unbalanced_entry", f"entry {entry_id!r}'s legs do not sum to zero", **ids)
+        self._limits(bank, entry_id, legs, set(d.get("flags") or ()), ids)
+        for account, minutes in legs:
+            bank.balances[account] += minutes
+        if bank.balances[POT] < 0:
+            self.find("pot_negative",
+                      f"the pot of {bank.bank_id!r} is {bank.balances[POT]} minutes after"
+                      f" entry {entry_id!r}", **ids)  # fmt: skip
+
+    def _reversal(self, entry_id: str, original: str, again: bool, ids: dict[str, Any]) -> None:
+        if original not in self.entries:
+            self.find("reversal_of_unknown_entry",
+                      f"reversal {entry_id!r} reverses {original!r}, never recorded before it",
+                      reverses=original, **ids)  # fmt: skip
+        earlier = self.reversed_by.get(original)
+        if earlier is not None and earlier != entry_id:
+            self.find("reversed_twice",
+                      f"entry {original!r} is reversed by {earlier!r} and by {entry_id!r}",
+                      reverses=original, **ids)  # fmt: skip
+        elif not again:
+            self.reversed_by[original] = entry_id
+
+    def _limits(
+        self,
+        bank: _Bank,
+        entry_id: str,
+        legs: list[tuple[str, int]],
+        flags: set[str],
+        ids: dict[str, Any],
+    ) -> None:
+        changes: defaultdict[str, int] = defaultdict(int)
+        for account, minutes in legs:
+            changes[account] += minutes
+        for account, change in changes.items():
+            limits = bank.policy.limits_for(bank.kind_of(account))
+            breached = None if limits is None else limits.breach(bank.balances[account], change)
+            if breached is None:
+                continue
+            if f"limit:{account}:{breached}" in flags:
+                self.find("limit_flagged",
+                          f"entry {entry_id!r} took {account!r} past its limit of {breached}"
+                          " minutes (flagged when recorded)", INFO, account=account,
+                          **ids)  # fmt: skip
+            else:
+                self.find("limit_breached",
+                          f"entry {entry_id!r} took {account!r} past its limit of {breached}"
+                          " minutes with no flag", account=account, **ids)  # fmt: skip
+
+    def finish(self) -> None:
+        by_id = {bank.bank_id: bank for bank in self.banks.values()}
+        for bank in by_id.values():
+            total = sum(bank.balances.values())
+            if total != 0:
+                self.find("bank_sum", f"the accounts of {bank.bank_id!r} sum to {total}, not 0",
+                          bank=bank.bank_id)  # fmt: skip
+            for account, minutes in bank.balances.items():
+                if not account.startswith(CLEARING_PREFIX):
+                    continue
+                other = by_id.get(account[len(CLEARING_PREFIX) :])
+                mirror = 0 if other is None else other.balances[f"{CLEARING_PREFIX}{bank.bank_id}"]
+                if minutes + mirror != 0:
+                    self.find("clearing_sum",
+                              f"clearing between {bank.bank_id!r} and"
+                              f" {account[len(CLEARING_PREFIX):]!r} sums to {minutes + mirror}",
+                              bank=bank.bank_id, account=account)  # fmt: skip
+
+
+def audit_log(
+    read_log: Callable[[int, int], Sequence[LogRecord]],
+    decode_policy: Callable[[bytes], Policy],
+    personal: set[str],
+    read_model: ReadModel | None,
+    banks: dict[str, dict[str, int] | str],
+) -> AuditReport:
+    """Replay the log through ``read_log`` and check every invariant; compare
+    the final balances with ``banks`` (bank -> account -> minutes, as the
+    store's banks hold them, or why the bank could not be loaded) and
+    ``read_model`` with a fresh projection."""
+    auditor = _Auditor(decode_policy, personal)
+    for batch in _batches(read_log):
+        auditor.apply(batch)
+    auditor.finish()
+    replayed = {
+        b.bank_id: {a: m for a, m in b.balances.items() if m} for b in auditor.banks.values()
+    }
+    for bank, accounts in banks.items():
+        if isinstance(accounts, str):
+            auditor.find("bank_unreadable", f"bank {bank!r} cannot be loaded: {accounts}",
+                         bank=bank)  # fmt: skip
+    held = {
+        bank: {a: m for a, m in accounts.items() if m}
+        for bank, accounts in banks.items()
+        if not isinstance(accounts, str)
+    }
+    unreadable = {bank for bank, accounts in banks.items() if isinstance(accounts, str)}
+    for bank in sorted((set(replayed) | set(held)) - unreadable):
+        if replayed.get(bank, {}) != held.get(bank, {}):
+            auditor.find("balances", f"the balances of {bank!r} differ from a replay of the log",
+                         bank=bank)  # fmt: skip
+    if read_model is not None:
+        _compare_read_model(auditor, read_model, read_log)
+    entries = len(auditor.entries)
+    return AuditReport(auditor.events, len(auditor.banks), entries, tuple(auditor.findings))
+
+
+def _compare_read_model(
+    auditor: _Auditor, model: ReadModel, read_log: Callable[[int, int], Sequence[LogRecord]]
+) -> None:
+    """The read model's tables against a fresh projection of the log up to
+    the same position (in memory; the read model itself is not touched)."""
+    position = model.position()
+    if position < auditor.last:
+        auditor.find("read_model_behind",
+                     f"the read model has read {position:,} of {auditor.last:,} events"
+                     " (it catches up when next read); compared up to there", INFO)  # fmt: skip
+
+    def upto(after: int, limit: int) -> Sequence[LogRecord]:
+        return [r for r in read_log(after, limit) if r[0] <= position]
+
+    fresh = ReadModel(SqliteReadModelDB(None), upto)
+    try:
+        fresh.catch_up()
+        ours, theirs = model.tables(), fresh.tables()
+    finally:
+        fresh.close()
+    for table in sorted(set(ours) | set(theirs)):
+        if ours.get(table) != theirs.get(table):
+            auditor.find("read_model", f"read-model table {table} differs from a fresh projection"
+                         f" of the log (at event {position:,})", table=table)  # fmt: skip
+
+
+def _batches(read_log: Callable[[int, int], Sequence[LogRecord]]) -> Iterator[Sequence[LogRecord]]:
+    after = 0
+    while True:
+        records = read_log(after, BATCH)
+        if not records:
+            return
+        yield records
+        after = records[-1][0]
+        if len(records) < BATCH:
+            return
+
+
+def _day(value: Any) -> date:
+    return date.fromisoformat(str(value["_data_"]))
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
