@@ -6,6 +6,7 @@ returns; every refused command raises a :class:`TimebankError` subclass from
 """
 
 from timebank.api import Timebank, open
+from timebank.audit import AuditReport, Finding
 from timebank.domain.entries import RecordedEntry
 from timebank.domain.errors import TimebankError
 from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
@@ -42,12 +43,14 @@ __all__ = [
     "AccountBalance",
     "AccountKind",
     "Action",
+    "AuditReport",
     "BalanceLimits",
     "BankInfo",
     "CategoryFigures",
     "EntryKind",
     "Erasure",
     "Figures",
+    "Finding",
     "ImportFailed",
     "ImportResult",
     "InactiveMember",
