@@ -241,3 +241,25 @@ def test_the_audit_command_exits_1_on_a_defect_and_writes_nothing(tmp_path: Path
     assert {f["check"] for f in report["findings"]} >= {"reversed_twice"}
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.suffix == ".db"}
     assert after == before
+
+
+def test_the_journal_on_every_backend(tb: timebank.Timebank, bank: str, tmp_path: Path) -> None:
+    tb.record_exchange(bank, "ann", "bob", "1:30", actor=ACTOR, occurred_on="2026-02-01")
+    tb.donate(bank, "cat", "0:45", actor=ACTOR, occurred_on="2026-02-02", entry_id="d")
+    tb.reverse("d", actor=ACTOR, reversal_id="d-undo")
+    out = io.StringIO()
+    assert tb.export_ledger(out) == 3
+    sums: dict[str, int] = {}
+    for line in out.getvalue().splitlines():
+        if line.startswith("    "):
+            account, minutes, _ = line.split()
+            sums[account] = sums.get(account, 0) + int(minutes)
+    ours = {journal_account(b.bank, b.account): b.balance_minutes for b in tb.balances()}
+    assert {a: m for a, m in sums.items() if m} == {a: m for a, m in ours.items() if m}
+    assert sums[f"{bank}:members:ann"] == 90
+    if HLEDGER is not None:
+        journal = tmp_path / "j.journal"
+        journal.write_text(out.getvalue(), encoding="utf-8")
+        assert {a: m for a, m in _hledger_balances(journal).items() if m} == {
+            a: m for a, m in sums.items() if m
+        }

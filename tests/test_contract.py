@@ -16,7 +16,7 @@ from .conftest import BACKENDS, TODAY
 #: The modules whose tests run on every backend (through the tb/reopen fixtures).
 CONTRACT_MODULES = [
     "test_entries", "test_group_exchanges", "test_membership", "test_workflows",
-    "test_pending", "test_migrate", "test_contract", "test_reports", "test_import",
+    "test_pending", "test_migrate", "test_contract", "test_reports", "test_import", "test_audit",
 ]  # fmt: skip
 
 

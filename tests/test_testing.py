@@ -1,0 +1,63 @@
+"""The testing module shipped to embedding apps (docs/testing.md): its
+strategies give valid ledgers, its state machine runs, its assertion helper
+fails on a defect."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+
+import timebank
+from timebank import testing
+from timebank.domain.values import parse_minutes, validate_entry_id, validate_member_id
+
+
+@settings(max_examples=40, deadline=None)
+@given(ledger=testing.ledgers())
+def test_generated_ledgers_are_valid_and_sound(ledger: testing.Ledger) -> None:
+    tb = ledger.build()  # the importer refuses anything invalid
+    testing.assert_sound(tb)
+    kinds = {e["kind"] for e in ledger.entries}
+    assert kinds <= {"exchange", "pot_exchange", "donation", "gift", "opening_balance",
+                     "reversal"}  # fmt: skip
+    recorded = {e["group_id"] if e.get("group_id") else e["entry_id"] for e in ledger.entries}
+    assert tb._app.index.count_entries() == len(recorded)
+
+
+@given(member=testing.member_ids(), entry=testing.entry_ids(), amount=testing.hours())
+def test_id_and_amount_strategies_give_valid_values(member: str, entry: str, amount: str) -> None:
+    assert validate_member_id(member) == member
+    assert validate_entry_id(entry) == entry
+    assert 0 < parse_minutes(amount) <= 1440
+
+
+TestLedger = testing.LedgerStateMachine.TestCase
+TestLedger.settings = settings(max_examples=25, stateful_step_count=15, deadline=None)
+
+
+def test_assert_sound_fails_with_the_findings(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    member = {"member_id": "a", "kind": "individual", "bank": testing.ROOT,
+              "joined_on": "2026-01-01"}  # fmt: skip
+    donation = {"entry_id": "d", "occurred_on": "2026-02-01", "kind": "donation",
+                "provider": "a", "receiver": "", "hours": "1", "bank": testing.ROOT}  # fmt: skip
+    tb = testing.Ledger(members=(member,), entries=(donation,)).build(
+        timebank.open(url, clock=lambda: testing.NOW)
+    )
+    testing.assert_sound(tb)
+    tb.close()
+    conn = sqlite3.connect(tmp_path / "s.db")
+    with conn:  # the pot emptied twice: a reversal duplicated through the raw database
+        row = conn.execute(
+            "SELECT originator_id, originator_version, topic, state FROM stored_events"
+            " WHERE topic LIKE '%DonationMade'"
+        ).fetchone()
+        conn.execute("INSERT INTO stored_events VALUES (?, ?, ?, ?)",
+                     (row[0], row[1] + 100, row[2], row[3]))  # fmt: skip
+    conn.close()
+    with timebank.open(url, clock=lambda: testing.NOW) as again, pytest.raises(AssertionError) as e:
+        testing.assert_sound(again)
+    assert "duplicate_entry_id" in str(e.value)
