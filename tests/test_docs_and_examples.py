@@ -118,3 +118,13 @@ def test_the_import_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> No
     assert "recorded 2,000" in out
     for figure in ("import, SQLite", "peak memory", "plain executemany", "ratio import"):
         assert figure in out, figure
+
+
+def test_the_audit_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, ROOT / "bench" / "audit.py", "--quick"],
+        cwd=tmp_path, capture_output=True, text=True, check=True, timeout=600,
+    ).stdout  # fmt: skip
+    assert out.count("clean") == 2
+    for figure in ("audit, without the read model", "audit, whole audit", "ratio"):
+        assert figure in out, figure

@@ -1,0 +1,54 @@
+"""Benchmark of the audit (issue 7's target: <= 30 s for 1,000,000 entries).
+
+    python bench/audit.py --store /tmp/r.db   # a store bench/reports.py built (or builds)
+    python bench/audit.py --quick             # a small store, for a smoke test
+
+Builds the store as bench/reports.py does (1,000,000 entries among 10,000
+members) unless ``--store`` names one that exists, catches its read model
+up, then times the audit with and without the read-model comparison, and
+prints the ratio to the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import tempfile
+import time
+from pathlib import Path
+
+import timebank
+
+TARGET_S = 30.0
+_spec = importlib.util.spec_from_file_location(
+    "reports_bench", Path(__file__).with_name("reports.py")
+)
+if _spec is None or _spec.loader is None:  # the store and figure lines of bench/reports.py
+    raise ImportError("bench/reports.py is missing")
+reports_bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(reports_bench)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small store (smoke test)")
+    parser.add_argument("--store", type=Path, help="SQLite file to build, or reuse if it exists")
+    args = parser.parse_args()
+    members, entries, hub = (500, 20_000, 200) if args.quick else (10_000, 1_000_000, 1_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.store or Path(tmp) / "audit.db"
+        url = f"sqlite:///{path}"
+        if not path.exists():
+            reports_bench.build(url, members, entries, hub)
+        with timebank.open(url, clock=reports_bench.clock) as tb:
+            tb.read_model.catch_up()
+            for label, compare in (("without the read model", False), ("whole audit", True)):
+                started = time.perf_counter()
+                report = tb.audit(read_model=compare)
+                seconds = time.perf_counter() - started
+                print(report.summary().splitlines()[0])
+                reports_bench.line(f"audit, {label}", seconds, "s", TARGET_S)
+
+
+if __name__ == "__main__":
+    main()
