@@ -790,9 +790,14 @@ class Timebank(Reporting, Importing):
 
         return self._app.write(command)
 
-    def _ledgers(self, home: Bank, receiver_bank: str | None) -> list[Bank]:
+    def _ledgers(
+        self,
+        home: Bank,
+        receiver_bank: str | None,
+        load: Callable[[str], Bank] | None = None,
+    ) -> list[Bank]:
         """The banks an entry is recorded on: its own (``home``, already
-        loaded), and the receiver's."""
+        loaded), and the receiver's (loaded by ``load``, default the store's)."""
         bank = home.bank_id
         if receiver_bank is None:
             return [home]
@@ -802,7 +807,7 @@ class Timebank(Reporting, Importing):
                 bank=bank,
                 receiver_bank=receiver_bank,
             )
-        return [home, self._app.bank(receiver_bank)]
+        return [home, (load or self._app.bank)(receiver_bank)]
 
     def _check_not_pending(self, entry_id: str) -> None:
         """Entry ids are unique in the store, pending entries' included."""
@@ -818,11 +823,27 @@ class Timebank(Reporting, Importing):
     ) -> RecordedEntry:
         """Record ``new`` on its bank(s) and save, with any events already
         pending on them (a confirmation), in one transaction."""
+        self._apply_entry(ledgers, new, actor, on_behalf_of)
+        return self._save_entry(ledgers, {})
+
+    def _apply_entry(
+        self,
+        ledgers: list[Bank],
+        new: NewEntry,
+        actor: str,
+        on_behalf_of: str | None,
+        *,
+        historic: bool = False,
+        flag_limits: bool = False,
+    ) -> None:
+        """Record ``new`` on its bank(s) in memory, unsaved (``historic``,
+        ``flag_limits``: see :meth:`Bank.record`; the importer's)."""
         home = ledgers[0]
+        rules = {"historic": historic, "flag_limits": flag_limits}
         if new.kind is EntryKind.GROUP_EXCHANGE:
-            home.record_group(new, actor, self._today_in(home), on_behalf_of)
+            home.record_group(new, actor, self._today_in(home), on_behalf_of, **rules)
         elif new.receiver_bank is None:
-            home.record(new, actor, self._today_in(home), on_behalf_of)
+            home.record(new, actor, self._today_in(home), on_behalf_of, **rules)
         else:
             sides = inter_bank_legs(
                 new.kind, new.bank, _party(new.provider), new.receiver_bank, new.receiver,
@@ -830,9 +851,9 @@ class Timebank(Reporting, Importing):
             )  # fmt: skip
             for ledger in ledgers:
                 ledger.record_side(
-                    new, sides[ledger.bank_id], actor, self._today_in(ledger), on_behalf_of
-                )
-        return self._save_entry(ledgers, {})
+                    new, sides[ledger.bank_id], actor, self._today_in(ledger), on_behalf_of,
+                    **rules,
+                )  # fmt: skip
 
     def _reverse(
         self,
@@ -843,6 +864,21 @@ class Timebank(Reporting, Importing):
         on_behalf_of: str | None,
     ) -> RecordedEntry:
         """Reverse ``original`` on each bank it was recorded on."""
+        parties = self._apply_reversal(ledgers, new, original, actor, on_behalf_of)
+        return self._save_entry(ledgers, parties)
+
+    def _apply_reversal(
+        self,
+        ledgers: list[Bank],
+        new: NewEntry,
+        original: RecordedEntry,
+        actor: str,
+        on_behalf_of: str | None,
+        *,
+        flag_limits: bool = False,
+    ) -> dict[str, list[str]]:
+        """Reverse ``original`` in memory, unsaved, on each bank it was
+        recorded on; returns the parties to index per bank."""
         parties: dict[str, list[str]] = {}
         if original.receiver_bank is None:
             sides = {original.bank: list(original.legs)}
@@ -862,8 +898,9 @@ class Timebank(Reporting, Importing):
                 actor,
                 self._today_in(ledger),
                 on_behalf_of,
+                flag_limits=flag_limits,
             )
-        return self._save_entry(ledgers, parties)
+        return parties
 
     def _save_entry(self, ledgers: list[Bank], parties: dict[str, list[str]]) -> RecordedEntry:
         home = ledgers[0]

@@ -24,7 +24,7 @@ from timebank._index import combined, index_rows
 from timebank._ledger import serialised
 from timebank.domain import errors
 from timebank.domain.bank import MEMBER_KINDS, Bank, recorded_entry
-from timebank.domain.entries import NewEntry, RecordedEntry, group_legs, inter_bank_legs
+from timebank.domain.entries import NewEntry, RecordedEntry, group_legs
 from timebank.domain.errors import ImportFailed
 from timebank.domain.policy import Policy
 from timebank.domain.registry import Registry
@@ -35,7 +35,6 @@ from timebank.domain.values import (
     EntryKind,
     parent_bank,
     parse_minutes,
-    root_bank,
     validate_actor_id,
     validate_bank_id,
     validate_category,
@@ -658,6 +657,34 @@ class Importing:
 
         def entry(self, entry_id: str) -> RecordedEntry: ...
 
+        def _today_in(self, ledger: Bank) -> date: ...
+
+        def _ledgers(
+            self, home: Bank, receiver_bank: str | None, load: Callable[[str], Bank] | None = None
+        ) -> list[Bank]: ...
+
+        def _apply_entry(
+            self,
+            ledgers: list[Bank],
+            new: NewEntry,
+            actor: str,
+            on_behalf_of: str | None,
+            *,
+            historic: bool = False,
+            flag_limits: bool = False,
+        ) -> None: ...
+
+        def _apply_reversal(
+            self,
+            ledgers: list[Bank],
+            new: NewEntry,
+            original: RecordedEntry,
+            actor: str,
+            on_behalf_of: str | None,
+            *,
+            flag_limits: bool = False,
+        ) -> dict[str, list[str]]: ...
+
     @serialised
     def import_members(
         self,
@@ -885,7 +912,7 @@ class Importing:
                 raise ImportFailed(_failed_message(problems), problems=problems) from None
             return list(rollback.args[0]) if rollback.args else []
 
-    def _import_one(  # noqa: PLR0912 - the kinds of entry, side by side
+    def _import_one(  # noqa: PLR0912 - the checks a row passes before it is applied
         self,
         session: _Session,
         new: NewEntry,
@@ -916,46 +943,37 @@ class Importing:
         if self._app.index.find_entry(new.entry_id) is not None:
             self._same_entry_or_conflict(new)
             return None
-        home = session.bank(new.bank, new.occurred_on, self._today_for)
-        if new.bank not in session.created:
-            self._access.require(home, actor, Action.RECORD, "import entries")
+
+        def load(bank: str) -> Bank:
+            ledger = session.bank(bank, new.occurred_on, self._today_for)
+            if bank not in session.created:
+                self._access.require(ledger, actor, Action.RECORD, "import entries")
+            return ledger
+
+        home = load(new.bank)
         if new.reverses is not None:
-            return self._import_reversal(session, new, original, recorded, actor, strict)
-        far = None
-        if new.receiver_bank is not None:
-            if root_bank(new.receiver_bank) != root_bank(new.bank):
-                raise errors.BanksNotInSameTree(
-                    f"banks {new.bank!r} and {new.receiver_bank!r} are not in the same tree",
-                    bank=new.bank, receiver_bank=new.receiver_bank,
-                )  # fmt: skip
-            far = session.bank(new.receiver_bank, new.occurred_on, self._today_for)
-            if new.receiver_bank not in session.created:
-                self._access.require(far, actor, Action.RECORD, "import entries")
-        ledgers = [home] if far is None else [home, far]
-        marks = [len(ledger.pending_events) for ledger in ledgers]
-        flag = not strict
-        if far is not None:  # both sides' rules first, so that one side is never left alone
-            for ledger in ledgers:
-                ledger.check_entry(new, self._today_for(ledger.policy), historic=True)
-        try:
-            if new.kind is EntryKind.GROUP_EXCHANGE:
-                home.record_group(new, actor, self._today_for(home.policy),
-                                  historic=True, flag_limits=flag)  # fmt: skip
-            elif far is None:
-                home.record(new, actor, self._today_for(home.policy),
-                            historic=True, flag_limits=flag)  # fmt: skip
-            else:
-                sides = inter_bank_legs(new.kind, new.bank, str(new.provider),
-                                        far.bank_id, new.receiver, new.minutes)  # fmt: skip
+            ledgers = self._ledgers(home, original.receiver_bank, load)
+        else:
+            ledgers = self._ledgers(home, new.receiver_bank, load)
+            if len(ledgers) == 2:  # both sides' rules first: one side is never left alone
                 for ledger in ledgers:
-                    ledger.record_side(new, sides[ledger.bank_id], actor,
-                                       self._today_for(ledger.policy), historic=True,
-                                       flag_limits=flag)  # fmt: skip
+                    ledger.check_entry(new, self._today_in(ledger), historic=True)
+        marks = [len(ledger.pending_events) for ledger in ledgers]
+        parties: dict[str, list[str]] = {}
+        try:
+            if new.reverses is not None:
+                parties = self._apply_reversal(
+                    ledgers, new, original, actor, None, flag_limits=not strict
+                )
+            else:
+                self._apply_entry(ledgers, new, actor, None, historic=True, flag_limits=not strict)
         except errors.TimebankError as e:
             _check_untouched(ledgers, marks, e)
             raise
-        session.indexed(ledgers, home.bank_id, marks, {})
+        session.indexed(ledgers, home.bank_id, marks, parties)
         entry = recorded_entry(home.pending_events[-1], home.bank_id)  # type: ignore[arg-type]
+        if new.reverses is not None:
+            recorded[new.reverses] = attrs.evolve(original, reversed_by=new.entry_id)
         recorded[new.entry_id] = entry
         return entry
 
@@ -976,45 +994,6 @@ class Importing:
                 entry_id=new.reverses,
             )
         return self.entry(new.reverses)
-
-    def _import_reversal(
-        self,
-        session: _Session,
-        new: NewEntry,
-        original: RecordedEntry,
-        recorded: dict[str, RecordedEntry],
-        actor: str,
-        strict: bool,
-    ) -> RecordedEntry:
-        ledgers = [session.bank(original.bank, new.occurred_on, self._today_for)]
-        parties: dict[str, list[str]] = {}
-        if original.receiver_bank is None:
-            sides = {original.bank: list(original.legs)}
-            parties[original.bank] = [p for p in (original.provider, original.receiver) if p]
-        else:
-            ledgers.append(session.bank(original.receiver_bank, new.occurred_on, self._today_for))
-            sides = inter_bank_legs(original.kind, original.bank, str(original.provider),
-                                    original.receiver_bank, original.receiver,
-                                    original.minutes)  # fmt: skip
-            parties[original.bank] = [str(original.provider)]
-            parties[original.receiver_bank] = [p for p in [original.receiver] if p]
-        marks = [len(ledger.pending_events) for ledger in ledgers]
-        try:
-            for ledger in ledgers:
-                side = ledger.bank_id
-                ledger.reverse(
-                    attrs.evolve(new, bank=side),
-                    attrs.evolve(original, bank=side, legs=tuple(sides[side])),
-                    actor, self._today_for(ledger.policy), flag_limits=not strict,
-                )  # fmt: skip
-        except errors.TimebankError as e:
-            _check_untouched(ledgers, marks, e)
-            raise
-        session.indexed(ledgers, ledgers[0].bank_id, marks, parties)
-        recorded[original.entry_id] = attrs.evolve(original, reversed_by=new.entry_id)
-        entry = recorded_entry(ledgers[0].pending_events[-1], ledgers[0].bank_id)  # type: ignore[arg-type]
-        recorded[new.entry_id] = entry
-        return entry
 
 
 class _HalfApplied(Exception):
