@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _figures import line
+
 import timebank
 
 TARGET_S = 30.0
@@ -47,7 +49,7 @@ def main() -> None:
                 report = tb.audit(read_model=compare)
                 seconds = time.perf_counter() - started
                 print(report.summary().splitlines()[0])
-                reports_bench.line(f"audit, {label}", seconds, "s", TARGET_S)
+                line(f"audit, {label}", seconds, "s", TARGET_S)
 
 
 if __name__ == "__main__":

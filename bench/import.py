@@ -34,6 +34,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from _figures import line
+
 import timebank
 
 ACTOR = "bench"
@@ -117,17 +119,6 @@ def plain_executemany(path: Path, rows: int, size: int) -> float:
     seconds = time.perf_counter() - started
     conn.close()
     return rows / seconds
-
-
-def line(
-    label: str, value: float, unit: str, target: float | None = None, lower: bool = True
-) -> None:
-    text = f"{label:<38} {value:>12,.2f} {unit}"
-    if target is not None:
-        ratio = value / target
-        met = ratio <= 1 if lower else ratio >= 1
-        text += f"   target {target:,} {unit}: ratio {ratio:.3f} ({'met' if met else 'MISSED'})"
-    print(text, flush=True)
 
 
 def run(url: str, members_path: Path, entries_path: Path, entries: int) -> float:

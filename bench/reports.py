@@ -33,6 +33,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from _figures import line
+
 import timebank
 from timebank._index import index_update
 from timebank.domain.bank import recorded_entry
@@ -152,17 +154,6 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
         result = fn()
         samples.append(time.perf_counter() - started)
     return statistics.median(samples), result
-
-
-def line(
-    name: str, value: float, unit: str, target: float | None = None, lower: bool = True
-) -> None:
-    text = f"{name:<34} {value:>12,.2f} {unit}"
-    if target is not None:
-        ratio = value / target
-        ok = ratio <= 1 if lower else ratio >= 1
-        text += f"   target {target:,.0f} {unit}: ratio {ratio:.3f} ({'met' if ok else 'MISSED'})"
-    print(text, flush=True)
 
 
 def main() -> None:
