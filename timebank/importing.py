@@ -131,28 +131,19 @@ class ImportResult:
 
 
 # --- reading files -------------------------------------------------------------------
-def read_csv(path: str | Path, *, problems: list[RowProblem] | None = None) -> list[Row]:
+def read_csv(path: str | Path) -> list[Row]:
     """The rows of a CSV file with a header row, as ``(line, row)``; the
     line counts the header as 1. UTF-8, a byte-order mark accepted. Bad bytes,
-    a ragged row or a missing header raise :class:`ImportFailed` (or, given
-    ``problems``, are appended to it)."""
+    a ragged row or a missing header raise :class:`ImportFailed`."""
     name = str(path)
     found: list[RowProblem] = []
-    data = Path(path).read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        reason = f"not UTF-8 text ({e.reason}); save the file as UTF-8"
-        found.append(RowProblem(name, line, "-", repr(data[e.start : e.start + 4]), reason))
-        return _raise_or_collect(found, problems)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(io.StringIO(_text_of(path), newline=""), strict=True)
     rows: list[Row] = []
     try:
         header = next(reader, None)
         if not header or not any(h.strip() for h in header):
             found.append(RowProblem(name, 1, "-", "", "no header row"))
-            return _raise_or_collect(found, problems)
+            raise ImportFailed(_failed_message(found), problems=found)
         columns = [h.strip() for h in header]
         line = reader.line_num + 1
         for fields in reader:
@@ -166,15 +157,21 @@ def read_csv(path: str | Path, *, problems: list[RowProblem] | None = None) -> l
     except csv.Error as e:
         found.append(RowProblem(name, reader.line_num, "-", "", f"not valid CSV: {e}"))
     if found:
-        return _raise_or_collect(found, problems)
+        raise ImportFailed(_failed_message(found), problems=found)
     return rows
 
 
-def _raise_or_collect(found: list[RowProblem], into: list[RowProblem] | None) -> list[Row]:
-    if into is None:
-        raise ImportFailed(_failed_message(found), problems=found)
-    into.extend(found)
-    return []
+def _text_of(path: str | Path) -> str:
+    """A file's UTF-8 text (a byte-order mark accepted); bad bytes raise
+    :class:`ImportFailed` at their line."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        reason = f"not UTF-8 text ({e.reason}); save the file as UTF-8"
+        found = [RowProblem(str(path), line, "-", repr(data[e.start : e.start + 4]), reason)]
+        raise ImportFailed(_failed_message(found), problems=found) from None
 
 
 def _failed_message(problems: list[RowProblem]) -> str:
@@ -210,14 +207,7 @@ def read_timeoverflow(path: str | Path, bank: str) -> list[Row]:
     :class:`ImportFailed` for rows it cannot map."""
     name = str(path)
     found = _Problems(name, ERRORS_MAX)
-    data = Path(path).read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        found.add(line, "-", repr(data[e.start : e.start + 4]), f"not UTF-8 text ({e.reason})")
-        raise ImportFailed(_failed_message(found.items), problems=found.items) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(_text_of(path), newline=""))
     rows: list[Row] = []
     line = 1
     for fields in reader:
