@@ -17,11 +17,16 @@ from zoneinfo import ZoneInfo
 import attrs
 import orjson
 
-from timebank.domain.entries import legs_for
 from timebank.domain.policy import Policy
 from timebank.domain.values import CLEARING_PREFIX, OPENING, POT, AccountKind, EntryKind
 from timebank.readmodel import ReadModel, SqliteReadModelDB
-from timebank.readmodel._projector import _ENTRY_TOPICS, _REVERSAL_TOPIC, LogRecord, _bank_topic
+from timebank.readmodel._projector import (
+    _ENTRY_TOPICS,
+    _REVERSAL_TOPIC,
+    LogRecord,
+    _bank_topic,
+    stored_legs,
+)
 
 __all__ = ["AuditReport", "Finding", "audit_log"]
 
@@ -169,14 +174,9 @@ class _Auditor:
             self.find("future_entry", f"entry {entry_id!r} on {day} was recorded on {today}",
                       **ids)  # fmt: skip
         if topic == _REVERSAL_TOPIC:
-            legs = [(str(a), int(m)) for a, m in d["reversed_legs"]]
+            kind = EntryKind.REVERSAL
             self._reversal(entry_id, d["reverses"], seen is not None, ids)
-        elif kind is None:
-            legs = [(str(a), int(m)) for a, m in d["side_legs"]]
-        elif kind is EntryKind.GROUP_EXCHANGE:
-            legs = [(str(a), int(m)) for a, m in d["participants"]]
-        else:
-            legs = legs_for(kind, d.get("provider"), d.get("receiver"), d["minutes"])
+        legs = stored_legs(kind, d)
         if topic != _REVERSAL_TOPIC:
             for member in {a for a, _ in legs if not a.startswith("@")}:
                 if not bank.member_on(member, day):

@@ -29,7 +29,7 @@ from timebank.domain.registry import Registry
 from timebank.domain.values import CLEARING_PREFIX, OPENING, POT, EntryKind
 from timebank.readmodel._db import ReadModelDB
 
-__all__ = ["SERVICE_KINDS", "TOOK_PART", "Projector", "UnknownEvent"]
+__all__ = ["SERVICE_KINDS", "TOOK_PART", "Projector", "UnknownEvent", "stored_legs"]
 
 #: Kinds of entry that are service exchanges in every figure.
 SERVICE_KINDS = frozenset(
@@ -100,6 +100,19 @@ _IGNORED = frozenset(
         *map(_registry_topic, ("Created", "BankRegistered", "MemberErased")),
     ]
 )
+
+
+def stored_legs(kind: EntryKind | None, d: dict[str, Any]) -> list[tuple[str, int]]:
+    """The legs a stored entry event moved on its bank, from its JSON: an
+    inter-bank side's (``kind`` None), a group's participants, a reversal's
+    reversed legs, or the domain's legs for the kind."""
+    if kind is None:
+        return [(str(a), int(m)) for a, m in d["side_legs"]]
+    if kind is EntryKind.GROUP_EXCHANGE:
+        return [(str(a), int(m)) for a, m in d["participants"]]
+    if kind is EntryKind.REVERSAL:
+        return [(str(a), int(m)) for a, m in d["reversed_legs"]]
+    return legs_for(kind, d.get("provider"), d.get("receiver"), d["minutes"])
 
 
 def _day(value: Any) -> str:
@@ -289,17 +302,12 @@ class Projector:
         if kind is None:  # one side of an inter-bank entry
             kind_value = d["kind"]
             home, other = d["provider_bank"], d["receiver_bank"]
-            legs = [(str(a), int(m)) for a, m in d["side_legs"]]
             group: list[list[Any]] = []
         else:
             kind_value = _KIND_VALUES[kind]
             home, other = bank, None
-            if kind is EntryKind.GROUP_EXCHANGE:
-                group = d["participants"]
-                legs = [(str(a), int(m)) for a, m in group]
-            else:
-                group = []
-                legs = legs_for(kind, provider, receiver, d["minutes"])
+            group = d["participants"] if kind is EntryKind.GROUP_EXCHANGE else []
+        legs = stored_legs(kind, d)
         info = self._infos.get(entry_id)
         if info is None and (other is None or not self._known(entry_id)):
             info = self._new_entry(seq, kind_value, home, other, provider, receiver, group, d)
@@ -388,7 +396,7 @@ class Projector:
             self._side(info, bank, d)
         if original.kind in SERVICE_KINDS:
             self._active(original, bank, -1)
-        for position, (account, amount) in enumerate(d["reversed_legs"]):
+        for position, (account, amount) in enumerate(stored_legs(EntryKind.REVERSAL, d)):
             role = original.roles.get((bank, account)) or _role(account, amount, bank, info)
             info.roles[bank, account] = role
             self._party(entry_id, bank, account, role, amount, seq, info, position)
