@@ -151,6 +151,9 @@ def _store(tmp_path: Path) -> str:
         tb.record_exchange("c", "a", "b", "1:00", actor="c", occurred_on="2026-02-01",
                            entry_id="e1")  # fmt: skip
         tb.reverse("e1", actor="c", reversal_id="e1-undo", occurred_on="2026-02-02")
+        tb.record_exchange("c", "a", "b", "1:00", actor="c", occurred_on="2026-02-03",
+                           entry_id="e2")  # fmt: skip
+        tb.donate("c", "a", "0:30", actor="c", occurred_on="2026-02-04")
         tb.report("c")
         assert tb.audit().ok
     return url
@@ -215,6 +218,58 @@ def test_a_read_model_row_altered_is_found(tmp_path: Path) -> None:
                      " WHERE account = 'a'")  # fmt: skip
     conn.close()
     assert _audit(url) == ["read_model"]
+
+
+@pytest.mark.parametrize(
+    ("table", "change"),
+    [
+        ("rm_daily", "UPDATE rm_daily SET minutes = minutes + 1 WHERE entries > 0"),
+        ("rm_monthly", "UPDATE rm_monthly SET entries = entries + 1"),
+        ("rm_pot_daily", "UPDATE rm_pot_daily SET minutes = minutes - 30"),
+        ("rm_memberships", "UPDATE rm_memberships SET ended_on = '2026-03-01' WHERE member = 'b'"),
+        ("rm_pair_days", "DELETE FROM rm_pair_days"),
+        ("rm_pairs", "UPDATE rm_pairs SET first_day = '2026-01-15'"),
+        ("rm_activity", "UPDATE rm_activity SET exchanges = exchanges + 1 WHERE account = 'a'"),
+    ],
+)
+def test_each_figure_table_altered_is_found(tmp_path: Path, table: str, change: str) -> None:
+    url = _store(tmp_path)
+    conn = sqlite3.connect(tmp_path / "c.reports.db")
+    with conn:
+        assert conn.execute(change).rowcount > 0
+    conn.close()
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        found = tb.audit().errors
+    assert [(f.check, f.ids["table"]) for f in found] == [("read_model", table)]
+
+
+def test_the_full_comparison_finds_what_the_figures_do_not_hold(tmp_path: Path) -> None:
+    url = _store(tmp_path)
+    conn = sqlite3.connect(tmp_path / "c.reports.db")
+    with conn:
+        conn.execute("UPDATE rm_entries SET actor = 'someone-else' WHERE entry_id = 'e2'")
+    conn.close()
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        assert tb.audit().ok  # no figure reads the actor
+        found = tb.audit(read_model="full").errors
+    assert [(f.check, f.ids["table"]) for f in found] == [("read_model", "rm_entries")]
+
+
+def test_a_read_model_behind_the_log_is_compared_where_it_is(tmp_path: Path) -> None:
+    url = _store(tmp_path)
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        tb.record_exchange("c", "b", "a", "2:00", actor="c", occurred_on="2026-02-05")
+        report = tb.audit()  # the read model has not read the new entry
+        assert report.ok, report.summary()
+        assert [f.check for f in report.findings] == ["read_model_behind"]
+    conn = sqlite3.connect(tmp_path / "c.reports.db")
+    with conn:
+        conn.execute("UPDATE rm_accounts SET balance_minutes = 0 WHERE account = 'b'")
+    conn.close()
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        assert [f.check for f in tb.audit().errors] == ["read_model"]
+        tb.read_model.rebuild()
+        assert tb.audit().findings == ()
 
 
 def test_personal_data_inside_an_event_is_found(tmp_path: Path) -> None:

@@ -36,6 +36,11 @@ class ReadModelDB(abc.ABC):
         this read model kept out until it commits (or rolls back)."""
 
     @abc.abstractmethod
+    def snapshot(self) -> Any:
+        """A context manager: one read-only transaction, in which every read
+        sees the same committed state."""
+
+    @abc.abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one statement; the rows it returns, if any."""
 
@@ -95,6 +100,14 @@ class SqliteReadModelDB(ReadModelDB):
             raise
         self.conn.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        self.conn.execute("BEGIN")  # deferred: reads only, from its first read on
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.conn.execute(sql, tuple(params)).fetchall()
 
@@ -130,6 +143,12 @@ class PostgresReadModelDB(ReadModelDB):
             # One catch-up at a time: the others wait here, then see the
             # position the first one committed.
             self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
+            yield
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        with self.conn.transaction():
+            self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield
 
     @property

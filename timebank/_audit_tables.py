@@ -1,0 +1,263 @@
+"""The audit's own replay of the read model's balance and figure tables.
+
+The read model is checked against what the raw log says its tables must
+hold, computed here independently of the projector (the same rules, a
+second implementation): balances (``rm_accounts``), entry totals by day and
+by month (``rm_daily``, ``rm_monthly``: hours, exchanges, transactions, by
+month, by category, donations, pot-funded hours), the pots day by day
+(``rm_pot_daily``), memberships (``rm_memberships``: member counts, new
+members), connections (``rm_pair_days``, ``rm_pairs``) and members' activity
+(``rm_activity``: active and inactive members). Every figure of a report is
+computed from those tables. A fresh projection of the whole log (every
+table, row for row) is the slower ``full`` comparison.
+
+The tables are read in one read transaction, with the read model's
+position, before the replay; they are compared when the replay reaches that
+position, so a read model that is behind the log is compared as of where it
+is.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from timebank.domain.values import POT, EntryKind
+from timebank.readmodel import ReadModel
+from timebank.readmodel._projector import SERVICE_KINDS
+
+__all__ = ["Table", "TableReplay", "differences", "read_tables"]
+
+_Account = tuple[str, str]  # (bank, account)
+
+#: The read model's tables as the comparison reads them: name -> query of
+#: (key..., value...) rows; rows whose values are all zero or null mean nothing.
+_QUERIES = {
+    "rm_accounts": "SELECT bank, account, balance_minutes FROM rm_accounts",
+    "rm_daily": "SELECT bank, receiver_bank, day, kind, category, entries, minutes FROM rm_daily",
+    "rm_monthly": (
+        "SELECT bank, receiver_bank, month, kind, category, entries, minutes FROM rm_monthly"
+    ),
+    "rm_pot_daily": "SELECT bank, day, minutes FROM rm_pot_daily",
+    "rm_memberships": "SELECT bank, member, started_on, kind, ended_on FROM rm_memberships",
+    "rm_pair_days": (
+        "SELECT bank_a, account_a, bank_b, account_b, day, exchanges FROM rm_pair_days"
+    ),
+    "rm_pairs": (
+        "SELECT bank_a, account_a, bank_b, account_b, exchanges, first_day, last_day FROM rm_pairs"
+    ),
+    "rm_activity": "SELECT bank, account, exchanges, first_day, last_day FROM rm_activity",
+}
+#: How many leading columns of each query are the key.
+_KEYS = {
+    "rm_accounts": 2,
+    "rm_daily": 5,
+    "rm_monthly": 5,
+    "rm_pot_daily": 2,
+    "rm_memberships": 3,
+    "rm_pair_days": 5,
+    "rm_pairs": 4,
+    "rm_activity": 2,
+}
+
+Table = dict[tuple[Any, ...], tuple[Any, ...]]
+
+
+def read_tables(model: ReadModel) -> tuple[int, dict[str, Table]]:
+    """The read model's position and its compared tables, read in one
+    snapshot (another process catching it up meanwhile changes neither); no
+    tables when it was never built. (Read before the replay: on another
+    thread beside it, the two contend for the interpreter and the audit of a
+    million entries took longer, measured.)"""
+    db = model.db
+    with db.snapshot():
+        if "rm_position" not in db.table_names():
+            return 0, {}
+        position = int(db.execute("SELECT notification_id FROM rm_position")[0][0])
+        return position, {name: _table(name, db.execute(sql)) for name, sql in _QUERIES.items()}
+
+
+def _table(name: str, rows: Iterable[tuple[Any, ...]]) -> Table:
+    n = _KEYS[name]
+    return {
+        tuple(row[:n]): tuple(row[n:])
+        for row in rows
+        if any(value not in (0, None) for value in row[n:])
+        or name == "rm_memberships"  # a membership row holds no counts
+    }
+
+
+class _Seen:
+    """An entry as its reversal needs it."""
+
+    __slots__ = ("day", "key", "minutes", "providers", "receivers")
+
+    def __init__(
+        self,
+        key: tuple[str, str, str, str, str],
+        minutes: int,
+        providers: tuple[_Account, ...],
+        receivers: tuple[_Account, ...],
+    ) -> None:
+        self.key = key
+        self.day = key[2]
+        self.minutes = minutes
+        self.providers = providers
+        self.receivers = receivers
+
+
+class TableReplay:
+    """Accumulates, event by event, what the compared tables must hold.
+
+    The auditor calls :meth:`entry` and :meth:`reversal` for every entry
+    event it reads (``first`` for the first event of an entry id: an
+    inter-bank entry has one per bank), and gives the balances and
+    memberships it keeps itself to :meth:`compare`.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Seen] = {}
+        self._accounts: dict[_Account, _Account] = {}  # one tuple per account, shared
+        self.daily: dict[tuple[str, ...], list[int]] = {}
+        self.pot_daily: defaultdict[tuple[str, str], int] = defaultdict(int)
+        #: pair of accounts (bank, account, bank, account) -> day -> standing exchanges
+        self.pair_days: defaultdict[tuple[str, ...], defaultdict[str, int]] = defaultdict(
+            lambda: defaultdict(int)
+        )
+        #: (bank, account) -> day -> standing exchanges it took part in
+        self.activity_days: defaultdict[tuple[str, ...], defaultdict[str, int]] = defaultdict(
+            lambda: defaultdict(int)
+        )
+
+    def _account(self, bank: str, account: str) -> _Account:
+        key = (bank, account)
+        return self._accounts.setdefault(key, key)
+
+    def entry(
+        self,
+        bank: str,
+        kind: EntryKind | None,
+        d: dict[str, Any],
+        first: bool,
+        legs: list[tuple[str, int]],
+    ) -> None:
+        """One entry event of ``bank`` (``kind`` None: a side of an inter-bank entry)."""
+        day = d["occurred_on"]["_data_"]
+        if first:
+            if kind is None:
+                kind_value, home, other = d["kind"], d["provider_bank"], d["receiver_bank"]
+            else:
+                kind_value, home, other = kind.value, bank, None
+            providers: tuple[_Account, ...] = ()
+            receivers: tuple[_Account, ...] = ()
+            if kind_value in SERVICE_KINDS:
+                if kind is EntryKind.GROUP_EXCHANGE:
+                    group = d["participants"]
+                    providers = tuple(self._account(home, str(a)) for a, m in group if m > 0)
+                    receivers = tuple(self._account(home, str(a)) for a, m in group if m < 0)
+                else:
+                    providers = (self._account(home, str(d["provider"])),)
+                    receivers = (self._account(other or home, str(d["receiver"])),)
+            key = (home, other or "", day, kind_value, d["category"] or "")
+            seen = self._entries[d["entry_id"]] = _Seen(key, d["minutes"], providers, receivers)
+            self._count(seen, 1)
+        else:
+            seen = self._entries[d["entry_id"]]
+        if seen.providers or seen.receivers:  # a service exchange
+            self._active(seen, bank, 1)
+        for account, minutes in legs:
+            if account == POT:
+                self.pot_daily[bank, day] += minutes
+
+    def reversal(
+        self, bank: str, d: dict[str, Any], first: bool, legs: list[tuple[str, int]]
+    ) -> None:
+        """One event of a reversal, on ``bank``."""
+        original = self._entries.get(d["reverses"])
+        if original is None:  # the audit reports it; the read model cannot have it either
+            return
+        if first:
+            self._count(original, -1)
+        self._active(original, bank, -1)
+        day = d["occurred_on"]["_data_"]
+        for account, minutes in legs:
+            if account == POT:
+                self.pot_daily[bank, day] += minutes
+
+    def _count(self, seen: _Seen, sign: int) -> None:
+        totals = self.daily.get(seen.key)
+        if totals is None:
+            totals = self.daily[seen.key] = [0, 0]
+        totals[0] += sign
+        totals[1] += sign * seen.minutes
+        if seen.providers:
+            day, pair_days = seen.day, self.pair_days
+            for p in seen.providers:
+                for r in seen.receivers:
+                    pair_days[(*p, *r) if p < r else (*r, *p)][day] += sign
+
+    def _active(self, seen: _Seen, bank: str, sign: int) -> None:
+        # each bank's side counts its own accounts, once per entry
+        day = seen.day
+        if len(seen.providers) == 1 and len(seen.receivers) == 1:
+            p, r = seen.providers[0], seen.receivers[0]
+            if p[0] == bank:
+                self.activity_days[p][day] += sign
+            if r[0] == bank and r != p:
+                self.activity_days[r][day] += sign
+            return
+        for account in {*seen.providers, *seen.receivers}:
+            if account[0] == bank:
+                self.activity_days[account][day] += sign
+
+    # --- the comparison ---------------------------------------------------------------
+    def expected(
+        self,
+        balances: dict[_Account, int],
+        memberships: Iterable[tuple[str, str, str, str, str | None]],
+    ) -> dict[str, Table]:
+        """What each compared table must hold, given the replay's balances
+        and memberships (bank, member, started_on, kind, ended_on)."""
+        monthly: defaultdict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0])
+        for (home, other, day, kind, category), (n, m) in self.daily.items():
+            totals = monthly[home, other, day[:7], kind, category]
+            totals[0] += n
+            totals[1] += m
+        return {
+            "rm_accounts": _nonzero({k: (m,) for k, m in balances.items()}),
+            "rm_daily": _nonzero({k: tuple(v) for k, v in self.daily.items()}),
+            "rm_monthly": _nonzero({k: tuple(v) for k, v in monthly.items()}),
+            "rm_pot_daily": _nonzero({k: (m,) for k, m in self.pot_daily.items()}),
+            "rm_memberships": {(b, m, s): (k, e) for b, m, s, k, e in memberships},
+            "rm_pair_days": {
+                (*pair, day): (n,)
+                for pair, days in self.pair_days.items()
+                for day, n in days.items()
+                if n
+            },
+            "rm_pairs": _spans(self.pair_days),
+            "rm_activity": _spans(self.activity_days),
+        }
+
+
+def _nonzero(table: Table) -> Table:
+    return {k: v for k, v in table.items() if any(value not in (0, None) for value in v)}
+
+
+def _spans(days: dict[tuple[str, ...], defaultdict[str, int]]) -> Table:
+    """key -> day -> standing exchanges, as key -> (exchanges, first day, last day)."""
+    spans: Table = {}
+    for key, counts in days.items():
+        standing = [day for day, n in counts.items() if n]
+        if standing:
+            spans[key] = (sum(counts.values()), min(standing), max(standing))
+    return spans
+
+
+def differences(ours: Table, theirs: Table) -> list[tuple[Any, ...]]:
+    """Keys whose rows differ (or are in one table only), sorted."""
+    if ours == theirs:  # compared in C: most audits stop here
+        return []
+    keys = {k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)}
+    return sorted(keys, key=lambda k: tuple(str(v) for v in k))
