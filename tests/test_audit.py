@@ -210,6 +210,12 @@ def test_an_entry_id_recorded_twice_is_found(tmp_path: Path) -> None:
     assert "duplicate_entry_id" in _audit(url)
 
 
+def test_a_reversal_id_reused_by_an_entry_is_found(tmp_path: Path) -> None:
+    url = _store(tmp_path)
+    _append(url, "ExchangeRecorded", lambda e: e.update(entry_id="e1-undo"))
+    assert "duplicate_entry_id" in _audit(url)
+
+
 def test_a_read_model_row_altered_is_found(tmp_path: Path) -> None:
     url = _store(tmp_path)
     conn = sqlite3.connect(tmp_path / "c.reports.db")

@@ -162,8 +162,11 @@ class TableReplay:
             key = (home, other or "", day, kind_value, d["category"] or "")
             seen = self._entries[d["entry_id"]] = _Seen(key, d["minutes"], providers, receivers)
             self._count(seen, 1)
-        else:
-            seen = self._entries[d["entry_id"]]
+        else:  # the other bank's side (or an id used twice: the audit reports it)
+            found = self._entries.get(d["entry_id"])
+            if found is None:
+                return
+            seen = found
         if seen.providers or seen.receivers:  # a service exchange
             self._active(seen, bank, 1)
         for account, minutes in legs:

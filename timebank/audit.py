@@ -202,7 +202,7 @@ class _Auditor:
             else:
                 self.tables.entry(bank.bank_id, kind, d, seen is None, legs)
         if topic != _REVERSAL_TOPIC:
-            for member in {a for a, _ in legs if a[0] != "@"}:
+            for member in {a for a, _ in legs if not a.startswith("@")}:
                 if not bank.member_on(member, day):
                     self.find("outside_membership",
                               f"entry {entry_id!r} on {day} is outside {member!r}'s membership",
