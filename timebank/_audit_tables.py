@@ -80,12 +80,8 @@ def read_tables(model: ReadModel) -> tuple[int, dict[str, Table]]:
 
 def _table(name: str, rows: Iterable[tuple[Any, ...]]) -> Table:
     n = _KEYS[name]
-    return {
-        tuple(row[:n]): tuple(row[n:])
-        for row in rows
-        if any(value not in (0, None) for value in row[n:])
-        or name == "rm_memberships"  # a membership row holds no counts
-    }
+    table = {tuple(row[:n]): tuple(row[n:]) for row in rows}
+    return table if name == "rm_memberships" else _nonzero(table)  # a membership has no counts
 
 
 class _Seen:
@@ -167,11 +163,8 @@ class TableReplay:
             if found is None:
                 return
             seen = found
-        if seen.providers or seen.receivers:  # a service exchange
-            self._active(seen, bank, 1)
-        for account, minutes in legs:
-            if account == POT:
-                self.pot_daily[bank, day] += minutes
+        self._active(seen, bank, 1)
+        self._pot(bank, day, legs)
 
     def reversal(
         self, bank: str, d: dict[str, Any], first: bool, legs: list[tuple[str, int]]
@@ -183,10 +176,7 @@ class TableReplay:
         if first:
             self._count(original, -1)
         self._active(original, bank, -1)
-        day = d["occurred_on"]["_data_"]
-        for account, minutes in legs:
-            if account == POT:
-                self.pot_daily[bank, day] += minutes
+        self._pot(bank, d["occurred_on"]["_data_"], legs)
 
     def _count(self, seen: _Seen, sign: int) -> None:
         totals = self.daily.get(seen.key)
@@ -194,25 +184,20 @@ class TableReplay:
             totals = self.daily[seen.key] = [0, 0]
         totals[0] += sign
         totals[1] += sign * seen.minutes
-        if seen.providers:
-            day, pair_days = seen.day, self.pair_days
-            for p in seen.providers:
-                for r in seen.receivers:
-                    pair_days[(*p, *r) if p < r else (*r, *p)][day] += sign
+        for p in seen.providers:  # none but for a service exchange
+            for r in seen.receivers:
+                self.pair_days[(*p, *r) if p < r else (*r, *p)][seen.day] += sign
 
     def _active(self, seen: _Seen, bank: str, sign: int) -> None:
         # each bank's side counts its own accounts, once per entry
-        day = seen.day
-        if len(seen.providers) == 1 and len(seen.receivers) == 1:
-            p, r = seen.providers[0], seen.receivers[0]
-            if p[0] == bank:
-                self.activity_days[p][day] += sign
-            if r[0] == bank and r != p:
-                self.activity_days[r][day] += sign
-            return
         for account in {*seen.providers, *seen.receivers}:
             if account[0] == bank:
-                self.activity_days[account][day] += sign
+                self.activity_days[account][seen.day] += sign
+
+    def _pot(self, bank: str, day: str, legs: list[tuple[str, int]]) -> None:
+        for account, minutes in legs:
+            if account == POT:
+                self.pot_daily[bank, day] += minutes
 
     # --- the comparison ---------------------------------------------------------------
     def expected(

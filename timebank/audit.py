@@ -101,6 +101,11 @@ class _Bank:
         self.policy = policy
         self._limits.clear()
 
+    def joined(self, member: str, kind: str, day: date) -> None:
+        self.kinds[member] = kind
+        self._limits.pop(member, None)  # its kind decides its limits
+        self.periods[member] = [[day, None]]
+
     def limits_of(self, account: str) -> BalanceLimits | None:
         try:
             return self._limits[account]
@@ -166,10 +171,7 @@ class _Auditor:
             elif topic == _bank_topic("PolicyChanged") and stream in self.banks:
                 self.banks[stream].set_policy(self.decode_policy(state))
             elif topic == _bank_topic("MemberJoined") and stream in self.banks:
-                bank = self.banks[stream]
-                bank.kinds[d["member_id"]] = d["kind"]
-                bank._limits.pop(d["member_id"], None)
-                bank.periods[d["member_id"]] = [[_day(d["joined_on"]), None]]
+                self.banks[stream].joined(d["member_id"], d["kind"], _day(d["joined_on"]))
             elif topic == _bank_topic("MemberLeft") and stream in self.banks:
                 periods = self.banks[stream].periods.get(d["member_id"])
                 if periods:
