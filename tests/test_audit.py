@@ -11,7 +11,8 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -326,3 +327,75 @@ def test_the_journal_on_every_backend(tb: timebank.Timebank, bank: str, tmp_path
         assert {a: m for a, m in _hledger_balances(journal).items() if m} == {
             a: m for a, m in sums.items() if m
         }
+
+
+@pytest.mark.parametrize(
+    ("zone", "recorded", "today"),
+    [
+        # local time ahead of UTC: the local day is after the UTC one
+        ("Pacific/Auckland", "2026-01-01T20:00:00+00:00", "2026-01-02"),
+        # local time behind UTC: the local day is before the UTC one
+        ("America/New_York", "2026-01-02T02:00:00+00:00", "2026-01-01"),
+    ],
+)
+def test_a_future_entry_is_judged_by_the_banks_own_day(
+    tmp_path: Path, zone: str, recorded: str, today: str
+) -> None:
+    """An entry on the bank's local day of recording is not in the future,
+    whichever side of the UTC day that falls; the day after it is. (Events
+    are stamped with the wall clock, so the stamp is set on copies.)"""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    with timebank.open(url, clock=lambda: datetime.fromisoformat(recorded)) as tb:
+        tb.create_bank("c", name="C", actor="c", opened_on="2025-12-01",
+                       policy=timebank.Policy(timezone=zone))  # fmt: skip
+        for m in ("a", "b"):
+            tb.join("c", m, kind="individual", actor="c", joined_on="2025-12-01")
+        tb.record_exchange("c", "a", "b", "1:00", actor="c", occurred_on=today, entry_id="e1")
+    tomorrow = (date.fromisoformat(today) + timedelta(days=1)).isoformat()
+    for entry_id, day, found in (("e2", today, []), ("e3", tomorrow, ["future_entry"])):
+
+        def copy(e: dict[str, Any], entry_id: str = entry_id, day: str = day) -> None:
+            e.update(entry_id=entry_id)
+            e["occurred_on"]["_data_"] = day
+            e["timestamp"]["_data_"] = recorded
+
+        _append(url, "ExchangeRecorded", copy)
+        assert _audit(url) == found, (entry_id, day)
+
+
+def _json_values(value: Any) -> Iterator[str]:
+    """Every string value (not key) in decoded JSON."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _json_values(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _json_values(v)
+
+
+_texts = st.text(max_size=8) | st.sampled_from(['Ada "A" Lovelace', "Zoë", "a\\b", "x"])
+_json = st.recursive(
+    st.integers(-(2**63), 2**63 - 1) | _texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_texts, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(event=st.dictionaries(_texts, _json, max_size=4), value=_texts, encoding=st.integers(0, 2))
+def test_personal_data_is_a_string_value_in_every_encoding(
+    event: dict[str, Any], value: str, encoding: int
+) -> None:
+    """A profile value is found in a stored event exactly when it is one of
+    the event's string values (never merely a key, nor part of a longer
+    string), however the event's JSON was written."""
+    from timebank.audit import _encoded, _holds_personal
+
+    state = [
+        lambda e: json.dumps(e, ensure_ascii=False).encode(),
+        lambda e: json.dumps(e).encode(),
+        orjson.dumps,
+    ][encoding](event)
+    assert _holds_personal(state, _encoded({value})) == (value in set(_json_values(event)))

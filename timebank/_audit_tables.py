@@ -20,34 +20,49 @@ is.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from operator import itemgetter
 from typing import Any
 
 from timebank.domain.values import POT, EntryKind
 from timebank.readmodel import ReadModel
 from timebank.readmodel._projector import SERVICE_KINDS
 
-__all__ = ["Table", "TableReplay", "differences", "read_tables"]
+__all__ = ["Seen", "Table", "TableReplay", "differences", "read_tables"]
 
 _Account = tuple[str, str]  # (bank, account)
 
 #: The read model's tables as the comparison reads them: name -> query of
-#: (key..., value...) rows; rows whose values are all zero or null mean nothing.
+#: (key..., value...) rows. Rows whose values are all zero or null mean
+#: nothing (a reversal can leave one) and are left out by the query itself.
 _QUERIES = {
-    "rm_accounts": "SELECT bank, account, balance_minutes FROM rm_accounts",
-    "rm_daily": "SELECT bank, receiver_bank, day, kind, category, entries, minutes FROM rm_daily",
+    "rm_accounts": (
+        "SELECT bank, account, balance_minutes FROM rm_accounts"
+        " WHERE coalesce(balance_minutes, 0) != 0"
+    ),
+    "rm_daily": (
+        "SELECT bank, receiver_bank, day, kind, category, entries, minutes FROM rm_daily"
+        " WHERE coalesce(entries, 0) != 0 OR coalesce(minutes, 0) != 0"
+    ),
     "rm_monthly": (
         "SELECT bank, receiver_bank, month, kind, category, entries, minutes FROM rm_monthly"
+        " WHERE coalesce(entries, 0) != 0 OR coalesce(minutes, 0) != 0"
     ),
-    "rm_pot_daily": "SELECT bank, day, minutes FROM rm_pot_daily",
+    "rm_pot_daily": ("SELECT bank, day, minutes FROM rm_pot_daily WHERE coalesce(minutes, 0) != 0"),
     "rm_memberships": "SELECT bank, member, started_on, kind, ended_on FROM rm_memberships",
     "rm_pair_days": (
         "SELECT bank_a, account_a, bank_b, account_b, day, exchanges FROM rm_pair_days"
+        " WHERE coalesce(exchanges, 0) != 0"
     ),
     "rm_pairs": (
-        "SELECT bank_a, account_a, bank_b, account_b, exchanges, first_day, last_day FROM rm_pairs"
+        "SELECT bank_a, account_a, bank_b, account_b, exchanges, first_day, last_day"
+        " FROM rm_pairs WHERE coalesce(exchanges, 0) != 0"
+        " OR first_day IS NOT NULL OR last_day IS NOT NULL"
     ),
-    "rm_activity": "SELECT bank, account, exchanges, first_day, last_day FROM rm_activity",
+    "rm_activity": (
+        "SELECT bank, account, exchanges, first_day, last_day FROM rm_activity"
+        " WHERE coalesce(exchanges, 0) != 0 OR first_day IS NOT NULL OR last_day IS NOT NULL"
+    ),
 }
 #: How many leading columns of each query are the key.
 _KEYS = {
@@ -78,43 +93,38 @@ def read_tables(model: ReadModel) -> tuple[int, dict[str, Table]]:
         return position, {name: _table(name, db.execute(sql)) for name, sql in _QUERIES.items()}
 
 
-def _table(name: str, rows: Iterable[tuple[Any, ...]]) -> Table:
+def _table(name: str, rows: list[tuple[Any, ...]]) -> Table:
+    # key and value sliced in C: rm_pair_days has a row per pair and day
     n = _KEYS[name]
-    table = {tuple(row[:n]): tuple(row[n:]) for row in rows}
-    return table if name == "rm_memberships" else _nonzero(table)  # a membership has no counts
+    keys, values = map(itemgetter(slice(n)), rows), map(itemgetter(slice(n, None)), rows)
+    return dict(zip(keys, values, strict=True))
 
 
-class _Seen:
-    """An entry as its reversal needs it."""
+_GROUP = EntryKind.GROUP_EXCHANGE.value
 
-    __slots__ = ("day", "key", "minutes", "providers", "receivers")
-
-    def __init__(
-        self,
-        key: tuple[str, str, str, str, str],
-        minutes: int,
-        providers: tuple[_Account, ...],
-        receivers: tuple[_Account, ...],
-    ) -> None:
-        self.key = key
-        self.day = key[2]
-        self.minutes = minutes
-        self.providers = providers
-        self.receivers = receivers
+#: An entry as its other bank's side and its reversal need it: its daily
+#: key (bank, receiver bank, day, kind, category), minutes, and the
+#: accounts that provided and received service (none but for a service
+#: exchange).
+Seen = tuple[tuple[str, str, str, str, str], int, tuple[_Account, ...], tuple[_Account, ...]]
 
 
 class TableReplay:
     """Accumulates, event by event, what the compared tables must hold.
 
-    The auditor calls :meth:`entry` and :meth:`reversal` for every entry
-    event it reads (``first`` for the first event of an entry id: an
-    inter-bank entry has one per bank), and gives the balances and
-    memberships it keeps itself to :meth:`compare`.
+    The auditor calls :meth:`entry` for the first event of an entry id and
+    keeps what it returns with its own record of the id; :meth:`side` for a
+    later event of the id (an inter-bank entry has one per bank) and
+    :meth:`reversal` for a reversal's events, with that kept record. It
+    gives the balances and memberships it keeps itself to :meth:`expected`.
+
+    Kept lean because it runs for every entry of the log (a million in the
+    benchmark): a plain tuple per entry whose key and accounts are shared,
+    and counters by day under each pair of accounts and each account.
     """
 
     def __init__(self) -> None:
-        self._entries: dict[str, _Seen] = {}
-        self._accounts: dict[_Account, _Account] = {}  # one tuple per account, shared
+        self._shared: dict[tuple[str, ...], Any] = {}  # accounts and daily keys, one of each
         self.daily: dict[tuple[str, ...], list[int]] = {}
         self.pot_daily: defaultdict[tuple[str, str], int] = defaultdict(int)
         #: pair of accounts (bank, account, bank, account) -> day -> standing exchanges
@@ -122,77 +132,81 @@ class TableReplay:
             lambda: defaultdict(int)
         )
         #: (bank, account) -> day -> standing exchanges it took part in
-        self.activity_days: defaultdict[tuple[str, ...], defaultdict[str, int]] = defaultdict(
+        self.activity_days: defaultdict[_Account, defaultdict[str, int]] = defaultdict(
             lambda: defaultdict(int)
         )
 
-    def _account(self, bank: str, account: str) -> _Account:
-        key = (bank, account)
-        return self._accounts.setdefault(key, key)
-
     def entry(
-        self,
-        bank: str,
-        kind: EntryKind | None,
-        d: dict[str, Any],
-        first: bool,
-        legs: list[tuple[str, int]],
-    ) -> None:
-        """One entry event of ``bank`` (``kind`` None: a side of an inter-bank entry)."""
-        day = d["occurred_on"]["_data_"]
-        if first:
-            if kind is None:
-                kind_value, home, other = d["kind"], d["provider_bank"], d["receiver_bank"]
+        self, bank: str, kind: EntryKind | None, d: dict[str, Any], legs: list[tuple[str, int]]
+    ) -> Seen:
+        """The first event of an entry id, on ``bank`` (``kind`` None: one side
+        of an inter-bank entry); what its other side and its reversal need of
+        it, for the auditor to keep."""
+        shared = self._shared
+        if kind is None:
+            kind_value, home, other = d["kind"], d["provider_bank"], d["receiver_bank"]
+        else:
+            kind_value, home, other = kind._value_, bank, ""
+        providers: tuple[_Account, ...] = ()
+        receivers: tuple[_Account, ...] = ()
+        if kind_value in SERVICE_KINDS:
+            if kind_value == _GROUP:
+                group = d["participants"]
+                providers = tuple(self._account(home, a) for a, m in group if m > 0)
+                receivers = tuple(self._account(home, a) for a, m in group if m < 0)
             else:
-                kind_value, home, other = kind.value, bank, None
-            providers: tuple[_Account, ...] = ()
-            receivers: tuple[_Account, ...] = ()
-            if kind_value in SERVICE_KINDS:
-                if kind is EntryKind.GROUP_EXCHANGE:
-                    group = d["participants"]
-                    providers = tuple(self._account(home, str(a)) for a, m in group if m > 0)
-                    receivers = tuple(self._account(home, str(a)) for a, m in group if m < 0)
-                else:
-                    providers = (self._account(home, str(d["provider"])),)
-                    receivers = (self._account(other or home, str(d["receiver"])),)
-            key = (home, other or "", day, kind_value, d["category"] or "")
-            seen = self._entries[d["entry_id"]] = _Seen(key, d["minutes"], providers, receivers)
-            self._count(seen, 1)
-        else:  # the other bank's side (or an id used twice: the audit reports it)
-            found = self._entries.get(d["entry_id"])
-            if found is None:
-                return
-            seen = found
+                p = (home, str(d["provider"]))
+                r = (other or home, str(d["receiver"]))
+                providers = (shared.setdefault(p, p),)
+                receivers = (shared.setdefault(r, r),)
+        key = (home, other, d["occurred_on"]["_data_"], kind_value, d["category"] or "")
+        seen = (shared.setdefault(key, key), d["minutes"], providers, receivers)
+        self._count(seen, 1)
+        self.side(bank, seen, legs)
+        return seen
+
+    def side(self, bank: str, seen: Seen, legs: list[tuple[str, int]]) -> None:
+        """An entry's event on ``bank``: the first, or the other bank's side."""
         self._active(seen, bank, 1)
-        self._pot(bank, day, legs)
+        self._pot(bank, seen[0][2], legs)
 
     def reversal(
-        self, bank: str, d: dict[str, Any], first: bool, legs: list[tuple[str, int]]
+        self, bank: str, d: dict[str, Any], original: Seen, first: bool, legs: list[tuple[str, int]]
     ) -> None:
-        """One event of a reversal, on ``bank``."""
-        original = self._entries.get(d["reverses"])
-        if original is None:  # the audit reports it; the read model cannot have it either
-            return
+        """One event of a reversal of ``original``, on ``bank`` (``first``: the
+        reversal id's first event)."""
         if first:
             self._count(original, -1)
         self._active(original, bank, -1)
         self._pot(bank, d["occurred_on"]["_data_"], legs)
 
-    def _count(self, seen: _Seen, sign: int) -> None:
-        totals = self.daily.get(seen.key)
-        if totals is None:
-            totals = self.daily[seen.key] = [0, 0]
-        totals[0] += sign
-        totals[1] += sign * seen.minutes
-        for p in seen.providers:  # none but for a service exchange
-            for r in seen.receivers:
-                self.pair_days[(*p, *r) if p < r else (*r, *p)][seen.day] += sign
+    def _account(self, bank: str, account: Any) -> _Account:
+        key = (bank, str(account))
+        shared: _Account = self._shared.setdefault(key, key)
+        return shared
 
-    def _active(self, seen: _Seen, bank: str, sign: int) -> None:
+    def _count(self, seen: Seen, sign: int) -> None:
+        key, minutes, providers, receivers = seen
+        totals = self.daily.get(key)
+        if totals is None:
+            self.daily[key] = [sign, sign * minutes]
+        else:
+            totals[0] += sign
+            totals[1] += sign * minutes
+        day = key[2]
+        for p in providers:
+            for r in receivers:
+                self.pair_days[(*p, *r) if p < r else (*r, *p)][day] += sign
+
+    def _active(self, seen: Seen, bank: str, sign: int) -> None:
         # each bank's side counts its own accounts, once per entry
-        for account in {*seen.providers, *seen.receivers}:
+        day = seen[0][2]
+        accounts = seen[2] + seen[3]
+        if len(accounts) > 1 and (len(accounts) > 2 or accounts[0] == accounts[1]):
+            accounts = tuple(set(accounts))
+        for account in accounts:
             if account[0] == bank:
-                self.activity_days[account][seen.day] += sign
+                self.activity_days[account][day] += sign
 
     def _pot(self, bank: str, day: str, legs: list[tuple[str, int]]) -> None:
         for account, minutes in legs:
@@ -233,14 +247,14 @@ def _nonzero(table: Table) -> Table:
     return {k: v for k, v in table.items() if any(value not in (0, None) for value in v)}
 
 
-def _spans(days: dict[tuple[str, ...], defaultdict[str, int]]) -> Table:
-    """key -> day -> standing exchanges, as key -> (exchanges, first day, last day)."""
-    spans: Table = {}
-    for key, counts in days.items():
-        standing = [day for day, n in counts.items() if n]
-        if standing:
-            spans[key] = (sum(counts.values()), min(standing), max(standing))
-    return spans
+def _spans(days: Mapping[Any, Mapping[str, int]]) -> Table:
+    """key -> day -> standing exchanges, as key -> (exchanges, first day,
+    last day) over the days on which the key has standing exchanges."""
+    return {
+        key: (sum(counts.values()), min(standing), max(standing))
+        for key, counts in days.items()
+        if (standing := [day for day, n in counts.items() if n])
+    }
 
 
 def differences(ours: Table, theirs: Table) -> list[tuple[Any, ...]]:
