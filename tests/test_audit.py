@@ -248,12 +248,30 @@ def test_a_read_model_row_altered_is_found(tmp_path: Path) -> None:
         ("rm_activity", "UPDATE rm_activity SET exchanges = exchanges + 1 WHERE account = 'a'"),
     ],
 )
-def test_each_figure_table_altered_is_found(tmp_path: Path, table: str, change: str) -> None:
+def test_each_figure_table_altered_is_found(
+    tmp_path: Path, table: str, change: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from timebank import _audit_worker
+
+    monkeypatch.setattr(_audit_worker, "WORTH_IT_FROM", 0)  # a small store, still beside
+    started: list[str] = []
+    real_start = _audit_worker.start
+    monkeypatch.setattr(_audit_worker, "start", lambda u: started.append(u) or real_start(u))
     url = _store(tmp_path)
     assert _alter_read_model(tmp_path, change) > 0
     with timebank.open(url, clock=fixed_clock, create=False) as tb:
-        found = tb.audit().errors
+        found = tb.audit().errors  # compared in a second process
+        here = tb._compare_figures()  # the same comparison, in this one
     assert [(f.check, f.ids["table"]) for f in found] == [("read_model", table)]
+    assert started == [url, url]  # the clean store's audit too
+    assert here[1] == list(found)
+
+
+def test_a_failed_comparison_process_is_an_error_not_a_clean_audit(tmp_path: Path) -> None:
+    from timebank import _audit_worker
+
+    with pytest.raises(timebank.errors.StorageError, match=r"comparison failed.*no timebank store"):
+        _audit_worker.start(f"sqlite:///{tmp_path / 'missing.db'}")()
 
 
 def test_the_full_comparison_finds_what_the_figures_do_not_hold(tmp_path: Path) -> None:

@@ -30,11 +30,12 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from timebank import _audit_worker
 from timebank._access import Access
 from timebank._index import index_update
 from timebank._ledger import LedgerApplication, serialised
 from timebank._reporting import STATEMENT_LINES_MAX, Reporting, check_limit
-from timebank.audit import AuditReport, audit_log
+from timebank.audit import AuditReport, FiguresCompared, audit_log, compare_figures
 from timebank.domain import errors
 from timebank.domain.bank import Bank, MemberStatus, recorded_entry
 from timebank.domain.entries import NewEntry, RecordedEntry, group_legs, inter_bank_legs
@@ -1196,21 +1197,40 @@ class Timebank(Reporting, Importing):
                 banks[bank_id] = dict(self._app.bank(bank_id).balances)
             except Exception as e:
                 banks[bank_id] = f"{type(e).__name__}: {e}"
-        transcoder = self._app.mapper.transcoder
-
-        def decode_policy(state: bytes) -> Policy:
-            policy = transcoder.decode(state)["policy"]
-            invariant(isinstance(policy, Policy), "an Opened or PolicyChanged event")
-            return cast(Policy, policy)
-
+        model = self._existing_read_model() if read_model else None
+        figures = None
+        if (
+            model is not None
+            and read_model is True
+            and not self.url.startswith("memory:")
+            and _audit_worker.available()
+            and model.position() >= _audit_worker.WORTH_IT_FROM
+        ):
+            # the figures are compared in another process, beside the replay
+            figures = _audit_worker.start(self.url)
         return audit_log(
             self._app.index.read_log,
-            decode_policy,
+            self._decode_policy,
             personal,
-            self._existing_read_model() if read_model else None,
+            model,
             banks,
             "full" if read_model == "full" else "figures",
+            figures,
         )
+
+    def _compare_figures(self) -> FiguresCompared:
+        """The audit's comparison of the read model's balance and figure
+        tables with the log (run by :mod:`timebank._audit_worker`)."""
+        model = self._existing_read_model()
+        if model is None:
+            return 0, []
+        return compare_figures(self._app.index.read_log, self._decode_policy, model)
+
+    def _decode_policy(self, state: bytes) -> Policy:
+        """The policy of a stored Opened or PolicyChanged event."""
+        policy = self._app.mapper.transcoder.decode(state)["policy"]
+        invariant(isinstance(policy, Policy), "an Opened or PolicyChanged event")
+        return cast(Policy, policy)
 
     def _existing_read_model(self) -> ReadModel | None:
         """The read model if one was built (opening it creates nothing)."""

@@ -143,8 +143,10 @@ class _Auditor:
     ) -> None:
         self.decode_policy = decode_policy
         self.personal = _encoded(personal)
-        #: What the read model's tables must hold, when they are compared.
+        #: What the read model's tables must hold, when they are compared
+        #: (by a replay that keeps only the books they need: no checks).
         self.tables = tables
+        self.checks = tables is None
         self.banks: dict[str, _Bank] = {}  # by stream
         #: entry id -> (stream, topic, what the table replay keeps of it)
         self.entries: dict[str, tuple[str, str, Seen | None]] = {}
@@ -167,9 +169,9 @@ class _Auditor:
             if topic in _ENTRY_TOPICS or topic == _REVERSAL_TOPIC:
                 bank = self.banks.get(stream)
                 if bank is None:
-                    self.find(
-                        "unknown_bank", f"event {seq} is an entry of no opened bank", event=seq
-                    )
+                    if self.checks:
+                        self.find("unknown_bank", f"event {seq} is an entry of no opened bank",
+                                  event=seq)  # fmt: skip
                     continue
                 self._entry(seq, stream, bank, topic, d)
             elif topic == _bank_topic("Opened"):
@@ -187,22 +189,44 @@ class _Auditor:
                 periods.append([_day(d["rejoined_on"]), None])
 
     def _entry(self, seq: int, stream: str, bank: _Bank, topic: str, d: dict[str, Any]) -> None:
-        entry_id, kind = d["entry_id"], _ENTRY_TOPICS.get(topic)
-        day = _day(d["occurred_on"])
-        ids = {"bank": bank.bank_id, "entry_id": entry_id, "event": seq}
-        side = topic == _REVERSAL_TOPIC or kind is None  # may be one side of two banks'
+        entry_id = d["entry_id"]
+        kind = EntryKind.REVERSAL if topic == _REVERSAL_TOPIC else _ENTRY_TOPICS.get(topic)
         seen = self.entries.get(entry_id)
+        legs = stored_legs(kind, d)
+        if self.checks:
+            self._check(seq, stream, bank, topic, d, seen, legs)
+        replayed = None if self.tables is None else self._tables(bank, topic, kind, d, seen, legs)
+        if seen is None:
+            self.entries[entry_id] = (stream, topic, replayed)
+        for account, minutes in legs:
+            bank.balances[account] += minutes
+        if self.checks and bank.balances[POT] < 0:
+            self.find("pot_negative",
+                      f"the pot of {bank.bank_id!r} is {bank.balances[POT]} minutes after"
+                      f" entry {entry_id!r}", bank=bank.bank_id, entry_id=entry_id,
+                      event=seq)  # fmt: skip
+
+    def _check(
+        self,
+        seq: int,
+        stream: str,
+        bank: _Bank,
+        topic: str,
+        d: dict[str, Any],
+        seen: tuple[str, str, Seen | None] | None,
+        legs: list[tuple[str, int]],
+    ) -> None:
+        """The invariants of one entry event, before its legs are applied."""
+        entry_id, day = d["entry_id"], _day(d["occurred_on"])
+        ids = {"bank": bank.bank_id, "entry_id": entry_id, "event": seq}
+        # an inter-bank entry's two sides, and a reversal of one, share an id
+        side = _ENTRY_TOPICS.get(topic) is None
         if seen is not None and (seen[0] == stream or not side or seen[1] != topic):
             self.find("duplicate_entry_id", f"entry id {entry_id!r} is recorded twice", **ids)
         self._future(bank, entry_id, day, d, ids)
         if topic == _REVERSAL_TOPIC:
-            kind = EntryKind.REVERSAL
             self._reversal(entry_id, d["reverses"], seen is not None, ids)
-        legs = stored_legs(kind, d)
-        replayed = None if self.tables is None else self._tables(bank, topic, kind, d, seen, legs)
-        if seen is None:
-            self.entries[entry_id] = (stream, topic, replayed)
-        if topic != _REVERSAL_TOPIC:
+        else:
             for member in {a for a, _ in legs if not a.startswith("@")}:
                 if not bank.member_on(member, day):
                     self.find("outside_membership",
@@ -211,12 +235,6 @@ class _Auditor:
         if sum(m for _, m in legs) != 0:
             self.find("unbalanced_entry", f"entry {entry_id!r}'s legs do not sum to zero", **ids)
         self._limits(bank, entry_id, legs, d.get("flags"), ids)
-        for account, minutes in legs:
-            bank.balances[account] += minutes
-        if bank.balances[POT] < 0:
-            self.find("pot_negative",
-                      f"the pot of {bank.bank_id!r} is {bank.balances[POT]} minutes after"
-                      f" entry {entry_id!r}", **ids)  # fmt: skip
 
     def _tables(
         self,
@@ -328,28 +346,18 @@ def audit_log(
     read_model: ReadModel | None,
     banks: dict[str, dict[str, int] | str],
     check: ReadModelCheck = "figures",
+    figures: Callable[[], FiguresCompared] | None = None,
 ) -> AuditReport:
     """Replay the log through ``read_log`` and check every invariant; compare
     the final balances with ``banks`` (bank -> account -> minutes, as the
     store's banks hold them, or why the bank could not be loaded) and
-    ``read_model`` as ``check`` says."""
-    figures = read_model is not None and check == "figures"
-    auditor = _Auditor(decode_policy, personal, TableReplay() if figures else None)
-    compared = not figures
+    ``read_model`` as ``check`` says. ``figures`` gives the figures
+    comparison when another process ran it beside this replay (see
+    :mod:`timebank._audit_worker`); without it, it runs here, after."""
+    auditor = _Auditor(decode_policy, personal)
     with no_cyclic_gc():  # millions of small acyclic objects (see no_cyclic_gc)
-        position, tables = read_tables(read_model) if figures and read_model else (0, {})
         for batch in _batches(read_log):
-            if not compared and batch[-1][0] >= position:  # the read model's position
-                auditor.apply([r for r in batch if r[0] <= position])
-                _compare_tables(auditor, position, tables)
-                compared = True
-                auditor.apply([r for r in batch if r[0] > position])
-            else:
-                auditor.apply(batch)
-        if not compared:
-            _compare_tables(auditor, position, tables)
-    if figures:
-        _note_behind(auditor, position)
+            auditor.apply(batch)
     auditor.finish()
     replayed = {
         b.bank_id: {a: m for a, m in b.balances.items() if m} for b in auditor.banks.values()
@@ -368,10 +376,39 @@ def audit_log(
         if replayed.get(bank, {}) != held.get(bank, {}):
             auditor.find("balances", f"the balances of {bank!r} differ from a replay of the log",
                          bank=bank)  # fmt: skip
+    if read_model is not None and check == "figures":
+        position, found = (
+            figures() if figures else compare_figures(read_log, decode_policy, read_model)
+        )
+        auditor.findings += found
+        _note_behind(auditor, position)
     if read_model is not None and check == "full":
         _compare_read_model(auditor, read_model, read_log)
     entries = len(auditor.entries)
     return AuditReport(auditor.events, len(auditor.banks), entries, tuple(auditor.findings))
+
+
+#: The read model's position, and what comparing its figure tables found.
+FiguresCompared = tuple[int, list[Finding]]
+
+
+def compare_figures(
+    read_log: Callable[[int, int], Sequence[LogRecord]],
+    decode_policy: Callable[[bytes], Policy],
+    read_model: ReadModel,
+) -> FiguresCompared:
+    """Compare the read model's balance and figure tables with a replay of
+    the log up to the read model's own position (read with the tables, in
+    one snapshot): a replay that keeps only the books those tables need."""
+    replay = _Auditor(decode_policy, set(), TableReplay())
+    with no_cyclic_gc():
+        position, tables = read_tables(read_model)
+        for batch in _batches(read_log):
+            replay.apply([r for r in batch if r[0] <= position])
+            if batch[-1][0] >= position:
+                break
+        _compare_tables(replay, position, tables)
+    return position, replay.findings
 
 
 def _note_behind(auditor: _Auditor, position: int) -> None:

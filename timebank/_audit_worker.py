@@ -1,0 +1,74 @@
+"""The audit's read-model comparison, in a process of its own.
+
+The audit's two replays of the log need nothing from each other: the one
+that checks every invariant, and the one that rebuilds what the read
+model's balance and figure tables must hold (:func:`compare_figures`).
+Both are Python work, so on one interpreter they take turns; run as
+a second Python process beside the audit, the second uses
+another core and the whole audit takes about as long as the longer of the
+two (docs/performance.md). It opens the store by its URL, read only, and
+writes what it found as JSON; the URL (which may hold a password) comes on
+standard input, not the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import timebank
+from timebank.audit import FiguresCompared, Finding
+from timebank.domain.errors import StorageError
+
+__all__ = ["WORTH_IT_FROM", "available", "start"]
+
+#: The read model's position (events) from which the second process pays
+#: for its start (about a second: a new interpreter importing timebank);
+#: a smaller store is compared in the audit's own process, after its replay.
+WORTH_IT_FROM = 100_000
+
+
+def available() -> bool:
+    """Whether this interpreter can start another of itself (not when it is
+    embedded in, or frozen into, another program)."""
+    return bool(sys.executable) and not getattr(sys, "frozen", False)
+
+
+def start(url: str) -> Callable[[], FiguresCompared]:
+    """Start comparing the read model of the store at ``url`` in another
+    process; the function returned waits for what it found. Raises
+    :class:`StorageError` there if the process failed."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from timebank._audit_worker import main; main()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    # a thread waits on the pipes (it holds no lock while it waits), so a
+    # large answer never blocks the process while this one replays
+    waiter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-figures")
+    answer = waiter.submit(process.communicate, url.encode())
+    waiter.shutdown(wait=False)
+
+    def result() -> FiguresCompared:
+        out, err = answer.result()
+        if process.returncode != 0:
+            lines = err.decode(errors="replace").strip().splitlines()
+            raise StorageError(
+                "the audit's read-model comparison failed: "
+                + (lines[-1] if lines else f"exit status {process.returncode}")
+            )
+        found = json.loads(out)
+        return int(found["position"]), [Finding(**f) for f in found["findings"]]
+
+    return result
+
+
+def main() -> None:
+    url = sys.stdin.read().strip()
+    with timebank.open(url, create=False) as tb:
+        position, findings = tb._compare_figures()
+    json.dump({"position": position, "findings": [f.to_dict() for f in findings]}, sys.stdout)
