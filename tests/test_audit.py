@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 import timebank
 from timebank._reporting import journal_account
 
-from .conftest import ACTOR, fixed_clock
+from .conftest import ACTOR, BACKENDS, fixed_clock, open_store
 from .ledger_model import new_ledger
 
 HLEDGER = shutil.which("hledger")
@@ -417,3 +417,32 @@ def test_personal_data_is_a_string_value_in_every_encoding(
         orjson.dumps,
     ][encoding](event)
     assert _holds_personal(state, _encoded({value})) == (value in set(_json_values(event)))
+
+
+@pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
+def test_the_comparison_process_opens_the_same_store(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second process reaches the store (a PostgreSQL schema too) and
+    compares what the audit's own process would."""
+    from timebank import _audit_worker
+
+    with open_store(kind, tmp_path)() as tb:
+        tb.create_bank("w", name="W", actor="c", opened_on="2026-01-01")
+        for m in ("a", "b"):
+            tb.join("w", m, kind="individual", actor="c", joined_on="2026-01-01")
+        tb.record_exchange("w", "a", "b", "1:00", actor="c", occurred_on="2026-02-01")
+        tb.read_model.catch_up()
+        position, found = _audit_worker.start(tb.backend.reopen_url)()
+        assert (position, found) == tb._compare_figures()
+        assert position == tb.read_model.position() > 0
+        monkeypatch.setattr(_audit_worker, "WORTH_IT_FROM", 0)
+        assert tb.audit().findings == ()
+
+
+def test_the_comparison_process_is_given_the_password_that_the_url_hides() -> None:
+    from timebank.storage.postgres import PostgresBackend
+
+    backend = PostgresBackend("postgresql://tb:s3cret@127.0.0.1:5432/tb?schema=w")
+    assert "s3cret" not in backend.url
+    assert backend.reopen_url == "postgresql://tb:s3cret@127.0.0.1:5432/tb?schema=w"

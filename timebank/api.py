@@ -1183,7 +1183,9 @@ class Timebank(Reporting, Importing):
         ``read_model``: ``True`` compares the read model's balance and figure
         tables with the audit's own replay of the log; ``"full"`` compares
         every table, row for row, with a fresh projection of the log (about
-        ten times slower); ``False`` skips the read model."""
+        ten times slower); ``False`` skips the read model. From 100,000
+        events on, the figures are compared by a second Python process
+        beside the replay (docs/audit.md); :class:`StorageError` if it fails."""
         personal = {
             value
             for _, profile in self._app.profiles.all()
@@ -1207,7 +1209,7 @@ class Timebank(Reporting, Importing):
             and model.position() >= _audit_worker.WORTH_IT_FROM
         ):
             # the figures are compared in another process, beside the replay
-            figures = _audit_worker.start(self.url)
+            figures = _audit_worker.start(self.backend.reopen_url)
         return audit_log(
             self._app.index.read_log,
             self._decode_policy,

@@ -145,6 +145,12 @@ class Backend(abc.ABC):
 
     url: str
 
+    @property
+    def reopen_url(self) -> str:
+        """The URL another process opens this store with: :attr:`url`, unless
+        that hides a password (never show or log this one)."""
+        return self.url
+
     @abc.abstractmethod
     def factory(self, env: Any) -> InfrastructureFactory[Any]:
         """The eventsourcing factory the application uses."""

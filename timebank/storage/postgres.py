@@ -300,10 +300,15 @@ class PostgresBackend(Backend):
 
     def __init__(self, url: str) -> None:
         self.url = _redacted(url)
+        self._url = url
         self._settings = parse_postgres_url(url)
         self._lock_connection: psycopg.Connection[Any] | None = None
         schema = self._settings[PostgresFactory.POSTGRES_SCHEMA] or "public"
         self._lock_key = f"timebank:write:{schema}"
+
+    @property
+    def reopen_url(self) -> str:
+        return self._url  # with its password
 
     def _connect(self, **options: Any) -> psycopg.Connection[Any]:
         settings = self._settings
