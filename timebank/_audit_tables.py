@@ -159,16 +159,16 @@ class TableReplay:
                 r = (other or home, str(d["receiver"]))
                 providers = (shared.setdefault(p, p),)
                 receivers = (shared.setdefault(r, r),)
-        key = (home, other, d["occurred_on"]["_data_"], kind_value, d["category"] or "")
+        key = (home, other or "", d["occurred_on"]["_data_"], kind_value, d["category"] or "")
         seen = (shared.setdefault(key, key), d["minutes"], providers, receivers)
         self._count(seen, 1)
-        self.side(bank, seen, legs)
+        self.side(bank, seen, d, legs)
         return seen
 
-    def side(self, bank: str, seen: Seen, legs: list[tuple[str, int]]) -> None:
+    def side(self, bank: str, seen: Seen, d: dict[str, Any], legs: list[tuple[str, int]]) -> None:
         """An entry's event on ``bank``: the first, or the other bank's side."""
         self._active(seen, bank, 1)
-        self._pot(bank, seen[0][2], legs)
+        self._pot(bank, d["occurred_on"]["_data_"], legs)
 
     def reversal(
         self, bank: str, d: dict[str, Any], original: Seen, first: bool, legs: list[tuple[str, int]]

@@ -3,21 +3,24 @@
 The audit's two replays of the log need nothing from each other: the one
 that checks every invariant, and the one that rebuilds what the read
 model's balance and figure tables must hold (:func:`compare_figures`).
-Both are Python work, so on one interpreter they take turns; run as
-a second Python process beside the audit, the second uses
-another core and the whole audit takes about as long as the longer of the
-two (docs/performance.md). It opens the store by its URL, read only, and
-writes what it found as JSON; the URL (which may hold a password) comes on
-standard input, not the command line.
+Both are Python work, so on one interpreter they take turns; with the
+second in another Python process beside the audit, it uses another core
+and the whole audit takes about as long as the longer of the two
+(docs/performance.md). That process imports the same timebank as this
+one, opens the store by its URL, read only, and writes what it found as
+JSON; the URL (which may hold a password) comes on standard input, not
+the command line.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import timebank
 from timebank.audit import FiguresCompared, Finding
@@ -41,11 +44,14 @@ def start(url: str) -> Callable[[], FiguresCompared]:
     """Start comparing the read model of the store at ``url`` in another
     process; the function returned waits for what it found. Raises
     :class:`StorageError` there if the process failed."""
+    here = str(Path(timebank.__file__).resolve().parent.parent)  # this timebank's home
+    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
     process = subprocess.Popen(
         [sys.executable, "-c", "from timebank._audit_worker import main; main()"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": path},
     )
     # a thread waits on the pipes (it holds no lock while it waits), so a
     # large answer never blocks the process while this one replays

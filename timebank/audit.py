@@ -254,7 +254,7 @@ class _Auditor:
         elif seen is None:
             return self.tables.entry(bank.bank_id, kind, d, legs)
         elif seen[2] is not None:  # the other bank's side (or the id used twice)
-            self.tables.side(bank.bank_id, seen[2], legs)
+            self.tables.side(bank.bank_id, seen[2], d, legs)
         return None
 
     def _future(
