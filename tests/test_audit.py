@@ -433,7 +433,9 @@ def test_the_comparison_process_opens_the_same_store(
             tb.join("w", m, kind="individual", actor="c", joined_on="2026-01-01")
         tb.record_exchange("w", "a", "b", "1:00", actor="c", occurred_on="2026-02-01")
         tb.read_model.catch_up()
-        position, found = _audit_worker.start(tb.backend.reopen_url)()
+        url = tb.backend.reopen_url
+        assert url is not None
+        position, found = _audit_worker.start(url)()
         assert (position, found) == tb._compare_figures()
         assert position == tb.read_model.position() > 0
         monkeypatch.setattr(_audit_worker, "WORTH_IT_FROM", 0)
@@ -446,3 +448,14 @@ def test_the_comparison_process_is_given_the_password_that_the_url_hides() -> No
     backend = PostgresBackend("postgresql://tb:s3cret@127.0.0.1:5432/tb?schema=w")
     assert "s3cret" not in backend.url
     assert backend.reopen_url == "postgresql://tb:s3cret@127.0.0.1:5432/tb?schema=w"
+
+
+def test_only_a_store_another_process_can_open_is_compared_beside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative SQLite path is reopened from anywhere; a store in memory
+    is compared in the audit's own process."""
+    monkeypatch.chdir(tmp_path)
+    with timebank.open("sqlite:///relative.db") as tb:
+        assert tb.backend.reopen_url == f"sqlite:///{(tmp_path / 'relative.db').resolve()}"
+    assert timebank.storage.memory.MemoryBackend().reopen_url is None

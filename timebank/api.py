@@ -1201,15 +1201,16 @@ class Timebank(Reporting, Importing):
                 banks[bank_id] = f"{type(e).__name__}: {e}"
         model = self._existing_read_model() if read_model else None
         figures = None
+        url = self.backend.reopen_url
         if (
             model is not None
             and read_model is True
-            and not self.url.startswith("memory:")
+            and url is not None
             and _audit_worker.available()
             and model.position() >= _audit_worker.WORTH_IT_FROM
         ):
             # the figures are compared in another process, beside the replay
-            figures = _audit_worker.start(self.backend.reopen_url)
+            figures = _audit_worker.start(url)
         return audit_log(
             self._app.index.read_log,
             self._decode_policy,

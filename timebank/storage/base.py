@@ -146,10 +146,11 @@ class Backend(abc.ABC):
     url: str
 
     @property
-    def reopen_url(self) -> str:
-        """The URL another process opens this store with: :attr:`url`, unless
-        that hides a password (never show or log this one)."""
-        return self.url
+    def reopen_url(self) -> str | None:
+        """The URL another process opens this same store with (it may hold a
+        password: never show or log it), or ``None`` when no other process
+        can (a store in this process's memory)."""
+        return None
 
     @abc.abstractmethod
     def factory(self, env: Any) -> InfrastructureFactory[Any]:

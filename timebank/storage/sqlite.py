@@ -283,6 +283,10 @@ class SqliteBackend(Backend):
         self.path = path
         self._lock_file: Any = None
 
+    @property
+    def reopen_url(self) -> str:
+        return f"sqlite:///{self.path.resolve()}"  # from any working directory
+
     def factory(self, env: Any) -> InfrastructureFactory[Any]:
         env[_SqliteFactory.SQLITE_DBNAME] = self.path.resolve().as_uri()
         env[_SqliteFactory.SQLITE_LOCK_TIMEOUT] = str(LOCK_TIMEOUT_S)
