@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import click
 
 from timebank.cli import _actor, _errors_as_one_line, _store, cli
 from timebank.domain.errors import ImportFailed
-from timebank.importing import ERRORS_MAX, ImportResult, read_csv, read_timeoverflow
+from timebank.importing import ERRORS_MAX, ImportResult, Row, read_csv, read_timeoverflow
 
 __all__: list[str] = []
 
@@ -111,13 +111,15 @@ def import_entries(
 ) -> None:
     """Import entries from FILE (entry_id, occurred_on, kind, provider, receiver,
     hours, bank, category, note, reverses, group_id [, receiver_bank])."""
+    rows: Iterable[Row]
     if source_format == "timeoverflow":
         if bank is None:
             raise click.UsageError("--source-format timeoverflow needs --bank")
-        rows = read_timeoverflow(file, bank)
+        listed = read_timeoverflow(file, bank)
+        rows, total = listed, len(listed)
     else:
-        rows = read_csv(file)
-    with _store(create=create_banks) as tb, _progress(len(rows)) as progress:
+        rows, total = read_csv(file), _lines_below_header(file)
+    with _store(create=create_banks) as tb, _progress(total) as progress:
         result = tb.import_entries(
             rows, actor=_actor(), source=str(file), create_banks=create_banks,
             dry_run=dry_run, strict=strict, date_format=date_format, max_errors=max_errors,
@@ -128,6 +130,18 @@ def import_entries(
         click.echo(f"flagged: {entry_id} breaches a balance limit (see timebank near-limit)")
     if len(result.flagged) > 20:
         click.echo(f"flagged: ... and {len(result.flagged) - 20} more")
+
+
+def _lines_below_header(file: Path) -> int:
+    """The progress bar's length: the file's lines below its header (a
+    quoted cell may span lines, so this may be a little over the rows)."""
+    lines = 0
+    last = b"\n"
+    with file.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return max(0, lines + (last != b"\n") - 1)
 
 
 @contextmanager

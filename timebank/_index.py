@@ -8,6 +8,7 @@ from uuid import UUID
 
 from timebank.domain.bank import Bank
 from timebank.storage import IndexUpdate
+from timebank.storage.base import combined
 
 __all__ = ["combined", "index_rows", "index_update"]
 
@@ -26,24 +27,6 @@ def index_update(
         for event in ledger.pending_events
     ]  # fmt: skip
     return combined(rows)
-
-
-def combined(parts: list[IndexUpdate]) -> IndexUpdate:
-    """The rows of several events, in order, as one update; a pending entry
-    proposed and settled among them leaves no pending row."""
-    added: dict[str, UUID] = {}
-    removed: list[str] = []
-    for part in parts:
-        added.update(part.pending_added)
-        for entry_id in part.pending_removed:
-            if added.pop(entry_id, None) is None:
-                removed.append(entry_id)
-    return IndexUpdate(
-        entries=tuple(e for p in parts for e in p.entries),
-        postings=tuple(posting for p in parts for posting in p.postings),
-        pending_added=tuple(added.items()),
-        pending_removed=tuple(removed),
-    )
 
 
 def index_rows(

@@ -11,7 +11,8 @@ import functools
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from threading import RLock
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -194,6 +195,34 @@ class LedgerApplication(Application[UUID]):
         kwargs = {} if index is None else {INDEX_KWARG: index}
         self.save(*aggregates, **kwargs)
 
+    @contextmanager
+    def saving_in_parts(self) -> Iterator[Callable[[Sequence[Any], IndexUpdate], None]]:
+        """One transaction written in parts (an import): the function given
+        takes aggregates and the index rows of their pending events, and
+        writes those events into the open transaction (and drops them from
+        the aggregates, so a long import holds one part at a time). The
+        transaction commits when the block ends and is rolled back if it
+        raises; the banks that crossed a snapshot interval are snapshotted
+        after the commit, as after :meth:`save_changes`."""
+        first_versions: dict[UUID, tuple[Any, int]] = {}
+        with self.recorder.bulk_insert() as insert:  # type: ignore[attr-defined]
+
+            def save(aggregates: Sequence[Any], index: IndexUpdate) -> None:
+                stored = []
+                for aggregate in aggregates:
+                    events = aggregate.collect_events()
+                    if events:
+                        first_versions.setdefault(
+                            aggregate.id, (aggregate, events[0].originator_version)
+                        )
+                        stored += [self.mapper.to_stored_event(e) for e in events]
+                if stored:
+                    insert(stored, index)
+
+            yield save
+        for aggregate, first in first_versions.values():
+            self._snapshot_if_crossed(aggregate, first)
+
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """Snapshot a bank when a save crosses a multiple of the interval.
 
@@ -201,12 +230,7 @@ class LedgerApplication(Application[UUID]):
         snapshotted as it is, instead of being rebuilt from the store (which
         the library's default does, replaying up to a whole interval).
         """
-        if self.snapshots is None:
-            return
         for aggregate in processing_event.aggregates.values():
-            interval = self.snapshotting_intervals.get(type(aggregate))
-            if interval is None:
-                continue
             versions = [
                 e.originator_version
                 for e in processing_event.events
@@ -215,6 +239,15 @@ class LedgerApplication(Application[UUID]):
             if not versions:  # saved without a change (a command that was a no-op)
                 continue
             invariant(max(versions) == aggregate.version, "snapshot the saved state")
-            if aggregate.version // interval != (min(versions) - 1) // interval:
-                snapshot_class = getattr(type(aggregate), "Snapshot", Snapshot)
-                self.snapshots.put([snapshot_class.take(aggregate)])
+            self._snapshot_if_crossed(aggregate, min(versions))
+
+    def _snapshot_if_crossed(self, aggregate: Any, first_saved: int) -> None:
+        """Snapshot ``aggregate`` (as it is: the state just saved) if the
+        versions saved, ``first_saved`` to its version, cross a multiple of
+        its interval."""
+        interval = self.snapshotting_intervals.get(type(aggregate))
+        if self.snapshots is None or interval is None:
+            return
+        if aggregate.version // interval != (first_saved - 1) // interval:
+            snapshot_class = getattr(type(aggregate), "Snapshot", Snapshot)
+            self.snapshots.put([snapshot_class.take(aggregate)])

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,7 @@ __all__ = [
     "ERRORS_MAX",
     "MEMBER_COLUMNS",
     "MEMBER_COLUMNS_REQUIRED",
+    "CsvRows",
     "ImportFailed",
     "ImportResult",
     "Importing",
@@ -74,6 +76,9 @@ ENTRY_COLUMNS_REQUIRED = frozenset(
 )
 #: Problems reported before an import stops looking for more.
 ERRORS_MAX = 100
+#: Entries an import applies between two writes into its open transaction:
+#: the events of this many are held in memory at a time.
+PART_ENTRIES = 5000
 
 _KINDS = {
     "exchange": EntryKind.EXCHANGE,
@@ -87,6 +92,7 @@ _KINDS = {
 
 #: A row as read: its line in the file and its fields.
 Row = tuple[int, Mapping[str, str]]
+_LINE = operator.attrgetter("line")
 
 
 @attrs.frozen
@@ -131,34 +137,71 @@ class ImportResult:
 
 
 # --- reading files -------------------------------------------------------------------
-def read_csv(path: str | Path) -> list[Row]:
-    """The rows of a CSV file with a header row, as ``(line, row)``; the
-    line counts the header as 1. UTF-8, a byte-order mark accepted. Bad bytes,
-    a ragged row or a missing header raise :class:`ImportFailed`."""
-    name = str(path)
-    found: list[RowProblem] = []
-    reader = csv.reader(io.StringIO(_text_of(path), newline=""), strict=True)
-    rows: list[Row] = []
-    try:
-        header = next(reader, None)
+class CsvRows:
+    """The rows of a CSV file with a header row, as ``(line, row)``, read
+    from the file as they are iterated (each iteration reads it again), so
+    a large file is never held whole. The line counts the header as 1.
+    UTF-8, a byte-order mark accepted.
+
+    A missing header or bad bytes in it raise :class:`ImportFailed` at once;
+    bad bytes further on raise it when the iteration reaches them; ragged
+    rows and CSV errors are skipped and raised together, at their lines,
+    once the whole file was read (an import reports them with its own)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.name = str(path)
+        self.columns = self._header()
+
+    def _open(self) -> io.TextIOWrapper:
+        return self.path.open(encoding="utf-8-sig", newline="")
+
+    def _header(self) -> list[str]:
+        try:
+            with self._open() as f:
+                header = next(csv.reader(f, strict=True), None)
+        except UnicodeDecodeError:
+            _text_of(self.path)  # raises, at the line of the first bad byte
+            raise
+        except csv.Error as e:
+            found = [RowProblem(self.name, 1, "-", "", f"not valid CSV: {e}")]
+            raise ImportFailed(_failed_message(found), problems=found) from None
         if not header or not any(h.strip() for h in header):
-            found.append(RowProblem(name, 1, "-", "", "no header row"))
+            found = [RowProblem(self.name, 1, "-", "", "no header row")]
             raise ImportFailed(_failed_message(found), problems=found)
-        columns = [h.strip() for h in header]
-        line = reader.line_num + 1
-        for fields in reader:
-            if fields and any(f.strip() for f in fields):
-                if len(fields) != len(columns):
-                    found.append(RowProblem(name, line, "-", f"{len(fields)} fields",
-                                            f"the header has {len(columns)} columns"))  # fmt: skip
-                else:
-                    rows.append((line, dict(zip(columns, fields, strict=True))))
-            line = reader.line_num + 1
-    except csv.Error as e:
-        found.append(RowProblem(name, reader.line_num, "-", "", f"not valid CSV: {e}"))
-    if found:
-        raise ImportFailed(_failed_message(found), problems=found)
-    return rows
+        return [h.strip() for h in header]
+
+    def __iter__(self) -> Iterator[Row]:
+        columns = self.columns
+        width = len(columns)
+        found: list[RowProblem] = []
+        with self._open() as f:
+            reader = csv.reader(f, strict=True)
+            try:
+                next(reader)
+                line = reader.line_num + 1
+                for fields in reader:
+                    if not "".join(fields).strip():
+                        pass  # a blank row
+                    elif len(fields) == width:
+                        yield line, dict(zip(columns, fields, strict=True))
+                    else:
+                        found.append(RowProblem(self.name, line, "-", f"{len(fields)} fields",
+                                                f"the header has {width} columns"))  # fmt: skip
+                    line = reader.line_num + 1
+            except UnicodeDecodeError:
+                _text_of(self.path)  # raises, at the line of the first bad byte
+                raise
+            except csv.Error as e:
+                found.append(RowProblem(self.name, reader.line_num, "-", "", f"not valid CSV: {e}"))
+        if found:
+            raise ImportFailed(_failed_message(found), problems=found)
+
+
+def read_csv(path: str | Path) -> CsvRows:
+    """The rows of a CSV file with a header row, read as they are iterated:
+    see :class:`CsvRows`."""
+    return CsvRows(path)
 
 
 def _text_of(path: str | Path) -> str:
@@ -292,16 +335,32 @@ class _Problems:
 
 def _check_columns(
     rows: Iterable[Row], required: frozenset[str], known: tuple[str, ...], found: _Problems
-) -> list[Row]:
-    listed = list(rows)
-    if not listed:
-        return listed
-    columns = set(listed[0][1])
+) -> Iterator[Row]:
+    """The rows, if the first one has the layout's columns (else none, with
+    the problems); read as they are needed."""
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        return
+    columns = set(first[1])
     for column in sorted(required - columns):
         found.add(1, column, "", "required column missing")
     for column in sorted(columns - set(known)):
         found.add(1, column, "", f"unknown column (the layout's are: {', '.join(known)})")
-    return listed if not found.items else []
+    if found.items:
+        return
+    yield first
+    yield from rows
+
+
+def _guarded(rows: Iterable[Row], found: _Problems) -> Iterator[Row]:
+    """The rows; the problems a reader raises (a ragged row, bad bytes)
+    become problems of the import, reported with its own."""
+    try:
+        yield from rows
+    except ImportFailed as failed:
+        for p in failed.problems:
+            found.add(p.line, p.column, p.value, p.reason)
 
 
 def _day_parser(date_format: str | None) -> Callable[[str], date]:
@@ -331,9 +390,29 @@ def _text(row: Mapping[str, str], column: str) -> str:
 
 @attrs.frozen
 class _EntryRow:
+    """A row parsed: what is kept of it for the whole import (see
+    docs/import.md, "Memory")."""
+
     line: int
     new: NewEntry
-    raw: Mapping[str, str]  # the row as read (a group's first)
+    day_text: str  # occurred_on and hours as the file wrote them, for problems
+    hours_text: str
+    raw: Mapping[str, str] | None = None  # a group's first row as read
+
+    def value(self, column: str) -> str:
+        """The value of ``column`` in the row, for a problem."""
+        if self.raw is not None:
+            return _text(self.raw, column)
+        new = self.new
+        if column == "occurred_on":
+            return self.day_text
+        if column == "hours":
+            return self.hours_text
+        if column == "receiver":  # a donation's is the pot; an opening balance has none
+            return new.receiver or "" if new.kind is not EntryKind.DONATION else ""
+        if column == "receiver_bank":
+            return new.receiver_bank or ""
+        return str(getattr(new, column, None) or "")
 
 
 @attrs.frozen
@@ -347,12 +426,43 @@ class _MemberRow:
     profile: Profile | None
 
 
-def _parse_entries(rows: list[Row], date_format: str | None, found: _Problems) -> list[_EntryRow]:
-    day_of = _day_parser(date_format)
+class _Parser:
+    """Checks rows on their own. Values that repeat between rows (dates,
+    amounts, banks, members, categories) are checked once and shared, so
+    the rows kept for an import hold one copy of each."""
+
+    def __init__(self, date_format: str | None, found: _Problems) -> None:
+        self.found = found
+        self.day_of = _day_parser(date_format)
+        self.known: dict[tuple[str, str], Any] = {}  # (column kind, text) -> value
+
+    def check(
+        self, line: int, column: str, text: str, kind: str, parse: Callable[[str], Any]
+    ) -> Any:
+        """``parse(text)`` (shared), or None with a problem."""
+        value = self.known.get((kind, text))
+        if value is None:
+            value = self.found.check(line, column, text, parse)
+            if value is not None:
+                self.known[kind, text] = value
+        return value
+
+    def share(self, text: str) -> str:
+        return self.known.setdefault(("text", text), text)  # type: ignore[no-any-return]
+
+
+def _parse_entries(
+    rows: Iterable[Row], date_format: str | None, found: _Problems
+) -> tuple[list[_EntryRow], int]:
+    """The rows that passed the checks of a row on its own, and how many
+    rows were read."""
+    parser = _Parser(date_format, found)
     singles: list[_EntryRow] = []
     groups: dict[str, list[tuple[int, Mapping[str, str]]]] = {}
     seen: dict[str, int] = {}
+    read = 0
     for line, row in rows:
+        read += 1
         if found.full:
             break
         group_id = _text(row, "group_id")
@@ -365,29 +475,26 @@ def _parse_entries(rows: list[Row], date_format: str | None, found: _Problems) -
             continue
         if entry_id is not None:
             seen[entry_id] = line
-        new = _parse_entry(line, row, entry_id, day_of, found)
-        if new is not None:
-            singles.append(_EntryRow(line, new, row))
+        parsed = _parse_entry(line, row, entry_id, parser)
+        if parsed is not None:
+            singles.append(parsed)
     for group_id, members in groups.items():
-        new = _parse_group(group_id, members, day_of, found)
+        new = _parse_group(group_id, members, parser.day_of, found)
         if new is None:
             continue
-        first = members[0][0]
+        first, raw = members[0]
         if group_id in seen:
             found.add(first, "group_id", group_id, f"also an entry id on line {seen[group_id]}")
             continue
         seen[group_id] = first
-        singles.append(_EntryRow(first, new, members[0][1]))
-    return singles
+        singles.append(_EntryRow(first, new, _text(raw, "occurred_on"), _text(raw, "hours"), raw))
+    return singles, read
 
 
 def _parse_entry(  # noqa: PLR0912 - one flat check per column
-    line: int,
-    row: Mapping[str, str],
-    entry_id: str | None,
-    day_of: Callable[[str], date],
-    found: _Problems,
-) -> NewEntry | None:
+    line: int, row: Mapping[str, str], entry_id: str | None, parser: _Parser
+) -> _EntryRow | None:
+    found = parser.found
     before = len(found.items)
     kind_text = _text(row, "kind")
     kind = _KINDS.get(kind_text)
@@ -395,16 +502,23 @@ def _parse_entry(  # noqa: PLR0912 - one flat check per column
         found.add(line, "kind", kind_text, "must be one of exchange, pot_exchange, donation,"
                   " gift, opening_balance, reversal (a group's rows share a group_id)")  # fmt: skip
         return None
-    day = found.check(line, "occurred_on", _text(row, "occurred_on"), day_of)
-    bank = found.check(line, "bank", _text(row, "bank"), validate_bank_id)
+    day_text = parser.share(_text(row, "occurred_on"))
+    day = parser.check(line, "occurred_on", day_text, "day", parser.day_of)
+    bank = parser.check(line, "bank", _text(row, "bank"), "bank", validate_bank_id)
     far_text = _text(row, "receiver_bank")
-    far = found.check(line, "receiver_bank", far_text, validate_bank_id) if far_text else None
+    far = (
+        parser.check(line, "receiver_bank", far_text, "bank", validate_bank_id)
+        if far_text
+        else None
+    )
     category_text = _text(row, "category")
     category = (
-        found.check(line, "category", category_text, validate_category) if category_text else None
+        parser.check(line, "category", category_text, "category", validate_category)
+        if category_text
+        else None
     )
     provider_text, receiver_text = _text(row, "provider"), _text(row, "receiver")
-    hours_text = _text(row, "hours")
+    hours_text = parser.share(_text(row, "hours"))
     reverses = None
     minutes = None
     if kind is EntryKind.REVERSAL:
@@ -413,25 +527,23 @@ def _parse_entry(  # noqa: PLR0912 - one flat check per column
                 found.add(line, column, value, "a reversal names only the entry it reverses")
         reverses = found.check(line, "reverses", _text(row, "reverses"), validate_entry_id)
         if hours_text:  # checked against the reversed entry when applied
-            minutes = found.check(
-                line, "hours", hours_text, lambda v: parse_minutes(v, allow_negative=True)
-            )
+            minutes = parser.check(line, "hours", hours_text, "signed", _signed_minutes)
         provider = receiver = None
     else:
         if _text(row, "reverses"):
             found.add(line, "reverses", _text(row, "reverses"), "only a reversal reverses")
-        minutes = found.check(
-            line, "hours", hours_text,
-            lambda v: parse_minutes(v, allow_negative=kind is EntryKind.OPENING_BALANCE),
-        )  # fmt: skip
-        provider = found.check(
-            line, "provider", provider_text,
-            _pot_or_member if kind is EntryKind.GIFT else validate_member_id,
-        )  # fmt: skip
+        if kind is EntryKind.OPENING_BALANCE:
+            minutes = parser.check(line, "hours", hours_text, "signed", _signed_minutes)
+        else:
+            minutes = parser.check(line, "hours", hours_text, "minutes", parse_minutes)
+        if kind is EntryKind.GIFT:
+            provider = parser.check(line, "provider", provider_text, "giver", _pot_or_member)
+        else:
+            provider = parser.check(line, "provider", provider_text, "member", validate_member_id)
         receiver = None
         wants_receiver = kind in (EntryKind.EXCHANGE, EntryKind.POT_EXCHANGE, EntryKind.GIFT)
         if wants_receiver:
-            receiver = found.check(line, "receiver", receiver_text, validate_member_id)
+            receiver = parser.check(line, "receiver", receiver_text, "member", validate_member_id)
         elif receiver_text:
             found.add(line, "receiver", receiver_text, f"a {kind_text} has no receiver")
         if kind is EntryKind.OPENING_BALANCE and far:
@@ -442,7 +554,7 @@ def _parse_entry(  # noqa: PLR0912 - one flat check per column
         receiver = POT
     if kind is EntryKind.OPENING_BALANCE:
         receiver = None
-    return NewEntry(
+    new = NewEntry(
         entry_id=entry_id,
         bank=bank,
         kind=kind,
@@ -454,6 +566,11 @@ def _parse_entry(  # noqa: PLR0912 - one flat check per column
         reverses=reverses,
         receiver_bank=None if far == bank else far,
     )
+    return _EntryRow(line, new, day_text, hours_text)
+
+
+def _signed_minutes(text: str) -> int:
+    return parse_minutes(text, allow_negative=True)
 
 
 def _parse_group(  # noqa: PLR0912 - one flat check per column
@@ -628,6 +745,20 @@ class _Session:
         if aggregates:
             self.app.save_changes(*aggregates, index=combined(self.index))
 
+    def write_part(self, save: Callable[[Sequence[Any], IndexUpdate], None] | None) -> None:
+        """Write the events triggered so far, with their index rows, into
+        the import's open transaction; with no ``save`` (a dry run, or after
+        a problem: nothing will be committed) drop them. Either way the
+        banks keep their state and hold no pending events."""
+        aggregates: list[Any] = [self.registry] if self.registry is not None else []
+        aggregates += [ledger for ledger in self.ledgers.values() if ledger.pending_events]
+        if save is not None:
+            save(aggregates, combined(self.index))
+        else:
+            for aggregate in aggregates:
+                aggregate.collect_events()
+        self.index = []
+
 
 class _Rollback(Exception):
     """Raised inside the write command so the changed banks are dropped."""
@@ -695,7 +826,11 @@ class Importing:
         membership periods is skipped."""
         actor = validate_actor_id(actor)
         found = _Problems(source, max_errors)
-        listed = _check_columns(_numbered(rows), MEMBER_COLUMNS_REQUIRED, MEMBER_COLUMNS, found)
+        listed = list(
+            _check_columns(
+                _guarded(_numbered(rows), found), MEMBER_COLUMNS_REQUIRED, MEMBER_COLUMNS, found
+            )
+        )
         parsed = _parse_members(listed, date_format, found)
         by_member: dict[tuple[str, str], list[_MemberRow]] = {}
         for row in parsed:
@@ -811,14 +946,21 @@ class Importing:
         ``progress(n)`` is called as rows are applied."""
         actor = validate_actor_id(actor)
         found = _Problems(source, max_errors)
-        listed = _check_columns(_numbered(rows), ENTRY_COLUMNS_REQUIRED, ENTRY_COLUMNS, found)
+        checked = _check_columns(
+            _guarded(_numbered(rows), found), ENTRY_COLUMNS_REQUIRED, ENTRY_COLUMNS, found
+        )
         # in the file's order (an export's is the order the ledger recorded them);
         # a row that needs a later one (its reversed entry, a pot's donation) waits
-        parsed = _parse_entries(listed, date_format, found)
-        parsed.sort(key=lambda r: r.line)
+        parsed, read = _parse_entries(checked, date_format, found)
+        parsed.sort(key=_LINE)
         outcome: dict[str, Any] = {"recorded": 0, "skipped": 0, "flagged": []}
-        days = {row.new.entry_id: row.new.occurred_on for row in parsed}
-
+        # the entries that rows of the file reverse, and their days
+        reversed_here = {row.new.reverses for row in parsed if row.new.reverses is not None}
+        days = {
+            row.new.entry_id: row.new.occurred_on
+            for row in parsed
+            if row.new.entry_id in reversed_here
+        }
         earliest = _earliest(
             (bank, row.new.occurred_on)
             for row in parsed
@@ -828,18 +970,20 @@ class Importing:
 
         def command() -> list[str]:
             session = _Session(self._app, create_banks, actor, earliest)
-            self._apply_entries(session, parsed, days, actor, strict, found, outcome, progress)
-            if found.items:
-                raise _Rollback
-            if dry_run:
-                raise _Rollback(session.created)
-            session.save()
+            with self._app.saving_in_parts() as save:
+                self._apply_entries(session, parsed, days, actor, strict, found, outcome,
+                                    progress, None if dry_run else save)  # fmt: skip
+                if found.items:
+                    raise _Rollback
+                if dry_run:
+                    raise _Rollback(session.created)
+                session.write_part(save)
             return session.created
 
         created = self._run(command, found)
         if progress is not None:
             progress(len(parsed))
-        return ImportResult(source, len(listed), outcome["recorded"], outcome["skipped"],
+        return ImportResult(source, read, outcome["recorded"], outcome["skipped"],
                             tuple(outcome["flagged"]), tuple(created), dry_run)  # fmt: skip
 
     def _apply_entries(
@@ -852,11 +996,14 @@ class Importing:
         found: _Problems,
         outcome: dict[str, Any],
         progress: Callable[[int], None] | None,
+        save: Callable[[Sequence[Any], IndexUpdate], None] | None,
     ) -> None:
         """Apply the rows in the file's order; a row refused for want of
         another row (its reversed entry, a pot's donation) waits and is tried
-        again, in date order, while that lets more rows in."""
-        recorded: dict[str, RecordedEntry] = {}
+        again, in date order, while that lets more rows in. Every
+        :data:`PART_ENTRIES` rows the events so far are written with
+        ``save`` (dropped once a problem was found: nothing will commit)."""
+        recorded: dict[str, RecordedEntry] = {}  # only entries the file reverses
         waiting: list[tuple[_EntryRow, errors.TimebankError]] = []
         done = 0
         rows = parsed
@@ -876,6 +1023,8 @@ class Importing:
                     _add(found, row, e)
                     continue
                 done += 1
+                if done % PART_ENTRIES == 0:
+                    session.write_part(None if found.items else save)
                 if progress is not None and done % 1000 == 0:
                     progress(done)
                 if entry is None:
@@ -912,10 +1061,9 @@ class Importing:
         strict: bool,
     ) -> RecordedEntry | None:
         """Apply one entry to the session's banks; None if it was already in
-        the store with the same fields."""
-        if new.entry_id in recorded:
-            raise errors.EntryConflict(f"entry {new.entry_id!r} is twice in the file",
-                                       entry_id=new.entry_id, field="entry_id")  # fmt: skip
+        the store with the same fields. ``recorded`` holds the entries of the
+        file that ``later`` rows reverse (an id twice in the file was refused
+        when the rows were parsed)."""
         if new.reverses is not None:
             original = recorded.get(new.reverses) or self._stored_original(new, later)
             if new.bank not in (original.bank, original.receiver_bank):
@@ -964,7 +1112,8 @@ class Importing:
         entry = recorded_entry(home.pending_events[-1], home.bank_id)  # type: ignore[arg-type]
         if new.reverses is not None:
             recorded[new.reverses] = attrs.evolve(original, reversed_by=new.entry_id)
-        recorded[new.entry_id] = entry
+        if new.entry_id in later:  # a later row reverses it
+            recorded[new.entry_id] = entry
         return entry
 
     def _stored_original(self, new: NewEntry, later: Mapping[str, date]) -> RecordedEntry:
@@ -1002,7 +1151,7 @@ _WAITS_FOR_OTHER_ROWS = (_NotYet, errors.PotOverdrawn, errors.BalanceLimitExceed
 
 def _add(found: _Problems, row: _EntryRow, error: errors.TimebankError) -> None:
     column = _column(error, row.new)
-    found.add(row.line, column, _text(row.raw, column), error.message)
+    found.add(row.line, column, row.value(column), error.message)
 
 
 def _by_date(row: _EntryRow) -> tuple[date, bool, int]:

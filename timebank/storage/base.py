@@ -16,7 +16,7 @@ and a :class:`ProfileStore` for personal data, kept out of events.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
@@ -29,11 +29,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Backend",
+    "BulkInsert",
     "IndexUpdate",
     "IndexedEntry",
     "LedgerIndex",
     "Profile",
     "ProfileStore",
+    "combined",
     "index_update_from",
     "read_log_from_notifications",
 ]
@@ -62,6 +64,29 @@ class IndexUpdate:
     #: pending entries settled in it (confirmed, approved, declined, expired).
     pending_added: tuple[tuple[str, UUID], ...] = ()
     pending_removed: tuple[str, ...] = ()
+
+
+def combined(parts: Sequence[IndexUpdate]) -> IndexUpdate:
+    """The rows of several events, in order, as one update; a pending entry
+    proposed and settled among them leaves no pending row."""
+    added: dict[str, UUID] = {}
+    removed: list[str] = []
+    for part in parts:
+        added.update(part.pending_added)
+        for entry_id in part.pending_removed:
+            if added.pop(entry_id, None) is None:
+                removed.append(entry_id)
+    return IndexUpdate(
+        entries=tuple(e for p in parts for e in p.entries),
+        postings=tuple(posting for p in parts for posting in p.postings),
+        pending_added=tuple(added.items()),
+        pending_removed=tuple(removed),
+    )
+
+
+#: Writes one part of a transaction written in parts: stored events and
+#: their index rows (see :meth:`LedgerIndex.bulk_insert`).
+BulkInsert = Callable[[Sequence[StoredEvent], IndexUpdate], None]
 
 
 def index_update_from(kwargs: dict[str, Any]) -> IndexUpdate | None:
@@ -93,6 +118,14 @@ class LedgerIndex(Protocol):
         ...
 
     def close_index(self) -> None: ...
+
+    def bulk_insert(self) -> AbstractContextManager[BulkInsert]:
+        """One transaction written in parts (an import): the function it
+        gives writes stored events and their index rows into the open
+        transaction, which commits when the block ends and is rolled back
+        if it raises. Only one part's events need be in memory at a time
+        (a store in memory may keep them until the end)."""
+        ...
 
     def change_token(self) -> object:
         """A value that changes whenever anything is committed to the store,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -19,10 +19,14 @@ from eventsourcing.popo import POPOAggregateRecorder, POPOApplicationRecorder, P
 
 from timebank.readmodel import ReadModelDB, SqliteReadModelDB
 from timebank.storage.base import (
+    INDEX_KWARG,
     Backend,
+    BulkInsert,
     IndexedEntry,
+    IndexUpdate,
     Profile,
     ProfileStore,
+    combined,
     index_update_from,
     read_log_from_notifications,
 )
@@ -61,6 +65,21 @@ class MemoryRecorder(POPOApplicationRecorder):
                     del self._pending[entry_id]
                 self._pending.update(update.pending_added)
             return ids
+
+    @contextmanager
+    def bulk_insert(self) -> Iterator[BulkInsert]:
+        """The parts are kept and inserted together when the block ends: the
+        store holds every event in memory anyway."""
+        events: list[StoredEvent] = []
+        parts: list[IndexUpdate] = []
+
+        def insert(stored_events: Sequence[StoredEvent], index: IndexUpdate) -> None:
+            events.extend(stored_events)
+            parts.append(index)
+
+        yield insert
+        if events:
+            self.insert_events(events, **{INDEX_KWARG: combined(parts)})
 
     def _check_index_unique(self, entries: Sequence[tuple[str, UUID, int, str | None]]) -> None:
         new_ids = [e[0] for e in entries]

@@ -23,8 +23,11 @@ from psycopg.sql import SQL, Composed, Identifier
 from timebank.domain.errors import StorageError, UnsupportedStorageURL
 from timebank.readmodel import PostgresReadModelDB, ReadModelDB
 from timebank.storage.base import (
+    INDEX_KWARG,
     Backend,
+    BulkInsert,
     IndexedEntry,
+    IndexUpdate,
     Profile,
     ProfileStore,
     index_update_from,
@@ -144,6 +147,16 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
         # another cursor: the library reads the new notification ids from this one
         with curs.connection.cursor() as index_cursor:
             self._insert_index_rows(index_cursor, **kwargs)
+
+    @contextmanager
+    def bulk_insert(self) -> Iterator[BulkInsert]:
+        with self.datastore.transaction(commit=True) as curs:
+
+            def insert(stored_events: Sequence[StoredEvent], index: IndexUpdate) -> None:
+                if stored_events:
+                    self._insert_stored_events(curs, stored_events, **{INDEX_KWARG: index})
+
+            yield insert
 
     def _insert_index_rows(self, curs: Any, **kwargs: Any) -> None:
         update = index_update_from(kwargs)

@@ -27,8 +27,11 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLite
 from timebank.domain.errors import StorageError
 from timebank.readmodel import ReadModelDB, SqliteReadModelDB
 from timebank.storage.base import (
+    INDEX_KWARG,
     Backend,
+    BulkInsert,
     IndexedEntry,
+    IndexUpdate,
     Profile,
     ProfileStore,
     index_update_from,
@@ -105,6 +108,15 @@ class SqliteRecorder(SQLiteApplicationRecorder):
                 [(e, b.hex) for e, b in update.pending_added],
             )
         return ids
+
+    @contextmanager
+    def bulk_insert(self) -> Iterator[BulkInsert]:
+        with self.datastore.transaction(commit=True) as c:
+
+            def insert(stored_events: Sequence[StoredEvent], index: IndexUpdate) -> None:
+                self._insert_events(c, stored_events, **{INDEX_KWARG: index})
+
+            yield insert
 
     # Reads (events, index look-ups, the change token) go through one
     # dedicated connection in autocommit mode, used only for SELECTs: each
