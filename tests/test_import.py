@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -458,3 +459,85 @@ def _members_only(target: Path) -> None:
         tb.create_bank("k", name="K", actor=ACTOR, opened_on="2026-01-01")
         for m in ("a", "b"):
             tb.join("k", m, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+
+
+# --- one transaction written in parts ----------------------------------------------
+def test_an_import_written_in_parts_commits_whole_or_not_at_all(
+    tb: timebank.Timebank,
+    bank: str,
+    reopen: Callable[[], timebank.Timebank],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Parts of 7 entries (5,000 in use), so a 1,100-entry file is written in
+    157 parts into one open transaction; a problem on its next-to-last row
+    leaves no trace, and the whole file then goes in, snapshot included (the
+    bank crosses version 1,000). Run on every backend."""
+    from timebank.domain.bank import bank_uuid
+
+    monkeypatch.setattr(timebank.importing, "PART_ENTRIES", 7)
+    entries = 1100
+    names = ("ann", "bob", "cat")
+    lines = [
+        f"p{n},{date(2026, 2, 1) + timedelta(days=n % 100)},exchange,"
+        f"{names[n % 3]},{names[(n + 1) % 3]},0:30,riverside,,,,"
+        for n in range(entries)
+    ]
+    bad = list(lines)
+    bad[-2] = bad[-2].replace(",exchange,ann,", ",exchange,zed,")  # line 1,100
+    before = _state(tb)
+    uuid = bank_uuid(bank)
+    snapshots_before = len(list(tb._app.snapshots.get(uuid))) if tb._app.snapshots else 0
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_entries(timebank.read_csv(_file(tmp_path, bad)), actor=ACTOR)
+    assert [(p.line, p.column) for p in raised.value.problems] == [(entries, "provider")]
+    assert _state(tb) == before
+    assert tb._app.snapshots is None or len(list(tb._app.snapshots.get(uuid))) == snapshots_before
+    path = _file(tmp_path, lines)
+    result = tb.import_entries(timebank.read_csv(path), actor=ACTOR)
+    assert result.recorded == entries
+    expected = dict.fromkeys(names, 0)
+    for n in range(entries):
+        expected[names[n % 3]] += 30  # the provider earns
+        expected[names[(n + 1) % 3]] -= 30
+    assert {m: tb.balance(bank, m) for m in expected} == expected
+    assert tb._app.index.count_entries() == before[2] + entries
+    if tb._app.snapshots is not None:
+        assert len(list(tb._app.snapshots.get(uuid))) == snapshots_before + 1
+    tb.check_invariants()
+    # the ids already in the store are asked for in one pass (500 to a query)
+    assert tb._app.index.recorded_entry_ids([f"p{n}" for n in range(entries)] + ["nope"]) == {
+        f"p{n}" for n in range(entries)
+    }
+    again = tb.import_entries(timebank.read_csv(path), actor=ACTOR)
+    assert (again.recorded, again.skipped) == (0, entries)
+    with reopen() as fresh:  # loaded from the store (and its snapshot), not the cache
+        assert {m: fresh.balance(bank, m) for m in expected} == expected
+
+
+def test_read_csv_streams_and_ragged_rows_come_with_the_row_problems(
+    riverside: timebank.Timebank, tmp_path: Path
+) -> None:
+    lines = list(GOOD)
+    lines[1] = "e2,2026-02-02,pot_exchange,cat,bob"  # ragged: line 3
+    lines[3] = "e4,2026-02-04,reversal,,,1.x,riverside,,,e1,"  # bad hours: line 5
+    path = _file(tmp_path, lines)
+    rows = timebank.read_csv(path)
+    first, second = list(_rows_or_problems(rows)), list(_rows_or_problems(rows))
+    assert first == second  # each iteration reads the file again
+    assert [line for line, _ in first[:-1]] == [2, 4, 5, 6, 7, 8, 9]
+    assert first[-1] == (3, "-")  # raised once the whole file was read
+    before = _state(riverside)
+    with pytest.raises(ImportFailed) as raised:
+        riverside.import_entries(rows, actor=ACTOR, source="entries.csv")
+    assert [(p.file, p.line, p.column) for p in raised.value.problems] == [
+        ("entries.csv", 3, "-"), ("entries.csv", 5, "hours"),
+    ]  # fmt: skip
+    assert _state(riverside) == before
+
+
+def _rows_or_problems(rows: Iterable[tuple[int, Mapping[str, str]]]) -> Iterator[object]:
+    try:
+        yield from rows
+    except ImportFailed as failed:
+        yield from ((p.line, p.column) for p in failed.problems)

@@ -40,6 +40,9 @@ __all__ = [
     "read_log_from_notifications",
 ]
 
+#: Entry ids asked about in one query by ``recorded_entry_ids``.
+IDS_PER_QUERY = 500
+
 #: Keyword under which the application hands an :class:`IndexUpdate` to the
 #: recorder through ``Application.save(..., **kwargs)``.
 INDEX_KWARG = "timebank_index"
@@ -100,6 +103,11 @@ class LedgerIndex(Protocol):
     """Implemented by every backend's application recorder."""
 
     def find_entry(self, entry_id: str) -> IndexedEntry | None: ...
+
+    def recorded_entry_ids(self, entry_ids: Sequence[str]) -> set[str]:
+        """Those of ``entry_ids`` that the entry index holds (an import asks
+        once for all its rows instead of once a row)."""
+        ...
 
     def find_pending(self, entry_id: str) -> UUID | None:
         """The bank stream holding a pending entry with this id, if any."""

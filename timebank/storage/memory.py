@@ -99,6 +99,10 @@ class MemoryRecorder(POPOApplicationRecorder):
             bank, version, reverses = found
             return IndexedEntry(entry_id, bank, version, reverses, self._reversed_by.get(entry_id))
 
+    def recorded_entry_ids(self, entry_ids: Sequence[str]) -> set[str]:
+        with self._database_lock:
+            return {e for e in entry_ids if e in self._entries}
+
     def find_pending(self, entry_id: str) -> UUID | None:
         with self._database_lock:
             return self._pending.get(entry_id)

@@ -23,6 +23,7 @@ from psycopg.sql import SQL, Composed, Identifier
 from timebank.domain.errors import StorageError, UnsupportedStorageURL
 from timebank.readmodel import PostgresReadModelDB, ReadModelDB
 from timebank.storage.base import (
+    IDS_PER_QUERY,
     INDEX_KWARG,
     Backend,
     BulkInsert,
@@ -188,6 +189,16 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
 
     def change_token(self) -> object:
         return self._read("SELECT max(notification_id) AS m FROM {schema}.{events}", ())[0]["m"]
+
+    def recorded_entry_ids(self, entry_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(entry_ids), IDS_PER_QUERY * 20):
+            rows = self._read(
+                "SELECT entry_id FROM {schema}.timebank_entry_index WHERE entry_id = ANY(%s)",
+                (list(entry_ids[start : start + IDS_PER_QUERY * 20]),),
+            )
+            found.update(row["entry_id"] for row in rows)
+        return found
 
     def find_entry(self, entry_id: str) -> IndexedEntry | None:
         rows = self._read(

@@ -27,6 +27,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLite
 from timebank.domain.errors import StorageError
 from timebank.readmodel import ReadModelDB, SqliteReadModelDB
 from timebank.storage.base import (
+    IDS_PER_QUERY,
     INDEX_KWARG,
     Backend,
     BulkInsert,
@@ -171,6 +172,18 @@ class SqliteRecorder(SQLiteApplicationRecorder):
             return None
         bank, version, reverses, reversed_by = rows[0]
         return IndexedEntry(entry_id, UUID(bank), version, reverses, reversed_by)
+
+    def recorded_entry_ids(self, entry_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(entry_ids), IDS_PER_QUERY):
+            part = tuple(entry_ids[start : start + IDS_PER_QUERY])
+            marks = ",".join("?" * len(part))
+            rows = self._read(
+                f"SELECT entry_id FROM timebank_entry_index WHERE entry_id IN ({marks})",  # noqa: S608
+                part,
+            )
+            found.update(r[0] for r in rows)
+        return found
 
     def find_pending(self, entry_id: str) -> UUID | None:
         rows = self._read("SELECT bank_uuid FROM timebank_pending WHERE entry_id = ?", (entry_id,))
