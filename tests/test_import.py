@@ -398,9 +398,10 @@ def test_cli_import_lists_problems_and_exits_1(tmp_path: Path) -> None:
 
 # --- killed part-way ---------------------------------------------------------------
 _KILLED_IMPORT = """
-import sys, timebank
+import sys, timebank, timebank.importing
 from datetime import UTC, datetime
 clock = lambda: datetime(2026, 6, 1, 12, tzinfo=UTC)
+timebank.importing.PART_ENTRIES = 100  # so most kills land after parts were written
 with timebank.open(sys.argv[1], clock=clock) as tb:
     print("importing", flush=True)
     tb.import_entries(timebank.read_csv(sys.argv[2]), actor="coord-1")
