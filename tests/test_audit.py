@@ -459,3 +459,33 @@ def test_only_a_store_another_process_can_open_is_compared_beside(
     with timebank.open("sqlite:///relative.db") as tb:
         assert tb.backend.reopen_url == f"sqlite:///{(tmp_path / 'relative.db').resolve()}"
     assert timebank.storage.memory.MemoryBackend().reopen_url is None
+
+
+def test_the_comparison_process_is_stopped_when_the_audit_itself_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    from timebank import _audit_worker, api
+
+    url = _store(tmp_path)
+    monkeypatch.setattr(_audit_worker, "WORTH_IT_FROM", 0)
+    started: list[_audit_worker.Comparison] = []
+    real_start = _audit_worker.start
+    monkeypatch.setattr(
+        _audit_worker, "start", lambda u: started.append(real_start(u)) or started[-1]
+    )
+
+    def replay_fails(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the replay failed")
+
+    monkeypatch.setattr(api, "audit_log", replay_fails)
+    with (
+        timebank.open(url, clock=fixed_clock, create=False) as tb,
+        pytest.raises(RuntimeError, match="the replay failed"),
+    ):
+        tb.audit()
+    (comparison,) = started
+    # killed while it was still starting (a new interpreter takes far longer
+    # than the failed replay), not left to finish on its own
+    assert comparison._process.wait(timeout=60) == -signal.SIGKILL

@@ -26,7 +26,7 @@ import timebank
 from timebank.audit import FiguresCompared, Finding
 from timebank.domain.errors import StorageError
 
-__all__ = ["WORTH_IT_FROM", "available", "start"]
+__all__ = ["WORTH_IT_FROM", "Comparison", "available", "start"]
 
 #: The read model's position (events) from which the second process pays
 #: for its start (about a second: a new interpreter importing timebank);
@@ -40,9 +40,27 @@ def available() -> bool:
     return bool(sys.executable) and not getattr(sys, "frozen", False)
 
 
-def start(url: str) -> Callable[[], FiguresCompared]:
+class Comparison:
+    """The comparison running in another process: call it to wait for what
+    it found (:class:`StorageError` if the process failed), or
+    :meth:`cancel` it (the audit's own replay failed)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], wait: Callable[[], FiguresCompared]):
+        self._process = process
+        self._wait = wait
+
+    def __call__(self) -> FiguresCompared:
+        return self._wait()
+
+    def cancel(self) -> None:
+        """Stop the process if it still runs."""
+        if self._process.poll() is None:
+            self._process.kill()
+
+
+def start(url: str) -> Comparison:
     """Start comparing the read model of the store at ``url`` in another
-    process; the function returned waits for what it found. Raises
+    process; calling what it returns waits for what it found. Raises
     :class:`StorageError` there if the process failed."""
     here = str(Path(timebank.__file__).resolve().parent.parent)  # this timebank's home
     path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
@@ -70,7 +88,7 @@ def start(url: str) -> Callable[[], FiguresCompared]:
         found = json.loads(out)
         return int(found["position"]), [Finding(**f) for f in found["findings"]]
 
-    return result
+    return Comparison(process, result)
 
 
 def main() -> None:

@@ -1211,15 +1211,20 @@ class Timebank(Reporting, Importing):
         ):
             # the figures are compared in another process, beside the replay
             figures = _audit_worker.start(url)
-        return audit_log(
-            self._app.index.read_log,
-            self._decode_policy,
-            personal,
-            model,
-            banks,
-            "full" if read_model == "full" else "figures",
-            figures,
-        )
+        try:
+            return audit_log(
+                self._app.index.read_log,
+                self._decode_policy,
+                personal,
+                model,
+                banks,
+                "full" if read_model == "full" else "figures",
+                figures,
+            )
+        except BaseException:
+            if figures is not None:  # nobody will wait for it
+                figures.cancel()
+            raise
 
     def _compare_figures(self) -> FiguresCompared:
         """The audit's comparison of the read model's balance and figure
