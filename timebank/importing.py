@@ -1088,11 +1088,12 @@ class Importing:
         later: Mapping[str, date],
         actor: str,
         strict: bool,
-    ) -> RecordedEntry | None:
-        """Apply one entry to the session's banks; None if it was already in
-        the store with the same fields. ``recorded`` holds the entries of the
-        file that ``later`` rows reverse (an id twice in the file was refused
-        when the rows were parsed)."""
+    ) -> Bank.EntryEvent | None:
+        """Apply one entry to the session's banks: its event on its home
+        bank, or None if it was already in the store with the same fields.
+        ``recorded`` holds the entries of the file that ``later`` rows
+        reverse (an id twice in the file was refused when the rows were
+        parsed)."""
         if new.reverses is not None:
             original = recorded.get(new.reverses) or self._stored_original(new, later)
             if new.bank not in (original.bank, original.receiver_bank):
@@ -1139,12 +1140,12 @@ class Importing:
             _check_untouched(ledgers, marks, e)
             raise
         session.indexed(ledgers, home.bank_id, marks, parties)
-        entry = recorded_entry(home.pending_events[-1], home.bank_id)  # type: ignore[arg-type]
+        event: Bank.EntryEvent = home.pending_events[-1]  # type: ignore[assignment]
         if new.reverses is not None:
             recorded[new.reverses] = attrs.evolve(original, reversed_by=new.entry_id)
         if new.entry_id in later:  # a later row reverses it
-            recorded[new.entry_id] = entry
-        return entry
+            recorded[new.entry_id] = recorded_entry(event, home.bank_id)
+        return event
 
     def _stored_original(self, new: NewEntry, later: Mapping[str, date]) -> RecordedEntry:
         """The store's entry a reversal undoes; an entry of the file dated
