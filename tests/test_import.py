@@ -361,10 +361,20 @@ def test_timeoverflow_transfers(tb: timebank.Timebank, bank: str, tmp_path: Path
     assert first.category == "post-17"
     assert tb.entry("to-2").kind is timebank.EntryKind.DONATION
     assert tb.balance(bank, "@pot") == 60 + 30 - 60
-    path.write_text("ann,Member,bob,Member,5401,2026-02-01,,\n", encoding="utf-8")
-    with pytest.raises(ImportFailed) as raised:
-        read_timeoverflow(path, bank)
-    assert raised.value.problems[0].column == "amount"
+    path.write_text(
+        "ann,Member,bob,Member,5401,2026-02-01,,\nann,Member,bob,Member,60,2026-02-31,,\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ImportFailed) as raised:  # read as it is iterated
+        list(read_timeoverflow(path, bank))
+    assert [(p.line, p.column) for p in raised.value.problems] == [(1, "amount"), (2, "created_at")]
+    before = _state(tb)
+    with pytest.raises(ImportFailed) as raised:  # an import reports them as its own
+        tb.import_entries(read_timeoverflow(path, bank), actor=ACTOR, source="t.csv")
+    assert [(p.file, p.line, p.column) for p in raised.value.problems] == [
+        ("t.csv", 1, "amount"), ("t.csv", 2, "created_at"),
+    ]  # fmt: skip
+    assert _state(tb) == before
 
 
 def test_cli_import_lists_problems_and_exits_1(tmp_path: Path) -> None:

@@ -115,10 +115,9 @@ def import_entries(
     if source_format == "timeoverflow":
         if bank is None:
             raise click.UsageError("--source-format timeoverflow needs --bank")
-        listed = read_timeoverflow(file, bank)
-        rows, total = listed, len(listed)
+        rows, total = read_timeoverflow(file, bank), _lines(file)
     else:
-        rows, total = read_csv(file), _lines_below_header(file)
+        rows, total = read_csv(file), max(0, _lines(file) - 1)  # below the header
     with _store(create=create_banks) as tb, _progress(total) as progress:
         result = tb.import_entries(
             rows, actor=_actor(), source=str(file), create_banks=create_banks,
@@ -132,16 +131,16 @@ def import_entries(
         click.echo(f"flagged: ... and {len(result.flagged) - 20} more")
 
 
-def _lines_below_header(file: Path) -> int:
-    """The progress bar's length: the file's lines below its header (a
-    quoted cell may span lines, so this may be a little over the rows)."""
+def _lines(file: Path) -> int:
+    """The progress bar's length: the file's lines (a quoted cell may span
+    lines, so this may be a little over the rows)."""
     lines = 0
     last = b"\n"
     with file.open("rb") as f:
         while chunk := f.read(1 << 20):
             lines += chunk.count(b"\n")
             last = chunk[-1:]
-    return max(0, lines + (last != b"\n") - 1)
+    return lines + (last != b"\n")
 
 
 @contextmanager

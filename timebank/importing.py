@@ -59,6 +59,7 @@ __all__ = [
     "ImportResult",
     "Importing",
     "RowProblem",
+    "TimeOverflowRows",
     "read_csv",
     "read_timeoverflow",
 ]
@@ -231,10 +232,42 @@ TIMEOVERFLOW_COLUMNS = (
 )  # fmt: skip
 
 
-def read_timeoverflow(path: str | Path, bank: str) -> list[Row]:
+class TimeOverflowRows:
+    """TimeOverflow's transfers as interchange entry rows, read from the
+    file as they are iterated (see :func:`read_timeoverflow`); the rows it
+    cannot map are skipped and raised together, as :class:`ImportFailed`,
+    once the whole file was read (an import reports them with its own)."""
+
+    def __init__(self, path: str | Path, bank: str) -> None:
+        self.path = Path(path)
+        self.name = str(path)
+        self.bank = bank
+        self.path.open("rb").close()  # a missing file is an error now, not later
+
+    def __iter__(self) -> Iterator[Row]:
+        found = _Problems(self.name, ERRORS_MAX)
+        with self.path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            line = 1
+            try:
+                for fields in reader:
+                    if fields and any(v.strip() for v in fields):
+                        mapped = _timeoverflow_row(line, fields, found)
+                        if mapped is not None:
+                            yield line, {**mapped, "bank": self.bank}
+                    line = reader.line_num + 1
+            except UnicodeDecodeError:
+                _text_of(self.path)  # raises, at the line of the first bad byte
+                raise
+        if found.items:
+            raise ImportFailed(_failed_message(found.items), problems=found.items)
+
+
+def read_timeoverflow(path: str | Path, bank: str) -> TimeOverflowRows:
     """TimeOverflow's transfer CSV (the eight columns its transfer importer
-    takes, no header) as interchange entry rows of ``bank``; the lines are
-    the file's. Time moves from the source account to the destination's:
+    takes, no header) as interchange entry rows of ``bank``, read as they
+    are iterated; the lines are the file's. Time moves from the source
+    account to the destination's:
 
     ============================  =================================================
     source -> destination          entry
@@ -246,22 +279,9 @@ def read_timeoverflow(path: str | Path, bank: str) -> list[Row]:
 
     ``amount`` is in seconds (whole minutes only); ``created_at``'s date is
     the entry's date; ``post_id`` becomes the category ``post-ID``;
-    ``reason`` (free text) is dropped; entry ids are ``to-LINE``. Raises
-    :class:`ImportFailed` for rows it cannot map."""
-    name = str(path)
-    found = _Problems(name, ERRORS_MAX)
-    reader = csv.reader(io.StringIO(_text_of(path), newline=""))
-    rows: list[Row] = []
-    line = 1
-    for fields in reader:
-        if fields and any(f.strip() for f in fields):
-            mapped = _timeoverflow_row(line, fields, found)
-            if mapped is not None:
-                rows.append((line, {**mapped, "bank": bank}))
-        line = reader.line_num + 1
-    if found.items:
-        raise ImportFailed(_failed_message(found.items), problems=found.items)
-    return rows
+    ``reason`` (free text) is dropped; entry ids are ``to-LINE``. The rows
+    it cannot map raise :class:`ImportFailed` once the file was read."""
+    return TimeOverflowRows(path, bank)
 
 
 def _timeoverflow_row(  # noqa: PLR0911 - one return per way a row can be wrong
