@@ -552,3 +552,38 @@ def _rows_or_problems(rows: Iterable[tuple[int, Mapping[str, str]]]) -> Iterator
         yield from rows
     except ImportFailed as failed:
         yield from ((p.line, p.column) for p in failed.problems)
+
+
+def test_an_import_retried_after_a_write_conflict_counts_once(
+    tb: timebank.Timebank, bank: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store retries a command whose write conflicted (another writer
+    got there first); the import's counts start again with it. The conflict
+    is injected into the first part's write, after 7 rows were counted."""
+    from contextlib import contextmanager
+
+    from eventsourcing.persistence import IntegrityError
+
+    monkeypatch.setattr(timebank.importing, "PART_ENTRIES", 7)
+    real = tb._app.index.bulk_insert
+    attempts: list[int] = []
+
+    @contextmanager
+    def conflicting_once():  # type: ignore[no-untyped-def]
+        attempts.append(1)
+        with real() as insert:
+            if len(attempts) > 1:
+                yield insert
+                return
+
+            def conflict(*args: object) -> None:
+                raise IntegrityError("another writer recorded first")
+
+            yield conflict
+
+    monkeypatch.setattr(tb._app.index, "bulk_insert", conflicting_once)
+    lines = [f"c{n},2026-02-{1 + n:02d},exchange,ann,bob,1,riverside,,,," for n in range(20)]
+    result = tb.import_entries(timebank.read_csv(_file(tmp_path, lines)), actor=ACTOR)
+    assert len(attempts) == 2
+    assert (result.recorded, result.skipped) == (20, 0)
+    assert tb.balance(bank, "ann") == 20 * 60

@@ -205,7 +205,7 @@ class LedgerApplication(Application[UUID]):
         raises; the banks that crossed a snapshot interval are snapshotted
         after the commit, as after :meth:`save_changes`."""
         first_versions: dict[UUID, tuple[Any, int]] = {}
-        with self.recorder.bulk_insert() as insert:  # type: ignore[attr-defined]
+        with self.index.bulk_insert() as insert:
 
             def save(aggregates: Sequence[Any], index: IndexUpdate) -> None:
                 stored = []

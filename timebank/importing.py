@@ -419,8 +419,8 @@ def _text(row: Mapping[str, str], column: str) -> str:
 class _EntryRow(NamedTuple):
     """A row parsed: what is kept of it for the whole import (see
     docs/import.md, "Memory"). One flat tuple, with :attr:`new` built
-    when the row is applied: a million rows are kept in ~150 MB less than
-    as a row object holding a ``NewEntry``."""
+    when the row is applied: a million rows take ~50 MB less than as a row
+    object holding a ``NewEntry`` (measured: 338 MB against 384 MB)."""
 
     line: int
     entry_id: str
@@ -1017,6 +1017,8 @@ class Importing:
         )
 
         def command() -> list[str]:
+            # counted afresh if a write conflict makes the store retry the command
+            outcome.update(recorded=0, skipped=0, flagged=[])
             session = _Session(self._app, create_banks, actor, earliest)
             session.present = self._app.index.recorded_entry_ids([r.entry_id for r in parsed])
             with self._app.saving_in_parts() as save:
