@@ -1,12 +1,15 @@
 """Imports of historic members and entries in the interchange layout
 (docs/import.md): every row checked, then the whole file in one transaction.
 
-The rows are parsed and checked on their own first (columns, ids, dates,
-amounts, kinds, groups); then applied in date order, in memory, to the banks
-they touch with the domain's own rules, each refusal becoming a problem at
-its row; only when no row has a problem are all the events saved, with
-their index rows, by one ``save_changes`` (one transaction on every
-backend). :class:`Importing` is mixed into :class:`timebank.Timebank`.
+The rows are read as they are iterated and checked on their own first
+(columns, ids, dates, amounts, kinds, groups); then applied in the file's
+order to the banks they touch with the domain's own rules, each refusal
+becoming a problem at its row. Entries' events and index rows go into one
+transaction held open for the whole import, in parts of
+:data:`PART_ENTRIES` (``LedgerApplication.saving_in_parts``); it commits
+only when no row has a problem (members are few: they are saved by one
+``save_changes``). :class:`Importing` is mixed into
+:class:`timebank.Timebank`.
 """
 
 from __future__ import annotations
