@@ -54,6 +54,10 @@ class ReadModelDB(abc.ABC):
         """Release the connection."""
 
 
+#: Pages of write-ahead log (4 KB each) after which a commit checkpoints it.
+WAL_CHECKPOINT_PAGES = 25_000
+
+
 class SqliteReadModelDB(ReadModelDB):
     """A SQLite file (or ``:memory:``), opened with sqlite-utils so that the
     same ``Database`` object answers ad-hoc queries (``.db.query(...)``)."""
@@ -68,6 +72,12 @@ class SqliteReadModelDB(ReadModelDB):
         )
         if path is not None:
             conn.execute("PRAGMA journal_mode=WAL")
+            # Checkpoint every ~100 MB of WAL rather than every 4 MB: a batch
+            # of a catch-up rewrites pages all over the aggregate tables, and
+            # checkpointing after nearly every batch took 25 s of a 92 s
+            # million-event rebuild (77 s with this; measured back to back).
+            # The WAL goes back into the file when the last connection closes.
+            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         # A read model is rebuilt from the log after a crash that loses its
         # last commits, but a torn file must not happen: NORMAL is safe in WAL.
         conn.execute("PRAGMA synchronous=NORMAL")

