@@ -15,9 +15,11 @@ only when no row has a problem (members are few: they are saved by one
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -1034,7 +1036,8 @@ class Importing:
                 session.write_part(save)
             return session.created
 
-        created = self._run(command, found)
+        with _rows_frozen():
+            created = self._run(command, found)
         if progress is not None:
             progress(len(parsed))
         return ImportResult(source, read, outcome["recorded"], outcome["skipped"],
@@ -1223,6 +1226,19 @@ def _check_untouched(ledgers: list[Bank], marks: list[int], error: errors.Timeba
     for ledger, mark in zip(ledgers, marks, strict=True):
         if len(ledger.pending_events) != mark:
             raise _HalfApplied(error) from error
+
+
+@contextmanager
+def _rows_frozen() -> Iterator[None]:
+    """While the rows are applied, the objects that exist already (the parsed
+    rows above all: a million tuples) are left out of the cyclic garbage
+    collector's passes (``gc.freeze``): they live until the import ends, and
+    its full passes over them took ~10 % of an import (measured)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _earliest(days: Iterable[tuple[str, date]]) -> dict[str, date]:
