@@ -18,8 +18,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import timebank
@@ -45,12 +44,20 @@ class Comparison:
     it found (:class:`StorageError` if the process failed), or
     :meth:`cancel` it (the audit's own replay failed)."""
 
-    def __init__(self, process: subprocess.Popen[bytes], wait: Callable[[], FiguresCompared]):
+    def __init__(self, process: subprocess.Popen[bytes], answer: Future[tuple[bytes, bytes]]):
         self._process = process
-        self._wait = wait
+        self._answer = answer  # the process's stdout and stderr, once it ends
 
     def __call__(self) -> FiguresCompared:
-        return self._wait()
+        out, err = self._answer.result()
+        if self._process.returncode != 0:
+            lines = err.decode(errors="replace").strip().splitlines()
+            raise StorageError(
+                "the audit's read-model comparison failed: "
+                + (lines[-1] if lines else f"exit status {self._process.returncode}")
+            )
+        found = json.loads(out)
+        return int(found["position"]), [Finding(**f) for f in found["findings"]]
 
     def cancel(self) -> None:
         """Stop the process if it still runs."""
@@ -76,19 +83,7 @@ def start(url: str) -> Comparison:
     waiter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-figures")
     answer = waiter.submit(process.communicate, url.encode())
     waiter.shutdown(wait=False)
-
-    def result() -> FiguresCompared:
-        out, err = answer.result()
-        if process.returncode != 0:
-            lines = err.decode(errors="replace").strip().splitlines()
-            raise StorageError(
-                "the audit's read-model comparison failed: "
-                + (lines[-1] if lines else f"exit status {process.returncode}")
-            )
-        found = json.loads(out)
-        return int(found["position"]), [Finding(**f) for f in found["findings"]]
-
-    return Comparison(process, result)
+    return Comparison(process, answer)
 
 
 def main() -> None:
