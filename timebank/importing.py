@@ -159,16 +159,10 @@ class CsvRows:
         self.name = str(path)
         self.columns = self._header()
 
-    def _open(self) -> io.TextIOWrapper:
-        return self.path.open(encoding="utf-8-sig", newline="")
-
     def _header(self) -> list[str]:
         try:
-            with self._open() as f:
+            with _text_file(self.path) as f:
                 header = next(csv.reader(f, strict=True), None)
-        except UnicodeDecodeError:
-            _text_of(self.path)  # raises, at the line of the first bad byte
-            raise
         except csv.Error as e:
             found = [RowProblem(self.name, 1, "-", "", f"not valid CSV: {e}")]
             raise ImportFailed(_failed_message(found), problems=found) from None
@@ -181,7 +175,7 @@ class CsvRows:
         columns = self.columns
         width = len(columns)
         found: list[RowProblem] = []
-        with self._open() as f:
+        with _text_file(self.path) as f:
             reader = csv.reader(f, strict=True)
             try:
                 next(reader)
@@ -195,9 +189,6 @@ class CsvRows:
                         found.append(RowProblem(self.name, line, "-", f"{len(fields)} fields",
                                                 f"the header has {width} columns"))  # fmt: skip
                     line = reader.line_num + 1
-            except UnicodeDecodeError:
-                _text_of(self.path)  # raises, at the line of the first bad byte
-                raise
             except csv.Error as e:
                 found.append(RowProblem(self.name, reader.line_num, "-", "", f"not valid CSV: {e}"))
         if found:
@@ -210,17 +201,24 @@ def read_csv(path: str | Path) -> CsvRows:
     return CsvRows(path)
 
 
-def _text_of(path: str | Path) -> str:
-    """A file's UTF-8 text (a byte-order mark accepted); bad bytes raise
-    :class:`ImportFailed` at their line."""
-    data = Path(path).read_bytes()
+@contextmanager
+def _text_file(path: Path) -> Iterator[io.TextIOWrapper]:
+    """``path`` open as UTF-8 text (a byte-order mark accepted), decoded as
+    it is read; bad bytes raise :class:`ImportFailed` at their line."""
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        reason = f"not UTF-8 text ({e.reason}); save the file as UTF-8"
-        found = [RowProblem(str(path), line, "-", repr(data[e.start : e.start + 4]), reason)]
-        raise ImportFailed(_failed_message(found), problems=found) from None
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            yield f
+    except UnicodeDecodeError:
+        # the decoder reads ahead of the rows: find the first bad byte's line
+        data = path.read_bytes()
+        try:
+            data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            line = data.count(b"\n", 0, e.start) + 1
+            reason = f"not UTF-8 text ({e.reason}); save the file as UTF-8"
+            found = [RowProblem(str(path), line, "-", repr(data[e.start : e.start + 4]), reason)]
+            raise ImportFailed(_failed_message(found), problems=found) from None
+        raise
 
 
 def _failed_message(problems: list[RowProblem]) -> str:
@@ -251,19 +249,15 @@ class TimeOverflowRows:
 
     def __iter__(self) -> Iterator[Row]:
         found = _Problems(self.name, ERRORS_MAX)
-        with self.path.open(encoding="utf-8-sig", newline="") as f:
+        with _text_file(self.path) as f:
             reader = csv.reader(f)
             line = 1
-            try:
-                for fields in reader:
-                    if fields and any(v.strip() for v in fields):
-                        mapped = _timeoverflow_row(line, fields, found)
-                        if mapped is not None:
-                            yield line, {**mapped, "bank": self.bank}
-                    line = reader.line_num + 1
-            except UnicodeDecodeError:
-                _text_of(self.path)  # raises, at the line of the first bad byte
-                raise
+            for fields in reader:
+                if fields and any(v.strip() for v in fields):
+                    mapped = _timeoverflow_row(line, fields, found)
+                    if mapped is not None:
+                        yield line, {**mapped, "bank": self.bank}
+                line = reader.line_num + 1
         if found.items:
             raise ImportFailed(_failed_message(found.items), problems=found.items)
 
