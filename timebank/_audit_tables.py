@@ -155,10 +155,8 @@ class TableReplay:
                 providers = tuple(self._account(home, a) for a, m in group if m > 0)
                 receivers = tuple(self._account(home, a) for a, m in group if m < 0)
             else:
-                p = (home, str(d["provider"]))
-                r = (other or home, str(d["receiver"]))
-                providers = (shared.setdefault(p, p),)
-                receivers = (shared.setdefault(r, r),)
+                providers = (self._account(home, d["provider"]),)
+                receivers = (self._account(other or home, d["receiver"]),)
         key = (home, other or "", d["occurred_on"]["_data_"], kind_value, d["category"] or "")
         seen = (shared.setdefault(key, key), d["minutes"], providers, receivers)
         self._count(seen, 1)

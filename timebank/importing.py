@@ -790,9 +790,13 @@ class _Session:
                                list(parties.get(ledger.bank_id, [])))
                 )  # fmt: skip
 
-    def save(self) -> None:
+    def _changed(self) -> list[Any]:
+        """The registry and the banks with events not yet written."""
         aggregates: list[Any] = [self.registry] if self.registry is not None else []
-        aggregates += [ledger for ledger in self.ledgers.values() if ledger.pending_events]
+        return aggregates + [ledger for ledger in self.ledgers.values() if ledger.pending_events]
+
+    def save(self) -> None:
+        aggregates = self._changed()
         if aggregates:
             self.app.save_changes(*aggregates, index=combined(self.index))
 
@@ -801,8 +805,7 @@ class _Session:
         the import's open transaction; with no ``save`` (a dry run, or after
         a problem: nothing will be committed) drop them. Either way the
         banks keep their state and hold no pending events."""
-        aggregates: list[Any] = [self.registry] if self.registry is not None else []
-        aggregates += [ledger for ledger in self.ledgers.values() if ledger.pending_events]
+        aggregates = self._changed()
         if save is not None:
             save(aggregates, combined(self.index))
         else:
