@@ -115,10 +115,10 @@ def import_entries(
     if source_format == "timeoverflow":
         if bank is None:
             raise click.UsageError("--source-format timeoverflow needs --bank")
-        rows, total = read_timeoverflow(file, bank), _lines(file)
+        rows, header = read_timeoverflow(file, bank), 0
     else:
-        rows, total = read_csv(file), max(0, _lines(file) - 1)  # below the header
-    with _store(create=create_banks) as tb, _progress(total) as progress:
+        rows, header = read_csv(file), 1
+    with _store(create=create_banks) as tb, _progress(file, header) as progress:
         result = tb.import_entries(
             rows, actor=_actor(), source=str(file), create_banks=create_banks,
             dry_run=dry_run, strict=strict, date_format=date_format, max_errors=max_errors,
@@ -144,12 +144,14 @@ def _lines(file: Path) -> int:
 
 
 @contextmanager
-def _progress(total: int) -> Iterator[Callable[[int], None]]:
-    """On a terminal, a progress bar with rows per second (click's); else
-    nothing until the summary."""
+def _progress(file: Path, header: int) -> Iterator[Callable[[int], None]]:
+    """On a terminal, a progress bar with rows per second (click's) over the
+    file's lines below its ``header`` lines; else nothing until the summary
+    (and the file is not read for its length)."""
     if not sys.stderr.isatty():
         yield lambda _: None
         return
+    total = max(0, _lines(file) - header)
     started = time.perf_counter()
     shown = 0
 
