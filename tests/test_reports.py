@@ -214,6 +214,49 @@ def test_a_reopened_store_resumes_where_its_read_model_stopped(
         assert tb.read_model.position() == tb._app.recorder.max_notification_id()
 
 
+def test_a_reversal_moves_first_and_last_days_once_the_catch_up_settles_them(
+    tb: timebank.Timebank, bank: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reversal's accounts wait in rm_stale_activity until the end of the
+    catch-up (the index their days are recomputed by is built after the rows
+    of a read model built from empty); a catch-up stopped before that leaves
+    them waiting, and the next one settles them."""
+    import timebank.readmodel
+
+    for n, day in enumerate(("2026-02-01", "2026-02-05", "2026-02-09")):
+        tb.record_exchange(bank, "ann", "bob", "1:00", actor=ACTOR, occurred_on=day,
+                           entry_id=f"x{n}")  # fmt: skip
+    tb.read_model.catch_up()
+    tb.reverse("x0", actor=ACTOR, reversal_id="r0", occurred_on="2026-03-01")
+    tb.reverse("x2", actor=ACTOR, reversal_id="r2", occurred_on="2026-03-01")
+    db = tb.read_model.db
+
+    def activity() -> dict[str, tuple[int, str | None, str | None]]:
+        rows = db.execute(
+            "SELECT account, exchanges, first_day, last_day FROM rm_activity"
+            " WHERE bank = ? AND account IN ('ann', 'bob')",
+            (bank,),
+        )
+        return {account: (n, first, last) for account, n, first, last in rows}
+
+    def settle_fails(db: object) -> None:
+        raise RuntimeError("stopped before settling")
+
+    monkeypatch.setattr(timebank.readmodel, "settle_activity", settle_fails)
+    with pytest.raises(RuntimeError, match="before settling"):
+        tb.read_model.catch_up(batch_size=1)
+    assert tb.read_model.position() == tb._app.recorder.max_notification_id()
+    stale = sorted(db.execute("SELECT bank, account FROM rm_stale_activity"))
+    assert stale == [(bank, "ann"), (bank, "bob")]
+    # counts are right at once; the days are the unreversed ones until settled
+    assert activity() == dict.fromkeys(("ann", "bob"), (1, "2026-02-01", "2026-02-09"))
+    monkeypatch.undo()
+    assert tb.read_model.catch_up() == 0
+    assert db.execute("SELECT COUNT(*) FROM rm_stale_activity") == [(0,)]
+    assert activity() == dict.fromkeys(("ann", "bob"), (1, "2026-02-05", "2026-02-05"))
+    assert [line.entry_id for line in tb.statement(bank, "ann")] == ["x0", "x1", "x2", "r0", "r2"]
+
+
 def test_two_catching_up_at_once_apply_each_event_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 's.db'}"
     with timebank.open(url) as tb:

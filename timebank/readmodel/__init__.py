@@ -18,7 +18,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from timebank.readmodel._db import PostgresReadModelDB, ReadModelDB, SqliteReadModelDB
-from timebank.readmodel._projector import SERVICE_KINDS, LogRecord, Projector, UnknownEvent
+from timebank.readmodel._projector import (
+    SERVICE_KINDS,
+    LogRecord,
+    Projector,
+    UnknownEvent,
+    settle_activity,
+)
 from timebank.readmodel._schema import (
     SCHEMA_VERSION,
     TABLES,
@@ -70,29 +76,41 @@ class ReadModel:
 
         Several processes may call it at once: they take turns, and each
         event is applied once (the position is read and written inside the
-        same exclusive transaction as the rows).
+        same exclusive transaction as the rows). It ends by building the
+        report indexes a read model built from empty lacks, and by settling
+        the first and last days of accounts an applied reversal took an
+        exchange from (``rm_stale_activity``), in one transaction.
         """
         self._ensure_schema()
         applied = 0
-        while True:
-            with self.db.exclusive():
-                position = int(self.db.execute("SELECT notification_id FROM rm_position")[0][0])
-                records = self._read_log(position, batch_size)
-                if records:
-                    banks = {
-                        str(s): str(b)
-                        for s, b in self.db.execute("SELECT stream, bank FROM rm_banks")
-                    }
-                    projector = Projector(self.db, banks)
-                    with no_cyclic_gc():
+        # The collector stays paused for the whole catch-up, reads included:
+        # paused only around each batch's projection, it traversed the batch's
+        # rows (still referenced until the next batch replaced them) once it
+        # resumed, 9 s of a million-event rebuild (measured). Nothing here
+        # makes reference cycles, so nothing waits for it.
+        with no_cyclic_gc():
+            while True:
+                with self.db.exclusive():
+                    position = int(self.db.execute("SELECT notification_id FROM rm_position")[0][0])
+                    records = self._read_log(position, batch_size)
+                    if records:
+                        banks = {
+                            str(s): str(b)
+                            for s, b in self.db.execute("SELECT stream, bank FROM rm_banks")
+                        }
+                        projector = Projector(self.db, banks)
                         projector.apply(records)
                         projector.flush()
-                    self.db.execute("UPDATE rm_position SET notification_id = ?", (records[-1][0],))
-            applied += len(records)
-            if len(records) < batch_size:
-                break
-        for statement in index_statements():
-            self.db.execute(statement)
+                        self.db.execute(
+                            "UPDATE rm_position SET notification_id = ?", (records[-1][0],)
+                        )
+                applied += len(records)
+                if len(records) < batch_size:
+                    break
+        with self.db.exclusive():
+            for statement in index_statements():
+                self.db.execute(statement)
+            settle_activity(self.db)
         return applied
 
     def rebuild(self, *, batch_size: int = BATCH_SIZE) -> int:

@@ -29,7 +29,14 @@ from timebank.domain.registry import Registry
 from timebank.domain.values import CLEARING_PREFIX, OPENING, POT, EntryKind
 from timebank.readmodel._db import ReadModelDB
 
-__all__ = ["SERVICE_KINDS", "TOOK_PART", "Projector", "UnknownEvent", "stored_legs"]
+__all__ = [
+    "SERVICE_KINDS",
+    "TOOK_PART",
+    "Projector",
+    "UnknownEvent",
+    "settle_activity",
+    "stored_legs",
+]
 
 #: Kinds of entry that are service exchanges in every figure.
 SERVICE_KINDS = frozenset(
@@ -407,8 +414,15 @@ class Projector:
             self._party(entry_id, bank, receiver, "receiver", 0, seq, info, None)
         for party_bank, account in original.roles:
             if party_bank == bank:
-                self._set_reversed("rm_entry_parties", self._parties, (original_id, bank, account))
-        self._set_reversed("rm_pot_flows", self._pot_flows, (original_id, bank))
+                self._set_reversed(
+                    "rm_entry_parties",
+                    self._parties,
+                    (original_id, bank, account),
+                    ("entry_seq", original.seq, bank, account),
+                )
+        self._set_reversed(
+            "rm_pot_flows", self._pot_flows, (original_id, bank), ("entry_id", original_id, bank)
+        )
 
     def _add_entry(self, info: _Entry, reverses: str | None, d: dict[str, Any]) -> None:
         """Remember the entry and its ``rm_entries`` row (written at the flush)."""
@@ -441,14 +455,21 @@ class Projector:
         )
 
     def _set_reversed(
-        self, table: str, pending: dict[Any, list[Any]], key: tuple[str, ...]
+        self,
+        table: str,
+        pending: dict[Any, list[Any]],
+        key: tuple[str, ...],
+        stored: tuple[Any, ...],
     ) -> None:
+        """Mark a row reversed: in the batch's ``pending`` rows by ``key``, or
+        in ``table`` by ``stored`` (the entry's key column and value, then the
+        bank and account if the key has them)."""
         row = pending.get(key)
         if row is not None:
             row[-1] = 1
             return
-        where = " AND ".join(f"{c} = ?" for c in ("entry_id", "bank", "account")[: len(key)])
-        self.db.execute(f"UPDATE {table} SET reversed = 1 WHERE {where}", key)  # noqa: S608
+        where = " AND ".join(f"{c} = ?" for c in (stored[0], "bank", "account")[: len(key)])
+        self.db.execute(f"UPDATE {table} SET reversed = 1 WHERE {where}", stored[1:])  # noqa: S608
 
     def _mark_reversed(self, original_id: str, reversal_id: str) -> None:
         row = self._entries.get(original_id)
@@ -527,7 +548,7 @@ class Projector:
             seq, entry_id, kind, bank, receiver_bank, day, minutes, category, provider, receiver
         )
         parties = self.db.execute(
-            "SELECT bank, account, role FROM rm_entry_parties WHERE entry_id = ?", (entry_id,)
+            "SELECT bank, account, role FROM rm_entry_parties WHERE entry_seq = ?", (seq,)
         )
         info.roles = {(b, a): role for b, a, role in parties}
         if kind == EntryKind.GROUP_EXCHANGE.value:  # one event: every row is here
@@ -585,12 +606,31 @@ class Projector:
             [(*key, n) for key, n in self._pair_days.items()],
         )
         pair = ("bank_a", "account_a", "bank_b", "account_b")
-        _write_spans(db, "rm_pairs", pair, self._pairs, self._recompute_pairs,
-                     "SELECT {} FROM rm_pair_days WHERE {} AND exchanges > 0", "day")  # fmt: skip
-        _write_spans(db, "rm_activity", ("bank", "account"), self._activities,
-                     self._recompute_activities,
-                     "SELECT {} FROM rm_entry_parties WHERE {} AND " + TOOK_PART,  # noqa: S608
-                     "occurred_on")  # fmt: skip
+        _write_spans(db, "rm_pairs", pair, self._pairs)
+        _recompute_spans(db, "rm_pairs", pair, self._recompute_pairs, _PAIR_DAYS, "day")
+        _write_spans(db, "rm_activity", _ACCOUNT, self._activities)
+        # settled by settle_activity at the end of the catch-up, when the
+        # index of party rows by account that it seeks by exists
+        db.executemany(
+            "INSERT INTO rm_stale_activity VALUES (?, ?) ON CONFLICT DO NOTHING",
+            sorted(self._recompute_activities),
+        )
+
+
+_ACCOUNT = ("bank", "account")
+#: Where a span's first and last days are recomputed from.
+_PAIR_DAYS = "SELECT {} FROM rm_pair_days WHERE {} AND exchanges > 0"
+_ACCOUNT_PARTIES = "SELECT {} FROM rm_entry_parties WHERE {} AND " + TOOK_PART  # noqa: S608
+
+
+def settle_activity(db: ReadModelDB) -> None:
+    """Recompute the first and last days of the accounts in
+    ``rm_stale_activity`` from their party rows, and empty it (in the
+    caller's transaction, once ``rm_entry_parties_by_account`` exists)."""
+    stale = db.execute("SELECT bank, account FROM rm_stale_activity")
+    if stale:
+        _recompute_spans(db, "rm_activity", _ACCOUNT, stale, _ACCOUNT_PARTIES, "occurred_on")
+        db.execute("DELETE FROM rm_stale_activity")
 
 
 #: The member and bank events, by topic: plain functions of the class, not
@@ -631,16 +671,9 @@ def _add_span(
 
 
 def _write_spans(
-    db: ReadModelDB,
-    table: str,
-    key: tuple[str, ...],
-    spans: dict[tuple[str, ...], list[Any]],
-    recompute: set[tuple[str, ...]],
-    source: str,
-    day: str,
+    db: ReadModelDB, table: str, key: tuple[str, ...], spans: dict[tuple[str, ...], list[Any]]
 ) -> None:
-    """Upsert the spans into ``table``, then recompute the first and last
-    days of the ``recompute`` keys from the ``source`` rows."""
+    """Upsert the spans into ``table`` (counts added, days widened)."""
     marks = ", ".join("?" * (len(key) + 3))
     db.executemany(
         f"INSERT INTO {table} VALUES ({marks})"  # noqa: S608 - fixed names
@@ -654,6 +687,18 @@ def _write_spans(
         f"  THEN excluded.last_day ELSE {table}.last_day END",
         [(*k, n, first, last) for k, (n, first, last) in spans.items()],
     )
+
+
+def _recompute_spans(
+    db: ReadModelDB,
+    table: str,
+    key: tuple[str, ...],
+    recompute: Iterable[tuple[Any, ...]],
+    source: str,
+    day: str,
+) -> None:
+    """Recompute the first and last days of the ``recompute`` keys of
+    ``table`` from the ``source`` rows."""
     where = " AND ".join(f"{column} = ?" for column in key)
     db.executemany(
         f"UPDATE {table} SET"  # noqa: S608 - fixed names

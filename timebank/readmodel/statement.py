@@ -39,7 +39,7 @@ def statement_lines(db: ReadModelDB, bank: str, account: str, limit: int) -> lis
     others: dict[str, list[str]] = {}  # entry id -> its other legs in this bank, in order
     for entry_id, other in db.execute(
         "SELECT q.entry_id, q.account FROM rm_entry_parties p"
-        " JOIN rm_entry_parties q ON q.entry_id = p.entry_id AND q.bank = p.bank"
+        " JOIN rm_entry_parties q ON q.entry_seq = p.entry_seq AND q.bank = p.bank"
         " WHERE p.bank = ? AND p.account = ? AND q.account <> p.account AND q.leg IS NOT NULL"
         " ORDER BY q.entry_id, q.leg",
         (bank, account),
