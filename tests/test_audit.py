@@ -299,6 +299,43 @@ def test_a_read_model_behind_the_log_is_compared_where_it_is(tmp_path: Path) -> 
         assert tb.audit().findings == ()
 
 
+def test_days_waiting_for_the_end_of_a_catch_up_are_a_note_and_counts_still_checked(
+    tmp_path: Path,
+) -> None:
+    """A read model stopped in the middle of a catch-up holds the first and
+    last days of accounts a reversal moved as they were (rm_stale_activity
+    lists them until the catch-up's end settles them): the audit notes them
+    and still compares their counts."""
+    url = _store(tmp_path)  # e1 (2026-02-01) reversed: a's and b's days start 02-03
+    assert _alter_read_model(
+        tmp_path,
+        "UPDATE rm_activity SET first_day = '2026-02-01' WHERE bank = 'c' AND account = 'a'",
+    )
+    assert _alter_read_model(tmp_path, "INSERT INTO rm_stale_activity VALUES ('c', 'a')")
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        for mode in ("figures", "full"):
+            report = tb.audit(read_model=mode)
+            assert report.ok, (mode, report.summary())
+            assert [f.check for f in report.findings] == ["read_model_settling"], mode
+    assert _alter_read_model(
+        tmp_path, "UPDATE rm_activity SET exchanges = exchanges + 1 WHERE account = 'a'"
+    )
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        for mode in ("figures", "full"):
+            found = tb.audit(read_model=mode).errors
+            assert [(f.check, f.ids["table"]) for f in found] == [("read_model", "rm_activity")]
+    assert _alter_read_model(
+        tmp_path, "UPDATE rm_activity SET exchanges = exchanges - 1 WHERE account = 'a'"
+    )
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        assert tb.read_model.catch_up() == 0  # nothing new to apply; settles a
+        assert tb.read_model.db.execute(
+            "SELECT first_day FROM rm_activity WHERE bank = 'c' AND account = 'a'"
+        ) == [("2026-02-03",)]
+        assert tb.audit(read_model="full").findings == ()
+        assert tb.audit().findings == ()
+
+
 def test_personal_data_inside_an_event_is_found(tmp_path: Path) -> None:
     url = _store(tmp_path)
     _append(url, "ExchangeRecorded", lambda e: e.update(entry_id="p-1", category="Ada Lovelace"))

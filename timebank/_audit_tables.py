@@ -28,7 +28,15 @@ from timebank.domain.values import POT, EntryKind
 from timebank.readmodel import ReadModel
 from timebank.readmodel._projector import SERVICE_KINDS
 
-__all__ = ["Seen", "Table", "TableReplay", "differences", "read_tables"]
+__all__ = [
+    "STALE",
+    "Seen",
+    "Table",
+    "TableReplay",
+    "differences",
+    "read_tables",
+    "without_waiting_days",
+]
 
 _Account = tuple[str, str]  # (bank, account)
 
@@ -78,6 +86,25 @@ _KEYS = {
 
 Table = dict[tuple[Any, ...], tuple[Any, ...]]
 
+#: Accounts whose rm_activity days wait for the end of a catch-up (read with
+#: the compared tables, keyed by bank and account).
+STALE = "rm_stale_activity"
+
+
+def without_waiting_days(activity: Table, waiting: Iterable[tuple[Any, ...]]) -> Table:
+    """``rm_activity`` rows with the first and last days of the ``waiting``
+    accounts left out (their counts kept): a catch-up settles those days at
+    its end, so a read model caught in the middle of one holds them stale."""
+    trimmed = dict(activity)
+    for key in waiting:
+        if key in trimmed:
+            exchanges = trimmed[key][0]
+            if exchanges:
+                trimmed[key] = (exchanges, None, None)
+            else:  # nothing standing: the row settles to zero and no days
+                del trimmed[key]
+    return trimmed
+
 
 def read_tables(model: ReadModel) -> tuple[int, dict[str, Table]]:
     """The read model's position and its compared tables, read in one
@@ -90,7 +117,9 @@ def read_tables(model: ReadModel) -> tuple[int, dict[str, Table]]:
         if "rm_position" not in db.table_names():
             return 0, {}
         position = int(db.execute("SELECT notification_id FROM rm_position")[0][0])
-        return position, {name: _table(name, db.execute(sql)) for name, sql in _QUERIES.items()}
+        tables = {name: _table(name, db.execute(sql)) for name, sql in _QUERIES.items()}
+        tables[STALE] = {tuple(key): () for key in db.execute(f"SELECT * FROM {STALE}")}  # noqa: S608
+        return position, tables
 
 
 def _table(name: str, rows: list[tuple[Any, ...]]) -> Table:
