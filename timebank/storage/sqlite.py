@@ -42,6 +42,9 @@ __all__ = ["SqliteBackend"]
 
 #: Seconds a writer waits for another process's write lock before giving up.
 LOCK_TIMEOUT_S = 10
+#: Page cache of the connection that writes an import (PRAGMA cache_size:
+#: negative is KiB), 32 MB.
+BULK_CACHE_KIB = -32_768
 #: Seconds erasure keeps trying to empty the write-ahead log while other
 #: processes hold it open.
 ERASE_CHECKPOINT_S = 5
@@ -113,11 +116,25 @@ class SqliteRecorder(SQLiteApplicationRecorder):
     @contextmanager
     def bulk_insert(self) -> Iterator[BulkInsert]:
         with self.datastore.transaction(commit=True) as c:
+            # A larger page cache for the import's one transaction: its
+            # postings go into the (bank, account, version) key in random
+            # account order, and with SQLite's default 2 MB most of them
+            # missed the cache. Measured: a million entries' postings alone
+            # 17.6 s with 2 MB, 11.5-12.9 s with 32 MB (7.6 s with 128 MB,
+            # which the import's 400 MB memory target has no room for); the
+            # whole import 124.4 s against 118.3 s, 21 MB more at its peak.
+            # The connection's own size comes back when the import ends.
+            c.execute("PRAGMA cache_size")
+            usual = int(c.fetchone()[0])
+            c.execute(f"PRAGMA cache_size={BULK_CACHE_KIB}")
+            try:
 
-            def insert(stored_events: Sequence[StoredEvent], index: IndexUpdate) -> None:
-                self._insert_events(c, stored_events, **{INDEX_KWARG: index})
+                def insert(stored_events: Sequence[StoredEvent], index: IndexUpdate) -> None:
+                    self._insert_events(c, stored_events, **{INDEX_KWARG: index})
 
-            yield insert
+                yield insert
+            finally:
+                c.execute(f"PRAGMA cache_size={usual}")
 
     # Reads (events, index look-ups, the change token) go through one
     # dedicated connection in autocommit mode, used only for SELECTs: each
