@@ -303,15 +303,18 @@ def test_days_waiting_for_the_end_of_a_catch_up_are_a_note_and_counts_still_chec
     tmp_path: Path,
 ) -> None:
     """A read model stopped in the middle of a catch-up holds the first and
-    last days of accounts a reversal moved as they were (rm_stale_activity
-    lists them until the catch-up's end settles them): the audit notes them
-    and still compares their counts."""
+    last days of accounts and pairs a reversal moved as they were
+    (rm_stale_activity and rm_stale_pairs list them until the catch-up's end
+    settles them): the audit notes them and still compares their counts."""
     url = _store(tmp_path)  # e1 (2026-02-01) reversed: a's and b's days start 02-03
     assert _alter_read_model(
         tmp_path,
         "UPDATE rm_activity SET first_day = '2026-02-01' WHERE bank = 'c' AND account = 'a'",
     )
     assert _alter_read_model(tmp_path, "INSERT INTO rm_stale_activity VALUES ('c', 'a')")
+    assert _alter_read_model(tmp_path, "UPDATE rm_pairs SET first_day = '2026-02-01'")
+    assert _alter_read_model(tmp_path, "INSERT INTO rm_stale_pairs SELECT bank_a, account_a,"
+                             " bank_b, account_b FROM rm_pairs")  # fmt: skip
     with timebank.open(url, clock=fixed_clock, create=False) as tb:
         for mode in ("figures", "full"):
             report = tb.audit(read_model=mode)
@@ -332,6 +335,7 @@ def test_days_waiting_for_the_end_of_a_catch_up_are_a_note_and_counts_still_chec
         assert tb.read_model.db.execute(
             "SELECT first_day FROM rm_activity WHERE bank = 'c' AND account = 'a'"
         ) == [("2026-02-03",)]
+        assert tb.read_model.db.execute("SELECT first_day FROM rm_pairs") == [("2026-02-03",)]
         assert tb.audit(read_model="full").findings == ()
         assert tb.audit().findings == ()
 

@@ -217,10 +217,11 @@ def test_a_reopened_store_resumes_where_its_read_model_stopped(
 def test_a_reversal_moves_first_and_last_days_once_the_catch_up_settles_them(
     tb: timebank.Timebank, bank: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A reversal's accounts wait in rm_stale_activity until the end of the
-    catch-up (the index their days are recomputed by is built after the rows
-    of a read model built from empty); a catch-up stopped before that leaves
-    them waiting, and the next one settles them."""
+    """A reversal's accounts and pairs wait in rm_stale_activity and
+    rm_stale_pairs until the end of the catch-up (the indexes their days are
+    recomputed by are built after the rows of a read model built from
+    empty); a catch-up stopped before that leaves them waiting, and the next
+    one settles them."""
     import timebank.readmodel
 
     for n, day in enumerate(("2026-02-01", "2026-02-05", "2026-02-09")):
@@ -231,30 +232,45 @@ def test_a_reversal_moves_first_and_last_days_once_the_catch_up_settles_them(
     tb.reverse("x2", actor=ACTOR, reversal_id="r2", occurred_on="2026-03-01")
     db = tb.read_model.db
 
-    def activity() -> dict[str, tuple[int, str | None, str | None]]:
-        rows = db.execute(
+    def spans() -> tuple[dict[str, tuple[int, str | None, str | None]], list[tuple[object, ...]]]:
+        activity = db.execute(
             "SELECT account, exchanges, first_day, last_day FROM rm_activity"
             " WHERE bank = ? AND account IN ('ann', 'bob')",
             (bank,),
         )
-        return {account: (n, first, last) for account, n, first, last in rows}
+        pairs = db.execute(
+            "SELECT account_a, account_b, exchanges, first_day, last_day FROM rm_pairs"
+            " WHERE bank_a = ? AND bank_b = ?",
+            (bank, bank),
+        )
+        return {account: (n, first, last) for account, n, first, last in activity}, pairs
 
     def settle_fails(db: object) -> None:
         raise RuntimeError("stopped before settling")
 
-    monkeypatch.setattr(timebank.readmodel, "settle_activity", settle_fails)
+    monkeypatch.setattr(timebank.readmodel, "settle_spans", settle_fails)
     with pytest.raises(RuntimeError, match="before settling"):
         tb.read_model.catch_up(batch_size=1)
     assert tb.read_model.position() == tb._app.recorder.max_notification_id()
-    stale = sorted(db.execute("SELECT bank, account FROM rm_stale_activity"))
-    assert stale == [(bank, "ann"), (bank, "bob")]
+    waiting = sorted(db.execute("SELECT bank, account FROM rm_stale_activity"))
+    assert waiting == [(bank, "ann"), (bank, "bob")]
+    assert db.execute("SELECT * FROM rm_stale_pairs") == [(bank, "ann", bank, "bob")]
     # counts are right at once; the days are the unreversed ones until settled
-    assert activity() == dict.fromkeys(("ann", "bob"), (1, "2026-02-01", "2026-02-09"))
+    assert spans() == (
+        dict.fromkeys(("ann", "bob"), (1, "2026-02-01", "2026-02-09")),
+        [("ann", "bob", 1, "2026-02-01", "2026-02-09")],
+    )
     monkeypatch.undo()
     assert tb.read_model.catch_up() == 0
-    assert db.execute("SELECT COUNT(*) FROM rm_stale_activity") == [(0,)]
-    assert activity() == dict.fromkeys(("ann", "bob"), (1, "2026-02-05", "2026-02-05"))
+    for table in ("rm_stale_activity", "rm_stale_pairs"):
+        assert db.execute(f"SELECT COUNT(*) FROM {table}") == [(0,)]
+    assert spans() == (
+        dict.fromkeys(("ann", "bob"), (1, "2026-02-05", "2026-02-05")),
+        [("ann", "bob", 1, "2026-02-05", "2026-02-05")],
+    )
     assert [line.entry_id for line in tb.statement(bank, "ann")] == ["x0", "x1", "x2", "r0", "r2"]
+    assert tb.report(bank, start="2026-02-06", end="2026-02-28").connections == 0
+    assert tb.report(bank, start="2026-02-05", end="2026-02-05").connections == 1
 
 
 def test_two_catching_up_at_once_apply_each_event_once(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -86,16 +86,17 @@ _KEYS = {
 
 Table = dict[tuple[Any, ...], tuple[Any, ...]]
 
-#: Accounts whose rm_activity days wait for the end of a catch-up (read with
-#: the compared tables, keyed by bank and account).
-STALE = "rm_stale_activity"
+#: Span table -> the table of its keys whose first and last days wait for
+#: the end of a catch-up (read with the compared tables).
+STALE = {"rm_activity": "rm_stale_activity", "rm_pairs": "rm_stale_pairs"}
 
 
-def without_waiting_days(activity: Table, waiting: Iterable[tuple[Any, ...]]) -> Table:
-    """``rm_activity`` rows with the first and last days of the ``waiting``
-    accounts left out (their counts kept): a catch-up settles those days at
-    its end, so a read model caught in the middle of one holds them stale."""
-    trimmed = dict(activity)
+def without_waiting_days(spans: Table, waiting: Iterable[tuple[Any, ...]]) -> Table:
+    """``rm_activity`` or ``rm_pairs`` rows with the first and last days of
+    the ``waiting`` keys left out (their counts kept): a catch-up settles
+    those days at its end, so a read model caught in the middle of one holds
+    them stale."""
+    trimmed = dict(spans)
     for key in waiting:
         if key in trimmed:
             exchanges = trimmed[key][0]
@@ -118,7 +119,8 @@ def read_tables(model: ReadModel) -> tuple[int, dict[str, Table]]:
             return 0, {}
         position = int(db.execute("SELECT notification_id FROM rm_position")[0][0])
         tables = {name: _table(name, db.execute(sql)) for name, sql in _QUERIES.items()}
-        tables[STALE] = {tuple(key): () for key in db.execute(f"SELECT * FROM {STALE}")}  # noqa: S608
+        for stale in STALE.values():
+            tables[stale] = {tuple(key): () for key in db.execute(f"SELECT * FROM {stale}")}  # noqa: S608
         return position, tables
 
 

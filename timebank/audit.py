@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any, Literal
@@ -425,12 +425,13 @@ def _note_behind(auditor: _Auditor, position: int) -> None:
                      " (it catches up when next read); compared up to there", INFO)  # fmt: skip
 
 
-def _note_settling(auditor: _Auditor, waiting: int) -> None:
-    if waiting:
+def _note_settling(auditor: _Auditor, waiting: Mapping[str, Sized]) -> None:
+    accounts, pairs = len(waiting["rm_activity"]), len(waiting["rm_pairs"])
+    if accounts or pairs:
         auditor.find("read_model_settling",
-                     f"{waiting:,} account(s) wait for the end of a read-model catch-up to"
-                     " settle their first and last exchange days; their counts were compared,"
-                     " not those days", INFO)  # fmt: skip
+                     f"{accounts:,} account(s) and {pairs:,} pair(s) wait for the end of a"
+                     " read-model catch-up to settle their first and last exchange days;"
+                     " their counts were compared, not those days", INFO)  # fmt: skip
 
 
 def _compare_tables(auditor: _Auditor, position: int, tables: dict[str, Any]) -> None:
@@ -456,13 +457,13 @@ def _compare_tables(auditor: _Auditor, position: int, tables: dict[str, Any]) ->
             if start is not None
         ],
     )
-    waiting = tables.get(STALE, {})
-    _note_settling(auditor, len(waiting))
+    waiting = {table: tables.get(stale, {}) for table, stale in STALE.items()}
+    _note_settling(auditor, waiting)
     for table, replayed in expected.items():
         ours, theirs = tables[table], replayed
-        if table == "rm_activity" and waiting:
-            ours = without_waiting_days(ours, waiting)
-            theirs = without_waiting_days(theirs, waiting)
+        if waiting.get(table):
+            ours = without_waiting_days(ours, waiting[table])
+            theirs = without_waiting_days(theirs, waiting[table])
         keys = differences(ours, theirs)
         if keys:
             auditor.find("read_model",
@@ -488,14 +489,17 @@ def _compare_read_model(
         ours, theirs = model.tables(), fresh.tables()
     finally:
         fresh.close()
-    waiting = {(row[0], row[1]) for row in ours.pop(STALE, [])}
-    theirs.pop(STALE, None)  # settled at the end of its catch-up: empty
-    _note_settling(auditor, len(waiting))
-    for tables in (ours, theirs):
-        tables["rm_activity"] = [
-            (b, a, n, None, None) if (b, a) in waiting else (b, a, n, first, last)
-            for b, a, n, first, last in tables.get("rm_activity", [])
-        ]
+    waiting = {table: set(ours.pop(stale, [])) for table, stale in STALE.items()}
+    for stale in STALE.values():
+        theirs.pop(stale, None)  # settled at the end of its own catch-up: empty
+    _note_settling(auditor, waiting)
+    for table, keys in waiting.items():
+        width = len(next(iter(keys), ()))
+        for tables in (ours, theirs):
+            tables[table] = [
+                (*row[:width], row[width], None, None) if row[:width] in keys else row
+                for row in tables.get(table, [])
+            ]
     for table in sorted(set(ours) | set(theirs)):
         if ours.get(table) != theirs.get(table):
             auditor.find("read_model", f"read-model table {table} differs from a fresh projection"

@@ -23,7 +23,7 @@ from timebank.readmodel._projector import (
     LogRecord,
     Projector,
     UnknownEvent,
-    settle_activity,
+    settle_spans,
 )
 from timebank.readmodel._schema import (
     SCHEMA_VERSION,
@@ -78,8 +78,9 @@ class ReadModel:
         event is applied once (the position is read and written inside the
         same exclusive transaction as the rows). It ends by building the
         report indexes a read model built from empty lacks, and by settling
-        the first and last days of accounts an applied reversal took an
-        exchange from (``rm_stale_activity``), in one transaction.
+        the first and last days of the accounts and pairs an applied reversal
+        took an exchange from (``rm_stale_activity``, ``rm_stale_pairs``), in
+        one transaction.
         """
         self._ensure_schema()
         applied = 0
@@ -110,7 +111,7 @@ class ReadModel:
         with self.db.exclusive():
             for statement in index_statements():
                 self.db.execute(statement)
-            settle_activity(self.db)
+            settle_spans(self.db)
         return applied
 
     def rebuild(self, *, batch_size: int = BATCH_SIZE) -> int:

@@ -34,7 +34,7 @@ __all__ = [
     "TOOK_PART",
     "Projector",
     "UnknownEvent",
-    "settle_activity",
+    "settle_spans",
     "stored_legs",
 ]
 
@@ -601,36 +601,44 @@ class Projector:
         )
         db.executemany(
             "INSERT INTO rm_pair_days VALUES (?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (bank_a, account_a, bank_b, account_b, day) DO UPDATE"
+            " ON CONFLICT (day, bank_a, account_a, bank_b, account_b) DO UPDATE"
             " SET exchanges = rm_pair_days.exchanges + excluded.exchanges",
             [(*key, n) for key, n in self._pair_days.items()],
         )
-        pair = ("bank_a", "account_a", "bank_b", "account_b")
-        _write_spans(db, "rm_pairs", pair, self._pairs)
-        _recompute_spans(db, "rm_pairs", pair, self._recompute_pairs, _PAIR_DAYS, "day")
+        _write_spans(db, "rm_pairs", _PAIR, self._pairs)
         _write_spans(db, "rm_activity", _ACCOUNT, self._activities)
-        # settled by settle_activity at the end of the catch-up, when the
-        # index of party rows by account that it seeks by exists
-        db.executemany(
-            "INSERT INTO rm_stale_activity VALUES (?, ?) ON CONFLICT DO NOTHING",
-            sorted(self._recompute_activities),
-        )
+        # settled by settle_spans at the end of the catch-up, when the
+        # indexes it seeks by exist
+        waiting = {"rm_pairs": self._recompute_pairs, "rm_activity": self._recompute_activities}
+        for table, key, stale_table, _, _ in _STALE:
+            db.executemany(
+                f"INSERT INTO {stale_table} VALUES ({', '.join('?' * len(key))})"  # noqa: S608
+                " ON CONFLICT DO NOTHING",
+                sorted(waiting[table]),
+            )
 
 
 _ACCOUNT = ("bank", "account")
-#: Where a span's first and last days are recomputed from.
-_PAIR_DAYS = "SELECT {} FROM rm_pair_days WHERE {} AND exchanges > 0"
-_ACCOUNT_PARTIES = "SELECT {} FROM rm_entry_parties WHERE {} AND " + TOOK_PART  # noqa: S608
+_PAIR = ("bank_a", "account_a", "bank_b", "account_b")
+#: Spans whose first and last days wait in a table: (span table, its key,
+#: table of waiting keys, where the days are recomputed from, day column).
+_STALE = (
+    ("rm_pairs", _PAIR, "rm_stale_pairs",
+     "SELECT {} FROM rm_pair_days WHERE {} AND exchanges > 0", "day"),
+    ("rm_activity", _ACCOUNT, "rm_stale_activity",
+     "SELECT {} FROM rm_entry_parties WHERE {} AND " + TOOK_PART, "occurred_on"),  # noqa: S608
+)  # fmt: skip
 
 
-def settle_activity(db: ReadModelDB) -> None:
-    """Recompute the first and last days of the accounts in
-    ``rm_stale_activity`` from their party rows, and empty it (in the
-    caller's transaction, once ``rm_entry_parties_by_account`` exists)."""
-    stale = db.execute("SELECT bank, account FROM rm_stale_activity")
-    if stale:
-        _recompute_spans(db, "rm_activity", _ACCOUNT, stale, _ACCOUNT_PARTIES, "occurred_on")
-        db.execute("DELETE FROM rm_stale_activity")
+def settle_spans(db: ReadModelDB) -> None:
+    """Recompute the first and last days of the pairs and accounts waiting in
+    ``rm_stale_pairs`` and ``rm_stale_activity``, and empty those (in the
+    caller's transaction, once the report indexes exist)."""
+    for table, key, stale_table, source, day in _STALE:
+        stale = db.execute(f"SELECT {', '.join(key)} FROM {stale_table}")  # noqa: S608
+        if stale:
+            _recompute_spans(db, table, key, stale, source, day)
+            db.execute(f"DELETE FROM {stale_table}")  # noqa: S608
 
 
 #: The member and bank events, by topic: plain functions of the class, not
