@@ -418,10 +418,10 @@ class Projector:
                     "rm_entry_parties",
                     self._parties,
                     (original_id, bank, account),
-                    ("entry_seq", original.seq, bank, account),
+                    ("entry_seq", original.seq),
                 )
         self._set_reversed(
-            "rm_pot_flows", self._pot_flows, (original_id, bank), ("entry_id", original_id, bank)
+            "rm_pot_flows", self._pot_flows, (original_id, bank), ("entry_id", original_id)
         )
 
     def _add_entry(self, info: _Entry, reverses: str | None, d: dict[str, Any]) -> None:
@@ -459,17 +459,22 @@ class Projector:
         table: str,
         pending: dict[Any, list[Any]],
         key: tuple[str, ...],
-        stored: tuple[Any, ...],
+        entry: tuple[str, Any],
     ) -> None:
-        """Mark a row reversed: in the batch's ``pending`` rows by ``key``, or
-        in ``table`` by ``stored`` (the entry's key column and value, then the
-        bank and account if the key has them)."""
+        """Mark a row reversed: in the batch's ``pending`` rows by ``key``
+        (entry id, bank, and account if the table has one), or in ``table``
+        by ``entry`` (the column that names the entry there, and its value)
+        with the rest of ``key``."""
         row = pending.get(key)
         if row is not None:
             row[-1] = 1
             return
-        where = " AND ".join(f"{c} = ?" for c in (stored[0], "bank", "account")[: len(key)])
-        self.db.execute(f"UPDATE {table} SET reversed = 1 WHERE {where}", stored[1:])  # noqa: S608
+        column, value = entry
+        where = " AND ".join(f"{c} = ?" for c in (column, "bank", "account")[: len(key)])
+        self.db.execute(
+            f"UPDATE {table} SET reversed = 1 WHERE {where}",  # noqa: S608 - fixed names
+            (value, *key[1:]),
+        )
 
     def _mark_reversed(self, original_id: str, reversal_id: str) -> None:
         row = self._entries.get(original_id)
