@@ -26,7 +26,7 @@ from typing import Any
 
 from timebank.domain.values import POT, EntryKind
 from timebank.readmodel import ReadModel
-from timebank.readmodel._projector import SERVICE_KINDS
+from timebank.readmodel._projector import SERVICE_KINDS, WAITING_TABLES
 
 __all__ = [
     "STALE",
@@ -87,8 +87,8 @@ _KEYS = {
 Table = dict[tuple[Any, ...], tuple[Any, ...]]
 
 #: Span table -> the table of its keys whose first and last days wait for
-#: the end of a catch-up (read with the compared tables).
-STALE = {"rm_activity": "rm_stale_activity", "rm_pairs": "rm_stale_pairs"}
+#: the end of a catch-up (read with the compared tables): the projector's.
+STALE = WAITING_TABLES
 
 
 def without_waiting_days(spans: Table, waiting: Iterable[tuple[Any, ...]]) -> Table:

@@ -32,6 +32,7 @@ from timebank.readmodel._db import ReadModelDB
 __all__ = [
     "SERVICE_KINDS",
     "TOOK_PART",
+    "WAITING_TABLES",
     "Projector",
     "UnknownEvent",
     "settle_spans",
@@ -633,6 +634,8 @@ _STALE = (
     ("rm_activity", _ACCOUNT, "rm_stale_activity",
      "SELECT {} FROM rm_entry_parties WHERE {} AND " + TOOK_PART, "occurred_on"),  # noqa: S608
 )  # fmt: skip
+#: Span table -> the table of its keys waiting to be settled.
+WAITING_TABLES = {table: waiting for table, _, waiting, _, _ in _STALE}
 
 
 def settle_spans(db: ReadModelDB) -> None:
