@@ -8,14 +8,24 @@ other legs in the same bank, in the order the entry lists them; an
 inter-bank entry's clearing account is shown as the account it stands for in
 the other bank (``bank:account``), and a reversal names the accounts as the
 line of the entry it undoes does.
+
+The other legs of an entry within one bank of a two-party kind come from the
+domain's own rule (:func:`~timebank.domain.entries.legs_for`), which is how
+the projector wrote its party rows; only group exchanges, reversals and
+inter-bank entries have theirs read back from ``rm_entry_parties``. Reading
+every line's other rows back (a second index seek and row a line) made a
+1,000-line statement take 16.9 ms against 12.1 ms (medians of 200 calls of
+each, alternated, on the benchmark store).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import orjson
 
+from timebank.domain.entries import legs_for
 from timebank.domain.values import CLEARING_PREFIX, POT, EntryKind
 from timebank.readmodel._db import ReadModelDB
 from timebank.views import StatementLine
@@ -24,6 +34,19 @@ __all__ = ["statement_lines"]
 
 _KINDS = {kind.value: kind for kind in EntryKind}
 _FAR_IS_POT = frozenset({EntryKind.POT_EXCHANGE.value, EntryKind.DONATION.value})
+#: Kinds whose legs in one bank follow from the entry's own fields.
+_DERIVED = frozenset(
+    kind.value
+    for kind in (
+        EntryKind.EXCHANGE,
+        EntryKind.POT_EXCHANGE,
+        EntryKind.DONATION,
+        EntryKind.GIFT,
+        EntryKind.OPENING_BALANCE,
+    )
+)
+#: Entries whose other rows one query reads at most.
+_SEQS_PER_QUERY = 500
 
 
 def statement_lines(db: ReadModelDB, bank: str, account: str, limit: int) -> list[StatementLine]:
@@ -31,27 +54,19 @@ def statement_lines(db: ReadModelDB, bank: str, account: str, limit: int) -> lis
     rows = db.execute(
         "SELECT p.entry_id, p.minutes, e.kind, e.occurred_on, e.recorded_at, e.category,"
         " e.reverses, e.reversed_by, e.flags, e.bank, e.receiver_bank, e.provider, e.receiver,"
-        " e.receiver_recorded_at, e.receiver_flags"
+        " e.receiver_recorded_at, e.receiver_flags, e.seq"
         " FROM rm_entry_parties p JOIN rm_entries e ON e.seq = p.entry_seq"
         " WHERE p.bank = ? AND p.account = ? ORDER BY p.seq LIMIT ?",
         (bank, account, limit),
     )
-    others: dict[str, list[str]] = {}  # entry id -> its other legs in this bank, in order
-    for entry_id, other in db.execute(
-        "SELECT q.entry_id, q.account FROM rm_entry_parties p"
-        " JOIN rm_entry_parties q ON q.entry_seq = p.entry_seq AND q.bank = p.bank"
-        " WHERE p.bank = ? AND p.account = ? AND q.account <> p.account AND q.leg IS NOT NULL"
-        " ORDER BY q.entry_id, q.leg",
-        (bank, account),
-    ):
-        others.setdefault(entry_id, []).append(other)
+    others = _other_legs(db, bank, account, rows)
     lines: list[StatementLine] = []
     named: dict[str, tuple[str, ...]] = {}  # entry id -> its line's counterparties
     balance = 0
     for (
         entry_id, minutes, kind, occurred_on, recorded_at, category, reverses, reversed_by,
         flags, provider_bank, receiver_bank, provider, receiver, receiver_recorded_at,
-        receiver_flags,
+        receiver_flags, _,
     ) in rows:  # fmt: skip
         balance += minutes
         counterparties = others.get(entry_id, [])
@@ -84,3 +99,34 @@ def statement_lines(db: ReadModelDB, bank: str, account: str, limit: int) -> lis
             )
         )
     return lines
+
+
+def _other_legs(
+    db: ReadModelDB, bank: str, account: str, rows: list[tuple[Any, ...]]
+) -> dict[str, list[str]]:
+    """Entry id -> the accounts of its other legs in ``bank``, in order."""
+    others: dict[str, list[str]] = {}
+    stored: dict[int, str] = {}  # entry seq -> id, for those read from their rows
+    for row in rows:
+        entry_id, minutes, kind, receiver_bank, provider, receiver, seq = (
+            row[0], row[1], row[2], row[10], row[11], row[12], row[15],
+        )  # fmt: skip
+        if kind in _DERIVED and receiver_bank is None:
+            legs = legs_for(_KINDS[kind], provider, receiver, minutes)
+            others[entry_id] = [a for a, _ in legs if a != account]
+        else:
+            stored[seq] = entry_id
+    seqs = sorted(stored)
+    for start in range(0, len(seqs), _SEQS_PER_QUERY):
+        chunk = seqs[start : start + _SEQS_PER_QUERY]
+        # by entry_seq alone (the bank and account are tested here): with
+        # them in the WHERE clause SQLite may seek the whole bank instead
+        for seq, leg_bank, other in db.execute(
+            "SELECT entry_seq, bank, account FROM rm_entry_parties"  # noqa: S608 - only marks
+            f" WHERE entry_seq IN ({', '.join('?' * len(chunk))}) AND leg IS NOT NULL"
+            " ORDER BY entry_seq, leg",
+            chunk,
+        ):
+            if leg_bank == bank and other != account:
+                others.setdefault(stored[seq], []).append(other)
+    return others
