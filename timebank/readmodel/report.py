@@ -375,8 +375,13 @@ def _is_month_end(day: date) -> bool:
 
 
 def _pair_span(db: ReadModelDB) -> tuple[date, date] | None:
-    """The first and last day any pair exchanged (through the day index)."""
-    low, high = db.execute("SELECT MIN(day), MAX(day) FROM rm_pair_days")[0]
+    """The first and last day any pair exchanged: two seeks at the ends of
+    the table's key, which starts with the day (SQLite answers MIN and MAX in
+    one SELECT by scanning the whole table: 122 ms of a 266 ms whole-history
+    report on the benchmark store, measured)."""
+    low, high = db.execute(
+        "SELECT (SELECT MIN(day) FROM rm_pair_days), (SELECT MAX(day) FROM rm_pair_days)"
+    )[0]
     return None if low is None else (date.fromisoformat(low), date.fromisoformat(high))
 
 
