@@ -162,21 +162,25 @@ FLOOR_TOPICS = tuple(
 )
 
 
-def sql_floor(store: Path, scratch: Path) -> tuple[float, int, int]:
-    """Seconds SQLite itself takes to write an entry row and a row per
-    participant for the store's two-party entries, with the statement's
-    index built after the rows, in one transaction: each event's fields
-    extracted once with ``json_extract`` into the entry rows, the party rows
-    selected from them. Also the number of those entries, and of events in
-    the log."""
+def sql_floor(store: Path, scratch: Path) -> tuple[float, float, int, int]:
+    """The floor of writing an entry row and a row per participant for the
+    store's two-party entries, with the statement's index built after the
+    rows, in one transaction, entirely inside SQLite (no Python per event).
+
+    Each event's fields are first extracted once with ``json_extract`` into
+    a table in memory; that is timed apart, because a projector could parse
+    faster. The floor is the rest: copying those rows into the file, the
+    party rows selected from them, the indexes, the commit. Returns the
+    extraction's seconds, the floor's seconds, the entries, and the events
+    in the log."""
     db = SqliteReadModelDB(scratch)  # the read model's own pragmas
     conn = db.conn
+    conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute("ATTACH DATABASE ? AS store", (str(store),))
     marks = ", ".join("?" * len(FLOOR_TOPICS))
     started = time.perf_counter()
-    conn.execute("BEGIN IMMEDIATE")
     conn.execute(
-        "CREATE TABLE main.floor_entries AS SELECT rowid AS seq,"
+        "CREATE TEMP TABLE staged AS SELECT rowid AS seq,"
         " json_extract(state, '$.entry_id') AS entry_id, topic AS kind,"
         " json_extract(state, '$.occurred_on._data_') AS occurred_on,"
         " json_extract(state, '$.minutes') AS minutes,"
@@ -188,12 +192,15 @@ def sql_floor(store: Path, scratch: Path) -> tuple[float, int, int]:
         f" FROM store.stored_events WHERE topic IN ({marks}) ORDER BY rowid",
         FLOOR_TOPICS,
     )
+    extracted = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("CREATE TABLE main.floor_entries AS SELECT * FROM staged ORDER BY seq")
     conn.execute(
         "CREATE TABLE main.floor_parties AS"
         " SELECT seq, ? AS bank, provider AS account, 'provider' AS role, minutes,"
-        "  occurred_on, kind, category, 0 AS reversed FROM floor_entries"
+        "  occurred_on, kind, category, 0 AS reversed FROM staged"
         " UNION ALL SELECT seq, ?, coalesce(receiver, '@pot'), 'receiver', -minutes,"
-        "  occurred_on, kind, category, 0 FROM floor_entries",
+        "  occurred_on, kind, category, 0 FROM staged",
         (BANK, BANK),
     )
     conn.execute("CREATE UNIQUE INDEX floor_entries_by_id ON floor_entries (entry_id)")
@@ -201,11 +208,11 @@ def sql_floor(store: Path, scratch: Path) -> tuple[float, int, int]:
         "CREATE INDEX floor_parties_by_account ON floor_parties (bank, account, occurred_on)"
     )
     conn.execute("COMMIT")
-    seconds = time.perf_counter() - started
+    done = time.perf_counter()
     count = int(conn.execute("SELECT count(*) FROM floor_entries").fetchone()[0])
     events = int(conn.execute("SELECT max(rowid) FROM store.stored_events").fetchone()[0])
     db.close()
-    return seconds, count, events
+    return extracted - started, done - extracted, count, events
 
 
 def timed(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
@@ -271,8 +278,11 @@ def main() -> None:
             print(
                 f"read model file: {size / 1e6:,.0f} MB; store: {path.stat().st_size / 1e6:,.0f} MB"
             )
-        seconds, count, events = sql_floor(path, Path(tmp) / "floor.db")
-        print(f"floor: {count:,} entries' rows of {events:,} events in {seconds:.2f} s")
+        extraction, seconds, count, events = sql_floor(path, Path(tmp) / "floor.db")
+        print(
+            f"floor: {count:,} entries' rows of {events:,} events written in {seconds:.2f} s"
+            f" (their fields extracted beforehand in {extraction:.2f} s, not counted)"
+        )
         floor = events / seconds
         line("SQLite floor, entry + party rows", floor, "events/s")
         line("catch-up / floor", caught_up / floor, "")
