@@ -104,9 +104,12 @@ def test_the_storage_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> N
 #: Each --quick benchmark and what its output must hold (every figure line,
 #: and a count where one is known).
 QUICK_BENCHMARKS = {
-    "reports.py": ("catch up from empty", "report, whole history", "statement of m0", "ratio"),
+    "reports.py": ("catch up from empty", "report, whole history", "statement of m0", "ratio",
+                   "SQLite floor, entry + party rows", "catch-up / floor",
+                   "times this machine's floor"),
     "import.py": ("recorded 2,000", "import, SQLite", "peak memory", "plain executemany",
-                  "ratio import"),
+                  "ratio import", "store write ceiling", "ratio ceiling / executemany",
+                  "import / ceiling", "of the ratio target"),
     "audit.py": ("audit, without the read model", "audit, whole audit", "ratio"),
 }  # fmt: skip
 
