@@ -21,7 +21,6 @@ each, alternated, on the benchmark store).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 import orjson
 
@@ -59,7 +58,9 @@ def statement_lines(db: ReadModelDB, bank: str, account: str, limit: int) -> lis
         " WHERE p.bank = ? AND p.account = ? ORDER BY p.seq LIMIT ?",
         (bank, account, limit),
     )
-    others = _other_legs(db, bank, account, rows)
+    # entry seq (the last column) -> id, of the lines whose legs are read back
+    stored = {row[-1]: row[0] for row in rows if not _derived(row[2], row[10])}
+    others = _stored_legs(db, bank, account, stored)
     lines: list[StatementLine] = []
     named: dict[str, tuple[str, ...]] = {}  # entry id -> its line's counterparties
     balance = 0
@@ -69,7 +70,11 @@ def statement_lines(db: ReadModelDB, bank: str, account: str, limit: int) -> lis
         receiver_flags, _,
     ) in rows:  # fmt: skip
         balance += minutes
-        counterparties = others.get(entry_id, [])
+        if _derived(kind, receiver_bank):
+            legs = legs_for(_KINDS[kind], provider, receiver, minutes)
+            counterparties = [a for a, _ in legs if a != account]
+        else:
+            counterparties = others.get(entry_id, [])
         stamp, side_flags = recorded_at, flags
         if receiver_bank is not None:  # an inter-bank entry, seen from one side
             if bank == provider_bank:
@@ -101,21 +106,18 @@ def statement_lines(db: ReadModelDB, bank: str, account: str, limit: int) -> lis
     return lines
 
 
-def _other_legs(
-    db: ReadModelDB, bank: str, account: str, rows: list[tuple[Any, ...]]
+def _derived(kind: str, receiver_bank: str | None) -> bool:
+    """Whether an entry's legs follow from its own fields: a two-party kind
+    within one bank."""
+    return kind in _DERIVED and receiver_bank is None
+
+
+def _stored_legs(
+    db: ReadModelDB, bank: str, account: str, stored: dict[int, str]
 ) -> dict[str, list[str]]:
-    """Entry id -> the accounts of its other legs in ``bank``, in order."""
+    """Entry id -> the accounts of its other legs in ``bank``, in order, for
+    the ``stored`` entries (entry seq -> id), read from their party rows."""
     others: dict[str, list[str]] = {}
-    stored: dict[int, str] = {}  # entry seq -> id, for those read from their rows
-    for row in rows:
-        entry_id, minutes, kind, receiver_bank, provider, receiver, seq = (
-            row[0], row[1], row[2], row[10], row[11], row[12], row[15],
-        )  # fmt: skip
-        if kind in _DERIVED and receiver_bank is None:
-            legs = legs_for(_KINDS[kind], provider, receiver, minutes)
-            others[entry_id] = [a for a, _ in legs if a != account]
-        else:
-            stored[seq] = entry_id
     seqs = sorted(stored)
     for start in range(0, len(seqs), _SEQS_PER_QUERY):
         chunk = seqs[start : start + _SEQS_PER_QUERY]
