@@ -38,7 +38,7 @@ __all__ = [
     "without_waiting_days",
 ]
 
-_Account = tuple[str, str]  # (bank, account)
+_AccountKey = tuple[str, str]  # (bank, account)
 
 #: The read model's tables as the comparison reads them: name -> query of
 #: (key..., value...) rows. Rows whose values are all zero or null mean
@@ -133,11 +133,28 @@ def _table(name: str, rows: list[tuple[Any, ...]]) -> Table:
 
 _GROUP = EntryKind.GROUP_EXCHANGE.value
 
+
+class _Account:
+    """One account of the replay, shared by every entry that names it, with
+    its standing exchanges by day. Hashes by identity, so a pair of them
+    and a day key the pairs' counts without hashing the accounts' names."""
+
+    __slots__ = ("days", "key")
+
+    def __init__(self, key: _AccountKey) -> None:
+        self.key = key
+        self.days: defaultdict[str, int] = defaultdict(int)
+
+
+#: A daily key's totals: the key (bank, receiver bank, day, kind,
+#: category), entries, minutes.
+_Daily = list[Any]
+
 #: An entry as its other bank's side and its reversal need it: its daily
-#: key (bank, receiver bank, day, kind, category), minutes, and the
+#: totals (shared with every entry of the same key), minutes, and the
 #: accounts that provided and received service (none but for a service
 #: exchange).
-Seen = tuple[tuple[str, str, str, str, str], int, tuple[_Account, ...], tuple[_Account, ...]]
+Seen = tuple[_Daily, int, tuple[_Account, ...], tuple[_Account, ...]]
 
 
 class TableReplay:
@@ -150,22 +167,18 @@ class TableReplay:
     gives the balances and memberships it keeps itself to :meth:`expected`.
 
     Kept lean because it runs for every entry of the log (a million in the
-    benchmark): a plain tuple per entry whose key and accounts are shared,
-    and counters by day under each pair of accounts and each account.
+    benchmark): a plain tuple per entry whose daily key is shared, and one
+    :class:`_Account` per account holding its counters by day, so that an
+    entry's counts are found from the accounts it already holds.
     """
 
     def __init__(self) -> None:
-        self._shared: dict[tuple[str, ...], Any] = {}  # accounts and daily keys, one of each
-        self.daily: dict[tuple[str, ...], list[int]] = {}
+        #: bank -> account -> its replay
+        self._accounts: defaultdict[str, dict[str, _Account]] = defaultdict(dict)
+        self.daily: dict[tuple[str, ...], _Daily] = {}
+        #: (provider, receiver, day) -> standing exchanges (either way round)
+        self.pair_days: defaultdict[tuple[_Account, _Account, str], int] = defaultdict(int)
         self.pot_daily: defaultdict[tuple[str, str], int] = defaultdict(int)
-        #: pair of accounts (bank, account, bank, account) -> day -> standing exchanges
-        self.pair_days: defaultdict[tuple[str, ...], defaultdict[str, int]] = defaultdict(
-            lambda: defaultdict(int)
-        )
-        #: (bank, account) -> day -> standing exchanges it took part in
-        self.activity_days: defaultdict[_Account, defaultdict[str, int]] = defaultdict(
-            lambda: defaultdict(int)
-        )
 
     def entry(
         self, bank: str, kind: EntryKind | None, d: dict[str, Any], legs: list[tuple[str, int]]
@@ -173,7 +186,6 @@ class TableReplay:
         """The first event of an entry id, on ``bank`` (``kind`` None: one side
         of an inter-bank entry); what its other side and its reversal need of
         it, for the auditor to keep."""
-        shared = self._shared
         if kind is None:
             kind_value, home, other = d["kind"], d["provider_bank"], d["receiver_bank"]
         else:
@@ -189,7 +201,10 @@ class TableReplay:
                 providers = (self._account(home, d["provider"]),)
                 receivers = (self._account(other or home, d["receiver"]),)
         key = (home, other or "", d["occurred_on"]["_data_"], kind_value, d["category"] or "")
-        seen = (shared.setdefault(key, key), d["minutes"], providers, receivers)
+        daily = self.daily.get(key)
+        if daily is None:
+            daily = self.daily[key] = [key, 0, 0]
+        seen = (daily, d["minutes"], providers, receivers)
         self._count(seen, 1)
         self.side(bank, seen, d, legs)
         return seen
@@ -210,32 +225,32 @@ class TableReplay:
         self._pot(bank, d["occurred_on"]["_data_"], legs)
 
     def _account(self, bank: str, account: Any) -> _Account:
-        key = (bank, str(account))
-        shared: _Account = self._shared.setdefault(key, key)
-        return shared
+        accounts = self._accounts[bank]
+        found = accounts.get(account)
+        if found is None:
+            account = str(account)
+            found = accounts[account] = _Account((bank, account))
+        return found
 
     def _count(self, seen: Seen, sign: int) -> None:
-        key, minutes, providers, receivers = seen
-        totals = self.daily.get(key)
-        if totals is None:
-            self.daily[key] = [sign, sign * minutes]
-        else:
-            totals[0] += sign
-            totals[1] += sign * minutes
-        day = key[2]
+        daily, minutes, providers, receivers = seen
+        daily[1] += sign
+        daily[2] += sign * minutes
+        day = daily[0][2]
+        pair_days = self.pair_days
         for p in providers:
             for r in receivers:
-                self.pair_days[(*p, *r) if p < r else (*r, *p)][day] += sign
+                pair_days[p, r, day] += sign
 
     def _active(self, seen: Seen, bank: str, sign: int) -> None:
         # each bank's side counts its own accounts, once per entry
-        day = seen[0][2]
+        day = seen[0][0][2]
         accounts = seen[2] + seen[3]
-        if len(accounts) > 1 and (len(accounts) > 2 or accounts[0] == accounts[1]):
+        if len(accounts) > 1 and (len(accounts) > 2 or accounts[0] is accounts[1]):
             accounts = tuple(set(accounts))
         for account in accounts:
-            if account[0] == bank:
-                self.activity_days[account][day] += sign
+            if account.key[0] == bank:
+                account.days[day] += sign
 
     def _pot(self, bank: str, day: str, legs: list[tuple[str, int]]) -> None:
         for account, minutes in legs:
@@ -245,31 +260,52 @@ class TableReplay:
     # --- the comparison ---------------------------------------------------------------
     def expected(
         self,
-        balances: dict[_Account, int],
+        balances: dict[_AccountKey, int],
         memberships: Iterable[tuple[str, str, str, str, str | None]],
     ) -> dict[str, Table]:
         """What each compared table must hold, given the replay's balances
         and memberships (bank, member, started_on, kind, ended_on)."""
         monthly: defaultdict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0])
-        for (home, other, day, kind, category), (n, m) in self.daily.items():
+        for (home, other, day, kind, category), n, m in self.daily.values():
             totals = monthly[home, other, day[:7], kind, category]
             totals[0] += n
             totals[1] += m
+        accounts = [a for by_bank in self._accounts.values() for a in by_bank.values()]
+        pair_days, pairs = self._pairs()
         return {
             "rm_accounts": _nonzero({k: (m,) for k, m in balances.items()}),
-            "rm_daily": _nonzero({k: tuple(v) for k, v in self.daily.items()}),
+            "rm_daily": _nonzero({k: (n, m) for k, n, m in self.daily.values()}),
             "rm_monthly": _nonzero({k: tuple(v) for k, v in monthly.items()}),
             "rm_pot_daily": _nonzero({k: (m,) for k, m in self.pot_daily.items()}),
             "rm_memberships": {(b, m, s): (k, e) for b, m, s, k, e in memberships},
-            "rm_pair_days": {
-                (*pair, day): (n,)
-                for pair, days in self.pair_days.items()
-                for day, n in days.items()
-                if n
-            },
-            "rm_pairs": _spans(self.pair_days),
-            "rm_activity": _spans(self.activity_days),
+            "rm_pair_days": pair_days,
+            "rm_pairs": pairs,
+            "rm_activity": _spans({a.key: a.days for a in accounts}),
         }
+
+    def _pairs(self) -> tuple[Table, Table]:
+        """``rm_pair_days`` and ``rm_pairs``: each pair of accounts (the lesser
+        first) with its standing exchanges by day, whichever way round each
+        went, and with its exchanges and first and last days."""
+        days: dict[tuple[str, ...], int] = {}
+        for (p, r, day), n in self.pair_days.items():
+            both: tuple[str, ...] = (*p.key, *r.key) if p.key < r.key else (*r.key, *p.key)
+            key = (*both, day)
+            days[key] = days.get(key, 0) + n
+        spans: dict[tuple[str, ...], list[Any]] = {}
+        for key, n in days.items():
+            if n:
+                pair, day = key[:4], key[4]
+                span = spans.get(pair)
+                if span is None:
+                    spans[pair] = [n, day, day]
+                else:
+                    span[0] += n
+                    if day < span[1]:
+                        span[1] = day
+                    elif day > span[2]:
+                        span[2] = day
+        return {k: (n,) for k, n in days.items() if n}, {k: tuple(v) for k, v in spans.items()}
 
 
 def _nonzero(table: Table) -> Table:

@@ -118,12 +118,14 @@ class _Bank:
         self._limits.pop(member, None)  # its kind decides its limits
         self.periods[member] = [[day, None]]
 
-    def limits_of(self, account: str) -> BalanceLimits | None:
+    def breach(self, account: str, change: int) -> int | None:
+        """The limit of ``account`` that ``change`` breaks, from its balance
+        before it, or ``None``."""
         try:
-            return self._limits[account]
+            limits = self._limits[account]
         except KeyError:
             limits = self._limits[account] = self.policy.limits_for(self.kind_of(account))
-            return limits
+        return None if limits is None else limits.breach(self.balances[account], change)
 
     def kind_of(self, account: str) -> AccountKind:
         if account == POT:
@@ -135,7 +137,10 @@ class _Bank:
         return AccountKind(self.kinds.get(account, AccountKind.INDIVIDUAL.value))
 
     def member_on(self, member: str, day: date) -> bool:
-        for start, end in self.periods.get(member, ()):
+        periods = self.periods.get(member)
+        if periods is None:
+            return False
+        for start, end in periods:
             if start is not None and start <= day and (end is None or day <= end):
                 return True
         return False
@@ -231,17 +236,18 @@ class _Auditor:
         if seen is not None and (seen[0] == stream or not side or seen[1] != topic):
             self.find("duplicate_entry_id", f"entry id {entry_id!r} is recorded twice", **ids)
         self._future(bank, entry_id, day, d, ids)
+        changes = _changes(legs)
         if topic == _REVERSAL_TOPIC:
             self._reversal(entry_id, d["reverses"], seen is not None, ids)
         else:
-            for member in {a for a, _ in legs if not a.startswith("@")}:
-                if not bank.member_on(member, day):
+            for member, _ in changes:
+                if not member.startswith("@") and not bank.member_on(member, day):
                     self.find("outside_membership",
                               f"entry {entry_id!r} on {day} is outside {member!r}'s membership",
                               member=member, **ids)  # fmt: skip
         if sum(m for _, m in legs) != 0:
             self.find("unbalanced_entry", f"entry {entry_id!r}'s legs do not sum to zero", **ids)
-        self._limits(bank, entry_id, legs, d.get("flags"), ids)
+        self._limits(bank, entry_id, changes, d.get("flags"), ids)
 
     def _tables(
         self,
@@ -294,21 +300,12 @@ class _Auditor:
         self,
         bank: _Bank,
         entry_id: str,
-        legs: list[tuple[str, int]],
+        changes: Iterable[tuple[str, int]],
         flags: list[str] | None,
         ids: dict[str, Any],
     ) -> None:
-        changes: Iterable[tuple[str, int]]
-        if len(legs) == 2 and legs[0][0] != legs[1][0]:  # most entries: two accounts
-            changes = legs
-        else:
-            totals: dict[str, int] = {}
-            for account, minutes in legs:
-                totals[account] = totals.get(account, 0) + minutes
-            changes = totals.items()
         for account, change in changes:
-            limits = bank.limits_of(account)
-            breached = None if limits is None else limits.breach(bank.balances[account], change)
+            breached = bank.breach(account, change)
             if breached is None:
                 continue
             if f"limit:{account}:{breached}" in (flags or ()):
@@ -504,6 +501,16 @@ def _compare_read_model(
         if ours.get(table) != theirs.get(table):
             auditor.find("read_model", f"read-model table {table} differs from a fresh projection"
                          f" of the log (at event {position:,})", table=table)  # fmt: skip
+
+
+def _changes(legs: list[tuple[str, int]]) -> Iterable[tuple[str, int]]:
+    """Each account an entry's legs move, with its change."""
+    if len(legs) == 2 and legs[0][0] != legs[1][0]:  # most entries: two accounts
+        return legs
+    totals: dict[str, int] = {}
+    for account, minutes in legs:
+        totals[account] = totals.get(account, 0) + minutes
+    return totals.items()
 
 
 def _batches(read_log: Callable[[int, int], Sequence[LogRecord]]) -> Iterator[Sequence[LogRecord]]:
