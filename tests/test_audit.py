@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import timebank
+from timebank import testing
 from timebank._reporting import journal_account
 
 from .conftest import ACTOR, BACKENDS, fixed_clock, open_store
@@ -346,6 +347,25 @@ def test_personal_data_inside_an_event_is_found(tmp_path: Path) -> None:
     assert "personal_data" in _audit(url)
 
 
+def test_the_api_function_audits_a_store_by_its_url_and_writes_nothing(tmp_path: Path) -> None:
+    url = _store(tmp_path)
+    assert timebank.audit(url).ok
+    testing.assert_sound(url)
+    _append(url, "EntryReversed", lambda e: e.update(entry_id="e1-again"))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    report = timebank.audit(url)
+    assert [f.check for f in report.errors] == _audit(url) == ["reversed_twice"]
+    with timebank.open(url, create=False) as tb:  # an open store is audited as it is
+        assert timebank.audit(tb, read_model=False).errors == tb.audit(read_model=False).errors
+    with pytest.raises(AssertionError, match="reversed_twice"):
+        testing.assert_sound(url)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    missing = tmp_path / "missing.db"
+    with pytest.raises(timebank.errors.StoreNotFound):
+        timebank.audit(f"sqlite:///{missing}")
+    assert not missing.exists()
+
+
 def test_the_audit_command_exits_1_on_a_defect_and_writes_nothing(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
@@ -450,7 +470,7 @@ def test_personal_data_is_a_string_value_in_every_encoding(
     """A profile value is found in a stored event exactly when it is one of
     the event's string values (never merely a key, nor part of a longer
     string), however the event's JSON was written."""
-    from timebank.audit import _encoded, _holds_personal
+    from timebank._audit import _encoded, _holds_personal
 
     state = [
         lambda e: json.dumps(e, ensure_ascii=False).encode(),

@@ -8,7 +8,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import find, given, settings
+from hypothesis import strategies as st
 
 import timebank
 from timebank import testing
@@ -61,3 +62,37 @@ def test_assert_sound_fails_with_the_findings(tmp_path: Path) -> None:
     with timebank.open(url, clock=lambda: testing.NOW) as again, pytest.raises(AssertionError) as e:
         testing.assert_sound(again)
     assert "duplicate_entry_id" in str(e.value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_member_and_entry_strategies_give_rows_the_ledger_records(data: st.DataObject) -> None:
+    bank = data.draw(st.sampled_from([testing.ROOT, testing.HUB]), label="bank")
+    people = data.draw(
+        st.lists(testing.members(bank), min_size=2, max_size=6, unique_by=lambda m: m["member_id"]),
+        label="members",
+    )
+    rows = data.draw(
+        st.lists(testing.entries(people), max_size=20, unique_by=lambda e: e["entry_id"]),
+        label="entries",
+    )
+    tb = testing.Ledger(members=tuple(people), entries=tuple(rows)).build()
+    testing.assert_sound(tb)
+    assert tb._app.index.count_entries() == len(rows)  # every row recorded, none refused
+    expected: dict[tuple[str, str], int] = {}  # the balances, summed from the rows alone
+    for row in rows:
+        minutes = parse_minutes(row["hours"].lstrip("-")) * (-1 if row["hours"][0] == "-" else 1)
+        far = {"exchange": row["receiver"], "gift": row["receiver"], "donation": timebank.POT,
+               "opening_balance": timebank.OPENING}[row["kind"]]  # fmt: skip
+        earned = -minutes if row["kind"] in ("gift", "donation") else minutes
+        for account, change in ((row["provider"], earned), (far, -earned)):
+            key = (row["bank"], account)
+            expected[key] = expected.get(key, 0) + change
+    held = {(b.bank, b.account): b.balance_minutes for b in tb.balances()}
+    assert {k: v for k, v in held.items() if v} == {k: v for k, v in expected.items() if v}
+
+
+def test_entries_needs_two_members_in_one_bank() -> None:
+    one = {"member_id": "a", "kind": "individual", "bank": testing.ROOT, "joined_on": "2026-01-01"}
+    with pytest.raises(ValueError, match="two members in one bank"):
+        find(testing.entries([one]), lambda _: True)

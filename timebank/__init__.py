@@ -2,11 +2,12 @@
 
 Open a store with :func:`timebank.open` and use the :class:`Timebank` it
 returns; every refused command raises a :class:`TimebankError` subclass from
-:mod:`timebank.errors` and changes nothing.
+:mod:`timebank.errors` and changes nothing. :func:`timebank.audit` checks
+that a store keeps every ledger invariant.
 """
 
-from timebank.api import Timebank, open
-from timebank.audit import AuditReport, Finding
+from timebank._audit import AuditReport, Finding
+from timebank.api import Timebank, audit, open
 from timebank.domain.entries import RecordedEntry
 from timebank.domain.errors import TimebankError
 from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
@@ -71,6 +72,7 @@ __all__ = [
     "StatementLine",
     "Timebank",
     "TimebankError",
+    "audit",
     "format_hours",
     "open",
     "parse_minutes",

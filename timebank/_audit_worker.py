@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import timebank
-from timebank.audit import FiguresCompared, Finding
+from timebank._audit import FiguresCompared, Finding
 from timebank.domain.errors import StorageError
 
 __all__ = ["WORTH_IT_FROM", "Comparison", "available", "start"]

@@ -32,10 +32,10 @@ import attrs
 
 from timebank import _audit_worker
 from timebank._access import Access
+from timebank._audit import AuditReport, FiguresCompared, audit_log, compare_figures
 from timebank._index import index_update
 from timebank._ledger import LedgerApplication, serialised
 from timebank._reporting import STATEMENT_LINES_MAX, Reporting, check_limit
-from timebank.audit import AuditReport, FiguresCompared, audit_log, compare_figures
 from timebank.domain import errors
 from timebank.domain.bank import Bank, MemberStatus, recorded_entry
 from timebank.domain.entries import NewEntry, RecordedEntry, group_legs, inter_bank_legs
@@ -72,7 +72,7 @@ from timebank.views import (
     StatementLine,
 )
 
-__all__ = ["STATEMENT_LINES_MAX", "Timebank", "open"]
+__all__ = ["STATEMENT_LINES_MAX", "Timebank", "audit", "open"]
 
 #: Longest bank display name.
 BANK_NAME_LENGTH_MAX = 200
@@ -89,6 +89,22 @@ def open(url: str | None = None, *, create: bool = True, clock: Clock | None = N
     ``sqlite:///timebank.db``). With ``create=False`` a missing SQLite file
     raises :class:`~timebank.errors.StoreNotFound`."""
     return Timebank(open_backend(url or default_url(), create=create), clock=clock)
+
+
+def audit(
+    store: str | Timebank | None = None, *, read_model: bool | Literal["full"] = True
+) -> AuditReport:
+    """Audit a store (docs/audit.md): replay its event log and check every
+    ledger invariant; never writes. ``store`` is an open :class:`Timebank`,
+    or the URL of one (default as :func:`open`), which is opened without
+    creating anything (:class:`~timebank.errors.StoreNotFound` if missing)
+    and closed after; ``read_model`` as :meth:`Timebank.audit`. The
+    report's ``ok`` says whether it is sound; its ``findings`` list each
+    problem with the ids that find it."""
+    if isinstance(store, Timebank):
+        return store.audit(read_model=read_model)
+    with open(store, create=False) as tb:
+        return tb.audit(read_model=read_model)
 
 
 class Timebank(Reporting, Importing):

@@ -2,9 +2,10 @@
 extra ``timebank[testing]`` (hypothesis).
 
 - Strategies: :func:`member_ids`, :func:`entry_ids`, :func:`hours`,
-  :func:`days`, :func:`ledgers` (whole valid ledgers: two banks and a mini
-  bank, every kind of entry, inter-bank entries, reversals, pot flows, in the
-  interchange layout, loaded with :meth:`Ledger.build`).
+  :func:`days`, :func:`members` and :func:`entries` (rows in the interchange
+  layout), :func:`ledgers` (whole valid ledgers: two banks and a mini bank,
+  every kind of entry, inter-bank entries, reversals, pot flows, loaded with
+  :meth:`Ledger.build`).
 - :class:`LedgerStateMachine`: random commands through the public API, the
   audit after every step; subclass it and add rules that drive your code.
 - :func:`assert_sound`: run the audit on any store; fail with its findings.
@@ -12,7 +13,7 @@ extra ``timebank[testing]`` (hypothesis).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from timebank.api import Timebank
+from timebank.api import Timebank, audit
 from timebank.domain.errors import TimebankError
 from timebank.storage.memory import MemoryBackend
 
@@ -29,10 +30,12 @@ __all__ = [
     "LedgerStateMachine",
     "assert_sound",
     "days",
+    "entries",
     "entry_ids",
     "hours",
     "ledgers",
     "member_ids",
+    "members",
 ]
 
 #: The banks :func:`ledgers` and :class:`LedgerStateMachine` open: a root
@@ -44,10 +47,11 @@ ACTOR = "auditor"
 NOW = datetime(2026, 7, 20, 12, tzinfo=UTC)
 
 
-def assert_sound(tb: Timebank) -> None:
+def assert_sound(store: Timebank | str) -> None:
     """Fail (``AssertionError``) with the audit's summary unless the store
-    audits clean: every invariant of docs/audit.md, on a replay of its log."""
-    report = tb.audit()
+    (an open :class:`Timebank`, or a store's URL) audits clean: every
+    invariant of docs/audit.md, on a replay of its log."""
+    report = audit(store)
     assert report.ok, report.summary()
 
 
@@ -74,6 +78,63 @@ def hours(max_minutes: int = 1440) -> st.SearchStrategy[str]:
 def days(start: date = OPENED, end: date | None = None) -> st.SearchStrategy[date]:
     """Dates from ``start`` to ``end`` (default: 200 days on)."""
     return st.dates(start, end or start + timedelta(days=200))
+
+
+#: The kinds of entry :func:`entries` draws from.
+ENTRY_KINDS = ("exchange", "gift", "donation", "opening_balance")
+
+
+def members(
+    bank: str = ROOT, joined: st.SearchStrategy[date] | None = None
+) -> st.SearchStrategy[dict[str, str]]:
+    """Member rows in the interchange layout (docs/import.md): a valid id,
+    individual or organisation, ``bank``, and a join date (``joined``,
+    default :func:`days`). Draw several with unique ids:
+    ``st.lists(members(), min_size=2, unique_by=lambda m: m["member_id"])``."""
+    return st.fixed_dictionaries({
+        "member_id": member_ids(),
+        "kind": st.sampled_from(["individual", "organisation"]),
+        "bank": st.just(bank),
+        "joined_on": (joined or days()).map(date.isoformat),
+    })  # fmt: skip
+
+
+@st.composite
+def entries(
+    draw: st.DrawFn, people: Sequence[Mapping[str, str]], kinds: Sequence[str] = ENTRY_KINDS
+) -> dict[str, str]:
+    """One entry row in the interchange layout among ``people`` (member
+    rows as :func:`members` gives, at least two in one bank): an exchange or
+    gift between two members of a bank, a donation to its pot, or an opening
+    balance (some negative), of at most 24 hours, dated on or after its
+    members joined and not after :data:`NOW`. Each row can be recorded on
+    its own by a bank with default policies; draw several with
+    ``st.lists(entries(people), unique_by=lambda e: e["entry_id"])``. (Pot-
+    funded help and reversals depend on what came before: see
+    :func:`ledgers`.)"""
+    by_bank: dict[str, list[Mapping[str, str]]] = {}
+    for person in people:
+        by_bank.setdefault(person["bank"], []).append(person)
+    banks = sorted(bank for bank, rows in by_bank.items() if len(rows) > 1)
+    if not banks:
+        raise ValueError("entries() needs two members in one bank")
+    bank = draw(st.sampled_from(banks), label="bank")
+    provider, receiver = draw(st.permutations(by_bank[bank]), label="members")[:2]
+    kind = draw(st.sampled_from(list(kinds)), label="kind")
+    two = kind in ("exchange", "gift")
+    joined = max(
+        date.fromisoformat(p["joined_on"]) for p in ((provider, receiver) if two else (provider,))
+    )
+    day = draw(st.dates(joined, max(joined, NOW.date())), label="day")
+    amount = draw(hours(), label="hours")
+    if kind == "opening_balance" and draw(st.booleans(), label="negative"):
+        amount = f"-{amount}"
+    return {
+        "entry_id": draw(entry_ids(), label="entry_id"), "occurred_on": day.isoformat(),
+        "kind": kind, "provider": provider["member_id"],
+        "receiver": receiver["member_id"] if two else "", "hours": amount, "bank": bank,
+        "category": draw(st.sampled_from(["", "diy", "shopping", "befriending"]), label="category"),
+    }  # fmt: skip
 
 
 @attrs.frozen
