@@ -245,6 +245,7 @@ def test_a_read_model_row_altered_is_found(tmp_path: Path) -> None:
         ("rm_pot_daily", "UPDATE rm_pot_daily SET minutes = minutes - 30"),
         ("rm_memberships", "UPDATE rm_memberships SET ended_on = '2026-03-01' WHERE member = 'b'"),
         ("rm_pair_days", "DELETE FROM rm_pair_days"),
+        ("rm_pair_days", "UPDATE rm_pair_days SET exchanges = exchanges + 1"),
         ("rm_pairs", "UPDATE rm_pairs SET first_day = '2026-01-15'"),
         ("rm_activity", "UPDATE rm_activity SET exchanges = exchanges + 1 WHERE account = 'a'"),
     ],
@@ -266,6 +267,21 @@ def test_each_figure_table_altered_is_found(
     assert [(f.check, f.ids["table"]) for f in found] == [("read_model", table)]
     assert started == [url, url]  # the clean store's audit too
     assert here[1] == list(found)
+
+
+def test_a_pair_day_altered_is_named_by_its_pair_and_day(tmp_path: Path) -> None:
+    url = _store(tmp_path)
+    # one more exchange on a day the pair never exchanged, and none on the day it did
+    assert (
+        _alter_read_model(
+            tmp_path, "UPDATE rm_pair_days SET day = '2026-02-10' WHERE day = '2026-02-03'"
+        )
+        == 1
+    )
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        (found,) = tb.audit().errors
+    assert (found.check, found.ids["table"], found.ids["rows"]) == ("read_model", "rm_pair_days", 2)
+    assert found.ids["first"] == ["c", "a", "c", "b", "2026-02-03"]
 
 
 def test_a_failed_comparison_process_is_an_error_not_a_clean_audit(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
@@ -58,9 +59,9 @@ _QUERIES = {
     ),
     "rm_pot_daily": ("SELECT bank, day, minutes FROM rm_pot_daily WHERE coalesce(minutes, 0) != 0"),
     "rm_memberships": "SELECT bank, member, started_on, kind, ended_on FROM rm_memberships",
-    "rm_pair_days": (
+    "rm_pair_days": (  # in the order of its index by pair: grouped by _table
         "SELECT bank_a, account_a, bank_b, account_b, day, exchanges FROM rm_pair_days"
-        " WHERE coalesce(exchanges, 0) != 0"
+        " WHERE coalesce(exchanges, 0) != 0 ORDER BY bank_a, account_a, bank_b, account_b, day"
     ),
     "rm_pairs": (
         "SELECT bank_a, account_a, bank_b, account_b, exchanges, first_day, last_day"
@@ -85,6 +86,10 @@ _KEYS = {
 }
 
 Table = dict[tuple[Any, ...], tuple[Any, ...]]
+#: ``rm_pair_days`` as compared: pair (bank, account, bank, account) ->
+#: day -> standing exchanges (a row per pair and day would be a million
+#: keys built on both sides, at a million entries).
+PairDays = dict[tuple[str, ...], dict[str, int]]
 
 #: Span table -> the table of its keys whose first and last days wait for
 #: the end of a catch-up (read with the compared tables): the projector's.
@@ -107,7 +112,7 @@ def without_waiting_days(spans: Table, waiting: Iterable[tuple[Any, ...]]) -> Ta
     return trimmed
 
 
-def read_tables(model: ReadModel) -> tuple[int, dict[str, Table]]:
+def read_tables(model: ReadModel) -> tuple[int, dict[str, Any]]:
     """The read model's position and its compared tables, read in one
     snapshot (another process catching it up meanwhile changes neither); no
     tables when it was never built. (Read before the replay: on another
@@ -118,14 +123,21 @@ def read_tables(model: ReadModel) -> tuple[int, dict[str, Table]]:
         if "rm_position" not in db.table_names():
             return 0, {}
         position = int(db.execute("SELECT notification_id FROM rm_position")[0][0])
-        tables = {name: _table(name, db.execute(sql)) for name, sql in _QUERIES.items()}
+        tables: dict[str, Any] = {
+            name: _table(name, db.execute(sql)) for name, sql in _QUERIES.items()
+        }
         for stale in STALE.values():
             tables[stale] = {tuple(key): () for key in db.execute(f"SELECT * FROM {stale}")}  # noqa: S608
         return position, tables
 
 
-def _table(name: str, rows: list[tuple[Any, ...]]) -> Table:
-    # key and value sliced in C: rm_pair_days has a row per pair and day
+_PAIR, _DAY_AND_COUNT = itemgetter(0, 1, 2, 3), itemgetter(4, 5)
+
+
+def _table(name: str, rows: list[tuple[Any, ...]]) -> Table | PairDays:
+    if name == "rm_pair_days":  # rows in pair order: grouped, and each group's days, in C
+        return {pair: dict(map(_DAY_AND_COUNT, days)) for pair, days in groupby(rows, _PAIR)}
+    # key and value sliced in C
     n = _KEYS[name]
     keys, values = map(itemgetter(slice(n)), rows), map(itemgetter(slice(n, None)), rows)
     return dict(zip(keys, values, strict=True))
@@ -136,14 +148,17 @@ _GROUP = EntryKind.GROUP_EXCHANGE.value
 
 class _Account:
     """One account of the replay, shared by every entry that names it, with
-    its standing exchanges by day. Hashes by identity, so a pair of them
-    and a day key the pairs' counts without hashing the accounts' names."""
+    its standing exchanges by day, and by day with each account it provided
+    service to (keyed by that account's object, which hashes by identity:
+    no names are hashed per entry)."""
 
-    __slots__ = ("days", "key")
+    __slots__ = ("days", "key", "partners")
 
     def __init__(self, key: _AccountKey) -> None:
         self.key = key
         self.days: defaultdict[str, int] = defaultdict(int)
+        #: each account it provided service to -> day -> standing exchanges
+        self.partners: dict[_Account, defaultdict[str, int]] = {}
 
 
 #: A daily key's totals: the key (bank, receiver bank, day, kind,
@@ -176,8 +191,6 @@ class TableReplay:
         #: bank -> account -> its replay
         self._accounts: defaultdict[str, dict[str, _Account]] = defaultdict(dict)
         self.daily: dict[tuple[str, ...], _Daily] = {}
-        #: (provider, receiver, day) -> standing exchanges (either way round)
-        self.pair_days: defaultdict[tuple[_Account, _Account, str], int] = defaultdict(int)
         self.pot_daily: defaultdict[tuple[str, str], int] = defaultdict(int)
 
     def entry(
@@ -237,10 +250,13 @@ class TableReplay:
         daily[1] += sign
         daily[2] += sign * minutes
         day = daily[0][2]
-        pair_days = self.pair_days
         for p in providers:
+            partners = p.partners
             for r in receivers:
-                pair_days[p, r, day] += sign
+                days = partners.get(r)
+                if days is None:
+                    days = partners[r] = defaultdict(int)
+                days[day] += sign
 
     def _active(self, seen: Seen, bank: str, sign: int) -> None:
         # each bank's side counts its own accounts, once per entry
@@ -262,7 +278,7 @@ class TableReplay:
         self,
         balances: dict[_AccountKey, int],
         memberships: Iterable[tuple[str, str, str, str, str | None]],
-    ) -> dict[str, Table]:
+    ) -> dict[str, Any]:
         """What each compared table must hold, given the replay's balances
         and memberships (bank, member, started_on, kind, ended_on)."""
         monthly: defaultdict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0])
@@ -271,7 +287,7 @@ class TableReplay:
             totals[0] += n
             totals[1] += m
         accounts = [a for by_bank in self._accounts.values() for a in by_bank.values()]
-        pair_days, pairs = self._pairs()
+        pair_days = self._pairs(accounts)
         return {
             "rm_accounts": _nonzero({k: (m,) for k, m in balances.items()}),
             "rm_daily": _nonzero({k: (n, m) for k, n, m in self.daily.values()}),
@@ -279,33 +295,29 @@ class TableReplay:
             "rm_pot_daily": _nonzero({k: (m,) for k, m in self.pot_daily.items()}),
             "rm_memberships": {(b, m, s): (k, e) for b, m, s, k, e in memberships},
             "rm_pair_days": pair_days,
-            "rm_pairs": pairs,
+            "rm_pairs": _spans(pair_days),
             "rm_activity": _spans({a.key: a.days for a in accounts}),
         }
 
-    def _pairs(self) -> tuple[Table, Table]:
-        """``rm_pair_days`` and ``rm_pairs``: each pair of accounts (the lesser
-        first) with its standing exchanges by day, whichever way round each
-        went, and with its exchanges and first and last days."""
-        days: dict[tuple[str, ...], int] = {}
-        for (p, r, day), n in self.pair_days.items():
-            both: tuple[str, ...] = (*p.key, *r.key) if p.key < r.key else (*r.key, *p.key)
-            key = (*both, day)
-            days[key] = days.get(key, 0) + n
-        spans: dict[tuple[str, ...], list[Any]] = {}
-        for key, n in days.items():
-            if n:
-                pair, day = key[:4], key[4]
-                span = spans.get(pair)
-                if span is None:
-                    spans[pair] = [n, day, day]
-                else:
-                    span[0] += n
-                    if day < span[1]:
-                        span[1] = day
-                    elif day > span[2]:
-                        span[2] = day
-        return {k: (n,) for k, n in days.items() if n}, {k: tuple(v) for k, v in spans.items()}
+    @staticmethod
+    def _pairs(accounts: Iterable[_Account]) -> PairDays:
+        """Each pair of accounts (the lesser first) -> day -> standing
+        exchanges, whichever way round each went; days with none left out."""
+        pairs: PairDays = {}
+        for p in accounts:
+            for r, days in p.partners.items():
+                pair = (*p.key, *r.key) if p.key < r.key else (*r.key, *p.key)
+                merged = pairs.get(pair)
+                if merged is None:
+                    pairs[pair] = days
+                else:  # exchanges both ways: a new dict, the accounts' own are kept
+                    merged = pairs[pair] = dict(merged)
+                    for day, n in days.items():
+                        merged[day] = merged.get(day, 0) + n
+        for key, counts in pairs.items():
+            if 0 in counts.values():  # reversed to nothing
+                pairs[key] = {day: n for day, n in counts.items() if n}
+        return {key: counts for key, counts in pairs.items() if counts}
 
 
 def _nonzero(table: Table) -> Table:
@@ -322,9 +334,16 @@ def _spans(days: Mapping[Any, Mapping[str, int]]) -> Table:
     }
 
 
-def differences(ours: Table, theirs: Table) -> list[tuple[Any, ...]]:
-    """Keys whose rows differ (or are in one table only), sorted."""
+def differences(ours: Table | PairDays, theirs: Table | PairDays) -> list[tuple[Any, ...]]:
+    """Keys whose rows differ (or are in one table only), sorted; a pair's
+    days are rows of their own."""
     if ours == theirs:  # compared in C: most audits stop here
         return []
+    if any(isinstance(v, dict) for v in (*ours.values(), *theirs.values())):
+        ours, theirs = _by_day(ours), _by_day(theirs)
     keys = {k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)}
     return sorted(keys, key=lambda k: tuple(str(v) for v in k))
+
+
+def _by_day(pairs: Mapping[tuple[Any, ...], Any]) -> Table:
+    return {(*pair, day): (n,) for pair, days in pairs.items() for day, n in days.items()}
