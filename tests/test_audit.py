@@ -566,3 +566,11 @@ def test_the_comparison_process_is_stopped_when_the_audit_itself_fails(
     # killed while it was still starting (a new interpreter takes far longer
     # than the failed replay), not left to finish on its own
     assert comparison._process.wait(timeout=60) == -signal.SIGKILL
+
+
+def test_the_table_replay_names_an_account_by_its_text_whatever_the_json_held() -> None:
+    from timebank._audit_tables import TableReplay
+
+    replay = TableReplay()  # a participant written as a number around the API is the same account
+    assert replay._account("b", 5) is replay._account("b", "5") is replay._account("b", 5)
+    assert replay._account("b", "5").key == ("b", "5")

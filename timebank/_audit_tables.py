@@ -240,9 +240,11 @@ class TableReplay:
     def _account(self, bank: str, account: Any) -> _Account:
         accounts = self._accounts[bank]
         found = accounts.get(account)
-        if found is None:
-            account = str(account)
-            found = accounts[account] = _Account((bank, account))
+        if found is None:  # new, or not named by a string (an event written around the API)
+            name = str(account)
+            found = accounts.get(name)
+            if found is None:
+                found = accounts[name] = _Account((bank, name))
         return found
 
     def _count(self, seen: Seen, sign: int) -> None:
