@@ -174,6 +174,39 @@ def test_a_refused_postgres_login_is_one_named_error() -> None:
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_a_postgres_schema_without_a_store_is_not_found_unless_creating() -> None:
+    import psycopg
+    from click.testing import CliRunner
+
+    from timebank.cli import cli
+
+    url = new_postgres_schema()
+    schema = url.rsplit("schema=", 1)[1]
+    assert POSTGRES_URL is not None
+
+    def tables() -> list[str]:
+        with psycopg.connect(POSTGRES_URL) as connection:
+            rows = connection.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (schema,),
+            ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    with pytest.raises(errors.StoreNotFound, match=f"no timebank store in schema {schema}"):
+        timebank.open(url, create=False)  # what read-only commands and the audit use
+    with pytest.raises(errors.StoreNotFound):
+        timebank.audit(url)
+    out = CliRunner().invoke(cli, ["--db", url, "audit"])
+    assert (out.exit_code, out.output.startswith("error: store_not_found:")) == (1, True)
+    assert tables() == []  # nothing created
+    with timebank.open(url) as tb:  # creating: the tables, then the store opens as usual
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+    assert "timebank_events" in tables()
+    with timebank.open(url, create=False) as tb:
+        assert [b.bank for b in tb.banks()] == ["b"]
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
 def test_postgres_erasure_leaves_no_profile_and_changes_no_figure() -> None:
     with timebank.open(new_postgres_schema(), clock=fixed_clock) as tb:
         tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")

@@ -86,8 +86,9 @@ def _utc_now() -> datetime:
 
 def open(url: str | None = None, *, create: bool = True, clock: Clock | None = None) -> Timebank:
     """Open the store at ``url`` (default: ``$TIMEBANK_DB`` or
-    ``sqlite:///timebank.db``). With ``create=False`` a missing SQLite file
-    raises :class:`~timebank.errors.StoreNotFound`."""
+    ``sqlite:///timebank.db``). With ``create=False`` a missing SQLite file,
+    or a PostgreSQL schema without a store's tables, raises
+    :class:`~timebank.errors.StoreNotFound` and nothing is created."""
     return Timebank(open_backend(url or default_url(), create=create), clock=clock)
 
 
@@ -96,9 +97,9 @@ def audit(
 ) -> AuditReport:
     """Audit a store (docs/audit.md): replay its event log and check every
     ledger invariant; never writes. ``store`` is an open :class:`Timebank`,
-    or the URL of one (default as :func:`open`), which is opened without
-    creating anything (:class:`~timebank.errors.StoreNotFound` if missing)
-    and closed after; ``read_model`` as :meth:`Timebank.audit`. The
+    or the URL of one (default as :func:`open`), which is opened with
+    ``create=False`` (:class:`~timebank.errors.StoreNotFound` if there is no
+    store) and closed after; ``read_model`` as :meth:`Timebank.audit`. The
     report's ``ok`` says whether it is sound; its ``findings`` list each
     problem with the ids that find it."""
     if isinstance(store, Timebank):

@@ -37,7 +37,8 @@ def default_url() -> str:
 
 
 def open_backend(url: str, *, create: bool = True) -> Backend:
-    """The backend a URL names. With ``create=False`` a missing SQLite file is
+    """The backend a URL names. With ``create=False`` a missing SQLite file,
+    or a PostgreSQL schema without a store's tables, is
     :class:`StoreNotFound` instead of a new empty store."""
     if url == "memory://" or url.startswith("memory://"):
         from timebank.storage.memory import MemoryBackend
@@ -64,7 +65,7 @@ def open_backend(url: str, *, create: bool = True) -> Backend:
                 " pip install 'timebank[postgres]'",
                 url=url.rsplit("@", maxsplit=1)[-1],
             ) from None
-        return PostgresBackend(url)
+        return PostgresBackend(url, create=create)
     raise UnsupportedStorageURL(
         f"unsupported storage URL {url!r}: use memory://, sqlite:///path.db or"
         " postgresql://user@host:5432/dbname",

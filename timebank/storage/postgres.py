@@ -20,7 +20,7 @@ from eventsourcing.persistence import InfrastructureFactory, PersistenceError, S
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg.sql import SQL, Composed, Identifier
 
-from timebank.domain.errors import StorageError, UnsupportedStorageURL
+from timebank.domain.errors import StorageError, StoreNotFound, UnsupportedStorageURL
 from timebank.readmodel import PostgresReadModelDB, ReadModelDB
 from timebank.storage.base import (
     IDS_PER_QUERY,
@@ -43,6 +43,10 @@ CONNECT_TIMEOUT_S = 5
 POOL_SIZE = 5
 #: Seconds a writer waits for another's write lock before ``storage_error``.
 LOCK_TIMEOUT_S = 10
+
+#: The events table the library names after the application (``timebank``):
+#: a schema without it holds no store.
+EVENTS_TABLE = "timebank_events"
 _PROFILE_FIELDS = ("display_name", "email", "phone", "area")
 _URL_OPTIONS = {"schema", "pool_size", "connect_timeout"}
 
@@ -332,10 +336,11 @@ class PostgresBackend(Backend):
     processes on one bank, up to 15 retries for one command).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = _redacted(url)
         self._url = url
         self._settings = parse_postgres_url(url)
+        self._create = create
         self._lock_connection: psycopg.Connection[Any] | None = None
         schema = self._settings[PostgresFactory.POSTGRES_SCHEMA] or "public"
         self._lock_key = f"timebank:write:{schema}"
@@ -391,7 +396,12 @@ class PostgresBackend(Backend):
         try:
             # One direct connection first: its error says why (refused, no
             # such role, bad password), where the pool would only time out.
-            self._connect().close()
+            with self._connect() as connection:
+                found = self._create or self._holds_a_store(connection)
+            if not found:  # the factory would create the tables: a write
+                schema = self._settings[PostgresFactory.POSTGRES_SCHEMA] or "public"
+                raise StoreNotFound(f"no timebank store in schema {schema} at {self.url}",
+                                    url=self.url)  # fmt: skip
             factory = _PostgresFactory(env)
         except (psycopg.Error, PersistenceError, OSError) as e:
             raise StorageError(
@@ -399,6 +409,14 @@ class PostgresBackend(Backend):
                 url=self.url,
             ) from None
         return factory
+
+    def _holds_a_store(self, connection: psycopg.Connection[Any]) -> bool:
+        schema = self._settings[PostgresFactory.POSTGRES_SCHEMA] or "public"
+        row = connection.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+            (schema, EVENTS_TABLE),
+        ).fetchone()
+        return row is not None
 
     def read_model_db(self) -> ReadModelDB:
         """The ``rm_*`` tables in the store's own schema, on a connection of
