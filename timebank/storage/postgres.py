@@ -342,8 +342,8 @@ class PostgresBackend(Backend):
         self._settings = parse_postgres_url(url)
         self._create = create
         self._lock_connection: psycopg.Connection[Any] | None = None
-        schema = self._settings[PostgresFactory.POSTGRES_SCHEMA] or "public"
-        self._lock_key = f"timebank:write:{schema}"
+        self._schema = self._settings[PostgresFactory.POSTGRES_SCHEMA] or "public"
+        self._lock_key = f"timebank:write:{self._schema}"
 
     @property
     def reopen_url(self) -> str:
@@ -399,8 +399,7 @@ class PostgresBackend(Backend):
             with self._connect() as connection:
                 found = self._create or self._holds_a_store(connection)
             if not found:  # the factory would create the tables: a write
-                schema = self._settings[PostgresFactory.POSTGRES_SCHEMA] or "public"
-                raise StoreNotFound(f"no timebank store in schema {schema} at {self.url}",
+                raise StoreNotFound(f"no timebank store in schema {self._schema} at {self.url}",
                                     url=self.url)  # fmt: skip
             factory = _PostgresFactory(env)
         except (psycopg.Error, PersistenceError, OSError) as e:
@@ -411,17 +410,15 @@ class PostgresBackend(Backend):
         return factory
 
     def _holds_a_store(self, connection: psycopg.Connection[Any]) -> bool:
-        schema = self._settings[PostgresFactory.POSTGRES_SCHEMA] or "public"
         row = connection.execute(
             "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
-            (schema, EVENTS_TABLE),
+            (self._schema, EVENTS_TABLE),
         ).fetchone()
         return row is not None
 
     def read_model_db(self) -> ReadModelDB:
         """The ``rm_*`` tables in the store's own schema, on a connection of
         their own."""
-        schema = self._settings[PostgresFactory.POSTGRES_SCHEMA] or "public"
         try:
             connection = self._connect(autocommit=True)
         except psycopg.Error as e:
@@ -429,7 +426,7 @@ class PostgresBackend(Backend):
                 f"cannot connect to PostgreSQL at {self.url}: {' '.join(str(e).split())}",
                 url=self.url,
             ) from None
-        return PostgresReadModelDB(connection, schema, self.url)
+        return PostgresReadModelDB(connection, self._schema, self.url)
 
     def profiles(self, factory: InfrastructureFactory[Any]) -> ProfileStore:
         if not isinstance(factory, PostgresFactory):
