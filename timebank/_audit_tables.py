@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from itertools import groupby
+from itertools import chain, groupby
 from operator import itemgetter
 from typing import Any
 
@@ -341,7 +341,7 @@ def differences(ours: Table | PairDays, theirs: Table | PairDays) -> list[tuple[
     days are rows of their own."""
     if ours == theirs:  # compared in C: most audits stop here
         return []
-    if any(isinstance(v, dict) for v in (*ours.values(), *theirs.values())):
+    if any(isinstance(v, dict) for v in chain(ours.values(), theirs.values())):
         ours, theirs = _by_day(ours), _by_day(theirs)
     keys = {k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)}
     return sorted(keys, key=lambda k: tuple(str(v) for v in k))
