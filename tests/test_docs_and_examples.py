@@ -106,10 +106,12 @@ def test_the_storage_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> N
 QUICK_BENCHMARKS = {
     "reports.py": ("catch up from empty", "report, whole history", "statement of m0", "ratio",
                    "SQLite floor, entry + party rows", "catch-up / floor",
-                   "times this machine's floor"),
+                   "times this machine's floor", "SQLite floor, fresh file, no journal",
+                   "without a journal, the target is"),
     "import.py": ("recorded 2,000", "import, SQLite", "peak memory", "plain executemany",
                   "ratio import", "store write ceiling", "ratio ceiling / executemany",
-                  "import / ceiling", "of the ratio target"),
+                  "import / ceiling", "of the ratio target",
+                  "ceiling, postings sorted at the end", "with the postings sorted"),
     "audit.py": ("audit, without the read model", "audit, whole audit", "ratio"),
 }  # fmt: skip
 
