@@ -8,7 +8,9 @@ import pytest
 
 import timebank
 from timebank import errors
+from timebank.domain.entries import DERIVED_LEG_KINDS, legs_for
 from timebank.domain.policy import BalanceLimits, LimitMode, Policy
+from timebank.domain.values import EntryKind
 
 from .conftest import ACTOR, snapshot_state
 
@@ -416,3 +418,15 @@ def test_everything_reads_back_after_a_restart(reopen: Callable[[], timebank.Tim
     ) == expected
     assert again.profile("x") == timebank.Profile(display_name="Xena")
     again.close()
+
+
+@pytest.mark.parametrize("kind", list(EntryKind))
+def test_derived_leg_kinds_are_exactly_the_kinds_legs_for_derives(kind: EntryKind) -> None:
+    # the statement trusts legs_for for these kinds and reads the rest back
+    if kind in DERIVED_LEG_KINDS:
+        legs = legs_for(kind, "ann", "bob", 60)
+        assert sum(m for _, m in legs) == 0
+        assert legs[0][0] == "ann"
+    else:
+        with pytest.raises(ValueError, match="stored, not derived"):
+            legs_for(kind, "ann", "bob", 60)

@@ -27,6 +27,7 @@ from timebank.domain.errors import InvalidGroup
 from timebank.domain.values import CLEARING_PREFIX, OPENING, POT, EntryKind, clearing_account
 
 __all__ = [
+    "DERIVED_LEG_KINDS",
     "GROUP_PARTICIPANTS_MAX",
     "INTER_BANK_KINDS",
     "Leg",
@@ -87,6 +88,19 @@ class NewEntry:
         if self.occurred_on != recorded.occurred_on:
             return "occurred_on"
         return None
+
+
+#: The kinds whose legs :func:`legs_for` derives from an entry's own fields
+#: (a group exchange's and a reversal's legs are stored with them).
+DERIVED_LEG_KINDS = frozenset(
+    {
+        EntryKind.EXCHANGE,
+        EntryKind.POT_EXCHANGE,
+        EntryKind.DONATION,
+        EntryKind.GIFT,
+        EntryKind.OPENING_BALANCE,
+    }
+)
 
 
 def legs_for(

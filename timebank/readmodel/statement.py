@@ -24,7 +24,7 @@ from datetime import date, datetime
 
 import orjson
 
-from timebank.domain.entries import legs_for
+from timebank.domain.entries import DERIVED_LEG_KINDS, legs_for
 from timebank.domain.values import CLEARING_PREFIX, POT, EntryKind
 from timebank.readmodel._db import ReadModelDB
 from timebank.views import StatementLine
@@ -33,17 +33,9 @@ __all__ = ["statement_lines"]
 
 _KINDS = {kind.value: kind for kind in EntryKind}
 _FAR_IS_POT = frozenset({EntryKind.POT_EXCHANGE.value, EntryKind.DONATION.value})
-#: Kinds whose legs in one bank follow from the entry's own fields.
-_DERIVED = frozenset(
-    kind.value
-    for kind in (
-        EntryKind.EXCHANGE,
-        EntryKind.POT_EXCHANGE,
-        EntryKind.DONATION,
-        EntryKind.GIFT,
-        EntryKind.OPENING_BALANCE,
-    )
-)
+#: Kinds whose legs in one bank follow from the entry's own fields (as the
+#: rows hold them).
+_DERIVED = frozenset(kind.value for kind in DERIVED_LEG_KINDS)
 #: Entries whose other rows one query reads at most.
 _SEQS_PER_QUERY = 500
 
