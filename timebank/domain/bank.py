@@ -11,7 +11,6 @@ or free text. Display names live in the erasable profile store.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -829,10 +828,10 @@ class Bank(Aggregate):
 
     def in_membership(self, member: str, day: date) -> bool:
         """Whether ``day`` falls inside one of the member's membership periods."""
-        return any(
-            start is not None and start <= day and (end is None or day <= end)
-            for start, end in self.periods[member]
-        )
+        for start, end in self.periods[member]:
+            if start is not None and start <= day and (end is None or day <= end):
+                return True
+        return False
 
     def _check_amount(self, new: NewEntry) -> None:
         if new.kind is EntryKind.OPENING_BALANCE:
@@ -874,13 +873,16 @@ class Bank(Aggregate):
     def _check_limits(self, entry_id: str, legs: list[Leg], flag_only: bool = False) -> list[str]:
         """Refuse or flag limit breaches (``flag_only``: flag, whatever the
         policy's mode); return the flags to record. A pot is never overdrawn."""
-        changes: dict[str, int] = defaultdict(int)
+        changes: dict[str, int] = {}
         for account, minutes in legs:
-            changes[account] += minutes
+            changes[account] = changes.get(account, 0) + minutes
         flags: list[str] = []
         for account, change in changes.items():
-            kind = AccountKind(self.kinds.get(account, AccountKind.CLEARING))
-            invariant(account in self.kinds or account.startswith(CLEARING_PREFIX), "known account")
+            known = self.kinds.get(account)
+            if known is None:
+                invariant(account.startswith(CLEARING_PREFIX), "known account")
+                known = AccountKind.CLEARING
+            kind = _KINDS[known]
             limits = self.policy.limits_for(kind)
             balance = self.balances.get(account, 0)
             breached = None if limits is None else limits.breach(balance, change)
@@ -914,18 +916,26 @@ class Bank(Aggregate):
 
     def _post(self, legs: list[Leg], parties: list[str], occurred_on: date) -> None:
         """Apply an entry's legs (on recording and on replay)."""
-        invariant(sum(m for _, m in legs) == 0, "an entry's legs sum to zero")
+        # (on every entry and every replayed one: the checks' messages are
+        # only built when they fail)
+        balances, status, latest = self.balances, self.status, self.last_occurred_on
+        invariant(sum([m for _, m in legs]) == 0, "an entry's legs sum to zero")
         for account, minutes in legs:
-            invariant(account in self.balances, f"account {account!r} exists")
-            self.balances[account] += minutes
-        invariant(self.balances[POT] >= 0, "the pot is never below zero")
-        for account in [*(a for a, _ in legs), *parties]:
-            if account in self.status:
-                latest = self.last_occurred_on.get(account)
-                if latest is None or occurred_on > latest:
-                    self.last_occurred_on[account] = occurred_on
+            if account not in balances:
+                invariant(False, f"account {account!r} exists")
+            balances[account] += minutes
+        invariant(balances[POT] >= 0, "the pot is never below zero")
+        for account, _ in legs:
+            if account in status and not latest.get(account, occurred_on) > occurred_on:
+                latest[account] = occurred_on
+        for account in parties:
+            if account in status and not latest.get(account, occurred_on) > occurred_on:
+                latest[account] = occurred_on
         self.entries_count += 1
 
+
+#: An account's kind as the bank holds it (its value) -> the kind.
+_KINDS: dict[str, AccountKind] = {k.value: k for k in AccountKind}
 
 _EVENT_FOR_KIND: dict[EntryKind, type[Bank.EntryEvent]] = {
     EntryKind.EXCHANGE: Bank.ExchangeRecorded,
