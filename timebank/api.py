@@ -853,15 +853,18 @@ class Timebank(Reporting, Importing):
         *,
         historic: bool = False,
         flag_limits: bool = False,
+        today: Callable[[Bank], date] | None = None,
     ) -> None:
         """Record ``new`` on its bank(s) in memory, unsaved (``historic``,
-        ``flag_limits``: see :meth:`Bank.record`; the importer's)."""
+        ``flag_limits``: see :meth:`Bank.record`; the importer's, as is
+        ``today``, today's date in a bank, by default asked of the clock)."""
         home = ledgers[0]
         rules = {"historic": historic, "flag_limits": flag_limits}
+        today_in = today or self._today_in
         if new.kind is EntryKind.GROUP_EXCHANGE:
-            home.record_group(new, actor, self._today_in(home), on_behalf_of, **rules)
+            home.record_group(new, actor, today_in(home), on_behalf_of, **rules)
         elif new.receiver_bank is None:
-            home.record(new, actor, self._today_in(home), on_behalf_of, **rules)
+            home.record(new, actor, today_in(home), on_behalf_of, **rules)
         else:
             sides = inter_bank_legs(
                 new.kind, new.bank, _party(new.provider), new.receiver_bank, new.receiver,
@@ -869,9 +872,8 @@ class Timebank(Reporting, Importing):
             )  # fmt: skip
             for ledger in ledgers:
                 ledger.record_side(
-                    new, sides[ledger.bank_id], actor, self._today_in(ledger), on_behalf_of,
-                    **rules,
-                )  # fmt: skip
+                    new, sides[ledger.bank_id], actor, today_in(ledger), on_behalf_of, **rules
+                )
 
     def _reverse(
         self,

@@ -734,10 +734,12 @@ class _Session:
         create_banks: bool,
         actor: str,
         earliest: Mapping[str, date],
+        today_for: Callable[[Policy], date],
     ) -> None:
         self.app = app
         self.create_banks = create_banks
         self.actor = actor
+        self.today_for = today_for
         #: The earliest date the file gives each bank: a bank it creates opens then.
         self.earliest = earliest
         self.ledgers: dict[str, Bank] = {}
@@ -749,8 +751,11 @@ class _Session:
         self.permitted: set[str] = set()
         #: Entry ids of the file already in the store (asked once, in the write).
         self.present: set[str] = set()
+        #: Today's date in each bank, asked of the clock once an import (a
+        #: bank's timezone does not change during it).
+        self.today_by_bank: dict[str, date] = {}
 
-    def bank(self, bank_id: str, opened_on: date, today: Callable[[Policy], date]) -> Bank:
+    def bank(self, bank_id: str, opened_on: date) -> Bank:
         ledger = self.ledgers.get(bank_id)
         if ledger is not None:
             return ledger
@@ -763,10 +768,10 @@ class _Session:
                 ) from None
             opened_on = min(opened_on, self.earliest.get(bank_id, opened_on))
             parent_id = parent_bank(bank_id)
-            parent = None if parent_id is None else self.bank(parent_id, opened_on, today)
+            parent = None if parent_id is None else self.bank(parent_id, opened_on)
             policy = Policy() if parent is None else parent.policy
             day = opened_on if parent is None else max(opened_on, parent.opened_on)
-            if day > today(policy):
+            if day > self.today_for(policy):
                 raise errors.OccurredInFuture(
                     f"bank {bank_id!r} cannot open on {day}", bank=bank_id, subject=bank_id
                 ) from None
@@ -779,6 +784,14 @@ class _Session:
             self.created.append(bank_id)
         self.ledgers[bank_id] = ledger
         return ledger
+
+    def today(self, ledger: Bank) -> date:
+        """Today's date in ``ledger``'s timezone, as at the import's first
+        question about it."""
+        day = self.today_by_bank.get(ledger.bank_id)
+        if day is None:
+            day = self.today_by_bank[ledger.bank_id] = self.today_for(ledger.policy)
+        return day
 
     def indexed(self, ledgers: list[Bank], home: str, marks: list[int],
                 parties: Mapping[str, list[str]]) -> None:  # fmt: skip
@@ -832,8 +845,6 @@ class Importing:
 
         def entry(self, entry_id: str) -> RecordedEntry: ...
 
-        def _today_in(self, ledger: Bank) -> date: ...
-
         def _ledgers(
             self, home: Bank, receiver_bank: str | None, load: Callable[[str], Bank] | None = None
         ) -> list[Bank]: ...
@@ -847,6 +858,7 @@ class Importing:
             *,
             historic: bool = False,
             flag_limits: bool = False,
+            today: Callable[[Bank], date] | None = None,
         ) -> None: ...
 
         def _apply_reversal(
@@ -896,14 +908,14 @@ class Importing:
         earliest = _earliest((row.bank, row.joined_on) for row in parsed)
 
         def command() -> list[str]:
-            session = _Session(self._app, create_banks, actor, earliest)
+            session = _Session(self._app, create_banks, actor, earliest, self._today_for)
             for (bank_id, member), periods in sorted(by_member.items()):
                 if found.full:
                     break
                 periods.sort(key=lambda r: r.joined_on)
                 first = periods[0]
                 try:
-                    ledger = session.bank(bank_id, first.joined_on, self._today_for)
+                    ledger = session.bank(bank_id, first.joined_on)
                     if bank_id not in session.created:
                         self._access.require(ledger, actor, Action.MANAGE_MEMBERS, "import members")
                 except errors.TimebankError as e:
@@ -1021,7 +1033,7 @@ class Importing:
         def command() -> list[str]:
             # counted afresh if a write conflict makes the store retry the command
             outcome.update(recorded=0, skipped=0, flagged=[])
-            session = _Session(self._app, create_banks, actor, earliest)
+            session = _Session(self._app, create_banks, actor, earliest, self._today_for)
             session.present = self._app.index.recorded_entry_ids([r.entry_id for r in parsed])
             with self._app.saving_in_parts() as save:
                 self._apply_entries(session, parsed, days, actor, strict, found, outcome,
@@ -1138,7 +1150,7 @@ class Importing:
             return None
 
         def load(bank: str) -> Bank:
-            ledger = session.bank(bank, new.occurred_on, self._today_for)
+            ledger = session.bank(bank, new.occurred_on)
             if bank not in session.created and bank not in session.permitted:
                 self._access.require(ledger, actor, Action.RECORD, "import entries")
                 session.permitted.add(bank)
@@ -1151,7 +1163,7 @@ class Importing:
             ledgers = self._ledgers(home, new.receiver_bank, load)
             if len(ledgers) == 2:  # both sides' rules first: one side is never left alone
                 for ledger in ledgers:
-                    ledger.check_entry(new, self._today_in(ledger), historic=True)
+                    ledger.check_entry(new, session.today(ledger), historic=True)
         marks = [len(ledger.pending_events) for ledger in ledgers]
         parties: dict[str, list[str]] = {}
         try:
@@ -1160,7 +1172,8 @@ class Importing:
                     ledgers, new, original, actor, None, flag_limits=not strict
                 )
             else:
-                self._apply_entry(ledgers, new, actor, None, historic=True, flag_limits=not strict)
+                self._apply_entry(ledgers, new, actor, None, historic=True,
+                                  flag_limits=not strict, today=session.today)  # fmt: skip
         except errors.TimebankError as e:
             _check_untouched(ledgers, marks, e)
             raise
