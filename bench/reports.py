@@ -12,7 +12,8 @@ categories, ten years of dates; member ``m0`` (an organisation) takes part
 in exactly 1,000 entries. Then measures, on that store:
 
   - catching the read model up from empty (events per second; target
-    >= 100,000/s);
+    >= 100,000/s), after dropping the tables of the store's read model
+    (timed apart: together, the two steps are a rebuild);
   - the period report over the whole history (target <= 300 ms), and over
     one year and one month (no target);
   - the statement of ``m0``, 1,000 entries (target <= 20 ms);
@@ -257,12 +258,23 @@ def main() -> None:
             line("build store", entries / seconds, "entries/s")
         with timebank.open(url, clock=clock) as tb:
             events = tb._app.recorder.max_notification_id() or 0
+            # a rebuild, timed in its two steps: dropping the tables a
+            # reused store's read model holds, then the catch-up from empty
+            # that the target names
             started = time.perf_counter()
-            applied = tb.read_model.rebuild()
+            with tb.read_model.db.exclusive():
+                tb.read_model._drop()
+            dropped = time.perf_counter() - started
+            started = time.perf_counter()
+            applied = tb.read_model.catch_up()
             seconds = time.perf_counter() - started
             caught_up = applied / seconds
             assert applied == events, (applied, events)
-            print(f"read model: {applied:,} events in {seconds:.2f} s ({tb.read_model.location})")
+            print(
+                f"read model: {applied:,} events in {seconds:.2f} s, after {dropped:.2f} s"
+                f" dropping the old tables ({tb.read_model.location})"
+            )
+            line("rebuild (drop, then catch up)", applied / (dropped + seconds), "events/s")
             line("catch up from empty", applied / seconds, "events/s",
                  TARGETS["catch_up_events_per_s"], lower=False)  # fmt: skip
             whole, report = timed(lambda: tb.report(BANK, start=OPENED, end=clock().date()), 5)
