@@ -155,11 +155,32 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
 
     @contextmanager
     def bulk_insert(self) -> Iterator[BulkInsert]:
+        # The events of a part go in as four binary arrays of plain values
+        # (C code in psycopg's binary build), not as the library's one array
+        # of a composite type, which psycopg writes out in Python: that took
+        # 17 % of a 100,000-entry import (py-spy). The table is locked and
+        # the channel notified as the library does before its own inserts.
+        statement = self._sql(
+            "INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
+        )
         with self.datastore.transaction(commit=True) as curs:
 
             def insert(stored_events: Sequence[StoredEvent], index: IndexUpdate) -> None:
-                if stored_events:
-                    self._insert_stored_events(curs, stored_events, **{INDEX_KWARG: index})
+                if not stored_events:
+                    return
+                self._lock_table(curs)
+                self._notify_channel(curs)
+                curs.execute(
+                    statement,
+                    [
+                        [e.originator_id for e in stored_events],
+                        [e.originator_version for e in stored_events],
+                        [e.topic for e in stored_events],
+                        [e.state for e in stored_events],
+                    ],
+                )
+                self._insert_index_rows(curs, **{INDEX_KWARG: index})
 
             yield insert
 
