@@ -104,7 +104,8 @@ def test_the_storage_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> N
 #: Each --quick benchmark and what its output must hold (every figure line,
 #: and a count where one is known).
 QUICK_BENCHMARKS = {
-    "reports.py": ("catch up from empty", "rebuild (drop, then catch up)", "report, whole history", "statement of m0", "ratio",
+    "reports.py": ("catch up from empty", "rebuild (drop, then catch up)",
+                   "report, whole history", "statement of m0", "ratio",
                    "SQLite floor, entry + party rows", "catch-up / floor",
                    "times this machine's floor", "SQLite floor, fresh file, no journal",
                    "without a journal, the target is"),

@@ -102,6 +102,11 @@ def test_every_event_of_a_ledger_is_stored_as_the_library_stores_it(data: st.Dat
     with timebank.Timebank(timebank.storage.memory.MemoryBackend(), clock=fixed_clock) as tb:
         new_ledger(tb, data, data.draw(st.integers(5, 30), label="steps"))
         stored = tb._app.recorder.select_notifications(start=1, limit=10_000)
+        transcoder = tb._app.mapper.transcoder
+    # the application's transcoder is the one compared here, with the same transcodings
+    assert type(transcoder) is FastJSONTranscoder
+    assert isinstance(transcoder, JSONTranscoder)
+    assert transcoder.names.keys() == LIBRARY.names.keys() == FAST.names.keys()
     entry_events = 0
     for record in stored:
         state = LIBRARY.decode(record.state)
