@@ -511,6 +511,7 @@ def test_an_import_written_in_parts_commits_whole_or_not_at_all(
     bad = list(lines)
     bad[-2] = bad[-2].replace(",exchange,ann,", ",exchange,zed,")  # line 1,100
     before = _state(tb)
+    lines_before = {m: len(tb.ledger_statement(bank, m)) for m in names}
     uuid = bank_uuid(bank)
     snapshots_before = len(list(tb._app.snapshots.get(uuid))) if tb._app.snapshots else 0
     with pytest.raises(ImportFailed) as raised:
@@ -527,6 +528,12 @@ def test_an_import_written_in_parts_commits_whole_or_not_at_all(
         expected[names[(n + 1) % 3]] -= 30
     assert {m: tb.balance(bank, m) for m in expected} == expected
     assert tb._app.index.count_entries() == before[2] + entries
+    # every entry has its postings (on SQLite, sorted into their index at the
+    # end of the import, after the failed one's were rolled back with it)
+    assert {m: len(tb.ledger_statement(bank, m)) for m in names} == {
+        m: lines_before[m] + sum(m in (names[n % 3], names[(n + 1) % 3]) for n in range(entries))
+        for m in names
+    }
     if tb._app.snapshots is not None:
         assert len(list(tb._app.snapshots.get(uuid))) == snapshots_before + 1
     tb.check_invariants()
