@@ -925,10 +925,7 @@ class Bank(Aggregate):
                 invariant(False, f"account {account!r} exists")
             balances[account] += minutes
         invariant(balances[POT] >= 0, "the pot is never below zero")
-        for account, _ in legs:
-            if account in status and not latest.get(account, occurred_on) > occurred_on:
-                latest[account] = occurred_on
-        for account in parties:
+        for account in [*(a for a, _ in legs), *parties]:
             if account in status and not latest.get(account, occurred_on) > occurred_on:
                 latest[account] = occurred_on
         self.entries_count += 1
