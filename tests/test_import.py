@@ -298,6 +298,31 @@ def test_rows_in_any_order_and_a_dry_run(riverside: timebank.Timebank, tmp_path:
     assert riverside.entry("e1").reversed_by == "e4"
 
 
+def test_a_dry_run_says_exactly_what_the_import_then_does(
+    tb: timebank.Timebank, tmp_path: Path
+) -> None:
+    limits = timebank.BalanceLimits(lowest_minutes=-60, highest_minutes=None)
+    policy = timebank.Policy(individual=limits, limit_mode=timebank.LimitMode.REFUSE)
+    tb.create_bank("strict", name="Strict", actor=ACTOR, policy=policy, opened_on="2026-01-01")
+    for m in ("ann", "bob"):
+        tb.join("strict", m, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    # an entry already present; then a limit breach and a reversal, both flagged
+    lines = ["s0,2026-01-05,exchange,bob,ann,0:30,strict,,,,",
+             "s1,2026-02-01,exchange,ann,bob,3,strict,,,,",
+             "s2,2026-02-02,reversal,,,,strict,,,s0,"]  # fmt: skip
+    tb.import_entries(timebank.read_csv(_file(tmp_path, lines[:1])), actor=ACTOR)
+    path = _file(tmp_path, lines)
+    before = _state(tb)
+    dry = tb.import_entries(timebank.read_csv(path), actor=ACTOR, dry_run=True)
+    assert _state(tb) == before
+    done = tb.import_entries(timebank.read_csv(path), actor=ACTOR)
+    fields = ("rows", "recorded", "skipped", "flagged", "banks_created")
+    assert [getattr(dry, f) for f in fields] == [getattr(done, f) for f in fields]
+    assert (done.recorded, done.skipped, done.flagged) == (2, 1, ("s1", "s2"))
+    assert (dry.dry_run, done.dry_run) == (True, False)
+    assert tb.entry("s0").reversed_by == "s2"
+
+
 def test_historic_limit_breaches_are_flagged_unless_strict(
     tb: timebank.Timebank, tmp_path: Path
 ) -> None:

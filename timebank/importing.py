@@ -755,6 +755,8 @@ class _Session:
         #: Today's date in each bank, asked of the clock once an import (a
         #: bank's timezone does not change during it).
         self.today_by_bank: dict[str, date] = {}
+        #: False in a dry run: nothing is written, so no index rows are made.
+        self.writing = True
 
     def bank(self, bank_id: str, opened_on: date) -> Bank:
         ledger = self.ledgers.get(bank_id)
@@ -796,7 +798,10 @@ class _Session:
 
     def indexed(self, ledgers: list[Bank], home: str, marks: list[int],
                 parties: Mapping[str, list[str]]) -> None:  # fmt: skip
-        """Index the events triggered on ``ledgers`` since ``marks``."""
+        """Index the events triggered on ``ledgers`` since ``marks`` (unless
+        the session writes nothing)."""
+        if not self.writing:
+            return
         for ledger, mark in zip(ledgers, marks, strict=True):
             for event in ledger.pending_events[mark:]:
                 self.index.append(
@@ -1037,6 +1042,7 @@ class Importing:
             outcome.update(recorded=0, skipped=0, flagged=[])
             session = _Session(self._app, create_banks, actor, earliest, self._today_for)
             session.present = self._app.index.recorded_entry_ids([r.entry_id for r in parsed])
+            session.writing = not dry_run
             with self._app.saving_in_parts() as save:
                 self._apply_entries(session, parsed, days, actor, strict, found, outcome,
                                     progress, None if dry_run else save)  # fmt: skip
