@@ -108,11 +108,14 @@ QUICK_BENCHMARKS = {
                    "report, whole history", "statement of m0", "ratio",
                    "SQLite floor, entry + party rows", "catch-up / floor",
                    "times this machine's floor", "SQLite floor, fresh file, no journal",
-                   "without a journal, the target is"),
+                   "without a journal, the target is", "tables equal to the read model's",
+                   "catch up, two-party entries in SQL", "in SQL / projector"),
     "import.py": ("recorded 2,000", "import, SQLite", "peak memory", "plain executemany",
                   "ratio import", "store write ceiling", "ratio ceiling / executemany",
                   "import / ceiling", "of the ratio target",
-                  "ceiling, postings sorted at the end", "with the postings sorted"),
+                  "ceiling, postings sorted at the end", "with the postings sorted",
+                  "would record 2,000", "dry run (rows parsed, checked, applied)",
+                  "bound: dry run, then sorted ceiling", "import / dry run"),
     "audit.py": ("audit, without the read model", "audit, whole audit", "ratio"),
 }  # fmt: skip
 
