@@ -5,6 +5,7 @@ second import changes nothing; a killed import leaves the store as it was."""
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import os
 import signal
@@ -273,6 +274,19 @@ def test_every_problem_is_listed_up_to_the_limit(
     with pytest.raises(ImportFailed) as raised:
         riverside.import_entries(timebank.read_csv(path), actor=ACTOR, max_errors=5)
     assert len(raised.value.problems) == 5
+
+
+def test_the_garbage_collector_runs_again_after_any_import(
+    riverside: timebank.Timebank, tmp_path: Path
+) -> None:
+    # an import pauses it; the process must not be left without it
+    assert gc.isenabled()
+    riverside.import_entries(timebank.read_csv(_file(tmp_path, GOOD)), actor=ACTOR)
+    assert gc.isenabled()
+    bad = _file(tmp_path, ["b1,2026-02-01,exchange,ann,zed,1,riverside,,,,"])
+    with pytest.raises(ImportFailed):
+        riverside.import_entries(timebank.read_csv(bad), actor=ACTOR)
+    assert gc.isenabled()
 
 
 def test_same_id_with_other_fields_is_an_error(

@@ -153,10 +153,9 @@ class ReadModel:
 @contextmanager
 def no_cyclic_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector while a batch is projected (or the
-    log audited, or an import's rows parsed): they allocate hundreds of
-    thousands of small acyclic objects, and the collector's passes over them
-    cost ~40 % of a batch's time (measured; 1.3 s of parsing a million
-    rows)."""
+    log audited, or an import runs): they allocate hundreds of thousands of
+    small acyclic objects, and the collector's passes over them cost ~40 %
+    of a batch's time (measured; 3 s of a million-entry import)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
