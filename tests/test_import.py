@@ -430,6 +430,23 @@ def test_timeoverflow_transfers(tb: timebank.Timebank, bank: str, tmp_path: Path
     assert _state(tb) == before
 
 
+@pytest.mark.parametrize(
+    "amount", ["\u00b3", "\u0663\u0666\u0660\u0660", "3_600", "+3600", "3.6e3", "-3600"]
+)
+def test_timeoverflow_amounts_are_ascii_digits_of_seconds(
+    tb: timebank.Timebank, bank: str, tmp_path: Path, amount: str
+) -> None:
+    from timebank.importing import read_timeoverflow
+
+    path = tmp_path / "transfers.csv"
+    path.write_text(f"ann,Member,bob,Member,{amount},2026-02-01,,\n", encoding="utf-8")
+    before = _state(tb)
+    with pytest.raises(ImportFailed) as raised:  # a named problem, not a crash
+        tb.import_entries(read_timeoverflow(path, bank), actor=ACTOR)
+    assert [(p.line, p.column, p.value) for p in raised.value.problems] == [(1, "amount", amount)]
+    assert _state(tb) == before
+
+
 def test_cli_import_lists_problems_and_exits_1(tmp_path: Path) -> None:
     from click.testing import CliRunner
 

@@ -23,7 +23,8 @@ from timebank.domain.values import (
 @pytest.mark.parametrize(
     ("hours", "minutes"),
     [("2", 120), ("1.5", 90), ("1:30", 90), ("0:01", 1), ("0.25", 15), (" 3 ", 180),
-     (2, 120), (Decimal("0.75"), 45), ("24", 1440), ("100:00", 6000), ("1.50", 90)],
+     (2, 120), (Decimal("0.75"), 45), ("24", 1440), ("100:00", 6000), ("1.50", 90),
+     (".5", 30), ("2.", 120), ("+1", 60), ("007", 420)],
 )  # fmt: skip
 def test_hours_are_read_as_whole_minutes(hours: object, minutes: int) -> None:
     assert parse_minutes(hours) == minutes
@@ -32,7 +33,10 @@ def test_hours_are_read_as_whole_minutes(hours: object, minutes: int) -> None:
 @pytest.mark.parametrize(
     "bad",
     ["1.333", "0.01", "0", "0:00", "-1", "-0:30", "1:60", "1:5", "abc", "", "1e400", "NaN",
-     "inf", 1.5, True, None, [], "12345678901234567", "1,5"],
+     "inf", 1.5, True, None, [], "12345678901234567", "1,5",
+     # what Decimal, int and \d take but an hours column does not mean: an
+     # exponent, digit separators, other scripts' digits, a superscript
+     "1e2", "1E1", "1_000", "1_0:00", "\u0663", "\u0661:\u0663\u0660", "1:\u0663\u0660", "\u00b2", "0x10", "1.5.0", "."],
 )  # fmt: skip
 def test_amounts_that_are_not_positive_whole_minutes_are_refused(bad: object) -> None:
     with pytest.raises(InvalidAmount):

@@ -300,7 +300,9 @@ def _timeoverflow_row(  # noqa: PLR0911 - one return per way a row can be wrong
             return None
         ends.append(kind)
     seconds = row["amount"]
-    if not seconds.isdigit() or int(seconds) % 60:
+    # ASCII digits: str.isdigit also takes other scripts' digits ("٣") and
+    # superscripts ("³", which int() then refuses)
+    if not (seconds.isascii() and seconds.isdigit()) or int(seconds) % 60:
         found.add(line, "amount", seconds, "must be a whole number of minutes, in seconds")
         return None
     minutes = int(seconds) // 60
@@ -390,7 +392,7 @@ def _day_parser(date_format: str | None) -> Callable[[str], date]:
                 return date.fromisoformat(value)
             return datetime.strptime(value, date_format).date()  # noqa: DTZ007 - a date only
         except ValueError:
-            wanted = "an ISO date (YYYY-MM-DD)" if date_format is None else f"{date_format!r}"
+            wanted = "YYYY-MM-DD (ISO)" if date_format is None else f"{date_format!r}"
             raise errors.InvalidDate(f"not a date in the form {wanted}") from None
 
     return parse

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Final
 
@@ -57,7 +57,12 @@ _ENTRY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _BANK_SEGMENT = r"[a-z0-9][a-z0-9-]{0,39}"
 _BANK_ID = re.compile(rf"{_BANK_SEGMENT}(/{_BANK_SEGMENT}){{0,3}}")
 _CATEGORY = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-_CLOCK = re.compile(r"(-?)(\d{1,9}):([0-5]\d)")
+# ASCII digits only, here and below: ``\d``, ``int`` and ``Decimal`` also take
+# the digits of every other script ("٣" is 3), and ``Decimal`` exponents and
+# digit separators ("1e2", "1_000"), none of which an hours column means
+_CLOCK = re.compile(r"(-?)([0-9]{1,9}):([0-5][0-9])")
+#: Decimal hours: an optional sign, then digits with an optional point.
+_DECIMAL_HOURS = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 class AccountKind(StrEnum):
@@ -128,11 +133,9 @@ def _hours_to_minutes(value: object) -> int:
     if clock:
         sign = -1 if clock.group(1) else 1
         return sign * (int(clock.group(2)) * 60 + int(clock.group(3)))
-    try:
-        hours = Decimal(text)
-    except InvalidOperation:
-        raise InvalidAmount(f"amount is not a number of hours: {value!r}", value=value) from None
-    return _decimal_hours_to_minutes(hours, value)
+    if not _DECIMAL_HOURS.fullmatch(text):
+        raise InvalidAmount(f"amount is not a number of hours: {value!r}", value=value)
+    return _decimal_hours_to_minutes(Decimal(text), value)
 
 
 def _decimal_hours_to_minutes(hours: Decimal, original: object) -> int:
