@@ -153,7 +153,7 @@ BAD = [
     ("reversal of a reversal", (7, "e5,2026-02-06,reversal,,,,riverside,,,e4,"), "reverses"),
     ("reversal before entry", (3, "e4,2026-01-31,reversal,,,,riverside,,,e1,"), "occurred_on"),
     # a group's problems are reported on its first row
-    ("unbalanced group", (4, "g,2026-02-05,exchange,ann,,3,riverside,class,,,g"), "hours"),
+    ("unbalanced group", (4, "g,2026-02-05,exchange,ann,,3,riverside,class,,,g"), "group_id"),
     ("group days differ", (4, "g,2026-02-04,exchange,ann,,2,riverside,class,,,g"), "occurred_on"),
     ("pot overdrawn", (1, "e2,2026-02-02,pot_exchange,cat,bob,3,riverside,,,,"), "hours"),
     ("donation receiver", (2, "e3,2026-02-03,donation,ann,bob,0.5,riverside,,,,"), "receiver"),
@@ -213,14 +213,16 @@ def test_a_bad_row_is_named_and_nothing_is_written(
 @st.composite
 def _broken_files(draw: st.DrawFn) -> tuple[bytes, str]:
     """The good file with one random defect: a cell replaced by junk, a
-    column dropped, bytes that are not UTF-8, or a row repeated."""
+    column dropped or named twice, bytes that are not UTF-8, or a row
+    repeated."""
     rows = [HEADER.split(","), *(line.split(",") for line in GOOD)]
-    how = draw(st.sampled_from(["cell", "column", "encoding", "repeat"]))
+    how = draw(st.sampled_from(["cell", "column", "named twice", "encoding", "repeat"]))
     if how == "cell":
         r = draw(st.integers(1, len(rows) - 1))
         c = draw(st.sampled_from([0, 1, 2, 5, 6, 9]))  # id, date, kind, hours, bank, reverses
-        junk = draw(st.sampled_from(["", "-", "∞", "@pot", "x", "1e9", "2026-99-01", "9999-01-01"]))
-        if c == 0 and junk in ("x", "1e9", "2026-99-01", "9999-01-01"):
+        junk = draw(st.sampled_from(["", "-", "∞", "@pot", "x", "1e9", "2026-99-01", "9999-01-01",
+                                     "1_5", "\u0663", "\u00b2"]))  # fmt: skip
+        if c == 0 and junk in ("x", "1e9", "2026-99-01", "9999-01-01", "1_5"):
             junk = "∞"  # those are well-formed entry ids
         if c == 9:
             r = 4  # the reversal's
@@ -230,6 +232,10 @@ def _broken_files(draw: st.DrawFn) -> tuple[bytes, str]:
     elif how == "column":
         c = draw(st.sampled_from([0, 1, 2, 5, 6]))
         rows = [row[:c] + row[c + 1 :] for row in rows]
+    elif how == "named twice":
+        names = rows[0]
+        c, d = draw(st.lists(st.integers(0, len(names) - 1), min_size=2, max_size=2, unique=True))
+        names[c] = names[d]
     elif how == "repeat":
         r = draw(st.integers(1, 4))
         rows.append(list(rows[r]))

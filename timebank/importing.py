@@ -169,7 +169,13 @@ class CsvRows:
         if not header or not any(h.strip() for h in header):
             found = [RowProblem(self.name, 1, "-", "", "no header row")]
             raise ImportFailed(_failed_message(found), problems=found)
-        return [h.strip() for h in header]
+        columns = [h.strip() for h in header]
+        # a row keeps one value a name: a column named twice would lose one
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        if twice:
+            found = [RowProblem(self.name, 1, c, "", "column named twice") for c in twice]
+            raise ImportFailed(_failed_message(found), problems=found)
+        return columns
 
     def __iter__(self) -> Iterator[Row]:
         columns = self.columns
@@ -668,7 +674,7 @@ def _parse_group(  # noqa: PLR0912 - one flat check per column
     try:
         participants = group_legs(provided, received)
     except errors.TimebankError as e:
-        found.add(first, "hours", group_id, e.message)
+        found.add(first, "group_id", group_id, e.message)  # the group's hours as a whole
     if participants is None or day is None or bank is None or len(found.items) > before:
         return None
     return NewEntry(
