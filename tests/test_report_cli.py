@@ -198,6 +198,10 @@ def test_statement_inactive_near_limit(db: str, ledger: str) -> None:
     lines = json.loads(run(db, "statement", "ann", "--format", "json"))
     assert [x["entry_id"] for x in lines] == ["e1", "e3", "e3-r", "d1", "ib1"]
     assert lines[1]["reversed_by"] == "e3-r"
+    # a member of no bank: an error, not an empty statement
+    assert run(db, "statement", "anne", ok=False).startswith("error: member_not_found:")
+    out = run(db, "statement", "anne", "--bank", ledger, ok=False)
+    assert out.startswith("error: member_not_found:")
     assert (
         json.loads(run(db, "statement", "@pot", "--bank", ledger, "--format", "json"))[0][
             "balance_minutes"

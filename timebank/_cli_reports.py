@@ -14,6 +14,7 @@ import click
 
 from timebank._output import render
 from timebank.cli import _command, _errors_as_one_line, _format_option, _store, cli
+from timebank.domain.errors import MemberNotFound
 from timebank.domain.values import format_hours
 from timebank.readmodel.report import INACTIVE_DAYS, Report
 
@@ -136,6 +137,8 @@ def statement(member: str, bank: str | None, fmt: str) -> None:
     they belong to (or in --bank)."""
     with _store() as tb:
         banks = [bank] if bank is not None else [m.bank for m in tb.memberships(member)]
+        if not banks:  # not an empty statement: a mistyped id must say so
+            raise MemberNotFound(f"no member {member!r} in any bank", member=member)
         rows = [{"bank": b, **line.to_dict()} for b in banks for line in tb.statement(b, member)]
     click.echo(render(rows, _STATEMENT_COLUMNS, fmt))
 
