@@ -170,14 +170,22 @@ def parse_date(value: object) -> date:
     raise InvalidDate(f"not an ISO date (YYYY-MM-DD): {value!r}", value=value)
 
 
+#: What each kind of id may hold, for the error that refuses one.
+_RULES = {
+    "member id": "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit;"
+    " an opaque id, no names or emails",
+    "actor id": "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit;"
+    " an opaque id, no names or emails",
+    "entry id": "1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit",
+    "bank id": "lower-case letters, digits and '-', starting with a letter or digit, up to 40"
+    " a level; a mini bank's path adds levels with '/', four levels at most",
+    "category": "1-40 lower-case letters, digits, '_' or '-', starting with a letter or digit",
+}
+
+
 def _validate(pattern: re.Pattern[str], value: object, what: str) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise InvalidId(
-            f"invalid {what}: {value!r} (letters, digits and . _ - only,"
-            " starting with a letter or digit; no personal data such as emails)",
-            value=value,
-            what=what,
-        )
+        raise InvalidId(f"invalid {what}: {value!r} ({_RULES[what]})", value=value, what=what)
     return value
 
 
