@@ -89,10 +89,10 @@ def test_bank_entry_and_category_ids() -> None:
     assert validate_bank_id("thurrock/tilbury-hub") == "thurrock/tilbury-hub"
     assert validate_entry_id("import:2015:row-7") == "import:2015:row-7"
     assert validate_category("computer-help") == "computer-help"
-    for bad_bank in ("Thurrock", "a//b", "/a", "a/", "a b"):
-        with pytest.raises(InvalidId):
+    for bad_bank in ("Thurrock", "a//b", "/a", "a/", "a b", "a/b/c/d/e", "a_b"):
+        with pytest.raises(InvalidId, match="lower-case letters, digits and '-'"):
             validate_bank_id(bad_bank)
-    with pytest.raises(InvalidId):
+    with pytest.raises(InvalidId, match="lower-case letters"):
         validate_category("Gardening")
-    with pytest.raises(InvalidId):
+    with pytest.raises(InvalidId, match="'.', '_', ':' or '-'"):
         validate_entry_id("has space")
