@@ -318,14 +318,19 @@ def test_rows_in_any_order_and_a_dry_run(riverside: timebank.Timebank, tmp_path:
     assert riverside.entry("e1").reversed_by == "e4"
 
 
-def test_a_dry_run_says_exactly_what_the_import_then_does(
-    tb: timebank.Timebank, tmp_path: Path
-) -> None:
+def _strict_bank(tb: timebank.Timebank) -> None:
+    """Bank ``strict``: ann and bob, no balance below -1:00, breaches refused."""
     limits = timebank.BalanceLimits(lowest_minutes=-60, highest_minutes=None)
     policy = timebank.Policy(individual=limits, limit_mode=timebank.LimitMode.REFUSE)
     tb.create_bank("strict", name="Strict", actor=ACTOR, policy=policy, opened_on="2026-01-01")
     for m in ("ann", "bob"):
         tb.join("strict", m, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+
+
+def test_a_dry_run_says_exactly_what_the_import_then_does(
+    tb: timebank.Timebank, tmp_path: Path
+) -> None:
+    _strict_bank(tb)
     # an entry already present; then a limit breach and a reversal, both flagged
     lines = ["s0,2026-01-05,exchange,bob,ann,0:30,strict,,,,",
              "s1,2026-02-01,exchange,ann,bob,3,strict,,,,",
@@ -346,11 +351,7 @@ def test_a_dry_run_says_exactly_what_the_import_then_does(
 def test_historic_limit_breaches_are_flagged_unless_strict(
     tb: timebank.Timebank, tmp_path: Path
 ) -> None:
-    limits = timebank.BalanceLimits(lowest_minutes=-60, highest_minutes=None)
-    policy = timebank.Policy(individual=limits, limit_mode=timebank.LimitMode.REFUSE)
-    tb.create_bank("strict", name="Strict", actor=ACTOR, policy=policy, opened_on="2026-01-01")
-    for m in ("ann", "bob"):
-        tb.join("strict", m, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    _strict_bank(tb)
     path = _file(tmp_path, ["s1,2026-02-01,exchange,ann,bob,3,strict,,,,"])
     before = _state(tb)
     with pytest.raises(ImportFailed) as raised:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -94,5 +95,5 @@ def test_bank_entry_and_category_ids() -> None:
             validate_bank_id(bad_bank)
     with pytest.raises(InvalidId, match="lower-case letters"):
         validate_category("Gardening")
-    with pytest.raises(InvalidId, match="'.', '_', ':' or '-'"):
+    with pytest.raises(InvalidId, match=re.escape("'.', '_', ':' or '-'")):
         validate_entry_id("has space")
