@@ -129,8 +129,9 @@ def project_in_sql(
     db = SqliteReadModelDB(scratch)  # the read model's own pragmas
     conn = db.conn
     conn.execute("PRAGMA temp_store=MEMORY")
-    # read-only: the batches' BEGIN IMMEDIATE then takes no write lock on the store
-    conn.execute("ATTACH DATABASE ? AS store", (f"{store.resolve().as_uri()}?mode=ro",))
+    # (a plain path, not a read-only URI, which not every SQLite build reads
+    # in ATTACH: the batches then lock the store too, as nothing else runs)
+    conn.execute("ATTACH DATABASE ? AS store", (str(store),))
     steps: dict[str, float] = {}
 
     def run(step: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
