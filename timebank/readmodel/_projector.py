@@ -505,13 +505,18 @@ class Projector:
         self._balances[bank, account] += amount
 
     def _count(self, info: _Entry, sign: int) -> None:
-        key = info.daily_key
-        for table, row in ((self._daily, key), (self._monthly, (*key[:2], key[2][:7], *key[3:]))):
+        bank, far, day, kind, category = info.daily_key
+        minutes = sign * info.minutes
+        for table, row in (
+            (self._daily, (bank, far, day, kind, category)),
+            (self._monthly, (bank, far, day[:7], kind, category)),
+        ):
             totals = table.get(row)
             if totals is None:
-                totals = table[row] = [0, 0]
-            totals[0] += sign
-            totals[1] += sign * info.minutes
+                table[row] = [sign, minutes]
+            else:
+                totals[0] += sign
+                totals[1] += minutes
 
     def _active(self, info: _Entry, bank: str, sign: int) -> None:
         """Count the entry's participants in ``bank`` (``sign`` -1: a reversal
@@ -677,11 +682,16 @@ def _add_span(
     first or last day: the key is recomputed from the rows after the flush."""
     totals = spans.get(key)
     if totals is None:
+        if sign > 0:
+            spans[key] = [1, day, day]
+            return
         totals = spans[key] = [0, None, None]
     totals[0] += sign
     if sign > 0:
-        totals[1] = day if totals[1] is None or day < totals[1] else totals[1]
-        totals[2] = day if totals[2] is None or day > totals[2] else totals[2]
+        if totals[1] is None or day < totals[1]:
+            totals[1] = day
+        if totals[2] is None or day > totals[2]:
+            totals[2] = day
     else:
         recompute.add(key)
 
