@@ -454,6 +454,50 @@ def test_timeoverflow_amounts_are_ascii_digits_of_seconds(
     assert _state(tb) == before
 
 
+@pytest.mark.parametrize(
+    ("created_at", "zone", "day"),
+    [
+        ("2026-06-01 23:30:00 UTC", "Europe/London", "2026-06-02"),  # 00:30 summer time
+        ("2026-06-01T23:30:00Z", "Europe/London", "2026-06-02"),
+        ("2026-06-01 23:30:00.25+00:00", "Europe/London", "2026-06-02"),
+        ("2026-01-15 23:30:00 UTC", "Europe/London", "2026-01-15"),  # winter: GMT
+        ("2026-06-02 00:30:00+02:00", "Europe/London", "2026-06-01"),  # 23:30 summer time
+        ("2026-06-01 23:30:00", "Europe/London", "2026-06-01"),  # no offset: the bank's time
+        ("2026-06-01", "Europe/London", "2026-06-01"),
+        ("2026-06-02 03:00:00 UTC", "America/New_York", "2026-06-01"),
+    ],
+)
+def test_timeoverflow_times_are_days_in_the_banks_timezone(
+    tmp_path: Path, created_at: str, zone: str, day: str
+) -> None:
+    from timebank.importing import read_timeoverflow
+
+    path = tmp_path / "transfers.csv"
+    path.write_text(f"ann,Member,bob,Member,3600,{created_at},,\n", encoding="utf-8")
+    [(_, row)] = list(read_timeoverflow(path, "rb", timezone=zone))
+    assert row["occurred_on"] == day
+
+
+def test_cli_timeoverflow_import_takes_the_banks_timezone(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from timebank.cli import cli
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    with timebank.open(url, clock=fixed_clock) as tb:
+        policy = timebank.Policy(timezone="America/New_York")
+        tb.create_bank("ny", name="NY", actor=ACTOR, policy=policy, opened_on="2026-01-01")
+        for m in ("ann", "bob"):
+            tb.join("ny", m, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    path = tmp_path / "transfers.csv"
+    path.write_text("ann,Member,bob,Member,3600,2026-06-02 03:00:00 UTC,,\n", encoding="utf-8")
+    out = CliRunner().invoke(cli, ["--db", url, "--actor", ACTOR, "import", "entries",
+                                   str(path), "--source-format", "timeoverflow", "--bank", "ny"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    with timebank.open(url, clock=fixed_clock) as tb:
+        assert tb.entry("to-1").occurred_on == date(2026, 6, 1)  # 23:00 in New York
+
+
 def test_cli_import_lists_problems_and_exits_1(tmp_path: Path) -> None:
     from click.testing import CliRunner
 

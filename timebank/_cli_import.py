@@ -9,13 +9,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from timebank.cli import _actor, _errors_as_one_line, _store, cli
-from timebank.domain.errors import ImportFailed
+from timebank.domain.errors import ImportFailed, TimebankError
+from timebank.domain.policy import Policy
 from timebank.importing import ERRORS_MAX, ImportResult, Row, read_csv, read_timeoverflow
+
+if TYPE_CHECKING:
+    from timebank.api import Timebank
 
 __all__: list[str] = []
 
@@ -112,23 +116,34 @@ def import_entries(
     """Import entries from FILE (entry_id, occurred_on, kind, provider, receiver,
     hours, bank, category, note, reverses, group_id [, receiver_bank])."""
     rows: Iterable[Row]
-    if source_format == "timeoverflow":
-        if bank is None:
-            raise click.UsageError("--source-format timeoverflow needs --bank")
-        rows, header = read_timeoverflow(file, bank), 0
-    else:
-        rows, header = read_csv(file), 1
-    with _store(create=create_banks) as tb, _progress(file, header) as progress:
-        result = tb.import_entries(
-            rows, actor=_actor(), source=str(file), create_banks=create_banks,
-            dry_run=dry_run, strict=strict, date_format=date_format, max_errors=max_errors,
-            progress=progress,
-        )  # fmt: skip
+    if source_format == "timeoverflow" and bank is None:
+        raise click.UsageError("--source-format timeoverflow needs --bank")
+    with _store(create=create_banks) as tb:
+        if source_format == "timeoverflow":
+            assert bank is not None
+            rows, header = read_timeoverflow(file, bank, timezone=_timezone(tb, bank)), 0
+        else:
+            rows, header = read_csv(file), 1
+        with _progress(file, header) as progress:
+            result = tb.import_entries(
+                rows, actor=_actor(), source=str(file), create_banks=create_banks,
+                dry_run=dry_run, strict=strict, date_format=date_format, max_errors=max_errors,
+                progress=progress,
+            )  # fmt: skip
     _summary(result)
     for entry_id in result.flagged[:20]:
         click.echo(f"flagged: {entry_id} breaches a balance limit (see timebank near-limit)")
     if len(result.flagged) > 20:
         click.echo(f"flagged: ... and {len(result.flagged) - 20} more")
+
+
+def _timezone(tb: Timebank, bank: str) -> str:
+    """The bank's timezone; a bank the import will create has the default
+    policy's (and the import names whatever else is wrong with ``bank``)."""
+    try:
+        return tb.bank(bank).policy.timezone
+    except TimebankError:
+        return Policy().timezone
 
 
 def _lines(file: Path) -> int:

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import attrs
 
@@ -247,10 +248,11 @@ class TimeOverflowRows:
     cannot map are skipped and raised together, as :class:`ImportFailed`,
     once the whole file was read (an import reports them with its own)."""
 
-    def __init__(self, path: str | Path, bank: str) -> None:
+    def __init__(self, path: str | Path, bank: str, timezone: str) -> None:
         self.path = Path(path)
         self.name = str(path)
         self.bank = bank
+        self.zone = ZoneInfo(timezone)
         self.path.open("rb").close()  # a missing file is an error now, not later
 
     def __iter__(self) -> Iterator[Row]:
@@ -260,7 +262,7 @@ class TimeOverflowRows:
             line = 1
             for fields in reader:
                 if fields and any(v.strip() for v in fields):
-                    mapped = _timeoverflow_row(line, fields, found)
+                    mapped = _timeoverflow_row(line, fields, found, self.zone)
                     if mapped is not None:
                         yield line, {**mapped, "bank": self.bank}
                 line = reader.line_num + 1
@@ -268,7 +270,9 @@ class TimeOverflowRows:
             raise ImportFailed(_failed_message(found.items), problems=found.items)
 
 
-def read_timeoverflow(path: str | Path, bank: str) -> TimeOverflowRows:
+def read_timeoverflow(
+    path: str | Path, bank: str, *, timezone: str = Policy().timezone
+) -> TimeOverflowRows:
     """TimeOverflow's transfer CSV (the eight columns its transfer importer
     takes, no header) as interchange entry rows of ``bank``, read as they
     are iterated; the lines are the file's. Time moves from the source
@@ -283,14 +287,16 @@ def read_timeoverflow(path: str | Path, bank: str) -> TimeOverflowRows:
     ============================  =================================================
 
     ``amount`` is in seconds (whole minutes only); ``created_at``'s date is
-    the entry's date; ``post_id`` becomes the category ``post-ID``;
-    ``reason`` (free text) is dropped; entry ids are ``to-LINE``. The rows
-    it cannot map raise :class:`ImportFailed` once the file was read."""
-    return TimeOverflowRows(path, bank)
+    the entry's date, in ``timezone`` (the bank's: give its policy's) when
+    ``created_at`` has an offset (``Z``, ``+01:00``, or Ruby's `` UTC``);
+    ``post_id`` becomes the category ``post-ID``; ``reason`` (free text) is
+    dropped; entry ids are ``to-LINE``. The rows it cannot map raise
+    :class:`ImportFailed` once the file was read."""
+    return TimeOverflowRows(path, bank, timezone)
 
 
 def _timeoverflow_row(  # noqa: PLR0911 - one return per way a row can be wrong
-    line: int, fields: list[str], found: _Problems
+    line: int, fields: list[str], found: _Problems, zone: ZoneInfo
 ) -> dict[str, str] | None:
     if len(fields) != len(TIMEOVERFLOW_COLUMNS):
         found.add(line, "-", f"{len(fields)} fields",
@@ -313,7 +319,7 @@ def _timeoverflow_row(  # noqa: PLR0911 - one return per way a row can be wrong
         return None
     minutes = int(seconds) // 60
     try:
-        day = datetime.fromisoformat(row["created_at"]).date().isoformat()
+        day = _timeoverflow_day(row["created_at"], zone)
     except ValueError:
         found.add(line, "created_at", row["created_at"], "not a date and time")
         return None
@@ -332,6 +338,19 @@ def _timeoverflow_row(  # noqa: PLR0911 - one return per way a row can be wrong
     found.add(line, "destination_type", row["destination_type"],
               "a transfer from the organisation to itself moves nothing")  # fmt: skip
     return None
+
+
+def _timeoverflow_day(text: str, zone: ZoneInfo) -> str:
+    """The day of a TimeOverflow ``created_at`` in the bank's ``zone``: a
+    time with an offset is moved into it (TimeOverflow keeps UTC, so a
+    transfer at 00:30 British Summer Time reads 23:30 the day before); a
+    time without one is the bank's own. Ruby writes UTC as `` UTC``."""
+    if text.endswith(" UTC"):
+        text = text[: -len(" UTC")] + "+00:00"
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(zone)
+    return moment.date().isoformat()
 
 
 # --- checking rows on their own --------------------------------------------------------
