@@ -164,6 +164,25 @@ def test_members_join_once_and_not_before_the_bank_opened(tb: timebank.Timebank,
     refused(tb, errors.InvalidInput, lambda: tb.join(bank, "eve", kind="robot", actor=ACTOR))
 
 
+def test_a_bad_profile_changes_nothing(tb: timebank.Timebank, bank: str) -> None:
+    # checked before the join, not after it (a member joined without it)
+    bad = timebank.Profile(display_name="Eve\x1b[2J", phone="0" * 300)
+    error = refused(
+        tb, errors.InvalidInput,
+        lambda: tb.join(bank, "eve", kind="individual", actor=ACTOR, profile=bad),
+    )  # fmt: skip
+    assert "display_name holds the control character U+001B" in str(error)
+    assert tb.profile("eve") is None
+    # half a surrogate pair, which no store can hold: it failed after the join
+    surrogate = timebank.Profile(display_name="E\ud800")
+    refused(tb, errors.InvalidInput,
+            lambda: tb.join(bank, "eve", kind="individual", actor=ACTOR, profile=surrogate))  # fmt: skip
+    tb.set_profile("ann", timebank.Profile(display_name="Ann"), actor=ACTOR)
+    refused(tb, errors.InvalidInput,
+            lambda: tb.set_profile("ann", timebank.Profile(email="a" * 255), actor=ACTOR))  # fmt: skip
+    assert tb.profile("ann") == timebank.Profile(display_name="Ann")
+
+
 def test_banks_are_created_once(tb: timebank.Timebank, bank: str) -> None:
     refused(tb, errors.BankAlreadyExists, lambda: tb.create_bank(bank, name="Again", actor=ACTOR))
     refused(

@@ -364,6 +364,37 @@ def test_historic_limit_breaches_are_flagged_unless_strict(
     assert tb.balance("strict", "bob") == -180
 
 
+def test_profile_fields_of_a_members_file_are_checked(
+    tb: timebank.Timebank, tmp_path: Path
+) -> None:
+    # control characters (a terminal escape, a NUL) and over-long text are
+    # problems on their column; nothing is imported; the line shows them escaped
+    escape = "Ada\x1b[2J"
+    path = tmp_path / "members.csv"
+    path.write_text(
+        "member_id,kind,bank,joined_on,display_name,area,left_on\n"
+        f"m1,individual,rb,2026-01-01,{escape},,\n"
+        f"m2,individual,rb,2026-01-01,,{'w' * 255},\n"
+        "m3,individual,rb,2026-01-01,Bo\x00b,,\n"
+        "m4,individual,rb,2026-01-01,Zoë O'Neil,Tilbury & Chadwell,\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_members(timebank.read_csv(path), actor=ACTOR, create_banks=True)
+    problems = raised.value.problems
+    assert [(p.line, p.column) for p in problems] == [
+        (2, "display_name"),
+        (3, "area"),
+        (4, "display_name"),
+    ]
+    assert problems[0].value == escape  # kept whole
+    assert "Ada\\x1b[2J" in str(problems[0])
+    assert "\x1b" not in str(problems[0])
+    assert "255 characters; at most 254" in problems[1].reason
+    assert len(str(problems[1])) < 200  # the long value cut short
+    assert tb.banks() == []
+
+
 def test_members_with_periods_profiles_and_new_banks(tb: timebank.Timebank, tmp_path: Path) -> None:
     path = tmp_path / "members.csv"
     path.write_bytes(

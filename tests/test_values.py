@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from timebank.domain.errors import InvalidAmount, InvalidDate, InvalidId
+from timebank.domain.errors import InvalidAmount, InvalidDate, InvalidId, InvalidInput
 from timebank.domain.values import (
     MINUTES_ABS_MAX,
     format_hours,
@@ -18,6 +18,7 @@ from timebank.domain.values import (
     validate_category,
     validate_entry_id,
     validate_member_id,
+    validate_profile_text,
 )
 
 
@@ -97,3 +98,18 @@ def test_bank_entry_and_category_ids() -> None:
         validate_category("Gardening")
     with pytest.raises(InvalidId, match=re.escape("'.', '_', ':' or '-'")):
         validate_entry_id("has space")
+
+
+@pytest.mark.parametrize(
+    "good", ["Ada", "Zoë O'Neil", "陳大文", "Tilbury & Chadwell", "a" * 254, "+44 20 7946 0000", ""]
+)
+def test_profile_text(good: str) -> None:
+    assert validate_profile_text(good, "display_name") == good
+
+
+@pytest.mark.parametrize(
+    "bad", ["a" * 255, "Bo\x00b", "line\nbreak", "tab\there", "\x1b[2J", "\ud800", "\x85", 7]
+)
+def test_profile_text_that_breaks_files_and_screens_is_refused(bad: object) -> None:
+    with pytest.raises(InvalidInput, match="display_name"):
+        validate_profile_text(bad, "display_name")

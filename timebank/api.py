@@ -58,6 +58,7 @@ from timebank.domain.values import (
     validate_category,
     validate_entry_id,
     validate_member_id,
+    validate_profile_text,
 )
 from timebank.importing import Importing
 from timebank.readmodel import ReadModel
@@ -334,6 +335,8 @@ class Timebank(Reporting, Importing):
         bank = validate_bank_id(bank)
         member = validate_member_id(member)
         actor = validate_actor_id(actor)
+        if profile is not None:
+            _check_profile(profile)  # before the join: a bad profile changes nothing
         try:
             account_kind = AccountKind(kind)
         except ValueError:
@@ -483,8 +486,7 @@ class Timebank(Reporting, Importing):
         """Store (replace) a member's personal details in the profile store."""
         actor = validate_actor_id(actor)
         member = validate_member_id(member)
-        if not isinstance(profile, Profile):
-            raise errors.InvalidInput(f"expected a Profile, got {profile!r}")
+        _check_profile(profile)
         if actor != member:
             self._require_member_manager(actor, member)
         self._app.profiles.put(member, profile)
@@ -1417,6 +1419,17 @@ def _bank_info(ledger: Bank) -> BankInfo:
         parent=parent_bank(ledger.bank_id),
         roles=tuple(sorted(ledger.roles.items())),
     )
+
+
+def _check_profile(profile: object) -> None:
+    """A profile given to the API: a :class:`Profile` whose fields are each
+    None or text that :func:`validate_profile_text` accepts."""
+    if not isinstance(profile, Profile):
+        raise errors.InvalidInput(f"expected a Profile, got {profile!r}")
+    for field in attrs.fields(Profile):
+        value = getattr(profile, field.name)
+        if value is not None:
+            validate_profile_text(value, field.name)
 
 
 def _member(ledger: Bank, member: str) -> Member:

@@ -15,6 +15,7 @@ only when no row has a problem (members are few: they are saved by one
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -46,6 +47,7 @@ from timebank.domain.values import (
     validate_category,
     validate_entry_id,
     validate_member_id,
+    validate_profile_text,
 )
 from timebank.readmodel import no_cyclic_gc
 from timebank.storage import IndexUpdate, Profile
@@ -113,10 +115,22 @@ class RowProblem:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.column}: {self.value}: {self.reason}"
+        return f"{self.file}:{self.line}: {self.column}: {_shown(self.value)}: {self.reason}"
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
+
+
+#: The most characters of a value a problem's line shows.
+SHOWN_VALUE_MAX = 80
+
+
+def _shown(value: str) -> str:
+    """A value as a problem's line shows it: escaped if it holds characters a
+    terminal would act on (an escape sequence, a line break) or not show,
+    and cut short if long. ``RowProblem.value`` keeps it whole."""
+    text = value if value.isprintable() else repr(value)[1:-1]
+    return text if len(text) <= SHOWN_VALUE_MAX else text[: SHOWN_VALUE_MAX - 1] + "…"
 
 
 @attrs.frozen
@@ -725,6 +739,11 @@ def _parse_members(rows: list[Row], date_format: str | None, found: _Problems) -
         if joined is not None and left is not None and left < joined:
             found.add(line, "left_on", left_text, f"before joined_on ({joined})")
         name, area = _text(row, "display_name"), _text(row, "area")
+        for column, text in (("display_name", name), ("area", area)):
+            if text:
+                found.check(
+                    line, column, text, functools.partial(validate_profile_text, field=column)
+                )
         if len(found.items) > before or member is None or bank is None or joined is None:
             continue
         profile = Profile(display_name=name or None, area=area or None) if name or area else None

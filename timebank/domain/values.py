@@ -9,12 +9,13 @@ that is not a whole number of minutes is an error.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Final
 
-from timebank.domain.errors import InvalidAmount, InvalidDate, InvalidId
+from timebank.domain.errors import InvalidAmount, InvalidDate, InvalidId, InvalidInput
 
 __all__ = [
     "AMOUNT_TEXT_LENGTH_MAX",
@@ -22,6 +23,7 @@ __all__ = [
     "MINUTES_ABS_MAX",
     "OPENING",
     "POT",
+    "PROFILE_TEXT_MAX",
     "AccountKind",
     "EntryKind",
     "clearing_account",
@@ -36,6 +38,7 @@ __all__ = [
     "validate_category",
     "validate_entry_id",
     "validate_member_id",
+    "validate_profile_text",
 ]
 
 #: Longest hours text accepted (``"99999:59"`` and friends fit easily).
@@ -212,6 +215,30 @@ def validate_bank_id(value: object) -> str:
 def validate_category(value: object) -> str:
     """A category code of help (``gardening``, ``befriending``): lower case."""
     return _validate(_CATEGORY, value, "category")
+
+
+#: The longest text a profile field holds (an email address's limit).
+PROFILE_TEXT_MAX: Final = 254
+
+
+def validate_profile_text(value: object, field: str) -> str:
+    """A profile field's text (a display name, an email address, a phone
+    number, an area): at most :data:`PROFILE_TEXT_MAX` characters, none of
+    them a control character (a NUL, a line break, an escape) or half of a
+    surrogate pair, which no name or address holds and which break the
+    files and screens it is shown on."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be text, not {type(value).__name__}", field=field)
+    if len(value) > PROFILE_TEXT_MAX:
+        raise InvalidInput(
+            f"{field} is {len(value):,} characters; at most {PROFILE_TEXT_MAX}", field=field
+        )
+    for character in value:
+        if unicodedata.category(character) in ("Cc", "Cs"):
+            raise InvalidInput(
+                f"{field} holds the control character U+{ord(character):04X}", field=field
+            )
+    return value
 
 
 def parent_bank(bank_id: str) -> str | None:
