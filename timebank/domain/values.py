@@ -234,11 +234,14 @@ def validate_profile_text(value: object, field: str) -> str:
             f"{field} is {len(value):,} characters; at most {PROFILE_TEXT_MAX}", field=field
         )
     for character in value:
-        if unicodedata.category(character) in ("Cc", "Cs"):
-            raise InvalidInput(
-                f"{field} holds the control character U+{ord(character):04X}", field=field
-            )
+        what = _NOT_TEXT.get(unicodedata.category(character))
+        if what is not None:
+            raise InvalidInput(f"{field} holds {what} U+{ord(character):04X}", field=field)
     return value
+
+
+#: Unicode categories a profile's text may not hold, as its error names them.
+_NOT_TEXT = {"Cc": "the control character", "Cs": "half of a surrogate pair,"}
 
 
 def parent_bank(bank_id: str) -> str | None:
