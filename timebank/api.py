@@ -898,9 +898,12 @@ class Timebank(Reporting, Importing):
         on_behalf_of: str | None,
         *,
         flag_limits: bool = False,
+        today: Callable[[Bank], date] | None = None,
     ) -> dict[str, list[str]]:
         """Reverse ``original`` in memory, unsaved, on each bank it was
-        recorded on; returns the parties to index per bank."""
+        recorded on; returns the parties to index per bank (``today``: as
+        for :meth:`_apply_entry`)."""
+        today_in = today or self._today_in
         parties: dict[str, list[str]] = {}
         if original.receiver_bank is None:
             sides = {original.bank: list(original.legs)}
@@ -918,7 +921,7 @@ class Timebank(Reporting, Importing):
                 attrs.evolve(new, bank=side),
                 attrs.evolve(original, bank=side, legs=tuple(sides[side])),
                 actor,
-                self._today_in(ledger),
+                today_in(ledger),
                 on_behalf_of,
                 flag_limits=flag_limits,
             )

@@ -921,6 +921,7 @@ class Importing:
             on_behalf_of: str | None,
             *,
             flag_limits: bool = False,
+            today: Callable[[Bank], date] | None = None,
         ) -> dict[str, list[str]]: ...
 
     @serialised
@@ -1231,8 +1232,9 @@ class Importing:
         try:
             if new.reverses is not None:
                 parties = self._apply_reversal(
-                    ledgers, new, original, actor, None, flag_limits=not strict
-                )
+                    ledgers, new, original, actor, None, flag_limits=not strict,
+                    today=session.today,
+                )  # fmt: skip
             else:
                 self._apply_entry(ledgers, new, actor, None, historic=True,
                                   flag_limits=not strict, today=session.today)  # fmt: skip
