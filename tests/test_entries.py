@@ -376,6 +376,18 @@ def test_a_statement_lists_every_entry_with_a_running_balance(
     assert lines[0].counterparties == ("bob",)
     assert lines[-1].balance_minutes == tb.balance(bank, "ann")
     assert len(tb.statement(bank, "ann", limit=2)) == 2
+    # a later page: its balances count the lines before it; the reversal
+    # names the account of the line it undoes, on the page before
+    page = tb.statement(bank, "ann", limit=2, offset=2)
+    assert page == lines[2:] == tb.ledger_statement(bank, "ann", limit=2, offset=2)
+    assert page[-1].counterparties == ("bob",)
+    assert tb.statement(bank, "ann", offset=4) == []
+    for bad in ({"limit": 0}, {"limit": True}, {"limit": 2.0}, {"limit": 100_001},
+                {"offset": -1}, {"offset": 1.5}, {"offset": 10**16}):  # fmt: skip
+        with pytest.raises(errors.InvalidInput, match="must be a whole number"):
+            tb.statement(bank, "ann", **bad)  # type: ignore[arg-type]
+        with pytest.raises(errors.InvalidInput, match="must be a whole number"):
+            tb.ledger_statement(bank, "ann", **bad)  # type: ignore[arg-type]
 
 
 def test_the_person_helped_by_the_pot_sees_it_on_their_statement(

@@ -198,6 +198,10 @@ def test_statement_inactive_near_limit(db: str, ledger: str) -> None:
     lines = json.loads(run(db, "statement", "ann", "--format", "json"))
     assert [x["entry_id"] for x in lines] == ["e1", "e3", "e3-r", "d1", "ib1"]
     assert lines[1]["reversed_by"] == "e3-r"
+    # read a page at a time: every line, not the first page only
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("timebank._cli_reports._STATEMENT_PAGE", 2)
+        assert json.loads(run(db, "statement", "ann", "--format", "json")) == lines
     # a member of no bank: an error, not an empty statement
     assert run(db, "statement", "anne", ok=False).startswith("error: member_not_found:")
     out = run(db, "statement", "anne", "--bank", ledger, ok=False)

@@ -52,6 +52,23 @@ def _check_statements(tb: timebank.Timebank) -> None:
         lines = tb.statement(bank, account)
         assert lines == tb.ledger_statement(bank, account), (bank, account)
         assert sum(line.minutes for line in lines) == tb.balance(bank, account)
+        # read a page at a time, the same lines: balances counted from the
+        # first line, reversals naming accounts as the lines they undo do
+        # (a page of 1 puts every undone entry on an earlier page)
+        assert _paged(tb.statement, bank, account, 1) == lines, (bank, account)
+        assert _paged(tb.statement, bank, account, 3) == lines, (bank, account)
+        assert _paged(tb.ledger_statement, bank, account, 2) == lines, (bank, account)
+
+
+def _paged(read, bank: str, account: str, size: int) -> list:  # type: ignore[no-untyped-def]
+    """A statement read ``size`` lines at a time, as the docs say to."""
+    lines: list = []  # type: ignore[type-arg]
+    while True:
+        page = read(bank, account, limit=size, offset=len(lines))
+        assert len(page) <= size
+        lines += page
+        if len(page) < size:
+            return lines
 
 
 @settings(max_examples=60)

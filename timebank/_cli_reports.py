@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
 from timebank._output import render
+from timebank._reporting import STATEMENT_LINES_MAX
 from timebank.cli import _command, _errors_as_one_line, _format_option, _store, cli
 from timebank.domain.errors import MemberNotFound
 from timebank.domain.values import format_hours
 from timebank.readmodel.report import INACTIVE_DAYS, Report
+
+if TYPE_CHECKING:
+    from timebank.api import Timebank
+    from timebank.views import StatementLine
 
 __all__: list[str] = []
 
@@ -28,6 +33,8 @@ _HEADLINE = [
     "new_members", "active_members", "inactive_members", "donated_to_pot_hours",
     "pot_funded_hours", "pot_balance_hours", "connections", "new_connections",
 ]  # fmt: skip
+#: Lines of a statement read at a time.
+_STATEMENT_PAGE = STATEMENT_LINES_MAX
 _STATEMENT_COLUMNS = [
     "bank", "occurred_on", "entry_id", "kind", "minutes", "balance_minutes", "counterparties",
     "category", "reversed_by",
@@ -139,8 +146,20 @@ def statement(member: str, bank: str | None, fmt: str) -> None:
         banks = [bank] if bank is not None else [m.bank for m in tb.memberships(member)]
         if not banks:  # not an empty statement: a mistyped id must say so
             raise MemberNotFound(f"no member {member!r} in any bank", member=member)
-        rows = [{"bank": b, **line.to_dict()} for b in banks for line in tb.statement(b, member)]
+        rows = [{"bank": b, **line.to_dict()} for b in banks for line in _lines(tb, b, member)]
     click.echo(render(rows, _STATEMENT_COLUMNS, fmt))
+
+
+def _lines(tb: Timebank, bank: str, member: str) -> Iterator[StatementLine]:
+    """Every line of ``member``'s statement in ``bank``, read a page at a time
+    (a page holds at most ``STATEMENT_LINES_MAX`` lines)."""
+    offset = 0
+    while True:
+        page = tb.statement(bank, member, limit=_STATEMENT_PAGE, offset=offset)
+        yield from page
+        if len(page) < _STATEMENT_PAGE:
+            return
+        offset += len(page)
 
 
 @_command("inactive")

@@ -35,12 +35,15 @@ __all__ = [
     "MEMBER_COLUMNS",
     "STATEMENT_LINES_MAX",
     "Reporting",
-    "check_limit",
+    "check_page",
     "journal_account",
 ]
 
 #: Most lines a statement returns unless asked for fewer.
 STATEMENT_LINES_MAX = 100_000
+#: More lines than any account has; keeps ``offset + limit`` a 64-bit integer
+#: for the stores' LIMIT.
+_OFFSET_MAX = 10**15
 
 
 class Reporting:
@@ -78,17 +81,20 @@ class Reporting:
 
     @serialised
     def statement(
-        self, bank: str, account: str, *, limit: int = STATEMENT_LINES_MAX
+        self, bank: str, account: str, *, limit: int = STATEMENT_LINES_MAX, offset: int = 0
     ) -> list[StatementLine]:
         """Every entry on an account, in the order its bank recorded them, with
-        the running balance (the first ``limit`` lines). Read from the read
-        model; equal to :meth:`~timebank.Timebank.ledger_statement`, which
-        replays the log. ``reversed_by`` names the reversal even when it
-        falls beyond ``limit``."""
+        the running balance: the ``limit`` lines after the first ``offset``.
+        Each line is as on the whole statement (the balance counts the lines
+        before ``offset``; ``reversed_by`` names the reversal even when it
+        falls beyond the page). New entries only ever add lines at the end,
+        so ``offset += len(page)`` until a page is shorter than ``limit``
+        reads a statement of any length. Read from the read model; equal to
+        :meth:`~timebank.Timebank.ledger_statement`, which replays the log."""
         bank = validate_bank_id(bank)
         self._app.bank(bank).balance(account)  # MemberNotFound for an unknown account
-        check_limit(limit)
-        return statement_lines(self._caught_up().db, bank, account, limit)
+        check_page(limit, offset)
+        return statement_lines(self._caught_up().db, bank, account, limit, offset)
 
     @serialised
     def report(
@@ -269,10 +275,21 @@ def journal_account(bank: str, account: str) -> str:
     return f"{bank}:members:{account}"
 
 
-def check_limit(limit: int) -> None:
-    """A statement's ``limit`` must be 1..STATEMENT_LINES_MAX."""
-    if not 0 < limit <= STATEMENT_LINES_MAX:
-        raise errors.InvalidInput(f"limit must be 1..{STATEMENT_LINES_MAX}: {limit}")
+def check_page(limit: int, offset: int) -> None:
+    """A statement's ``limit`` must be a whole number 1..STATEMENT_LINES_MAX,
+    its ``offset`` a whole number from 0."""
+    if not _whole(limit) or not 0 < limit <= STATEMENT_LINES_MAX:
+        raise errors.InvalidInput(
+            f"limit must be a whole number from 1 to {STATEMENT_LINES_MAX}: {limit!r}"
+        )
+    if not _whole(offset) or not 0 <= offset <= _OFFSET_MAX:
+        raise errors.InvalidInput(
+            f"offset must be a whole number from 0 to {_OFFSET_MAX}: {offset!r}"
+        )
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _optional_day(value: str | None) -> date | None:

@@ -35,7 +35,7 @@ from timebank._access import Access
 from timebank._audit import AuditReport, FiguresCompared, audit_log, compare_figures
 from timebank._index import index_update
 from timebank._ledger import LedgerApplication, serialised
-from timebank._reporting import STATEMENT_LINES_MAX, Reporting, check_limit
+from timebank._reporting import STATEMENT_LINES_MAX, Reporting, check_page
 from timebank.domain import errors
 from timebank.domain.bank import Bank, MemberStatus, recorded_entry
 from timebank.domain.entries import NewEntry, RecordedEntry, group_legs, inter_bank_legs
@@ -1276,16 +1276,17 @@ class Timebank(Reporting, Importing):
 
     @serialised
     def ledger_statement(
-        self, bank: str, account: str, *, limit: int = STATEMENT_LINES_MAX
+        self, bank: str, account: str, *, limit: int = STATEMENT_LINES_MAX, offset: int = 0
     ) -> list[StatementLine]:
         """An account's statement replayed from the bank's own postings in the
         event log, not from the read model: what :meth:`statement` must
         equal (the tests and the audit compare them). Slower: it decodes
-        every entry event."""
+        every entry event, and every line before ``offset`` too; a full
+        page asks the entry index for reversals beyond it."""
         ledger = self._app.bank(validate_bank_id(bank))
         ledger.balance(account)  # raises MemberNotFound for an unknown account
-        check_limit(limit)
-        stored = self._app.index.select_postings(ledger.id, account, limit=limit)
+        check_page(limit, offset)
+        stored = self._app.index.select_postings(ledger.id, account, limit=offset + limit)
         lines: list[StatementLine] = []
         position: dict[str, int] = {}
         balance = 0
@@ -1306,7 +1307,14 @@ class Timebank(Reporting, Importing):
                 line = attrs.evolve(line, counterparties=reversed_line.counterparties)
             position[entry.entry_id] = len(lines)
             lines.append(line)
-        return lines
+        page = lines[offset:]
+        if len(stored) == offset + limit:  # reversals may come after the page
+            for n, line in enumerate(page):
+                if line.reversed_by is None and line.kind is not EntryKind.REVERSAL:
+                    found = self._app.index.find_entry(line.entry_id)
+                    if found is not None and found.reversed_by is not None:
+                        page[n] = _with_reversed_by(line, found.reversed_by)
+        return page
 
     @serialised
     def figures(self, bank: str, *, rollup: bool = False) -> Figures:

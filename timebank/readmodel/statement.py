@@ -21,6 +21,7 @@ each, alternated, on the benchmark store).
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import orjson
 
@@ -36,50 +37,61 @@ _FAR_IS_POT = frozenset({EntryKind.POT_EXCHANGE.value, EntryKind.DONATION.value}
 #: Kinds whose legs in one bank follow from the entry's own fields (as the
 #: rows hold them).
 _DERIVED = frozenset(kind.value for kind in DERIVED_LEG_KINDS)
-#: Entries whose other rows one query reads at most.
+#: Entries whose rows one query reads at most.
 _SEQS_PER_QUERY = 500
 
 
-def statement_lines(db: ReadModelDB, bank: str, account: str, limit: int) -> list[StatementLine]:
-    """The first ``limit`` lines of ``account``'s statement in ``bank``."""
+_COLUMNS = (
+    "SELECT p.entry_id, p.minutes, e.kind, e.occurred_on, e.recorded_at, e.category,"
+    " e.reverses, e.reversed_by, e.flags, e.bank, e.receiver_bank, e.provider, e.receiver,"
+    " e.receiver_recorded_at, e.receiver_flags, e.seq"
+    " FROM rm_entry_parties p JOIN rm_entries e ON e.seq = p.entry_seq"
+)
+
+
+def statement_lines(
+    db: ReadModelDB, bank: str, account: str, limit: int, offset: int = 0
+) -> list[StatementLine]:
+    """Lines ``offset + 1`` to ``offset + limit`` of ``account``'s statement in
+    ``bank``, each as the whole statement has it: the running balance counts
+    the lines before ``offset`` too, and a reversal names the accounts of the
+    line it undoes wherever that line is."""
     rows = db.execute(
-        "SELECT p.entry_id, p.minutes, e.kind, e.occurred_on, e.recorded_at, e.category,"
-        " e.reverses, e.reversed_by, e.flags, e.bank, e.receiver_bank, e.provider, e.receiver,"
-        " e.receiver_recorded_at, e.receiver_flags, e.seq"
-        " FROM rm_entry_parties p JOIN rm_entries e ON e.seq = p.entry_seq"
-        " WHERE p.bank = ? AND p.account = ? ORDER BY p.seq LIMIT ?",
-        (bank, account, limit),
+        f"{_COLUMNS} WHERE p.bank = ? AND p.account = ? ORDER BY p.seq LIMIT ? OFFSET ?",
+        (bank, account, limit, offset),
     )
-    # entry seq (the last column) -> id, of the lines whose legs are read back
-    stored = {row[-1]: row[0] for row in rows if not _derived(row[2], row[10])}
-    others = _stored_legs(db, bank, account, stored)
-    lines: list[StatementLine] = []
-    named: dict[str, tuple[str, ...]] = {}  # entry id -> its line's counterparties
+    if not rows:
+        return []
     balance = 0
-    for (
-        entry_id, minutes, kind, occurred_on, recorded_at, category, reverses, reversed_by,
-        flags, provider_bank, receiver_bank, provider, receiver, receiver_recorded_at,
-        receiver_flags, _,
-    ) in rows:  # fmt: skip
+    if offset:  # a sum, as a plain integer (PostgreSQL's sum of BIGINT is NUMERIC)
+        ((balance,),) = db.execute(
+            "SELECT CAST(coalesce(sum(minutes), 0) AS BIGINT) FROM (SELECT minutes"
+            " FROM rm_entry_parties WHERE bank = ? AND account = ? ORDER BY seq LIMIT ?)"
+            " AS before_page",
+            (bank, account, offset),
+        )
+    earlier = _undone_before(db, bank, account, rows)
+    # entry seq (the last column) -> id, of the lines whose legs are read back
+    stored = {row[-1]: row[0] for row in (*earlier, *rows) if not _derived(row[2], row[10])}
+    others = _stored_legs(db, bank, account, stored)
+    # entry id -> its line's counterparties
+    named = {row[0]: tuple(_counterparties(row, bank, account, others)) for row in earlier}
+    lines: list[StatementLine] = []
+    for row in rows:
+        (
+            entry_id, minutes, kind, occurred_on, recorded_at, category, reverses, reversed_by,
+            flags, _, receiver_bank, _, _, receiver_recorded_at, receiver_flags, _,
+        ) = row  # fmt: skip
         balance += minutes
-        if _derived(kind, receiver_bank):
-            legs = legs_for(_KINDS[kind], provider, receiver, minutes)
-            counterparties = [a for a, _ in legs if a != account]
-        else:
-            counterparties = others.get(entry_id, [])
-        stamp, side_flags = recorded_at, flags
-        if receiver_bank is not None:  # an inter-bank entry, seen from one side
-            if bank == provider_bank:
-                far_bank, far = receiver_bank, (POT if kind in _FAR_IS_POT else receiver)
-            else:  # the receiving bank's side: recorded at its own moment, its own flags
-                far_bank, far = provider_bank, provider
-                stamp, side_flags = receiver_recorded_at, receiver_flags
-            counterparties = [
-                f"{far_bank}:{far}" if a.startswith(CLEARING_PREFIX) else a for a in counterparties
-            ]
         if reverses in named:  # the accounts of the entry it undoes, named as there
-            counterparties = list(named[reverses])
-        named[entry_id] = tuple(counterparties)
+            named[entry_id] = named[reverses]
+        else:
+            named[entry_id] = tuple(_counterparties(row, bank, account, others))
+        stamp, side_flags = recorded_at, flags
+        if receiver_bank is not None and bank != row[9]:
+            # the receiving bank's side of an inter-bank entry: recorded at
+            # its own moment, with its own flags
+            stamp, side_flags = receiver_recorded_at, receiver_flags
         lines.append(
             StatementLine(
                 entry_id=entry_id,
@@ -96,6 +108,46 @@ def statement_lines(db: ReadModelDB, bank: str, account: str, limit: int) -> lis
             )
         )
     return lines
+
+
+def _undone_before(
+    db: ReadModelDB, bank: str, account: str, rows: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """The statement rows of the entries that reversals among ``rows`` undo,
+    where those entries come before ``rows`` (on an earlier page): the
+    reversals' lines name the accounts that theirs name."""
+    on_page = {row[0] for row in rows}
+    undone = sorted({row[6] for row in rows if row[6] is not None and row[6] not in on_page})
+    earlier: list[tuple[Any, ...]] = []
+    for start in range(0, len(undone), _SEQS_PER_QUERY):
+        chunk = undone[start : start + _SEQS_PER_QUERY]
+        earlier += db.execute(
+            f"{_COLUMNS} WHERE e.entry_id IN ({', '.join('?' * len(chunk))})"
+            " AND p.bank = ? AND p.account = ?",
+            (*chunk, bank, account),
+        )
+    return earlier
+
+
+def _counterparties(
+    row: tuple[Any, ...], bank: str, account: str, others: dict[str, list[str]]
+) -> list[str]:
+    """The other accounts of a statement row's entry in ``bank``: an
+    inter-bank entry's clearing account shown as the account it stands for
+    (``bank:account``)."""
+    entry_id, minutes, kind = row[0], row[1], row[2]
+    provider_bank, receiver_bank, provider, receiver = row[9], row[10], row[11], row[12]
+    if _derived(kind, receiver_bank):
+        legs = legs_for(_KINDS[kind], provider, receiver, minutes)
+        return [a for a, _ in legs if a != account]
+    counterparties = others.get(entry_id, [])
+    if receiver_bank is None:
+        return counterparties
+    if bank == provider_bank:  # an inter-bank entry, seen from one side
+        far_bank, far = receiver_bank, (POT if kind in _FAR_IS_POT else receiver)
+    else:
+        far_bank, far = provider_bank, provider
+    return [f"{far_bank}:{far}" if a.startswith(CLEARING_PREFIX) else a for a in counterparties]
 
 
 def _derived(kind: str, receiver_bank: str | None) -> bool:
