@@ -421,6 +421,16 @@ def test_members_with_periods_profiles_and_new_banks(tb: timebank.Timebank, tmp_
     tb._app.profiles.erase("m1")  # as if killed between the events and the profiles
     again = tb.import_members(rows, actor=ACTOR, date_format="%d/%m/%Y")
     assert (again.recorded, again.skipped) == (0, 4)
+    # another script's digits are not a date, whatever strptime reads them as
+    for day in ("1\u0663/02/2015", "13/02/\u0662\u0660\u0661\u0665", "\uff11\uff13/02/2015"):
+        with pytest.raises(ImportFailed) as raised:
+            tb.import_members(
+                [{"member_id": "m9", "kind": "individual", "bank": "thurrock", "joined_on": day}],
+                actor=ACTOR, date_format="%d/%m/%Y",
+            )  # fmt: skip
+        ((problem),) = raised.value.problems
+        assert (problem.column, problem.value) == ("joined_on", day)
+    assert "m9" not in {m.member for m in tb.members("thurrock")}
     assert tb.profile("m1") == timebank.Profile(display_name="Ada", area="Tilbury")
     # an entry while m3 was away is refused; one from before they left is not
     lines = [

@@ -428,7 +428,10 @@ def _day_parser(date_format: str | None) -> Callable[[str], date]:
         value = text.strip()
         try:
             if date_format is None:
-                return date.fromisoformat(value)
+                return date.fromisoformat(value)  # ASCII digits only
+            # strptime reads any script's digits ("1\u0663" as 13): ASCII only, as hours
+            if not value.isascii() and any(c.isdecimal() and not c.isascii() for c in value):
+                raise ValueError(value)
             return datetime.strptime(value, date_format).date()  # noqa: DTZ007 - a date only
         except ValueError:
             wanted = "YYYY-MM-DD (ISO)" if date_format is None else f"{date_format!r}"
