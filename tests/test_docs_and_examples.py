@@ -203,3 +203,37 @@ def test_the_readme_taste_runs(tmp_path: Path) -> None:
         out = CliRunner().invoke(cli, here)
         assert out.exit_code == 0, (here, out.output)
         assert "m-1" in out.output or "app-42" in out.output
+
+
+def _python_blocks(page: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (ROOT / "docs" / page).read_text(), flags=re.S)
+
+
+def test_every_python_block_in_the_docs_compiles() -> None:
+    blocks = [
+        (page.name, block)
+        for page in sorted((ROOT / "docs").glob("*.md"))
+        for block in _python_blocks(page.name)
+    ]
+    assert len(blocks) > 5
+    for name, block in blocks:
+        compile(block, name, "exec")  # a SyntaxError names the page
+
+
+def test_the_api_page_reads_a_long_statement_a_page_at_a_time() -> None:
+    """docs/api.md's loop, run as written on a statement of 1,201 lines
+    (three pages of 500), gives the whole statement."""
+    import timebank
+
+    (loop,) = [b for b in _python_blocks("api.md") if "offset=" in b]
+    with timebank.open("memory://") as tb:
+        tb.create_bank("riverside", name="Riverside", actor="coord-1", opened_on="2026-01-01")
+        for member in ("m-001", "m-002"):
+            tb.join("riverside", member, kind="individual", actor="coord-1", joined_on="2026-01-01")
+        for n in range(1201):
+            giver, taker = ("m-001", "m-002") if n % 2 else ("m-002", "m-001")
+            tb.record_exchange("riverside", giver, taker, "0:15", actor="coord-1")
+        namespace = {"tb": tb}
+        exec(loop, namespace)
+        assert len(namespace["lines"]) == 1201
+        assert namespace["lines"] == tb.statement("riverside", "m-001", limit=1201)
