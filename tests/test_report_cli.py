@@ -246,6 +246,47 @@ def test_export_writes_the_interchange_layout(db: str, ledger: str, tmp_path: Pa
     assert entries["d1"]["receiver"] == ""
 
 
+def test_a_file_the_command_cannot_write_is_one_error_line(
+    db: str, ledger: str, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-dir" / "report.json"
+    out = run(db, "report", "--bank", ledger, "--format", "json", "-o", str(missing), ok=False)
+    assert out == f"error: file_error: [Errno 2] No such file or directory: '{missing}'\n"
+    # a directory where the export's directory should be
+    (tmp_path / "taken").write_text("a file\n")
+    out = run(db, "export", "--to", str(tmp_path / "taken" / "x"), ok=False)
+    assert out.startswith("error: file_error: ")
+    assert (tmp_path / "taken").read_text() == "a file\n"
+
+
+def test_outputs_are_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
+    """Each output is written under a temporary name and renamed over its
+    file only when the command succeeded: a failure half way (here, an
+    error raised inside the block) leaves the earlier files as they were
+    and no temporary file behind."""
+    from timebank._cli_reports import _replacing
+
+    members, entries = tmp_path / "members.csv", tmp_path / "entries.csv"
+    members.write_text("old members\n")
+    entries.write_text("old entries\n")
+
+    def half_an_export() -> None:
+        with _replacing(members, entries) as (m, e):
+            m.write("new members\n")
+            e.write("half of the new entr")
+            raise RuntimeError("the store failed half way")
+
+    with pytest.raises(RuntimeError, match="half way"):
+        half_an_export()
+    assert (members.read_text(), entries.read_text()) == ("old members\n", "old entries\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["entries.csv", "members.csv"]
+    with _replacing(members, entries) as (m, e):
+        m.write("new members\n")
+        e.write("new entries\n")
+    assert (members.read_text(), entries.read_text()) == ("new members\n", "new entries\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["entries.csv", "members.csv"]
+
+
 def test_export_writes_group_exchanges_one_row_per_participant(tmp_path: Path) -> None:
     with timebank.open(f"sqlite:///{tmp_path / 'g.db'}") as tb:
         tb.create_bank("b", name="B", actor="c", opened_on="2026-01-01")

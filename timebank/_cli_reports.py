@@ -3,12 +3,15 @@ read model (docs/reports.md). They register on :data:`timebank.cli.cli`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import secrets
 import sys
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TextIO, TypeVar
 
 import click
 
@@ -46,8 +49,40 @@ def _write(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text)
         return
-    output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    with _replacing(output) as (out,):
+        out.write(text if text.endswith("\n") else text + "\n")
     click.echo(f"wrote {output}", err=True)
+
+
+@contextlib.contextmanager
+def _replacing(*paths: Path) -> Iterator[tuple[TextIO, ...]]:
+    """Files written beside ``paths`` under temporary names, each put in
+    place of its path (a rename, whole) only when the block ends without an
+    error: a command that fails leaves the files as they were, never half
+    an export that an import would then read as the whole ledger."""
+    temporary = [p.with_name(f".{p.name}.{secrets.token_hex(4)}.tmp") for p in paths]
+    with contextlib.ExitStack() as stack:
+        files = []
+        for name, path in zip(temporary, paths, strict=True):
+            stack.callback(name.unlink, missing_ok=True)  # gone by then once renamed
+            with _naming(path):
+                files.append(stack.enter_context(name.open("x", encoding="utf-8", newline="")))
+        yield tuple(files)
+        for out, name, path in zip(files, temporary, paths, strict=True):
+            with _naming(path):
+                out.flush()
+                os.fsync(out.fileno())
+                out.close()
+                name.replace(path)
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """An error about a temporary file, told about the file it stands for."""
+    try:
+        yield
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from e
 
 
 _output_option = click.option(
@@ -210,16 +245,12 @@ def export(fmt: str, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     if fmt == "ledger":
         journal = directory / "timebank.journal"
-        with _store() as tb, journal.open("w", encoding="utf-8") as out:
+        with _store() as tb, _replacing(journal) as (out,):
             count = tb.export_ledger(out)
         click.echo(f"wrote {journal} ({count} transactions)")
         return
     members, entries = directory / "members.csv", directory / "entries.csv"
-    with (
-        _store() as tb,
-        members.open("w", encoding="utf-8", newline="") as m,
-        entries.open("w", encoding="utf-8", newline="") as e,
-    ):
+    with _store() as tb, _replacing(members, entries) as (m, e):
         counts = tb.export_csv(m, e)
     click.echo(f"wrote {members} ({counts[0]} rows) and {entries} ({counts[1]} rows)")
 

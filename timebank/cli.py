@@ -89,6 +89,8 @@ def _errors_as_one_line(func: Callable[P, R]) -> Callable[P, R]:
             _fail(f"{e.code}: {e}")
         except PersistenceError as e:
             _fail(f"storage_error: {type(e).__name__}: {e}")
+        except OSError as e:  # a file to read or write: a path, permissions, a full disk
+            _fail(f"file_error: {e}")
 
     return wrapper
 
