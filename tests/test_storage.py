@@ -165,6 +165,25 @@ def test_a_postgres_password_never_shows(tmp_path: Path) -> None:
     assert "s3cret" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://clerk@127.0.0.1/timebank?password=s3cret",
+        "postgresql://clerk@127.0.0.1/timebank?schema=tb&PASSWORD=s3cret&sslmode=x",
+        "postgresql://clerk:s3cret@127.0.0.1/timebank?colour=red",
+        "postgresql://clerk:s3cret@127.0.0.1/",
+    ],
+)
+def test_a_postgres_password_never_shows_in_a_refused_url(url: str) -> None:
+    with pytest.raises(errors.UnsupportedStorageURL) as caught:
+        timebank.open(url)
+    assert "s3cret" not in str(caught.value)
+    assert "s3cret" not in str(caught.value.ids)
+    assert "***" in str(caught.value)
+    if "?password" in url.lower() or "&password" in url.lower():
+        assert "a password goes before the @" in str(caught.value)
+
+
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
 def test_a_refused_postgres_login_is_one_named_error() -> None:
     assert POSTGRES_URL is not None

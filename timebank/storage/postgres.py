@@ -9,6 +9,7 @@ apply (``PGPASSWORD``, ``~/.pgpass``). Tables are created on first use in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -62,6 +63,11 @@ def parse_postgres_url(url: str) -> dict[str, str]:
         problem = "it needs a user and a host: postgresql://user@host:5432/dbname"
     elif not parts.path.strip("/") or "/" in parts.path.strip("/"):
         problem = "it needs one database name: postgresql://user@host:5432/dbname"
+    elif "password" in {k.lower() for k in unknown}:
+        problem = (
+            "a password goes before the @ (postgresql://user:password@host/dbname), or leave"
+            " it out and libpq reads PGPASSWORD or ~/.pgpass"
+        )
     elif unknown:
         problem = f"unknown options {sorted(unknown)} (known: {sorted(_URL_OPTIONS)})"
     else:
@@ -88,10 +94,16 @@ def parse_postgres_url(url: str) -> dict[str, str]:
 
 
 def _redacted(url: str) -> str:
+    """``url`` with its password shown as ``***``: the one before the ``@``,
+    and one given as a ``password=`` option (which the URL refuses, in a
+    message that shows the URL)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
+    if parts.password is not None:
+        url = url.replace(f":{parts.password}@", ":***@", 1)
+    if parts.query:
+        query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+        url = url.replace(f"?{parts.query}", f"?{query}", 1)
+    return url
 
 
 def _sql(datastore: Any, statement: str, events_table: str = "stored_events") -> Composed:
