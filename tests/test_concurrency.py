@@ -108,3 +108,67 @@ def test_a_cached_bank_sees_what_another_process_wrote(tmp_path: Path) -> None:
         assert two.balance("busy", "a") == 60
         two.record_exchange("busy", "b", "a", "2", actor=ACTOR)
         assert one.balance("busy", "a") == -60
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_report_and_an_export_read_one_moment_while_another_process_catches_up(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two handles on one store share its read model. While one builds a
+    report (many queries) or an export (three tables), the other records an
+    exchange and catches the shared read model up between the first's
+    queries: what the first returns is still the read model as of one
+    moment, equal to what it returned just before."""
+    from .conftest import POSTGRES_URL, open_store
+
+    if kind == "postgres" and POSTGRES_URL is None:
+        pytest.skip("no PostgreSQL server (CI always has one)")
+    opener = open_store(kind, tmp_path)
+    with opener() as reader, opener() as writer:
+        setup_bank(reader)
+        record_many(reader, 0, 6)
+        before = reader.report("busy", end="2026-12-31")
+        model = reader.read_model
+        db, real_execute, real_catch_up = model.db, model.db.execute, model.catch_up
+        pending: list[str] = []  # an exchange for the other handle to make
+        caught_up = []  # the reader caught up: its next query is the read's first
+
+        def catch_up(*args, **kwargs):  # type: ignore[no-untyped-def]
+            position = real_catch_up(*args, **kwargs)
+            caught_up.append(True)
+            return position
+
+        def execute(sql: str, params=()):  # type: ignore[no-untyped-def]
+            rows = real_execute(sql, params)
+            if caught_up and pending:  # after the read's first query
+                writer.record_exchange("busy", "a", "b", "1", actor=ACTOR, entry_id=pending.pop())
+                writer.read_model.catch_up()
+            return rows
+
+        def meanwhile(entry_id: str) -> None:
+            pending.append(entry_id)
+            caught_up.clear()
+            monkeypatch.setattr(db, "execute", execute)
+            monkeypatch.setattr(model, "catch_up", catch_up)
+
+        meanwhile("meanwhile-1")
+        assert reader.report("busy", end="2026-12-31") == before
+        assert not pending  # the other handle did write in the middle
+        monkeypatch.undo()
+        exported = _export(reader)
+        assert "meanwhile-1" in exported[1]
+        meanwhile("meanwhile-2")
+        assert _export(reader) == exported
+        assert not pending
+        monkeypatch.undo()
+        # and the next read sees both exchanges made meanwhile
+        after = reader.report("busy", end="2026-12-31")
+        assert after.exchanges == before.exchanges + 2
+
+
+def _export(tb: timebank.Timebank) -> tuple[str, str]:
+    import io
+
+    members, entries = io.StringIO(), io.StringIO()
+    tb.export_csv(members, entries)
+    return members.getvalue(), entries.getvalue()

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+from collections.abc import Iterator
 from datetime import date
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -21,7 +23,7 @@ from timebank.domain.values import (
     validate_bank_id,
 )
 from timebank.importing import ENTRY_COLUMNS, MEMBER_COLUMNS
-from timebank.readmodel import ReadModel
+from timebank.readmodel import ReadModel, ReadModelDB
 from timebank.readmodel.report import INACTIVE_DAYS, Report, build_report, inactive_members
 from timebank.readmodel.statement import statement_lines
 from timebank.views import InactiveMember, NearLimit, StatementLine
@@ -74,6 +76,15 @@ class Reporting:
         model.catch_up()
         return model
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[ReadModelDB]:
+        """The read model, caught up, its queries inside one snapshot: another
+        process catching the same read model up meanwhile changes nothing
+        that a report, statement or export of several queries reads."""
+        db = self._caught_up().db
+        with db.snapshot():
+            yield db
+
     def _close_read_model(self) -> None:
         if self._read_model is not None:
             self._read_model.close()
@@ -94,7 +105,8 @@ class Reporting:
         bank = validate_bank_id(bank)
         self._app.bank(bank).balance(account)  # MemberNotFound for an unknown account
         check_page(limit, offset)
-        return statement_lines(self._caught_up().db, bank, account, limit, offset)
+        with self._reading() as db:
+            return statement_lines(db, bank, account, limit, offset)
 
     @serialised
     def report(
@@ -113,7 +125,8 @@ class Reporting:
         last = self.today(info.bank_id) if end is None else parse_date(end)
         if first > last:
             raise errors.InvalidInput(f"the period starts ({first}) after it ends ({last})")
-        return build_report(self._caught_up().db, info.bank_id, first, last, rollup)
+        with self._reading() as db:
+            return build_report(db, info.bank_id, first, last, rollup)
 
     @serialised
     def inactive_members(
@@ -131,7 +144,8 @@ class Reporting:
         day = self.today(info.bank_id) if as_of is None else parse_date(as_of)
         if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3660:
             raise errors.InvalidInput(f"days must be a whole number from 1 to 3660: {days!r}")
-        rows = inactive_members(self._caught_up().db, info.bank_id, day, rollup, days)
+        with self._reading() as db:
+            rows = inactive_members(db, info.bank_id, day, rollup, days)
         return [
             InactiveMember(bank=info.bank_id, member=m, kind=k, last_exchange_on=_optional_day(d))
             for m, k, d in rows
@@ -201,21 +215,21 @@ class Reporting:
         """Write the whole ledger in the interchange layout (docs/import.md):
         one members row per membership period, one entries row per entry (a
         group exchange: one row per participant). Returns the row counts."""
-        db = self._caught_up().db
-        member_rows = db.execute(
-            "SELECT member, kind, bank, started_on, ended_on FROM rm_memberships"
-            " ORDER BY bank, member, started_on"
-        )
-        entry_rows = db.execute(
-            "SELECT entry_id, occurred_on, kind, provider, receiver, minutes, bank,"
-            " category, reverses, receiver_bank FROM rm_entries ORDER BY seq"
-        )
-        groups: dict[str, list[tuple[str, int]]] = {}
-        for entry_id, account, minutes in db.execute(
-            "SELECT entry_id, account, minutes FROM rm_entry_parties"
-            " WHERE kind = 'group_exchange' ORDER BY seq, account"
-        ):
-            groups.setdefault(entry_id, []).append((account, minutes))
+        with self._reading() as db:  # the three tables as of one moment
+            member_rows = db.execute(
+                "SELECT member, kind, bank, started_on, ended_on FROM rm_memberships"
+                " ORDER BY bank, member, started_on"
+            )
+            entry_rows = db.execute(
+                "SELECT entry_id, occurred_on, kind, provider, receiver, minutes, bank,"
+                " category, reverses, receiver_bank FROM rm_entries ORDER BY seq"
+            )
+            groups: dict[str, list[tuple[str, int]]] = {}
+            for entry_id, account, minutes in db.execute(
+                "SELECT entry_id, account, minutes FROM rm_entry_parties"
+                " WHERE kind = 'group_exchange' ORDER BY seq, account"
+            ):
+                groups.setdefault(entry_id, []).append((account, minutes))
         out = csv.writer(members, lineterminator="\n")
         out.writerow(MEMBER_COLUMNS)
         profiles: dict[str, Any] = {}
