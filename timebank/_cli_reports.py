@@ -82,6 +82,8 @@ def _naming(path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as e:
+        if e.errno is None:  # no system error to tell again
+            raise
         raise OSError(e.errno, e.strerror, str(path)) from e
 
 
