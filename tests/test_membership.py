@@ -114,6 +114,10 @@ def test_rejoining_opens_a_new_membership_period(tb: timebank.Timebank, bank: st
     tb.record_exchange(bank, "ann", "cat", "1", actor=ACTOR, occurred_on="2026-04-02")
     refused(tb, errors.OccurredBeforeJoining,
             lambda: tb.record_exchange(bank, "ann", "cat", "1", actor=ACTOR, occurred_on="2026-03-01"))  # fmt: skip
+    # the refusal names the periods, not only the first joining day
+    with pytest.raises(errors.OccurredBeforeJoining) as caught:
+        tb.record_exchange(bank, "ann", "cat", "1", actor=ACTOR, occurred_on="2026-03-01")
+    assert "(a member from 2026-01-01 to 2026-02-01, and from 2026-04-01)" in str(caught.value)
 
 
 def test_lifecycle_survives_a_restart(reopen) -> None:  # type: ignore[no-untyped-def]

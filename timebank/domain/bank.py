@@ -856,11 +856,20 @@ class Bank(Aggregate):
             if not self.in_membership(member, new.occurred_on):
                 raise errors.OccurredBeforeJoining(
                     f"entry {new.entry_id!r} on {new.occurred_on} is outside"
-                    f" {member!r}'s membership (joined {self.joined_on[member]})",
+                    f" {member!r}'s membership ({self._membership_text(member)})",
                     bank=self.bank_id,
                     entry_id=new.entry_id,
                     member=member,
                 )
+
+    def _membership_text(self, member: str) -> str:
+        """A member's periods, for a message: ``a member from 2026-01-01 to
+        2026-03-01, and from 2026-04-01``."""
+        spans = [
+            f"from {start}" + ("" if end is None else f" to {end}")
+            for start, end in self.periods[member]
+        ]
+        return "a member " + ", and ".join(spans)
 
     def _check_not_future(self, day: date, today: date, subject: str) -> None:
         if day > today:
