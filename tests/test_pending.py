@@ -81,6 +81,8 @@ def test_member_pot_exchanges_gifts_and_donations_wait_for_a_coordinator(
     assert tb.confirm("pot-1", actor="bob").awaiting == "approval"  # type: ignore[union-attr]
     gift = tb.propose(bank, "gift", "ann", "bob", "1", actor="ann", entry_id="gift-1")
     assert (gift.awaiting, gift.confirmer) == ("approval", None)
+    error = refused(tb, errors.PendingStateConflict, lambda: tb.confirm("gift-1", actor="bob"))
+    assert str(error) == "entry 'gift-1' awaits approval, not confirmation"
     refused(tb, errors.NotPermitted, lambda: tb.propose(bank, "gift", "ann", "bob", "1",
                                                          actor="bob"))  # fmt: skip
     tb.approve("pot-1", actor="co")

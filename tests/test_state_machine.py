@@ -696,6 +696,8 @@ class LedgerMachine(RuleBasedStateMachine):
         expected: type[Exception] | None = None
         if pending is None:
             expected = errors.PendingEntryNotFound
+        elif pending.confirmer is None:  # a gift or donation awaits no confirmation
+            expected = errors.PendingStateConflict
         elif actor != pending.confirmer:
             expected = errors.NotPermitted
         elif pending.awaiting != "confirmation":

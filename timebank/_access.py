@@ -163,6 +163,13 @@ class Access:
         """Only the party a pending entry waits for (or someone acting for
         them) confirms it."""
         confirmer = pending["confirmer"]
+        if confirmer is None:  # a gift, a donation: it awaits no one's confirmation
+            raise errors.PendingStateConflict(
+                f"entry {pending['entry_id']!r} awaits {pending['awaiting']}, not confirmation",
+                awaiting=pending["awaiting"],
+                bank=ledgers[0].bank_id,
+                entry_id=pending["entry_id"],
+            )
         acting = on_behalf_of or actor
         ledger = _party_bank(ledgers, _as_new(ledgers, pending), confirmer)
         if acting != confirmer or ledger is None:
