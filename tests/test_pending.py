@@ -83,6 +83,10 @@ def test_member_pot_exchanges_gifts_and_donations_wait_for_a_coordinator(
     assert (gift.awaiting, gift.confirmer) == ("approval", None)
     error = refused(tb, errors.PendingStateConflict, lambda: tb.confirm("gift-1", actor="bob"))
     assert str(error) == "entry 'gift-1' awaits approval, not confirmation"
+    # not recorded yet: neither an entry to show nor one to reverse, and saying so
+    for command in (lambda: tb.entry("gift-1"), lambda: tb.reverse("gift-1", actor="co")):
+        error = refused(tb, errors.EntryNotFound, command)
+        assert "'gift-1' is pending, not recorded: it awaits approval" in str(error)
     refused(tb, errors.NotPermitted, lambda: tb.propose(bank, "gift", "ann", "bob", "1",
                                                          actor="bob"))  # fmt: skip
     tb.approve("pot-1", actor="co")

@@ -715,6 +715,13 @@ class Timebank(Reporting, Importing):
         entry_id = validate_entry_id(entry_id)
         found = self._app.index.find_entry(entry_id)
         if found is None:
+            pending = self._find_pending(entry_id)
+            if pending is not None:  # say so: it is not recorded yet
+                raise errors.EntryNotFound(
+                    f"entry {entry_id!r} is pending, not recorded: it awaits"
+                    f" {pending.pending[entry_id]['awaiting']} (decline it to drop it)",
+                    entry_id=entry_id,
+                )
             raise errors.EntryNotFound(f"no entry {entry_id!r}", entry_id=entry_id)
         events = self._app.events.get(found.bank_uuid, gt=found.version - 1, lte=found.version)
         (entry_event,) = events
