@@ -403,3 +403,20 @@ const months = Array.from(document.querySelectorAll('#table-by-month tbody tr'))
 document.getElementById('probe').textContent = JSON.stringify(
   {title: document.querySelector('h1').textContent, figures, charts, months});
 </script>"""
+
+
+def test_an_empty_period_draws_its_charts_from_zero(db: str, tmp_path: Path) -> None:
+    """A new bank's report: no chart axis below zero or in fractions of an
+    exchange or a member (matplotlib centres an all-zero series on 0, which
+    labelled the axes -0.04 hours), and the category chart only says there
+    were no exchanges."""
+    run(db, "create-bank", "quiet", "--name", "Quiet", "--opened-on", "2026-03-01")
+    page = tmp_path / "quiet.html"
+    run(db, "report", "--bank", "quiet", "--to", "2026-03-31", "--format", "html", "-o", str(page))
+    text = page.read_text()
+    labels = re.findall(r"<text[^>]*>([^<]*)</text>", text)  # the charts' own words
+    assert "no exchanges in this period" in labels
+    numbers = [x for x in labels if re.fullmatch(r"[\u2212-]?[\d.]+", x.strip())]
+    assert numbers  # the axes are labelled
+    assert all(not x.strip().startswith(("\u2212", "-")) for x in numbers), numbers
+    assert "0.04" not in numbers  # the old axis, centred on an all-zero series

@@ -100,10 +100,12 @@ def _by_month(report: Report) -> Any:
     ax.bar(months, [_hours(m.exchanged_minutes) for m in report.by_month], color=_BAR,
            label="hours")  # fmt: skip
     ax.set_ylabel("hours exchanged")
+    _from_zero(ax, [_hours(m.exchanged_minutes) for m in report.by_month])
     exchanges = ax.twinx()
     exchanges.plot(months, [m.exchanges for m in report.by_month], color=_LINE, marker="o",
                    label="exchanges")  # fmt: skip
     exchanges.set_ylabel("exchanges")
+    _from_zero(exchanges, [m.exchanges for m in report.by_month], whole=True)
     exchanges.spines["right"].set_visible(True)
     _thin_labels(ax, months)
     fig.legend(loc="outside upper right", ncols=2, frameon=False)
@@ -117,7 +119,8 @@ def _by_category(report: Report) -> Any:
     names = [c.category or "(none)" for c in rows]
     ax.barh(names, [_hours(c.exchanged_minutes) for c in rows], color=_BAR)
     ax.set_xlabel("hours exchanged")
-    if not rows:
+    if not rows:  # no axes to read: only the words
+        ax.set_axis_off()
         ax.text(0.5, 0.5, "no exchanges in this period", ha="center", transform=ax.transAxes,
                 color=_MUTED)  # fmt: skip
     return fig
@@ -132,10 +135,22 @@ def _members(report: Report) -> Any:
     ax.bar(months, [m.new_members for m in report.by_month], color=_MUTED, alpha=0.5,
            label="new members")  # fmt: skip
     ax.set_ylabel("members")
-    ax.set_ylim(bottom=0)
+    counts = [n for m in report.by_month for n in (m.members, m.new_members)]
+    _from_zero(ax, counts, whole=True)
     _thin_labels(ax, months)
     fig.legend(loc="outside upper right", ncols=2, frameon=False)
     return fig
+
+
+def _from_zero(ax: Any, values: list[float], *, whole: bool = False) -> None:
+    """A count or hours axis from 0 up (never below: with nothing to draw,
+    matplotlib centres 0 and labels -0.04 hours), ticked in whole numbers
+    when it counts things."""
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - see render_html
+
+    ax.set_ylim(0, max(values, default=0) * 1.08 or 1)
+    if whole:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _thin_labels(ax: Any, months: list[str]) -> None:
