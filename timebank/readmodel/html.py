@@ -10,6 +10,7 @@ the network when the file is opened. Both libraries are the optional extra
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from datetime import date
 from importlib import resources
 from typing import Any
@@ -142,7 +143,7 @@ def _members(report: Report) -> Any:
     return fig
 
 
-def _from_zero(ax: Any, values: list[float], *, whole: bool = False) -> None:
+def _from_zero(ax: Any, values: Sequence[float], *, whole: bool = False) -> None:
     """A count or hours axis from 0 up (never below: with nothing to draw,
     matplotlib centres 0 and labels -0.04 hours), ticked in whole numbers
     when it counts things."""
