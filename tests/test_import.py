@@ -277,9 +277,14 @@ def test_every_problem_is_listed_up_to_the_limit(
     with pytest.raises(ImportFailed) as raised:
         riverside.import_entries(timebank.read_csv(path), actor=ACTOR)
     assert [p.line for p in raised.value.problems] == list(range(2, 32))
+    assert raised.value.limit_reached is None  # all of them: the file was checked whole
+    assert "may hold more" not in str(raised.value)
     with pytest.raises(ImportFailed) as raised:
         riverside.import_entries(timebank.read_csv(path), actor=ACTOR, max_errors=5)
     assert len(raised.value.problems) == 5
+    # and it says that it stopped there: the file may hold more
+    assert raised.value.limit_reached == 5
+    assert str(raised.value).endswith("the limit of 5 problems was reached: the file may hold more")
 
 
 def test_the_garbage_collector_runs_again_after_any_import(
@@ -562,6 +567,14 @@ def test_cli_import_lists_problems_and_exits_1(tmp_path: Path) -> None:
     assert out.exit_code == 1
     assert f"{bad}:2: receiver: zed: " in out.output
     assert f"{bad}:3: occurred_on: 2026-02-31: " in out.output
+    assert out.output.endswith("error: import_failed: 2 problem(s); nothing was imported\n")
+    out = run(cli, ["--db", url, "--actor", ACTOR, "import", "entries", str(bad),
+                    "--max-errors", "1"])  # fmt: skip
+    assert out.exit_code == 1
+    assert out.output.endswith(
+        "error: import_failed: 1 problem(s) (the limit of 1 problems was reached: the file"
+        " may hold more); nothing was imported\n"
+    )
     out = run(cli, ["--db", url, "--actor", ACTOR, "import", "entries", str(good)])
     assert (out.exit_code, "recorded 1" in out.output) == (0, True)
     out = run(cli, ["--db", url, "--actor", ACTOR, "import", "entries", str(good)])

@@ -16,7 +16,14 @@ import click
 from timebank.cli import _actor, _errors_as_one_line, _store, cli
 from timebank.domain.errors import ImportFailed, TimebankError
 from timebank.domain.policy import Policy
-from timebank.importing import ERRORS_MAX, ImportResult, Row, read_csv, read_timeoverflow
+from timebank.importing import (
+    ERRORS_MAX,
+    ImportResult,
+    Row,
+    _stopped,
+    read_csv,
+    read_timeoverflow,
+)
 
 if TYPE_CHECKING:
     from timebank.api import Timebank
@@ -61,7 +68,8 @@ def _problems_listed(func: Callable[..., Any]) -> Callable[..., Any]:
         except ImportFailed as e:
             for problem in e.problems:
                 click.echo(str(problem), err=True)
-            click.echo(f"error: import_failed: {len(e.problems)} problem(s);"
+            stopped = "" if e.limit_reached is None else f" ({_stopped(e.limit_reached)})"
+            click.echo(f"error: import_failed: {len(e.problems)} problem(s){stopped};"
                        " nothing was imported", err=True)  # fmt: skip
             sys.exit(1)
 

@@ -242,10 +242,23 @@ def _text_file(path: Path) -> Iterator[io.TextIOWrapper]:
         raise
 
 
-def _failed_message(problems: list[RowProblem]) -> str:
+def _failed_message(problems: list[RowProblem], limit: int | None = None) -> str:
     shown = "\n".join(str(p) for p in problems[:20])
     more = f"\n... and {len(problems) - 20} more" if len(problems) > 20 else ""
-    return f"nothing was imported: {len(problems)} problem(s)\n{shown}{more}"
+    stopped = f"\n{_stopped(limit)}" if limit is not None else ""
+    return f"nothing was imported: {len(problems)} problem(s)\n{shown}{more}{stopped}"
+
+
+def _stopped(limit: int) -> str:
+    """What an import that reached its limit of problems says."""
+    return f"the limit of {limit} problems was reached: the file may hold more"
+
+
+def _failed(problems: list[RowProblem], found: _Problems) -> ImportFailed:
+    """The error of an import that found ``problems``; when they reached the
+    limit, it says so (``limit_reached``): rows after went unchecked."""
+    limit = found.limit if found.full else None
+    return ImportFailed(_failed_message(problems, limit), problems=problems, limit_reached=limit)
 
 
 # --- TimeOverflow's transfers ---------------------------------------------------------
@@ -281,7 +294,7 @@ class TimeOverflowRows:
                         yield line, {**mapped, "bank": self.bank}
                 line = reader.line_num + 1
         if found.items:
-            raise ImportFailed(_failed_message(found.items), problems=found.items)
+            raise _failed(found.items, found)
 
 
 def read_timeoverflow(
@@ -1180,7 +1193,7 @@ class Importing:
         except _Rollback as rollback:
             if found.items:
                 problems = sorted(found.items, key=lambda p: p.line)
-                raise ImportFailed(_failed_message(problems), problems=problems) from None
+                raise _failed(problems, found) from None
             return list(rollback.args[0]) if rollback.args else []
 
     def _import_one(  # noqa: PLR0912 - the checks a row passes before it is applied

@@ -306,10 +306,12 @@ class MigrationMismatch(StorageError):
 class ImportFailed(InvalidInput):
     """An import found problems in its rows and wrote nothing; ``problems``
     lists each (a :class:`timebank.RowProblem`: file, line, column, value,
-    reason)."""
+    reason). ``limit_reached`` is the import's ``max_errors`` when it stopped
+    checking there (the rest of the rows unchecked), else None."""
 
     code = "import_failed"
     problems: list[Any]
+    limit_reached: int | None = None
 
 
 # --- read models and reports ------------------------------------------------------
