@@ -237,3 +237,25 @@ def test_the_api_page_reads_a_long_statement_a_page_at_a_time() -> None:
         exec(loop, namespace)
         assert len(namespace["lines"]) == 1201
         assert namespace["lines"] == tb.statement("riverside", "m-001", limit=1201)
+
+
+def test_the_public_api_has_docstrings() -> None:
+    """Every public method of Timebank, and every name timebank and
+    timebank.testing export, says what it does."""
+    import inspect
+
+    import timebank
+    from timebank import testing
+
+    undocumented = [  # its own methods and its mixins' (reports, imports)
+        f"Timebank.{name}"
+        for name in dir(timebank.Timebank)
+        if not name.startswith("_") and not inspect.getdoc(getattr(timebank.Timebank, name))
+    ]
+    for module in (timebank, testing):
+        undocumented += [
+            f"{module.__name__}.{name}"
+            for name in module.__all__
+            if not inspect.getdoc(getattr(module, name))
+        ]
+    assert undocumented == []

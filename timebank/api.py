@@ -131,6 +131,8 @@ class Timebank(Reporting, Importing):
             ) from e
 
     def close(self) -> None:
+        """Close the store (its read model too); ``with timebank.open(...)``
+        calls it."""
         self._close_read_model()
         self._app.close()
         self.backend.close()
@@ -233,14 +235,19 @@ class Timebank(Reporting, Importing):
 
     @serialised
     def policy(self, bank: str) -> Policy:
+        """The bank's current policy (limits, timezone, permissions...)."""
         return self._app.bank(validate_bank_id(bank)).policy
 
     @serialised
     def bank(self, bank: str) -> BankInfo:
+        """One bank: its name, parent, opening day, policy, number of members
+        and roles."""
         return _bank_info(self._app.bank(validate_bank_id(bank)))
 
     @serialised
     def banks(self) -> list[BankInfo]:
+        """Every bank of the store, mini banks included, in the order they
+        were opened."""
         registry = self._app.registry()
         ids = [] if registry is None else list(registry.banks)
         return [_bank_info(self._app.bank(b)) for b in ids]
@@ -360,6 +367,8 @@ class Timebank(Reporting, Importing):
 
     @serialised
     def member(self, bank: str, member: str) -> Member:
+        """One member of a bank: kind, status, periods and balance; raises
+        ``MemberNotFound`` if they never joined it."""
         ledger = self._app.bank(validate_bank_id(bank))
         member = validate_member_id(member)
         if not ledger.is_member(member):
@@ -370,6 +379,8 @@ class Timebank(Reporting, Importing):
 
     @serialised
     def members(self, bank: str) -> list[Member]:
+        """Every member who ever joined the bank, in the order they joined
+        (left and suspended ones too; see ``status``)."""
         ledger = self._app.bank(validate_bank_id(bank))
         return [_member(ledger, m) for m in ledger.members()]
 
@@ -502,6 +513,8 @@ class Timebank(Reporting, Importing):
 
     @serialised
     def profile(self, member: str) -> Profile | None:
+        """The member's personal fields, kept out of the event log; ``None``
+        if they have none or were erased."""
         return self._app.profiles.get(validate_member_id(member))
 
     # --- entries ------------------------------------------------------------------------

@@ -74,6 +74,9 @@ class MonthFigures:
 
 @attrs.frozen
 class CategoryFigures:
+    """The service exchanges of one category in a report's period (``None``:
+    exchanges recorded without a category)."""
+
     category: str | None
     exchanged_minutes: int
     exchanges: int
