@@ -484,7 +484,7 @@ def test_timeoverflow_transfers(tb: timebank.Timebank, bank: str, tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    "amount", ["\u00b3", "\u0663\u0666\u0660\u0660", "3_600", "+3600", "3.6e3", "-3600"]
+    "amount", ["\u00b3", "\u0663\u0666\u0660\u0660", "3_600", "+3600", "3.6e3", "-3600", "0", "00"]
 )
 def test_timeoverflow_amounts_are_ascii_digits_of_seconds(
     tb: timebank.Timebank, bank: str, tmp_path: Path, amount: str

@@ -345,6 +345,9 @@ def _timeoverflow_row(  # noqa: PLR0911 - one return per way a row can be wrong
         found.add(line, "amount", seconds, "must be a whole number of minutes, in seconds")
         return None
     minutes = int(seconds) // 60
+    if not minutes:  # said of its own column, not of the hours it would map to
+        found.add(line, "amount", seconds, "must not be zero")
+        return None
     try:
         day = _timeoverflow_day(row["created_at"], zone)
     except ValueError:
