@@ -285,6 +285,12 @@ def test_outputs_are_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
         e.write("new entries\n")
     assert (members.read_text(), entries.read_text()) == ("new members\n", "new entries\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["entries.csv", "members.csv"]
+    # through a symbolic link: the file it points at is replaced, the link kept
+    (tmp_path / "latest.csv").symlink_to(members)
+    with _replacing(tmp_path / "latest.csv") as (out,):
+        out.write("newest\n")
+    assert (tmp_path / "latest.csv").is_symlink()
+    assert members.read_text() == "newest\n"
 
 
 def test_export_writes_group_exchanges_one_row_per_participant(tmp_path: Path) -> None:

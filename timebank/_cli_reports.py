@@ -59,8 +59,11 @@ def _replacing(*paths: Path) -> Iterator[tuple[TextIO, ...]]:
     """Files written beside ``paths`` under temporary names, each put in
     place of its path (a rename, whole) only when the block ends without an
     error: a command that fails leaves the files as they were, never half
-    an export that an import would then read as the whole ledger."""
-    temporary = [p.with_name(f".{p.name}.{secrets.token_hex(4)}.tmp") for p in paths]
+    an export that an import would then read as the whole ledger. A path
+    that is a symbolic link has the file it points at replaced, as writing
+    through the link would."""
+    real = [p.resolve() for p in paths]
+    temporary = [p.with_name(f".{p.name}.{secrets.token_hex(4)}.tmp") for p in real]
     with contextlib.ExitStack() as stack:
         files = []
         for name, path in zip(temporary, paths, strict=True):
@@ -68,12 +71,12 @@ def _replacing(*paths: Path) -> Iterator[tuple[TextIO, ...]]:
             with _naming(path):
                 files.append(stack.enter_context(name.open("x", encoding="utf-8", newline="")))
         yield tuple(files)
-        for out, name, path in zip(files, temporary, paths, strict=True):
+        for out, name, path, target in zip(files, temporary, paths, real, strict=True):
             with _naming(path):
                 out.flush()
                 os.fsync(out.fileno())
                 out.close()
-                name.replace(path)
+                name.replace(target)
 
 
 @contextlib.contextmanager
