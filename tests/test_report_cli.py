@@ -285,6 +285,11 @@ def test_outputs_are_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
         e.write("new entries\n")
     assert (members.read_text(), entries.read_text()) == ("new members\n", "new entries\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["entries.csv", "members.csv"]
+    # a file replaced keeps its permissions (an export holds members' names)
+    members.chmod(0o600)
+    with _replacing(members) as (out,):
+        out.write("private\n")
+    assert (members.stat().st_mode & 0o777, members.read_text()) == (0o600, "private\n")
     # through a symbolic link: the file it points at is replaced, the link kept
     (tmp_path / "latest.csv").symlink_to(members)
     with _replacing(tmp_path / "latest.csv") as (out,):

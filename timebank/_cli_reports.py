@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import secrets
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
@@ -59,9 +60,9 @@ def _replacing(*paths: Path) -> Iterator[tuple[TextIO, ...]]:
     """Files written beside ``paths`` under temporary names, each put in
     place of its path (a rename, whole) only when the block ends without an
     error: a command that fails leaves the files as they were, never half
-    an export that an import would then read as the whole ledger. A path
-    that is a symbolic link has the file it points at replaced, as writing
-    through the link would."""
+    an export that an import would then read as the whole ledger. A file
+    replaced keeps its permissions; a path that is a symbolic link has the
+    file it points at replaced, as writing through the link would."""
     real = [p.resolve() for p in paths]
     temporary = [p.with_name(f".{p.name}.{secrets.token_hex(4)}.tmp") for p in real]
     with contextlib.ExitStack() as stack:
@@ -76,6 +77,8 @@ def _replacing(*paths: Path) -> Iterator[tuple[TextIO, ...]]:
                 out.flush()
                 os.fsync(out.fileno())
                 out.close()
+                if target.exists():  # keep its permissions (members.csv holds names)
+                    name.chmod(stat.S_IMODE(target.stat().st_mode))
                 name.replace(target)
 
 
