@@ -298,3 +298,25 @@ def test_workflow_commands_roles_mini_banks_inter_bank_and_pending(db: str, bank
         assert tb.policy(hub).individual.lowest_minutes == -600  # the rest is the parent's
         assert tb.pending(bank) == []
         tb.check_invariants()
+
+
+def test_a_refusal_of_the_default_actor_says_how_to_name_one(
+    db: str, bank: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TIMEBANK_ACTOR", raising=False)
+    record = ["record-exchange", bank, "ann", "bob", "1"]
+    result = CliRunner().invoke(cli, ["--db", db, *record])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: not_permitted: 'cli' may not record")
+    assert result.output.endswith(
+        "(no --actor given, so it ran as 'cli': give --actor ID or set TIMEBANK_ACTOR)\n"
+    )
+    # named, by the option or the environment: the refusal is about them alone
+    for args, env in (
+        (["--db", db, "--actor", "ann-friend", *record], {}),
+        (["--db", db, *record], {"TIMEBANK_ACTOR": "ann-friend"}),
+    ):
+        result = CliRunner().invoke(cli, args, env=env)
+        assert result.exit_code == 1
+        assert "'ann-friend' may not record" in result.output
+        assert "no --actor given" not in result.output

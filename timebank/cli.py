@@ -18,12 +18,13 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import attrs
 import click
+from click.core import ParameterSource
 from eventsourcing.persistence import PersistenceError
 
 from timebank import api
 from timebank._output import FORMATS, render
 from timebank.demo import DEMO_BANK, DEMO_HUB, run_demo
-from timebank.domain.errors import BankNotFound, ChartsUnavailable, TimebankError
+from timebank.domain.errors import BankNotFound, ChartsUnavailable, NotPermitted, TimebankError
 from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
 from timebank.domain.roles import Permissions
 from timebank.domain.values import format_hours, parent_bank, parse_minutes
@@ -32,6 +33,8 @@ from timebank.views import Member, entry_to_dict
 
 __all__ = ["cli", "main"]
 
+#: Who runs a command given no --actor and no $TIMEBANK_ACTOR.
+DEFAULT_ACTOR = "cli"
 #: Where the demo writes its HTML report (the working directory).
 DEMO_REPORT = "timebank-report.html"
 
@@ -54,7 +57,7 @@ _format_option = click.option(
 @click.option(
     "--actor",
     metavar="ID",
-    default=lambda: os.environ.get("TIMEBANK_ACTOR", "cli"),
+    default=lambda: os.environ.get("TIMEBANK_ACTOR", DEFAULT_ACTOR),
     show_default="$TIMEBANK_ACTOR or cli",
     help="Id of whoever runs the command, recorded with every change.",
 )
@@ -86,13 +89,30 @@ def _errors_as_one_line(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except TimebankError as e:
-            _fail(f"{e.code}: {e}")
+            _fail(f"{e.code}: {e}{_actor_hint(e)}")
         except PersistenceError as e:
             _fail(f"storage_error: {type(e).__name__}: {e}")
         except OSError as e:  # a file to read or write: a path, permissions, a full disk
             _fail(f"file_error: {e}")
 
     return wrapper
+
+
+def _actor_hint(error: TimebankError) -> str:
+    """For a refusal of the default actor: how to name who runs the command
+    (someone who left out --actor reads "'cli' may not..." otherwise)."""
+    ctx = click.get_current_context(silent=True)
+    defaulted = (
+        ctx is not None
+        and ctx.find_root().get_parameter_source("actor") is ParameterSource.DEFAULT
+        and "TIMEBANK_ACTOR" not in os.environ
+    )
+    if not isinstance(error, NotPermitted) or not defaulted:
+        return ""
+    return (
+        f" (no --actor given, so it ran as {DEFAULT_ACTOR!r}: give --actor ID or set"
+        " TIMEBANK_ACTOR)"
+    )
 
 
 def _fail(message: str) -> NoReturn:
