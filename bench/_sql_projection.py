@@ -143,7 +143,7 @@ def project_in_sql(
     started = time.perf_counter()
     for statement in create_statements("sqlite"):
         conn.execute(statement)
-    conn.execute("INSERT INTO rm_position VALUES (1, 0, ?)", (SCHEMA_VERSION,))
+    conn.execute("INSERT INTO rm_position VALUES (1, 0, ?, NULL)", (SCHEMA_VERSION,))
     conn.execute(
         "CREATE TEMP TABLE legs (topic TEXT, kind TEXT, service INT, position INT,"
         " src TEXT, account TEXT, sign INT, role TEXT)"

@@ -13,6 +13,7 @@ only), so erasing a member's profile leaves nothing to erase here.
 from __future__ import annotations
 
 import gc
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -92,8 +93,14 @@ class ReadModel:
         with no_cyclic_gc():
             while True:
                 with self.db.exclusive():
-                    position = int(self.db.execute("SELECT notification_id FROM rm_position")[0][0])
-                    records = self._read_log(position, batch_size)
+                    ((position, last),) = self.db.execute(
+                        "SELECT notification_id, last_event FROM rm_position"
+                    )
+                    if position and not self._follows(int(position), last):
+                        self._drop()  # another log's (a store restored): rebuilt from this one
+                        self._create()
+                        position = 0
+                    records = self._read_log(int(position), batch_size)
                     if records:
                         banks = {
                             str(s): str(b)
@@ -103,7 +110,8 @@ class ReadModel:
                         projector.apply(records)
                         projector.flush()
                         self.db.execute(
-                            "UPDATE rm_position SET notification_id = ?", (records[-1][0],)
+                            "UPDATE rm_position SET notification_id = ?, last_event = ?",
+                            (records[-1][0], fingerprint(records[-1])),
                         )
                 applied += len(records)
                 if len(records) < batch_size:
@@ -131,6 +139,13 @@ class ReadModel:
     def close(self) -> None:
         self.db.close()
 
+    def _follows(self, position: int, last: str | None) -> bool:
+        """Whether the log holds, at ``position``, the event this read model
+        applied last (not so once the store was restored from a backup, or
+        replaced by another store's file)."""
+        records = self._read_log(position - 1, 1)
+        return bool(records) and records[0][0] == position and fingerprint(records[0]) == last
+
     # --- schema ------------------------------------------------------------------------
     def _ensure_schema(self) -> None:
         with self.db.exclusive():
@@ -139,15 +154,24 @@ class ReadModel:
                 if version == SCHEMA_VERSION:
                     return
                 self._drop()  # another version's tables: rebuilt from the log
-            for statement in create_statements(self.db.dialect):
-                self.db.execute(statement)
-            self.db.execute("INSERT INTO rm_position VALUES (1, 0, ?)", (SCHEMA_VERSION,))
+            self._create()
+
+    def _create(self) -> None:
+        for statement in create_statements(self.db.dialect):
+            self.db.execute(statement)
+        self.db.execute("INSERT INTO rm_position VALUES (1, 0, ?, NULL)", (SCHEMA_VERSION,))
 
     def _drop(self) -> None:
         existing = set(self.db.table_names())
         for name in reversed(list(TABLES)):
             if name in existing:
                 self.db.execute(f"DROP TABLE {name}")
+
+
+def fingerprint(record: LogRecord) -> str:
+    """What identifies a stored event in ``rm_position.last_event``: its
+    stream and a hash of its stored bytes (which hold its timestamp)."""
+    return f"{record[1]}:{hashlib.blake2b(record[3], digest_size=16).hexdigest()}"
 
 
 @contextmanager

@@ -18,7 +18,7 @@ __all__ = [
 
 #: Bumped whenever a table or the meaning of a column changes: a read model
 #: of another version is dropped and rebuilt from the log when opened.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _KEYED = "{without_rowid}"
 
@@ -29,7 +29,8 @@ TABLES: dict[str, str] = {
         "CREATE TABLE rm_position ("
         " singleton INTEGER PRIMARY KEY CHECK (singleton = 1),"
         " notification_id BIGINT NOT NULL,"
-        " schema_version INTEGER NOT NULL)"
+        " schema_version INTEGER NOT NULL,"
+        " last_event TEXT)"
     ),
     "rm_banks": (
         "CREATE TABLE rm_banks ("
