@@ -252,7 +252,7 @@ def test_a_file_the_command_cannot_write_is_one_error_line(
     missing = tmp_path / "no-such-dir" / "report.json"
     out = run(db, "report", "--bank", ledger, "--format", "json", "-o", str(missing), ok=False)
     assert out == f"error: file_error: [Errno 2] No such file or directory: '{missing}'\n"
-    # a directory where the export's directory should be
+    # a file where the export's directory should be made
     (tmp_path / "taken").write_text("a file\n")
     out = run(db, "export", "--to", str(tmp_path / "taken" / "x"), ok=False)
     assert out.startswith("error: file_error: ")
