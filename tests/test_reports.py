@@ -261,7 +261,18 @@ def test_a_store_restored_from_a_backup_gets_a_read_model_of_its_own_log(
         store.with_name(store.name + suffix).unlink(missing_ok=True)
     with sqlite3.connect(backup) as copy, sqlite3.connect(store) as restored:
         copy.backup(restored)
+    from click.testing import CliRunner
+
+    from timebank.cli import cli
+
+    status = CliRunner().invoke(cli, ["--db", url, "read-model", "status"])
+    assert "; the next catch-up rebuilds it: it applied events the log does not hold" in (
+        status.output
+    )
     with timebank.open(url) as tb:
+        reason = tb.read_model.rebuild_reason()
+        assert reason is not None
+        assert reason.startswith("it applied events the log does not hold")
         for n in range(written_after_restore):  # reusing the lost events' positions
             tb.record_exchange("r", "b", "a", "1", actor=ACTOR, entry_id=f"new-{n}")
         assert tb.report("r").exchanges == 1 + written_after_restore
@@ -270,6 +281,7 @@ def test_a_store_restored_from_a_backup_gets_a_read_model_of_its_own_log(
         ]
         tb.record_exchange("r", "b", "a", "1", actor=ACTOR, entry_id="later")
         assert tb.report("r").exchanges == 2 + written_after_restore
+        assert tb.read_model.rebuild_reason() is None
         caught_up = tb.read_model.tables()
         tb.read_model.rebuild()
         assert tb.read_model.tables() == caught_up

@@ -307,7 +307,9 @@ def read_model_status() -> None:
     with _store() as tb:
         model = tb.read_model
         last = tb._app.recorder.max_notification_id() or 0
-        click.echo(f"{model.location}: at event {model.position():,} of {last:,}")
+        reason = model.rebuild_reason()
+        rebuilt = "" if reason is None else f"; the next catch-up rebuilds it: {reason}"
+        click.echo(f"{model.location}: at event {model.position():,} of {last:,}{rebuilt}")
 
 
 @_read_model_command("catch-up")

@@ -139,6 +139,20 @@ class ReadModel:
     def close(self) -> None:
         self.db.close()
 
+    def rebuild_reason(self) -> str | None:
+        """Why the next catch-up will rebuild this read model from the log
+        (one of another schema version, or one that applied events the log
+        no longer holds), or ``None``."""
+        if "rm_position" not in self.db.table_names():
+            return None
+        ((version,),) = self.db.execute("SELECT schema_version FROM rm_position")
+        if version != SCHEMA_VERSION:
+            return f"its tables are of schema {version}, this version reads {SCHEMA_VERSION}"
+        ((position, last),) = self.db.execute("SELECT notification_id, last_event FROM rm_position")
+        if position and not self._follows(int(position), last):
+            return "it applied events the log does not hold (a store restored from a backup?)"
+        return None
+
     def _follows(self, position: int, last: str | None) -> bool:
         """Whether the log holds, at ``position``, the event this read model
         applied last (not so once the store was restored from a backup, or
