@@ -288,6 +288,36 @@ def test_a_store_restored_from_a_backup_gets_a_read_model_of_its_own_log(
         assert tb.audit().ok
 
 
+@pytest.mark.parametrize("damage", ["not sqlite", "pages zeroed"])
+def test_a_damaged_read_model_file_is_one_named_error_and_deleting_it_is_the_cure(
+    tmp_path, damage: str
+) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'bank.db'}"
+    with timebank.open(url) as tb:
+        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
+        for member in ("a", "b"):
+            tb.join("r", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        tb.record_exchange("r", "a", "b", "1", actor=ACTOR)
+        before = tb.report("r")
+        model = tb.read_model.location
+    path = tmp_path / "bank.reports.db"
+    assert str(path) == model
+    if damage == "not sqlite":
+        path.write_bytes(b"\x00 not a database " * 300)
+    else:  # SQLite's header kept, every page after the first zeroed
+        data = path.read_bytes()
+        path.write_bytes(data[:4096] + bytes(len(data) - 4096))
+    with timebank.open(url) as tb:
+        with pytest.raises(timebank.errors.StorageError) as caught:
+            tb.report("r")
+        assert f"the read model {path} is damaged" in str(caught.value)
+        assert "delete the file and the next report rebuilds it" in str(caught.value)
+        assert tb.balance("r", "a") == 60  # the ledger itself is untouched
+    path.unlink()
+    with timebank.open(url) as tb:
+        assert tb.report("r") == before
+
+
 def test_a_reversal_moves_first_and_last_days_once_the_catch_up_settles_them(
     tb: timebank.Timebank, bank: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,6 +20,10 @@ __all__ = ["PostgresReadModelDB", "ReadModelDB", "SqliteReadModelDB"]
 
 #: Seconds a catch-up waits for another process's catch-up to finish.
 BUSY_TIMEOUT_S = 30
+#: SQLite's result codes for a read model file that is not one, or damaged.
+_DAMAGED = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+#: ... and for one the process cannot read or write as it is.
+_UNUSABLE = ("SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM")
 
 
 class ReadModelDB(abc.ABC):
@@ -70,6 +74,14 @@ class SqliteReadModelDB(ReadModelDB):
         conn = sqlite3.connect(
             self.location, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
         )
+        with self._readable():
+            self._configure(conn, path)
+        self.conn = conn
+        #: sqlite-utils' view of the same connection (table listing, queries).
+        self.db = sqlite_utils.Database(conn)
+
+    @staticmethod
+    def _configure(conn: sqlite3.Connection, path: Path | None) -> None:
         if path is not None:
             conn.execute("PRAGMA journal_mode=WAL")
             # Checkpoint every ~100 MB of WAL rather than every 4 MB: a batch
@@ -86,9 +98,27 @@ class SqliteReadModelDB(ReadModelDB):
         # over the aggregate tables (measured: the default 2 MB made catching
         # up a million entries I/O-bound).
         conn.execute("PRAGMA cache_size=-65536")
-        self.conn = conn
-        #: sqlite-utils' view of the same connection (table listing, queries).
-        self.db = sqlite_utils.Database(conn)
+
+    @contextmanager
+    def _readable(self) -> Iterator[None]:
+        """The file's own failures as one named error: damaged or not SQLite
+        (the read model holds only what the log gives, so deleting it is the
+        cure), or unreadable, unwritable, full. Other errors pass as they are."""
+        try:
+            yield
+        except sqlite3.DatabaseError as e:
+            name = getattr(e, "sqlite_errorname", "")
+            if name.startswith(_DAMAGED):
+                raise StorageError(
+                    f"the read model {self.location} is damaged ({e}). It holds nothing the"
+                    " event log does not: delete the file and the next report rebuilds it",
+                    url=self.location,
+                ) from None
+            if name.startswith(_UNUSABLE):
+                raise StorageError(
+                    f"cannot use the read model {self.location}: {e}", url=self.location
+                ) from None
+            raise
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -119,13 +149,16 @@ class SqliteReadModelDB(ReadModelDB):
             self.conn.execute("COMMIT")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.conn.execute(sql, tuple(params)).fetchall()
+        with self._readable():
+            return self.conn.execute(sql, tuple(params)).fetchall()
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        self.conn.executemany(sql, rows)
+        with self._readable():
+            self.conn.executemany(sql, rows)
 
     def table_names(self) -> list[str]:
-        return self.db.table_names()
+        with self._readable():
+            return self.db.table_names()
 
     def close(self) -> None:
         self.conn.close()
