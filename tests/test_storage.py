@@ -239,3 +239,41 @@ def test_postgres_erasure_leaves_no_profile_and_changes_no_figure() -> None:
         assert tb.profile("w-1") is None
         assert tb.profile("k-2") == timebank.Profile(display_name="Person k-2")
         assert (tb.balances(), tb.figures("b"), tb.statement("b", "w-1")) == before
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_the_postgres_read_model_connects_again_after_the_server_drops_it() -> None:
+    """A server restart or failover drops the read model's own connection.
+    Where nothing was under way (a transaction's start, a statement outside
+    one), the call connects again and goes on; a call that loses it inside
+    a transaction fails with storage_error, and the next call connects
+    again. Before, every later report failed until the process restarted."""
+    import psycopg
+
+    assert POSTGRES_URL is not None
+
+    def drop(tb: timebank.Timebank) -> None:  # what a restart does to it
+        pid = tb.read_model.db.conn.info.backend_pid  # type: ignore[attr-defined]
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    with timebank.open(new_postgres_schema(), create=True, clock=fixed_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        for member in ("x", "y"):
+            tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        model = tb.read_model
+        model.catch_up()
+        tb.record_exchange("b", "x", "y", "1", actor=ACTOR)
+        drop(tb)
+        assert model.catch_up() == 1  # at a transaction's start: connected again
+        drop(tb)
+        assert model.db.execute("SELECT count(*) FROM rm_entries") == [(1,)]  # outside one
+
+        def lost_inside_a_transaction() -> None:
+            with model.db.exclusive():
+                drop(tb)
+                model.db.execute("SELECT count(*) FROM rm_entries")
+
+        with pytest.raises(errors.StorageError, match="lost the read model's connection"):
+            lost_inside_a_transaction()
+        assert tb.report("b").exchanges == 1  # the next call: connected again

@@ -5,9 +5,10 @@ with ``?`` placeholders); this module hides the few differences."""
 from __future__ import annotations
 
 import abc
+import contextlib
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -165,16 +166,65 @@ class SqliteReadModelDB(ReadModelDB):
 
 
 class PostgresReadModelDB(ReadModelDB):
-    """Tables beside the event store's, in its PostgreSQL schema."""
+    """Tables beside the event store's, in its PostgreSQL schema, on a
+    connection of their own. A connection the server dropped (a restart, a
+    failover, an idle timeout) is opened again: at once where nothing was
+    under way (a transaction's start, a statement outside one), else at the
+    next call, the call that lost it failing with ``storage_error``."""
 
     dialect = "postgresql"
 
-    def __init__(self, connection: Any, schema: str, location: str) -> None:
-        self.conn = connection
+    def __init__(self, connect: Callable[[], Any], schema: str, location: str) -> None:
+        self._connect = connect
         self.schema = schema
         self.location = location
-        # An autocommit connection: exclusive() opens the only transactions.
-        self.conn.execute(f'SET search_path TO "{schema}"')
+        self.conn = self._open()
+
+    def _open(self) -> Any:
+        # An autocommit connection: exclusive() and snapshot() open the only
+        # transactions.
+        conn = self._connect()
+        conn.execute(f'SET search_path TO "{self.schema}"')
+        return conn
+
+    def _live(self) -> Any:
+        """The connection; a new one if the server dropped it."""
+        if self.conn.closed or self.conn.broken:
+            self.conn.close()
+            self.conn = self._open()
+        return self.conn
+
+    @contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """A lost connection as one named error (the next call reconnects)."""
+        import psycopg  # noqa: PLC0415 - the optional extra timebank[postgres]
+
+        try:
+            yield
+        except psycopg.OperationalError as e:
+            raise StorageError(
+                f"lost the read model's connection to {self.location}: {' '.join(str(e).split())}",
+                url=self.location,
+            ) from None
+
+    def _again_if_dropped(self, run: Callable[[Any], Any]) -> Any:
+        """``run(connection)`` where nothing is under way; once more on a new
+        connection if the server had dropped this one."""
+        import psycopg  # noqa: PLC0415
+
+        conn = self._live()
+        try:
+            return run(conn)
+        except psycopg.OperationalError:
+            if not conn.broken:
+                raise
+            return run(self._live())
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        with contextlib.ExitStack() as stack:
+            conn = self._again_if_dropped(lambda c: (stack.enter_context(c.transaction()), c)[1])
+            yield conn
 
     @staticmethod
     def _sql(sql: str) -> str:
@@ -182,16 +232,16 @@ class PostgresReadModelDB(ReadModelDB):
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
-        with self.conn.transaction():
+        with self._reachable(), self._transaction() as conn:
             # One catch-up at a time: the others wait here, then see the
             # position the first one committed.
-            self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
             yield
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
-        with self.conn.transaction():
-            self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        with self._reachable(), self._transaction() as conn:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield
 
     @property
@@ -199,13 +249,19 @@ class PostgresReadModelDB(ReadModelDB):
         return f"timebank:readmodel:{self.schema}"
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self.conn.cursor() as cursor:
-            cursor.execute(self._sql(sql), tuple(params))
-            rows = cursor.fetchall() if cursor.description is not None else []
-        return [tuple(row) for row in rows]
+        def run(conn: Any) -> list[tuple[Any, ...]]:
+            with conn.cursor() as cursor:
+                cursor.execute(self._sql(sql), tuple(params))
+                rows = cursor.fetchall() if cursor.description is not None else []
+            return [tuple(row) for row in rows]
+
+        with self._reachable():
+            if self.conn.info.transaction_status == _IDLE:  # nothing under way
+                return self._again_if_dropped(run)  # type: ignore[no-any-return]
+            return run(self.conn)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self.conn.cursor() as cursor:
+        with self._reachable(), self.conn.cursor() as cursor:
             cursor.executemany(self._sql(sql), list(rows))
 
     def table_names(self) -> list[str]:
@@ -217,3 +273,8 @@ class PostgresReadModelDB(ReadModelDB):
 
     def close(self) -> None:
         self.conn.close()
+
+
+#: libpq's transaction status of a connection with no transaction open
+#: (``psycopg.pq.TransactionStatus.IDLE``, without importing psycopg here).
+_IDLE = 0

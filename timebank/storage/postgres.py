@@ -452,14 +452,17 @@ class PostgresBackend(Backend):
     def read_model_db(self) -> ReadModelDB:
         """The ``rm_*`` tables in the store's own schema, on a connection of
         their own."""
-        try:
-            connection = self._connect(autocommit=True)
-        except psycopg.Error as e:
-            raise StorageError(
-                f"cannot connect to PostgreSQL at {self.url}: {' '.join(str(e).split())}",
-                url=self.url,
-            ) from None
-        return PostgresReadModelDB(connection, self._schema, self.url)
+
+        def connect() -> psycopg.Connection[Any]:
+            try:
+                return self._connect(autocommit=True)
+            except psycopg.Error as e:
+                raise StorageError(
+                    f"cannot connect to PostgreSQL at {self.url}: {' '.join(str(e).split())}",
+                    url=self.url,
+                ) from None
+
+        return PostgresReadModelDB(connect, self._schema, self.url)
 
     def profiles(self, factory: InfrastructureFactory[Any]) -> ProfileStore:
         if not isinstance(factory, PostgresFactory):
