@@ -256,9 +256,10 @@ class PostgresReadModelDB(ReadModelDB):
             return [tuple(row) for row in rows]
 
         with self._reachable():
-            if self.conn.info.transaction_status == _IDLE:  # nothing under way
+            conn = self.conn
+            if conn.closed or conn.broken or conn.info.transaction_status == _IDLE:
                 return self._again_if_dropped(run)  # type: ignore[no-any-return]
-            return run(self.conn)
+            return run(conn)  # inside a transaction: lost with it if dropped
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self._reachable(), self.conn.cursor() as cursor:
