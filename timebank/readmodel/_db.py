@@ -196,15 +196,17 @@ class PostgresReadModelDB(ReadModelDB):
 
     @contextmanager
     def _reachable(self) -> Iterator[None]:
-        """A lost connection as one named error (the next call reconnects)."""
+        """A lost connection (the next call reconnects), or another operational
+        failure, as one named error."""
         import psycopg  # noqa: PLC0415 - the optional extra timebank[postgres]
 
         try:
             yield
         except psycopg.OperationalError as e:
+            lost = self.conn.closed or self.conn.broken  # else: a timeout, a cancel
+            what = "lost the read model's connection to" if lost else "the read model failed at"
             raise StorageError(
-                f"lost the read model's connection to {self.location}: {' '.join(str(e).split())}",
-                url=self.location,
+                f"{what} {self.location}: {' '.join(str(e).split())}", url=self.location
             ) from None
 
     def _again_if_dropped(self, run: Callable[[Any], Any]) -> Any:
