@@ -7,7 +7,7 @@ import contextlib
 import csv
 from collections.abc import Iterator
 from datetime import date
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeGuard
 
 from timebank._ledger import serialised
 from timebank.domain import errors
@@ -142,7 +142,7 @@ class Reporting:
         to call on."""
         info = self._app.bank(validate_bank_id(bank))
         day = self.today(info.bank_id) if as_of is None else parse_date(as_of)
-        if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3660:
+        if not _whole(days) or not 1 <= days <= 3660:
             raise errors.InvalidInput(f"days must be a whole number from 1 to 3660: {days!r}")
         with self._reading() as db:
             rows = inactive_members(db, info.bank_id, day, rollup, days)
@@ -155,10 +155,8 @@ class Reporting:
     def members_near_limit(self, bank: str, *, within: str | int = "2:00") -> list[NearLimit]:
         """Members whose balance is within ``within`` hours (``"2:00"``,
         ``1.5``) of a balance limit of the bank's policy, or beyond it."""
-        if isinstance(within, int) and not isinstance(within, bool):
-            margin = within  # minutes; 0 lists only members at or beyond a limit
-        else:
-            margin = parse_minutes(within)
+        # an int is minutes (0 lists only members at or beyond a limit)
+        margin = within if _whole(within) else parse_minutes(within)
         if margin < 0:
             raise errors.InvalidAmount(f"within must not be negative: {within!r}", value=within)
         ledger = self._app.bank(validate_bank_id(bank))
@@ -302,7 +300,8 @@ def check_page(limit: int, offset: int) -> None:
         )
 
 
-def _whole(value: object) -> bool:
+def _whole(value: object) -> TypeGuard[int]:
+    """An ``int`` that is not a ``bool`` (``True`` is an ``int`` to Python)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
