@@ -173,12 +173,15 @@ def parse_date(value: object) -> date:
     raise InvalidDate(f"not an ISO date (YYYY-MM-DD): {value!r}", value=value)
 
 
+#: A person's id (a member's, an actor's): the same rule for both.
+_PERSON_ID_RULE = (
+    "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit;"
+    " an opaque id, no names or emails"
+)
 #: What each kind of id may hold, for the error that refuses one.
 _RULES = {
-    "member id": "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit;"
-    " an opaque id, no names or emails",
-    "actor id": "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit;"
-    " an opaque id, no names or emails",
+    "member id": _PERSON_ID_RULE,
+    "actor id": _PERSON_ID_RULE,
     "entry id": "1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit",
     "bank id": "lower-case letters, digits and '-', starting with a letter or digit, up to 40"
     " a level; a mini bank's path adds levels with '/', four levels at most",
