@@ -93,14 +93,12 @@ class ReadModel:
         with no_cyclic_gc():
             while True:
                 with self.db.exclusive():
-                    ((position, last),) = self.db.execute(
-                        "SELECT notification_id, last_event FROM rm_position"
-                    )
-                    if position and not self._follows(int(position), last):
+                    position = self._followed_position()
+                    if position is None:
                         self._drop()  # another log's (a store restored): rebuilt from this one
                         self._create()
                         position = 0
-                    records = self._read_log(int(position), batch_size)
+                    records = self._read_log(position, batch_size)
                     if records:
                         banks = {
                             str(s): str(b)
@@ -148,17 +146,22 @@ class ReadModel:
         ((version,),) = self.db.execute("SELECT schema_version FROM rm_position")
         if version != SCHEMA_VERSION:
             return f"its tables are of schema {version}, this version reads {SCHEMA_VERSION}"
-        ((position, last),) = self.db.execute("SELECT notification_id, last_event FROM rm_position")
-        if position and not self._follows(int(position), last):
+        if self._followed_position() is None:
             return "it applied events the log does not hold (a store restored from a backup?)"
         return None
 
-    def _follows(self, position: int, last: str | None) -> bool:
-        """Whether the log holds, at ``position``, the event this read model
-        applied last (not so once the store was restored from a backup, or
+    def _followed_position(self) -> int | None:
+        """The read model's position, or ``None`` if the log no longer holds
+        there the event it applied last (a store restored from a backup, or
         replaced by another store's file)."""
+        ((position, last),) = self.db.execute("SELECT notification_id, last_event FROM rm_position")
+        position = int(position)
+        if not position:
+            return 0
         records = self._read_log(position - 1, 1)
-        return bool(records) and records[0][0] == position and fingerprint(records[0]) == last
+        if records and records[0][0] == position and fingerprint(records[0]) == last:
+            return position
+        return None
 
     # --- schema ------------------------------------------------------------------------
     def _ensure_schema(self) -> None:
