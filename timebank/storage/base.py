@@ -141,6 +141,17 @@ class LedgerIndex(Protocol):
         ...
 
 
+class SnapshotRecorder(Protocol):
+    """Implemented by every backend's snapshot recorder: the library's
+    aggregate recorder, which can also delete a stream's earlier snapshots
+    (timebank keeps only the latest; see docs/architecture.md)."""
+
+    def delete_before(self, originator_id: UUID, version: int, limit: int) -> None:
+        """Delete the oldest ``limit`` of the snapshots of ``originator_id``
+        older than ``version``, in one transaction."""
+        ...
+
+
 @attrs.frozen
 class Profile:
     """Personal data of a member: erasable, never copied into events."""

@@ -147,6 +147,17 @@ class MemoryProfileStore(ProfileStore):
         return self._profiles.pop(member_id, None) is not None, True
 
 
+class MemorySnapshotRecorder(POPOAggregateRecorder):
+    """The library's snapshot recorder in memory, which can also delete a
+    stream's earlier snapshots."""
+
+    def delete_before(self, originator_id: UUID, version: int, limit: int) -> None:
+        with self._database_lock:
+            versions = self._stored_events_index[str(originator_id)]
+            for old in sorted(v for v in versions if v < version)[:limit]:
+                self._stored_events[versions.pop(old)] = None  # type: ignore[call-overload]
+
+
 class _MemoryFactory(POPOFactory):
     backend: MemoryBackend
 
@@ -165,7 +176,7 @@ class MemoryBackend(Backend):
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
         self.recorder = MemoryRecorder()
-        self.snapshot_recorder = POPOAggregateRecorder()
+        self.snapshot_recorder = MemorySnapshotRecorder()
         self.profile_store = MemoryProfileStore()
         self._write_lock = threading.RLock()
 

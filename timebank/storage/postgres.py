@@ -18,7 +18,11 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import InfrastructureFactory, PersistenceError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresFactory,
+)
 from psycopg.sql import SQL, Composed, Identifier
 
 from timebank.domain.errors import StorageError, StoreNotFound, UnsupportedStorageURL
@@ -355,8 +359,26 @@ class PostgresProfileStore(ProfileStore):
         return found, complete
 
 
+class PostgresSnapshotRecorder(PostgresAggregateRecorder):
+    """The library's snapshot recorder, which can also delete a stream's
+    earlier snapshots."""
+
+    def delete_before(self, originator_id: UUID, version: int, limit: int) -> None:
+        statement = _sql(
+            self.datastore,
+            "DELETE FROM {schema}.{events} WHERE originator_id = %s"
+            " AND originator_version IN (SELECT originator_version FROM {schema}.{events}"
+            " WHERE originator_id = %s AND originator_version < %s"
+            " ORDER BY originator_version LIMIT %s)",
+            self.events_table_name,
+        )
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(statement, (originator_id, originator_id, version, limit))
+
+
 class _PostgresFactory(PostgresFactory):
     application_recorder_class = PostgresIndexRecorder
+    aggregate_recorder_class = PostgresSnapshotRecorder
 
 
 class PostgresBackend(Backend):

@@ -22,7 +22,12 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 from eventsourcing.persistence import InfrastructureFactory, StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
+from eventsourcing.sqlite import (
+    SQLiteAggregateRecorder,
+    SQLiteApplicationRecorder,
+    SQLiteCursor,
+    SQLiteFactory,
+)
 
 from timebank.domain.errors import StorageError
 from timebank.readmodel import ReadModelDB, SqliteReadModelDB
@@ -342,8 +347,25 @@ class SqliteProfileStore(ProfileStore):
                 self._connection = None
 
 
+class SqliteSnapshotRecorder(SQLiteAggregateRecorder):
+    """The library's snapshot recorder, which can also delete a stream's
+    earlier snapshots."""
+
+    def delete_before(self, originator_id: UUID, version: int, limit: int) -> None:
+        table = self.events_table_name
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"DELETE FROM {table} WHERE originator_id = ?"  # noqa: S608 - the library's table name
+                f" AND originator_version IN (SELECT originator_version FROM {table}"
+                " WHERE originator_id = ? AND originator_version < ?"
+                " ORDER BY originator_version LIMIT ?)",
+                (_hex(originator_id), _hex(originator_id), version, limit),
+            )
+
+
 class _SqliteFactory(SQLiteFactory):
     application_recorder_class = SqliteRecorder
+    aggregate_recorder_class = SqliteSnapshotRecorder
 
 
 class SqliteBackend(Backend):

@@ -1,0 +1,250 @@
+"""Snapshots are a cache of the log: only the latest is kept, and one of
+another state version is never loaded (docs/architecture.md, "Snapshots")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import timebank
+from timebank import _ledger
+from timebank._ledger import STATE_VERSION_KEY
+from timebank.domain.bank import Bank, bank_uuid
+from timebank.domain.roles import Role
+
+from .conftest import ACTOR
+
+INTERVAL = 10  # a small snapshot interval, so that a test crosses it often
+
+
+def small_interval(tb: timebank.Timebank) -> timebank.Timebank:
+    tb._app.snapshotting_intervals = {Bank: INTERVAL}
+    return tb
+
+
+def snapshots(tb: timebank.Timebank, bank: str) -> list[Any]:
+    """The bank's snapshots as the store holds them, oldest first."""
+    snapshot_store = tb._app.snapshots
+    assert snapshot_store is not None
+    return list(snapshot_store.get(bank_uuid(bank)))
+
+
+def open_bank(tb: timebank.Timebank) -> None:
+    tb.create_bank("riverside", name="Riverside", actor=ACTOR, opened_on="2026-01-01")
+    for member in ("ann", "bob"):
+        tb.join("riverside", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+
+
+def exchanges(tb: timebank.Timebank, count: int) -> None:
+    for _ in range(count):
+        tb.record_exchange("riverside", "ann", "bob", minutes=30, actor=ACTOR)
+
+
+def test_only_the_latest_snapshot_of_a_bank_is_kept(
+    reopen: Callable[[], timebank.Timebank],
+) -> None:
+    tb = small_interval(reopen())
+    open_bank(tb)  # versions 1-3
+    exchanges(tb, 3 * INTERVAL)  # crosses 10, 20 and 30
+    kept = snapshots(tb, "riverside")
+    assert [s.originator_version for s in kept] == [3 * INTERVAL + 3 - 3]
+    assert kept[0].state[STATE_VERSION_KEY] == Bank.STATE_VERSION
+    tb.close()
+    tb = reopen()  # a fresh process loads from the one snapshot kept
+    assert tb.balance("riverside", "ann") == 30 * 3 * INTERVAL
+    assert tb._app._stale_snapshots == set()
+    tb.close()
+
+
+def test_earlier_snapshots_are_deleted_a_few_at_a_time_oldest_first(
+    reopen: Callable[[], timebank.Timebank], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that kept every snapshot (as before timebank pruned them) is
+    cleared PRUNE_MAX at a time, so that no write waits for all of them."""
+    tb = small_interval(reopen())
+    monkeypatch.setattr(_ledger, "PRUNE_MAX", 0)
+    open_bank(tb)
+    exchanges(tb, 5 * INTERVAL)
+    assert [s.originator_version for s in snapshots(tb, "riverside")] == [10, 20, 30, 40, 50]
+    monkeypatch.setattr(_ledger, "PRUNE_MAX", 2)
+    exchanges(tb, INTERVAL)
+    assert [s.originator_version for s in snapshots(tb, "riverside")] == [30, 40, 50, 60]
+    exchanges(tb, 2 * INTERVAL)
+    assert [s.originator_version for s in snapshots(tb, "riverside")] == [70, 80]
+    exchanges(tb, INTERVAL)
+    assert [s.originator_version for s in snapshots(tb, "riverside")] == [90]
+    tb.close()
+
+
+def poison(tb: timebank.Timebank, stamp: int | None) -> int:
+    """Replace the bank's latest snapshot by one whose state says ann has a
+    balance she never had, stamped ``stamp`` (None: no stamp, as snapshots
+    taken before stamps were). Returns that balance: seeing it proves the
+    snapshot was loaded."""
+    snapshot_store = tb._app.snapshots
+    assert snapshot_store is not None
+    tb._app.take_snapshot(bank_uuid("riverside"))  # of the current state: no events after it
+    [latest] = snapshots(tb, "riverside")
+    latest.state["balances"]["ann"] = 12_345
+    del latest.state[STATE_VERSION_KEY]
+    if stamp is not None:
+        latest.state[STATE_VERSION_KEY] = stamp
+    recorder: Any = snapshot_store.recorder
+    recorder.delete_before(latest.originator_id, latest.originator_version + 1, 1)
+    snapshot_store.put([latest])
+    return 12_345
+
+
+@pytest.mark.parametrize("stamp", [1, None], ids=["stamped-1", "unstamped"])
+def test_a_snapshot_of_another_state_version_is_never_loaded(
+    reopen: Callable[[], timebank.Timebank], monkeypatch: pytest.MonkeyPatch, stamp: int | None
+) -> None:
+    tb = small_interval(reopen())
+    open_bank(tb)
+    exchanges(tb, INTERVAL)
+    true_balance = tb.balance("riverside", "ann")
+    poisoned = poison(tb, stamp)
+    tb.close()
+    # The control: at state version 1 the poisoned snapshot is what loads
+    # (and a snapshot with no stamp counts as version 1).
+    tb = reopen()
+    assert tb.balance("riverside", "ann") == poisoned
+    tb.close()
+
+    # A release whose banks hold another state: the snapshot is not loaded,
+    # the bank is replayed from its first event.
+    monkeypatch.setattr(Bank, "STATE_VERSION", Bank.STATE_VERSION + 1)
+    tb = small_interval(reopen())
+    assert tb.balance("riverside", "ann") == true_balance
+    assert tb._app._stale_snapshots == {bank_uuid("riverside")}
+    # Its next save snapshots it afresh, though no interval was crossed,
+    # and deletes the stale snapshot.
+    exchanges(tb, 1)
+    [fresh] = snapshots(tb, "riverside")
+    assert fresh.originator_version == INTERVAL + 4
+    assert fresh.state[STATE_VERSION_KEY] == Bank.STATE_VERSION
+    assert tb._app._stale_snapshots == set()
+    tb.close()
+    tb = reopen()
+    assert tb.balance("riverside", "ann") == true_balance + 30
+    assert tb._app._stale_snapshots == set()
+    tb.close()
+
+
+def test_take_snapshot_takes_timebank_s_snapshot(reopen: Callable[[], timebank.Timebank]) -> None:
+    """The library's ``take_snapshot`` (which a migration calls) stamps and
+    prunes as well, and refuses an earlier version than the current one."""
+    tb = small_interval(reopen())
+    open_bank(tb)
+    exchanges(tb, INTERVAL)
+    tb._app.take_snapshot(bank_uuid("riverside"))
+    [latest] = snapshots(tb, "riverside")
+    assert (latest.originator_version, latest.state[STATE_VERSION_KEY]) == (
+        INTERVAL + 3,
+        Bank.STATE_VERSION,
+    )
+    with pytest.raises(ValueError, match="current state only"):
+        tb._app.take_snapshot(bank_uuid("riverside"), version=5)
+    tb.close()
+
+
+# --- the shape of a bank's state at this STATE_VERSION ----------------------------------------
+
+
+def shape(values: list[Any]) -> str:
+    """The types that ``values`` hold, recursively: a container's shape
+    pools the items of every container of its kind among ``values``, so
+    the shape does not depend on how many items there are."""
+    names: set[str] = set()
+    items: dict[str, list[Any]] = {"list": [], "tuple": []}
+    keys: list[Any] = []
+    mapped: list[Any] = []
+    dicts = False
+    for value in values:
+        if isinstance(value, dict):
+            dicts = True
+            keys += value
+            mapped += value.values()
+        elif isinstance(value, list | tuple):
+            names.add(type(value).__name__)
+            items[type(value).__name__] += value
+        else:
+            names.add(type(value).__name__)
+    parts = {f"{n}[{shape(items[n])}]" if n in items else n for n in names}
+    if dicts:
+        parts.add(f"dict[{shape(keys)}, {shape(mapped)}]")
+    return "|".join(sorted(parts))
+
+
+def bank_using_every_feature(tb: timebank.Timebank) -> Bank:
+    """A bank whose state holds a value of every kind it can hold."""
+    tb.create_bank("riverside", name="Riverside", actor=ACTOR, opened_on="2026-01-01")
+    for member in ("ann", "bob", "cat"):
+        tb.join("riverside", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    tb.join("riverside", "org", kind="organisation", actor=ACTOR, joined_on="2026-01-01")
+    tb.grant_role("riverside", "co", Role.COORDINATOR, actor=ACTOR)
+    tb.appoint_guardian("riverside", "ann", "gabe", actor=ACTOR)
+    tb.record_exchange("riverside", "ann", "bob", "2", actor=ACTOR, occurred_on="2026-02-01")
+    tb.donate("riverside", "bob", "1", actor=ACTOR, occurred_on="2026-02-02")
+    tb.record_group_exchange("riverside", {"ann": "1", "org": "1"}, {"cat": "2"}, actor=ACTOR,
+                             occurred_on="2026-02-03")  # fmt: skip
+    tb.propose("riverside", "exchange", "ann", "cat", "1", actor="gabe", on_behalf_of="ann",
+               occurred_on="2026-02-04", entry_id="p1")  # fmt: skip
+    tb.suspend("riverside", "org", actor=ACTOR)
+    tb.leave("riverside", "cat", actor=ACTOR, left_on="2026-03-01")
+    tb.rejoin("riverside", "cat", actor=ACTOR, rejoined_on="2026-04-01")
+    return tb._app.bank("riverside")
+
+
+#: The shape of a bank's state at STATE_VERSION 1. When a change to Bank
+#: makes this test fail, raise Bank.STATE_VERSION and record the new shape
+#: here under the new number (docs/architecture.md, "Snapshots").
+SHAPES = {
+    1: {
+        "_created_on": "datetime",
+        "_modified_on": "datetime",
+        "balances": "dict[str, int]",
+        "bank_id": "str",
+        "entries_count": "int",
+        "guardians": "dict[str, list[str]]",
+        "joined_on": "dict[str, date]",
+        "kinds": "dict[str, str]",
+        "last_occurred_on": "dict[str, date]",
+        "name": "str",
+        "opened_on": "date",
+        "pending": "dict[str, dict[str, NoneType|bool|date|int|str]]",
+        "periods": "dict[str, list[list[NoneType|date]]]",
+        "policy": "Policy",
+        "roles": "dict[str, str]",
+        "status": "dict[str, str]",
+    },
+}
+
+
+def test_the_shape_of_a_bank_s_state_is_the_one_its_state_version_names(
+    reopen: Callable[[], timebank.Timebank],
+) -> None:
+    tb = reopen()
+    bank = bank_using_every_feature(tb)
+    state = {
+        name: shape([value])
+        for name, value in vars(bank).items()
+        if name not in {"_id", "_version", "_pending_events"}  # not in a snapshot
+    }
+    assert state == SHAPES.get(Bank.STATE_VERSION), (
+        "a bank's state changed shape: raise Bank.STATE_VERSION (so that no snapshot"
+        " of the old shape is loaded) and record the new shape in SHAPES"
+    )
+    # Every value of a kind the state holds took part: none is an empty container.
+    assert all("[]" not in text and "[, ]" not in text for text in state.values())
+    # And the same state comes back through a snapshot as through the events.
+    tb._app.take_snapshot(bank_uuid("riverside"))
+    tb.close()
+    tb = reopen()
+    loaded = tb._app.bank("riverside")
+    assert {k: v for k, v in vars(loaded).items() if k in state} == {
+        k: v for k, v in vars(bank).items() if k in state
+    }
+    tb.close()
