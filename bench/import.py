@@ -30,7 +30,13 @@ row checked, one transaction), and prints:
     checked and applied to the banks in memory, nothing encoded or written.
     That is the importer's Python without its writes: an import cannot be
     faster than it, however its writes are made or overlapped; with the
-    sorted ceiling's writes after it, on one core, the bound printed.
+    sorted ceiling's writes after it, on one core, the bound printed;
+  - the rows parsed alone by the importer's parser (each row checked on
+    its own, sorted into the file's order), no rule of the ledger applied,
+    and with the sorted ceiling's writes after it the bound of an importer
+    whose entry rules, events and index rows cost nothing (a second
+    implementation of the rules outside the aggregate could only approach
+    it).
 
 Each target line prints the measured figure's ratio to its target.
 """
@@ -52,6 +58,7 @@ from pathlib import Path
 from _figures import line
 
 import timebank
+from timebank import importing
 from timebank.storage.sqlite import BULK_CACHE_KIB
 
 ACTOR = "bench"
@@ -203,6 +210,27 @@ def run(
         return entries / seconds
 
 
+def parse_only(entries_path: Path, entries: int) -> float:
+    """The entries file read and parsed by the importer's own parser, every
+    row checked on its own and sorted into the file's order as an import
+    does, nothing applied to a bank: entries per second. Any importer of
+    this format parses its rows; this is its cost before any rule of the
+    ledger, event or write."""
+    found = importing._Problems("entries", importing.ERRORS_MAX)
+    started = time.perf_counter()
+    with importing.no_cyclic_gc():
+        checked = importing._check_columns(
+            importing._guarded(importing._numbered(timebank.read_csv(entries_path)), found),
+            importing.ENTRY_COLUMNS_REQUIRED, importing.ENTRY_COLUMNS, found,
+        )  # fmt: skip
+        parsed, read = importing._parse_entries(checked, None, found)
+        parsed.sort(key=importing._LINE)
+    seconds = time.perf_counter() - started
+    assert (read, len(parsed), found.items) == (entries, entries, []), (read, len(parsed))
+    line("parse only, end to end", seconds, "s")
+    return entries / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=1_000_000)
@@ -250,6 +278,12 @@ def main() -> None:
              TARGETS["entries_per_s"], lower=False)  # fmt: skip
         line("bound: dry run, then sorted ceiling", 1 / (1 / checked + 1 / ceiling), "entries/s")
         line("import / dry run", rate / checked, "")
+        # what an importer whose entry rules, events and index rows cost
+        # nothing would reach: parsing, then the sorted ceiling's writes
+        parsing = parse_only(entries_path, rows)
+        line("parse only (rows parsed and sorted)", parsing, "entries/s")
+        line("bound: parse only, then sorted ceiling", 1 / (1 / parsing + 1 / ceiling),
+             "entries/s", TARGETS["entries_per_s"], lower=False)  # fmt: skip
         if args.postgres:
             rate = run(args.postgres, members_path, entries_path, rows)
             line("import, PostgreSQL", rate, "entries/s")

@@ -117,7 +117,8 @@ QUICK_BENCHMARKS = {
                   "import / ceiling", "of the ratio target",
                   "ceiling, postings sorted at the end", "with the postings sorted",
                   "would record 2,000", "dry run (rows parsed, checked, applied)",
-                  "bound: dry run, then sorted ceiling", "import / dry run"),
+                  "bound: dry run, then sorted ceiling", "import / dry run",
+                  "parse only (rows parsed and sorted)", "bound: parse only, then sorted ceiling"),
     "audit.py": ("audit, without the read model", "audit, whole audit", "ratio"),
 }  # fmt: skip
 
