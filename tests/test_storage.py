@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import subprocess
 import sys
@@ -100,6 +101,69 @@ def test_no_personal_data_reaches_events_snapshots_or_indexes(tmp_path: Path) ->
         db.execute("SELECT display_name FROM timebank_profiles").fetchone()[0]
         == PERSONAL["display_name"]
     )
+
+
+def damage(path: Path, tables: tuple[str, ...]) -> str:
+    """Overwrite every page of ``tables`` in the SQLite file at ``path``
+    (what a failing disk does), keeping each page's header; the file's
+    SHA-256 after."""
+    import hashlib
+    import os
+
+    with sqlite3.connect(path) as db:
+        marks = ",".join("?" * len(tables))
+        pages = [p for (p,) in db.execute(
+            f"SELECT pageno FROM dbstat WHERE name IN ({marks})", tables)]  # fmt: skip
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    assert pages
+    with path.open("r+b") as f:
+        for page in pages:
+            f.seek((page - 1) * size + 12)
+            f.write(os.urandom(size - 12))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_damaged_store_file_is_one_storage_error_that_names_it_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """Reads on timebank's own connections raised sqlite3.DatabaseError (a
+    traceback from `timebank audit`, of all commands), and writes the
+    library's PersistenceError: both are StorageError now, naming the file
+    and what to do."""
+    import hashlib
+
+    from click.testing import CliRunner
+
+    from timebank.cli import cli
+
+    path = tmp_path / "store.db"
+    with timebank.open(f"sqlite:///{path}", clock=fixed_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        for member in ("x", "y"):
+            tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        for _ in range(200):
+            tb.record_exchange("b", "x", "y", "1", actor=ACTOR)
+    checksum = damage(path, ("stored_events", "timebank_entry_index"))
+    with timebank.open(f"sqlite:///{path}", clock=fixed_clock) as tb:
+        calls = {
+            "record": lambda: tb.record_exchange("b", "x", "y", "1", actor=ACTOR),
+            "report": lambda: tb.report("b"),
+            "audit": tb.audit,
+            "export": lambda: tb.export_csv(io.StringIO(), io.StringIO()),
+        }
+        for name, call in calls.items():
+            with pytest.raises(errors.StorageError) as caught:
+                call()
+            message = str(caught.value)
+            assert f"{path} is damaged" in message, (name, message)
+            assert "restore the store from a backup" in message, name
+            assert caught.value.url.endswith(str(path)), name
+    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{path}", "audit"])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"error: storage_error: the store sqlite:///{path} is damaged" in result.output
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == checksum
 
 
 def test_sqlite_writers_take_turns_and_a_stuck_one_is_reported(
@@ -239,6 +303,43 @@ def test_postgres_erasure_leaves_no_profile_and_changes_no_figure() -> None:
         assert tb.profile("w-1") is None
         assert tb.profile("k-2") == timebank.Profile(display_name="Person k-2")
         assert (tb.balances(), tb.figures("b"), tb.statement("b", "w-1")) == before
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_commands_on_connections_the_server_dropped_fail_as_storage_errors() -> None:
+    """After a restart, commands on the library's dropped pooled connections
+    fail, each changing nothing, until the pool has replaced them; the API
+    raised the library's PersistenceError for them, not StorageError."""
+    import psycopg
+
+    assert POSTGRES_URL is not None
+    admin = psycopg.connect(POSTGRES_URL, autocommit=True)
+    opened = admin.execute("SELECT clock_timestamp()").fetchone()
+    with admin, timebank.open(new_postgres_schema(), create=True, clock=fixed_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        for member in ("x", "y"):
+            tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        dropped = admin.execute(  # every connection the store opened: what a restart does
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_start >= %s",
+            opened,
+        ).fetchone()
+        assert dropped is not None
+        assert dropped[0] >= 2
+        failed: list[Exception] = []
+        recorded = 0
+        for _ in range(20):
+            try:
+                tb.record_exchange("b", "x", "y", "1", actor=ACTOR)
+                recorded += 1
+            except Exception as e:  # what was raised is the assertion
+                failed.append(e)
+        assert failed, "the dropped connections were never used"
+        assert all(isinstance(e, errors.StorageError) for e in failed), failed
+        assert all(tb.url in str(e) for e in failed)
+        assert recorded >= 20 - len(failed) > 0
+        assert tb.balance("b", "x") == 60 * recorded  # the failed ones changed nothing
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")

@@ -29,6 +29,7 @@ from eventsourcing.persistence import (
     InfrastructureFactory,
     IntegrityError,
     JSONTranscoder,
+    PersistenceError,
 )
 from eventsourcing.utils import Environment, resolve_topic
 
@@ -36,6 +37,7 @@ from timebank.domain import errors
 from timebank.domain.bank import Bank, bank_uuid
 from timebank.domain.registry import REGISTRY_ID, Registry
 from timebank.domain.values import invariant
+from timebank.storage._sqlite_failures import STORE_CURE, file_failure
 from timebank.storage.base import (
     INDEX_KWARG,
     Backend,
@@ -73,14 +75,30 @@ F = TypeVar("F", bound=Callable[..., Any])
 def serialised(method: F) -> F:
     """Run a public method of :class:`timebank.Timebank` under the store's
     lock, so a Timebank can be shared between threads (commands change
-    cached state in place)."""
+    cached state in place). A failure of the store that the eventsourcing
+    library reports (its ``PersistenceError``: a lost connection, a damaged
+    or full file) is raised as :class:`~timebank.errors.StorageError`, as
+    every other failure of storage is."""
 
     @functools.wraps(method)
     def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
         with self._app.lock:
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except PersistenceError as e:
+                raise storage_error(self.url, e) from e
 
     return cast(F, locked)
+
+
+def storage_error(url: str, error: PersistenceError) -> errors.StorageError:
+    """The library's report of a failed store as timebank's named error:
+    the file named, and what to do, when SQLite says the file itself is
+    damaged or unusable."""
+    failure = file_failure(error.__cause__ or error, f"the store {url}", STORE_CURE, url)
+    if failure is not None:
+        return failure
+    return errors.StorageError(f"the store {url} failed: {type(error).__name__}: {error}", url=url)
 
 
 class LedgerApplication(Application[UUID]):

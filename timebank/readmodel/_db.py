@@ -16,15 +16,14 @@ from typing import Any
 import sqlite_utils
 
 from timebank.domain.errors import StorageError
+from timebank.storage._sqlite_failures import file_failure
 
 __all__ = ["PostgresReadModelDB", "ReadModelDB", "SqliteReadModelDB"]
 
 #: Seconds a catch-up waits for another process's catch-up to finish.
 BUSY_TIMEOUT_S = 30
-#: SQLite's result codes for a read model file that is not one, or damaged.
-_DAMAGED = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
-#: ... and for one the process cannot read or write as it is.
-_UNUSABLE = ("SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM")
+#: What to do about a damaged read model file.
+_CURE = "It holds nothing the event log does not: delete the file and the next report rebuilds it"
 
 
 class ReadModelDB(abc.ABC):
@@ -108,25 +107,18 @@ class SqliteReadModelDB(ReadModelDB):
         try:
             yield
         except sqlite3.DatabaseError as e:
-            name = getattr(e, "sqlite_errorname", "")
-            if name.startswith(_DAMAGED):
-                raise StorageError(
-                    f"the read model {self.location} is damaged ({e}). It holds nothing the"
-                    " event log does not: delete the file and the next report rebuilds it",
-                    url=self.location,
-                ) from None
-            if name.startswith(_UNUSABLE):
-                raise StorageError(
-                    f"cannot use the read model {self.location}: {e}", url=self.location
-                ) from None
-            raise
+            failure = file_failure(e, f"the read model {self.location}", _CURE, self.location)
+            if failure is None:
+                raise
+            raise failure from None
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         deadline = time.monotonic() + BUSY_TIMEOUT_S
         while True:
             try:
-                self.conn.execute("BEGIN IMMEDIATE")
+                with self._readable():
+                    self.conn.execute("BEGIN IMMEDIATE")
                 break
             except sqlite3.OperationalError as e:
                 if "locked" not in str(e) or time.monotonic() > deadline:
@@ -143,7 +135,8 @@ class SqliteReadModelDB(ReadModelDB):
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
-        self.conn.execute("BEGIN")  # deferred: reads only, from its first read on
+        with self._readable():
+            self.conn.execute("BEGIN")  # deferred: reads only, from its first read on
         try:
             yield
         finally:

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 from uuid import UUID
 
 try:
@@ -31,6 +32,7 @@ from eventsourcing.sqlite import (
 
 from timebank.domain.errors import StorageError
 from timebank.readmodel import ReadModelDB, SqliteReadModelDB
+from timebank.storage._sqlite_failures import STORE_CURE, file_failure
 from timebank.storage.base import (
     IDS_PER_QUERY,
     Backend,
@@ -64,6 +66,22 @@ def _connect(db_name: str) -> sqlite3.Connection:
     return sqlite3.connect(
         db_name, uri=True, isolation_level=None, check_same_thread=False, timeout=LOCK_TIMEOUT_S
     )
+
+
+@contextmanager
+def _store_file(db_name: str) -> Iterator[None]:
+    """The store file's own failures (damaged, not a database, unreadable,
+    full) on timebank's connections as one :class:`StorageError` naming the
+    file; other errors pass as they are. (The library's connections raise
+    its ``PersistenceError``, which the API turns into the same error.)"""
+    try:
+        yield
+    except sqlite3.DatabaseError as e:
+        url = f"sqlite:///{unquote(db_name.removeprefix('file://'))}"
+        failure = file_failure(e, f"the store {url}", STORE_CURE, url)
+        if failure is None:
+            raise
+        raise failure from None
 
 
 def _hex(originator_id: UUID | str) -> str:
@@ -190,7 +208,7 @@ class SqliteRecorder(SQLiteApplicationRecorder):
         return self._reader_connection
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        with self._reader_lock:
+        with self._reader_lock, _store_file(self.datastore.pool.db_name):
             return self._reader().execute(sql, params).fetchall()
 
     def select_events(
@@ -297,7 +315,7 @@ class SqliteProfileStore(ProfileStore):
 
     def put(self, member_id: str, profile: Profile) -> None:
         values = [getattr(profile, f) for f in _PROFILE_FIELDS]
-        with self._lock:
+        with self._lock, _store_file(self._db_name):
             self._db().execute(
                 "INSERT INTO timebank_profiles VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (member_id) DO UPDATE SET display_name = excluded.display_name,"
@@ -306,7 +324,7 @@ class SqliteProfileStore(ProfileStore):
             )
 
     def get(self, member_id: str) -> Profile | None:
-        with self._lock:
+        with self._lock, _store_file(self._db_name):
             row = (
                 self._db()
                 .execute(
@@ -319,7 +337,7 @@ class SqliteProfileStore(ProfileStore):
         return None if row is None else Profile(*row)
 
     def all(self) -> list[tuple[str, Profile]]:
-        with self._lock:
+        with self._lock, _store_file(self._db_name):
             rows = self._db().execute(
                 "SELECT member_id, display_name, email, phone, area FROM timebank_profiles"
                 " ORDER BY member_id"
@@ -327,7 +345,7 @@ class SqliteProfileStore(ProfileStore):
             return [(row[0], Profile(*row[1:])) for row in rows]
 
     def erase(self, member_id: str) -> tuple[bool, bool]:
-        with self._lock:
+        with self._lock, _store_file(self._db_name):
             db = self._db()
             found = db.execute(
                 "DELETE FROM timebank_profiles WHERE member_id = ?", (member_id,)

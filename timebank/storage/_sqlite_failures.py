@@ -1,0 +1,34 @@
+"""SQLite's failures of a file itself, as one named error that says which
+file and what to do (the store's file and the read model's alike)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from timebank.domain.errors import StorageError
+
+#: SQLite's result codes for a file that is not a database, or is damaged.
+DAMAGED = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+#: ... and for one the process cannot read, write or grow as it is.
+UNUSABLE = ("SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM")
+
+#: What to do about a damaged store file.
+STORE_CURE = (
+    "Keep the file (it may hold entries made since the last backup) and restore the store"
+    " from a backup (docs/storage.md, Backups)"
+)
+
+
+def file_failure(error: BaseException, what: str, cure: str, url: str) -> StorageError | None:
+    """``error`` as a :class:`StorageError` naming ``what`` (a file), when
+    SQLite says that file is damaged or not a database (saying ``cure``),
+    or cannot be read, written or grown; None for any other error (a
+    mistake in a statement, a lock), which should pass as it is."""
+    if not isinstance(error, sqlite3.DatabaseError):
+        return None
+    name = getattr(error, "sqlite_errorname", "")
+    if name.startswith(DAMAGED):
+        return StorageError(f"{what} is damaged ({error}). {cure}", url=url)
+    if name.startswith(UNUSABLE):
+        return StorageError(f"cannot use {what}: {error}", url=url)
+    return None
