@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 import timebank
 from timebank import testing
 from timebank._reporting import journal_account
+from timebank.domain.bank import bank_uuid
 
 from .conftest import ACTOR, BACKENDS, fixed_clock, open_store
 from .ledger_model import new_ledger
@@ -226,6 +227,45 @@ def test_an_event_appended_out_of_band_is_found(tmp_path: Path) -> None:
     # the banks cannot even load it (an account that never joined)
     for check in ("outside_membership", "future_entry", "limit_breached", "bank_unreadable"):
         assert check in found, (check, found)
+
+
+def _alter_snapshot(url: str, change: Callable[[dict[str, Any]], None]) -> None:
+    """Change the state of bank ``c``'s snapshot in the file with raw SQL
+    (what a faulty release's snapshot would hold)."""
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+    with conn:
+        version, state = conn.execute(
+            "SELECT originator_version, state FROM stored_snapshots").fetchone()  # fmt: skip
+        snapshot = orjson.loads(state)
+        change(snapshot["state"])
+        conn.execute("UPDATE stored_snapshots SET state = ? WHERE originator_version = ?",
+                     (orjson.dumps(snapshot), version))  # fmt: skip
+    conn.close()
+
+
+def _later_start(state: dict[str, Any]) -> None:
+    state["periods"]["b"][0][0]["_data_"] = "2026-01-15"
+
+
+@pytest.mark.parametrize(
+    ("change", "check"),
+    [
+        (lambda state: state["balances"].update(a=600), "balances"),
+        (lambda state: state["kinds"].update(b="organisation"), "bank_members"),
+        (_later_start, "bank_members"),
+    ],
+    ids=["balance", "kind", "membership-period"],
+)
+def test_a_snapshot_that_does_not_hold_what_its_events_add_up_to_is_found(
+    tmp_path: Path, change: Callable[[dict[str, Any]], None], check: str
+) -> None:
+    url = _store(tmp_path)
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        tb._app.take_snapshot(bank_uuid("c"))  # of the bank as it is
+    _alter_snapshot(url, lambda state: None)
+    assert _audit(url) == []  # the snapshot as taken, through the same rewrite
+    _alter_snapshot(url, change)
+    assert _audit(url) == [check]
 
 
 def test_a_read_model_row_altered_is_found(tmp_path: Path) -> None:

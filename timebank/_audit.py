@@ -39,7 +39,7 @@ from timebank.readmodel._projector import (
     stored_legs,
 )
 
-__all__ = ["AuditReport", "Finding", "audit_log"]
+__all__ = ["AuditReport", "Finding", "LoadedBank", "audit_log"]
 
 #: Events read per batch.
 BATCH = 20_000
@@ -58,6 +58,17 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
+
+
+@attrs.frozen
+class LoadedBank:
+    """A bank as the store loads it (its latest snapshot and the events
+    after it): what the audit compares with its replay of the log."""
+
+    balances: dict[str, int]
+    #: member -> kind, for the members only (not the pot and system accounts)
+    kinds: dict[str, str]
+    periods: dict[str, list[list[date | None]]]
 
 
 @attrs.frozen
@@ -348,13 +359,13 @@ def audit_log(
     decode_policy: Callable[[bytes], Policy],
     personal: set[str],
     read_model: ReadModel | None,
-    banks: dict[str, dict[str, int] | str],
+    banks: dict[str, LoadedBank | str],
     check: ReadModelCheck = "figures",
     figures: Callable[[], FiguresCompared] | None = None,
 ) -> AuditReport:
     """Replay the log through ``read_log`` and check every invariant; compare
-    the final balances with ``banks`` (bank -> account -> minutes, as the
-    store's banks hold them, or why the bank could not be loaded) and
+    the final balances and members with ``banks`` (as the store loads each
+    bank, or why it could not be loaded) and
     ``read_model`` as ``check`` says. ``figures`` gives the figures
     comparison when another process ran it beside this replay (see
     :mod:`timebank._audit_worker`); without it, it runs here, after."""
@@ -370,16 +381,14 @@ def audit_log(
         if isinstance(accounts, str):
             auditor.find("bank_unreadable", f"bank {bank!r} cannot be loaded: {accounts}",
                          bank=bank)  # fmt: skip
-    held = {
-        bank: {a: m for a, m in accounts.items() if m}
-        for bank, accounts in banks.items()
-        if not isinstance(accounts, str)
-    }
+    loaded = {bank: b for bank, b in banks.items() if not isinstance(b, str)}
+    held = {bank: {a: m for a, m in b.balances.items() if m} for bank, b in loaded.items()}
     unreadable = {bank for bank, accounts in banks.items() if isinstance(accounts, str)}
     for bank in sorted((set(replayed) | set(held)) - unreadable):
         if replayed.get(bank, {}) != held.get(bank, {}):
             auditor.find("balances", f"the balances of {bank!r} differ from a replay of the log",
                          bank=bank)  # fmt: skip
+    _compare_members(auditor, loaded)
     if read_model is not None and check == "figures":
         position, found = (
             figures() if figures else compare_figures(read_log, decode_policy, read_model)
@@ -390,6 +399,28 @@ def audit_log(
         _compare_read_model(auditor, read_model, read_log)
     entries = len(auditor.entries)
     return AuditReport(auditor.events, len(auditor.banks), entries, tuple(auditor.findings))
+
+
+def _compare_members(auditor: _Auditor, loaded: dict[str, LoadedBank]) -> None:
+    """A finding for each bank whose members, as the store loads them,
+    differ from the replay's: a member's kind or membership periods."""
+    replayed = {b.bank_id: b for b in auditor.banks.values()}
+    for bank in sorted(set(replayed) & set(loaded)):
+        ours, held = replayed[bank], loaded[bank]
+        differ = sorted(
+            member
+            for member in set(ours.periods) | set(held.periods)
+            if (ours.kinds.get(member), ours.periods.get(member))
+            != (held.kinds.get(member), held.periods.get(member))
+        )
+        if differ:
+            auditor.find(
+                "bank_members",
+                f"the members of {bank!r} as the store loads them differ from a replay of"
+                f" the log: {len(differ)} member(s), first {differ[0]!r} (kind or membership"
+                " periods)",
+                bank=bank, member=differ[0],
+            )  # fmt: skip
 
 
 #: The read model's position, and what comparing its figure tables found.

@@ -32,7 +32,13 @@ import attrs
 
 from timebank import _audit_worker
 from timebank._access import Access
-from timebank._audit import AuditReport, FiguresCompared, audit_log, compare_figures
+from timebank._audit import (
+    AuditReport,
+    FiguresCompared,
+    LoadedBank,
+    audit_log,
+    compare_figures,
+)
 from timebank._index import index_update
 from timebank._ledger import LedgerApplication, serialised
 from timebank._reporting import STATEMENT_LINES_MAX, Reporting, check_page
@@ -1236,11 +1242,16 @@ class Timebank(Reporting, Importing):
             for value in (profile.display_name, profile.email, profile.phone, profile.area)
             if value
         }
-        banks: dict[str, dict[str, int] | str] = {}
+        banks: dict[str, LoadedBank | str] = {}
         registry = self._app.registry()
         for bank_id in registry.banks if registry else []:
             try:  # a log written around the API may not even load
-                banks[bank_id] = dict(self._app.bank(bank_id).balances)
+                bank = self._app.bank(bank_id)
+                banks[bank_id] = LoadedBank(
+                    dict(bank.balances),
+                    {m: bank.kinds[m] for m in bank.periods},
+                    bank.periods,  # read only, under the store's lock
+                )
             except Exception as e:
                 banks[bank_id] = f"{type(e).__name__}: {e}"
         model = self._existing_read_model() if read_model else None
