@@ -12,6 +12,7 @@ import pytest
 
 import timebank
 from timebank import errors
+from timebank.migrate import migrate
 from timebank.storage import DEFAULT_URL, default_url, open_backend
 from timebank.storage.memory import MemoryBackend
 from timebank.storage.sqlite import SqliteBackend
@@ -163,6 +164,13 @@ def test_a_damaged_store_file_is_one_storage_error_that_names_it_and_changes_not
     assert result.exit_code == 1
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert f"error: storage_error: the store sqlite:///{path} is damaged" in result.output
+    # a migration reads the log through the library's connections
+    with (
+        timebank.open(f"sqlite:///{path}", clock=fixed_clock) as source,
+        timebank.open(f"sqlite:///{tmp_path / 'copy.db'}", clock=fixed_clock) as target,
+        pytest.raises(errors.StorageError, match=f"the store sqlite:///{path} is damaged"),
+    ):
+        migrate(source, target)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == checksum
 
 

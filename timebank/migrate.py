@@ -9,14 +9,16 @@ number of entries and of pending entries, every profile). See docs/storage.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
 import attrs
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import PersistenceError, StoredEvent
 
 from timebank._index import combined, index_rows
+from timebank._ledger import storage_error
 from timebank.api import Timebank
 from timebank.domain.bank import Bank
 from timebank.domain.errors import MigrationMismatch, StoreNotEmpty
@@ -56,7 +58,9 @@ def migrate(
     the target holds events, :class:`MigrationMismatch` if the copy differs.
     """
     target_recorder: Any = target._app.recorder
-    if target_recorder.max_notification_id():
+    with _failing(target):
+        holds_events = target_recorder.max_notification_id()
+    if holds_events:
         raise StoreNotEmpty(f"{target.url} already holds events: migrate into an empty store",
                             url=target.url)  # fmt: skip
     source_recorder: Any = source._app.recorder
@@ -64,27 +68,43 @@ def migrate(
     copied = 0
     start: int | None = None
     while True:
-        page = source_recorder.select_notifications(start=start, limit=page_size)
+        with _failing(source):
+            page = source_recorder.select_notifications(start=start, limit=page_size)
         if not page:
             break
         stored = [
             StoredEvent(n.originator_id, n.originator_version, n.topic, n.state) for n in page
         ]
         update = rebuild.rows([source._app.mapper.to_domain_event(e) for e in stored])
-        target._app.save_stored(stored, update)
+        with _failing(target):
+            target._app.save_stored(stored, update)
         copied += len(stored)
         start = page[-1].id + 1
         if progress is not None:
             progress(copied)
-    for bank_uuid in rebuild.bank_ids:
-        target._app.take_snapshot(bank_uuid)
-    profiles = source._app.profiles.all()
-    for member, profile in profiles:
-        target._app.profiles.put(member, profile)
+    with _failing(target):
+        for bank_uuid in rebuild.bank_ids:
+            target._app.take_snapshot(bank_uuid)
+    with _failing(source):
+        profiles = source._app.profiles.all()
+    with _failing(target):
+        for member, profile in profiles:
+            target._app.profiles.put(member, profile)
     result = Migration(copied, len(rebuild.bank_ids), target._app.index.count_entries(),
                        len(profiles))  # fmt: skip
     _verify(source, target, result)
     return result
+
+
+@contextmanager
+def _failing(store: Timebank) -> Iterator[None]:
+    """A failure of ``store`` that the eventsourcing library reports, as the
+    :class:`~timebank.errors.StorageError` that names that store (as every
+    method of the API raises it)."""
+    try:
+        yield
+    except PersistenceError as e:
+        raise storage_error(store.url, e) from e
 
 
 class _IndexRebuild:
