@@ -3,7 +3,10 @@ another state version is never loaded (docs/architecture.md, "Snapshots")."""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -114,22 +117,78 @@ def test_a_snapshot_of_another_state_version_is_never_loaded(
     tb.close()
 
     # A release whose banks hold another state: the snapshot is not loaded,
-    # the bank is replayed from its first event.
+    # the bank is replayed from its first event and snapshotted afresh at
+    # once (the stale snapshot deleted), so no other process replays it.
     monkeypatch.setattr(Bank, "STATE_VERSION", Bank.STATE_VERSION + 1)
     tb = small_interval(reopen())
     assert tb.balance("riverside", "ann") == true_balance
-    assert tb._app._stale_snapshots == {bank_uuid("riverside")}
-    # Its next save snapshots it afresh, though no interval was crossed,
-    # and deletes the stale snapshot.
-    exchanges(tb, 1)
     [fresh] = snapshots(tb, "riverside")
-    assert fresh.originator_version == INTERVAL + 4
+    assert fresh.originator_version == INTERVAL + 3
     assert fresh.state[STATE_VERSION_KEY] == Bank.STATE_VERSION
     assert tb._app._stale_snapshots == set()
     tb.close()
     tb = reopen()
-    assert tb.balance("riverside", "ann") == true_balance + 30
+    assert tb.balance("riverside", "ann") == true_balance
     assert tb._app._stale_snapshots == set()
+    tb.close()
+
+
+def stale_store(
+    reopen: Callable[[], timebank.Timebank], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, int]:
+    """A bank whose one snapshot is of the state version before this code's:
+    (ann's true balance, the snapshot's version)."""
+    tb = small_interval(reopen())
+    open_bank(tb)
+    exchanges(tb, INTERVAL)
+    tb._app.take_snapshot(bank_uuid("riverside"))
+    true_balance = tb.balance("riverside", "ann")
+    tb.close()
+    monkeypatch.setattr(Bank, "STATE_VERSION", Bank.STATE_VERSION + 1)
+    return true_balance, INTERVAL + 3
+
+
+def test_an_audit_replays_a_stale_snapshot_s_bank_and_writes_nothing(
+    reopen: Callable[[], timebank.Timebank], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    true_balance, version = stale_store(reopen, monkeypatch)
+    tb = small_interval(reopen())
+    report = tb.audit(read_model=False)
+    assert report.ok, report.summary()
+    [kept] = snapshots(tb, "riverside")  # the stale one, untouched
+    assert (kept.originator_version, kept.state[STATE_VERSION_KEY]) == (version, 1)
+    assert tb._app._stale_snapshots == {bank_uuid("riverside")}
+    # outside the audit, its next save snapshots it afresh
+    exchanges(tb, 1)
+    [fresh] = snapshots(tb, "riverside")
+    assert (fresh.originator_version, fresh.state[STATE_VERSION_KEY]) == (
+        version + 1,
+        Bank.STATE_VERSION,
+    )
+    assert tb.balance("riverside", "ann") == true_balance + 30
+    tb.close()
+
+
+def test_a_store_that_refuses_the_fresh_snapshot_still_loads_the_bank(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A snapshot is only a cache: a store that will not take one (here a
+    trigger refuses every new snapshot) logs a warning, and the replayed
+    bank is used as it is."""
+    path = tmp_path / "store.db"
+    true_balance, version = stale_store(lambda: timebank.open(f"sqlite:///{path}"), monkeypatch)
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TRIGGER no_snapshots BEFORE INSERT ON stored_snapshots"
+                   " BEGIN SELECT RAISE(ABORT, 'no new snapshots here'); END")  # fmt: skip
+    db.close()
+    with caplog.at_level(logging.WARNING, logger="timebank"):
+        tb = timebank.open(f"sqlite:///{path}")
+        assert tb.balance("riverside", "ann") == true_balance
+    assert "could not snapshot" in caplog.text
+    assert "no new snapshots here" in caplog.text
+    [kept] = snapshots(tb, "riverside")
+    assert kept.originator_version == version
+    assert tb._app._stale_snapshots == {bank_uuid("riverside")}
     tb.close()
 
 

@@ -1246,7 +1246,8 @@ class Timebank(Reporting, Importing):
         registry = self._app.registry()
         for bank_id in registry.banks if registry else []:
             try:  # a log written around the API may not even load
-                bank = self._app.bank(bank_id)
+                with self._app.reading_only():  # an audit writes nothing, not even a snapshot
+                    bank = self._app.bank(bank_id)
                 banks[bank_id] = LoadedBank(
                     dict(bank.balances),
                     {m: bank.kinds[m] for m in bank.periods},

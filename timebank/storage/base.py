@@ -151,6 +151,11 @@ class SnapshotRecorder(Protocol):
         older than ``version``, in one transaction."""
         ...
 
+    def replace(self, snapshot: StoredEvent) -> None:
+        """Insert ``snapshot``, in place of one of the same stream and
+        version if there is one, in one transaction."""
+        ...
+
 
 @attrs.frozen
 class Profile:

@@ -157,6 +157,14 @@ class MemorySnapshotRecorder(POPOAggregateRecorder):
             for old in sorted(v for v in versions if v < version)[:limit]:
                 self._stored_events[versions.pop(old)] = None  # type: ignore[call-overload]
 
+    def replace(self, snapshot: StoredEvent) -> None:
+        with self._database_lock:
+            versions = self._stored_events_index[str(snapshot.originator_id)]
+            if snapshot.originator_version in versions:
+                position = versions.pop(snapshot.originator_version)
+                self._stored_events[position] = None  # type: ignore[call-overload]
+            self._update_table([snapshot])
+
 
 class _MemoryFactory(POPOFactory):
     backend: MemoryBackend

@@ -375,6 +375,16 @@ class PostgresSnapshotRecorder(PostgresAggregateRecorder):
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(statement, (originator_id, originator_id, version, limit))
 
+    def replace(self, snapshot: StoredEvent) -> None:
+        statement = _sql(
+            self.datastore,
+            "DELETE FROM {schema}.{events} WHERE originator_id = %s AND originator_version = %s",
+            self.events_table_name,
+        )
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(statement, (snapshot.originator_id, snapshot.originator_version))
+            self._insert_stored_events(curs, [snapshot])
+
 
 class _PostgresFactory(PostgresFactory):
     application_recorder_class = PostgresIndexRecorder

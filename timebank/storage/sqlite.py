@@ -380,6 +380,15 @@ class SqliteSnapshotRecorder(SQLiteAggregateRecorder):
                 (_hex(originator_id), _hex(originator_id), version, limit),
             )
 
+    def replace(self, snapshot: StoredEvent) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"DELETE FROM {self.events_table_name}"  # noqa: S608 - the library's table name
+                " WHERE originator_id = ? AND originator_version = ?",
+                (_hex(snapshot.originator_id), snapshot.originator_version),
+            )
+            self._insert_events(c, [snapshot])
+
 
 class _SqliteFactory(SQLiteFactory):
     application_recorder_class = SqliteRecorder
