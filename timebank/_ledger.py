@@ -188,7 +188,9 @@ class LedgerApplication(Application[UUID]):
         """An aggregate from its latest snapshot and the events after it, or
         from all its events when it has no snapshot or its snapshot holds a
         state of another shape than this code's (its class's
-        ``STATE_VERSION``): a snapshot is only a cache of the log. Raises
+        ``STATE_VERSION``): a snapshot is only a cache of the log. An
+        aggregate replayed past a stale snapshot is snapshotted afresh at
+        once, unless in :meth:`reading_only`. Raises
         :class:`AggregateNotFoundError`."""
         start: list[Any] = []
         if self.snapshots is not None:
@@ -216,8 +218,7 @@ class LedgerApplication(Application[UUID]):
             self._snapshot(aggregate, replace=True)
         except PersistenceError as e:
             _log.warning(
-                "timebank: could not snapshot %s afresh after replaying it (%s);"
-                " its next save will",
+                "could not snapshot %s afresh after replaying it (%s); its next save will",
                 aggregate.id,
                 e,
             )
