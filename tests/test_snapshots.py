@@ -52,7 +52,7 @@ def test_only_the_latest_snapshot_of_a_bank_is_kept(
     open_bank(tb)  # versions 1-3
     exchanges(tb, 3 * INTERVAL)  # crosses 10, 20 and 30
     kept = snapshots(tb, "riverside")
-    assert [s.originator_version for s in kept] == [3 * INTERVAL + 3 - 3]
+    assert [s.originator_version for s in kept] == [3 * INTERVAL]  # taken as 30 was saved
     assert kept[0].state[STATE_VERSION_KEY] == Bank.STATE_VERSION
     tb.close()
     tb = reopen()  # a fresh process loads from the one snapshot kept
@@ -194,7 +194,9 @@ def test_a_store_that_refuses_the_fresh_snapshot_still_loads_the_bank(
 
 def test_take_snapshot_takes_timebank_s_snapshot(reopen: Callable[[], timebank.Timebank]) -> None:
     """The library's ``take_snapshot`` (which a migration calls) stamps and
-    prunes as well, and refuses an earlier version than the current one."""
+    prunes as well, replaces a snapshot of the same version (the library's
+    raised IntegrityError), and refuses an earlier version than the current
+    one."""
     tb = small_interval(reopen())
     open_bank(tb)
     exchanges(tb, INTERVAL)
@@ -204,6 +206,10 @@ def test_take_snapshot_takes_timebank_s_snapshot(reopen: Callable[[], timebank.T
         INTERVAL + 3,
         Bank.STATE_VERSION,
     )
+    tb._app.take_snapshot(bank_uuid("riverside"))  # again, at the same version
+    [again] = snapshots(tb, "riverside")
+    assert again.originator_version == INTERVAL + 3
+    assert again.timestamp > latest.timestamp  # the new one, in place of the first
     with pytest.raises(ValueError, match="current state only"):
         tb._app.take_snapshot(bank_uuid("riverside"), version=5)
     tb.close()
