@@ -10,14 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eventsourcing.application import project_aggregate
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import timebank
 from timebank import _ledger
 from timebank._ledger import STATE_VERSION_KEY
 from timebank.domain.bank import Bank, bank_uuid
 from timebank.domain.roles import Role
+from timebank.storage.memory import MemoryBackend
 
-from .conftest import ACTOR
+from .conftest import ACTOR, fixed_clock
+from .ledger_model import HUB, ROOT, new_ledger
 
 INTERVAL = 10  # a small snapshot interval, so that a test crosses it often
 
@@ -213,6 +218,33 @@ def test_take_snapshot_takes_timebank_s_snapshot(reopen: Callable[[], timebank.T
     with pytest.raises(ValueError, match="current state only"):
         tb._app.take_snapshot(bank_uuid("riverside"), version=5)
     tb.close()
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_a_bank_loaded_from_its_snapshot_is_the_bank_its_events_replay_to(
+    data: st.DataObject,
+) -> None:
+    """For any generated ledger (mini banks, inter-bank entries, groups,
+    reversals, leaving and rejoining) and any snapshot interval, a fresh
+    process loads each bank from its one snapshot, and gets exactly the
+    state that replaying all its events gives."""
+    interval = data.draw(st.integers(1, 7), label="interval")
+    backend = MemoryBackend()
+    with timebank.Timebank(backend, clock=fixed_clock) as tb:
+        tb._app.snapshotting_intervals = {Bank: interval}
+        new_ledger(tb, data, data.draw(st.integers(0, 40), label="steps"))
+    with timebank.Timebank(backend, clock=fixed_clock) as again:
+        for bank_id in (ROOT, HUB):
+            loaded = again._app.bank(bank_id)
+            kept = snapshots(again, bank_id)
+            assert len(kept) == (1 if loaded.version >= interval else 0)
+            replayed = project_aggregate(None, again._app.events.get(bank_uuid(bank_id)))
+            assert _state(loaded) == _state(replayed)
+
+
+def _state(bank: Bank) -> dict[str, Any]:
+    return {k: v for k, v in vars(bank).items() if k != "_pending_events"}
 
 
 # --- the shape of a bank's state at this STATE_VERSION ----------------------------------------
