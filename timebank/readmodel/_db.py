@@ -16,7 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from timebank.domain.errors import StorageError
-from timebank.storage._sqlite_failures import file_failure
+from timebank.storage._sqlite_failures import raise_file_failure
 
 __all__ = ["PostgresReadModelDB", "ReadModelDB", "SqliteReadModelDB"]
 
@@ -107,10 +107,7 @@ class SqliteReadModelDB(ReadModelDB):
         try:
             yield
         except sqlite3.DatabaseError as e:
-            failure = file_failure(e, f"the read model {self.location}", _CURE, self.location)
-            if failure is None:
-                raise
-            raise failure from None
+            raise_file_failure(e, f"the read model {self.location}", _CURE, self.location)
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:

@@ -4,6 +4,7 @@ file and what to do (the store's file and the read model's alike)."""
 from __future__ import annotations
 
 import sqlite3
+from typing import NoReturn
 
 from timebank.domain.errors import StorageError
 
@@ -32,3 +33,12 @@ def file_failure(error: BaseException, what: str, cure: str, url: str) -> Storag
     if name.startswith(UNUSABLE):
         return StorageError(f"cannot use {what}: {error}", url=url)
     return None
+
+
+def raise_file_failure(error: sqlite3.DatabaseError, what: str, cure: str, url: str) -> NoReturn:
+    """Raise ``error`` as the :class:`StorageError` that :func:`file_failure`
+    makes of it, or as it is (called in the ``except`` block that caught it)."""
+    failure = file_failure(error, what, cure, url)
+    if failure is None:
+        raise error
+    raise failure from None

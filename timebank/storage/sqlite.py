@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import unquote
 from uuid import UUID
 
@@ -32,7 +32,7 @@ from eventsourcing.sqlite import (
 
 from timebank.domain.errors import StorageError
 from timebank.readmodel import ReadModelDB, SqliteReadModelDB
-from timebank.storage._sqlite_failures import STORE_CURE, file_failure
+from timebank.storage._sqlite_failures import STORE_CURE, raise_file_failure
 from timebank.storage.base import (
     IDS_PER_QUERY,
     Backend,
@@ -68,20 +68,24 @@ def _connect(db_name: str) -> sqlite3.Connection:
     )
 
 
-@contextmanager
-def _store_file(db_name: str) -> Iterator[None]:
+def _raise_store_failure(error: sqlite3.DatabaseError, db_name: str) -> NoReturn:
     """The store file's own failures (damaged, not a database, unreadable,
     full) on timebank's connections as one :class:`StorageError` naming the
-    file; other errors pass as they are. (The library's connections raise
+    file; other errors raised as they are. (The library's connections raise
     its ``PersistenceError``, which the API turns into the same error.)"""
+    url = f"sqlite:///{unquote(db_name.removeprefix('file://'))}"
+    raise_file_failure(error, f"the store {url}", STORE_CURE, url)
+
+
+@contextmanager
+def _store_file(db_name: str) -> Iterator[None]:
+    """:func:`_raise_store_failure` for a block (the profile table's
+    statements; the reads on every look-up catch it inline instead, which
+    costs nothing when nothing fails)."""
     try:
         yield
     except sqlite3.DatabaseError as e:
-        url = f"sqlite:///{unquote(db_name.removeprefix('file://'))}"
-        failure = file_failure(e, f"the store {url}", STORE_CURE, url)
-        if failure is None:
-            raise
-        raise failure from None
+        _raise_store_failure(e, db_name)
 
 
 def _hex(originator_id: UUID | str) -> str:
@@ -208,8 +212,11 @@ class SqliteRecorder(SQLiteApplicationRecorder):
         return self._reader_connection
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        with self._reader_lock, _store_file(self.datastore.pool.db_name):
-            return self._reader().execute(sql, params).fetchall()
+        with self._reader_lock:
+            try:
+                return self._reader().execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as e:
+                _raise_store_failure(e, self.datastore.pool.db_name)
 
     def select_events(
         self,
