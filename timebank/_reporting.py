@@ -7,7 +7,7 @@ import contextlib
 import csv
 from collections.abc import Iterator
 from datetime import date
-from typing import TYPE_CHECKING, Any, TextIO, TypeGuard
+from typing import TYPE_CHECKING, Any, TextIO
 
 from timebank._ledger import serialised
 from timebank.domain import errors
@@ -18,6 +18,7 @@ from timebank.domain.values import (
     POT,
     AccountKind,
     format_hours,
+    is_whole,
     parse_date,
     parse_minutes,
     validate_bank_id,
@@ -142,7 +143,7 @@ class Reporting:
         to call on."""
         info = self._app.bank(validate_bank_id(bank))
         day = self.today(info.bank_id) if as_of is None else parse_date(as_of)
-        if not _whole(days) or not 1 <= days <= 3660:
+        if not is_whole(days) or not 1 <= days <= 3660:
             raise errors.InvalidInput(f"days must be a whole number from 1 to 3660: {days!r}")
         with self._reading() as db:
             rows = inactive_members(db, info.bank_id, day, rollup, days)
@@ -156,7 +157,7 @@ class Reporting:
         """Members whose balance is within ``within`` hours (``"2:00"``,
         ``1.5``) of a balance limit of the bank's policy, or beyond it."""
         # an int is minutes (0 lists only members at or beyond a limit)
-        margin = within if _whole(within) else parse_minutes(within)
+        margin = within if is_whole(within) else parse_minutes(within)
         if margin < 0:
             raise errors.InvalidAmount(f"within must not be negative: {within!r}", value=within)
         ledger = self._app.bank(validate_bank_id(bank))
@@ -290,19 +291,14 @@ def journal_account(bank: str, account: str) -> str:
 def check_page(limit: int, offset: int) -> None:
     """A statement's ``limit`` must be a whole number 1..STATEMENT_LINES_MAX,
     its ``offset`` a whole number from 0."""
-    if not _whole(limit) or not 0 < limit <= STATEMENT_LINES_MAX:
+    if not is_whole(limit) or not 0 < limit <= STATEMENT_LINES_MAX:
         raise errors.InvalidInput(
             f"limit must be a whole number from 1 to {STATEMENT_LINES_MAX}: {limit!r}"
         )
-    if not _whole(offset) or not 0 <= offset <= _OFFSET_MAX:
+    if not is_whole(offset) or not 0 <= offset <= _OFFSET_MAX:
         raise errors.InvalidInput(
             f"offset must be a whole number from 0 to {_OFFSET_MAX}: {offset!r}"
         )
-
-
-def _whole(value: object) -> TypeGuard[int]:
-    """An ``int`` that is not a ``bool`` (``True`` is an ``int`` to Python)."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _optional_day(value: str | None) -> date | None:

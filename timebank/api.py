@@ -55,6 +55,7 @@ from timebank.domain.values import (
     EntryKind,
     clearing_account,
     invariant,
+    is_whole,
     parent_bank,
     parse_date,
     parse_minutes,
@@ -1438,7 +1439,7 @@ def _amount(hours: object, minutes: int | None, *, allow_negative: bool) -> int:
     if (hours is None) == (minutes is None):
         raise errors.InvalidAmount("give exactly one of hours or minutes", value=(hours, minutes))
     if minutes is not None:
-        if not isinstance(minutes, int) or isinstance(minutes, bool):
+        if not is_whole(minutes):
             raise errors.InvalidAmount(f"minutes must be an int: {minutes!r}", value=minutes)
         if minutes == 0 or (minutes < 0 and not allow_negative):
             raise errors.InvalidAmount(f"minutes must be positive: {minutes}", value=minutes)

@@ -10,7 +10,7 @@ import attrs
 
 from timebank.domain.errors import InvalidPolicy
 from timebank.domain.roles import Permissions
-from timebank.domain.values import MINUTES_ABS_MAX, AccountKind
+from timebank.domain.values import MINUTES_ABS_MAX, AccountKind, is_whole
 
 __all__ = ["BalanceLimits", "LeaveRule", "LimitMode", "Policy"]
 
@@ -30,9 +30,7 @@ class LeaveRule(StrEnum):
 
 
 def _optional_minutes(value: int | None) -> None:
-    if value is not None and (
-        not isinstance(value, int) or isinstance(value, bool) or abs(value) > MINUTES_ABS_MAX
-    ):
+    if value is not None and (not is_whole(value) or abs(value) > MINUTES_ABS_MAX):
         raise InvalidPolicy(f"limit must be whole minutes or None: {value!r}", value=value)
 
 
@@ -75,7 +73,7 @@ class BalanceLimits:
 
 
 def _positive_minutes(_: Any, attribute: attrs.Attribute[int], value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MINUTES_ABS_MAX:
+    if not is_whole(value) or not 0 < value <= MINUTES_ABS_MAX:
         raise InvalidPolicy(f"{attribute.name} must be positive whole minutes: {value!r}")
 
 
@@ -89,11 +87,7 @@ PENDING_EXPIRY_DAYS_MAX = 366
 
 
 def _expiry_days(_: Any, __: attrs.Attribute[int], value: int) -> None:
-    if (
-        not isinstance(value, int)
-        or isinstance(value, bool)
-        or not 0 < value <= PENDING_EXPIRY_DAYS_MAX
-    ):
+    if not is_whole(value) or not 0 < value <= PENDING_EXPIRY_DAYS_MAX:
         raise InvalidPolicy(f"pending_expiry_days must be 1..366: {value!r}", value=value)
 
 

@@ -13,7 +13,7 @@ import unicodedata
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Final
+from typing import Final, TypeGuard
 
 from timebank.domain.errors import InvalidAmount, InvalidDate, InvalidId, InvalidInput
 
@@ -29,6 +29,7 @@ __all__ = [
     "clearing_account",
     "format_hours",
     "invariant",
+    "is_whole",
     "parent_bank",
     "parse_date",
     "parse_minutes",
@@ -88,6 +89,12 @@ class EntryKind(StrEnum):
     OPENING_BALANCE = "opening_balance"
     REVERSAL = "reversal"
     GROUP_EXCHANGE = "group_exchange"
+
+
+def is_whole(value: object) -> TypeGuard[int]:
+    """An ``int`` that is not a ``bool`` (``True`` is an ``int`` to Python):
+    what every count of minutes, days or lines must be."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def invariant(condition: bool, message: str) -> None:
