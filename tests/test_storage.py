@@ -387,3 +387,34 @@ def test_the_postgres_read_model_connects_again_after_the_server_drops_it() -> N
             lost_inside_a_transaction()
         assert model.position() > 0  # the next call, even a plain read: connected again
         assert tb.report("b").exchanges == 1
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_a_read_model_catch_up_that_cannot_read_the_log_is_a_storage_error() -> None:
+    """``read_model.catch_up()`` and ``.rebuild()`` are called directly, not
+    through a method under the store's lock: a failure of the log's reads
+    that the library reports (here its table gone, as after a partial
+    restore) was the library's ProgrammingError there."""
+    import psycopg
+
+    assert POSTGRES_URL is not None
+    url = new_postgres_schema()
+    schema = url.rsplit("schema=", 1)[1]
+    with timebank.open(url, create=True, clock=fixed_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        tb.join("b", "x", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        model = tb.read_model
+        model.catch_up()
+        position = model.position()
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'ALTER TABLE "{schema}".timebank_events RENAME TO set_aside')
+            try:
+                for call in (model.catch_up, model.rebuild):
+                    with pytest.raises(errors.StorageError, match="failed") as caught:
+                        call()
+                    assert tb.url in str(caught.value)
+            finally:
+                admin.execute(f'ALTER TABLE "{schema}".set_aside RENAME TO timebank_events')
+        assert position > 0
+        assert model.catch_up() == position  # the failed rebuild dropped the tables; back
+        assert [m.member for m in tb.members("b")] == ["x"]

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, TextIO
 
-from timebank._ledger import serialised
+from eventsourcing.persistence import PersistenceError
+
+from timebank._ledger import serialised, storage_error
 from timebank.domain import errors
 from timebank.domain.bank import MEMBER_KINDS
 from timebank.domain.values import (
@@ -24,7 +26,7 @@ from timebank.domain.values import (
     validate_bank_id,
 )
 from timebank.importing import ENTRY_COLUMNS, MEMBER_COLUMNS
-from timebank.readmodel import ReadModel, ReadModelDB
+from timebank.readmodel import LogRecord, ReadModel, ReadModelDB
 from timebank.readmodel.report import INACTIVE_DAYS, Report, build_report, inactive_members
 from timebank.readmodel.statement import statement_lines
 from timebank.views import InactiveMember, NearLimit, StatementLine
@@ -54,6 +56,7 @@ class Reporting:
 
     _app: LedgerApplication
     backend: Backend
+    url: str
     _read_model: ReadModel | None = None
 
     if TYPE_CHECKING:  # provided by Timebank
@@ -68,8 +71,18 @@ class Reporting:
         method below; call ``.catch_up()`` or ``.rebuild()`` yourself too)."""
         with self._app.lock:
             if self._read_model is None:
-                self._read_model = ReadModel(self.backend.read_model_db(), self._app.index.read_log)
+                self._read_model = ReadModel(self.backend.read_model_db(), self._read_log)
             return self._read_model
+
+    def _read_log(self, after: int, limit: int) -> Sequence[LogRecord]:
+        """The store's events after ``after``, for the read model: a failure
+        the library reports is a :class:`~timebank.errors.StorageError` here
+        too, as in the methods under the store's lock, since
+        ``read_model.catch_up()`` and ``.rebuild()`` are called directly."""
+        try:
+            return self._app.index.read_log(after, limit)
+        except PersistenceError as e:
+            raise storage_error(self.url, e) from e
 
     def _caught_up(self) -> ReadModel:
         """The read model, caught up (callers hold the store's lock)."""
