@@ -28,7 +28,9 @@ from timebank._audit_tables import (
     read_tables,
     without_waiting_days,
 )
+from timebank.domain.bank import Awaiting, MemberStatus
 from timebank.domain.policy import BalanceLimits, Policy
+from timebank.domain.roles import Role
 from timebank.domain.values import CLEARING_PREFIX, OPENING, POT, AccountKind, EntryKind
 from timebank.readmodel import ReadModel, SqliteReadModelDB, no_cyclic_gc
 from timebank.readmodel._projector import (
@@ -45,6 +47,16 @@ __all__ = ["AuditReport", "Finding", "LoadedBank", "audit_log"]
 BATCH = 20_000
 
 ERROR, INFO = "error", "info"
+
+ACTIVE, SUSPENDED, LEFT = (MemberStatus.ACTIVE.value, MemberStatus.SUSPENDED.value,
+                           MemberStatus.LEFT.value)  # fmt: skip
+ADMIN, AWAITING_APPROVAL = Role.ADMIN.value, Awaiting.APPROVAL.value
+#: What a bank keeps of a pending entry (``Bank.pending``): the fields of its
+#: ``EntryProposed``, the days among them decoded, and who confirmed it.
+_PENDING_FIELDS = ("entry_id", "kind", "provider", "receiver", "receiver_bank", "minutes",
+                   "category", "actor", "on_behalf_of", "awaiting", "confirmer",
+                   "needs_approval")  # fmt: skip
+_PENDING_DAYS = ("occurred_on", "proposed_on", "expires_on")
 
 
 @attrs.frozen
@@ -69,6 +81,13 @@ class LoadedBank:
     #: member -> kind, for the members only (not the pot and system accounts)
     kinds: dict[str, str]
     periods: dict[str, list[list[date | None]]]
+    #: member -> ``active``, ``suspended`` or ``left``
+    statuses: dict[str, str]
+    #: user -> role granted in this bank; member -> guardians
+    roles: dict[str, str]
+    guardians: dict[str, list[str]]
+    #: entry id -> the pending entry's fields (``Bank.pending``)
+    pending: dict[str, dict[str, Any]]
 
 
 @attrs.frozen
@@ -112,6 +131,10 @@ class _Bank:
     balances: defaultdict[str, int] = attrs.field(factory=lambda: defaultdict(int))
     kinds: dict[str, str] = attrs.field(factory=dict)
     periods: dict[str, list[list[date | None]]] = attrs.field(factory=dict)
+    statuses: dict[str, str] = attrs.field(factory=dict)
+    roles: dict[str, str] = attrs.field(factory=dict)
+    guardians: dict[str, list[str]] = attrs.field(factory=dict)
+    pending: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     #: account -> its limits under the current policy (emptied when it changes)
     _limits: dict[str, BalanceLimits | None] = attrs.field(factory=dict)
 
@@ -124,10 +147,64 @@ class _Bank:
         self.policy = policy
         self._limits.clear()
 
-    def joined(self, member: str, kind: str, day: date) -> None:
-        self.kinds[member] = kind
+    def joined(self, d: dict[str, Any]) -> None:
+        member = d["member_id"]
+        self.kinds[member] = d["kind"]
         self._limits.pop(member, None)  # its kind decides its limits
-        self.periods[member] = [[day, None]]
+        self.periods[member] = [[_day(d["joined_on"]), None]]
+        self.statuses[member] = ACTIVE
+
+    def left(self, d: dict[str, Any]) -> None:
+        periods = self.periods.get(d["member_id"])
+        if periods:
+            periods[-1][1] = _day(d["left_on"])
+        self.statuses[d["member_id"]] = LEFT
+
+    def rejoined(self, d: dict[str, Any]) -> None:
+        periods = self.periods.setdefault(d["member_id"], [])
+        periods.append([_day(d["rejoined_on"]), None])
+        self.statuses[d["member_id"]] = ACTIVE
+
+    def suspended(self, d: dict[str, Any]) -> None:
+        self.statuses[d["member_id"]] = SUSPENDED
+
+    def reinstated(self, d: dict[str, Any]) -> None:
+        self.statuses[d["member_id"]] = ACTIVE
+
+    def role_granted(self, d: dict[str, Any]) -> None:
+        self.roles[d["user"]] = d["role"]
+
+    def role_revoked(self, d: dict[str, Any]) -> None:
+        self.roles.pop(d["user"], None)
+
+    def guardian_appointed(self, d: dict[str, Any]) -> None:
+        self.guardians.setdefault(d["member_id"], []).append(d["guardian"])
+
+    def guardian_removed(self, d: dict[str, Any]) -> None:
+        guardians = self.guardians.get(d["member_id"], [])
+        if d["guardian"] in guardians:
+            guardians.remove(d["guardian"])
+        if not guardians:
+            self.guardians.pop(d["member_id"], None)
+
+    def proposed(self, d: dict[str, Any]) -> None:
+        fields = {name: d.get(name) for name in _PENDING_FIELDS}
+        for name in _PENDING_DAYS:
+            fields[name] = _day(d[name])
+        self.pending[d["entry_id"]] = {**fields, "confirmed_by": None}
+
+    def confirmed(self, d: dict[str, Any]) -> None:
+        found = self.pending.get(d["entry_id"])
+        if found is None:
+            return
+        if d["takes_effect"]:
+            del self.pending[d["entry_id"]]
+        else:
+            found.update(awaiting=AWAITING_APPROVAL, confirmed_by=d["actor"])
+
+    def settled(self, d: dict[str, Any]) -> None:
+        """Approved (its entry recorded in the same save), declined or expired."""
+        self.pending.pop(d["entry_id"], None)
 
     def breach(self, account: str, change: int) -> int | None:
         """The limit of ``account`` that ``change`` breaks, from its balance
@@ -155,6 +232,26 @@ class _Bank:
             if start is not None and start <= day and (end is None or day <= end):
                 return True
         return False
+
+
+_OPENED, _POLICY_CHANGED = _bank_topic("Opened"), _bank_topic("PolicyChanged")
+#: The other events that change what the audit compares with a loaded bank.
+_BANK_EVENTS: dict[str, Callable[[_Bank, dict[str, Any]], None]] = {
+    _bank_topic("MemberJoined"): _Bank.joined,
+    _bank_topic("MemberLeft"): _Bank.left,
+    _bank_topic("MemberRejoined"): _Bank.rejoined,
+    _bank_topic("MemberSuspended"): _Bank.suspended,
+    _bank_topic("MemberReinstated"): _Bank.reinstated,
+    _bank_topic("RoleGranted"): _Bank.role_granted,
+    _bank_topic("RoleRevoked"): _Bank.role_revoked,
+    _bank_topic("GuardianAppointed"): _Bank.guardian_appointed,
+    _bank_topic("GuardianRemoved"): _Bank.guardian_removed,
+    _bank_topic("EntryProposed"): _Bank.proposed,
+    _bank_topic("EntryConfirmed"): _Bank.confirmed,
+    _bank_topic("EntryApproved"): _Bank.settled,
+    _bank_topic("EntryDeclined"): _Bank.settled,
+    _bank_topic("PendingEntryExpired"): _Bank.settled,
+}
 
 
 class _Auditor:
@@ -197,19 +294,14 @@ class _Auditor:
                                   event=seq)  # fmt: skip
                     continue
                 self._entry(seq, stream, bank, topic, d)
-            elif topic == _bank_topic("Opened"):
-                self.banks[stream] = _Bank(d["bank_id"], self.decode_policy(state))
-            elif topic == _bank_topic("PolicyChanged") and stream in self.banks:
+            elif topic == _OPENED:
+                opened = _Bank(d["bank_id"], self.decode_policy(state))
+                opened.roles[d["actor"]] = ADMIN  # whoever opens a bank is its admin
+                self.banks[stream] = opened
+            elif topic == _POLICY_CHANGED and stream in self.banks:
                 self.banks[stream].set_policy(self.decode_policy(state))
-            elif topic == _bank_topic("MemberJoined") and stream in self.banks:
-                self.banks[stream].joined(d["member_id"], d["kind"], _day(d["joined_on"]))
-            elif topic == _bank_topic("MemberLeft") and stream in self.banks:
-                periods = self.banks[stream].periods.get(d["member_id"])
-                if periods:
-                    periods[-1][1] = _day(d["left_on"])
-            elif topic == _bank_topic("MemberRejoined") and stream in self.banks:
-                periods = self.banks[stream].periods.setdefault(d["member_id"], [])
-                periods.append([_day(d["rejoined_on"]), None])
+            elif topic in _BANK_EVENTS and stream in self.banks:
+                _BANK_EVENTS[topic](self.banks[stream], d)
 
     def _entry(self, seq: int, stream: str, bank: _Bank, topic: str, d: dict[str, Any]) -> None:
         entry_id = d["entry_id"]
@@ -364,7 +456,7 @@ def audit_log(
     figures: Callable[[], FiguresCompared] | None = None,
 ) -> AuditReport:
     """Replay the log through ``read_log`` and check every invariant; compare
-    the final balances and members with ``banks`` (as the store loads each
+    the final state of each bank with ``banks`` (as the store loads each
     bank, or why it could not be loaded) and
     ``read_model`` as ``check`` says. ``figures`` gives the figures
     comparison when another process ran it beside this replay (see
@@ -388,7 +480,7 @@ def audit_log(
         if replayed.get(bank, {}) != held.get(bank, {}):
             auditor.find("balances", f"the balances of {bank!r} differ from a replay of the log",
                          bank=bank)  # fmt: skip
-    _compare_members(auditor, loaded)
+    _compare_loaded(auditor, loaded)
     if read_model is not None and check == "figures":
         position, found = (
             figures() if figures else compare_figures(read_log, decode_policy, read_model)
@@ -401,26 +493,37 @@ def audit_log(
     return AuditReport(auditor.events, len(auditor.banks), entries, tuple(auditor.findings))
 
 
-def _compare_members(auditor: _Auditor, loaded: dict[str, LoadedBank]) -> None:
-    """A finding for each bank whose members, as the store loads them,
-    differ from the replay's: a member's kind or membership periods."""
+def _compare_loaded(auditor: _Auditor, loaded: dict[str, LoadedBank]) -> None:
+    """A finding for each bank whose state, as the store loads it, differs
+    from the replay's: its members (kind, membership periods, status), its
+    roles and guardians, its pending entries."""
     replayed = {b.bank_id: b for b in auditor.banks.values()}
     for bank in sorted(set(replayed) & set(loaded)):
         ours, held = replayed[bank], loaded[bank]
-        differ = sorted(
-            member
-            for member in set(ours.periods) | set(held.periods)
-            if (ours.kinds.get(member), ours.periods.get(member))
-            != (held.kinds.get(member), held.periods.get(member))
-        )
-        if differ:
-            auditor.find(
-                "bank_members",
-                f"the members of {bank!r} as the store loads them differ from a replay of"
-                f" the log: {len(differ)} member(s), first {differ[0]!r} (kind or membership"
-                " periods)",
-                bank=bank, member=differ[0],
-            )  # fmt: skip
+        for check, what, key, mine, theirs in (
+            ("bank_members", "members", "member", _members(ours), _members(held)),
+            ("bank_roles", "roles and guardians", "user", _access(ours), _access(held)),
+            ("bank_pending", "pending entries", "entry_id", ours.pending, held.pending),
+        ):
+            differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+            if differ:
+                auditor.find(
+                    check,
+                    f"the {what} of {bank!r} as the store loads them differ from a replay of the"
+                    f" log: {len(differ)} ({key} {differ[0]!r} first)",
+                    bank=bank, **{key: differ[0]},
+                )  # fmt: skip
+
+
+def _members(bank: _Bank | LoadedBank) -> dict[str, tuple[Any, ...]]:
+    return {
+        m: (bank.kinds.get(m), periods, bank.statuses.get(m)) for m, periods in bank.periods.items()
+    }
+
+
+def _access(bank: _Bank | LoadedBank) -> dict[str, tuple[Any, ...]]:
+    users = bank.roles.keys() | bank.guardians.keys()
+    return {u: (bank.roles.get(u), bank.guardians.get(u)) for u in users}
 
 
 #: The read model's position, and what comparing its figure tables found.

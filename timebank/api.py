@@ -1228,8 +1228,9 @@ class Timebank(Reporting, Importing):
         (docs/audit.md): banks sum to zero, clearing accounts cancel, no pot
         below zero, limits respected or flagged, reversals sound, entries
         inside memberships and not in the future of their recording, ids
-        unique, the banks' balances and the read model equal to a replay,
-        no profile value inside an event. Reads only; never writes.
+        unique, the banks as the store loads them (balances, members,
+        roles, guardians, pending entries) and the read model equal to a
+        replay, no profile value inside an event. Reads only; never writes.
 
         ``read_model``: ``True`` compares the read model's balance and figure
         tables with the audit's own replay of the log; ``"full"`` compares
@@ -1249,10 +1250,14 @@ class Timebank(Reporting, Importing):
             try:  # a log written around the API may not even load
                 with self._app.reading_only():  # an audit writes nothing, not even a snapshot
                     bank = self._app.bank(bank_id)
-                banks[bank_id] = LoadedBank(
+                banks[bank_id] = LoadedBank(  # read only, under the store's lock
                     dict(bank.balances),
                     {m: bank.kinds[m] for m in bank.periods},
-                    bank.periods,  # read only, under the store's lock
+                    bank.periods,
+                    bank.status,
+                    bank.roles,
+                    bank.guardians,
+                    bank.pending,
                 )
             except Exception as e:
                 banks[bank_id] = f"{type(e).__name__}: {e}"
