@@ -120,6 +120,29 @@ def test_rejoining_opens_a_new_membership_period(tb: timebank.Timebank, bank: st
     assert "(a member from 2026-01-01 to 2026-02-01, and from 2026-04-01)" in str(caught.value)
 
 
+def test_an_entry_pending_for_a_member_who_leaves_waits_and_cannot_take_effect(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    """Leaving settles nothing pending: an entry awaiting the leaver stays
+    listed, cannot take effect while they are not a member (confirming it is
+    refused and changes nothing), and is declined or expires as any other;
+    if they rejoin before it expires and its day falls in a membership
+    period, it can be confirmed."""
+    for entry_id, receiver in (("p1", "bob"), ("p2", "cat")):
+        tb.propose(bank, "exchange", "ann", receiver, "1", actor="ann", entry_id=entry_id,
+                   occurred_on="2026-06-10")  # fmt: skip
+    for member in ("bob", "cat"):
+        tb.leave(bank, member, actor=member, left_on="2026-06-12")
+    assert [p.entry_id for p in tb.pending(bank, member="bob")] == ["p1"]
+    error = refused(tb, errors.MemberNotActive, lambda: tb.confirm("p1", actor="bob"))
+    assert (error.ids["member"], error.ids["status"]) == ("bob", "left")
+    tb.decline("p2", actor="ann")  # the proposer withdraws the other
+    tb.rejoin(bank, "bob", actor=ACTOR, rejoined_on="2026-06-14")
+    assert tb.confirm("p1", actor="bob").entry_id == "p1"  # its day is in bob's first period
+    assert (tb.balance(bank, "ann"), tb.balance(bank, "bob")) == (60, -60)
+    assert tb.pending(bank) == []
+
+
 def test_lifecycle_survives_a_restart(reopen) -> None:  # type: ignore[no-untyped-def]
     tb = reopen()
     tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
