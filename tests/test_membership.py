@@ -127,10 +127,17 @@ def test_an_entry_pending_for_a_member_who_leaves_waits_and_cannot_take_effect(
     listed, cannot take effect while they are not a member (confirming it is
     refused and changes nothing), and is declined or expires as any other;
     if they rejoin before it expires and its day falls in a membership
-    period, it can be confirmed."""
-    for entry_id, receiver in (("p1", "bob"), ("p2", "cat")):
-        tb.propose(bank, "exchange", "ann", receiver, "1", actor="ann", entry_id=entry_id,
+    period, it can be confirmed. The same holds for approval, and for a
+    member suspended."""
+    tb.set_policy(bank, Policy(approval_threshold_minutes=90), actor=ACTOR)
+    for entry_id, receiver, hours in (("p1", "bob", "1"), ("p2", "cat", "1"), ("p3", "org", "2")):
+        tb.propose(bank, "exchange", "ann", receiver, hours, actor="ann", entry_id=entry_id,
                    occurred_on="2026-06-10")  # fmt: skip
+    tb.confirm("p3", actor="org")  # two hours: now awaits a coordinator's approval
+    tb.suspend(bank, "org", actor=ACTOR)
+    refused(tb, errors.MemberNotActive, lambda: tb.approve("p3", actor=ACTOR))
+    tb.reinstate(bank, "org", actor=ACTOR)
+    assert tb.approve("p3", actor=ACTOR).entry_id == "p3"
     for member in ("bob", "cat"):
         tb.leave(bank, member, actor=member, left_on="2026-06-12")
     assert [p.entry_id for p in tb.pending(bank, member="bob")] == ["p1"]
@@ -139,7 +146,7 @@ def test_an_entry_pending_for_a_member_who_leaves_waits_and_cannot_take_effect(
     tb.decline("p2", actor="ann")  # the proposer withdraws the other
     tb.rejoin(bank, "bob", actor=ACTOR, rejoined_on="2026-06-14")
     assert tb.confirm("p1", actor="bob").entry_id == "p1"  # its day is in bob's first period
-    assert (tb.balance(bank, "ann"), tb.balance(bank, "bob")) == (60, -60)
+    assert (tb.balance(bank, "ann"), tb.balance(bank, "bob")) == (180, -60)
     assert tb.pending(bank) == []
 
 
