@@ -106,7 +106,8 @@ def test_the_storage_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> N
 #: and a count where one is known).
 QUICK_BENCHMARKS = {
     "reports.py": ("catch up from empty", "rebuild (drop, then catch up)",
-                   "report, whole history", "statement of m0", "ratio",
+                   "report, whole history", "statement of m0", "statement of the pot, last",
+                   "ratio",
                    "equal to the report's", "report from the rows alone (narrow read model)",
                    "SQLite floor, entry + party rows", "catch-up / floor",
                    "times this machine's floor", "SQLite floor, fresh file, no journal",

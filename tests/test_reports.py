@@ -231,6 +231,43 @@ def test_a_reopened_store_resumes_where_its_read_model_stopped(
         assert tb.read_model.position() == tb._app.recorder.max_notification_id()
 
 
+def test_a_statement_page_is_chosen_from_the_index_and_an_older_index_is_replaced(
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """A page is chosen from the account's index entries alone (SQLite's plan
+    names the covering index), not by reading and sorting every line of the
+    account; a read model built by a release with the earlier index gets the
+    new one at its next catch-up, without being rebuilt."""
+    from timebank.readmodel import statement
+
+    from .conftest import fixed_clock
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with timebank.open(url, clock=fixed_clock) as tb:
+        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
+        for member in ("a", "b"):
+            tb.join("r", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        for day in range(1, 8):
+            tb.record_exchange("r", "a", "b", "1", actor=ACTOR, occurred_on=f"2026-02-0{day}")
+        lines = tb.statement("r", "a")
+        db = tb.read_model.db
+        plan = " ".join(r[-1] for r in db.execute(f"EXPLAIN QUERY PLAN {statement._PAGE}",
+                                                  ("r", "a", 2, 2)))  # fmt: skip
+        assert "COVERING INDEX rm_account_lines" in plan, plan
+        # as an earlier release left it
+        db.execute("DROP INDEX rm_account_lines")
+        db.execute("CREATE INDEX rm_entry_parties_by_account"
+                   " ON rm_entry_parties (bank, account, occurred_on)")  # fmt: skip
+        tables, position = tb.read_model.tables(), tb.read_model.position()
+        assert tb.read_model.catch_up() == 0  # nothing applied again
+        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "rm_account_lines" in indexes
+        assert "rm_entry_parties_by_account" not in indexes
+        assert (tb.read_model.tables(), tb.read_model.position()) == (tables, position)
+        assert _paged(tb.statement, "r", "a", 3) == lines == tb.ledger_statement("r", "a")
+        assert [line.balance_minutes for line in lines] == [60 * n for n in range(1, 8)]
+
+
 # none; some (the old position beyond the log's end); more than were lost
 # (a different event at the old position: only its hash tells them apart)
 @pytest.mark.parametrize("written_after_restore", [0, 5, 12])

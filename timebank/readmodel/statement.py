@@ -48,6 +48,19 @@ _COLUMNS = (
     " FROM rm_entry_parties p JOIN rm_entries e ON e.seq = p.entry_seq"
 )
 
+#: A page of lines: chosen from the account's index entries alone (the index
+#: holds ``seq``, ``entry_seq`` and ``minutes``), then joined to their
+#: entries. Choosing them from the joined rows read and sorted every line of
+#: the account for every page. (A party row's entry id is its entry's.)
+_PAGE = (
+    "SELECT e.entry_id, page.minutes, e.kind, e.occurred_on, e.recorded_at, e.category,"
+    " e.reverses, e.reversed_by, e.flags, e.bank, e.receiver_bank, e.provider, e.receiver,"
+    " e.receiver_recorded_at, e.receiver_flags, e.seq"
+    " FROM (SELECT seq, entry_seq, minutes FROM rm_entry_parties"
+    "  WHERE bank = ? AND account = ? ORDER BY seq LIMIT ? OFFSET ?) AS page"
+    " JOIN rm_entries e ON e.seq = page.entry_seq ORDER BY page.seq"
+)
+
 
 def statement_lines(
     db: ReadModelDB, bank: str, account: str, limit: int, offset: int = 0
@@ -56,10 +69,7 @@ def statement_lines(
     ``bank``, each as the whole statement has it: the running balance counts
     the lines before ``offset`` too, and a reversal names the accounts of the
     line it undoes wherever that line is."""
-    rows = db.execute(
-        f"{_COLUMNS} WHERE p.bank = ? AND p.account = ? ORDER BY p.seq LIMIT ? OFFSET ?",
-        (bank, account, limit, offset),
-    )
+    rows = db.execute(_PAGE, (bank, account, limit, offset))
     if not rows:
         return []
     balance = 0
