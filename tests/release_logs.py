@@ -1,0 +1,215 @@
+"""The event log of a release, and what it must read as, for the test that
+every later release still reads it (tests/test_release_logs.py).
+
+    python -m tests.release_logs 0.1.0    # writes tests/data/release-0.1.0.*
+
+It records, through the API of the checkout it runs in, a scenario that
+triggers every event class of that release (a bank with a mini bank,
+policies, roles, guardians, the membership lifecycle, every kind of entry,
+a reversal, pending entries confirmed, approved, declined, expired and left
+waiting, an erasure), then writes two files:
+
+- ``release-VERSION.events.jsonl``: every stored event in log order, one a
+  line: its stream, version, topic and state (the JSON as stored);
+- ``release-VERSION.expected.json``: what the store answers once it holds
+  them: every bank, balance, member, pending entry, entry, statement, report
+  and figure, and the clock's last reading (today, for the answers that
+  depend on it).
+
+A release's log is written once, when the release is made, and never
+again: it is what a store written by that release holds on disk. The
+script refuses to replace one unless given ``--replace`` (only for the
+release not yet made).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+import timebank
+from timebank.domain.policy import BalanceLimits, Policy
+from timebank.views import entry_to_dict
+
+DATA = Path(__file__).resolve().parent / "data"
+
+BANK, HUB = "riverside", "riverside/hub"
+#: The scenario's first day: entries are dated from OPENED on.
+OPENED = date(2025, 1, 6)
+START = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A clock the scenario moves forward (pending entries expire)."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def record_scenario(tb: timebank.Timebank, clock: Clock) -> None:
+    """Every event class of this release, through the API."""
+    coord = "coord-1"
+    policy = Policy(
+        individual=BalanceLimits(lowest_minutes=-600, highest_minutes=6000),
+        approval_threshold_minutes=120,
+        pending_expiry_days=30,
+    )
+    tb.create_bank(BANK, name="Riverside Time Bank", actor=coord, opened_on=OPENED, policy=policy)
+    tb.create_bank(HUB, name="Riverside Hub", actor=coord, opened_on=OPENED)
+    tb.set_policy(HUB, Policy(pending_expiry_days=14), actor=coord)
+    tb.grant_role(BANK, "broker-1", "coordinator", actor=coord)
+    tb.grant_role(BANK, "temp-1", "coordinator", actor=coord)
+    tb.revoke_role(BANK, "temp-1", actor=coord)
+    for member, kind in (("ann", "individual"), ("bob", "individual"), ("cat", "individual"),
+                         ("dan", "individual"), ("org-1", "organisation")):  # fmt: skip
+        profile = timebank.Profile(display_name=f"Member {member}", area="Riverside")
+        tb.join(BANK, member, kind=kind, actor=coord, joined_on=OPENED, profile=profile)
+    for member in ("hal", "ivy"):
+        tb.join(HUB, member, kind="individual", actor=coord, joined_on=OPENED)
+    tb.appoint_guardian(BANK, "bob", "gina", actor=coord)
+    tb.appoint_guardian(BANK, "cat", "gus", actor=coord)
+    tb.remove_guardian(BANK, "cat", "gus", actor=coord)
+
+    day = iter(OPENED + timedelta(days=n) for n in range(7, 50))
+    tb.record_opening_balance(BANK, "ann", "3:00", actor=coord, occurred_on=next(day),
+                              entry_id="open-ann")  # fmt: skip
+    tb.record_opening_balance(BANK, "dan", "-1:00", actor=coord, occurred_on=next(day),
+                              entry_id="open-dan")  # fmt: skip
+    tb.record_exchange(BANK, "ann", "bob", "1:30", actor=coord, occurred_on=next(day),
+                       category="gardening", entry_id="x-1")  # fmt: skip
+    tb.donate(BANK, "ann", "2", actor=coord, occurred_on=next(day), entry_id="don-1")
+    tb.record_pot_exchange(BANK, "cat", "dan", "1", actor=coord, occurred_on=next(day),
+                           category="shopping", entry_id="pot-1")  # fmt: skip
+    tb.gift(BANK, "bob", "cat", "0:30", actor=coord, occurred_on=next(day), entry_id="gift-1")
+    tb.record_group_exchange(BANK, {"org-1": 3}, {"ann": 1, "bob": 1, "cat": 1}, actor=coord,
+                             occurred_on=next(day), category="class", entry_id="grp-1")  # fmt: skip
+    tb.record_exchange(BANK, "ann", "hal", "1:15", actor=coord, occurred_on=next(day),
+                       receiver_bank=HUB, category="lifts", entry_id="ib-1")  # fmt: skip
+    tb.record_exchange(HUB, "hal", "ivy", "2", actor=coord, occurred_on=next(day),
+                       category="lifts", entry_id="hub-1")  # fmt: skip
+    tb.record_exchange(BANK, "bob", "cat", "1", actor=coord, occurred_on=next(day),
+                       entry_id="x-2")  # fmt: skip
+    tb.reverse("x-2", actor=coord, reversal_id="x-2-undo", occurred_on=next(day))
+    tb.reverse("ib-1", actor=coord, reversal_id="ib-1-undo", occurred_on=next(day))
+    tb.suspend(BANK, "dan", actor=coord)
+    tb.reinstate(BANK, "dan", actor=coord)
+    tb.leave(BANK, "cat", actor="cat", left_on=next(day))
+    tb.rejoin(BANK, "cat", actor=coord, rejoined_on=next(day))
+
+    # pending entries: confirmed, approved, declined, expired, left waiting
+    proposed = next(day)
+    tb.propose(BANK, "exchange", "ann", "bob", "1", actor="ann", occurred_on=proposed,
+               entry_id="p-confirmed")  # fmt: skip
+    tb.confirm("p-confirmed", actor="gina", on_behalf_of="bob")
+    tb.propose(BANK, "exchange", "bob", "ann", "3", actor="bob", occurred_on=proposed,
+               entry_id="p-approved", category="repairs")  # fmt: skip
+    tb.confirm("p-approved", actor="ann")
+    tb.approve("p-approved", actor="broker-1")
+    tb.propose(BANK, "gift", "ann", "dan", "0:45", actor="ann", occurred_on=proposed,
+               entry_id="p-declined")  # fmt: skip
+    tb.decline("p-declined", actor="ann")
+    tb.propose(BANK, "exchange", "dan", "org-1", "1", actor="dan", occurred_on=proposed,
+               entry_id="p-expired")  # fmt: skip
+    clock.now += timedelta(days=31)
+    tb.expire_pending(BANK, actor="broker-1")
+    tb.propose(BANK, "pot_exchange", "bob", "dan", "2:30", actor="bob",
+               occurred_on=clock.now.date(), entry_id="p-waiting")  # fmt: skip
+    tb.confirm("p-waiting", actor="dan")  # a pot exchange then awaits approval
+    tb.propose(HUB, "exchange", "ivy", "hal", "0:30", actor="ivy",
+               occurred_on=clock.now.date(), entry_id="p-hub")  # fmt: skip
+    tb.erase_member("dan", actor=coord)
+
+
+def answers(tb: timebank.Timebank) -> dict[str, Any]:
+    """What the store answers: everything a later release must answer the
+    same, as JSON values."""
+    end = tb.today()
+    entries: set[str] = set()
+    per_bank: dict[str, Any] = {}
+    for bank in (b.bank for b in tb.banks()):
+        statements = {b.account: tb.statement(bank, b.account) for b in tb.balances(bank)}
+        entries.update(line.entry_id for lines in statements.values() for line in lines)
+        per_bank[bank] = {
+            "bank": tb.bank(bank).to_dict(),
+            "balances": [b.to_dict() for b in tb.balances(bank)],
+            "members": [m.to_dict() for m in tb.members(bank)],
+            "guardians": {m.member: tb.guardians(bank, m.member) for m in tb.members(bank)},
+            "pending": [p.to_dict() for p in tb.pending(bank)],
+            "statements": {
+                a: [line.to_dict() for line in lines] for a, lines in statements.items()
+            },
+            "report": tb.report(bank, start=OPENED, end=end).to_dict(),
+            "report_rolled_up": tb.report(bank, start=OPENED, end=end, rollup=True).to_dict(),
+            "figures": tb.figures(bank).to_dict(),
+            "inactive": [m.to_dict() for m in tb.inactive_members(bank, as_of=end)],
+        }
+    return _json(
+        {
+            "today": end.isoformat(),
+            "banks": per_bank,
+            "entries": {e: entry_to_dict(tb.entry(e)) for e in sorted(entries)},
+        }
+    )
+
+
+def _json(value: Any) -> Any:
+    """``value`` as JSON gives it back (dates and decimals as text)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def stored_events(tb: timebank.Timebank) -> list[dict[str, Any]]:
+    """Every stored event, in log order, as one line of the log file."""
+    events = tb._app.recorder.select_notifications(start=1, limit=1_000_000)
+    return [
+        {
+            "stream": n.originator_id.hex,
+            "version": n.originator_version,
+            "topic": n.topic,
+            "state": orjson.loads(n.state),
+        }
+        for n in events
+    ]
+
+
+def write(version: str, *, replace: bool, out: Path = DATA) -> tuple[Path, Path]:
+    log, expected = (
+        out / f"release-{version}.events.jsonl",
+        out / f"release-{version}.expected.json",
+    )
+    if not replace and (log.exists() or expected.exists()):
+        raise SystemExit(
+            f"{log.name} exists: a release's log is written once (--replace only before release)"
+        )
+    clock = Clock()
+    with timebank.open("memory://", clock=clock) as tb:
+        record_scenario(tb, clock)
+        events = stored_events(tb)
+        result = answers(tb)
+    result["now"] = clock.now.isoformat()
+    out.mkdir(parents=True, exist_ok=True)
+    log.write_text("".join(json.dumps(e, sort_keys=False) + "\n" for e in events))
+    expected.write_text(json.dumps(result, indent=1) + "\n")
+    return log, expected
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("version", help="the release, as in pyproject.toml (0.1.0)")
+    parser.add_argument("--replace", action="store_true", help="replace an existing log")
+    args = parser.parse_args(argv)
+    log, expected = write(args.version, replace=args.replace)
+    print(f"wrote {log} and {expected}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
