@@ -26,6 +26,7 @@ from timebank.readmodel.report import CategoryFigures, MonthFigures, Report
 from timebank.storage import Profile
 from timebank.views import (
     AccountBalance,
+    Backup,
     BankInfo,
     Erasure,
     Figures,
@@ -45,6 +46,7 @@ __all__ = [
     "AccountKind",
     "Action",
     "AuditReport",
+    "Backup",
     "BalanceLimits",
     "BankInfo",
     "CategoryFigures",

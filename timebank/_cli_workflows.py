@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from timebank import api
@@ -122,6 +124,20 @@ def migrate_store(target: str) -> None:
     click.echo(
         f"migrated {done.events:,} events: {done.banks} banks, {done.entries:,} entries,"
         f" {done.profiles:,} profiles; balances and counts verified equal"
+    )
+
+
+@_command("backup")
+@click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+def backup(dest: Path) -> None:
+    """Copy the SQLite store (--db) to the new file DEST while it is in use,
+    check the copy and keep it only if it is sound (docs/storage.md)."""
+    with _store() as tb:
+        done = tb.backup(dest)
+    click.echo(
+        f"backed up {done.events:,} events ({done.bytes / 1e6:,.1f} MB) to {done.path}; the"
+        " copy passed SQLite's integrity check (the read model is not copied: it is rebuilt"
+        " from the log)"
     )
 
 

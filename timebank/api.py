@@ -20,6 +20,7 @@ changed nothing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -72,6 +73,7 @@ from timebank.readmodel import ReadModel
 from timebank.storage import Backend, Profile, default_url, open_backend
 from timebank.views import (
     AccountBalance,
+    Backup,
     BankInfo,
     Erasure,
     Figures,
@@ -1221,6 +1223,19 @@ class Timebank(Reporting, Importing):
                 for account, minutes in ledger.balances.items()
             )
         return rows
+
+    @serialised
+    def backup(self, dest: str | os.PathLike[str]) -> Backup:
+        """Write a checked copy of this SQLite store to the new file ``dest``
+        while other processes go on writing (docs/storage.md, Backups): a
+        consistent copy of every event, snapshot, index row and profile, at
+        one moment. :class:`BackupRefused` if ``dest`` exists or the store is
+        not a SQLite file; :class:`StorageError` if the copy cannot be written
+        or fails its check (then nothing is left at ``dest``). The read model
+        is not copied: it is rebuilt from the log."""
+        path = Path(dest)
+        size, events = self.backend.backup(path)
+        return Backup(str(path), size, events)
 
     @serialised
     def audit(self, *, read_model: bool | Literal["full"] = True) -> AuditReport:

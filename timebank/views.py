@@ -13,6 +13,7 @@ from timebank.domain.values import EntryKind, format_hours
 
 __all__ = [
     "AccountBalance",
+    "Backup",
     "BankInfo",
     "Erasure",
     "Figures",
@@ -87,6 +88,18 @@ class AccountBalance:
 
     def to_dict(self) -> dict[str, Any]:
         return {**attrs.asdict(self), "balance_hours": format_hours(self.balance_minutes)}
+
+
+@attrs.frozen
+class Backup:
+    """A checked copy of a store: the file, its size, the events it holds."""
+
+    path: str
+    bytes: int
+    events: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
 
 
 @attrs.frozen

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AlreadyReversed",
     "ApprovalRequired",
+    "BackupRefused",
     "BalanceLimitExceeded",
     "BankAlreadyExists",
     "BankNotFound",
@@ -294,6 +295,13 @@ class StoreNotEmpty(StorageError):
     """Migration copies into an empty store only."""
 
     code = "store_not_empty"
+
+
+class BackupRefused(StorageError):
+    """A backup was not started: its destination exists or is the store's
+    own file, or the store is not a SQLite file (nothing is written)."""
+
+    code = "backup_refused"
 
 
 class MigrationMismatch(StorageError):

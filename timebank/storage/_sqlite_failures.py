@@ -20,6 +20,13 @@ STORE_CURE = (
 )
 
 
+def is_file_failure(error: BaseException) -> bool:
+    """Whether SQLite says ``error`` is a failure of the file itself
+    (damaged, not a database, unreadable, unwritable, full)."""
+    name = getattr(error, "sqlite_errorname", "")
+    return isinstance(error, sqlite3.DatabaseError) and name.startswith(DAMAGED + UNUSABLE)
+
+
 def file_failure(error: BaseException, what: str, cure: str, url: str) -> StorageError | None:
     """``error`` as a :class:`StorageError` naming ``what`` (a file), when
     SQLite says that file is damaged or not a database (saying ``cure``),

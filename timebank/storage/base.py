@@ -24,7 +24,11 @@ from uuid import UUID
 import attrs
 from eventsourcing.persistence import InfrastructureFactory, StoredEvent
 
+from timebank.domain.errors import BackupRefused
+
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from timebank.readmodel import ReadModelDB
 
 __all__ = [
@@ -226,6 +230,14 @@ class Backend(abc.ABC):
         this store, in any process, take turns instead of conflicting. The
         default is none: optimistic concurrency and its retries alone."""
         return nullcontext()
+
+    def backup(self, dest: Path) -> tuple[int, int]:  # noqa: ARG002 - no file to copy here
+        """Write a checked copy of the store to ``dest``; its bytes and
+        events. Only a SQLite store is one file to copy."""
+        raise BackupRefused(
+            "this store is not a SQLite file: back up PostgreSQL with pg_dump, or copy any"
+            " store into a new SQLite file with `timebank migrate` (docs/storage.md, Backups)"
+        )
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the backend holds beyond its factory."""

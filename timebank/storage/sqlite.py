@@ -7,11 +7,12 @@ docs/storage.md). Each commit is synced to disk (``synchronous=FULL``).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import unquote
@@ -30,9 +31,9 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 
-from timebank.domain.errors import StorageError
+from timebank.domain.errors import BackupRefused, StorageError
 from timebank.readmodel import ReadModelDB, SqliteReadModelDB
-from timebank.storage._sqlite_failures import STORE_CURE, raise_file_failure
+from timebank.storage._sqlite_failures import STORE_CURE, is_file_failure, raise_file_failure
 from timebank.storage.base import (
     IDS_PER_QUERY,
     Backend,
@@ -86,6 +87,42 @@ def _store_file(db_name: str) -> Iterator[None]:
         yield
     except sqlite3.DatabaseError as e:
         _raise_store_failure(e, db_name)
+
+
+def _checked_copy(copy: sqlite3.Connection, dest: Path) -> int:
+    """The events in a backup's copy, once SQLite finds the copy sound and
+    it holds a timebank store's tables; the copy made one file, with no
+    write-ahead log beside it when it is opened."""
+    try:
+        problems = [str(row[0]) for row in copy.execute("PRAGMA integrity_check")]
+        tables = {str(row[0]) for row in copy.execute("SELECT name FROM sqlite_master")}
+        if problems == ["ok"] and not {"stored_events", "timebank_entry_index"} <= tables:
+            problems = ["not a timebank store"]
+        if problems == ["ok"]:
+            copy.execute("PRAGMA journal_mode=DELETE")
+            return int(
+                copy.execute("SELECT coalesce(max(rowid), 0) FROM stored_events").fetchone()[0]
+            )
+    except sqlite3.DatabaseError as e:
+        if not is_file_failure(e):  # not the copy's pages: a statement's own fault
+            raise
+        problems = [str(e)]
+    raise StorageError(
+        f"the backup {dest} failed its check, so it was not kept: {'; '.join(problems[:3])}"
+        " (the store itself may be damaged: audit it)",
+        url=str(dest),
+    )
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (POSIX; a no-op elsewhere)."""
+    if os.name != "posix":
+        return
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _hex(originator_id: UUID | str) -> str:
@@ -459,6 +496,38 @@ class SqliteBackend(Backend):
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+
+    def backup(self, dest: Path) -> tuple[int, int]:
+        """Copy the store with SQLite's online backup, in one read transaction
+        (a consistent copy while other processes write), into ``DEST.part``;
+        check it (``integrity_check``, a timebank store's tables), sync it,
+        and rename it to ``dest``. Returns its bytes and events. Nothing is
+        left at ``dest`` or beside it if any step fails."""
+        if dest.exists() or dest.resolve() == self.path.resolve():
+            raise BackupRefused(
+                f"{dest} exists: back up to a new file (a dated name, say)", url=self.url
+            )
+        part = dest.with_name(f"{dest.name}.part")
+        try:
+            part.unlink(missing_ok=True)  # left by a backup that was killed
+            source = _connect(f"{self.path.resolve().as_uri()}?mode=ro")
+            with closing(source), closing(sqlite3.connect(part)) as copy:
+                try:
+                    source.backup(copy)  # every page in one step: one snapshot
+                except sqlite3.DatabaseError as e:
+                    _raise_store_failure(e, self.path.resolve().as_uri())
+                events = _checked_copy(copy, dest)
+            with part.open("rb") as written:
+                os.fsync(written.fileno())
+            os.replace(part, dest)
+            _sync_directory(dest.parent)
+        except sqlite3.DatabaseError as e:
+            raise StorageError(f"cannot write the backup {dest}: {e}", url=self.url) from None
+        except OSError as e:
+            raise StorageError(f"cannot write the backup {dest}: {e}", url=self.url) from None
+        finally:
+            part.unlink(missing_ok=True)
+        return dest.stat().st_size, events
 
     def read_model_db(self) -> ReadModelDB:
         """``STORE.reports.db`` beside the store's file (``timebank.db`` ->

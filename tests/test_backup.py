@@ -1,0 +1,172 @@
+"""Backups of a SQLite store (docs/storage.md, Backups): a checked, consistent
+copy taken while other processes write, and the restore the docs describe."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import timebank
+from timebank import errors
+from timebank.cli import cli
+
+from .conftest import ACTOR, BACKENDS, fixed_clock, open_store
+from .test_storage import damage
+
+
+def _store(path: Path, entries: int = 20) -> str:
+    url = f"sqlite:///{path}"
+    with timebank.open(url, clock=fixed_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        for member in ("x", "y"):
+            tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01",
+                    profile=timebank.Profile(display_name=f"Member {member}"))  # fmt: skip
+        for _ in range(entries):
+            tb.record_exchange("b", "x", "y", "0:30", actor=ACTOR)
+    return url
+
+
+def test_a_backup_is_a_whole_checked_copy_that_restores(tmp_path: Path) -> None:
+    url = _store(tmp_path / "store.db")
+    dest = tmp_path / "backups" / "store-2026-06-15.db"
+    dest.parent.mkdir()
+    with timebank.open(url, clock=fixed_clock) as tb:
+        done = tb.backup(dest)
+        before = (tb.balances(), tb.statement("b", "x"), tb.report("b").to_dict())
+        events = tb._app.recorder.max_notification_id()
+        tb.record_exchange("b", "y", "x", "2", actor=ACTOR, entry_id="after-the-backup")
+    assert (done.path, done.bytes, done.events) == (str(dest), dest.stat().st_size, events)
+    assert sorted(p.name for p in dest.parent.iterdir()) == [dest.name]  # no part file
+    with sqlite3.connect(dest) as copy:  # one file: no write-ahead log to carry beside it
+        assert copy.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    copy.close()
+    # the restore the docs describe: the store and its -wal and -shm moved aside
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for name in ("store.db", "store.db-wal", "store.db-shm"):
+        if (tmp_path / name).exists():
+            shutil.move(tmp_path / name, aside / name)
+    shutil.copy(dest, tmp_path / "store.db")
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        assert tb.audit().ok
+        assert (tb.balances(), tb.statement("b", "x"), tb.report("b").to_dict()) == before
+        assert tb.profile("x") == timebank.Profile(display_name="Member x")
+        with pytest.raises(errors.EntryNotFound):
+            tb.entry("after-the-backup")
+        tb.record_exchange("b", "y", "x", "1", actor=ACTOR)  # the store goes on
+        assert tb.audit().ok
+
+
+def test_a_backup_taken_while_another_process_writes_is_consistent(tmp_path: Path) -> None:
+    """The copy is the store at one moment: whatever a writer in another
+    process committed before it, nothing half-written, and it audits clean."""
+    url = _store(tmp_path / "store.db", entries=1)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys, timebank\n"
+            "with timebank.open(sys.argv[1]) as tb:\n"
+            "    for i in range(1000):\n"
+            "        tb.record_exchange('b', 'x', 'y', '0:15', actor='coord-1',"
+            " occurred_on='2026-06-01')\n"
+        ), url],
+    )  # fmt: skip
+    copies: list[timebank.Backup] = []
+    try:
+        with timebank.open(url, clock=fixed_clock) as tb:
+            recorder = tb._app.recorder
+            while recorder.max_notification_id() < 100 and writer.poll() is None:
+                time.sleep(0.01)  # the writer is under way
+            while writer.poll() is None and len(copies) < 8:
+                copies.append(tb.backup(tmp_path / f"copy-{len(copies)}.db"))
+                time.sleep(0.05)
+    finally:
+        assert writer.wait(timeout=120) == 0
+    counts = [c.events for c in copies]
+    assert counts == sorted(counts)
+    assert len(set(counts)) >= 2, counts  # copies of different moments of the writing
+    assert 100 <= counts[0] < 6 + 1000, counts
+    for copy in copies:
+        with timebank.open(f"sqlite:///{copy.path}", clock=fixed_clock, create=False) as tb:
+            report = tb.audit()
+            assert report.ok, report.summary()
+            assert report.events == copy.events
+            exchanges = report.entries
+            assert tb.balance("b", "x") == 30 + 15 * (exchanges - 1)
+
+
+def test_a_backup_never_replaces_a_file_and_a_store_must_be_a_sqlite_file(
+    tmp_path: Path,
+) -> None:
+    url = _store(tmp_path / "store.db")
+    taken = tmp_path / "taken.db"
+    taken.write_bytes(b"last week's backup")
+    with timebank.open(url, clock=fixed_clock) as tb:
+        for dest in (taken, tmp_path / "store.db"):
+            with pytest.raises(errors.BackupRefused, match="exists: back up to a new file"):
+                tb.backup(dest)
+    assert taken.read_bytes() == b"last week's backup"
+    for kind in BACKENDS:
+        if kind == "sqlite":
+            continue
+        with open_store(kind, tmp_path)() as tb, pytest.raises(
+            errors.BackupRefused, match="not a SQLite file: back up PostgreSQL with pg_dump"
+        ):  # fmt: skip
+            tb.backup(tmp_path / f"{kind}.db")
+        assert not (tmp_path / f"{kind}.db").exists()
+
+
+def test_a_copy_that_fails_its_check_or_cannot_be_written_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.db"
+    url = _store(path, entries=200)
+    with (
+        timebank.open(url, clock=fixed_clock) as tb,
+        pytest.raises(errors.StorageError, match="cannot write the backup"),
+    ):
+        tb.backup(tmp_path / "no-such-directory" / "copy.db")
+    damage(path, ("timebank_entry_index",))
+    with (
+        timebank.open(url, clock=fixed_clock) as tb,
+        pytest.raises(errors.StorageError, match="failed its check, so it was not kept"),
+    ):
+        tb.backup(tmp_path / "copy.db")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("copy")) == []
+
+
+def test_the_backup_command(tmp_path: Path) -> None:
+    url = _store(tmp_path / "store.db")
+    dest = tmp_path / "copy.db"
+    out = CliRunner().invoke(cli, ["--db", url, "backup", str(dest)])
+    assert out.exit_code == 0, out.output
+    assert out.output.startswith("backed up 25 events (")
+    assert f"to {dest}; the copy passed SQLite's integrity check" in out.output
+    again = CliRunner().invoke(cli, ["--db", url, "backup", str(dest)])
+    assert (again.exit_code, again.output.startswith("error: backup_refused:")) == (1, True)
+    missing = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 'none.db'}", "backup",
+                                       str(tmp_path / "x.db")])  # fmt: skip
+    assert missing.output.startswith("error: store_not_found:")
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_the_backup_runs_in_a_thread_beside_commands_of_the_same_store(tmp_path: Path) -> None:
+    """A Timebank shared between threads: the backup holds the store's lock
+    in this process for its copy, and the commands around it still land."""
+    url = _store(tmp_path / "store.db")
+    with timebank.open(url, clock=fixed_clock) as tb:
+        done: list[timebank.Backup] = []
+        thread = threading.Thread(target=lambda: done.append(tb.backup(tmp_path / "copy.db")))
+        thread.start()
+        for _ in range(10):
+            tb.record_exchange("b", "y", "x", "0:30", actor=ACTOR)
+        thread.join()
+        assert tb.balance("b", "x") == 20 * 30 - 10 * 30
+    assert done[0].events >= 25
