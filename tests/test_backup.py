@@ -158,8 +158,8 @@ def test_the_backup_command(tmp_path: Path) -> None:
 
 
 def test_the_backup_runs_in_a_thread_beside_commands_of_the_same_store(tmp_path: Path) -> None:
-    """A Timebank shared between threads: the backup holds the store's lock
-    in this process for its copy, and the commands around it still land."""
+    """A Timebank shared between threads: the backup reads on a connection
+    of its own, and the commands of other threads land beside it."""
     url = _store(tmp_path / "store.db")
     with timebank.open(url, clock=fixed_clock) as tb:
         done: list[timebank.Backup] = []

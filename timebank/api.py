@@ -1224,7 +1224,6 @@ class Timebank(Reporting, Importing):
             )
         return rows
 
-    @serialised
     def backup(self, dest: str | os.PathLike[str]) -> Backup:
         """Write a checked copy of this SQLite store to the new file ``dest``
         while other processes go on writing (docs/storage.md, Backups): a
@@ -1232,7 +1231,9 @@ class Timebank(Reporting, Importing):
         one moment. :class:`BackupRefused` if ``dest`` exists or the store is
         not a SQLite file; :class:`StorageError` if the copy cannot be written
         or fails its check (then nothing is left at ``dest``). The read model
-        is not copied: it is rebuilt from the log."""
+        is not copied: it is rebuilt from the log. It reads on a connection
+        of its own and does not hold this store's lock, so commands from
+        other threads go on meanwhile (a million-entry store takes seconds)."""
         path = Path(dest)
         size, events = self.backend.backup(path)
         return Backup(str(path), size, events)
