@@ -45,6 +45,22 @@ OPENED = date(2025, 1, 6)
 START = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 
 
+def event_classes() -> dict[str, type]:
+    """Every event class a store can hold, by name (``Bank.ExchangeRecorded``).
+    Bank names its creation event ``Opened``; eventsourcing also gives every
+    aggregate a base ``Created`` class, which Bank never triggers."""
+    from timebank.domain.bank import Bank
+    from timebank.domain.registry import Registry
+
+    unused = {Bank: {"Event", "EntryEvent", "Created"}, Registry: {"Event"}}
+    return {
+        f"{aggregate.__name__}.{name}": value
+        for aggregate, skip in unused.items()
+        for name, value in vars(aggregate).items()
+        if isinstance(value, type) and not name.startswith("_") and name not in skip
+    }
+
+
 class Clock:
     """A clock the scenario moves forward (pending entries expire)."""
 
