@@ -369,6 +369,9 @@ def test_the_html_report_in_a_real_browser(db: str, ledger: str, tmp_path: Path)
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            # element.computedRole and .computedName: what Chromium gives
+            # assistive technology, not only what the markup says
+            "--enable-blink-features=ComputedAccessibilityInfo",
             f"--user-data-dir={tmp_path / 'profile'}",
             "--window-size=1200,3000",
             "--virtual-time-budget=5000",
@@ -396,6 +399,13 @@ def test_the_html_report_in_a_real_browser(db: str, ledger: str, tmp_path: Path)
     assert {"2026-02", "2026-03", "hours exchanged"} <= set(charts["chart-by-month"]["text"])
     assert {"gardening", "befriending"} <= set(charts["chart-by-category"]["text"])
     assert "members" in charts["chart-members"]["text"]
+    # each chart is one image to a screen reader, named by its caption and
+    # described by the note that names the table holding its figures
+    for name, caption in (("chart-by-month", "Hours and exchanges per month"),
+                          ("chart-by-category", "Hours by category of help"),
+                          ("chart-members", "Members over time")):  # fmt: skip
+        assert (charts[name]["role"], charts[name]["name"]) == ("image", caption), name
+        assert re.search(r"in\s+the\s+table By (month|category) below", charts[name]["note"])
     assert seen["months"] == ["2026-01", "2026-02", "2026-03", "2026-04"]
 
 
@@ -406,7 +416,9 @@ document.querySelectorAll('[data-figure]').forEach(li => {
 const charts = {};
 document.querySelectorAll('figure').forEach(f => {
   const svg = f.querySelector('svg'); const box = svg.getBoundingClientRect();
+  const note = document.getElementById(svg.getAttribute('aria-describedby'));
   charts[f.id] = {width: box.width, height: box.height,
+    role: svg.computedRole, name: svg.computedName, note: note ? note.textContent : null,
     marks: svg.querySelectorAll('path, rect, use').length,
     text: Array.from(svg.querySelectorAll('text')).map(t => t.textContent.trim())}; });
 const months = Array.from(document.querySelectorAll('#table-by-month tbody tr'))

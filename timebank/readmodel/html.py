@@ -59,9 +59,9 @@ def render_html(report: Report, *, bank_name: str, version: str, made_on: date) 
          "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "timebank"}
     ):  # fmt: skip
         charts = {
-            "by_month": _svg(_by_month(report)),
-            "by_category": _svg(_by_category(report)),
-            "members": _svg(_members(report)),
+            "by_month": _svg(_by_month(report), "chart-by-month"),
+            "by_category": _svg(_by_category(report), "chart-by-category"),
+            "members": _svg(_members(report), "chart-members"),
         }
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = environment.from_string(
@@ -160,8 +160,13 @@ def _thin_labels(ax: Any, months: list[str]) -> None:
     ax.set_xticks(range(0, len(months), step), months[::step], rotation=45, ha="right")
 
 
-def _svg(fig: Any) -> str:
+def _svg(fig: Any, chart: str) -> str:
+    """The chart as an inline SVG that assistive technology reads as one
+    image: named by its caption, described by the note that says which
+    table holds its figures (``CHART-caption``, ``CHART-note`` in the page),
+    rather than as a scatter of tick labels."""
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
-    return text[text.index("<svg") :]
+    svg = text[text.index("<svg") + len("<svg") :]
+    return f'<svg role="img" aria-labelledby="{chart}-caption" aria-describedby="{chart}-note"{svg}'
