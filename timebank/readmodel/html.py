@@ -37,6 +37,9 @@ _LABELS = (
     ("new_connections", "new connections"),
 )
 _BAR, _LINE, _MUTED = "#1d70b8", "#d4351c", "#505a5f"
+#: New members' bars: a solid grey of 4.6:1 against the white page (WCAG's
+#: 3:1 for the parts of a chart; the half-transparent dark grey was 2.3:1).
+_SECOND_BAR = "#6f777b"
 
 
 def render_html(report: Report, *, bank_name: str, version: str, made_on: date) -> str:
@@ -133,7 +136,7 @@ def _members(report: Report) -> Any:
     months = [m.month for m in report.by_month]
     ax.plot(months, [m.members for m in report.by_month], color=_BAR, marker="o",
             label="members")  # fmt: skip
-    ax.bar(months, [m.new_members for m in report.by_month], color=_MUTED, alpha=0.5,
+    ax.bar(months, [m.new_members for m in report.by_month], color=_SECOND_BAR,
            label="new members")  # fmt: skip
     ax.set_ylabel("members")
     counts = [n for m in report.by_month for n in (m.members, m.new_members)]
