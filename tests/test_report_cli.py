@@ -443,3 +443,31 @@ def test_an_empty_period_draws_its_charts_from_zero(db: str, tmp_path: Path) -> 
     assert numbers  # the axes are labelled
     assert all(not x.strip().startswith(("\u2212", "-")) for x in numbers), numbers
     assert "0.04" not in numbers  # the old axis, centred on an all-zero series
+
+
+def _contrast_with_white(colour: str) -> float:
+    """WCAG's contrast ratio of ``#rrggbb`` against white."""
+
+    def channel(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(int(colour[i : i + 2], 16) / 255) for i in (1, 3, 5))
+    return 1.05 / (0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05)
+
+
+def test_every_colour_the_charts_draw_has_three_to_one_contrast(
+    db: str, ledger: str, tmp_path: Path
+) -> None:
+    """WCAG 2.1's 3:1 for the parts of a chart, against the white page; no
+    transparency that would lighten a colour below it."""
+    page = tmp_path / "report.html"
+    run(db, "report", "--bank", ledger, "--rollup", "--format", "html", "-o", str(page))
+    charts = re.findall(r"<svg role=\"img\".*?</svg>", page.read_text(), flags=re.S)
+    assert len(charts) == 3
+    colours = {c.lower() for svg in charts
+               for c in re.findall(r"(?:fill|stroke): *(#[0-9a-fA-F]{6})", svg)}  # fmt: skip
+    drawn = colours - {"#ffffff"}  # the charts' background
+    assert {"#1d70b8", "#d4351c", "#6f777b"} <= drawn  # the series are in view
+    low = {c: round(_contrast_with_white(c), 2) for c in drawn if _contrast_with_white(c) < 3}
+    assert low == {}
+    assert not any(re.search(r"opacity: *0", svg) for svg in charts)
