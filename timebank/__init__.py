@@ -35,6 +35,7 @@ from timebank.views import (
     NearLimit,
     PendingEntry,
     StatementLine,
+    SubjectAccess,
 )
 
 __version__ = "0.1.0"
@@ -72,6 +73,7 @@ __all__ = [
     "Role",
     "RowProblem",
     "StatementLine",
+    "SubjectAccess",
     "Timebank",
     "TimebankError",
     "audit",

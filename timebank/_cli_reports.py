@@ -178,6 +178,19 @@ def _report_text(result: Report, fmt: str) -> str:
     return f"{head}{figures}\n\nBy month\n\n{months}\n\nBy category\n\n{categories}"
 
 
+@_command("subject-access")
+@click.argument("person")
+@_output_option
+def subject_access(person: str, output: Path | None) -> None:
+    """Everything this store holds about PERSON (a member, coordinator or
+    guardian), as JSON, for a subject access request: profile, memberships,
+    statements, entries they recorded, pending entries, roles, guardianships
+    (docs/membership.md)."""
+    with _store() as tb:
+        found = tb.subject_access(person)
+    _write(json.dumps(found.to_dict(), indent=2, ensure_ascii=False), output)
+
+
 @_command("statement")
 @click.argument("member")
 @click.option("--bank", help="Only this bank (needed for @pot and @opening).")

@@ -80,9 +80,13 @@ from timebank.views import (
     Member,
     PendingEntry,
     StatementLine,
+    SubjectAccess,
 )
 
 __all__ = ["STATEMENT_LINES_MAX", "Timebank", "audit", "open"]
+
+#: The fields of a pending entry that name a person taking part in it.
+_PENDING_PEOPLE = ("provider", "receiver", "actor", "on_behalf_of", "confirmer", "confirmed_by")
 
 #: Longest bank display name.
 BANK_NAME_LENGTH_MAX = 200
@@ -525,6 +529,69 @@ class Timebank(Reporting, Importing):
         """The member's personal fields, kept out of the event log; ``None``
         if they have none or were erased."""
         return self._app.profiles.get(validate_member_id(member))
+
+    @serialised
+    def subject_access(self, person: str) -> SubjectAccess:
+        """Everything this store holds about a person, for a subject access
+        request (docs/membership.md): profile, memberships and their periods,
+        whole statements, the entries they recorded or that were recorded on
+        their behalf, the pending entries they take part in, roles and
+        guardianships. ``person`` may be a member, a coordinator or a
+        guardian; :class:`MemberNotFound` if the store knows the id in none
+        of these ways."""
+        person = validate_member_id(person)
+        registry = self._app.registry()
+        ledgers = [self._app.bank(b) for b in (registry.banks if registry else [])]
+        joined = [ledger for ledger in ledgers if ledger.is_member(person)]
+        statements = {}
+        for ledger in joined:
+            lines: list[StatementLine] = []
+            while page := self.statement(ledger.bank_id, person, offset=len(lines)):
+                lines += page
+            statements[ledger.bank_id] = tuple(lines)
+        with self._reading() as db:
+            recorded = [str(r[0]) for r in db.execute(
+                "SELECT entry_id FROM rm_entries WHERE actor = ? OR on_behalf_of = ? ORDER BY seq",
+                (person, person))]  # fmt: skip
+        guardian_of = {
+            ledger.bank_id: tuple(sorted(m for m, g in ledger.guardians.items() if person in g))
+            for ledger in ledgers
+        }
+        found = SubjectAccess(
+            person=person,
+            profile=self._app.profiles.get(person),
+            memberships=tuple(_member(ledger, person) for ledger in joined),
+            periods={
+                ledger.bank_id: tuple((start, end) for start, end in ledger.periods[person])
+                for ledger in joined
+            },
+            statements=statements,
+            recorded=tuple(self.entry(entry_id) for entry_id in recorded),
+            pending=tuple(
+                self._pending_view(ledger, entry_id)
+                for ledger in ledgers
+                for entry_id, fields in ledger.pending.items()
+                if person in {fields[k] for k in _PENDING_PEOPLE}
+            ),
+            roles={
+                ledger.bank_id: ledger.roles[person] for ledger in ledgers if person in ledger.roles
+            },
+            guardians={
+                ledger.bank_id: tuple(ledger.guardians[person])
+                for ledger in ledgers
+                if ledger.guardians.get(person)
+            },
+            guardian_of={bank: members for bank, members in guardian_of.items() if members},
+        )
+        parts = (found.profile, found.memberships, found.recorded, found.pending, found.roles,
+                 found.guardians, found.guardian_of)  # fmt: skip
+        if not any(parts):
+            raise errors.MemberNotFound(
+                f"this store holds nothing about {person!r}: no profile, membership, role,"
+                " guardianship, pending entry or recorded entry",
+                member=person,
+            )
+        return found
 
     # --- entries ------------------------------------------------------------------------
     @serialised

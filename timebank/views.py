@@ -10,6 +10,7 @@ import attrs
 from timebank.domain.entries import RecordedEntry
 from timebank.domain.policy import Policy
 from timebank.domain.values import EntryKind, format_hours
+from timebank.storage.base import Profile
 
 __all__ = [
     "AccountBalance",
@@ -22,6 +23,7 @@ __all__ = [
     "NearLimit",
     "PendingEntry",
     "StatementLine",
+    "SubjectAccess",
     "entry_to_dict",
 ]
 
@@ -239,3 +241,41 @@ def entry_to_dict(entry: RecordedEntry) -> dict[str, Any]:
     data = {k: _jsonable(v) for k, v in attrs.asdict(entry, recurse=False).items()}
     data["legs"] = [list(leg) for leg in entry.legs]
     return data
+
+
+@attrs.frozen
+class SubjectAccess:
+    """Everything one store holds about a person, for a subject access
+    request (docs/membership.md): their profile, memberships and the periods
+    of each, their statements, the entries they recorded or that were
+    recorded on their behalf, the pending entries they take part in, their
+    roles and guardianships. Mappings are by bank."""
+
+    person: str
+    profile: Profile | None
+    memberships: tuple[Member, ...]
+    periods: dict[str, tuple[tuple[date | None, date | None], ...]]
+    statements: dict[str, tuple[StatementLine, ...]]
+    recorded: tuple[RecordedEntry, ...]
+    pending: tuple[PendingEntry, ...]
+    roles: dict[str, str]
+    guardians: dict[str, tuple[str, ...]]
+    guardian_of: dict[str, tuple[str, ...]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "person": self.person,
+            "profile": None if self.profile is None else attrs.asdict(self.profile),
+            "memberships": [
+                {**m.to_dict(), "periods": _jsonable(self.periods[m.bank])}
+                for m in self.memberships
+            ],
+            "statements": {
+                bank: [line.to_dict() for line in lines] for bank, lines in self.statements.items()
+            },
+            "recorded": [entry_to_dict(e) for e in self.recorded],
+            "pending": [p.to_dict() for p in self.pending],
+            "roles": dict(self.roles),
+            "guardians": {bank: list(g) for bank, g in self.guardians.items()},
+            "guardian_of": {bank: list(m) for bank, m in self.guardian_of.items()},
+        }
