@@ -79,6 +79,25 @@ def test_everything_the_store_holds_about_a_member(
         assert [p.entry_id for p in found.pending] == ["p2"]
         assert found.roles == {HUB: "coordinator"}
         assert (found.guardians, found.guardian_of) == ({ROOT: ("gus",)}, {ROOT: ("bob",)})
+        # every event that names her, and how
+        named = [(e.event, e.bank, e.entry_id, e.named_as) for e in found.events]
+        assert named == [
+            ("Bank.MemberJoined", ROOT, None, ("member_id",)),
+            ("Bank.MemberJoined", HUB, None, ("member_id",)),
+            ("Bank.RoleGranted", HUB, None, ("user",)),
+            ("Bank.GuardianAppointed", ROOT, None, ("guardian",)),  # for Bob
+            ("Bank.GuardianAppointed", ROOT, None, ("member_id",)),  # Gus, for her
+            ("Bank.ExchangeRecorded", ROOT, "x1", ("provider",)),
+            ("Bank.MemberLeft", ROOT, None, ("actor", "member_id")),
+            ("Bank.MemberRejoined", ROOT, None, ("member_id",)),
+            ("Bank.EntryProposed", ROOT, "p1", ("actor",)),
+            ("Bank.ExchangeRecorded", ROOT, "p1", ("actor",)),
+            ("Bank.ExchangeRecorded", HUB, "hub-1", ("actor", "receiver")),
+            ("Bank.InterBankEntryRecorded", ROOT, "ib-1", ("provider",)),
+            ("Bank.InterBankEntryRecorded", HUB, "ib-1", ("provider",)),
+            ("Bank.EntryProposed", ROOT, "p2", ("receiver", "confirmer")),
+        ]
+        assert all(e.recorded_at.tzinfo is not None for e in found.events)
         # Bob's: the entry recorded on his behalf is his too
         bob = tb.subject_access("bob")
         assert [e.entry_id for e in bob.recorded] == ["p1"]
@@ -97,6 +116,7 @@ def test_people_who_are_not_members_and_nobody(reopen: Callable[[], timebank.Tim
         assert coordinator.memberships == ()
         error = refused(tb, errors.MemberNotFound, lambda: tb.subject_access("zed"))
         assert "holds nothing about 'zed'" in str(error)
+        assert tb.subject_access("cat").events  # a member with no profile
         refused(tb, errors.InvalidId, lambda: tb.subject_access("not an id"))
 
 
@@ -107,7 +127,11 @@ def test_after_an_erasure_only_the_profile_is_gone(reopen: Callable[[], timebank
         tb.erase_member("ann", actor=ACTOR)
         after = tb.subject_access("ann")
     assert after.profile is None
-    assert after.to_dict() == {**before.to_dict(), "profile": None}
+    erased = after.events[-1]
+    assert (erased.event, erased.bank, erased.named_as) == ("Registry.MemberErased", None,
+                                                            ("member_id",))  # fmt: skip
+    assert after.to_dict() == {**before.to_dict(), "profile": None,
+                               "events": [*before.to_dict()["events"], erased.to_dict()]}  # fmt: skip
 
 
 def test_the_command_writes_the_json(tmp_path: Path) -> None:
@@ -132,5 +156,5 @@ def test_the_json_holds_every_part(tmp_path: Path, person: str) -> None:
         _store(tb)
         data = tb.subject_access(person).to_dict()
     assert set(data) == {"person", "profile", "memberships", "statements", "recorded", "pending",
-                         "roles", "guardians", "guardian_of"}  # fmt: skip
+                         "roles", "guardians", "guardian_of", "events"}  # fmt: skip
     json.dumps(data)  # every value is JSON as it is

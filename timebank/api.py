@@ -30,6 +30,7 @@ from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import attrs
+import orjson
 
 from timebank import _audit_worker
 from timebank._access import Access
@@ -44,7 +45,7 @@ from timebank._index import index_update
 from timebank._ledger import LedgerApplication, serialised
 from timebank._reporting import STATEMENT_LINES_MAX, Reporting, check_page
 from timebank.domain import errors
-from timebank.domain.bank import Bank, MemberStatus, recorded_entry
+from timebank.domain.bank import Bank, MemberStatus, bank_uuid, recorded_entry
 from timebank.domain.entries import NewEntry, RecordedEntry, group_legs, inter_bank_legs
 from timebank.domain.policy import Policy
 from timebank.domain.registry import Registry
@@ -79,6 +80,7 @@ from timebank.views import (
     Figures,
     Member,
     PendingEntry,
+    PersonEvent,
     StatementLine,
     SubjectAccess,
 )
@@ -87,6 +89,11 @@ __all__ = ["STATEMENT_LINES_MAX", "Timebank", "audit", "open"]
 
 #: The fields of a pending entry that name a person taking part in it.
 _PENDING_PEOPLE = ("provider", "receiver", "actor", "on_behalf_of", "confirmer", "confirmed_by")
+#: The fields of a stored event that name a person (a group exchange's
+#: ``participants`` too); events read per page when looking for them.
+_EVENT_PEOPLE = ("actor", "on_behalf_of", "member_id", "user", "guardian", "provider", "receiver",
+                 "confirmer")  # fmt: skip
+_LOG_PAGE = 20_000
 
 #: Longest bank display name.
 BANK_NAME_LENGTH_MAX = 200
@@ -582,16 +589,39 @@ class Timebank(Reporting, Importing):
                 if ledger.guardians.get(person)
             },
             guardian_of={bank: members for bank, members in guardian_of.items() if members},
+            events=self._events_naming(person, registry.banks if registry else []),
         )
-        parts = (found.profile, found.memberships, found.recorded, found.pending, found.roles,
-                 found.guardians, found.guardian_of)  # fmt: skip
-        if not any(parts):
+        if found.profile is None and not found.events:
             raise errors.MemberNotFound(
-                f"this store holds nothing about {person!r}: no profile, membership, role,"
-                " guardianship, pending entry or recorded entry",
+                f"this store holds nothing about {person!r}: no profile, and no event names them",
                 member=person,
             )
         return found
+
+    def _events_naming(self, person: str, banks: list[str]) -> tuple[PersonEvent, ...]:
+        """Every event of the log with ``person`` in a field that names a
+        person, in log order. Only the events whose stored bytes hold the id
+        as a JSON string are decoded."""
+        needle = orjson.dumps(person)
+        by_stream = {bank_uuid(b).hex: b for b in banks}
+        found: list[PersonEvent] = []
+        after = 0
+        while records := self._app.index.read_log(after, _LOG_PAGE):
+            after = records[-1][0]
+            for _, stream, topic, state in records:
+                if needle not in state:
+                    continue
+                d = orjson.loads(state)
+                named = [k for k in _EVENT_PEOPLE if d.get(k) == person]
+                if any(p[0] == person for p in d.get("participants") or ()):
+                    named.append("participants")
+                if named:
+                    found.append(PersonEvent(
+                        event=topic.rsplit(":", 1)[-1], bank=by_stream.get(str(stream)),
+                        recorded_at=datetime.fromisoformat(d["timestamp"]["_data_"]),
+                        entry_id=d.get("entry_id"), named_as=tuple(named),
+                    ))  # fmt: skip
+        return tuple(found)
 
     # --- entries ------------------------------------------------------------------------
     @serialised

@@ -22,6 +22,7 @@ __all__ = [
     "Member",
     "NearLimit",
     "PendingEntry",
+    "PersonEvent",
     "StatementLine",
     "SubjectAccess",
     "entry_to_dict",
@@ -244,12 +245,30 @@ def entry_to_dict(entry: RecordedEntry) -> dict[str, Any]:
 
 
 @attrs.frozen
+class PersonEvent:
+    """An event of the log that names a person: what it is, in which bank
+    (``None`` for the store's registry), when it was recorded, its entry
+    if it has one, and the fields that name them (``actor``, ``member_id``,
+    ``provider``, ``participants``...)."""
+
+    event: str
+    bank: str | None
+    recorded_at: datetime
+    entry_id: str | None
+    named_as: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: _jsonable(v) for k, v in attrs.asdict(self, recurse=False).items()}
+
+
+@attrs.frozen
 class SubjectAccess:
     """Everything one store holds about a person, for a subject access
     request (docs/membership.md): their profile, memberships and the periods
     of each, their statements, the entries they recorded or that were
     recorded on their behalf, the pending entries they take part in, their
-    roles and guardianships. Mappings are by bank."""
+    roles and guardianships, and every event of the log that names them.
+    Mappings are by bank."""
 
     person: str
     profile: Profile | None
@@ -261,6 +280,8 @@ class SubjectAccess:
     roles: dict[str, str]
     guardians: dict[str, tuple[str, ...]]
     guardian_of: dict[str, tuple[str, ...]]
+    #: Every event of the log that names them, in log order.
+    events: tuple[PersonEvent, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -278,4 +299,5 @@ class SubjectAccess:
             "roles": dict(self.roles),
             "guardians": {bank: list(g) for bank, g in self.guardians.items()},
             "guardian_of": {bank: list(m) for bank, m in self.guardian_of.items()},
+            "events": [e.to_dict() for e in self.events],
         }
