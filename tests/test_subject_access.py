@@ -53,6 +53,7 @@ def _store(tb: timebank.Timebank) -> None:
     tb.propose(
         ROOT, "exchange", "cat", "bob", "1", actor="cat", occurred_on="2026-04-04", entry_id="p3"
     )  # fmt: skip  (none of Ann's business)
+    tb.reverse("x1", actor=ACTOR, reversal_id="x1-undo", occurred_on="2026-04-05")
 
 
 def test_everything_the_store_holds_about_a_member(
@@ -72,7 +73,7 @@ def test_everything_the_store_holds_about_a_member(
         }
         # the whole statements, as the log replays them
         assert found.statements == {b: tuple(tb.ledger_statement(b, "ann")) for b in (ROOT, HUB)}
-        assert [line.entry_id for line in found.statements[ROOT]] == ["x1", "ib-1"]
+        assert [line.entry_id for line in found.statements[ROOT]] == ["x1", "ib-1", "x1-undo"]
         assert [line.entry_id for line in found.statements[HUB]] == ["hub-1"]  # ib-1: hal's side
         # recorded by Ann (hub-1), or by Ann for Bob (p1): her actions
         assert [e.entry_id for e in found.recorded] == ["p1", "hub-1"]
@@ -93,9 +94,10 @@ def test_everything_the_store_holds_about_a_member(
             ("Bank.EntryProposed", ROOT, "p1", ("actor",)),
             ("Bank.ExchangeRecorded", ROOT, "p1", ("actor",)),
             ("Bank.ExchangeRecorded", HUB, "hub-1", ("actor", "receiver")),
-            ("Bank.InterBankEntryRecorded", ROOT, "ib-1", ("provider",)),
+            ("Bank.InterBankEntryRecorded", ROOT, "ib-1", ("provider", "side_legs")),
             ("Bank.InterBankEntryRecorded", HUB, "ib-1", ("provider",)),
             ("Bank.EntryProposed", ROOT, "p2", ("receiver", "confirmer")),
+            ("Bank.EntryReversed", ROOT, "x1-undo", ("reversed_legs",)),
         ]
         assert all(e.recorded_at.tzinfo is not None for e in found.events)
         # Bob's: the entry recorded on his behalf is his too
@@ -112,7 +114,7 @@ def test_people_who_are_not_members_and_nobody(reopen: Callable[[], timebank.Tim
         assert (gus.memberships, gus.statements, gus.guardian_of) == ((), {}, {ROOT: ("ann",)})
         coordinator = tb.subject_access(ACTOR)  # opened the banks, recorded entries
         assert coordinator.roles == {ROOT: "admin", HUB: "admin"}
-        assert [e.entry_id for e in coordinator.recorded] == ["x1", "ib-1"]
+        assert [e.entry_id for e in coordinator.recorded] == ["x1", "ib-1", "x1-undo"]
         assert coordinator.memberships == ()
         error = refused(tb, errors.MemberNotFound, lambda: tb.subject_access("zed"))
         assert "holds nothing about 'zed'" in str(error)

@@ -89,10 +89,11 @@ __all__ = ["STATEMENT_LINES_MAX", "Timebank", "audit", "open"]
 
 #: The fields of a pending entry that name a person taking part in it.
 _PENDING_PEOPLE = ("provider", "receiver", "actor", "on_behalf_of", "confirmer", "confirmed_by")
-#: The fields of a stored event that name a person (a group exchange's
-#: ``participants`` too); events read per page when looking for them.
+#: The fields of a stored event that name a person, and those that list
+#: ``[account, minutes]`` pairs; events read per page when looking for them.
 _EVENT_PEOPLE = ("actor", "on_behalf_of", "member_id", "user", "guardian", "provider", "receiver",
                  "confirmer")  # fmt: skip
+_EVENT_LEGS = ("participants", "reversed_legs", "side_legs")
 _LOG_PAGE = 20_000
 
 #: Longest bank display name.
@@ -613,8 +614,7 @@ class Timebank(Reporting, Importing):
                     continue
                 d = orjson.loads(state)
                 named = [k for k in _EVENT_PEOPLE if d.get(k) == person]
-                if any(p[0] == person for p in d.get("participants") or ()):
-                    named.append("participants")
+                named += [k for k in _EVENT_LEGS if any(a == person for a, _ in d.get(k) or ())]
                 if named:
                     found.append(PersonEvent(
                         event=topic.rsplit(":", 1)[-1], bank=by_stream.get(str(stream)),
