@@ -543,10 +543,10 @@ class Timebank(Reporting, Importing):
         """Everything this store holds about a person, for a subject access
         request (docs/membership.md): profile, memberships and their periods,
         whole statements, the entries they recorded or that were recorded on
-        their behalf, the pending entries they take part in, roles and
-        guardianships. ``person`` may be a member, a coordinator or a
-        guardian; :class:`MemberNotFound` if the store knows the id in none
-        of these ways."""
+        their behalf, the pending entries they take part in, roles,
+        guardianships, and every event of the log that names them. ``person``
+        may be a member, a coordinator or a guardian; :class:`MemberNotFound`
+        if they have no profile and no event names them."""
         person = validate_member_id(person)
         registry = self._app.registry()
         ledgers = [self._app.bank(b) for b in (registry.banks if registry else [])]
