@@ -29,6 +29,12 @@ __all__ = [
 ]
 
 
+def _fields_as_json(value: Any) -> dict[str, Any]:
+    """An attrs value's fields, each as JSON holds it (dates as ISO text,
+    tuples as lists)."""
+    return {k: _jsonable(v) for k, v in attrs.asdict(value, recurse=False).items()}
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, date | datetime):
         return value.isoformat()
@@ -76,7 +82,7 @@ class Member:
     left_on: date | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _jsonable(v) for k, v in attrs.asdict(self).items()}
+        return _fields_as_json(self)
 
 
 @attrs.frozen
@@ -153,7 +159,7 @@ class PendingEntry:
     expired: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _jsonable(v) for k, v in attrs.asdict(self, recurse=False).items()}
+        return _fields_as_json(self)
 
 
 @attrs.frozen
@@ -177,7 +183,7 @@ class StatementLine:
     flags: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _jsonable(v) for k, v in attrs.asdict(self, recurse=False).items()}
+        return _fields_as_json(self)
 
 
 @attrs.frozen
@@ -191,7 +197,7 @@ class InactiveMember:
     last_exchange_on: date | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _jsonable(v) for k, v in attrs.asdict(self, recurse=False).items()}
+        return _fields_as_json(self)
 
 
 @attrs.frozen
@@ -239,7 +245,7 @@ class Figures:
 
 def entry_to_dict(entry: RecordedEntry) -> dict[str, Any]:
     """A recorded entry as JSON-ready data."""
-    data = {k: _jsonable(v) for k, v in attrs.asdict(entry, recurse=False).items()}
+    data = _fields_as_json(entry)
     data["legs"] = [list(leg) for leg in entry.legs]
     return data
 
@@ -258,7 +264,7 @@ class PersonEvent:
     named_as: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _jsonable(v) for k, v in attrs.asdict(self, recurse=False).items()}
+        return _fields_as_json(self)
 
 
 @attrs.frozen
