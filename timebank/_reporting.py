@@ -9,9 +9,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, TextIO
 
-from eventsourcing.persistence import PersistenceError
-
-from timebank._ledger import serialised, storage_error
+from timebank._ledger import as_storage_error, serialised
 from timebank.domain import errors
 from timebank.domain.bank import MEMBER_KINDS
 from timebank.domain.values import (
@@ -79,10 +77,8 @@ class Reporting:
         the library reports is a :class:`~timebank.errors.StorageError` here
         too, as in the methods under the store's lock, since
         ``read_model.catch_up()`` and ``.rebuild()`` are called directly."""
-        try:
+        with as_storage_error(self.url):
             return self._app.index.read_log(after, limit)
-        except PersistenceError as e:
-            raise storage_error(self.url, e) from e
 
     def _caught_up(self) -> ReadModel:
         """The read model, caught up (callers hold the store's lock)."""

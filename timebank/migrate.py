@@ -9,16 +9,15 @@ number of entries and of pending entries, every profile). See docs/storage.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 import attrs
-from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.persistence import StoredEvent
 
 from timebank._index import combined, index_rows
-from timebank._ledger import storage_error
+from timebank._ledger import as_storage_error
 from timebank.api import Timebank
 from timebank.domain.bank import Bank
 from timebank.domain.errors import MigrationMismatch, StoreNotEmpty
@@ -58,7 +57,7 @@ def migrate(
     the target holds events, :class:`MigrationMismatch` if the copy differs.
     """
     target_recorder: Any = target._app.recorder
-    with _failing(target):
+    with as_storage_error(target.url):
         holds_events = target_recorder.max_notification_id()
     if holds_events:
         raise StoreNotEmpty(f"{target.url} already holds events: migrate into an empty store",
@@ -68,7 +67,7 @@ def migrate(
     copied = 0
     start: int | None = None
     while True:
-        with _failing(source):
+        with as_storage_error(source.url):
             page = source_recorder.select_notifications(start=start, limit=page_size)
         if not page:
             break
@@ -76,35 +75,24 @@ def migrate(
             StoredEvent(n.originator_id, n.originator_version, n.topic, n.state) for n in page
         ]
         update = rebuild.rows([source._app.mapper.to_domain_event(e) for e in stored])
-        with _failing(target):
+        with as_storage_error(target.url):
             target._app.save_stored(stored, update)
         copied += len(stored)
         start = page[-1].id + 1
         if progress is not None:
             progress(copied)
-    with _failing(target):
+    with as_storage_error(target.url):
         for bank_uuid in rebuild.bank_ids:
             target._app.take_snapshot(bank_uuid)
-    with _failing(source):
+    with as_storage_error(source.url):
         profiles = source._app.profiles.all()
-    with _failing(target):
+    with as_storage_error(target.url):
         for member, profile in profiles:
             target._app.profiles.put(member, profile)
     result = Migration(copied, len(rebuild.bank_ids), target._app.index.count_entries(),
                        len(profiles))  # fmt: skip
     _verify(source, target, result)
     return result
-
-
-@contextmanager
-def _failing(store: Timebank) -> Iterator[None]:
-    """A failure of ``store`` that the eventsourcing library reports, as the
-    :class:`~timebank.errors.StorageError` that names that store (as every
-    method of the API raises it)."""
-    try:
-        yield
-    except PersistenceError as e:
-        raise storage_error(store.url, e) from e
 
 
 class _IndexRebuild:
