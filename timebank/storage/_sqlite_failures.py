@@ -32,14 +32,11 @@ def file_failure(error: BaseException, what: str, cure: str, url: str) -> Storag
     SQLite says that file is damaged or not a database (saying ``cure``),
     or cannot be read, written or grown; None for any other error (a
     mistake in a statement, a lock), which should pass as it is."""
-    if not isinstance(error, sqlite3.DatabaseError):
+    if not is_file_failure(error):
         return None
-    name = getattr(error, "sqlite_errorname", "")
-    if name.startswith(DAMAGED):
+    if str(getattr(error, "sqlite_errorname", "")).startswith(DAMAGED):
         return StorageError(f"{what} is damaged ({error}). {cure}", url=url)
-    if name.startswith(UNUSABLE):
-        return StorageError(f"cannot use {what}: {error}", url=url)
-    return None
+    return StorageError(f"cannot use {what}: {error}", url=url)
 
 
 def raise_file_failure(error: sqlite3.DatabaseError, what: str, cure: str, url: str) -> NoReturn:

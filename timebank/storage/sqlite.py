@@ -503,27 +503,26 @@ class SqliteBackend(Backend):
         check it (``integrity_check``, a timebank store's tables), sync it,
         and rename it to ``dest``. Returns its bytes and events. Nothing is
         left at ``dest`` or beside it if any step fails."""
-        if dest.exists() or dest.resolve() == self.path.resolve():
+        if dest.exists():  # the store's own file among them
             raise BackupRefused(
                 f"{dest} exists: back up to a new file (a dated name, say)", url=self.url
             )
         part = dest.with_name(f"{dest.name}.part")
+        store = self.path.resolve().as_uri()
         try:
             part.unlink(missing_ok=True)  # left by a backup that was killed
-            source = _connect(f"{self.path.resolve().as_uri()}?mode=ro")
+            source = _connect(f"{store}?mode=ro")
             with closing(source), closing(sqlite3.connect(part)) as copy:
                 try:
                     source.backup(copy)  # every page in one step: one snapshot
                 except sqlite3.DatabaseError as e:
-                    _raise_store_failure(e, self.path.resolve().as_uri())
+                    _raise_store_failure(e, store)
                 events = _checked_copy(copy, dest)
             with part.open("rb") as written:
                 os.fsync(written.fileno())
             os.replace(part, dest)
             _sync_directory(dest.parent)
-        except sqlite3.DatabaseError as e:
-            raise StorageError(f"cannot write the backup {dest}: {e}", url=self.url) from None
-        except OSError as e:
+        except (sqlite3.DatabaseError, OSError) as e:
             raise StorageError(f"cannot write the backup {dest}: {e}", url=self.url) from None
         finally:
             part.unlink(missing_ok=True)
