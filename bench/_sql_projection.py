@@ -32,8 +32,10 @@ from timebank.readmodel import SqliteReadModelDB, no_cyclic_gc
 from timebank.readmodel._projector import (
     _ENTRY_TOPICS,
     _HANDLERS,
+    EVERY_ACCOUNT,
     SERVICE_KINDS,
     Projector,
+    settle_connections,
     settle_spans,
 )
 from timebank.readmodel._schema import SCHEMA_VERSION, TABLES, create_statements, index_statements
@@ -183,7 +185,7 @@ def project_in_sql(
                 banks = {
                     str(s): str(b) for s, b in conn.execute("SELECT stream, bank FROM rm_banks")
                 }
-                projector = Projector(db, banks)
+                projector = Projector(db, banks, every_connection_waits=True)
                 projector.apply([r for r in others if r[2] in _HANDLERS])  # type: ignore[misc]
                 steps["projector"] = steps.get("projector", 0.0) + time.perf_counter() - t
                 run("stage fields", _STAGE.format(topics=marks), (position, end, *topics))
@@ -202,6 +204,8 @@ def project_in_sql(
             for statement in index_statements():
                 conn.execute(statement)
             settle_spans(db)
+            conn.execute("INSERT INTO rm_stale_connections VALUES (?, ?)", EVERY_ACCOUNT)
+            settle_connections(db)
         steps["indexes, spans"] = time.perf_counter() - t
     seconds = time.perf_counter() - started
     db.close()

@@ -211,6 +211,13 @@ def expected(model: Model, banks: set[str], start: date, end: date) -> dict[str,
         return {(min(p, r), max(p, r)) for p in providers for r in receivers}
 
     in_period = {pair for e in service for pair in pairs(e)}
+    partners: defaultdict[str, set[str]] = defaultdict(set)  # member -> members
+    for e in standing:
+        if e.kind in SERVICE and e.day <= end:
+            for pair in pairs(e):
+                for own, other in (pair, pair[::-1]):
+                    if own[0] in banks:
+                        partners[own[1]].add(other[1])
     first_day: dict[object, date] = {}
     for e in standing:
         if e.kind in SERVICE:
@@ -254,6 +261,7 @@ def expected(model: Model, banks: set[str], start: date, end: date) -> dict[str,
         "pot_balance_minutes": pot_balance,
         "connections": len(in_period),
         "new_connections": sum(1 for pair in in_period if first_day[pair] >= start),
+        "members_with_one_connection": sum(1 for m in on_end if len(partners[m]) == 1),
         "by_category": {k: tuple(v) for k, v in by_category.items()},
         "by_month": {k: tuple(v) for k, v in by_month.items()},
     }
@@ -276,5 +284,5 @@ def expected_names() -> list[str]:
         "exchanged_minutes", "exchanges", "transactions", "individual_members",
         "organisations", "new_members", "active_members", "inactive_members",
         "donated_to_pot_minutes", "pot_funded_minutes", "pot_balance_minutes",
-        "connections", "new_connections",
+        "connections", "new_connections", "members_with_one_connection",
     ]  # fmt: skip

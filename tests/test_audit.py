@@ -346,6 +346,9 @@ def test_a_read_model_row_altered_is_found(tmp_path: Path) -> None:
         ("rm_pair_days", "UPDATE rm_pair_days SET exchanges = exchanges + 1"),
         ("rm_pairs", "UPDATE rm_pairs SET first_day = '2026-01-15'"),
         ("rm_activity", "UPDATE rm_activity SET exchanges = exchanges + 1 WHERE account = 'a'"),
+        ("rm_connections", "UPDATE rm_connections SET connected_on = '2026-01-15'"),
+        ("rm_connections", "UPDATE rm_connections SET second_on = '2026-02-04'"),
+        ("rm_connections", "DELETE FROM rm_connections WHERE account = 'a'"),
     ],
 )
 def test_each_figure_table_altered_is_found(
@@ -453,6 +456,32 @@ def test_days_waiting_for_the_end_of_a_catch_up_are_a_note_and_counts_still_chec
         assert tb.read_model.db.execute("SELECT first_day FROM rm_pairs") == [("2026-02-03",)]
         assert tb.audit(read_model="full").findings == ()
         assert tb.audit().findings == ()
+
+
+def test_connections_waiting_for_the_end_of_a_catch_up_are_a_note(tmp_path: Path) -> None:
+    """Accounts queued in rm_stale_connections (one by one, or all of them
+    from empty) are recomputed at the end of the catch-up: until then the
+    audit notes them and leaves their rm_connections rows out."""
+    url = _store(tmp_path)
+    changed = "UPDATE rm_connections SET connected_on = '2026-01-15' WHERE account = 'a'"
+    for waiting in ("('c', 'a')", "('', '')"):
+        assert _alter_read_model(tmp_path, changed)
+        assert _alter_read_model(tmp_path, f"INSERT INTO rm_stale_connections VALUES {waiting}")
+        with timebank.open(url, clock=fixed_clock, create=False) as tb:
+            for mode in ("figures", "full"):
+                report = tb.audit(read_model=mode)
+                assert report.ok, (mode, report.summary())
+                assert [f.check for f in report.findings] == ["read_model_settling"], mode
+            assert tb.read_model.catch_up() == 0  # nothing new to apply; settles a
+            assert tb.read_model.db.execute(
+                "SELECT connected_on FROM rm_connections WHERE account = 'a'"
+            ) == [("2026-02-03",)]
+            assert tb.read_model.db.execute("SELECT * FROM rm_stale_connections") == []
+            assert tb.audit(read_model="full").findings == ()
+    assert _alter_read_model(tmp_path, changed)
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:  # nothing waits now
+        found = tb.audit().errors
+    assert [(f.check, f.ids["table"]) for f in found] == [("read_model", "rm_connections")]
 
 
 def test_personal_data_inside_an_event_is_found(tmp_path: Path) -> None:

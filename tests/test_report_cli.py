@@ -157,6 +157,7 @@ def test_report_json_has_the_issue_field_names(db: str, ledger: str) -> None:
         "pot_balance_hours",
         "connections",
         "new_connections",
+        "members_with_one_connection",
         "by_month",
         "by_category",
     ):
@@ -188,6 +189,8 @@ def test_report_table_and_csv(db: str, ledger: str, tmp_path: Path) -> None:
     figures = {r["name"]: r["value"] for r in rows if r["section"] == "figures"}
     assert figures["exchanges"] == "3"
     assert figures["connections"] == "3"
+    # ann (bob, and hal in the hub) and bob (ann, org) have two; org has bob
+    assert figures["members_with_one_connection"] == "1"
     assert {"section": "month 2026-02", "name": "hours", "value": "2"} in rows
 
 
@@ -367,6 +370,7 @@ def test_the_html_report_in_a_real_browser(db: str, ledger: str, tmp_path: Path)
     assert seen["figures"]["exchanges"] == "3"
     assert seen["figures"]["individual_members"] == "3"
     assert seen["figures"]["organisations"] == "1"
+    assert seen["figures"]["members_with_one_connection"] == "2"  # org and hal
     charts = seen["charts"]
     assert set(charts) == {"chart-by-month", "chart-by-category", "chart-members"}
     for name, chart in charts.items():

@@ -176,6 +176,53 @@ def test_what_counts_and_what_does_not(tb: timebank.Timebank, tree: str) -> None
     assert later.pot_balance_minutes == 90
 
 
+def test_members_with_one_connection(tb: timebank.Timebank, bank: str) -> None:
+    def one(start: str, end: str) -> int:
+        return tb.report(bank, start=start, end=end).members_with_one_connection
+
+    ex = {"actor": ACTOR}
+    tb.record_exchange(bank, "ann", "bob", "1:00", occurred_on="2026-01-10", **ex)
+    tb.record_exchange(bank, "bob", "ann", "1:00", occurred_on="2026-02-01", **ex)
+    assert one("2026-01-01", "2026-02-28") == 2  # ann and bob: the same pair twice
+    tb.record_exchange(bank, "cat", "ann", "1:00", occurred_on="2026-04-11", entry_id="ca", **ex)
+    assert one("2026-01-01", "2026-03-31") == 2  # up to March ann still had one
+    # April alone: bob exchanged before April and still counts; ann has two now
+    assert one("2026-04-01", "2026-04-30") == 2  # bob and cat
+    tb.reverse("ca", actor=ACTOR, occurred_on="2026-04-12")
+    assert one("2026-04-01", "2026-04-30") == 2  # ann and bob again; cat has none
+    # an exchange dated before ann's first gives her a second from that day
+    tb.record_exchange(bank, "org", "ann", "1:00", occurred_on="2026-01-05", **ex)
+    assert one("2026-01-01", "2026-01-07") == 2  # ann and org, with each other
+    assert one("2026-01-01", "2026-01-31") == 2  # bob and org; ann has two
+    tb.leave(bank, "org", actor=ACTOR, left_on="2026-05-01")
+    assert one("2026-05-01", "2026-05-01") == 2  # a member on their last day
+    assert one("2026-05-02", "2026-05-31") == 1  # bob
+    incremental = tb.read_model.tables()
+    tb.read_model.rebuild()
+    assert tb.read_model.tables() == incremental
+
+
+def test_members_with_one_connection_across_banks(tb: timebank.Timebank, tree: str) -> None:
+    """ann is a member of riverside and its hub: in a roll-up, she is one
+    person, whose connections are those of both her accounts."""
+    ex = {"actor": ACTOR, "occurred_on": "2026-03-02"}
+    tb.record_exchange(tree, "ann", "bob", "1:00", **ex)
+    tb.record_exchange("riverside/hub", "ann", "bob", "1:00", receiver_bank=tree, **ex)
+
+    def one(bank: str, rollup: bool = False) -> int:
+        return tb.report(
+            bank, start="2026-03-01", end="2026-03-31", rollup=rollup
+        ).members_with_one_connection
+
+    # bob's one account is reached from both of ann's: still one connection each way
+    assert one(tree) == one(tree, rollup=True) == 2
+    assert one("riverside/hub") == 1  # ann; bob is not the hub's member
+    tb.record_exchange("riverside/hub", "hal", "ann", "1:00", **ex)
+    assert one(tree) == 2  # in riverside, ann's account there knows bob only
+    assert one(tree, rollup=True) == 2  # bob and hal; ann has two
+    assert one("riverside/hub") == 1  # hal
+
+
 def test_new_connections_and_the_ninety_days(tb: timebank.Timebank, bank: str) -> None:
     tb.record_exchange(bank, "ann", "bob", "1:00", actor=ACTOR, occurred_on="2026-01-10")
     tb.record_exchange(bank, "bob", "ann", "1:00", actor=ACTOR, occurred_on="2026-04-20")

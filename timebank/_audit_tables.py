@@ -6,8 +6,9 @@ second implementation): balances (``rm_accounts``), entry totals by day and
 by month (``rm_daily``, ``rm_monthly``: hours, exchanges, transactions, by
 month, by category, donations, pot-funded hours), the pots day by day
 (``rm_pot_daily``), memberships (``rm_memberships``: member counts, new
-members), connections (``rm_pair_days``, ``rm_pairs``) and members' activity
-(``rm_activity``: active and inactive members). Every figure of a report is
+members), connections (``rm_pair_days``, ``rm_pairs``; ``rm_connections``:
+members with one connection) and members' activity (``rm_activity``: active
+and inactive members). Every figure of a report is
 computed from those tables. A fresh projection of the whole log (every
 table, row for row) is the slower ``full`` comparison.
 
@@ -27,15 +28,17 @@ from typing import Any
 
 from timebank.domain.values import POT, EntryKind
 from timebank.readmodel import ReadModel
-from timebank.readmodel._projector import SERVICE_KINDS, WAITING_TABLES
+from timebank.readmodel._projector import EVERY_ACCOUNT, SERVICE_KINDS, WAITING_TABLES
 
 __all__ = [
+    "CONNECTIONS_WAITING",
     "STALE",
     "Seen",
     "Table",
     "TableReplay",
     "differences",
     "read_tables",
+    "without_waiting_accounts",
     "without_waiting_days",
 ]
 
@@ -72,6 +75,9 @@ _QUERIES = {
         "SELECT bank, account, exchanges, first_day, last_day FROM rm_activity"
         " WHERE coalesce(exchanges, 0) != 0 OR first_day IS NOT NULL OR last_day IS NOT NULL"
     ),
+    "rm_connections": (
+        "SELECT bank, account, connected_on, partner, second_on FROM rm_connections"
+    ),
 }
 #: How many leading columns of each query are the key.
 _KEYS = {
@@ -83,6 +89,7 @@ _KEYS = {
     "rm_pair_days": 5,
     "rm_pairs": 4,
     "rm_activity": 2,
+    "rm_connections": 2,
 }
 
 Table = dict[tuple[Any, ...], tuple[Any, ...]]
@@ -94,6 +101,8 @@ PairDays = dict[tuple[str, ...], dict[str, int]]
 #: Span table -> the table of its keys whose first and last days wait for
 #: the end of a catch-up (read with the compared tables): the projector's.
 STALE = WAITING_TABLES
+#: The accounts whose rm_connections rows wait for the end of a catch-up.
+CONNECTIONS_WAITING = "rm_stale_connections"
 
 
 def without_waiting_days(spans: Table, waiting: Iterable[tuple[Any, ...]]) -> Table:
@@ -112,6 +121,16 @@ def without_waiting_days(spans: Table, waiting: Iterable[tuple[Any, ...]]) -> Ta
     return trimmed
 
 
+def without_waiting_accounts(connections: Table, waiting: Iterable[tuple[Any, ...]]) -> Table:
+    """``rm_connections`` rows with the ``waiting`` accounts left out (all of
+    them, when every account waits: a catch-up from empty not yet at its
+    end)."""
+    keys = {tuple(key) for key in waiting}
+    if EVERY_ACCOUNT in keys:
+        return {}
+    return {key: row for key, row in connections.items() if key not in keys}
+
+
 def read_tables(model: ReadModel) -> tuple[int, dict[str, Any]]:
     """The read model's position and its compared tables, read in one
     snapshot (another process catching it up meanwhile changes neither); no
@@ -126,7 +145,7 @@ def read_tables(model: ReadModel) -> tuple[int, dict[str, Any]]:
         tables: dict[str, Any] = {
             name: _table(name, db.execute(sql)) for name, sql in _QUERIES.items()
         }
-        for stale in STALE.values():
+        for stale in (*STALE.values(), CONNECTIONS_WAITING):
             tables[stale] = {tuple(key): () for key in db.execute(f"SELECT * FROM {stale}")}  # noqa: S608
         return position, tables
 
@@ -299,6 +318,7 @@ class TableReplay:
             "rm_pair_days": pair_days,
             "rm_pairs": _spans(pair_days),
             "rm_activity": _spans({a.key: a.days for a in accounts}),
+            "rm_connections": _connections(pair_days),
         }
 
     @staticmethod
@@ -320,6 +340,26 @@ class TableReplay:
             if 0 in counts.values():  # reversed to nothing
                 pairs[key] = {day: n for day, n in counts.items() if n}
         return {key: counts for key, counts in pairs.items() if counts}
+
+
+def _connections(pair_days: PairDays) -> Table:
+    """Each account's first connection and the first day of its second, as
+    ``rm_connections`` holds them: (bank, account) -> (connected_on,
+    partner, second_on), the partner a member (null when two began on the
+    first day)."""
+    firsts: defaultdict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    for (bank_a, account_a, bank_b, account_b), days in pair_days.items():
+        first = min(days)
+        for own, partner in (((bank_a, account_a), account_b), ((bank_b, account_b), account_a)):
+            known = firsts[own].get(partner)
+            if known is None or first < known:
+                firsts[own][partner] = first
+    table: Table = {}
+    for account, by_partner in firsts.items():
+        (partner, connected_on), *others = sorted(by_partner.items(), key=itemgetter(1))
+        second_on = min((day for _, day in others), default=None)
+        table[account] = (connected_on, None if second_on == connected_on else partner, second_on)
+    return table
 
 
 def _nonzero(table: Table) -> Table:

@@ -36,6 +36,7 @@ _HEADLINE = [
     "hours_exchanged", "exchanges", "transactions", "individual_members", "organisations",
     "new_members", "active_members", "inactive_members", "donated_to_pot_hours",
     "pot_funded_hours", "pot_balance_hours", "connections", "new_connections",
+    "members_with_one_connection",
 ]  # fmt: skip
 #: Lines of a statement read at a time.
 _STATEMENT_PAGE = STATEMENT_LINES_MAX

@@ -20,10 +20,12 @@ from typing import Any
 
 from timebank.readmodel._db import PostgresReadModelDB, ReadModelDB, SqliteReadModelDB
 from timebank.readmodel._projector import (
+    EVERY_ACCOUNT,
     SERVICE_KINDS,
     LogRecord,
     Projector,
     UnknownEvent,
+    settle_connections,
     settle_spans,
 )
 from timebank.readmodel._schema import (
@@ -80,8 +82,9 @@ class ReadModel:
         same exclusive transaction as the rows). It ends by building the
         report indexes a read model built from empty lacks, and by settling
         the first and last days of the accounts and pairs an applied reversal
-        took an exchange from (``rm_stale_activity``, ``rm_stale_pairs``), in
-        one transaction.
+        took an exchange from (``rm_stale_activity``, ``rm_stale_pairs``), and
+        then the connections of the accounts waiting in
+        ``rm_stale_connections``, in one transaction.
         """
         self._ensure_schema()
         applied = 0
@@ -104,7 +107,9 @@ class ReadModel:
                             str(s): str(b)
                             for s, b in self.db.execute("SELECT stream, bank FROM rm_banks")
                         }
-                        projector = Projector(self.db, banks)
+                        projector = Projector(
+                            self.db, banks, every_connection_waits=self._every_waits(position)
+                        )
                         projector.apply(records)
                         projector.flush()
                         self.db.execute(
@@ -118,7 +123,25 @@ class ReadModel:
             for statement in index_statements():
                 self.db.execute(statement)
             settle_spans(self.db)
+            settle_connections(self.db)
         return applied
+
+    def _every_waits(self, position: int) -> bool:
+        """Whether every account's connections wait for the end of the
+        catch-up: from empty, they are computed once from every pair rather
+        than queued account by account in each batch."""
+        if position == 0:
+            self.db.execute(
+                "INSERT INTO rm_stale_connections VALUES (?, ?) ON CONFLICT DO NOTHING",
+                EVERY_ACCOUNT,
+            )
+            return True
+        return bool(
+            self.db.execute(
+                "SELECT 1 FROM rm_stale_connections WHERE bank = ? AND account = ?",
+                EVERY_ACCOUNT,
+            )
+        )
 
     def rebuild(self, *, batch_size: int = BATCH_SIZE) -> int:
         """Drop every table and apply the whole log again; events applied."""

@@ -30,11 +30,13 @@ from timebank.domain.values import CLEARING_PREFIX, OPENING, POT, EntryKind
 from timebank.readmodel._db import ReadModelDB
 
 __all__ = [
+    "EVERY_ACCOUNT",
     "SERVICE_KINDS",
     "TOOK_PART",
     "WAITING_TABLES",
     "Projector",
     "UnknownEvent",
+    "settle_connections",
     "settle_spans",
     "stored_legs",
 ]
@@ -199,10 +201,15 @@ class _Entry:
 class Projector:
     """Applies one batch of events; :meth:`flush` writes what it collected."""
 
-    def __init__(self, db: ReadModelDB, banks: dict[str, str]) -> None:
+    def __init__(
+        self, db: ReadModelDB, banks: dict[str, str], *, every_connection_waits: bool = False
+    ) -> None:
         self.db = db
         #: Bank stream (hex) -> bank id, for events that do not name their bank.
         self.banks = banks
+        #: Every account's rm_connections row waits for the end of the
+        #: catch-up (a catch-up from empty): none is marked one by one.
+        self.every_connection_waits = every_connection_waits
         self._entries: dict[str, list[Any]] = {}
         self._infos: dict[str, _Entry] = {}
         self._parties: dict[tuple[str, str, str], list[Any]] = {}
@@ -627,6 +634,29 @@ class Projector:
                 " ON CONFLICT DO NOTHING",
                 sorted(waiting[table]),
             )
+        if not self.every_connection_waits:
+            self._mark_connections()
+
+    def _mark_connections(self) -> None:
+        """Queue the accounts whose first connection or the day of their
+        second may have moved: those of a pair a reversal touched, and those
+        of a pair exchanging on or before the day their second connection
+        began (or that have none yet). An exchange after that day changes
+        neither, so an established member's new exchanges queue nothing."""
+        earliest: dict[tuple[str, str], str] = {}
+        for (bank_a, account_a, bank_b, account_b), (_, first, _) in self._pairs.items():
+            if first is not None:  # None: only taken out, queued below
+                for account in ((bank_a, account_a), (bank_b, account_b)):
+                    if first < earliest.get(account, "~"):
+                        earliest[account] = first
+        for bank_a, account_a, bank_b, account_b in self._recompute_pairs:
+            earliest[bank_a, account_a] = earliest[bank_b, account_b] = ""  # before any day
+        self.db.executemany(
+            "INSERT INTO rm_stale_connections SELECT ?, ? WHERE NOT EXISTS (SELECT 1"
+            " FROM rm_connections WHERE bank = ? AND account = ? AND second_on < ?)"
+            " ON CONFLICT DO NOTHING",
+            [(*account, *account, day) for account, day in sorted(earliest.items())],
+        )
 
 
 _ACCOUNT = ("bank", "account")
@@ -652,6 +682,64 @@ def settle_spans(db: ReadModelDB) -> None:
         if stale:
             _recompute_spans(db, table, key, stale, source, day)
             db.execute(f"DELETE FROM {stale_table}")  # noqa: S608
+
+
+#: The row of rm_stale_connections that stands for every account.
+EVERY_ACCOUNT = ("", "")
+
+#: Each account's partners (the member of the other account of each of its
+#: pairs with a standing exchange) and the first day of each pair: {stale}
+#: narrows it to the accounts waiting.
+_PARTNERS = (
+    "SELECT p.bank_a AS bank, p.account_a AS account, p.account_b AS partner,"
+    " p.first_day AS day FROM rm_pairs p{stale_a} WHERE p.exchanges > 0"
+    " UNION ALL"
+    " SELECT p.bank_b, p.account_b, p.account_a, p.first_day"
+    " FROM rm_pairs p{stale_b} WHERE p.exchanges > 0"
+)
+_STALE_JOIN = (
+    " JOIN rm_stale_connections s ON p.bank_{side} = s.bank AND p.account_{side} = s.account"
+)
+#: Each account's first connection (the member it first exchanged with,
+#: in any of their accounts, unless two began that day: then it had two from
+#: the start, and which is "first" means nothing) and the first day of its
+#: second.
+_CONNECTIONS = (
+    "INSERT INTO rm_connections"
+    " SELECT bank, account, connected_on,"
+    " CASE WHEN second_on = connected_on THEN NULL ELSE partner END, second_on"
+    " FROM (SELECT bank, account,"
+    "  MAX(CASE WHEN n = 1 THEN day END) AS connected_on,"
+    "  MAX(CASE WHEN n = 1 THEN partner END) AS partner,"
+    "  MAX(CASE WHEN n = 2 THEN day END) AS second_on"
+    "  FROM (SELECT bank, account, partner, day, ROW_NUMBER()"
+    "   OVER (PARTITION BY bank, account ORDER BY day) AS n"
+    "   FROM (SELECT bank, account, partner, MIN(day) AS day FROM ({partners}) u"
+    "    GROUP BY bank, account, partner) m) r"
+    "  WHERE n <= 2 GROUP BY bank, account) c"
+)
+
+
+def settle_connections(db: ReadModelDB) -> None:
+    """Recompute the rm_connections rows of the accounts waiting in
+    ``rm_stale_connections`` from ``rm_pairs`` (whose days
+    :func:`settle_spans` has settled first), and empty it."""
+    waiting = db.execute("SELECT bank, account FROM rm_stale_connections")
+    if not waiting:
+        return
+    if EVERY_ACCOUNT in {tuple(row) for row in waiting}:
+        db.execute("DELETE FROM rm_connections")
+        partners = _PARTNERS.format(stale_a="", stale_b="")
+    else:
+        db.execute(
+            "DELETE FROM rm_connections WHERE EXISTS (SELECT 1 FROM rm_stale_connections s"
+            " WHERE s.bank = rm_connections.bank AND s.account = rm_connections.account)"
+        )
+        partners = _PARTNERS.format(
+            stale_a=_STALE_JOIN.format(side="a"), stale_b=_STALE_JOIN.format(side="b")
+        )
+    db.execute(_CONNECTIONS.format(partners=partners))
+    db.execute("DELETE FROM rm_stale_connections")
 
 
 #: The member and bank events, by topic: plain functions of the class, not

@@ -18,7 +18,7 @@ __all__ = [
 
 #: Bumped whenever a table or the meaning of a column changes: a read model
 #: of another version is dropped and rebuilt from the log when opened.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 _KEYED = "{without_rowid}"
 
@@ -112,6 +112,22 @@ TABLES: dict[str, str] = {
         " bank_b TEXT NOT NULL, account_b TEXT NOT NULL,"
         " PRIMARY KEY (bank_a, account_a, bank_b, account_b))" + _KEYED
     ),
+    # Each account's first connection and the day of its second: who has
+    # exactly one connection on a day is then one row per account, not a
+    # grouping of every pair (recomputed from rm_pairs at the end of a
+    # catch-up, for the accounts waiting in rm_stale_connections).
+    "rm_connections": (
+        "CREATE TABLE rm_connections ("
+        " bank TEXT NOT NULL, account TEXT NOT NULL, connected_on TEXT NOT NULL,"
+        " partner TEXT, second_on TEXT,"
+        " PRIMARY KEY (bank, account))" + _KEYED
+    ),
+    # ('', '') stands for every account: a catch-up from empty settles all.
+    "rm_stale_connections": (
+        "CREATE TABLE rm_stale_connections ("
+        " bank TEXT NOT NULL, account TEXT NOT NULL,"
+        " PRIMARY KEY (bank, account))" + _KEYED
+    ),
     "rm_pairs": (
         "CREATE TABLE rm_pairs ("
         " bank_a TEXT NOT NULL, account_a TEXT NOT NULL,"
@@ -154,6 +170,9 @@ INDEXES: tuple[tuple[str, str, str], ...] = (
     ("rm_pot_flows_by_bank", "rm_pot_flows", "bank, occurred_on"),
     ("rm_memberships_by_member", "rm_memberships", "member"),
     ("rm_pairs_by_first_day", "rm_pairs", "first_day"),
+    # an account's pairs in which it is the second of the two (its pairs as
+    # the first are a seek into the key), for settling rm_stale_connections
+    ("rm_pairs_by_second", "rm_pairs", "bank_b, account_b"),
     # connections of a period straddled by a pair's first and last days, and
     # settling rm_stale_pairs
     (

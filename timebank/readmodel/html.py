@@ -35,6 +35,7 @@ _LABELS = (
     ("pot_balance_hours", "hours left in the pot"),
     ("connections", "connections"),
     ("new_connections", "new connections"),
+    ("members_with_one_connection", "members with one connection"),
 )
 _BAR, _LINE, _MUTED = "#1d70b8", "#d4351c", "#505a5f"
 #: New members' bars: a solid grey of 4.6:1 against the white page (WCAG's

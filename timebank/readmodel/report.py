@@ -113,6 +113,9 @@ class Report:
     pot_balance_minutes: int
     connections: int
     new_connections: int
+    #: Members with an active membership on the last day who, up to that
+    #: day, exchanged with exactly one other member.
+    members_with_one_connection: int
     by_month: tuple[MonthFigures, ...]
     by_category: tuple[CategoryFigures, ...]
 
@@ -141,6 +144,7 @@ class Report:
             "pot_balance_hours": _number(self.pot_balance_minutes),
             "connections": self.connections,
             "new_connections": self.new_connections,
+            "members_with_one_connection": self.members_with_one_connection,
             "by_month": [m.to_dict() for m in self.by_month],
             "by_category": [c.to_dict() for c in self.by_category],
             "exchanged_minutes": self.exchanged_minutes,
@@ -253,6 +257,7 @@ def build_report(db: ReadModelDB, bank: str, start: date, end: date, rollup: boo
         pot_balance_minutes=int(pot_balance or 0),
         connections=int(connections),
         new_connections=int(new_connections),
+        members_with_one_connection=len(on_end & _one_connection(db, banks, marks, last)),
         by_month=tuple(by_month),
         by_category=by_category,
     )
@@ -428,6 +433,24 @@ def _connections(
             (first, last, *banks, *banks),
         )
     return int(row[0][0])
+
+
+def _one_connection(db: ReadModelDB, banks: tuple[str, ...], marks: str, last: str) -> set[str]:
+    """Members whose accounts in the banks had, up to ``last``, standing
+    service exchanges with exactly one other member in all (a member of two
+    banks may have reached the same one from both)."""
+    partners: defaultdict[str, set[str]] = defaultdict(set)
+    several: set[str] = set()
+    for member, partner, second_on in db.execute(
+        "SELECT account, partner, second_on FROM rm_connections"  # noqa: S608
+        f" WHERE bank IN ({marks}) AND connected_on <= ?",
+        (*banks, last),
+    ):
+        if second_on is not None and second_on <= last:
+            several.add(member)
+        else:  # one by then (so a partner is named)
+            partners[member].add(partner)
+    return {member for member, found in partners.items() if len(found) == 1} - several
 
 
 def _months(start: date, end: date) -> list[tuple[date, date]]:
