@@ -692,14 +692,15 @@ EVERY_ACCOUNT = ("", "")
 #: narrows it to the accounts waiting.
 _PARTNERS = (
     "SELECT p.bank_a AS bank, p.account_a AS account, p.account_b AS partner,"
-    " p.first_day AS day FROM rm_pairs p{stale_a} WHERE p.exchanges > 0"
+    " p.first_day AS day FROM {stale}rm_pairs p WHERE p.exchanges > 0{join_a}"
     " UNION ALL"
     " SELECT p.bank_b, p.account_b, p.account_a, p.first_day"
-    " FROM rm_pairs p{stale_b} WHERE p.exchanges > 0"
+    " FROM {stale}rm_pairs p WHERE p.exchanges > 0{join_b}"
 )
-_STALE_JOIN = (
-    " JOIN rm_stale_connections s ON p.bank_{side} = s.bank AND p.account_{side} = s.account"
-)
+#: The waiting accounts first (SQLite keeps the order of a CROSS JOIN): each
+#: seeks its pairs, rather than every pair looking for its accounts.
+_WAITING_FIRST = "rm_stale_connections s CROSS JOIN "
+_STALE_JOIN = " AND p.bank_{side} = s.bank AND p.account_{side} = s.account"
 #: Each account's first connection (the member it first exchanged with,
 #: in any of their accounts, unless two began that day: then it had two from
 #: the start, and which is "first" means nothing) and the first day of its
@@ -729,14 +730,16 @@ def settle_connections(db: ReadModelDB) -> None:
         return
     if EVERY_ACCOUNT in {tuple(row) for row in waiting}:
         db.execute("DELETE FROM rm_connections")
-        partners = _PARTNERS.format(stale_a="", stale_b="")
+        partners = _PARTNERS.format(stale="", join_a="", join_b="")
     else:
         db.execute(
             "DELETE FROM rm_connections WHERE EXISTS (SELECT 1 FROM rm_stale_connections s"
             " WHERE s.bank = rm_connections.bank AND s.account = rm_connections.account)"
         )
         partners = _PARTNERS.format(
-            stale_a=_STALE_JOIN.format(side="a"), stale_b=_STALE_JOIN.format(side="b")
+            stale=_WAITING_FIRST,
+            join_a=_STALE_JOIN.format(side="a"),
+            join_b=_STALE_JOIN.format(side="b"),
         )
     db.execute(_CONNECTIONS.format(partners=partners))
     db.execute("DELETE FROM rm_stale_connections")

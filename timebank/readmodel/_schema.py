@@ -171,8 +171,11 @@ INDEXES: tuple[tuple[str, str, str], ...] = (
     ("rm_memberships_by_member", "rm_memberships", "member"),
     ("rm_pairs_by_first_day", "rm_pairs", "first_day"),
     # an account's pairs in which it is the second of the two (its pairs as
-    # the first are a seek into the key), for settling rm_stale_connections
-    ("rm_pairs_by_second", "rm_pairs", "bank_b, account_b"),
+    # the first are a seek into the key), for settling rm_stale_connections.
+    # The account first: led by bank_b, SQLite answered the reports' "bank_a
+    # IN (...) OR bank_b IN (...)" by merging two index searches, not by one
+    # pass over the table (153 ms against 40 ms at a million entries)
+    ("rm_pairs_by_account_b", "rm_pairs", "account_b, bank_b"),
     # connections of a period straddled by a pair's first and last days, and
     # settling rm_stale_pairs
     (
