@@ -194,6 +194,18 @@ def test_report_table_and_csv(db: str, ledger: str, tmp_path: Path) -> None:
     assert {"section": "month 2026-02", "name": "hours", "value": "2"} in rows
 
 
+def test_members_with_one_connection_for_coordinators(db: str, ledger: str) -> None:
+    listed = json.loads(
+        run(db, "one-connection", "--bank", ledger, "--as-of", "2026-04-30", "--format", "json")
+    )
+    assert listed == [
+        {"bank": ledger, "member": "org", "kind": "organisation", "connected_with": "bob",
+         "connected_on": "2026-03-04"},
+    ]  # fmt: skip
+    rollup = run(db, "one-connection", "--bank", ledger, "--as-of", "2026-04-30", "--rollup")
+    assert [line.split()[1] for line in rollup.splitlines()[2:]] == ["hal", "org"]
+
+
 def test_a_bad_report_request_is_one_line(db: str, ledger: str) -> None:
     out = run(
         db, "report", "--bank", ledger, "--from", "2026-05-01", "--to", "2026-04-01", ok=False

@@ -40,6 +40,8 @@ def _check_figures(tb: timebank.Timebank, model, data: st.DataObject) -> None:  
         ):
             report = tb.report(bank, start=start, end=end, rollup=rollup)
             assert report.banks == tuple(sorted(banks))
+            listed = tb.members_with_one_connection(bank, as_of=end, rollup=rollup)
+            assert len(listed) == report.members_with_one_connection
             assert actual(report) == expected(model, banks, start, end), (bank, rollup, start, end)
 
 
@@ -190,6 +192,11 @@ def test_members_with_one_connection(tb: timebank.Timebank, bank: str) -> None:
     assert one("2026-04-01", "2026-04-30") == 2  # bob and cat
     tb.reverse("ca", actor=ACTOR, occurred_on="2026-04-12")
     assert one("2026-04-01", "2026-04-30") == 2  # ann and bob again; cat has none
+    assert [m.to_dict() for m in tb.members_with_one_connection(bank, as_of="2026-04-30")] == [
+        {"bank": bank, "member": m, "kind": "individual", "connected_with": other,
+         "connected_on": "2026-01-10"}
+        for m, other in (("ann", "bob"), ("bob", "ann"))
+    ]  # fmt: skip
     # an exchange dated before ann's first gives her a second from that day
     tb.record_exchange(bank, "org", "ann", "1:00", occurred_on="2026-01-05", **ex)
     assert one("2026-01-01", "2026-01-07") == 2  # ann and org, with each other
@@ -221,6 +228,9 @@ def test_members_with_one_connection_across_banks(tb: timebank.Timebank, tree: s
     assert one(tree) == 2  # in riverside, ann's account there knows bob only
     assert one(tree, rollup=True) == 2  # bob and hal; ann has two
     assert one("riverside/hub") == 1  # hal
+    listed = tb.members_with_one_connection(tree, as_of="2026-03-31", rollup=True)
+    assert [(m.member, m.connected_with) for m in listed] == [("bob", "ann"), ("hal", "ann")]
+    assert tb.members_with_one_connection(tree, as_of="2026-03-01", rollup=True) == []
 
 
 def test_new_connections_and_the_ninety_days(tb: timebank.Timebank, bank: str) -> None:

@@ -235,6 +235,22 @@ def inactive(bank: str, as_of: str | None, days: int, rollup: bool, fmt: str) ->
     click.echo(render(rows, ["bank", "member", "kind", "last_exchange_on"], fmt))
 
 
+@_command("one-connection")
+@click.option("--bank", required=True)
+@click.option("--as-of", metavar="DATE", help="The day to look back from (default: today).")
+@click.option("--rollup", is_flag=True, help="Include the bank's mini time banks.")
+@_format_option
+def one_connection(bank: str, as_of: str | None, rollup: bool, fmt: str) -> None:
+    """Members who have exchanged with exactly one other member, and with
+    whom: the people the report's members_with_one_connection counts, for
+    coordinators to introduce to others."""
+    with _store() as tb:
+        rows = [
+            m.to_dict() for m in tb.members_with_one_connection(bank, as_of=as_of, rollup=rollup)
+        ]
+    click.echo(render(rows, ["bank", "member", "kind", "connected_with", "connected_on"], fmt))
+
+
 @_command("near-limit")
 @click.option("--bank", required=True)
 @click.option("--within", default="2:00", show_default=True, help="Hours from a limit.")

@@ -25,9 +25,15 @@ from timebank.domain.values import (
 )
 from timebank.importing import ENTRY_COLUMNS, MEMBER_COLUMNS
 from timebank.readmodel import LogRecord, ReadModel, ReadModelDB
-from timebank.readmodel.report import INACTIVE_DAYS, Report, build_report, inactive_members
+from timebank.readmodel.report import (
+    INACTIVE_DAYS,
+    Report,
+    build_report,
+    inactive_members,
+    one_connection_members,
+)
 from timebank.readmodel.statement import statement_lines
-from timebank.views import InactiveMember, NearLimit, StatementLine
+from timebank.views import InactiveMember, NearLimit, OneConnection, StatementLine
 
 if TYPE_CHECKING:
     from timebank._ledger import LedgerApplication
@@ -159,6 +165,25 @@ class Reporting:
         return [
             InactiveMember(bank=info.bank_id, member=m, kind=k, last_exchange_on=_optional_day(d))
             for m, k, d in rows
+        ]
+
+    @serialised
+    def members_with_one_connection(
+        self, bank: str, *, as_of: date | str | None = None, rollup: bool = False
+    ) -> list[OneConnection]:
+        """Members with an active membership on ``as_of`` (default today)
+        who, up to that day, have exchanged with exactly one other member,
+        with that member: the people the report's
+        ``members_with_one_connection`` counts, for coordinators to introduce
+        to others. Members who never exchanged are in
+        :meth:`inactive_members`."""
+        info = self._app.bank(validate_bank_id(bank))
+        day = self.today(info.bank_id) if as_of is None else parse_date(as_of)
+        with self._reading() as db:
+            rows = one_connection_members(db, info.bank_id, day, rollup)
+        return [
+            OneConnection(info.bank_id, member, kind, partner, date.fromisoformat(first))
+            for member, kind, partner, first in rows
         ]
 
     @serialised

@@ -21,6 +21,7 @@ __all__ = [
     "InactiveMember",
     "Member",
     "NearLimit",
+    "OneConnection",
     "PendingEntry",
     "PersonEvent",
     "StatementLine",
@@ -195,6 +196,24 @@ class InactiveMember:
     kind: str
     #: Their last service exchange in the banks asked about, if any.
     last_exchange_on: date | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _fields_as_json(self)
+
+
+@attrs.frozen
+class OneConnection:
+    """A member who has exchanged with exactly one other member (see
+    ``members_with_one_connection``): someone a coordinator may introduce
+    to others."""
+
+    bank: str
+    member: str
+    kind: str
+    #: The one member they have exchanged with (in any bank).
+    connected_with: str
+    #: The day of their first exchange with that member.
+    connected_on: date
 
     def to_dict(self) -> dict[str, Any]:
         return _fields_as_json(self)

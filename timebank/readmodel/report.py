@@ -28,6 +28,7 @@ __all__ = [
     "build_report",
     "hours",
     "inactive_members",
+    "one_connection_members",
     "scope",
 ]
 
@@ -257,7 +258,7 @@ def build_report(db: ReadModelDB, bank: str, start: date, end: date, rollup: boo
         pot_balance_minutes=int(pot_balance or 0),
         connections=int(connections),
         new_connections=int(new_connections),
-        members_with_one_connection=len(on_end & _one_connection(db, banks, marks, last)),
+        members_with_one_connection=len(on_end & _one_connection(db, banks, marks, last).keys()),
         by_month=tuple(by_month),
         by_category=by_category,
     )
@@ -435,22 +436,48 @@ def _connections(
     return int(row[0][0])
 
 
-def _one_connection(db: ReadModelDB, banks: tuple[str, ...], marks: str, last: str) -> set[str]:
+def one_connection_members(
+    db: ReadModelDB, bank: str, as_of: date, rollup: bool
+) -> list[tuple[str, str, str, str]]:
+    """Members with an active membership on ``as_of`` who, up to that day,
+    exchanged with exactly one other member: (member, kind, that member,
+    the day they first exchanged), by member."""
+    banks = scope(db, bank, rollup)
+    marks = ", ".join("?" * len(banks))
+    last = as_of.isoformat()
+    periods = _periods(db, banks, marks)
+    found = _one_connection(db, banks, marks, last)
+    return [
+        (member, periods[member][0], *found[member])
+        for member in sorted(found)
+        if member in periods and _active_on(periods[member][1], last)
+    ]
+
+
+def _one_connection(
+    db: ReadModelDB, banks: tuple[str, ...], marks: str, last: str
+) -> dict[str, tuple[str, str]]:
     """Members whose accounts in the banks had, up to ``last``, standing
     service exchanges with exactly one other member in all (a member of two
-    banks may have reached the same one from both)."""
-    partners: defaultdict[str, set[str]] = defaultdict(set)
+    banks may have reached the same one from both): member -> (that member,
+    the first day they exchanged)."""
+    partners: defaultdict[str, dict[str, str]] = defaultdict(dict)
     several: set[str] = set()
-    for member, partner, second_on in db.execute(
-        "SELECT account, partner, second_on FROM rm_connections"  # noqa: S608
+    for member, partner, connected_on, second_on in db.execute(
+        "SELECT account, partner, connected_on, second_on FROM rm_connections"  # noqa: S608
         f" WHERE bank IN ({marks}) AND connected_on <= ?",
         (*banks, last),
     ):
         if second_on is not None and second_on <= last:
             several.add(member)
         else:  # one by then (so a partner is named)
-            partners[member].add(partner)
-    return {member for member, found in partners.items() if len(found) == 1} - several
+            known = partners[member].get(partner)
+            partners[member][partner] = connected_on if known is None else min(known, connected_on)
+    return {
+        member: next(iter(found.items()))
+        for member, found in partners.items()
+        if len(found) == 1 and member not in several
+    }
 
 
 def _months(start: date, end: date) -> list[tuple[date, date]]:
