@@ -323,6 +323,23 @@ def main() -> None:
             line("report, one month", month * 1000, "ms")
             rollup, _ = timed(lambda: tb.report(BANK, rollup=True), 5)
             line("report, whole history, rollup", rollup * 1000, "ms")
+            listed, lonely = timed(lambda: tb.members_with_one_connection(BANK), 5)
+            line(f"members with one connection, listed ({len(lonely):,})", listed * 1000, "ms")
+            # by area: twenty wards, every tenth member with none
+            if tb.profile("m1") is None:
+                for i in range(members):
+                    if i % 10:
+                        tb.set_profile(
+                            f"m{i}", timebank.Profile(area=f"ward-{i % 20:02}"), actor=ACTOR
+                        )
+            for name, period in (
+                ("whole history", {}),
+                ("one year", {"start": "2020-01-01", "end": "2020-12-31"}),
+                ("one month", {"start": "2020-06-01", "end": "2020-06-30"}),
+            ):
+                seconds, by_area = timed(lambda p=period: tb.report(BANK, by_area=True, **p), 3)
+                assert by_area.by_area is not None
+                line(f"report by area ({len(by_area.by_area)} areas), {name}", seconds * 1000, "ms")
             statement, lines = timed(lambda: tb.statement(BANK, "m0"), 20)
             assert len(lines) >= hub, len(lines)
             line(f"statement of m0 ({len(lines):,} lines)", statement * 1000, "ms",
@@ -345,6 +362,12 @@ def main() -> None:
             started = time.perf_counter()
             applied = tb.read_model.catch_up()
             line("catch up after 1,000 entries", (time.perf_counter() - started) * 1000, "ms")
+            # a reversal queues both accounts' connections to be settled again
+            for i in range(1000):
+                tb.reverse(f"late-{run}-{i}", actor=ACTOR, occurred_on="2026-05-02")
+            started = time.perf_counter()
+            tb.read_model.catch_up()
+            line("catch up after 1,000 reversals", (time.perf_counter() - started) * 1000, "ms")
             read_model_file = Path(str(tb.read_model.location))
             size = read_model_file.stat().st_size
             print(

@@ -19,6 +19,7 @@ ROOT, HUB = "b", "b/hub"
 OPENED = date(2026, 1, 1)
 SERVICE = {"exchange", "pot_exchange", "group_exchange"}
 CATEGORIES = ("gardening", "shopping", None)
+AREAS = ("north-ward", "south-ward", None)
 #: Members of each bank, with their kind; i1 is a member of both banks.
 MEMBERS = {
     ROOT: {"i1": "individual", "i2": "individual", "i3": "individual", "o1": "organisation"},
@@ -71,6 +72,8 @@ class Model:
     #: (bank, member) -> kind and membership periods [start, end or None].
     kinds: dict[tuple[str, str], str] = field(default_factory=dict)
     periods: dict[tuple[str, str], list[list[date | None]]] = field(default_factory=dict)
+    #: member -> the area their profile names (none: no profile).
+    areas: dict[str, str] = field(default_factory=dict)
 
 
 def new_ledger(tb: timebank.Timebank, data: st.DataObject, steps: int) -> Model:
@@ -85,6 +88,11 @@ def new_ledger(tb: timebank.Timebank, data: st.DataObject, steps: int) -> Model:
             tb.join(bank, member, kind=kind, actor=ACTOR, joined_on=joined)
             model.kinds[bank, member] = kind
             model.periods[bank, member] = [[joined, None]]
+    for member in sorted({m for members in MEMBERS.values() for m in members}):
+        area = data.draw(st.sampled_from(AREAS), label="area")
+        if area is not None:
+            tb.set_profile(member, timebank.Profile(area=area), actor=ACTOR)
+            model.areas[member] = area
     for n in range(steps):
         _step(tb, data, model, f"x{n}")
     return model
@@ -265,6 +273,49 @@ def expected(model: Model, banks: set[str], start: date, end: date) -> dict[str,
         "by_category": {k: tuple(v) for k, v in by_category.items()},
         "by_month": {k: tuple(v) for k, v in by_month.items()},
     }
+
+
+def expected_by_area(
+    model: Model, banks: set[str], start: date, end: date
+) -> dict[str | None, tuple[int, ...]]:
+    """``by_area`` by the definitions in docs/reports.md: area -> (members,
+    new members, active members, minutes given, minutes received,
+    exchanges), areas with a figure other than 0 only."""
+    standing = [e for e in model.entries.values() if e.kind != "reversal" and not e.reversed]
+    service = [
+        e for e in standing if e.kind in SERVICE and start <= e.day <= end and e.banks() & banks
+    ]
+    figures: defaultdict[str | None, list[int]] = defaultdict(lambda: [0] * 6)
+    on_end = {
+        m
+        for (b, m), spans in model.periods.items()
+        if b in banks and any(s <= end and (x is None or end <= x) for s, x in spans)  # type: ignore[operator]
+    }
+    first_joined: dict[str, date] = {}
+    for (b, m), spans in model.periods.items():
+        if b in banks:
+            first_joined[m] = min(first_joined.get(m, spans[0][0]), spans[0][0])  # type: ignore[type-var]
+    new = {m for m, day in first_joined.items() if start <= day <= end}
+    active: set[str] = set()
+    for e in service:
+        providers, receivers = e.service_accounts()
+        shares = dict(e.participants) if e.kind == "group_exchange" else {}
+        areas = set()
+        for account, given in [(p, 1) for p in providers] + [(r, 0) for r in receivers]:
+            bank, member = account
+            if bank not in banks:
+                continue
+            active.add(member)
+            area = model.areas.get(member)
+            areas.add(area)
+            minutes = abs(shares[member]) if shares else e.minutes
+            figures[area][3 if given else 4] += minutes
+        for area in areas:
+            figures[area][5] += 1
+    for column, members in enumerate((on_end, new, active)):
+        for member in members:
+            figures[model.areas.get(member)][column] += 1
+    return {area: tuple(values) for area, values in figures.items() if any(values)}
 
 
 def actual(report: timebank.Report) -> dict[str, object]:

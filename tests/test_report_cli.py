@@ -194,6 +194,31 @@ def test_report_table_and_csv(db: str, ledger: str, tmp_path: Path) -> None:
     assert {"section": "month 2026-02", "name": "hours", "value": "2"} in rows
 
 
+def test_report_by_area(db: str, ledger: str, tmp_path: Path) -> None:
+    args = ("report", "--bank", ledger, "--to", "2026-04-30", "--by-area")
+    data = json.loads(run(db, *args, "--format", "json"))
+    # every member is in "north": ann gave 2:00 (e1) and 1:00 (ib1), bob 1:30
+    # (e2); bob and org received 2:00 and 1:30 (hal, who received 1:00, is the hub's)
+    assert data["by_area"] == [
+        {"area": "north", "members": 3, "new_members": 3, "active_members": 3,
+         "hours_given": 4.5, "hours_received": 3.5, "exchanges": 3,
+         "given_minutes": 270, "received_minutes": 210},
+    ]  # fmt: skip
+    assert "by_area" not in json.loads(run(db, *args[:-1], "--format", "json"))
+    out = tmp_path / "r.csv"
+    run(db, *args, "--format", "csv", "-o", str(out))
+    rows = list(csv.DictReader(out.open()))
+    assert {"section": "area north", "name": "hours_given", "value": "4.5"} in rows
+    table = run(db, *args)
+    assert table.index("By area") > table.index("By category")
+    assert "4:30" in table[table.index("By area") :]
+    page = tmp_path / "r.html"
+    run(db, *args, "--format", "html", "-o", str(page))
+    assert 'id="table-by-area"' in page.read_text()
+    run(db, *args[:-1], "--format", "html", "-o", str(page))
+    assert 'id="table-by-area"' not in page.read_text()
+
+
 def test_members_with_one_connection_for_coordinators(db: str, ledger: str) -> None:
     listed = json.loads(
         run(db, "one-connection", "--bank", ledger, "--as-of", "2026-04-30", "--format", "json")
@@ -446,7 +471,9 @@ def test_the_html_report_passes_an_automated_accessibility_audit(
     contrast, language, headings, tables, names of images and lists...)."""
     assert AXE is not None
     page = tmp_path / "report.html"
-    run(db, "report", "--bank", ledger, "--rollup", "--format", "html", "-o", str(page))
+    run(db, "report", "--bank", ledger, "--rollup", "--by-area", "--format", "html", "-o",
+        str(page))  # fmt: skip
+    assert 'id="table-by-area"' in page.read_text()  # its table is audited too
     audit = (
         '<pre id="probe"></pre><script>' + Path(AXE).read_text() + "</script><script>"
         "axe.run(document, {runOnly: {type: 'tag',"

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from datetime import date, timedelta
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,7 +18,7 @@ from timebank.errors import InvalidInput
 from timebank.readmodel import UnknownEvent
 
 from .conftest import ACTOR
-from .ledger_model import HUB, OPENED, ROOT, actual, expected, new_ledger
+from .ledger_model import HUB, OPENED, ROOT, actual, expected, expected_by_area, new_ledger
 
 END = date(2026, 6, 15)
 
@@ -42,6 +43,17 @@ def _check_figures(tb: timebank.Timebank, model, data: st.DataObject) -> None:  
             assert report.banks == tuple(sorted(banks))
             listed = tb.members_with_one_connection(bank, as_of=end, rollup=rollup)
             assert len(listed) == report.members_with_one_connection
+            areas = tb.report(bank, start=start, end=end, rollup=rollup, by_area=True)
+            assert attrs.evolve(areas, by_area=None) == report
+            assert areas.by_area is not None
+            assert [a.area for a in areas.by_area] == sorted(
+                (a.area for a in areas.by_area), key=lambda area: (area is None, area or "")
+            )
+            assert {
+                a.area: (a.members, a.new_members, a.active_members, a.given_minutes,
+                         a.received_minutes, a.exchanges)
+                for a in areas.by_area
+            } == expected_by_area(model, banks, start, end), (bank, rollup, start, end)  # fmt: skip
             assert actual(report) == expected(model, banks, start, end), (bank, rollup, start, end)
 
 
@@ -176,6 +188,40 @@ def test_what_counts_and_what_does_not(tb: timebank.Timebank, tree: str) -> None
     later = tb.report(tree, start="2026-04-01", end="2026-04-30")
     assert (later.exchanges, later.connections, later.new_connections) == (0, 0, 0)
     assert later.pot_balance_minutes == 90
+
+
+def test_figures_by_area(tb: timebank.Timebank, tree: str) -> None:
+    for member, area in (("ann", "north"), ("bob", "north"), ("cat", "south"), ("hal", "south")):
+        tb.set_profile(member, timebank.Profile(area=area), actor=ACTOR)
+    ex = {"actor": ACTOR, "occurred_on": "2026-03-02"}
+    tb.record_opening_balance(tree, "bob", "5:00", **ex)  # neither is an exchange
+    tb.donate(tree, "bob", "2:00", **ex)
+    tb.record_exchange(tree, "ann", "bob", "2:00", **ex)
+    tb.record_pot_exchange(tree, "org", "cat", "1:30", **ex)
+    tb.record_exchange("riverside/hub", "hal", "cat", "1:00", receiver_bank=tree, **ex)
+
+    def by_area(**kwargs: object) -> dict[str | None, tuple[int, ...]]:
+        report = tb.report(tree, start="2026-03-01", end="2026-03-31", by_area=True, **kwargs)  # type: ignore[arg-type]
+        assert report.by_area is not None
+        return {a.area: (a.members, a.active_members, a.given_minutes, a.received_minutes,
+                         a.exchanges) for a in report.by_area}  # fmt: skip
+
+    assert tb.report(tree, start="2026-03-01", end="2026-03-31").by_area is None
+    assert by_area() == {
+        "north": (2, 2, 120, 120, 1),  # ann helped bob: one exchange, within the ward
+        "south": (1, 1, 0, 90 + 60, 2),  # cat: help the pot paid for, and hal's from the hub
+        None: (1, 1, 90, 0, 1),  # org has no profile
+    }  # the 60 minutes hal gave are the hub's: riverside's areas give 210 of its 270
+    assert by_area(rollup=True) == {
+        "north": (2, 2, 120, 120, 1),  # ann once, though a member of both banks
+        "south": (2, 2, 60, 150, 2),  # hal's exchange with cat counts once for the ward
+        None: (1, 1, 90, 0, 1),
+    }
+    tb.erase_member("cat", actor=ACTOR)
+    assert "south" not in by_area()  # hal is the hub's
+    # an erased member has no area: org and cat's pot-funded exchange is now
+    # one exchange of the same "area", counted once
+    assert by_area()[None] == (2, 2, 90, 150, 2)
 
 
 def test_members_with_one_connection(tb: timebank.Timebank, bank: str) -> None:

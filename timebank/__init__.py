@@ -22,7 +22,7 @@ from timebank.domain.values import (
 )
 from timebank.importing import ImportFailed, ImportResult, RowProblem, read_csv
 from timebank.readmodel import ReadModel
-from timebank.readmodel.report import CategoryFigures, MonthFigures, Report
+from timebank.readmodel.report import AreaFigures, CategoryFigures, MonthFigures, Report
 from timebank.storage import Profile
 from timebank.views import (
     AccountBalance,
@@ -47,6 +47,7 @@ __all__ = [
     "AccountBalance",
     "AccountKind",
     "Action",
+    "AreaFigures",
     "AuditReport",
     "Backup",
     "BalanceLimits",

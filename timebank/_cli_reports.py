@@ -38,6 +38,9 @@ _HEADLINE = [
     "pot_funded_hours", "pot_balance_hours", "connections", "new_connections",
     "members_with_one_connection",
 ]  # fmt: skip
+_AREA_COLUMNS = [
+    "members", "new_members", "active_members", "hours_given", "hours_received", "exchanges",
+]  # fmt: skip
 #: Lines of a statement read at a time.
 _STATEMENT_PAGE = STATEMENT_LINES_MAX
 _STATEMENT_COLUMNS = [
@@ -108,6 +111,11 @@ _output_option = click.option(
 @click.option("--to", "end", metavar="DATE", help="Last day, inclusive (default: today).")
 @click.option("--rollup", is_flag=True, help="Include the bank's mini time banks.")
 @click.option(
+    "--by-area",
+    is_flag=True,
+    help="Also the figures by the area (ward or hub) in members' profiles.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["table", "json", "csv", "html"]),
@@ -116,13 +124,19 @@ _output_option = click.option(
 )
 @_output_option
 def report(
-    bank: str, start: str | None, end: str | None, rollup: bool, fmt: str, output: Path | None
+    bank: str,
+    start: str | None,
+    end: str | None,
+    rollup: bool,
+    by_area: bool,
+    fmt: str,
+    output: Path | None,
 ) -> None:
     """The period report of BANK: hours, exchanges, members, pot and
-    connections, by month and by category (definitions: docs/reports.md).
-    HTML is one printable file with charts."""
+    connections, by month and by category, and by area on request
+    (definitions: docs/reports.md). HTML is one printable file with charts."""
     with _store() as tb:
-        result = tb.report(bank, start=start, end=end, rollup=rollup)
+        result = tb.report(bank, start=start, end=end, rollup=rollup, by_area=by_area)
         if fmt == "html":
             # matplotlib loads only for this format (the charts extra)
             from timebank.readmodel.html import render_html  # noqa: PLC0415
@@ -160,6 +174,11 @@ def _report_text(result: Report, fmt: str) -> str:
                 }
                 for k in ("hours", "exchanges")
             ]
+        for area in data.get("by_area", []):
+            rows += [
+                {"section": f"area {area['area'] or ''}", "name": k, "value": area[k]}
+                for k in _AREA_COLUMNS
+            ]
         return render(rows, ["section", "name", "value"], "csv")
     banks = ", ".join(result.banks)
     head = f"{result.bank}: {result.start} to {result.end} (banks: {banks})\n\n"
@@ -176,7 +195,19 @@ def _report_text(result: Report, fmt: str) -> str:
         ["category", "hours", "exchanges"],
         "table",
     )
-    return f"{head}{figures}\n\nBy month\n\n{months}\n\nBy category\n\n{categories}"
+    text = f"{head}{figures}\n\nBy month\n\n{months}\n\nBy category\n\n{categories}"
+    if "by_area" in data:
+        areas = render(
+            [
+                {**a, "hours_given": format_hours(a["given_minutes"]),
+                 "hours_received": format_hours(a["received_minutes"])}
+                for a in data["by_area"]
+            ],
+            ["area", *_AREA_COLUMNS],
+            "table",
+        )  # fmt: skip
+        text += f"\n\nBy area\n\n{areas}"
+    return text
 
 
 @_command("subject-access")

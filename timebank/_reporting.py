@@ -132,17 +132,24 @@ class Reporting:
         start: date | str | None = None,
         end: date | str | None = None,
         rollup: bool = False,
+        by_area: bool = False,
     ) -> Report:
         """The period report of ``bank`` (with ``rollup``, of it and its mini
         banks) from ``start`` to ``end`` inclusive, by the date help happened.
-        Defaults: from the bank's opening to today. Definitions: docs/reports.md."""
+        Defaults: from the bank's opening to today. With ``by_area``, also its
+        figures by the area (ward or hub) each member's profile names now
+        (``Report.by_area``; it reads the period's entries, so it takes longer).
+        Definitions: docs/reports.md."""
         info = self._app.bank(validate_bank_id(bank))
         first = info.opened_on if start is None else parse_date(start)
         last = self.today(info.bank_id) if end is None else parse_date(end)
         if first > last:
             raise errors.InvalidInput(f"the period starts ({first}) after it ends ({last})")
+        areas = None
+        if by_area:
+            areas = {member: p.area for member, p in self._app.profiles.all() if p.area}
         with self._reading() as db:
-            return build_report(db, info.bank_id, first, last, rollup)
+            return build_report(db, info.bank_id, first, last, rollup, areas)
 
     @serialised
     def inactive_members(

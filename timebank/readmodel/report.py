@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import attrs
+import orjson
 
 from timebank.domain.values import EntryKind
 from timebank.readmodel._db import ReadModelDB
@@ -22,6 +24,7 @@ from timebank.readmodel._projector import SERVICE_KINDS, TOOK_PART
 
 __all__ = [
     "INACTIVE_DAYS",
+    "AreaFigures",
     "CategoryFigures",
     "MonthFigures",
     "Report",
@@ -92,6 +95,33 @@ class CategoryFigures:
 
 
 @attrs.frozen
+class AreaFigures:
+    """The figures of one area (ward or hub) that members' profiles name
+    (``None``: members with no area, or erased)."""
+
+    area: str | None
+    members: int
+    new_members: int
+    active_members: int
+    given_minutes: int
+    received_minutes: int
+    exchanges: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "area": self.area,
+            "members": self.members,
+            "new_members": self.new_members,
+            "active_members": self.active_members,
+            "hours_given": _number(self.given_minutes),
+            "hours_received": _number(self.received_minutes),
+            "exchanges": self.exchanges,
+            "given_minutes": self.given_minutes,
+            "received_minutes": self.received_minutes,
+        }
+
+
+@attrs.frozen
 class Report:
     """A bank's figures for a period (``start`` to ``end``, inclusive)."""
 
@@ -119,6 +149,8 @@ class Report:
     members_with_one_connection: int
     by_month: tuple[MonthFigures, ...]
     by_category: tuple[CategoryFigures, ...]
+    #: Asked for with ``by_area=True``; ``None`` otherwise.
+    by_area: tuple[AreaFigures, ...] | None = None
 
     @property
     def hours_exchanged(self) -> Decimal:
@@ -148,6 +180,7 @@ class Report:
             "members_with_one_connection": self.members_with_one_connection,
             "by_month": [m.to_dict() for m in self.by_month],
             "by_category": [c.to_dict() for c in self.by_category],
+            **({} if self.by_area is None else {"by_area": [a.to_dict() for a in self.by_area]}),
             "exchanged_minutes": self.exchanged_minutes,
             "donated_to_pot_minutes": self.donated_to_pot_minutes,
             "pot_funded_minutes": self.pot_funded_minutes,
@@ -161,8 +194,16 @@ def scope(db: ReadModelDB, bank: str, rollup: bool) -> tuple[str, ...]:
     return tuple(b for b in banks if b == bank or (rollup and b.startswith(f"{bank}/")))
 
 
-def build_report(db: ReadModelDB, bank: str, start: date, end: date, rollup: bool) -> Report:
-    """Compute the report (the caller has caught the read model up)."""
+def build_report(
+    db: ReadModelDB,
+    bank: str,
+    start: date,
+    end: date,
+    rollup: bool,
+    areas: Mapping[str, str] | None = None,
+) -> Report:
+    """Compute the report (the caller has caught the read model up); with
+    ``areas`` (member -> area, from their profiles), its figures by area."""
     banks = scope(db, bank, rollup)
     marks = ", ".join("?" * len(banks))
     first, last = start.isoformat(), end.isoformat()
@@ -239,6 +280,10 @@ def build_report(db: ReadModelDB, bank: str, start: date, end: date, rollup: boo
         )
         if count  # a category whose exchanges were all reversed is not listed
     )
+    by_area = None
+    if areas is not None:
+        new = {m for m, day in first_joined.items() if first <= day <= last}
+        by_area = _by_area(db, banks, marks, (first, last), areas, (on_end, new, active))
     return Report(
         bank=bank,
         banks=banks,
@@ -261,6 +306,7 @@ def build_report(db: ReadModelDB, bank: str, start: date, end: date, rollup: boo
         members_with_one_connection=len(on_end & _one_connection(db, banks, marks, last).keys()),
         by_month=tuple(by_month),
         by_category=by_category,
+        by_area=by_area,
     )
 
 
@@ -434,6 +480,60 @@ def _connections(
             (first, last, *banks, *banks),
         )
     return int(row[0][0])
+
+
+#: Each area's service exchanges in the period: (area, minutes given,
+#: minutes received, exchanges). The member -> area map is one JSON
+#: parameter, a table for the query's length (the read model holds no
+#: personal data, so it is not joined from a table).
+_AREAS = (
+    "WITH areas AS (SELECT key AS member, value AS area FROM {each})"
+    " SELECT a.area,"
+    " SUM(CASE WHEN p.role = 'provider' THEN p.minutes ELSE 0 END),"
+    " SUM(CASE WHEN p.role = 'receiver' THEN"
+    "  CASE WHEN e.kind = 'pot_exchange' THEN e.minutes ELSE -p.minutes END ELSE 0 END),"
+    " COUNT(DISTINCT e.seq)"
+    # the period's entries by their date index, then each one's rows
+    " FROM rm_entries e CROSS JOIN rm_entry_parties p LEFT JOIN areas a ON a.member = p.account"
+    " WHERE e.occurred_on >= ? AND e.occurred_on <= ?"
+    " AND e.kind IN ('exchange', 'pot_exchange', 'group_exchange') AND e.reversed_by IS NULL"
+    " AND p.entry_seq = e.seq AND p.bank IN ({marks}) AND p.role IN ('provider', 'receiver')"
+    " GROUP BY a.area"
+)
+#: A JSON object as a table of (key, value) rows, per dialect.
+_JSON_EACH = {"sqlite": "json_each(?)", "postgresql": "json_each_text(CAST(? AS json))"}
+
+
+def _by_area(
+    db: ReadModelDB,
+    banks: tuple[str, ...],
+    marks: str,
+    period: tuple[str, str],
+    areas: Mapping[str, str],
+    people: tuple[set[str], set[str], set[str]],
+) -> tuple[AreaFigures, ...]:
+    """The figures by area: ``people`` are the members on the last day, the
+    new and the active members (each counted in their own area)."""
+    # members, new members, active members, given, received, exchanges
+    figures: defaultdict[str | None, list[int]] = defaultdict(lambda: [0] * 6)
+    for column, members in enumerate(people):
+        for member in members:
+            figures[areas.get(member)][column] += 1
+    for area, given, received, exchanges in db.execute(
+        _AREAS.format(each=_JSON_EACH[db.dialect], marks=marks),
+        (orjson.dumps(dict(areas)).decode(), *period, *banks),
+    ):
+        totals = figures[area]
+        totals[3] += int(given)
+        totals[4] += int(received)
+        totals[5] += int(exchanges)
+    return tuple(
+        AreaFigures(area, *totals)
+        for area, totals in sorted(
+            figures.items(), key=lambda item: (item[0] is None, item[0] or "")
+        )
+        if any(totals)
+    )
 
 
 def one_connection_members(
