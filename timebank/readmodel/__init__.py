@@ -25,6 +25,7 @@ from timebank.readmodel._projector import (
     LogRecord,
     Projector,
     UnknownEvent,
+    every_account_waits,
     settle_connections,
     settle_spans,
 )
@@ -136,12 +137,7 @@ class ReadModel:
                 EVERY_ACCOUNT,
             )
             return True
-        return bool(
-            self.db.execute(
-                "SELECT 1 FROM rm_stale_connections WHERE bank = ? AND account = ?",
-                EVERY_ACCOUNT,
-            )
-        )
+        return every_account_waits(self.db)
 
     def rebuild(self, *, batch_size: int = BATCH_SIZE) -> int:
         """Drop every table and apply the whole log again; events applied."""

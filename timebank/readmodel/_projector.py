@@ -36,6 +36,7 @@ __all__ = [
     "WAITING_TABLES",
     "Projector",
     "UnknownEvent",
+    "every_account_waits",
     "settle_connections",
     "settle_spans",
     "stored_legs",
@@ -721,14 +722,22 @@ _CONNECTIONS = (
 )
 
 
+def every_account_waits(db: ReadModelDB) -> bool:
+    """Whether every account's rm_connections row waits (``EVERY_ACCOUNT``)."""
+    return bool(
+        db.execute(
+            "SELECT 1 FROM rm_stale_connections WHERE bank = ? AND account = ?", EVERY_ACCOUNT
+        )
+    )
+
+
 def settle_connections(db: ReadModelDB) -> None:
     """Recompute the rm_connections rows of the accounts waiting in
     ``rm_stale_connections`` from ``rm_pairs`` (whose days
     :func:`settle_spans` has settled first), and empty it."""
-    waiting = db.execute("SELECT bank, account FROM rm_stale_connections")
-    if not waiting:
+    if not db.execute("SELECT 1 FROM rm_stale_connections LIMIT 1"):
         return
-    if EVERY_ACCOUNT in {tuple(row) for row in waiting}:
+    if every_account_waits(db):
         db.execute("DELETE FROM rm_connections")
         partners = _PARTNERS.format(stale="", join_a="", join_b="")
     else:
