@@ -179,6 +179,9 @@ def test_the_installed_command_runs_the_demo_in_the_default_store(tmp_path: Path
     page = (tmp_path / "timebank-report.html").read_text()
     assert "Riverside Time Bank" in page
     assert page.count("<svg") == 3
+    assert 'id="table-by-area"' in page
+    for ward in ("north-ward", "south-ward", "old-town", "(no area)"):
+        assert ward in first.stdout[first.stdout.index("By area") :], ward
     second = subprocess.run(
         [script, "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
     )

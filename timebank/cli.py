@@ -684,13 +684,25 @@ def _print_demo(tb: api.Timebank) -> None:
         f" {format_hours(report.pot_balance_minutes)} hours left in the pot\n"
         f"  {tb.figures(DEMO_BANK).reversals} entry reversed (excluded from every figure)"
     )
-    hub = tb.report(DEMO_BANK, rollup=True)
+    hub = tb.report(DEMO_BANK, rollup=True, by_area=True)
     waiting = tb.pending(DEMO_HUB)
     click.echo(
         f"\nWith its mini time bank {DEMO_HUB}: {format_hours(hub.exchanged_minutes)} hours"
         f" exchanged in {hub.exchanges} exchanges, {hub.individual_members} individual members;"
         f" {len(waiting)} proposed exchange(s) awaiting confirmation"
     )
+    click.echo("\nBy area (the ward in each member's profile)\n")
+    click.echo(
+        render(
+            [
+                {**a.to_dict(), "area": a.area or "(no area)",
+                 "hours_given": format_hours(a.given_minutes)}
+                for a in hub.by_area or ()
+            ],
+            ["area", "members", "active_members", "hours_given", "exchanges"],
+            "table",
+        )
+    )  # fmt: skip
     try:
         from timebank.readmodel.html import render_html  # noqa: PLC0415 - optional extra
 

@@ -26,6 +26,8 @@ _NAMES = [
     "Kemi", "Lowri",
 ]  # fmt: skip
 _ORGANISATIONS = ["Riverside Library", "St Mary's Primary", "Oak Lodge Care Home"]
+#: The wards the individuals live in (the report's figures by area).
+_WARDS = ["north-ward", "south-ward", "old-town"]
 _CATEGORIES = [
     "gardening", "befriending", "shopping", "diy", "computer-help", "lifts", "cooking",
 ]  # fmt: skip
@@ -121,7 +123,7 @@ def _join_members(tb: Timebank, rng: random.Random, opened: date) -> list[str]:
         member = f"m-{i + 1:03d}"
         joined = opened + timedelta(days=rng.randrange(0, 7))
         tb.join(DEMO_BANK, member, kind="individual", actor=ACTOR, joined_on=joined,
-                profile=Profile(display_name=name, area="riverside-ward"))  # fmt: skip
+                profile=Profile(display_name=name, area=_WARDS[i % len(_WARDS)]))  # fmt: skip
         members.append(member)
     for i, name in enumerate(_ORGANISATIONS):
         member = f"org-{i + 1:02d}"
