@@ -351,6 +351,8 @@ def main() -> None:
                 seconds, by_area = timed(lambda p=period: tb.report(BANK, by_area=True, **p), 3)
                 assert by_area.by_area is not None
                 line(f"report by area ({len(by_area.by_area)} areas), {name}", seconds * 1000, "ms")
+                seconds, rows = timed(lambda p=period: tb.member_activity(BANK, **p), 3)
+                line(f"member activity ({len(rows):,} members), {name}", seconds * 1000, "ms")
             statement, lines = timed(lambda: tb.statement(BANK, "m0"), 20)
             assert len(lines) >= hub, len(lines)
             line(f"statement of m0 ({len(lines):,} lines)", statement * 1000, "ms",

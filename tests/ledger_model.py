@@ -318,6 +318,54 @@ def expected_by_area(
     return {area: tuple(values) for area, values in figures.items() if any(values)}
 
 
+@dataclass
+class _Did:
+    """What one member did in a period, as the model counts it."""
+
+    exchanges: int = 0
+    given: int = 0
+    received: int = 0
+    partners: set[str] = field(default_factory=set)
+    days: list[date] = field(default_factory=list)
+
+
+def expected_activity(
+    model: Model, banks: set[str], start: date, end: date
+) -> dict[str, tuple[object, ...]]:
+    """``member_activity`` by the definitions in docs/reports.md: member ->
+    (exchanges, minutes given, minutes received, partners, first and last
+    exchange day), for every member of the banks whose membership was
+    active on a day of the period."""
+    did = {
+        m: _Did()
+        for (b, m), spans in model.periods.items()
+        if b in banks and any(s <= end and (x is None or x >= start) for s, x in spans)  # type: ignore[operator]
+    }
+    for e in model.entries.values():
+        if e.kind not in SERVICE or e.reversed or not start <= e.day <= end:
+            continue
+        providers, receivers = e.service_accounts()
+        shares = dict(e.participants) if e.kind == "group_exchange" else {}
+        for own, others, giving in ((providers, receivers, True), (receivers, providers, False)):
+            for bank, member in own:
+                if bank not in banks:
+                    continue
+                minutes = abs(shares[member]) if shares else e.minutes
+                row = did[member]
+                row.exchanges += 1
+                if giving:
+                    row.given += minutes
+                else:
+                    row.received += minutes
+                row.partners.update(m for _, m in others)
+                row.days.append(e.day)
+    return {
+        m: (r.exchanges, r.given, r.received, len(r.partners), min(r.days, default=None),
+            max(r.days, default=None))
+        for m, r in did.items()
+    }  # fmt: skip
+
+
 def actual(report: timebank.Report) -> dict[str, object]:
     """The same figures read from a report."""
     data = {name: getattr(report, name) for name in expected_names()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import html as html_module
+import io
 import json
 import os
 import re
@@ -217,6 +218,19 @@ def test_report_by_area(db: str, ledger: str, tmp_path: Path) -> None:
     assert 'id="table-by-area"' in page.read_text()
     run(db, *args[:-1], "--format", "html", "-o", str(page))
     assert 'id="table-by-area"' not in page.read_text()
+
+
+def test_member_activity(db: str, ledger: str) -> None:
+    args = ("activity", "--bank", ledger, "--from", "2026-03-01", "--to", "2026-04-30")
+    rows = json.loads(run(db, *args, "--format", "json"))
+    # e2 (bob -> org, 1:30) and ib1 (ann -> hal in the hub, 1:00); e3 was reversed
+    assert [(r["member"], r["exchanges"], r["hours_given"], r["hours_received"], r["partners"])
+            for r in rows] == [("ann", 1, 1, 0, 1), ("bob", 1, 1.5, 0, 1), ("org", 1, 0, 1.5, 1)]  # fmt: skip
+    table = run(db, *args, "--rollup")
+    assert "last_exchange_on" in table
+    assert "hal" in table  # the hub's member, in the roll-up
+    csv_rows = list(csv.DictReader(io.StringIO(run(db, *args, "--format", "csv"))))
+    assert csv_rows[0]["first_exchange_on"] == "2026-04-01"  # ann's ib1
 
 
 def test_members_with_one_connection_for_coordinators(db: str, ledger: str) -> None:

@@ -18,7 +18,16 @@ from timebank.errors import InvalidInput
 from timebank.readmodel import UnknownEvent
 
 from .conftest import ACTOR
-from .ledger_model import HUB, OPENED, ROOT, actual, expected, expected_by_area, new_ledger
+from .ledger_model import (
+    HUB,
+    OPENED,
+    ROOT,
+    actual,
+    expected,
+    expected_activity,
+    expected_by_area,
+    new_ledger,
+)
 
 END = date(2026, 6, 15)
 
@@ -43,6 +52,13 @@ def _check_figures(tb: timebank.Timebank, model, data: st.DataObject) -> None:  
             assert report.banks == tuple(sorted(banks))
             listed = tb.members_with_one_connection(bank, as_of=end, rollup=rollup)
             assert len(listed) == report.members_with_one_connection
+            activity = tb.member_activity(bank, start=start, end=end, rollup=rollup)
+            assert [a.member for a in activity] == sorted(a.member for a in activity)
+            assert {
+                a.member: (a.exchanges, a.given_minutes, a.received_minutes, a.partners,
+                           a.first_exchange_on, a.last_exchange_on)
+                for a in activity
+            } == expected_activity(model, banks, start, end), (bank, rollup, start, end)  # fmt: skip
             areas = tb.report(bank, start=start, end=end, rollup=rollup, by_area=True)
             assert attrs.evolve(areas, by_area=None) == report
             assert areas.by_area is not None
@@ -222,6 +238,48 @@ def test_figures_by_area(tb: timebank.Timebank, tree: str) -> None:
     # an erased member has no area: org and cat's pot-funded exchange is now
     # one exchange of the same "area", counted once
     assert by_area()[None] == (2, 2, 90, 150, 2)
+
+
+def test_member_activity(tb: timebank.Timebank, bank: str) -> None:
+    ex = {"actor": ACTOR}
+    tb.record_opening_balance(bank, "org", "5:00", occurred_on="2026-03-01", **ex)
+    tb.donate(bank, "org", "3:00", occurred_on="2026-03-01", **ex)
+    tb.record_exchange(bank, "ann", "bob", "2:00", occurred_on="2026-03-02", **ex)
+    tb.record_pot_exchange(bank, "cat", "ann", "1:30", occurred_on="2026-03-05", **ex)
+    tb.record_exchange(bank, "bob", "ann", "1:00", occurred_on="2026-03-10", **ex)
+    tb.record_group_exchange(bank, {"ann": "1:00", "bob": "1:00"}, {"org": "2:00"},
+                             occurred_on="2026-03-20", **ex)  # fmt: skip
+    tb.record_exchange(bank, "cat", "org", "1:00", occurred_on="2026-03-21", entry_id="x", **ex)
+    tb.reverse("x", occurred_on="2026-03-22", **ex)
+    tb.leave(bank, "org", left_on="2026-04-01", **ex)
+
+    def activity(start: str, end: str) -> dict[str, tuple[object, ...]]:
+        return {
+            a.member: (a.exchanges, a.given_minutes, a.received_minutes, a.partners,
+                       a.first_exchange_on, a.last_exchange_on)
+            for a in tb.member_activity(bank, start=start, end=end)
+        }  # fmt: skip
+
+    march = activity("2026-03-01", "2026-03-31")
+    assert march == {
+        # e1, the pot-funded help (the pot paid ann's 1:30), bob's hour back, the group
+        "ann": (4, 120 + 60, 90 + 60, 3, date(2026, 3, 2), date(2026, 3, 20)),
+        "bob": (3, 60 + 60, 120, 2, date(2026, 3, 2), date(2026, 3, 20)),
+        "cat": (1, 90, 0, 1, date(2026, 3, 5), date(2026, 3, 5)),  # x was reversed
+        "org": (1, 0, 120, 2, date(2026, 3, 20), date(2026, 3, 20)),
+    }
+    report = tb.report(bank, start="2026-03-01", end="2026-03-31")
+    assert sum(row[1] for row in march.values()) == report.exchanged_minutes  # type: ignore[misc]
+    # org left on 1 April, a day of April's period: listed, with nothing done
+    assert activity("2026-04-01", "2026-04-30")["org"] == (0, 0, 0, 0, None, None)
+    assert "org" not in activity("2026-04-02", "2026-04-30")
+    row = tb.member_activity(bank, start="2026-03-01", end="2026-03-31")[0].to_dict()
+    assert row == {
+        "bank": bank, "member": "ann", "kind": "individual", "exchanges": 4,
+        "hours_given": 3, "hours_received": 2.5, "partners": 3,
+        "first_exchange_on": "2026-03-02", "last_exchange_on": "2026-03-20",
+        "given_minutes": 180, "received_minutes": 150,
+    }  # fmt: skip
 
 
 def test_members_with_one_connection(tb: timebank.Timebank, bank: str) -> None:

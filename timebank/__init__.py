@@ -22,7 +22,13 @@ from timebank.domain.values import (
 )
 from timebank.importing import ImportFailed, ImportResult, RowProblem, read_csv
 from timebank.readmodel import ReadModel
-from timebank.readmodel.report import AreaFigures, CategoryFigures, MonthFigures, Report
+from timebank.readmodel.report import (
+    AreaFigures,
+    CategoryFigures,
+    MemberActivity,
+    MonthFigures,
+    Report,
+)
 from timebank.storage import Profile
 from timebank.views import (
     AccountBalance,
@@ -63,6 +69,7 @@ __all__ = [
     "LeaveRule",
     "LimitMode",
     "Member",
+    "MemberActivity",
     "MonthFigures",
     "NearLimit",
     "OneConnection",

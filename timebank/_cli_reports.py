@@ -266,6 +266,23 @@ def inactive(bank: str, as_of: str | None, days: int, rollup: bool, fmt: str) ->
     click.echo(render(rows, ["bank", "member", "kind", "last_exchange_on"], fmt))
 
 
+@_command("activity")
+@click.option("--bank", required=True)
+@click.option("--from", "start", metavar="DATE", help="First day (default: the bank's opening).")
+@click.option("--to", "end", metavar="DATE", help="Last day, inclusive (default: today).")
+@click.option("--rollup", is_flag=True, help="Include the bank's mini time banks.")
+@_format_option
+def activity(bank: str, start: str | None, end: str | None, rollup: bool, fmt: str) -> None:
+    """Every member of the period, with what they did in it: exchanges, hours
+    given and received, how many members they exchanged with, their first
+    and last exchange (definitions: docs/reports.md)."""
+    with _store() as tb:
+        rows = [a.to_dict() for a in tb.member_activity(bank, start=start, end=end, rollup=rollup)]
+    columns = ["bank", "member", "kind", "exchanges", "hours_given", "hours_received",
+               "partners", "first_exchange_on", "last_exchange_on"]  # fmt: skip
+    click.echo(render(rows, columns, fmt))
+
+
 @_command("one-connection")
 @click.option("--bank", required=True)
 @click.option("--as-of", metavar="DATE", help="The day to look back from (default: today).")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from timebank._ledger import as_storage_error, serialised
 from timebank.domain import errors
-from timebank.domain.bank import MEMBER_KINDS
+from timebank.domain.bank import MEMBER_KINDS, Bank
 from timebank.domain.values import (
     CLEARING_PREFIX,
     OPENING,
@@ -27,9 +27,11 @@ from timebank.importing import ENTRY_COLUMNS, MEMBER_COLUMNS
 from timebank.readmodel import LogRecord, ReadModel, ReadModelDB
 from timebank.readmodel.report import (
     INACTIVE_DAYS,
+    MemberActivity,
     Report,
     build_report,
     inactive_members,
+    member_activity,
     one_connection_members,
 )
 from timebank.readmodel.statement import statement_lines
@@ -140,16 +142,47 @@ class Reporting:
         figures by the area (ward or hub) each member's profile names now
         (``Report.by_area``; it reads the period's entries, so it takes longer).
         Definitions: docs/reports.md."""
-        info = self._app.bank(validate_bank_id(bank))
-        first = info.opened_on if start is None else parse_date(start)
-        last = self.today(info.bank_id) if end is None else parse_date(end)
-        if first > last:
-            raise errors.InvalidInput(f"the period starts ({first}) after it ends ({last})")
+        info, first, last = self._period(bank, start, end)
         areas = None
         if by_area:
             areas = {member: p.area for member, p in self._app.profiles.all() if p.area}
         with self._reading() as db:
             return build_report(db, info.bank_id, first, last, rollup, areas)
+
+    @serialised
+    def member_activity(
+        self,
+        bank: str,
+        *,
+        start: date | str | None = None,
+        end: date | str | None = None,
+        rollup: bool = False,
+    ) -> list[MemberActivity]:
+        """Each member whose membership was active on a day of the period
+        (defaults as :meth:`report`), with what they did in it: exchanges,
+        hours given and received, how many other members they exchanged
+        with, their first and last exchange days. Reads the period's entries,
+        like the figures by area. Definitions: docs/reports.md."""
+        info, first, last = self._period(bank, start, end)
+        with self._reading() as db:
+            rows = member_activity(db, info.bank_id, first, last, rollup)
+        return [
+            MemberActivity(info.bank_id, member, kind, exchanges, given, received, partners,
+                           _optional_day(first_on), _optional_day(last_on))
+            for member, kind, exchanges, given, received, partners, first_on, last_on in rows
+        ]  # fmt: skip
+
+    def _period(
+        self, bank: str, start: date | str | None, end: date | str | None
+    ) -> tuple[Bank, date, date]:
+        """The bank, and the period's first and last days (defaults: the
+        bank's opening, today)."""
+        info = self._app.bank(validate_bank_id(bank))
+        first = info.opened_on if start is None else parse_date(start)
+        last = self.today(info.bank_id) if end is None else parse_date(end)
+        if first > last:
+            raise errors.InvalidInput(f"the period starts ({first}) after it ends ({last})")
+        return info, first, last
 
     @serialised
     def inactive_members(

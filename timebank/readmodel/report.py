@@ -26,11 +26,13 @@ __all__ = [
     "INACTIVE_DAYS",
     "AreaFigures",
     "CategoryFigures",
+    "MemberActivity",
     "MonthFigures",
     "Report",
     "build_report",
     "hours",
     "inactive_members",
+    "member_activity",
     "one_connection_members",
     "scope",
 ]
@@ -119,6 +121,42 @@ class AreaFigures:
             "given_minutes": self.given_minutes,
             "received_minutes": self.received_minutes,
         }
+
+
+@attrs.frozen
+class MemberActivity:
+    """What one member did in a period (see ``Timebank.member_activity``)."""
+
+    bank: str
+    member: str
+    kind: str
+    #: Service exchanges in which they gave or received help.
+    exchanges: int
+    given_minutes: int
+    received_minutes: int
+    #: Other members they gave help to or received it from, once each.
+    partners: int
+    first_exchange_on: date | None
+    last_exchange_on: date | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bank": self.bank,
+            "member": self.member,
+            "kind": self.kind,
+            "exchanges": self.exchanges,
+            "hours_given": _number(self.given_minutes),
+            "hours_received": _number(self.received_minutes),
+            "partners": self.partners,
+            "first_exchange_on": _day(self.first_exchange_on),
+            "last_exchange_on": _day(self.last_exchange_on),
+            "given_minutes": self.given_minutes,
+            "received_minutes": self.received_minutes,
+        }
+
+
+def _day(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
 @attrs.frozen
@@ -482,23 +520,42 @@ def _connections(
     return int(row[0][0])
 
 
-#: Each area's service exchanges in the period: (area, minutes given,
-#: minutes received, exchanges). The member -> area map is one JSON
-#: parameter, a table for the query's length (the read model holds no
-#: personal data, so it is not joined from a table).
-_AREAS = (
-    "WITH areas AS (SELECT key AS member, value AS area FROM {each})"
-    " SELECT a.area,"
+#: Minutes given, minutes received and exchanges of the period's standing
+#: service exchanges (``FROM`` :data:`_SERVICE_ROWS`), by what the query
+#: groups by.
+_GIVEN_RECEIVED = (
     " SUM(CASE WHEN p.role = 'provider' THEN p.minutes ELSE 0 END),"
     " SUM(CASE WHEN p.role = 'receiver' THEN"
     "  CASE WHEN e.kind = 'pot_exchange' THEN e.minutes ELSE -p.minutes END ELSE 0 END),"
     " COUNT(DISTINCT e.seq)"
-    # the period's entries by their date index, then each one's rows
-    " FROM rm_entries e CROSS JOIN rm_entry_parties p LEFT JOIN areas a ON a.member = p.account"
+)
+#: The party rows, in the banks, of the standing service exchanges between
+#: two days (parameters: the days, then the banks): the entries by their date
+#: index, then each one's rows.
+_SERVICE_ROWS = (
+    " FROM rm_entries e CROSS JOIN rm_entry_parties p{join}"
     " WHERE e.occurred_on >= ? AND e.occurred_on <= ?"
     " AND e.kind IN ('exchange', 'pot_exchange', 'group_exchange') AND e.reversed_by IS NULL"
     " AND p.entry_seq = e.seq AND p.bank IN ({marks}) AND p.role IN ('provider', 'receiver')"
-    " GROUP BY a.area"
+)
+#: Each area's (area, minutes given, minutes received, exchanges). The
+#: member -> area map is one JSON parameter, a table for the query's length
+#: (the read model holds no personal data, so it is not joined from a table).
+_AREAS = (
+    "WITH areas AS (SELECT key AS member, value AS area FROM {each})"  # noqa: S608 - fixed text
+    " SELECT a.area,"
+    + _GIVEN_RECEIVED
+    + _SERVICE_ROWS.format(join=" LEFT JOIN areas a ON a.member = p.account", marks="{marks}")
+    + " GROUP BY a.area"
+)
+#: Each member's (member, minutes given, minutes received, exchanges, first
+#: and last day of one).
+_ACTIVITY = (
+    "SELECT p.account,"
+    + _GIVEN_RECEIVED
+    + ", MIN(e.occurred_on), MAX(e.occurred_on)"
+    + _SERVICE_ROWS.format(join="", marks="{marks}")
+    + " GROUP BY p.account"
 )
 #: A JSON object as a table of (key, value) rows, per dialect.
 _JSON_EACH = {"sqlite": "json_each(?)", "postgresql": "json_each_text(CAST(? AS json))"}
@@ -534,6 +591,43 @@ def _by_area(
         )
         if any(totals)
     )
+
+
+def member_activity(
+    db: ReadModelDB, bank: str, start: date, end: date, rollup: bool
+) -> list[tuple[Any, ...]]:
+    """Each member whose membership was active on a day of the period, with
+    what they did in it: (member, kind, exchanges, minutes given, minutes
+    received, partners, first and last exchange day or None), by member."""
+    banks = scope(db, bank, rollup)
+    marks = ", ".join("?" * len(banks))
+    first, last = start.isoformat(), end.isoformat()
+    periods = _periods(db, banks, marks)
+    done = {
+        str(row[0]): row[1:]
+        for row in db.execute(_ACTIVITY.format(marks=marks), (first, last, *banks))
+    }
+    partners: defaultdict[str, set[str]] = defaultdict(set)
+    for bank_a, account_a, bank_b, account_b in db.execute(
+        "SELECT DISTINCT bank_a, account_a, bank_b, account_b FROM rm_pair_days"  # noqa: S608
+        f" WHERE day >= ? AND day <= ? AND exchanges > 0 AND (bank_a IN ({marks})"
+        f" OR bank_b IN ({marks}))",
+        (first, last, *banks, *banks),
+    ):
+        if bank_a in banks:
+            partners[account_a].add(account_b)
+        if bank_b in banks:
+            partners[account_b].add(account_a)
+    rows = []
+    for member, (kind, spans) in sorted(periods.items()):
+        if not any(s <= last and (e is None or e >= first) for s, e in spans):
+            continue
+        given, received, exchanges, first_on, last_on = done.get(member, (0, 0, 0, None, None))
+        rows.append(
+            (member, kind, int(exchanges), int(given), int(received),
+             len(partners[member]), first_on, last_on)
+        )  # fmt: skip
+    return rows
 
 
 def one_connection_members(
