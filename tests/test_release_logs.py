@@ -19,33 +19,21 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
-import orjson
 import pytest
-from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 import timebank
-from timebank.migrate import _IndexRebuild
 from timebank.storage.memory import MemoryBackend
 
 from .conftest import BACKENDS, new_postgres_schema
-from .release_logs import DATA, answers, event_classes
+from .release_logs import DATA, answers, event_classes, load, stored_log
 
 LOGS = sorted(DATA.glob("release-*.events.jsonl"))
 
 
 def _release(log: Path) -> str:
     return log.name.removeprefix("release-").removesuffix(".events.jsonl")
-
-
-def _stored(log: Path) -> list[StoredEvent]:
-    rows = [json.loads(line) for line in log.read_text().splitlines()]
-    return [
-        StoredEvent(UUID(r["stream"]), r["version"], r["topic"], orjson.dumps(r["state"]))
-        for r in rows
-    ]
 
 
 def _opener(kind: str, tmp_path: Path, clock: Callable[[], datetime]) -> Callable[[], Any]:
@@ -90,10 +78,9 @@ def test_a_store_an_earlier_release_wrote_reads_the_same(
     expected = json.loads(log.with_name(f"release-{_release(log)}.expected.json").read_text())
     now = datetime.fromisoformat(expected.pop("now"))
     reopen = _opener(kind, tmp_path, lambda: now)
-    stored = _stored(log)
+    stored = stored_log(log)
     with reopen() as tb:
-        events = [tb._app.mapper.to_domain_event(e) for e in stored]  # every one decodes
-        tb._app.save_stored(stored, _IndexRebuild().rows(events))
+        load(tb, stored)  # every event decodes
     with reopen() as tb:  # a process that opens the store afresh
         audit = tb.audit(read_model="full")
         assert audit.ok, audit.summary()
