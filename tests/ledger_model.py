@@ -180,6 +180,21 @@ def _step(tb: timebank.Timebank, data: st.DataObject, model: Model, entry_id: st
 
 
 # --- the figures, counted from the model ------------------------------------------
+def _members(model: Model, banks: set[str], end: date) -> tuple[set[str], dict[str, date]]:
+    """The members of the banks with an active membership on ``end``, and
+    the day each first joined one of them."""
+    on_end = {
+        m
+        for (b, m), spans in model.periods.items()
+        if b in banks and any(s <= end and (x is None or end <= x) for s, x in spans)  # type: ignore[operator]
+    }
+    first_joined: dict[str, date] = {}
+    for (b, m), spans in model.periods.items():
+        if b in banks:
+            first_joined[m] = min(first_joined.get(m, spans[0][0]), spans[0][0])  # type: ignore[type-var]
+    return on_end, first_joined
+
+
 def expected(model: Model, banks: set[str], start: date, end: date) -> dict[str, object]:
     """Every report figure by the definitions in docs/reports.md."""
     standing = [e for e in model.entries.values() if e.kind != "reversal" and not e.reversed]
@@ -203,15 +218,7 @@ def expected(model: Model, banks: set[str], start: date, end: date) -> dict[str,
             for acc in took_part(e)
         }
     )
-    on_end = {
-        m
-        for (b, m), spans in model.periods.items()
-        if b in banks and any(s <= end and (x is None or end <= x) for s, x in spans)  # type: ignore[operator]
-    }
-    first_joined: dict[str, date] = {}
-    for (b, m), spans in model.periods.items():
-        if b in banks:
-            first_joined[m] = min(first_joined.get(m, spans[0][0]), spans[0][0])  # type: ignore[type-var]
+    on_end, first_joined = _members(model, banks, end)
     kinds = {m: k for (b, m), k in model.kinds.items() if b in banks}
 
     def pairs(e: Entry) -> set[tuple[tuple[str, str], tuple[str, str]]]:
@@ -286,15 +293,7 @@ def expected_by_area(
         e for e in standing if e.kind in SERVICE and start <= e.day <= end and e.banks() & banks
     ]
     figures: defaultdict[str | None, list[int]] = defaultdict(lambda: [0] * 6)
-    on_end = {
-        m
-        for (b, m), spans in model.periods.items()
-        if b in banks and any(s <= end and (x is None or end <= x) for s, x in spans)  # type: ignore[operator]
-    }
-    first_joined: dict[str, date] = {}
-    for (b, m), spans in model.periods.items():
-        if b in banks:
-            first_joined[m] = min(first_joined.get(m, spans[0][0]), spans[0][0])  # type: ignore[type-var]
+    on_end, first_joined = _members(model, banks, end)
     new = {m for m, day in first_joined.items() if start <= day <= end}
     active: set[str] = set()
     for e in service:
