@@ -239,7 +239,7 @@ def test_members_with_one_connection_for_coordinators(db: str, ledger: str) -> N
     )
     assert listed == [
         {"bank": ledger, "member": "org", "kind": "organisation", "connected_with": "bob",
-         "connected_on": "2026-03-04"},
+         "connected_on": "2026-03-04", "name": ""},
     ]  # fmt: skip
     rollup = run(db, "one-connection", "--bank", ledger, "--as-of", "2026-04-30", "--rollup")
     assert [line.split()[1] for line in rollup.splitlines()[2:]] == ["hal", "org"]
@@ -271,10 +271,15 @@ def test_statement_inactive_near_limit(db: str, ledger: str) -> None:
         ]
         == 180
     )
+    run(db, "set-profile", "bob", "--display-name", "Bob Ray", "--area", "north")
     quiet = json.loads(
         run(db, "inactive", "--bank", ledger, "--as-of", "2026-06-15", "--format", "json")
     )
-    assert [q["member"] for q in quiet] == ["bob", "org"]
+    # each with the name a coordinator calls them by (org has none)
+    assert [(q["member"], q["name"]) for q in quiet] == [("bob", "Bob Ray"), ("org", "")]
+    table = run(db, "activity", "--bank", ledger, "--to", "2026-04-30")
+    assert table.splitlines()[0].split()[:3] == ["bank", "member", "name"]
+    assert "Bob Ray" in table
     near = json.loads(
         run(db, "near-limit", "--bank", ledger, "--within", "100", "--format", "json")
     )

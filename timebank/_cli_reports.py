@@ -250,6 +250,19 @@ def _lines(tb: Timebank, bank: str, member: str) -> Iterator[StatementLine]:
         offset += len(page)
 
 
+def _named(tb: Timebank, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A coordinator's list with each member's display name beside their id
+    (from the profile store; empty when they have none or were erased): a
+    coordinator calls people, not ids."""
+    names: dict[str, str] = {}
+    for row in rows:
+        member = row["member"]
+        if member not in names:
+            profile = tb.profile(member)
+            names[member] = (profile.display_name or "") if profile else ""
+    return [{**row, "name": names[row["member"]]} for row in rows]
+
+
 @_command("inactive")
 @click.option("--bank", required=True)
 @click.option("--as-of", metavar="DATE", help="The day to look back from (default: today).")
@@ -260,10 +273,11 @@ def inactive(bank: str, as_of: str | None, days: int, rollup: bool, fmt: str) ->
     """Members with no service exchange in the last DAYS days, for
     coordinators to get back in touch with."""
     with _store() as tb:
-        rows = [
-            m.to_dict() for m in tb.inactive_members(bank, as_of=as_of, days=days, rollup=rollup)
-        ]
-    click.echo(render(rows, ["bank", "member", "kind", "last_exchange_on"], fmt))
+        rows = _named(
+            tb,
+            [m.to_dict() for m in tb.inactive_members(bank, as_of=as_of, days=days, rollup=rollup)],
+        )
+    click.echo(render(rows, ["bank", "member", "name", "kind", "last_exchange_on"], fmt))
 
 
 @_command("activity")
@@ -277,8 +291,10 @@ def activity(bank: str, start: str | None, end: str | None, rollup: bool, fmt: s
     given and received, how many members they exchanged with, their first
     and last exchange (definitions: docs/reports.md)."""
     with _store() as tb:
-        rows = [a.to_dict() for a in tb.member_activity(bank, start=start, end=end, rollup=rollup)]
-    columns = ["bank", "member", "kind", "exchanges", "hours_given", "hours_received",
+        rows = _named(
+            tb, [a.to_dict() for a in tb.member_activity(bank, start=start, end=end, rollup=rollup)]
+        )
+    columns = ["bank", "member", "name", "kind", "exchanges", "hours_given", "hours_received",
                "partners", "first_exchange_on", "last_exchange_on"]  # fmt: skip
     click.echo(render(rows, columns, fmt))
 
@@ -293,10 +309,12 @@ def one_connection(bank: str, as_of: str | None, rollup: bool, fmt: str) -> None
     whom: the people the report's members_with_one_connection counts, for
     coordinators to introduce to others."""
     with _store() as tb:
-        rows = [
-            m.to_dict() for m in tb.members_with_one_connection(bank, as_of=as_of, rollup=rollup)
-        ]
-    click.echo(render(rows, ["bank", "member", "kind", "connected_with", "connected_on"], fmt))
+        rows = _named(
+            tb,
+            [m.to_dict() for m in tb.members_with_one_connection(bank, as_of=as_of, rollup=rollup)],
+        )
+    columns = ["bank", "member", "name", "kind", "connected_with", "connected_on"]
+    click.echo(render(rows, columns, fmt))
 
 
 @_command("near-limit")
@@ -307,8 +325,8 @@ def near_limit(bank: str, within: str, fmt: str) -> None:
     """Members whose balance is within WITHIN hours of a limit of the bank's
     policy (or beyond it)."""
     with _store() as tb:
-        rows = [n.to_dict() for n in tb.members_near_limit(bank, within=within)]
-    columns = ["bank", "member", "kind", "balance_minutes", "side", "limit_minutes",
+        rows = _named(tb, [n.to_dict() for n in tb.members_near_limit(bank, within=within)])
+    columns = ["bank", "member", "name", "kind", "balance_minutes", "side", "limit_minutes",
                "headroom_minutes"]  # fmt: skip
     click.echo(render(rows, columns, fmt))
 
