@@ -280,6 +280,14 @@ def test_statement_inactive_near_limit(db: str, ledger: str) -> None:
     table = run(db, "activity", "--bank", ledger, "--to", "2026-04-30")
     assert table.splitlines()[0].split()[:3] == ["bank", "member", "name"]
     assert "Bob Ray" in table
+    # a name a spreadsheet would run as a formula: defused in CSV only
+    formula = '=HYPERLINK("http://x.example","Bob")'
+    run(db, "set-profile", "bob", "--display-name", formula)
+    listed = run(db, "activity", "--bank", ledger, "--to", "2026-04-30", "--format", "csv")
+    names = {r["member"]: r["name"] for r in csv.DictReader(io.StringIO(listed))}
+    assert names["bob"] == "'" + formula
+    listed = run(db, "activity", "--bank", ledger, "--to", "2026-04-30", "--format", "json")
+    assert {r["member"]: r["name"] for r in json.loads(listed)}["bob"] == formula
     near = json.loads(
         run(db, "near-limit", "--bank", ledger, "--within", "100", "--format", "json")
     )

@@ -250,17 +250,26 @@ def _lines(tb: Timebank, bank: str, member: str) -> Iterator[StatementLine]:
         offset += len(page)
 
 
-def _named(tb: Timebank, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _named(tb: Timebank, rows: list[dict[str, Any]], fmt: str) -> list[dict[str, Any]]:
     """A coordinator's list with each member's display name beside their id
     (from the profile store; empty when they have none or were erased): a
-    coordinator calls people, not ids."""
+    coordinator calls people, not ids. In CSV, which a coordinator opens in
+    a spreadsheet, a name that a spreadsheet would run as a formula is
+    written with a leading apostrophe (the list is never read back)."""
     names: dict[str, str] = {}
     for row in rows:
         member = row["member"]
         if member not in names:
             profile = tb.profile(member)
-            names[member] = (profile.display_name or "") if profile else ""
+            name = (profile.display_name or "") if profile else ""
+            if fmt == "csv" and name.startswith(_FORMULA_STARTS):
+                name = f"'{name}"
+            names[member] = name
     return [{**row, "name": names[row["member"]]} for row in rows]
+
+
+#: What a spreadsheet reads a cell starting with as a formula.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @_command("inactive")
@@ -276,6 +285,7 @@ def inactive(bank: str, as_of: str | None, days: int, rollup: bool, fmt: str) ->
         rows = _named(
             tb,
             [m.to_dict() for m in tb.inactive_members(bank, as_of=as_of, days=days, rollup=rollup)],
+            fmt,
         )
     click.echo(render(rows, ["bank", "member", "name", "kind", "last_exchange_on"], fmt))
 
@@ -292,7 +302,9 @@ def activity(bank: str, start: str | None, end: str | None, rollup: bool, fmt: s
     and last exchange (definitions: docs/reports.md)."""
     with _store() as tb:
         rows = _named(
-            tb, [a.to_dict() for a in tb.member_activity(bank, start=start, end=end, rollup=rollup)]
+            tb,
+            [a.to_dict() for a in tb.member_activity(bank, start=start, end=end, rollup=rollup)],
+            fmt,
         )
     columns = ["bank", "member", "name", "kind", "exchanges", "hours_given", "hours_received",
                "partners", "first_exchange_on", "last_exchange_on"]  # fmt: skip
@@ -312,6 +324,7 @@ def one_connection(bank: str, as_of: str | None, rollup: bool, fmt: str) -> None
         rows = _named(
             tb,
             [m.to_dict() for m in tb.members_with_one_connection(bank, as_of=as_of, rollup=rollup)],
+            fmt,
         )
     columns = ["bank", "member", "name", "kind", "connected_with", "connected_on"]
     click.echo(render(rows, columns, fmt))
@@ -325,7 +338,7 @@ def near_limit(bank: str, within: str, fmt: str) -> None:
     """Members whose balance is within WITHIN hours of a limit of the bank's
     policy (or beyond it)."""
     with _store() as tb:
-        rows = _named(tb, [n.to_dict() for n in tb.members_near_limit(bank, within=within)])
+        rows = _named(tb, [n.to_dict() for n in tb.members_near_limit(bank, within=within)], fmt)
     columns = ["bank", "member", "name", "kind", "balance_minutes", "side", "limit_minutes",
                "headroom_minutes"]  # fmt: skip
     click.echo(render(rows, columns, fmt))
