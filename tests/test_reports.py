@@ -62,6 +62,13 @@ def _check_figures(tb: timebank.Timebank, model, data: st.DataObject) -> None:  
             areas = tb.report(bank, start=start, end=end, rollup=rollup, by_area=True)
             assert attrs.evolve(areas, by_area=None) == report
             assert areas.by_area is not None
+            # the member figures add up; hours given by the areas at most the report's
+            assert sum(a.members for a in areas.by_area) == (
+                report.individual_members + report.organisations
+            )
+            assert sum(a.new_members for a in areas.by_area) == report.new_members
+            assert sum(a.active_members for a in areas.by_area) == report.active_members
+            assert sum(a.given_minutes for a in areas.by_area) <= report.exchanged_minutes
             assert [a.area for a in areas.by_area] == sorted(
                 (a.area for a in areas.by_area), key=lambda area: (area is None, area or "")
             )
