@@ -97,6 +97,16 @@ def _naming(path: Path) -> Iterator[None]:
         raise OSError(e.errno, e.strerror, str(path)) from e
 
 
+_from_option = click.option(
+    "--from", "start", metavar="DATE", help="First day (default: the bank's opening)."
+)
+_to_option = click.option(
+    "--to", "end", metavar="DATE", help="Last day, inclusive (default: today)."
+)
+_as_of_option = click.option(
+    "--as-of", metavar="DATE", help="The day to look back from (default: today)."
+)
+_rollup_option = click.option("--rollup", is_flag=True, help="Include the bank's mini time banks.")
 _output_option = click.option(
     "-o",
     "--output",
@@ -107,9 +117,9 @@ _output_option = click.option(
 
 @_command("report")
 @click.option("--bank", required=True, help="The bank reported on.")
-@click.option("--from", "start", metavar="DATE", help="First day (default: the bank's opening).")
-@click.option("--to", "end", metavar="DATE", help="Last day, inclusive (default: today).")
-@click.option("--rollup", is_flag=True, help="Include the bank's mini time banks.")
+@_from_option
+@_to_option
+@_rollup_option
 @click.option(
     "--by-area",
     is_flag=True,
@@ -274,9 +284,9 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 @_command("inactive")
 @click.option("--bank", required=True)
-@click.option("--as-of", metavar="DATE", help="The day to look back from (default: today).")
+@_as_of_option
 @click.option("--days", type=int, default=INACTIVE_DAYS, show_default=True)
-@click.option("--rollup", is_flag=True, help="Include the bank's mini time banks.")
+@_rollup_option
 @_format_option
 def inactive(bank: str, as_of: str | None, days: int, rollup: bool, fmt: str) -> None:
     """Members with no service exchange in the last DAYS days, for
@@ -292,9 +302,9 @@ def inactive(bank: str, as_of: str | None, days: int, rollup: bool, fmt: str) ->
 
 @_command("activity")
 @click.option("--bank", required=True)
-@click.option("--from", "start", metavar="DATE", help="First day (default: the bank's opening).")
-@click.option("--to", "end", metavar="DATE", help="Last day, inclusive (default: today).")
-@click.option("--rollup", is_flag=True, help="Include the bank's mini time banks.")
+@_from_option
+@_to_option
+@_rollup_option
 @_format_option
 def activity(bank: str, start: str | None, end: str | None, rollup: bool, fmt: str) -> None:
     """Every member of the period, with what they did in it: exchanges, hours
@@ -313,8 +323,8 @@ def activity(bank: str, start: str | None, end: str | None, rollup: bool, fmt: s
 
 @_command("one-connection")
 @click.option("--bank", required=True)
-@click.option("--as-of", metavar="DATE", help="The day to look back from (default: today).")
-@click.option("--rollup", is_flag=True, help="Include the bank's mini time banks.")
+@_as_of_option
+@_rollup_option
 @_format_option
 def one_connection(bank: str, as_of: str | None, rollup: bool, fmt: str) -> None:
     """Members who have exchanged with exactly one other member, and with
