@@ -34,6 +34,7 @@ from timebank.readmodel._schema import (
     TABLES,
     create_statements,
     index_statements,
+    upgrade_statements,
 )
 
 __all__ = [
@@ -158,12 +159,12 @@ class ReadModel:
 
     def rebuild_reason(self) -> str | None:
         """Why the next catch-up will rebuild this read model from the log
-        (one of another schema version, or one that applied events the log
-        no longer holds), or ``None``."""
+        (one of a schema version it cannot bring up in place, or one that
+        applied events the log no longer holds), or ``None``."""
         if "rm_position" not in self.db.table_names():
             return None
         ((version,),) = self.db.execute("SELECT schema_version FROM rm_position")
-        if version != SCHEMA_VERSION:
+        if version != SCHEMA_VERSION and upgrade_statements(int(version), self.db.dialect) is None:
             return f"its tables are of schema {version}, this version reads {SCHEMA_VERSION}"
         if self._followed_position() is None:
             return "it applied events the log does not hold (a store restored from a backup?)"
@@ -188,6 +189,11 @@ class ReadModel:
             if "rm_position" in self.db.table_names():
                 version = self.db.execute("SELECT schema_version FROM rm_position")[0][0]
                 if version == SCHEMA_VERSION:
+                    return
+                upgrade = upgrade_statements(int(version), self.db.dialect)
+                if upgrade is not None:  # brought up in place; the catch-up settles it
+                    for statement in upgrade:
+                        self.db.execute(statement)
                     return
                 self._drop()  # another version's tables: rebuilt from the log
             self._create()
