@@ -274,6 +274,7 @@ def build_report(
     # Members: people (a member of two banks of the scope counts once).
     periods = _periods(db, banks, marks)
     first_joined = {m: min(s for s, _ in spans) for m, (_, spans) in periods.items()}
+    new = {m for m, day in first_joined.items() if first <= day <= last}
     on_end = {m for m, (_, spans) in periods.items() if _active_on(spans, last)}
     kinds = {m: kind for m, (kind, _) in periods.items()}
     active = _exchanged_between(db, banks, marks, first, last)
@@ -320,7 +321,6 @@ def build_report(
     )
     by_area = None
     if areas is not None:
-        new = {m for m, day in first_joined.items() if first <= day <= last}
         by_area = _by_area(db, banks, marks, (first, last), areas, (on_end, new, active))
     return Report(
         bank=bank,
@@ -333,7 +333,7 @@ def build_report(
         transactions=transactions,
         individual_members=sum(1 for m in on_end if kinds[m] == "individual"),
         organisations=sum(1 for m in on_end if kinds[m] == "organisation"),
-        new_members=sum(1 for day in first_joined.values() if first <= day <= last),
+        new_members=len(new),
         active_members=len(active),
         inactive_members=len(on_end - recent),
         donated_to_pot_minutes=pots[EntryKind.DONATION.value],
