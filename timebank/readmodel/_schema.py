@@ -206,23 +206,33 @@ def _table(ddl: str, dialect: str) -> str:
     )
 
 
-#: Earlier schema versions a read model is brought up to this one from in
-#: place, without applying the log again: version -> the tables it lacks,
-#: which the end of the next catch-up fills (version 7 lacked
-#: rm_connections: every account is queued, and settled from rm_pairs in
-#: about a second at a million entries, where a rebuild takes 45).
-_ADDED_SINCE = {7: ("rm_connections", "rm_stale_connections")}
+#: The steps that bring a read model of one schema version to the next in
+#: place, without applying the log again: version -> (the tables the next
+#: one adds, the statements that queue them to be filled by the end of the
+#: next catch-up). 7 to 8 adds rm_connections: every account is queued and
+#: settled from rm_pairs, in about a second at a million entries, where a
+#: rebuild takes 45.
+_UPGRADES: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    7: (
+        ("rm_connections", "rm_stale_connections"),
+        ("INSERT INTO rm_stale_connections VALUES ('', '')",),  # every account waits
+    ),
+}
 
 
 def upgrade_statements(version: int, dialect: str) -> list[str] | None:
     """The statements that bring a read model of schema ``version`` to this
-    one in place, or ``None`` if it must be rebuilt from the log."""
-    if version not in _ADDED_SINCE:
+    one in place, step by step, or ``None`` if a step is missing and it must
+    be rebuilt from the log."""
+    statements: list[str] = []
+    for step in range(version, SCHEMA_VERSION):
+        if step not in _UPGRADES:
+            return None
+        tables, fill = _UPGRADES[step]
+        statements += [_table(TABLES[name], dialect) for name in tables] + list(fill)
+    if not statements:
         return None
-    return [_table(TABLES[name], dialect) for name in _ADDED_SINCE[version]] + [
-        "INSERT INTO rm_stale_connections VALUES ('', '')",  # every account waits
-        f"UPDATE rm_position SET schema_version = {SCHEMA_VERSION}",  # noqa: S608 - a constant
-    ]
+    return [*statements, f"UPDATE rm_position SET schema_version = {SCHEMA_VERSION}"]  # noqa: S608 - a constant
 
 
 #: Indexes of earlier releases that an index above replaces: dropped by the
