@@ -232,6 +232,12 @@ def scope(db: ReadModelDB, bank: str, rollup: bool) -> tuple[str, ...]:
     return tuple(b for b in banks if b == bank or (rollup and b.startswith(f"{bank}/")))
 
 
+def _scoped(db: ReadModelDB, bank: str, rollup: bool) -> tuple[tuple[str, ...], str]:
+    """The banks reported on, and the ``?`` marks of an ``IN`` list of them."""
+    banks = scope(db, bank, rollup)
+    return banks, ", ".join("?" * len(banks))
+
+
 def build_report(
     db: ReadModelDB,
     bank: str,
@@ -242,8 +248,7 @@ def build_report(
 ) -> Report:
     """Compute the report (the caller has caught the read model up); with
     ``areas`` (member -> area, from their profiles), its figures by area."""
-    banks = scope(db, bank, rollup)
-    marks = ", ".join("?" * len(banks))
+    banks, marks = _scoped(db, bank, rollup)
     first, last = start.isoformat(), end.isoformat()
 
     # Entries and pots: whole months from the monthly totals, the days of
@@ -353,8 +358,7 @@ def inactive_members(
 ) -> list[tuple[str, str, str | None]]:
     """Members with an active membership on ``as_of`` and no service exchange
     in the ``days`` days up to it: (member, kind, last exchange day or None)."""
-    banks = scope(db, bank, rollup)
-    marks = ", ".join("?" * len(banks))
+    banks, marks = _scoped(db, bank, rollup)
     last = as_of.isoformat()
     periods = _periods(db, banks, marks)
     recent = _exchanged_between(
@@ -599,8 +603,7 @@ def member_activity(
     """Each member whose membership was active on a day of the period, with
     what they did in it: (member, kind, exchanges, minutes given, minutes
     received, partners, first and last exchange day or None), by member."""
-    banks = scope(db, bank, rollup)
-    marks = ", ".join("?" * len(banks))
+    banks, marks = _scoped(db, bank, rollup)
     first, last = start.isoformat(), end.isoformat()
     periods = _periods(db, banks, marks)
     done = {
@@ -636,8 +639,7 @@ def one_connection_members(
     """Members with an active membership on ``as_of`` who, up to that day,
     exchanged with exactly one other member: (member, kind, that member,
     the day they first exchanged), by member."""
-    banks = scope(db, bank, rollup)
-    marks = ", ".join("?" * len(banks))
+    banks, marks = _scoped(db, bank, rollup)
     last = as_of.isoformat()
     periods = _periods(db, banks, marks)
     found = _one_connection(db, banks, marks, last)
