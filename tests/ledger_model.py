@@ -254,13 +254,14 @@ def expected(model: Model, banks: set[str], start: date, end: date) -> dict[str,
         by_category[e.category][1] += 1
         by_month[e.day.isoformat()[:7]][0] += e.minutes
         by_month[e.day.isoformat()[:7]][1] += 1
+    new = {m for m, d in first_joined.items() if start <= d <= end}
     return {
         "exchanged_minutes": sum(e.minutes for e in service),
         "exchanges": len(service),
         "transactions": sum(1 for e in counted if e.kind != "opening_balance"),
         "individual_members": sum(1 for m in on_end if kinds[m] == "individual"),
         "organisations": sum(1 for m in on_end if kinds[m] == "organisation"),
-        "new_members": sum(1 for d in first_joined.values() if start <= d <= end),
+        "new_members": len(new),
         "active_members": len(active),
         "inactive_members": len(on_end - recent),
         "donated_to_pot_minutes": sum(
@@ -279,6 +280,13 @@ def expected(model: Model, banks: set[str], start: date, end: date) -> dict[str,
         "members_with_one_connection": sum(1 for m in on_end if len(partners[m]) == 1),
         "by_category": {k: tuple(v) for k, v in by_category.items()},
         "by_month": {k: tuple(v) for k, v in by_month.items()},
+        "by_kind": {
+            kind: tuple(
+                sum(1 for m in group if kinds[m] == kind)
+                for group in (on_end, new, active, on_end - recent)
+            )
+            for kind in ("individual", "organisation")
+        },
     }
 
 
@@ -373,6 +381,10 @@ def actual(report: timebank.Report) -> dict[str, object]:
     }
     data["by_month"] = {
         m.month: (m.exchanged_minutes, m.exchanges) for m in report.by_month if m.exchanges
+    }
+    data["by_kind"] = {
+        k.kind: (k.members, k.new_members, k.active_members, k.inactive_members)
+        for k in report.by_kind
     }
     return data
 

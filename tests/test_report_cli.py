@@ -161,6 +161,7 @@ def test_report_json_has_the_issue_field_names(db: str, ledger: str) -> None:
         "members_with_one_connection",
         "by_month",
         "by_category",
+        "by_kind",
     ):
         assert name in data, name
     assert (data["hours_exchanged"], data["exchanges"], data["transactions"]) == (4.5, 3, 4)
@@ -177,6 +178,10 @@ def test_report_json_has_the_issue_field_names(db: str, ledger: str) -> None:
     )
     assert rollup["banks"] == ["riverside", "riverside/hub"]
     assert rollup["individual_members"] == 3
+    assert [(k["kind"], k["members"]) for k in data["by_kind"]] == [
+        ("individual", data["individual_members"]), ("organisation", data["organisations"]),
+    ]  # fmt: skip
+    assert sum(k["new_members"] for k in data["by_kind"]) == data["new_members"]
 
 
 def test_report_table_and_csv(db: str, ledger: str, tmp_path: Path) -> None:
@@ -193,6 +198,8 @@ def test_report_table_and_csv(db: str, ledger: str, tmp_path: Path) -> None:
     # ann (bob, and hal in the hub) and bob (ann, org) have two; org has bob
     assert figures["members_with_one_connection"] == "1"
     assert {"section": "month 2026-02", "name": "hours", "value": "2"} in rows
+    assert {"section": "kind organisation", "name": "members", "value": "1"} in rows
+    assert table.index("By kind of member") > table.index("By category")
 
 
 def test_report_by_area(db: str, ledger: str, tmp_path: Path) -> None:
@@ -427,6 +434,7 @@ def test_the_html_report_in_a_real_browser(db: str, ledger: str, tmp_path: Path)
         assert fetching not in html, fetching  # self-contained: nothing to fetch
     assert re.findall(r"url\((?!#)", html) == []  # only references inside the page
     assert "Riverside &lt;Time&gt; Bank" in html  # escaped
+    assert 'id="table-by-kind"' in html
     # The page itself has no script; a copy with one measures what Chromium laid out.
     seen = _probe_in_chromium(html, _PROBE, tmp_path)
     assert seen["title"].startswith("Riverside <Time> Bank")

@@ -77,6 +77,10 @@ def _check_figures(tb: timebank.Timebank, model, data: st.DataObject) -> None:  
                          a.received_minutes, a.exchanges)
                 for a in areas.by_area
             } == expected_by_area(model, banks, start, end), (bank, rollup, start, end)  # fmt: skip
+            assert sum(k.members for k in report.by_kind) == (
+                report.individual_members + report.organisations
+            )
+            assert sum(k.inactive_members for k in report.by_kind) == report.inactive_members
             assert actual(report) == expected(model, banks, start, end), (bank, rollup, start, end)
 
 
@@ -406,6 +410,34 @@ def test_members_over_time_and_leaving(tb: timebank.Timebank, bank: str) -> None
         "2026-01": (4, 4), "2026-02": (5, 1), "2026-03": (5, 0), "2026-04": (4, 0),
     }  # fmt: skip
     assert (report.individual_members, report.organisations, report.new_members) == (3, 1, 5)
+
+
+def test_member_figures_by_kind(tb: timebank.Timebank, tree: str) -> None:
+    # riverside: ann, bob, cat (individuals), org; the hub: hal, ann.
+    tb.join(tree, "club", kind="organisation", actor=ACTOR, joined_on="2026-03-05")
+    # "hal" joined the hub as an individual on 1 February, and joins the
+    # parent as an organisation later: in a roll-up, his earliest kind.
+    tb.join(tree, "hal", kind="organisation", actor=ACTOR, joined_on="2026-03-10")
+    tb.record_exchange(tree, "club", "bob", "1:00", actor=ACTOR, occurred_on="2026-03-06")
+    tb.record_exchange(tree, "hal", "cat", "1:00", actor=ACTOR, occurred_on="2026-03-11")
+
+    def by_kind(**kwargs: object) -> dict[str, tuple[int, ...]]:
+        report = tb.report(tree, start="2026-03-01", end="2026-03-31", **kwargs)  # type: ignore[arg-type]
+        kinds = {k.kind: (k.members, k.new_members, k.active_members, k.inactive_members)
+                 for k in report.by_kind}  # fmt: skip
+        # each figure adds up over the kinds to the report's own
+        assert [sum(k[i] for k in kinds.values()) for i in range(4)] == [
+            report.individual_members + report.organisations, report.new_members,
+            report.active_members, report.inactive_members,
+        ]  # fmt: skip
+        assert list(kinds) == ["individual", "organisation"]
+        return kinds
+
+    # ann, bob, cat: bob and cat active; ann inactive. org inactive; club and
+    # hal (an organisation in this bank) new and active.
+    assert by_kind() == {"individual": (3, 0, 2, 1), "organisation": (3, 2, 2, 1)}
+    # In the roll-up hal is an individual (his first membership) and not new.
+    assert by_kind(rollup=True) == {"individual": (4, 0, 3, 1), "organisation": (2, 1, 1, 1)}
 
 
 def test_a_reopened_store_resumes_where_its_read_model_stopped(

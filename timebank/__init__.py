@@ -25,6 +25,7 @@ from timebank.readmodel import ReadModel
 from timebank.readmodel.report import (
     AreaFigures,
     CategoryFigures,
+    KindFigures,
     MemberActivity,
     MonthFigures,
     Report,
@@ -66,6 +67,7 @@ __all__ = [
     "ImportFailed",
     "ImportResult",
     "InactiveMember",
+    "KindFigures",
     "LeaveRule",
     "LimitMode",
     "Member",

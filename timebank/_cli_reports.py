@@ -41,6 +41,7 @@ _HEADLINE = [
 _AREA_COLUMNS = [
     "members", "new_members", "active_members", "hours_given", "hours_received", "exchanges",
 ]  # fmt: skip
+_KIND_COLUMNS = ["members", "new_members", "active_members", "inactive_members"]
 #: Lines of a statement read at a time.
 _STATEMENT_PAGE = STATEMENT_LINES_MAX
 _STATEMENT_COLUMNS = [
@@ -184,6 +185,11 @@ def _report_text(result: Report, fmt: str) -> str:
                 }
                 for k in ("hours", "exchanges")
             ]
+        for kind in data["by_kind"]:
+            rows += [
+                {"section": f"kind {kind['kind']}", "name": k, "value": kind[k]}
+                for k in _KIND_COLUMNS
+            ]
         for area in data.get("by_area", []):
             rows += [
                 {"section": f"area {area['area'] or ''}", "name": k, "value": area[k]}
@@ -205,7 +211,11 @@ def _report_text(result: Report, fmt: str) -> str:
         ["category", "hours", "exchanges"],
         "table",
     )
-    text = f"{head}{figures}\n\nBy month\n\n{months}\n\nBy category\n\n{categories}"
+    kinds = render(data["by_kind"], ["kind", *_KIND_COLUMNS], "table")
+    text = (
+        f"{head}{figures}\n\nBy month\n\n{months}\n\nBy category\n\n{categories}"
+        f"\n\nBy kind of member\n\n{kinds}"
+    )
     if "by_area" in data:
         areas = render(
             [

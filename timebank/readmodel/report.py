@@ -26,6 +26,7 @@ __all__ = [
     "INACTIVE_DAYS",
     "AreaFigures",
     "CategoryFigures",
+    "KindFigures",
     "MemberActivity",
     "MonthFigures",
     "Report",
@@ -39,6 +40,7 @@ __all__ = [
 
 #: A member with no service exchange in this many days before a date is inactive.
 INACTIVE_DAYS = 90
+#: The kinds of member, in the order ``Report.by_kind`` lists them.
 _MEMBER_KINDS = ("individual", "organisation")
 
 
@@ -93,6 +95,29 @@ class CategoryFigures:
             "hours": _number(self.exchanged_minutes),
             "exchanges": self.exchanges,
             "exchanged_minutes": self.exchanged_minutes,
+        }
+
+
+@attrs.frozen
+class KindFigures:
+    """The member figures of one kind of member (``individual`` or
+    ``organisation``) in a report; each adds up, over the kinds, to the
+    report's own figure."""
+
+    kind: str
+    #: Members of this kind whose membership was active on the last day.
+    members: int
+    new_members: int
+    active_members: int
+    inactive_members: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "members": self.members,
+            "new_members": self.new_members,
+            "active_members": self.active_members,
+            "inactive_members": self.inactive_members,
         }
 
 
@@ -187,6 +212,8 @@ class Report:
     members_with_one_connection: int
     by_month: tuple[MonthFigures, ...]
     by_category: tuple[CategoryFigures, ...]
+    #: The member figures for individuals, then organisations.
+    by_kind: tuple[KindFigures, ...]
     #: Asked for with ``by_area=True``; ``None`` otherwise.
     by_area: tuple[AreaFigures, ...] | None = None
 
@@ -218,6 +245,7 @@ class Report:
             "members_with_one_connection": self.members_with_one_connection,
             "by_month": [m.to_dict() for m in self.by_month],
             "by_category": [c.to_dict() for c in self.by_category],
+            "by_kind": [k.to_dict() for k in self.by_kind],
             **({} if self.by_area is None else {"by_area": [a.to_dict() for a in self.by_area]}),
             "exchanged_minutes": self.exchanged_minutes,
             "donated_to_pot_minutes": self.donated_to_pot_minutes,
@@ -324,6 +352,17 @@ def build_report(
         )
         if count  # a category whose exchanges were all reversed is not listed
     )
+    inactive = on_end - recent
+    by_kind = tuple(
+        KindFigures(
+            kind=kind,
+            members=sum(1 for m in on_end if kinds[m] == kind),
+            new_members=sum(1 for m in new if kinds[m] == kind),
+            active_members=sum(1 for m in active if kinds.get(m) == kind),
+            inactive_members=sum(1 for m in inactive if kinds[m] == kind),
+        )
+        for kind in _MEMBER_KINDS
+    )
     by_area = None
     if areas is not None:
         by_area = _by_area(db, banks, marks, (first, last), areas, (on_end, new, active))
@@ -336,11 +375,11 @@ def build_report(
         exchanged_minutes=exchanged,
         exchanges=exchanges,
         transactions=transactions,
-        individual_members=sum(1 for m in on_end if kinds[m] == "individual"),
-        organisations=sum(1 for m in on_end if kinds[m] == "organisation"),
+        individual_members=by_kind[0].members,
+        organisations=by_kind[1].members,
         new_members=len(new),
         active_members=len(active),
-        inactive_members=len(on_end - recent),
+        inactive_members=len(inactive),
         donated_to_pot_minutes=pots[EntryKind.DONATION.value],
         pot_funded_minutes=pots[EntryKind.POT_EXCHANGE.value],
         pot_balance_minutes=int(pot_balance or 0),
@@ -349,6 +388,7 @@ def build_report(
         members_with_one_connection=len(on_end & _one_connection(db, banks, marks, last).keys()),
         by_month=tuple(by_month),
         by_category=by_category,
+        by_kind=by_kind,
         by_area=by_area,
     )
 
