@@ -440,6 +440,24 @@ def test_member_figures_by_kind(tb: timebank.Timebank, tree: str) -> None:
     assert by_kind(rollup=True) == {"individual": (4, 0, 3, 1), "organisation": (2, 1, 1, 1)}
 
 
+def test_catching_up_reports_its_progress_after_each_batch(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    for day in range(1, 8):
+        tb.record_exchange(bank, "ann", "bob", "1:00", actor=ACTOR, occurred_on=f"2026-02-0{day}")
+    behind = tb.read_model.behind()
+    assert behind == tb.read_model.log_end() - tb.read_model.position() > 0
+    done: list[int] = []
+    assert tb.read_model.catch_up(batch_size=3, progress=done.append) == behind
+    assert done == [*range(3, behind, 3), behind]  # after each committed batch
+    assert tb.read_model.behind() == 0
+    done.clear()
+    assert tb.read_model.catch_up(progress=done.append) == 0
+    assert done == []  # nothing applied, nothing reported
+    assert tb.read_model.rebuild(batch_size=4, progress=done.append) == tb.read_model.log_end()
+    assert done == [*range(4, tb.read_model.log_end(), 4), tb.read_model.log_end()]
+
+
 def test_a_reopened_store_resumes_where_its_read_model_stopped(
     reopen: Callable[[], timebank.Timebank], tmp_path
 ) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from timebank.cli import _actor, _errors_as_one_line, _store, cli
+from timebank.cli import _actor, _errors_as_one_line, _progress_bar, _store, cli
 from timebank.domain.errors import ImportFailed, TimebankError
 from timebank.domain.policy import Policy
 from timebank.importing import (
@@ -174,24 +173,7 @@ def _progress(file: Path, header: int) -> Iterator[Callable[[int], None]]:
     if not sys.stderr.isatty():
         yield lambda _: None
         return
-    total = max(0, _lines(file) - header)
-    started = time.perf_counter()
-    shown = 0
-
-    def rate(_: object) -> str:
-        seconds = time.perf_counter() - started
-        return f"{shown / seconds:,.0f} rows/s" if seconds > 0 else ""
-
-    with click.progressbar(
-        length=total, label="applying rows", file=sys.stderr, show_pos=True,
-        item_show_func=rate,
-    ) as bar:  # fmt: skip
-
-        def advance(done: int) -> None:
-            nonlocal shown
-            bar.update(done - shown, done)
-            shown = done
-
+    with _progress_bar(max(0, _lines(file) - header), "applying rows", "rows") as advance:
         yield advance
 
 

@@ -18,9 +18,17 @@ import click
 
 from timebank._output import render
 from timebank._reporting import STATEMENT_LINES_MAX
-from timebank.cli import _command, _errors_as_one_line, _format_option, _store, cli
+from timebank.cli import (
+    _command,
+    _errors_as_one_line,
+    _format_option,
+    _progress_bar,
+    _store,
+    cli,
+)
 from timebank.domain.errors import MemberNotFound
 from timebank.domain.values import format_hours
+from timebank.readmodel import BATCH_SIZE, ReadModel
 from timebank.readmodel.report import INACTIVE_DAYS, Report
 
 if TYPE_CHECKING:
@@ -48,6 +56,26 @@ _STATEMENT_COLUMNS = [
     "bank", "occurred_on", "entry_id", "kind", "minutes", "balance_minutes", "counterparties",
     "category", "reversed_by",
 ]  # fmt: skip
+
+
+@contextlib.contextmanager
+def _reading_store() -> Iterator[Timebank]:
+    """The store, its read model caught up first (with a progress bar when
+    that is long, see :func:`_catch_up`): for the commands that read it."""
+    with _store() as tb:
+        _catch_up(tb.read_model)
+        yield tb
+
+
+def _catch_up(model: ReadModel, *, rebuild: bool = False) -> int:
+    """Catch the read model up (or rebuild it); events applied. On a
+    terminal, a progress bar with events per second when at least a batch
+    of events is to be applied; otherwise nothing is shown."""
+    total = model.log_end() if rebuild else model.behind()
+    if not sys.stderr.isatty() or total < BATCH_SIZE:
+        return model.rebuild() if rebuild else model.catch_up()
+    with _progress_bar(total, "catching up the read model", "events") as advance:
+        return model.rebuild(progress=advance) if rebuild else model.catch_up(progress=advance)
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -146,7 +174,7 @@ def report(
     """The period report of BANK: hours, exchanges, members, pot and
     connections, by month and by category, and by area on request
     (definitions: docs/reports.md). HTML is one printable file with charts."""
-    with _store() as tb:
+    with _reading_store() as tb:
         result = tb.report(bank, start=start, end=end, rollup=rollup, by_area=by_area)
         if fmt == "html":
             # matplotlib loads only for this format (the charts extra)
@@ -238,7 +266,7 @@ def subject_access(person: str, output: Path | None) -> None:
     guardian), as JSON, for a subject access request: profile, memberships,
     statements, entries they recorded, pending entries, roles, guardianships
     (docs/membership.md)."""
-    with _store() as tb:
+    with _reading_store() as tb:
         found = tb.subject_access(person)
     _write(json.dumps(found.to_dict(), indent=2, ensure_ascii=False), output)
 
@@ -250,7 +278,7 @@ def subject_access(person: str, output: Path | None) -> None:
 def statement(member: str, bank: str | None, fmt: str) -> None:
     """Every entry on MEMBER's account, with the running balance, in each bank
     they belong to (or in --bank)."""
-    with _store() as tb:
+    with _reading_store() as tb:
         banks = [bank] if bank is not None else [m.bank for m in tb.memberships(member)]
         if not banks:  # not an empty statement: a mistyped id must say so
             raise MemberNotFound(f"no member {member!r} in any bank", member=member)
@@ -301,7 +329,7 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def inactive(bank: str, as_of: str | None, days: int, rollup: bool, fmt: str) -> None:
     """Members with no service exchange in the last DAYS days, for
     coordinators to get back in touch with."""
-    with _store() as tb:
+    with _reading_store() as tb:
         rows = _named(
             tb,
             [m.to_dict() for m in tb.inactive_members(bank, as_of=as_of, days=days, rollup=rollup)],
@@ -320,7 +348,7 @@ def activity(bank: str, start: str | None, end: str | None, rollup: bool, fmt: s
     """Every member of the period, with what they did in it: exchanges, hours
     given and received, how many members they exchanged with, their first
     and last exchange (definitions: docs/reports.md)."""
-    with _store() as tb:
+    with _reading_store() as tb:
         rows = _named(
             tb,
             [a.to_dict() for a in tb.member_activity(bank, start=start, end=end, rollup=rollup)],
@@ -340,7 +368,7 @@ def one_connection(bank: str, as_of: str | None, rollup: bool, fmt: str) -> None
     """Members who have exchanged with exactly one other member, and with
     whom: the people the report's members_with_one_connection counts, for
     coordinators to introduce to others."""
-    with _store() as tb:
+    with _reading_store() as tb:
         rows = _named(
             tb,
             [m.to_dict() for m in tb.members_with_one_connection(bank, as_of=as_of, rollup=rollup)],
@@ -382,12 +410,12 @@ def export(fmt: str, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     if fmt == "ledger":
         journal = directory / "timebank.journal"
-        with _store() as tb, _replacing(journal) as (out,):
+        with _reading_store() as tb, _replacing(journal) as (out,):
             count = tb.export_ledger(out)
         click.echo(f"wrote {journal} ({count} transactions)")
         return
     members, entries = directory / "members.csv", directory / "entries.csv"
-    with _store() as tb, _replacing(members, entries) as (m, e):
+    with _reading_store() as tb, _replacing(members, entries) as (m, e):
         counts = tb.export_csv(m, e)
     click.echo(f"wrote {members} ({counts[0]} rows) and {entries} ({counts[1]} rows)")
 
@@ -435,7 +463,7 @@ def read_model_status() -> None:
     """Where the read model is and how far it has read the log."""
     with _store() as tb:
         model = tb.read_model
-        last = tb._app.recorder.max_notification_id() or 0
+        last = model.log_end()
         reason = model.rebuild_reason()
         rebuilt = "" if reason is None else f"; the next catch-up rebuilds it: {reason}"
         click.echo(f"{model.location}: at event {model.position():,} of {last:,}{rebuilt}")
@@ -445,7 +473,7 @@ def read_model_status() -> None:
 def read_model_catch_up() -> None:
     """Apply the events recorded since the read model last read the log."""
     with _store() as tb:
-        applied = tb.read_model.catch_up()
+        applied = _catch_up(tb.read_model)
         click.echo(f"applied {applied:,} events; at event {tb.read_model.position():,}")
 
 
@@ -453,5 +481,5 @@ def read_model_catch_up() -> None:
 def read_model_rebuild() -> None:
     """Drop the read model's tables and build them again from the whole log."""
     with _store() as tb:
-        applied = tb.read_model.rebuild()
+        applied = _catch_up(tb.read_model, rebuild=True)
         click.echo(f"rebuilt {tb.read_model.location} from {applied:,} events")

@@ -77,7 +77,9 @@ class Reporting:
         method below; call ``.catch_up()`` or ``.rebuild()`` yourself too)."""
         with self._app.lock:
             if self._read_model is None:
-                self._read_model = ReadModel(self.backend.read_model_db(), self._read_log)
+                self._read_model = ReadModel(
+                    self.backend.read_model_db(), self._read_log, self._log_end
+                )
             return self._read_model
 
     def _read_log(self, after: int, limit: int) -> Sequence[LogRecord]:
@@ -87,6 +89,11 @@ class Reporting:
         ``read_model.catch_up()`` and ``.rebuild()`` are called directly."""
         with as_storage_error(self.url):
             return self._app.index.read_log(after, limit)
+
+    def _log_end(self) -> int:
+        """The notification id of the store's last event (0 when empty)."""
+        with as_storage_error(self.url):
+            return self._app.recorder.max_notification_id() or 0
 
     def _caught_up(self) -> ReadModel:
         """The read model, caught up (callers hold the store's lock)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
@@ -76,6 +77,30 @@ def _store(*, create: bool = False) -> Iterator[api.Timebank]:
         yield tb
     finally:
         tb.close()
+
+
+@contextmanager
+def _progress_bar(total: int, label: str, unit: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on standard error (click's) over ``total`` items, with
+    ``unit`` per second; the callable it yields takes the items done so far.
+    Its callers show it only on a terminal."""
+    started = time.perf_counter()
+    shown = 0
+
+    def rate(_: object) -> str:
+        seconds = time.perf_counter() - started
+        return f"{shown / seconds:,.0f} {unit}/s" if seconds > 0 else ""
+
+    with click.progressbar(
+        length=total, label=label, file=sys.stderr, show_pos=True, item_show_func=rate
+    ) as bar:
+
+        def advance(done: int) -> None:
+            nonlocal shown
+            bar.update(done - shown, done)
+            shown = done
+
+        yield advance
 
 
 def _actor() -> str:

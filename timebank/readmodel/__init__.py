@@ -54,15 +54,20 @@ BATCH_SIZE = 20_000
 
 #: Reads stored events after a notification id: ``(after, limit) -> records``.
 LogReader = Callable[[int, int], Sequence[LogRecord]]
+#: Called with the events applied so far after each committed batch.
+Progress = Callable[[int], None]
 
 
 class ReadModel:
     """The read model of one store. :meth:`catch_up` before reading it (the
     :class:`~timebank.Timebank` report methods do)."""
 
-    def __init__(self, db: ReadModelDB, read_log: LogReader) -> None:
+    def __init__(
+        self, db: ReadModelDB, read_log: LogReader, log_end: Callable[[], int] | None = None
+    ) -> None:
         self.db = db
         self._read_log = read_log
+        self._log_end = log_end
 
     @property
     def location(self) -> str:
@@ -76,8 +81,22 @@ class ReadModel:
         rows = self.db.execute("SELECT notification_id FROM rm_position")
         return int(rows[0][0]) if rows else 0
 
-    def catch_up(self, *, batch_size: int = BATCH_SIZE) -> int:
+    def log_end(self) -> int:
+        """Notification id of the log's last event (0 when empty)."""
+        if self._log_end is None:
+            raise TypeError("this read model was opened without the log's end")
+        return self._log_end()
+
+    def behind(self) -> int:
+        """How many events the next catch-up will apply: those recorded since
+        the last one, or the whole log when it will rebuild (see
+        :meth:`rebuild_reason`)."""
+        end = self.log_end()
+        return end if self.rebuild_reason() is not None else end - self.position()
+
+    def catch_up(self, *, batch_size: int = BATCH_SIZE, progress: Progress | None = None) -> int:
         """Apply every event recorded since the last catch-up; how many.
+        ``progress(applied)`` is called after each committed batch.
 
         Several processes may call it at once: they take turns, and each
         event is applied once (the position is read and written inside the
@@ -119,6 +138,8 @@ class ReadModel:
                             (records[-1][0], fingerprint(records[-1])),
                         )
                 applied += len(records)
+                if progress is not None and records:
+                    progress(applied)
                 if len(records) < batch_size:
                     break
         with self.db.exclusive():
@@ -140,11 +161,12 @@ class ReadModel:
             return True
         return every_account_waits(self.db)
 
-    def rebuild(self, *, batch_size: int = BATCH_SIZE) -> int:
-        """Drop every table and apply the whole log again; events applied."""
+    def rebuild(self, *, batch_size: int = BATCH_SIZE, progress: Progress | None = None) -> int:
+        """Drop every table and apply the whole log again; events applied
+        (``progress`` as for :meth:`catch_up`)."""
         with self.db.exclusive():
             self._drop()
-        return self.catch_up(batch_size=batch_size)
+        return self.catch_up(batch_size=batch_size, progress=progress)
 
     def tables(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every read-model table, sorted (to compare two read

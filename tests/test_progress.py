@@ -1,0 +1,125 @@
+"""Progress bars: on a real terminal (a pseudo-terminal) the long commands
+show one, with a rate; off a terminal they show nothing and print only their
+summary (issue 6: "a progress bar with rows per second on a terminal; plain
+summary lines when not on a terminal"; docs/reports.md, "Progress")."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pty
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+import timebank
+from timebank.readmodel import BATCH_SIZE
+
+from .conftest import fixed_clock
+
+#: One batch of the read model and a little more, so that catching up is
+#: long enough to show its bar.
+ENTRIES = BATCH_SIZE + 100
+MEMBERS = 40
+_CLI = [sys.executable, "-c", "from timebank.cli import main; main()"]
+
+
+def _files(directory: Path) -> tuple[Path, Path]:
+    members, entries = directory / "members.csv", directory / "entries.csv"
+    with members.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["member_id", "kind", "bank", "joined_on"])
+        out.writerows([f"m{i}", "individual", "b", "2024-01-01"] for i in range(MEMBERS))
+    with entries.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["entry_id", "occurred_on", "kind", "provider", "receiver", "hours", "bank"])
+        out.writerows(
+            [f"e{n}", (date(2024, 1, 1) + timedelta(days=n % 700)).isoformat(), "exchange",
+             f"m{n % MEMBERS}", f"m{(n + 1) % MEMBERS}", "1", "b"]
+            for n in range(ENTRIES)
+        )  # fmt: skip
+    return members, entries
+
+
+def _on_a_terminal(*args: str) -> str:
+    """Run the CLI with a pseudo-terminal as its standard streams; all it
+    wrote there."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*_CLI, *args], stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 1 << 16)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=300) == 0, b"".join(chunks).decode(errors="replace")
+    return b"".join(chunks).decode()
+
+
+def _off_a_terminal(*args: str) -> tuple[str, str]:
+    done = subprocess.run(
+        [*_CLI, *args], check=False, capture_output=True, text=True, timeout=300,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout, done.stderr
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    directory = tmp_path_factory.mktemp("progress")
+    members, entries = _files(directory)
+    db = f"sqlite:///{directory / 'store.db'}"
+    _off_a_terminal("--db", db, "import", "members", str(members), "--create-banks")
+    return db, entries
+
+
+def test_an_import_shows_its_bar_on_a_terminal_and_only_its_summary_off_one(
+    store: tuple[str, Path],
+) -> None:
+    db, entries = store
+    shown = _on_a_terminal("--db", db, "import", "entries", str(entries))
+    assert "applying rows" in shown
+    assert "rows/s" in shown
+    assert f"recorded {ENTRIES:,}" in shown
+    # again, off a terminal: nothing to record, and no bar
+    out, err = _off_a_terminal("--db", db, "import", "entries", str(entries))
+    assert f"{ENTRIES:,} already present" in out
+    assert "applying rows" not in out + err
+    assert "rows/s" not in out + err
+
+
+def test_catching_the_read_model_up_shows_a_bar_when_far_behind(
+    store: tuple[str, Path],
+) -> None:
+    db, entries = store
+    _off_a_terminal("--db", db, "import", "entries", str(entries))  # if run alone
+    # No read model yet, or deleted (docs: the next report rebuilds it).
+    for part in Path(db.removeprefix("sqlite:///")).parent.glob("store.reports.db*"):
+        part.unlink()
+    with timebank.open(db, clock=fixed_clock) as tb:
+        assert tb.read_model.behind() == tb.read_model.log_end() >= BATCH_SIZE
+    shown = _on_a_terminal("--db", db, "report", "--bank", "b", "--format", "json")
+    assert "catching up the read model" in shown
+    assert "events/s" in shown
+    assert f'"exchanges": {ENTRIES}' in shown  # and the report itself
+    # Caught up now: the next report shows no bar.
+    shown = _on_a_terminal("--db", db, "report", "--bank", "b", "--format", "json")
+    assert "catching up the read model" not in shown
+    assert f'"exchanges": {ENTRIES}' in shown
+    # A rebuild is the whole log: a bar on a terminal, none off one.
+    assert "catching up the read model" in _on_a_terminal("--db", db, "read-model", "rebuild")
+    out, err = _off_a_terminal("--db", db, "read-model", "rebuild")
+    assert out.startswith("rebuilt ")
+    assert err == ""
+    data = json.loads(_off_a_terminal("--db", db, "report", "--bank", "b", "--format", "json")[0])
+    assert data["exchanges"] == ENTRIES
