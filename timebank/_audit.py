@@ -116,6 +116,8 @@ class AuditReport:
         }  # fmt: skip
 
     def summary(self) -> str:
+        """A head line (events, banks, entries; clean or how many problems
+        and notes), then one line per finding (what ``timebank audit`` prints)."""
         infos = len(self.findings) - len(self.errors)
         head = (
             f"audit: {self.events:,} events, {self.banks} banks, {self.entries:,} entries:"

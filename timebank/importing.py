@@ -149,6 +149,8 @@ class ImportResult:
         return attrs.asdict(self)
 
     def summary(self) -> str:
+        """One line: rows read, entries (or members) recorded, skipped as
+        already present, flagged, and any banks created (what the CLI prints)."""
         verb = "would record" if self.dry_run else "recorded"
         return (
             f"{self.file}: {self.rows:,} rows read; {verb} {self.recorded:,};"

@@ -70,6 +70,7 @@ class Permissions:
             raise InvalidPolicy("manage_bank must stay with admins (a bank needs an owner)")
 
     def needed(self, action: Action) -> Role:
+        """The lowest role that may take ``action`` in the bank."""
         role: Role = getattr(self, action.value)
         return role
 

@@ -177,6 +177,8 @@ class ReadModel:
         }
 
     def close(self) -> None:
+        """Close the read model's database connection (the store's own
+        ``close()`` does it)."""
         self.db.close()
 
     def rebuild_reason(self) -> str | None:
