@@ -3,6 +3,8 @@
     python bench/reports.py                      # 1,000,000 entries, 10,000 members
     python bench/reports.py --store /tmp/r.db    # keep (or reuse) the built store
     python bench/reports.py --quick              # a small store, for a smoke test
+    scripts/postgres run -- sh -c 'python bench/reports.py --store /tmp/r.db \
+        --postgres "$TIMEBANK_TEST_POSTGRES"'    # also on PostgreSQL
 
 Builds a store through the domain's own rules (1,000 entries per
 transaction, as bench/ledger.py does) with a realistic mix: each member
@@ -46,6 +48,12 @@ in exactly 1,000 entries. Then measures, on that store:
     (the run stops otherwise). It says what the second implementation of
     the projection that moving it into SQLite means would gain.
 
+With ``--postgres URL`` (an empty store), the store is then copied there
+(``timebank migrate``) and the read model measured on PostgreSQL: catching
+up from empty, the reports, the figures by area and member activity for one
+month, the statement of ``m0`` and catching up after 1,000 entries (the
+targets are SQLite's; these have none).
+
 Each target line prints the ratio of the measured figure to the target.
 """
 
@@ -72,6 +80,7 @@ from timebank._index import index_update
 from timebank.domain.bank import Bank, recorded_entry
 from timebank.domain.entries import NewEntry
 from timebank.domain.values import AccountKind, EntryKind
+from timebank.migrate import migrate
 from timebank.readmodel import SqliteReadModelDB
 from timebank.readmodel._projector import EVERY_ACCOUNT, settle_connections
 
@@ -276,10 +285,48 @@ def narrow_at_query_time(read_model: str, report: Any) -> None:
          TARGETS["report_ms"])  # fmt: skip
 
 
+def on_postgres(url: str, store: str, members: int) -> None:
+    """Copy the store into the empty PostgreSQL store at ``url``, then time
+    its read model there (each line's name starts with ``postgres:``)."""
+    started = time.perf_counter()
+    with timebank.open(store, clock=clock) as source, timebank.open(url, clock=clock) as target:
+        copied = migrate(source, target).events
+    print(f"postgres: {copied:,} events copied in {time.perf_counter() - started:.1f} s")
+    with timebank.open(url, clock=clock) as tb:
+        started = time.perf_counter()
+        applied = tb.read_model.catch_up()
+        seconds = time.perf_counter() - started
+        assert applied == copied, (applied, copied)
+        line("postgres: catch up from empty", applied / seconds, "events/s")
+        for name, period in (
+            ("whole history", {}),
+            ("one year", {"start": "2020-01-01", "end": "2020-12-31"}),
+            ("one month", {"start": "2020-06-01", "end": "2020-06-30"}),
+        ):
+            seconds, _ = timed(lambda p=period: tb.report(BANK, **p), 5)
+            line(f"postgres: report, {name}", seconds * 1000, "ms")
+        month = {"start": "2020-06-01", "end": "2020-06-30"}  # areas: copied profiles
+        seconds, _ = timed(lambda: tb.report(BANK, by_area=True, **month), 3)
+        line("postgres: report by area, one month", seconds * 1000, "ms")
+        seconds, _ = timed(lambda: tb.member_activity(BANK, **month), 3)
+        line("postgres: member activity, one month", seconds * 1000, "ms")
+        seconds, lines = timed(lambda: tb.statement(BANK, "m0"), 20)
+        line(f"postgres: statement of m0 ({len(lines):,} lines)", seconds * 1000, "ms")
+        run = time.time_ns()
+        for i in range(1000):
+            a, b = f"m{i % (members - 2) + 1}", f"m{i % (members - 2) + 2}"
+            tb.record_exchange(BANK, a, b, "1:00", actor=ACTOR, occurred_on="2026-05-01",
+                               entry_id=f"pg-{run}-{i}")  # fmt: skip
+        started = time.perf_counter()
+        tb.read_model.catch_up()
+        line("postgres: catch up after 1,000 entries", (time.perf_counter() - started) * 1000, "ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small store (smoke test)")
     parser.add_argument("--store", type=Path, help="SQLite file to build, or reuse if it exists")
+    parser.add_argument("--postgres", metavar="URL", help="also measure there (an empty store)")
     args = parser.parse_args()
     members, entries, hub = (500, 20_000, 200) if args.quick else (10_000, 1_000_000, 1_000)
     with tempfile.TemporaryDirectory() as tmp:
@@ -432,6 +479,8 @@ def main() -> None:
             "catch up, two-party entries in SQL", events / seconds, "events/s", target, lower=False
         )
         line("in SQL / projector", events / seconds / caught_up, "")
+        if args.postgres:
+            on_postgres(args.postgres, url, members)
 
 
 if __name__ == "__main__":

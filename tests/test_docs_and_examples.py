@@ -116,13 +116,26 @@ QUICK_BENCHMARKS = {
 }  # fmt: skip
 
 
+#: What reports.py adds with --postgres.
+ON_POSTGRES = (
+    "postgres: catch up from empty", "postgres: report, whole history",
+    "postgres: report, one month", "postgres: report by area, one month",
+    "postgres: member activity, one month", "postgres: statement of m0",
+    "postgres: catch up after 1,000 entries",
+)  # fmt: skip
+
+
 @pytest.mark.parametrize("script", sorted(QUICK_BENCHMARKS))
 def test_each_benchmark_runs_and_prints_every_figure(script: str, tmp_path: Path) -> None:
+    from .conftest import new_postgres_schema
+
+    on_postgres = script == "reports.py" and POSTGRES_URL is not None
+    extra = ["--postgres", new_postgres_schema()] if on_postgres else []
     out = subprocess.run(
-        [sys.executable, ROOT / "bench" / script, "--quick"],
+        [sys.executable, ROOT / "bench" / script, "--quick", *extra],
         cwd=tmp_path, capture_output=True, text=True, check=True, timeout=600,
     ).stdout  # fmt: skip
-    for figure in QUICK_BENCHMARKS[script]:
+    for figure in QUICK_BENCHMARKS[script] + (ON_POSTGRES if on_postgres else ()):
         assert figure in out, figure
     if script == "audit.py":
         assert out.count("clean") == 2  # both audits of the generated store
