@@ -48,13 +48,19 @@ def test_a_backup_is_a_whole_checked_copy_that_restores(tmp_path: Path) -> None:
     with sqlite3.connect(dest) as copy:  # one file: no write-ahead log to carry beside it
         assert copy.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     copy.close()
-    # the restore the docs describe: the store and its -wal and -shm moved aside
-    aside = tmp_path / "aside"
-    aside.mkdir()
-    for name in ("store.db", "store.db-wal", "store.db-shm"):
-        if (tmp_path / name).exists():
-            shutil.move(tmp_path / name, aside / name)
-    shutil.copy(dest, tmp_path / "store.db")
+    assert (tmp_path / "store.reports.db").exists()  # the report above caught it up
+    restored = timebank.restore(dest, url)
+    assert (restored.path, restored.backup, restored.events) == (
+        str(tmp_path / "store.db"), str(dest), events,
+    )  # fmt: skip
+    assert restored.replaced is not None
+    replaced = Path(restored.replaced)
+    assert replaced.parent == tmp_path
+    assert replaced.name.startswith("store.db.replaced-")
+    assert not (tmp_path / "store.reports.db").exists()  # rebuilt by the next report
+    assert not list(tmp_path.glob("*.restoring"))
+    with timebank.open(f"sqlite:///{replaced}", clock=fixed_clock, create=False) as tb:
+        assert tb.entry("after-the-backup").minutes == 120  # kept aside, whole
     with timebank.open(url, clock=fixed_clock, create=False) as tb:
         assert tb.audit().ok
         assert (tb.balances(), tb.statement("b", "x"), tb.report("b").to_dict()) == before
@@ -170,3 +176,122 @@ def test_the_backup_runs_in_a_thread_beside_commands_of_the_same_store(tmp_path:
         thread.join()
         assert tb.balance("b", "x") == 20 * 30 - 10 * 30
     assert done[0].events >= 25
+
+
+# --- restore -----------------------------------------------------------------------------------
+def _files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def test_a_restore_refuses_with_nothing_changed(tmp_path: Path) -> None:
+    url = _store(tmp_path / "store.db")
+    with timebank.open(url, clock=fixed_clock) as tb:
+        backup = tb.backup(tmp_path / "backup.db")
+    (tmp_path / "junk.db").write_bytes(b"not a database at all")
+    with sqlite3.connect(tmp_path / "other.db") as other:
+        other.execute("CREATE TABLE t (x)")
+    other.close()
+    damaged = tmp_path / "damaged.db"
+    shutil.copy(backup.path, damaged)
+    damage(damaged, ("timebank_entry_index",))
+    before = _files(tmp_path)
+    refusals = {
+        tmp_path / "none.db": "no backup at",
+        tmp_path / "store.db": "is the store itself",
+        tmp_path / "junk.db": "failed its check, so nothing was restored",
+        tmp_path / "other.db": "failed its check, so nothing was restored: not a timebank store",
+        damaged: "failed its check, so nothing was restored",
+    }
+    for bad, reason in refusals.items():
+        with pytest.raises(errors.RestoreRefused, match=reason):
+            timebank.restore(bad, url)
+        assert _files(tmp_path) == before, bad
+    # A store in use, by this process or another: SQLite says so.
+    with timebank.open(url, clock=fixed_clock) as tb:
+        tb.balance("b", "x")
+        with pytest.raises(errors.RestoreRefused, match="is in use: stop every process"):
+            timebank.restore(backup.path, url)
+        tb.record_exchange("b", "x", "y", "1", actor=ACTOR)  # and it goes on
+    assert not list(tmp_path.glob("*.restoring"))
+    assert not list(tmp_path.glob("*.replaced-*"))
+    for kind in BACKENDS:
+        if kind != "sqlite":
+            store = open_store(kind, tmp_path)()
+            with store as tb, pytest.raises(errors.RestoreRefused, match="not a SQLite store"):
+                timebank.restore(backup.path, tb.url)
+
+
+def test_a_restore_keeps_a_killed_writers_log_with_the_store_it_replaces(tmp_path: Path) -> None:
+    """The trap of restoring by hand: a write-ahead log left beside the
+    store. The restore merges it into the replaced file, which keeps every
+    committed entry, and the restored store has no log but its own."""
+    url = _store(tmp_path / "store.db")
+    with timebank.open(url, clock=fixed_clock) as tb:
+        backup = tb.backup(tmp_path / "backup.db")
+    killed = subprocess.run(
+        [sys.executable, "-c", (
+            "import os, signal, timebank\n"
+            f"tb = timebank.open({url!r})\n"
+            "tb.record_exchange('b', 'y', 'x', '3', actor='coord-1', entry_id='in-the-log')\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n"
+        )],
+        check=False, capture_output=True,
+    )  # fmt: skip
+    assert killed.returncode == -9, killed.stderr
+    assert (tmp_path / "store.db-wal").stat().st_size > 0  # committed there, not yet merged
+    restored = timebank.restore(backup.path, url)
+    assert restored.replaced is not None
+    assert not Path(f"{restored.replaced}-wal").exists()  # merged into the file
+    assert (
+        not (tmp_path / "store.db-wal").exists() or (tmp_path / "store.db-wal").stat().st_size == 0
+    )
+    with timebank.open(f"sqlite:///{restored.replaced}", clock=fixed_clock, create=False) as tb:
+        assert tb.entry("in-the-log").minutes == 180
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        with pytest.raises(errors.EntryNotFound):
+            tb.entry("in-the-log")
+        assert tb.audit().ok
+
+
+def test_a_lost_or_damaged_store_is_restored(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    url = _store(path)
+    with timebank.open(url, clock=fixed_clock) as tb:
+        backup = tb.backup(tmp_path / "backup.db")
+        balances = tb.balances()
+    damage(path, ("stored_events",))
+    damaged = path.read_bytes()
+    restored = timebank.restore(backup.path, url)
+    assert restored.replaced is not None
+    kept = Path(restored.replaced).read_bytes()
+    # kept as it was, but for the 100-byte file header SQLite rewrites on
+    # taking it out of write-ahead-log mode
+    assert (len(kept), kept[100:]) == (len(damaged), damaged[100:])
+    path.write_bytes(b"its first page lost")  # not even a database now: moved as it is
+    unreadable = timebank.restore(backup.path, url)
+    assert unreadable.replaced is not None
+    assert Path(unreadable.replaced).read_bytes() == b"its first page lost"
+    # within the same second too, an earlier replaced store is never overwritten
+    assert unreadable.replaced != restored.replaced
+    assert Path(restored.replaced).read_bytes() == kept
+    for name in ("store.db", "store.db-wal", "store.db-shm", "store.reports.db"):
+        (tmp_path / name).unlink(missing_ok=True)  # the disk lost
+    again = timebank.restore(backup.path, url)
+    assert (again.replaced, again.events) == (None, backup.events)
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        assert tb.balances() == balances
+        assert tb.audit().ok
+
+
+def test_the_restore_command(tmp_path: Path) -> None:
+    url = _store(tmp_path / "store.db")
+    with timebank.open(url, clock=fixed_clock) as tb:
+        backup = tb.backup(tmp_path / "backup.db")
+        busy = CliRunner().invoke(cli, ["--db", url, "restore", backup.path])
+        assert (busy.exit_code, busy.output.startswith("error: restore_refused:")) == (1, True)
+        assert "is in use" in busy.output
+    out = CliRunner().invoke(cli, ["--db", url, "restore", backup.path])
+    assert out.exit_code == 0, out.output
+    assert out.output.startswith(f"restored 25 events from {backup.path} into ")
+    assert "store.db.replaced-" in out.output
+    assert "keep it until `timebank audit`" in out.output

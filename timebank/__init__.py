@@ -7,7 +7,7 @@ that a store keeps every ledger invariant.
 """
 
 from timebank._audit import AuditReport, Finding
-from timebank.api import Timebank, audit, open
+from timebank.api import Timebank, audit, open, restore
 from timebank.domain.entries import RecordedEntry
 from timebank.domain.errors import TimebankError
 from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
@@ -42,6 +42,7 @@ from timebank.views import (
     NearLimit,
     OneConnection,
     PendingEntry,
+    Restored,
     StatementLine,
     SubjectAccess,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "ReadModel",
     "RecordedEntry",
     "Report",
+    "Restored",
     "Role",
     "RowProblem",
     "StatementLine",
@@ -93,4 +95,5 @@ __all__ = [
     "open",
     "parse_minutes",
     "read_csv",
+    "restore",
 ]

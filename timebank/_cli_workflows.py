@@ -141,6 +141,21 @@ def backup(dest: Path) -> None:
     )
 
 
+@_command("restore")
+@click.argument("backup", type=click.Path(dir_okay=False, path_type=Path))
+def restore(backup: Path) -> None:
+    """Put the backup file BACKUP in place of the SQLite store (--db), which
+    no process may be using: the backup is checked first, and the store it
+    replaces is kept beside it as STORE.replaced-<time> (docs/storage.md)."""
+    done = api.restore(backup, click.get_current_context().obj["db"])
+    click.echo(f"restored {done.events:,} events from {done.backup} into {done.path}")
+    if done.replaced is not None:
+        click.echo(
+            f"the store it replaced is {done.replaced}: keep it until `timebank audit` of the"
+            " restored store is clean (it may hold entries made since the backup)"
+        )
+
+
 # --- pending entries ---------------------------------------------------------------------------
 @_command("propose")
 @click.argument("bank")

@@ -81,11 +81,12 @@ from timebank.views import (
     Member,
     PendingEntry,
     PersonEvent,
+    Restored,
     StatementLine,
     SubjectAccess,
 )
 
-__all__ = ["STATEMENT_LINES_MAX", "Timebank", "audit", "open"]
+__all__ = ["STATEMENT_LINES_MAX", "Timebank", "audit", "open", "restore"]
 
 #: The fields of a pending entry that name a person taking part in it.
 _PENDING_PEOPLE = ("provider", "receiver", "actor", "on_behalf_of", "confirmer", "confirmed_by")
@@ -128,6 +129,33 @@ def audit(
         return store.audit(read_model=read_model)
     with open(store, create=False) as tb:
         return tb.audit(read_model=read_model)
+
+
+def restore(backup: str | os.PathLike[str], url: str | None = None) -> Restored:
+    """Put the backup file ``backup`` (one that :meth:`Timebank.backup`
+    wrote) in place of the SQLite store at ``url`` (default as :func:`open`),
+    docs/storage.md, Restoring: the backup is copied beside the store and
+    checked; the store, which no process may have open, is moved aside to
+    ``STORE.replaced-<UTC time>`` (``Restored.replaced``) as one whole file;
+    the checked copy takes its name, and the read model beside it is deleted
+    (the next report rebuilds it). :class:`~timebank.errors.RestoreRefused`,
+    with nothing changed, for a missing or unsound backup, the store's own
+    file, a store in use, or a store that is not a SQLite file."""
+    url = url or default_url()
+    if not url.startswith("sqlite:///"):
+        shown = url.rsplit("@", maxsplit=1)[-1]  # never a password
+        raise errors.RestoreRefused(
+            f"{shown} is not a SQLite store: restore a PostgreSQL store's pg_dump into an empty"
+            " schema (docs/storage.md); a memory:// store has no file",
+            url=shown,
+        )
+    backend = open_backend(url)  # the path checked as open checks it; nothing opened yet
+    try:
+        events, replaced = backend.restore(Path(backup))
+    finally:
+        backend.close()
+    path = url.removeprefix("sqlite:///")
+    return Restored(path, str(backup), events, None if replaced is None else str(replaced))
 
 
 class Timebank(Reporting, Importing):

@@ -24,6 +24,7 @@ __all__ = [
     "OneConnection",
     "PendingEntry",
     "PersonEvent",
+    "Restored",
     "StatementLine",
     "SubjectAccess",
     "entry_to_dict",
@@ -107,6 +108,21 @@ class Backup:
     path: str
     bytes: int
     events: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class Restored:
+    """A store restored from a backup: the store's file, the backup it now
+    holds, its events, and where the store it replaced was moved (``None``
+    when there was none)."""
+
+    path: str
+    backup: str
+    events: int
+    replaced: str | None
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)

@@ -47,6 +47,7 @@ __all__ = [
     "PendingStateConflict",
     "PotOverdrawn",
     "ReadModelError",
+    "RestoreRefused",
     "ReversalBeforeEntry",
     "RoleNotFound",
     "RuleViolation",
@@ -302,6 +303,14 @@ class BackupRefused(StorageError):
     own file, or the store is not a SQLite file (nothing is written)."""
 
     code = "backup_refused"
+
+
+class RestoreRefused(StorageError):
+    """A restore was not made: the backup is missing, is the store's own
+    file or fails its check, the store is in use, or it is not a SQLite
+    file (nothing is changed)."""
+
+    code = "restore_refused"
 
 
 class MigrationMismatch(StorageError):

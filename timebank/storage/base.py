@@ -24,7 +24,7 @@ from uuid import UUID
 import attrs
 from eventsourcing.persistence import InfrastructureFactory, StoredEvent
 
-from timebank.domain.errors import BackupRefused
+from timebank.domain.errors import BackupRefused, RestoreRefused
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -237,6 +237,15 @@ class Backend(abc.ABC):
         raise BackupRefused(
             "this store is not a SQLite file: back up PostgreSQL with pg_dump, or copy any"
             " store into a new SQLite file with `timebank migrate` (docs/storage.md, Backups)"
+        )
+
+    def restore(self, backup: Path) -> tuple[int, Path | None]:  # noqa: ARG002 - no file
+        """Put a checked copy of ``backup`` in place of the store's file; the
+        events restored and where the replaced store went. Only a SQLite
+        store is one file to replace."""
+        raise RestoreRefused(
+            "this store is not a SQLite file: restore a PostgreSQL store's pg_dump into an empty"
+            " schema (docs/storage.md, Restoring)"
         )
 
     def close(self) -> None:  # noqa: B027 - optional hook

@@ -31,7 +31,7 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 
-from timebank.domain.errors import BackupRefused, StorageError
+from timebank.domain.errors import BackupRefused, RestoreRefused, StorageError
 from timebank.readmodel import ReadModelDB, SqliteReadModelDB
 from timebank.storage._sqlite_failures import STORE_CURE, is_file_failure, raise_file_failure
 from timebank.storage.base import (
@@ -89,10 +89,10 @@ def _store_file(db_name: str) -> Iterator[None]:
         _raise_store_failure(e, db_name)
 
 
-def _checked_copy(copy: sqlite3.Connection, dest: Path) -> int:
-    """The events in a backup's copy, once SQLite finds the copy sound and
-    it holds a timebank store's tables; the copy made one file, with no
-    write-ahead log beside it when it is opened."""
+def _copy_problems(copy: sqlite3.Connection) -> tuple[list[str], int]:
+    """What SQLite finds wrong with a copy of a store (nothing when it is
+    sound and holds a timebank store's tables), and its events; a sound copy
+    is made one file, with no write-ahead log beside it when it is opened."""
     try:
         problems = [str(row[0]) for row in copy.execute("PRAGMA integrity_check")]
         tables = {str(row[0]) for row in copy.execute("SELECT name FROM sqlite_master")}
@@ -100,18 +100,120 @@ def _checked_copy(copy: sqlite3.Connection, dest: Path) -> int:
             problems = ["not a timebank store"]
         if problems == ["ok"]:
             copy.execute("PRAGMA journal_mode=DELETE")
-            return int(
-                copy.execute("SELECT coalesce(max(rowid), 0) FROM stored_events").fetchone()[0]
-            )
+            events = copy.execute("SELECT coalesce(max(rowid), 0) FROM stored_events")
+            return [], int(events.fetchone()[0])
     except sqlite3.DatabaseError as e:
         if not is_file_failure(e):  # not the copy's pages: a statement's own fault
             raise
         problems = [str(e)]
-    raise StorageError(
-        f"the backup {dest} failed its check, so it was not kept: {'; '.join(problems[:3])}"
-        " (the store itself may be damaged: audit it)",
-        url=str(dest),
-    )
+    return problems, 0
+
+
+def _checked_copy(copy: sqlite3.Connection, dest: Path) -> int:
+    """The events in a backup's copy, once :func:`_copy_problems` finds none."""
+    problems, events = _copy_problems(copy)
+    if problems:
+        raise StorageError(
+            f"the backup {dest} failed its check, so it was not kept: {'; '.join(problems[:3])}"
+            " (the store itself may be damaged: audit it)",
+            url=str(dest),
+        )
+    return events
+
+
+def _restore(backup: Path, store: Path, url: str) -> tuple[int, Path | None]:
+    """Put a checked copy of the backup in place of the store's file
+    (docs/storage.md, Restoring): the events restored, and where the store
+    it replaced now is (``None`` if there was none). The read model beside
+    the store is deleted (it is rebuilt from the log). :class:`RestoreRefused`
+    with nothing changed if the backup is missing, is the store, or fails its
+    check, or if the store is in use."""
+    if not backup.is_file():
+        raise RestoreRefused(f"no backup at {backup}", url=url)
+    if store.exists() and backup.resolve() == store.resolve():
+        raise RestoreRefused(f"{backup} is the store itself: restore from a backup", url=url)
+    part = store.with_name(f"{store.name}.restoring")
+    try:
+        part.unlink(missing_ok=True)  # left by a restore that was killed
+        source = sqlite3.connect(f"{backup.resolve().as_uri()}?mode=ro", uri=True)
+        with closing(source), closing(sqlite3.connect(part)) as copy:
+            try:
+                source.backup(copy)
+                problems, events = _copy_problems(copy)
+            except sqlite3.DatabaseError as e:
+                problems, events = [str(e)], 0
+        if problems:
+            raise RestoreRefused(
+                f"the backup {backup} failed its check, so nothing was restored:"
+                f" {'; '.join(problems[:3])}",
+                url=url,
+            )
+        with part.open("rb") as written:
+            os.fsync(written.fileno())
+        replaced = None
+        with _alone(store, url):
+            if store.exists():
+                replaced = _unused(
+                    store.with_name(
+                        f"{store.name}.replaced-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+                    )
+                )
+                for suffix in ("", "-wal", "-shm"):  # a damaged store's log stays its pair
+                    if Path(f"{store}{suffix}").exists():
+                        os.replace(f"{store}{suffix}", f"{replaced}{suffix}")
+            os.replace(part, store)
+            _sync_directory(store.parent)
+        read_model = store.with_name(f"{store.stem}.reports.db")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{read_model}{suffix}").unlink(missing_ok=True)
+    except (sqlite3.DatabaseError, OSError) as e:
+        raise StorageError(f"cannot restore {backup} into {store}: {e}", url=url) from None
+    finally:
+        part.unlink(missing_ok=True)
+    return events, replaced
+
+
+def _unused(path: Path) -> Path:
+    """``path``, or ``path-2``, ``path-3``… the first that no file (or
+    write-ahead log of one) has: an earlier replaced store is never overwritten."""
+    candidate, n = path, 1
+    while any(Path(f"{candidate}{s}").exists() for s in ("", "-wal", "-shm")):
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
+
+
+@contextmanager
+def _alone(store: Path, url: str) -> Iterator[None]:
+    """Hold the store so that no other connection uses it: SQLite takes a
+    store out of write-ahead-log mode only when no other connection, in any
+    process, has it open (which also merges its log into the file), and an
+    exclusive lock then keeps newcomers waiting. A store SQLite cannot read
+    at all (damaged) is held as it is; a missing one needs no holding."""
+    if not store.exists():
+        yield
+        return
+    conn = sqlite3.connect(store.resolve().as_uri(), uri=True, isolation_level=None, timeout=0)
+    try:
+        try:
+            mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+            conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+            conn.execute("BEGIN EXCLUSIVE")
+        except sqlite3.DatabaseError as e:
+            if str(getattr(e, "sqlite_errorname", "")).startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+                mode = "in use"
+            elif is_file_failure(e):
+                mode = "delete"  # damaged: moved aside as it is, with its log
+            else:
+                raise
+        if mode != "delete":
+            raise RestoreRefused(
+                f"the store {store} is in use: stop every process that uses it, then restore",
+                url=url,
+            )
+        yield
+    finally:
+        conn.close()
 
 
 def _sync_directory(directory: Path) -> None:
@@ -527,6 +629,10 @@ class SqliteBackend(Backend):
         finally:
             part.unlink(missing_ok=True)
         return dest.stat().st_size, events
+
+    def restore(self, backup: Path) -> tuple[int, Path | None]:
+        """See :func:`_restore` (docs/storage.md, Restoring)."""
+        return _restore(backup, self.path, self.url)
 
     def read_model_db(self) -> ReadModelDB:
         """``STORE.reports.db`` beside the store's file (``timebank.db`` ->
