@@ -152,6 +152,12 @@ def _restore(backup: Path, store: Path, url: str) -> tuple[int, Path | None]:
             os.fsync(written.fileno())
         replaced = None
         with _alone(store, url):
+            # derived from the log: rebuilt by the next report (and a
+            # read model that outlived this would be rebuilt anyway, as
+            # it follows one log: docs/reports.md)
+            read_model = store.with_name(f"{store.stem}.reports.db")
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{read_model}{suffix}").unlink(missing_ok=True)
             if store.exists():
                 replaced = _unused(
                     store.with_name(
@@ -163,9 +169,6 @@ def _restore(backup: Path, store: Path, url: str) -> tuple[int, Path | None]:
                         os.replace(f"{store}{suffix}", f"{replaced}{suffix}")
             os.replace(part, store)
             _sync_directory(store.parent)
-        read_model = store.with_name(f"{store.stem}.reports.db")
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{read_model}{suffix}").unlink(missing_ok=True)
     except (sqlite3.DatabaseError, OSError) as e:
         raise StorageError(f"cannot restore {backup} into {store}: {e}", url=url) from None
     finally:
