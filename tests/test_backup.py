@@ -278,6 +278,14 @@ def test_a_lost_or_damaged_store_is_restored(tmp_path: Path) -> None:
         (tmp_path / name).unlink(missing_ok=True)  # the disk lost
     again = timebank.restore(backup.path, url)
     assert (again.replaced, again.events) == (None, backup.events)
+    # the file lost but its write-ahead log left: never applied to the backup
+    (tmp_path / "store.db").unlink()
+    (tmp_path / "store.db-wal").write_bytes(b"another database's log")
+    orphan = timebank.restore(backup.path, url)
+    assert orphan.replaced is not None
+    assert Path(f"{orphan.replaced}-wal").read_bytes() == b"another database's log"
+    assert not Path(orphan.replaced).exists()
+    assert not (tmp_path / "store.db-wal").exists()
     with timebank.open(url, clock=fixed_clock, create=False) as tb:
         assert tb.balances() == balances
         assert tb.audit().ok

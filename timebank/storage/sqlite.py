@@ -158,15 +158,16 @@ def _restore(backup: Path, store: Path, url: str) -> tuple[int, Path | None]:
             read_model = store.with_name(f"{store.stem}.reports.db")
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{read_model}{suffix}").unlink(missing_ok=True)
-            if store.exists():
+            files = [f"{store}{suffix}" for suffix in ("", "-wal", "-shm")]
+            if any(Path(f).exists() for f in files):  # a lost store's log too
                 replaced = _unused(
                     store.with_name(
                         f"{store.name}.replaced-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
                     )
                 )
-                for suffix in ("", "-wal", "-shm"):  # a damaged store's log stays its pair
-                    if Path(f"{store}{suffix}").exists():
-                        os.replace(f"{store}{suffix}", f"{replaced}{suffix}")
+                for f, suffix in zip(files, ("", "-wal", "-shm"), strict=True):
+                    if Path(f).exists():  # a damaged store's log stays its pair
+                        os.replace(f, f"{replaced}{suffix}")
             os.replace(part, store)
             _sync_directory(store.parent)
     except (sqlite3.DatabaseError, OSError) as e:
