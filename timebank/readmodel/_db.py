@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -58,6 +59,8 @@ class ReadModelDB(abc.ABC):
         """Release the connection."""
 
 
+#: Helper threads SQLite may use for one large sort (``PRAGMA threads``).
+SORT_THREADS = min(4, os.cpu_count() or 1)
 #: Pages of write-ahead log (4 KB each) after which a commit checkpoints it.
 WAL_CHECKPOINT_PAGES = 25_000
 
@@ -98,6 +101,13 @@ class SqliteReadModelDB(ReadModelDB):
         # over the aggregate tables (measured: the default 2 MB made catching
         # up a million entries I/O-bound).
         conn.execute("PRAGMA cache_size=-65536")
+        # Helper threads for SQLite's large sorts: building the report
+        # indexes at the end of a catch-up from empty (4.4 s to 3.6 s of a
+        # million-event one) and the GROUP BY of member activity or the
+        # figures by area over a long period (3.5 s to 2.9 s), measured on
+        # two cores; building the largest index took 47 MB more at its peak
+        # (190 MB against 143 MB). SQLite uses them only for large sorts.
+        conn.execute(f"PRAGMA threads={SORT_THREADS}")
 
     @contextmanager
     def _readable(self) -> Iterator[None]:
