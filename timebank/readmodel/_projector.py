@@ -585,17 +585,9 @@ class Projector:
     def flush(self) -> None:
         """Write what the batch collected (the caller's transaction commits it)."""
         db = self.db
-        db.executemany(
-            f"INSERT INTO rm_entries VALUES ({', '.join('?' * 18)})",  # noqa: S608
-            self._entries.values(),
-        )
-        db.executemany(
-            f"INSERT INTO rm_entry_parties VALUES ({', '.join('?' * 12)})",  # noqa: S608
-            self._parties.values(),
-        )
-        db.executemany(
-            "INSERT INTO rm_pot_flows VALUES (?, ?, ?, ?, ?, ?)", self._pot_flows.values()
-        )
+        db.insert_rows("rm_entries", 18, self._entries.values())
+        db.insert_rows("rm_entry_parties", 12, self._parties.values())
+        db.insert_rows("rm_pot_flows", 6, self._pot_flows.values())
         db.executemany(
             "INSERT INTO rm_accounts VALUES (?, ?, ?, ?, NULL, NULL)"
             " ON CONFLICT (bank, account) DO UPDATE"
