@@ -557,11 +557,20 @@ def _connections(
         )
     else:
         row = db.execute(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT bank_a, account_a, bank_b, account_b"  # noqa: S608
-            f" FROM rm_pair_days WHERE day >= ? AND day <= ? AND exchanges > 0 AND {scope}) x",
+            f"SELECT COUNT(*) FROM ({_PERIOD_PAIRS.format(marks=marks)}) x",  # noqa: S608
             (first, last, *banks, *banks),
         )
     return int(row[0][0])
+
+
+#: The distinct pairs of accounts, one of them in the banks, with a standing
+#: service exchange between two days (parameters: the days, then the banks
+#: twice), read through the day index of the pairs' days.
+_PERIOD_PAIRS = (
+    "SELECT DISTINCT bank_a, account_a, bank_b, account_b FROM rm_pair_days"
+    " WHERE day >= ? AND day <= ? AND exchanges > 0"
+    " AND (bank_a IN ({marks}) OR bank_b IN ({marks}))"
+)
 
 
 #: Minutes given, minutes received and exchanges of the period's standing
@@ -652,10 +661,7 @@ def member_activity(
     }
     partners: defaultdict[str, set[str]] = defaultdict(set)
     for bank_a, account_a, bank_b, account_b in db.execute(
-        "SELECT DISTINCT bank_a, account_a, bank_b, account_b FROM rm_pair_days"  # noqa: S608
-        f" WHERE day >= ? AND day <= ? AND exchanges > 0 AND (bank_a IN ({marks})"
-        f" OR bank_b IN ({marks}))",
-        (first, last, *banks, *banks),
+        _PERIOD_PAIRS.format(marks=marks), (first, last, *banks, *banks)
     ):
         if bank_a in banks:
             partners[account_a].add(account_b)
