@@ -191,6 +191,11 @@ class Reporting:
             raise errors.InvalidInput(f"the period starts ({first}) after it ends ({last})")
         return info, first, last
 
+    def _on_day(self, bank: str, as_of: date | str | None) -> tuple[Bank, date]:
+        """The bank, and the day a list is for (default: today in the bank)."""
+        info = self._app.bank(validate_bank_id(bank))
+        return info, self.today(info.bank_id) if as_of is None else parse_date(as_of)
+
     @serialised
     def inactive_members(
         self,
@@ -203,8 +208,7 @@ class Reporting:
         """Members with an active membership on ``as_of`` (default today) and
         no service exchange in the ``days`` days up to it, for coordinators
         to call on."""
-        info = self._app.bank(validate_bank_id(bank))
-        day = self.today(info.bank_id) if as_of is None else parse_date(as_of)
+        info, day = self._on_day(bank, as_of)
         if not is_whole(days) or not 1 <= days <= 3660:
             raise errors.InvalidInput(f"days must be a whole number from 1 to 3660: {days!r}")
         with self._reading() as db:
@@ -224,8 +228,7 @@ class Reporting:
         ``members_with_one_connection`` counts, for coordinators to introduce
         to others. Members who never exchanged are in
         :meth:`inactive_members`."""
-        info = self._app.bank(validate_bank_id(bank))
-        day = self.today(info.bank_id) if as_of is None else parse_date(as_of)
+        info, day = self._on_day(bank, as_of)
         with self._reading() as db:
             rows = one_connection_members(db, info.bank_id, day, rollup)
         return [
