@@ -372,6 +372,17 @@ def journal_account(bank: str, account: str) -> str:
     return f"{bank}:members:{account}"
 
 
+def whole_statement(db: ReadModelDB, bank: str, account: str) -> tuple[StatementLine, ...]:
+    """Every line of an account's statement, read a page of
+    ``STATEMENT_LINES_MAX`` at a time inside the caller's one snapshot."""
+    lines: list[StatementLine] = []
+    while page := statement_lines(db, bank, account, STATEMENT_LINES_MAX, len(lines)):
+        lines += page
+        if len(page) < STATEMENT_LINES_MAX:
+            break
+    return tuple(lines)
+
+
 def check_page(limit: int, offset: int) -> None:
     """A statement's ``limit`` must be a whole number 1..STATEMENT_LINES_MAX,
     its ``offset`` a whole number from 0."""

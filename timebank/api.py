@@ -43,7 +43,7 @@ from timebank._audit import (
 )
 from timebank._index import index_update
 from timebank._ledger import LedgerApplication, serialised
-from timebank._reporting import STATEMENT_LINES_MAX, Reporting, check_page
+from timebank._reporting import STATEMENT_LINES_MAX, Reporting, check_page, whole_statement
 from timebank.domain import errors
 from timebank.domain.bank import Bank, MemberStatus, bank_uuid, recorded_entry
 from timebank.domain.entries import NewEntry, RecordedEntry, group_legs, inter_bank_legs
@@ -579,13 +579,10 @@ class Timebank(Reporting, Importing):
         registry = self._app.registry()
         ledgers = [self._app.bank(b) for b in (registry.banks if registry else [])]
         joined = [ledger for ledger in ledgers if ledger.is_member(person)]
-        statements = {}
-        for ledger in joined:
-            lines: list[StatementLine] = []
-            while page := self.statement(ledger.bank_id, person, offset=len(lines)):
-                lines += page
-            statements[ledger.bank_id] = tuple(lines)
-        with self._reading() as db:
+        with self._reading() as db:  # statements and recorded entries as of one moment
+            statements = {
+                ledger.bank_id: whole_statement(db, ledger.bank_id, person) for ledger in joined
+            }
             recorded = [str(r[0]) for r in db.execute(
                 "SELECT entry_id FROM rm_entries WHERE actor = ? OR on_behalf_of = ? ORDER BY seq",
                 (person, person))]  # fmt: skip
