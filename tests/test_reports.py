@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 
 import attrs
 import pytest
@@ -144,18 +145,75 @@ def test_every_figure_equals_an_independent_count_on_storage(
 @given(data=st.data())
 def test_catching_up_in_any_batches_gives_the_tables_a_rebuild_gives(data: st.DataObject) -> None:
     with timebank.Timebank(timebank.storage.memory.MemoryBackend(), clock=_clock) as tb:
-        steps = data.draw(st.integers(5, 40), label="steps")
-        model = new_ledger(tb, data, 0)
-        for n in range(steps):
-            from .ledger_model import _step
+        _batches_then_rebuild(tb, data, data.draw(st.integers(5, 40), label="steps"))
 
-            _step(tb, data, model, f"y{n}")
-            if data.draw(st.booleans(), label="catch up now"):
-                tb.read_model.catch_up(batch_size=data.draw(st.integers(1, 7), label="batch"))
-        tb.read_model.catch_up(batch_size=data.draw(st.integers(1, 50), label="batch"))
-        incremental = tb.read_model.tables()
-        assert tb.read_model.rebuild() == tb._app.recorder.max_notification_id()
-        assert tb.read_model.tables() == incremental
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+@settings(max_examples=5)
+@given(data=st.data())
+def test_catching_up_in_any_batches_gives_the_tables_a_rebuild_gives_on_storage(
+    kind: str, data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each database writes the batches' sums its own way (PostgreSQL through
+    a staging table), so the property is checked on each."""
+    from .conftest import POSTGRES_URL, open_store
+
+    if kind == "postgres" and POSTGRES_URL is None:
+        pytest.skip("no PostgreSQL server (CI always has one)")
+    with open_store(kind, tmp_path_factory.mktemp("s"))() as tb:
+        _batches_then_rebuild(tb, data, data.draw(st.integers(5, 25), label="steps"))
+
+
+def _batches_then_rebuild(tb: timebank.Timebank, data: st.DataObject, steps: int) -> None:
+    """Record ``steps`` steps, catching up in batches of any size at any
+    moment; a rebuild from the log then gives the same tables."""
+    from .ledger_model import _step
+
+    model = new_ledger(tb, data, 0)
+    for n in range(steps):
+        _step(tb, data, model, f"y{n}")
+        if data.draw(st.booleans(), label="catch up now"):
+            tb.read_model.catch_up(batch_size=data.draw(st.integers(1, 7), label="batch"))
+    tb.read_model.catch_up(batch_size=data.draw(st.integers(1, 50), label="batch"))
+    incremental = tb.read_model.tables()
+    assert tb.read_model.rebuild() == tb._app.recorder.max_notification_id()
+    assert tb.read_model.tables() == incremental
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_upserted_rows_add_up_and_a_rollback_leaves_none(kind: str, tmp_path: Path) -> None:
+    """The read model's sums go in by ``upsert_rows``: a row whose key is
+    there already adds to it, and a transaction that fails leaves nothing
+    (on PostgreSQL, not even the staging table it made)."""
+    from .conftest import POSTGRES_URL, open_store
+
+    if kind == "postgres" and POSTGRES_URL is None:
+        pytest.skip("no PostgreSQL server (CI always has one)")
+    conflict = (
+        "ON CONFLICT (bank, day) DO UPDATE SET minutes = rm_pot_daily.minutes + excluded.minutes"
+    )
+    with open_store(kind, tmp_path)() as tb:
+        tb.read_model.catch_up()
+        db = tb.read_model.db
+
+        def fails_before_the_commit() -> None:
+            with db.exclusive():
+                db.upsert_rows("rm_pot_daily", 3, conflict, [("b", "2026-01-01", 60)])
+                raise ZeroDivisionError
+
+        with pytest.raises(ZeroDivisionError):
+            fails_before_the_commit()
+        assert db.execute("SELECT * FROM rm_pot_daily") == []
+        with db.exclusive():  # twice in one transaction, then in another
+            for minutes in (60, 30):
+                rows = [("b", "2026-01-01", minutes), ("b", "2026-01-02", 1)]
+                db.upsert_rows("rm_pot_daily", 3, conflict, rows)
+        with db.exclusive():
+            db.upsert_rows("rm_pot_daily", 3, conflict, [("b", "2026-01-01", 5)])
+        assert sorted(db.execute("SELECT bank, day, minutes FROM rm_pot_daily")) == [
+            ("b", "2026-01-01", 95),
+            ("b", "2026-01-02", 2),
+        ]
 
 
 def _clock():  # type: ignore[no-untyped-def]

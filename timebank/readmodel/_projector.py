@@ -9,7 +9,8 @@ balance in the read model equals the ledger's.
 
 Within a batch, the rows of new entries are collected and the additive
 tables (balances, daily totals, activity, pairs) are summed in dictionaries,
-then written with one ``executemany`` each; the caller commits them with the
+then written with one ``upsert_rows`` each (an ``executemany`` on SQLite,
+``COPY`` and one statement on PostgreSQL); the caller commits them with the
 new position in one transaction.
 """
 
@@ -588,31 +589,36 @@ class Projector:
         db.insert_rows("rm_entries", 18, self._entries.values())
         db.insert_rows("rm_entry_parties", 12, self._parties.values())
         db.insert_rows("rm_pot_flows", 6, self._pot_flows.values())
-        db.executemany(
-            "INSERT INTO rm_accounts VALUES (?, ?, ?, ?, NULL, NULL)"
-            " ON CONFLICT (bank, account) DO UPDATE"
+        db.upsert_rows(
+            "rm_accounts",
+            6,
+            "ON CONFLICT (bank, account) DO UPDATE"
             " SET balance_minutes = rm_accounts.balance_minutes + excluded.balance_minutes",
-            [(b, a, _account_kind(a), m) for (b, a), m in self._balances.items()],
+            [(b, a, _account_kind(a), m, None, None) for (b, a), m in self._balances.items()],
         )
         for table, column, totals in (
             ("rm_daily", "day", self._daily),
             ("rm_monthly", "month", self._monthly),
         ):
-            db.executemany(
-                f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608 - fixed names
-                f" ON CONFLICT (bank, receiver_bank, {column}, kind, category) DO UPDATE"
+            db.upsert_rows(
+                table,
+                7,
+                f"ON CONFLICT (bank, receiver_bank, {column}, kind, category) DO UPDATE"
                 f" SET entries = {table}.entries + excluded.entries,"
                 f" minutes = {table}.minutes + excluded.minutes",
                 [(*key, n, m) for key, (n, m) in totals.items()],
             )
-        db.executemany(
-            "INSERT INTO rm_pot_daily VALUES (?, ?, ?) ON CONFLICT (bank, day) DO UPDATE"
+        db.upsert_rows(
+            "rm_pot_daily",
+            3,
+            "ON CONFLICT (bank, day) DO UPDATE"
             " SET minutes = rm_pot_daily.minutes + excluded.minutes",
             [(*key, m) for key, m in self._pot_daily.items()],
         )
-        db.executemany(
-            "INSERT INTO rm_pair_days VALUES (?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (day, bank_a, account_a, bank_b, account_b) DO UPDATE"
+        db.upsert_rows(
+            "rm_pair_days",
+            6,
+            "ON CONFLICT (day, bank_a, account_a, bank_b, account_b) DO UPDATE"
             " SET exchanges = rm_pair_days.exchanges + excluded.exchanges",
             [(*key, n) for key, n in self._pair_days.items()],
         )
@@ -792,10 +798,10 @@ def _write_spans(
     db: ReadModelDB, table: str, key: tuple[str, ...], spans: dict[tuple[str, ...], list[Any]]
 ) -> None:
     """Upsert the spans into ``table`` (counts added, days widened)."""
-    marks = ", ".join("?" * (len(key) + 3))
-    db.executemany(
-        f"INSERT INTO {table} VALUES ({marks})"  # noqa: S608 - fixed names
-        f" ON CONFLICT ({', '.join(key)}) DO UPDATE"
+    db.upsert_rows(
+        table,
+        len(key) + 3,
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE"
         f" SET exchanges = {table}.exchanges + excluded.exchanges,"
         f" first_day = CASE WHEN {table}.first_day IS NULL"
         f"  OR excluded.first_day < {table}.first_day"
