@@ -4,8 +4,10 @@ exactly-once catch-up, rebuild, and the coordinator lists."""
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from hypothesis import strategies as st
 import timebank
 from timebank.errors import InvalidInput
 from timebank.readmodel import UnknownEvent
+from timebank.readmodel import report as report_module
 
 from .conftest import ACTOR
 from .ledger_model import (
@@ -53,36 +56,50 @@ def _check_figures(tb: timebank.Timebank, model, data: st.DataObject) -> None:  
             assert report.banks == tuple(sorted(banks))
             listed = tb.members_with_one_connection(bank, as_of=end, rollup=rollup)
             assert len(listed) == report.members_with_one_connection
-            activity = tb.member_activity(bank, start=start, end=end, rollup=rollup)
-            assert [a.member for a in activity] == sorted(a.member for a in activity)
-            assert {
-                a.member: (a.exchanges, a.given_minutes, a.received_minutes, a.partners,
-                           a.first_exchange_on, a.last_exchange_on)
-                for a in activity
-            } == expected_activity(model, banks, start, end), (bank, rollup, start, end)  # fmt: skip
-            areas = tb.report(bank, start=start, end=end, rollup=rollup, by_area=True)
-            assert attrs.evolve(areas, by_area=None) == report
-            assert areas.by_area is not None
-            # the member figures add up; hours given by the areas at most the report's
-            assert sum(a.members for a in areas.by_area) == (
-                report.individual_members + report.organisations
-            )
-            assert sum(a.new_members for a in areas.by_area) == report.new_members
-            assert sum(a.active_members for a in areas.by_area) == report.active_members
-            assert sum(a.given_minutes for a in areas.by_area) <= report.exchanged_minutes
-            assert [a.area for a in areas.by_area] == sorted(
-                (a.area for a in areas.by_area), key=lambda area: (area is None, area or "")
-            )
-            assert {
-                a.area: (a.members, a.new_members, a.active_members, a.given_minutes,
-                         a.received_minutes, a.exchanges)
-                for a in areas.by_area
-            } == expected_by_area(model, banks, start, end), (bank, rollup, start, end)  # fmt: skip
+            for share in (0.0, math.inf):  # every entry read, then by the date index
+                with _reading_entries(share):
+                    activity = tb.member_activity(bank, start=start, end=end, rollup=rollup)
+                    assert [a.member for a in activity] == sorted(a.member for a in activity)
+                    assert {
+                        a.member: (a.exchanges, a.given_minutes, a.received_minutes, a.partners,
+                                   a.first_exchange_on, a.last_exchange_on)
+                        for a in activity
+                    } == expected_activity(model, banks, start, end), (bank, rollup, start, end)  # fmt: skip
+                    areas = tb.report(bank, start=start, end=end, rollup=rollup, by_area=True)
+                    assert attrs.evolve(areas, by_area=None) == report
+                    assert areas.by_area is not None
+                    # the member figures add up; hours given by the areas at most the report's
+                    assert sum(a.members for a in areas.by_area) == (
+                        report.individual_members + report.organisations
+                    )
+                    assert sum(a.new_members for a in areas.by_area) == report.new_members
+                    assert sum(a.active_members for a in areas.by_area) == report.active_members
+                    assert sum(a.given_minutes for a in areas.by_area) <= report.exchanged_minutes
+                    assert [a.area for a in areas.by_area] == sorted(
+                        (a.area for a in areas.by_area), key=lambda area: (area is None, area or "")
+                    )
+                    assert {
+                        a.area: (a.members, a.new_members, a.active_members, a.given_minutes,
+                                 a.received_minutes, a.exchanges)
+                        for a in areas.by_area
+                    } == expected_by_area(model, banks, start, end), (bank, rollup, start, end)  # fmt: skip
             assert sum(k.members for k in report.by_kind) == (
                 report.individual_members + report.organisations
             )
             assert sum(k.inactive_members for k in report.by_kind) == report.inactive_members
             assert actual(report) == expected(model, banks, start, end), (bank, rollup, start, end)
+
+
+@contextmanager
+def _reading_entries(share: float) -> Iterator[None]:
+    """The period's entries read by the plan ``share`` chooses (0: every
+    entry in turn; infinity: by the date index): both must give the same."""
+    saved = report_module.SCAN_SHARE
+    report_module.SCAN_SHARE = share
+    try:
+        yield
+    finally:
+        report_module.SCAN_SHARE = saved
 
 
 def _check_statements(tb: timebank.Timebank) -> None:
@@ -273,6 +290,35 @@ def test_what_counts_and_what_does_not(tb: timebank.Timebank, tree: str) -> None
     later = tb.report(tree, start="2026-04-01", end="2026-04-30")
     assert (later.exchanges, later.connections, later.new_connections) == (0, 0, 0)
     assert later.pot_balance_minutes == 90
+
+
+def test_a_long_period_reads_every_entry_and_a_short_one_the_date_index(
+    tb: timebank.Timebank,
+) -> None:
+    """On SQLite, a period holding at least ``SCAN_SHARE`` (5 %) of the
+    entries is read from every entry in turn (faster, measured, than
+    through the date index), a shorter one by the index; PostgreSQL's
+    planner chooses for itself."""
+    tb.create_bank("older", name="Older", actor=ACTOR, opened_on="2024-01-01")
+    for member in ("ann", "bob"):
+        tb.join("older", member, kind="individual", actor=ACTOR, joined_on="2024-01-01")
+    months = [date(2024 + m // 12, m % 12 + 1, 1) for m in range(30)]  # 2024-01 .. 2026-06
+    for n, day in enumerate(months):
+        tb.record_exchange("older", "ann", "bob", "1:00", actor=ACTOR, occurred_on=day,
+                           entry_id=f"x{n}")  # fmt: skip
+    tb.read_model.catch_up()
+    db = tb.read_model.db
+
+    def reads(first: str, last: str) -> str:
+        return report_module._entries(db, first, last)
+
+    scan, index = ("rm_entries e NOT INDEXED", "rm_entries e")
+    if db.dialect != "sqlite":
+        scan = index
+    assert reads("2025-03-01", "2025-03-31") == index  # 1 of 30 entries: 3.3 %
+    assert reads("2025-03-01", "2025-04-30") == scan  # 2 of 30: 6.7 %
+    assert reads("2024-01-01", "2026-06-30") == scan
+    assert reads("2023-01-01", "2023-12-31") == index  # none
 
 
 def test_figures_by_area(tb: timebank.Timebank, tree: str) -> None:
