@@ -52,8 +52,8 @@ _format_option = click.option(
     "--db",
     metavar="URL",
     default=None,
-    help=f"Store URL: memory:// or sqlite:///path.db [default: ${ENV_VAR} or"
-    " sqlite:///timebank.db]",
+    help="Store URL: sqlite:///path.db, postgresql://user@host/db (docs/storage.md) or"
+    f" memory:// [default: ${ENV_VAR} or sqlite:///timebank.db]",
 )
 @click.option(
     "--actor",
