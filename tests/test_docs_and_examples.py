@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -187,6 +188,48 @@ def test_every_documented_command_line_is_one_the_cli_takes(
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 0, (where, result.output)
         assert len(ran) == before + 1, where
+
+
+def test_the_nightly_job_of_the_operations_page_runs_as_written(tmp_path: Path) -> None:
+    """docs/operations.md's nightly job, run by ``sh`` on the demo's store
+    with the environment the page names: a checked backup, each bank's
+    pending entries expired (the demo has a mini bank), the read model
+    caught up; and a missing store stops it with exit 1."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    command = bin_dir / "timebank"
+    command.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" -c "from timebank.cli import main; main()" "$@"\n'
+    )
+    command.chmod(0o755)
+    job = re.findall(r"```sh\n(.*?)```", (ROOT / "docs" / "operations.md").read_text(), re.S)[0]
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    script = tmp_path / "nightly.sh"
+    script.write_text(job.replace("/srv/backups", str(backups)))
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "TIMEBANK_DB": f"sqlite:///{tmp_path / 'timebank.db'}",
+        "TIMEBANK_ACTOR": "coord-demo",
+    }
+
+    def run_job() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["sh", script], check=False, cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+
+    subprocess.run([command, "demo"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    done = run_job()
+    assert done.returncode == 0, done.stderr
+    (backup,) = backups.iterdir()
+    assert re.fullmatch(r"timebank-\d{4}-\d{2}-\d{2}\.db", backup.name)
+    assert done.stdout.count("expired 0 pending entries") == 2  # riverside and its mini bank
+    assert re.search(r"applied 0 events; at event \d+\n\Z", done.stdout), done.stdout
+    env["TIMEBANK_DB"] = f"sqlite:///{tmp_path / 'missing.db'}"
+    missing = run_job()
+    assert missing.returncode == 1
+    assert "store_not_found" in missing.stderr
 
 
 def test_the_readme_taste_runs(tmp_path: Path) -> None:
