@@ -172,7 +172,7 @@ def test_catching_up_in_any_batches_gives_the_tables_a_rebuild_gives_on_storage(
     kind: str, data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """Each database writes the batches' sums its own way (PostgreSQL through
-    a staging table), so the property is checked on each."""
+    one statement of column arrays), so the property is checked on each."""
     from .conftest import POSTGRES_URL, open_store
 
     if kind == "postgres" and POSTGRES_URL is None:
@@ -200,8 +200,7 @@ def _batches_then_rebuild(tb: timebank.Timebank, data: st.DataObject, steps: int
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_upserted_rows_add_up_and_a_rollback_leaves_none(kind: str, tmp_path: Path) -> None:
     """The read model's sums go in by ``upsert_rows``: a row whose key is
-    there already adds to it, and a transaction that fails leaves nothing
-    (on PostgreSQL, not even the staging table it made)."""
+    there already adds to it, and a transaction that fails leaves nothing."""
     from .conftest import POSTGRES_URL, open_store
 
     if kind == "postgres" and POSTGRES_URL is None:

@@ -418,3 +418,56 @@ def test_a_read_model_catch_up_that_cannot_read_the_log_is_a_storage_error() -> 
         assert position > 0
         assert model.catch_up() == position  # the failed rebuild dropped the tables; back
         assert [m.member for m in tb.members("b")] == ["x"]
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_a_postgres_role_that_owns_only_its_schema_runs_a_whole_store() -> None:
+    """docs/storage.md asks only for a role that owns its schema: in a
+    database where the public may do nothing (no temporary tables either,
+    as hardened servers have it), such a role records, reports, rebuilds
+    the read model and audits clean."""
+    import uuid
+
+    import psycopg
+
+    assert POSTGRES_URL is not None
+    suffix = uuid.uuid4().hex[:12]
+    database, role = f"tb_least_{suffix}", f"tb_role_{suffix}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"CREATE DATABASE {database}")
+        admin.execute(f"REVOKE ALL ON DATABASE {database} FROM PUBLIC")
+        admin.execute(f"GRANT CONNECT ON DATABASE {database} TO {role}")
+    server, _ = POSTGRES_URL.split("@", 1)[1].split("/", 1)
+    try:
+        with psycopg.connect(f"postgresql://postgres@{server}/{database}", autocommit=True) as c:
+            c.execute(f"CREATE SCHEMA timebank AUTHORIZATION {role}")
+        with (
+            psycopg.connect(f"postgresql://{role}@{server}/{database}") as own,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            own.execute("CREATE TEMPORARY TABLE t (a integer)")
+        url = f"postgresql://{role}@{server}/{database}?schema=timebank"
+        with timebank.open(url, clock=fixed_clock) as tb:
+            tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+            for member in ("ann", "bob"):
+                tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+            tb.record_exchange("b", "ann", "bob", "2:00", actor=ACTOR, occurred_on="2026-02-01")
+            tb.donate("b", "bob", "1:00", actor=ACTOR, occurred_on="2026-02-02")
+            tb.record_pot_exchange("b", "bob", "ann", "0:30", actor=ACTOR,
+                                   occurred_on="2026-02-03", entry_id="p1")  # fmt: skip
+            tb.reverse("p1", actor=ACTOR, occurred_on="2026-02-04")
+            report = tb.report("b", start="2026-02-01", end="2026-02-28")
+            assert (report.exchanges, report.exchanged_minutes) == (1, 120)
+            assert report.donated_to_pot_minutes == 60
+            assert {a.account: a.balance_minutes for a in tb.balances("b")} == {
+                "ann": 120, "bob": -180, "@pot": 60, "@opening": 0
+            }  # fmt: skip
+            tables = tb.read_model.tables()
+            assert tb.read_model.rebuild() > 0
+            assert tb.read_model.tables() == tables
+        assert timebank.audit(url).ok
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            admin.execute(f"DROP ROLE IF EXISTS {role}")

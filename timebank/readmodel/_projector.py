@@ -10,7 +10,7 @@ balance in the read model equals the ledger's.
 Within a batch, the rows of new entries are collected and the additive
 tables (balances, daily totals, activity, pairs) are summed in dictionaries,
 then written with one ``upsert_rows`` each (an ``executemany`` on SQLite,
-``COPY`` and one statement on PostgreSQL); the caller commits them with the
+one statement of column arrays on PostgreSQL); the caller commits them with the
 new position in one transaction.
 """
 
