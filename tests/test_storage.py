@@ -424,8 +424,8 @@ def test_a_read_model_catch_up_that_cannot_read_the_log_is_a_storage_error() -> 
 def test_a_postgres_role_that_owns_only_its_schema_runs_a_whole_store() -> None:
     """docs/storage.md asks only for a role that owns its schema: in a
     database where the public may do nothing (no temporary tables either,
-    as hardened servers have it), such a role records, reports, rebuilds
-    the read model and audits clean."""
+    as hardened servers have it), such a role records, imports, erases,
+    reports, rebuilds the read model and audits clean."""
     import uuid
 
     import psycopg
@@ -457,11 +457,22 @@ def test_a_postgres_role_that_owns_only_its_schema_runs_a_whole_store() -> None:
             tb.record_pot_exchange("b", "bob", "ann", "0:30", actor=ACTOR,
                                    occurred_on="2026-02-03", entry_id="p1")  # fmt: skip
             tb.reverse("p1", actor=ACTOR, occurred_on="2026-02-04")
+            tb.import_members(
+                [{"member_id": "cat", "kind": "individual", "bank": "b",
+                  "joined_on": "2026-01-05", "display_name": "Cat"}], actor=ACTOR,
+            )  # fmt: skip
+            imported = tb.import_entries(
+                [{"entry_id": "old-1", "occurred_on": "2026-01-10", "kind": "exchange",
+                  "provider": "cat", "receiver": "ann", "hours": "1:30", "bank": "b"}],
+                actor=ACTOR,
+            )  # fmt: skip
+            assert imported.recorded == 1
+            tb.erase_member("cat", actor=ACTOR)
             report = tb.report("b", start="2026-02-01", end="2026-02-28")
             assert (report.exchanges, report.exchanged_minutes) == (1, 120)
             assert report.donated_to_pot_minutes == 60
             assert {a.account: a.balance_minutes for a in tb.balances("b")} == {
-                "ann": 120, "bob": -180, "@pot": 60, "@opening": 0
+                "ann": 30, "bob": -180, "cat": 90, "@pot": 60, "@opening": 0
             }  # fmt: skip
             tables = tb.read_model.tables()
             assert tb.read_model.rebuild() > 0
