@@ -141,17 +141,23 @@ def test_every_figure_equals_an_independent_count_memory(data: st.DataObject) ->
         _check_statements(tb)
 
 
+def _storage(kind: str, path: Path) -> Callable[[], timebank.Timebank]:
+    """A store of ``kind`` (``sqlite`` or ``postgres``) in ``path``; the test
+    is skipped where no PostgreSQL server runs (CI always has one)."""
+    from .conftest import POSTGRES_URL, open_store
+
+    if kind == "postgres" and POSTGRES_URL is None:
+        pytest.skip("no PostgreSQL server (CI always has one)")
+    return open_store(kind, path)
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 @settings(max_examples=5)
 @given(data=st.data())
 def test_every_figure_equals_an_independent_count_on_storage(
     kind: str, data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from .conftest import POSTGRES_URL, open_store
-
-    if kind == "postgres" and POSTGRES_URL is None:
-        pytest.skip("no PostgreSQL server (CI always has one)")
-    with open_store(kind, tmp_path_factory.mktemp("s"))() as tb:
+    with _storage(kind, tmp_path_factory.mktemp("s"))() as tb:
         model = new_ledger(tb, data, data.draw(st.integers(5, 30), label="steps"))
         _check_figures(tb, model, data)
         assert _balances(tb) == {(b.bank, b.account): b.balance_minutes for b in tb.balances()}
@@ -173,11 +179,7 @@ def test_catching_up_in_any_batches_gives_the_tables_a_rebuild_gives_on_storage(
 ) -> None:
     """Each database writes the batches' sums its own way (PostgreSQL through
     one statement of column arrays), so the property is checked on each."""
-    from .conftest import POSTGRES_URL, open_store
-
-    if kind == "postgres" and POSTGRES_URL is None:
-        pytest.skip("no PostgreSQL server (CI always has one)")
-    with open_store(kind, tmp_path_factory.mktemp("s"))() as tb:
+    with _storage(kind, tmp_path_factory.mktemp("s"))() as tb:
         _batches_then_rebuild(tb, data, data.draw(st.integers(5, 25), label="steps"))
 
 
@@ -201,14 +203,10 @@ def _batches_then_rebuild(tb: timebank.Timebank, data: st.DataObject, steps: int
 def test_upserted_rows_add_up_and_a_rollback_leaves_none(kind: str, tmp_path: Path) -> None:
     """The read model's sums go in by ``upsert_rows``: a row whose key is
     there already adds to it, and a transaction that fails leaves nothing."""
-    from .conftest import POSTGRES_URL, open_store
-
-    if kind == "postgres" and POSTGRES_URL is None:
-        pytest.skip("no PostgreSQL server (CI always has one)")
     conflict = (
         "ON CONFLICT (bank, day) DO UPDATE SET minutes = rm_pot_daily.minutes + excluded.minutes"
     )
-    with open_store(kind, tmp_path)() as tb:
+    with _storage(kind, tmp_path)() as tb:
         tb.read_model.catch_up()
         db = tb.read_model.db
 
