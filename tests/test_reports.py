@@ -199,6 +199,40 @@ def _batches_then_rebuild(tb: timebank.Timebank, data: st.DataObject, steps: int
     assert tb.read_model.tables() == incremental
 
 
+def test_a_large_catch_up_on_postgres_leaves_the_planner_statistics() -> None:
+    """After a catch-up of a batch or more, every read-model table that holds
+    rows has PostgreSQL's statistics (``ANALYZE``), rather than waiting for
+    autovacuum; a smaller one leaves them to autovacuum."""
+    import psycopg
+
+    from .conftest import POSTGRES_URL, new_postgres_schema
+
+    if POSTGRES_URL is None:
+        pytest.skip("no PostgreSQL server (CI always has one)")
+    url = new_postgres_schema()
+    schema = url.rsplit("schema=", 1)[1]
+
+    def analysed() -> set[str]:
+        with psycopg.connect(POSTGRES_URL) as connection:
+            rows = connection.execute(
+                "SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = %s", (schema,)
+            ).fetchall()
+        return {str(r[0]) for r in rows}
+
+    with timebank.open(url, clock=_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        for member in ("ann", "bob"):
+            tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        tb.record_exchange("b", "ann", "bob", "1:00", actor=ACTOR, occurred_on="2026-02-01")
+        assert tb.read_model.catch_up(batch_size=100) < 100
+        assert analysed() == set()
+        tb.record_exchange("b", "bob", "ann", "1:00", actor=ACTOR, occurred_on="2026-02-02")
+        assert tb.read_model.rebuild(batch_size=2) >= 2
+        holding = {name for name, rows in tb.read_model.tables().items() if rows}
+        assert {"rm_entries", "rm_accounts", "rm_daily"} <= holding
+        assert analysed() == holding
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_upserted_rows_add_up_and_a_rollback_leaves_none(kind: str, tmp_path: Path) -> None:
     """The read model's sums go in by ``upsert_rows``: a row whose key is

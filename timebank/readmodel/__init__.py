@@ -105,7 +105,8 @@ class ReadModel:
         the first and last days of the accounts and pairs an applied reversal
         took an exchange from (``rm_stale_activity``, ``rm_stale_pairs``), and
         then the connections of the accounts waiting in
-        ``rm_stale_connections``, in one transaction.
+        ``rm_stale_connections``, in one transaction; on PostgreSQL, after a
+        batch or more, it also refreshes the planner's statistics.
         """
         self._ensure_schema()
         applied = 0
@@ -147,6 +148,8 @@ class ReadModel:
                 self.db.execute(statement)
             settle_spans(self.db)
             settle_connections(self.db)
+            if applied >= batch_size:
+                self.db.analyze(TABLES)
         return applied
 
     def _every_waits(self, position: int) -> bool:
