@@ -112,13 +112,7 @@ class KindFigures:
     inactive_members: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "members": self.members,
-            "new_members": self.new_members,
-            "active_members": self.active_members,
-            "inactive_members": self.inactive_members,
-        }
+        return attrs.asdict(self)
 
 
 @attrs.frozen
