@@ -121,11 +121,15 @@ def _checked_copy(copy: sqlite3.Connection, dest: Path) -> int:
     return events
 
 
-def _restore(backup: Path, store: Path, url: str) -> tuple[int, Path | None]:
+#: A SQLite file and the write-ahead log and shared-memory files beside it.
+_WITH_LOG = ("", "-wal", "-shm")
+
+
+def _restore(backup: Path, store: Path, read_model: Path, url: str) -> tuple[int, Path | None]:
     """Put a checked copy of the backup in place of the store's file
     (docs/storage.md, Restoring): the events restored, and where the store
-    it replaced now is (``None`` if there was none). The read model beside
-    the store is deleted (it is rebuilt from the log). :class:`RestoreRefused`
+    it replaced now is (``None`` if there was none). The store's read model
+    (``read_model``) is deleted (it is rebuilt from the log). :class:`RestoreRefused`
     with nothing changed if the backup is missing, is the store, or fails its
     check, or if the store is in use."""
     if not backup.is_file():
@@ -155,19 +159,17 @@ def _restore(backup: Path, store: Path, url: str) -> tuple[int, Path | None]:
             # derived from the log: rebuilt by the next report (and a
             # read model that outlived this would be rebuilt anyway, as
             # it follows one log: docs/reports.md)
-            read_model = store.with_name(f"{store.stem}.reports.db")
-            for suffix in ("", "-wal", "-shm"):
+            for suffix in _WITH_LOG:
                 Path(f"{read_model}{suffix}").unlink(missing_ok=True)
-            files = [f"{store}{suffix}" for suffix in ("", "-wal", "-shm")]
-            if any(Path(f).exists() for f in files):  # a lost store's log too
+            if any(Path(f"{store}{s}").exists() for s in _WITH_LOG):  # a lost store's log too
                 replaced = _unused(
                     store.with_name(
                         f"{store.name}.replaced-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
                     )
                 )
-                for f, suffix in zip(files, ("", "-wal", "-shm"), strict=True):
-                    if Path(f).exists():  # a damaged store's log stays its pair
-                        os.replace(f, f"{replaced}{suffix}")
+                for suffix in _WITH_LOG:
+                    if Path(f"{store}{suffix}").exists():  # a damaged store's log stays its pair
+                        os.replace(f"{store}{suffix}", f"{replaced}{suffix}")
             os.replace(part, store)
             _sync_directory(store.parent)
     except (sqlite3.DatabaseError, OSError) as e:
@@ -181,7 +183,7 @@ def _unused(path: Path) -> Path:
     """``path``, or ``path-2``, ``path-3``… the first that no file (or
     write-ahead log of one) has: an earlier replaced store is never overwritten."""
     candidate, n = path, 1
-    while any(Path(f"{candidate}{s}").exists() for s in ("", "-wal", "-shm")):
+    while any(Path(f"{candidate}{s}").exists() for s in _WITH_LOG):
         n += 1
         candidate = path.with_name(f"{path.name}-{n}")
     return candidate
@@ -636,7 +638,7 @@ class SqliteBackend(Backend):
 
     def restore(self, backup: Path) -> tuple[int, Path | None]:
         """See :func:`_restore` (docs/storage.md, Restoring)."""
-        return _restore(backup, self.path, self.url)
+        return _restore(backup, self.path, self.read_model_path, self.url)
 
     def read_model_db(self) -> ReadModelDB:
         """``STORE.reports.db`` beside the store's file (``timebank.db`` ->
