@@ -160,10 +160,15 @@ class SqliteReadModelDB(ReadModelDB):
                 time.sleep(0.01)
         try:
             yield
+            with self._readable():
+                self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            # SQLite may already have rolled back (it does on a full disk or
+            # an I/O error), and a ROLLBACK then would fail and hide the error.
+            if self.conn.in_transaction:
+                with self._readable():
+                    self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
