@@ -13,6 +13,23 @@ DAMAGED = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
 #: ... and for one the process cannot read, write or grow as it is.
 UNUSABLE = ("SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM")
 
+#: ... and, among those, for a file that could not be written or grown (a full
+#: disk, a quota, a file-size limit, no permission). A connection opened
+#: read-only writes nothing, so when it copies into another file these are
+#: the copy's. (Exact names: ``SQLITE_READONLY_RECOVERY`` and its kin are a
+#: read-only connection's own.)
+WRITE_FAILURES = (
+    "SQLITE_FULL",
+    "SQLITE_IOERR_WRITE",
+    "SQLITE_IOERR_FSYNC",
+    "SQLITE_IOERR_DIR_FSYNC",
+    "SQLITE_IOERR_TRUNCATE",
+    "SQLITE_READONLY",
+)
+
+#: What to do about a full disk.
+FULL_CURE = "make room on the disk that holds it, then run the command again"
+
 #: What to do about a damaged store file.
 STORE_CURE = (
     "Keep the file (it may hold entries made since the last backup) and restore the store"
@@ -27,6 +44,12 @@ def is_file_failure(error: BaseException) -> bool:
     return isinstance(error, sqlite3.DatabaseError) and name.startswith(DAMAGED + UNUSABLE)
 
 
+def is_write_failure(error: BaseException) -> bool:
+    """Whether SQLite says ``error`` is a failure to write or grow a file."""
+    name = getattr(error, "sqlite_errorname", "")
+    return isinstance(error, sqlite3.DatabaseError) and name in WRITE_FAILURES
+
+
 def file_failure(error: BaseException, what: str, cure: str, url: str) -> StorageError | None:
     """``error`` as a :class:`StorageError` naming ``what`` (a file), when
     SQLite says that file is damaged or not a database (saying ``cure``),
@@ -36,6 +59,8 @@ def file_failure(error: BaseException, what: str, cure: str, url: str) -> Storag
         return None
     if str(getattr(error, "sqlite_errorname", "")).startswith(DAMAGED):
         return StorageError(f"{what} is damaged ({error}). {cure}", url=url)
+    if getattr(error, "sqlite_errorname", "") == "SQLITE_FULL":
+        return StorageError(f"cannot use {what}: {error}: {FULL_CURE}", url=url)
     return StorageError(f"cannot use {what}: {error}", url=url)
 
 

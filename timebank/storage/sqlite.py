@@ -33,7 +33,12 @@ from eventsourcing.sqlite import (
 
 from timebank.domain.errors import BackupRefused, RestoreRefused, StorageError
 from timebank.readmodel import ReadModelDB, SqliteReadModelDB
-from timebank.storage._sqlite_failures import STORE_CURE, is_file_failure, raise_file_failure
+from timebank.storage._sqlite_failures import (
+    STORE_CURE,
+    is_file_failure,
+    is_write_failure,
+    raise_file_failure,
+)
 from timebank.storage.base import (
     IDS_PER_QUERY,
     Backend,
@@ -103,7 +108,8 @@ def _copy_problems(copy: sqlite3.Connection) -> tuple[list[str], int]:
             events = copy.execute("SELECT coalesce(max(rowid), 0) FROM stored_events")
             return [], int(events.fetchone()[0])
     except sqlite3.DatabaseError as e:
-        if not is_file_failure(e):  # not the copy's pages: a statement's own fault
+        # not the copy's pages: a statement's own fault, or no room to write
+        if not is_file_failure(e) or is_write_failure(e):
             raise
         problems = [str(e)]
     return problems, 0
@@ -125,6 +131,13 @@ def _checked_copy(copy: sqlite3.Connection, dest: Path) -> int:
 _WITH_LOG = ("", "-wal", "-shm")
 
 
+def _discard(copy: Path) -> None:
+    """Delete a copy being made, and any journal SQLite kept beside it (a
+    rollback journal while it was written; a log while it was checked)."""
+    for suffix in (*_WITH_LOG, "-journal"):
+        Path(f"{copy}{suffix}").unlink(missing_ok=True)
+
+
 def _restore(backup: Path, store: Path, read_model: Path, url: str) -> tuple[int, Path | None]:
     """Put a checked copy of the backup in place of the store's file
     (docs/storage.md, Restoring): the events restored, and where the store
@@ -138,13 +151,15 @@ def _restore(backup: Path, store: Path, read_model: Path, url: str) -> tuple[int
         raise RestoreRefused(f"{backup} is the store itself: restore from a backup", url=url)
     part = store.with_name(f"{store.name}.restoring")
     try:
-        part.unlink(missing_ok=True)  # left by a restore that was killed
+        _discard(part)  # left by a restore that was killed
         source = sqlite3.connect(f"{backup.resolve().as_uri()}?mode=ro", uri=True)
         with closing(source), closing(sqlite3.connect(part)) as copy:
             try:
                 source.backup(copy)
                 problems, events = _copy_problems(copy)
             except sqlite3.DatabaseError as e:
+                if is_write_failure(e):  # the copy's (the backup is read only)
+                    raise
                 problems, events = [str(e)], 0
         if problems:
             raise RestoreRefused(
@@ -175,7 +190,7 @@ def _restore(backup: Path, store: Path, read_model: Path, url: str) -> tuple[int
     except (sqlite3.DatabaseError, OSError) as e:
         raise StorageError(f"cannot restore {backup} into {store}: {e}", url=url) from None
     finally:
-        part.unlink(missing_ok=True)
+        _discard(part)
     return events, replaced
 
 
@@ -618,13 +633,15 @@ class SqliteBackend(Backend):
         part = dest.with_name(f"{dest.name}.part")
         store = self.path.resolve().as_uri()
         try:
-            part.unlink(missing_ok=True)  # left by a backup that was killed
+            _discard(part)  # left by a backup that was killed
             source = _connect(f"{store}?mode=ro")
             with closing(source), closing(sqlite3.connect(part)) as copy:
                 try:
                     source.backup(copy)  # every page in one step: one snapshot
                 except sqlite3.DatabaseError as e:
-                    _raise_store_failure(e, store)
+                    if not is_write_failure(e):  # else the copy's (the store is read only)
+                        _raise_store_failure(e, store)
+                    raise
                 events = _checked_copy(copy, dest)
             with part.open("rb") as written:
                 os.fsync(written.fileno())
@@ -633,7 +650,7 @@ class SqliteBackend(Backend):
         except (sqlite3.DatabaseError, OSError) as e:
             raise StorageError(f"cannot write the backup {dest}: {e}", url=self.url) from None
         finally:
-            part.unlink(missing_ok=True)
+            _discard(part)
         return dest.stat().st_size, events
 
     def restore(self, backup: Path) -> tuple[int, Path | None]:
