@@ -417,6 +417,29 @@ def test_a_read_model_behind_the_log_is_compared_where_it_is(tmp_path: Path) -> 
         assert tb.audit().findings == ()
 
 
+@pytest.mark.parametrize("check", [True, "full"])
+def test_a_read_model_of_another_log_is_noted_as_to_be_rebuilt_not_compared(
+    tmp_path: Path, check: bool | str
+) -> None:
+    """The store's file replaced by hand by an earlier copy of itself, its
+    read model left beside it: the read model follows events the log no
+    longer holds, so the next read rebuilds it; the audit says that, and
+    reports none of its tables as a defect."""
+    url = _store(tmp_path)
+    shutil.copy(tmp_path / "c.db", tmp_path / "earlier.db")
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        tb.record_exchange("c", "b", "a", "2:00", actor="c", occurred_on="2026-02-05")
+        tb.report("c")  # the read model reads it
+    shutil.copy(tmp_path / "earlier.db", tmp_path / "c.db")
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        report = tb.audit(read_model=check)  # type: ignore[arg-type]
+        assert report.ok, report.summary()
+        assert [(f.check, f.severity) for f in report.findings] == [("read_model_rebuild", "info")]
+        assert "it applied events the log does not hold" in report.findings[0].message
+        tb.report("c")  # rebuilt
+        assert tb.audit(read_model=check).findings == ()  # type: ignore[arg-type]
+
+
 def test_days_waiting_for_the_end_of_a_catch_up_are_a_note_and_counts_still_checked(
     tmp_path: Path,
 ) -> None:

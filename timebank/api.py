@@ -72,6 +72,7 @@ from timebank.domain.values import (
 from timebank.importing import Importing
 from timebank.readmodel import ReadModel
 from timebank.storage import Backend, Profile, default_url, open_backend
+from timebank.storage._sqlite_failures import STORE_CURE, file_failure
 from timebank.views import (
     AccountBalance,
     Backup,
@@ -175,7 +176,12 @@ class Timebank(Reporting, Importing):
         except errors.TimebankError:
             raise
         except Exception as e:
-            raise errors.StorageError(
+            # the store's file itself (damaged, full, unreadable) named as
+            # every later command names it; anything else as it came
+            failure = file_failure(
+                e.__cause__ or e, f"the store {backend.url}", STORE_CURE, backend.url
+            )
+            raise failure or errors.StorageError(
                 f"cannot open the store at {backend.url}: {type(e).__name__}: {e}", url=backend.url
             ) from e
 
@@ -1400,6 +1406,9 @@ class Timebank(Reporting, Importing):
             except Exception as e:
                 banks[bank_id] = f"{type(e).__name__}: {e}"
         model = self._existing_read_model() if read_model else None
+        rebuild = model.rebuild_reason() if model is not None else None
+        if rebuild is not None:  # its tables are not this log's: nothing to compare
+            model = None
         figures = None
         url = self.backend.reopen_url
         if (
@@ -1420,6 +1429,7 @@ class Timebank(Reporting, Importing):
                 banks,
                 "full" if read_model == "full" else "figures",
                 figures,
+                rebuild,
             )
         except BaseException:
             if figures is not None:  # nobody will wait for it
