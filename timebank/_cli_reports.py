@@ -104,7 +104,10 @@ def _replacing(*paths: Path) -> Iterator[tuple[TextIO, ...]]:
             stack.callback(name.unlink, missing_ok=True)  # gone by then once renamed
             with _naming(path):
                 files.append(stack.enter_context(name.open("x", encoding="utf-8", newline="")))
-        yield tuple(files)
+        # A write that fails (a full disk) names no file: name the one being
+        # written, or the directory that they go into (an export's).
+        with _naming(paths[0] if len(paths) == 1 else paths[0].parent, unnamed_only=True):
+            yield tuple(files)
         for out, name, path, target in zip(files, temporary, paths, real, strict=True):
             with _naming(path):
                 out.flush()
@@ -116,12 +119,13 @@ def _replacing(*paths: Path) -> Iterator[tuple[TextIO, ...]]:
 
 
 @contextlib.contextmanager
-def _naming(path: Path) -> Iterator[None]:
-    """An error about a temporary file, told about the file it stands for."""
+def _naming(path: Path, *, unnamed_only: bool = False) -> Iterator[None]:
+    """An error about a temporary file, told about the file it stands for
+    (with ``unnamed_only``, only an error that names no file)."""
     try:
         yield
     except OSError as e:
-        if e.errno is None:  # no system error to tell again
+        if e.errno is None or (unnamed_only and e.filename is not None):
             raise
         raise OSError(e.errno, e.strerror, str(path)) from e
 
