@@ -9,7 +9,8 @@ number of entries and of pending entries, every profile). See docs/storage.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -20,7 +21,7 @@ from timebank._index import combined, index_rows
 from timebank._ledger import as_storage_error
 from timebank.api import Timebank
 from timebank.domain.bank import Bank
-from timebank.domain.errors import MigrationMismatch, StoreNotEmpty
+from timebank.domain.errors import MigrationMismatch, StorageError, StoreNotEmpty
 from timebank.storage.base import IndexUpdate
 
 __all__ = ["PAGE_SIZE", "Migration", "migrate"]
@@ -75,24 +76,39 @@ def migrate(
             StoredEvent(n.originator_id, n.originator_version, n.topic, n.state) for n in page
         ]
         update = rebuild.rows([source._app.mapper.to_domain_event(e) for e in stored])
-        with as_storage_error(target.url):
+        with _writing(target.url):
             target._app.save_stored(stored, update)
         copied += len(stored)
         start = page[-1].id + 1
         if progress is not None:
             progress(copied)
-    with as_storage_error(target.url):
+    with _writing(target.url):
         for bank_uuid in rebuild.bank_ids:
             target._app.take_snapshot(bank_uuid)
     with as_storage_error(source.url):
         profiles = source._app.profiles.all()
-    with as_storage_error(target.url):
+    with _writing(target.url):
         for member, profile in profiles:
             target._app.profiles.put(member, profile)
     result = Migration(copied, len(rebuild.bank_ids), target._app.index.count_entries(),
                        len(profiles))  # fmt: skip
     _verify(source, target, result)
     return result
+
+
+@contextmanager
+def _writing(target: str) -> Iterator[None]:
+    """A failure to write the target (a full disk, a dropped connection)
+    said with what to do next: the pages copied before it stay there."""
+    try:
+        with as_storage_error(target):
+            yield
+    except StorageError as e:
+        raise StorageError(
+            f"{e}. That store may now hold part of the copy: empty it (delete its file, or"
+            " drop its schema), then migrate again",
+            url=target,
+        ) from e
 
 
 class _IndexRebuild:
