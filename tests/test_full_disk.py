@@ -18,10 +18,13 @@ import hashlib
 import json
 import os
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -31,7 +34,7 @@ import pytest
 import timebank
 from timebank import errors
 
-from .conftest import ACTOR, fixed_clock
+from .conftest import ACTOR, POSTGRES_URL, fixed_clock, new_postgres_schema
 
 _CLI = [sys.executable, "-c", "from timebank.cli import main; main()"]
 BANK = "full"
@@ -270,23 +273,25 @@ with timebank.open(sys.argv[1]) as tb:
 """
 
 
-def _record_until_full(directory: Path, limit: int | None) -> tuple[list[str], str, str]:
+def _record_until_full(
+    url: str, limit: int | None = None, env: dict[str, str] | None = None
+) -> tuple[list[str], str, str]:
     """Record exchanges in a child process until the store cannot take one
     more: the entries it acknowledged, the refusal, the balance it read after."""
     writer = subprocess.run(
-        [sys.executable, "-c", WRITER, f"sqlite:///{directory / 'store.db'}"],
-        capture_output=True, text=True, check=False, preexec_fn=_limited(limit), timeout=300,
+        [sys.executable, "-c", WRITER, url], capture_output=True, text=True, check=False,
+        preexec_fn=_limited(limit), timeout=300, env=None if env is None else os.environ | env,
     )  # fmt: skip
     assert writer.returncode == 0, writer.stderr
     *acknowledged, refusal, balance = writer.stdout.splitlines()
     return acknowledged, refusal, balance
 
 
-def _kept_exactly(directory: Path, acknowledged: list[str], refusal: str, balance: str) -> None:
+def _kept_exactly(url: str, acknowledged: list[str], refusal: str, balance: str) -> None:
     """Every acknowledged entry is there; the refused one is not; the store
-    records again once there is room."""
+    records again once there is room, and audits clean."""
     refused_id = refusal.split()[1].rstrip(":")
-    with timebank.open(f"sqlite:///{directory / 'store.db'}") as tb:
+    with timebank.open(url) as tb:
         base_balance = tb.balance(BANK, "m0") - 60 * len(acknowledged)
         assert balance == f"balance {tb.balance(BANK, 'm0')}"
         for entry_id in acknowledged:
@@ -296,47 +301,117 @@ def _kept_exactly(directory: Path, acknowledged: list[str], refusal: str, balanc
         tb.record_exchange(BANK, "m0", "m1", "1:00", actor=ACTOR, entry_id=refused_id,
                            occurred_on="2026-06-01")  # fmt: skip
         assert tb.balance(BANK, "m0") == base_balance + 60 * (len(acknowledged) + 1)
-    sound(directory)
+        audit = tb.audit()
+        assert audit.ok, audit.summary()
 
 
 def test_recording_into_a_store_that_cannot_grow_keeps_every_acknowledged_entry(
     work: Path,
 ) -> None:
+    url = f"sqlite:///{work / 'store.db'}"
     size = max(os.path.getsize(work / "store.db"), 32 * 1024)
-    acknowledged, refusal, balance = _record_until_full(work, size + 256 * 1024)
+    acknowledged, refusal, balance = _record_until_full(url, size + 256 * 1024)
     assert acknowledged  # it recorded some before the file could not grow
     assert refusal.startswith(f"refused w{len(acknowledged)}: cannot use the store sqlite:///")
-    _kept_exactly(work, acknowledged, refusal, balance)
+    _kept_exactly(url, acknowledged, refusal, balance)
+    sound(work)
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real file system of 4 MB (tmpfs), mounted for the test."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
+def small_disk() -> Iterator[Path]:
+    """A real file system of 4 MB (tmpfs), mounted for the test (in the
+    system's temporary directory, where PostgreSQL's server user can reach
+    it, which pytest's own directories do not let it)."""
+    mount = Path(tempfile.mkdtemp(prefix="timebank-small-disk-"))
     made = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if made.returncode != 0:  # not root, or no right to mount: CI runs as root
+        mount.rmdir()
         pytest.skip(f"cannot mount a small file system here: {made.stderr.strip()}")
     try:
         yield mount
     finally:
         subprocess.run(["umount", str(mount)], check=True)
+        mount.rmdir()
 
 
 def test_a_store_on_a_full_disk_refuses_with_what_to_do_and_loses_nothing(
     base: Path, small_disk: Path
 ) -> None:
     subprocess.run(["cp", str(base / "store.db"), str(small_disk)], check=True)
-    acknowledged, refusal, balance = _record_until_full(small_disk, None)
+    url = f"sqlite:///{small_disk / 'store.db'}"
+    acknowledged, refusal, balance = _record_until_full(url)
     assert acknowledged
     assert refusal.endswith(
         "database or disk is full: make room on the disk that holds it, then run the command again"
     ), refusal
-    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)  # room
-    _kept_exactly(small_disk, acknowledged, refusal, balance)
+    _make_room(small_disk)
+    _kept_exactly(url, acknowledged, refusal, balance)
+    sound(small_disk)
+
+
+def _make_room(disk: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+
+
+@pytest.fixture
+def small_tablespace(small_disk: Path) -> Iterator[str]:
+    """A PostgreSQL tablespace on the small disk (the test server's role is
+    a superuser), dropped afterwards with what was made in it."""
+    if POSTGRES_URL is None:
+        pytest.skip("no PostgreSQL server (CI always has one)")
+    import psycopg
+
+    if os.geteuid() == 0:  # the server runs as postgres (scripts/postgres)
+        shutil.chown(small_disk, "postgres")
+    name = f"small_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLESPACE {name} LOCATION '{small_disk}'")
+    try:
+        yield name
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            for (schema,) in conn.execute(
+                "SELECT DISTINCT n.nspname FROM pg_class c JOIN pg_namespace n"
+                " ON n.oid = c.relnamespace JOIN pg_tablespace t ON t.oid = c.reltablespace"
+                " WHERE t.spcname = %s AND n.nspname NOT LIKE 'pg\\_%%'",  # not TOAST's
+                (name,),
+            ).fetchall():
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            conn.execute(f"DROP TABLESPACE {name}")
+
+
+def test_a_postgres_store_on_a_full_disk_refuses_in_one_line_and_loses_nothing(
+    small_disk: Path, small_tablespace: str
+) -> None:
+    """The store's tables in a tablespace on a full disk: the server refuses
+    each write that needs a new page, and timebank says so in one line."""
+    url = new_postgres_schema()
+    (small_disk / "ballast").write_bytes(bytes(3 * 1024 * 1024))  # 1 MB left: fills sooner
+    in_small = {"PGOPTIONS": f"-c default_tablespace={small_tablespace}"}
+    setup = subprocess.run(
+        [sys.executable, "-c", SETUP, url], capture_output=True, text=True, check=False,
+        env=os.environ | in_small,
+    )  # fmt: skip
+    assert setup.returncode == 0, setup.stderr
+    acknowledged, refusal, balance = _record_until_full(url, env=in_small)
+    assert acknowledged
+    assert refusal.startswith(f"refused w{len(acknowledged)}: the store postgresql://"), refusal
+    assert "\n" not in refusal  # PostgreSQL's HINT on the same line
+    _make_room(small_disk)
+    _kept_exactly(url, acknowledged, refusal, balance)
+
+
+SETUP = f"""
+import sys
+import timebank
+with timebank.open(sys.argv[1]) as tb:
+    tb.create_bank({BANK!r}, name="Full", actor={ACTOR!r}, opened_on="2026-01-01")
+    for member in {MEMBERS!r}:
+        tb.join({BANK!r}, member, kind="individual", actor={ACTOR!r}, joined_on="2026-01-01")
+"""
 
 
 def test_a_store_that_cannot_even_be_opened_for_room_is_named_as_every_command_names_it(

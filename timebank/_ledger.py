@@ -115,13 +115,20 @@ def as_storage_error(url: str) -> Iterator[None]:
 
 
 def storage_error(url: str, error: PersistenceError) -> errors.StorageError:
-    """The library's report of a failed store as timebank's named error:
-    the file named, and what to do, when SQLite says the file itself is
-    damaged or unusable."""
+    """The library's report of a failed store as timebank's named error, on
+    one line: the file named, and what to do, when SQLite says the file
+    itself is damaged or unusable."""
     failure = file_failure(error.__cause__ or error, f"the store {url}", STORE_CURE, url)
     if failure is not None:
         return failure
-    return errors.StorageError(f"the store {url} failed: {type(error).__name__}: {error}", url=url)
+    # PostgreSQL's messages run over lines ("...\nHINT: Check free disk space.")
+    said = " ".join(str(error).split())
+    if type(error.__cause__).__name__ == "PipelineAborted":
+        # psycopg's word for a statement after one that failed in the same
+        # pipelined transaction; the library retried, and the first error
+        # was not kept (seen on a full disk): the server's log has it.
+        said += " (an earlier statement of the transaction failed: the server's log says why)"
+    return errors.StorageError(f"the store {url} failed: {type(error).__name__}: {said}", url=url)
 
 
 class LedgerApplication(Application[UUID]):
