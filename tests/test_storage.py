@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from eventsourcing.persistence import OperationalError
 
 import timebank
 from timebank import errors
+from timebank._ledger import storage_error
 from timebank.migrate import migrate
 from timebank.storage import DEFAULT_URL, default_url, open_backend
 from timebank.storage.memory import MemoryBackend
@@ -482,3 +484,24 @@ def test_a_postgres_role_that_owns_only_its_schema_runs_a_whole_store() -> None:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
             admin.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_a_postgres_failure_is_one_line_and_a_pipeline_aborted_one_says_where_to_look() -> None:
+    """What the eventsourcing library raises for a failed PostgreSQL write,
+    as timebank's error: the server's message and HINT on one line; psycopg's
+    ``PipelineAborted`` (a statement after one that failed, whose error the
+    library's retries did not keep) with where the first error is."""
+    import psycopg
+
+    url = "postgresql://u@h/db"
+    full = OperationalError('could not extend file "x": No space left on device\nHINT:  Check')
+    assert str(storage_error(url, full)) == (
+        f"the store {url} failed: OperationalError: could not extend file"
+        ' "x": No space left on device HINT: Check'
+    )
+    aborted = OperationalError("pipeline aborted")
+    aborted.__cause__ = psycopg.errors.PipelineAborted()  # as the library raises it
+    assert str(storage_error(url, aborted)) == (
+        f"the store {url} failed: OperationalError: pipeline aborted (an earlier statement"
+        " of the transaction failed: the server's log says why)"
+    )
