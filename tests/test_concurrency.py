@@ -1,7 +1,6 @@
-"""Several writers at once: nothing lost, nothing doubled, zero sum kept.
-
-(The full concurrency and crash suite, on every backend, belongs to the
-storage work; these check the retry and the thread lock the core relies on.)
+"""Several writers at once: nothing lost, nothing doubled, zero sum kept,
+and no limit passed however their commands interleave (the double-spend
+race). Killed writers are in test_crash.py.
 """
 
 from __future__ import annotations
@@ -10,10 +9,12 @@ import multiprocessing
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import timebank
+from timebank import errors
 
 from .conftest import ACTOR, BACKENDS, fixed_clock, new_postgres_schema
 
@@ -172,3 +173,72 @@ def _export(tb: timebank.Timebank) -> tuple[str, str]:
     members, entries = io.StringIO(), io.StringIO()
     tb.export_csv(members, entries)
     return members.getvalue(), entries.getvalue()
+
+
+RACERS = 4
+ROUNDS = 15
+
+
+def _race(url: str, racer: int, barrier: Any, results: Any) -> None:
+    """Each round, at once with the other racers: spend all of one member's
+    credit down to their floor, and pay for help with the whole pot."""
+    with timebank.open(url, clock=fixed_clock) as tb:
+        for round_ in range(ROUNDS):
+            barrier.wait()
+            outcomes = [
+                _outcome(tb.record_exchange, "race", "giver", f"r{round_}", minutes=120,
+                         actor=ACTOR, entry_id=f"x{round_}-{racer}"),
+                _outcome(tb.record_pot_exchange, "race", "giver", "helped", minutes=60,
+                         actor=ACTOR, entry_id=f"p{round_}-{racer}"),
+            ]  # fmt: skip
+            results.put((round_, racer, tuple(outcomes)))
+
+
+def _outcome(command: Callable[..., object], *args: object, **kwargs: object) -> str:
+    try:
+        command(*args, **kwargs)
+    except errors.RuleViolation as e:
+        return e.code
+    return "recorded"
+
+
+@pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
+def test_racing_writers_never_spend_past_a_floor_nor_overdraw_the_pot(
+    kind: str, tmp_path: Path
+) -> None:
+    """The double-spend race: four processes at a barrier each try, at
+    once, to take a member from 0 to their floor of -2 hours, and to pay 1
+    hour of help from a pot that holds 1 hour. Every round, exactly one of
+    each succeeds and the others are refused by the rule, whatever the
+    interleaving; the balances and the pot end where one success puts them."""
+    url = f"sqlite:///{tmp_path / 'race.db'}" if kind == "sqlite" else new_postgres_schema()
+    limits = timebank.BalanceLimits(lowest_minutes=-120, highest_minutes=None)
+    with timebank.open(url, clock=fixed_clock) as tb:
+        tb.create_bank("race", name="Race", actor=ACTOR, opened_on="2026-01-01",
+                       policy=timebank.Policy(individual=limits))  # fmt: skip
+        for member in ["giver", "helped", *(f"r{n}" for n in range(ROUNDS))]:
+            tb.join("race", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(RACERS + 1), context.Queue()
+    racers = [context.Process(target=_race, args=(url, n, barrier, results)) for n in range(RACERS)]
+    for racer in racers:
+        racer.start()
+    with timebank.open(url, clock=fixed_clock) as tb:
+        outcomes: dict[int, list[tuple[str, ...]]] = {}
+        for round_ in range(ROUNDS):
+            # a pot of exactly 1 hour for this round (the giver's donation)
+            tb.donate("race", "giver", minutes=60, actor=ACTOR, entry_id=f"d{round_}")
+            barrier.wait(timeout=60)
+            outcomes[round_] = [results.get(timeout=60)[2] for _ in range(RACERS)]
+            assert tb.balance("race", f"r{round_}") == -120
+            assert tb.balance("race", "@pot") == 0
+        for racer in racers:
+            racer.join(timeout=60)
+        assert [r.exitcode for r in racers] == [0] * RACERS
+        for round_, got in outcomes.items():
+            spends = sorted(o[0] for o in got)
+            pays = sorted(o[1] for o in got)
+            assert spends == ["balance_limit_exceeded"] * (RACERS - 1) + ["recorded"], round_
+            assert pays == ["pot_overdrawn"] * (RACERS - 1) + ["recorded"], round_
+        tb.check_invariants()
+        assert tb.audit().ok
