@@ -105,8 +105,8 @@ def _writing(target: str) -> Iterator[None]:
             yield
     except StorageError as e:
         raise StorageError(
-            f"{e}. That store may now hold part of the copy: empty it (delete its file, or"
-            " drop its schema), then migrate again",
+            f"{e}. That store may now hold part of the copy: empty it (delete its file with"
+            " any -wal and -shm beside it, or drop its schema), then migrate again",
             url=target,
         ) from e
 
