@@ -419,8 +419,20 @@ def test_a_postgres_store_on_a_full_disk_refuses_in_one_line_and_loses_nothing(
     assert refusal.endswith(
         ("No space left on device HINT: Check free disk space.", "the server's log says why)")
     ), refusal
+    report = subprocess.run(
+        [*_CLI, "--db", url, *REPORT], capture_output=True, text=True, check=False,
+        env=os.environ | in_small,
+    )  # fmt: skip
+    line = refused(report)
+    assert line.startswith("error: storage_error: the read model failed at postgresql://"), line
+    assert line.endswith("No space left on device HINT: Check free disk space."), line
     _make_room(small_disk)
     _kept_exactly(url, acknowledged, refusal, balance)
+    with timebank.open(url) as tb:  # the read model builds now, and holds every entry
+        figures = tb.report(BANK, start="2026-01-01", end="2026-06-30")
+        assert figures.transactions == len(acknowledged) + 1
+        audit = tb.audit()  # its figures compared with the log
+        assert audit.findings == (), audit.summary()
 
 
 SETUP = f"""
