@@ -165,7 +165,12 @@ class Policy:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Policy:
         """Read :meth:`to_dict`'s form; settings added in later releases take
-        their defaults when absent (events are never rewritten)."""
+        their defaults when absent (events are never rewritten). A setting
+        this version does not know is :class:`InvalidPolicy` (a stored
+        policy that holds one is damaged, or of a later release)."""
+        unknown = data.keys() - _SETTINGS
+        if unknown:
+            raise InvalidPolicy(f"unknown settings in a policy: {sorted(unknown)}")
         return cls(
             entry_minutes_max=data["entry_minutes_max"],
             opening_balance_minutes_max=data["opening_balance_minutes_max"],
@@ -180,3 +185,7 @@ class Policy:
             pending_expiry_days=data.get("pending_expiry_days", 30),
             approval_threshold_minutes=data.get("approval_threshold_minutes"),
         )
+
+
+#: The settings a policy's dict holds (:meth:`Policy.to_dict`).
+_SETTINGS = frozenset(Policy().to_dict())
