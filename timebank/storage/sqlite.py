@@ -448,9 +448,10 @@ class SqliteRecorder(SQLiteApplicationRecorder):
         return [StoredEvent(bank_uuid, r[0], r[1], r[2]) for r in rows]
 
     def read_log(self, after: int, limit: int) -> Sequence[tuple[int, str, str, bytes]]:
-        # (rowid, originator_id, topic, state), as the table holds them
+        # (rowid, originator_id, topic, state), as the table holds them; the
+        # state as bytes even if an edit by hand stored it as text
         return self._read(
-            "SELECT rowid, originator_id, topic, state"  # noqa: S608 - the library's table name
+            "SELECT rowid, originator_id, topic, CAST(state AS BLOB)"  # noqa: S608 - the library's table name
             f" FROM {self.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?",
             (after, limit),
         )
