@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import timebank
 from timebank import _ledger
 from timebank._ledger import STATE_VERSION_KEY
+from timebank._snapshot_check import BANK_STATE, snapshot_problem
 from timebank.domain.bank import Bank, bank_uuid
 from timebank.domain.roles import Role
 from timebank.storage.memory import MemoryBackend
@@ -344,4 +345,9 @@ def test_the_shape_of_a_bank_s_state_is_the_one_its_state_version_names(
     assert {k: v for k, v in vars(loaded).items() if k in state} == {
         k: v for k, v in vars(bank).items() if k in state
     }
+    # ...and the check of a snapshot's form passes it, held to the same shape
+    # (a snapshot it failed would be set aside, and the bank replayed)
+    assert tb._app.damaged_snapshots == {}
+    assert set(BANK_STATE) == set(SHAPES[Bank.STATE_VERSION])
+    assert snapshot_problem(Bank, {k: v for k, v in vars(loaded).items() if k in state}) is None
     tb.close()

@@ -30,7 +30,9 @@ from timebank._audit_tables import (
     without_waiting_accounts,
     without_waiting_days,
 )
+from timebank._event_shapes import DAMAGE, shape_problem
 from timebank.domain.bank import Awaiting, MemberStatus
+from timebank.domain.errors import EventUnreadable
 from timebank.domain.policy import BalanceLimits, Policy
 from timebank.domain.roles import Role
 from timebank.domain.values import CLEARING_PREFIX, OPENING, POT, AccountKind, EntryKind
@@ -90,6 +92,9 @@ class LoadedBank:
     guardians: dict[str, list[str]]
     #: entry id -> the pending entry's fields (``Bank.pending``)
     pending: dict[str, dict[str, Any]]
+    #: why its latest snapshot was set aside as damaged (it was then
+    #: replayed from its events), if it was
+    snapshot_damage: str | None = None
 
 
 @attrs.frozen
@@ -239,6 +244,7 @@ class _Bank:
 
 
 _OPENED, _POLICY_CHANGED = _bank_topic("Opened"), _bank_topic("PolicyChanged")
+
 #: The other events that change what the audit compares with a loaded bank.
 _BANK_EVENTS: dict[str, Callable[[_Bank, dict[str, Any]], None]] = {
     _bank_topic("MemberJoined"): _Bank.joined,
@@ -286,26 +292,45 @@ class _Auditor:
         for seq, stream, topic, state in records:
             self.events += 1
             self.last = seq
-            d = orjson.loads(state)
             if self.personal and _holds_personal(state, self.personal):
                 self.find("personal_data", f"event {seq} holds a value of a member's profile",
                           event=seq)  # fmt: skip
-            if topic in _ENTRY_TOPICS or topic == _REVERSAL_TOPIC:
-                bank = self.banks.get(stream)
-                if bank is None:
-                    if self.checks:
-                        self.find("unknown_bank", f"event {seq} is an entry of no opened bank",
-                                  event=seq)  # fmt: skip
+            try:
+                d = orjson.loads(state)
+            except orjson.JSONDecodeError as e:
+                problem: str | None = f"its state is not JSON ({e})"
+            else:
+                # the table replay leaves the event's form to the checking one
+                problem = shape_problem(topic, d) if self.checks else None
+            if problem is None:
+                try:
+                    self._apply(seq, stream, topic, state, d)
                     continue
-                self._entry(seq, stream, bank, topic, d)
-            elif topic == _OPENED:
-                opened = _Bank(d["bank_id"], self.decode_policy(state))
-                opened.roles[d["actor"]] = ADMIN  # whoever opens a bank is its admin
-                self.banks[stream] = opened
-            elif topic == _POLICY_CHANGED and stream in self.banks:
-                self.banks[stream].set_policy(self.decode_policy(state))
-            elif topic in _BANK_EVENTS and stream in self.banks:
-                _BANK_EVENTS[topic](self.banks[stream], d)
+                except DAMAGE as e:  # well formed, but not as the rules read it
+                    problem = f"{type(e).__name__}: {e}"
+            if self.checks:
+                self.find("event_unreadable",
+                          f"event {seq} ({topic.rpartition(':')[2]}) cannot be read: {problem};"
+                          " it was left out of the replay", event=seq, topic=topic)  # fmt: skip
+
+    def _apply(self, seq: int, stream: str, topic: str, state: bytes, d: dict[str, Any]) -> None:
+        """One event, read: what it does to the replay, and what it breaks."""
+        if topic in _ENTRY_TOPICS or topic == _REVERSAL_TOPIC:
+            bank = self.banks.get(stream)
+            if bank is None:
+                if self.checks:
+                    self.find("unknown_bank", f"event {seq} is an entry of no opened bank",
+                              event=seq)  # fmt: skip
+                return
+            self._entry(seq, stream, bank, topic, d)
+        elif topic == _OPENED:
+            opened = _Bank(d["bank_id"], self.decode_policy(state))
+            opened.roles[d["actor"]] = ADMIN  # whoever opens a bank is its admin
+            self.banks[stream] = opened
+        elif topic == _POLICY_CHANGED and stream in self.banks:
+            self.banks[stream].set_policy(self.decode_policy(state))
+        elif topic in _BANK_EVENTS and stream in self.banks:
+            _BANK_EVENTS[topic](self.banks[stream], d)
 
     def _entry(self, seq: int, stream: str, bank: _Bank, topic: str, d: dict[str, Any]) -> None:
         entry_id = d["entry_id"]
@@ -459,6 +484,7 @@ def audit_log(
     check: ReadModelCheck = "figures",
     figures: Callable[[], FiguresCompared] | None = None,
     rebuild: str | None = None,
+    registry_problem: str | None = None,
 ) -> AuditReport:
     """Replay the log through ``read_log`` and check every invariant; compare
     the final state of each bank with ``banks`` (as the store loads each
@@ -467,7 +493,9 @@ def audit_log(
     comparison when another process ran it beside this replay (see
     :mod:`timebank._audit_worker`); without it, it runs here, after.
     ``rebuild`` says why the next catch-up will rebuild the read model
-    (then given as ``None``: its tables are not this log's to compare)."""
+    (then given as ``None``: its tables are not this log's to compare);
+    ``registry_problem`` why the registry of banks could not be loaded
+    (then ``banks`` is empty)."""
     auditor = _Auditor(decode_policy, personal)
     with no_cyclic_gc():  # millions of small acyclic objects (see no_cyclic_gc)
         for batch in _batches(read_log):
@@ -476,11 +504,23 @@ def audit_log(
     replayed = {
         b.bank_id: {a: m for a, m in b.balances.items() if m} for b in auditor.banks.values()
     }
+    if registry_problem is not None:
+        auditor.find("registry_unreadable",
+                     f"the registry of banks cannot be loaded, so no bank was compared as the"
+                     f" store loads it: {registry_problem}")  # fmt: skip
     for bank, accounts in banks.items():
         if isinstance(accounts, str):
             auditor.find("bank_unreadable", f"bank {bank!r} cannot be loaded: {accounts}",
                          bank=bank)  # fmt: skip
     loaded = {bank: b for bank, b in banks.items() if not isinstance(b, str)}
+    for bank, b in loaded.items():
+        if b.snapshot_damage is not None:
+            auditor.find("snapshot_damaged",
+                         f"the latest snapshot of {bank!r} is damaged ({b.snapshot_damage}):"
+                         " it was set aside, the bank replayed from its events, and the next"
+                         " command that loads the bank snapshots it afresh; the disk may be"
+                         " failing", INFO,
+                         bank=bank)  # fmt: skip
     held = {bank: {a: m for a, m in b.balances.items() if m} for bank, b in loaded.items()}
     unreadable = {bank for bank, accounts in banks.items() if isinstance(accounts, str)}
     for bank in sorted((set(replayed) | set(held)) - unreadable):
@@ -640,6 +680,10 @@ def _compare_read_model(
     try:
         fresh.catch_up()
         ours, theirs = model.tables(), fresh.tables()
+    except EventUnreadable as e:  # found as event_unreadable by the replay
+        auditor.find("read_model_unchecked",
+                     f"the read model was not compared row for row: {e}", INFO)  # fmt: skip
+        return
     finally:
         fresh.close()
     waiting = {table: set(ours.pop(stale, [])) for table, stale in STALE.items()}

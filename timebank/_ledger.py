@@ -34,6 +34,8 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, resolve_topic
 
+from timebank._event_shapes import DAMAGE
+from timebank._snapshot_check import snapshot_problem
 from timebank.domain import errors
 from timebank.domain.bank import Bank, bank_uuid
 from timebank.domain.registry import REGISTRY_ID, Registry
@@ -152,6 +154,9 @@ class LedgerApplication(Application[UUID]):
         # afresh at once, or at their next save if that failed or was not
         # allowed (see reading_only()).
         self._stale_snapshots: set[UUID] = set()
+        #: Aggregates whose latest snapshot was set aside as damaged, and why
+        #: (the audit reports them).
+        self.damaged_snapshots: dict[UUID, str] = {}
         self._reading_only = False
 
     def close(self) -> None:
@@ -177,15 +182,41 @@ class LedgerApplication(Application[UUID]):
         register_transcodings(transcoder)
 
     # --- reading ---------------------------------------------------------------------
-    def cached(self, aggregate_id: UUID) -> Any:
+    def cached(self, aggregate_id: UUID, name: str | None = None) -> Any:
         """The current state of an aggregate, from this process's cache when
         nothing was committed to the store since it was last checked.
 
         The store's change token (SQLite's ``PRAGMA data_version``) costs a few
         microseconds; only when it moved is the aggregate fast-forwarded with
         the events recorded since its version (by any process). Raises
-        :class:`AggregateNotFoundError`.
+        :class:`AggregateNotFoundError`, and :class:`~timebank.errors.EventUnreadable`
+        (naming the aggregate ``name``) when one of its stored events or its
+        snapshot cannot be read.
         """
+        with self.unreadable_named(name or f"stream {aggregate_id}"):
+            try:
+                return self._cached(aggregate_id)
+            except BaseException:
+                self._cache.pop(aggregate_id, None)
+                raise
+
+    @contextmanager
+    def unreadable_named(self, what: str) -> Iterator[None]:
+        """What reading a damaged stored event or snapshot raises, in this
+        block, as :class:`~timebank.errors.EventUnreadable` naming ``what``
+        (a bank, the events of an entry)."""
+        try:
+            yield
+        except DAMAGE as e:
+            said = " ".join(f"{type(e).__name__}: {e}".split())
+            raise errors.EventUnreadable(
+                f"{what} cannot be read from the store {self._backend.url}: a stored event"
+                f" or snapshot of it is damaged ({said}). `timebank audit` names every"
+                " damaged event; restore the store from a backup (docs/operations.md)",
+                url=self._backend.url,
+            ) from e
+
+    def _cached(self, aggregate_id: UUID) -> Any:
         token = self.index.change_token()
         found = self._cache.get(aggregate_id)
         aggregate: Any
@@ -221,11 +252,22 @@ class LedgerApplication(Application[UUID]):
         :class:`AggregateNotFoundError`."""
         start: list[Any] = []
         if self.snapshots is not None:
-            for snapshot in self.snapshots.get(aggregate_id, desc=True, limit=1):
-                if _holds_current_state(snapshot):
-                    start.append(snapshot)
-                else:
-                    self._stale_snapshots.add(aggregate_id)
+            try:
+                for snapshot in self.snapshots.get(aggregate_id, desc=True, limit=1):
+                    problem = _stale_or_damaged(snapshot)
+                    if problem is None:
+                        start.append(snapshot)
+                    else:
+                        self._stale_snapshots.add(aggregate_id)
+                        if problem:
+                            self.damaged_snapshots[aggregate_id] = problem
+            except DAMAGE as e:
+                start.clear()
+                self._stale_snapshots.add(aggregate_id)
+                self.damaged_snapshots[aggregate_id] = " ".join(f"{type(e).__name__}: {e}".split())
+            if aggregate_id in self.damaged_snapshots:  # only a cache: replay the events
+                _log.warning("the latest snapshot of %s is damaged (%s): replaying its events",
+                             aggregate_id, self.damaged_snapshots[aggregate_id])  # fmt: skip
         after = start[0].originator_version if start else None
         aggregate = project_aggregate(None, chain(start, self.events.get(aggregate_id, gt=after)))
         if aggregate is None:
@@ -266,7 +308,7 @@ class LedgerApplication(Application[UUID]):
 
     def bank_by_uuid(self, uuid: UUID, bank_id: str | None = None) -> Bank:
         try:
-            bank: Bank = self.cached(uuid)
+            bank: Bank = self.cached(uuid, bank_id and f"bank {bank_id!r}")
         except AggregateNotFoundError:
             name = bank_id or f"stream {uuid}"
             raise errors.BankNotFound(f"no bank {name!r}", bank=name) from None
@@ -274,7 +316,7 @@ class LedgerApplication(Application[UUID]):
 
     def registry(self) -> Registry | None:
         try:
-            registry: Registry = self.cached(REGISTRY_ID)
+            registry: Registry = self.cached(REGISTRY_ID, "the registry of banks")
         except AggregateNotFoundError:
             return None
         return registry
@@ -411,8 +453,13 @@ def _state_version(cls: type) -> int:
     return version
 
 
-def _holds_current_state(snapshot: Any) -> bool:
-    """Whether ``snapshot`` holds a state of the shape its aggregate's class
-    has now; takes the stamp out of the state either way."""
+def _stale_or_damaged(snapshot: Any) -> str | None:
+    """``None`` when ``snapshot`` holds a whole state of the shape its
+    aggregate's class has now; ``""`` when it holds one of another state
+    version; what is wrong with it when it is damaged. Takes the stamp out of
+    the state either way."""
     taken_at = snapshot.state.pop(STATE_VERSION_KEY, 1)
-    return bool(taken_at == _state_version(resolve_topic(snapshot.topic)))
+    cls = resolve_topic(snapshot.topic)
+    if taken_at != _state_version(cls):
+        return ""
+    return snapshot_problem(cls, snapshot.state)

@@ -873,12 +873,14 @@ class Timebank(Reporting, Importing):
                     entry_id=entry_id,
                 )
             raise errors.EntryNotFound(f"no entry {entry_id!r}", entry_id=entry_id)
-        events = self._app.events.get(found.bank_uuid, gt=found.version - 1, lte=found.version)
-        (entry_event,) = events
         ledger = self._app.bank_by_uuid(found.bank_uuid)
-        if not isinstance(entry_event, Bank.EntryEvent):
-            raise errors.StorageError(f"index of entry {entry_id!r} points at {entry_event!r}")
-        return recorded_entry(entry_event, ledger.bank_id, found.reversed_by)
+        with self._app.unreadable_named(f"entry {entry_id!r}"):
+            (entry_event,) = self._app.events.get(
+                found.bank_uuid, gt=found.version - 1, lte=found.version
+            )
+            if not isinstance(entry_event, Bank.EntryEvent):
+                raise errors.StorageError(f"index of entry {entry_id!r} points at {entry_event!r}")
+            return recorded_entry(entry_event, ledger.bank_id, found.reversed_by)
 
     def _new_entry(
         self,
@@ -1389,7 +1391,12 @@ class Timebank(Reporting, Importing):
             if value
         }
         banks: dict[str, LoadedBank | str] = {}
-        registry = self._app.registry()
+        registry_problem = None
+        try:
+            with self._app.reading_only():
+                registry = self._app.registry()
+        except errors.EventUnreadable as e:  # the replay finds the damaged event
+            registry, registry_problem = None, str(e)
         for bank_id in registry.banks if registry else []:
             try:  # a log written around the API may not even load
                 with self._app.reading_only():  # an audit writes nothing, not even a snapshot
@@ -1402,6 +1409,7 @@ class Timebank(Reporting, Importing):
                     bank.roles,
                     bank.guardians,
                     bank.pending,
+                    self._app.damaged_snapshots.get(bank_uuid(bank_id)),
                 )
             except Exception as e:
                 banks[bank_id] = f"{type(e).__name__}: {e}"
@@ -1430,6 +1438,7 @@ class Timebank(Reporting, Importing):
                 "full" if read_model == "full" else "figures",
                 figures,
                 rebuild,
+                registry_problem,
             )
         except BaseException:
             if figures is not None:  # nobody will wait for it
@@ -1477,10 +1486,11 @@ class Timebank(Reporting, Importing):
         position: dict[str, int] = {}
         balance = 0
         for record in stored:
-            entry_event = self._app.mapper.to_domain_event(record)
-            if not isinstance(entry_event, Bank.EntryEvent):
-                raise errors.StorageError(f"posting points at {entry_event!r}")
-            entry = recorded_entry(entry_event, ledger.bank_id)
+            with self._app.unreadable_named(f"the statement of {account!r} in {bank!r}"):
+                entry_event = self._app.mapper.to_domain_event(record)
+                if not isinstance(entry_event, Bank.EntryEvent):
+                    raise errors.StorageError(f"posting points at {entry_event!r}")
+                entry = recorded_entry(entry_event, ledger.bank_id)
             minutes = entry.minutes_for(account)
             balance += minutes
             line = _line(entry, account, minutes, balance)
@@ -1515,19 +1525,27 @@ class Timebank(Reporting, Importing):
             registry = self._app.registry()
             inside = [b for b in (registry.banks if registry else []) if b.startswith(f"{bank}/")]
             ledgers += [self._app.bank(b) for b in inside]
-        entry_events: dict[str, Bank.EntryEvent] = {}
-        for each in ledgers:
-            for e in self._app.events.get(each.id):
-                if isinstance(e, Bank.EntryEvent):
-                    entry_events.setdefault(e.entry_id, e)  # one side of an inter-bank entry
-        events = list(entry_events.values())
-        reversed_ids = {e.reverses for e in events if isinstance(e, Bank.EntryReversed)}
-        counted = [
-            e
-            for e in events
-            if e.entry_id not in reversed_ids and e.entry_kind is not EntryKind.REVERSAL
-        ]
-        exchanges = [e for e in counted if e.entry_kind in _SERVICE_EXCHANGES]
+        names = ", ".join(repr(each.bank_id) for each in ledgers)
+        with self._app.unreadable_named(f"the entries of {names}"):
+            entry_events: dict[str, Bank.EntryEvent] = {}
+            for each in ledgers:
+                for e in self._app.events.get(each.id):
+                    if isinstance(e, Bank.EntryEvent):
+                        entry_events.setdefault(e.entry_id, e)  # one side of an inter-bank entry
+            events = list(entry_events.values())
+            reversed_ids = {e.reverses for e in events if isinstance(e, Bank.EntryReversed)}
+            counted = [
+                e
+                for e in events
+                if e.entry_id not in reversed_ids and e.entry_kind is not EntryKind.REVERSAL
+            ]
+            exchanges = [e for e in counted if e.entry_kind in _SERVICE_EXCHANGES]
+            minutes = {
+                kind: sum(e.minutes for e in counted if e.entry_kind is kind)
+                for kind in (EntryKind.DONATION, EntryKind.POT_EXCHANGE)
+            }
+            exchanged = sum(e.minutes for e in exchanges)
+            transactions = sum(1 for e in counted if e.entry_kind is not EntryKind.OPENING_BALANCE)
         kinds = [
             each.kinds[m]
             for each in ledgers
@@ -1539,14 +1557,10 @@ class Timebank(Reporting, Importing):
             individual_members=kinds.count(AccountKind.INDIVIDUAL.value),
             organisations=kinds.count(AccountKind.ORGANISATION.value),
             exchanges=len(exchanges),
-            exchanged_minutes=sum(e.minutes for e in exchanges),
-            transactions=sum(1 for e in counted if e.entry_kind is not EntryKind.OPENING_BALANCE),
-            donated_to_pot_minutes=sum(
-                e.minutes for e in counted if e.entry_kind is EntryKind.DONATION
-            ),
-            pot_funded_minutes=sum(
-                e.minutes for e in counted if e.entry_kind is EntryKind.POT_EXCHANGE
-            ),
+            exchanged_minutes=exchanged,
+            transactions=transactions,
+            donated_to_pot_minutes=minutes[EntryKind.DONATION],
+            pot_funded_minutes=minutes[EntryKind.POT_EXCHANGE],
             pot_balance_minutes=sum(each.balance(POT) for each in ledgers),
             reversals=len(reversed_ids),
             banks=tuple(each.bank_id for each in ledgers),

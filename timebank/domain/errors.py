@@ -25,6 +25,7 @@ __all__ = [
     "EntryExpired",
     "EntryNotFound",
     "EntryTooLarge",
+    "EventUnreadable",
     "ImportFailed",
     "InvalidAmount",
     "InvalidDate",
@@ -282,6 +283,13 @@ class ConcurrencyConflict(TimebankError):
 
 class StorageError(TimebankError):
     code = "storage_error"
+
+
+class EventUnreadable(StorageError):
+    """A stored event (or snapshot) cannot be read: it is damaged (a failing
+    disk, a hand edit). ``timebank audit`` finds every such event."""
+
+    code = "event_unreadable"
 
 
 class UnsupportedStorageURL(StorageError):

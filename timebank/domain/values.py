@@ -61,6 +61,11 @@ _ENTRY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _BANK_SEGMENT = r"[a-z0-9][a-z0-9-]{0,39}"
 _BANK_ID = re.compile(rf"{_BANK_SEGMENT}(/{_BANK_SEGMENT}){{0,3}}")
 _CATEGORY = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+#: The forms of ids and categories (``fullmatch``), as the validators below
+#: accept them: also what the audit holds stored events to.
+MEMBER_ID_FORM, ENTRY_ID_FORM, BANK_ID_FORM, CATEGORY_FORM = (
+    _MEMBER_ID, _ENTRY_ID, _BANK_ID, _CATEGORY
+)  # fmt: skip
 # ASCII digits only, here and below: ``\d``, ``int`` and ``Decimal`` also take
 # the digits of every other script ("٣" is 3), and ``Decimal`` exponents and
 # digit separators ("1e2", "1_000"), none of which an hours column means

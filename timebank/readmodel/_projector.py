@@ -23,9 +23,10 @@ from typing import Any
 import orjson
 from eventsourcing.utils import get_topic
 
+from timebank._event_shapes import DAMAGE
 from timebank.domain.bank import Bank
 from timebank.domain.entries import legs_for
-from timebank.domain.errors import ReadModelError
+from timebank.domain.errors import EventUnreadable, ReadModelError
 from timebank.domain.registry import Registry
 from timebank.domain.values import CLEARING_PREFIX, OPENING, POT, EntryKind
 from timebank.readmodel._db import ReadModelDB
@@ -228,19 +229,32 @@ class Projector:
 
     # --- dispatch ----------------------------------------------------------------
     def apply(self, records: Iterable[LogRecord]) -> None:
+        """Apply ``records`` in order. :class:`UnknownEvent` for a topic of a
+        later version; :class:`~timebank.errors.EventUnreadable` for an event
+        that cannot be read (damaged), with nothing of the batch kept by the
+        caller's transaction."""
         entry_topics = _ENTRY_TOPICS
-        for seq, stream, topic, state in records:
-            if topic in entry_topics:
-                self._entry(seq, self.banks[stream], entry_topics[topic], orjson.loads(state))
-            elif topic == _REVERSAL_TOPIC:
-                self._reversal(seq, self.banks[stream], orjson.loads(state))
-            elif topic in _HANDLERS:
-                _HANDLERS[topic](self, stream, orjson.loads(state))
-            elif topic not in _IGNORED:
-                raise UnknownEvent(
-                    f"event {seq} has topic {topic!r}, which this version of the read model"
-                    " does not know: upgrade timebank"
-                )
+        seq, topic = 0, ""
+        try:
+            for seq, stream, topic, state in records:
+                if topic in entry_topics:
+                    self._entry(seq, self.banks[stream], entry_topics[topic], orjson.loads(state))
+                elif topic == _REVERSAL_TOPIC:
+                    self._reversal(seq, self.banks[stream], orjson.loads(state))
+                elif topic in _HANDLERS:
+                    _HANDLERS[topic](self, stream, orjson.loads(state))
+                elif topic not in _IGNORED:
+                    raise UnknownEvent(
+                        f"event {seq} has topic {topic!r}, which this version of the read"
+                        " model does not know: upgrade timebank"
+                    )
+        except DAMAGE as e:  # (orjson's JSONDecodeError is a ValueError)
+            said = " ".join(f"{type(e).__name__}: {e}".split())
+            raise EventUnreadable(
+                f"the read model cannot apply event {seq} ({topic.rpartition(':')[2]}): it is"
+                f" damaged ({said}). `timebank audit` names every damaged event; restore the"
+                " store from a backup (docs/operations.md)"
+            ) from e
 
     # --- banks and members ---------------------------------------------------------
     def _opened(self, stream: str, d: dict[str, Any]) -> None:
