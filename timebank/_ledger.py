@@ -154,8 +154,8 @@ class LedgerApplication(Application[UUID]):
         # afresh at once, or at their next save if that failed or was not
         # allowed (see reading_only()).
         self._stale_snapshots: set[UUID] = set()
-        #: Aggregates whose latest snapshot was set aside as damaged, and why
-        #: (the audit reports them).
+        #: Aggregates whose latest snapshot their last load set aside as
+        #: damaged and did not replace, and why (the audit reports them).
         self.damaged_snapshots: dict[UUID, str] = {}
         self._reading_only = False
 
@@ -251,6 +251,7 @@ class LedgerApplication(Application[UUID]):
         once, unless in :meth:`reading_only`. Raises
         :class:`AggregateNotFoundError`."""
         start: list[Any] = []
+        self.damaged_snapshots.pop(aggregate_id, None)  # as found by this load
         if self.snapshots is not None:
             try:
                 for snapshot in self.snapshots.get(aggregate_id, desc=True, limit=1):
@@ -285,6 +286,7 @@ class LedgerApplication(Application[UUID]):
         snapshotted at its next save."""
         try:
             self._snapshot(aggregate, replace=True)
+            self.damaged_snapshots.pop(aggregate.id, None)  # replaced
         except PersistenceError as e:
             _log.warning(
                 "could not snapshot %s afresh after replaying it (%s); its next save will",

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
-from timebank.domain.bank import Bank
+from timebank.domain.bank import Awaiting, Bank, MemberStatus
 from timebank.domain.policy import Policy
-from timebank.domain.values import AccountKind
+from timebank.domain.roles import Role
+from timebank.domain.values import AccountKind, EntryKind
 
 __all__ = ["BANK_STATE", "snapshot_problem"]
 
@@ -35,6 +37,11 @@ def _map(values: Check) -> Check:
         and all(type(k) is str for k in value)
         and all(values(v) for v in value.values())
     )
+
+
+def _one_of(codes: type[StrEnum]) -> Check:
+    values = frozenset(code.value for code in codes)
+    return lambda value: type(value) is str and value in values
 
 
 def _period(value: Any) -> bool:
@@ -59,15 +66,15 @@ BANK_STATE: Mapping[str, Check] = {
     "entries_count": _of(int),
     "guardians": _map(lambda v: type(v) is list and all(type(g) is str for g in v)),
     "joined_on": _map(_of(date)),
-    "kinds": _map(_of(str)),
+    "kinds": _map(_one_of(AccountKind)),
     "last_occurred_on": _map(_of(date)),
     "name": _of(str),
     "opened_on": _of(date),
     "pending": _map(_map(_scalar)),
     "periods": _map(lambda v: type(v) is list and all(_period(p) for p in v)),
     "policy": _of(Policy),
-    "roles": _map(_of(str)),
-    "status": _map(_of(str)),
+    "roles": _map(_one_of(Role)),
+    "status": _map(_one_of(MemberStatus)),
 }
 
 _STATES: Mapping[type, Mapping[str, Check]] = {Bank: BANK_STATE}
@@ -102,7 +109,12 @@ def _inconsistency(state: Mapping[str, Any]) -> str | None:
         if not state[name].keys() <= members:
             return f"its {name} names someone who is not a member"
     for entry_id, fields in state["pending"].items():
-        if fields.keys() != _PENDING_FIELDS or fields["entry_id"] != entry_id:
+        if (
+            fields.keys() != _PENDING_FIELDS
+            or fields["entry_id"] != entry_id
+            or not _ENTRY_KIND(fields["kind"])
+            or not _AWAITING(fields["awaiting"])
+        ):
             return f"its pending entry {entry_id!r} does not hold a pending entry's fields"
     return None
 
@@ -115,4 +127,5 @@ _PENDING_FIELDS = frozenset({
 })  # fmt: skip
 
 
+_ENTRY_KIND, _AWAITING = _one_of(EntryKind), _one_of(Awaiting)
 _MEMBER_KINDS = frozenset(kind.value for kind in (AccountKind.INDIVIDUAL, AccountKind.ORGANISATION))
