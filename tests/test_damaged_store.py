@@ -1,5 +1,5 @@
 """A damaged store: one bit flipped anywhere in a stored event or snapshot
-(a failing disk, a hand edit: Jepsen's ``bitflip-file-chunks``), and every
+(a failing disk, an edit by hand), and every
 command still ends with a result or a named error, never a crash; the audit
 names every event the flip made unreadable; a damaged snapshot is set aside
 and its bank replayed from its events (docs/audit.md, docs/architecture.md).
@@ -71,7 +71,11 @@ def _flip(path: Path, table: str, key: tuple[str, int], at: int, bit: int) -> tu
 
 
 def _fresh_copy(base: Path, directory: Path) -> Path:
+    """The base store and its read model copied into ``directory`` (again
+    for each example: no log of an earlier one left beside them)."""
     for name in ("store.db", "store.reports.db"):
+        for suffix in ("-wal", "-shm"):
+            (directory / f"{name}{suffix}").unlink(missing_ok=True)
         shutil.copy(base.with_name(name), directory / name)
     return directory / "store.db"
 
