@@ -253,8 +253,20 @@ def _later_start(state: dict[str, Any]) -> None:
         (lambda state: state["balances"].update(a=600), "balances"),
         (lambda state: state["kinds"].update(b="organisation"), "bank_members"),
         (_later_start, "bank_members"),
+        (lambda state: state["joined_on"]["b"].update(_data_="2026-01-02"), "bank_members"),
+        (lambda state: state["last_occurred_on"]["a"].update(_data_="2026-01-20"), "bank_members"),
+        (lambda state: state.update(entries_count=99), "bank_details"),
+        (lambda state: state.update(name="Not C"), "bank_details"),
     ],
-    ids=["balance", "kind", "membership-period"],
+    ids=[
+        "balance",
+        "kind",
+        "membership-period",
+        "joined-on",
+        "last-entry-day",
+        "entries-count",
+        "name",
+    ],
 )
 def test_a_snapshot_that_does_not_hold_what_its_events_add_up_to_is_found(
     tmp_path: Path, change: Callable[[dict[str, Any]], None], check: str

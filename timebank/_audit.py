@@ -8,6 +8,7 @@ limit breach (historic data, or a bank in flag mode) is listed as ``info``.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import defaultdict
@@ -92,6 +93,11 @@ class LoadedBank:
     guardians: dict[str, list[str]]
     #: entry id -> the pending entry's fields (``Bank.pending``)
     pending: dict[str, dict[str, Any]]
+    #: member -> the day of their first joining, and of their latest entry
+    joined_on: dict[str, date]
+    last_occurred_on: dict[str, date]
+    #: the bank's name, opening day and count of entries
+    details: tuple[str, date, int]
     #: why its latest snapshot was set aside as damaged (it was then
     #: replayed from its events), if it was
     snapshot_damage: str | None = None
@@ -144,6 +150,11 @@ class _Bank:
     roles: dict[str, str] = attrs.field(factory=dict)
     guardians: dict[str, list[str]] = attrs.field(factory=dict)
     pending: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    joined_on: dict[str, date] = attrs.field(factory=dict)
+    last_occurred_on: dict[str, date] = attrs.field(factory=dict)
+    name: str = ""
+    opened_on: date | None = None
+    entries_count: int = 0
     #: account -> its limits under the current policy (emptied when it changes)
     _limits: dict[str, BalanceLimits | None] = attrs.field(factory=dict)
 
@@ -160,8 +171,22 @@ class _Bank:
         member = d["member_id"]
         self.kinds[member] = d["kind"]
         self._limits.pop(member, None)  # its kind decides its limits
-        self.periods[member] = [[_day(d["joined_on"]), None]]
+        day = _day(d["joined_on"])
+        self.periods[member] = [[day, None]]
+        self.joined_on[member] = day
         self.statuses[member] = ACTIVE
+
+    def posted(self, legs: list[tuple[str, int]], parties: list[str], day: date) -> None:
+        """An entry of ``day`` with ``legs`` and naming ``parties``: as a bank
+        keeps the latest day of each member's entries, and their count."""
+        latest, statuses = self.last_occurred_on, self.statuses
+        for account, _ in legs:
+            if account in statuses and not latest.get(account, day) > day:
+                latest[account] = day
+        for account in parties:
+            if account in statuses and not latest.get(account, day) > day:
+                latest[account] = day
+        self.entries_count += 1
 
     def left(self, d: dict[str, Any]) -> None:
         periods = self.periods.get(d["member_id"])
@@ -324,7 +349,8 @@ class _Auditor:
                 return
             self._entry(seq, stream, bank, topic, d)
         elif topic == _OPENED:
-            opened = _Bank(d["bank_id"], self.decode_policy(state))
+            opened = _Bank(d["bank_id"], self.decode_policy(state), name=d["name"],
+                           opened_on=_day(d["opened_on"]))  # fmt: skip
             opened.roles[d["actor"]] = ADMIN  # whoever opens a bank is its admin
             self.banks[stream] = opened
         elif topic == _POLICY_CHANGED and stream in self.banks:
@@ -344,6 +370,7 @@ class _Auditor:
             self.entries[entry_id] = (stream, topic, replayed)
         for account, minutes in legs:
             bank.balances[account] += minutes
+        bank.posted(legs, _parties(topic, d, bank.bank_id), _day(d["occurred_on"]))
         if self.checks and bank.balances[POT] < 0:
             self.find("pot_negative",
                       f"the pot of {bank.bank_id!r} is {bank.balances[POT]} minutes after"
@@ -551,6 +578,12 @@ def _compare_loaded(auditor: _Auditor, loaded: dict[str, LoadedBank]) -> None:
     replayed = {b.bank_id: b for b in auditor.banks.values()}
     for bank in sorted(set(replayed) & set(loaded)):
         ours, held = replayed[bank], loaded[bank]
+        if (ours.name, ours.opened_on, ours.entries_count) != held.details:
+            auditor.find("bank_details",
+                         f"the name, opening day or count of entries of {bank!r} as the store"
+                         f" loads it ({held.details}) differ from a replay of the log"
+                         f" ({(ours.name, ours.opened_on, ours.entries_count)})",
+                         bank=bank)  # fmt: skip
         for check, what, key, mine, theirs in (
             ("bank_members", "members", "member", _members(ours), _members(held)),
             ("bank_roles", "roles and guardians", "user", _access(ours), _access(held)),
@@ -568,8 +601,34 @@ def _compare_loaded(auditor: _Auditor, loaded: dict[str, LoadedBank]) -> None:
 
 def _members(bank: _Bank | LoadedBank) -> dict[str, tuple[Any, ...]]:
     return {
-        m: (bank.kinds.get(m), periods, bank.statuses.get(m)) for m, periods in bank.periods.items()
+        m: (
+            bank.kinds.get(m),
+            periods,
+            bank.statuses.get(m),
+            bank.joined_on.get(m),
+            bank.last_occurred_on.get(m),
+        )
+        for m, periods in bank.periods.items()
     }
+
+
+def _parties(topic: str, d: dict[str, Any], bank_id: str) -> list[str]:
+    """An entry's parties on ``bank_id`` beyond its legs' accounts, as its
+    event class names them (``parties_on``)."""
+    if topic in _TWO_PARTIES:
+        return [p for p in (d["provider"], d["receiver"]) if p is not None]
+    if topic == _INTER_BANK:
+        sides = ((d["provider"], d["provider_bank"]), (d["receiver"], d["receiver_bank"]))
+        return [party for party, bank in sides if party is not None and bank == bank_id]
+    return []  # a group exchange's and a reversal's are their legs'
+
+
+_TWO_PARTIES = frozenset(
+    _bank_topic(name)
+    for name in ("ExchangeRecorded", "PotExchangeRecorded", "DonationMade", "GiftGiven",
+                 "OpeningBalanceCarried")
+)  # fmt: skip
+_INTER_BANK = _bank_topic("InterBankEntryRecorded")
 
 
 def _access(bank: _Bank | LoadedBank) -> dict[str, tuple[Any, ...]]:
@@ -736,7 +795,14 @@ def _batches(read_log: Callable[[int, int], Sequence[LogRecord]]) -> Iterator[Se
 
 
 def _day(value: Any) -> date:
-    return date.fromisoformat(str(value["_data_"]))
+    return _iso_day(str(value["_data_"]))
+
+
+@functools.cache
+def _iso_day(text: str) -> date:
+    """A day's ISO text read once (a million entries fall on a few thousand
+    days)."""
+    return date.fromisoformat(text)
 
 
 #: A JSON string as stored (its escaped text), and the colon after a key.

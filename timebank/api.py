@@ -1409,6 +1409,9 @@ class Timebank(Reporting, Importing):
                     bank.roles,
                     bank.guardians,
                     bank.pending,
+                    bank.joined_on,
+                    bank.last_occurred_on,
+                    (bank.name, bank.opened_on, bank.entries_count),
                     self._app.damaged_snapshots.get(bank_uuid(bank_id)),
                 )
             except Exception as e:
