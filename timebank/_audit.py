@@ -573,8 +573,10 @@ def audit_log(
 
 def _compare_loaded(auditor: _Auditor, loaded: dict[str, LoadedBank]) -> None:
     """A finding for each bank whose state, as the store loads it, differs
-    from the replay's: its members (kind, membership periods, status), its
-    roles and guardians, its pending entries."""
+    from the replay's: its name, opening day and count of entries; its
+    members (kind, membership periods, status, first joining, latest
+    entry's day); its roles and guardians; its pending entries. (Balances
+    are compared by the caller.)"""
     replayed = {b.bank_id: b for b in auditor.banks.values()}
     for bank in sorted(set(replayed) & set(loaded)):
         ours, held = replayed[bank], loaded[bank]
