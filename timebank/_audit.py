@@ -31,8 +31,8 @@ from timebank._audit_tables import (
     without_waiting_accounts,
     without_waiting_days,
 )
-from timebank._event_shapes import DAMAGE, shape_problem
-from timebank.domain.bank import Awaiting, MemberStatus
+from timebank._event_shapes import DAMAGE, described, shape_problem
+from timebank.domain.bank import PENDING_DAYS, PENDING_FIELDS, Awaiting, MemberStatus
 from timebank.domain.errors import EventUnreadable
 from timebank.domain.policy import BalanceLimits, Policy
 from timebank.domain.roles import Role
@@ -56,12 +56,10 @@ ERROR, INFO = "error", "info"
 ACTIVE, SUSPENDED, LEFT = (MemberStatus.ACTIVE.value, MemberStatus.SUSPENDED.value,
                            MemberStatus.LEFT.value)  # fmt: skip
 ADMIN, AWAITING_APPROVAL = Role.ADMIN.value, Awaiting.APPROVAL.value
-#: What a bank keeps of a pending entry (``Bank.pending``): the fields of its
-#: ``EntryProposed``, the days among them decoded, and who confirmed it.
-_PENDING_FIELDS = ("entry_id", "kind", "provider", "receiver", "receiver_bank", "minutes",
-                   "category", "actor", "on_behalf_of", "awaiting", "confirmer",
-                   "needs_approval")  # fmt: skip
-_PENDING_DAYS = ("occurred_on", "proposed_on", "expires_on")
+#: The fields of a pending entry (``Bank.pending``) taken from its
+#: ``EntryProposed`` as they are (its days are decoded; who confirmed it
+#: comes later).
+_PENDING_FIELDS = PENDING_FIELDS - {*PENDING_DAYS, "confirmed_by"}
 
 
 @attrs.frozen
@@ -223,7 +221,7 @@ class _Bank:
 
     def proposed(self, d: dict[str, Any]) -> None:
         fields = {name: d.get(name) for name in _PENDING_FIELDS}
-        for name in _PENDING_DAYS:
+        for name in PENDING_DAYS:
             fields[name] = _day(d[name])
         self.pending[d["entry_id"]] = {**fields, "confirmed_by": None}
 
@@ -332,7 +330,7 @@ class _Auditor:
                     self._apply(seq, stream, topic, state, d)
                     continue
                 except DAMAGE as e:  # well formed, but not as the rules read it
-                    problem = f"{type(e).__name__}: {e}"
+                    problem = described(e)
             if self.checks:
                 self.find("event_unreadable",
                           f"event {seq} ({topic.rpartition(':')[2]}) cannot be read: {problem};"
@@ -370,7 +368,7 @@ class _Auditor:
             self.entries[entry_id] = (stream, topic, replayed)
         for account, minutes in legs:
             bank.balances[account] += minutes
-        bank.posted(legs, _parties(topic, d, bank.bank_id), _day(d["occurred_on"]))
+        bank.posted(legs, _parties(kind, d, bank.bank_id), _day(d["occurred_on"]))
         if self.checks and bank.balances[POT] < 0:
             self.find("pot_negative",
                       f"the pot of {bank.bank_id!r} is {bank.balances[POT]} minutes after"
@@ -614,23 +612,17 @@ def _members(bank: _Bank | LoadedBank) -> dict[str, tuple[Any, ...]]:
     }
 
 
-def _parties(topic: str, d: dict[str, Any], bank_id: str) -> list[str]:
-    """An entry's parties on ``bank_id`` beyond its legs' accounts, as its
-    event class names them (``parties_on``)."""
-    if topic in _TWO_PARTIES:
-        return [p for p in (d["provider"], d["receiver"]) if p is not None]
-    if topic == _INTER_BANK:
+def _parties(kind: EntryKind | None, d: dict[str, Any], bank_id: str) -> list[str]:
+    """The parties a stored entry event names on ``bank_id`` beyond its
+    legs' accounts (the domain's ``parties_on``), keyed as ``stored_legs``
+    is: an inter-bank side's (``kind`` None) on this bank; none for a group
+    or a reversal (their legs are their parties); else its two parties."""
+    if kind is None:
         sides = ((d["provider"], d["provider_bank"]), (d["receiver"], d["receiver_bank"]))
         return [party for party, bank in sides if party is not None and bank == bank_id]
-    return []  # a group exchange's and a reversal's are their legs'
-
-
-_TWO_PARTIES = frozenset(
-    _bank_topic(name)
-    for name in ("ExchangeRecorded", "PotExchangeRecorded", "DonationMade", "GiftGiven",
-                 "OpeningBalanceCarried")
-)  # fmt: skip
-_INTER_BANK = _bank_topic("InterBankEntryRecorded")
+    if kind is EntryKind.GROUP_EXCHANGE or kind is EntryKind.REVERSAL:
+        return []
+    return [p for p in (d["provider"], d["receiver"]) if p is not None]
 
 
 def _access(bank: _Bank | LoadedBank) -> dict[str, tuple[Any, ...]]:

@@ -36,7 +36,7 @@ from timebank.domain.values import (
     POT,
 )
 
-__all__ = ["DAMAGE", "shape_problem"]
+__all__ = ["DAMAGE", "DAMAGED_CURE", "described", "shape_problem"]
 
 #: What reading a damaged event raises beyond its JSON and form (a value the
 #: rules cannot read: a party missing, a policy's setting, an account that
@@ -54,6 +54,20 @@ DAMAGE = (
 )
 
 Check = Callable[[Any], bool]
+
+
+#: What to do about a damaged event.
+DAMAGED_CURE = (
+    "`timebank audit` names every damaged event; restore the store from a backup"
+    " (docs/operations.md)"
+)
+
+
+def described(error: BaseException) -> str:
+    """What reading a damaged event or snapshot raised, on one line (for
+    the named error or the audit's finding that reports it)."""
+    return " ".join(f"{type(error).__name__}: {error}".split())
+
 
 #: Fields the store keeps outside the state (its stream and version).
 _OUTSIDE_STATE = frozenset({"originator_id", "originator_version"})

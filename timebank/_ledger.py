@@ -34,7 +34,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, resolve_topic
 
-from timebank._event_shapes import DAMAGE
+from timebank._event_shapes import DAMAGE, DAMAGED_CURE, described
 from timebank._snapshot_check import snapshot_problem
 from timebank.domain import errors
 from timebank.domain.bank import Bank, bank_uuid
@@ -116,11 +116,18 @@ def as_storage_error(url: str) -> Iterator[None]:
         raise storage_error(url, e) from e
 
 
+def store_file_failure(url: str, error: BaseException) -> errors.StorageError | None:
+    """``error`` (or the error it wraps) as the named error of the store's
+    file at ``url`` when SQLite says that file is damaged or unusable;
+    ``None`` for any other error."""
+    return file_failure(error.__cause__ or error, f"the store {url}", STORE_CURE, url)
+
+
 def storage_error(url: str, error: PersistenceError) -> errors.StorageError:
     """The library's report of a failed store as timebank's named error, on
     one line: the file named, and what to do, when SQLite says the file
     itself is damaged or unusable."""
-    failure = file_failure(error.__cause__ or error, f"the store {url}", STORE_CURE, url)
+    failure = store_file_failure(url, error)
     if failure is not None:
         return failure
     # PostgreSQL's messages run over lines ("...\nHINT: Check free disk space.")
@@ -208,11 +215,9 @@ class LedgerApplication(Application[UUID]):
         try:
             yield
         except DAMAGE as e:
-            said = " ".join(f"{type(e).__name__}: {e}".split())
             raise errors.EventUnreadable(
                 f"{what} cannot be read from the store {self._backend.url}: a stored event"
-                f" or snapshot of it is damaged ({said}). `timebank audit` names every"
-                " damaged event; restore the store from a backup (docs/operations.md)",
+                f" or snapshot of it is damaged ({described(e)}). {DAMAGED_CURE}",
                 url=self._backend.url,
             ) from e
 
@@ -265,7 +270,7 @@ class LedgerApplication(Application[UUID]):
             except DAMAGE as e:
                 start.clear()
                 self._stale_snapshots.add(aggregate_id)
-                self.damaged_snapshots[aggregate_id] = " ".join(f"{type(e).__name__}: {e}".split())
+                self.damaged_snapshots[aggregate_id] = described(e)
             if aggregate_id in self.damaged_snapshots:  # only a cache: replay the events
                 _log.warning("the latest snapshot of %s is damaged (%s): replaying its events",
                              aggregate_id, self.damaged_snapshots[aggregate_id])  # fmt: skip

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from timebank.domain.bank import Awaiting, Bank, MemberStatus
+from timebank.domain.bank import MEMBER_KINDS, PENDING_FIELDS, Awaiting, Bank, MemberStatus
 from timebank.domain.policy import Policy
 from timebank.domain.roles import Role
 from timebank.domain.values import AccountKind, EntryKind
@@ -101,7 +101,7 @@ def _inconsistency(state: Mapping[str, Any]) -> str | None:
     accounts = state["kinds"].keys()
     if state["balances"].keys() != accounts:
         return "its balances and its accounts name different accounts"
-    members = {a for a, kind in state["kinds"].items() if kind in _MEMBER_KINDS}
+    members = {a for a, kind in state["kinds"].items() if kind in MEMBER_KINDS}
     for name in ("periods", "status", "joined_on"):
         if state[name].keys() != members:
             return f"its {name} and its members name different members"
@@ -110,7 +110,7 @@ def _inconsistency(state: Mapping[str, Any]) -> str | None:
             return f"its {name} names someone who is not a member"
     for entry_id, fields in state["pending"].items():
         if (
-            fields.keys() != _PENDING_FIELDS
+            fields.keys() != PENDING_FIELDS
             or fields["entry_id"] != entry_id
             or not _ENTRY_KIND(fields["kind"])
             or not _AWAITING(fields["awaiting"])
@@ -119,13 +119,4 @@ def _inconsistency(state: Mapping[str, Any]) -> str | None:
     return None
 
 
-#: What a bank keeps of a pending entry (``Bank.pending``).
-_PENDING_FIELDS = frozenset({
-    "entry_id", "kind", "provider", "receiver", "receiver_bank", "minutes", "occurred_on",
-    "category", "actor", "on_behalf_of", "awaiting", "confirmer", "needs_approval",
-    "proposed_on", "expires_on", "confirmed_by",
-})  # fmt: skip
-
-
 _ENTRY_KIND, _AWAITING = _one_of(EntryKind), _one_of(Awaiting)
-_MEMBER_KINDS = frozenset(kind.value for kind in (AccountKind.INDIVIDUAL, AccountKind.ORGANISATION))

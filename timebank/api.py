@@ -42,7 +42,7 @@ from timebank._audit import (
     compare_figures,
 )
 from timebank._index import index_update
-from timebank._ledger import LedgerApplication, serialised
+from timebank._ledger import LedgerApplication, serialised, store_file_failure
 from timebank._reporting import STATEMENT_LINES_MAX, Reporting, check_page, whole_statement
 from timebank.domain import errors
 from timebank.domain.bank import Bank, MemberStatus, bank_uuid, recorded_entry
@@ -72,7 +72,6 @@ from timebank.domain.values import (
 from timebank.importing import Importing
 from timebank.readmodel import ReadModel
 from timebank.storage import Backend, Profile, default_url, open_backend
-from timebank.storage._sqlite_failures import STORE_CURE, file_failure
 from timebank.views import (
     AccountBalance,
     Backup,
@@ -178,10 +177,7 @@ class Timebank(Reporting, Importing):
         except Exception as e:
             # the store's file itself (damaged, full, unreadable) named as
             # every later command names it; anything else as it came
-            failure = file_failure(
-                e.__cause__ or e, f"the store {backend.url}", STORE_CURE, backend.url
-            )
-            raise failure or errors.StorageError(
+            raise store_file_failure(backend.url, e) or errors.StorageError(
                 f"cannot open the store at {backend.url}: {type(e).__name__}: {e}", url=backend.url
             ) from e
 

@@ -34,6 +34,8 @@ from timebank.domain.values import (
 
 __all__ = [
     "MEMBER_KINDS",
+    "PENDING_DAYS",
+    "PENDING_FIELDS",
     "Awaiting",
     "Bank",
     "MemberStatus",
@@ -43,6 +45,14 @@ __all__ = [
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://timebank.invalid/ids")
 MEMBER_KINDS = frozenset({AccountKind.INDIVIDUAL.value, AccountKind.ORGANISATION.value})
+#: What a bank keeps of a pending entry (``Bank.pending``): the fields of its
+#: ``EntryProposed``, the days among them, and who confirmed it.
+PENDING_DAYS = ("occurred_on", "proposed_on", "expires_on")
+PENDING_FIELDS = frozenset({
+    "entry_id", "kind", "provider", "receiver", "receiver_bank", "minutes", "category",
+    "actor", "on_behalf_of", "awaiting", "confirmer", "needs_approval", *PENDING_DAYS,
+    "confirmed_by",
+})  # fmt: skip
 
 
 class MemberStatus(StrEnum):

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from eventsourcing.utils import get_topic
 
-from timebank._event_shapes import DAMAGE
+from timebank._event_shapes import DAMAGE, DAMAGED_CURE, described
 from timebank.domain.bank import Bank
 from timebank.domain.entries import legs_for
 from timebank.domain.errors import EventUnreadable, ReadModelError
@@ -249,11 +249,9 @@ class Projector:
                         " model does not know: upgrade timebank"
                     )
         except DAMAGE as e:  # (orjson's JSONDecodeError is a ValueError)
-            said = " ".join(f"{type(e).__name__}: {e}".split())
             raise EventUnreadable(
                 f"the read model cannot apply event {seq} ({topic.rpartition(':')[2]}): it is"
-                f" damaged ({said}). `timebank audit` names every damaged event; restore the"
-                " store from a backup (docs/operations.md)"
+                f" damaged ({described(e)}). {DAMAGED_CURE}"
             ) from e
 
     # --- banks and members ---------------------------------------------------------
