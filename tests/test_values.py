@@ -45,6 +45,13 @@ def test_amounts_that_are_not_positive_whole_minutes_are_refused(bad: object) ->
         parse_minutes(bad)
 
 
+@pytest.mark.parametrize("bad", ["1:30:00", "1h30", "an hour", ""])
+def test_an_amount_not_in_a_form_of_hours_is_refused_naming_the_forms(bad: str) -> None:
+    # a spreadsheet's duration cell comes out as 1:30:00: say what to give
+    with pytest.raises(InvalidAmount, match=re.escape(f"{bad!r} (give hours as 1.5 or 1:30)")):
+        parse_minutes(bad)
+
+
 def test_negative_amounts_only_where_allowed() -> None:
     assert parse_minutes("-1:30", allow_negative=True) == -90
     assert parse_minutes("-2.5", allow_negative=True) == -150
