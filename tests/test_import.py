@@ -741,6 +741,48 @@ def test_read_csv_streams_and_ragged_rows_come_with_the_row_problems(
     assert _state(riverside) == before
 
 
+def test_a_column_named_in_other_case_or_spacing_is_named_as_the_layouts(
+    riverside: timebank.Timebank, tmp_path: Path
+) -> None:
+    # as a spreadsheet user may type the header: each is refused, with its name
+    header = (
+        "Entry_ID,occurred on,KIND,provider,receiver,Hours,bank,category,note,reverses,group-id"
+    )
+    path = tmp_path / "entries.csv"
+    path.write_text("\n".join([header, GOOD[0]]) + "\n", encoding="utf-8")
+    before = _state(riverside)
+    with pytest.raises(ImportFailed) as raised:
+        riverside.import_entries(timebank.read_csv(path), actor=ACTOR)
+    unknown = {
+        p.column: p.reason for p in raised.value.problems if p.reason != "required column missing"
+    }
+    assert unknown == {
+        given: f"unknown column: the layout calls it {layouts}"
+        for given, layouts in [("Entry_ID", "entry_id"), ("occurred on", "occurred_on"),
+                               ("KIND", "kind"), ("Hours", "hours"), ("group-id", "group_id")]
+    }  # fmt: skip
+    assert _state(riverside) == before
+
+
+@pytest.mark.parametrize("kind", ["members", "entries"])
+def test_a_header_with_no_rows_under_it_is_checked_too(
+    riverside: timebank.Timebank, tmp_path: Path, kind: str
+) -> None:
+    path = tmp_path / f"{kind}.csv"
+    path.write_text("member id,kind,bank,joined_on,extra\n", encoding="utf-8")
+    importing = riverside.import_members if kind == "members" else riverside.import_entries
+    with pytest.raises(ImportFailed) as raised:
+        importing(timebank.read_csv(path), actor=ACTOR)
+    problems = {(p.line, p.column) for p in raised.value.problems}
+    assert (1, "extra") in problems
+    assert (1, "member id") in problems
+    # a sound header with nothing under it imports nothing, and says so
+    good = HEADER if kind == "entries" else "member_id,kind,bank,joined_on"
+    path.write_text(good + "\n", encoding="utf-8")
+    result = importing(timebank.read_csv(path), actor=ACTOR)
+    assert (result.rows, result.recorded) == (0, 0)
+
+
 def _rows_or_problems(rows: Iterable[tuple[int, Mapping[str, str]]]) -> Iterator[object]:
     try:
         yield from rows

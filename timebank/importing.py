@@ -412,23 +412,41 @@ class _Problems:
 
 
 def _check_columns(
-    rows: Iterable[Row], required: frozenset[str], known: tuple[str, ...], found: _Problems
+    given: Iterable[Any],
+    required: frozenset[str],
+    known: tuple[str, ...],
+    found: _Problems,
 ) -> Iterator[Row]:
-    """The rows, if the first one has the layout's columns (else none, with
-    the problems); read as they are needed."""
-    rows = iter(rows)
+    """The rows, numbered, if the first one has the layout's columns (else
+    none, with the problems); read as they are needed. A file's header
+    (:attr:`CsvRows.columns`) is checked even with no row under it."""
+    header: list[str] | None = getattr(given, "columns", None)
+    rows = _guarded(_numbered(given), found)
     first = next(rows, None)
-    if first is None:
+    if first is not None:
+        columns = set(first[1])
+    elif header is not None:
+        columns = set(header)
+    else:
         return
-    columns = set(first[1])
     for column in sorted(required - columns):
         found.add(1, column, "", "required column missing")
+    meant = {_column_key(column): column for column in known}
     for column in sorted(columns - set(known)):
-        found.add(1, column, "", f"unknown column (the layout's are: {', '.join(known)})")
-    if found.items:
+        if (layouts := meant.get(_column_key(column))) is not None:
+            found.add(1, column, "", f"unknown column: the layout calls it {layouts}")
+        else:
+            found.add(1, column, "", f"unknown column (the layout's are: {', '.join(known)})")
+    if found.items or first is None:
         return
     yield first
     yield from rows
+
+
+def _column_key(name: str) -> str:
+    """A column's name as a spreadsheet may have changed it (``Member ID``,
+    ``Joined-On``), for saying which of the layout's it is."""
+    return "".join(name.casefold().replace("-", " ").replace("_", " ").split())
 
 
 def _guarded(rows: Iterable[Row], found: _Problems) -> Iterator[Row]:
@@ -965,11 +983,7 @@ class Importing:
         membership periods is skipped."""
         actor = validate_actor_id(actor)
         found = _Problems(source, max_errors)
-        listed = list(
-            _check_columns(
-                _guarded(_numbered(rows), found), MEMBER_COLUMNS_REQUIRED, MEMBER_COLUMNS, found
-            )
-        )
+        listed = list(_check_columns(rows, MEMBER_COLUMNS_REQUIRED, MEMBER_COLUMNS, found))
         parsed = _parse_members(listed, date_format, found)
         by_member: dict[tuple[str, str], list[_MemberRow]] = {}
         for row in parsed:
@@ -1085,9 +1099,7 @@ class Importing:
         ``progress(n)`` is called as rows are applied."""
         actor = validate_actor_id(actor)
         found = _Problems(source, max_errors)
-        checked = _check_columns(
-            _guarded(_numbered(rows), found), ENTRY_COLUMNS_REQUIRED, ENTRY_COLUMNS, found
-        )
+        checked = _check_columns(rows, ENTRY_COLUMNS_REQUIRED, ENTRY_COLUMNS, found)
         # The cyclic garbage collector stays paused for the whole import, as
         # for a read model's catch-up: an import makes no cycles worth
         # collecting early, and the collector's passes over the banks'
