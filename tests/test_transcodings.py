@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import timebank
@@ -114,4 +114,6 @@ def test_every_event_of_a_ledger_is_stored_as_the_library_stores_it(data: st.Dat
         if "entry_id" in state and "minutes" in state:  # the entry events: orjson's path
             assert _plain(state), record.topic
             entry_events += 1
-    assert entry_events > 0
+    # a ledger whose every entry was refused (one member joined) checks no
+    # entry event: drawn again (too many such draws fail as Unsatisfiable)
+    assume(entry_events > 0)
