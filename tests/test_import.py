@@ -140,6 +140,8 @@ BAD = [
     ("zero hours", (2, "e3,2026-02-03,donation,ann,,0,riverside,,,,"), "hours"),
     ("negative exchange", (0, "e1,2026-02-01,exchange,ann,bob,-1,riverside,diy,,,"), "hours"),
     ("bad date", (0, "e1,2026-02-30,exchange,ann,bob,1,riverside,diy,,,"), "occurred_on"),
+    ("basic date", (0, "e1,20260201,exchange,ann,bob,1,riverside,diy,,,"), "occurred_on"),
+    ("week date", (0, "e1,2026-W05-7,exchange,ann,bob,1,riverside,diy,,,"), "occurred_on"),
     ("future date", (0, "e1,2027-02-01,exchange,ann,bob,1,riverside,diy,,,"), "occurred_on"),
     ("before joining", (0, "e1,2025-02-01,exchange,ann,bob,1,riverside,diy,,,"), "provider"),
     ("unknown member", (0, "e1,2026-02-01,exchange,ann,zed,1,riverside,diy,,,"), "receiver"),

@@ -76,7 +76,9 @@ def test_format_hours(minutes: int, text: str) -> None:
 def test_dates_are_iso_dates_only() -> None:
     assert parse_date("2026-02-03") == date(2026, 2, 3)
     assert parse_date(date(2026, 2, 3)) == date(2026, 2, 3)
-    for bad in ("03/02/2026", "2026-02-30", "", None, 20260203, datetime(2026, 2, 3)):
+    # and not the basic or week-date forms date.fromisoformat also reads
+    for bad in ("03/02/2026", "2026-02-30", "", None, 20260203, datetime(2026, 2, 3),
+                "20260203", "2026-W06-2", "2026W062", "2026-2-3", "\u0662026-02-03"):  # fmt: skip
         with pytest.raises(InvalidDate):
             parse_date(bad)
 

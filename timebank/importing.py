@@ -40,6 +40,7 @@ from timebank.domain.values import (
     POT,
     AccountKind,
     EntryKind,
+    iso_day,
     parent_bank,
     parse_minutes,
     validate_actor_id,
@@ -464,7 +465,7 @@ def _day_parser(date_format: str | None) -> Callable[[str], date]:
         value = text.strip()
         try:
             if date_format is None:
-                return date.fromisoformat(value)  # ASCII digits only
+                return iso_day(value)
             # strptime reads any script's digits ("1\u0663" as 13): ASCII only, as hours
             if not value.isascii() and any(c.isdecimal() and not c.isascii() for c in value):
                 raise ValueError(value)

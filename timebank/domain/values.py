@@ -30,6 +30,7 @@ __all__ = [
     "format_hours",
     "invariant",
     "is_whole",
+    "iso_day",
     "parent_bank",
     "parse_date",
     "parse_minutes",
@@ -72,6 +73,7 @@ MEMBER_ID_FORM, ENTRY_ID_FORM, BANK_ID_FORM, CATEGORY_FORM = (
 # ASCII digits only, here and below: ``\d``, ``int`` and ``Decimal`` also take
 # the digits of every other script ("٣" is 3), and ``Decimal`` exponents and
 # digit separators ("1e2", "1_000"), none of which an hours column means
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CLOCK = re.compile(r"(-?)([0-9]{1,9}):([0-5][0-9])")
 #: Decimal hours: an optional sign, then digits with an optional point.
 _DECIMAL_HOURS = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
@@ -188,10 +190,20 @@ def parse_date(value: object) -> date:
         return value
     if isinstance(value, str):
         try:
-            return date.fromisoformat(value.strip())
+            return iso_day(value.strip())
         except ValueError:
             pass
     raise InvalidDate(f"not an ISO date (YYYY-MM-DD): {value!r}", value=value)
+
+
+def iso_day(text: str) -> date:
+    """The day ``text`` names as ``YYYY-MM-DD`` exactly (ASCII digits);
+    ``ValueError`` otherwise. ``date.fromisoformat`` alone also reads the
+    basic and week-date forms (``20260203``, ``2026-W06-2``), which no
+    document of timebank offers and which a mistyped cell can fall into."""
+    if not _ISO_DAY.fullmatch(text):
+        raise ValueError(f"not YYYY-MM-DD: {text!r}")
+    return date.fromisoformat(text)
 
 
 #: A person's id (a member's, an actor's): the same rule for both.
