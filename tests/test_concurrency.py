@@ -242,3 +242,62 @@ def test_racing_writers_never_spend_past_a_floor_nor_overdraw_the_pot(
             assert pays == ["pot_overdrawn"] * (RACERS - 1) + ["recorded"], round_
         tb.check_invariants()
         assert tb.audit().ok
+
+
+def _keep_recording(url: str, started: Any, stop: Any) -> None:
+    """Exchanges in two banks, and between them, until told to stop."""
+    with timebank.open(url, clock=fixed_clock) as tb:
+        n = 0
+        while not stop.is_set():
+            bank = f"busy{n % 2}"
+            tb.record_exchange(bank, MEMBERS[n % 4], MEMBERS[(n + 1) % 4], minutes=1,
+                               actor=ACTOR)  # fmt: skip
+            if n % 5 == 0:  # an inter-bank entry: both banks' clearing accounts move
+                tb.record_exchange("busy0", "a", "b", minutes=2, actor=ACTOR,
+                                   receiver_bank="busy0/hub")  # fmt: skip
+            n += 1
+            if n == 20:
+                started.set()
+
+
+@pytest.mark.parametrize("tries", [3, 0], ids=["between commits", "under the write lock"])
+@pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
+def test_an_audit_while_another_process_records_is_of_one_moment(
+    kind: str, tries: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The banks as the store loads them and the replay of the log are of
+    the same moment, however many entries another process records while
+    the audit runs: the audit is clean every time (it found the banks
+    'differing from a replay of the log' when the replay read on to
+    entries recorded after the banks were loaded). ``tries`` 0 loads the
+    banks under the store's write lock at once."""
+    monkeypatch.setattr(timebank.api, "MOMENT_TRIES", tries)
+    url = f"sqlite:///{tmp_path / 'busy.db'}" if kind == "sqlite" else new_postgres_schema()
+    with timebank.open(url, clock=fixed_clock) as tb:
+        setup_bank(tb, "busy0")
+        setup_bank(tb, "busy1")
+        tb.create_bank("busy0/hub", name="Hub", actor=ACTOR, opened_on="2026-01-01")
+        tb.join("busy0/hub", "b", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        record_many(tb, 0, 1500, "busy1")  # an audit long enough to be written through
+    context = multiprocessing.get_context("spawn")
+    started, stop = context.Event(), context.Event()
+    writer = context.Process(target=_keep_recording, args=(url, started, stop))
+    writer.start()
+    try:
+        assert started.wait(timeout=60)
+        with timebank.open(url, clock=fixed_clock) as tb:
+            overlapped = 0
+            for _ in range(40):
+                before = tb._app.recorder.max_notification_id()
+                report = tb.audit(read_model=False)
+                after = tb._app.recorder.max_notification_id()
+                assert report.ok, report.summary()
+                assert report.events <= after
+                overlapped += before < after  # entries were recorded while it ran
+                if overlapped == 5:
+                    break
+            assert overlapped == 5
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    assert writer.exitcode == 0

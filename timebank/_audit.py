@@ -510,11 +510,13 @@ def audit_log(
     figures: Callable[[], FiguresCompared] | None = None,
     rebuild: str | None = None,
     registry_problem: str | None = None,
+    end: int | None = None,
 ) -> AuditReport:
-    """Replay the log through ``read_log`` and check every invariant; compare
-    the final state of each bank with ``banks`` (as the store loads each
-    bank, or why it could not be loaded) and
-    ``read_model`` as ``check`` says. ``figures`` gives the figures
+    """Replay the log through ``read_log`` up to the event ``end`` (its
+    notification id: the last event when ``banks`` were loaded; the log's
+    end when ``None``) and check every invariant; compare the final state
+    of each bank with ``banks`` (as the store loads each bank, or why it
+    could not be loaded) and ``read_model`` as ``check`` says. ``figures`` gives the figures
     comparison when another process ran it beside this replay (see
     :mod:`timebank._audit_worker`); without it, it runs here, after.
     ``rebuild`` says why the next catch-up will rebuild the read model
@@ -523,7 +525,7 @@ def audit_log(
     (then ``banks`` is empty)."""
     auditor = _Auditor(decode_policy, personal)
     with no_cyclic_gc():  # millions of small acyclic objects (see no_cyclic_gc)
-        for batch in _batches(read_log):
+        for batch in _batches(read_log, end):
             auditor.apply(batch)
     auditor.finish()
     replayed = {
@@ -645,10 +647,8 @@ def compare_figures(
     replay = _Auditor(decode_policy, set(), TableReplay())
     with no_cyclic_gc():
         position, tables = read_tables(read_model)
-        for batch in _batches(read_log):
-            replay.apply([r for r in batch if r[0] <= position])
-            if batch[-1][0] >= position:
-                break
+        for batch in _batches(read_log, position):
+            replay.apply(batch)
         _compare_tables(replay, position, tables)
     return position, replay.findings
 
@@ -723,7 +723,8 @@ def _compare_read_model(
 ) -> None:
     """The read model's tables against a fresh projection of the log up to
     the same position (in memory; the read model itself is not touched)."""
-    position = model.position()
+    with model.db.snapshot():  # another process catching it up meanwhile changes neither
+        position, ours = model.position(), model.tables()
     _note_behind(auditor, position)
 
     def upto(after: int, limit: int) -> Sequence[LogRecord]:
@@ -732,7 +733,7 @@ def _compare_read_model(
     fresh = ReadModel(SqliteReadModelDB(None), upto)
     try:
         fresh.catch_up()
-        ours, theirs = model.tables(), fresh.tables()
+        theirs = fresh.tables()
     except EventUnreadable as e:  # found as event_unreadable by the replay
         auditor.find("read_model_unchecked",
                      f"the read model was not compared row for row: {e}", INFO)  # fmt: skip
@@ -771,20 +772,27 @@ def _changes(legs: list[tuple[str, int]]) -> Iterable[tuple[str, int]]:
     return totals.items()
 
 
-def _batches(read_log: Callable[[int, int], Sequence[LogRecord]]) -> Iterator[Sequence[LogRecord]]:
-    """The log, a batch at a time; the next batch is read on another thread
-    while this one is checked (the database works without holding Python's
-    lock, so the read overlaps the checks: about 10 % at a million entries)."""
+def _batches(
+    read_log: Callable[[int, int], Sequence[LogRecord]], end: int | None = None
+) -> Iterator[Sequence[LogRecord]]:
+    """The log up to the event ``end`` (a notification id; the log's end
+    when ``None``), a batch at a time; the next batch is read on another
+    thread while this one is checked (the database works without holding
+    Python's lock, so the read overlaps the checks: about 10 % at a million
+    entries)."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-read") as reader:
         ahead = reader.submit(read_log, 0, BATCH)
         while True:
             records = ahead.result()
+            more = len(records) == BATCH
+            if end is not None and records and records[-1][0] >= end:
+                records, more = [r for r in records if r[0] <= end], False
             if not records:
                 return
-            if len(records) == BATCH:
+            if more:
                 ahead = reader.submit(read_log, records[-1][0], BATCH)
             yield records
-            if len(records) < BATCH:
+            if not more:
                 return
 
 

@@ -96,6 +96,9 @@ _EVENT_PEOPLE = ("actor", "on_behalf_of", "member_id", "user", "guardian", "prov
                  "confirmer")  # fmt: skip
 _EVENT_LEGS = ("participants", "reversed_legs", "side_legs")
 _LOG_PAGE = 20_000
+#: Reads of the banks an audit tries between other processes' commits before
+#: it reads them under the store's write lock (Timebank._banks_at_one_moment).
+MOMENT_TRIES = 3
 
 #: Longest bank display name.
 BANK_NAME_LENGTH_MAX = 200
@@ -1386,32 +1389,7 @@ class Timebank(Reporting, Importing):
             for value in (profile.display_name, profile.email, profile.phone, profile.area)
             if value
         }
-        banks: dict[str, LoadedBank | str] = {}
-        registry_problem = None
-        try:
-            with self._app.reading_only():
-                registry = self._app.registry()
-        except errors.EventUnreadable as e:  # the replay finds the damaged event
-            registry, registry_problem = None, str(e)
-        for bank_id in registry.banks if registry else []:
-            try:  # a log written around the API may not even load
-                with self._app.reading_only():  # an audit writes nothing, not even a snapshot
-                    bank = self._app.bank(bank_id)
-                banks[bank_id] = LoadedBank(  # read only, under the store's lock
-                    dict(bank.balances),
-                    {m: bank.kinds[m] for m in bank.periods},
-                    bank.periods,
-                    bank.status,
-                    bank.roles,
-                    bank.guardians,
-                    bank.pending,
-                    bank.joined_on,
-                    bank.last_occurred_on,
-                    (bank.name, bank.opened_on, bank.entries_count),
-                    self._app.damaged_snapshots.get(bank_uuid(bank_id)),
-                )
-            except Exception as e:
-                banks[bank_id] = f"{type(e).__name__}: {e}"
+        end, banks, registry_problem = self._banks_at_one_moment()
         model = self._existing_read_model() if read_model else None
         rebuild = model.rebuild_reason() if model is not None else None
         if rebuild is not None:  # its tables are not this log's: nothing to compare
@@ -1438,11 +1416,61 @@ class Timebank(Reporting, Importing):
                 figures,
                 rebuild,
                 registry_problem,
+                end,
             )
         except BaseException:
             if figures is not None:  # nobody will wait for it
                 figures.cancel()
             raise
+
+    def _banks_at_one_moment(self) -> tuple[int, dict[str, LoadedBank | str], str | None]:
+        """The audit's banks as the store loads them (see :meth:`_loaded_banks`)
+        at one moment, while other processes may record, and the log's last
+        event at that moment (its notification id), where the audit's replay
+        stops. Loaded between two looks at the log's end that agree: nothing
+        was committed meanwhile (loading every bank from its snapshot takes a
+        fraction of a second). When writers kept committing through
+        ``MOMENT_TRIES`` loads, loaded under the store's write lock, which
+        keeps them out for that long."""
+        for _ in range(MOMENT_TRIES):
+            end = self._log_end()
+            banks, registry_problem = self._loaded_banks()
+            if self._log_end() == end:
+                return end, banks, registry_problem
+        with self.backend.write_lock():
+            return self._log_end(), *self._loaded_banks()
+
+    def _loaded_banks(self) -> tuple[dict[str, LoadedBank | str], str | None]:
+        """Each bank as the store loads it (or why it cannot be loaded), for
+        the audit, writing nothing; and why the registry of banks cannot be
+        loaded, if it cannot."""
+        banks: dict[str, LoadedBank | str] = {}
+        registry_problem = None
+        try:
+            with self._app.reading_only():
+                registry = self._app.registry()
+        except errors.EventUnreadable as e:  # the replay finds the damaged event
+            registry, registry_problem = None, str(e)
+        for bank_id in registry.banks if registry else []:
+            try:  # a log written around the API may not even load
+                with self._app.reading_only():  # an audit writes nothing, not even a snapshot
+                    bank = self._app.bank(bank_id)
+                banks[bank_id] = LoadedBank(  # read only, under the store's lock
+                    dict(bank.balances),
+                    {m: bank.kinds[m] for m in bank.periods},
+                    bank.periods,
+                    bank.status,
+                    bank.roles,
+                    bank.guardians,
+                    bank.pending,
+                    bank.joined_on,
+                    bank.last_occurred_on,
+                    (bank.name, bank.opened_on, bank.entries_count),
+                    self._app.damaged_snapshots.get(bank_uuid(bank_id)),
+                )
+            except Exception as e:
+                banks[bank_id] = f"{type(e).__name__}: {e}"
+        return banks, registry_problem
 
     def _compare_figures(self) -> FiguresCompared:
         """The audit's comparison of the read model's balance and figure
