@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self, cast
+from typing import Any, Literal, Self, TypeVar, cast
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
@@ -97,13 +97,14 @@ _EVENT_PEOPLE = ("actor", "on_behalf_of", "member_id", "user", "guardian", "prov
 _EVENT_LEGS = ("participants", "reversed_legs", "side_legs")
 _LOG_PAGE = 20_000
 #: Reads of the banks an audit tries between other processes' commits before
-#: it reads them under the store's write lock (Timebank._banks_at_one_moment).
+#: it reads them under the store's write lock (Timebank._at_one_moment).
 MOMENT_TRIES = 3
 
 #: Longest bank display name.
 BANK_NAME_LENGTH_MAX = 200
 
 Clock = Callable[[], datetime]
+_T = TypeVar("_T")
 
 
 def _utc_now() -> datetime:
@@ -1389,7 +1390,7 @@ class Timebank(Reporting, Importing):
             for value in (profile.display_name, profile.email, profile.phone, profile.area)
             if value
         }
-        end, banks, registry_problem = self._banks_at_one_moment()
+        end, (banks, registry_problem) = self._at_one_moment(self._loaded_banks)
         model = self._existing_read_model() if read_model else None
         rebuild = model.rebuild_reason() if model is not None else None
         if rebuild is not None:  # its tables are not this log's: nothing to compare
@@ -1423,22 +1424,21 @@ class Timebank(Reporting, Importing):
                 figures.cancel()
             raise
 
-    def _banks_at_one_moment(self) -> tuple[int, dict[str, LoadedBank | str], str | None]:
-        """The audit's banks as the store loads them (see :meth:`_loaded_banks`)
-        at one moment, while other processes may record, and the log's last
-        event at that moment (its notification id), where the audit's replay
-        stops. Loaded between two looks at the log's end that agree: nothing
-        was committed meanwhile (loading every bank from its snapshot takes a
-        fraction of a second). When writers kept committing through
-        ``MOMENT_TRIES`` loads, loaded under the store's write lock, which
-        keeps them out for that long."""
+    def _at_one_moment(self, read: Callable[[], _T]) -> tuple[int, _T]:
+        """``read()`` (several loads of banks) as of one moment, while other
+        processes may record, and the log's last event at that moment (its
+        notification id). Read between two looks at the log's end that
+        agree: nothing was committed meanwhile (loading every bank from its
+        snapshot takes a fraction of a second). When writers kept committing
+        through ``MOMENT_TRIES`` reads, read under the store's write lock,
+        which keeps them out for that long."""
         for _ in range(MOMENT_TRIES):
             end = self._log_end()
-            banks, registry_problem = self._loaded_banks()
+            found = read()
             if self._log_end() == end:
-                return end, banks, registry_problem
+                return end, found
         with self.backend.write_lock():
-            return self._log_end(), *self._loaded_banks()
+            return self._log_end(), read()
 
     def _loaded_banks(self) -> tuple[dict[str, LoadedBank | str], str | None]:
         """Each bank as the store loads it (or why it cannot be loaded), for
@@ -1597,8 +1597,11 @@ class Timebank(Reporting, Importing):
     def check_invariants(self) -> None:
         """Raise AssertionError if any bank's accounts do not sum to zero, its
         pot is below zero, or two banks' clearing accounts with each other do
-        not cancel out (used by the tests and the demo)."""
-        ledgers = {info.bank: self._app.bank(info.bank) for info in self.banks()}
+        not cancel out (used by the tests and the demo). The banks are loaded
+        as of one moment, so other processes may record meanwhile."""
+        _, ledgers = self._at_one_moment(
+            lambda: {info.bank: self._app.bank(info.bank) for info in self.banks()}
+        )
         for ledger in ledgers.values():
             ledger.check_invariants()
             for other, minutes in ledger.clearing_balances().items():
