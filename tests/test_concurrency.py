@@ -270,7 +270,7 @@ def test_an_audit_while_another_process_records_is_of_one_moment(
     the audit runs: the audit is clean every time (it found the banks
     'differing from a replay of the log' when the replay read on to
     entries recorded after the banks were loaded). So are the banks that
-    ``check_invariants`` compares. ``tries`` 0 loads the banks under the
+    ``check_invariants`` compares and every bank's ``balances``. ``tries`` 0 loads the banks under the
     store's write lock at once."""
     monkeypatch.setattr(timebank.api, "MOMENT_TRIES", tries)
     url = f"sqlite:///{tmp_path / 'busy.db'}" if kind == "sqlite" else new_postgres_schema()
@@ -295,6 +295,9 @@ def test_an_audit_while_another_process_records_is_of_one_moment(
                 assert report.ok, report.summary()
                 assert report.events <= after
                 tb.check_invariants()  # the clearing accounts of one moment cancel
+                clearing = [b.balance_minutes for b in tb.balances() if b.kind == "clearing"]
+                assert len(clearing) == 2
+                assert sum(clearing) == 0
                 overlapped += before < after  # entries were recorded while it ran
                 if overlapped == 5:
                     break

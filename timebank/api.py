@@ -1343,16 +1343,18 @@ class Timebank(Reporting, Importing):
 
     @serialised
     def balances(self, bank: str | None = None) -> list[AccountBalance]:
-        """Every account's balance in one bank, or in every bank."""
-        banks = [validate_bank_id(bank)] if bank is not None else [b.bank for b in self.banks()]
-        rows: list[AccountBalance] = []
-        for bank_id in banks:
-            ledger = self._app.bank(bank_id)
-            rows.extend(
-                AccountBalance(bank_id, account, ledger.kinds[account], minutes)
-                for account, minutes in ledger.balances.items()
-            )
-        return rows
+        """Every account's balance in one bank, or in every bank (as of one
+        moment, while other processes may record: the clearing accounts of
+        two banks cancel)."""
+        if bank is not None:
+            ledgers = [self._app.bank(validate_bank_id(bank))]
+        else:
+            _, ledgers = self._at_one_moment(lambda: [self._app.bank(b.bank) for b in self.banks()])
+        return [
+            AccountBalance(ledger.bank_id, account, ledger.kinds[account], minutes)
+            for ledger in ledgers
+            for account, minutes in ledger.balances.items()
+        ]
 
     def backup(self, dest: str | os.PathLike[str]) -> Backup:
         """Write a checked copy of this SQLite store to the new file ``dest``
