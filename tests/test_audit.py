@@ -162,9 +162,13 @@ def _store(tmp_path: Path) -> str:
     return url
 
 
-def _append(url: str, topic_end: str, change: Callable[[dict[str, Any]], None]) -> None:
+def _append(
+    url: str, topic_end: str, change: Callable[[dict[str, Any]], None], *, indexed: bool = False
+) -> None:
     """Append, with raw SQL, a copy of the last event whose topic ends with
-    ``topic_end``, changed by ``change``, as the bank's next event."""
+    ``topic_end``, changed by ``change``, as the bank's next event (with
+    ``indexed``, and its entry's row in the entry index, as the API writes
+    it)."""
     conn = sqlite3.connect(url.removeprefix("sqlite:///"))
     with conn:
         bank, topic, state = conn.execute(
@@ -178,6 +182,9 @@ def _append(url: str, topic_end: str, change: Callable[[dict[str, Any]], None]) 
         change(event)
         conn.execute("INSERT INTO stored_events VALUES (?, ?, ?, ?)",
                      (bank, version + 1, topic, orjson.dumps(event)))  # fmt: skip
+        if indexed:
+            conn.execute("INSERT INTO timebank_entry_index VALUES (?, ?, ?, ?)",
+                         (event["entry_id"], bank, version + 1, event.get("reverses")))  # fmt: skip
     conn.close()
 
 
@@ -532,7 +539,8 @@ def test_the_api_function_audits_a_store_by_its_url_and_writes_nothing(tmp_path:
     _append(url, "EntryReversed", lambda e: e.update(entry_id="e1-again"))
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     report = timebank.audit(url)
-    assert [f.check for f in report.errors] == _audit(url) == ["reversed_twice"]
+    # (and not in the entry index: written around the API)
+    assert [f.check for f in report.errors] == _audit(url) == ["reversed_twice", "entry_index"]
     with timebank.open(url, create=False) as tb:  # an open store is audited as it is
         assert timebank.audit(tb, read_model=False).errors == tb.audit(read_model=False).errors
     with pytest.raises(AssertionError, match="reversed_twice"):
@@ -616,7 +624,7 @@ def test_a_future_entry_is_judged_by_the_banks_own_day(
             e["occurred_on"]["_data_"] = day
             e["timestamp"]["_data_"] = recorded
 
-        _append(url, "ExchangeRecorded", copy)
+        _append(url, "ExchangeRecorded", copy, indexed=True)
         assert _audit(url) == found, (entry_id, day)
 
 
@@ -736,3 +744,111 @@ def test_the_table_replay_names_an_account_by_its_text_whatever_the_json_held() 
     replay = TableReplay()  # a participant written as a number around the API is the same account
     assert replay._account("b", 5) is replay._account("b", "5") is replay._account("b", 5)
     assert replay._account("b", "5").key == ("b", "5")
+
+
+# --- the entry and pending indexes --------------------------------------------------
+def _without_index_rows(tb: timebank.Timebank, entries: list[str], pending: list[str]) -> None:
+    """Delete rows of the entry and pending indexes around the API, in the
+    store's own database (a hand edit, a damaged page)."""
+    if tb.url.startswith("memory:"):
+        recorder = tb._app.recorder
+        for entry_id in entries:
+            del recorder._entries[entry_id]
+        for entry_id in pending:
+            del recorder._pending[entry_id]
+        return
+    statements = [
+        *(("timebank_entry_index", e) for e in entries),
+        *(("timebank_pending", e) for e in pending),
+    ]
+    if tb.url.startswith("sqlite:"):
+        conn = sqlite3.connect(tb.url.removeprefix("sqlite:///"))
+        with conn:
+            for table, entry_id in statements:
+                conn.execute(f"DELETE FROM {table} WHERE entry_id = ?", (entry_id,))
+        conn.close()
+        return
+    import psycopg
+
+    from .conftest import POSTGRES_URL
+
+    schema = tb.url.rpartition("schema=")[2]
+    with psycopg.connect(str(POSTGRES_URL), autocommit=True) as pg:
+        for table, entry_id in statements:
+            pg.execute(f'DELETE FROM "{schema}".{table} WHERE entry_id = %s', (entry_id,))
+
+
+def test_the_entry_and_pending_indexes_are_compared_with_the_log(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    """Every entry's row in the entry index, an inter-bank entry's (and a
+    reversal of one) on its provider's bank, written by the API and by an
+    import (which writes one bank's events before the other's), and the
+    pending entries' rows: a clean audit. Rows deleted around the API are
+    named, each by its bank."""
+    hub = f"{bank}/hub"
+    tb.create_bank(hub, name="Hub", actor=ACTOR, opened_on="2026-01-01")
+    tb.join(hub, "hal", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    day = {"actor": ACTOR, "occurred_on": "2026-02-01"}
+    tb.record_exchange(bank, "ann", "bob", "1", entry_id="plain", **day)
+    tb.reverse("plain", actor=ACTOR, reversal_id="plain-undo", occurred_on="2026-02-02")
+    tb.record_exchange(hub, "hal", "ann", "1", receiver_bank=bank, entry_id="out", **day)
+    tb.record_exchange(bank, "bob", "hal", "2", receiver_bank=hub, entry_id="in", **day)
+    tb.reverse("in", actor=ACTOR, reversal_id="in-undo", occurred_on="2026-02-03")
+    header = "entry_id,occurred_on,kind,provider,receiver,hours,bank,receiver_bank,reverses"
+    rows = [f"imp,2026-02-04,exchange,hal,cat,1,{hub},{bank},",
+            f"imp-undo,2026-02-05,reversal,,,,{bank},,imp"]  # fmt: skip
+    tb.import_entries(csv.DictReader(io.StringIO("\n".join([header, *rows]))), actor=ACTOR)
+    tb.propose(bank, "exchange", "ann", "bob", "1", actor="ann", entry_id="p1")
+    report = tb.audit(read_model=False)
+    assert report.ok, report.summary()
+    _without_index_rows(tb, entries=["plain", "in-undo", "imp-undo"], pending=["p1"])
+    found = {(f.check, f.ids["bank"]): f for f in tb.audit(read_model=False).errors}
+    # imp-undo's row is on its entry's provider's bank, the hub
+    assert set(found) == {("entry_index", bank), ("entry_index", hub), ("pending_index", bank)}
+    named = {b: (f.ids["missing"], f.ids["extra"], f.ids["entry_id"])
+             for (check, b), f in found.items() if check == "entry_index"}  # fmt: skip
+    assert named == {bank: (2, 0, "in-undo"), hub: (1, 0, "imp-undo")}
+    message = found["entry_index", bank].message
+    assert "2 of the log's entries missing from it (first 'in-undo')" in message
+    assert "could be recorded again" in message
+    assert found["pending_index", bank].ids == {"bank": bank, "missing": 1, "extra": 0,
+                                                "entry_id": "p1"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        # the bank's last event, a donation, deleted: its row names no entry
+        (
+            "DELETE FROM stored_events WHERE rowid = (SELECT MAX(rowid) FROM stored_events)",
+            "1 row(s) for no entry of the log",
+        ),
+        (
+            "UPDATE timebank_entry_index SET version = version + 1 WHERE entry_id = 'e2'",
+            "in the version or the reversed entry of a row",
+        ),
+        (
+            "UPDATE timebank_entry_index SET reverses = NULL WHERE entry_id = 'e1-undo'",
+            "in the version or the reversed entry of a row",
+        ),
+        (
+            "INSERT INTO timebank_entry_index SELECT 'e9', bank_uuid, 99, NULL"
+            " FROM timebank_entry_index WHERE entry_id = 'e2'",
+            "1 row(s) for no entry of the log (first 'e9')",
+        ),
+    ],
+    ids=["event deleted", "version", "reverses", "row added"],
+)
+def test_an_entry_index_changed_around_the_api_is_found(
+    tmp_path: Path, sql: str, expected: str
+) -> None:
+    url = _store(tmp_path)
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+    with conn:
+        assert conn.execute(sql).rowcount == 1
+    conn.close()
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        errors = tb.audit(read_model=False).errors
+    assert [(f.check, f.ids["bank"]) for f in errors] == [("entry_index", "c")]
+    assert expected in errors[0].message

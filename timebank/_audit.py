@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import attrs
 import orjson
 
+from timebank._audit_index import ExpectedIndex, StoredIndex, index_findings
 from timebank._audit_tables import (
     CONNECTIONS_WAITING,
     STALE,
@@ -267,6 +268,7 @@ class _Bank:
 
 
 _OPENED, _POLICY_CHANGED = _bank_topic("Opened"), _bank_topic("PolicyChanged")
+_INTER_BANK_TOPIC = _bank_topic("InterBankEntryRecorded")
 
 #: The other events that change what the audit compares with a loaded bank.
 _BANK_EVENTS: dict[str, Callable[[_Bank, dict[str, Any]], None]] = {
@@ -307,14 +309,24 @@ class _Auditor:
         self.findings: list[Finding] = []
         self.events = 0
         self.last = 0  # notification id of the last event read
+        #: stream -> its events read: the version of the latest (checks only)
+        self.versions: dict[str, int] = {}
+        #: the entry-index rows of the entries replayed (checks only)
+        self.index = ExpectedIndex()
+        #: streams with an event left out of the replay (unreadable)
+        self.left_out: set[str] = set()
 
     def find(self, check: str, message: str, severity: str = ERROR, **ids: Any) -> None:
         self.findings.append(Finding(check, severity, message, ids))
 
     def apply(self, records: Sequence[LogRecord]) -> None:
+        versions = self.versions if self.checks else None
         for seq, stream, topic, state in records:
             self.events += 1
             self.last = seq
+            version = 0
+            if versions is not None:
+                version = versions[stream] = versions.get(stream, 0) + 1
             if self.personal and _holds_personal(state, self.personal):
                 self.find("personal_data", f"event {seq} holds a value of a member's profile",
                           event=seq)  # fmt: skip
@@ -327,16 +339,19 @@ class _Auditor:
                 problem = shape_problem(topic, d) if self.checks else None
             if problem is None:
                 try:
-                    self._apply(seq, stream, topic, state, d)
+                    self._apply(seq, stream, topic, state, d, version)
                     continue
                 except DAMAGE as e:  # well formed, but not as the rules read it
                     problem = described(e)
             if self.checks:
+                self.left_out.add(stream)
                 self.find("event_unreadable",
                           f"event {seq} ({topic.rpartition(':')[2]}) cannot be read: {problem};"
                           " it was left out of the replay", event=seq, topic=topic)  # fmt: skip
 
-    def _apply(self, seq: int, stream: str, topic: str, state: bytes, d: dict[str, Any]) -> None:
+    def _apply(
+        self, seq: int, stream: str, topic: str, state: bytes, d: dict[str, Any], version: int
+    ) -> None:
         """One event, read: what it does to the replay, and what it breaks."""
         if topic in _ENTRY_TOPICS or topic == _REVERSAL_TOPIC:
             bank = self.banks.get(stream)
@@ -345,7 +360,7 @@ class _Auditor:
                     self.find("unknown_bank", f"event {seq} is an entry of no opened bank",
                               event=seq)  # fmt: skip
                 return
-            self._entry(seq, stream, bank, topic, d)
+            self._entry(seq, stream, bank, topic, d, version)
         elif topic == _OPENED:
             opened = _Bank(d["bank_id"], self.decode_policy(state), name=d["name"],
                            opened_on=_day(d["opened_on"]))  # fmt: skip
@@ -356,13 +371,16 @@ class _Auditor:
         elif topic in _BANK_EVENTS and stream in self.banks:
             _BANK_EVENTS[topic](self.banks[stream], d)
 
-    def _entry(self, seq: int, stream: str, bank: _Bank, topic: str, d: dict[str, Any]) -> None:
+    def _entry(
+        self, seq: int, stream: str, bank: _Bank, topic: str, d: dict[str, Any], version: int
+    ) -> None:
         entry_id = d["entry_id"]
         kind = EntryKind.REVERSAL if topic == _REVERSAL_TOPIC else _ENTRY_TOPICS.get(topic)
         seen = self.entries.get(entry_id)
         legs = stored_legs(kind, d)
         if self.checks:
             self._check(seq, stream, bank, topic, d, seen, legs)
+            self._indexed(stream, bank, topic, d, seen, version)
         replayed = None if self.tables is None else self._tables(bank, topic, kind, d, seen, legs)
         if seen is None:
             self.entries[entry_id] = (stream, topic, replayed)
@@ -405,6 +423,36 @@ class _Auditor:
         if sum(m for _, m in legs) != 0:
             self.find("unbalanced_entry", f"entry {entry_id!r}'s legs do not sum to zero", **ids)
         self._limits(bank, entry_id, changes, d.get("flags"), ids)
+
+    def _indexed(
+        self,
+        stream: str,
+        bank: _Bank,
+        topic: str,
+        d: dict[str, Any],
+        seen: tuple[str, str, Seen | None] | None,
+        version: int,
+    ) -> None:
+        """The entry-index row an entry event makes, as the API writes it
+        (``timebank._index``): on the entry's own bank; for an entry between
+        two banks, and a reversal of one, once, on its provider's bank (the
+        log may hold either bank's side first); a duplicated id once, for
+        its first entry."""
+        entry_id, index = d["entry_id"], self.index
+        reverses = d.get("reverses") if topic == _REVERSAL_TOPIC else None
+        if topic == _INTER_BANK_TOPIC:
+            home = index.homes[entry_id] = d["provider_bank"]
+        elif reverses is not None and reverses in index.homes:  # its side here came first
+            home = index.homes[entry_id] = index.homes[reverses]
+        else:
+            home = None
+        if home is not None:
+            if home != bank.bank_id or entry_id in index.counted:
+                return
+            index.counted.add(entry_id)
+        elif seen is not None:
+            return  # a duplicate: the index holds the first
+        index.add(stream, entry_id, version, reverses)
 
     def _tables(
         self,
@@ -511,6 +559,7 @@ def audit_log(
     rebuild: str | None = None,
     registry_problem: str | None = None,
     end: int | None = None,
+    index: StoredIndex | None = None,
 ) -> AuditReport:
     """Replay the log through ``read_log`` up to the event ``end`` (its
     notification id: the last event when ``banks`` were loaded; the log's
@@ -522,7 +571,8 @@ def audit_log(
     ``rebuild`` says why the next catch-up will rebuild the read model
     (then given as ``None``: its tables are not this log's to compare);
     ``registry_problem`` why the registry of banks could not be loaded
-    (then ``banks`` is empty)."""
+    (then ``banks`` is empty); ``index`` what the store's entry and pending
+    indexes hold at the moment ``end``, to compare with the replay."""
     auditor = _Auditor(decode_policy, personal)
     with no_cyclic_gc():  # millions of small acyclic objects (see no_cyclic_gc)
         for batch in _batches(read_log, end):
@@ -555,6 +605,8 @@ def audit_log(
             auditor.find("balances", f"the balances of {bank!r} differ from a replay of the log",
                          bank=bank)  # fmt: skip
     _compare_loaded(auditor, loaded)
+    if index is not None:
+        _compare_index(auditor, index)
     if read_model is not None and check == "figures":
         position, found = (
             figures() if figures else compare_figures(read_log, decode_policy, read_model)
@@ -569,6 +621,16 @@ def audit_log(
                      " its tables were not compared", INFO)  # fmt: skip
     entries = len(auditor.entries)
     return AuditReport(auditor.events, len(auditor.banks), entries, tuple(auditor.findings))
+
+
+def _compare_index(auditor: _Auditor, index: StoredIndex) -> None:
+    """The store's entry and pending indexes against the replay's."""
+    pending = [(e, stream) for stream, b in auditor.banks.items() for e in b.pending]
+    bank_ids = {stream: b.bank_id for stream, b in auditor.banks.items()}
+    for check, message, ids in index_findings(
+        auditor.index, auditor.entries, pending, index, bank_ids, auditor.left_out
+    ):
+        auditor.find(check, message, **ids)
 
 
 def _compare_loaded(auditor: _Auditor, loaded: dict[str, LoadedBank]) -> None:

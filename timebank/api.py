@@ -41,6 +41,7 @@ from timebank._audit import (
     audit_log,
     compare_figures,
 )
+from timebank._audit_index import StoredIndex
 from timebank._index import index_update
 from timebank._ledger import LedgerApplication, serialised, store_file_failure
 from timebank._reporting import STATEMENT_LINES_MAX, Reporting, check_page, whole_statement
@@ -1377,8 +1378,10 @@ class Timebank(Reporting, Importing):
         below zero, limits respected or flagged, reversals sound, entries
         inside memberships and not in the future of their recording, ids
         unique, the banks as the store loads them (balances, members,
-        roles, guardians, pending entries) and the read model equal to a
-        replay, no profile value inside an event. Reads only; never writes.
+        roles, guardians, pending entries), the entry and pending indexes
+        and the read model equal to a replay, no profile value inside an
+        event. Reads only; never writes. The store is checked as of one
+        moment, so other processes may record meanwhile.
 
         ``read_model``: ``True`` compares the read model's balance and figure
         tables with the audit's own replay of the log; ``"full"`` compares
@@ -1392,7 +1395,9 @@ class Timebank(Reporting, Importing):
             for value in (profile.display_name, profile.email, profile.phone, profile.area)
             if value
         }
-        end, (banks, registry_problem) = self._at_one_moment(self._loaded_banks)
+        end, (banks, registry_problem, index) = self._at_one_moment(
+            lambda: (*self._loaded_banks(), self._stored_index())
+        )
         model = self._existing_read_model() if read_model else None
         rebuild = model.rebuild_reason() if model is not None else None
         if rebuild is not None:  # its tables are not this log's: nothing to compare
@@ -1420,6 +1425,7 @@ class Timebank(Reporting, Importing):
                 rebuild,
                 registry_problem,
                 end,
+                index,
             )
         except BaseException:
             if figures is not None:  # nobody will wait for it
@@ -1441,6 +1447,14 @@ class Timebank(Reporting, Importing):
                 return end, found
         with self.backend.write_lock():
             return self._log_end(), read()
+
+    def _stored_index(self) -> StoredIndex:
+        """What the audit reads of the entry and pending indexes at its
+        moment of the store (see :class:`StoredIndex`)."""
+        index = self._app.index
+        return StoredIndex(
+            index.entry_index_extent(), index.pending_index(), index.entry_index_page
+        )
 
     def _loaded_banks(self) -> tuple[dict[str, LoadedBank | str], str | None]:
         """Each bank as the store loads it (or why it cannot be loaded), for

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Backend",
     "BulkInsert",
+    "IndexRow",
     "IndexUpdate",
     "IndexedEntry",
     "LedgerIndex",
@@ -91,6 +92,10 @@ def combined(parts: Sequence[IndexUpdate]) -> IndexUpdate:
     )
 
 
+#: A row of the entry index as the audit reads it: entry id, bank stream (as
+#: hex), version of its event there, the entry it reverses.
+IndexRow = tuple[str, str, int, str | None]
+
 #: Writes one part of a transaction written in parts: stored events and
 #: their index rows (see :meth:`LedgerIndex.bulk_insert`).
 BulkInsert = Callable[[Sequence[StoredEvent], IndexUpdate], None]
@@ -122,6 +127,22 @@ class LedgerIndex(Protocol):
     ) -> Sequence[StoredEvent]: ...
 
     def count_entries(self) -> int: ...
+
+    def entry_index_extent(self) -> dict[str, tuple[int, int]]:
+        """Per bank stream (as hex): the entry index's rows and their
+        highest version. The audit reads it at its moment of the store;
+        the index only grows, so the rows up to that version are that
+        moment's when read later."""
+        ...
+
+    def entry_index_page(self, after: str, limit: int) -> Sequence[IndexRow]:
+        """Up to ``limit`` rows of the entry index whose entry ids sort after
+        ``after``, in id order (the audit's)."""
+        ...
+
+    def pending_index(self) -> set[tuple[str, str]]:
+        """Every row of the pending index: (entry id, bank stream as hex)."""
+        ...
 
     def read_log(self, after: int, limit: int) -> Sequence[tuple[int, str, str, bytes]]:
         """Up to ``limit`` stored events with notification ids above

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -23,6 +24,7 @@ from timebank.storage.base import (
     Backend,
     BulkInsert,
     IndexedEntry,
+    IndexRow,
     IndexUpdate,
     Profile,
     ProfileStore,
@@ -121,6 +123,23 @@ class MemoryRecorder(POPOApplicationRecorder):
     def count_entries(self) -> int:
         with self._database_lock:
             return len(self._entries)
+
+    def entry_index_extent(self) -> dict[str, tuple[int, int]]:
+        extent: dict[str, tuple[int, int]] = {}
+        with self._database_lock:
+            for bank, version, _ in self._entries.values():
+                count, top = extent.get(bank.hex, (0, 0))
+                extent[bank.hex] = (count + 1, max(top, version))
+        return extent
+
+    def entry_index_page(self, after: str, limit: int) -> Sequence[IndexRow]:
+        with self._database_lock:
+            ids = heapq.nsmallest(limit, (e for e in self._entries if e > after))
+            return [(e, self._entries[e][0].hex, *self._entries[e][1:]) for e in ids]
+
+    def pending_index(self) -> set[tuple[str, str]]:
+        with self._database_lock:
+            return {(entry_id, bank.hex) for entry_id, bank in self._pending.items()}
 
     def close_index(self) -> None:
         """Nothing to release: the index lives as long as the backend."""

@@ -33,6 +33,7 @@ from timebank.storage.base import (
     Backend,
     BulkInsert,
     IndexedEntry,
+    IndexRow,
     IndexUpdate,
     Profile,
     ProfileStore,
@@ -294,6 +295,26 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
         return int(
             self._read("SELECT count(*) AS n FROM {schema}.timebank_entry_index", ())[0]["n"]
         )
+
+    def entry_index_extent(self) -> dict[str, tuple[int, int]]:
+        rows = self._read(
+            "SELECT bank_uuid, count(*) AS n, max(version) AS top"
+            " FROM {schema}.timebank_entry_index GROUP BY bank_uuid",
+            (),
+        )
+        return {row["bank_uuid"].hex: (row["n"], row["top"]) for row in rows}
+
+    def entry_index_page(self, after: str, limit: int) -> Sequence[IndexRow]:
+        rows = self._read(
+            "SELECT entry_id, bank_uuid, version, reverses FROM {schema}.timebank_entry_index"
+            " WHERE entry_id > %s ORDER BY entry_id LIMIT %s",
+            (after, limit),
+        )
+        return [(r["entry_id"], r["bank_uuid"].hex, r["version"], r["reverses"]) for r in rows]
+
+    def pending_index(self) -> set[tuple[str, str]]:
+        rows = self._read("SELECT entry_id, bank_uuid FROM {schema}.timebank_pending", ())
+        return {(row["entry_id"], row["bank_uuid"].hex) for row in rows}
 
     def close_index(self) -> None:
         """The pool is closed with the datastore."""

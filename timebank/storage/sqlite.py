@@ -44,6 +44,7 @@ from timebank.storage.base import (
     Backend,
     BulkInsert,
     IndexedEntry,
+    IndexRow,
     IndexUpdate,
     Profile,
     ProfileStore,
@@ -458,6 +459,23 @@ class SqliteRecorder(SQLiteApplicationRecorder):
 
     def count_entries(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM timebank_entry_index", ())[0][0])
+
+    def entry_index_extent(self) -> dict[str, tuple[int, int]]:
+        rows = self._read(
+            "SELECT bank_uuid, COUNT(*), MAX(version) FROM timebank_entry_index GROUP BY bank_uuid",
+            (),
+        )
+        return {bank: (count, top) for bank, count, top in rows}
+
+    def entry_index_page(self, after: str, limit: int) -> Sequence[IndexRow]:
+        return self._read(
+            "SELECT entry_id, bank_uuid, version, reverses FROM timebank_entry_index"
+            " WHERE entry_id > ? ORDER BY entry_id LIMIT ?",
+            (after, limit),
+        )
+
+    def pending_index(self) -> set[tuple[str, str]]:
+        return set(self._read("SELECT entry_id, bank_uuid FROM timebank_pending", ()))
 
     def close_index(self) -> None:
         with self._reader_lock:
