@@ -201,6 +201,22 @@ def test_sqlite_writers_take_turns_and_a_stuck_one_is_reported(
         assert [m.member for m in tb.members("b")] == ["m1", "m2"]
 
 
+def test_a_write_lock_that_cannot_be_opened_is_a_named_error(tmp_path: Path) -> None:
+    """(A directory this process may not write, or, as here, something else
+    at the lock's name.) The command changes nothing and says which file."""
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    with timebank.open(url, clock=fixed_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+    (tmp_path / "locked.db.lock").unlink()
+    (tmp_path / "locked.db.lock").mkdir()
+    with timebank.open(url, clock=fixed_clock) as tb:
+        with pytest.raises(
+            errors.StorageError, match=r"cannot open the write lock .*locked\.db\.lock"
+        ):
+            tb.join("b", "m1", kind="individual", actor=ACTOR)
+        assert tb.members("b") == []
+
+
 @pytest.mark.parametrize(
     "url",
     [

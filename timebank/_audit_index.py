@@ -36,12 +36,11 @@ _MASK = (1 << 64) - 1
 
 @attrs.frozen
 class StoredIndex:
-    """What the audit reads of the indexes: at its moment of the store, each
-    stream's count of entry-index rows and their highest version
-    (``extent``) and every pending-index row; then the entry index a page
-    at a time (``page``)."""
+    """What the audit reads of the indexes: at its moment of the store, the
+    highest version of each stream's entry-index rows (``extent``) and every
+    pending-index row; then the entry index a page at a time (``page``)."""
 
-    extent: Mapping[str, tuple[int, int]]
+    extent: Mapping[str, int]
     pending: set[tuple[str, str]]
     page: Callable[[str, int], Sequence[IndexRow]]
 
@@ -83,7 +82,8 @@ def index_findings(
 ) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(check, message, ids) for each bank whose entry-index or
     pending-index rows differ from the replay's. ``entries`` are the
-    replay's (entry id -> its first stream first), ``pending`` its pending
+    replay's (entry id -> a tuple whose first item is the stream it was
+    met on first), ``pending`` its pending
     entries (entry id, stream), ``bank_ids`` names each stream; streams in
     ``left_out`` (an event of theirs was left out of the replay, already a
     finding) are not compared."""
@@ -118,7 +118,7 @@ def _rows(stored: StoredIndex, only: set[str] | None = None) -> Iterator[IndexRo
     while page := stored.page(after, PAGE):
         for row in page:
             top = stored.extent.get(row[1])
-            if top is not None and row[2] <= top[1] and (only is None or row[1] in only):
+            if top is not None and row[2] <= top and (only is None or row[1] in only):
                 yield row
         after = page[-1][0]
 

@@ -97,8 +97,9 @@ _EVENT_PEOPLE = ("actor", "on_behalf_of", "member_id", "user", "guardian", "prov
                  "confirmer")  # fmt: skip
 _EVENT_LEGS = ("participants", "reversed_legs", "side_legs")
 _LOG_PAGE = 20_000
-#: Reads of the banks an audit tries between other processes' commits before
-#: it reads them under the store's write lock (Timebank._at_one_moment).
+#: Reads of several banks (an audit's, check_invariants', every bank's
+#: balances) tried between other processes' commits before one under the
+#: store's write lock (Timebank._at_one_moment).
 MOMENT_TRIES = 3
 
 #: Longest bank display name.

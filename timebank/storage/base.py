@@ -128,11 +128,11 @@ class LedgerIndex(Protocol):
 
     def count_entries(self) -> int: ...
 
-    def entry_index_extent(self) -> dict[str, tuple[int, int]]:
-        """Per bank stream (as hex): the entry index's rows and their
-        highest version. The audit reads it at its moment of the store;
-        the index only grows, so the rows up to that version are that
-        moment's when read later."""
+    def entry_index_extent(self) -> dict[str, int]:
+        """Per bank stream (as hex): the highest version of its rows in the
+        entry index. The audit reads it at its moment of the store; the
+        index only grows, so the rows up to that version are that moment's
+        when read later."""
         ...
 
     def entry_index_page(self, after: str, limit: int) -> Sequence[IndexRow]:

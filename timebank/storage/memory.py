@@ -124,12 +124,11 @@ class MemoryRecorder(POPOApplicationRecorder):
         with self._database_lock:
             return len(self._entries)
 
-    def entry_index_extent(self) -> dict[str, tuple[int, int]]:
-        extent: dict[str, tuple[int, int]] = {}
+    def entry_index_extent(self) -> dict[str, int]:
+        extent: dict[str, int] = {}
         with self._database_lock:
             for bank, version, _ in self._entries.values():
-                count, top = extent.get(bank.hex, (0, 0))
-                extent[bank.hex] = (count + 1, max(top, version))
+                extent[bank.hex] = max(extent.get(bank.hex, 0), version)
         return extent
 
     def entry_index_page(self, after: str, limit: int) -> Sequence[IndexRow]:

@@ -296,13 +296,13 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
             self._read("SELECT count(*) AS n FROM {schema}.timebank_entry_index", ())[0]["n"]
         )
 
-    def entry_index_extent(self) -> dict[str, tuple[int, int]]:
+    def entry_index_extent(self) -> dict[str, int]:
         rows = self._read(
-            "SELECT bank_uuid, count(*) AS n, max(version) AS top"
-            " FROM {schema}.timebank_entry_index GROUP BY bank_uuid",
+            "SELECT bank_uuid, max(version) AS top FROM {schema}.timebank_entry_index"
+            " GROUP BY bank_uuid",
             (),
         )
-        return {row["bank_uuid"].hex: (row["n"], row["top"]) for row in rows}
+        return {row["bank_uuid"].hex: row["top"] for row in rows}
 
     def entry_index_page(self, after: str, limit: int) -> Sequence[IndexRow]:
         rows = self._read(

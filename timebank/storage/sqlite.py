@@ -460,12 +460,11 @@ class SqliteRecorder(SQLiteApplicationRecorder):
     def count_entries(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM timebank_entry_index", ())[0][0])
 
-    def entry_index_extent(self) -> dict[str, tuple[int, int]]:
+    def entry_index_extent(self) -> dict[str, int]:
         rows = self._read(
-            "SELECT bank_uuid, COUNT(*), MAX(version) FROM timebank_entry_index GROUP BY bank_uuid",
-            (),
+            "SELECT bank_uuid, MAX(version) FROM timebank_entry_index GROUP BY bank_uuid", ()
         )
-        return {bank: (count, top) for bank, count, top in rows}
+        return dict(rows)
 
     def entry_index_page(self, after: str, limit: int) -> Sequence[IndexRow]:
         return self._read(
@@ -612,7 +611,14 @@ class SqliteBackend(Backend):
             yield
             return
         if self._lock_file is None:
-            self._lock_file = Path(f"{self.path}.lock").open("a")  # noqa: SIM115 - kept open
+            lock = Path(f"{self.path}.lock")
+            try:
+                self._lock_file = lock.open("a")  # kept open
+            except OSError as e:  # a directory this process may not write, say
+                raise StorageError(
+                    f"cannot open the write lock {lock} of {self.url}: {e.strerror or e}",
+                    url=self.url,
+                ) from None
         fd = self._lock_file.fileno()
         deadline = time.monotonic() + LOCK_TIMEOUT_S
         pause = 0.0002
