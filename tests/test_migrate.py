@@ -111,3 +111,49 @@ def test_the_cli_migrates_sqlite_to_another_file(tmp_path: Path) -> None:
     again = CliRunner().invoke(cli, ["--db", source_url, "migrate", "--to", target_url])
     assert again.exit_code == 1
     assert "store_not_empty" in again.output
+
+
+def test_a_writer_of_the_source_waits_for_the_migration_and_misses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The migration holds the source's write lock: a command of another
+    handle (another process, as far as the lock is concerned) meanwhile is
+    refused once the lock's timeout has passed, writes nothing the copy
+    would miss, and the migration verifies; afterwards the source takes
+    writes again."""
+    import threading
+
+    import timebank.storage.sqlite as sqlite_storage
+
+    (tmp_path / "target").mkdir()
+    url = f"sqlite:///{tmp_path / 'source.db'}"
+    source, writer = timebank.open(url), timebank.open(url)
+    target = open_store("sqlite", tmp_path / "target")()
+    monkeypatch.setattr(sqlite_storage, "LOCK_TIMEOUT_S", 0.2)  # once opened (SQLite's own wait)
+    copying, refused = threading.Event(), threading.Event()
+
+    def progress(_: int) -> None:  # the first page is copied: hold on until the writer tried
+        copying.set()
+        assert refused.wait(timeout=30)
+
+    try:
+        fill(source)
+        before = source._app.recorder.max_notification_id()
+        done: list[object] = []
+        thread = threading.Thread(
+            target=lambda: done.append(migrate(source, target, page_size=7, progress=progress))
+        )
+        thread.start()
+        assert copying.wait(timeout=30)
+        with pytest.raises(errors.StorageError, match="write lock"):
+            writer.record_exchange("north/hub", "c", "a", "1", actor="co", entry_id="meanwhile")
+        refused.set()
+        thread.join(timeout=60)
+        assert len(done) == 1  # verified: the stores are equal
+        assert source._app.recorder.max_notification_id() == before
+        writer.record_exchange("north/hub", "c", "a", "1", actor="co", entry_id="after")
+        assert writer.entry("after").minutes == 60
+    finally:
+        refused.set()
+        for tb in (source, writer, target):
+            tb.close()

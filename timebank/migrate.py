@@ -52,11 +52,24 @@ def migrate(
 ) -> Migration:
     """Copy everything in ``source`` into the empty store ``target``.
 
-    Nothing may write to either store meanwhile. Each page of events goes in
-    one transaction; if a migration is interrupted, empty the target (drop
-    the file or schema) and run it again. Raises :class:`StoreNotEmpty` if
-    the target holds events, :class:`MigrationMismatch` if the copy differs.
+    The source's write lock is held throughout, so its writers in every
+    process wait (and after the lock's timeout, ten seconds, are refused
+    with a ``StorageError``) rather than write what the copy would miss;
+    nothing else may write to the target. Each page of events goes in one
+    transaction; if a migration is interrupted, empty the target (drop the
+    file or schema) and run it again. Raises :class:`StoreNotEmpty` if the
+    target holds events, :class:`MigrationMismatch` if the copy differs.
     """
+    with source.backend.write_lock():
+        return _copy(source, target, page_size, progress)
+
+
+def _copy(
+    source: Timebank,
+    target: Timebank,
+    page_size: int,
+    progress: Callable[[int], None] | None,
+) -> Migration:
     target_recorder: Any = target._app.recorder
     with as_storage_error(target.url):
         holds_events = target_recorder.max_notification_id()
