@@ -270,8 +270,8 @@ def test_an_audit_while_another_process_records_is_of_one_moment(
     the audit runs: the audit is clean every time (it found the banks
     'differing from a replay of the log' when the replay read on to
     entries recorded after the banks were loaded). So are the banks that
-    ``check_invariants`` compares and every bank's ``balances``. ``tries`` 0 loads the banks under the
-    store's write lock at once."""
+    ``check_invariants`` compares and every bank's ``balances``. ``tries``
+    0 loads the banks under the store's write lock at once."""
     monkeypatch.setattr(timebank.api, "MOMENT_TRIES", tries)
     url = f"sqlite:///{tmp_path / 'busy.db'}" if kind == "sqlite" else new_postgres_schema()
     with timebank.open(url, clock=fixed_clock) as tb:
