@@ -49,9 +49,6 @@ AMOUNT_TEXT_LENGTH_MAX: Final = 16
 #: years): a guard against overflow of 64-bit columns, far above any policy.
 MINUTES_ABS_MAX: Final = 10**12
 
-#: The forms of hours that amounts are given in, named where one is refused.
-_HOURS_FORMS: Final = "give hours as 1.5 or 1:30"
-
 #: Account name of a bank's community pot, and of its migration account that
 #: takes the other side of opening balances. Member ids cannot start with "@".
 POT: Final = "@pot"
@@ -145,23 +142,28 @@ def _hours_to_minutes(value: object) -> int:
     if isinstance(value, Decimal):
         return _decimal_hours_to_minutes(value, value)
     if not isinstance(value, str):
-        raise InvalidAmount(
-            f"amount is not a number of hours: {value!r} ({_HOURS_FORMS})", value=value
-        )
+        raise _not_hours(value)
     text = value.strip()
     if not text or len(text) > AMOUNT_TEXT_LENGTH_MAX:
-        raise InvalidAmount(
-            f"amount is not a number of hours: {value!r} ({_HOURS_FORMS})", value=value
-        )
+        raise _not_hours(value)
     clock = _CLOCK.fullmatch(text)
     if clock:
         sign = -1 if clock.group(1) else 1
         return sign * (int(clock.group(2)) * 60 + int(clock.group(3)))
     if not _DECIMAL_HOURS.fullmatch(text):
-        raise InvalidAmount(
-            f"amount is not a number of hours: {value!r} ({_HOURS_FORMS})", value=value
-        )
+        raise _not_hours(value)
     return _decimal_hours_to_minutes(Decimal(text), value)
+
+
+#: The forms of hours that amounts are given in, named where one is refused.
+_HOURS_FORMS: Final = "give hours as 1.5 or 1:30"
+
+
+def _not_hours(value: object) -> InvalidAmount:
+    """The error for ``value``, which is in no form of hours."""
+    return InvalidAmount(
+        f"amount is not a number of hours: {value!r} ({_HOURS_FORMS})", value=value
+    )
 
 
 def _decimal_hours_to_minutes(hours: Decimal, original: object) -> int:
