@@ -245,7 +245,8 @@ def test_racing_writers_never_spend_past_a_floor_nor_overdraw_the_pot(
 
 
 def _keep_recording(url: str, started: Any, stop: Any) -> None:
-    """Exchanges in two banks, and between them, until told to stop."""
+    """Exchanges in two banks, and between them, and donations to the
+    first bank's pot, until told to stop."""
     with timebank.open(url, clock=fixed_clock) as tb:
         n = 0
         while not stop.is_set():
@@ -255,9 +256,23 @@ def _keep_recording(url: str, started: Any, stop: Any) -> None:
             if n % 5 == 0:  # an inter-bank entry: both banks' clearing accounts move
                 tb.record_exchange("busy0", "a", "b", minutes=2, actor=ACTOR,
                                    receiver_bank="busy0/hub")  # fmt: skip
+                tb.donate("busy0", "a", minutes=1, actor=ACTOR)  # a gains 3 minutes a round
             n += 1
             if n == 20:
                 started.set()
+
+
+def _busy_store(kind: str, tmp_path: Path) -> str:
+    """A store of two banks and a mini bank of the first, for
+    ``_keep_recording``; its URL."""
+    url = f"sqlite:///{tmp_path / 'busy.db'}" if kind == "sqlite" else new_postgres_schema()
+    with timebank.open(url, clock=fixed_clock) as tb:
+        setup_bank(tb, "busy0")
+        setup_bank(tb, "busy1")
+        tb.create_bank("busy0/hub", name="Hub", actor=ACTOR, opened_on="2026-01-01")
+        tb.join("busy0/hub", "b", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        record_many(tb, 0, 1500, "busy1")  # an audit long enough to be written through
+    return url
 
 
 @pytest.mark.parametrize("tries", [3, 0], ids=["between commits", "under the write lock"])
@@ -273,13 +288,7 @@ def test_an_audit_while_another_process_records_is_of_one_moment(
     ``check_invariants`` compares and every bank's ``balances``. ``tries``
     0 loads the banks under the store's write lock at once."""
     monkeypatch.setattr(timebank.api, "MOMENT_TRIES", tries)
-    url = f"sqlite:///{tmp_path / 'busy.db'}" if kind == "sqlite" else new_postgres_schema()
-    with timebank.open(url, clock=fixed_clock) as tb:
-        setup_bank(tb, "busy0")
-        setup_bank(tb, "busy1")
-        tb.create_bank("busy0/hub", name="Hub", actor=ACTOR, opened_on="2026-01-01")
-        tb.join("busy0/hub", "b", kind="individual", actor=ACTOR, joined_on="2026-01-01")
-        record_many(tb, 0, 1500, "busy1")  # an audit long enough to be written through
+    url = _busy_store(kind, tmp_path)
     context = multiprocessing.get_context("spawn")
     started, stop = context.Event(), context.Event()
     writer = context.Process(target=_keep_recording, args=(url, started, stop))
@@ -302,6 +311,40 @@ def test_an_audit_while_another_process_records_is_of_one_moment(
                 if overlapped == 5:
                     break
             assert overlapped == 5
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    assert writer.exitcode == 0
+
+
+@pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
+def test_figures_rolled_up_while_another_process_records_are_of_one_moment(
+    kind: str, tmp_path: Path
+) -> None:
+    """A bank's figures rolled up over its mini bank count the entries of
+    the banks as loaded, however many another process records meanwhile:
+    the pot's balance (from the loaded banks) equals the donations (counted
+    from their entries). Before, the entries were read on past the loaded
+    banks."""
+    url = _busy_store(kind, tmp_path)
+    context = multiprocessing.get_context("spawn")
+    started, stop = context.Event(), context.Event()
+    writer = context.Process(target=_keep_recording, args=(url, started, stop))
+    writer.start()
+    try:
+        assert started.wait(timeout=60)
+        with timebank.open(url, clock=fixed_clock) as tb:
+            overlapped = 0
+            for _ in range(2000):
+                before = tb._app.recorder.max_notification_id()
+                figures = tb.figures("busy0", rollup=True)
+                after = tb._app.recorder.max_notification_id()
+                assert figures.banks == ("busy0", "busy0/hub")
+                assert figures.pot_balance_minutes == figures.donated_to_pot_minutes > 0
+                overlapped += before < after
+                if overlapped == 50:
+                    break
+            assert overlapped == 50
     finally:
         stop.set()
         writer.join(timeout=60)

@@ -1562,18 +1562,24 @@ class Timebank(Reporting, Importing):
         ledger (O(entries); the read models of a later release index them).
         With ``rollup``, over the bank and all its mini banks: an entry between
         two of them counts once, member counts are accounts (a member of two
-        banks counts in each)."""
-        ledger = self._app.bank(validate_bank_id(bank))
-        ledgers = [ledger]
-        if rollup:
+        banks counts in each). Of one moment, while other processes may
+        record: the entries counted are those of the banks as loaded."""
+        bank = validate_bank_id(bank)
+
+        def load() -> list[Bank]:
+            if not rollup:
+                return [self._app.bank(bank)]
             registry = self._app.registry()
             inside = [b for b in (registry.banks if registry else []) if b.startswith(f"{bank}/")]
-            ledgers += [self._app.bank(b) for b in inside]
+            return [self._app.bank(b) for b in (bank, *inside)]
+
+        ledgers = self._at_one_moment(load)[1] if rollup else load()
+        ledger = ledgers[0]
         names = ", ".join(repr(each.bank_id) for each in ledgers)
         with self._app.unreadable_named(f"the entries of {names}"):
             entry_events: dict[str, Bank.EntryEvent] = {}
-            for each in ledgers:
-                for e in self._app.events.get(each.id):
+            for each in ledgers:  # up to each bank's loaded version: recorded since is not counted
+                for e in self._app.events.get(each.id, lte=each.version):
                     if isinstance(e, Bank.EntryEvent):
                         entry_events.setdefault(e.entry_id, e)  # one side of an inter-bank entry
             events = list(entry_events.values())
