@@ -349,3 +349,45 @@ def test_figures_rolled_up_while_another_process_records_are_of_one_moment(
         stop.set()
         writer.join(timeout=60)
     assert writer.exitcode == 0
+
+
+@pytest.mark.parametrize("tries", [3, 0], ids=["between commits", "under the write lock"])
+@pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
+def test_a_subject_access_while_another_process_records_is_of_one_moment(
+    kind: str, tries: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a subject access finds about a member who keeps taking part in
+    entries is of one moment: each bank's statement (from the read model)
+    ends at the balance of the membership (from the bank as loaded), and
+    holds exactly the entries of the events naming the member there (from
+    the log). Before, the read model was caught up and the log read on
+    after the banks were loaded."""
+    monkeypatch.setattr(timebank.api, "MOMENT_TRIES", tries)
+    url = _busy_store(kind, tmp_path)
+    context = multiprocessing.get_context("spawn")
+    started, stop = context.Event(), context.Event()
+    writer = context.Process(target=_keep_recording, args=(url, started, stop))
+    writer.start()
+    try:
+        assert started.wait(timeout=60)
+        with timebank.open(url, clock=fixed_clock) as tb:
+            overlapped = 0
+            for _ in range(500):
+                before = tb._app.recorder.max_notification_id()
+                found = tb.subject_access("a")
+                after = tb._app.recorder.max_notification_id()
+                balances = {m.bank: m.balance_minutes for m in found.memberships}
+                assert set(balances) == {"busy0", "busy1"}
+                for bank, balance in balances.items():
+                    lines = found.statements[bank]
+                    assert lines[-1].balance_minutes == balance
+                    named = {e.entry_id for e in found.events if e.bank == bank and e.entry_id}
+                    assert {line.entry_id for line in lines} == named
+                overlapped += before < after
+                if overlapped == 10:
+                    break
+            assert overlapped == 10
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    assert writer.exitcode == 0

@@ -575,7 +575,7 @@ def audit_log(
     indexes hold at the moment ``end``, to compare with the replay."""
     auditor = _Auditor(decode_policy, personal)
     with no_cyclic_gc():  # millions of small acyclic objects (see no_cyclic_gc)
-        for batch in _batches(read_log, end):
+        for batch in log_batches(read_log, end):
             auditor.apply(batch)
     auditor.finish()
     replayed = {
@@ -709,7 +709,7 @@ def compare_figures(
     replay = _Auditor(decode_policy, set(), TableReplay())
     with no_cyclic_gc():
         position, tables = read_tables(read_model)
-        for batch in _batches(read_log, position):
+        for batch in log_batches(read_log, position):
             replay.apply(batch)
         _compare_tables(replay, position, tables)
     return position, replay.findings
@@ -834,7 +834,7 @@ def _changes(legs: list[tuple[str, int]]) -> Iterable[tuple[str, int]]:
     return totals.items()
 
 
-def _batches(
+def log_batches(
     read_log: Callable[[int, int], Sequence[LogRecord]], end: int | None = None
 ) -> Iterator[Sequence[LogRecord]]:
     """The log up to the event ``end`` (a notification id; the log's end

@@ -40,6 +40,7 @@ from timebank._audit import (
     LoadedBank,
     audit_log,
     compare_figures,
+    log_batches,
 )
 from timebank._audit_index import StoredIndex
 from timebank._index import index_update
@@ -96,7 +97,6 @@ _PENDING_PEOPLE = ("provider", "receiver", "actor", "on_behalf_of", "confirmer",
 _EVENT_PEOPLE = ("actor", "on_behalf_of", "member_id", "user", "guardian", "provider", "receiver",
                  "confirmer")  # fmt: skip
 _EVENT_LEGS = ("participants", "reversed_legs", "side_legs")
-_LOG_PAGE = 20_000
 #: Reads of several banks (an audit's, check_invariants', every bank's
 #: balances) tried between other processes' commits before one under the
 #: store's write lock (Timebank._at_one_moment).
@@ -584,16 +584,30 @@ class Timebank(Reporting, Importing):
         may be a member, a coordinator or a guardian; :class:`MemberNotFound`
         if they have no profile and no event names them."""
         person = validate_member_id(person)
-        registry = self._app.registry()
-        ledgers = [self._app.bank(b) for b in (registry.banks if registry else [])]
+
+        def read() -> tuple[
+            list[str], list[Bank], dict[str, tuple[StatementLine, ...]], dict[str, str | None]
+        ]:
+            registry = self._app.registry()
+            banks = registry.banks if registry else []
+            ledgers = [self._app.bank(b) for b in banks]
+            with self._reading() as db:  # caught up to the log's end, then one snapshot
+                statements = {
+                    ledger.bank_id: whole_statement(db, ledger.bank_id, person)
+                    for ledger in ledgers
+                    if ledger.is_member(person)
+                }
+                recorded = {str(r[0]): r[1] for r in db.execute(
+                    "SELECT entry_id, reversed_by FROM rm_entries"
+                    " WHERE actor = ? OR on_behalf_of = ? ORDER BY seq",
+                    (person, person))}  # fmt: skip
+            return banks, ledgers, statements, recorded
+
+        # the banks, the read model and the log of one moment: nothing was
+        # committed while they were read, so the read model was caught up
+        # to the same event as the banks were loaded
+        moment, (banks, ledgers, statements, recorded) = self._at_one_moment(read)
         joined = [ledger for ledger in ledgers if ledger.is_member(person)]
-        with self._reading() as db:  # statements and recorded entries as of one moment
-            statements = {
-                ledger.bank_id: whole_statement(db, ledger.bank_id, person) for ledger in joined
-            }
-            recorded = [str(r[0]) for r in db.execute(
-                "SELECT entry_id FROM rm_entries WHERE actor = ? OR on_behalf_of = ? ORDER BY seq",
-                (person, person))]  # fmt: skip
         guardian_of = {
             ledger.bank_id: tuple(sorted(m for m, g in ledger.guardians.items() if person in g))
             for ledger in ledgers
@@ -607,7 +621,10 @@ class Timebank(Reporting, Importing):
                 for ledger in joined
             },
             statements=statements,
-            recorded=tuple(self.entry(entry_id) for entry_id in recorded),
+            recorded=tuple(  # reversed as of the moment
+                attrs.evolve(self.entry(entry_id), reversed_by=reversed_by)
+                for entry_id, reversed_by in recorded.items()
+            ),
             pending=tuple(
                 self._pending_view(ledger, entry_id)
                 for ledger in ledgers
@@ -623,7 +640,7 @@ class Timebank(Reporting, Importing):
                 if ledger.guardians.get(person)
             },
             guardian_of={bank: members for bank, members in guardian_of.items() if members},
-            events=self._events_naming(person, registry.banks if registry else []),
+            events=self._events_naming(person, banks, moment),
         )
         if found.profile is None and not found.events:
             raise errors.MemberNotFound(
@@ -632,16 +649,15 @@ class Timebank(Reporting, Importing):
             )
         return found
 
-    def _events_naming(self, person: str, banks: list[str]) -> tuple[PersonEvent, ...]:
-        """Every event of the log with ``person`` in a field that names a
-        person, in log order. Only the events whose stored bytes hold the id
-        as a JSON string are decoded."""
+    def _events_naming(self, person: str, banks: list[str], end: int) -> tuple[PersonEvent, ...]:
+        """Every event of the log up to the event ``end`` (a notification id)
+        with ``person`` in a field that names a person, in log order. Only
+        the events whose stored bytes hold the id as a JSON string are
+        decoded."""
         needle = orjson.dumps(person)
         by_stream = {bank_uuid(b).hex: b for b in banks}
         found: list[PersonEvent] = []
-        after = 0
-        while records := self._app.index.read_log(after, _LOG_PAGE):
-            after = records[-1][0]
+        for records in log_batches(self._app.index.read_log, end):
             for _, stream, topic, state in records:
                 if needle not in state:
                     continue
