@@ -143,6 +143,8 @@ BAD = [
     ("basic date", (0, "e1,20260201,exchange,ann,bob,1,riverside,diy,,,"), "occurred_on"),
     ("week date", (0, "e1,2026-W05-7,exchange,ann,bob,1,riverside,diy,,,"), "occurred_on"),
     ("future date", (0, "e1,2027-02-01,exchange,ann,bob,1,riverside,diy,,,"), "occurred_on"),
+    ("year typed short", (0, "e1,0216-02-01,exchange,ann,bob,1,riverside,diy,,,"), "occurred_on"),
+    ("placeholder date", (0, "e1,0001-01-01,exchange,ann,bob,1,riverside,diy,,,"), "occurred_on"),
     ("before joining", (0, "e1,2025-02-01,exchange,ann,bob,1,riverside,diy,,,"), "provider"),
     ("unknown member", (0, "e1,2026-02-01,exchange,ann,zed,1,riverside,diy,,,"), "receiver"),
     ("unknown bank", (0, "e1,2026-02-01,exchange,ann,bob,1,nowhere,diy,,,"), "bank"),
@@ -402,6 +404,26 @@ def test_profile_fields_of_a_members_file_are_checked(
     assert tb.banks() == []
 
 
+@pytest.mark.parametrize(("day", "date_format"), [("0215-02-01", None), ("01/02/0215", "%d/%m/%Y")])
+def test_a_year_typed_short_opens_no_bank_in_it(
+    tb: timebank.Timebank, day: str, date_format: str | None
+) -> None:
+    """With ``--create-banks`` a bank opens on its earliest joining: a year
+    typed with a digit missing would have opened it in the year 215 and let
+    every later date in. It is named on its row, in either date form."""
+    rows = [
+        {"member_id": "m1", "kind": "individual", "bank": "thurrock", "joined_on": day},
+        {"member_id": "m2", "kind": "individual", "bank": "thurrock",
+         "joined_on": "2015-02-03" if date_format is None else "03/02/2015"},
+    ]  # fmt: skip
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_members(rows, actor=ACTOR, create_banks=True, date_format=date_format)
+    [problem] = raised.value.problems
+    assert (problem.line, problem.column, problem.value) == (2, "joined_on", day)
+    assert problem.reason.startswith("before 1900-01-01, the earliest date timebank takes")
+    assert tb.banks() == []
+
+
 def test_members_with_periods_profiles_and_new_banks(tb: timebank.Timebank, tmp_path: Path) -> None:
     path = tmp_path / "members.csv"
     path.write_bytes(
@@ -499,6 +521,35 @@ def test_timeoverflow_amounts_are_ascii_digits_of_seconds(
     with pytest.raises(ImportFailed) as raised:  # a named problem, not a crash
         tb.import_entries(read_timeoverflow(path, bank), actor=ACTOR)
     assert [(p.line, p.column, p.value) for p in raised.value.problems] == [(1, "amount", amount)]
+    assert _state(tb) == before
+
+
+@pytest.mark.parametrize(
+    ("created_at", "column", "reason"),
+    [
+        # before 1900 (an offset would move it off the calendar: it stays put)
+        ("0001-01-01 00:30:00+02:00", "occurred_on", "before 1900-01-01, the earliest date"),
+        ("0216-03-01 10:00:00 UTC", "occurred_on", "before 1900-01-01, the earliest date"),
+        ("1900-01-01 00:30:00+02:00", "occurred_on", "before 1900-01-01, the earliest date"),
+        ("9999-12-31 23:30:00-02:00", "created_at", "after 9999-12-31 in the bank's timezone"),
+    ],
+)
+def test_timeoverflow_times_off_the_calendar_are_named(
+    tb: timebank.Timebank, bank: str, tmp_path: Path, created_at: str, column: str, reason: str
+) -> None:
+    """A time that is before 1900 in the bank's timezone, or that the
+    timezone moves past the calendar's last day, is a problem of its row
+    (it stopped the import with a raw OverflowError)."""
+    from timebank.importing import read_timeoverflow
+
+    path = tmp_path / "transfers.csv"
+    path.write_text(f"ann,Member,bob,Member,3600,{created_at},,\n", encoding="utf-8")
+    before = _state(tb)
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_entries(read_timeoverflow(path, bank), actor=ACTOR)
+    [problem] = raised.value.problems
+    assert (problem.line, problem.column) == (1, column)
+    assert problem.reason.startswith(reason), problem.reason
     assert _state(tb) == before
 
 

@@ -83,6 +83,17 @@ def test_dates_are_iso_dates_only() -> None:
             parse_date(bad)
 
 
+def test_dates_are_from_1900_on() -> None:
+    """A mistyped year (0216 for 2016) or an older system's "unknown"
+    (0001-01-01) is refused by name, as text or as a date; 1900-01-01 and
+    the calendar's last day are dates."""
+    assert parse_date("1900-01-01") == date(1900, 1, 1)
+    assert parse_date(date.max) == date.max
+    for early in ("1899-12-31", "0216-03-01", "0001-01-01", date(1899, 12, 31), date.min):
+        with pytest.raises(InvalidDate, match="before 1900-01-01, the earliest date"):
+            parse_date(early)
+
+
 @pytest.mark.parametrize("good", ["m-1", "A.b_c", "x" * 64, "42"])
 def test_member_ids(good: str) -> None:
     assert validate_member_id(good) == good

@@ -37,7 +37,9 @@ from timebank.domain.policy import Policy
 from timebank.domain.registry import Registry
 from timebank.domain.roles import Action
 from timebank.domain.values import (
+    EARLIEST_DAY,
     POT,
+    TOO_EARLY,
     AccountKind,
     EntryKind,
     iso_day,
@@ -356,6 +358,9 @@ def _timeoverflow_row(  # noqa: PLR0911 - one return per way a row can be wrong
     except ValueError:
         found.add(line, "created_at", row["created_at"], "not a date and time")
         return None
+    except OverflowError:  # 9999-12-31 late in the day, moved into a timezone ahead
+        found.add(line, "created_at", row["created_at"], "after 9999-12-31 in the bank's timezone")
+        return None
     entry = {
         "entry_id": f"to-{line}", "occurred_on": day, "hours": f"{minutes // 60}:{minutes % 60:02}",
         "category": f"post-{row['post_id']}" if row["post_id"] else "",
@@ -381,6 +386,8 @@ def _timeoverflow_day(text: str, zone: ZoneInfo) -> str:
     if text.endswith(" UTC"):
         text = text[: -len(" UTC")] + "+00:00"
     moment = datetime.fromisoformat(text)
+    if moment.date() < EARLIEST_DAY:  # refused as the entry's date (and not moved off the calendar)
+        return moment.date().isoformat()
     if moment.tzinfo is not None:
         moment = moment.astimezone(zone)
     return moment.date().isoformat()
@@ -465,14 +472,18 @@ def _day_parser(date_format: str | None) -> Callable[[str], date]:
         value = text.strip()
         try:
             if date_format is None:
-                return iso_day(value)
+                day = iso_day(value)
             # strptime reads any script's digits ("1\u0663" as 13): ASCII only, as hours
-            if not value.isascii() and any(c.isdecimal() and not c.isascii() for c in value):
+            elif not value.isascii() and any(c.isdecimal() and not c.isascii() for c in value):
                 raise ValueError(value)
-            return datetime.strptime(value, date_format).date()  # noqa: DTZ007 - a date only
+            else:
+                day = datetime.strptime(value, date_format).date()  # noqa: DTZ007 - a date only
         except ValueError:
             wanted = "YYYY-MM-DD (ISO)" if date_format is None else f"{date_format!r}"
             raise errors.InvalidDate(f"not a date in the form {wanted}") from None
+        if day < EARLIEST_DAY:
+            raise errors.InvalidDate(TOO_EARLY)
+        return day
 
     return parse
 

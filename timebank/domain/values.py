@@ -8,6 +8,7 @@ that is not a whole number of minutes is an error.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 from datetime import date
@@ -20,10 +21,12 @@ from timebank.domain.errors import InvalidAmount, InvalidDate, InvalidId, Invali
 __all__ = [
     "AMOUNT_TEXT_LENGTH_MAX",
     "CLEARING_PREFIX",
+    "EARLIEST_DAY",
     "MINUTES_ABS_MAX",
     "OPENING",
     "POT",
     "PROFILE_TEXT_MAX",
+    "TOO_EARLY",
     "AccountKind",
     "EntryKind",
     "clearing_account",
@@ -71,6 +74,14 @@ MEMBER_ID_FORM, ENTRY_ID_FORM, BANK_ID_FORM, CATEGORY_FORM = (
 # the digits of every other script ("٣" is 3), and ``Decimal`` exponents and
 # digit separators ("1e2", "1_000"), none of which an hours column means
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: The earliest date given to timebank (docs/api.md): no time bank holds an
+#: earlier one, and a year typed with a digit missing (0216 for 2016) or an
+#: older system's "unknown" (0001-01-01) falls before it.
+EARLIEST_DAY = date(1900, 1, 1)
+#: Why a date before it is refused.
+TOO_EARLY = (
+    f"before {EARLIEST_DAY}, the earliest date timebank takes (a year with a digit missing?)"
+)
 _CLOCK = re.compile(r"(-?)([0-9]{1,9}):([0-5][0-9])")
 #: Decimal hours: an optional sign, then digits with an optional point.
 _DECIMAL_HOURS = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
@@ -185,17 +196,21 @@ def format_hours(minutes: int) -> str:
 
 
 def parse_date(value: object) -> date:
-    """Accept a :class:`date` or an ISO ``YYYY-MM-DD`` string."""
+    """Accept a :class:`date` or an ISO ``YYYY-MM-DD`` string, from
+    :data:`EARLIEST_DAY` on."""
+    day = None
     if isinstance(value, date):
         if hasattr(value, "hour"):  # a datetime is a date subclass; refuse it
             raise InvalidDate(f"expected a date, got a datetime: {value!r}", value=value)
-        return value
-    if isinstance(value, str):
-        try:
-            return iso_day(value.strip())
-        except ValueError:
-            pass
-    raise InvalidDate(f"not an ISO date (YYYY-MM-DD): {value!r}", value=value)
+        day = value
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            day = iso_day(value.strip())
+    if day is None:
+        raise InvalidDate(f"not an ISO date (YYYY-MM-DD): {value!r}", value=value)
+    if day < EARLIEST_DAY:
+        raise InvalidDate(f"{day.isoformat()} is {TOO_EARLY}", value=value)
+    return day
 
 
 def iso_day(text: str) -> date:
