@@ -8,7 +8,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import attrs
@@ -545,6 +545,49 @@ def test_members_over_time_and_leaving(tb: timebank.Timebank, bank: str) -> None
         "2026-01": (4, 4), "2026-02": (5, 1), "2026-03": (5, 0), "2026-04": (4, 0),
     }  # fmt: skip
     assert (report.individual_members, report.organisations, report.new_members) == (3, 1, 5)
+
+
+def test_a_period_into_the_future_lists_its_months_up_to_this_one(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    """A financial year not yet over, or "open-ended" to the calendar's last
+    day, lists the months up to the current one (today is 15 June 2026):
+    nothing can be dated later. Its figures are those up to today; a
+    period wholly after today has no months and counts nothing. To 9999 it
+    listed 95,688 empty months (or, on its last, stopped on an
+    OverflowError)."""
+    tb.record_exchange(bank, "ann", "bob", "2:00", actor=ACTOR, occurred_on="2026-05-10")
+    tb.join(bank, "dan", kind="individual", actor=ACTOR, joined_on="2026-06-02")
+    now = tb.report(bank, start="2026-04-01", end="2026-06-15")
+    assert [m.month for m in now.by_month] == ["2026-04", "2026-05", "2026-06"]
+    for end in ("2027-03-31", "9999-12-31"):
+        later = tb.report(bank, start="2026-04-01", end=end)
+        assert later.by_month == now.by_month, end
+        assert (later.exchanges, later.exchanged_minutes, later.new_members) == (1, 120, 1)
+        assert later.individual_members == now.individual_members == 4
+    ahead = tb.report(bank, start="2026-07-01", end="9999-12-31")
+    assert ahead.by_month == ()
+    assert (ahead.exchanges, ahead.transactions, ahead.new_members) == (0, 0, 0)
+    assert tb.report(bank, start="9999-12-31", end="9999-12-31").by_month == ()
+
+
+def test_a_month_dated_after_today_by_a_bank_ahead_is_listed(tmp_path: Path) -> None:
+    """In a roll-up, a mini bank in a timezone ahead may already be in the
+    next month: its entries there have their month, as every entry has."""
+    moment = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)  # 1 July, 02:00, in Kiritimati
+    with timebank.open(f"sqlite:///{tmp_path / 'ahead.db'}", clock=lambda: moment) as tb:
+        tb.create_bank("home", name="Home", actor=ACTOR, opened_on="2026-06-01")
+        ahead = timebank.Policy(timezone="Pacific/Kiritimati")
+        tb.create_bank("home/isle", name="Isle", actor=ACTOR, policy=ahead,
+                       opened_on="2026-06-01")  # fmt: skip
+        for member in ("ann", "bob"):
+            tb.join("home/isle", member, kind="individual", actor=ACTOR, joined_on="2026-06-01")
+        tb.record_exchange("home/isle", "ann", "bob", "1:00", actor=ACTOR)  # its today
+        assert tb.today("home") == date(2026, 6, 30)
+        report = tb.report("home", start="2026-06-01", end="9999-12-31", rollup=True)
+        months = {m.month: m.exchanges for m in report.by_month}
+        assert months == {"2026-06": 0, "2026-07": 1}
+        assert report.exchanges == sum(months.values()) == 1
 
 
 def test_member_figures_by_kind(tb: timebank.Timebank, tree: str) -> None:

@@ -154,7 +154,9 @@ class Reporting:
         if by_area:
             areas = {member: p.area for member, p in self._app.profiles.all() if p.area}
         with self._reading() as db:
-            return build_report(db, info.bank_id, first, last, rollup, areas)
+            return build_report(
+                db, info.bank_id, first, last, rollup, self.today(info.bank_id), areas
+            )
 
     @serialised
     def member_activity(

@@ -8,6 +8,7 @@ entries reads aggregates, not entries.
 
 from __future__ import annotations
 
+import calendar
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Mapping
@@ -266,10 +267,13 @@ def build_report(
     start: date,
     end: date,
     rollup: bool,
+    today: date,
     areas: Mapping[str, str] | None = None,
 ) -> Report:
     """Compute the report (the caller has caught the read model up); with
-    ``areas`` (member -> area, from their profiles), its figures by area."""
+    ``areas`` (member -> area, from their profiles), its figures by area.
+    ``today`` (the bank's) ends ``by_month`` unless something is dated
+    later."""
     banks, marks = _scoped(db, bank, rollup)
     first, last = start.isoformat(), end.isoformat()
 
@@ -323,7 +327,11 @@ def build_report(
 
     by_month = []
     joins = sorted(first_joined.values())
-    month_spans = _months(start, end)
+    # the months up to this one, or to the last month anything is dated in
+    # (a bank of the scope in a timezone ahead, a clock that was ahead)
+    dated = [s or "" for _, spans in periods.values() for span in spans for s in span]
+    latest = max([today.isoformat(), *(f"{m}-01" for m in months), *dated])
+    month_spans = _months(start, min(end, _month_end(date.fromisoformat(latest[:10]))))
     members_at = _members_on(periods, [e.isoformat() for _, e in month_spans])
     for (month_start, month_end), members in zip(month_spans, members_at, strict=True):
         key = month_start.isoformat()[:7]
@@ -485,19 +493,26 @@ def _entry_totals(
     db: ReadModelDB, banks: tuple[str, ...], marks: str, start: date, end: date
 ) -> list[tuple[Any, ...]]:
     """(month, bank, receiver bank, kind, category, entries, minutes) of the
-    entries in the banks and the period."""
-    whole = [(s, e) for s, e in _months(start, end) if s.day == 1 and _is_month_end(e)]
-    rows: list[tuple[Any, ...]] = []
+    entries in the banks and the period: its whole months from the monthly
+    totals, the days of the months it cuts (its first and last) from the
+    daily ones."""
     scope = f"(bank IN ({marks}) OR receiver_bank IN ({marks}))"
-    if whole:
+    # the first and last days of the whole months (none after December 9999)
+    whole_from = start if start.day == 1 else _next_day(_month_end(start))
+    whole_to = end if _is_month_end(end) else end.replace(day=1) - timedelta(days=1)
+    rows: list[tuple[Any, ...]] = []
+    cut = [(start, end)]
+    if whole_from is not None and whole_from <= whole_to:
         rows += db.execute(
             "SELECT month, bank, receiver_bank, kind, category, entries, minutes"  # noqa: S608
             f" FROM rm_monthly WHERE month >= ? AND month <= ? AND {scope}",
-            (whole[0][0].isoformat()[:7], whole[-1][0].isoformat()[:7], *banks, *banks),
+            (whole_from.isoformat()[:7], whole_to.isoformat()[:7], *banks, *banks),
         )
-    cut = {s.isoformat()[:7] for s, _ in whole}
-    for first, last in _months(start, end):
-        if first.isoformat()[:7] in cut:
+        cut = [(start, whole_from - timedelta(days=1))]
+        if whole_to < end:
+            cut.append((whole_to + timedelta(days=1), end))
+    for first, last in cut:
+        if first > last:
             continue
         rows += db.execute(
             "SELECT substr(day, 1, 7), bank, receiver_bank, kind, category,"  # noqa: S608
@@ -509,7 +524,16 @@ def _entry_totals(
 
 
 def _is_month_end(day: date) -> bool:
-    return (day + timedelta(days=1)).day == 1
+    return day == _month_end(day)
+
+
+def _month_end(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def _next_day(day: date) -> date | None:
+    """The day after ``day``; none after the calendar's last."""
+    return None if day == date.max else day + timedelta(days=1)
 
 
 def _pair_span(db: ReadModelDB) -> tuple[date, date] | None:
@@ -755,9 +779,9 @@ def _one_connection(
 def _months(start: date, end: date) -> list[tuple[date, date]]:
     """The calendar months the period touches, each cut to the period."""
     months = []
-    day = start
-    while day <= end:
-        following = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
-        months.append((day, min(end, following - timedelta(days=1))))
-        day = following
+    day: date | None = start
+    while day is not None and day <= end:
+        last = _month_end(day)
+        months.append((day, min(end, last)))
+        day = _next_day(last)
     return months
