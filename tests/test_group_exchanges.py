@@ -40,7 +40,9 @@ def test_a_garden_clearance_many_to_one_and_a_street_event_many_to_many(
 @pytest.mark.parametrize(
     ("providers", "receivers"),
     [({}, {"ann": "1"}), ({"ann": "1"}, {}), ({"ann": "1"}, {"ann": "1"}),
-     ({"ann": "2"}, {"bob": "1"}), ({"ann": "1", "bob": "0"}, {"cat": "1"})],
+     ({"ann": "2"}, {"bob": "1"}), ({"ann": "1", "bob": "0"}, {"cat": "1"}),
+     # pairs, not a mapping (was a raw AttributeError)
+     ({"ann": "1"}, [("bob", "1")]), (["ann"], {"bob": "1"}), ({"ann": "1"}, None)],
 )  # fmt: skip
 def test_malformed_groups_are_refused(
     tb: timebank.Timebank, bank: str, providers: dict[str, str], receivers: dict[str, str]

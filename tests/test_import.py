@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import timebank
-from timebank.errors import ImportFailed
+from timebank.errors import ImportFailed, InvalidInput
 
 from .conftest import ACTOR, fixed_clock, open_store
 from .ledger_model import HUB, OPENED, ROOT, new_ledger
@@ -402,6 +402,26 @@ def test_profile_fields_of_a_members_file_are_checked(
     assert "255 characters; at most 254" in problems[1].reason
     assert len(str(problems[1])) < 200  # the long value cut short
     assert tb.banks() == []
+
+
+@pytest.mark.parametrize("option", ["create_banks", "dry_run", "strict"])
+def test_an_import_option_given_as_text_is_refused_and_nothing_is_written(
+    riverside: timebank.Timebank, tmp_path: Path, option: str
+) -> None:
+    """``dry_run="false"`` was a dry run, and ``strict="no"`` strict: an
+    import's yes-or-no options must be True or False."""
+    before = _state(riverside)
+    for value in ("false", "no", 1):
+        with pytest.raises(InvalidInput, match=f"{option} must be True or False"):
+            riverside.import_entries(
+                timebank.read_csv(_file(tmp_path, GOOD)), actor=ACTOR, **{option: value}
+            )
+        if option != "strict":
+            members = [{"member_id": "dan", "kind": "individual", "bank": "riverside",
+                        "joined_on": "2026-01-02"}]  # fmt: skip
+            with pytest.raises(InvalidInput, match=f"{option} must be True or False"):
+                riverside.import_members(members, actor=ACTOR, **{option: value})
+    assert _state(riverside) == before
 
 
 @pytest.mark.parametrize(("day", "date_format"), [("0215-02-01", None), ("01/02/0215", "%d/%m/%Y")])

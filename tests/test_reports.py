@@ -869,6 +869,28 @@ def test_a_bad_period_is_refused(tb: timebank.Timebank, bank: str) -> None:
         tb.report("nowhere")
 
 
+@pytest.mark.parametrize("flag", ["false", 0, None])
+def test_a_yes_or_no_given_as_anything_else_is_refused(
+    tb: timebank.Timebank, tree: str, flag: object
+) -> None:
+    """``rollup="false"`` (a web form's value) rolled the report up, Python
+    taking the text as true; every yes-or-no of the reports, figures, audit
+    and imports must be True or False."""
+    calls: list[Callable[[], object]] = [
+        lambda: tb.report(tree, rollup=flag),  # type: ignore[arg-type]
+        lambda: tb.report(tree, by_area=flag),  # type: ignore[arg-type]
+        lambda: tb.member_activity(tree, rollup=flag),  # type: ignore[arg-type]
+        lambda: tb.inactive_members(tree, rollup=flag),  # type: ignore[arg-type]
+        lambda: tb.members_with_one_connection(tree, rollup=flag),  # type: ignore[arg-type]
+        lambda: tb.figures(tree, rollup=flag),  # type: ignore[arg-type]
+    ]
+    for call in calls:
+        with pytest.raises(InvalidInput, match="must be True or False"):
+            call()
+    with pytest.raises(InvalidInput, match='read_model must be True, False or "full"'):
+        tb.audit(read_model=flag)  # type: ignore[arg-type]
+
+
 def test_an_event_the_read_model_does_not_know_stops_it_loudly(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import sqlite3
 

@@ -17,6 +17,7 @@ from timebank.domain.values import (
     validate_bank_id,
     validate_category,
     validate_entry_id,
+    validate_flag,
     validate_member_id,
     validate_profile_text,
 )
@@ -133,3 +134,13 @@ def test_profile_text(good: str) -> None:
 def test_profile_text_that_breaks_files_and_screens_is_refused(bad: object) -> None:
     with pytest.raises(InvalidInput, match="display_name"):
         validate_profile_text(bad, "display_name")
+
+
+def test_flags_are_true_or_false() -> None:
+    """A yes-or-no option given as text, a number or None is refused:
+    Python would take "false" as true."""
+    assert validate_flag("rollup", True) is True
+    assert validate_flag("rollup", False) is False
+    for bad in ("false", "no", "", 0, 1, None, "True"):
+        with pytest.raises(InvalidInput, match="rollup must be True or False"):
+            validate_flag("rollup", bad)

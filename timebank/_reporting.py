@@ -22,6 +22,7 @@ from timebank.domain.values import (
     parse_date,
     parse_minutes,
     validate_bank_id,
+    validate_flag,
 )
 from timebank.importing import ENTRY_COLUMNS, MEMBER_COLUMNS
 from timebank.readmodel import LogRecord, ReadModel, ReadModelDB
@@ -149,6 +150,7 @@ class Reporting:
         figures by the area (ward or hub) each member's profile names now
         (``Report.by_area``; it reads the period's entries, so it takes longer).
         Definitions: docs/reports.md."""
+        rollup, by_area = validate_flag("rollup", rollup), validate_flag("by_area", by_area)
         info, first, last = self._period(bank, start, end)
         areas = None
         if by_area:
@@ -172,6 +174,7 @@ class Reporting:
         hours given and received, how many other members they exchanged
         with, their first and last exchange days. Reads the period's entries,
         like the figures by area. Definitions: docs/reports.md."""
+        rollup = validate_flag("rollup", rollup)
         info, first, last = self._period(bank, start, end)
         with self._reading() as db:
             rows = member_activity(db, info.bank_id, first, last, rollup)
@@ -210,6 +213,7 @@ class Reporting:
         """Members with an active membership on ``as_of`` (default today) and
         no service exchange in the ``days`` days up to it, for coordinators
         to call on."""
+        rollup = validate_flag("rollup", rollup)
         info, day = self._on_day(bank, as_of)
         if not is_whole(days) or not 1 <= days <= 3660:
             raise errors.InvalidInput(f"days must be a whole number from 1 to 3660: {days!r}")
@@ -230,6 +234,7 @@ class Reporting:
         ``members_with_one_connection`` counts, for coordinators to introduce
         to others. Members who never exchanged are in
         :meth:`inactive_members`."""
+        rollup = validate_flag("rollup", rollup)
         info, day = self._on_day(bank, as_of)
         with self._reading() as db:
             rows = one_connection_members(db, info.bank_id, day, rollup)

@@ -68,6 +68,7 @@ from timebank.domain.values import (
     validate_bank_id,
     validate_category,
     validate_entry_id,
+    validate_flag,
     validate_member_id,
     validate_profile_text,
 )
@@ -118,6 +119,7 @@ def open(url: str | None = None, *, create: bool = True, clock: Clock | None = N
     ``sqlite:///timebank.db``). With ``create=False`` a missing SQLite file,
     or a PostgreSQL schema without a store's tables, raises
     :class:`~timebank.errors.StoreNotFound` and nothing is created."""
+    create = validate_flag("create", create)
     return Timebank(open_backend(url or default_url(), create=create), clock=clock)
 
 
@@ -823,8 +825,8 @@ class Timebank(Reporting, Importing):
         """
         bank = validate_bank_id(bank)
         actor = validate_actor_id(actor)
-        provided = {validate_member_id(m): parse_minutes(h) for m, h in providers.items()}
-        received = {validate_member_id(m): parse_minutes(h) for m, h in receivers.items()}
+        provided = _shares("providers", providers)
+        received = _shares("receivers", receivers)
         participants = group_legs(provided, received)
         day = None if occurred_on is None else parse_date(occurred_on)
         undated = NewEntry(
@@ -1406,6 +1408,8 @@ class Timebank(Reporting, Importing):
         ten times slower); ``False`` skips the read model. From 100,000
         events on, the figures are compared by a second Python process
         beside the replay (docs/audit.md); :class:`StorageError` if it fails."""
+        if read_model is not True and read_model is not False and read_model != "full":
+            raise errors.InvalidInput(f'read_model must be True, False or "full": {read_model!r}')
         personal = {
             value
             for _, profile in self._app.profiles.all()
@@ -1581,6 +1585,7 @@ class Timebank(Reporting, Importing):
         banks counts in each). Of one moment, while other processes may
         record: the entries counted are those of the banks as loaded."""
         bank = validate_bank_id(bank)
+        rollup = validate_flag("rollup", rollup)
 
         def load() -> list[Bank]:
             if not rollup:
@@ -1653,6 +1658,15 @@ class Timebank(Reporting, Importing):
 
 #: The kinds that count as exchanges of service in every figure.
 _SERVICE_EXCHANGES = (EntryKind.EXCHANGE, EntryKind.POT_EXCHANGE, EntryKind.GROUP_EXCHANGE)
+
+
+def _shares(side: str, shares: object) -> dict[str, int]:
+    """A group exchange's side: member ids mapped to their shares in hours."""
+    if not isinstance(shares, Mapping):
+        raise errors.InvalidGroup(
+            f"invalid group exchange: {side} must map member ids to hours, not {shares!r}"
+        )
+    return {validate_member_id(m): parse_minutes(h) for m, h in shares.items()}
 
 
 def _optional_member(member: str | None) -> str | None:

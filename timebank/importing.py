@@ -49,6 +49,7 @@ from timebank.domain.values import (
     validate_bank_id,
     validate_category,
     validate_entry_id,
+    validate_flag,
     validate_member_id,
     validate_profile_text,
 )
@@ -994,6 +995,8 @@ class Importing:
         nor with ``dry_run``. A member already in the bank with the same
         membership periods is skipped."""
         actor = validate_actor_id(actor)
+        create_banks = validate_flag("create_banks", create_banks)
+        dry_run = validate_flag("dry_run", dry_run)
         found = _Problems(source, max_errors)
         listed = list(_check_columns(rows, MEMBER_COLUMNS_REQUIRED, MEMBER_COLUMNS, found))
         parsed = _parse_members(listed, date_format, found)
@@ -1110,6 +1113,9 @@ class Importing:
         ``max_errors``); writes nothing then, nor with ``dry_run``.
         ``progress(n)`` is called as rows are applied."""
         actor = validate_actor_id(actor)
+        create_banks = validate_flag("create_banks", create_banks)
+        dry_run = validate_flag("dry_run", dry_run)
+        strict = validate_flag("strict", strict)
         found = _Problems(source, max_errors)
         checked = _check_columns(rows, ENTRY_COLUMNS_REQUIRED, ENTRY_COLUMNS, found)
         # The cyclic garbage collector stays paused for the whole import, as

@@ -42,6 +42,7 @@ __all__ = [
     "validate_bank_id",
     "validate_category",
     "validate_entry_id",
+    "validate_flag",
     "validate_member_id",
     "validate_profile_text",
 ]
@@ -113,6 +114,15 @@ def is_whole(value: object) -> TypeGuard[int]:
     """An ``int`` that is not a ``bool`` (``True`` is an ``int`` to Python):
     what every count of minutes, days or lines must be."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_flag(name: str, value: object) -> bool:
+    """A yes-or-no option must be ``True`` or ``False``: anything else
+    (``"false"`` from a web form, ``0``, ``None``) is refused, where Python
+    would take ``"false"`` as true and, say, roll a report up."""
+    if value is not True and value is not False:
+        raise InvalidInput(f"{name} must be True or False: {value!r}")
+    return value
 
 
 def invariant(condition: bool, message: str) -> None:
