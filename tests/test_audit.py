@@ -476,7 +476,7 @@ def test_days_waiting_for_the_end_of_a_catch_up_are_a_note_and_counts_still_chec
     assert _alter_read_model(tmp_path, "INSERT INTO rm_stale_pairs SELECT bank_a, account_a,"
                              " bank_b, account_b FROM rm_pairs")  # fmt: skip
     with timebank.open(url, clock=fixed_clock, create=False) as tb:
-        for mode in ("figures", "full"):
+        for mode in (True, "full"):
             report = tb.audit(read_model=mode)
             assert report.ok, (mode, report.summary())
             assert [f.check for f in report.findings] == ["read_model_settling"], mode
@@ -484,7 +484,7 @@ def test_days_waiting_for_the_end_of_a_catch_up_are_a_note_and_counts_still_chec
         tmp_path, "UPDATE rm_activity SET exchanges = exchanges + 1 WHERE account = 'a'"
     )
     with timebank.open(url, clock=fixed_clock, create=False) as tb:
-        for mode in ("figures", "full"):
+        for mode in (True, "full"):
             found = tb.audit(read_model=mode).errors
             assert [(f.check, f.ids["table"]) for f in found] == [("read_model", "rm_activity")]
     assert _alter_read_model(
@@ -510,7 +510,7 @@ def test_connections_waiting_for_the_end_of_a_catch_up_are_a_note(tmp_path: Path
         assert _alter_read_model(tmp_path, changed)
         assert _alter_read_model(tmp_path, f"INSERT INTO rm_stale_connections VALUES {waiting}")
         with timebank.open(url, clock=fixed_clock, create=False) as tb:
-            for mode in ("figures", "full"):
+            for mode in (True, "full"):
                 report = tb.audit(read_model=mode)
                 assert report.ok, (mode, report.summary())
                 assert [f.check for f in report.findings] == ["read_model_settling"], mode
