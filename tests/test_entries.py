@@ -359,6 +359,16 @@ def test_reversing_a_donation_the_pot_already_spent_is_refused(
 
 
 # --- statements, figures, restart -----------------------------------------------------------
+@pytest.mark.parametrize("account", [["ann"], None, 5, ("ann",)])
+def test_an_account_that_is_not_an_id_is_not_found(
+    tb: timebank.Timebank, bank: str, account: object
+) -> None:
+    """A list where an account goes was a raw TypeError (unhashable)."""
+    for read in (tb.balance, tb.statement, tb.ledger_statement):
+        with pytest.raises(errors.MemberNotFound):
+            read(bank, account)  # type: ignore[operator]
+
+
 def test_a_statement_lists_every_entry_with_a_running_balance(
     tb: timebank.Timebank, bank: str
 ) -> None:

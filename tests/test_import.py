@@ -404,6 +404,48 @@ def test_profile_fields_of_a_members_file_are_checked(
     assert tb.banks() == []
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        # 0 was no limit at all: the bad row was dropped unsaid, 0 recorded
+        ("max_errors", 0, "max_errors must be a whole number from 1: 0"),
+        ("max_errors", -1, "max_errors must be a whole number from 1: -1"),
+        ("max_errors", "5", "max_errors must be a whole number from 1: '5'"),
+        ("max_errors", True, "max_errors must be a whole number from 1: True"),
+        ("date_format", 0, "date_format must be a strptime format: 0"),
+        ("date_format", "", "date_format must be a strptime format: ''"),
+        ("source", None, "source must be text naming the file: None"),
+    ],
+)
+def test_an_import_limit_or_name_that_is_no_such_thing_is_refused(
+    riverside: timebank.Timebank, tmp_path: Path, option: str, value: object, said: str
+) -> None:
+    """The API's scalar options are checked before any row (the CLI's
+    ``--max-errors`` already had to be 1 or more)."""
+    bad = [*GOOD[:1], "e9,2026-02-01,exchange,ann,zed,1,riverside,,,,"]
+    before = _state(riverside)
+    with pytest.raises(InvalidInput) as raised:
+        riverside.import_entries(
+            timebank.read_csv(_file(tmp_path, bad)), actor=ACTOR, **{option: value}
+        )
+    assert str(raised.value) == said
+    members = [{"member_id": "dan", "kind": "individual", "bank": "riverside",
+                "joined_on": "2026-01-02"}]  # fmt: skip
+    with pytest.raises(InvalidInput):
+        riverside.import_members(members, actor=ACTOR, **{option: value})
+    assert _state(riverside) == before
+
+
+def test_an_unknown_timezone_for_timeoverflow_is_named(tmp_path: Path) -> None:
+    from timebank.importing import read_timeoverflow
+
+    path = tmp_path / "transfers.csv"
+    path.write_text("ann,Member,bob,Member,3600,2026-06-01,,\n", encoding="utf-8")
+    for zone in ("Mars/Base", "", "../etc"):
+        with pytest.raises(InvalidInput, match="unknown timezone"):
+            read_timeoverflow(path, "rb", timezone=zone)
+
+
 @pytest.mark.parametrize("option", ["create_banks", "dry_run", "strict"])
 def test_an_import_option_given_as_text_is_refused_and_nothing_is_written(
     riverside: timebank.Timebank, tmp_path: Path, option: str

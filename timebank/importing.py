@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
@@ -42,6 +42,7 @@ from timebank.domain.values import (
     TOO_EARLY,
     AccountKind,
     EntryKind,
+    is_whole,
     iso_day,
     parent_bank,
     parse_minutes,
@@ -285,7 +286,10 @@ class TimeOverflowRows:
         self.path = Path(path)
         self.name = str(path)
         self.bank = bank
-        self.zone = ZoneInfo(timezone)
+        try:
+            self.zone = ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise errors.InvalidInput(f"unknown timezone: {timezone!r}") from None
         self.path.open("rb").close()  # a missing file is an error now, not later
 
     def __iter__(self) -> Iterator[Row]:
@@ -399,6 +403,11 @@ class _Problems:
     """Problems found so far, up to a limit."""
 
     def __init__(self, file: str, limit: int) -> None:
+        if not isinstance(file, str):
+            raise errors.InvalidInput(f"source must be text naming the file: {file!r}")
+        # 0 was no problem at all: a file with a bad row "imported" nothing, unsaid
+        if not is_whole(limit) or limit < 1:
+            raise errors.InvalidInput(f"max_errors must be a whole number from 1: {limit!r}")
         self.file = file
         self.limit = limit
         self.items: list[RowProblem] = []
@@ -469,6 +478,9 @@ def _guarded(rows: Iterable[Row], found: _Problems) -> Iterator[Row]:
 
 
 def _day_parser(date_format: str | None) -> Callable[[str], date]:
+    if date_format is not None and (not isinstance(date_format, str) or not date_format.strip()):
+        raise errors.InvalidInput(f"date_format must be a strptime format: {date_format!r}")
+
     def parse(text: str) -> date:
         value = text.strip()
         try:

@@ -245,7 +245,7 @@ class Bank(Aggregate):
         return [m for m in self.kinds if self.is_member(m)]
 
     def balance(self, account: str) -> int:
-        if account not in self.balances:
+        if not isinstance(account, str) or account not in self.balances:
             raise errors.MemberNotFound(
                 f"no account {account!r} in bank {self.bank_id!r}",
                 bank=self.bank_id,
