@@ -78,32 +78,37 @@ def _catch_up(model: ReadModel, *, rebuild: bool = False) -> int:
         return model.rebuild(progress=advance) if rebuild else model.catch_up(progress=advance)
 
 
-def _write(text: str, output: Path | None) -> None:
-    """To the file ``output`` (replaced whole), or to standard output."""
+def _write(text: str, output: Path | None, *, private: bool = False) -> None:
+    """To the file ``output`` (replaced whole; with ``private``, a new one
+    owner-only), or to standard output."""
     if output is None:
         click.echo(text)
         return
-    with _replacing(output) as (out,):
+    with _replacing(output, private=private) as (out,):
         out.write(text if text.endswith("\n") else text + "\n")
     click.echo(f"wrote {output}", err=True)
 
 
 @contextlib.contextmanager
-def _replacing(*paths: Path) -> Iterator[tuple[TextIO, ...]]:
+def _replacing(*paths: Path, private: bool = False) -> Iterator[tuple[TextIO, ...]]:
     """Files written beside ``paths`` under temporary names, each put in
     place of its path (a rename, whole) only when the block ends without an
     error: a command that fails leaves the files as they were, never half
     an export that an import would then read as the whole ledger. A file
-    replaced keeps its permissions; a path that is a symbolic link has the
-    file it points at replaced, as writing through the link would."""
+    replaced keeps its permissions, and with ``private`` a new one is its
+    owner's alone (it holds personal data: docs/storage.md, "Who can read
+    the files"); a path that is a symbolic link has the file it points at
+    replaced, as writing through the link would."""
     real = [p.resolve() for p in paths]
     temporary = [p.with_name(f".{p.name}.{secrets.token_hex(4)}.tmp") for p in real]
+    mode = 0o600 if private else 0o666  # less the umask, as any new file
     with contextlib.ExitStack() as stack:
         files = []
         for name, path in zip(temporary, paths, strict=True):
             stack.callback(name.unlink, missing_ok=True)  # gone by then once renamed
             with _naming(path):
-                files.append(stack.enter_context(name.open("x", encoding="utf-8", newline="")))
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+                files.append(stack.enter_context(open(fd, "w", encoding="utf-8", newline="")))
         # A write that fails (a full disk) names no file: name the one being
         # written, or the directory that they go into (an export's).
         with _naming(paths[0] if len(paths) == 1 else paths[0].parent, unnamed_only=True):
@@ -272,7 +277,7 @@ def subject_access(person: str, output: Path | None) -> None:
     (docs/membership.md)."""
     with _reading_store() as tb:
         found = tb.subject_access(person)
-    _write(json.dumps(found.to_dict(), indent=2, ensure_ascii=False), output)
+    _write(json.dumps(found.to_dict(), indent=2, ensure_ascii=False), output, private=True)
 
 
 @_command("statement")
@@ -419,7 +424,7 @@ def export(fmt: str, directory: Path) -> None:
         click.echo(f"wrote {journal} ({count} transactions)")
         return
     members, entries = directory / "members.csv", directory / "entries.csv"
-    with _reading_store() as tb, _replacing(members, entries) as (m, e):
+    with _reading_store() as tb, _replacing(members, entries, private=True) as (m, e):
         counts = tb.export_csv(m, e)
     click.echo(f"wrote {members} ({counts[0]} rows) and {entries} ({counts[1]} rows)")
 

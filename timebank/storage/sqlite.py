@@ -7,8 +7,10 @@ docs/storage.md). Each commit is synced to disk (``synchronous=FULL``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -139,6 +141,34 @@ def _discard(copy: Path) -> None:
         Path(f"{copy}{suffix}").unlink(missing_ok=True)
 
 
+#: A new store is its owner's alone: it holds members' profiles (names,
+#: emails, phones). Files made beside a store take the store's mode
+#: (docs/storage.md, "Who can read the files").
+PRIVATE_MODE = 0o600
+
+
+def create_with_mode(path: Path, mode: int) -> None:
+    """Create ``path`` empty with exactly ``mode`` (the umask takes no bits
+    off) unless it exists; if it cannot be made, whoever opens it next says
+    why. Never more open than ``mode`` meanwhile: it is made with the
+    umask's share of it, then given the rest."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except OSError:  # it exists, or it cannot be made here
+        return
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.chmod(path, mode)
+
+
+def mode_of(path: Path) -> int:
+    """``path``'s permission bits; owner-only if there is no such file."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return PRIVATE_MODE
+
+
 def _restore(backup: Path, store: Path, read_model: Path, url: str) -> tuple[int, Path | None]:
     """Put a checked copy of the backup in place of the store's file
     (docs/storage.md, Restoring): the events restored, and where the store
@@ -153,6 +183,8 @@ def _restore(backup: Path, store: Path, read_model: Path, url: str) -> tuple[int
     part = store.with_name(f"{store.name}.restoring")
     try:
         _discard(part)  # left by a restore that was killed
+        # as open as the store it replaces, or as the backup if there is none
+        create_with_mode(part, mode_of(store if store.exists() else backup))
         source = sqlite3.connect(f"{backup.resolve().as_uri()}?mode=ro", uri=True)
         with closing(source), closing(sqlite3.connect(part)) as copy:
             try:
@@ -601,6 +633,7 @@ class SqliteBackend(Backend):
         return f"sqlite:///{self.path.resolve()}"  # from any working directory
 
     def factory(self, env: Any) -> InfrastructureFactory[Any]:
+        create_with_mode(self.path, PRIVATE_MODE)  # a new store: its owner's alone
         env[_SqliteFactory.SQLITE_DBNAME] = self.path.resolve().as_uri()
         env[_SqliteFactory.SQLITE_LOCK_TIMEOUT] = str(LOCK_TIMEOUT_S)
         return _SqliteFactory(env)
@@ -612,6 +645,7 @@ class SqliteBackend(Backend):
             return
         if self._lock_file is None:
             lock = Path(f"{self.path}.lock")
+            create_with_mode(lock, mode_of(self.path))  # open to whoever may write the store
             try:
                 self._lock_file = lock.open("a")  # kept open
             except OSError as e:  # a directory this process may not write, say
@@ -659,6 +693,7 @@ class SqliteBackend(Backend):
         store = self.path.resolve().as_uri()
         try:
             _discard(part)  # left by a backup that was killed
+            create_with_mode(part, mode_of(self.path))  # as open as the store, no more
             source = _connect(f"{store}?mode=ro")
             with closing(source), closing(sqlite3.connect(part)) as copy:
                 try:
@@ -684,7 +719,8 @@ class SqliteBackend(Backend):
 
     def read_model_db(self) -> ReadModelDB:
         """``STORE.reports.db`` beside the store's file (``timebank.db`` ->
-        ``timebank.reports.db``)."""
+        ``timebank.reports.db``), as open as the store."""
+        create_with_mode(self.read_model_path, mode_of(self.path))
         return SqliteReadModelDB(self.read_model_path)
 
     @property
