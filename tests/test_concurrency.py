@@ -275,6 +275,33 @@ def _busy_store(kind: str, tmp_path: Path) -> str:
     return url
 
 
+def _beside_a_writer(
+    url: str, check: Callable[[timebank.Timebank], None], overlaps: int, calls: int
+) -> None:
+    """``check`` the store at ``url`` again and again while another process
+    keeps recording (``_keep_recording``), until ``overlaps`` of the checks
+    had entries recorded while they ran (in at most ``calls`` checks)."""
+    context = multiprocessing.get_context("spawn")
+    started, stop = context.Event(), context.Event()
+    writer = context.Process(target=_keep_recording, args=(url, started, stop))
+    writer.start()
+    try:
+        assert started.wait(timeout=60)
+        with timebank.open(url, clock=fixed_clock) as tb:
+            overlapped = 0
+            for _ in range(calls):
+                before = tb._app.recorder.max_notification_id()
+                check(tb)
+                overlapped += before < tb._app.recorder.max_notification_id()
+                if overlapped == overlaps:
+                    break
+            assert overlapped == overlaps
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    assert writer.exitcode == 0
+
+
 @pytest.mark.parametrize("tries", [3, 0], ids=["between commits", "under the write lock"])
 @pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
 def test_an_audit_while_another_process_records_is_of_one_moment(
@@ -288,33 +315,17 @@ def test_an_audit_while_another_process_records_is_of_one_moment(
     ``check_invariants`` compares and every bank's ``balances``. ``tries``
     0 loads the banks under the store's write lock at once."""
     monkeypatch.setattr(timebank.api, "MOMENT_TRIES", tries)
-    url = _busy_store(kind, tmp_path)
-    context = multiprocessing.get_context("spawn")
-    started, stop = context.Event(), context.Event()
-    writer = context.Process(target=_keep_recording, args=(url, started, stop))
-    writer.start()
-    try:
-        assert started.wait(timeout=60)
-        with timebank.open(url, clock=fixed_clock) as tb:
-            overlapped = 0
-            for _ in range(40):
-                before = tb._app.recorder.max_notification_id()
-                report = tb.audit(read_model=False)
-                after = tb._app.recorder.max_notification_id()
-                assert report.ok, report.summary()
-                assert report.events <= after
-                tb.check_invariants()  # the clearing accounts of one moment cancel
-                clearing = [b.balance_minutes for b in tb.balances() if b.kind == "clearing"]
-                assert len(clearing) == 2
-                assert sum(clearing) == 0
-                overlapped += before < after  # entries were recorded while it ran
-                if overlapped == 5:
-                    break
-            assert overlapped == 5
-    finally:
-        stop.set()
-        writer.join(timeout=60)
-    assert writer.exitcode == 0
+
+    def check(tb: timebank.Timebank) -> None:
+        report = tb.audit(read_model=False)
+        assert report.ok, report.summary()
+        assert report.events <= tb._app.recorder.max_notification_id()
+        tb.check_invariants()  # the clearing accounts of one moment cancel
+        clearing = [b.balance_minutes for b in tb.balances() if b.kind == "clearing"]
+        assert len(clearing) == 2
+        assert sum(clearing) == 0
+
+    _beside_a_writer(_busy_store(kind, tmp_path), check, overlaps=5, calls=40)
 
 
 @pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
@@ -326,29 +337,13 @@ def test_figures_rolled_up_while_another_process_records_are_of_one_moment(
     the pot's balance (from the loaded banks) equals the donations (counted
     from their entries). Before, the entries were read on past the loaded
     banks."""
-    url = _busy_store(kind, tmp_path)
-    context = multiprocessing.get_context("spawn")
-    started, stop = context.Event(), context.Event()
-    writer = context.Process(target=_keep_recording, args=(url, started, stop))
-    writer.start()
-    try:
-        assert started.wait(timeout=60)
-        with timebank.open(url, clock=fixed_clock) as tb:
-            overlapped = 0
-            for _ in range(2000):
-                before = tb._app.recorder.max_notification_id()
-                figures = tb.figures("busy0", rollup=True)
-                after = tb._app.recorder.max_notification_id()
-                assert figures.banks == ("busy0", "busy0/hub")
-                assert figures.pot_balance_minutes == figures.donated_to_pot_minutes > 0
-                overlapped += before < after
-                if overlapped == 50:
-                    break
-            assert overlapped == 50
-    finally:
-        stop.set()
-        writer.join(timeout=60)
-    assert writer.exitcode == 0
+
+    def check(tb: timebank.Timebank) -> None:
+        figures = tb.figures("busy0", rollup=True)
+        assert figures.banks == ("busy0", "busy0/hub")
+        assert figures.pot_balance_minutes == figures.donated_to_pot_minutes > 0
+
+    _beside_a_writer(_busy_store(kind, tmp_path), check, overlaps=50, calls=2000)
 
 
 @pytest.mark.parametrize("tries", [3, 0], ids=["between commits", "under the write lock"])
@@ -363,31 +358,15 @@ def test_a_subject_access_while_another_process_records_is_of_one_moment(
     the log). Before, the read model was caught up and the log read on
     after the banks were loaded."""
     monkeypatch.setattr(timebank.api, "MOMENT_TRIES", tries)
-    url = _busy_store(kind, tmp_path)
-    context = multiprocessing.get_context("spawn")
-    started, stop = context.Event(), context.Event()
-    writer = context.Process(target=_keep_recording, args=(url, started, stop))
-    writer.start()
-    try:
-        assert started.wait(timeout=60)
-        with timebank.open(url, clock=fixed_clock) as tb:
-            overlapped = 0
-            for _ in range(500):
-                before = tb._app.recorder.max_notification_id()
-                found = tb.subject_access("a")
-                after = tb._app.recorder.max_notification_id()
-                balances = {m.bank: m.balance_minutes for m in found.memberships}
-                assert set(balances) == {"busy0", "busy1"}
-                for bank, balance in balances.items():
-                    lines = found.statements[bank]
-                    assert lines[-1].balance_minutes == balance
-                    named = {e.entry_id for e in found.events if e.bank == bank and e.entry_id}
-                    assert {line.entry_id for line in lines} == named
-                overlapped += before < after
-                if overlapped == 10:
-                    break
-            assert overlapped == 10
-    finally:
-        stop.set()
-        writer.join(timeout=60)
-    assert writer.exitcode == 0
+
+    def check(tb: timebank.Timebank) -> None:
+        found = tb.subject_access("a")
+        balances = {m.bank: m.balance_minutes for m in found.memberships}
+        assert set(balances) == {"busy0", "busy1"}
+        for bank, balance in balances.items():
+            lines = found.statements[bank]
+            assert lines[-1].balance_minutes == balance
+            named = {e.entry_id for e in found.events if e.bank == bank and e.entry_id}
+            assert {line.entry_id for line in lines} == named
+
+    _beside_a_writer(_busy_store(kind, tmp_path), check, overlaps=10, calls=500)
