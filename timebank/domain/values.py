@@ -71,10 +71,6 @@ _CATEGORY = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 MEMBER_ID_FORM, ENTRY_ID_FORM, BANK_ID_FORM, CATEGORY_FORM = (
     _MEMBER_ID, _ENTRY_ID, _BANK_ID, _CATEGORY
 )  # fmt: skip
-# ASCII digits only, here and below: ``\d``, ``int`` and ``Decimal`` also take
-# the digits of every other script ("٣" is 3), and ``Decimal`` exponents and
-# digit separators ("1e2", "1_000"), none of which an hours column means
-_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #: The earliest date given to timebank (docs/api.md): no time bank holds an
 #: earlier one, and a year typed with a digit missing (0216 for 2016) or an
 #: older system's "unknown" (0001-01-01) falls before it.
@@ -83,6 +79,10 @@ EARLIEST_DAY = date(1900, 1, 1)
 TOO_EARLY = (
     f"before {EARLIEST_DAY}, the earliest date timebank takes (a year with a digit missing?)"
 )
+# ASCII digits only, here and below: ``\d``, ``int`` and ``Decimal`` also take
+# the digits of every other script ("٣" is 3), and ``Decimal`` exponents and
+# digit separators ("1e2", "1_000"), none of which an hours column means
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CLOCK = re.compile(r"(-?)([0-9]{1,9}):([0-5][0-9])")
 #: Decimal hours: an optional sign, then digits with an optional point.
 _DECIMAL_HOURS = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
