@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -221,6 +222,38 @@ def test_inter_bank_entries_go_through_clearing_accounts_that_cancel_out(
     assert balances(tb) == {**before, ("riverside", f"@clearing:{tree}"): 0,
                             (tree, "@clearing:riverside"): 0}  # fmt: skip
     tb.check_invariants()
+
+
+def test_an_undated_inter_bank_entry_is_today_in_the_earlier_bank() -> None:
+    """Banks of one tree in timezones a day apart: at noon UTC on 30 June it
+    is already 1 July in Kiritimati, still 30 June in Pago Pago. An entry,
+    a reversal, a donation and a proposal given no date, from the bank
+    ahead to the bank behind, are dated 30 June; dated 1 July, the bank
+    behind refused each as in its future."""
+    moment = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
+    with timebank.open("memory://", clock=lambda: moment) as tb:
+        tb.create_bank("home", name="Home", actor=ACTOR, opened_on="2026-06-01",
+                       policy=Policy(timezone="Pacific/Pago_Pago"))  # fmt: skip
+        tb.create_bank("home/isle", name="Isle", actor=ACTOR, opened_on="2026-06-01",
+                       policy=Policy(timezone="Pacific/Kiritimati"))  # fmt: skip
+        tb.join("home", "bob", kind="individual", actor=ACTOR, joined_on="2026-06-01")
+        tb.join("home/isle", "ann", kind="individual", actor=ACTOR, joined_on="2026-06-01")
+        assert (tb.today("home"), tb.today("home/isle")) == (date(2026, 6, 30), date(2026, 7, 1))
+        ahead = {"actor": ACTOR, "receiver_bank": "home"}
+        made = [
+            tb.record_exchange("home/isle", "ann", "bob", "2:00", **ahead),  # type: ignore[arg-type]
+            tb.donate("home/isle", "ann", "0:30", **ahead),  # type: ignore[arg-type]
+        ]
+        made.append(tb.reverse(made[0].entry_id, actor=ACTOR))
+        proposed = tb.propose("home/isle", "exchange", "ann", "bob", "1:00", actor="ann",
+                              receiver_bank="home")  # fmt: skip
+        assert [e.occurred_on for e in made] + [proposed.occurred_on] == [date(2026, 6, 30)] * 4
+        # within one bank, today is still the bank's own
+        tb.join("home/isle", "cat", kind="individual", actor=ACTOR, joined_on="2026-06-01")
+        own = tb.record_exchange("home/isle", "ann", "cat", "1:00", actor=ACTOR)
+        assert own.occurred_on == date(2026, 7, 1)
+        assert tb.audit().ok
+        tb.check_invariants()
 
 
 def test_an_inter_bank_entry_is_all_or_nothing(tb: timebank.Timebank, tree: str) -> None:

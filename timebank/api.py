@@ -20,6 +20,7 @@ changed nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
@@ -875,7 +876,9 @@ class Timebank(Reporting, Importing):
                 reverses=target.entry_id,
             )
 
-        return self._write_entry(target.bank, new, actor, _optional_member(on_behalf_of))
+        return self._write_entry(
+            target.bank, new, actor, _optional_member(on_behalf_of), target.receiver_bank
+        )
 
     @serialised
     def entry(self, entry_id: str) -> RecordedEntry:
@@ -901,6 +904,16 @@ class Timebank(Reporting, Importing):
             if not isinstance(entry_event, Bank.EntryEvent):
                 raise errors.StorageError(f"index of entry {entry_id!r} points at {entry_event!r}")
             return recorded_entry(entry_event, ledger.bank_id, found.reversed_by)
+
+    def _entry_today(self, home: Bank, other_bank: str | None) -> date:
+        """The date of an entry given none: today in ``home``, or in
+        ``other_bank`` (the entry's other side) if that is earlier, so that
+        neither bank finds it in its future (docs/workflows.md)."""
+        today = self._today_in(home)
+        if other_bank is not None:
+            with contextlib.suppress(errors.BankNotFound):  # said where the entry is checked
+                today = min(today, self._today_in(self._app.bank(other_bank)))
+        return today
 
     def _new_entry(
         self,
@@ -958,17 +971,24 @@ class Timebank(Reporting, Importing):
             lambda today: attrs.evolve(undated, occurred_on=day or today),
             actor,
             _optional_member(on_behalf_of),
+            undated.receiver_bank,
         )
 
     def _write_entry(
-        self, bank: str, make: Callable[[date], NewEntry], actor: str, on_behalf_of: str | None
+        self,
+        bank: str,
+        make: Callable[[date], NewEntry],
+        actor: str,
+        on_behalf_of: str | None,
+        other_bank: str | None = None,
     ) -> RecordedEntry:
         """Record, at once, the entry ``make(today)`` describes; ``today`` is
-        in the timezone of the entry's bank, for entries given no date."""
+        the entry's bank's (and ``other_bank``'s, whichever is earlier), for
+        entries given no date."""
 
         def command() -> RecordedEntry:
             home = self._app.bank(bank)
-            new = make(self._today_in(home))
+            new = make(self._entry_today(home, other_bank))
             if self._app.index.find_entry(new.entry_id) is not None:
                 return self._same_entry_or_conflict(new)
             self._check_not_pending(new.entry_id)
@@ -1163,7 +1183,7 @@ class Timebank(Reporting, Importing):
         def command() -> PendingEntry:
             ledgers = self._ledgers(self._app.bank(undated.bank), undated.receiver_bank)
             home = ledgers[0]
-            today = self._today_in(home)
+            today = min(self._today_in(ledger) for ledger in ledgers)
             new = attrs.evolve(undated, occurred_on=day or today)
             if new.entry_id in home.pending and home.proposed_entry(new.entry_id) == new:
                 return self._pending_view(home, new.entry_id)
