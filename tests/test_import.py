@@ -879,6 +879,23 @@ def test_a_column_named_in_other_case_or_spacing_is_named_as_the_layouts(
     assert _state(riverside) == before
 
 
+def test_a_row_from_python_with_a_key_that_is_not_text_is_named(
+    riverside: timebank.Timebank,
+) -> None:
+    """A plain row may come from any Python code: a key that is not a
+    column's name (a number, None) is an unknown column, where sorting the
+    columns stopped the import on a raw TypeError."""
+    row = dict(zip(HEADER.split(","), GOOD[0].split(","), strict=True))
+    before = _state(riverside)
+    for key in (5, None):
+        with pytest.raises(ImportFailed) as raised:
+            riverside.import_entries([{**row, key: "x"}], actor=ACTOR)  # type: ignore[dict-item]
+        [problem] = raised.value.problems
+        assert (problem.line, problem.column) == (1, str(key))
+        assert problem.reason.startswith("unknown column")
+    assert _state(riverside) == before
+
+
 @pytest.mark.parametrize("kind", ["members", "entries"])
 def test_a_header_with_no_rows_under_it_is_checked_too(
     riverside: timebank.Timebank, tmp_path: Path, kind: str

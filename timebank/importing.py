@@ -442,7 +442,7 @@ def _check_columns(
     rows = _guarded(_numbered(given), found)
     first = next(rows, None)
     if first is not None:
-        columns = set(first[1])
+        columns = {str(column) for column in first[1]}  # a row from Python may have any keys
     elif header is not None:
         columns = set(header)
     else:
