@@ -173,6 +173,17 @@ def test_opening_a_mini_bank_needs_its_parent_and_its_admin(
     assert tb.bank(HUB).opened_on == TODAY
 
 
+@pytest.mark.parametrize("name", ["North\x00hub", "North\nhub", "North\x1b[2Jhub", "", "   "])
+def test_a_bank_name_with_a_control_character_or_nothing_in_it_is_refused(
+    tb: timebank.Timebank, bank: str, name: str
+) -> None:
+    """A NUL in a bank's name went into its event; PostgreSQL's text
+    columns refuse a NUL, so the read model stopped at that event and every
+    report of the store failed with a raw DataError."""
+    refused(tb, errors.InvalidInput, lambda: tb.create_bank(HUB, name=name, actor=ACTOR))
+    assert tb.report(bank).individual_members == 3  # the read model takes the store's events
+
+
 # --- inter-bank entries -----------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("kind", "expected"),

@@ -243,6 +243,9 @@ class Timebank(Reporting, Importing):
         actor = validate_actor_id(actor)
         if not isinstance(name, str) or not name.strip() or len(name) > BANK_NAME_LENGTH_MAX:
             raise errors.InvalidInput(f"bank name must be 1-200 characters: {name!r}")
+        # no control character, as in a profile's text: PostgreSQL's text
+        # columns refuse a NUL, and the read model could not take the bank
+        validate_profile_text(name, "bank name")
         if policy is not None and not isinstance(policy, Policy):
             raise errors.InvalidPolicy(f"expected a Policy, got {policy!r}")
         day_given = None if opened_on is None else parse_date(opened_on)
