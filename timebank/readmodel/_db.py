@@ -239,6 +239,12 @@ class PostgresReadModelDB(ReadModelDB):
             raise StorageError(
                 f"{what} {self.location}: {' '.join(str(e).split())}", url=self.location
             ) from None
+        except psycopg.DataError as e:  # a value of the log its columns refuse (a NUL in text)
+            raise StorageError(
+                f"the read model at {self.location} cannot take a value of the event log:"
+                f" {' '.join(str(e).split())}",
+                url=self.location,
+            ) from None
 
     def _again_if_dropped(self, run: Callable[[Any], Any]) -> Any:
         """``run(connection)`` where nothing is under way; once more on a new
