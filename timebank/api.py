@@ -1186,7 +1186,7 @@ class Timebank(Reporting, Importing):
         def command() -> PendingEntry:
             ledgers = self._ledgers(self._app.bank(undated.bank), undated.receiver_bank)
             home = ledgers[0]
-            today = min(self._today_in(ledger) for ledger in ledgers)
+            today = self._entry_today(home, undated.receiver_bank)
             new = attrs.evolve(undated, occurred_on=day or today)
             if new.entry_id in home.pending and home.proposed_entry(new.entry_id) == new:
                 return self._pending_view(home, new.entry_id)
