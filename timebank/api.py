@@ -311,9 +311,13 @@ class Timebank(Reporting, Importing):
     def banks(self) -> list[BankInfo]:
         """Every bank of the store, mini banks included, in the order they
         were opened."""
+        return [_bank_info(self._app.bank(b)) for b in self._bank_ids()]
+
+    def _bank_ids(self) -> list[str]:
+        """Every bank's id, mini banks included, in the order they were
+        opened."""
         registry = self._app.registry()
-        ids = [] if registry is None else list(registry.banks)
-        return [_bank_info(self._app.bank(b)) for b in ids]
+        return [] if registry is None else list(registry.banks)
 
     # --- roles and guardians ----------------------------------------------------------------
     @serialised
@@ -454,8 +458,7 @@ class Timebank(Reporting, Importing):
         return [_member(ledger, member) for ledger in self._banks_of(member)]
 
     def _banks_of(self, member: str) -> list[Bank]:
-        registry = self._app.registry()
-        ledgers = [] if registry is None else [self._app.bank(b) for b in registry.banks]
+        ledgers = [self._app.bank(b) for b in self._bank_ids()]
         return [ledger for ledger in ledgers if ledger.is_member(member)]
 
     @serialised
@@ -570,8 +573,7 @@ class Timebank(Reporting, Importing):
         members in one of their banks (in any bank, if they are in none)."""
         ledgers = self._banks_of(member)
         if not ledgers:
-            registry = self._app.registry()
-            ledgers = [] if registry is None else [self._app.bank(b) for b in registry.banks]
+            ledgers = [self._app.bank(b) for b in self._bank_ids()]
         self._access.require_member_manager(ledgers, actor, member)
 
     @serialised
@@ -594,8 +596,7 @@ class Timebank(Reporting, Importing):
         def read() -> tuple[
             list[str], list[Bank], dict[str, tuple[StatementLine, ...]], dict[str, str | None]
         ]:
-            registry = self._app.registry()
-            banks = registry.banks if registry else []
+            banks = self._bank_ids()
             ledgers = [self._app.bank(b) for b in banks]
             with self._reading() as db:  # caught up to the log's end, then one snapshot
                 statements = {
@@ -1280,8 +1281,7 @@ class Timebank(Reporting, Importing):
         bank = validate_bank_id(bank)
         member = _optional_member(member)
         self._app.bank(bank)  # BankNotFound
-        registry = self._app.registry()
-        tree = [b for b in (registry.banks if registry else []) if root_bank(b) == root_bank(bank)]
+        tree = [b for b in self._bank_ids() if root_bank(b) == root_bank(bank)]
         found: list[PendingEntry] = []
         for bank_id in tree:
             ledger = self._app.bank(bank_id)
@@ -1392,7 +1392,7 @@ class Timebank(Reporting, Importing):
         if bank is not None:
             ledgers = [self._app.bank(validate_bank_id(bank))]
         else:
-            _, ledgers = self._at_one_moment(lambda: [self._app.bank(b.bank) for b in self.banks()])
+            _, ledgers = self._at_one_moment(lambda: [self._app.bank(b) for b in self._bank_ids()])
         return [
             AccountBalance(ledger.bank_id, account, ledger.kinds[account], minutes)
             for ledger in ledgers
@@ -1613,8 +1613,7 @@ class Timebank(Reporting, Importing):
         def load() -> list[Bank]:
             if not rollup:
                 return [self._app.bank(bank)]
-            registry = self._app.registry()
-            inside = [b for b in (registry.banks if registry else []) if b.startswith(f"{bank}/")]
+            inside = [b for b in self._bank_ids() if b.startswith(f"{bank}/")]
             return [self._app.bank(b) for b in (bank, *inside)]
 
         ledgers = self._at_one_moment(load)[1] if rollup else load()
@@ -1667,7 +1666,7 @@ class Timebank(Reporting, Importing):
         not cancel out (used by the tests and the demo). The banks are loaded
         as of one moment, so other processes may record meanwhile."""
         _, ledgers = self._at_one_moment(
-            lambda: {info.bank: self._app.bank(info.bank) for info in self.banks()}
+            lambda: {bank: self._app.bank(bank) for bank in self._bank_ids()}
         )
         for ledger in ledgers.values():
             ledger.check_invariants()
