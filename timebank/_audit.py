@@ -179,10 +179,7 @@ class _Bank:
         """An entry of ``day`` with ``legs`` and naming ``parties``: as a bank
         keeps the latest day of each member's entries, and their count."""
         latest, statuses = self.last_occurred_on, self.statuses
-        for account, _ in legs:
-            if account in statuses and not latest.get(account, day) > day:
-                latest[account] = day
-        for account in parties:
+        for account in [*(a for a, _ in legs), *parties]:  # as the domain's Bank._post
             if account in statuses and not latest.get(account, day) > day:
                 latest[account] = day
         self.entries_count += 1
