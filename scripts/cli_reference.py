@@ -27,6 +27,14 @@ Usage errors (a missing argument, an unknown option) exit 2. Amounts are
 hours: `2`, `1.5` or `1:30`. Dates are ISO (`2026-02-01`). `--format json`
 output is a list of objects.
 
+Output is UTF-8. What a command writes to a file or a pipe (`> report.html`,
+`| another-tool`) is UTF-8 whatever the machine's locale, as the files it
+writes itself are: a report's HTML says it is UTF-8, and CSV and JSON are
+read as UTF-8. (Python would write the locale's encoding, such as Windows'
+cp1252, which has no `ŵ` for a Welsh ward or `أ` for a name, and stop on
+the first one.) JSON holds names as written, not as `\\u` escapes. A
+terminal whose encoding lacks a character shows its escape (`\\u0175`).
+
 This page is generated from the commands' `--help` by
 `python scripts/cli_reference.py`; a test fails when it is out of date.
 

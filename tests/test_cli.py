@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -196,6 +198,79 @@ def test_the_installed_command_runs_the_demo_in_the_default_store(tmp_path: Path
                             cwd=tmp_path, env=env, capture_output=True, text=True, check=False)  # fmt: skip
     assert failed.returncode == 1
     assert failed.stderr.startswith("error: self_exchange:")
+
+
+WELSH_BANK = "Banc Amser Torfaen — Café Ynysybŵl"
+
+
+@pytest.fixture
+def welsh_store(tmp_path: Path) -> str:
+    """A bank whose name, wards and members' names lack letters in cp1252."""
+    url = f"sqlite:///{tmp_path / 'cymru.db'}"
+    with timebank.open(url) as tb:
+        tb.create_bank("torfaen", name=WELSH_BANK, actor="coord-1", opened_on="2026-01-01")
+        for member, name, area in (("amira", "أميرة", "Ynysybŵl"), ("bryn", "Brŷn", "Pontypŵl")):
+            tb.join("torfaen", member, kind="individual", actor="coord-1", joined_on="2026-01-01",
+                    profile=timebank.Profile(display_name=name, area=area))  # fmt: skip
+        tb.record_exchange(
+            "torfaen", "amira", "bryn", "2", actor="coord-1", occurred_on="2026-02-01"
+        )
+    return url
+
+
+def _cli_in(encoding: str, *args: str, **run: Any) -> subprocess.CompletedProcess[bytes]:
+    """The installed command, its standard streams in ``encoding`` (as a
+    Windows locale's cp1252 is when the output is redirected)."""
+    env = {**os.environ, "PYTHONIOENCODING": encoding}
+    script = Path(sys.executable).with_name("timebank")
+    return subprocess.run([script, "--actor", "coord-1", *args], env=env, check=False, **run)
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json", "html"])
+def test_output_to_a_file_is_utf8_whatever_the_locale(welsh_store: str, fmt: str) -> None:
+    """Under cp1252 the report stopped at the first ward without a cp1252
+    letter (UnicodeEncodeError, the page cut off), and a letter cp1252 has
+    was written in cp1252 into a page that declares UTF-8."""
+    done = _cli_in("cp1252", "--db", welsh_store, "report", "--bank", "torfaen", "--from",
+                   "2026-01-01", "--to", "2026-12-31", "--by-area", "--format", fmt,
+                   capture_output=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    text = done.stdout.decode("utf-8")  # raises on any byte that is not UTF-8
+    assert "Ynysybŵl" in text
+    assert "Pontypŵl" in text
+    if fmt == "json":
+        assert "\\u" not in text  # names as written, not escaped
+        assert {a["area"] for a in json.loads(text)["by_area"]} == {"Ynysybŵl", "Pontypŵl"}
+    if fmt == "html":
+        assert 'charset="utf-8"' in text.lower()
+        assert "Café" in text  # in cp1252 it would have been b"Caf\\xe9"
+        assert text.rstrip().endswith("</html>")
+    profile = _cli_in("cp1252", "--db", welsh_store, "profile", "amira", capture_output=True)
+    assert profile.returncode == 0, profile.stderr.decode()
+    assert json.loads(profile.stdout.decode("utf-8"))[0]["display_name"] == "أميرة"
+
+
+def test_a_terminal_that_lacks_a_letter_shows_its_escape(welsh_store: str) -> None:
+    """On a terminal (a pseudo-terminal here) in cp1252, the names it cannot
+    show are escaped, the rest as they are, and the command succeeds."""
+    main, terminal = pty.openpty()
+    try:
+        done = _cli_in("cp1252", "--db", welsh_store, "banks", stdout=terminal, stderr=terminal)
+        os.close(terminal)
+        shown = b""
+        while chunk := _read_pty(main):
+            shown += chunk
+    finally:
+        os.close(main)
+    assert done.returncode == 0, shown
+    assert "Banc Amser Torfaen — Café Ynysyb\\u0175l".encode("cp1252") in shown
+
+
+def _read_pty(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO: the terminal's other end is closed and read to the end
+        return b""
 
 
 def test_the_store_url_comes_from_the_environment(

@@ -448,7 +448,7 @@ def audit(fmt: str, read_model: str) -> None:
     with _store() as tb:
         report = tb.audit(read_model="full" if read_model == "full" else read_model == "figures")
     if fmt == "json":
-        click.echo(json.dumps(report.to_dict(), indent=2, default=str))
+        click.echo(json.dumps(report.to_dict(), indent=2, default=str, ensure_ascii=False))
     else:
         click.echo(report.summary())
     if not report.ok:

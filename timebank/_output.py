@@ -17,7 +17,7 @@ def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> 
     """Render ``rows`` (dicts) in ``fmt``. JSON keeps every key of each row;
     table and CSV show ``columns`` in order."""
     if fmt == "json":
-        return json.dumps(list(rows), indent=2, default=str)
+        return json.dumps(list(rows), indent=2, default=str, ensure_ascii=False)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")

@@ -7,7 +7,9 @@ and exits 1 having written nothing.
 
 from __future__ import annotations
 
+import codecs
 import functools
+import io
 import os
 import sys
 import time
@@ -744,7 +746,27 @@ def _print_demo(tb: api.Timebank) -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    _utf8_output()
     cli()
+
+
+def _utf8_output() -> None:
+    """Standard output and error as UTF-8 (docs/cli.md): to a file or a pipe
+    in UTF-8 whatever the locale's encoding, on a terminal that lacks a
+    character its escape. Python would write the locale's encoding (cp1252
+    on Windows), which lacks most names' letters: a report redirected to a
+    file stopped at the first one, its HTML or CSV cut off, and a
+    character it has was written in an encoding the HTML page does not
+    declare."""
+    for stream in (sys.stdout, sys.stderr):
+        if not isinstance(stream, io.TextIOWrapper):
+            continue  # replaced by the caller: theirs to choose
+        if codecs.lookup(stream.encoding).name.startswith("utf-"):
+            continue  # holds every character
+        if stream.isatty():
+            stream.reconfigure(errors="backslashreplace")
+        else:
+            stream.reconfigure(encoding="utf-8")
 
 
 # The workflow commands (roles, guardians, pending entries) live in their own
