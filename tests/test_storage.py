@@ -15,7 +15,7 @@ import timebank
 from timebank import errors
 from timebank._ledger import storage_error
 from timebank.migrate import migrate
-from timebank.storage import DEFAULT_URL, default_url, open_backend
+from timebank.storage import DEFAULT_URL, Profile, default_url, open_backend
 from timebank.storage.memory import MemoryBackend
 from timebank.storage.sqlite import SqliteBackend
 
@@ -459,6 +459,73 @@ def test_a_value_the_postgres_read_model_cannot_take_is_a_storage_error(
         assert tb.read_model.position() == position
         tb.join("b", "x", kind="individual", actor=ACTOR, joined_on="2026-01-01")
         assert [m.member for m in tb.members("b")] == ["x"]
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+@pytest.mark.parametrize("encoding", ["LATIN1", "SQL_ASCII", "UTF8"])
+def test_a_postgres_database_must_be_utf8(encoding: str) -> None:
+    """docs/storage.md: in LATIN1 a member joined and their profile failed;
+    in SQL_ASCII (a cluster set up under the C locale) the store could not
+    read back the bank it had created. Such a database is refused on open,
+    named, with nothing created in it; a UTF8 one takes names in any script."""
+    import uuid
+
+    import psycopg
+
+    assert POSTGRES_URL is not None
+    database = f"tb_{encoding.lower()}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {database} ENCODING '{encoding}' LC_COLLATE 'C'"
+                      " LC_CTYPE 'C' TEMPLATE template0")  # fmt: skip
+    server = POSTGRES_URL.split("@", 1)[1].split("/", 1)[0]
+    url = f"postgresql://postgres@{server}/{database}"
+    try:
+        if encoding != "UTF8":
+            with pytest.raises(errors.StorageError, match=f"is encoded {encoding}: timebank needs"):
+                timebank.open(url, clock=fixed_clock)
+            with psycopg.connect(url) as c:
+                tables = c.execute("SELECT count(*) FROM information_schema.tables"
+                                   " WHERE table_schema = 'public'").fetchone()  # fmt: skip
+            assert tables == (0,)
+            return
+        with timebank.open(url, clock=fixed_clock) as tb:
+            tb.create_bank(
+                "torfaen", name="Banc Amser Ynysybŵl", actor=ACTOR, opened_on="2026-01-01"
+            )
+            for member, name, area in (
+                ("amira", "أميرة", "Ynysybŵl"),
+                ("bryn", "Brŷn", "Pontypŵl"),
+            ):
+                tb.join("torfaen", member, kind="individual", actor=ACTOR, joined_on="2026-01-01",
+                        profile=Profile(display_name=name, area=area))  # fmt: skip
+            tb.record_exchange(
+                "torfaen", "amira", "bryn", "2", actor=ACTOR, occurred_on="2026-02-01"
+            )
+        with timebank.open(url, clock=fixed_clock, create=False) as tb:
+            assert tb.bank("torfaen").name == "Banc Amser Ynysybŵl"
+            assert tb.profile("amira") == Profile(display_name="أميرة", area="Ynysybŵl")
+            report = tb.report("torfaen", start="2026-01-01", end="2026-06-30", by_area=True)
+            assert {a.area: a.given_minutes for a in report.by_area or ()} == {
+                "Ynysybŵl": 120, "Pontypŵl": 0
+            }  # fmt: skip
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {database} WITH (FORCE)")
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_a_postgres_connection_must_be_utf8(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PGCLIENTENCODING set to another encoding made even a UTF8 database's
+    names unwritable: refused on open, named."""
+    assert POSTGRES_URL is not None
+    url = new_postgres_schema()
+    monkeypatch.setenv("PGCLIENTENCODING", "LATIN1")
+    with pytest.raises(errors.StorageError, match=r"client encoding LATIN1.*PGCLIENTENCODING"):
+        timebank.open(url, clock=fixed_clock)
+    monkeypatch.setenv("PGCLIENTENCODING", "UTF8")
+    with timebank.open(url, clock=fixed_clock) as tb:
+        tb.create_bank("b", name="Brŷn", actor=ACTOR, opened_on="2026-01-01")
+        assert tb.bank("b").name == "Brŷn"
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")

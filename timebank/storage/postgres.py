@@ -483,6 +483,7 @@ class PostgresBackend(Backend):
             # One direct connection first: its error says why (refused, no
             # such role, bad password), where the pool would only time out.
             with self._connect() as connection:
+                self._check_encoding(connection)
                 found = self._create or self._holds_a_store(connection)
             if not found:  # the factory would create the tables: a write
                 raise StoreNotFound(f"no timebank store in schema {self._schema} at {self.url}",
@@ -494,6 +495,29 @@ class PostgresBackend(Backend):
                 url=self.url,
             ) from None
         return factory
+
+    def _check_encoding(self, connection: psycopg.Connection[Any]) -> None:
+        """Refuse a database, or a connection, not in UTF8 (docs/storage.md):
+        in another, names in most scripts cannot be written, and in
+        ``SQL_ASCII`` the store cannot read back its own events."""
+        database = connection.info.parameter_status("server_encoding")
+        if database != "UTF8":
+            name = self._settings[PostgresFactory.POSTGRES_DBNAME]
+            raise StorageError(
+                f"the database {name} at {self.url} is encoded"
+                f" {database}: timebank needs a UTF8"
+                f" database, for names in every script (make one with CREATE DATABASE …"
+                " ENCODING 'UTF8' TEMPLATE template0; docs/storage.md)",
+                url=self.url,
+            )
+        client = connection.info.parameter_status("client_encoding")
+        if client != "UTF8":
+            raise StorageError(
+                f"the connection to {self.url} has the client encoding"
+                f" {client}: timebank needs UTF8"
+                " (is PGCLIENTENCODING set? unset it, or set it to UTF8)",
+                url=self.url,
+            )
 
     def _holds_a_store(self, connection: psycopg.Connection[Any]) -> bool:
         row = connection.execute(
