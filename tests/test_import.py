@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import timebank
+from timebank.domain.policy import BalanceLimits
 from timebank.errors import ImportFailed, InvalidInput
 
 from .conftest import ACTOR, fixed_clock, open_store
@@ -531,6 +532,165 @@ def test_members_with_periods_profiles_and_new_banks(tb: timebank.Timebank, tmp_
     with pytest.raises(ImportFailed) as raised:
         tb.import_entries(timebank.read_csv(_file(tmp_path, lines)), actor=ACTOR)
     assert [(p.line, p.column) for p in raised.value.problems] == [(2, "receiver")]
+
+
+MEMBER_HEADER = ("member_id", "kind", "bank", "joined_on", "left_on")
+#: (what is wrong, the rows (after the conftest bank's ann, bob, cat, org
+#: joined 2026-01-01; today 2026-06-15), the one problem: line, column,
+#: value, and what its reason says)
+MEMBER_RULES = [
+    ("no such kind", [("m1", "person", "riverside", "2026-02-01", "")],
+     (2, "kind", "person", "must be individual or organisation")),
+    ("left before joining", [("m1", "individual", "riverside", "2026-02-01", "2026-01-15")],
+     (2, "left_on", "2026-01-15", "before joined_on (2026-02-01)")),
+    ("two open memberships", [("m1", "individual", "riverside", "2026-02-01", ""),
+                              ("m1", "individual", "riverside", "2026-03-01", "")],
+     (3, "joined_on", "2026-03-01", "the membership from 2026-02-01 has no left_on")),
+    ("kind differs between rows", [("m1", "individual", "riverside", "2026-02-01", "2026-02-10"),
+                                   ("m1", "organisation", "riverside", "2026-03-01", "")],
+     (3, "kind", "organisation", "'m1' is individual on line 2")),
+    ("memberships overlap", [("m1", "individual", "riverside", "2026-02-01", "2026-03-10"),
+                             ("m1", "individual", "riverside", "2026-03-01", "")],
+     (3, "joined_on", "2026-03-01", "they left on 2026-03-10")),
+    ("joined before the bank opened", [("m1", "individual", "riverside", "2025-02-01", "")],
+     (2, "joined_on", "2025-02-01", "bank 'riverside' opened on 2026-01-01")),
+    ("joins in the future", [("m1", "individual", "riverside", "2026-07-01", "")],
+     (2, "joined_on", "2026-07-01", "is in the future")),
+    ("leaves in the future", [("m1", "individual", "riverside", "2026-02-01", "2026-07-01")],
+     (2, "left_on", "2026-07-01", "is in the future")),
+    ("already in with other periods", [("ann", "individual", "riverside", "2026-02-01", "")],
+     (2, "member_id", "ann", "with periods 2026-01-01..; this file gives individual 2026-02-01..")),
+    ("already in as another kind", [("ann", "organisation", "riverside", "2026-01-01", "")],
+     (2, "member_id", "ann", "already in bank 'riverside' as individual")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("what", "rows", "problem"), MEMBER_RULES, ids=[m[0] for m in MEMBER_RULES]
+)
+def test_each_rule_of_a_members_file_names_its_row(
+    tb: timebank.Timebank, bank: str, what: str, rows: list[tuple[str, ...]],
+    problem: tuple[int, str, str, str],
+) -> None:  # fmt: skip
+    before = _state(tb), [(m.member, m.status) for m in tb.members(bank)]
+    for dry_run in (True, False):
+        with pytest.raises(ImportFailed) as raised:
+            tb.import_members([dict(zip(MEMBER_HEADER, r, strict=True)) for r in rows],
+                              actor=ACTOR, dry_run=dry_run)  # fmt: skip
+        ((found),) = raised.value.problems
+        line, column, value, reason = problem
+        assert (found.line, found.column, found.value) == (line, column, value), what
+        assert reason in found.reason, (what, found.reason)
+        assert (_state(tb), [(m.member, m.status) for m in tb.members(bank)]) == before
+
+
+def test_a_members_dry_run_says_what_the_import_then_does(tb: timebank.Timebank, bank: str) -> None:
+    """Joins, a membership that ended, a rejoin, one already in (skipped), a
+    bank to create: the dry run's counts are the import's, and it writes
+    nothing, not even the bank."""
+    rows = [dict(zip(MEMBER_HEADER, r, strict=True)) for r in (
+        ("m1", "individual", "riverside", "2026-02-01", "2026-03-01"),
+        ("m1", "individual", "riverside", "2026-04-01", ""),
+        ("m2", "organisation", "riverside/hub", "2026-02-01", ""),
+        ("ann", "individual", "riverside", "2026-01-01", ""),
+    )]  # fmt: skip
+    before = _state(tb), tb.banks()
+    dry = tb.import_members(rows, actor=ACTOR, create_banks=True, dry_run=True)
+    assert (_state(tb), tb.banks()) == before
+    done = tb.import_members(rows, actor=ACTOR, create_banks=True)
+    assert attrs.evolve(dry, dry_run=False) == done
+    assert (done.rows, done.recorded, done.skipped, done.banks_created) == (
+        4,
+        2,
+        1,
+        ("riverside/hub",),
+    )
+    assert [(m.member, m.status) for m in tb.members("riverside") if m.member == "m1"] == [
+        ("m1", "active")
+    ]
+    assert [m.member for m in tb.members("riverside/hub")] == ["m2"]
+
+
+ENTRY_FIELDS = ("entry_id", "occurred_on", "kind", "provider", "receiver", "hours", "bank",
+                "category", "note", "reverses", "group_id", "receiver_bank")  # fmt: skip
+#: Rules of a row that BAD does not reach (its file has no receiver_bank):
+#: (what is wrong, {index in GOOD: the fields that change}, the problem's
+#: line, column, value, and what its reason says)
+ENTRY_RULES = [
+    ("a group id that is also an entry's", {0: {"entry_id": "g"}},
+     (6, "group_id", "g", "also an entry id on line 2")),
+    ("a reversal naming a provider", {3: {"provider": "ann"}},
+     (5, "provider", "ann", "a reversal names only the entry it reverses")),
+    ("a donation that reverses", {2: {"reverses": "e1"}},
+     (4, "reverses", "e1", "only a reversal reverses")),
+    ("an opening balance in two banks", {7: {"receiver_bank": "elsewhere"}},
+     (9, "receiver_bank", "elsewhere", "an opening balance is within one bank")),
+    ("a group's row that reverses", {5: {"reverses": "e2"}},
+     (7, "reverses", "e2", "not allowed in a group exchange")),
+    ("a group's row in two banks", {6: {"receiver_bank": "elsewhere"}},
+     (8, "receiver_bank", "elsewhere", "not allowed in a group exchange")),
+    ("a reversal of other hours", {3: {"hours": "3"}},
+     (5, "hours", "3", "entry 'e1' is of 90 minutes, not 180")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("what", "change", "problem"), ENTRY_RULES, ids=[e[0] for e in ENTRY_RULES]
+)
+def test_each_rule_of_an_entry_row_names_its_row(
+    riverside: timebank.Timebank, what: str, change: dict[int, dict[str, str]],
+    problem: tuple[int, str, str, str],
+) -> None:  # fmt: skip
+    rows = [dict(zip(ENTRY_FIELDS, [*line.split(","), ""], strict=True)) for line in GOOD]
+    for index, fields in change.items():
+        rows[index].update(fields)
+    before = _state(riverside)
+    with pytest.raises(ImportFailed) as raised:
+        riverside.import_entries(rows, actor=ACTOR)
+    line, column, value, reason = problem
+    found = [p for p in raised.value.problems if (p.line, p.column) == (line, column)]
+    assert [p.value for p in found] == [value], (what, raised.value.problems)
+    assert reason in found[0].reason, (what, found[0].reason)
+    assert _state(riverside) == before
+
+
+def test_an_entry_one_bank_refused_after_the_other_took_it_stops_the_import(
+    tb: timebank.Timebank,
+) -> None:
+    """With --strict, the reversal of an entry between two banks may be
+    taken by its own bank and refused by the other (a limit the other side
+    would pass): the ledger then holds half an entry, so the import stops
+    at that row, says so, and a later row's problem is not reported."""
+    tb.create_bank("t", name="T", actor=ACTOR, opened_on="2026-01-01")
+    tb.create_bank("t/hub", name="Hub", actor=ACTOR, opened_on="2026-01-01")
+    hub = tb.policy("t/hub")
+    tb.set_policy("t/hub", attrs.evolve(hub, individual=BalanceLimits(highest_minutes=60)),
+                  actor=ACTOR)  # fmt: skip
+    tb.join("t", "ann", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    for member in ("bob", "dee"):
+        tb.join("t/hub", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    rows = [dict(zip(ENTRY_FIELDS, [*line.split(","), ""], strict=True)) for line in (
+        "x0,2026-01-15,exchange,ann,bob,0:30,t,,,,",  # bob -30, in the hub
+        "y1,2026-01-16,exchange,bob,dee,1:15,t/hub,,,,",  # bob +45
+        "z,2026-01-20,reversal,,,,t,,,x0,",  # t takes it; the hub: bob 75 > 60
+        "w,2026-01-21,exchange,dee,zed,1,t/hub,,,,",  # unknown zed: unchecked
+    )]  # fmt: skip
+    rows[0]["receiver_bank"] = "t/hub"
+    before = _state(tb)
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_entries(rows, actor=ACTOR, strict=True)
+    ((problem),) = raised.value.problems
+    assert (problem.line, problem.column) == (4, "hours")
+    assert "would take 'bob' from 45 to 75 minutes, past its limit of 60" in problem.reason
+    assert problem.reason.endswith(
+        "the import stopped at this row: the rows after it were not checked"
+    )
+    assert _state(tb) == before
+    # unstrict, the breach is flagged, and the unknown member is the problem
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_entries(rows, actor=ACTOR)
+    assert [(p.line, p.column) for p in raised.value.problems] == [(5, "receiver")]
+    assert _state(tb) == before
 
 
 def test_timeoverflow_transfers(tb: timebank.Timebank, bank: str, tmp_path: Path) -> None:

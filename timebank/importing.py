@@ -1080,14 +1080,16 @@ class Importing:
     ) -> None:
         today = self._today_for(ledger.policy)
         for n, row in enumerate(periods):
+            if row.kind != periods[0].kind:
+                found.add(row.line, "kind", row.kind,
+                          f"{member!r} is {periods[0].kind} on line {periods[0].line}")  # fmt: skip
+                return
             try:
                 if n and (periods[n - 1].left_on is None):
                     raise errors.MemberStatusConflict(
                         f"the membership from {periods[n - 1].joined_on} has no left_on,"
                         " so no later one can start"
                     )
-                if row.kind != periods[0].kind:
-                    raise errors.InvalidInput(f"{member!r} is {periods[0].kind} on another row")
                 if n == 0:
                     ledger.join(member, AccountKind(row.kind), row.joined_on, actor, today)
                 else:
@@ -1205,9 +1207,9 @@ class Importing:
                     return
                 try:
                     entry = self._import_one(session, row.new, recorded, days, actor, strict)
-                except _HalfApplied as half:
-                    _add(found, row, half.error)
-                    return  # a bank holds half an entry: what follows can't be trusted
+                except _HalfApplied as half:  # a bank holds half an entry: what follows
+                    _add(found, row, half.error, HALF_APPLIED)  # can't be trusted
+                    return
                 except _WAITS_FOR_OTHER_ROWS as e:
                     waiting.append((row, e))
                     continue
@@ -1345,9 +1347,13 @@ class _NotYet(errors.EntryNotFound):
 _WAITS_FOR_OTHER_ROWS = (_NotYet, errors.PotOverdrawn, errors.BalanceLimitExceeded)
 
 
-def _add(found: _Problems, row: _EntryRow, error: errors.TimebankError) -> None:
+#: Said of the row at which an import stopped checking (see _check_untouched).
+HALF_APPLIED = "; the import stopped at this row: the rows after it were not checked"
+
+
+def _add(found: _Problems, row: _EntryRow, error: errors.TimebankError, then: str = "") -> None:
     column = _column(error, row.new)
-    found.add(row.line, column, row.value(column), error.message)
+    found.add(row.line, column, row.value(column), error.message + then)
 
 
 def _by_date(row: _EntryRow) -> tuple[date, bool, int]:
