@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import pytest
@@ -69,6 +70,8 @@ def test_unknown_members_and_banks_are_named(tb: timebank.Timebank, bank: str) -
     )
     assert error.ids == {"bank": bank, "member": "zed"}
     refused(tb, errors.BankNotFound, lambda: tb.donate("nowhere", "ann", "1", actor=ACTOR))
+    error = refused(tb, errors.MemberNotFound, lambda: tb.member(bank, "zed"))
+    assert error.ids == {"bank": bank, "member": "zed"}
 
 
 def test_an_entry_above_the_per_entry_limit_is_refused(tb: timebank.Timebank, bank: str) -> None:
@@ -112,6 +115,16 @@ def test_amounts_are_given_once_as_hours_or_minutes(tb: timebank.Timebank, bank:
     refused(
         tb, errors.InvalidAmount, lambda: tb.record_exchange(bank, "ann", "bob", 1.5, actor=ACTOR)
     )
+    for minutes in (0, -5):  # given as minutes, checked as hours are
+        exchange = functools.partial(tb.record_exchange, bank, "ann", "bob", minutes=minutes,
+                                     actor=ACTOR)  # fmt: skip
+        error = refused(tb, errors.InvalidAmount, exchange)
+        assert f"minutes must be positive: {minutes}" in str(error)
+    # an opening balance may be negative, but not zero nor past the largest amount
+    for minutes in (0, -(10**12) - 1):
+        opening = functools.partial(tb.record_opening_balance, bank, "cat", minutes=minutes,
+                                    actor=ACTOR)  # fmt: skip
+        refused(tb, errors.InvalidAmount, opening)
 
 
 def test_help_cannot_be_dated_in_the_future(tb: timebank.Timebank, bank: str) -> None:
