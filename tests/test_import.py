@@ -856,6 +856,47 @@ def test_cli_import_lists_problems_and_exits_1(tmp_path: Path) -> None:
     assert "nothing changed" in out.output
 
 
+def test_cli_import_lists_the_flagged_entries_up_to_twenty(tmp_path: Path) -> None:
+    """Historic breaches of a limit are listed after the summary, twenty of
+    them and how many more; a TimeOverflow file without --bank is a usage
+    error that opens no store."""
+    from click.testing import CliRunner
+
+    from timebank.cli import cli
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    with timebank.open(url) as tb:
+        limits = timebank.BalanceLimits(lowest_minutes=-60, highest_minutes=None)
+        tb.create_bank("rb", name="RB", actor=ACTOR, opened_on="2026-01-01",
+                       policy=timebank.Policy(individual=limits))  # fmt: skip
+        for member in ("ann", "bob"):
+            tb.join("rb", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    # ann is helped for an hour 23 times: the first leaves her at her limit
+    lines = [f"x{n},2026-02-{n:02},exchange,bob,ann,1,rb,,,," for n in range(1, 24)]
+    out = CliRunner().invoke(cli, ["--db", url, "--actor", ACTOR, "import", "entries",
+                                   str(_file(tmp_path, lines))])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    flagged = [line for line in out.output.splitlines() if line.startswith("flagged: ")]
+    assert flagged == [
+        *(
+            f"flagged: x{n} breaches a balance limit (see timebank near-limit)"
+            for n in range(2, 22)
+        ),
+        "flagged: ... and 2 more",
+    ]
+    with timebank.open(url) as tb:
+        assert [e.entry_id for e in tb.statement("rb", "ann") if e.flags] == [
+            f"x{n}" for n in range(2, 24)
+        ]
+    missing = tmp_path / "nowhere.db"
+    out = CliRunner().invoke(cli, ["--db", f"sqlite:///{missing}", "--actor", ACTOR, "import",
+                                   "entries", str(_file(tmp_path, lines)), "--source-format",
+                                   "timeoverflow"])  # fmt: skip
+    assert out.exit_code == 2
+    assert "--source-format timeoverflow needs --bank" in out.output
+    assert not missing.exists()
+
+
 # --- killed part-way ---------------------------------------------------------------
 _KILLED_IMPORT = """
 import sys, timebank, timebank.importing
