@@ -299,6 +299,8 @@ def test_statement_inactive_near_limit(db: str, ledger: str) -> None:
         run(db, "near-limit", "--bank", ledger, "--within", "100", "--format", "json")
     )
     assert near == []  # the bank has no balance limits
+    at_or_beyond = run(db, "near-limit", "--bank", ledger, "--within", "0", "--format", "json")
+    assert json.loads(at_or_beyond) == []  # 0 was refused as an amount
 
 
 def test_export_writes_the_interchange_layout(db: str, ledger: str, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import attrs
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import timebank
-from timebank.errors import InvalidInput
+from timebank.errors import InvalidAmount, InvalidInput
 from timebank.readmodel import UnknownEvent
 from timebank.readmodel import report as report_module
 
@@ -948,6 +949,17 @@ def test_members_near_a_limit(tb: timebank.Timebank, bank: str) -> None:
         ("ann", "highest", 60), ("bob", "lowest", 60),
     ]  # fmt: skip
     assert tb.members_near_limit(bank, within="0:30") == []
+    assert tb.members_near_limit(bank, within=1) == near  # an int is hours, as everywhere
+    assert tb.members_near_limit(bank, within=Decimal("0.5")) == []
+    assert tb.members_near_limit(bank, within="0") == []
+    tb.record_exchange(bank, "ann", "bob", "1:00", actor=ACTOR, occurred_on="2026-02-02")
+    at_limit = [("ann", "highest", 0), ("bob", "lowest", 0)]
+    for zero in ("0", "0:00", 0):  # only those at or beyond a limit
+        near = tb.members_near_limit(bank, within=zero)
+        assert [(n.member, n.side, n.headroom_minutes) for n in near] == at_limit
+    for wrong in ("-1", -1, 1.5, "soon"):
+        with pytest.raises(InvalidAmount):
+            tb.members_near_limit(bank, within=wrong)
 
 
 def test_a_catch_up_killed_at_any_moment_resumes_exactly_once(tmp_path) -> None:  # type: ignore[no-untyped-def]

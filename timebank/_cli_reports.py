@@ -389,7 +389,12 @@ def one_connection(bank: str, as_of: str | None, rollup: bool, fmt: str) -> None
 
 @_command("near-limit")
 @click.option("--bank", required=True)
-@click.option("--within", default="2:00", show_default=True, help="Hours from a limit.")
+@click.option(
+    "--within",
+    default="2:00",
+    show_default=True,
+    help="Hours from a limit (0: only those at or beyond one).",
+)
 @_format_option
 def near_limit(bank: str, within: str, fmt: str) -> None:
     """Members whose balance is within WITHIN hours of a limit of the bank's

@@ -244,13 +244,11 @@ class Reporting:
         ]
 
     @serialised
-    def members_near_limit(self, bank: str, *, within: str | int = "2:00") -> list[NearLimit]:
+    def members_near_limit(self, bank: str, *, within: object = "2:00") -> list[NearLimit]:
         """Members whose balance is within ``within`` hours (``"2:00"``,
-        ``1.5``) of a balance limit of the bank's policy, or beyond it."""
-        # an int is minutes (0 lists only members at or beyond a limit)
-        margin = within if is_whole(within) else parse_minutes(within)
-        if margin < 0:
-            raise errors.InvalidAmount(f"within must not be negative: {within!r}", value=within)
+        ``"1.5"``, ``2``, ``Decimal("1.5")``) of a balance limit of the
+        bank's policy, or beyond it; ``0`` lists only those at or beyond."""
+        margin = parse_minutes(within, allow_zero=True)
         ledger = self._app.bank(validate_bank_id(bank))
         rows = []
         for member, kind in sorted(ledger.kinds.items()):

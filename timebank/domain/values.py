@@ -135,15 +135,15 @@ def invariant(condition: bool, message: str) -> None:
         raise AssertionError(f"timebank invariant broken: {message}")
 
 
-def parse_minutes(value: object, *, allow_negative: bool = False) -> int:
+def parse_minutes(value: object, *, allow_negative: bool = False, allow_zero: bool = False) -> int:
     """Turn hours (``"1.5"``, ``"1:30"``, ``2``, ``Decimal("0.25")``) into minutes.
 
-    Raises :class:`InvalidAmount` for floats, non-numbers, zero, amounts that
-    are not whole minutes, negative amounts (unless ``allow_negative``) and
-    amounts beyond :data:`MINUTES_ABS_MAX`.
+    Raises :class:`InvalidAmount` for floats, non-numbers, zero (unless
+    ``allow_zero``), amounts that are not whole minutes, negative amounts
+    (unless ``allow_negative``) and amounts beyond :data:`MINUTES_ABS_MAX`.
     """
     minutes = _hours_to_minutes(value)
-    if minutes == 0:
+    if minutes == 0 and not allow_zero:
         raise InvalidAmount(f"amount must not be zero: {value!r}", value=value)
     if minutes < 0 and not allow_negative:
         raise InvalidAmount(f"amount must be positive: {value!r}", value=value)
