@@ -172,6 +172,27 @@ def test_declining_withdrawing_and_refusing(tb: timebank.Timebank, coordinated: 
     refused(tb, errors.PendingEntryNotFound, lambda: tb.approve("p2", actor="co"))
 
 
+def test_a_guardian_declines_for_the_member_it_waits_for(
+    tb: timebank.Timebank, coordinated: str
+) -> None:
+    """bob's guardian declines a proposal that waits for bob; the proposer
+    may not decline in bob's name, nor may bob be his own guardian."""
+    bank = coordinated
+    tb.join(bank, "gus", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    refused(tb, errors.InvalidInput, lambda: tb.appoint_guardian(bank, "bob", "bob", actor="co"))
+    tb.appoint_guardian(bank, "bob", "gus", actor="co")
+    for n in range(2):
+        tb.propose(bank, "exchange", "ann", "bob", "1", actor="ann", entry_id=f"g{n}")
+    refused(tb, errors.NotPermitted,
+            lambda: tb.decline("g0", actor="ann", on_behalf_of="bob"))  # fmt: skip
+    refused(tb, errors.NotPermitted,
+            lambda: tb.decline("g0", actor="cat", on_behalf_of="bob"))  # fmt: skip
+    declined = tb.decline("g0", actor="gus", on_behalf_of="bob")
+    assert declined.entry_id == "g0"
+    assert [p.entry_id for p in tb.pending(bank)] == ["g1"]
+    assert tb.balance(bank, "bob") == 0
+
+
 def test_pending_entries_expire_after_the_policys_days(tmp_path: object) -> None:
     now = [datetime(2026, 6, 15, 12, tzinfo=UTC)]
     tb = timebank.Timebank(MemoryBackend(), clock=lambda: now[0])
