@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -226,7 +227,10 @@ def test_an_export_to_a_full_disk_keeps_the_files_already_there(work: Path) -> N
     assert made.returncode == 0, made.stderr
     assert run(work, "read-model", "catch-up").returncode == 0  # the export writes, only
     line = refused(run(work, "export", "--to", "export", limit=LIMIT))
-    assert line == "error: file_error: [Errno 27] File too large: 'export'", line
+    # the directory, or the file whose last part failed to reach the disk
+    # (Python 3.13's larger buffers hold more of each file until the end)
+    named = r"error: file_error: \[Errno 27\] File too large: 'export(/(members|entries)\.csv)?'"
+    assert re.fullmatch(named, line), line
     assert {name: digest(export / name) for name in old} == old
     assert sorted(p.name for p in export.iterdir()) == ["entries.csv", "members.csv"]
     assert run(work, "export", "--to", "export").returncode == 0

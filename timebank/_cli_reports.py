@@ -108,7 +108,8 @@ def _replacing(*paths: Path, private: bool = False) -> Iterator[tuple[TextIO, ..
             stack.callback(name.unlink, missing_ok=True)  # gone by then once renamed
             with _naming(path):
                 fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-                files.append(stack.enter_context(open(fd, "w", encoding="utf-8", newline="")))
+                files.append(open(fd, "w", encoding="utf-8", newline=""))  # noqa: SIM115
+                stack.callback(_close_discarded, files[-1])
         # A write that fails (a full disk) names no file: name the one being
         # written, or the directory that they go into (an export's).
         with _naming(paths[0] if len(paths) == 1 else paths[0].parent, unnamed_only=True):
@@ -121,6 +122,15 @@ def _replacing(*paths: Path, private: bool = False) -> Iterator[tuple[TextIO, ..
                 if target.exists():  # keep its permissions (members.csv holds names)
                     name.chmod(stat.S_IMODE(target.stat().st_mode))
                 name.replace(target)
+
+
+def _close_discarded(file: TextIO) -> None:
+    """Close a file that is being thrown away (closed already once it was
+    written whole): the error that stopped the command is the one to tell,
+    not its buffer's failing again to reach a full disk, which named no
+    file in place of the one that did."""
+    with contextlib.suppress(OSError):
+        file.close()
 
 
 @contextlib.contextmanager
