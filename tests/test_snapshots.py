@@ -351,3 +351,27 @@ def test_the_shape_of_a_bank_s_state_is_the_one_its_state_version_names(
     assert set(BANK_STATE) == set(SHAPES[Bank.STATE_VERSION])
     assert snapshot_problem(Bank, {k: v for k, v in vars(loaded).items() if k in state}) is None
     tb.close()
+
+
+def test_a_store_with_more_banks_than_the_cache_keeps_every_bank_cached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past the cache's size, a command that reads every bank found none of
+    them cached (each load evicted the bank the next one needed), so every
+    call loaded every bank from the store: now the cache holds them all."""
+    monkeypatch.setattr(_ledger, "CACHE_SIZE", 4)
+    with timebank.Timebank(MemoryBackend(), clock=fixed_clock) as tb:
+        tb.create_bank("root", name="Root", actor=ACTOR, opened_on="2026-01-01")
+        for n in range(9):
+            tb.create_bank(f"root/g{n}", name=f"G{n}", actor=ACTOR, opened_on="2026-01-01")
+        tb.join("root/g8", "ann", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        loads: list[object] = []
+        load = tb._app._load
+        monkeypatch.setattr(tb._app, "_load", lambda aggregate_id: loads.append(aggregate_id)
+                            or load(aggregate_id))  # fmt: skip
+        tb._app._cache.clear()
+        first = tb.banks(), tb.memberships("ann"), tb.figures("root", rollup=True)
+        assert len(set(loads)) == len(loads) == 11  # each bank and the registry, once
+        loads.clear()
+        assert (tb.banks(), tb.memberships("ann"), tb.figures("root", rollup=True)) == first
+        assert loads == []
