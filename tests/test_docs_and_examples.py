@@ -114,6 +114,9 @@ QUICK_BENCHMARKS = {
                   "bound: dry run, then sorted ceiling", "import / dry run",
                   "parse only (rows parsed and sorted)", "bound: parse only, then sorted ceiling"),
     "audit.py": ("audit, without the read model", "audit, whole audit", "ratio"),
+    "banks.py": ("20 mini banks", "record_exchange (one bank)", "banks", "memberships",
+                 "set_profile", "subject_access", "check_invariants", "figures, rolled up",
+                 "report, rolled up"),
 }  # fmt: skip
 
 
