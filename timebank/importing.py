@@ -1207,9 +1207,9 @@ class Importing:
                     return
                 try:
                     entry = self._import_one(session, row.new, recorded, days, actor, strict)
-                except _HalfApplied as half:  # a bank holds half an entry: what follows
-                    _add(found, row, half.error, HALF_APPLIED)  # can't be trusted
-                    return
+                except _HalfApplied as half:
+                    _add(found, row, half.error, HALF_APPLIED)
+                    return  # a bank holds half an entry: what follows can't be trusted
                 except _WAITS_FOR_OTHER_ROWS as e:
                     waiting.append((row, e))
                     continue

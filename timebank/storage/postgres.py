@@ -504,18 +504,16 @@ class PostgresBackend(Backend):
         if database != "UTF8":
             name = self._settings[PostgresFactory.POSTGRES_DBNAME]
             raise StorageError(
-                f"the database {name} at {self.url} is encoded"
-                f" {database}: timebank needs a UTF8"
-                f" database, for names in every script (make one with CREATE DATABASE …"
-                " ENCODING 'UTF8' TEMPLATE template0; docs/storage.md)",
+                f"the database {name} at {self.url} is encoded {database}: timebank needs"
+                " a UTF8 database, for names in every script (make one with CREATE"
+                " DATABASE … ENCODING 'UTF8' TEMPLATE template0; docs/storage.md)",
                 url=self.url,
             )
         client = connection.info.parameter_status("client_encoding")
         if client != "UTF8":
             raise StorageError(
-                f"the connection to {self.url} has the client encoding"
-                f" {client}: timebank needs UTF8"
-                " (is PGCLIENTENCODING set? unset it, or set it to UTF8)",
+                f"the connection to {self.url} has the client encoding {client}: timebank"
+                " needs UTF8 (is PGCLIENTENCODING set? unset it, or set it to UTF8)",
                 url=self.url,
             )
 
