@@ -313,3 +313,38 @@ def test_the_public_api_has_docstrings() -> None:
             if not inspect.getdoc(getattr(module, name))
         ]
     assert undocumented == []
+
+
+def test_every_lower_bound_is_the_version_scripts_lowest_tests() -> None:
+    """Each package pyproject.toml gives a floor (its dependencies, and the
+    extras an app installs) is pinned at that floor in
+    scripts/lowest-versions.txt, and nothing else is: a floor raised or added
+    without the pin would go untested. The test extra's floors are the same."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    floors: dict[str, dict[str, Version]] = {"app": {}, "test": {}}
+    for group, requirements in (
+        ("app", project["dependencies"] + extras["postgres"] + extras["charts"]
+         + extras["testing"]),
+        ("test", extras["test"]),
+    ):  # fmt: skip
+        for text in requirements:
+            requirement = Requirement(text)
+            for spec in requirement.specifier:
+                if spec.operator == ">=":
+                    floors[group][requirement.name.lower()] = Version(spec.version)
+    pinned = {}
+    for line in (ROOT / "scripts" / "lowest-versions.txt").read_text(encoding="utf-8").splitlines():
+        pin = line.split("#", 1)[0].strip()
+        if pin:
+            name, version = pin.split("==")
+            pinned[name.lower()] = Version(version)
+    assert pinned.pop("psycopg-binary") == pinned["psycopg"]  # psycopg[binary] pins it to psycopg
+    assert pinned == floors["app"]
+    for name, floor in floors["test"].items():
+        assert floors["app"].get(name, floor) == floor, name
