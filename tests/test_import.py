@@ -599,12 +599,8 @@ def test_a_members_dry_run_says_what_the_import_then_does(tb: timebank.Timebank,
     assert (_state(tb), tb.banks()) == before
     done = tb.import_members(rows, actor=ACTOR, create_banks=True)
     assert attrs.evolve(dry, dry_run=False) == done
-    assert (done.rows, done.recorded, done.skipped, done.banks_created) == (
-        4,
-        2,
-        1,
-        ("riverside/hub",),
-    )
+    counts = (done.rows, done.recorded, done.skipped, done.banks_created)
+    assert counts == (4, 2, 1, ("riverside/hub",))
     assert [(m.member, m.status) for m in tb.members("riverside") if m.member == "m1"] == [
         ("m1", "active")
     ]
@@ -613,6 +609,13 @@ def test_a_members_dry_run_says_what_the_import_then_does(tb: timebank.Timebank,
 
 ENTRY_FIELDS = ("entry_id", "occurred_on", "kind", "provider", "receiver", "hours", "bank",
                 "category", "note", "reverses", "group_id", "receiver_bank")  # fmt: skip
+
+
+def _entry_rows(lines: Iterable[str]) -> list[dict[str, str]]:
+    """Rows of the layout with ``receiver_bank``, from lines without it."""
+    return [dict(zip(ENTRY_FIELDS, [*line.split(","), ""], strict=True)) for line in lines]
+
+
 #: Rules of a row that BAD does not reach (its file has no receiver_bank):
 #: (what is wrong, {index in GOOD: the fields that change}, the problem's
 #: line, column, value, and what its reason says)
@@ -641,7 +644,7 @@ def test_each_rule_of_an_entry_row_names_its_row(
     riverside: timebank.Timebank, what: str, change: dict[int, dict[str, str]],
     problem: tuple[int, str, str, str],
 ) -> None:  # fmt: skip
-    rows = [dict(zip(ENTRY_FIELDS, [*line.split(","), ""], strict=True)) for line in GOOD]
+    rows = _entry_rows(GOOD)
     for index, fields in change.items():
         rows[index].update(fields)
     before = _state(riverside)
@@ -669,12 +672,12 @@ def test_an_entry_one_bank_refused_after_the_other_took_it_stops_the_import(
     tb.join("t", "ann", kind="individual", actor=ACTOR, joined_on="2026-01-01")
     for member in ("bob", "dee"):
         tb.join("t/hub", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
-    rows = [dict(zip(ENTRY_FIELDS, [*line.split(","), ""], strict=True)) for line in (
+    rows = _entry_rows([
         "x0,2026-01-15,exchange,ann,bob,0:30,t,,,,",  # bob -30, in the hub
         "y1,2026-01-16,exchange,bob,dee,1:15,t/hub,,,,",  # bob +45
         "z,2026-01-20,reversal,,,,t,,,x0,",  # t takes it; the hub: bob 75 > 60
         "w,2026-01-21,exchange,dee,zed,1,t/hub,,,,",  # unknown zed: unchecked
-    )]  # fmt: skip
+    ])  # fmt: skip
     rows[0]["receiver_bank"] = "t/hub"
     before = _state(tb)
     with pytest.raises(ImportFailed) as raised:
