@@ -171,7 +171,9 @@ class Timebank(Reporting, Importing):
     """A time-bank store: banks, members, entries, balances and statements.
 
     ``clock`` returns the current time (timezone-aware); tests pass a fixed
-    one. Close it (or use it as a context manager) when done.
+    one. It says what day it is in each bank (an entry's default date, and
+    what is the future); ``recorded_at`` is when an event was stored, by the
+    system's clock. Close it (or use it as a context manager) when done.
     """
 
     def __init__(self, backend: Backend, *, clock: Clock | None = None) -> None:
