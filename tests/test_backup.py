@@ -303,3 +303,46 @@ def test_the_restore_command(tmp_path: Path) -> None:
     assert out.output.startswith(f"restored 25 events from {backup.path} into ")
     assert "store.db.replaced-" in out.output
     assert "keep it until `timebank audit`" in out.output
+
+
+def test_a_store_path_that_is_a_link_is_the_file_it_points_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/storage.md, SQLite: through a link (``current.db``) and through
+    the file's own path, writers take turns through one lock and share one
+    read model; a restore through the link restores the file and leaves
+    the link a link (it had replaced the link, leaving the file's own path
+    on the old store)."""
+    import fcntl
+
+    import timebank.storage.sqlite as sqlite_storage
+
+    (tmp_path / "real").mkdir()
+    real, link = tmp_path / "real" / "tb.db", tmp_path / "current.db"
+    with timebank.open(f"sqlite:///{real}", clock=fixed_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        tb.backup(tmp_path / "backup.db")
+        tb.create_bank("c", name="C", actor=ACTOR, opened_on="2026-01-01")
+        assert [b.bank for b in tb.banks()] == ["b", "c"]
+        tb.read_model.catch_up()
+    link.symlink_to(real)
+    with (
+        timebank.open(f"sqlite:///{link}", clock=fixed_clock) as through_link,
+        (tmp_path / "real" / "tb.db.lock").open("a") as other,  # a writer by the file's path
+    ):
+        assert through_link.read_model.behind() == 0  # the file's read model
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+        with monkeypatch.context() as waiting:
+            waiting.setattr(sqlite_storage, "LOCK_TIMEOUT_S", 0.2)  # once opened
+            with pytest.raises(errors.StorageError, match="write lock"):
+                through_link.join("b", "m1", kind="individual", actor=ACTOR)
+        fcntl.flock(other.fileno(), fcntl.LOCK_UN)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.db", "current.db", "real"]
+    restored = timebank.restore(tmp_path / "backup.db", f"sqlite:///{link}")
+    assert link.is_symlink()
+    assert link.resolve() == real
+    assert restored.replaced is not None
+    assert Path(restored.replaced).parent == real.parent
+    for path in (link, real):
+        with timebank.open(f"sqlite:///{path}", clock=fixed_clock) as tb:
+            assert [b.bank for b in tb.banks()] == ["b"]

@@ -629,6 +629,16 @@ class SqliteBackend(Backend):
         self._lock_file: Any = None
 
     @property
+    def file(self) -> Path:
+        """The store's own file: ``path``, or the file it links to when it is
+        a symbolic link, as SQLite follows it to put ``-wal`` and ``-shm``
+        beside that file. The lock, the read model and a restore go by it,
+        so that a link and the file are one store (docs/storage.md, SQLite);
+        a path that is no link stays as given, for the messages that name
+        it (a linked directory on the way changes no file's place in it)."""
+        return self.path.resolve() if self.path.is_symlink() else self.path
+
+    @property
     def reopen_url(self) -> str:
         return f"sqlite:///{self.path.resolve()}"  # from any working directory
 
@@ -644,7 +654,7 @@ class SqliteBackend(Backend):
             yield
             return
         if self._lock_file is None:
-            lock = Path(f"{self.path}.lock")
+            lock = Path(f"{self.file}.lock")
             create_with_mode(lock, mode_of(self.path))  # open to whoever may write the store
             try:
                 self._lock_file = lock.open("a")  # kept open
@@ -715,7 +725,7 @@ class SqliteBackend(Backend):
 
     def restore(self, backup: Path) -> tuple[int, Path | None]:
         """See :func:`_restore` (docs/storage.md, Restoring)."""
-        return _restore(backup, self.path, self.read_model_path, self.url)
+        return _restore(backup, self.file, self.read_model_path, self.url)
 
     def read_model_db(self) -> ReadModelDB:
         """``STORE.reports.db`` beside the store's file (``timebank.db`` ->
@@ -725,7 +735,7 @@ class SqliteBackend(Backend):
 
     @property
     def read_model_path(self) -> Path:
-        return self.path.with_name(f"{self.path.stem}.reports.db")
+        return self.file.with_name(f"{self.file.stem}.reports.db")
 
     def profiles(self, factory: InfrastructureFactory[Any]) -> ProfileStore:
         if not isinstance(factory, SQLiteFactory):
