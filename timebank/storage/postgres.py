@@ -55,6 +55,8 @@ LOCK_TIMEOUT_S = 10
 EVENTS_TABLE = "timebank_events"
 _PROFILE_FIELDS = ("display_name", "email", "phone", "area")
 _URL_OPTIONS = {"schema", "pool_size", "connect_timeout"}
+#: A schema's name as PostgreSQL keeps an unquoted one.
+_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 def parse_postgres_url(url: str) -> dict[str, str]:
@@ -75,6 +77,11 @@ def parse_postgres_url(url: str) -> dict[str, str]:
         )
     elif unknown:
         problem = f"unknown options {sorted(unknown)} (known: {sorted(_URL_OPTIONS)})"
+    elif options.get("schema") and not _SCHEMA.fullmatch(options["schema"]):
+        problem = (
+            f"schema {options['schema']!r} must be lower-case letters, digits and '_', starting"
+            " with a letter or '_' (up to 63): the eventsourcing library does not quote it"
+        )
     else:
         try:
             port = parts.port or 5432
@@ -82,6 +89,9 @@ def parse_postgres_url(url: str) -> dict[str, str]:
             timeout = int(options.get("connect_timeout", CONNECT_TIMEOUT_S))
         except ValueError as e:
             problem = str(e)
+        else:
+            if pool_size < 0 or timeout < 1:
+                problem = "pool_size must be 0 or more and connect_timeout 1 or more (seconds)"
     if problem is not None:
         raise UnsupportedStorageURL(f"invalid PostgreSQL URL {_redacted(url)!r}: {problem}",
                                     url=_redacted(url))  # fmt: skip
