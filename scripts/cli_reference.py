@@ -23,7 +23,10 @@ name, and on a refused command prints one line, `error: CODE: message`, and
 exits 1 having written nothing: a file it cannot read or write is
 `file_error`, and the files a command writes (a report's `-o`, an export)
 are replaced whole when it succeeds and left as they were when it fails.
-Usage errors (a missing argument, an unknown option) exit 2. Amounts are
+Usage errors (a missing argument, an unknown option) exit 2. A command
+stopped by Ctrl-C (`SIGINT`) prints `error: interrupted: …` and exits 130:
+what it had not committed is not in the store (an import: none of its
+rows), and running it again completes it. Amounts are
 hours: `2`, `1.5` or `1:30`. Dates are ISO (`2026-02-01`). `--format json`
 output is a list of objects.
 

@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import pty
+import signal
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -28,7 +29,7 @@ MEMBERS = 40
 _CLI = [sys.executable, "-c", "from timebank.cli import main; main()"]
 
 
-def _files(directory: Path) -> tuple[Path, Path]:
+def _files(directory: Path, count: int = ENTRIES) -> tuple[Path, Path]:
     members, entries = directory / "members.csv", directory / "entries.csv"
     with members.open("w", newline="") as f:
         out = csv.writer(f)
@@ -40,7 +41,7 @@ def _files(directory: Path) -> tuple[Path, Path]:
         out.writerows(
             [f"e{n}", (date(2024, 1, 1) + timedelta(days=n % 700)).isoformat(), "exchange",
              f"m{n % MEMBERS}", f"m{(n + 1) % MEMBERS}", "1", "b"]
-            for n in range(ENTRIES)
+            for n in range(count)
         )  # fmt: skip
     return members, entries
 
@@ -123,3 +124,41 @@ def test_catching_the_read_model_up_shows_a_bar_when_far_behind(
     assert err == ""
     data = json.loads(_off_a_terminal("--db", db, "report", "--bank", "b", "--format", "json")[0])
     assert data["exchanges"] == ENTRIES
+
+
+def test_an_import_stopped_by_ctrl_c_says_so_and_leaves_the_store_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C during an import printed click's bare "Aborted!": now one line
+    that says what is in the store (none of the file's rows), exit 130, and
+    the same import run again records the whole file. The signal is sent
+    once the bar shows that rows are being applied."""
+    members, entries = _files(tmp_path, 4 * BATCH_SIZE)  # still importing at the signal
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    _off_a_terminal("--db", db, "import", "members", str(members), "--create-banks")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*_CLI, "--db", db, "import", "entries", str(entries)],
+                            stdin=slave, stdout=slave, stderr=slave)  # fmt: skip
+    os.close(slave)
+    shown = b""
+    while b"applying rows" not in shown:
+        shown += os.read(master, 1 << 16)
+    proc.send_signal(signal.SIGINT)
+    while True:
+        try:
+            data = os.read(master, 1 << 16)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not data:
+            break
+        shown += data
+    os.close(master)
+    text = shown.decode(errors="replace")
+    assert proc.wait(timeout=60) == 130, text
+    assert "error: interrupted: stopped before it finished" in text
+    assert "Traceback" not in text
+    assert "Aborted!" not in text
+    with timebank.open(db, clock=fixed_clock) as tb:
+        assert tb._app.index.count_entries() == 0
+    out, _ = _off_a_terminal("--db", db, "import", "entries", str(entries))
+    assert f"recorded {4 * BATCH_SIZE:,}" in out

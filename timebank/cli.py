@@ -40,6 +40,8 @@ __all__ = ["cli", "main"]
 DEFAULT_ACTOR = "cli"
 #: Where the demo writes its HTML report (the working directory).
 DEMO_REPORT = "timebank-report.html"
+#: The exit status of a command stopped by Ctrl-C: 128 + SIGINT, as shells give.
+INTERRUPTED = 130
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -121,6 +123,10 @@ def _errors_as_one_line(func: Callable[P, R]) -> Callable[P, R]:
             _fail(f"storage_error: {type(e).__name__}: {e}")
         except OSError as e:  # a file to read or write: a path, permissions, a full disk
             _fail(f"file_error: {e}")
+        except KeyboardInterrupt:  # its transaction rolled back as the exception passed
+            _fail("interrupted: stopped before it finished; what it had not committed is not"
+                  " in the store (an import: none of its rows), and running it again"
+                  " completes it", status=INTERRUPTED)  # fmt: skip
 
     return wrapper
 
@@ -142,9 +148,9 @@ def _actor_hint(error: TimebankError) -> str:
     )
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, status: int = 1) -> NoReturn:
     click.echo(f"error: {' '.join(message.split())}", err=True)
-    sys.exit(1)
+    sys.exit(status)
 
 
 def _command(name: str) -> Callable[[Callable[P, R]], click.Command]:
