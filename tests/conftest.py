@@ -104,3 +104,18 @@ def snapshot_state(tb: timebank.Timebank) -> tuple[object, ...]:
         tb._app.index.count_entries(),
         tb._app.recorder.max_notification_id(),
     )
+
+
+def read_terminal(fd: int) -> bytes:
+    """All that was written to a pseudo-terminal, read from its end ``fd``
+    until the other end is closed (the process that held it is done)."""
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 1 << 16)
+        except OSError:  # EIO: the other end is closed and read to the end
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)

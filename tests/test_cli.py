@@ -16,6 +16,8 @@ from click.testing import CliRunner
 import timebank
 from timebank.cli import cli
 
+from .conftest import read_terminal
+
 
 @pytest.fixture
 def db(tmp_path: Path) -> str:
@@ -257,20 +259,11 @@ def test_a_terminal_that_lacks_a_letter_shows_its_escape(welsh_store: str) -> No
     try:
         done = _cli_in("cp1252", "--db", welsh_store, "banks", stdout=terminal, stderr=terminal)
         os.close(terminal)
-        shown = b""
-        while chunk := _read_pty(main):
-            shown += chunk
+        shown = read_terminal(main)
     finally:
         os.close(main)
     assert done.returncode == 0, shown
     assert "Banc Amser Torfaen — Café Ynysyb\\u0175l".encode("cp1252") in shown
-
-
-def _read_pty(fd: int) -> bytes:
-    try:
-        return os.read(fd, 65536)
-    except OSError:  # EIO: the terminal's other end is closed and read to the end
-        return b""
 
 
 def test_the_store_url_comes_from_the_environment(

@@ -20,7 +20,7 @@ import pytest
 import timebank
 from timebank.readmodel import BATCH_SIZE
 
-from .conftest import fixed_clock
+from .conftest import fixed_clock, read_terminal
 
 #: One batch of the read model and a little more, so that catching up is
 #: long enough to show its bar.
@@ -52,18 +52,10 @@ def _on_a_terminal(*args: str) -> str:
     master, slave = pty.openpty()
     proc = subprocess.Popen([*_CLI, *args], stdin=slave, stdout=slave, stderr=slave)
     os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 1 << 16)
-        except OSError:  # EIO: the process closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
+    shown = read_terminal(master)
     os.close(master)
-    assert proc.wait(timeout=300) == 0, b"".join(chunks).decode(errors="replace")
-    return b"".join(chunks).decode()
+    assert proc.wait(timeout=300) == 0, shown.decode(errors="replace")
+    return shown.decode()
 
 
 def _off_a_terminal(*args: str) -> tuple[str, str]:
@@ -144,14 +136,7 @@ def test_an_import_stopped_by_ctrl_c_says_so_and_leaves_the_store_as_it_was(
     while b"applying rows" not in shown:
         shown += os.read(master, 1 << 16)
     proc.send_signal(signal.SIGINT)
-    while True:
-        try:
-            data = os.read(master, 1 << 16)
-        except OSError:  # EIO: the process closed the terminal
-            break
-        if not data:
-            break
-        shown += data
+    shown += read_terminal(master)
     os.close(master)
     text = shown.decode(errors="replace")
     assert proc.wait(timeout=60) == 130, text
