@@ -274,6 +274,39 @@ def test_every_python_block_in_the_docs_compiles() -> None:
         compile(block, name, "exec")  # a SyntaxError names the page
 
 
+def test_every_link_between_the_pages_reaches_its_file_and_heading() -> None:
+    """A relative link in the README, the changelog or a docs page names a
+    file that exists and, after ``#``, a heading of it (as GitHub makes a
+    heading's anchor): three links to the erasure section once led nowhere."""
+    pages = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
+    links, broken = 0, []
+    for page in pages:
+        text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):  # https:, mailto:
+                continue
+            links += 1
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path) if path else page
+            if not linked.exists():
+                broken.append(f"{page.name}: {target}: no such file")
+            elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked):
+                broken.append(f"{page.name}: {target}: no such heading")
+    assert links > 50
+    assert broken == []
+
+
+def _anchors(page: Path) -> set[str]:
+    """The anchors of a page's headings: lower case, punctuation dropped,
+    spaces as hyphens, a repeated one numbered."""
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+    found: dict[str, int] = {}
+    for heading in re.findall(r"^#{1,6} (.+)$", text, flags=re.MULTILINE):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        found[slug] = found.get(slug, 0) + 1
+    return {s if n == 0 else f"{s}-{n}" for s, count in found.items() for n in range(count)}
+
+
 def test_the_api_page_reads_a_long_statement_a_page_at_a_time() -> None:
     """docs/api.md's loop, run as written on a statement of 1,201 lines
     (three pages of 500), gives the whole statement."""
