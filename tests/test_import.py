@@ -25,7 +25,7 @@ import timebank
 from timebank.domain.policy import BalanceLimits
 from timebank.errors import ImportFailed, InvalidInput
 
-from .conftest import ACTOR, fixed_clock, open_store
+from .conftest import ACTOR, fixed_clock, open_store, snapshot_state
 from .ledger_model import HUB, OPENED, ROOT, new_ledger
 
 END = date(2026, 6, 15)
@@ -510,9 +510,10 @@ def test_members_with_periods_profiles_and_new_banks(tb: timebank.Timebank, tmp_
     assert tb.profile("m1") == timebank.Profile(display_name="Ada", area="Tilbury")
     (m3,) = [m for m in tb.members("thurrock") if m.member == "m3"]
     assert m3.status == "active"
-    tb._app.profiles.erase("m1")  # as if killed between the events and the profiles
+    tb.erase_member("m1", actor=ACTOR)
     again = tb.import_members(rows, actor=ACTOR, date_format="%d/%m/%Y")
     assert (again.recorded, again.skipped) == (0, 4)
+    assert tb.profile("m1") is None  # skipped, profile included: the erasure stands
     # another script's digits are not a date, whatever strptime reads them as
     for day in ("1\u0663/02/2015", "13/02/\u0662\u0660\u0661\u0665", "\uff11\uff13/02/2015"):
         with pytest.raises(ImportFailed) as raised:
@@ -523,7 +524,7 @@ def test_members_with_periods_profiles_and_new_banks(tb: timebank.Timebank, tmp_
         ((problem),) = raised.value.problems
         assert (problem.column, problem.value) == ("joined_on", day)
     assert "m9" not in {m.member for m in tb.members("thurrock")}
-    assert tb.profile("m1") == timebank.Profile(display_name="Ada", area="Tilbury")
+    assert tb.profile("m1") is None
     # an entry while m3 was away is refused; one from before they left is not
     lines = [
         "a,2015-07-15,exchange,m1,m3,1,thurrock,,,,",
@@ -532,6 +533,53 @@ def test_members_with_periods_profiles_and_new_banks(tb: timebank.Timebank, tmp_
     with pytest.raises(ImportFailed) as raised:
         tb.import_entries(timebank.read_csv(_file(tmp_path, lines)), actor=ACTOR)
     assert [(p.line, p.column) for p in raised.value.problems] == [(2, "receiver")]
+
+
+def test_a_members_file_writes_the_profile_fields_it_gives_and_its_rows_agree(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    """A person has one profile, whatever their banks: the fields a file
+    gives go over the stored ones and the others stay (an email set through
+    the API); rows of one member that give two names or two areas are
+    refused at the later row, and nothing changes."""
+    header = ("member_id", "kind", "bank", "joined_on", "display_name", "area")
+    mini = f"{bank}/mini"
+
+    def rows(*values: tuple[str, ...]) -> list[dict[str, str]]:
+        return [dict(zip(header, v, strict=True)) for v in values]
+
+    ann = timebank.Profile(display_name="Ann", email="ann@example.org", phone="01632 960000",
+                           area="Riverside")  # fmt: skip
+    tb.set_profile("ann", ann, actor=ACTOR)
+    before = snapshot_state(tb), [b.bank for b in tb.banks()]
+    bad = rows(("dee", "individual", mini, "2026-02-01", "Dee", "Tilbury"),
+               ("eve", "individual", mini, "2026-02-01", "Eve", ""),
+               ("dee", "individual", bank, "2026-02-01", "", "Grays"),
+               ("eve", "individual", bank, "2026-02-01", "Evelyn", ""))  # fmt: skip
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_members(bad, actor=ACTOR, create_banks=True)
+    assert [(p.line, p.column, p.value, p.reason) for p in raised.value.problems] == [
+        (4, "area", "Grays", "'dee' has 'Tilbury' on line 2"),
+        (5, "display_name", "Evelyn", "'eve' has 'Eve' on line 3"),
+    ]
+    assert (snapshot_state(tb), [b.bank for b in tb.banks()]) == before
+    assert (tb.profile("ann"), tb.profile("dee"), tb.profile("eve")) == (ann, None, None)
+    good = rows(("ann", "individual", mini, "2026-02-01", "Ann Jones", ""),
+                ("dee", "individual", mini, "2026-02-01", "Dee", ""),
+                ("dee", "individual", bank, "2026-02-01", "", "Grays"),
+                ("eve", "individual", bank, "2026-02-01", "", ""))  # fmt: skip
+    dry = tb.import_members(good, actor=ACTOR, create_banks=True, dry_run=True)
+    assert dry.recorded == 4
+    assert (tb.profile("ann"), tb.profile("dee")) == (ann, None)
+    result = tb.import_members(good, actor=ACTOR, create_banks=True)
+    assert (result.recorded, result.banks_created) == (4, (mini,))
+    assert tb.profile("ann") == attrs.evolve(ann, display_name="Ann Jones")
+    assert tb.profile("dee") == timebank.Profile(display_name="Dee", area="Grays")
+    assert tb.profile("eve") is None  # the file gives them nothing
+    tb.set_profile("dee", timebank.Profile(display_name="Dee Smith"), actor=ACTOR)
+    again = tb.import_members(good, actor=ACTOR)
+    assert (again.recorded, again.skipped) == (0, 4)
+    assert tb.profile("dee") == timebank.Profile(display_name="Dee Smith")  # skipped: as it is
 
 
 MEMBER_HEADER = ("member_id", "kind", "bank", "joined_on", "left_on")
@@ -968,6 +1016,64 @@ def test_an_import_killed_at_any_moment_leaves_the_store_as_it_was(
             assert state[2] == entries
             assert tb.balance("k", "a") == 0
     assert "before" in outcomes  # at least one kill landed inside the import
+
+
+_KILLED_MEMBERS_IMPORT = """
+import sys, timebank
+from datetime import UTC, datetime
+clock = lambda: datetime(2026, 6, 1, 12, tzinfo=UTC)
+with timebank.open(sys.argv[1], clock=clock) as tb:
+    print("importing", flush=True)
+    tb.import_members(timebank.read_csv(sys.argv[2]), actor="coord-1", create_banks=True)
+    print("done", flush=True)
+"""
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_members_import_killed_at_any_moment_writes_members_and_profiles_together(
+    kind: str, tmp_path: Path
+) -> None:
+    """Members and their profiles commit in one transaction: a kill at any
+    moment leaves neither or both, never members without their names (which
+    a second run, skipping the members already in, would not give them)."""
+    from .conftest import POSTGRES_URL, new_postgres_schema
+
+    if kind == "postgres" and POSTGRES_URL is None:
+        pytest.skip("no PostgreSQL server (CI always has one)")
+    members = [f"m{n:04d}" for n in range(1500)]
+    path = tmp_path / "members.csv"
+    path.write_text("member_id,kind,bank,joined_on,display_name,area\n" + "".join(
+        f"{m},individual,k,2026-01-01,Name {m},Ward {n % 7}\n" for n, m in enumerate(members)
+    ), encoding="utf-8")  # fmt: skip
+    script = tmp_path / "members.py"
+    script.write_text(_KILLED_MEMBERS_IMPORT, encoding="utf-8")
+
+    def new_store(name: str) -> str:
+        return new_postgres_schema() if kind == "postgres" else f"sqlite:///{tmp_path / name}"
+
+    def state(url: str) -> tuple[int, int]:
+        with timebank.open(url, clock=fixed_clock) as tb:
+            joined = len(tb.members("k")) if tb.banks() else 0
+            return joined, sum(tb.profile(m) is not None for m in members)
+
+    started = time.perf_counter()
+    subprocess.run([sys.executable, str(script), new_store("whole.db"), str(path)],
+                   check=True, capture_output=True)  # fmt: skip
+    whole = time.perf_counter() - started
+    outcomes = set()
+    for n in range(6):
+        target = new_store(f"k{n}.db")
+        proc = subprocess.Popen([sys.executable, str(script), target, str(path)],
+                                stdout=subprocess.PIPE)  # fmt: skip
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == b"importing"
+        time.sleep(whole * (0.1 + 0.15 * n))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        found = state(target)
+        outcomes.add(found)
+        assert found in {(0, 0), (len(members), len(members))}
+    assert (0, 0) in outcomes  # at least one kill landed inside the import
 
 
 def _members_only(url: str) -> None:

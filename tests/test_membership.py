@@ -242,3 +242,35 @@ def test_erasure_on_memory_and_of_someone_without_a_profile(
     assert tb.erase_member("ann", actor=ACTOR).profile_deleted
     assert tb.profile("ann") is None
     assert not tb.erase_member("bob", actor=ACTOR).profile_deleted
+
+
+def test_profiles_are_written_with_their_events_or_not_at_all(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    """On every backend the recorder writes a join's profile, and deletes an
+    erased one, in the transaction of its events: a save refused at the
+    events' key (another writer recorded first) leaves every profile as it
+    was, and so does a join the ledger refuses."""
+    from eventsourcing.persistence import IntegrityError
+
+    from timebank.domain.bank import bank_uuid
+    from timebank.storage.base import INDEX_KWARG, IndexUpdate
+
+    ann = timebank.Profile(display_name="Ann", email="ann@example.org")
+    tb.set_profile("ann", ann, actor=ACTOR)
+    recorder = tb._app.recorder
+    (recorded,) = recorder.select_events(bank_uuid(bank), limit=1)
+    rows = IndexUpdate(
+        profiles=(("eve", timebank.Profile(display_name="Eve")),), profiles_erased=("ann",)
+    )
+    with pytest.raises(IntegrityError):
+        recorder.insert_events([recorded], **{INDEX_KWARG: rows})
+    assert (tb.profile("eve"), tb.profile("ann")) == (None, ann)
+    refused(tb, errors.MemberAlreadyJoined,
+            lambda: tb.join(bank, "ann", kind="individual", actor=ACTOR,
+                            profile=timebank.Profile(display_name="Not Ann")))  # fmt: skip
+    assert tb.profile("ann") == ann
+    tb.join(bank, "eve", kind="individual", actor=ACTOR, profile=timebank.Profile(area="Grays"))
+    assert tb.profile("eve") == timebank.Profile(area="Grays")
+    assert tb.erase_member("ann", actor=ACTOR).profile_deleted
+    assert (tb.profile("ann"), tb.profile("eve")) == (None, timebank.Profile(area="Grays"))

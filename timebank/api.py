@@ -75,7 +75,7 @@ from timebank.domain.values import (
 )
 from timebank.importing import Importing
 from timebank.readmodel import ReadModel
-from timebank.storage import Backend, Profile, default_url, open_backend
+from timebank.storage import Backend, IndexUpdate, Profile, default_url, open_backend
 from timebank.views import (
     AccountBalance,
     Backup,
@@ -407,7 +407,9 @@ class Timebank(Reporting, Importing):
         profile: Profile | None = None,
     ) -> Member:
         """A member (``individual`` or ``organisation``) joins a bank and gets an
-        account there. Personal details go in ``profile``, never in events."""
+        account there. Personal details go in ``profile``, never in events:
+        it is stored (replacing any the member has) in the transaction of
+        the join, so a join that fails leaves no profile behind."""
         bank = validate_bank_id(bank)
         member = validate_member_id(member)
         actor = validate_actor_id(actor)
@@ -421,18 +423,18 @@ class Timebank(Reporting, Importing):
             ) from None
         day = None if joined_on is None else parse_date(joined_on)
 
+        # the profile goes in with the event, in one transaction
+        with_profile = None if profile is None else IndexUpdate(profiles=((member, profile),))
+
         def command() -> Member:
             ledger = self._app.bank(bank)
             self._access.require(ledger, actor, Action.MANAGE_MEMBERS, "add members")
             today = self._today_in(ledger)
             ledger.join(member, account_kind, day or today, actor, today)
-            self._app.save_changes(ledger)
+            self._app.save_changes(ledger, index=with_profile)
             return _member(ledger, member)
 
-        joined = self._app.write(command)
-        if profile is not None:
-            self._app.profiles.put(member, profile)
-        return joined
+        return self._app.write(command)
 
     @serialised
     def member(self, bank: str, member: str) -> Member:
@@ -546,19 +548,22 @@ class Timebank(Reporting, Importing):
         """Erase a member's personal data (their profile) beyond recovery.
 
         Entries, balances and every figure stay exactly as they were: no event
-        ever held the data. A ``MemberErased`` event records the erasure."""
+        ever held the data. A ``MemberErased`` event records the erasure, in
+        the transaction that deletes the profile."""
         member = validate_member_id(member)
         actor = validate_actor_id(actor)
         self._require_member_manager(actor, member)
-        deleted, complete = self._app.profiles.erase(member)
 
-        def command() -> None:
+        def command() -> bool:
             registry = self._app.registry() or Registry()
             registry.member_erased(member, actor)
-            self._app.save_changes(registry)
+            found = self._app.profiles.get(member) is not None
+            # the deletion and its record, in one transaction
+            self._app.save_changes(registry, index=IndexUpdate(profiles_erased=(member,)))
+            return found
 
-        self._app.write(command)
-        return Erasure(member, deleted, complete)
+        deleted = self._app.write(command)
+        return Erasure(member, deleted, self._app.profiles.purge())
 
     @serialised
     def set_profile(self, member: str, profile: Profile, *, actor: str) -> None:

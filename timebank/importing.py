@@ -788,6 +788,9 @@ def _parse_group(  # noqa: PLR0912 - one flat check per column
 def _parse_members(rows: list[Row], date_format: str | None, found: _Problems) -> list[_MemberRow]:
     day_of = _day_parser(date_format)
     parsed: list[_MemberRow] = []
+    #: (member, column) -> the first value a row gives, and its line: a
+    #: person has one profile, so their rows must agree on it
+    given: dict[tuple[str, str], tuple[str, int]] = {}
     for line, row in rows:
         if found.full:
             break
@@ -804,15 +807,23 @@ def _parse_members(rows: list[Row], date_format: str | None, found: _Problems) -
             found.add(line, "left_on", left_text, f"before joined_on ({joined})")
         name, area = _text(row, "display_name"), _text(row, "area")
         for column, text in (("display_name", name), ("area", area)):
-            if text:
-                found.check(
-                    line, column, text, functools.partial(validate_profile_text, field=column)
-                )
+            if not text:
+                continue
+            found.check(line, column, text, functools.partial(validate_profile_text, field=column))
+            if member is not None:
+                first, first_line = given.setdefault((member, column), (text, line))
+                if text != first:
+                    found.add(line, column, text, f"{member!r} has {first!r} on line {first_line}")
         if len(found.items) > before or member is None or bank is None or joined is None:
             continue
         profile = Profile(display_name=name or None, area=area or None) if name or area else None
         parsed.append(_MemberRow(line, bank, member, kind, joined, left, profile))
     return parsed
+
+
+def _given(profile: Profile) -> dict[str, str]:
+    """The fields of a profile that a members file gives (not blank)."""
+    return {k: v for k, v in attrs.asdict(profile).items() if v is not None}
 
 
 # --- the mixin -----------------------------------------------------------------------
@@ -1015,8 +1026,8 @@ class Importing:
         by_member: dict[tuple[str, str], list[_MemberRow]] = {}
         for row in parsed:
             by_member.setdefault((row.bank, row.member), []).append(row)
+        #: the fields the file gives each member it records
         profiles: dict[str, Profile] = {}
-        missing: dict[str, Profile] = {}  # of members already in: only if they have none
         outcome: dict[str, Any] = {"recorded": 0, "skipped": 0}
 
         earliest = _earliest((row.bank, row.joined_on) for row in parsed)
@@ -1038,10 +1049,7 @@ class Importing:
                 wanted = [[r.joined_on, r.left_on] for r in periods]
                 if ledger.is_member(member):
                     if ledger.periods[member] == wanted and ledger.kinds[member] == first.kind:
-                        outcome["skipped"] += 1
-                        missing.update(
-                            (member, r.profile) for r in periods if r.profile is not None
-                        )
+                        outcome["skipped"] += 1  # and their profile, as it is
                     else:
                         found.add(first.line, "member_id", member,
                                   f"already in bank {bank_id!r} as {ledger.kinds[member]}"
@@ -1051,22 +1059,24 @@ class Importing:
                 self._join_periods(ledger, member, periods, actor, found)
                 outcome["recorded"] += 1
                 for row in periods:
-                    if row.profile is not None:
-                        profiles[member] = row.profile
+                    if row.profile is not None:  # the rows agree (_parse_members)
+                        profiles[member] = attrs.evolve(profiles.get(member, row.profile),
+                                                        **_given(row.profile))  # fmt: skip
             if found.items:
                 raise _Rollback
             if dry_run:
                 raise _Rollback(session.created)
+            # with the events, in their transaction: the fields the file
+            # gives, over what is stored (an email set through the API stays)
+            session.index.append(IndexUpdate(profiles=tuple(
+                (member, attrs.evolve(self._app.profiles.get(member) or Profile(),
+                                      **_given(profile)))
+                for member, profile in profiles.items()
+            )))  # fmt: skip
             session.save()
             return session.created
 
         created = self._run(command, found)
-        if not dry_run:  # after the events: an erasable store of its own
-            for member, profile in profiles.items():
-                self._app.profiles.put(member, profile)
-            for member, profile in missing.items():
-                if member not in profiles and self._app.profiles.get(member) is None:
-                    self._app.profiles.put(member, profile)
         return ImportResult(source, len(listed), outcome["recorded"], outcome["skipped"], (),
                             tuple(created), dry_run)  # fmt: skip
 

@@ -63,8 +63,20 @@ class IndexedEntry:
 
 
 @attrs.frozen
+class Profile:
+    """Personal data of a member: erasable, never copied into events."""
+
+    display_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    area: str | None = None
+
+
+@attrs.frozen
 class IndexUpdate:
-    """Index rows for the events of one ``save()``."""
+    """Rows written with the events of one ``save()``, in its transaction:
+    their index rows, and the profiles the same act writes or deletes (a
+    join with a profile, a members import, an erasure)."""
 
     entries: tuple[tuple[str, UUID, int, str | None], ...] = ()
     postings: tuple[tuple[UUID, str, int], ...] = ()
@@ -72,6 +84,10 @@ class IndexUpdate:
     #: pending entries settled in it (confirmed, approved, declined, expired).
     pending_added: tuple[tuple[str, UUID], ...] = ()
     pending_removed: tuple[str, ...] = ()
+    #: Profiles stored (member id, profile), each replacing the member's
+    #: stored one; then members whose profile is deleted.
+    profiles: tuple[tuple[str, Profile], ...] = ()
+    profiles_erased: tuple[str, ...] = ()
 
 
 def combined(parts: Sequence[IndexUpdate]) -> IndexUpdate:
@@ -89,6 +105,9 @@ def combined(parts: Sequence[IndexUpdate]) -> IndexUpdate:
         postings=tuple(posting for p in parts for posting in p.postings),
         pending_added=tuple(added.items()),
         pending_removed=tuple(removed),
+        # a member's last profile of the parts: one row a member
+        profiles=tuple({m: p for part in parts for m, p in part.profiles}.items()),
+        profiles_erased=tuple(dict.fromkeys(m for p in parts for m in p.profiles_erased)),
     )
 
 
@@ -182,16 +201,6 @@ class SnapshotRecorder(Protocol):
         ...
 
 
-@attrs.frozen
-class Profile:
-    """Personal data of a member: erasable, never copied into events."""
-
-    display_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    area: str | None = None
-
-
 class ProfileStore(abc.ABC):
     @abc.abstractmethod
     def put(self, member_id: str, profile: Profile) -> None: ...
@@ -204,9 +213,10 @@ class ProfileStore(abc.ABC):
         """Every stored profile, by member id (for migration between stores)."""
 
     @abc.abstractmethod
-    def erase(self, member_id: str) -> tuple[bool, bool]:
-        """Delete a profile beyond recovery: (a profile was there, no copy is
-        left in the store's files)."""
+    def purge(self) -> bool:
+        """Clear the store's files of deleted and replaced profiles (a
+        profile is deleted, with its ``MemberErased`` event, through
+        :attr:`IndexUpdate.profiles_erased`): whether no copy is left."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the store holds."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from uuid import UUID
@@ -37,10 +37,12 @@ __all__ = ["MemoryBackend"]
 
 
 class MemoryRecorder(POPOApplicationRecorder):
-    """The in-memory recorder, with the entry and postings indexes."""
+    """The in-memory recorder, with the entry and postings indexes, which
+    writes the profiles given with events into ``profiles``."""
 
-    def __init__(self) -> None:
+    def __init__(self, profiles: MemoryProfileStore) -> None:
         super().__init__()
+        self._profiles = profiles
         self._entries: dict[str, tuple[UUID, int, str | None]] = {}
         self._reversed_by: dict[str, str] = {}
         self._postings: dict[tuple[UUID, str], list[int]] = {}
@@ -66,6 +68,7 @@ class MemoryRecorder(POPOApplicationRecorder):
                 for entry_id in update.pending_removed:
                     del self._pending[entry_id]
                 self._pending.update(update.pending_added)
+                self._profiles.write(update.profiles, update.profiles_erased)
             return ids
 
     @contextmanager
@@ -155,14 +158,22 @@ class MemoryProfileStore(ProfileStore):
     def put(self, member_id: str, profile: Profile) -> None:
         self._profiles[member_id] = profile
 
+    def write(self, profiles: Iterable[tuple[str, Profile]], erased: Iterable[str]) -> None:
+        """The profiles of a save (:class:`IndexUpdate`), as its recorder
+        writes them."""
+        self._profiles.update(profiles)
+        for member_id in erased:
+            self._profiles.pop(member_id, None)
+
     def get(self, member_id: str) -> Profile | None:
         return self._profiles.get(member_id)
 
     def all(self) -> list[tuple[str, Profile]]:
         return sorted(self._profiles.items())
 
-    def erase(self, member_id: str) -> tuple[bool, bool]:
-        return self._profiles.pop(member_id, None) is not None, True
+    def purge(self) -> bool:
+        """Nothing to clear: a deleted profile is gone from memory."""
+        return True
 
 
 class MemorySnapshotRecorder(POPOAggregateRecorder):
@@ -201,9 +212,9 @@ class MemoryBackend(Backend):
 
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
-        self.recorder = MemoryRecorder()
-        self.snapshot_recorder = MemorySnapshotRecorder()
         self.profile_store = MemoryProfileStore()
+        self.recorder = MemoryRecorder(self.profile_store)
+        self.snapshot_recorder = MemorySnapshotRecorder()
         self._write_lock = threading.RLock()
 
     def write_lock(self) -> AbstractContextManager[None]:

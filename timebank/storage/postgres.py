@@ -10,12 +10,13 @@ apply (``PGPASSWORD``, ``~/.pgpass``). Tables are created on first use in
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
+import attrs
 import psycopg
 from eventsourcing.persistence import InfrastructureFactory, PersistenceError, StoredEvent
 from eventsourcing.postgres import (
@@ -54,6 +55,15 @@ LOCK_TIMEOUT_S = 10
 #: a schema without it holds no store.
 EVENTS_TABLE = "timebank_events"
 _PROFILE_FIELDS = ("display_name", "email", "phone", "area")
+#: Profiles written, each replacing the member's stored one: its parameters
+#: are five arrays (member ids, then each field), a member once.
+_PROFILE_UPSERT = (
+    "INSERT INTO {schema}.timebank_profiles"
+    " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
+    " ON CONFLICT (member_id) DO UPDATE SET"
+    " display_name = excluded.display_name, email = excluded.email,"
+    " phone = excluded.phone, area = excluded.area"
+)
 _URL_OPTIONS = {"schema", "pool_size", "connect_timeout"}
 #: A schema's name as PostgreSQL keeps an unquoted one.
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -126,6 +136,12 @@ def _sql(datastore: Any, statement: str, events_table: str = "stored_events") ->
     return SQL(statement).format(
         schema=Identifier(datastore.schema), events=Identifier(events_table)
     )
+
+
+def _profile_columns(profiles: Iterable[tuple[str, Profile]]) -> list[list[str | None]]:
+    """The parameters of :data:`_PROFILE_UPSERT`: a member's last profile."""
+    rows = [(member, *attrs.astuple(p)) for member, p in dict(profiles).items()]
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _read(datastore: Any, statement: Composed, params: tuple[Any, ...]) -> list[Any]:
@@ -245,6 +261,13 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
                 self._sql("INSERT INTO {schema}.timebank_pending VALUES (%s, %s)"),
                 list(update.pending_added),
             )
+        if update.profiles:
+            curs.execute(self._sql(_PROFILE_UPSERT), _profile_columns(update.profiles))
+        if update.profiles_erased:
+            curs.execute(
+                self._sql("DELETE FROM {schema}.timebank_profiles WHERE member_id = ANY(%s)"),
+                (list(update.profiles_erased),),
+            )
 
     def _read(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
         return _read(self.datastore, self._sql(statement), params)
@@ -338,17 +361,9 @@ class PostgresProfileStore(ProfileStore):
         self._datastore = datastore
 
     def put(self, member_id: str, profile: Profile) -> None:
-        values = [getattr(profile, f) for f in _PROFILE_FIELDS]
         with self._datastore.transaction(commit=True) as curs:
             curs.execute(
-                _sql(
-                    self._datastore,
-                    "INSERT INTO {schema}.timebank_profiles VALUES (%s, %s, %s, %s, %s)"
-                    " ON CONFLICT (member_id) DO UPDATE SET"
-                    " display_name = excluded.display_name, email = excluded.email,"
-                    " phone = excluded.phone, area = excluded.area",
-                ),
-                (member_id, *values),
+                _sql(self._datastore, _PROFILE_UPSERT), _profile_columns([(member_id, profile)])
             )
 
     def get(self, member_id: str) -> Profile | None:
@@ -369,15 +384,9 @@ class PostgresProfileStore(ProfileStore):
         rows = _read(self._datastore, statement, ())
         return [(r["member_id"], Profile(*(r[f] for f in _PROFILE_FIELDS))) for r in rows]
 
-    def erase(self, member_id: str) -> tuple[bool, bool]:
-        with self._datastore.transaction(commit=True) as curs:
-            curs.execute(
-                _sql(
-                    self._datastore, "DELETE FROM {schema}.timebank_profiles WHERE member_id = %s"
-                ),
-                (member_id,),
-            )
-            found = curs.rowcount > 0
+    def purge(self) -> bool:
+        """Rewrite the profile table (``VACUUM FULL``), so that its files hold
+        no row version of a deleted or replaced profile."""
         with self._datastore.get_connection() as conn:
             conn.autocommit = True
             try:
@@ -387,7 +396,7 @@ class PostgresProfileStore(ProfileStore):
                 complete = False
             finally:
                 conn.autocommit = False
-        return found, complete
+        return complete
 
 
 class PostgresSnapshotRecorder(PostgresAggregateRecorder):

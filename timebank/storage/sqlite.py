@@ -20,6 +20,8 @@ from typing import Any, NoReturn
 from urllib.parse import unquote
 from uuid import UUID
 
+import attrs
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -66,7 +68,12 @@ ERASE_CHECKPOINT_S = 5
 #: The temporary table an import's postings wait in until its end.
 _STAGED_POSTINGS = "timebank_staged_postings"
 
-_PROFILE_FIELDS = ("display_name", "email", "phone", "area")
+#: A profile written, replacing the member's stored one.
+_PROFILE_UPSERT = (
+    "INSERT INTO timebank_profiles VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (member_id) DO UPDATE SET display_name = excluded.display_name,"
+    " email = excluded.email, phone = excluded.phone, area = excluded.area"
+)
 
 
 def _connect(db_name: str) -> sqlite3.Connection:
@@ -342,6 +349,22 @@ class SqliteRecorder(SQLiteApplicationRecorder):
             "INSERT INTO timebank_pending VALUES (?, ?)",
             [(e, b.hex) for e, b in update.pending_added],
         )
+        if update.profiles or update.profiles_erased:
+            # as on the profile store's own connection: what a profile row
+            # held is overwritten when it is replaced or deleted, not left in
+            # the file's free space (this pooled connection goes back to its
+            # own setting after, for the snapshots it deletes)
+            c.execute("PRAGMA secure_delete")
+            usual = int(c.fetchone()[0])
+            c.execute("PRAGMA secure_delete = ON")
+            try:
+                c.executemany(_PROFILE_UPSERT, [(m, *attrs.astuple(p)) for m, p in update.profiles])
+                c.executemany(
+                    "DELETE FROM timebank_profiles WHERE member_id = ?",
+                    [(m,) for m in update.profiles_erased],
+                )
+            finally:
+                c.execute(f"PRAGMA secure_delete = {usual}")
 
     @contextmanager
     def bulk_insert(self) -> Iterator[BulkInsert]:
@@ -531,14 +554,8 @@ class SqliteProfileStore(ProfileStore):
         return self._connection
 
     def put(self, member_id: str, profile: Profile) -> None:
-        values = [getattr(profile, f) for f in _PROFILE_FIELDS]
         with self._lock, _store_file(self._db_name):
-            self._db().execute(
-                "INSERT INTO timebank_profiles VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (member_id) DO UPDATE SET display_name = excluded.display_name,"
-                " email = excluded.email, phone = excluded.phone, area = excluded.area",
-                (member_id, *values),
-            )
+            self._db().execute(_PROFILE_UPSERT, (member_id, *attrs.astuple(profile)))
 
     def get(self, member_id: str) -> Profile | None:
         with self._lock, _store_file(self._db_name):
@@ -561,19 +578,18 @@ class SqliteProfileStore(ProfileStore):
             )
             return [(row[0], Profile(*row[1:])) for row in rows]
 
-    def erase(self, member_id: str) -> tuple[bool, bool]:
+    def purge(self) -> bool:
+        """Checkpoint the write-ahead log into the file and empty it, so that
+        no earlier page of the profile table is left in the ``-wal`` file."""
         with self._lock, _store_file(self._db_name):
             db = self._db()
-            found = db.execute(
-                "DELETE FROM timebank_profiles WHERE member_id = ?", (member_id,)
-            ).rowcount
             deadline = time.monotonic() + ERASE_CHECKPOINT_S
             while True:
                 busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
                 if not busy or time.monotonic() > deadline:
                     break
                 time.sleep(0.05)
-        return found > 0, not busy
+        return not busy
 
     def close(self) -> None:
         with self._lock:
