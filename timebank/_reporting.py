@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, TextIO
 
+from timebank._inputs import validate_writer
 from timebank._ledger import as_storage_error, serialised
 from timebank.domain import errors
 from timebank.domain.bank import MEMBER_KINDS, Bank
@@ -279,6 +280,7 @@ class Reporting:
         minutes (commodity ``min``) for every leg on every bank it moved (an
         inter-bank entry: both banks' sides, through their clearing
         accounts). Returns the number of transactions."""
+        out = validate_writer(out, "out")
         db = self._caught_up().db
         rows = db.execute(
             "SELECT e.entry_id, e.occurred_on, e.kind, e.category, p.bank, p.account, p.minutes"
@@ -303,6 +305,8 @@ class Reporting:
         """Write the whole ledger in the interchange layout (docs/import.md):
         one members row per membership period, one entries row per entry (a
         group exchange: one row per participant). Returns the row counts."""
+        members = validate_writer(members, "members")
+        entries = validate_writer(entries, "entries")
         with self._reading() as db:  # the three tables as of one moment
             member_rows = db.execute(
                 "SELECT member, kind, bank, started_on, ended_on FROM rm_memberships"

@@ -45,6 +45,7 @@ from timebank._audit import (
 )
 from timebank._audit_index import StoredIndex
 from timebank._index import index_update
+from timebank._inputs import validate_function, validate_path, validate_url
 from timebank._ledger import LedgerApplication, serialised, store_file_failure
 from timebank._reporting import STATEMENT_LINES_MAX, Reporting, check_page, whole_statement
 from timebank.domain import errors
@@ -121,6 +122,8 @@ def open(url: str | None = None, *, create: bool = True, clock: Clock | None = N
     or a PostgreSQL schema without a store's tables, raises
     :class:`~timebank.errors.StoreNotFound` and nothing is created."""
     create = validate_flag("create", create)
+    url = validate_url(url)
+    clock = validate_function(clock, "clock", "returns the time")
     return Timebank(open_backend(url or default_url(), create=create), clock=clock)
 
 
@@ -150,7 +153,8 @@ def restore(backup: str | os.PathLike[str], url: str | None = None) -> Restored:
     (the next report rebuilds it). :class:`~timebank.errors.RestoreRefused`,
     with nothing changed, for a missing or unsound backup, the store's own
     file, a store in use, or a store that is not a SQLite file."""
-    url = url or default_url()
+    backup = validate_path(backup, "backup")
+    url = validate_url(url) or default_url()
     if not url.startswith("sqlite:///"):
         shown = url.rsplit("@", maxsplit=1)[-1]  # never a password
         raise errors.RestoreRefused(
@@ -951,8 +955,8 @@ class Timebank(Reporting, Importing):
             kind=kind,
             minutes=_amount(hours, minutes, allow_negative=kind is EntryKind.OPENING_BALANCE),
             occurred_on=date.min,
-            provider=_account(provider, pots_allowed),
-            receiver=_account(receiver, pots_allowed),
+            provider=_account(provider, pots_allowed, required=True),
+            receiver=_account(receiver, pots_allowed, required=kind not in _NO_RECEIVER),
             category=None if category is None else validate_category(category),
             receiver_bank=other_bank,
         )
@@ -1416,7 +1420,7 @@ class Timebank(Reporting, Importing):
         is not copied: it is rebuilt from the log. It reads on a connection
         of its own and does not hold this store's lock, so commands from
         other threads go on meanwhile (a million-entry store takes seconds)."""
-        path = Path(dest)
+        path = validate_path(dest, "dest")
         size, events = self.backend.backup(path)
         return Backup(str(path), size, events)
 
@@ -1702,9 +1706,15 @@ def _optional_member(member: str | None) -> str | None:
     return None if member is None else validate_member_id(member)
 
 
-def _account(account: str | None, pots_allowed: bool) -> str | None:
-    """A member id, or ``@pot`` where a pot may take part."""
-    if account is None or (pots_allowed and account == POT):
+#: The kinds of entry with no receiver (the pot or the opening account takes
+#: that side).
+_NO_RECEIVER = frozenset({EntryKind.DONATION, EntryKind.OPENING_BALANCE})
+
+
+def _account(account: str | None, pots_allowed: bool, *, required: bool) -> str | None:
+    """A member id, or ``@pot`` where a pot may take part; ``None`` only
+    where the entry has no such party (``InvalidInput`` otherwise)."""
+    if (account is None and not required) or (pots_allowed and account == POT):
         return account
     return validate_member_id(account)
 

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from timebank._index import combined, index_rows
+from timebank._inputs import validate_function, validate_path, validate_rows
 from timebank._ledger import serialised
 from timebank.domain import errors
 from timebank.domain.bank import MEMBER_KINDS, Bank, recorded_entry
@@ -226,7 +227,7 @@ class CsvRows:
 def read_csv(path: str | Path) -> CsvRows:
     """The rows of a CSV file with a header row, read as they are iterated:
     see :class:`CsvRows`."""
-    return CsvRows(path)
+    return CsvRows(validate_path(path, "path"))
 
 
 @contextmanager
@@ -1020,6 +1021,7 @@ class Importing:
         actor = validate_actor_id(actor)
         create_banks = validate_flag("create_banks", create_banks)
         dry_run = validate_flag("dry_run", dry_run)
+        rows = validate_rows(rows)
         found = _Problems(source, max_errors)
         listed = list(_check_columns(rows, MEMBER_COLUMNS_REQUIRED, MEMBER_COLUMNS, found))
         parsed = _parse_members(listed, date_format, found)
@@ -1140,6 +1142,8 @@ class Importing:
         create_banks = validate_flag("create_banks", create_banks)
         dry_run = validate_flag("dry_run", dry_run)
         strict = validate_flag("strict", strict)
+        progress = validate_function(progress, "progress", "takes the number of rows applied")
+        rows = validate_rows(rows)
         found = _Problems(source, max_errors)
         checked = _check_columns(rows, ENTRY_COLUMNS_REQUIRED, ENTRY_COLUMNS, found)
         # The cyclic garbage collector stays paused for the whole import, as
@@ -1393,11 +1397,18 @@ def _earliest(days: Iterable[tuple[str, date]]) -> dict[str, date]:
 
 
 def _numbered(rows: Iterable[Any]) -> Iterator[Row]:
-    for n, row in enumerate(rows, 2):
-        if isinstance(row, tuple):
-            yield row
-        else:
-            yield n, row
+    """``(line, row)`` pairs: as given (:func:`read_csv`), or plain rows
+    numbered from line 2. A row that is not a mapping of column -> text is
+    :class:`InvalidInput` (before anything is written: the rows are all
+    read before the first write)."""
+    for n, given in enumerate(rows, 2):
+        line, row = given if isinstance(given, tuple) and len(given) == 2 else (n, given)
+        if not isinstance(row, Mapping) or not isinstance(line, int):
+            raise errors.InvalidInput(
+                f"row {n}: a row is a dict of column -> text (or a (line, row) pair"
+                f" as read_csv gives), not {given!r}"
+            )
+        yield line, row
 
 
 def _periods(periods: list[list[date | None]]) -> str:

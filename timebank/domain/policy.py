@@ -98,7 +98,35 @@ def _timezone(_: Any, __: attrs.Attribute[str], value: str) -> None:
         raise InvalidPolicy(f"unknown timezone: {value!r}", timezone=value) from None
 
 
-def _pot_limits(_: Any, __: attrs.Attribute[BalanceLimits], value: BalanceLimits) -> None:
+def _limits(_: Any, attribute: attrs.Attribute[BalanceLimits], value: object) -> None:
+    if not isinstance(value, BalanceLimits):
+        raise InvalidPolicy(f"{attribute.name} must be BalanceLimits, got {value!r}", value=value)
+
+
+def _permissions(_: Any, __: attrs.Attribute[Permissions], value: object) -> None:
+    if not isinstance(value, Permissions):
+        raise InvalidPolicy(f"permissions must be Permissions, got {value!r}", value=value)
+
+
+def _limit_mode(value: object) -> LimitMode:
+    return LimitMode(_choice(LimitMode, "limit_mode", value))
+
+
+def _leave_rule(value: object) -> LeaveRule:
+    return LeaveRule(_choice(LeaveRule, "on_leave", value))
+
+
+def _choice(kind: type[StrEnum], name: str, value: object) -> str:
+    """``value`` if it is one of ``kind``'s, or :class:`InvalidPolicy` that
+    names the setting and its values."""
+    if not isinstance(value, str) or value not in {str(k) for k in kind}:
+        choices = ", ".join(str(k) for k in kind)
+        raise InvalidPolicy(f"{name} must be one of {choices}: {value!r}", value=value)
+    return str(value)
+
+
+def _pot_limits(_: Any, attribute: attrs.Attribute[BalanceLimits], value: BalanceLimits) -> None:
+    _limits(_, attribute, value)
     if value.lowest_minutes != 0:
         raise InvalidPolicy("the pot's lowest balance is 0", limits=value)
 
@@ -117,16 +145,16 @@ class Policy:
 
     entry_minutes_max: int = attrs.field(default=24 * 60, validator=_positive_minutes)
     opening_balance_minutes_max: int = attrs.field(default=10_000 * 60, validator=_positive_minutes)
-    individual: BalanceLimits = BalanceLimits()
-    organisation: BalanceLimits = BalanceLimits()
+    individual: BalanceLimits = attrs.field(default=BalanceLimits(), validator=_limits)
+    organisation: BalanceLimits = attrs.field(default=BalanceLimits(), validator=_limits)
     pot: BalanceLimits = attrs.field(default=BalanceLimits(0, None), validator=_pot_limits)
-    limit_mode: LimitMode = attrs.field(default=LimitMode.REFUSE, converter=LimitMode)
+    limit_mode: LimitMode = attrs.field(default=LimitMode.REFUSE, converter=_limit_mode)
     timezone: str = attrs.field(default="Europe/London", validator=_timezone)
-    on_leave: LeaveRule = attrs.field(default=LeaveRule.FREEZE, converter=LeaveRule)
+    on_leave: LeaveRule = attrs.field(default=LeaveRule.FREEZE, converter=_leave_rule)
     #: Limits of the clearing accounts a bank keeps with the other banks of
     #: its tree: a "trust line" for inter-bank entries.
-    clearing: BalanceLimits = BalanceLimits()
-    permissions: Permissions = attrs.field(factory=Permissions)
+    clearing: BalanceLimits = attrs.field(default=BalanceLimits(), validator=_limits)
+    permissions: Permissions = attrs.field(factory=Permissions, validator=_permissions)
     pending_expiry_days: int = attrs.field(default=30, validator=_expiry_days)
     #: Entries proposed by members for more than this wait for a coordinator.
     approval_threshold_minutes: int | None = attrs.field(
