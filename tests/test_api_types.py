@@ -71,7 +71,7 @@ def _calls() -> list[tuple[str, str, inspect.Parameter]]:
         if name.startswith("_") or name in LEFT_OUT:
             continue
         for param in inspect.signature(method).parameters.values():
-            if param.name != "self":
+            if param.name != "self" and param.kind is not param.VAR_KEYWORD:
                 found.append((name, param.name, param))
     return found
 

@@ -120,6 +120,15 @@ def test_members_banks_policy_and_profiles(db: str, bank: str) -> None:
     assert json.loads(run(db, "profile", "ann"))[0]["display_name"] == "Ann"
     run(db, "set-profile", "bob", "--display-name", "Bob", "--area", "north-ward")
     assert json.loads(run(db, "profile", "bob"))[0]["area"] == "north-ward"
+    # the fields given change, an empty one is cleared, the others stay
+    run(db, "set-profile", "bob", "--email", "bob@example.org", "--area", "")
+    assert json.loads(run(db, "profile", "bob"))[0] == {
+        "display_name": "Bob", "email": "bob@example.org", "phone": None, "area": None,
+    }  # fmt: skip
+    nothing = CliRunner().invoke(cli, ["--db", db, "--actor", "coord-1", "set-profile", "bob"])
+    assert nothing.exit_code == 2
+    assert "give a field to change: --display-name, --email, --phone or --area" in nothing.output
+    assert json.loads(run(db, "profile", "bob"))[0]["email"] == "bob@example.org"
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -274,3 +277,70 @@ def test_profiles_are_written_with_their_events_or_not_at_all(
     assert tb.profile("eve") == timebank.Profile(area="Grays")
     assert tb.erase_member("ann", actor=ACTOR).profile_deleted
     assert (tb.profile("ann"), tb.profile("eve")) == (None, timebank.Profile(area="Grays"))
+
+
+def test_update_profile_changes_the_fields_given_and_keeps_the_others(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    ann = timebank.Profile(display_name="Ann", email="ann@example.org", phone="01632 960000")
+    tb.set_profile("ann", ann, actor=ACTOR)
+    changed = tb.update_profile("ann", actor=ACTOR, email="ann.jones@example.org", phone=None)
+    assert changed == timebank.Profile(display_name="Ann", email="ann.jones@example.org")
+    assert tb.profile("ann") == changed
+    assert tb.update_profile("bob", actor="bob", area="Grays") == timebank.Profile(area="Grays")
+    for fields, refused_as in [
+        ({}, "no field given: its fields are display_name, email, phone, area"),
+        ({"name": "Ann"}, "a profile has no field 'name'"),
+        ({"email": "a" * 255}, "email is 255 characters; at most 254"),
+        ({"area": "Grays\n"}, "area holds the control character U+000A"),
+        ({"phone": 1632960000}, "phone must be text"),
+    ]:
+        with pytest.raises(errors.InvalidInput, match=re.escape(refused_as)):
+            tb.update_profile("ann", actor=ACTOR, **fields)  # type: ignore[arg-type]
+        assert tb.profile("ann") == changed
+    with pytest.raises(errors.NotPermitted):
+        tb.update_profile("ann", actor="bob", email="bob@example.org")
+    assert tb.profile("ann") == changed
+
+
+def test_a_profile_change_waits_for_a_writer_that_holds_the_store(
+    tb: timebank.Timebank, bank: str, reopen: Callable[[], timebank.Timebank]
+) -> None:
+    """``set_profile`` and ``update_profile`` take the store's write lock: a
+    change made while an import writes (its transaction open, here held at
+    its first progress call) goes in after the import's commit, so the
+    import cannot write back a profile it read before the change."""
+    tb.set_profile("ann", timebank.Profile(display_name="Ann"), actor=ACTOR)
+    inside, release = threading.Event(), threading.Event()
+
+    def progress(done: int) -> None:
+        inside.set()
+        release.wait(10)
+
+    rows = [
+        {"entry_id": f"w{n}", "occurred_on": "2026-02-01", "kind": "exchange",
+         "provider": "bob", "receiver": "cat", "hours": "0:01", "bank": bank}
+        for n in range(1000)
+    ]  # fmt: skip
+    importer = threading.Thread(
+        target=lambda: tb.import_entries(rows, actor=ACTOR, progress=progress)
+    )
+    importer.start()
+    other = reopen()
+    changes: list[timebank.Profile] = []
+    try:
+        assert inside.wait(10)
+        changer = threading.Thread(
+            target=lambda: changes.append(other.update_profile("ann", actor=ACTOR, area="Grays"))
+        )
+        changer.start()
+        changer.join(0.5)
+        assert changes == []  # waiting for the import
+        release.set()
+        importer.join(10)
+        changer.join(10)
+        assert changes == [timebank.Profile(display_name="Ann", area="Grays")]
+        assert tb.balance(bank, "bob") == 1000
+    finally:
+        release.set()
+        other.close()

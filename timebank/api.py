@@ -577,7 +577,35 @@ class Timebank(Reporting, Importing):
         _check_profile(profile)
         if actor != member:
             self._require_member_manager(actor, member)
-        self._app.profiles.put(member, profile)
+        # under the write lock: an import or a join writing this member's
+        # profile does it whole before or after
+        self._app.write(lambda: self._app.profiles.put(member, profile))
+
+    @serialised
+    def update_profile(self, member: str, *, actor: str, **fields: str | None) -> Profile:
+        """Change some of a member's personal details: each field given
+        (``display_name``, ``email``, ``phone``, ``area``) replaces the stored
+        one, ``None`` clears it, and the others stay. Returns the profile as
+        stored. Read and written under the store's write lock."""
+        actor = validate_actor_id(actor)
+        member = validate_member_id(member)
+        names = [f.name for f in attrs.fields(Profile)]
+        unknown = sorted(fields.keys() - set(names))
+        if unknown or not fields:
+            problem = f"a profile has no field {unknown[0]!r}" if unknown else "no field given"
+            raise errors.InvalidInput(f"{problem}: its fields are {', '.join(names)}")
+        for name, value in fields.items():
+            if value is not None:
+                validate_profile_text(value, name)
+        if actor != member:
+            self._require_member_manager(actor, member)
+
+        def command() -> Profile:
+            profile = attrs.evolve(self._app.profiles.get(member) or Profile(), **fields)
+            self._app.profiles.put(member, profile)
+            return profile
+
+        return self._app.write(command)
 
     def _require_member_manager(self, actor: str, member: str) -> None:
         """A store-wide act on a member's personal data: by someone who manages

@@ -431,9 +431,14 @@ def set_profile(
     member: str, display_name: str | None, email: str | None, phone: str | None,
     area: str | None,
 ) -> None:  # fmt: skip
-    """Replace a member's personal details in the profile store."""
+    """Change a member's personal details in the profile store: the fields
+    given (an empty value clears one); the others stay."""
+    given = {"display_name": display_name, "email": email, "phone": phone, "area": area}
+    changes = {name: value or None for name, value in given.items() if value is not None}
+    if not changes:
+        raise click.UsageError("give a field to change: --display-name, --email, --phone or --area")
     with _store() as tb:
-        tb.set_profile(member, Profile(display_name, email, phone, area), actor=_actor())
+        tb.update_profile(member, actor=_actor(), **changes)
     click.echo(f"profile of {member} saved")
 
 
