@@ -60,6 +60,56 @@ def test_threads_sharing_one_store_lose_nothing(tb: timebank.Timebank) -> None:
     assert tb._app.index.count_entries() == 200
 
 
+def test_a_store_closed_while_a_thread_uses_it_lets_that_call_finish(
+    reopen: Callable[[], timebank.Timebank],
+) -> None:
+    """``close()`` waits for the call another thread is running (an import,
+    held here at its first progress call): closing under it failed that
+    import with a raw ``OSError`` (its write lock's file closed). Every
+    call after is ``StoreClosed``; closing again does nothing."""
+    tb = reopen()
+    setup_bank(tb)
+    rows = [
+        {"entry_id": f"c{n}", "occurred_on": "2026-02-01", "kind": "exchange",
+         "provider": "a", "receiver": "b", "hours": "0:01", "bank": "busy"}
+        for n in range(2000)
+    ]  # fmt: skip
+    inside, closing = threading.Event(), threading.Event()
+
+    def progress(done: int) -> None:
+        inside.set()
+        closing.wait(10)
+
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(tb.import_entries(rows, actor=ACTOR, progress=progress))
+        except Exception as e:  # what the import met is the finding
+            outcome.append(e)
+
+    importer = threading.Thread(target=run)
+    importer.start()
+    assert inside.wait(10)
+    closer = threading.Thread(target=tb.close)
+    closer.start()
+    closer.join(0.3)
+    assert closer.is_alive()  # it waits for the import
+    closing.set()
+    importer.join(20)
+    closer.join(20)
+    (result,) = outcome
+    assert isinstance(result, timebank.ImportResult), result
+    assert result.recorded == 2000
+    for call in (lambda: tb.balance("busy", "a"), lambda: tb.read_model,
+                 lambda: tb.backup("unwritten.db"), tb.banks):  # fmt: skip
+        with pytest.raises(errors.StoreClosed, match="was closed: open it again"):
+            call()
+    tb.close()
+    with reopen() as again:
+        assert again.balance("busy", "a") == 2000
+
+
 def _process(url: str, writer: int, count: int, banks: int) -> None:
     with timebank.open(url, clock=fixed_clock) as tb:
         record_many(tb, writer, count, f"busy{writer % banks}")

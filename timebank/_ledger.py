@@ -100,6 +100,8 @@ def serialised(method: F) -> F:
     @functools.wraps(method)
     def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
         with self._app.lock:
+            if self._closed:
+                check_open(self)
             # as_storage_error() inline: a balance look-up takes about 9 us,
             # and a generator-based context manager would add a tenth to it
             try:
@@ -108,6 +110,14 @@ def serialised(method: F) -> F:
                 raise storage_error(self.url, e) from e
 
     return cast(F, locked)
+
+
+def check_open(timebank: Any) -> None:
+    """:class:`~timebank.errors.StoreClosed` if ``timebank`` was closed."""
+    if timebank._closed:
+        raise errors.StoreClosed(
+            f"the store at {timebank.url} was closed: open it again", url=timebank.url
+        )
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, TextIO
 
 from timebank._inputs import validate_writer
-from timebank._ledger import as_storage_error, serialised
+from timebank._ledger import as_storage_error, check_open, serialised
 from timebank.domain import errors
 from timebank.domain.bank import MEMBER_KINDS, Bank
 from timebank.domain.values import (
@@ -78,6 +78,7 @@ class Reporting:
         """This store's read model (opened on first use, caught up by every
         method below; call ``.catch_up()`` or ``.rebuild()`` yourself too)."""
         with self._app.lock:
+            check_open(self)
             if self._read_model is None:
                 self._read_model = ReadModel(
                     self.backend.read_model_db(), self._read_log, self._log_end

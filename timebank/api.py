@@ -46,7 +46,7 @@ from timebank._audit import (
 from timebank._audit_index import StoredIndex
 from timebank._index import index_update
 from timebank._inputs import validate_function, validate_path, validate_url
-from timebank._ledger import LedgerApplication, serialised, store_file_failure
+from timebank._ledger import LedgerApplication, check_open, serialised, store_file_failure
 from timebank._reporting import STATEMENT_LINES_MAX, Reporting, check_page, whole_statement
 from timebank.domain import errors
 from timebank.domain.bank import Bank, MemberStatus, bank_uuid, recorded_entry
@@ -184,6 +184,7 @@ class Timebank(Reporting, Importing):
         self.backend = backend
         self.url = backend.url
         self._clock = clock or _utc_now
+        self._closed = False
         try:
             self._app = LedgerApplication(backend)
             self._access = Access(self._app.bank)
@@ -198,10 +199,16 @@ class Timebank(Reporting, Importing):
 
     def close(self) -> None:
         """Close the store (its read model too); ``with timebank.open(...)``
-        calls it."""
-        self._close_read_model()
-        self._app.close()
-        self.backend.close()
+        calls it. A call another thread is running finishes first; every
+        call after raises :class:`~timebank.errors.StoreClosed`. Closing
+        again does nothing."""
+        with self._app.lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._close_read_model()
+            self._app.close()
+            self.backend.close()
 
     def __enter__(self) -> Self:
         return self
@@ -1449,6 +1456,8 @@ class Timebank(Reporting, Importing):
         of its own and does not hold this store's lock, so commands from
         other threads go on meanwhile (a million-entry store takes seconds)."""
         path = validate_path(dest, "dest")
+        with self._app.lock:  # not held while copying: only to see it is open
+            check_open(self)
         size, events = self.backend.backup(path)
         return Backup(str(path), size, events)
 

@@ -54,6 +54,7 @@ __all__ = [
     "RuleViolation",
     "SelfExchange",
     "StorageError",
+    "StoreClosed",
     "StoreNotEmpty",
     "StoreNotFound",
     "TimebankError",
@@ -298,6 +299,13 @@ class UnsupportedStorageURL(StorageError):
 
 class StoreNotFound(StorageError):
     code = "store_not_found"
+
+
+class StoreClosed(StorageError):
+    """A call on a :class:`~timebank.Timebank` after its ``close()``: open
+    the store again."""
+
+    code = "store_closed"
 
 
 class StoreNotEmpty(StorageError):
