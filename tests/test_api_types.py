@@ -135,6 +135,8 @@ def test_a_wrong_kind_of_argument_is_a_named_error_that_changes_nothing(
         (lambda: timebank.restore(None), "backup must be a file's path"),
         (lambda: timebank.restore(b"backup.db"), "backup must be a file's path"),
         (lambda: timebank.read_csv(3), "path must be a file's path"),
+        (lambda: timebank.read_csv("members\0.csv"), "path must be a file's path"),
+        (lambda: timebank.restore("backup\0.db"), "backup must be a file's path"),
     ],
 )
 def test_the_module_functions_name_a_wrong_kind_of_argument(

@@ -17,10 +17,11 @@ __all__ = ["validate_function", "validate_path", "validate_rows", "validate_url"
 
 
 def validate_path(value: object, name: str) -> Path:
-    """A file's path: text or an ``os.PathLike`` of text."""
+    """A file's path: text or an ``os.PathLike`` of text, with no NUL
+    character (which no file system takes)."""
     if isinstance(value, str | os.PathLike):
         path = os.fspath(value)
-        if isinstance(path, str):
+        if isinstance(path, str) and "\0" not in path:
             return Path(path)
     raise InvalidInput(f"{name} must be a file's path, as text or a Path: {value!r}")
 
