@@ -400,3 +400,57 @@ def test_a_refusal_of_the_default_actor_says_how_to_name_one(
         assert result.exit_code == 1
         assert "'ann-friend' may not record" in result.output
         assert "no --actor given" not in result.output
+
+
+#: Values no command takes where an id, a date or an amount goes, and some
+#: it does take ("0", "-1"): each command must answer them in its own words.
+#: (No NUL: a command line cannot hold one.)
+MALFORMED = ["", "x" * 300, "-1", "0", "nan", "1e400", "9" * 40, "2026-02-30",
+             "\u202eevil", " ann", "riverside/../x", "@pot"]  # fmt: skip
+#: A good value of each command argument, by name (the bank fixture's).
+GOOD_ARGUMENTS = {"bank": "riverside", "member": "ann", "provider": "ann", "receiver": "bob",
+                  "hours": "1", "entry_id": "e1", "account": "ann", "person": "ann",
+                  "user": "bob", "role": "coordinator", "donor": "ann", "giver": "ann",
+                  "recipient": "bob", "guardian": "bob"}  # fmt: skip
+#: Commands that act on the whole store's files or run the demo.
+NOT_SWEPT = {"demo", "restore", "migrate"}
+
+
+def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    found = []
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            found += _commands(command, (*prefix, name))
+        elif name not in NOT_SWEPT:
+            found.append(((*prefix, name), command))
+    return found
+
+
+def test_no_malformed_argument_or_option_reaches_a_traceback(
+    db: str, bank: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every command, given each malformed value in place of each of its
+    arguments and as each of its options, ends with its own message and
+    status (0, 1 or 2), never with an exception out of the command. Run in
+    a directory of its own: a value taken as a file's name is written."""
+    import click
+
+    monkeypatch.chdir(tmp_path)
+    run(db, "record-exchange", bank, "ann", "bob", "1", "--entry-id", "e1", "--on", "2026-02-01")
+    tried, answered = 0, set()
+    for path, command in _commands(cli):
+        arguments = [p for p in command.params if isinstance(p, click.Argument)]
+        options = [p for p in command.params if isinstance(p, click.Option) and not p.is_flag]
+        good = [GOOD_ARGUMENTS.get(str(p.name), "x") for p in arguments]
+        given = [[*good[:i], bad, *good[i + 1 :]] for i in range(len(good)) for bad in MALFORMED]
+        given += [[*good, option.opts[0], bad] for option in options for bad in MALFORMED]
+        for args in given:
+            result = CliRunner().invoke(cli, ["--db", db, "--actor", "coord-1", *path, *args])
+            assert result.exit_code in {0, 1, 2}, (path, args, result.output)
+            assert result.exception is None or isinstance(result.exception, SystemExit), (
+                path, args, repr(result.exception),
+            )  # fmt: skip
+            tried += 1
+            answered.add(result.exit_code)
+    assert tried > 2000
+    assert answered == {0, 1, 2}
