@@ -381,3 +381,16 @@ def test_every_lower_bound_is_the_version_scripts_lowest_tests() -> None:
     assert pinned == floors["app"]
     for name, floor in floors["test"].items():
         assert floors["app"].get(name, floor) == floor, name
+
+
+def test_scripts_lowest_builds_the_oldest_sqlite_timebank_takes() -> None:
+    """The SQLite that scripts/lowest builds and runs every test on is the
+    floor that opening a store checks (SQLITE_FLOOR), and the one the
+    storage page names."""
+    from timebank.storage._sqlite_failures import SQLITE_FLOOR
+
+    floor = ".".join(str(n) for n in SQLITE_FLOOR)
+    script = (ROOT / "scripts" / "lowest").read_text(encoding="utf-8")
+    assert f'SQLITE = "{floor}"' in script
+    assert f"sqlite-autoconf-{SQLITE_FLOOR[0]}{SQLITE_FLOOR[1]:02}{SQLITE_FLOOR[2]:02}00" in script
+    assert f"SQLite {floor} or newer" in (ROOT / "docs" / "storage.md").read_text(encoding="utf-8")

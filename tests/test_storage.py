@@ -628,3 +628,30 @@ def test_a_postgres_failure_is_one_line_and_a_pipeline_aborted_one_says_where_to
         f"the store {url} failed: OperationalError: pipeline aborted (an earlier statement"
         " of the transaction failed: the server's log says why)"
     )
+
+
+def test_a_sqlite_older_than_the_floor_is_refused_before_a_file_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The version Python's sqlite3 module reports is set here to Ubuntu
+    18.04's (3.22.0): no store file is made, and an in-memory store's
+    report (its read model is SQLite) says so too. The floor itself, 3.26.0,
+    is real in ``scripts/lowest``, which runs every test on it."""
+    import sqlite3
+
+    from timebank.storage._sqlite_failures import SQLITE_FLOOR
+
+    assert SQLITE_FLOOR == (3, 26, 0)
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 22, 0))
+    refusal = "this Python's SQLite is 3.22.0, older than 3.26.0, the oldest timebank runs on"
+    with pytest.raises(errors.StorageError, match=refusal):
+        timebank.open(f"sqlite:///{tmp_path / 'store.db'}")
+    assert list(tmp_path.iterdir()) == []
+    with timebank.open("memory://", clock=fixed_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        with pytest.raises(errors.StorageError, match=refusal):
+            tb.report("b", start="2026-01-01", end="2026-01-31")
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", SQLITE_FLOOR)
+    with timebank.open(f"sqlite:///{tmp_path / 'store.db'}", clock=fixed_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        assert tb.report("b", start="2026-01-01", end="2026-01-31").exchanges == 0

@@ -17,7 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from timebank.domain.errors import StorageError
-from timebank.storage._sqlite_failures import raise_file_failure
+from timebank.storage._sqlite_failures import check_sqlite_version, raise_file_failure
 
 __all__ = ["PostgresReadModelDB", "ReadModelDB", "SqliteReadModelDB"]
 
@@ -97,6 +97,7 @@ class SqliteReadModelDB(ReadModelDB):
     dialect = "sqlite"
 
     def __init__(self, path: Path | None) -> None:
+        check_sqlite_version()
         self.path = path
         self.location = str(path) if path is not None else ":memory:"
         conn = sqlite3.connect(

@@ -27,6 +27,13 @@ WRITE_FAILURES = (
     "SQLITE_READONLY",
 )
 
+#: The oldest SQLite timebank runs on (the library Python's ``sqlite3``
+#: module finds on the system, which may be older than Python): 3.26.0, the
+#: one Red Hat Enterprise Linux 8 ships. Upserts came in 3.24 and the read
+#: model's window functions in 3.25; ``scripts/lowest`` runs every test on
+#: 3.26.0.
+SQLITE_FLOOR = (3, 26, 0)
+
 #: What to do about a full disk.
 FULL_CURE = "make room on the disk that holds it, then run the command again"
 
@@ -35,6 +42,20 @@ STORE_CURE = (
     "Keep the file (it may hold entries made since the last backup) and restore the store"
     " from a backup (docs/storage.md, Backups)"
 )
+
+
+def check_sqlite_version(found: tuple[int, int, int] | None = None) -> None:
+    """:class:`StorageError` if this Python's SQLite (or ``found``) is older
+    than :data:`SQLITE_FLOOR`: refused before a file is opened, where an
+    older one would fail later, part-way, on a statement it cannot parse."""
+    found = found or sqlite3.sqlite_version_info
+    if found < SQLITE_FLOOR:
+        shown, floor = (".".join(str(n) for n in v) for v in (found, SQLITE_FLOOR))
+        raise StorageError(
+            f"this Python's SQLite is {shown}, older than {floor}, the oldest timebank runs on:"
+            " use a Python whose sqlite3 module finds a newer one, or a PostgreSQL store"
+            " (docs/storage.md, SQLite)"
+        )
 
 
 def is_file_failure(error: BaseException) -> bool:

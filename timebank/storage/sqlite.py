@@ -39,6 +39,7 @@ from timebank.domain.errors import BackupRefused, RestoreRefused, StorageError
 from timebank.readmodel import ReadModelDB, SqliteReadModelDB
 from timebank.storage._sqlite_failures import (
     STORE_CURE,
+    check_sqlite_version,
     is_file_failure,
     is_write_failure,
     raise_file_failure,
@@ -640,6 +641,7 @@ class SqliteBackend(Backend):
     """
 
     def __init__(self, url: str, path: Path) -> None:
+        check_sqlite_version()
         self.url = url
         self.path = path
         self._lock_file: Any = None
