@@ -16,6 +16,7 @@ import pytest
 import timebank
 from timebank import errors
 from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Permissions, Policy
+from timebank.storage.memory import MemoryBackend
 
 from .conftest import ACTOR, snapshot_state
 
@@ -131,6 +132,7 @@ def test_a_wrong_kind_of_argument_is_a_named_error_that_changes_nothing(
         (lambda: timebank.open(5), "a store's URL must be text: 5"),
         (lambda: timebank.open(b"memory://"), "a store's URL must be text"),
         (lambda: timebank.open("memory://", clock="12:00"), "clock must be a function"),
+        (lambda: timebank.Timebank(MemoryBackend(), clock="12:00"), "clock must be a function"),
         (lambda: timebank.audit(5), "a store's URL must be text"),
         (lambda: timebank.restore(None), "backup must be a file's path"),
         (lambda: timebank.restore(b"backup.db"), "backup must be a file's path"),

@@ -1,8 +1,8 @@
 """Checks of the API's arguments that are not values of the ledger: paths,
-files to write to, rows to import, a store's URL, a function to call. Each refuses an
-object of the wrong kind with :class:`~timebank.errors.InvalidInput` naming
-the argument, before anything is opened or written, where Python would
-raise its own ``TypeError`` or ``AttributeError`` from deep inside."""
+files to write to, rows to import, a store's URL, a function to call. Each
+refuses an object of the wrong kind with :class:`~timebank.errors.InvalidInput`
+naming the argument, before anything is opened or written, where Python
+would raise its own ``TypeError`` or ``AttributeError`` from deep inside."""
 
 from __future__ import annotations
 

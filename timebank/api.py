@@ -123,7 +123,7 @@ def open(url: str | None = None, *, create: bool = True, clock: Clock | None = N
     :class:`~timebank.errors.StoreNotFound` and nothing is created."""
     create = validate_flag("create", create)
     url = validate_url(url)
-    clock = validate_function(clock, "clock", "returns the time")
+    validate_function(clock, "clock", "returns the time")  # before the store opens
     return Timebank(open_backend(url or default_url(), create=create), clock=clock)
 
 
@@ -183,7 +183,7 @@ class Timebank(Reporting, Importing):
     def __init__(self, backend: Backend, *, clock: Clock | None = None) -> None:
         self.backend = backend
         self.url = backend.url
-        self._clock = clock or _utc_now
+        self._clock = validate_function(clock, "clock", "returns the time") or _utc_now
         self._closed = False
         try:
             self._app = LedgerApplication(backend)
