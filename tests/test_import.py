@@ -990,21 +990,10 @@ def test_an_import_killed_at_any_moment_leaves_the_store_as_it_was(
     path = _file(tmp_path, lines)
     script = tmp_path / "imp.py"
     script.write_text(_KILLED_IMPORT, encoding="utf-8")
-    started = time.perf_counter()
-    subprocess.run([sys.executable, str(script), url, str(path)], check=True, capture_output=True)
-    whole = time.perf_counter() - started
     # Kill fresh copies at spread-out moments; each time the store is either as
     # before (and a second run completes it) or complete, never in between.
     outcomes = set()
-    for n in range(6):
-        target = new_store(f"k{n}.db")
-        proc = subprocess.Popen([sys.executable, str(script), target, str(path)],
-                                stdout=subprocess.PIPE)  # fmt: skip
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == b"importing"
-        time.sleep(whole * (0.1 + 0.15 * n))
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    for target in _killed_runs(script, path, url, new_store):
         with timebank.open(target, clock=fixed_clock) as tb:
             state = _state(tb)
             if state == before:
@@ -1056,11 +1045,25 @@ def test_a_members_import_killed_at_any_moment_writes_members_and_profiles_toget
             joined = len(tb.members("k")) if tb.banks() else 0
             return joined, sum(tb.profile(m) is not None for m in members)
 
+    outcomes = set()
+    for target in _killed_runs(script, path, new_store("whole.db"), new_store):
+        found = state(target)
+        outcomes.add(found)
+        assert found in {(0, 0), (len(members), len(members))}
+    assert (0, 0) in outcomes  # at least one kill landed inside the import
+
+
+def _killed_runs(
+    script: Path, path: Path, whole_url: str, new_store: Callable[[str], str]
+) -> Iterator[str]:
+    """Run ``script`` (which prints "importing" as it starts) on ``path``
+    once whole, into ``whole_url``, to time it; then into six new stores,
+    each killed at a spread-out moment of that time (a tenth to most of
+    it). Yields each killed run's store."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, str(script), new_store("whole.db"), str(path)],
+    subprocess.run([sys.executable, str(script), whole_url, str(path)],
                    check=True, capture_output=True)  # fmt: skip
     whole = time.perf_counter() - started
-    outcomes = set()
     for n in range(6):
         target = new_store(f"k{n}.db")
         proc = subprocess.Popen([sys.executable, str(script), target, str(path)],
@@ -1070,10 +1073,7 @@ def test_a_members_import_killed_at_any_moment_writes_members_and_profiles_toget
         time.sleep(whole * (0.1 + 0.15 * n))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        found = state(target)
-        outcomes.add(found)
-        assert found in {(0, 0), (len(members), len(members))}
-    assert (0, 0) in outcomes  # at least one kill landed inside the import
+        yield target
 
 
 def _members_only(url: str) -> None:
