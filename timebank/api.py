@@ -324,7 +324,12 @@ class Timebank(Reporting, Importing):
     def banks(self) -> list[BankInfo]:
         """Every bank of the store, mini banks included, in the order they
         were opened."""
-        return [_bank_info(self._app.bank(b)) for b in self._bank_ids()]
+        return [_bank_info(ledger) for ledger in self._all_banks()]
+
+    def _all_banks(self) -> list[Bank]:
+        """Every bank, loaded, in the order they were opened (the bank cache
+        holds them all, however many: docs/performance.md, "Many banks")."""
+        return [self._app.bank(b) for b in self._bank_ids()]
 
     def _bank_ids(self) -> list[str]:
         """Every bank's id, mini banks included, in the order they were
@@ -473,8 +478,7 @@ class Timebank(Reporting, Importing):
         return [_member(ledger, member) for ledger in self._banks_of(member)]
 
     def _banks_of(self, member: str) -> list[Bank]:
-        ledgers = [self._app.bank(b) for b in self._bank_ids()]
-        return [ledger for ledger in ledgers if ledger.is_member(member)]
+        return [ledger for ledger in self._all_banks() if ledger.is_member(member)]
 
     @serialised
     def suspend(self, bank: str, member: str, *, actor: str) -> Member:
@@ -617,9 +621,7 @@ class Timebank(Reporting, Importing):
     def _require_member_manager(self, actor: str, member: str) -> None:
         """A store-wide act on a member's personal data: by someone who manages
         members in one of their banks (in any bank, if they are in none)."""
-        ledgers = self._banks_of(member)
-        if not ledgers:
-            ledgers = [self._app.bank(b) for b in self._bank_ids()]
+        ledgers = self._banks_of(member) or self._all_banks()
         self._access.require_member_manager(ledgers, actor, member)
 
     @serialised
@@ -1438,7 +1440,7 @@ class Timebank(Reporting, Importing):
         if bank is not None:
             ledgers = [self._app.bank(validate_bank_id(bank))]
         else:
-            _, ledgers = self._at_one_moment(lambda: [self._app.bank(b) for b in self._bank_ids()])
+            _, ledgers = self._at_one_moment(self._all_banks)
         return [
             AccountBalance(ledger.bank_id, account, ledger.kinds[account], minutes)
             for ledger in ledgers
@@ -1713,10 +1715,9 @@ class Timebank(Reporting, Importing):
         pot is below zero, or two banks' clearing accounts with each other do
         not cancel out (used by the tests and the demo). The banks are loaded
         as of one moment, so other processes may record meanwhile."""
-        _, ledgers = self._at_one_moment(
-            lambda: {bank: self._app.bank(bank) for bank in self._bank_ids()}
-        )
-        for ledger in ledgers.values():
+        _, loaded = self._at_one_moment(self._all_banks)
+        ledgers = {ledger.bank_id: ledger for ledger in loaded}
+        for ledger in loaded:
             ledger.check_invariants()
             for other, minutes in ledger.clearing_balances().items():
                 mirror = ledgers[other].balances.get(clearing_account(ledger.bank_id), 0)
