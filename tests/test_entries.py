@@ -186,6 +186,13 @@ def test_a_bad_profile_changes_nothing(tb: timebank.Timebank, bank: str) -> None
     )  # fmt: skip
     assert "display_name holds the control character U+001B" in str(error)
     assert tb.profile("eve") is None
+    # a name that shows in another order than it is written ("Evenhoj")
+    reordered = timebank.Profile(display_name="Eve\u202enhoj")
+    error = refused(tb, errors.InvalidInput,
+                    lambda: tb.join(bank, "eve", kind="individual", actor=ACTOR, profile=reordered))  # fmt: skip
+    assert "display_name holds the bidirectional formatting character U+202E" in str(error)
+    refused(tb, errors.InvalidInput,
+            lambda: tb.create_bank("spoof", name="Riverside\u2067edisreviR", actor=ACTOR))  # fmt: skip
     # half a surrogate pair, which no store can hold: it failed after the join
     surrogate = timebank.Profile(display_name="E\ud800")
     refused(tb, errors.InvalidInput,

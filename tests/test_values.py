@@ -122,8 +122,9 @@ def test_bank_entry_and_category_ids() -> None:
 
 
 @pytest.mark.parametrize(
-    "good", ["Ada", "Zoë O'Neil", "陳大文", "Tilbury & Chadwell", "a" * 254, "+44 20 7946 0000", ""]
-)
+    "good", ["Ada", "Zoë O'Neil", "陳大文", "Tilbury & Chadwell", "a" * 254, "+44 20 7946 0000", "",
+             "فاطمة الزهراء", "דוד לוי", "Ynysybŵl"],
+)  # fmt: skip
 def test_profile_text(good: str) -> None:
     assert validate_profile_text(good, "display_name") == good
 
@@ -134,6 +135,18 @@ def test_profile_text(good: str) -> None:
 def test_profile_text_that_breaks_files_and_screens_is_refused(bad: object) -> None:
     with pytest.raises(InvalidInput, match="display_name"):
         validate_profile_text(bad, "display_name")
+
+
+@pytest.mark.parametrize(
+    "control", [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))]
+)
+def test_profile_text_that_would_show_in_another_order_is_refused(control: str) -> None:
+    """A bidirectional embedding, override or isolate reorders the text
+    shown after it: "Ann" + U+202E + "nhoj" shows as "Annjohn"."""
+    with pytest.raises(InvalidInput, match=re.escape(
+        f"display_name holds the bidirectional formatting character U+{ord(control):04X}"
+    )):  # fmt: skip
+        validate_profile_text(f"Ann{control}nhoj", "display_name")
 
 
 def test_flags_are_true_or_false() -> None:

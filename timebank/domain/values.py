@@ -289,7 +289,10 @@ def validate_profile_text(value: object, field: str) -> str:
     number, an area): at most :data:`PROFILE_TEXT_MAX` characters, none of
     them a control character (a NUL, a line break, an escape) or half of a
     surrogate pair, which no name or address holds and which break the
-    files and screens it is shown on."""
+    files and screens it is shown on, nor a bidirectional embedding,
+    override or isolate (U+202A to U+202E, U+2066 to U+2069), with which a
+    name shows in another order than it is written (``"Ann\u202enhoj"``
+    shows as "Annjohn"); a name in Arabic or Hebrew script needs none."""
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be text, not {type(value).__name__}", field=field)
     if len(value) > PROFILE_TEXT_MAX:
@@ -298,6 +301,8 @@ def validate_profile_text(value: object, field: str) -> str:
         )
     for character in value:
         what = _NOT_TEXT.get(unicodedata.category(character))
+        if what is None and character in _BIDI_FORMATTING:
+            what = "the bidirectional formatting character"
         if what is not None:
             raise InvalidInput(f"{field} holds {what} U+{ord(character):04X}", field=field)
     return value
@@ -305,6 +310,9 @@ def validate_profile_text(value: object, field: str) -> str:
 
 #: Unicode categories a profile's text may not hold, as its error names them.
 _NOT_TEXT = {"Cc": "the control character", "Cs": "half of a surrogate pair,"}
+#: The explicit bidirectional embeddings, overrides and isolates (and their
+#: ends), which reorder how the text after them shows.
+_BIDI_FORMATTING = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def parent_bank(bank_id: str) -> str | None:
