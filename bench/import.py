@@ -7,9 +7,10 @@
 
 Generates an interchange entries file (exchanges among circles of
 neighbours, 2 % pot-funded, 3 % donations, 1 % gifts, 0.5 % reversals, ten
-years of dates) and a members file, imports both into a fresh SQLite store
-through the API (read_csv, then import_members and import_entries: every
-row checked, one transaction), and prints:
+years of dates) and a members file (with names and wards, which go into
+the profile store in the members' transaction), imports both into a fresh
+SQLite store through the API (read_csv, then import_members and
+import_entries: every row checked, one transaction), and prints:
 
   - entries per second end to end (target >= 40,000/s, <= 25 s for 1M);
   - the peak memory of the process (target <= 400 MB);
@@ -78,10 +79,11 @@ def generate(directory: Path, members: int, entries: int) -> tuple[Path, Path]:
     members_path, entries_path = directory / "members.csv", directory / "entries.csv"
     with members_path.open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
-        out.writerow(["member_id", "kind", "bank", "joined_on"])
+        out.writerow(["member_id", "kind", "bank", "joined_on", "display_name", "area"])
         for i in range(members):
             kind = "organisation" if i % 25 == 0 else "individual"
-            out.writerow([f"m{i}", kind, BANK, OPENED.isoformat()])
+            # a name and a ward each, written with the members' events
+            out.writerow([f"m{i}", kind, BANK, OPENED.isoformat(), f"Member {i}", f"Ward {i % 20}"])
     with entries_path.open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
         out.writerow(["entry_id", "occurred_on", "kind", "provider", "receiver", "hours",
