@@ -61,7 +61,7 @@ def test_threads_sharing_one_store_lose_nothing(tb: timebank.Timebank) -> None:
 
 
 def test_a_store_closed_while_a_thread_uses_it_lets_that_call_finish(
-    reopen: Callable[[], timebank.Timebank],
+    reopen: Callable[[], timebank.Timebank], tmp_path: Path
 ) -> None:
     """``close()`` waits for the call another thread is running (an import,
     held here at its first progress call): closing under it failed that
@@ -102,9 +102,10 @@ def test_a_store_closed_while_a_thread_uses_it_lets_that_call_finish(
     assert isinstance(result, timebank.ImportResult), result
     assert result.recorded == 2000
     for call in (lambda: tb.balance("busy", "a"), lambda: tb.read_model,
-                 lambda: tb.backup("unwritten.db"), tb.banks):  # fmt: skip
+                 lambda: tb.backup(tmp_path / "unwritten.db"), tb.banks):  # fmt: skip
         with pytest.raises(errors.StoreClosed, match="was closed: open it again"):
             call()
+    assert not (tmp_path / "unwritten.db").exists()
     tb.close()
     with reopen() as again:
         assert again.balance("busy", "a") == 2000
