@@ -292,6 +292,7 @@ def test_update_profile_changes_the_fields_given_and_keeps_the_others(
         ({}, "no field given: its fields are display_name, email, phone, area"),
         ({"name": "Ann"}, "a profile has no field 'name'"),
         ({"email": "a" * 255}, "email is 255 characters; at most 254"),
+        ({"email": "ann.example.org"}, "email must be one address, name@domain"),
         ({"area": "Grays\n"}, "area holds the control character U+000A"),
         ({"phone": 1632960000}, "phone must be text"),
     ]:

@@ -157,3 +157,23 @@ def test_flags_are_true_or_false() -> None:
     for bad in ("false", "no", "", 0, 1, None, "True"):
         with pytest.raises(InvalidInput, match="rollup must be True or False"):
             validate_flag("rollup", bad)
+
+
+@pytest.mark.parametrize(
+    ("email", "taken"),
+    [("ann@example.org", True), ("a.b+c@sub.example.co.uk", True), ("名前@例え.jp", True),
+     ("", True), ("ann.example.org", False), ("ann@", False), ("@example.org", False),
+     ("ann @example.org", False), ("a@b@example.org", False), ("ann@example.org ", False),
+     ("ann@example.org, bob@example.org", False)],
+)  # fmt: skip
+def test_an_email_has_the_form_of_one_address(email: str, taken: bool) -> None:
+    """The form only: text on each side of one @, no space; the other
+    fields take any text."""
+    assert validate_profile_text(email, "phone") == email
+    if taken:
+        assert validate_profile_text(email, "email") == email
+    else:
+        with pytest.raises(InvalidInput, match=re.escape(
+            f"email must be one address, name@domain, with no space: {email!r}"
+        )):  # fmt: skip
+            validate_profile_text(email, "email")

@@ -292,7 +292,8 @@ def validate_profile_text(value: object, field: str) -> str:
     files and screens it is shown on, nor a bidirectional embedding,
     override or isolate (U+202A to U+202E, U+2066 to U+2069), with which a
     name shows in another order than it is written (``"Ann\u202enhoj"``
-    shows as "Annjohn"); a name in Arabic or Hebrew script needs none."""
+    shows as "Annjohn"); a name in Arabic or Hebrew script needs none. An
+    ``email`` must also have the form of one address (``name@domain``)."""
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be text, not {type(value).__name__}", field=field)
     if len(value) > PROFILE_TEXT_MAX:
@@ -305,7 +306,16 @@ def validate_profile_text(value: object, field: str) -> str:
             what = "the bidirectional formatting character"
         if what is not None:
             raise InvalidInput(f"{field} holds {what} U+{ord(character):04X}", field=field)
+    if field == "email" and value and not _EMAIL.fullmatch(value):
+        raise InvalidInput(
+            f"email must be one address, name@domain, with no space: {value!r}", field=field
+        )
     return value
+
+
+#: One email address, as far as its form goes: text on each side of a single
+#: ``@``, no white space (whether it reaches anyone is not for a ledger to say).
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 
 #: Unicode categories a profile's text may not hold, as its error names them.
