@@ -291,7 +291,7 @@ def validate_profile_text(value: object, field: str) -> str:
     surrogate pair, which no name or address holds and which break the
     files and screens it is shown on, nor a bidirectional embedding,
     override or isolate (U+202A to U+202E, U+2066 to U+2069), with which a
-    name shows in another order than it is written (``"Ann\u202enhoj"``
+    name shows in another order than it is written (``"Ann\\u202enhoj"``
     shows as "Annjohn"); a name in Arabic or Hebrew script needs none. An
     ``email`` must also have the form of one address (``name@domain``)."""
     if not isinstance(value, str):
