@@ -579,7 +579,9 @@ class _MemberRow:
     kind: str
     joined_on: date
     left_on: date | None
-    profile: Profile | None
+    #: The profile's fields the row gives (``display_name``, ``area``; a
+    #: blank cell gives nothing).
+    fields: dict[str, str]
 
 
 class _Parser:
@@ -817,14 +819,9 @@ def _parse_members(rows: list[Row], date_format: str | None, found: _Problems) -
                     found.add(line, column, text, f"{member!r} has {first!r} on line {first_line}")
         if len(found.items) > before or member is None or bank is None or joined is None:
             continue
-        profile = Profile(display_name=name or None, area=area or None) if name or area else None
-        parsed.append(_MemberRow(line, bank, member, kind, joined, left, profile))
+        fields = {c: t for c, t in (("display_name", name), ("area", area)) if t}
+        parsed.append(_MemberRow(line, bank, member, kind, joined, left, fields))
     return parsed
-
-
-def _given(profile: Profile) -> dict[str, str]:
-    """The fields of a profile that a members file gives (not blank)."""
-    return {k: v for k, v in attrs.asdict(profile).items() if v is not None}
 
 
 # --- the mixin -----------------------------------------------------------------------
@@ -1029,7 +1026,7 @@ class Importing:
         for row in parsed:
             by_member.setdefault((row.bank, row.member), []).append(row)
         #: the fields the file gives each member it records
-        profiles: dict[str, Profile] = {}
+        profiles: dict[str, dict[str, str]] = {}
         outcome: dict[str, Any] = {"recorded": 0, "skipped": 0}
 
         earliest = _earliest((row.bank, row.joined_on) for row in parsed)
@@ -1061,9 +1058,8 @@ class Importing:
                 self._join_periods(ledger, member, periods, actor, found)
                 outcome["recorded"] += 1
                 for row in periods:
-                    if row.profile is not None:  # the rows agree (_parse_members)
-                        profiles[member] = attrs.evolve(profiles.get(member, row.profile),
-                                                        **_given(row.profile))  # fmt: skip
+                    if row.fields:  # the rows agree (_parse_members)
+                        profiles.setdefault(member, {}).update(row.fields)
             if found.items:
                 raise _Rollback
             if dry_run:
@@ -1071,9 +1067,8 @@ class Importing:
             # with the events, in their transaction: the fields the file
             # gives, over what is stored (an email set through the API stays)
             session.index.append(IndexUpdate(profiles=tuple(
-                (member, attrs.evolve(self._app.profiles.get(member) or Profile(),
-                                      **_given(profile)))
-                for member, profile in profiles.items()
+                (member, attrs.evolve(self._app.profiles.get(member) or Profile(), **fields))
+                for member, fields in profiles.items()
             )))  # fmt: skip
             session.save()
             return session.created
