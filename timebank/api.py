@@ -605,9 +605,7 @@ class Timebank(Reporting, Importing):
         if unknown or not fields:
             problem = f"a profile has no field {unknown[0]!r}" if unknown else "no field given"
             raise errors.InvalidInput(f"{problem}: its fields are {', '.join(names)}")
-        for name, value in fields.items():
-            if value is not None:
-                validate_profile_text(value, name)
+        _check_profile(Profile(**fields))  # the fields given, as join and set_profile check them
         if actor != member:
             self._require_member_manager(actor, member)
 

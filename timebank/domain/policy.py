@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -98,14 +99,20 @@ def _timezone(_: Any, __: attrs.Attribute[str], value: str) -> None:
         raise InvalidPolicy(f"unknown timezone: {value!r}", timezone=value) from None
 
 
-def _limits(_: Any, attribute: attrs.Attribute[BalanceLimits], value: object) -> None:
-    if not isinstance(value, BalanceLimits):
-        raise InvalidPolicy(f"{attribute.name} must be BalanceLimits, got {value!r}", value=value)
+def _instance_of(kind: type) -> Callable[[Any, attrs.Attribute[Any], object], None]:
+    """A validator: the setting holds a ``kind`` (a :class:`BalanceLimits`,
+    the :class:`Permissions`), or :class:`InvalidPolicy` names it."""
+
+    def check(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, kind):
+            raise InvalidPolicy(
+                f"{attribute.name} must be {kind.__name__}, got {value!r}", value=value
+            )
+
+    return check
 
 
-def _permissions(_: Any, __: attrs.Attribute[Permissions], value: object) -> None:
-    if not isinstance(value, Permissions):
-        raise InvalidPolicy(f"permissions must be Permissions, got {value!r}", value=value)
+_limits = _instance_of(BalanceLimits)
 
 
 def _limit_mode(value: object) -> LimitMode:
@@ -154,7 +161,7 @@ class Policy:
     #: Limits of the clearing accounts a bank keeps with the other banks of
     #: its tree: a "trust line" for inter-bank entries.
     clearing: BalanceLimits = attrs.field(default=BalanceLimits(), validator=_limits)
-    permissions: Permissions = attrs.field(factory=Permissions, validator=_permissions)
+    permissions: Permissions = attrs.field(factory=Permissions, validator=_instance_of(Permissions))
     pending_expiry_days: int = attrs.field(default=30, validator=_expiry_days)
     #: Entries proposed by members for more than this wait for a coordinator.
     approval_threshold_minutes: int | None = attrs.field(
