@@ -269,6 +269,12 @@ def test_profiles_are_written_with_their_events_or_not_at_all(
     with pytest.raises(IntegrityError):
         recorder.insert_events([recorded], **{INDEX_KWARG: rows})
     assert (tb.profile("eve"), tb.profile("ann")) == (None, ann)
+    # a save without events (a migration's profiles) writes its rows all the
+    # same: the PostgreSQL library's recorder skipped such a save whole
+    recorder.insert_events([], **{INDEX_KWARG: IndexUpdate(profiles=(("fay", ann),))})
+    assert tb.profile("fay") == ann
+    recorder.insert_events([], **{INDEX_KWARG: IndexUpdate(profiles_erased=("fay",))})
+    assert tb.profile("fay") is None
     refused(tb, errors.MemberAlreadyJoined,
             lambda: tb.join(bank, "ann", kind="individual", actor=ACTOR,
                             profile=timebank.Profile(display_name="Not Ann")))  # fmt: skip

@@ -2,8 +2,8 @@
 
 The event log is copied as it is stored, page by page in its recorded order;
 the index tables are rebuilt from the events with the same function the API
-writes them with; every bank is snapshotted in the new store; profiles are
-copied; then the two stores are compared (every balance, every bank, the
+writes them with; every bank is snapshotted in the new store; the profiles are
+copied in one transaction; then the two stores are compared (every balance, every bank, the
 number of entries and of pending entries, every profile). See docs/storage.md.
 """
 
@@ -100,9 +100,8 @@ def _copy(
             target._app.take_snapshot(bank_uuid)
     with as_storage_error(source.url):
         profiles = source._app.profiles.all()
-    with _writing(target.url):
-        for member, profile in profiles:
-            target._app.profiles.put(member, profile)
+    with _writing(target.url):  # every profile in one transaction
+        target._app.save_stored([], IndexUpdate(profiles=tuple(profiles)))
     result = Migration(copied, len(rebuild.bank_ids), target._app.index.count_entries(),
                        len(profiles))  # fmt: skip
     _verify(source, target, result)

@@ -185,6 +185,20 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
         )
         super()._create_table(curs)
 
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        # The library does nothing for a save without events; the rows given
+        # with one (a migration's profiles) are written in a transaction of
+        # their own, as the SQLite and memory recorders write them.
+        update = index_update_from(kwargs)
+        if stored_events or update is None:
+            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return ids
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_index_rows(curs, **kwargs)
+        return None
+
     def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
