@@ -610,7 +610,7 @@ class Timebank(Reporting, Importing):
             self._require_member_manager(actor, member)
 
         def command() -> Profile:
-            profile = attrs.evolve(self._app.profiles.get(member) or Profile(), **fields)
+            profile = self._app.profiles.changed(member, fields)
             self._app.profiles.put(member, profile)
             return profile
 

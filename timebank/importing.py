@@ -56,7 +56,7 @@ from timebank.domain.values import (
     validate_profile_text,
 )
 from timebank.readmodel import no_cyclic_gc
-from timebank.storage import IndexUpdate, Profile
+from timebank.storage import IndexUpdate
 
 if TYPE_CHECKING:
     from timebank._access import Access
@@ -1067,7 +1067,7 @@ class Importing:
             # with the events, in their transaction: the fields the file
             # gives, over what is stored (an email set through the API stays)
             session.index.append(IndexUpdate(profiles=tuple(
-                (member, attrs.evolve(self._app.profiles.get(member) or Profile(), **fields))
+                (member, self._app.profiles.changed(member, fields))
                 for member, fields in profiles.items()
             )))  # fmt: skip
             session.save()

@@ -16,7 +16,7 @@ and a :class:`ProfileStore` for personal data, kept out of events.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
@@ -207,6 +207,12 @@ class ProfileStore(abc.ABC):
 
     @abc.abstractmethod
     def get(self, member_id: str) -> Profile | None: ...
+
+    def changed(self, member_id: str, fields: Mapping[str, str | None]) -> Profile:
+        """The member's stored profile (an empty one if none) with the
+        ``fields`` given replaced and the others kept: what a change of some
+        fields stores (``update_profile``, a members import)."""
+        return attrs.evolve(self.get(member_id) or Profile(), **fields)
 
     @abc.abstractmethod
     def all(self) -> list[tuple[str, Profile]]:
