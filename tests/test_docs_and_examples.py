@@ -8,6 +8,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -348,6 +349,20 @@ def test_the_public_api_has_docstrings() -> None:
     assert undocumented == []
 
 
+def _scripts_lowest() -> Any:
+    """scripts/lowest loaded as a module (it has no .py suffix): its pins
+    and the SQLite it builds, as it reads and names them itself."""
+    from importlib.machinery import SourceFileLoader
+    from importlib.util import module_from_spec, spec_from_loader
+
+    loader = SourceFileLoader("scripts_lowest", str(ROOT / "scripts" / "lowest"))
+    spec = spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
 def test_every_lower_bound_is_the_version_scripts_lowest_tests() -> None:
     """Each package pyproject.toml gives a floor (its dependencies, and the
     extras an app installs) is pinned at that floor in
@@ -371,12 +386,7 @@ def test_every_lower_bound_is_the_version_scripts_lowest_tests() -> None:
             for spec in requirement.specifier:
                 if spec.operator == ">=":
                     floors[group][requirement.name.lower()] = Version(spec.version)
-    pinned = {}
-    for line in (ROOT / "scripts" / "lowest-versions.txt").read_text(encoding="utf-8").splitlines():
-        pin = line.split("#", 1)[0].strip()
-        if pin:
-            name, version = pin.split("==")
-            pinned[name.lower()] = Version(version)
+    pinned = {name: Version(version) for name, version in _scripts_lowest().pins().items()}
     assert pinned.pop("psycopg-binary") == pinned["psycopg"]  # psycopg[binary] pins it to psycopg
     assert pinned == floors["app"]
     for name, floor in floors["test"].items():
@@ -390,7 +400,9 @@ def test_scripts_lowest_builds_the_oldest_sqlite_timebank_takes() -> None:
     from timebank.storage._sqlite_failures import SQLITE_FLOOR
 
     floor = ".".join(str(n) for n in SQLITE_FLOOR)
-    script = (ROOT / "scripts" / "lowest").read_text(encoding="utf-8")
-    assert f'SQLITE = "{floor}"' in script
-    assert f"sqlite-autoconf-{SQLITE_FLOOR[0]}{SQLITE_FLOOR[1]:02}{SQLITE_FLOOR[2]:02}00" in script
+    lowest = _scripts_lowest()
+    assert floor == lowest.SQLITE
+    assert lowest.SQLITE_TARBALL.endswith(
+        f"sqlite-autoconf-{SQLITE_FLOOR[0]}{SQLITE_FLOOR[1]:02}{SQLITE_FLOOR[2]:02}00.tar.gz"
+    )
     assert f"SQLite {floor} or newer" in (ROOT / "docs" / "storage.md").read_text(encoding="utf-8")
