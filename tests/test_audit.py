@@ -824,7 +824,7 @@ def test_the_entry_and_pending_indexes_are_compared_with_the_log(
         # the bank's last event, a donation, deleted: its row names no entry
         (
             "DELETE FROM stored_events WHERE rowid = (SELECT MAX(rowid) FROM stored_events)",
-            "1 row(s) for no entry of the log",
+            "1 row for no entry of the log",
         ),
         (
             "UPDATE timebank_entry_index SET version = version + 1 WHERE entry_id = 'e2'",
@@ -837,7 +837,7 @@ def test_the_entry_and_pending_indexes_are_compared_with_the_log(
         (
             "INSERT INTO timebank_entry_index SELECT 'e9', bank_uuid, 99, NULL"
             " FROM timebank_entry_index WHERE entry_id = 'e2'",
-            "1 row(s) for no entry of the log (first 'e9')",
+            "1 row for no entry of the log (first 'e9')",
         ),
     ],
     ids=["event deleted", "version", "reverses", "row added"],

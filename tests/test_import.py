@@ -893,12 +893,12 @@ def test_cli_import_lists_problems_and_exits_1(tmp_path: Path) -> None:
     assert out.exit_code == 1
     assert f"{bad}:2: receiver: zed: " in out.output
     assert f"{bad}:3: occurred_on: 2026-02-31: " in out.output
-    assert out.output.endswith("error: import_failed: 2 problem(s); nothing was imported\n")
+    assert out.output.endswith("error: import_failed: 2 problems; nothing was imported\n")
     out = run(cli, ["--db", url, "--actor", ACTOR, "import", "entries", str(bad),
                     "--max-errors", "1"])  # fmt: skip
     assert out.exit_code == 1
     assert out.output.endswith(
-        "error: import_failed: 1 problem(s) (the limit of 1 problems was reached: the file"
+        "error: import_failed: 1 problem (the limit of 1 problem was reached: the file"
         " may hold more); nothing was imported\n"
     )
     out = run(cli, ["--db", url, "--actor", ACTOR, "import", "entries", str(good)])

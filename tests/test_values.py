@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from timebank._output import counted
 from timebank.domain.errors import InvalidAmount, InvalidDate, InvalidId, InvalidInput
 from timebank.domain.values import (
     MINUTES_ABS_MAX,
@@ -72,6 +73,21 @@ def test_format_hours(minutes: int, text: str) -> None:
     assert format_hours(minutes) == text
     if minutes:
         assert parse_minutes(text, allow_negative=True) == minutes
+
+
+@pytest.mark.parametrize(
+    ("number", "words", "text"),
+    [
+        (1, ("problem",), "1 problem"),
+        (0, ("row",), "0 rows"),
+        (1200, ("row",), "1,200 rows"),
+        (1, ("entry", "entries"), "1 entry"),
+        (2, ("entry", "entries"), "2 entries"),
+    ],
+)
+def test_counts_agree_with_their_nouns(number: int, words: tuple[str, ...], text: str) -> None:
+    """What the CLI and the audit print: "1 problem", never "1 problem(s)"."""
+    assert counted(number, *words) == text
 
 
 def test_dates_are_iso_dates_only() -> None:

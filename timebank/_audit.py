@@ -33,6 +33,7 @@ from timebank._audit_tables import (
     without_waiting_days,
 )
 from timebank._event_shapes import DAMAGE, described, shape_problem
+from timebank._output import counted
 from timebank.domain.bank import PENDING_DAYS, PENDING_FIELDS, Awaiting, MemberStatus
 from timebank.domain.errors import EventUnreadable
 from timebank.domain.policy import BalanceLimits, Policy
@@ -131,8 +132,8 @@ class AuditReport:
         infos = len(self.findings) - len(self.errors)
         head = (
             f"audit: {self.events:,} events, {self.banks} banks, {self.entries:,} entries:"
-            f" {'clean' if self.ok else f'{len(self.errors)} problem(s)'}"
-            + (f", {infos} note(s)" if infos else "")
+            f" {'clean' if self.ok else counted(len(self.errors), 'problem')}"
+            + (f", {counted(infos, 'note')}" if infos else "")
         )
         lines = [f"{f.severity}: {f.check}: {f.message}" for f in self.findings]
         return "\n".join([head, *lines])
@@ -725,8 +726,8 @@ def _note_settling(
     accounts, pairs = len(waiting["rm_activity"]), len(waiting["rm_pairs"])
     if accounts or pairs:
         auditor.find("read_model_settling",
-                     f"{accounts:,} account(s) and {pairs:,} pair(s) wait for the end of a"
-                     " read-model catch-up to settle their first and last exchange days;"
+                     f"{counted(accounts, 'account')} and {counted(pairs, 'pair')} wait for the"
+                     " end of a read-model catch-up to settle their first and last exchange days;"
                      " their counts were compared, not those days", INFO)  # fmt: skip
     if connections_waiting:
         auditor.find("read_model_settling",
@@ -773,7 +774,8 @@ def _compare_tables(auditor: _Auditor, position: int, tables: dict[str, Any]) ->
         if keys:
             auditor.find("read_model",
                          f"read-model table {table} differs from a replay of the log"
-                         f" (at event {position:,}) in {len(keys):,} row(s), first {keys[0]}",
+                         f" (at event {position:,}) in {counted(len(keys), 'row')},"
+                         f" first {keys[0]}",
                          table=table, rows=len(keys), first=list(keys[0]))  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from timebank._output import counted
 from timebank.storage.base import IndexRow
 
 __all__ = ["ExpectedIndex", "StoredIndex", "index_findings"]
@@ -162,9 +163,7 @@ def _named(
 
 def _parts(missing: list[str], missing_said: str, extra: list[str], extra_said: str) -> str:
     """How many rows are missing and how many extra, each with its first."""
-    parts = [
-        f"{len(ids):,} {said} (first {ids[0]!r})"
-        for ids, said in ((missing, missing_said), (extra, f"row(s) {extra_said}"))
-        if ids
-    ]
+    parts = [f"{len(missing):,} {missing_said} (first {missing[0]!r})"] if missing else []
+    if extra:
+        parts.append(f"{counted(len(extra), 'row')} {extra_said} (first {extra[0]!r})")
     return "; ".join(parts)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from timebank._output import counted
 from timebank.cli import _actor, _errors_as_one_line, _progress_bar, _store, cli
 from timebank.domain.errors import ImportFailed, TimebankError
 from timebank.domain.policy import Policy
@@ -68,7 +69,7 @@ def _problems_listed(func: Callable[..., Any]) -> Callable[..., Any]:
             for problem in e.problems:
                 click.echo(str(problem), err=True)
             stopped = "" if e.limit_reached is None else f" ({_stopped(e.limit_reached)})"
-            click.echo(f"error: import_failed: {len(e.problems)} problem(s){stopped};"
+            click.echo(f"error: import_failed: {counted(len(e.problems), 'problem')}{stopped};"
                        " nothing was imported", err=True)  # fmt: skip
             sys.exit(1)
 

@@ -8,9 +8,16 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["FORMATS", "render"]
+__all__ = ["FORMATS", "counted", "render"]
 
 FORMATS = ("table", "csv", "json")
+
+
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """``number`` and ``noun`` agreeing, for a line a person reads:
+    ``counted(1, "problem")`` is ``"1 problem"``, ``counted(1200, "row")``
+    ``"1,200 rows"``, ``counted(2, "entry", "entries")`` ``"2 entries"``."""
+    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
 
 
 def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> str:

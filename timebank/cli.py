@@ -25,7 +25,7 @@ from click.core import ParameterSource
 from eventsourcing.persistence import PersistenceError
 
 from timebank import api
-from timebank._output import FORMATS, render
+from timebank._output import FORMATS, counted, render
 from timebank.demo import DEMO_BANK, DEMO_HUB, run_demo
 from timebank.domain.errors import BankNotFound, ChartsUnavailable, NotPermitted, TimebankError
 from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
@@ -720,14 +720,15 @@ def _print_demo(tb: api.Timebank) -> None:
         f"  {format_hours(report.donated_to_pot_minutes)} hours donated to the pot,"
         f" {format_hours(report.pot_funded_minutes)} hours of pot-funded help,"
         f" {format_hours(report.pot_balance_minutes)} hours left in the pot\n"
-        f"  {tb.figures(DEMO_BANK).reversals} entry reversed (excluded from every figure)"
+        f"  {counted(tb.figures(DEMO_BANK).reversals, 'entry', 'entries')} reversed"
+        " (excluded from every figure)"
     )
     hub = tb.report(DEMO_BANK, rollup=True, by_area=True)
     waiting = tb.pending(DEMO_HUB)
     click.echo(
         f"\nWith its mini time bank {DEMO_HUB}: {format_hours(hub.exchanged_minutes)} hours"
         f" exchanged in {hub.exchanges} exchanges, {hub.individual_members} individual members;"
-        f" {len(waiting)} proposed exchange(s) awaiting confirmation"
+        f" {counted(len(waiting), 'proposed exchange')} awaiting confirmation"
     )
     click.echo("\nBy area (the ward in each member's profile)\n")
     click.echo(

@@ -30,6 +30,7 @@ import attrs
 from timebank._index import combined, index_rows
 from timebank._inputs import validate_function, validate_path, validate_rows
 from timebank._ledger import serialised
+from timebank._output import counted
 from timebank.domain import errors
 from timebank.domain.bank import MEMBER_KINDS, Bank, recorded_entry
 from timebank.domain.entries import NewEntry, RecordedEntry, group_legs
@@ -259,7 +260,7 @@ def _failed_message(problems: list[RowProblem], limit: int | None = None) -> str
 
 def _stopped(limit: int) -> str:
     """What an import that reached its limit of problems says."""
-    return f"the limit of {limit} problems was reached: the file may hold more"
+    return f"the limit of {counted(limit, 'problem')} was reached: the file may hold more"
 
 
 def _failed(problems: list[RowProblem], found: _Problems) -> ImportFailed:
