@@ -131,7 +131,8 @@ class AuditReport:
         and notes), then one line per finding (what ``timebank audit`` prints)."""
         infos = len(self.findings) - len(self.errors)
         head = (
-            f"audit: {self.events:,} events, {self.banks} banks, {self.entries:,} entries:"
+            f"audit: {counted(self.events, 'event')}, {counted(self.banks, 'bank')},"
+            f" {counted(self.entries, 'entry', 'entries')}:"
             f" {'clean' if self.ok else counted(len(self.errors), 'problem')}"
             + (f", {counted(infos, 'note')}" if infos else "")
         )

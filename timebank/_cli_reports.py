@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TextIO, TypeVar
 
 import click
 
-from timebank._output import render
+from timebank._output import counted, render
 from timebank._reporting import STATEMENT_LINES_MAX
 from timebank.cli import (
     _command,
@@ -498,7 +498,7 @@ def read_model_catch_up() -> None:
     """Apply the events recorded since the read model last read the log."""
     with _store() as tb:
         applied = _catch_up(tb.read_model)
-        click.echo(f"applied {applied:,} events; at event {tb.read_model.position():,}")
+        click.echo(f"applied {counted(applied, 'event')}; at event {tb.read_model.position():,}")
 
 
 @_read_model_command("rebuild")
@@ -506,4 +506,4 @@ def read_model_rebuild() -> None:
     """Drop the read model's tables and build them again from the whole log."""
     with _store() as tb:
         applied = _catch_up(tb.read_model, rebuild=True)
-        click.echo(f"rebuilt {tb.read_model.location} from {applied:,} events")
+        click.echo(f"rebuilt {tb.read_model.location} from {counted(applied, 'event')}")

@@ -9,7 +9,7 @@ import click
 
 from timebank import api
 from timebank._access import PROPOSABLE_KINDS
-from timebank._output import render
+from timebank._output import counted, render
 from timebank.cli import _actor, _command, _echo_entry, _format_option, _store
 from timebank.domain.roles import Role
 from timebank.domain.values import format_hours
@@ -119,11 +119,12 @@ def migrate_store(target: str) -> None:
     with _store() as source, api.open(target) as destination:
         done = migrate(
             source, destination,
-            progress=lambda n: click.echo(f"copied {n:,} events", err=True),
+            progress=lambda n: click.echo(f"copied {counted(n, 'event')}", err=True),
         )  # fmt: skip
     click.echo(
-        f"migrated {done.events:,} events: {done.banks} banks, {done.entries:,} entries,"
-        f" {done.profiles:,} profiles; balances and counts verified equal"
+        f"migrated {counted(done.events, 'event')}: {counted(done.banks, 'bank')},"
+        f" {counted(done.entries, 'entry', 'entries')}, {counted(done.profiles, 'profile')};"
+        " balances and counts verified equal"
     )
 
 
@@ -135,9 +136,9 @@ def backup(dest: Path) -> None:
     with _store() as tb:
         done = tb.backup(dest)
     click.echo(
-        f"backed up {done.events:,} events ({done.bytes / 1e6:,.1f} MB) to {done.path}; the"
-        " copy passed SQLite's integrity check (the read model is not copied: it is rebuilt"
-        " from the log)"
+        f"backed up {counted(done.events, 'event')} ({done.bytes / 1e6:,.1f} MB) to"
+        f" {done.path}; the copy passed SQLite's integrity check (the read model is not"
+        " copied: it is rebuilt from the log)"
     )
 
 
@@ -148,7 +149,7 @@ def restore(backup: Path) -> None:
     no process may be using: the backup is checked first, and the store it
     replaces is kept beside it as STORE.replaced-<time> (docs/storage.md)."""
     done = api.restore(backup, click.get_current_context().obj["db"])
-    click.echo(f"restored {done.events:,} events from {done.backup} into {done.path}")
+    click.echo(f"restored {counted(done.events, 'event')} from {done.backup} into {done.path}")
     if done.replaced is not None:
         click.echo(
             f"the store it replaced is {done.replaced}: keep it until `timebank audit` of the"

@@ -160,7 +160,7 @@ class ImportResult:
         already present, flagged, and any banks created (what the CLI prints)."""
         verb = "would record" if self.dry_run else "recorded"
         return (
-            f"{self.file}: {self.rows:,} rows read; {verb} {self.recorded:,};"
+            f"{self.file}: {counted(self.rows, 'row')} read; {verb} {self.recorded:,};"
             f" {self.skipped:,} already present; {len(self.flagged):,} flagged"
             + (f"; banks created: {', '.join(self.banks_created)}" if self.banks_created else "")
         )
