@@ -49,15 +49,9 @@ with timebank.open(url, clock=clock) as tb:
 """
 
 
-def _store_url(kind: str, tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'crash.db'}" if kind == "sqlite" else new_postgres_schema()
-
-
-@pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
-def test_writers_killed_at_random_lose_only_what_was_not_acknowledged(
-    kind: str, tmp_path: Path
-) -> None:
-    url = _store_url(kind, tmp_path)
+def _crash_store(kind: str, tmp_path: Path) -> str:
+    """A new store with the writer's banks and members; its URL."""
+    url = f"sqlite:///{tmp_path / 'crash.db'}" if kind == "sqlite" else new_postgres_schema()
     with timebank.open(url, clock=fixed_clock) as tb:
         tb.create_bank("crash", name="Crash", actor=ACTOR, opened_on="2026-01-01")
         tb.create_bank(HUB, name="Hub", actor=ACTOR, opened_on="2026-01-01")
@@ -65,17 +59,32 @@ def test_writers_killed_at_random_lose_only_what_was_not_acknowledged(
             tb.join("crash", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
         for member in ("c", "d"):
             tb.join(HUB, member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    return url
+
+
+def _start_writer(url: str, prefix: str) -> tuple[subprocess.Popen[str], str]:
+    """A WRITER process, once it has acknowledged its first entry (whose id
+    is returned with it)."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, url, prefix],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert writer.stdout is not None
+    first = writer.stdout.readline()  # it is up and recording
+    assert first.startswith(f"{prefix}-"), first
+    return writer, first
+
+
+@pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
+def test_writers_killed_at_random_lose_only_what_was_not_acknowledged(
+    kind: str, tmp_path: Path
+) -> None:
+    url = _crash_store(kind, tmp_path)
     rng = random.Random(20261122)
     acknowledged: list[str] = []
     in_flight: set[str] = set()
     for kill in range(KILLS):
-        writer = subprocess.Popen(
-            [sys.executable, "-c", WRITER, url, f"k{kill}"],
-            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
-        assert writer.stdout is not None
-        first = writer.stdout.readline()  # it is up and recording
-        assert first.startswith(f"k{kill}-"), first
+        writer, first = _start_writer(url, f"k{kill}")
         time.sleep(rng.uniform(0.0, 0.3))
         writer.send_signal(signal.SIGKILL)
         rest = writer.stdout.read()
@@ -100,3 +109,84 @@ def _recorded(tb: timebank.Timebank, entry_id: str) -> bool:
     except errors.EntryNotFound:
         return False
     return True
+
+
+@pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
+def test_a_writer_stopped_under_the_write_lock_holds_up_writers_and_no_reader(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer process stopped (SIGSTOP) while it holds the store's write
+    lock, as a paused virtual machine, a debugger or a process swapped out
+    stops one: reads, reports and the audit go on at once; a write waits
+    out the lock's timeout and is refused with ``storage_error``, having
+    changed nothing; once the writer runs again it goes on, and the store
+    holds what it acknowledged and at most the one entry it was recording."""
+    import timebank.storage.postgres as postgres_storage
+    import timebank.storage.sqlite as sqlite_storage
+
+    url = _crash_store(kind, tmp_path)
+    for module in (sqlite_storage, postgres_storage):  # before the store opens its lock
+        monkeypatch.setattr(module, "LOCK_TIMEOUT_S", 1)
+    rng = random.Random(20261205)
+    writer, first = _start_writer(url, "s")
+    assert writer.stdout is not None
+    try:
+        for _ in range(500):
+            writer.send_signal(signal.SIGSTOP)
+            if _write_lock_held(url):
+                break
+            writer.send_signal(signal.SIGCONT)
+            time.sleep(rng.uniform(0.0, 0.01))
+        else:
+            pytest.fail("the writer was never stopped while it held the write lock")
+        with timebank.open(url, clock=fixed_clock) as tb:
+            balances, entries = tb.balances(), tb._app.index.count_entries()
+            assert entries >= 1
+            report = tb.report("crash")
+            assert report.transactions == tb.figures("crash").transactions >= 1
+            assert tb.statement("crash", "a")
+            assert tb.audit().ok
+            with pytest.raises(errors.StorageError, match=r"another process has held the write"
+                               r" lock of .* for more than 1 s"):  # fmt: skip
+                tb.record_exchange("crash", "a", "b", minutes=5, actor=ACTOR, entry_id="meanwhile")
+            assert (tb.balances(), tb._app.index.count_entries()) == (balances, entries)
+            assert not _recorded(tb, "meanwhile")
+        writer.send_signal(signal.SIGCONT)
+        more = [writer.stdout.readline() for _ in range(3)]  # it goes on
+    finally:
+        writer.send_signal(signal.SIGCONT)
+        writer.send_signal(signal.SIGKILL)
+    lines = [first.strip(), *(line.strip() for line in more), *writer.stdout.read().split()]
+    writer.wait()
+    assert all(line.startswith("s-") for line in lines), lines
+    with timebank.open(url, clock=fixed_clock) as tb:
+        for entry_id in lines:
+            tb.entry(entry_id)  # raises EntryNotFound if an acknowledged entry is lost
+        assert tb._app.index.count_entries() - len(lines) in (0, 1)
+        assert not _recorded(tb, "meanwhile")
+        assert tb.audit().ok
+
+
+def _write_lock_held(url: str) -> bool:
+    """Whether some process holds the store's write lock now (taken and let
+    go at once if not)."""
+    if url.startswith("sqlite:///"):
+        import fcntl
+
+        with Path(f"{url.removeprefix('sqlite:///')}.lock").open("a") as lock:
+            try:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+            return False
+    import psycopg
+
+    base, schema = url.split("?schema=")
+    with psycopg.connect(base, autocommit=True) as connection:
+        key = f"timebank:write:{schema}"
+        row = connection.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
+        assert row is not None
+        if row[0]:
+            connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+        return not row[0]
