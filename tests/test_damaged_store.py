@@ -296,3 +296,55 @@ def test_a_damaged_event_is_a_named_error_for_commands_and_the_read_model(
             tb.report(DEMO_BANK)
         report = tb.audit()
         assert [f.check for f in report.errors] == ["event_unreadable", "bank_unreadable"]
+
+
+def test_an_event_deleted_from_the_log_is_a_named_error_and_found(
+    base: Path, tmp_path: Path
+) -> None:
+    """Events deleted around the API (raw SQL) after a bank's snapshot. The
+    last one: the entry the index still names is ``event_unreadable``,
+    saying the log holds no event there (it said only Python's ValueError
+    about unpacking). One in the middle: loading the bank is
+    ``event_unreadable`` naming the missing event (the library's
+    ``OriginatorVersionError: (6, 5)`` reached the caller), and the audit
+    names the bank and the event."""
+    path = _fresh_copy(base, tmp_path)
+    url = f"sqlite:///{path}"
+    with timebank.open(url, clock=_clock, create=False) as tb:
+        for n in range(4):
+            tb.record_exchange(DEMO_BANK, "m-001", "m-002", "1", actor="coord-demo",
+                               entry_id=f"late-{n}", occurred_on="2026-05-31")  # fmt: skip
+        found = {n: tb._app.index.find_entry(f"late-{n}") for n in range(4)}
+        hub = tb.balances(DEMO_HUB)
+    versions = {n: entry.version for n, entry in found.items() if entry is not None}
+
+    def delete(version: int) -> None:
+        with closing(sqlite3.connect(path)) as conn, conn:
+            deleted = conn.execute(
+                "DELETE FROM stored_events WHERE originator_id = ? AND originator_version = ?",
+                (bank_uuid(DEMO_BANK).hex, version),
+            ).rowcount
+        assert deleted == 1
+
+    delete(versions[3])
+    with timebank.open(url, clock=_clock, create=False) as tb:
+        with pytest.raises(errors.EventUnreadable, match=(
+            rf"entry 'late-3' cannot be read .*: the entry index names event {versions[3]} of"
+            r" bank 'riverside', and the log holds no event there"
+        )):  # fmt: skip
+            tb.entry("late-3")
+        assert tb.entry("late-2").minutes == 60
+        assert [f.check for f in tb.audit(read_model=False).errors] == ["entry_index"]
+    delete(versions[1])
+    with timebank.open(url, clock=_clock, create=False) as tb:
+        with pytest.raises(errors.EventUnreadable, match=(
+            rf"bank 'riverside' cannot be read .*\(event {versions[1]} of its stream is missing:"
+            rf" the next stored is event {versions[2]}\)"
+        )):  # fmt: skip
+            tb.balance(DEMO_BANK, "m-001")
+        assert tb.balances(DEMO_HUB) == hub  # the other bank reads on
+        report = tb.audit(read_model=False)
+        assert [(f.check, f.message) for f in report.errors if f.check == "bank_unreadable"] == [
+            ("bank_unreadable", f"bank 'riverside' cannot be loaded: event {versions[1]} of its"
+                                f" stream is missing: the next stored is event {versions[1] + 1}")
+        ]  # fmt: skip

@@ -22,6 +22,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
+from eventsourcing.domain import OriginatorVersionError
 from eventsourcing.utils import TopicError, resolve_topic
 
 from timebank.domain.errors import InvalidInput
@@ -51,6 +52,9 @@ DAMAGE = (
     AssertionError,
     TopicError,
     InvalidInput,
+    # an event missing from its stream (deleted around the API): the next
+    # one's version does not follow the one before
+    OriginatorVersionError,
 )
 
 Check = Callable[[Any], bool]
@@ -66,6 +70,9 @@ DAMAGED_CURE = (
 def described(error: BaseException) -> str:
     """What reading a damaged event or snapshot raised, on one line (for
     the named error or the audit's finding that reports it)."""
+    if isinstance(error, OriginatorVersionError) and len(error.args) == 2:
+        found, expected = error.args  # as the library raises it
+        return f"event {expected} of its stream is missing: the next stored is event {found}"
     return " ".join(f"{type(error).__name__}: {error}".split())
 
 

@@ -44,6 +44,7 @@ from timebank._audit import (
     log_batches,
 )
 from timebank._audit_index import StoredIndex
+from timebank._event_shapes import DAMAGED_CURE, described
 from timebank._index import index_update
 from timebank._inputs import validate_function, validate_path, validate_url
 from timebank._ledger import LedgerApplication, check_open, serialised, store_file_failure
@@ -948,12 +949,17 @@ class Timebank(Reporting, Importing):
             raise errors.EntryNotFound(f"no entry {entry_id!r}", entry_id=entry_id)
         ledger = self._app.bank_by_uuid(found.bank_uuid)
         with self._app.unreadable_named(f"entry {entry_id!r}"):
-            (entry_event,) = self._app.events.get(
-                found.bank_uuid, gt=found.version - 1, lte=found.version
+            events = self._app.events.get(found.bank_uuid, gt=found.version - 1, lte=found.version)
+            entry_event = next(iter(events), None)
+        if not isinstance(entry_event, Bank.EntryEvent):  # the index and the log disagree
+            held = "no event" if entry_event is None else f"a {type(entry_event).__name__} event"
+            raise errors.EventUnreadable(
+                f"entry {entry_id!r} cannot be read from the store {self.url}: the entry index"
+                f" names event {found.version} of bank {ledger.bank_id!r}, and the log holds"
+                f" {held} there. {DAMAGED_CURE}",
+                url=self.url,
             )
-            if not isinstance(entry_event, Bank.EntryEvent):
-                raise errors.StorageError(f"index of entry {entry_id!r} points at {entry_event!r}")
-            return recorded_entry(entry_event, ledger.bank_id, found.reversed_by)
+        return recorded_entry(entry_event, ledger.bank_id, found.reversed_by)
 
     def _entry_today(self, home: Bank, other_bank: str | None) -> date:
         """The date of an entry given none: today in ``home``, or in
@@ -1576,8 +1582,10 @@ class Timebank(Reporting, Importing):
                     (bank.name, bank.opened_on, bank.entries_count),
                     self._app.damaged_snapshots.get(bank_uuid(bank_id)),
                 )
+            except errors.EventUnreadable as e:  # what is damaged; the audit is the cure
+                banks[bank_id] = described(e.__cause__ or e)
             except Exception as e:
-                banks[bank_id] = f"{type(e).__name__}: {e}"
+                banks[bank_id] = described(e)
         return banks, registry_problem
 
     def _compare_figures(self) -> FiguresCompared:
