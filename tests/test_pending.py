@@ -39,7 +39,8 @@ def test_a_proposed_exchange_moves_nothing_until_the_other_party_confirms(
     assert tb.pending(bank, "cat") == []
     refused(tb, errors.EntryNotFound, lambda: tb.entry("p1"))
     refused(tb, errors.NotPermitted, lambda: tb.confirm("p1", actor="ann"))  # not their own
-    refused(tb, errors.NotPermitted, lambda: tb.confirm("p1", actor="cat"))
+    error = refused(tb, errors.NotPermitted, lambda: tb.confirm("p1", actor="cat"))
+    assert str(error) == "entry 'p1' waits for the confirmation of 'bob', not of 'cat'"
     entry = tb.confirm("p1", actor="bob")
     assert isinstance(entry, timebank.RecordedEntry)
     assert (entry.entry_id, entry.actor, entry.category) == ("p1", "ann", "gardening")

@@ -174,8 +174,8 @@ class Access:
         ledger = _party_bank(ledgers, _as_new(ledgers, pending), confirmer)
         if acting != confirmer or ledger is None:
             raise errors.NotPermitted(
-                f"entry {pending['entry_id']!r} waits for {confirmer!r}'s confirmation,"
-                f" not {acting!r}'s",
+                f"entry {pending['entry_id']!r} waits for the confirmation of {confirmer!r},"
+                f" not of {acting!r}",
                 actor=actor,
                 action=Action.RECORD_OWN.value,
                 bank=ledgers[0].bank_id,

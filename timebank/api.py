@@ -911,10 +911,13 @@ class Timebank(Reporting, Importing):
         reversal itself). Nothing is deleted or edited. Needs ``reverse`` in
         the entry's bank (both banks for an inter-bank entry), which reverses
         all of it in one transaction."""
-        target = self.entry(entry_id)
+        # the input's form first, as every command checks it (docs/concepts.md)
+        entry_id = validate_entry_id(entry_id)
         actor = validate_actor_id(actor)
         new_id = _entry_id(reversal_id)
         day = None if occurred_on is None else parse_date(occurred_on)
+        behalf = _optional_member(on_behalf_of)
+        target = self.entry(entry_id)
 
         def new(today: date) -> NewEntry:
             return NewEntry(
@@ -927,9 +930,7 @@ class Timebank(Reporting, Importing):
                 reverses=target.entry_id,
             )
 
-        return self._write_entry(
-            target.bank, new, actor, _optional_member(on_behalf_of), target.receiver_bank
-        )
+        return self._write_entry(target.bank, new, actor, behalf, target.receiver_bank)
 
     @serialised
     def entry(self, entry_id: str) -> RecordedEntry:
