@@ -148,6 +148,7 @@ def test_help_cannot_be_dated_before_a_party_joined(tb: timebank.Timebank, bank:
     error = refused(tb, errors.OccurredBeforeJoining,
                     lambda: tb.record_exchange(bank, "ann", "dee", "1", actor=ACTOR, occurred_on="2026-02-28"))  # fmt: skip
     assert error.ids["member"] == "dee"
+    assert " is outside the membership of 'dee' (" in str(error)
     tb.record_exchange(bank, "ann", "dee", "1", actor=ACTOR, occurred_on="2026-03-01")
 
 

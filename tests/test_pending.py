@@ -106,6 +106,7 @@ def test_members_give_directly_up_to_the_threshold_and_propose_above_it(
         tb, errors.ApprovalRequired, lambda: tb.donate(bank, "ann", "5:01", actor="ann")
     )
     assert isinstance(error, errors.NotPermitted)
+    assert str(error).startswith("301 minutes is above the approval threshold of bank ")
     tb.donate(bank, "ann", "5:01", actor="co")  # a coordinator's recording is the approval
 
 

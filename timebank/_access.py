@@ -113,8 +113,8 @@ class Access:
             threshold = home.policy.approval_threshold_minutes
             if threshold is not None and new.minutes > threshold:
                 raise errors.ApprovalRequired(
-                    f"{new.minutes} minutes is above bank {home.bank_id!r}'s approval"
-                    f" threshold ({threshold}): propose it for a coordinator to approve",
+                    f"{new.minutes} minutes is above the approval threshold of bank"
+                    f" {home.bank_id!r} ({threshold}): propose it for a coordinator to approve",
                     actor=actor,
                     action=Action.RECORD.value,
                     bank=home.bank_id,

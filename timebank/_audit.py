@@ -417,10 +417,13 @@ class _Auditor:
             for member, _ in changes:
                 if not member.startswith("@") and not bank.member_on(member, day):
                     self.find("outside_membership",
-                              f"entry {entry_id!r} on {day} is outside {member!r}'s membership",
+                              f"entry {entry_id!r} on {day} is outside the membership"
+                              f" of {member!r}",
                               member=member, **ids)  # fmt: skip
         if sum(m for _, m in legs) != 0:
-            self.find("unbalanced_entry", f"entry {entry_id!r}'s legs do not sum to zero", **ids)
+            self.find(
+                "unbalanced_entry", f"the legs of entry {entry_id!r} do not sum to zero", **ids
+            )
         self._limits(bank, entry_id, changes, d.get("flags"), ids)
 
     def _indexed(

@@ -872,8 +872,8 @@ class Bank(Aggregate):
         for member in parties:
             if not self.in_membership(member, new.occurred_on):
                 raise errors.OccurredBeforeJoining(
-                    f"entry {new.entry_id!r} on {new.occurred_on} is outside"
-                    f" {member!r}'s membership ({self._membership_text(member)})",
+                    f"entry {new.entry_id!r} on {new.occurred_on} is outside the membership"
+                    f" of {member!r} ({self._membership_text(member)})",
                     bank=self.bank_id,
                     entry_id=new.entry_id,
                     member=member,
