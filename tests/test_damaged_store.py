@@ -348,3 +348,24 @@ def test_an_event_deleted_from_the_log_is_a_named_error_and_found(
             ("bank_unreadable", f"bank 'riverside' cannot be loaded: event {versions[1]} of its"
                                 f" stream is missing: the next stored is event {versions[1] + 1}")
         ]  # fmt: skip
+
+
+def test_an_entry_read_alone_with_a_damaged_field_is_a_named_error(
+    base: Path, tmp_path: Path
+) -> None:
+    """An entry whose event, from before its bank's snapshot, lost its
+    ``timestamp`` field to one flipped bit: ``entry`` reads that event
+    alone, and its fields too are read as damage, ``event_unreadable``
+    (the flipped-bit test found an ``AttributeError`` there on Python
+    3.12, after a change had moved that reading out of the guarded block)."""
+    path = _fresh_copy(base, tmp_path)
+    with timebank.open(f"sqlite:///{path}", clock=_clock, create=False) as tb:
+        found = tb._app.index.find_entry("demo-inter-bank-1")
+    assert found is not None
+    before, after = _flip(path, "stored_events", (found.bank_uuid.hex, found.version), 2, 0)
+    assert b'"timestamp"' in before
+    assert b'"uimestamp"' in after
+    with timebank.open(f"sqlite:///{path}", clock=_clock, create=False) as tb:
+        with pytest.raises(errors.EventUnreadable, match=r"entry 'demo-inter-bank-1' cannot be"):
+            tb.entry("demo-inter-bank-1")
+        assert "event_unreadable" in {f.check for f in tb.audit().errors}

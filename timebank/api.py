@@ -949,18 +949,19 @@ class Timebank(Reporting, Importing):
                 )
             raise errors.EntryNotFound(f"no entry {entry_id!r}", entry_id=entry_id)
         ledger = self._app.bank_by_uuid(found.bank_uuid)
-        with self._app.unreadable_named(f"entry {entry_id!r}"):
+        with self._app.unreadable_named(f"entry {entry_id!r}"):  # reading it and its fields
             events = self._app.events.get(found.bank_uuid, gt=found.version - 1, lte=found.version)
             entry_event = next(iter(events), None)
-        if not isinstance(entry_event, Bank.EntryEvent):  # the index and the log disagree
-            held = "no event" if entry_event is None else f"a {type(entry_event).__name__} event"
-            raise errors.EventUnreadable(
-                f"entry {entry_id!r} cannot be read from the store {self.url}: the entry index"
-                f" names event {found.version} of bank {ledger.bank_id!r}, and the log holds"
-                f" {held} there. {DAMAGED_CURE}",
-                url=self.url,
-            )
-        return recorded_entry(entry_event, ledger.bank_id, found.reversed_by)
+            if isinstance(entry_event, Bank.EntryEvent):
+                return recorded_entry(entry_event, ledger.bank_id, found.reversed_by)
+        # the index and the log disagree
+        held = "no event" if entry_event is None else f"a {type(entry_event).__name__} event"
+        raise errors.EventUnreadable(
+            f"entry {entry_id!r} cannot be read from the store {self.url}: the entry index"
+            f" names event {found.version} of bank {ledger.bank_id!r}, and the log holds"
+            f" {held} there. {DAMAGED_CURE}",
+            url=self.url,
+        )
 
     def _entry_today(self, home: Bank, other_bank: str | None) -> date:
         """The date of an entry given none: today in ``home``, or in
