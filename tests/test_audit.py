@@ -223,6 +223,24 @@ def test_an_event_copied_through_the_raw_database_is_found(
     assert check in _audit(url)
 
 
+def test_every_stream_of_a_sound_log_runs_from_1_without_a_gap(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    """What the audit's ``event_missing`` check reads, on every backend: each
+    stream's count of events and highest version, equal on a sound log, and
+    every event of the log counted once."""
+    from timebank.domain.registry import REGISTRY_ID
+
+    tb.record_exchange(bank, "ann", "bob", "1", actor=ACTOR)
+    tb.create_bank("hub", name="Hub", actor=ACTOR, opened_on="2026-01-01")
+    streams = tb._app.index.stream_versions()
+    assert {bank_uuid(bank).hex, bank_uuid("hub").hex, REGISTRY_ID.hex} == streams.keys()
+    assert all(events == highest for events, highest in streams.values()), streams
+    assert streams[bank_uuid(bank).hex][0] == 6  # opened, four joined, one exchange
+    assert sum(events for events, _ in streams.values()) == tb._app.recorder.max_notification_id()
+    assert tb.audit().ok
+
+
 def test_an_event_appended_out_of_band_is_found(tmp_path: Path) -> None:
     url = _store(tmp_path)
 

@@ -307,7 +307,8 @@ def test_an_event_deleted_from_the_log_is_a_named_error_and_found(
     about unpacking). One in the middle: loading the bank is
     ``event_unreadable`` naming the missing event (the library's
     ``OriginatorVersionError: (6, 5)`` reached the caller), and the audit
-    names the bank and the event."""
+    names the bank and the event, and finds the gap in the bank's log
+    (``event_missing``), which it did only by its consequences."""
     path = _fresh_copy(base, tmp_path)
     url = f"sqlite:///{path}"
     with timebank.open(url, clock=_clock, create=False) as tb:
@@ -348,6 +349,13 @@ def test_an_event_deleted_from_the_log_is_a_named_error_and_found(
             ("bank_unreadable", f"bank 'riverside' cannot be loaded: event {versions[1]} of its"
                                 f" stream is missing: the next stored is event {versions[1] + 1}")
         ]  # fmt: skip
+        (missing,) = [f for f in report.errors if f.check == "event_missing"]
+        assert missing.message == (
+            f"the log of bank 'riverside' holds {versions[2] - 1} events numbered up to"
+            f" {versions[2]}: 1 event missing (deleted around timebank)"
+        )
+        assert missing.ids == {"bank": DEMO_BANK, "events": versions[2] - 1,
+                               "highest": versions[2]}  # fmt: skip
 
 
 def test_an_entry_read_alone_with_a_damaged_field_is_a_named_error(

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import attrs
 import orjson
 
-from timebank._audit_index import ExpectedIndex, StoredIndex, index_findings
+from timebank._audit_index import ExpectedIndex, StoredIndex, index_findings, missing_events
 from timebank._audit_tables import (
     CONNECTIONS_WAITING,
     STALE,
@@ -37,6 +37,7 @@ from timebank._output import counted
 from timebank.domain.bank import PENDING_DAYS, PENDING_FIELDS, Awaiting, MemberStatus
 from timebank.domain.errors import EventUnreadable
 from timebank.domain.policy import BalanceLimits, Policy
+from timebank.domain.registry import REGISTRY_ID
 from timebank.domain.roles import Role
 from timebank.domain.values import CLEARING_PREFIX, OPENING, POT, AccountKind, EntryKind
 from timebank.readmodel import ReadModel, SqliteReadModelDB, no_cyclic_gc
@@ -629,6 +630,8 @@ def _compare_index(auditor: _Auditor, index: StoredIndex) -> None:
     """The store's entry and pending indexes against the replay's."""
     pending = [(e, stream) for stream, b in auditor.banks.items() for e in b.pending]
     bank_ids = {stream: b.bank_id for stream, b in auditor.banks.items()}
+    for message, ids in missing_events(index, bank_ids, REGISTRY_ID.hex):
+        auditor.find("event_missing", message, **ids)
     for check, message, ids in index_findings(
         auditor.index, auditor.entries, pending, index, bank_ids, auditor.left_out
     ):

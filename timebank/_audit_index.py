@@ -28,7 +28,7 @@ import attrs
 from timebank._output import counted
 from timebank.storage.base import IndexRow
 
-__all__ = ["ExpectedIndex", "StoredIndex", "index_findings"]
+__all__ = ["ExpectedIndex", "StoredIndex", "index_findings", "missing_events"]
 
 #: Index rows read per query.
 PAGE = 20_000
@@ -38,12 +38,14 @@ _MASK = (1 << 64) - 1
 @attrs.frozen
 class StoredIndex:
     """What the audit reads of the indexes: at its moment of the store, the
-    highest version of each stream's entry-index rows (``extent``) and every
-    pending-index row; then the entry index a page at a time (``page``)."""
+    highest version of each stream's entry-index rows (``extent``), every
+    pending-index row, and each stream's count of events and highest
+    version (``streams``); then the entry index a page at a time (``page``)."""
 
     extent: Mapping[str, int]
     pending: set[tuple[str, str]]
     page: Callable[[str, int], Sequence[IndexRow]]
+    streams: Mapping[str, tuple[int, int]]
 
 
 class ExpectedIndex:
@@ -110,6 +112,33 @@ def index_findings(
                + _parts(missing, "of the log's pending entries missing from it",
                         extra, "for no pending entry of the log"),
                {**ids, "entry_id": (missing or extra)[0]})  # fmt: skip
+
+
+def missing_events(
+    stored: StoredIndex, bank_ids: Mapping[str, str], registry: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(message, ids) for each stream of the log whose versions do not run
+    from 1 without a gap: an event deleted around timebank. ``bank_ids``
+    names each bank's stream; ``registry`` is the registry's."""
+    for stream, (events, highest) in sorted(stored.streams.items()):
+        if events == highest:
+            continue
+        bank = bank_ids.get(stream)
+        name = (
+            f"bank {bank!r}"
+            if bank is not None
+            else "the registry of banks"
+            if stream == registry
+            else f"stream {stream}"
+        )
+        how = (
+            f"{counted(highest - events, 'event')} missing (deleted around timebank)"
+            if highest > events
+            else "versions below 1 (written around timebank)"
+        )
+        yield (f"the log of {name} holds {counted(events, 'event')} numbered up to {highest}:"
+               f" {how}",
+               {"bank": bank or stream, "events": events, "highest": highest})  # fmt: skip
 
 
 def _rows(stored: StoredIndex, only: set[str] | None = None) -> Iterator[IndexRow]:

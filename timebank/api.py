@@ -1553,7 +1553,10 @@ class Timebank(Reporting, Importing):
         moment of the store (see :class:`StoredIndex`)."""
         index = self._app.index
         return StoredIndex(
-            index.entry_index_extent(), index.pending_index(), index.entry_index_page
+            index.entry_index_extent(),
+            index.pending_index(),
+            index.entry_index_page,
+            index.stream_versions(),
         )
 
     def _loaded_banks(self) -> tuple[dict[str, LoadedBank | str], str | None]:

@@ -159,6 +159,13 @@ class LedgerIndex(Protocol):
         ``after``, in id order (the audit's)."""
         ...
 
+    def stream_versions(self) -> dict[str, tuple[int, int]]:
+        """Per stream of the log (as hex): how many events it holds, and
+        the highest version among them. A stream's versions run from 1 with
+        no gap, so the two are equal unless an event was deleted around
+        timebank. The audit reads it at its moment of the store."""
+        ...
+
     def pending_index(self) -> set[tuple[str, str]]:
         """Every row of the pending index: (entry id, bank stream as hex)."""
         ...

@@ -134,6 +134,14 @@ class MemoryRecorder(POPOApplicationRecorder):
                 extent[bank.hex] = max(extent.get(bank.hex, 0), version)
         return extent
 
+    def stream_versions(self) -> dict[str, tuple[int, int]]:
+        with self._database_lock:
+            return {
+                UUID(stream).hex: (len(versions), max(versions))
+                for stream, versions in self._stored_events_index.items()
+                if versions
+            }
+
     def entry_index_page(self, after: str, limit: int) -> Sequence[IndexRow]:
         with self._database_lock:
             ids = heapq.nsmallest(limit, (e for e in self._entries if e > after))

@@ -351,6 +351,14 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
         )
         return {row["bank_uuid"].hex: row["top"] for row in rows}
 
+    def stream_versions(self) -> dict[str, tuple[int, int]]:
+        rows = self._read(
+            "SELECT originator_id, count(*) AS events, max(originator_version) AS highest"
+            " FROM {schema}.{events} GROUP BY originator_id",
+            (),
+        )
+        return {row["originator_id"].hex: (row["events"], row["highest"]) for row in rows}
+
     def entry_index_page(self, after: str, limit: int) -> Sequence[IndexRow]:
         rows = self._read(
             "SELECT entry_id, bank_uuid, version, reverses FROM {schema}.timebank_entry_index"

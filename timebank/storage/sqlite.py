@@ -522,6 +522,14 @@ class SqliteRecorder(SQLiteApplicationRecorder):
         )
         return dict(rows)
 
+    def stream_versions(self) -> dict[str, tuple[int, int]]:
+        rows = self._read(
+            "SELECT originator_id, COUNT(*), MAX(originator_version)"  # noqa: S608 - the library's table name
+            f" FROM {self.events_table_name} GROUP BY originator_id",
+            (),
+        )
+        return {stream: (events, highest) for stream, events, highest in rows}
+
     def entry_index_page(self, after: str, limit: int) -> Sequence[IndexRow]:
         return self._read(
             "SELECT entry_id, bank_uuid, version, reverses FROM timebank_entry_index"
