@@ -124,18 +124,16 @@ def missing_events(
         if events == highest:
             continue
         bank = bank_ids.get(stream)
-        name = (
-            f"bank {bank!r}"
-            if bank is not None
-            else "the registry of banks"
-            if stream == registry
-            else f"stream {stream}"
-        )
-        how = (
-            f"{counted(highest - events, 'event')} missing (deleted around timebank)"
-            if highest > events
-            else "versions below 1 (written around timebank)"
-        )
+        if bank is not None:
+            name = f"bank {bank!r}"
+        elif stream == registry:
+            name = "the registry of banks"
+        else:
+            name = f"stream {stream}"
+        if highest > events:
+            how = f"{counted(highest - events, 'event')} missing (deleted around timebank)"
+        else:  # versions from 1 and unique: only one below 1 leaves more events than that
+            how = "versions below 1 (written around timebank)"
         yield (f"the log of {name} holds {counted(events, 'event')} numbered up to {highest}:"
                f" {how}",
                {"bank": bank or stream, "events": events, "highest": highest})  # fmt: skip

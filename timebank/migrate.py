@@ -2,9 +2,10 @@
 
 The event log is copied as it is stored, page by page in its recorded order;
 the index tables are rebuilt from the events with the same function the API
-writes them with; every bank is snapshotted in the new store; the profiles are
-copied in one transaction; then the two stores are compared (every balance, every bank, the
-number of entries and of pending entries, every profile). See docs/storage.md.
+writes them with; every bank is snapshotted in the new store; the profiles
+are copied in one transaction; then the two stores are compared (every
+balance, every bank, the number of entries and of pending entries, every
+profile). See docs/storage.md.
 """
 
 from __future__ import annotations
