@@ -192,7 +192,7 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
         # with one (a migration's profiles) are written in a transaction of
         # their own, as the SQLite and memory recorders write them.
         update = index_update_from(kwargs)
-        if stored_events or update is None:
+        if stored_events or update is None or update == IndexUpdate():  # nothing of its own
             ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
             return ids
         with self.datastore.transaction(commit=True) as curs:
