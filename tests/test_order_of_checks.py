@@ -9,7 +9,7 @@ same on every backend: memory.)
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -125,7 +125,7 @@ COMMANDS: dict[str, tuple[Callable[..., object], Args, list[Rule]]] = {
 
 
 @pytest.fixture(scope="module")
-def store() -> timebank.Timebank:
+def store() -> Iterator[timebank.Timebank]:
     """Riverside (opened 1 Jan 2026, a floor of -2 hours) with ann, bob, p,
     q, s, t and u (joined 1 Feb), sus (suspended) and gone (left); entries
     recorded-1 (ann helped bob 2 hours on 2 Feb), p-helped-q, undone and
@@ -161,7 +161,8 @@ def store() -> timebank.Timebank:
         tb.record_exchange("riverside", provider, receiver, hours, actor=ACTOR,
                            occurred_on=day, entry_id=entry_id)  # fmt: skip
     tb.reverse("undone", actor=ACTOR, reversal_id="undone-undo", occurred_on="2026-03-02")
-    return tb
+    yield tb
+    tb.close()
 
 
 def _cases(pairs: bool) -> list[Any]:
