@@ -2,8 +2,8 @@
 that breaks several rules raises the first of them in the documented order.
 For an exchange, a reversal, a member's leaving and a pending entry's
 confirmation and approval, each rule is broken alone, then together with
-each later one. (The order is the domain's, the
-same on every backend: memory.)
+each later one. (The order is the domain's, the same on every backend:
+memory.)
 """
 
 from __future__ import annotations
