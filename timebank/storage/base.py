@@ -24,7 +24,7 @@ from uuid import UUID
 import attrs
 from eventsourcing.persistence import InfrastructureFactory, StoredEvent
 
-from timebank.domain.errors import BackupRefused, RestoreRefused
+from timebank.domain.errors import BackupRefused, RestoreRefused, StorageError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -43,6 +43,7 @@ __all__ = [
     "combined",
     "index_update_from",
     "read_log_from_notifications",
+    "write_lock_timed_out",
 ]
 
 #: Entry ids asked about in one query by ``recorded_entry_ids``.
@@ -243,6 +244,15 @@ def read_log_from_notifications(
         (n.id, n.originator_id.hex, n.topic, n.state)
         for n in recorder.select_notifications(after + 1, limit)
     ]
+
+
+def write_lock_timed_out(url: str, seconds: float) -> StorageError:
+    """What a writer raises, on every backend, when another process held the
+    store's write lock for longer than it waits (docs/operations.md quotes
+    it)."""
+    return StorageError(
+        f"another process has held the write lock of {url} for more than {seconds} s", url=url
+    )
 
 
 class Backend(abc.ABC):

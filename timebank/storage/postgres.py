@@ -40,6 +40,7 @@ from timebank.storage.base import (
     ProfileStore,
     index_update_from,
     read_log_from_notifications,
+    write_lock_timed_out,
 )
 
 __all__ = ["PostgresBackend", "parse_postgres_url"]
@@ -496,13 +497,8 @@ class PostgresBackend(Backend):
                 self._lock_connection.execute(f"SET lock_timeout = '{LOCK_TIMEOUT_S}s'")
             connection = self._lock_connection
             connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (self._lock_key,))
-        except psycopg.errors.LockNotAvailable:
-            # the lock_timeout: said as SQLite's write lock says it
-            raise StorageError(
-                f"another process has held the write lock of {self.url} for more than"
-                f" {LOCK_TIMEOUT_S} s",
-                url=self.url,
-            ) from None
+        except psycopg.errors.LockNotAvailable:  # the lock_timeout
+            raise write_lock_timed_out(self.url, LOCK_TIMEOUT_S) from None
         except psycopg.Error as e:
             self._drop_lock_connection()
             raise StorageError(

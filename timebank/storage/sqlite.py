@@ -54,6 +54,7 @@ from timebank.storage.base import (
     Profile,
     ProfileStore,
     index_update_from,
+    write_lock_timed_out,
 )
 
 __all__ = ["SqliteBackend"]
@@ -698,11 +699,7 @@ class SqliteBackend(Backend):
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise StorageError(
-                        f"another process has held the write lock of {self.url} for more"
-                        f" than {LOCK_TIMEOUT_S} s",
-                        url=self.url,
-                    ) from None
+                    raise write_lock_timed_out(self.url, LOCK_TIMEOUT_S) from None
                 time.sleep(pause)
                 pause = min(pause * 2, 0.005)
         try:
