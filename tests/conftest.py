@@ -43,16 +43,19 @@ def fixed_clock() -> datetime:
     return NOW
 
 
-def open_store(kind: str, tmp_path: Path) -> Callable[[], timebank.Timebank]:
-    """A function that opens (or reopens) one store of ``kind``."""
+def open_store(
+    kind: str, tmp_path: Path, clock: Callable[[], datetime] | None = fixed_clock
+) -> Callable[[], timebank.Timebank]:
+    """A function that opens (or reopens) one store of ``kind`` (``clock``:
+    the fixed one of the tests, or ``None`` for the system's)."""
     if kind == "memory":
         backend = MemoryBackend()
-        return lambda: timebank.Timebank(backend, clock=fixed_clock)
+        return lambda: timebank.Timebank(backend, clock=clock)
     if kind == "postgres":
         url = new_postgres_schema()
-        return lambda: timebank.open(url, clock=fixed_clock)
+        return lambda: timebank.open(url, clock=clock)
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    return lambda: timebank.open(url, clock=fixed_clock)
+    return lambda: timebank.open(url, clock=clock)
 
 
 def new_postgres_schema() -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar, cast
@@ -53,6 +53,7 @@ from timebank.domain import errors
 from timebank.domain.bank import Bank, MemberStatus, bank_uuid, recorded_entry
 from timebank.domain.entries import NewEntry, RecordedEntry, group_legs, inter_bank_legs
 from timebank.domain.policy import Policy
+from timebank.domain.recording import recording_now
 from timebank.domain.registry import Registry
 from timebank.domain.roles import Action, Role
 from timebank.domain.values import (
@@ -111,10 +112,6 @@ BANK_NAME_LENGTH_MAX = 200
 
 Clock = Callable[[], datetime]
 _T = TypeVar("_T")
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def open(url: str | None = None, *, create: bool = True, clock: Clock | None = None) -> Timebank:
@@ -177,14 +174,16 @@ class Timebank(Reporting, Importing):
 
     ``clock`` returns the current time (timezone-aware); tests pass a fixed
     one. It says what day it is in each bank (an entry's default date, and
-    what is the future); ``recorded_at`` is when an event was stored, by the
-    system's clock. Close it (or use it as a context manager) when done.
+    what is the future), but never a day after the system's: it may put
+    today back, not forward. ``recorded_at`` is when an event was stored, by
+    the system's clock, kept strictly increasing. Close it (or use it as a
+    context manager) when done.
     """
 
     def __init__(self, backend: Backend, *, clock: Clock | None = None) -> None:
         self.backend = backend
         self.url = backend.url
-        self._clock = validate_function(clock, "clock", "returns the time") or _utc_now
+        self._clock = validate_function(clock, "clock", "returns the time") or recording_now
         self._closed = False
         try:
             self._app = LedgerApplication(backend)
@@ -224,7 +223,8 @@ class Timebank(Reporting, Importing):
 
     @serialised
     def today(self, bank: str | None = None) -> date:
-        """Today's date in the bank's timezone (default policy's without a bank)."""
+        """Today's date in the bank's timezone (default policy's without a
+        bank): the clock's, never after the system's."""
         return self._today_for(Policy() if bank is None else self.policy(bank))
 
     def _now(self) -> datetime:
@@ -1429,8 +1429,13 @@ class Timebank(Reporting, Importing):
         return self._today_for(ledger.policy)
 
     def _today_for(self, policy: Policy) -> date:
-        """Today's date in the policy's timezone, by this store's clock."""
-        return self._now().astimezone(ZoneInfo(policy.timezone)).date()
+        """Today's date in the policy's timezone, by this store's clock, but
+        never after the day of the time of recording: every event the command
+        goes on to record is stamped after that instant, so none is dated
+        after its own day (docs/architecture.md, "Two clocks")."""
+        zone = ZoneInfo(policy.timezone)
+        by_clock = self._now().astimezone(zone).date()
+        return min(by_clock, recording_now().astimezone(zone).date())
 
     # --- balances, statements and figures ---------------------------------------------
     @serialised

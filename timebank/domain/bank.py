@@ -21,6 +21,7 @@ from eventsourcing.domain import Aggregate, event
 from timebank.domain import errors
 from timebank.domain.entries import Leg, NewEntry, RecordedEntry, legs_for
 from timebank.domain.policy import LeaveRule, LimitMode, Policy
+from timebank.domain.recording import RecordedAggregate
 from timebank.domain.roles import Role, highest
 from timebank.domain.values import (
     CLEARING_PREFIX,
@@ -75,7 +76,7 @@ def bank_uuid(bank_id: str) -> UUID:
     return uuid5(_NAMESPACE, f"bank:{bank_id}")
 
 
-class Bank(Aggregate):
+class Bank(RecordedAggregate):
     """A time bank's ledger: members, accounts, balances and entries."""
 
     #: The version of the state a bank holds. A release that changes it (an

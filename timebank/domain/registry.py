@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from timebank.domain import errors
+from timebank.domain.recording import RecordedAggregate
 
 __all__ = ["REGISTRY_ID", "Registry"]
 
 REGISTRY_ID: UUID = uuid5(NAMESPACE_URL, "https://timebank.invalid/registry")
 
 
-class Registry(Aggregate):
+class Registry(RecordedAggregate):
     """Lists the banks of a store, in the order they were opened."""
 
     @staticmethod
