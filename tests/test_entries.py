@@ -380,13 +380,29 @@ def test_reversing_a_donation_the_pot_already_spent_is_refused(
 
 
 # --- statements, figures, restart -----------------------------------------------------------
-@pytest.mark.parametrize("account", [["ann"], None, 5, ("ann",)])
-def test_an_account_that_is_not_an_id_is_not_found(
+@pytest.mark.parametrize("account", [["ann"], None, 5, ("ann",), "@nothing", "@clearing:X", ""])
+def test_an_account_that_is_not_an_id_is_an_invalid_id(
     tb: timebank.Timebank, bank: str, account: object
 ) -> None:
-    """A list where an account goes was a raw TypeError (unhashable)."""
+    """A list where an account goes was a raw TypeError (unhashable), then
+    MemberNotFound; it is the form of an input, checked first."""
     for read in (tb.balance, tb.statement, tb.ledger_statement):
-        with pytest.raises(errors.MemberNotFound):
+        with pytest.raises(errors.InvalidId, match="invalid account: "):
+            read(bank, account)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("account", ["@pot", "@opening", "@clearing:riverside/hub", "zed"])
+def test_an_account_of_a_valid_form_is_read_or_not_found(
+    tb: timebank.Timebank, bank: str, account: str
+) -> None:
+    """The pot and the opening account are read; a clearing account the
+    bank never opened, and a member who never joined, are not found."""
+    if account in ("@pot", "@opening"):
+        assert tb.balance(bank, account) == 0
+        assert tb.statement(bank, account) == tb.ledger_statement(bank, account) == []
+        return
+    for read in (tb.balance, tb.statement, tb.ledger_statement):
+        with pytest.raises(errors.MemberNotFound, match="no account "):
             read(bank, account)  # type: ignore[operator]
 
 

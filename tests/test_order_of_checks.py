@@ -2,7 +2,8 @@
 that breaks several rules raises the first of them in the documented order.
 For an exchange, a reversal, a member's leaving and a pending entry's
 confirmation and approval, each rule is broken alone, then together with
-each later one. (The order is the domain's, the same on every backend:
+each later one; so is the form of each query's input with an unknown bank
+and member. (The order is the domain's, the same on every backend:
 memory.)
 """
 
@@ -21,11 +22,13 @@ from timebank import errors
 from .conftest import ACTOR, fixed_clock, snapshot_state
 
 Args = dict[str, Any]
-#: The errors of an input's form: raised before any other, in no set order.
+#: The errors of an input's form: raised before any other, in no set order
+#: (``InvalidInput`` itself: a query's page or flag).
 INPUT_FORM: set[type[errors.TimebankError]] = {
     errors.InvalidId,
     errors.InvalidAmount,
     errors.InvalidDate,
+    errors.InvalidInput,
 }
 #: A rule: the error that breaking it raises, the arguments it changes (two
 #: rules that change the same one are not broken together), and how.
@@ -122,6 +125,39 @@ COMMANDS: dict[str, tuple[Callable[..., object], Args, list[Rule]]] = {
         ],
     ),
 }  # fmt: skip
+
+_ACCOUNT = (errors.InvalidId, frozenset({"account"}), _set(account="not an id"))
+_NO_BANK = (errors.BankNotFound, frozenset({"bank"}), _set(bank="nowhere"))
+_NO_ACCOUNT = (errors.MemberNotFound, frozenset({"account"}), _set(account="zed"))
+_PAGE = (errors.InvalidInput, frozenset({"limit"}), lambda args: args.update(limit=0))
+_PERIOD = [
+    (errors.InvalidDate, frozenset({"start"}), _set(start="2026-02-31")),
+    (errors.InvalidDate, frozenset({"end"}), _set(end="31/03/2026")),
+    (errors.InvalidInput, frozenset({"rollup"}), lambda args: args.update(rollup="yes")),
+    _NO_BANK,
+]
+_MEMBER = (errors.InvalidId, frozenset({"member"}), _set(member="not an id"))
+QUERIES: dict[str, tuple[Callable[..., object], Args, list[Rule]]] = {
+    "balance": (timebank.Timebank.balance, {"bank": "riverside", "account": "ann"},
+                [_ACCOUNT, _NO_BANK, _NO_ACCOUNT]),
+    "statement": (timebank.Timebank.statement, {"bank": "riverside", "account": "ann"},
+                  [_ACCOUNT, _PAGE, _NO_BANK, _NO_ACCOUNT]),
+    "ledger statement": (timebank.Timebank.ledger_statement,
+                         {"bank": "riverside", "account": "ann"},
+                         [_ACCOUNT, _PAGE, _NO_BANK, _NO_ACCOUNT]),
+    "report": (timebank.Timebank.report, {"bank": "riverside"}, _PERIOD),
+    "member activity": (timebank.Timebank.member_activity, {"bank": "riverside"}, _PERIOD),
+    "member": (timebank.Timebank.member, {"bank": "riverside", "member": "ann"},
+               [_MEMBER, _NO_BANK,
+                (errors.MemberNotFound, frozenset({"member"}), _set(member="zed"))]),
+    "guardians": (timebank.Timebank.guardians, {"bank": "riverside", "member": "ann"},
+                  [_MEMBER, _NO_BANK]),
+    "pending": (timebank.Timebank.pending, {"bank": "riverside", "member": "ann"},
+                [_MEMBER, _NO_BANK]),
+    "role": (timebank.Timebank.role, {"bank": "riverside", "user": "ann"},
+             [(errors.InvalidId, frozenset({"user"}), _set(user="not an id")), _NO_BANK]),
+}  # fmt: skip
+COMMANDS.update(QUERIES)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from timebank.domain.values import (
     is_whole,
     parse_date,
     parse_minutes,
+    validate_account_id,
     validate_bank_id,
     validate_flag,
 )
@@ -130,9 +131,9 @@ class Reporting:
         so ``offset += len(page)`` until a page is shorter than ``limit``
         reads a statement of any length. Read from the read model; equal to
         :meth:`~timebank.Timebank.ledger_statement`, which replays the log."""
-        bank = validate_bank_id(bank)
-        self._app.bank(bank).balance(account)  # MemberNotFound for an unknown account
+        bank, account = validate_bank_id(bank), validate_account_id(account)
         check_page(limit, offset)
+        self._app.bank(bank).balance(account)  # MemberNotFound for an unknown account
         with self._reading() as db:
             return statement_lines(db, bank, account, limit, offset)
 
@@ -191,9 +192,11 @@ class Reporting:
     ) -> tuple[Bank, date, date]:
         """The bank, and the period's first and last days (defaults: the
         bank's opening, today)."""
-        info = self._app.bank(validate_bank_id(bank))
-        first = info.opened_on if start is None else parse_date(start)
-        last = self.today(info.bank_id) if end is None else parse_date(end)
+        bank = validate_bank_id(bank)
+        given = [None if day is None else parse_date(day) for day in (start, end)]
+        info = self._app.bank(bank)
+        first = info.opened_on if given[0] is None else given[0]
+        last = self.today(info.bank_id) if given[1] is None else given[1]
         if first > last:
             raise errors.InvalidInput(f"the period starts ({first}) after it ends ({last})")
         return info, first, last

@@ -68,6 +68,7 @@ from timebank.domain.values import (
     parse_date,
     parse_minutes,
     root_bank,
+    validate_account_id,
     validate_actor_id,
     validate_bank_id,
     validate_category,
@@ -367,7 +368,8 @@ class Timebank(Reporting, Importing):
     def role(self, bank: str, user: str) -> Role | None:
         """``user``'s role in a bank: granted there or in a parent bank, or
         ``member`` while an active member; ``None`` without one."""
-        return self._access.role(self._app.bank(validate_bank_id(bank)), validate_actor_id(user))
+        bank, user = validate_bank_id(bank), validate_actor_id(user)
+        return self._access.role(self._app.bank(bank), user)
 
     @serialised
     def appoint_guardian(self, bank: str, member: str, guardian: str, *, actor: str) -> BankInfo:
@@ -393,8 +395,8 @@ class Timebank(Reporting, Importing):
     @serialised
     def guardians(self, bank: str, member: str) -> list[str]:
         """The guardian angels appointed for a member in a bank."""
-        ledger = self._app.bank(validate_bank_id(bank))
-        return list(ledger.guardians.get(validate_member_id(member), []))
+        bank, member = validate_bank_id(bank), validate_member_id(member)
+        return list(self._app.bank(bank).guardians.get(member, []))
 
     def _bank_command(
         self, bank: str, actor: str, action: Action, what: str, change: Callable[[Bank], None]
@@ -457,8 +459,8 @@ class Timebank(Reporting, Importing):
     def member(self, bank: str, member: str) -> Member:
         """One member of a bank: kind, status, periods and balance; raises
         ``MemberNotFound`` if they never joined it."""
-        ledger = self._app.bank(validate_bank_id(bank))
-        member = validate_member_id(member)
+        bank, member = validate_bank_id(bank), validate_member_id(member)
+        ledger = self._app.bank(bank)
         if not ledger.is_member(member):
             raise errors.MemberNotFound(
                 f"{member!r} is not a member of bank {bank!r}", bank=bank, member=member
@@ -1440,8 +1442,10 @@ class Timebank(Reporting, Importing):
     # --- balances, statements and figures ---------------------------------------------
     @serialised
     def balance(self, bank: str, account: str) -> int:
-        """Current balance in minutes of a member, ``@pot`` or ``@opening``."""
-        return self._app.bank(validate_bank_id(bank)).balance(account)
+        """Current balance in minutes of a member, ``@pot``, ``@opening`` or a
+        clearing account (``@clearing:OTHER``)."""
+        bank, account = validate_bank_id(bank), validate_account_id(account)
+        return self._app.bank(bank).balance(account)
 
     @serialised
     def balances(self, bank: str | None = None) -> list[AccountBalance]:
@@ -1631,9 +1635,10 @@ class Timebank(Reporting, Importing):
         equal (the tests and the audit compare them). Slower: it decodes
         every entry event, and every line before ``offset`` too; a full
         page asks the entry index for reversals beyond it."""
-        ledger = self._app.bank(validate_bank_id(bank))
-        ledger.balance(account)  # raises MemberNotFound for an unknown account
+        bank, account = validate_bank_id(bank), validate_account_id(account)
         check_page(limit, offset)
+        ledger = self._app.bank(bank)
+        ledger.balance(account)  # raises MemberNotFound for an unknown account
         stored = self._app.index.select_postings(ledger.id, account, limit=offset + limit)
         lines: list[StatementLine] = []
         position: dict[str, int] = {}

@@ -38,6 +38,7 @@ __all__ = [
     "parse_date",
     "parse_minutes",
     "root_bank",
+    "validate_account_id",
     "validate_actor_id",
     "validate_bank_id",
     "validate_category",
@@ -246,6 +247,7 @@ _RULES = {
     "bank id": "lower-case letters, digits and '-', starting with a letter or digit, up to 40"
     " a level; a mini bank's path adds levels with '/', four levels at most",
     "category": "1-40 lower-case letters, digits, '_' or '-', starting with a letter or digit",
+    "account": "a member id, '@pot', '@opening', or '@clearing:' and a bank id",
 }
 
 
@@ -263,6 +265,20 @@ def validate_member_id(value: object) -> str:
 def validate_actor_id(value: object) -> str:
     """An actor id (who recorded something): same shape as a member id."""
     return _validate(_MEMBER_ID, value, "actor id")
+
+
+def validate_account_id(value: object) -> str:
+    """An account of a bank: a member's id, ``@pot``, ``@opening`` or a
+    clearing account, ``@clearing:`` and the other bank's id."""
+    if value in (POT, OPENING):
+        return str(value)
+    if isinstance(value, str) and value.startswith(CLEARING_PREFIX):
+        if _BANK_ID.fullmatch(value.removeprefix(CLEARING_PREFIX)):
+            return value
+    elif isinstance(value, str) and _MEMBER_ID.fullmatch(value):
+        return value
+    raise InvalidId(f"invalid account: {value!r} ({_RULES['account']})", value=value,
+                    what="account")  # fmt: skip
 
 
 def validate_entry_id(value: object) -> str:
