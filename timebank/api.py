@@ -1369,7 +1369,14 @@ class Timebank(Reporting, Importing):
         """The bank holding a pending entry (it is kept on the provider's bank)."""
         found = self._find_pending(entry_id)
         if found is None:
-            raise errors.PendingEntryNotFound(f"no pending entry {entry_id!r}", entry_id=entry_id)
+            # a retry of a confirmation or approval that took effect (its
+            # reply lost) lands here: say so (docs/workflows.md, retrying)
+            recorded = self._app.index.find_entry(entry_id) is not None
+            raise errors.PendingEntryNotFound(
+                f"no pending entry {entry_id!r}"
+                + (f": entry {entry_id!r} is recorded" if recorded else ""),
+                entry_id=entry_id,
+            )
         return found
 
     def _find_pending(self, entry_id: str) -> Bank | None:

@@ -1,0 +1,189 @@
+"""Retries after a lost reply (docs/workflows.md, "Retrying after a lost
+reply"): writes fail at random, before their commit (nothing written) or
+after it (everything written, the reply lost), as a dropped connection
+makes them; each call is sent again until it is answered, as the docs say
+to. The store must end exactly as the same calls leave a store that never
+failed, and each call's answer must be the one it gave there.
+
+The failures are made in the store's real recorder, around its real
+``insert_events``: the commit itself is the backend's own.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from eventsourcing.persistence import OperationalError
+
+import timebank
+from timebank import errors
+
+from .conftest import ACTOR, BACKENDS, fixed_clock, open_store
+
+HUB = "r/hub"
+#: Calls made; a third of writes fail (half before their commit, half after).
+CALLS, FAILING = 100, 0.33
+
+Call = Callable[[timebank.Timebank], Any]
+
+
+class _LostReplies:
+    """The real ``insert_events`` of a recorder, failing on a random share of
+    calls: before it (nothing written) or after its commit (reply lost)."""
+
+    def __init__(self, insert_events: Callable[..., Any], rng: random.Random) -> None:
+        self.insert_events = insert_events
+        self.rng = rng
+        self.before = self.after = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        fate = self.rng.random()
+        if fate < FAILING / 2:
+            self.before += 1
+            raise OperationalError("server closed the connection before the commit")
+        result = self.insert_events(*args, **kwargs)
+        if fate < FAILING:
+            self.after += 1
+            raise OperationalError("server closed the connection after the commit")
+        return result
+
+
+def _calls(rng: random.Random) -> list[tuple[str, str, Call]]:
+    """(id, kind, call): exchanges, inter-bank ones, donations, group
+    exchanges, reversals, proposals and their confirmations, each with the
+    caller's own id, in an order drawn once."""
+    calls: list[tuple[str, str, Call]] = []
+    recorded: list[str] = []
+    proposed: list[tuple[str, str]] = []
+    members = ["a", "b", "c", "d"]
+    for n in range(CALLS):
+        kind = rng.choice(["exchange", "inter", "donation", "group", "reversal", "proposal",
+                           "confirmation"])  # fmt: skip
+        p, q = rng.sample(members, 2)
+        minutes = rng.randint(15, 120)
+        entry_id = f"{kind[:3]}-{n}"
+        call: Call
+        if kind == "exchange":
+            call = lambda tb, i=entry_id, p=p, q=q, m=minutes: tb.record_exchange(  # noqa: E731
+                "r", p, q, minutes=m, actor=ACTOR, entry_id=i
+            )
+        elif kind == "inter":
+            call = lambda tb, i=entry_id, p=p, m=minutes: tb.record_exchange(  # noqa: E731
+                "r", p, "e", minutes=m, actor=ACTOR, receiver_bank=HUB, entry_id=i
+            )
+        elif kind == "donation":
+            call = lambda tb, i=entry_id, p=p, m=minutes: tb.donate(  # noqa: E731
+                "r", p, minutes=m, actor=ACTOR, entry_id=i
+            )
+        elif kind == "group":
+            giver, *takers = rng.sample(members, 3)
+            call = lambda tb, i=entry_id, g=giver, t=takers: tb.record_group_exchange(  # noqa: E731
+                "r", {g: "1"}, {t[0]: "0:30", t[1]: "0:30"}, actor=ACTOR, entry_id=i
+            )
+        elif kind == "reversal":
+            if not recorded:
+                continue
+            original = rng.choice(recorded)
+            call = lambda tb, i=entry_id, o=original: tb.reverse(  # noqa: E731
+                o, actor=ACTOR, reversal_id=i
+            )
+        elif kind == "proposal":
+            call = lambda tb, i=entry_id, p=p, q=q, m=minutes: tb.propose(  # noqa: E731
+                "r", "exchange", p, q, minutes=m, actor=p, entry_id=i
+            )
+            proposed.append((entry_id, q))
+        else:
+            if not proposed:
+                continue
+            entry_id, confirmer = proposed.pop(0)
+            call = lambda tb, i=entry_id, c=confirmer: tb.confirm(i, actor=c)  # noqa: E731
+        if kind in ("exchange", "inter", "donation", "group"):
+            recorded.append(entry_id)
+        calls.append((entry_id, kind, call))
+    return calls
+
+
+def _answered(
+    tb: timebank.Timebank, entry_id: str, kind: str, call: Call, settled: list[str] | None = None
+) -> Any:
+    """The call's answer, sent again after each StorageError as the docs
+    say; a rule's refusal is an answer too (its error's class). A
+    confirmation that took effect though its reply was lost is added to
+    ``settled``."""
+    lost = False
+    for _ in range(100):
+        try:
+            return _plain(call(tb))
+        except errors.StorageError:
+            lost = True
+        except errors.PendingEntryNotFound as e:
+            # a confirmation whose reply was lost had taken effect: the retry
+            # says so, and the entry is read (docs/workflows.md)
+            if kind == "confirmation" and lost and "is recorded" in str(e):
+                if settled is not None:
+                    settled.append(entry_id)
+                return _plain(tb.entry(entry_id))
+            return type(e)
+        except errors.TimebankError as e:
+            return type(e)
+    pytest.fail(f"{entry_id}: still failing after 100 attempts")
+
+
+def _plain(answer: Any) -> Any:
+    """An answer without the moment it was recorded (which differs between
+    two stores)."""
+    if isinstance(answer, timebank.RecordedEntry):
+        return attrs.evolve(answer, recorded_at=None)  # type: ignore[arg-type]
+    return answer
+
+
+def _state(tb: timebank.Timebank) -> tuple[object, ...]:
+    return (
+        sorted((b.bank, b.account, b.balance_minutes) for b in tb.balances()),
+        [(p.entry_id, p.awaiting, p.minutes) for bank in ("r", HUB) for p in tb.pending(bank)],
+        tb._app.index.count_entries(),
+    )
+
+
+def _opened(tb: timebank.Timebank) -> None:
+    floor = timebank.BalanceLimits(lowest_minutes=-600, highest_minutes=None)
+    tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01",
+                   policy=timebank.Policy(individual=floor))  # fmt: skip
+    tb.create_bank(HUB, name="Hub", actor=ACTOR, opened_on="2026-01-01")
+    for member in ("a", "b", "c", "d"):
+        tb.join("r", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    tb.join(HUB, "e", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_calls_retried_after_lost_replies_leave_the_store_as_a_run_without_faults(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _calls(random.Random(20261205))
+    with timebank.open("memory://", clock=fixed_clock) as twin:
+        _opened(twin)
+        expected = [_answered(twin, i, k, call) for i, k, call in calls]
+        expected_state = _state(twin)
+    reopen = open_store(kind, tmp_path)
+    with reopen() as tb:
+        _opened(tb)
+        recorder = tb._app.recorder
+        faults = _LostReplies(recorder.insert_events, random.Random(6))
+        monkeypatch.setattr(recorder, "insert_events", faults)
+        settled: list[str] = []
+        answers = [_answered(tb, i, k, call, settled) for i, k, call in calls]
+        monkeypatch.undo()
+        # each kind of fault came, and a confirmation's reply was lost
+        assert faults.before > 5, faults.before
+        assert faults.after > 5, faults.after
+        assert settled, "no confirmation was retried after its commit"
+        assert answers == expected
+        assert _state(tb) == expected_state
+        assert tb.audit().findings == ()
+    with reopen() as again:
+        assert _state(again) == expected_state
