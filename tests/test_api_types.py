@@ -60,6 +60,9 @@ GOOD_FOR: dict[tuple[str, str], Any] = {
         {"entry_id": "i1", "occurred_on": "2026-02-01", "kind": "exchange",
          "provider": "ann", "receiver": "bob", "hours": "1", "bank": "riverside"}
     ],
+    ("check_balances", "rows"): [
+        {"bank": "riverside", "account": "ann", "on": "2026-02-01", "hours": "1"}
+    ],
 }  # fmt: skip
 
 #: Not a call on the store's contents.

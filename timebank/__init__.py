@@ -20,7 +20,14 @@ from timebank.domain.values import (
     format_hours,
     parse_minutes,
 )
-from timebank.importing import ImportFailed, ImportResult, RowProblem, read_csv
+from timebank.importing import (
+    BalanceCheck,
+    BalanceMismatch,
+    ImportFailed,
+    ImportResult,
+    RowProblem,
+    read_csv,
+)
 from timebank.readmodel import ReadModel
 from timebank.readmodel.report import (
     AreaFigures,
@@ -58,7 +65,9 @@ __all__ = [
     "AreaFigures",
     "AuditReport",
     "Backup",
+    "BalanceCheck",
     "BalanceLimits",
+    "BalanceMismatch",
     "BankInfo",
     "CategoryFigures",
     "EntryKind",

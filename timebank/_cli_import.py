@@ -48,18 +48,21 @@ _max_errors = click.option(
 
 @cli.group("import")
 def import_() -> None:
-    """Import historic members and entries: a whole file or nothing (docs/import.md)."""
+    """Import historic members and entries: a whole file or nothing; check the
+    older system's balances against them (docs/import.md)."""
 
 
-def _import_command(name: str) -> Callable[[Callable[..., Any]], click.Command]:
+def _import_command(
+    name: str, outcome: str = "nothing was imported"
+) -> Callable[[Callable[..., Any]], click.Command]:
     def decorate(func: Callable[..., Any]) -> click.Command:
-        return import_.command(name)(_errors_as_one_line(_problems_listed(func)))
+        return import_.command(name)(_errors_as_one_line(_problems_listed(func, outcome)))
 
     return decorate
 
 
-def _problems_listed(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Every problem of a failed import on its own line, then exit 1."""
+def _problems_listed(func: Callable[..., Any], outcome: str) -> Callable[..., Any]:
+    """Every problem of a failed import (or check) on its own line, then exit 1."""
 
     @functools.wraps(func)  # keeps click's parameters
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -70,7 +73,7 @@ def _problems_listed(func: Callable[..., Any]) -> Callable[..., Any]:
                 click.echo(str(problem), err=True)
             stopped = "" if e.limit_reached is None else f" ({_stopped(e.limit_reached)})"
             click.echo(f"error: import_failed: {counted(len(e.problems), 'problem')}{stopped};"
-                       " nothing was imported", err=True)  # fmt: skip
+                       f" {outcome}", err=True)  # fmt: skip
             sys.exit(1)
 
     return wrapper
@@ -143,6 +146,25 @@ def import_entries(
         click.echo(f"flagged: {entry_id} breaches a balance limit (see timebank near-limit)")
     if len(result.flagged) > 20:
         click.echo(f"flagged: ... and {len(result.flagged) - 20} more")
+
+
+@_import_command("check-balances", "nothing was checked")
+@_file
+@_date_format
+@_max_errors
+def check_balances(file: Path, date_format: str | None, max_errors: int) -> None:
+    """Check the balances an older system showed, FILE (bank, account, on,
+    hours), against the store's at the end of each day ON; writes nothing.
+    Exit 1 if any differs."""
+    with _store(create=False) as tb:
+        result = tb.check_balances(
+            read_csv(file), source=str(file), date_format=date_format, max_errors=max_errors
+        )
+    for mismatch in result.mismatches:
+        click.echo(str(mismatch))
+    click.echo(result.summary())
+    if not result.ok:
+        sys.exit(1)
 
 
 def _timezone(tb: Timebank, bank: str) -> str:

@@ -19,7 +19,7 @@ import functools
 import io
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -44,10 +44,12 @@ from timebank.domain.values import (
     TOO_EARLY,
     AccountKind,
     EntryKind,
+    format_hours,
     is_whole,
     iso_day,
     parent_bank,
     parse_minutes,
+    validate_account_id,
     validate_actor_id,
     validate_bank_id,
     validate_category,
@@ -57,18 +59,23 @@ from timebank.domain.values import (
     validate_profile_text,
 )
 from timebank.readmodel import no_cyclic_gc
+from timebank.readmodel.statement import balance_on
 from timebank.storage import IndexUpdate
 
 if TYPE_CHECKING:
     from timebank._access import Access
     from timebank._ledger import LedgerApplication
+    from timebank.readmodel._db import ReadModelDB
 
 __all__ = [
+    "BALANCE_COLUMNS",
     "ENTRY_COLUMNS",
     "ENTRY_COLUMNS_REQUIRED",
     "ERRORS_MAX",
     "MEMBER_COLUMNS",
     "MEMBER_COLUMNS_REQUIRED",
+    "BalanceCheck",
+    "BalanceMismatch",
     "CsvRows",
     "ImportFailed",
     "ImportResult",
@@ -166,6 +173,69 @@ class ImportResult:
         )
 
 
+#: The columns of a balances file (docs/import.md, "Checking balances").
+BALANCE_COLUMNS = ("bank", "account", "on", "hours")
+
+
+@attrs.frozen
+class BalanceMismatch:
+    """A balance of a balances file that the store does not give."""
+
+    file: str
+    line: int
+    bank: str
+    account: str
+    on: date
+    expected_minutes: int
+    actual_minutes: int
+
+    @property
+    def difference_minutes(self) -> int:
+        """The store's balance less the file's."""
+        return self.actual_minutes - self.expected_minutes
+
+    def __str__(self) -> str:
+        difference = self.difference_minutes
+        more_or_less = "more" if difference > 0 else "less"
+        return (
+            f"{self.file}:{self.line}: hours: {format_hours(self.expected_minutes)}: the store"
+            f" gives {format_hours(self.actual_minutes)} at the end of {self.on}"
+            f" ({format_hours(abs(difference))} {more_or_less})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**attrs.asdict(self), "on": self.on.isoformat(),
+                "difference_minutes": self.difference_minutes}  # fmt: skip
+
+
+@attrs.frozen
+class BalanceCheck:
+    """What :meth:`Importing.check_balances` found: every row compared."""
+
+    file: str
+    rows: int
+    mismatches: tuple[BalanceMismatch, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Every balance of the file is the store's."""
+        return not self.mismatches
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "rows": self.rows, "ok": self.ok,
+                "mismatches": [m.to_dict() for m in self.mismatches]}  # fmt: skip
+
+    def summary(self) -> str:
+        """One line: rows read, how many agree and how many differ."""
+        differ = len(self.mismatches)
+        agree = self.rows - differ
+        return (
+            f"{self.file}: {counted(self.rows, 'row')} read;"
+            f" {agree:,} {'agrees' if agree == 1 else 'agree'};"
+            f" {differ:,} {'differs' if differ == 1 else 'differ'}"
+        )
+
+
 # --- reading files -------------------------------------------------------------------
 class CsvRows:
     """The rows of a CSV file with a header row, as ``(line, row)``, read
@@ -251,11 +321,13 @@ def _text_file(path: Path) -> Iterator[io.TextIOWrapper]:
         raise
 
 
-def _failed_message(problems: list[RowProblem], limit: int | None = None) -> str:
+def _failed_message(
+    problems: list[RowProblem], limit: int | None = None, outcome: str = "nothing was imported"
+) -> str:
     shown = "\n".join(str(p) for p in problems[:20])
     more = f"\n... and {len(problems) - 20} more" if len(problems) > 20 else ""
     stopped = f"\n{_stopped(limit)}" if limit is not None else ""
-    return f"nothing was imported: {len(problems)} problem(s)\n{shown}{more}{stopped}"
+    return f"{outcome}: {counted(len(problems), 'problem')}\n{shown}{more}{stopped}"
 
 
 def _stopped(limit: int) -> str:
@@ -263,11 +335,15 @@ def _stopped(limit: int) -> str:
     return f"the limit of {counted(limit, 'problem')} was reached: the file may hold more"
 
 
-def _failed(problems: list[RowProblem], found: _Problems) -> ImportFailed:
+def _failed(
+    problems: list[RowProblem], found: _Problems, outcome: str = "nothing was imported"
+) -> ImportFailed:
     """The error of an import that found ``problems``; when they reached the
     limit, it says so (``limit_reached``): rows after went unchecked."""
     limit = found.limit if found.full else None
-    return ImportFailed(_failed_message(problems, limit), problems=problems, limit_reached=limit)
+    return ImportFailed(
+        _failed_message(problems, limit, outcome), problems=problems, limit_reached=limit
+    )
 
 
 # --- TimeOverflow's transfers ---------------------------------------------------------
@@ -728,6 +804,10 @@ def _signed_minutes(text: str) -> int:
     return parse_minutes(text, allow_negative=True)
 
 
+def _balance_minutes(text: str) -> int:
+    return parse_minutes(text, allow_negative=True, allow_zero=True)
+
+
 def _parse_group(  # noqa: PLR0912 - one flat check per column
     group_id: str,
     rows: list[tuple[int, Mapping[str, str]]],
@@ -968,6 +1048,8 @@ class Importing:
 
         def _same_entry_or_conflict(self, new: NewEntry) -> RecordedEntry: ...
 
+        def _reading(self) -> AbstractContextManager[ReadModelDB]: ...
+
         def entry(self, entry_id: str) -> RecordedEntry: ...
 
         def _ledgers(
@@ -997,6 +1079,74 @@ class Importing:
             flag_limits: bool = False,
             today: Callable[[Bank], date] | None = None,
         ) -> dict[str, list[str]]: ...
+
+    @serialised
+    def check_balances(
+        self,
+        rows: Iterable[Row] | Iterable[Mapping[str, str]],
+        *,
+        source: str = "balances",
+        date_format: str | None = None,
+        max_errors: int = ERRORS_MAX,
+    ) -> BalanceCheck:
+        """Compare the balances an older system showed (``bank, account, on,
+        hours``: docs/import.md, "Checking balances") with the store's at the
+        end of each day ``on``; writes nothing. Raises :class:`ImportFailed`
+        listing every row that cannot be read or names what the store does
+        not hold (up to ``max_errors``), before any balance is compared."""
+        rows = validate_rows(rows)
+        found = _Problems(source, max_errors)
+        parse_day = _day_parser(date_format)
+        listed = _check_columns(rows, frozenset(BALANCE_COLUMNS), BALANCE_COLUMNS, found)
+        wanted: list[tuple[int, str, str, date, int]] = []
+        given: dict[tuple[str, str, date], tuple[int, int, str]] = {}
+        for line, raw in listed:
+            row = {column: _text(raw, column) for column in BALANCE_COLUMNS}
+            bank = found.check(line, "bank", row["bank"], validate_bank_id)
+            account = found.check(line, "account", row["account"], validate_account_id)
+            day = found.check(line, "on", row["on"], parse_day)
+            minutes = found.check(line, "hours", row["hours"], _balance_minutes)
+            if bank is None or account is None or day is None or minutes is None:
+                continue
+            if not self._balance_row_holds(found, line, row, (bank, account, day)):
+                continue
+            earlier = given.setdefault((bank, account, day), (minutes, line, row["hours"]))
+            if earlier[0] != minutes:
+                again = f"{account!r} is given {earlier[2]} on {day} on line {earlier[1]}"
+                found.add(line, "hours", row["hours"], again)
+            wanted.append((line, bank, account, day, minutes))
+            if found.full:
+                break
+        if found.items:
+            raise _failed(found.items, found, "nothing was checked")
+        with self._reading() as db:
+            actual = [balance_on(db, bank, account, day) for _, bank, account, day, _ in wanted]
+        mismatches = tuple(
+            BalanceMismatch(source, line, bank, account, day, minutes, balance)
+            for (line, bank, account, day, minutes), balance in zip(wanted, actual, strict=True)
+            if balance != minutes
+        )
+        return BalanceCheck(source, len(wanted), mismatches)
+
+    def _balance_row_holds(
+        self, found: _Problems, line: int, row: Mapping[str, str], key: tuple[str, str, date]
+    ) -> bool:
+        """Whether the store holds the row's bank and account and its day is
+        not after the bank's today (else a problem at the column)."""
+        bank, account, day = key
+        try:
+            ledger = self._app.bank(bank)
+        except errors.BankNotFound as e:
+            found.add(line, "bank", row["bank"], e.message)
+            return False
+        if account not in ledger.balances:
+            found.add(line, "account", row["account"], f"no account {account!r} in bank {bank!r}")
+            return False
+        today = self._today_for(ledger.policy)
+        if day > today:
+            found.add(line, "on", row["on"], f"after today ({today}) in bank {bank!r}")
+            return False
+        return True
 
     @serialised
     def import_members(

@@ -30,7 +30,7 @@ from timebank.domain.values import CLEARING_PREFIX, POT, EntryKind
 from timebank.readmodel._db import ReadModelDB
 from timebank.views import StatementLine
 
-__all__ = ["statement_lines"]
+__all__ = ["balance_on", "statement_lines"]
 
 _KINDS = {kind.value: kind for kind in EntryKind}
 _FAR_IS_POT = frozenset({EntryKind.POT_EXCHANGE.value, EntryKind.DONATION.value})
@@ -60,6 +60,18 @@ _PAGE = (
     "  WHERE bank = ? AND account = ? ORDER BY seq LIMIT ? OFFSET ?) AS page"
     " JOIN rm_entries e ON e.seq = page.entry_seq ORDER BY page.seq"
 )
+
+
+def balance_on(db: ReadModelDB, bank: str, account: str, day: date) -> int:
+    """``account``'s balance in ``bank`` at the end of ``day``: the sum of its
+    lines dated on or before it (as a plain integer: PostgreSQL's sum of
+    BIGINT is NUMERIC)."""
+    ((balance,),) = db.execute(
+        "SELECT CAST(coalesce(sum(minutes), 0) AS BIGINT) FROM rm_entry_parties"
+        " WHERE bank = ? AND account = ? AND occurred_on <= ?",
+        (bank, account, day.isoformat()),
+    )
+    return int(balance)
 
 
 def statement_lines(
