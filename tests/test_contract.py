@@ -17,7 +17,7 @@ from .conftest import BACKENDS, TODAY
 CONTRACT_MODULES = [
     "test_entries", "test_group_exchanges", "test_membership", "test_workflows",
     "test_pending", "test_migrate", "test_contract", "test_reports", "test_import", "test_audit",
-    "test_backup", "test_subject_access",
+    "test_backup", "test_subject_access", "test_balance_check", "test_clocks", "test_retries",
 ]  # fmt: skip
 
 
