@@ -115,6 +115,8 @@ QUICK_BENCHMARKS = {
                   "bound: dry run, then sorted ceiling", "import / dry run",
                   "parse only (rows parsed and sorted)", "bound: parse only, then sorted ceiling"),
     "audit.py": ("audit, without the read model", "audit, whole audit", "ratio"),
+    "balances.py": ("recorded 2,000", "read model caught up", "201 rows read; 201 agree; 0 differ",
+                    "check, final balances", "per row", "check, halfway balances given as zero"),
     "banks.py": ("20 mini banks", "record_exchange (one bank)", "banks", "memberships",
                  "set_profile", "subject_access", "check_invariants", "figures, rolled up",
                  "report, rolled up"),
