@@ -13,7 +13,7 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, cast
 
@@ -648,6 +648,37 @@ def test_a_future_entry_is_judged_by_the_banks_own_day(
 
         _append(url, "ExchangeRecorded", copy, indexed=True)
         assert _audit(url) == found, (entry_id, day)
+
+
+@pytest.mark.parametrize("offset", ["+00:00", "+05:00"])
+def test_a_log_stamped_back_in_time_is_marked(tmp_path: Path, offset: str) -> None:
+    """An event stamped before the one before it in its bank's log (timebank
+    stamps each after the last, unless a clock is put back by more than a
+    minute) is marked once, where it happens: a stamp written in another
+    zone is compared as a time (10:30 at +05:00 is before 09:00 in UTC)."""
+    url = _store(tmp_path)
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        (state,) = conn.execute("SELECT state FROM stored_events ORDER BY rowid DESC LIMIT 1"
+                                ).fetchone()  # fmt: skip
+    last = datetime.fromisoformat(orjson.loads(state)["timestamp"]["_data_"])
+    back = (last - timedelta(hours=1)).astimezone(timezone(timedelta(hours=int(offset[1:3]))))
+    for entry_id in ("e3", "e4"):
+
+        def copy(e: dict[str, Any], entry_id: str = entry_id) -> None:
+            e.update(entry_id=entry_id)
+            e["timestamp"]["_data_"] = back.isoformat()
+
+        _append(url, "ExchangeRecorded", copy, indexed=True)
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        report = tb.audit()
+    # information, not an error (a clock put back does it too); the copies'
+    # own findings (a limit passed) are not this test's
+    assert "recorded_out_of_order" not in [f.check for f in report.errors]
+    marked = [f for f in report.findings if f.check == "recorded_out_of_order"]
+    assert [(f.severity, f.ids["bank"], f.ids["times"]) for f in marked] == [("info", "c", 1)]
+    assert f"stamped {back.isoformat()}, after an event stamped {last.isoformat()}" in (
+        marked[0].message
+    )
 
 
 def _json_values(value: Any) -> Iterator[str]:

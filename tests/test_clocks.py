@@ -151,11 +151,15 @@ def test_a_banks_events_are_stamped_after_the_one_before_whichever_writer_wrote_
         assert noon + apart <= late.recorded_at < noon + apart + timedelta(seconds=1)
         monkeypatch.setattr(recording, "CLOCK", behind)
         after = first.record_exchange("b", "bob", "ann", "1", actor=ACTOR, entry_id="e2")
+        findings = [(f.check, f.severity, f.ids) for f in first.audit().findings]
         if apart <= A_MINUTE:
             assert late.recorded_at < after.recorded_at < late.recorded_at + timedelta(seconds=1)
+            assert findings == []
         else:
             assert noon < after.recorded_at < noon + timedelta(seconds=1)
-        assert first.audit().findings == ()
+            # the audit marks where the bank's log goes back
+            assert findings == [("recorded_out_of_order", "info",
+                                 {"bank": "b", "event": findings[0][2]["event"], "times": 1})]  # fmt: skip
 
 
 def test_a_clock_set_a_year_ahead_and_corrected_is_followed_at_once(
@@ -176,7 +180,15 @@ def test_a_clock_set_a_year_ahead_and_corrected_is_followed_at_once(
         right = tb.record_exchange("b", "bob", "ann", "1", actor=ACTOR, entry_id="e2")
         assert right.occurred_on == date(2026, 6, 15)
         assert true <= right.recorded_at < true + timedelta(seconds=1)
-        assert tb.audit().findings == ()
+        # no error; the audit marks the correction, where the bank's log goes back
+        (finding,) = tb.audit().findings
+        assert (finding.check, finding.severity, finding.ids["bank"]) == (
+            "recorded_out_of_order",
+            "info",
+            "b",
+        )
+        assert "stamped 2026-06-15T12:00:00" in finding.message
+        assert "after an event stamped 2027-06-15T12:00:00" in finding.message
 
 
 #: System clock readings: each the last one moved by up to two minutes

@@ -315,6 +315,10 @@ class _Auditor:
         self.index = ExpectedIndex()
         #: streams with an event left out of the replay (unreadable)
         self.left_out: set[str] = set()
+        #: stream -> the stamp of its latest event read (checks only)
+        self.stamps: dict[str, str] = {}
+        #: stream -> (times it went back, the first: event, its stamp, the one before)
+        self.went_back: dict[str, tuple[int, int, str, str]] = {}
 
     def find(self, check: str, message: str, severity: str = ERROR, **ids: Any) -> None:
         self.findings.append(Finding(check, severity, message, ids))
@@ -338,6 +342,8 @@ class _Auditor:
                 # the table replay leaves the event's form to the checking one
                 problem = shape_problem(topic, d) if self.checks else None
             if problem is None:
+                if self.checks:
+                    self._stamped(seq, stream, d)
                 try:
                     self._apply(seq, stream, topic, state, d, version)
                     continue
@@ -348,6 +354,16 @@ class _Auditor:
                 self.find("event_unreadable",
                           f"event {seq} ({topic.rpartition(':')[2]}) cannot be read: {problem};"
                           " it was left out of the replay", event=seq, topic=topic)  # fmt: skip
+
+    def _stamped(self, seq: int, stream: str, d: dict[str, Any]) -> None:
+        """Note where a stream's stamps go back in time (``recorded_out_of_order``)."""
+        stamp = d["timestamp"]["_data_"]  # its form is checked (shape_problem)
+        before = self.stamps.get(stream)
+        self.stamps[stream] = stamp
+        if before is None or not _earlier(stamp, before):
+            return
+        times, *first = self.went_back.get(stream, (0, seq, stamp, before))
+        self.went_back[stream] = (times + 1, *first)
 
     def _apply(
         self, seq: int, stream: str, topic: str, state: bytes, d: dict[str, Any], version: int
@@ -527,6 +543,15 @@ class _Auditor:
                           " minutes with no flag", account=account, **ids)  # fmt: skip
 
     def finish(self) -> None:
+        for stream, (times, seq, stamp, before) in self.went_back.items():
+            bank = self.banks.get(stream)
+            where = "the registry" if bank is None else f"bank {bank.bank_id!r}"
+            self.find("recorded_out_of_order",
+                      f"the log of {where} goes back in time at event {seq}: stamped {stamp},"
+                      f" after an event stamped {before} ({counted(times, 'time')} in all):"
+                      " a system clock put back by more than a minute, or an edited log",
+                      INFO, **({} if bank is None else {"bank": bank.bank_id}), event=seq,
+                      times=times)  # fmt: skip
         by_id = {bank.bank_id: bank for bank in self.banks.values()}
         for bank in by_id.values():
             total = sum(bank.balances.values())
@@ -862,6 +887,14 @@ def log_batches(
             yield records
             if not more:
                 return
+
+
+def _earlier(stamp: str, than: str) -> bool:
+    """Whether one stamp (ISO) is before another: as text when both are in
+    UTC, as timebank writes them, else as times."""
+    if stamp.endswith("+00:00") and than.endswith("+00:00"):
+        return stamp < than  # "…:00+00:00" sorts before "…:00.000001+00:00", as it should
+    return datetime.fromisoformat(stamp) < datetime.fromisoformat(than)
 
 
 def _day(value: Any) -> date:
