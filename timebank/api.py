@@ -177,8 +177,9 @@ class Timebank(Reporting, Importing):
     one. It says what day it is in each bank (an entry's default date, and
     what is the future), but never a day after the system's: it may put
     today back, not forward. ``recorded_at`` is when an event was stored, by
-    the system's clock, kept strictly increasing. Close it (or use it as a
-    context manager) when done.
+    the system's clock, kept increasing in each bank's log through steps
+    back of up to a minute (docs/architecture.md, "Two clocks"). Close it
+    (or use it as a context manager) when done.
     """
 
     def __init__(self, backend: Backend, *, clock: Clock | None = None) -> None:

@@ -1,4 +1,4 @@
-"""The time of recording: the system's clock, made never to go back.
+"""The time of recording: the system's clock, made not to go back.
 
 Every event's ``timestamp`` comes from here, and so does the instant a
 command reads today from (``docs/architecture.md``, "Two clocks"). A process
