@@ -53,12 +53,22 @@ def render() -> str:
     settings = {**cli.context_settings, "terminal_width": 88}
     root = click.Context(cli, info_name="timebank", **settings)
     parts = [INTRO.format(main=cli.get_help(root).rstrip())]
-    for name in sorted(cli.commands):
-        command = cli.commands[name]
-        ctx = click.Context(command, info_name=name, parent=root, **settings)
-        text = command.get_help(ctx).rstrip()
-        parts.append(f"### `timebank {name}`\n\n```\n{text}\n```\n")
+    _commands(cli, root, settings, parts)
     return "\n".join(parts)
+
+
+def _commands(
+    group: click.Group, parent: click.Context, settings: dict[str, object], parts: list[str]
+) -> None:
+    """Each command of ``group``'s help, and its own commands' after it (a
+    group such as ``import`` or ``read-model``)."""
+    for name in sorted(group.commands):
+        command = group.commands[name]
+        ctx = click.Context(command, info_name=name, parent=parent, **settings)
+        text = command.get_help(ctx).rstrip()
+        parts.append(f"### `{ctx.command_path}`\n\n```\n{text}\n```\n")
+        if isinstance(command, click.Group):
+            _commands(command, ctx, settings, parts)
 
 
 if __name__ == "__main__":
