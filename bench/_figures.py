@@ -1,6 +1,24 @@
-"""The figure lines every benchmark prints (imported by the scripts beside it)."""
+"""The figure lines every benchmark prints, and the loading of one benchmark
+by another (imported by the scripts beside it)."""
 
 from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+
+def sibling(script: str) -> ModuleType:
+    """The benchmark ``script`` beside this file, loaded as a module (its
+    name, such as ``import.py``, may be no importable name)."""
+    spec = importlib.util.spec_from_file_location(
+        f"bench_{Path(script).stem}", Path(__file__).with_name(script)
+    )
+    if spec is None or spec.loader is None:
+        raise ImportError(f"bench/{script} is missing")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def line(

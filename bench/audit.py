@@ -16,24 +16,17 @@ with a fresh projection (no target; minutes at 1M).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import tempfile
 import time
 from pathlib import Path
 from typing import Literal
 
-from _figures import line
+from _figures import line, sibling
 
 import timebank
 
 TARGET_S = 30.0
-_spec = importlib.util.spec_from_file_location(
-    "reports_bench", Path(__file__).with_name("reports.py")
-)
-if _spec is None or _spec.loader is None:  # the store and figure lines of bench/reports.py
-    raise ImportError("bench/reports.py is missing")
-reports_bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(reports_bench)
+reports_bench = sibling("reports.py")  # its store and figure lines
 
 
 def add_profiles(tb: timebank.Timebank, members: int) -> None:

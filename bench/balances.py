@@ -16,24 +16,17 @@ the mismatches' listing is in the figure too).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from _figures import line
+from _figures import line, sibling
 
 import timebank
 from timebank.domain.values import format_hours
 
-_spec = importlib.util.spec_from_file_location(
-    "import_bench", Path(__file__).with_name("import.py")
-)
-if _spec is None or _spec.loader is None:  # the files and the import of bench/import.py
-    raise ImportError("bench/import.py is missing")
-import_bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(import_bench)
+import_bench = sibling("import.py")  # its store and figure lines
 
 
 def main() -> None:
