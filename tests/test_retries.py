@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -69,39 +70,31 @@ def _calls(rng: random.Random) -> list[tuple[str, str, Call]]:
         entry_id = f"{kind[:3]}-{n}"
         call: Call
         if kind == "exchange":
-            call = lambda tb, i=entry_id, p=p, q=q, m=minutes: tb.record_exchange(  # noqa: E731
-                "r", p, q, minutes=m, actor=ACTOR, entry_id=i
-            )
+            call = methodcaller("record_exchange", "r", p, q, minutes=minutes, actor=ACTOR,
+                                entry_id=entry_id)  # fmt: skip
         elif kind == "inter":
-            call = lambda tb, i=entry_id, p=p, m=minutes: tb.record_exchange(  # noqa: E731
-                "r", p, "e", minutes=m, actor=ACTOR, receiver_bank=HUB, entry_id=i
-            )
+            call = methodcaller("record_exchange", "r", p, "e", minutes=minutes, actor=ACTOR,
+                                receiver_bank=HUB, entry_id=entry_id)  # fmt: skip
         elif kind == "donation":
-            call = lambda tb, i=entry_id, p=p, m=minutes: tb.donate(  # noqa: E731
-                "r", p, minutes=m, actor=ACTOR, entry_id=i
-            )
+            call = methodcaller("donate", "r", p, minutes=minutes, actor=ACTOR, entry_id=entry_id)
         elif kind == "group":
             giver, *takers = rng.sample(members, 3)
-            call = lambda tb, i=entry_id, g=giver, t=takers: tb.record_group_exchange(  # noqa: E731
-                "r", {g: "1"}, {t[0]: "0:30", t[1]: "0:30"}, actor=ACTOR, entry_id=i
-            )
+            call = methodcaller("record_group_exchange", "r", {giver: "1"},
+                                {takers[0]: "0:30", takers[1]: "0:30"}, actor=ACTOR,
+                                entry_id=entry_id)  # fmt: skip
         elif kind == "reversal":
             if not recorded:
                 continue
-            original = rng.choice(recorded)
-            call = lambda tb, i=entry_id, o=original: tb.reverse(  # noqa: E731
-                o, actor=ACTOR, reversal_id=i
-            )
+            call = methodcaller("reverse", rng.choice(recorded), actor=ACTOR, reversal_id=entry_id)
         elif kind == "proposal":
-            call = lambda tb, i=entry_id, p=p, q=q, m=minutes: tb.propose(  # noqa: E731
-                "r", "exchange", p, q, minutes=m, actor=p, entry_id=i
-            )
+            call = methodcaller("propose", "r", "exchange", p, q, minutes=minutes, actor=p,
+                                entry_id=entry_id)  # fmt: skip
             proposed.append((entry_id, q))
         else:
             if not proposed:
                 continue
             entry_id, confirmer = proposed.pop(0)
-            call = lambda tb, i=entry_id, c=confirmer: tb.confirm(i, actor=c)  # noqa: E731
+            call = methodcaller("confirm", entry_id, actor=confirmer)
         if kind in ("exchange", "inter", "donation", "group"):
             recorded.append(entry_id)
         calls.append((entry_id, kind, call))
