@@ -97,6 +97,10 @@ def test_a_balances_file_that_cannot_be_read_names_every_row_and_checks_nothing(
         "old.csv:8: on: 01/02/2026: not a date in the form YYYY-MM-DD (ISO)",
     ]
     assert str(failed.value).startswith("nothing was checked: 7 problems\n")
+    with pytest.raises(ImportFailed) as limited:
+        tb.check_balances(rows, source="old.csv", max_errors=2)
+    assert [p.line for p in limited.value.problems] == [2, 3]
+    assert limited.value.limit_reached == 2
     dated = tb.check_balances([_row("ann", "01/02/2026", "0")], date_format="%d/%m/%Y")
     assert dated.ok
     with pytest.raises(ImportFailed, match="required column missing"):

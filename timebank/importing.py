@@ -1101,6 +1101,8 @@ class Importing:
         wanted: list[tuple[int, str, str, date, int]] = []
         given: dict[tuple[str, str, date], tuple[int, int, str]] = {}
         for line, raw in listed:
+            if found.full:  # the limit of problems: the rows after go unchecked
+                break
             row = {column: _text(raw, column) for column in BALANCE_COLUMNS}
             bank = found.check(line, "bank", row["bank"], validate_bank_id)
             account = found.check(line, "account", row["account"], validate_account_id)
@@ -1115,8 +1117,6 @@ class Importing:
                 again = f"{account!r} is given {earlier[2]} on {day} on line {earlier[1]}"
                 found.add(line, "hours", row["hours"], again)
             wanted.append((line, bank, account, day, minutes))
-            if found.full:
-                break
         if found.items:
             raise _failed(found.items, found, "nothing was checked")
         with self._reading() as db:
