@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,6 +23,8 @@ from timebank import errors
 from .conftest import ACTOR, BACKENDS, fixed_clock, new_postgres_schema
 
 KILLS = 20
+#: Copies of a running store's files, each at a moment of its own.
+COPIES = 8
 HUB = "crash/hub"
 
 WRITER = """
@@ -165,6 +169,49 @@ def test_a_writer_stopped_under_the_write_lock_holds_up_writers_and_no_reader(
         assert tb._app.index.count_entries() - len(lines) in (0, 1)
         assert not _recorded(tb, "meanwhile")
         assert tb.audit().ok
+
+
+def test_the_files_copied_at_any_moment_while_a_writer_runs_are_a_sound_store(
+    tmp_path: Path,
+) -> None:
+    """A file-system or virtual machine snapshot of a running store holds
+    its file and ``-wal`` (and ``-shm``) as they were at one moment: the
+    writer is stopped (SIGSTOP) at random moments and its files copied
+    then. Each copy opens, passes SQLite's integrity check and the audit,
+    and holds every entry the writer had acknowledged before it."""
+    url = _crash_store("sqlite", tmp_path)
+    store = Path(url.removeprefix("sqlite:///"))
+    rng = random.Random(20261205)
+    writer, first = _start_writer(url, "v")
+    assert writer.stdout is not None
+    os.set_blocking(writer.stdout.fileno(), False)
+    acknowledged = [first.strip()]
+    copies: list[tuple[Path, int]] = []
+    try:
+        for n in range(COPIES):
+            time.sleep(rng.uniform(0.0, 0.05))
+            writer.send_signal(signal.SIGSTOP)
+            acknowledged += (writer.stdout.read() or "").split()  # all it printed before
+            copy = tmp_path / f"copy-{n}" / store.name
+            copy.parent.mkdir()
+            for suffix in ("", "-wal", "-shm"):
+                if Path(f"{store}{suffix}").exists():
+                    shutil.copyfile(f"{store}{suffix}", f"{copy}{suffix}")
+            copies.append((copy, len(acknowledged)))
+            writer.send_signal(signal.SIGCONT)
+    finally:
+        writer.send_signal(signal.SIGCONT)
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    assert len(acknowledged) > COPIES
+    for copy, known in copies:
+        with sqlite3.connect(copy) as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        with timebank.open(f"sqlite:///{copy}", clock=fixed_clock, create=False) as tb:
+            for entry_id in acknowledged[:known]:
+                tb.entry(entry_id)  # raises EntryNotFound if the copy lost it
+            assert tb._app.index.count_entries() - known in (0, 1)  # and the one in flight
+            assert tb.audit().ok, copy
 
 
 def _write_lock_held(url: str) -> bool:
