@@ -12,7 +12,7 @@ from timebank import errors
 from timebank.domain.policy import BalanceLimits, Policy
 from timebank.storage.memory import MemoryBackend
 
-from .conftest import ACTOR, TODAY
+from .conftest import ACTOR, TODAY, snapshot_state
 from .test_entries import refused
 
 
@@ -46,7 +46,8 @@ def test_a_proposed_exchange_moves_nothing_until_the_other_party_confirms(
     assert (entry.entry_id, entry.actor, entry.category) == ("p1", "ann", "gardening")
     assert (tb.balance(bank, "ann"), tb.balance(bank, "bob")) == (120, -120)
     assert tb.pending(bank) == []
-    refused(tb, errors.PendingEntryNotFound, lambda: tb.confirm("p1", actor="bob"))
+    # sent again (a lost reply): answered as before, nothing applied again
+    assert answered(tb, lambda: tb.confirm("p1", actor="bob")) == entry
 
 
 def test_the_receiver_may_propose_and_the_provider_confirms(
@@ -68,7 +69,7 @@ def test_above_the_threshold_a_confirmed_entry_waits_for_approval(
     assert (waiting.awaiting, waiting.confirmed_by) == ("approval", "bob")
     assert tb.balance(bank, "ann") == 0
     refused(tb, errors.NotPermitted, lambda: tb.approve("big", actor="bob"))
-    refused(tb, errors.PendingStateConflict, lambda: tb.confirm("big", actor="bob"))
+    assert answered(tb, lambda: tb.confirm("big", actor="bob")) == waiting  # sent again
     entry = tb.approve("big", actor="co")
     assert (entry.minutes, tb.balance(bank, "ann")) == (360, 360)
 
@@ -277,3 +278,52 @@ def test_pending_entries_roles_and_guardians_survive_a_snapshot(
         assert again.approve("p1", actor="co").minutes == 360
     finally:
         again.close()
+
+
+def test_a_confirmation_or_approval_sent_again_by_its_actor_is_answered_with_its_outcome(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    """A retry of a call whose reply was lost (docs/workflows.md): the same
+    actor's confirmation or approval, sent again, is answered as the call
+    was, and changes nothing; anyone else's is refused as before."""
+    hub = f"{bank}/hub"
+    tb.create_bank(hub, name="Hub", actor=ACTOR, opened_on="2026-01-01")
+    tb.join(hub, "dan", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    tb.set_policy(bank, Policy(approval_threshold_minutes=120), actor=ACTOR)
+    tb.propose(bank, "exchange", "ann", "bob", "1", actor="ann", entry_id="p1")
+    tb.propose(bank, "exchange", "ann", "dan", "1", actor="ann", receiver_bank=hub,
+               entry_id="x1")  # fmt: skip
+    tb.propose(bank, "exchange", "ann", "bob", "3", actor="ann", entry_id="big")
+    tb.propose(bank, "exchange", "ann", "bob", "1", actor="ann", entry_id="no")
+    tb.record_exchange(bank, "ann", "bob", "1", actor=ACTOR, entry_id="direct")
+    took_effect = {"p1": tb.confirm("p1", actor="bob"), "x1": tb.confirm("x1", actor="dan")}
+    waiting = tb.confirm("big", actor="bob")
+    assert isinstance(waiting, timebank.PendingEntry)
+    tb.decline("no", actor="bob")
+    for entry_id, confirmer in (("p1", "bob"), ("x1", "dan")):
+        assert isinstance(took_effect[entry_id], timebank.RecordedEntry)
+        assert (
+            answered(tb, lambda e=entry_id, c=confirmer: tb.confirm(e, actor=c))
+            == (took_effect[entry_id])
+        )
+        error = refused(tb, errors.PendingEntryNotFound,
+                        lambda e=entry_id: tb.confirm(e, actor="cat"))  # fmt: skip
+        assert str(error) == f"no pending entry {entry_id!r}: entry {entry_id!r} is recorded"
+    assert answered(tb, lambda: tb.confirm("big", actor="bob")) == waiting
+    refused(tb, errors.NotPermitted, lambda: tb.confirm("big", actor="cat"))
+    approved = tb.approve("big", actor=ACTOR)
+    assert answered(tb, lambda: tb.approve("big", actor=ACTOR)) == approved
+    # the entry took effect by its approval, not bob's confirmation
+    refused(tb, errors.PendingEntryNotFound, lambda: tb.confirm("big", actor="bob"))
+    refused(tb, errors.PendingEntryNotFound, lambda: tb.approve("p1", actor=ACTOR))
+    refused(tb, errors.PendingEntryNotFound, lambda: tb.decline("no", actor="bob"))
+    refused(tb, errors.PendingEntryNotFound, lambda: tb.confirm("direct", actor="bob"))
+    assert (tb.balance(bank, "ann"), tb.balance(bank, "bob")) == (360, -300)
+
+
+def answered(tb: timebank.Timebank, call: Callable[[], object]) -> object:
+    """What ``call`` returns, having changed nothing."""
+    before = snapshot_state(tb)
+    answer = call()
+    assert snapshot_state(tb) == before
+    return answer

@@ -41,15 +41,19 @@ class _LostReplies:
         self.insert_events = insert_events
         self.rng = rng
         self.before = self.after = 0
+        #: whether the last failure came after the commit
+        self.committed = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         fate = self.rng.random()
+        self.committed = False
         if fate < FAILING / 2:
             self.before += 1
             raise OperationalError("server closed the connection before the commit")
         result = self.insert_events(*args, **kwargs)
         if fate < FAILING:
             self.after += 1
+            self.committed = True
             raise OperationalError("server closed the connection after the commit")
         return result
 
@@ -102,28 +106,29 @@ def _calls(rng: random.Random) -> list[tuple[str, str, Call]]:
 
 
 def _answered(
-    tb: timebank.Timebank, entry_id: str, kind: str, call: Call, settled: list[str] | None = None
+    tb: timebank.Timebank,
+    entry_id: str,
+    kind: str,
+    call: Call,
+    faults: _LostReplies | None = None,
+    settled: list[str] | None = None,
 ) -> Any:
     """The call's answer, sent again after each StorageError as the docs
     say; a rule's refusal is an answer too (its error's class). A
-    confirmation that took effect though its reply was lost is added to
-    ``settled``."""
-    lost = False
+    confirmation answered though its first call had committed (its reply
+    lost) is added to ``settled``."""
+    committed = False
     for _ in range(100):
         try:
-            return _plain(call(tb))
+            answer = _plain(call(tb))
         except errors.StorageError:
-            lost = True
-        except errors.PendingEntryNotFound as e:
-            # a confirmation whose reply was lost had taken effect: the retry
-            # says so, and the entry is read (docs/workflows.md)
-            if kind == "confirmation" and lost and "is recorded" in str(e):
-                if settled is not None:
-                    settled.append(entry_id)
-                return _plain(tb.entry(entry_id))
-            return type(e)
+            committed = committed or (faults is not None and faults.committed)
+            continue
         except errors.TimebankError as e:
             return type(e)
+        if committed and kind == "confirmation" and settled is not None:
+            settled.append(entry_id)
+        return answer
     pytest.fail(f"{entry_id}: still failing after 100 attempts")
 
 
@@ -169,7 +174,7 @@ def test_calls_retried_after_lost_replies_leave_the_store_as_a_run_without_fault
         faults = _LostReplies(recorder.insert_events, random.Random(6))
         monkeypatch.setattr(recorder, "insert_events", faults)
         settled: list[str] = []
-        answers = [_answered(tb, i, k, call, settled) for i, k, call in calls]
+        answers = [_answered(tb, i, k, call, faults, settled) for i, k, call in calls]
         monkeypatch.undo()
         # each kind of fault came, and a confirmation's reply was lost
         assert faults.before > 5, faults.before

@@ -65,6 +65,7 @@ class ModelPending:
     confirmer: str | None
     needs_approval: bool
     proposer: str
+    confirmed_by: str | None = None
 
 
 @dataclass
@@ -176,6 +177,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.banks: dict[str, ModelBank] = {}
         self.entries: dict[str, ModelEntry] = {}
         self.pending: dict[str, ModelPending] = {}
+        #: entry id -> the call that made a proposal take effect, and its actor
+        #: (sent again by that actor, the call is answered with the entry)
+        self.settled: dict[str, tuple[str, str]] = {}
 
     def teardown(self) -> None:
         try:
@@ -643,12 +647,15 @@ class LedgerMachine(RuleBasedStateMachine):
         self.pending[entry_id] = ModelPending(fields, awaiting, confirmer, needs_approval, actor)
         assert (result.awaiting, result.confirmer) == (awaiting, confirmer)
 
-    def takes_effect(self, label: str, entry_id: str, command: Callable[[], Any]) -> None:
+    def takes_effect(
+        self, label: str, entry_id: str, actor: str, command: Callable[[], Any]
+    ) -> None:
         pending = self.pending[entry_id]
         expected, legs, flags = self.effect_error(pending.fields)
         result = self.run(label, expected, command)
         if expected is None:
             del self.pending[entry_id]
+            self.settled[entry_id] = (label, actor)
             self.apply(entry_id, pending.fields, legs)
             assert (result.entry_id, result.actor, list(result.flags)) == (
                 entry_id, pending.proposer, flags)  # fmt: skip
@@ -689,19 +696,27 @@ class LedgerMachine(RuleBasedStateMachine):
                      "provider")  # fmt: skip
 
     def pending_id(self, data: st.DataObject) -> str:
-        """Mostly an entry that is pending, now and then one that is not."""
-        return data.draw(st.sampled_from(sorted(self.pending) * 4 + ["e7"]))
+        """Mostly an entry that is pending, now and then one that is not (one
+        a confirmation or approval made take effect, or another)."""
+        return data.draw(st.sampled_from(sorted(self.pending) * 4 + sorted(self.settled) + ["e7"]))
 
     @rule(data=st.data())
     def confirm(self, data: st.DataObject) -> None:
         entry_id = self.pending_id(data)
         pending = self.pending.get(entry_id)
+        settled = self.settled.get(entry_id)
         choices = ["k", "m0"] + ([pending.confirmer] * 3 if pending and pending.confirmer else [])
+        choices += [settled[1]] * 2 if settled else []  # the actor sends it again
         self.confirm_as(entry_id, data.draw(st.sampled_from(choices)))
 
     def confirm_as(self, entry_id: str, actor: str) -> None:
         pending = self.pending.get(entry_id)
         expected: type[Exception] | None = None
+        if self.settled.get(entry_id) == ("confirm", actor) or (
+            pending is not None and pending.confirmed_by == actor
+        ):
+            self.answered_again("confirm", entry_id, lambda: self.tb.confirm(entry_id, actor=actor))
+            return
         if pending is None:
             expected = errors.PendingEntryNotFound
         elif pending.confirmer is None:  # a gift or donation awaits no confirmation
@@ -711,12 +726,30 @@ class LedgerMachine(RuleBasedStateMachine):
         elif pending.awaiting != "confirmation":
             expected = errors.PendingStateConflict
         elif not pending.needs_approval:
-            self.takes_effect("confirm", entry_id, lambda: self.tb.confirm(entry_id, actor=actor))
+            self.takes_effect("confirm", entry_id, actor,
+                              lambda: self.tb.confirm(entry_id, actor=actor))  # fmt: skip
             return
         result = self.run("confirm", expected, lambda: self.tb.confirm(entry_id, actor=actor))
         if expected is None and pending is not None:
             pending.awaiting = "approval"
+            pending.confirmed_by = actor
             assert result.awaiting == "approval"
+
+    def answered_again(self, label: str, entry_id: str, command: Callable[[], Any]) -> None:
+        """A confirmation or approval sent again by its actor (a lost reply):
+        answered with its outcome, the store unchanged."""
+        result = self.run(f"{label} again", None, lambda: self.unchanged(command))
+        assert result.entry_id == entry_id
+        if entry_id in self.pending:
+            assert result.awaiting == "approval"
+        else:
+            assert isinstance(result, timebank.RecordedEntry)
+
+    def unchanged(self, command: Callable[[], Any]) -> Any:
+        before = snapshot_state(self.tb)
+        result = command()
+        assert snapshot_state(self.tb) == before, "an answered retry changed the store"
+        return result
 
     @rule(data=st.data(), actor=actors)
     def approve(self, data: st.DataObject, actor: str) -> None:
@@ -725,6 +758,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def approve_as(self, entry_id: str, actor: str) -> None:
         pending = self.pending.get(entry_id)
         expected: type[Exception] | None = None
+        if self.settled.get(entry_id) == ("approve", actor):
+            self.answered_again("approve", entry_id, lambda: self.tb.approve(entry_id, actor=actor))
+            return
         if pending is None:
             expected = errors.PendingEntryNotFound
         else:
@@ -737,7 +773,7 @@ class LedgerMachine(RuleBasedStateMachine):
             elif pending.awaiting != "approval":
                 expected = errors.PendingStateConflict
             else:
-                self.takes_effect("approve", entry_id,
+                self.takes_effect("approve", entry_id, actor,
                                   lambda: self.tb.approve(entry_id, actor=actor))  # fmt: skip
                 return
         self.run("approve", expected, lambda: self.tb.approve(entry_id, actor=actor))

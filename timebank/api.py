@@ -50,7 +50,7 @@ from timebank._inputs import validate_function, validate_path, validate_url
 from timebank._ledger import LedgerApplication, check_open, serialised, store_file_failure
 from timebank._reporting import STATEMENT_LINES_MAX, Reporting, check_page, whole_statement
 from timebank.domain import errors
-from timebank.domain.bank import Bank, MemberStatus, bank_uuid, recorded_entry
+from timebank.domain.bank import Awaiting, Bank, MemberStatus, bank_uuid, recorded_entry
 from timebank.domain.entries import NewEntry, RecordedEntry, group_legs, inter_bank_legs
 from timebank.domain.policy import Policy
 from timebank.domain.recording import recording_now
@@ -1279,8 +1279,13 @@ class Timebank(Reporting, Importing):
         acting_for = _optional_member(on_behalf_of)
 
         def command() -> RecordedEntry | PendingEntry:
+            answered = self._answered_again(entry_id, actor, "EntryConfirmed")
+            if answered is not None:
+                return answered
             home = self._pending_bank(entry_id)
             pending = home.pending_entry(entry_id)
+            if pending["awaiting"] == Awaiting.APPROVAL and pending["confirmed_by"] == actor:
+                return self._pending_view(home, entry_id)  # a retry: as the call answered
             ledgers = self._ledgers(home, pending["receiver_bank"])
             self._access.require_confirmer(ledgers, pending, actor, acting_for)
             if not home.confirm(entry_id, actor, acting_for, self._today_in(home)):
@@ -1298,6 +1303,9 @@ class Timebank(Reporting, Importing):
         actor = validate_actor_id(actor)
 
         def command() -> RecordedEntry:
+            answered = self._answered_again(entry_id, actor, "EntryApproved")
+            if isinstance(answered, RecordedEntry):
+                return answered
             home = self._pending_bank(entry_id)
             pending = home.pending_entry(entry_id)
             ledgers = self._ledgers(home, pending["receiver_bank"])
@@ -1365,6 +1373,28 @@ class Timebank(Reporting, Importing):
             return expired
 
         return self._app.write(command)
+
+    def _answered_again(self, entry_id: str, actor: str, settled: str) -> RecordedEntry | None:
+        """The recorded entry ``entry_id``, when it is no longer pending and
+        the event before its own in its bank is a ``settled`` event (of
+        ``Bank``: ``EntryConfirmed``, ``EntryApproved``) of it by ``actor``:
+        a retry of that call, whose reply was lost, is answered with its
+        outcome (docs/workflows.md, "Retrying after a lost reply")."""
+        if self._find_pending(entry_id) is not None:
+            return None
+        found = self._app.index.find_entry(entry_id)
+        if found is None or found.version < 2:
+            return None
+        with self._app.unreadable_named(f"entry {entry_id!r}"):
+            events = self._app.events.get(
+                found.bank_uuid, gt=found.version - 2, lte=found.version - 1
+            )
+            before: Any = next(iter(events), None)
+            if type(before).__qualname__ != f"Bank.{settled}":
+                return None
+            if before.entry_id != entry_id or before.actor != actor:
+                return None
+        return self.entry(entry_id)
 
     def _pending_bank(self, entry_id: str) -> Bank:
         """The bank holding a pending entry (it is kept on the provider's bank)."""
