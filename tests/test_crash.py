@@ -182,16 +182,23 @@ def test_the_files_copied_at_any_moment_while_a_writer_runs_are_a_sound_store(
     url = _crash_store("sqlite", tmp_path)
     store = Path(url.removeprefix("sqlite:///"))
     rng = random.Random(20261205)
-    writer, first = _start_writer(url, "v")
-    assert writer.stdout is not None
-    os.set_blocking(writer.stdout.fileno(), False)
-    acknowledged = [first.strip()]
+    # what it acknowledged goes to a file, read whole while it is stopped (a
+    # pipe read without blocking is no reliable thing in Python's text I/O)
+    said = tmp_path / "acknowledged.txt"
+    with said.open("w") as out:
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, url, "v"], stdout=out)
     copies: list[tuple[Path, int]] = []
+    acknowledged: list[str] = []
     try:
+        for _ in range(500):  # it is up and recording
+            if said.read_text().count("\n"):
+                break
+            time.sleep(0.01)
         for n in range(COPIES):
             time.sleep(rng.uniform(0.0, 0.05))
             writer.send_signal(signal.SIGSTOP)
-            acknowledged += (writer.stdout.read() or "").split()  # all it printed before
+            text = said.read_text()
+            acknowledged = text[: text.rfind("\n") + 1].split()  # whole lines only
             copy = tmp_path / f"copy-{n}" / store.name
             copy.parent.mkdir()
             for suffix in ("", "-wal", "-shm"):
