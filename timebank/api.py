@@ -1279,9 +1279,10 @@ class Timebank(Reporting, Importing):
         acting_for = _optional_member(on_behalf_of)
 
         def command() -> RecordedEntry | PendingEntry:
-            answered = self._answered_again(entry_id, actor, "EntryConfirmed")
-            if answered is not None:
-                return answered
+            if self._find_pending(entry_id) is None:  # taken effect (a retry?) or no such entry
+                answered = self._answered_again(entry_id, actor, "EntryConfirmed")
+                if answered is not None:
+                    return answered
             home = self._pending_bank(entry_id)
             pending = home.pending_entry(entry_id)
             if pending["awaiting"] == Awaiting.APPROVAL and pending["confirmed_by"] == actor:
@@ -1303,9 +1304,10 @@ class Timebank(Reporting, Importing):
         actor = validate_actor_id(actor)
 
         def command() -> RecordedEntry:
-            answered = self._answered_again(entry_id, actor, "EntryApproved")
-            if isinstance(answered, RecordedEntry):
-                return answered
+            if self._find_pending(entry_id) is None:  # taken effect (a retry?) or no such entry
+                answered = self._answered_again(entry_id, actor, "EntryApproved")
+                if answered is not None:
+                    return answered
             home = self._pending_bank(entry_id)
             pending = home.pending_entry(entry_id)
             ledgers = self._ledgers(home, pending["receiver_bank"])
@@ -1375,13 +1377,11 @@ class Timebank(Reporting, Importing):
         return self._app.write(command)
 
     def _answered_again(self, entry_id: str, actor: str, settled: str) -> RecordedEntry | None:
-        """The recorded entry ``entry_id``, when it is no longer pending and
-        the event before its own in its bank is a ``settled`` event (of
-        ``Bank``: ``EntryConfirmed``, ``EntryApproved``) of it by ``actor``:
-        a retry of that call, whose reply was lost, is answered with its
-        outcome (docs/workflows.md, "Retrying after a lost reply")."""
-        if self._find_pending(entry_id) is not None:
-            return None
+        """The recorded entry ``entry_id`` (no longer pending: the caller
+        looked) when the event before its own in its bank is a ``settled``
+        event (of ``Bank``: ``EntryConfirmed``, ``EntryApproved``) of it by
+        ``actor``: a retry of that call, whose reply was lost, is answered
+        with its outcome (docs/workflows.md, "Retrying after a lost reply")."""
         found = self._app.index.find_entry(entry_id)
         if found is None or found.version < 2:
             return None
