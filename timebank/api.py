@@ -79,7 +79,14 @@ from timebank.domain.values import (
 )
 from timebank.importing import Importing
 from timebank.readmodel import ReadModel
-from timebank.storage import Backend, IndexUpdate, Profile, default_url, open_backend
+from timebank.storage import (
+    Backend,
+    IndexedEntry,
+    IndexUpdate,
+    Profile,
+    default_url,
+    open_backend,
+)
 from timebank.views import (
     AccountBalance,
     Backup,
@@ -951,6 +958,10 @@ class Timebank(Reporting, Importing):
                     entry_id=entry_id,
                 )
             raise errors.EntryNotFound(f"no entry {entry_id!r}", entry_id=entry_id)
+        return self._indexed_entry(entry_id, found)
+
+    def _indexed_entry(self, entry_id: str, found: IndexedEntry) -> RecordedEntry:
+        """The recorded entry the entry index's row ``found`` names."""
         ledger = self._app.bank_by_uuid(found.bank_uuid)
         with self._app.unreadable_named(f"entry {entry_id!r}"):  # reading it and its fields
             events = self._app.events.get(found.bank_uuid, gt=found.version - 1, lte=found.version)
@@ -1279,11 +1290,9 @@ class Timebank(Reporting, Importing):
         acting_for = _optional_member(on_behalf_of)
 
         def command() -> RecordedEntry | PendingEntry:
-            if self._find_pending(entry_id) is None:  # taken effect (a retry?) or no such entry
-                answered = self._answered_again(entry_id, actor, "EntryConfirmed")
-                if answered is not None:
-                    return answered
-            home = self._pending_bank(entry_id)
+            home = self._find_pending(entry_id)
+            if home is None:  # taken effect (a retry?), or no such entry
+                return self._answered_again(entry_id, actor, "EntryConfirmed")
             pending = home.pending_entry(entry_id)
             if pending["awaiting"] == Awaiting.APPROVAL and pending["confirmed_by"] == actor:
                 return self._pending_view(home, entry_id)  # a retry: as the call answered
@@ -1304,11 +1313,9 @@ class Timebank(Reporting, Importing):
         actor = validate_actor_id(actor)
 
         def command() -> RecordedEntry:
-            if self._find_pending(entry_id) is None:  # taken effect (a retry?) or no such entry
-                answered = self._answered_again(entry_id, actor, "EntryApproved")
-                if answered is not None:
-                    return answered
-            home = self._pending_bank(entry_id)
+            home = self._find_pending(entry_id)
+            if home is None:  # taken effect (a retry?), or no such entry
+                return self._answered_again(entry_id, actor, "EntryApproved")
             pending = home.pending_entry(entry_id)
             ledgers = self._ledgers(home, pending["receiver_bank"])
             for ledger in ledgers:
@@ -1376,39 +1383,43 @@ class Timebank(Reporting, Importing):
 
         return self._app.write(command)
 
-    def _answered_again(self, entry_id: str, actor: str, settled: str) -> RecordedEntry | None:
-        """The recorded entry ``entry_id`` (no longer pending: the caller
-        looked) when the event before its own in its bank is a ``settled``
+    def _answered_again(self, entry_id: str, actor: str, settled: str) -> RecordedEntry:
+        """For ``entry_id``, not pending (the caller looked): the recorded
+        entry when the event before its own in its bank is a ``settled``
         event (of ``Bank``: ``EntryConfirmed``, ``EntryApproved``) of it by
-        ``actor``: a retry of that call, whose reply was lost, is answered
-        with its outcome (docs/workflows.md, "Retrying after a lost reply")."""
+        ``actor``, a retry of that call whose reply was lost, answered with
+        its outcome (docs/workflows.md, "Retrying after a lost reply");
+        else :class:`PendingEntryNotFound`."""
         found = self._app.index.find_entry(entry_id)
-        if found is None or found.version < 2:
-            return None
-        with self._app.unreadable_named(f"entry {entry_id!r}"):
-            events = self._app.events.get(
-                found.bank_uuid, gt=found.version - 2, lte=found.version - 1
-            )
-            before: Any = next(iter(events), None)
-            if type(before).__qualname__ != f"Bank.{settled}":
-                return None
-            if before.entry_id != entry_id or before.actor != actor:
-                return None
-        return self.entry(entry_id)
+        if found is not None and found.version > 1:
+            with self._app.unreadable_named(f"entry {entry_id!r}"):
+                events = self._app.events.get(
+                    found.bank_uuid, gt=found.version - 2, lte=found.version - 1
+                )
+                before: Any = next(iter(events), None)
+                answered = (type(before).__qualname__ == f"Bank.{settled}"
+                            and before.entry_id == entry_id and before.actor == actor)  # fmt: skip
+            if answered:
+                return self._indexed_entry(entry_id, found)
+        raise self._not_pending(entry_id, found)
 
     def _pending_bank(self, entry_id: str) -> Bank:
         """The bank holding a pending entry (it is kept on the provider's bank)."""
         found = self._find_pending(entry_id)
         if found is None:
-            # a retry of a confirmation or approval that took effect (its
-            # reply lost) lands here: say so (docs/workflows.md, retrying)
-            recorded = self._app.index.find_entry(entry_id) is not None
-            raise errors.PendingEntryNotFound(
-                f"no pending entry {entry_id!r}"
-                + (f": entry {entry_id!r} is recorded" if recorded else ""),
-                entry_id=entry_id,
-            )
+            raise self._not_pending(entry_id, self._app.index.find_entry(entry_id))
         return found
+
+    @staticmethod
+    def _not_pending(entry_id: str, recorded: IndexedEntry | None) -> errors.PendingEntryNotFound:
+        """The refusal of a command on an entry that is not pending, saying
+        when it is recorded (``recorded``: its entry-index row): a retry of a
+        call that took effect, its reply lost, lands here."""
+        return errors.PendingEntryNotFound(
+            f"no pending entry {entry_id!r}"
+            + (f": entry {entry_id!r} is recorded" if recorded is not None else ""),
+            entry_id=entry_id,
+        )
 
     def _find_pending(self, entry_id: str) -> Bank | None:
         """The bank holding a pending entry, through the store's pending index
