@@ -193,10 +193,11 @@ class Reporting:
         """The bank, and the period's first and last days (defaults: the
         bank's opening, today)."""
         bank = validate_bank_id(bank)
-        given = [None if day is None else parse_date(day) for day in (start, end)]
+        first = None if start is None else parse_date(start)  # its form before the bank
+        last = None if end is None else parse_date(end)
         info = self._app.bank(bank)
-        first = info.opened_on if given[0] is None else given[0]
-        last = self.today(info.bank_id) if given[1] is None else given[1]
+        first = info.opened_on if first is None else first
+        last = self.today(info.bank_id) if last is None else last
         if first > last:
             raise errors.InvalidInput(f"the period starts ({first}) after it ends ({last})")
         return info, first, last
