@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -27,6 +28,7 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 TODAY = date(2026, 6, 15)
 ACTOR = "coord-1"
+_T = TypeVar("_T")
 
 #: A PostgreSQL server for the tests: ``scripts/postgres run -- ...`` starts a
 #: throwaway one and sets this. In CI it must be there: never a silent skip.
@@ -107,6 +109,15 @@ def snapshot_state(tb: timebank.Timebank) -> tuple[object, ...]:
         tb._app.index.count_entries(),
         tb._app.recorder.max_notification_id(),
     )
+
+
+def without_change(tb: timebank.Timebank, call: Callable[[], _T]) -> _T:
+    """What ``call`` returns, asserting it changed nothing (a command sent
+    again and answered as before)."""
+    before = snapshot_state(tb)
+    answer = call()
+    assert snapshot_state(tb) == before, "an answered command changed the store"
+    return answer
 
 
 def read_terminal(fd: int) -> bytes:

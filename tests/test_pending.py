@@ -12,7 +12,7 @@ from timebank import errors
 from timebank.domain.policy import BalanceLimits, Policy
 from timebank.storage.memory import MemoryBackend
 
-from .conftest import ACTOR, TODAY, snapshot_state
+from .conftest import ACTOR, TODAY, without_change
 from .test_entries import refused
 
 
@@ -47,7 +47,7 @@ def test_a_proposed_exchange_moves_nothing_until_the_other_party_confirms(
     assert (tb.balance(bank, "ann"), tb.balance(bank, "bob")) == (120, -120)
     assert tb.pending(bank) == []
     # sent again (a lost reply): answered as before, nothing applied again
-    assert answered(tb, lambda: tb.confirm("p1", actor="bob")) == entry
+    assert without_change(tb, lambda: tb.confirm("p1", actor="bob")) == entry
 
 
 def test_the_receiver_may_propose_and_the_provider_confirms(
@@ -69,7 +69,7 @@ def test_above_the_threshold_a_confirmed_entry_waits_for_approval(
     assert (waiting.awaiting, waiting.confirmed_by) == ("approval", "bob")
     assert tb.balance(bank, "ann") == 0
     refused(tb, errors.NotPermitted, lambda: tb.approve("big", actor="bob"))
-    assert answered(tb, lambda: tb.confirm("big", actor="bob")) == waiting  # sent again
+    assert without_change(tb, lambda: tb.confirm("big", actor="bob")) == waiting  # sent again
     entry = tb.approve("big", actor="co")
     assert (entry.minutes, tb.balance(bank, "ann")) == (360, 360)
 
@@ -303,27 +303,19 @@ def test_a_confirmation_or_approval_sent_again_by_its_actor_is_answered_with_its
     for entry_id, confirmer in (("p1", "bob"), ("x1", "dan")):
         assert isinstance(took_effect[entry_id], timebank.RecordedEntry)
         assert (
-            answered(tb, lambda e=entry_id, c=confirmer: tb.confirm(e, actor=c))
+            without_change(tb, lambda e=entry_id, c=confirmer: tb.confirm(e, actor=c))
             == (took_effect[entry_id])
         )
         error = refused(tb, errors.PendingEntryNotFound,
                         lambda e=entry_id: tb.confirm(e, actor="cat"))  # fmt: skip
         assert str(error) == f"no pending entry {entry_id!r}: entry {entry_id!r} is recorded"
-    assert answered(tb, lambda: tb.confirm("big", actor="bob")) == waiting
+    assert without_change(tb, lambda: tb.confirm("big", actor="bob")) == waiting
     refused(tb, errors.NotPermitted, lambda: tb.confirm("big", actor="cat"))
     approved = tb.approve("big", actor=ACTOR)
-    assert answered(tb, lambda: tb.approve("big", actor=ACTOR)) == approved
+    assert without_change(tb, lambda: tb.approve("big", actor=ACTOR)) == approved
     # the entry took effect by its approval, not bob's confirmation
     refused(tb, errors.PendingEntryNotFound, lambda: tb.confirm("big", actor="bob"))
     refused(tb, errors.PendingEntryNotFound, lambda: tb.approve("p1", actor=ACTOR))
     refused(tb, errors.PendingEntryNotFound, lambda: tb.decline("no", actor="bob"))
     refused(tb, errors.PendingEntryNotFound, lambda: tb.confirm("direct", actor="bob"))
     assert (tb.balance(bank, "ann"), tb.balance(bank, "bob")) == (360, -300)
-
-
-def answered(tb: timebank.Timebank, call: Callable[[], object]) -> object:
-    """What ``call`` returns, having changed nothing."""
-    before = snapshot_state(tb)
-    answer = call()
-    assert snapshot_state(tb) == before
-    return answer

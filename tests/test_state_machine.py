@@ -30,7 +30,7 @@ import timebank
 from timebank import errors
 from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
 
-from .conftest import TODAY, open_store, snapshot_state
+from .conftest import TODAY, open_store, snapshot_state, without_change
 
 #: At least 500 examples per backend in CI; TIMEBANK_STATE_EXAMPLES overrides.
 EXAMPLES = int(os.environ.get("TIMEBANK_STATE_EXAMPLES", "500"))
@@ -738,18 +738,12 @@ class LedgerMachine(RuleBasedStateMachine):
     def answered_again(self, label: str, entry_id: str, command: Callable[[], Any]) -> None:
         """A confirmation or approval sent again by its actor (a lost reply):
         answered with its outcome, the store unchanged."""
-        result = self.run(f"{label} again", None, lambda: self.unchanged(command))
+        result = self.run(f"{label} again", None, lambda: without_change(self.tb, command))
         assert result.entry_id == entry_id
         if entry_id in self.pending:
             assert result.awaiting == "approval"
         else:
             assert isinstance(result, timebank.RecordedEntry)
-
-    def unchanged(self, command: Callable[[], Any]) -> Any:
-        before = snapshot_state(self.tb)
-        result = command()
-        assert snapshot_state(self.tb) == before, "an answered retry changed the store"
-        return result
 
     @rule(data=st.data(), actor=actors)
     def approve(self, data: st.DataObject, actor: str) -> None:
