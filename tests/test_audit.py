@@ -800,19 +800,24 @@ def test_the_table_replay_names_an_account_by_its_text_whatever_the_json_held() 
 
 
 # --- the entry and pending indexes --------------------------------------------------
-def _without_index_rows(tb: timebank.Timebank, entries: list[str], pending: list[str]) -> None:
-    """Delete rows of the entry and pending indexes around the API, in the
-    store's own database (a hand edit, a damaged page)."""
+def _without_index_rows(
+    tb: timebank.Timebank, entries: list[str], pending: list[str], settled: list[str] = ()
+) -> None:
+    """Delete rows of the entry, pending and settled indexes around the
+    API, in the store's own database (a hand edit, a damaged page)."""
     if tb.url.startswith("memory:"):
         recorder = tb._app.recorder
         for entry_id in entries:
             del recorder._entries[entry_id]
         for entry_id in pending:
             del recorder._pending[entry_id]
+        for entry_id in settled:
+            del recorder._settled[entry_id]
         return
     statements = [
         *(("timebank_entry_index", e) for e in entries),
         *(("timebank_pending", e) for e in pending),
+        *(("timebank_settled", e) for e in settled),
     ]
     if tb.url.startswith("sqlite:"):
         conn = sqlite3.connect(tb.url.removeprefix("sqlite:///"))
@@ -853,12 +858,20 @@ def test_the_entry_and_pending_indexes_are_compared_with_the_log(
             f"imp-undo,2026-02-05,reversal,,,,{bank},,imp"]  # fmt: skip
     tb.import_entries(csv.DictReader(io.StringIO("\n".join([header, *rows]))), actor=ACTOR)
     tb.propose(bank, "exchange", "ann", "bob", "1", actor="ann", entry_id="p1")
+    tb.propose(hub, "exchange", "hal", "ann", "1", actor="hal", receiver_bank=bank, entry_id="d1")
+    tb.decline("d1", actor="ann")
     report = tb.audit(read_model=False)
     assert report.ok, report.summary()
-    _without_index_rows(tb, entries=["plain", "in-undo", "imp-undo"], pending=["p1"])
+    _without_index_rows(tb, entries=["plain", "in-undo", "imp-undo"], pending=["p1"],
+                        settled=["d1"])  # fmt: skip
     found = {(f.check, f.ids["bank"]): f for f in tb.audit(read_model=False).errors}
-    # imp-undo's row is on its entry's provider's bank, the hub
-    assert set(found) == {("entry_index", bank), ("entry_index", hub), ("pending_index", bank)}
+    # imp-undo's row is on its entry's provider's bank, the hub, as is d1's
+    assert set(found) == {("entry_index", bank), ("entry_index", hub), ("pending_index", bank),
+                          ("pending_index", hub)}  # fmt: skip
+    assert found["pending_index", hub].message == (
+        f"the index of settled proposals of {hub!r} differs from the log: 1 of the log's"
+        " declined or expired proposals missing from it (first 'd1')"
+    )
     named = {b: (f.ids["missing"], f.ids["extra"], f.ids["entry_id"])
              for (check, b), f in found.items() if check == "entry_index"}  # fmt: skip
     assert named == {bank: (2, 0, "in-undo"), hub: (1, 0, "imp-undo")}

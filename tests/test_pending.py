@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ from timebank import errors
 from timebank.domain.policy import BalanceLimits, Policy
 from timebank.storage.memory import MemoryBackend
 
-from .conftest import ACTOR, TODAY, without_change
+from .conftest import ACTOR, BACKENDS, NOW, TODAY, open_store, without_change
 from .test_entries import refused
 
 
@@ -161,16 +162,25 @@ def test_entry_ids_stay_unique_across_pending_and_recorded(
                                                           actor="ann", entry_id="r1"))  # fmt: skip
 
 
-def test_declining_withdrawing_and_refusing(tb: timebank.Timebank, coordinated: str) -> None:
+def test_declining_withdrawing_and_refusing(
+    tb: timebank.Timebank, coordinated: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bank = coordinated
+    # a retry's answer is read back from the decline a page of events at a
+    # time: pages of two make the proposals and confirmation several pages back
+    monkeypatch.setattr("timebank.api._READ_BACK", 2)
     for n in range(3):
         tb.propose(bank, "exchange", "ann", "bob", "6", actor="ann", entry_id=f"p{n}")
     refused(tb, errors.NotPermitted, lambda: tb.decline("p0", actor="cat"))
     assert tb.decline("p0", actor="bob").entry_id == "p0"  # the other party declines
     tb.decline("p1", actor="ann")  # the proposer withdraws
     tb.confirm("p2", actor="bob")
-    tb.decline("p2", actor="co")  # a coordinator refuses approval
+    refusal = tb.decline("p2", actor="co")  # a coordinator refuses approval
+    assert (refusal.awaiting, refusal.confirmed_by) == ("approval", "bob")
     assert tb.pending(bank) == []
+    # each sent again by its actor (its reply lost) is answered as it was
+    assert without_change(tb, lambda: tb.decline("p2", actor="co")) == refusal
+    assert without_change(tb, lambda: tb.decline("p1", actor="ann")).actor == "ann"
     assert tb.balance(bank, "ann") == 0
     refused(tb, errors.PendingEntryNotFound, lambda: tb.approve("p2", actor="co"))
 
@@ -192,6 +202,10 @@ def test_a_guardian_declines_for_the_member_it_waits_for(
             lambda: tb.decline("g0", actor="cat", on_behalf_of="bob"))  # fmt: skip
     declined = tb.decline("g0", actor="gus", on_behalf_of="bob")
     assert declined.entry_id == "g0"
+    again = without_change(tb, lambda: tb.decline("g0", actor="gus", on_behalf_of="bob"))
+    assert again == declined
+    error = refused(tb, errors.PendingEntryNotFound, lambda: tb.decline("g0", actor="gus"))
+    assert str(error) == "no pending entry 'g0': its proposal was declined by 'gus' for 'bob'"
     assert [p.entry_id for p in tb.pending(bank)] == ["g1"]
     assert tb.balance(bank, "bob") == 0
 
@@ -299,7 +313,7 @@ def test_a_confirmation_or_approval_sent_again_by_its_actor_is_answered_with_its
     took_effect = {"p1": tb.confirm("p1", actor="bob"), "x1": tb.confirm("x1", actor="dan")}
     waiting = tb.confirm("big", actor="bob")
     assert isinstance(waiting, timebank.PendingEntry)
-    tb.decline("no", actor="bob")
+    declined = tb.decline("no", actor="bob")
     for entry_id, confirmer in (("p1", "bob"), ("x1", "dan")):
         assert isinstance(took_effect[entry_id], timebank.RecordedEntry)
         assert (
@@ -316,6 +330,70 @@ def test_a_confirmation_or_approval_sent_again_by_its_actor_is_answered_with_its
     # the entry took effect by its approval, not bob's confirmation
     refused(tb, errors.PendingEntryNotFound, lambda: tb.confirm("big", actor="bob"))
     refused(tb, errors.PendingEntryNotFound, lambda: tb.approve("p1", actor=ACTOR))
-    refused(tb, errors.PendingEntryNotFound, lambda: tb.decline("no", actor="bob"))
+    assert without_change(tb, lambda: tb.decline("no", actor="bob")) == declined
+    error = refused(tb, errors.PendingEntryNotFound, lambda: tb.decline("no", actor="ann"))
+    assert str(error) == "no pending entry 'no': its proposal was declined by 'bob'"
     refused(tb, errors.PendingEntryNotFound, lambda: tb.confirm("direct", actor="bob"))
     assert (tb.balance(bank, "ann"), tb.balance(bank, "bob")) == (360, -300)
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_declined_or_expired_proposals_id_is_spent(kind: str, tmp_path: Path) -> None:
+    """An entry id names one proposal for good (docs/workflows.md): once
+    declined or expired, every command and import that would use it again
+    is refused, saying how the proposal ended, and changes nothing; after a
+    reopen too, with a clean audit."""
+    now = [NOW]
+    reopen = open_store(kind, tmp_path, clock=lambda: now[0])
+    tb = reopen()
+    tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01",
+                   policy=Policy(pending_expiry_days=7))  # fmt: skip
+    for member in ("ann", "bob"):
+        tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    proposal = {"occurred_on": "2026-06-15", "actor": "ann"}
+    tb.propose("b", "exchange", "ann", "bob", "1", entry_id="d1", **proposal)
+    tb.propose("b", "exchange", "ann", "bob", "1", entry_id="e1", **proposal)
+    tb.decline("d1", actor="bob")
+    now[0] += timedelta(days=8)
+    assert tb.expire_pending("b", actor=ACTOR) == ["e1"]
+    how = {"d1": "was declined by 'bob'", "e1": "expired"}
+    _spent(tb, how, proposal)
+    again = reopen()
+    _spent(again, how, proposal)
+    again.close()
+
+
+def _spent(tb: timebank.Timebank, how: dict[str, str], proposal: dict[str, str]) -> None:
+    """Every use of the ids ``how`` names (each with how its proposal ended)
+    is refused, saying so, and changes nothing; the audit is clean."""
+    for entry_id, said in how.items():
+        spent = (f"entry {entry_id!r} is spent: its proposal {said}, and an entry id is"
+                 " never used again")  # fmt: skip
+        for call in (
+            # the same proposal again: a retry that lands after it was settled
+            lambda e=entry_id: tb.propose("b", "exchange", "ann", "bob", "1", entry_id=e,
+                                          **proposal),
+            lambda e=entry_id: tb.record_exchange("b", "bob", "ann", "2", actor=ACTOR,
+                                                  entry_id=e),
+            lambda e=entry_id: tb.gift("b", "ann", "bob", "1", actor=ACTOR, entry_id=e),
+            lambda e=entry_id: tb.leave("b", "ann", actor=ACTOR, donation_id=e),
+        ):  # fmt: skip
+            assert str(refused(tb, errors.EntryConflict, call)) == spent
+        gone = f"no pending entry {entry_id!r}: its proposal {said}"
+        for call in (
+            lambda e=entry_id: tb.confirm(e, actor="bob"),
+            lambda e=entry_id: tb.approve(e, actor=ACTOR),
+            lambda e=entry_id: tb.decline(e, actor="ann"),
+        ):
+            assert str(refused(tb, errors.PendingEntryNotFound, call)) == gone
+        error = refused(tb, errors.EntryNotFound, lambda e=entry_id: tb.entry(e))
+        assert str(error) == f"no entry {entry_id!r}: its proposal {said}"
+    rows = [{"entry_id": e, "occurred_on": "2026-06-01", "kind": "exchange", "provider": "bob",
+             "receiver": "ann", "hours": "1", "bank": "b"} for e in ("new", *how)]  # fmt: skip
+    failed = refused(tb, errors.ImportFailed, lambda: tb.import_entries(rows, actor=ACTOR))
+    assert [(p.line, p.column, p.reason) for p in failed.problems] == [
+        (line, "entry_id", f"entry {e!r} is spent: its proposal {how[e]}, and an entry id"
+         " is never used again") for line, e in ((3, "d1"), (4, "e1"))
+    ]  # fmt: skip
+    report = tb.audit(read_model=False)
+    assert report.ok, report.summary()

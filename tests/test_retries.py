@@ -60,15 +60,15 @@ class _LostReplies:
 
 def _calls(rng: random.Random) -> list[tuple[str, str, Call]]:
     """(id, kind, call): exchanges, inter-bank ones, donations, group
-    exchanges, reversals, proposals and their confirmations, each with the
-    caller's own id, in an order drawn once."""
+    exchanges, reversals, proposals and their confirmations and declines,
+    each with the caller's own id, in an order drawn once."""
     calls: list[tuple[str, str, Call]] = []
     recorded: list[str] = []
     proposed: list[tuple[str, str]] = []
     members = ["a", "b", "c", "d"]
     for n in range(CALLS):
         kind = rng.choice(["exchange", "inter", "donation", "group", "reversal", "proposal",
-                           "confirmation"])  # fmt: skip
+                           "proposal", "confirmation", "decline"])  # fmt: skip
         p, q = rng.sample(members, 2)
         minutes = rng.randint(15, 120)
         entry_id = f"{kind[:3]}-{n}"
@@ -98,7 +98,8 @@ def _calls(rng: random.Random) -> list[tuple[str, str, Call]]:
             if not proposed:
                 continue
             entry_id, confirmer = proposed.pop(0)
-            call = methodcaller("confirm", entry_id, actor=confirmer)
+            verb = "confirm" if kind == "confirmation" else "decline"
+            call = methodcaller(verb, entry_id, actor=confirmer)
         if kind in ("exchange", "inter", "donation", "group"):
             recorded.append(entry_id)
         calls.append((entry_id, kind, call))
@@ -115,8 +116,8 @@ def _answered(
 ) -> Any:
     """The call's answer, sent again after each StorageError as the docs
     say; a rule's refusal is an answer too (its error's class). A
-    confirmation answered though its first call had committed (its reply
-    lost) is added to ``settled``."""
+    confirmation or decline answered though its first call had committed
+    (its reply lost) is added to ``settled``, with its kind."""
     committed = False
     for _ in range(100):
         try:
@@ -126,8 +127,8 @@ def _answered(
             continue
         except errors.TimebankError as e:
             return type(e)
-        if committed and kind == "confirmation" and settled is not None:
-            settled.append(entry_id)
+        if committed and kind in ("confirmation", "decline") and settled is not None:
+            settled.append(kind)
         return answer
     pytest.fail(f"{entry_id}: still failing after 100 attempts")
 
@@ -176,10 +177,10 @@ def test_calls_retried_after_lost_replies_leave_the_store_as_a_run_without_fault
         settled: list[str] = []
         answers = [_answered(tb, i, k, call, faults, settled) for i, k, call in calls]
         monkeypatch.undo()
-        # each kind of fault came, and a confirmation's reply was lost
+        # each kind of fault came, and a confirmation's and a decline's reply was lost
         assert faults.before > 5, faults.before
         assert faults.after > 5, faults.after
-        assert settled, "no confirmation was retried after its commit"
+        assert set(settled) == {"confirmation", "decline"}, settled
         assert answers == expected
         assert _state(tb) == expected_state
         assert tb.audit().findings == ()

@@ -180,6 +180,9 @@ class LedgerMachine(RuleBasedStateMachine):
         #: entry id -> the call that made a proposal take effect, and its actor
         #: (sent again by that actor, the call is answered with the entry)
         self.settled: dict[str, tuple[str, str]] = {}
+        #: entry id -> who declined the proposal, and the answer they had
+        #: (the id is spent; sent again by them, the call is answered so)
+        self.declined: dict[str, tuple[str, timebank.PendingEntry]] = {}
 
     def teardown(self) -> None:
         try:
@@ -462,7 +465,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return errors.BankNotFound, {}, []
         if entry_id in self.entries:
             return self.idempotent(fields, entry_id), {}, []
-        if entry_id in self.pending:
+        if self.proposed(entry_id):
             return errors.EntryConflict, {}, []
         tree_error = self.tree_error(bank, receiver_bank)
         if tree_error is not None:
@@ -491,7 +494,7 @@ class LedgerMachine(RuleBasedStateMachine):
         flags: list[str] = []
         if reversal_id in self.entries:
             expected = self.idempotent(fields, reversal_id)
-        elif reversal_id in self.pending:
+        elif self.proposed(reversal_id):
             expected = errors.EntryConflict
         elif not all(self.rank(side, actor) >= COORDINATOR for side in legs):
             expected = errors.NotPermitted
@@ -567,7 +570,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return errors.BankNotFound, []
         if entry_id in self.entries:
             return self.idempotent(fields, entry_id), []
-        if entry_id in self.pending:
+        if self.proposed(entry_id):
             return errors.EntryConflict, []
         if self.rank(fields["bank"], actor) < COORDINATOR:
             return errors.NotPermitted, []
@@ -618,7 +621,7 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = self.tree_error(bank, receiver_bank)
         elif same:
             expected = None
-        elif entry_id in self.entries or entry_id in self.pending:
+        elif entry_id in self.entries or self.proposed(entry_id):
             expected = errors.EntryConflict
         else:
             parties = [provider] if kind in ("gift", "donation") else [provider, receiver]
@@ -695,10 +698,15 @@ class LedgerMachine(RuleBasedStateMachine):
         self.propose(kind, "north", provider, receiver, receiver_bank, minutes, TODAY, entry_id,
                      "provider")  # fmt: skip
 
+    def proposed(self, entry_id: str) -> bool:
+        """Whether a proposal has the id: pending, or declined (spent)."""
+        return entry_id in self.pending or entry_id in self.declined
+
     def pending_id(self, data: st.DataObject) -> str:
         """Mostly an entry that is pending, now and then one that is not (one
-        a confirmation or approval made take effect, or another)."""
-        return data.draw(st.sampled_from(sorted(self.pending) * 4 + sorted(self.settled) + ["e7"]))
+        a confirmation or approval made take effect, one declined, or another)."""
+        others = sorted(self.settled) + sorted(self.declined) + ["e7"]
+        return data.draw(st.sampled_from(sorted(self.pending) * 4 + others))
 
     @rule(data=st.data())
     def confirm(self, data: st.DataObject) -> None:
@@ -777,7 +785,17 @@ class LedgerMachine(RuleBasedStateMachine):
         entry_id = self.pending_id(data)
         pending = self.pending.get(entry_id)
         parties = [pending.confirmer, pending.proposer] if pending else []
-        actor = data.draw(st.sampled_from([*ACTORS, *(p for p in parties if p)]))
+        declined = self.declined.get(entry_id)
+        again = [declined[0]] * 2 if declined else []  # the actor sends it again
+        actor = data.draw(st.sampled_from([*ACTORS, *(p for p in parties if p), *again]))
+
+        def command() -> timebank.PendingEntry:
+            return self.tb.decline(entry_id, actor=actor)
+
+        if declined is not None and declined[0] == actor:
+            result = self.run("decline again", None, lambda: without_change(self.tb, command))
+            assert result == declined[1]
+            return
         expected: type[Exception] | None = None
         if pending is None:
             expected = errors.PendingEntryNotFound
@@ -785,9 +803,10 @@ class LedgerMachine(RuleBasedStateMachine):
             sides = [pending.fields["bank"], pending.fields["receiver_bank"]]
             if not all(self.rank(side, actor) >= COORDINATOR for side in sides if side):
                 expected = errors.NotPermitted
-        self.run("decline", expected, lambda: self.tb.decline(entry_id, actor=actor))
+        result = self.run("decline", expected, command)
         if expected is None:
             del self.pending[entry_id]
+            self.declined[entry_id] = (actor, result)
 
     # --- membership lifecycle ---------------------------------------------------------------
     def status_error(
@@ -837,7 +856,7 @@ class LedgerMachine(RuleBasedStateMachine):
         model, expected = self.status_error(bank, member, {"active", "suspended"}, actor, True)
         legs: list[tuple[str, int]] = []
         flags: list[str] = []
-        if donation_id in self.entries or donation_id in self.pending:
+        if donation_id in self.entries or self.proposed(donation_id):
             expected = errors.EntryConflict
         elif expected is not None or model is None:
             pass
@@ -927,8 +946,9 @@ class LedgerMachine(RuleBasedStateMachine):
                 home = {p.entry_id for p in fresh.pending(bank) if p.bank == bank}
                 assert home == {e for e, p in self.pending.items() if p.fields["bank"] == bank}
             assert sorted(b.bank for b in fresh.banks()) == sorted(self.banks)
-            indexed = {e for e in ENTRY_IDS if fresh._app.index.find_pending(e) is not None}
-            assert indexed == set(self.pending)
+            found = {e: fresh._app.index.find_proposal(e) for e in ENTRY_IDS}
+            assert {e for e, p in found.items() if p and p.settled is None} == set(self.pending)
+            assert {e for e, p in found.items() if p and p.settled} == set(self.declined)
             for entry_id, entry in self.entries.items():
                 assert fresh.entry(entry_id).reversed_by == entry.reversed_by
             fresh.check_invariants()

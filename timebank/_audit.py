@@ -287,6 +287,8 @@ _BANK_EVENTS: dict[str, Callable[[_Bank, dict[str, Any]], None]] = {
     _bank_topic("EntryDeclined"): _Bank.settled,
     _bank_topic("PendingEntryExpired"): _Bank.settled,
 }
+#: Of those, the events that settle a proposal without its taking effect.
+_WITHOUT_EFFECT = frozenset({_bank_topic("EntryDeclined"), _bank_topic("PendingEntryExpired")})
 
 
 class _Auditor:
@@ -313,6 +315,9 @@ class _Auditor:
         self.versions: dict[str, int] = {}
         #: the entry-index rows of the entries replayed (checks only)
         self.index = ExpectedIndex()
+        #: proposals settled without taking effect: entry id -> (stream,
+        #: version of the settling event) (checks only)
+        self.settled: dict[str, tuple[str, int]] = {}
         #: streams with an event left out of the replay (unreadable)
         self.left_out: set[str] = set()
         #: stream -> the stamp of its latest event read (checks only)
@@ -386,6 +391,8 @@ class _Auditor:
             self.banks[stream].set_policy(self.decode_policy(state))
         elif topic in _BANK_EVENTS and stream in self.banks:
             _BANK_EVENTS[topic](self.banks[stream], d)
+            if topic in _WITHOUT_EFFECT and self.checks:  # its id stays spent
+                self.settled[d["entry_id"]] = (stream, version)
 
     def _entry(
         self, seq: int, stream: str, bank: _Bank, topic: str, d: dict[str, Any], version: int
@@ -652,13 +659,14 @@ def audit_log(
 
 
 def _compare_index(auditor: _Auditor, index: StoredIndex) -> None:
-    """The store's entry and pending indexes against the replay's."""
+    """The store's entry, pending and settled indexes against the replay's."""
     pending = [(e, stream) for stream, b in auditor.banks.items() for e in b.pending]
     bank_ids = {stream: b.bank_id for stream, b in auditor.banks.items()}
     for message, ids in missing_events(index, bank_ids, REGISTRY_ID.hex):
         auditor.find("event_missing", message, **ids)
+    settled = [(e, stream, version) for e, (stream, version) in auditor.settled.items()]
     for check, message, ids in index_findings(
-        auditor.index, auditor.entries, pending, index, bank_ids, auditor.left_out
+        auditor.index, auditor.entries, pending, settled, index, bank_ids, auditor.left_out
     ):
         auditor.find(check, message, **ids)
 

@@ -46,6 +46,8 @@ class StoredIndex:
     pending: set[tuple[str, str]]
     page: Callable[[str, int], Sequence[IndexRow]]
     streams: Mapping[str, tuple[int, int]]
+    #: every row of the index of settled proposals (entry id, stream, version)
+    settled: set[tuple[str, str, int]]
 
 
 class ExpectedIndex:
@@ -79,17 +81,19 @@ def index_findings(
     expected: ExpectedIndex,
     entries: Mapping[str, tuple[Any, ...]],
     pending: Iterable[tuple[str, str]],
+    settled: Iterable[tuple[str, str, int]],
     stored: StoredIndex,
     bank_ids: Mapping[str, str],
     left_out: set[str],
 ) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(check, message, ids) for each bank whose entry-index or
-    pending-index rows differ from the replay's. ``entries`` are the
-    replay's (entry id -> a tuple whose first item is the stream it was
-    met on first), ``pending`` its pending
-    entries (entry id, stream), ``bank_ids`` names each stream; streams in
-    ``left_out`` (an event of theirs was left out of the replay, already a
-    finding) are not compared."""
+    """(check, message, ids) for each bank whose entry-index,
+    pending-index or settled-index rows differ from the replay's.
+    ``entries`` are the replay's (entry id -> a tuple whose first item is
+    the stream it was met on first), ``pending`` its pending entries (entry
+    id, stream), ``settled`` its proposals settled without taking effect
+    (entry id, stream, version of the settling event); ``bank_ids`` names
+    each stream; streams in ``left_out`` (an event of theirs was left out of
+    the replay, already a finding) are not compared."""
     rows: dict[str, list[int]] = {}
     for entry_id, stream, version, reverses in _rows(stored):
         _count(rows, stream, entry_id, version, reverses)
@@ -100,17 +104,36 @@ def index_findings(
     }
     if differing:
         yield from _named(expected, entries, stored, differing, bank_ids)
-    expected_pending = {p for p in pending if p[1] not in left_out}
-    stored_pending = {p for p in stored.pending if p[1] not in left_out}
-    for stream in sorted({s for _, s in expected_pending ^ stored_pending}):
+    for index, whose, replayed, held in (
+        ("pending index", "pending entries", set(pending), stored.pending),
+        ("index of settled proposals", "declined or expired proposals", set(settled),
+         stored.settled),
+    ):  # fmt: skip
+        yield from _rows_differing(index, whose, replayed, held, bank_ids, left_out)
+
+
+def _rows_differing(
+    index: str,
+    whose: str,
+    expected: set[Any],
+    stored: set[Any],
+    bank_ids: Mapping[str, str],
+    left_out: set[str],
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """A ``pending_index`` finding for each bank whose rows of ``index``
+    (tuples of entry id, stream, ...) differ from the replay's; a row for
+    the right entry with another version is both missing and extra."""
+    expected = {row for row in expected if row[1] not in left_out}
+    stored = {row for row in stored if row[1] not in left_out}
+    for stream in sorted({row[1] for row in expected ^ stored}):
         bank = bank_ids.get(stream, stream)
-        missing = sorted(e for e, s in expected_pending - stored_pending if s == stream)
-        extra = sorted(e for e, s in stored_pending - expected_pending if s == stream)
+        missing = sorted(row[0] for row in expected - stored if row[1] == stream)
+        extra = sorted(row[0] for row in stored - expected if row[1] == stream)
         ids = {"bank": bank, "missing": len(missing), "extra": len(extra)}
         yield ("pending_index",
-               f"the pending index of {bank!r} differs from the log: "
-               + _parts(missing, "of the log's pending entries missing from it",
-                        extra, "for no pending entry of the log"),
+               f"the {index} of {bank!r} differs from the log: "
+               + _parts(missing, f"of the log's {whose} missing from it",
+                        extra, f"for none of the log's {whose}"),
                {**ids, "entry_id": (missing or extra)[0]})  # fmt: skip
 
 

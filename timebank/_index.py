@@ -36,12 +36,16 @@ def index_rows(
     in the entry index (when ``home``) and a posting for every account it
     moves and every party (so the person helped by the pot sees it on their
     statement too); for a pending entry, its row in the pending index, added
-    or removed. The API writes these with each save; migration rebuilds them
+    or removed, and when it is declined or expires, its row in the index of
+    settled proposals. The API writes these with each save; migration rebuilds them
     from the log with the same function."""
     name = type(event).__name__
     entry_id: str = getattr(event, "entry_id", "")
     if name == "EntryProposed":
         return IndexUpdate(pending_added=((entry_id, bank_uuid),))
+    if name in _WITHOUT_EFFECT:  # its id stays spent
+        version = event.originator_version  # type: ignore[attr-defined]
+        return IndexUpdate(pending_removed=(entry_id,), settled=((entry_id, bank_uuid, version),))
     if name in _SETTLING and getattr(event, "takes_effect", True):
         return IndexUpdate(pending_removed=(entry_id,))
     if not isinstance(event, Bank.EntryEvent):
@@ -57,3 +61,5 @@ def index_rows(
 #: Events that settle a pending entry (a confirmation only when it takes
 #: effect), by class name: the Bank's @event methods define these classes.
 _SETTLING = frozenset({"EntryConfirmed", "EntryApproved", "EntryDeclined", "PendingEntryExpired"})
+#: Of those, the ones that settle it without its taking effect.
+_WITHOUT_EFFECT = frozenset({"EntryDeclined", "PendingEntryExpired"})

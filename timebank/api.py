@@ -27,7 +27,7 @@ from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar, cast
-from uuid import uuid4
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -50,7 +50,14 @@ from timebank._inputs import validate_function, validate_path, validate_url
 from timebank._ledger import LedgerApplication, check_open, serialised, store_file_failure
 from timebank._reporting import STATEMENT_LINES_MAX, Reporting, check_page, whole_statement
 from timebank.domain import errors
-from timebank.domain.bank import Awaiting, Bank, MemberStatus, bank_uuid, recorded_entry
+from timebank.domain.bank import (
+    PENDING_FIELDS,
+    Awaiting,
+    Bank,
+    MemberStatus,
+    bank_uuid,
+    recorded_entry,
+)
 from timebank.domain.entries import NewEntry, RecordedEntry, group_legs, inter_bank_legs
 from timebank.domain.policy import Policy
 from timebank.domain.recording import recording_now
@@ -87,6 +94,7 @@ from timebank.storage import (
     default_url,
     open_backend,
 )
+from timebank.storage.base import Proposal
 from timebank.views import (
     AccountBalance,
     Backup,
@@ -103,6 +111,9 @@ from timebank.views import (
 
 __all__ = ["STATEMENT_LINES_MAX", "Timebank", "audit", "open", "restore"]
 
+#: Events read a page at a time when a declined entry is read back from its
+#: decline (``Timebank._view_before``).
+_READ_BACK = 500
 #: The fields of a pending entry that name a person taking part in it.
 _PENDING_PEOPLE = ("provider", "receiver", "actor", "on_behalf_of", "confirmer", "confirmed_by")
 #: The fields of a stored event that name a person, and those that list
@@ -950,13 +961,17 @@ class Timebank(Reporting, Importing):
         entry_id = validate_entry_id(entry_id)
         found = self._app.index.find_entry(entry_id)
         if found is None:
-            pending = self._find_pending(entry_id)
+            proposal = self._app.index.find_proposal(entry_id)
+            pending = self._pending_of(entry_id, proposal)
             if pending is not None:  # say so: it is not recorded yet
                 raise errors.EntryNotFound(
                     f"entry {entry_id!r} is pending, not recorded: it awaits"
                     f" {pending.pending[entry_id]['awaiting']} (decline it to drop it)",
                     entry_id=entry_id,
                 )
+            if proposal is not None:  # settled without taking effect
+                why = f": its proposal {self._how_settled(entry_id, proposal)}"
+                raise errors.EntryNotFound(f"no entry {entry_id!r}{why}", entry_id=entry_id)
             raise errors.EntryNotFound(f"no entry {entry_id!r}", entry_id=entry_id)
         return self._indexed_entry(entry_id, found)
 
@@ -964,8 +979,7 @@ class Timebank(Reporting, Importing):
         """The recorded entry the entry index's row ``found`` names."""
         ledger = self._app.bank_by_uuid(found.bank_uuid)
         with self._app.unreadable_named(f"entry {entry_id!r}"):  # reading it and its fields
-            events = self._app.events.get(found.bank_uuid, gt=found.version - 1, lte=found.version)
-            entry_event = next(iter(events), None)
+            entry_event = self._event_at(found.bank_uuid, found.version)
             if isinstance(entry_event, Bank.EntryEvent):
                 return recorded_entry(entry_event, ledger.bank_id, found.reversed_by)
         # the index and the log disagree
@@ -1101,13 +1115,24 @@ class Timebank(Reporting, Importing):
         return [home, (load or self._app.bank)(receiver_bank)]
 
     def _check_not_pending(self, entry_id: str) -> None:
-        """Entry ids are unique in the store, pending entries' included."""
-        if self._find_pending(entry_id) is not None:
+        """Entry ids are unique in the store and never used twice: a
+        pending entry's, and a proposal's that was declined or expired, are
+        spent too (one look-up)."""
+        proposal = self._app.index.find_proposal(entry_id)
+        if proposal is None:
+            return
+        if proposal.settled is None:
             raise errors.EntryConflict(
                 f"entry {entry_id!r} is pending: confirm, approve or decline it",
                 entry_id=entry_id,
                 field="entry_id",
             )
+        raise errors.EntryConflict(
+            f"entry {entry_id!r} is spent: its proposal {self._how_settled(entry_id, proposal)},"
+            " and an entry id is never used again",
+            entry_id=entry_id,
+            field="entry_id",
+        )
 
     def _take_effect(
         self, ledgers: list[Bank], new: NewEntry, actor: str, on_behalf_of: str | None
@@ -1234,7 +1259,8 @@ class Timebank(Reporting, Importing):
         (``on_behalf_of``: a guardian angel or coordinator). Every rule but
         balance limits is checked now; limits are checked when it takes effect.
         Proposing the same ``entry_id`` with the same fields again returns the
-        pending entry.
+        pending entry while it is pending; an id once declined or expired is
+        spent (``EntryConflict``).
         """
         try:
             entry_kind = EntryKind(kind)
@@ -1290,9 +1316,10 @@ class Timebank(Reporting, Importing):
         acting_for = _optional_member(on_behalf_of)
 
         def command() -> RecordedEntry | PendingEntry:
-            home = self._find_pending(entry_id)
-            if home is None:  # taken effect (a retry?), or no such entry
-                return self._answered_again(entry_id, actor, "EntryConfirmed")
+            proposal = self._app.index.find_proposal(entry_id)
+            home = self._pending_of(entry_id, proposal)
+            if home is None:  # taken effect (a retry?), settled, or no such entry
+                return self._answered_again(entry_id, proposal, actor, "EntryConfirmed")
             pending = home.pending_entry(entry_id)
             if pending["awaiting"] == Awaiting.APPROVAL and pending["confirmed_by"] == actor:
                 return self._pending_view(home, entry_id)  # a retry: as the call answered
@@ -1313,9 +1340,10 @@ class Timebank(Reporting, Importing):
         actor = validate_actor_id(actor)
 
         def command() -> RecordedEntry:
-            home = self._find_pending(entry_id)
-            if home is None:  # taken effect (a retry?), or no such entry
-                return self._answered_again(entry_id, actor, "EntryApproved")
+            proposal = self._app.index.find_proposal(entry_id)
+            home = self._pending_of(entry_id, proposal)
+            if home is None:  # taken effect (a retry?), settled, or no such entry
+                return self._answered_again(entry_id, proposal, actor, "EntryApproved")
             pending = home.pending_entry(entry_id)
             ledgers = self._ledgers(home, pending["receiver_bank"])
             for ledger in ledgers:
@@ -1331,13 +1359,18 @@ class Timebank(Reporting, Importing):
         self, entry_id: str, *, actor: str, on_behalf_of: str | None = None
     ) -> PendingEntry:
         """Decline a pending entry: it will never take effect. The party it
-        waits for, its proposer (withdrawing it) or an approver may decline."""
+        waits for, its proposer (withdrawing it) or an approver may decline.
+        Sent again by the same actor (for the same member) after it took
+        effect, it is answered as it was (docs/workflows.md)."""
         entry_id = validate_entry_id(entry_id)
         actor = validate_actor_id(actor)
         acting_for = _optional_member(on_behalf_of)
 
         def command() -> PendingEntry:
-            home = self._pending_bank(entry_id)
+            proposal = self._app.index.find_proposal(entry_id)
+            home = self._pending_of(entry_id, proposal)
+            if home is None:  # declined (a retry?), settled otherwise, or no such entry
+                return self._declined_again(entry_id, proposal, actor, acting_for)
             view = self._pending_view(home, entry_id)
             pending = home.pending_entry(entry_id)
             ledgers = self._ledgers(home, pending["receiver_bank"])
@@ -1383,51 +1416,128 @@ class Timebank(Reporting, Importing):
 
         return self._app.write(command)
 
-    def _answered_again(self, entry_id: str, actor: str, settled: str) -> RecordedEntry:
-        """For ``entry_id``, not pending (the caller looked): the recorded
-        entry when the event before its own in its bank is a ``settled``
-        event (of ``Bank``: ``EntryConfirmed``, ``EntryApproved``) of it by
-        ``actor``, a retry of that call whose reply was lost, answered with
-        its outcome (docs/workflows.md, "Retrying after a lost reply");
-        else :class:`PendingEntryNotFound`."""
+    def _answered_again(
+        self, entry_id: str, proposal: Proposal | None, actor: str, settled: str
+    ) -> RecordedEntry:
+        """For ``entry_id``, not pending (the caller looked, and found
+        ``proposal``): the recorded entry when the event before its own in
+        its bank is a ``settled`` event (of ``Bank``: ``EntryConfirmed``,
+        ``EntryApproved``) of it by ``actor``, a retry of that call whose
+        reply was lost, answered with its outcome (docs/workflows.md,
+        "Retrying after a lost reply"); else :class:`PendingEntryNotFound`."""
         found = self._app.index.find_entry(entry_id)
         if found is not None and found.version > 1:
             with self._app.unreadable_named(f"entry {entry_id!r}"):
-                events = self._app.events.get(
-                    found.bank_uuid, gt=found.version - 2, lte=found.version - 1
-                )
-                before: Any = next(iter(events), None)
+                before: Any = self._event_at(found.bank_uuid, found.version - 1)
                 answered = (type(before).__qualname__ == f"Bank.{settled}"
                             and before.entry_id == entry_id and before.actor == actor)  # fmt: skip
             if answered:
                 return self._indexed_entry(entry_id, found)
-        raise self._not_pending(entry_id, found)
+        raise self._not_pending(entry_id, found, proposal)
 
-    def _pending_bank(self, entry_id: str) -> Bank:
-        """The bank holding a pending entry (it is kept on the provider's bank)."""
-        found = self._find_pending(entry_id)
-        if found is None:
-            raise self._not_pending(entry_id, self._app.index.find_entry(entry_id))
-        return found
+    def _declined_again(
+        self, entry_id: str, proposal: Proposal | None, actor: str, acting_for: str | None
+    ) -> PendingEntry:
+        """For ``entry_id``, not pending (the caller looked, and found
+        ``proposal``): when it was declined by ``actor`` for ``acting_for``,
+        a retry of that call whose reply was lost, the pending entry as it
+        stood when declined, read back from the log (docs/workflows.md,
+        "Retrying after a lost reply"); else :class:`PendingEntryNotFound`."""
+        if proposal is not None and proposal.settled is not None:
+            with self._app.unreadable_named(f"pending entry {entry_id!r}"):
+                declined: Any = self._event_at(proposal.bank_uuid, proposal.settled)
+                if (type(declined).__qualname__ == "Bank.EntryDeclined"
+                        and declined.entry_id == entry_id and declined.actor == actor
+                        and declined.on_behalf_of == acting_for):  # fmt: skip
+                    return self._view_before(entry_id, proposal.bank_uuid, proposal.settled)
+        raise self._not_pending(entry_id, self._app.index.find_entry(entry_id), proposal)
 
-    @staticmethod
-    def _not_pending(entry_id: str, recorded: IndexedEntry | None) -> errors.PendingEntryNotFound:
-        """The refusal of a command on an entry that is not pending, saying
-        when it is recorded (``recorded``: its entry-index row): a retry of a
-        call that took effect, its reply lost, lands here."""
-        return errors.PendingEntryNotFound(
-            f"no pending entry {entry_id!r}"
-            + (f": entry {entry_id!r} is recorded" if recorded is not None else ""),
-            entry_id=entry_id,
+    def _view_before(self, entry_id: str, bank_uuid: UUID, version: int) -> PendingEntry:
+        """The pending entry ``entry_id`` as it stood before event ``version``
+        of its bank settled it: its proposal, and a confirmation that left it
+        awaiting approval, found by reading the bank's events back from there
+        (a page at a time; a proposal lives ``pending_expiry_days`` or a
+        little longer, so the read is short)."""
+        confirmed_by: str | None = None
+        upto = version - 1
+        while upto > 0:
+            page = self._app.events.get(
+                bank_uuid, gt=max(0, upto - _READ_BACK), lte=upto, desc=True
+            )
+            for event in page:
+                if getattr(event, "entry_id", None) != entry_id:
+                    continue
+                kind = type(event).__qualname__
+                if kind == "Bank.EntryConfirmed" and confirmed_by is None:
+                    confirmed_by = event.actor  # type: ignore[attr-defined]
+                elif kind == "Bank.EntryProposed":
+                    fields = {f: getattr(event, f) for f in PENDING_FIELDS - {"confirmed_by"}}
+                    if confirmed_by is not None:
+                        fields.update(awaiting=Awaiting.APPROVAL.value, confirmed_by=confirmed_by)
+                    else:
+                        fields["confirmed_by"] = None
+                    ledger = self._app.bank_by_uuid(bank_uuid)
+                    return self._view_of(ledger, fields)
+            upto -= _READ_BACK
+        raise errors.EventUnreadable(
+            f"pending entry {entry_id!r} cannot be read from the store {self.url}: the log"
+            f" of bank {self._app.bank_by_uuid(bank_uuid).bank_id!r} holds no proposal of it"
+            f" before the event {version} that settled it. {DAMAGED_CURE}",
+            url=self.url,
         )
+
+    def _event_at(self, bank_uuid: UUID, version: int) -> object:
+        """Event ``version`` of a bank's stream (None when the log lacks it)."""
+        return next(iter(self._app.events.get(bank_uuid, gt=version - 1, lte=version)), None)
+
+    def _how_settled(self, entry_id: str, proposal: Proposal) -> str:
+        """How a proposal settled without taking effect ended, read from its
+        settling event, as what "its proposal" did: "was declined by 'm-4'"
+        (for whom, when on behalf), "expired"."""
+        invariant(proposal.settled is not None, "a settled proposal")
+        with self._app.unreadable_named(f"pending entry {entry_id!r}"):
+            event: Any = self._event_at(proposal.bank_uuid, proposal.settled or 0)
+            kind = type(event).__qualname__
+            if kind == "Bank.EntryDeclined" and event.entry_id == entry_id:
+                behalf = "" if event.on_behalf_of is None else f" for {event.on_behalf_of!r}"
+                return f"was declined by {event.actor!r}{behalf}"
+            if kind == "Bank.PendingEntryExpired" and event.entry_id == entry_id:
+                return "expired"
+        held = "no event" if event is None else f"a {type(event).__name__} event"
+        raise errors.EventUnreadable(
+            f"pending entry {entry_id!r} cannot be read from the store {self.url}: the index"
+            f" of settled proposals names event {proposal.settled} of bank"
+            f" {self._app.bank_by_uuid(proposal.bank_uuid).bank_id!r}, and the log holds"
+            f" {held} there. {DAMAGED_CURE}",
+            url=self.url,
+        )
+
+    def _not_pending(
+        self, entry_id: str, recorded: IndexedEntry | None, proposal: Proposal | None
+    ) -> errors.PendingEntryNotFound:
+        """The refusal of a command on an entry that is not pending, saying
+        when it is recorded (``recorded``: its entry-index row), or was
+        declined or expired (``proposal``): a retry of a call that
+        committed, its reply lost, lands here."""
+        if recorded is not None:
+            why = f": entry {entry_id!r} is recorded"
+        elif proposal is not None and proposal.settled is not None:
+            why = f": its proposal {self._how_settled(entry_id, proposal)}"
+        else:
+            why = ""
+        return errors.PendingEntryNotFound(f"no pending entry {entry_id!r}{why}", entry_id=entry_id)
 
     def _find_pending(self, entry_id: str) -> Bank | None:
         """The bank holding a pending entry, through the store's pending index
         (one look-up, whatever the number of banks)."""
-        bank_uuid = self._app.index.find_pending(entry_id)
-        if bank_uuid is None:
+        return self._pending_of(entry_id, self._app.index.find_proposal(entry_id))
+
+    def _pending_of(self, entry_id: str, proposal: Proposal | None) -> Bank | None:
+        """The bank holding the pending entry the index found as ``proposal``;
+        None when it is not pending."""
+        if proposal is None or proposal.settled is not None:
             return None
-        ledger = self._app.bank_by_uuid(bank_uuid)
+        ledger = self._app.bank_by_uuid(proposal.bank_uuid)
         invariant(entry_id in ledger.pending, "the pending index agrees with its bank")
         return ledger
 
@@ -1442,7 +1552,11 @@ class Timebank(Reporting, Importing):
         return self._take_effect(ledgers, new, pending["actor"], pending["on_behalf_of"])
 
     def _pending_view(self, ledger: Bank, entry_id: str) -> PendingEntry:
-        pending = ledger.pending_entry(entry_id)
+        return self._view_of(ledger, ledger.pending_entry(entry_id))
+
+    def _view_of(self, ledger: Bank, pending: dict[str, Any]) -> PendingEntry:
+        """The view of a pending entry's fields (``Bank.pending``'s) on ``ledger``."""
+        entry_id = pending["entry_id"]
         return PendingEntry(
             entry_id=entry_id,
             bank=ledger.bank_id,
@@ -1615,6 +1729,7 @@ class Timebank(Reporting, Importing):
             index.pending_index(),
             index.entry_index_page,
             index.stream_versions(),
+            index.settled_index(),
         )
 
     def _loaded_banks(self) -> tuple[dict[str, LoadedBank | str], str | None]:

@@ -951,6 +951,9 @@ class _Session:
         self.permitted: set[str] = set()
         #: Entry ids of the file already in the store (asked once, in the write).
         self.present: set[str] = set()
+        #: Entry ids of the file that name a proposal, pending or settled
+        #: without taking effect: spent (asked once, in the write).
+        self.proposed: set[str] = set()
         #: Today's date in each bank, asked of the clock once an import (a
         #: bank's timezone does not change during it).
         self.today_by_bank: dict[str, date] = {}
@@ -1047,6 +1050,8 @@ class Importing:
         def _today_for(self, policy: Policy) -> date: ...
 
         def _same_entry_or_conflict(self, new: NewEntry) -> RecordedEntry: ...
+
+        def _check_not_pending(self, entry_id: str) -> None: ...
 
         def _reading(self) -> AbstractContextManager[ReadModelDB]: ...
 
@@ -1322,7 +1327,9 @@ class Importing:
                 # counted afresh if a write conflict makes the store retry the command
                 outcome.update(recorded=0, skipped=0, flagged=[])
                 session = _Session(self._app, create_banks, actor, earliest, self._today_for)
-                session.present = self._app.index.recorded_entry_ids([r.entry_id for r in parsed])
+                ids = [r.entry_id for r in parsed]
+                session.present = self._app.index.recorded_entry_ids(ids)
+                session.proposed = self._app.index.proposal_ids(ids)
                 session.writing = not dry_run
                 with self._app.saving_in_parts() as save:
                     self._apply_entries(session, parsed, days, actor, strict, found, outcome,
@@ -1436,6 +1443,8 @@ class Importing:
         if new.entry_id in session.present:
             self._same_entry_or_conflict(new)
             return None
+        if new.entry_id in session.proposed:
+            self._check_not_pending(new.entry_id)  # EntryConflict: the id is spent
 
         def load(bank: str) -> Bank:
             ledger = session.bank(bank, new.occurred_on)

@@ -40,6 +40,7 @@ __all__ = [
     "LedgerIndex",
     "Profile",
     "ProfileStore",
+    "Proposal",
     "combined",
     "index_update_from",
     "read_log_from_notifications",
@@ -85,6 +86,11 @@ class IndexUpdate:
     #: pending entries settled in it (confirmed, approved, declined, expired).
     pending_added: tuple[tuple[str, UUID], ...] = ()
     pending_removed: tuple[str, ...] = ()
+    #: Proposals settled in this save without taking effect (declined,
+    #: expired): entry id, bank stream, version of the settling event. Their
+    #: ids stay spent (a row replaces an earlier one of the same id, which
+    #: only a log from before this index can hold).
+    settled: tuple[tuple[str, UUID, int], ...] = ()
     #: Profiles stored (member id, profile), each replacing the member's
     #: stored one; then members whose profile is deleted.
     profiles: tuple[tuple[str, Profile], ...] = ()
@@ -106,10 +112,21 @@ def combined(parts: Sequence[IndexUpdate]) -> IndexUpdate:
         postings=tuple(posting for p in parts for posting in p.postings),
         pending_added=tuple(added.items()),
         pending_removed=tuple(removed),
+        settled=tuple({e: (e, b, v) for p in parts for e, b, v in p.settled}.values()),
         # a member's last profile of the parts: one row a member
         profiles=tuple({m: p for part in parts for m, p in part.profiles}.items()),
         profiles_erased=tuple(dict.fromkeys(m for p in parts for m in p.profiles_erased)),
     )
+
+
+@attrs.frozen
+class Proposal:
+    """A proposal found by its id: the bank stream it is kept on, and the
+    version of the event that settled it without taking effect (declined,
+    expired), or None while it is pending."""
+
+    bank_uuid: UUID
+    settled: int | None
 
 
 #: A row of the entry index as the audit reads it: entry id, bank stream (as
@@ -138,8 +155,14 @@ class LedgerIndex(Protocol):
         once for all its rows instead of once a row)."""
         ...
 
-    def find_pending(self, entry_id: str) -> UUID | None:
-        """The bank stream holding a pending entry with this id, if any."""
+    def find_proposal(self, entry_id: str) -> Proposal | None:
+        """The proposal with this id, pending or settled without taking
+        effect, if any: one look-up (a round trip on PostgreSQL)."""
+        ...
+
+    def proposal_ids(self, entry_ids: Sequence[str]) -> set[str]:
+        """Those of ``entry_ids`` that name a proposal, pending or settled
+        without taking effect (an import asks once for all its rows)."""
         ...
 
     def select_postings(
@@ -169,6 +192,11 @@ class LedgerIndex(Protocol):
 
     def pending_index(self) -> set[tuple[str, str]]:
         """Every row of the pending index: (entry id, bank stream as hex)."""
+        ...
+
+    def settled_index(self) -> set[tuple[str, str, int]]:
+        """Every row of the index of settled proposals: (entry id, bank
+        stream as hex, version of the settling event)."""
         ...
 
     def read_log(self, after: int, limit: int) -> Sequence[tuple[int, str, str, bytes]]:

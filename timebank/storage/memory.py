@@ -28,6 +28,7 @@ from timebank.storage.base import (
     IndexUpdate,
     Profile,
     ProfileStore,
+    Proposal,
     combined,
     index_update_from,
     read_log_from_notifications,
@@ -47,6 +48,7 @@ class MemoryRecorder(POPOApplicationRecorder):
         self._reversed_by: dict[str, str] = {}
         self._postings: dict[tuple[UUID, str], list[int]] = {}
         self._pending: dict[str, UUID] = {}
+        self._settled: dict[str, tuple[UUID, int]] = {}
 
     def _insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -68,6 +70,7 @@ class MemoryRecorder(POPOApplicationRecorder):
                 for entry_id in update.pending_removed:
                     del self._pending[entry_id]
                 self._pending.update(update.pending_added)
+                self._settled.update((e, (b, v)) for e, b, v in update.settled)
                 self._profiles.write(update.profiles, update.profiles_erased)
             return ids
 
@@ -108,9 +111,17 @@ class MemoryRecorder(POPOApplicationRecorder):
         with self._database_lock:
             return {e for e in entry_ids if e in self._entries}
 
-    def find_pending(self, entry_id: str) -> UUID | None:
+    def find_proposal(self, entry_id: str) -> Proposal | None:
         with self._database_lock:
-            return self._pending.get(entry_id)
+            if entry_id in self._pending:
+                return Proposal(self._pending[entry_id], None)
+            if entry_id in self._settled:
+                return Proposal(*self._settled[entry_id])
+            return None
+
+    def proposal_ids(self, entry_ids: Sequence[str]) -> set[str]:
+        with self._database_lock:
+            return {e for e in entry_ids if e in self._pending or e in self._settled}
 
     def select_postings(
         self, bank_uuid: UUID, account: str, *, limit: int
@@ -150,6 +161,10 @@ class MemoryRecorder(POPOApplicationRecorder):
     def pending_index(self) -> set[tuple[str, str]]:
         with self._database_lock:
             return {(entry_id, bank.hex) for entry_id, bank in self._pending.items()}
+
+    def settled_index(self) -> set[tuple[str, str, int]]:
+        with self._database_lock:
+            return {(e, bank.hex, version) for e, (bank, version) in self._settled.items()}
 
     def close_index(self) -> None:
         """Nothing to release: the index lives as long as the backend."""

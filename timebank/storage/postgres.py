@@ -38,6 +38,7 @@ from timebank.storage.base import (
     IndexUpdate,
     Profile,
     ProfileStore,
+    Proposal,
     index_update_from,
     read_log_from_notifications,
     write_lock_timed_out,
@@ -145,7 +146,9 @@ def _profile_columns(profiles: Iterable[tuple[str, Profile]]) -> list[list[str |
     return [list(column) for column in zip(*rows, strict=True)]
 
 
-def _read(datastore: Any, statement: Composed, params: tuple[Any, ...]) -> list[Any]:
+def _read(
+    datastore: Any, statement: Composed, params: tuple[Any, ...] | dict[str, Any]
+) -> list[Any]:
     with datastore.get_connection() as conn, conn.cursor() as curs:
         curs.execute(statement, params)
         return list(curs.fetchall())
@@ -168,6 +171,8 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
                 " PRIMARY KEY (bank_uuid, account, version))",
                 "CREATE TABLE IF NOT EXISTS {schema}.timebank_pending ("
                 " entry_id TEXT PRIMARY KEY, bank_uuid UUID NOT NULL)",
+                "CREATE TABLE IF NOT EXISTS {schema}.timebank_settled ("
+                " entry_id TEXT PRIMARY KEY, bank_uuid UUID NOT NULL, version BIGINT NOT NULL)",
                 "CREATE TABLE IF NOT EXISTS {schema}.timebank_profiles ("
                 " member_id TEXT PRIMARY KEY,"
                 " display_name TEXT, email TEXT, phone TEXT, area TEXT)",
@@ -276,6 +281,15 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
                 self._sql("INSERT INTO {schema}.timebank_pending VALUES (%s, %s)"),
                 list(update.pending_added),
             )
+        if update.settled:
+            curs.executemany(
+                self._sql(
+                    "INSERT INTO {schema}.timebank_settled VALUES (%s, %s, %s)"
+                    " ON CONFLICT (entry_id) DO UPDATE"
+                    " SET bank_uuid = excluded.bank_uuid, version = excluded.version"
+                ),
+                list(update.settled),
+            )
         if update.profiles:
             curs.execute(self._sql(_PROFILE_UPSERT), _profile_columns(update.profiles))
         if update.profiles_erased:
@@ -284,19 +298,27 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
                 (list(update.profiles_erased),),
             )
 
-    def _read(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+    def _read(self, statement: str, params: tuple[Any, ...] | dict[str, Any]) -> list[Any]:
         return _read(self.datastore, self._sql(statement), params)
 
     def change_token(self) -> object:
         return self._read("SELECT max(notification_id) AS m FROM {schema}.{events}", ())[0]["m"]
 
     def recorded_entry_ids(self, entry_ids: Sequence[str]) -> set[str]:
+        return self._ids_in(("timebank_entry_index",), entry_ids)
+
+    def proposal_ids(self, entry_ids: Sequence[str]) -> set[str]:
+        return self._ids_in(("timebank_pending", "timebank_settled"), entry_ids)
+
+    def _ids_in(self, tables: tuple[str, ...], entry_ids: Sequence[str]) -> set[str]:
+        """Those of ``entry_ids`` that any of the index ``tables`` holds."""
         found: set[str] = set()
+        query = " UNION ALL ".join(
+            f"SELECT entry_id FROM {{schema}}.{table} WHERE entry_id = ANY(%(ids)s)"  # noqa: S608 - our tables
+            for table in tables
+        )
         for start in range(0, len(entry_ids), IDS_PER_QUERY * 20):
-            rows = self._read(
-                "SELECT entry_id FROM {schema}.timebank_entry_index WHERE entry_id = ANY(%s)",
-                (list(entry_ids[start : start + IDS_PER_QUERY * 20]),),
-            )
+            rows = self._read(query, {"ids": list(entry_ids[start : start + IDS_PER_QUERY * 20])})
             found.update(row["entry_id"] for row in rows)
         return found
 
@@ -315,11 +337,19 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
             entry_id, row["bank_uuid"], row["version"], row["reverses"], row["reversed_by"]
         )
 
-    def find_pending(self, entry_id: str) -> UUID | None:
+    def find_proposal(self, entry_id: str) -> Proposal | None:
         rows = self._read(
-            "SELECT bank_uuid FROM {schema}.timebank_pending WHERE entry_id = %s", (entry_id,)
+            "SELECT bank_uuid, NULL::bigint AS version FROM {schema}.timebank_pending"
+            " WHERE entry_id = %(id)s UNION ALL SELECT bank_uuid, version"
+            " FROM {schema}.timebank_settled WHERE entry_id = %(id)s",
+            {"id": entry_id},
         )
-        return rows[0]["bank_uuid"] if rows else None
+        if not rows:
+            return None
+        # a pending row first: a log from before the settled index may hold
+        # an id both re-proposed and settled once
+        row = min(rows, key=lambda row: row["version"] is not None)
+        return Proposal(row["bank_uuid"], row["version"])
 
     def select_postings(
         self, bank_uuid: UUID, account: str, *, limit: int
@@ -371,6 +401,10 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
     def pending_index(self) -> set[tuple[str, str]]:
         rows = self._read("SELECT entry_id, bank_uuid FROM {schema}.timebank_pending", ())
         return {(row["entry_id"], row["bank_uuid"].hex) for row in rows}
+
+    def settled_index(self) -> set[tuple[str, str, int]]:
+        rows = self._read("SELECT entry_id, bank_uuid, version FROM {schema}.timebank_settled", ())
+        return {(row["entry_id"], row["bank_uuid"].hex, row["version"]) for row in rows}
 
     def close_index(self) -> None:
         """The pool is closed with the datastore."""

@@ -53,6 +53,7 @@ from timebank.storage.base import (
     IndexUpdate,
     Profile,
     ProfileStore,
+    Proposal,
     index_update_from,
     write_lock_timed_out,
 )
@@ -319,6 +320,10 @@ class SqliteRecorder(SQLiteApplicationRecorder):
             "CREATE TABLE IF NOT EXISTS timebank_pending ("
             " entry_id TEXT PRIMARY KEY,"
             " bank_uuid TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS timebank_settled ("
+            " entry_id TEXT PRIMARY KEY,"
+            " bank_uuid TEXT NOT NULL,"
+            " version INTEGER NOT NULL)",
             "CREATE TABLE IF NOT EXISTS timebank_profiles ("
             " member_id TEXT PRIMARY KEY,"
             " display_name TEXT, email TEXT, phone TEXT, area TEXT)",
@@ -350,6 +355,11 @@ class SqliteRecorder(SQLiteApplicationRecorder):
         c.executemany(
             "INSERT INTO timebank_pending VALUES (?, ?)",
             [(e, b.hex) for e, b in update.pending_added],
+        )
+        c.executemany(
+            "INSERT INTO timebank_settled VALUES (?, ?, ?) ON CONFLICT (entry_id)"
+            " DO UPDATE SET bank_uuid = excluded.bank_uuid, version = excluded.version",
+            [(e, b.hex, v) for e, b, v in update.settled],
         )
         if update.profiles or update.profiles_erased:
             # as on the profile store's own connection: what a profile row
@@ -476,20 +486,42 @@ class SqliteRecorder(SQLiteApplicationRecorder):
         return IndexedEntry(entry_id, UUID(bank), version, reverses, reversed_by)
 
     def recorded_entry_ids(self, entry_ids: Sequence[str]) -> set[str]:
+        return self._ids_in(("timebank_entry_index",), entry_ids)
+
+    def proposal_ids(self, entry_ids: Sequence[str]) -> set[str]:
+        return self._ids_in(("timebank_pending", "timebank_settled"), entry_ids)
+
+    def _ids_in(self, tables: tuple[str, ...], entry_ids: Sequence[str]) -> set[str]:
+        """Those of ``entry_ids`` that any of the index ``tables`` holds, a
+        bounded number of ids a query."""
         found: set[str] = set()
         for start in range(0, len(entry_ids), IDS_PER_QUERY):
             part = tuple(entry_ids[start : start + IDS_PER_QUERY])
-            marks = ",".join("?" * len(part))
+            # numbered, so that each table's query names the same parameters
+            # (SQLite before 3.32 takes at most 999)
+            marks = ",".join(f"?{n}" for n in range(1, len(part) + 1))
             rows = self._read(
-                f"SELECT entry_id FROM timebank_entry_index WHERE entry_id IN ({marks})",  # noqa: S608
+                " UNION ALL ".join(
+                    f"SELECT entry_id FROM {table} WHERE entry_id IN ({marks})"  # noqa: S608 - our tables
+                    for table in tables
+                ),
                 part,
             )
             found.update(r[0] for r in rows)
         return found
 
-    def find_pending(self, entry_id: str) -> UUID | None:
-        rows = self._read("SELECT bank_uuid FROM timebank_pending WHERE entry_id = ?", (entry_id,))
-        return UUID(rows[0][0]) if rows else None
+    def find_proposal(self, entry_id: str) -> Proposal | None:
+        rows = self._read(
+            "SELECT bank_uuid, NULL FROM timebank_pending WHERE entry_id = ?"
+            " UNION ALL SELECT bank_uuid, version FROM timebank_settled WHERE entry_id = ?",
+            (entry_id, entry_id),
+        )
+        if not rows:
+            return None
+        # a pending row first: a log from before the settled index may hold
+        # an id both re-proposed and settled once
+        bank, settled = min(rows, key=lambda row: row[1] is not None)
+        return Proposal(UUID(bank), settled)
 
     def select_postings(
         self, bank_uuid: UUID, account: str, *, limit: int
@@ -540,6 +572,9 @@ class SqliteRecorder(SQLiteApplicationRecorder):
 
     def pending_index(self) -> set[tuple[str, str]]:
         return set(self._read("SELECT entry_id, bank_uuid FROM timebank_pending", ()))
+
+    def settled_index(self) -> set[tuple[str, str, int]]:
+        return set(self._read("SELECT entry_id, bank_uuid, version FROM timebank_settled", ()))
 
     def close_index(self) -> None:
         with self._reader_lock:
