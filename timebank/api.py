@@ -1360,8 +1360,8 @@ class Timebank(Reporting, Importing):
     ) -> PendingEntry:
         """Decline a pending entry: it will never take effect. The party it
         waits for, its proposer (withdrawing it) or an approver may decline.
-        Sent again by the same actor (for the same member) after it took
-        effect, it is answered as it was (docs/workflows.md)."""
+        Sent again by the same actor (for the same member) after it
+        committed, its reply lost, it is answered as it was (docs/workflows.md)."""
         entry_id = validate_entry_id(entry_id)
         actor = validate_actor_id(actor)
         acting_for = _optional_member(on_behalf_of)
@@ -1527,14 +1527,10 @@ class Timebank(Reporting, Importing):
             why = ""
         return errors.PendingEntryNotFound(f"no pending entry {entry_id!r}{why}", entry_id=entry_id)
 
-    def _find_pending(self, entry_id: str) -> Bank | None:
-        """The bank holding a pending entry, through the store's pending index
-        (one look-up, whatever the number of banks)."""
-        return self._pending_of(entry_id, self._app.index.find_proposal(entry_id))
-
     def _pending_of(self, entry_id: str, proposal: Proposal | None) -> Bank | None:
-        """The bank holding the pending entry the index found as ``proposal``;
-        None when it is not pending."""
+        """The bank holding the pending entry the store's index found as
+        ``proposal`` (``find_proposal``: one look-up, whatever the number of
+        banks); None when it is not pending."""
         if proposal is None or proposal.settled is not None:
             return None
         ledger = self._app.bank_by_uuid(proposal.bank_uuid)
