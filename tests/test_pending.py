@@ -153,6 +153,11 @@ def test_entry_ids_stay_unique_across_pending_and_recorded(
     again = tb.propose(bank, "exchange", "ann", "bob", "1", actor="ann", entry_id="p1",
                        occurred_on="2026-06-01")  # fmt: skip
     assert again == first  # a retry of the same proposal
+    # the same entry proposed by its other party, or for someone, is another proposal
+    refused(tb, errors.EntryConflict, lambda: tb.propose(bank, "exchange", "ann", "bob", "1",
+            actor="bob", entry_id="p1", occurred_on="2026-06-01"))  # fmt: skip
+    refused(tb, errors.EntryConflict, lambda: tb.propose(bank, "exchange", "ann", "bob", "1",
+            actor="co", on_behalf_of="ann", entry_id="p1", occurred_on="2026-06-01"))  # fmt: skip
     refused(tb, errors.EntryConflict, lambda: tb.propose(bank, "exchange", "ann", "bob", "2",
                                                           actor="ann", entry_id="p1"))  # fmt: skip
     refused(tb, errors.EntryConflict, lambda: tb.record_exchange(bank, "ann", "bob", "1",

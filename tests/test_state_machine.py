@@ -614,7 +614,11 @@ class LedgerMachine(RuleBasedStateMachine):
                   "provider": provider, "receiver": receiver_or_none, "category": None,
                   "reverses": None, "minutes": minutes, "occurred_on": day}  # fmt: skip
         expected: type[Exception] | None = None
-        same = entry_id in self.pending and self.pending[entry_id].fields == fields
+        same = (
+            entry_id in self.pending
+            and self.pending[entry_id].fields == fields
+            and self.pending[entry_id].proposer == actor
+        )  # a retry: anyone else's conflicts
         if bank not in self.banks:
             expected = errors.BankNotFound
         elif self.tree_error(bank, receiver_bank) is not None:

@@ -1258,9 +1258,10 @@ class Timebank(Reporting, Importing):
         (the giver, for gifts and donations), or act for them
         (``on_behalf_of``: a guardian angel or coordinator). Every rule but
         balance limits is checked now; limits are checked when it takes effect.
-        Proposing the same ``entry_id`` with the same fields again returns the
-        pending entry while it is pending; an id once declined or expired is
-        spent (``EntryConflict``).
+        The same actor proposing the same ``entry_id`` with the same fields
+        again (a retry) gets the pending entry while it is pending; from
+        anyone else, or with other fields, it is ``EntryConflict``, as is an
+        id once declined or expired (spent).
         """
         try:
             entry_kind = EntryKind(kind)
@@ -1283,7 +1284,7 @@ class Timebank(Reporting, Importing):
             home = ledgers[0]
             today = self._entry_today(home, undated.receiver_bank)
             new = attrs.evolve(undated, occurred_on=day or today)
-            if new.entry_id in home.pending and home.proposed_entry(new.entry_id) == new:
+            if self._proposed_again(home, new, actor, acting_for):
                 return self._pending_view(home, new.entry_id)
             if self._app.index.find_entry(new.entry_id) is not None:
                 raise errors.EntryConflict(
@@ -1302,6 +1303,15 @@ class Timebank(Reporting, Importing):
             return self._pending_view(home, new.entry_id)
 
         return self._app.write(command)
+
+    @staticmethod
+    def _proposed_again(home: Bank, new: NewEntry, actor: str, acting_for: str | None) -> bool:
+        """Whether ``new`` is pending on ``home`` as proposed by ``actor``
+        for ``acting_for``: a retry of that proposal, answered with it. The
+        same entry proposed by anyone else is another proposal of the id."""
+        pending = home.pending.get(new.entry_id)
+        return (pending is not None and home.proposed_entry_from(pending) == new
+                and (pending["actor"], pending["on_behalf_of"]) == (actor, acting_for))  # fmt: skip
 
     @serialised
     def confirm(
