@@ -361,6 +361,7 @@ def test_a_declined_or_expired_proposals_id_is_spent(kind: str, tmp_path: Path) 
     tb.decline("d1", actor="bob")
     now[0] += timedelta(days=8)
     assert tb.expire_pending("b", actor=ACTOR) == ["e1"]
+    assert without_change(tb, lambda: tb.expire_pending("b", actor=ACTOR)) == []  # sent again
     how = {"d1": "was declined by 'bob'", "e1": "expired"}
     _spent(tb, how, proposal)
     again = reopen()
