@@ -44,6 +44,8 @@ def fill(tb: timebank.Timebank) -> None:
     tb.propose(hub, "exchange", "c", "a", "1", actor="angel", on_behalf_of="c", entry_id="pe1")
     tb.propose("north", "exchange", "a", "b", "1", actor="a", entry_id="pe2")
     tb.confirm("pe2", actor="b")
+    tb.propose("north", "exchange", "a", "b", "1", actor="a", entry_id="pe3")
+    tb.decline("pe3", actor="b")
     tb.leave("north", "b", actor="b")
     tb.erase_member("o", actor="co")
 
@@ -63,6 +65,7 @@ def view(tb: timebank.Timebank) -> object:
         [tb.figures(bank).to_dict() for bank in banks],
         tb._app.profiles.all(),
         tb.guardians("north/hub", "c"),
+        tb._app.index.settled_index(),  # a bank's stream is named by its id: the same
     )
 
 
@@ -86,12 +89,39 @@ def test_a_store_migrates_whole_to_any_backend(
         target.confirm("pe1", actor="a")
         target.record_exchange("north/hub", "c", "a", "1", actor="co", entry_id="after")
         target.reverse("ib1", actor="co")
+        with pytest.raises(errors.EntryConflict, match="its proposal was declined by 'b'"):
+            target.propose("north", "exchange", "a", "c", "1", actor="a", entry_id="pe3")
         target.check_invariants()
         with pytest.raises(errors.StoreNotEmpty):
             migrate(source, target)
     finally:
         source.close()
         target.close()
+
+
+def test_a_store_written_before_the_settled_index_is_named_and_migrated_whole(
+    tmp_path: Path,
+) -> None:
+    """A store from before ids of declined proposals were kept spent has the
+    index of settled proposals empty (docs/events.md): the audit names the
+    missing rows, and a migration rebuilds them from the log."""
+    import sqlite3
+
+    old, new = tmp_path / "old.db", tmp_path / "new.db"
+    with timebank.open(f"sqlite:///{old}") as tb:
+        fill(tb)
+    with sqlite3.connect(old) as conn:
+        conn.execute("DELETE FROM timebank_settled")
+    conn.close()
+    with timebank.open(f"sqlite:///{old}") as tb, timebank.open(f"sqlite:///{new}") as target:
+        [finding] = tb.audit(read_model=False).errors
+        assert (finding.check, finding.ids["entry_id"]) == ("pending_index", "pe3")
+        migrate(tb, target)
+    with timebank.open(f"sqlite:///{new}") as tb:
+        report = tb.audit(read_model=False)
+        assert report.ok, report.summary()
+        with pytest.raises(errors.EntryConflict, match="is spent"):
+            tb.propose("north", "exchange", "a", "c", "1", actor="a", entry_id="pe3")
 
 
 def test_the_cli_migrates_sqlite_to_another_file(tmp_path: Path) -> None:
