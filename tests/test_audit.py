@@ -801,7 +801,7 @@ def test_the_table_replay_names_an_account_by_its_text_whatever_the_json_held() 
 
 # --- the entry and pending indexes --------------------------------------------------
 def _without_index_rows(
-    tb: timebank.Timebank, entries: list[str], pending: list[str], settled: list[str] = ()
+    tb: timebank.Timebank, entries: list[str], pending: list[str], settled: tuple[str, ...] = ()
 ) -> None:
     """Delete rows of the entry, pending and settled indexes around the
     API, in the store's own database (a hand edit, a damaged page)."""
@@ -863,7 +863,7 @@ def test_the_entry_and_pending_indexes_are_compared_with_the_log(
     report = tb.audit(read_model=False)
     assert report.ok, report.summary()
     _without_index_rows(tb, entries=["plain", "in-undo", "imp-undo"], pending=["p1"],
-                        settled=["d1"])  # fmt: skip
+                        settled=("d1",))  # fmt: skip
     found = {(f.check, f.ids["bank"]): f for f in tb.audit(read_model=False).errors}
     # imp-undo's row is on its entry's provider's bank, the hub, as is d1's
     assert set(found) == {("entry_index", bank), ("entry_index", hub), ("pending_index", bank),
