@@ -6,7 +6,10 @@ import io
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eventsourcing.persistence import OperationalError
@@ -655,3 +658,103 @@ def test_a_sqlite_older_than_the_floor_is_refused_before_a_file_opens(
     with timebank.open(f"sqlite:///{tmp_path / 'store.db'}", clock=fixed_clock) as tb:
         tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
         assert tb.report("b", start="2026-01-01", end="2026-01-31").exchanges == 0
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+@pytest.mark.parametrize("other", ["proposes the id", "writes elsewhere"])
+def test_a_command_that_lost_its_postgres_write_lock_runs_again_under_a_new_one(
+    other: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write lock's own connection dropped while a command runs (docs/
+    storage.md): another writer takes the lock and commits between the
+    command's checks and its commit. The commit is fenced, so the command
+    runs again from its reads: it sees the other's proposal of its id and
+    is refused, or, when the other wrote elsewhere, is recorded once.
+    Unfenced, the id was both pending in one bank and recorded in
+    another, which no key of the store catches."""
+    import psycopg
+
+    assert POSTGRES_URL is not None
+    url = new_postgres_schema()
+    with (
+        timebank.open(url, clock=fixed_clock) as first,
+        timebank.open(url, clock=fixed_clock) as second,
+    ):
+        for bank in ("one", "two"):
+            first.create_bank(bank, name=bank, actor=ACTOR, opened_on="2026-01-01")
+            for member in ("x", "y"):
+                first.join(bank, member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        recorder = first._app.recorder
+        insert_events = recorder.insert_events
+        calls: list[str] = []
+
+        def lose_the_lock_then_insert(*args: Any, **kwargs: Any) -> Any:
+            calls.append("insert")
+            if len(calls) == 1:  # the command has made its checks: its lock is lost
+                with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+                    pid = first.backend._lock_pid  # type: ignore[attr-defined]
+                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                if other == "proposes the id":
+                    second.propose("two", "exchange", "x", "y", "1", actor="x", entry_id="e1")
+                else:
+                    second.record_exchange("two", "x", "y", "2", actor=ACTOR, entry_id="e2")
+            return insert_events(*args, **kwargs)
+
+        monkeypatch.setattr(recorder, "insert_events", lose_the_lock_then_insert)
+
+        def record() -> timebank.RecordedEntry:
+            return first.record_exchange("one", "x", "y", "1", actor=ACTOR, entry_id="e1")
+
+        if other == "proposes the id":
+            # run again, the command finds the proposal before it writes
+            with pytest.raises(errors.EntryConflict, match="'e1' is pending"):
+                record()
+            assert len(calls) == 1
+            assert [p.entry_id for p in second.pending("two")] == ["e1"]
+            assert first.balance("one", "x") == 0
+        else:
+            assert record().entry_id == "e1"
+            assert len(calls) == 2  # the fenced commit, and the command's second run
+            assert (first.balance("one", "x"), first.balance("two", "x")) == (60, 120)
+        monkeypatch.undo()
+        report = first.audit(read_model=False)
+        assert report.ok, report.summary()
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_an_import_that_lost_its_postgres_write_lock_runs_again_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An import's transaction is fenced as a command's commit is: with its
+    write lock lost before its first part, the import is rolled back and
+    run again under a new lock, and records each row once."""
+    import psycopg
+
+    assert POSTGRES_URL is not None
+    with timebank.open(new_postgres_schema(), clock=fixed_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        for member in ("x", "y"):
+            tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        recorder = tb._app.recorder
+        bulk_insert = recorder.bulk_insert
+        transactions: list[int] = []
+
+        @contextmanager
+        def losing_the_lock_first() -> Iterator[Any]:
+            transactions.append(1)
+            if len(transactions) == 1:
+                with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+                    pid = tb.backend._lock_pid  # type: ignore[attr-defined]
+                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            with bulk_insert() as insert:
+                yield insert
+
+        monkeypatch.setattr(recorder, "bulk_insert", losing_the_lock_first)
+        rows = [{"entry_id": f"i{n}", "occurred_on": "2026-02-01", "kind": "exchange",
+                 "provider": "x", "receiver": "y", "hours": "1", "bank": "b"} for n in range(3)]  # fmt: skip
+        assert tb.import_entries(rows, actor=ACTOR).recorded == 3
+        assert len(transactions) == 2
+        monkeypatch.undo()
+        assert tb.balance("b", "x") == 180
+        report = tb.audit(read_model=False)
+        assert report.ok, report.summary()

@@ -10,7 +10,7 @@ apply (``PGPASSWORD``, ``~/.pgpass``). Tables are created on first use in
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -24,7 +24,7 @@ from eventsourcing.postgres import (
     PostgresApplicationRecorder,
     PostgresFactory,
 )
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from timebank.domain.errors import StorageError, StoreNotFound, UnsupportedStorageURL
 from timebank.readmodel import PostgresReadModelDB, ReadModelDB
@@ -160,6 +160,9 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
 
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
+        #: Checks, inside a commit's transaction, that the command's write
+        #: lock is still held (set by the backend; see PostgresBackend.fence).
+        self.fence: Callable[[Any], None] = _no_fence
         self.sql_create_statements.extend(
             self._sql(statement)
             for statement in (
@@ -214,6 +217,7 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
         super()._insert_stored_events(curs, stored_events, **kwargs)
         # another cursor: the library reads the new notification ids from this one
         with curs.connection.cursor() as index_cursor:
+            self.fence(index_cursor)  # after the table lock: no writer can come between
             self._insert_index_rows(index_cursor, **kwargs)
 
     @contextmanager
@@ -233,6 +237,7 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
                 if not stored_events:
                     return
                 self._lock_table(curs)
+                self.fence(curs)
                 self._notify_channel(curs)
                 curs.execute(
                     statement,
@@ -483,9 +488,24 @@ class PostgresSnapshotRecorder(PostgresAggregateRecorder):
             self._insert_stored_events(curs, [snapshot])
 
 
+def _no_fence(curs: Any) -> None:
+    """A write outside a command's write lock (a migration's) checks nothing."""
+
+
 class _PostgresFactory(PostgresFactory):
     application_recorder_class = PostgresIndexRecorder
     aggregate_recorder_class = PostgresSnapshotRecorder
+
+    def __init__(self, env: Any, fence: Callable[[Any], None]) -> None:
+        super().__init__(env)
+        self._fence = fence
+
+    def application_recorder(self) -> Any:
+        recorder = super().application_recorder()
+        if not isinstance(recorder, PostgresIndexRecorder):  # narrows the type, too
+            raise TypeError(f"timebank's recorder expected, not {recorder!r}")
+        recorder.fence = self._fence
+        return recorder
 
 
 class PostgresBackend(Backend):
@@ -506,6 +526,9 @@ class PostgresBackend(Backend):
         self._lock_connection: psycopg.Connection[Any] | None = None
         self._schema = self._settings[PostgresFactory.POSTGRES_SCHEMA] or "public"
         self._lock_key = f"timebank:write:{self._schema}"
+        #: The server process of the lock connection while a command holds
+        #: the write lock, else None (see fence).
+        self._lock_pid: int | None = None
 
     @property
     def reopen_url(self) -> str:
@@ -531,6 +554,7 @@ class PostgresBackend(Backend):
                 self._lock_connection.execute(f"SET lock_timeout = '{LOCK_TIMEOUT_S}s'")
             connection = self._lock_connection
             connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (self._lock_key,))
+            self._lock_pid = connection.info.backend_pid
         except psycopg.errors.LockNotAvailable:  # the lock_timeout
             raise write_lock_timed_out(self.url, LOCK_TIMEOUT_S) from None
         except psycopg.Error as e:
@@ -542,10 +566,35 @@ class PostgresBackend(Backend):
         try:
             yield
         finally:
+            self._lock_pid = None
             try:
                 connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (self._lock_key,))
             except psycopg.Error:
                 self._drop_lock_connection()  # closing the session releases the lock
+
+    def fence(self, curs: Any) -> None:
+        """Inside a commit's transaction: fail it, as a write conflict (a
+        unique violation: ``IntegrityError``, and the command runs again
+        under the lock taken anew), when the write lock this backend took
+        for the command is no longer held by its lock connection's session,
+        so that another writer may have committed since the command's reads
+        (docs/storage.md). The server raises it, so the transaction is rolled
+        back: the library commits what a transaction holds when Python
+        raises inside it. Nothing to check outside a command."""
+        pid = self._lock_pid
+        if pid is None:
+            return
+        curs.execute(
+            SQL(
+                "DO $fence$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_locks"
+                " WHERE locktype = 'advisory' AND granted AND pid = {pid}"
+                " AND classid = ((hashtext({key})::bigint >> 32) & 4294967295)::oid"
+                " AND objid = (hashtext({key})::bigint & 4294967295)::oid AND objsubid = 1)"
+                " THEN RAISE EXCEPTION 'the write lock of this store was lost during the"
+                " command: another writer may have written since its reads'"
+                " USING ERRCODE = 'unique_violation'; END IF; END $fence$"
+            ).format(pid=Literal(pid), key=Literal(self._lock_key))
+        )
 
     def _drop_lock_connection(self) -> None:
         if self._lock_connection is not None:
@@ -566,7 +615,7 @@ class PostgresBackend(Backend):
             if not found:  # the factory would create the tables: a write
                 raise StoreNotFound(f"no timebank store in schema {self._schema} at {self.url}",
                                     url=self.url)  # fmt: skip
-            factory = _PostgresFactory(env)
+            factory = _PostgresFactory(env, self.fence)
         except (psycopg.Error, PersistenceError, OSError) as e:
             raise StorageError(
                 f"cannot connect to PostgreSQL at {self.url}: {' '.join(str(e).split())}",
