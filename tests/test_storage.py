@@ -693,7 +693,10 @@ def test_a_command_that_lost_its_postgres_write_lock_runs_again_under_a_new_one(
             if len(calls) == 1:  # the command has made its checks: its lock is lost
                 with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
                     pid = first.backend._lock_pid  # type: ignore[attr-defined]
-                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                    # ended, and its lock released, before going on (without the wait,
+                    # the session could still hold the lock when the commit checked it)
+                    ended = admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
+                    assert ended.fetchone() == (True,)
                 if other == "proposes the id":
                     second.propose("two", "exchange", "x", "y", "1", actor="x", entry_id="e1")
                 else:
@@ -745,7 +748,10 @@ def test_an_import_that_lost_its_postgres_write_lock_runs_again_whole(
             if len(transactions) == 1:
                 with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
                     pid = tb.backend._lock_pid  # type: ignore[attr-defined]
-                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                    # ended, and its lock released, before going on (without the wait,
+                    # the session could still hold the lock when the commit checked it)
+                    ended = admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
+                    assert ended.fetchone() == (True,)
             with bulk_insert() as insert:
                 yield insert
 
