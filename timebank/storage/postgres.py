@@ -553,8 +553,12 @@ class PostgresBackend(Backend):
                 self._lock_connection = self._connect(autocommit=True)
                 self._lock_connection.execute(f"SET lock_timeout = '{LOCK_TIMEOUT_S}s'")
             connection = self._lock_connection
-            connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (self._lock_key,))
-            self._lock_pid = connection.info.backend_pid
+            # the server's own process id, not the client's idea of it (a
+            # pooler in front, PgBouncer's session mode, hands out its own)
+            ((pid,),) = connection.execute(
+                "SELECT pg_backend_pid() FROM pg_advisory_lock(hashtext(%s))", (self._lock_key,)
+            ).fetchall()
+            self._lock_pid = int(pid)
         except psycopg.errors.LockNotAvailable:  # the lock_timeout
             raise write_lock_timed_out(self.url, LOCK_TIMEOUT_S) from None
         except psycopg.Error as e:
