@@ -764,3 +764,35 @@ def test_an_import_that_lost_its_postgres_write_lock_runs_again_whole(
         assert tb.balance("b", "x") == 180
         report = tb.audit(read_model=False)
         assert report.ok, report.summary()
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_a_python_error_while_writing_index_rows_on_postgres_commits_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The eventsourcing library's insert catches an exception raised in
+    Python inside its transaction, commits, and raises it after: events
+    were committed without their index rows. A fault in timebank's own
+    part of the write (a bug, say) now fails the transaction on the server
+    first, so nothing of the command is written, and the error says why."""
+    with timebank.open(new_postgres_schema(), clock=fixed_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        for member in ("x", "y"):
+            tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        recorder = tb._app.recorder
+
+        def faulty(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("a fault while writing index rows")
+
+        monkeypatch.setattr(recorder, "_insert_index_rows", faulty)
+        with pytest.raises(errors.StorageError) as raised:
+            tb.record_exchange("b", "x", "y", "1", actor=ACTOR, entry_id="e1")
+        assert (
+            "could not write the index rows of these events (RuntimeError: a fault while"
+            " writing index rows), so their transaction is rolled back" in str(raised.value)
+        )
+        monkeypatch.undo()
+        assert tb.balance("b", "x") == 0
+        report = tb.audit(read_model=False)
+        assert report.ok, report.summary()
+        assert tb.record_exchange("b", "x", "y", "1", actor=ACTOR, entry_id="e1").minutes == 60

@@ -217,8 +217,16 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
         super()._insert_stored_events(curs, stored_events, **kwargs)
         # another cursor: the library reads the new notification ids from this one
         with curs.connection.cursor() as index_cursor:
-            self.fence(index_cursor)  # after the table lock: no writer can come between
-            self._insert_index_rows(index_cursor, **kwargs)
+            try:
+                self.fence(index_cursor)  # after the table lock: no writer can come between
+                self._insert_index_rows(index_cursor, **kwargs)
+            except Exception as e:
+                # The library catches an exception raised here, commits, and
+                # then raises it: the server must fail the transaction first,
+                # or the events would be committed without their index rows.
+                # (The caller then gets the server's error, which names this.)
+                index_cursor.execute(_failing(f"{type(e).__name__}: {e}"))
+                raise
 
     @contextmanager
     def bulk_insert(self) -> Iterator[BulkInsert]:
@@ -486,6 +494,15 @@ class PostgresSnapshotRecorder(PostgresAggregateRecorder):
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(statement, (snapshot.originator_id, snapshot.originator_version))
             self._insert_stored_events(curs, [snapshot])
+
+
+def _failing(why: str) -> Composed:
+    """A statement the server fails, saying ``why``, so that the
+    transaction it is sent in cannot commit."""
+    return SQL(
+        "DO $fail$ BEGIN RAISE EXCEPTION 'timebank could not write the index rows of"
+        " these events (%), so their transaction is rolled back', {why}; END $fail$"
+    ).format(why=Literal(why))
 
 
 def _no_fence(curs: Any) -> None:
