@@ -188,6 +188,14 @@ def restore(backup: str | os.PathLike[str], url: str | None = None) -> Restored:
     return Restored(path, str(backup), events, None if replaced is None else str(replaced))
 
 
+def _is_event(event: object, kind: str, entry_id: str) -> bool:
+    """Whether ``event`` is the bank's ``kind`` event (``EntryDeclined``…)
+    of the entry ``entry_id``."""
+    return (
+        type(event).__qualname__ == f"Bank.{kind}" and getattr(event, "entry_id", None) == entry_id
+    )
+
+
 class Timebank(Reporting, Importing):
     """A time-bank store: banks, members, entries, balances and statements.
 
@@ -1439,8 +1447,7 @@ class Timebank(Reporting, Importing):
         if found is not None and found.version > 1:
             with self._app.unreadable_named(f"entry {entry_id!r}"):
                 before: Any = self._event_at(found.bank_uuid, found.version - 1)
-                answered = (type(before).__qualname__ == f"Bank.{settled}"
-                            and before.entry_id == entry_id and before.actor == actor)  # fmt: skip
+                answered = _is_event(before, settled, entry_id) and before.actor == actor
             if answered:
                 return self._indexed_entry(entry_id, found)
         raise self._not_pending(entry_id, found, proposal)
@@ -1456,9 +1463,10 @@ class Timebank(Reporting, Importing):
         if proposal is not None and proposal.settled is not None:
             with self._app.unreadable_named(f"pending entry {entry_id!r}"):
                 declined: Any = self._event_at(proposal.bank_uuid, proposal.settled)
-                if (type(declined).__qualname__ == "Bank.EntryDeclined"
-                        and declined.entry_id == entry_id and declined.actor == actor
-                        and declined.on_behalf_of == acting_for):  # fmt: skip
+                if _is_event(declined, "EntryDeclined", entry_id) and (
+                    declined.actor,
+                    declined.on_behalf_of,
+                ) == (actor, acting_for):
                     return self._view_before(entry_id, proposal.bank_uuid, proposal.settled)
         raise self._not_pending(entry_id, self._app.index.find_entry(entry_id), proposal)
 
@@ -1475,12 +1483,9 @@ class Timebank(Reporting, Importing):
                 bank_uuid, gt=max(0, upto - _READ_BACK), lte=upto, desc=True
             )
             for event in page:
-                if getattr(event, "entry_id", None) != entry_id:
-                    continue
-                kind = type(event).__qualname__
-                if kind == "Bank.EntryConfirmed" and confirmed_by is None:
+                if _is_event(event, "EntryConfirmed", entry_id) and confirmed_by is None:
                     confirmed_by = event.actor  # type: ignore[attr-defined]
-                elif kind == "Bank.EntryProposed":
+                elif _is_event(event, "EntryProposed", entry_id):
                     fields = {f: getattr(event, f) for f in PENDING_FIELDS - {"confirmed_by"}}
                     if confirmed_by is not None:
                         fields.update(awaiting=Awaiting.APPROVAL.value, confirmed_by=confirmed_by)
@@ -1507,11 +1512,10 @@ class Timebank(Reporting, Importing):
         invariant(proposal.settled is not None, "a settled proposal")
         with self._app.unreadable_named(f"pending entry {entry_id!r}"):
             event: Any = self._event_at(proposal.bank_uuid, proposal.settled or 0)
-            kind = type(event).__qualname__
-            if kind == "Bank.EntryDeclined" and event.entry_id == entry_id:
+            if _is_event(event, "EntryDeclined", entry_id):
                 behalf = "" if event.on_behalf_of is None else f" for {event.on_behalf_of!r}"
                 return f"was declined by {event.actor!r}{behalf}"
-            if kind == "Bank.PendingEntryExpired" and event.entry_id == entry_id:
+            if _is_event(event, "PendingEntryExpired", entry_id):
                 return "expired"
         held = "no event" if event is None else f"a {type(event).__name__} event"
         raise errors.EventUnreadable(

@@ -128,6 +128,15 @@ class Proposal:
     bank_uuid: UUID
     settled: int | None
 
+    @staticmethod
+    def first_of(rows: Sequence[tuple[UUID, int | None]]) -> Proposal | None:
+        """The proposal an id's index rows (bank stream, settling version or
+        None) name: its pending row first, for a log from before the settled
+        index may hold an id both re-proposed and settled once."""
+        if not rows:
+            return None
+        return Proposal(*min(rows, key=lambda row: row[1] is not None))
+
 
 #: A row of the entry index as the audit reads it: entry id, bank stream (as
 #: hex), version of its event there, the entry it reverses.

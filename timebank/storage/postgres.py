@@ -357,12 +357,7 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
             " FROM {schema}.timebank_settled WHERE entry_id = %(id)s",
             {"id": entry_id},
         )
-        if not rows:
-            return None
-        # a pending row first: a log from before the settled index may hold
-        # an id both re-proposed and settled once
-        row = min(rows, key=lambda row: row["version"] is not None)
-        return Proposal(row["bank_uuid"], row["version"])
+        return Proposal.first_of([(row["bank_uuid"], row["version"]) for row in rows])
 
     def select_postings(
         self, bank_uuid: UUID, account: str, *, limit: int

@@ -516,12 +516,7 @@ class SqliteRecorder(SQLiteApplicationRecorder):
             " UNION ALL SELECT bank_uuid, version FROM timebank_settled WHERE entry_id = ?",
             (entry_id, entry_id),
         )
-        if not rows:
-            return None
-        # a pending row first: a log from before the settled index may hold
-        # an id both re-proposed and settled once
-        bank, settled = min(rows, key=lambda row: row[1] is not None)
-        return Proposal(UUID(bank), settled)
+        return Proposal.first_of([(UUID(bank), settled) for bank, settled in rows])
 
     def select_postings(
         self, bank_uuid: UUID, account: str, *, limit: int
