@@ -147,9 +147,7 @@ def test_a_damaged_store_file_is_one_storage_error_that_names_it_and_changes_not
 
     path = tmp_path / "store.db"
     with timebank.open(f"sqlite:///{path}", clock=fixed_clock) as tb:
-        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
-        for member in ("x", "y"):
-            tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        _bank_of_x_and_y(tb)
         for _ in range(200):
             tb.record_exchange("b", "x", "y", "1", actor=ACTOR)
     checksum = damage(path, ("stored_events", "timebank_entry_index"))
@@ -362,9 +360,7 @@ def test_commands_on_connections_the_server_dropped_fail_as_storage_errors() -> 
     admin = psycopg.connect(POSTGRES_URL, autocommit=True)
     opened = admin.execute("SELECT clock_timestamp()").fetchone()
     with admin, timebank.open(new_postgres_schema(), create=True, clock=fixed_clock) as tb:
-        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
-        for member in ("x", "y"):
-            tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        _bank_of_x_and_y(tb)
         dropped = admin.execute(  # every connection the store opened: what a restart does
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
@@ -405,9 +401,7 @@ def test_the_postgres_read_model_connects_again_after_the_server_drops_it() -> N
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
     with timebank.open(new_postgres_schema(), create=True, clock=fixed_clock) as tb:
-        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
-        for member in ("x", "y"):
-            tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        _bank_of_x_and_y(tb)
         model = tb.read_model
         model.catch_up()
         tb.record_exchange("b", "x", "y", "1", actor=ACTOR)
@@ -660,6 +654,26 @@ def test_a_sqlite_older_than_the_floor_is_refused_before_a_file_opens(
         assert tb.report("b", start="2026-01-01", end="2026-01-31").exchanges == 0
 
 
+def _bank_of_x_and_y(tb: timebank.Timebank, bank: str = "b") -> None:
+    """Open ``bank`` with individuals x and y."""
+    tb.create_bank(bank, name=bank.upper(), actor=ACTOR, opened_on="2026-01-01")
+    for member in ("x", "y"):
+        tb.join(bank, member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+
+
+def _end_the_write_lock_session(tb: timebank.Timebank) -> None:
+    """End the server session that holds ``tb``'s PostgreSQL write lock, as a
+    dropped connection does, and wait until it is gone: without the wait
+    it could still hold the lock when a commit checked it."""
+    import psycopg
+
+    assert POSTGRES_URL is not None
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        pid = tb.backend._lock_pid  # type: ignore[attr-defined]
+        ended = admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
+        assert ended.fetchone() == (True,)
+
+
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
 @pytest.mark.parametrize("other", ["proposes the id", "writes elsewhere"])
 def test_a_command_that_lost_its_postgres_write_lock_runs_again_under_a_new_one(
@@ -672,18 +686,13 @@ def test_a_command_that_lost_its_postgres_write_lock_runs_again_under_a_new_one(
     is refused, or, when the other wrote elsewhere, is recorded once.
     Unfenced, the id was both pending in one bank and recorded in
     another, which no key of the store catches."""
-    import psycopg
-
-    assert POSTGRES_URL is not None
     url = new_postgres_schema()
     with (
         timebank.open(url, clock=fixed_clock) as first,
         timebank.open(url, clock=fixed_clock) as second,
     ):
         for bank in ("one", "two"):
-            first.create_bank(bank, name=bank, actor=ACTOR, opened_on="2026-01-01")
-            for member in ("x", "y"):
-                first.join(bank, member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+            _bank_of_x_and_y(first, bank)
         recorder = first._app.recorder
         insert_events = recorder.insert_events
         calls: list[str] = []
@@ -691,12 +700,7 @@ def test_a_command_that_lost_its_postgres_write_lock_runs_again_under_a_new_one(
         def lose_the_lock_then_insert(*args: Any, **kwargs: Any) -> Any:
             calls.append("insert")
             if len(calls) == 1:  # the command has made its checks: its lock is lost
-                with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-                    pid = first.backend._lock_pid  # type: ignore[attr-defined]
-                    # ended, and its lock released, before going on (without the wait,
-                    # the session could still hold the lock when the commit checked it)
-                    ended = admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
-                    assert ended.fetchone() == (True,)
+                _end_the_write_lock_session(first)
                 if other == "proposes the id":
                     second.propose("two", "exchange", "x", "y", "1", actor="x", entry_id="e1")
                 else:
@@ -731,13 +735,8 @@ def test_an_import_that_lost_its_postgres_write_lock_runs_again_whole(
     """An import's transaction is fenced as a command's commit is: with its
     write lock lost before its first part, the import is rolled back and
     run again under a new lock, and records each row once."""
-    import psycopg
-
-    assert POSTGRES_URL is not None
     with timebank.open(new_postgres_schema(), clock=fixed_clock) as tb:
-        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
-        for member in ("x", "y"):
-            tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        _bank_of_x_and_y(tb)
         recorder = tb._app.recorder
         bulk_insert = recorder.bulk_insert
         transactions: list[int] = []
@@ -746,12 +745,7 @@ def test_an_import_that_lost_its_postgres_write_lock_runs_again_whole(
         def losing_the_lock_first() -> Iterator[Any]:
             transactions.append(1)
             if len(transactions) == 1:
-                with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-                    pid = tb.backend._lock_pid  # type: ignore[attr-defined]
-                    # ended, and its lock released, before going on (without the wait,
-                    # the session could still hold the lock when the commit checked it)
-                    ended = admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
-                    assert ended.fetchone() == (True,)
+                _end_the_write_lock_session(tb)
             with bulk_insert() as insert:
                 yield insert
 
@@ -776,9 +770,7 @@ def test_a_python_error_while_writing_index_rows_on_postgres_commits_nothing(
     part of the write (a bug, say) now fails the transaction on the server
     first, so nothing of the command is written, and the error says why."""
     with timebank.open(new_postgres_schema(), clock=fixed_clock) as tb:
-        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
-        for member in ("x", "y"):
-            tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        _bank_of_x_and_y(tb)
         recorder = tb._app.recorder
 
         def faulty(*args: Any, **kwargs: Any) -> None:
