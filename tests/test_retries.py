@@ -186,3 +186,86 @@ def test_calls_retried_after_lost_replies_leave_the_store_as_a_run_without_fault
         assert tb.audit().findings == ()
     with reopen() as again:
         assert _state(again) == expected_state
+
+
+class _ReplyLostOnce:
+    """The real ``insert_events``, whose reply is lost once, after its
+    commit, when armed."""
+
+    def __init__(self, insert_events: Callable[..., Any]) -> None:
+        self.insert_events = insert_events
+        self.armed = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.insert_events(*args, **kwargs)
+        if self.armed:
+            self.armed = False
+            raise OperationalError("server closed the connection after the commit")
+        return result
+
+
+#: The other writing calls, each with its retry's documented answer
+#: (docs/workflows.md, "Retrying after a lost reply"): an error class, or
+#: None for "answered as the call was"; and the events the retry adds.
+_ADMINISTRATIVE: list[tuple[str, Call, type[errors.TimebankError] | None, int]] = [
+    ("create_bank", methodcaller("create_bank", "r", name="R", actor=ACTOR,
+                                 opened_on="2026-01-01"), errors.BankAlreadyExists, 0),
+    ("set_policy", methodcaller("set_policy", "r", timebank.Policy(on_leave="donate"),
+                                actor=ACTOR), None, 0),
+    ("grant_role", methodcaller("grant_role", "r", "u1", "coordinator", actor=ACTOR), None, 0),
+    ("revoke_role", methodcaller("revoke_role", "r", "u1", actor=ACTOR), errors.RoleNotFound, 0),
+    ("join", methodcaller("join", "r", "a", kind="individual", actor=ACTOR,
+                          joined_on="2026-01-01"), errors.MemberAlreadyJoined, 0),
+    ("join", methodcaller("join", "r", "b", kind="individual", actor=ACTOR,
+                          joined_on="2026-01-01"), errors.MemberAlreadyJoined, 0),
+    ("exchange", methodcaller("record_exchange", "r", "a", "b", minutes=60, actor=ACTOR,
+                              occurred_on="2026-02-01", entry_id="x-1"), None, 0),
+    ("appoint_guardian", methodcaller("appoint_guardian", "r", "b", "g1", actor=ACTOR), None, 0),
+    ("remove_guardian", methodcaller("remove_guardian", "r", "b", "g1", actor=ACTOR),
+     errors.RoleNotFound, 0),
+    ("suspend", methodcaller("suspend", "r", "b", actor=ACTOR), errors.MemberStatusConflict, 0),
+    ("reinstate", methodcaller("reinstate", "r", "b", actor=ACTOR),
+     errors.MemberStatusConflict, 0),
+    ("leave", methodcaller("leave", "r", "b", actor=ACTOR, left_on="2026-03-01"), errors.MemberStatusConflict, 0),
+    ("rejoin", methodcaller("rejoin", "r", "b", actor=ACTOR), errors.MemberStatusConflict, 0),
+    # a's balance is 60 and the policy donates it: the donation is recorded
+    ("leave", methodcaller("leave", "r", "a", actor=ACTOR, donation_id="d-1"),
+     errors.EntryConflict, 0),
+    # the request is recorded again
+    ("erase_member", methodcaller("erase_member", "b", actor=ACTOR), None, 1),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_every_other_writing_call_retried_after_a_lost_reply_gets_its_documented_answer(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twin = timebank.open("memory://", clock=fixed_clock)
+    reopen = open_store(kind, tmp_path)
+    with twin, reopen() as tb:
+        lost = _ReplyLostOnce(tb._app.recorder.insert_events)
+        monkeypatch.setattr(tb._app.recorder, "insert_events", lost)
+        for name, call, refusal, added in _ADMINISTRATIVE:
+            expected = _plain(call(twin))
+            before = tb._app.recorder.max_notification_id() or 0
+            lost.armed = True
+            with pytest.raises(errors.StorageError):
+                call(tb)
+            assert not lost.armed, name
+            committed = tb._app.recorder.max_notification_id() or 0
+            assert committed > before, name
+            if refusal is None:
+                assert _plain(call(tb)) == (
+                    attrs.evolve(expected, profile_deleted=False)
+                    if name == "erase_member"
+                    else expected
+                ), name
+            else:
+                with pytest.raises(refusal):
+                    call(tb)
+            assert (tb._app.recorder.max_notification_id() or 0) == committed + added, name
+        monkeypatch.undo()
+        assert tb.balances() == twin.balances()
+        assert tb.members("r") == twin.members("r")
+        assert tb.bank("r") == twin.bank("r")
+        assert tb.audit().findings == ()
