@@ -92,7 +92,9 @@ COMMANDS: dict[str, tuple[Callable[..., object], Args, list[Rule]]] = {
         [
             (errors.InvalidDate, frozenset({"left_on"}), _set(left_on="2026-02-31")),
             (errors.InvalidId, frozenset({"member"}), _set(member="not an id")),
+            (errors.InvalidId, frozenset({"donation_id"}), _set(donation_id="not an id")),
             (errors.BankNotFound, frozenset({"bank"}), _set(bank="nowhere")),
+            (errors.EntryConflict, frozenset({"donation_id"}), _set(donation_id="recorded-1")),
             (errors.NotPermitted, frozenset({"actor"}), _set(actor="stranger")),
             (errors.MemberNotFound, frozenset({"member"}), _set(member="zed")),
             (errors.MemberStatusConflict, frozenset({"member"}), _set(member="gone")),

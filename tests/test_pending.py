@@ -403,3 +403,50 @@ def _spent(tb: timebank.Timebank, how: dict[str, str], proposal: dict[str, str])
     ]  # fmt: skip
     report = tb.audit(read_model=False)
     assert report.ok, report.summary()
+
+
+@pytest.mark.parametrize("taken_by", ["a proposal", "an entry"])
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_donation_id_taken_while_leave_waits_for_the_write_lock_is_refused(
+    kind: str, taken_by: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``leave``'s donation id is checked under the write lock: another
+    writer (here a second store object, as another process is) that takes
+    the id while the call waits for the lock makes the call refused as
+    taken, and nothing of it is written. Checked before the lock only, the
+    donation was recorded under a pending proposal's id (which no key of
+    the store catches), or retried as a write conflict until it gave up."""
+    reopen = open_store(kind, tmp_path)
+    with reopen() as tb, reopen() as other:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01",
+                       policy=Policy(on_leave="donate"))  # fmt: skip
+        for member in ("ann", "bob"):
+            tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        tb.record_exchange("b", "ann", "bob", "2", actor=ACTOR, occurred_on="2026-06-01")
+        write = tb._app.write
+
+        def the_other_writer_first(command: Callable[[], object]) -> object:
+            monkeypatch.undo()
+            if taken_by == "a proposal":
+                other.propose("b", "exchange", "bob", "ann", "1", actor="bob", entry_id="d-1")
+            else:
+                other.record_exchange("b", "bob", "ann", "1", actor=ACTOR, entry_id="d-1")
+            return write(command)
+
+        monkeypatch.setattr(tb._app, "write", the_other_writer_first)
+        taken = "is pending" if taken_by == "a proposal" else "is already recorded"
+        with pytest.raises(errors.EntryConflict, match=f"'d-1' {taken}"):
+            tb.leave("b", "ann", actor=ACTOR, donation_id="d-1")
+        assert not monkeypatch._setattr, "the other writer did not come first"
+        # ann has not left, nothing was donated, and d-1 is the other writer's
+        assert [(m.member, m.status) for m in tb.members("b")] == [
+            ("ann", "active"), ("bob", "active")
+        ]  # fmt: skip
+        assert tb.balance("b", "@pot") == 0
+        if taken_by == "a proposal":
+            assert tb.balance("b", "ann") == 120
+            assert [(p.entry_id, p.provider) for p in tb.pending("b")] == [("d-1", "bob")]
+        else:
+            assert tb.balance("b", "ann") == 60
+            assert tb.entry("d-1").provider == "bob"
+        assert tb.audit(read_model=False).ok

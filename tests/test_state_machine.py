@@ -860,8 +860,8 @@ class LedgerMachine(RuleBasedStateMachine):
         model, expected = self.status_error(bank, member, {"active", "suspended"}, actor, True)
         legs: list[tuple[str, int]] = []
         flags: list[str] = []
-        if donation_id in self.entries or self.proposed(donation_id):
-            expected = errors.EntryConflict
+        if model is not None and (donation_id in self.entries or self.proposed(donation_id)):
+            expected = errors.EntryConflict  # once the bank is found
         elif expected is not None or model is None:
             pass
         elif day > TODAY:

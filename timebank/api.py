@@ -539,15 +539,22 @@ class Timebank(Reporting, Importing):
         (entry ``donation_id``) or frozen; see docs/membership.md."""
         day = None if left_on is None else parse_date(left_on)
         entry_id = _entry_id(donation_id)
-        if self._app.index.find_entry(entry_id) is not None:
-            raise errors.EntryConflict(
-                f"donation id {entry_id!r} is already recorded", entry_id=entry_id, field="entry_id"
-            )
-        self._check_not_pending(entry_id)
+
+        def unused() -> None:
+            # under the write lock, with the bank found: an id that another
+            # writer takes while this call waits for the lock is refused too
+            if self._app.index.find_entry(entry_id) is not None:
+                raise errors.EntryConflict(
+                    f"donation id {entry_id!r} is already recorded",
+                    entry_id=entry_id,
+                    field="entry_id",
+                )
+            self._check_not_pending(entry_id)
+
         return self._lifecycle(
             bank, member, actor,
             lambda ledger, m, a, today: ledger.leave(m, day or today, a, today, entry_id),
-            None,
+            None, unused,
         )  # fmt: skip
 
     @serialised
@@ -569,15 +576,20 @@ class Timebank(Reporting, Importing):
         actor: str,
         change: Callable[[Bank, str, str, date], None],
         what: str | None,
+        check: Callable[[], None] | None = None,
     ) -> Member:
         """A lifecycle change by someone with ``manage_members``; ``what`` is
-        None for the changes a member may make for themselves (leaving)."""
+        None for the changes a member may make for themselves (leaving).
+        ``check`` runs under the write lock once the bank is found, before
+        the rest (leaving's donation id)."""
         bank = validate_bank_id(bank)
         member = validate_member_id(member)
         actor = validate_actor_id(actor)
 
         def command() -> Member:
             ledger = self._app.bank(bank)
+            if check is not None:
+                check()
             if what is not None:
                 self._access.require(ledger, actor, Action.MANAGE_MEMBERS, what)
             elif not self._access.may(ledger, actor, Action.MANAGE_MEMBERS):
