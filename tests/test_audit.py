@@ -882,6 +882,44 @@ def test_the_entry_and_pending_indexes_are_compared_with_the_log(
                                                 "entry_id": "p1"}  # fmt: skip
 
 
+def test_an_entry_id_that_names_two_things_is_found(
+    tb: timebank.Timebank, bank: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry id names one thing for good: a recorded entry or one
+    proposal (docs/workflows.md). With the API's checks of ids taken away
+    (as a bug, or a writer racing a check made outside the write lock,
+    would), an entry recorded under a pending or a declined proposal's id,
+    and a proposal under a recorded entry's or a declined proposal's id,
+    are each named once."""
+    day = {"actor": ACTOR, "occurred_on": "2026-02-01"}
+    tb.record_exchange(bank, "ann", "bob", "1", entry_id="r1", **day)
+    for entry_id in ("p1", "d1", "d2"):
+        tb.propose(bank, "exchange", "ann", "bob", "1", actor="ann", entry_id=entry_id)
+    for entry_id in ("d1", "d2"):
+        tb.decline(entry_id, actor="bob")
+    tb.record_exchange(bank, "cat", "bob", "1", entry_id="ok", **day)
+    assert tb.audit(read_model=False).ok
+    monkeypatch.setattr(timebank.Timebank, "_check_not_pending", lambda self, entry_id: None)
+    tb.record_exchange(bank, "bob", "cat", "1", entry_id="p1", **day)
+    tb.record_exchange(bank, "bob", "cat", "1", entry_id="d1", **day)
+    tb.propose(bank, "exchange", "ann", "bob", "1", actor="ann", entry_id="d2")
+    monkeypatch.setattr(tb._app.index, "find_entry", lambda entry_id: None)
+    tb.propose(bank, "exchange", "ann", "bob", "1", actor="ann", entry_id="r1")
+    monkeypatch.undo()
+    found = [f for f in tb.audit(read_model=False).errors if f.check == "entry_id_reused"]
+    rule = "an entry id names one thing for good"
+    assert [(f.ids["entry_id"], f.message) for f in found] == [
+        ("d2", f"entry id 'd2' names a proposal in {bank!r} that was declined or expired and"
+               f" a proposal made after it: {rule}"),
+        ("r1", f"entry id 'r1' names a recorded entry and a proposal made after it: {rule}"),
+        ("d1", f"entry id 'd1' names a recorded entry and a proposal in {bank!r} that was"
+               f" declined or expired: {rule}"),
+        ("p1", f"entry id 'p1' names a recorded entry and a pending proposal in {bank!r}:"
+               f" {rule}"),
+    ]  # fmt: skip
+    assert all(f.ids["bank"] == bank for f in found[:2])
+
+
 @pytest.mark.parametrize(
     ("sql", "expected"),
     [

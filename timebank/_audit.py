@@ -289,6 +289,9 @@ _BANK_EVENTS: dict[str, Callable[[_Bank, dict[str, Any]], None]] = {
 }
 #: Of those, the events that settle a proposal without its taking effect.
 _WITHOUT_EFFECT = frozenset({_bank_topic("EntryDeclined"), _bank_topic("PendingEntryExpired")})
+_PROPOSED, _CONFIRMED = _bank_topic("EntryProposed"), _bank_topic("EntryConfirmed")
+#: The events that end a pending proposal (a confirmation only when it takes effect).
+_SETTLING = _WITHOUT_EFFECT | {_bank_topic("EntryApproved")}
 
 
 class _Auditor:
@@ -318,6 +321,10 @@ class _Auditor:
         #: proposals settled without taking effect: entry id -> (stream,
         #: version of the settling event) (checks only)
         self.settled: dict[str, tuple[str, int]] = {}
+        #: pending proposals: entry id -> stream (checks only)
+        self.proposals: dict[str, str] = {}
+        #: entry ids found naming two things (``entry_id_reused``), found once
+        self.reused: set[str] = set()
         #: streams with an event left out of the replay (unreadable)
         self.left_out: set[str] = set()
         #: stream -> the stamp of its latest event read (checks only)
@@ -391,8 +398,45 @@ class _Auditor:
             self.banks[stream].set_policy(self.decode_policy(state))
         elif topic in _BANK_EVENTS and stream in self.banks:
             _BANK_EVENTS[topic](self.banks[stream], d)
-            if topic in _WITHOUT_EFFECT and self.checks:  # its id stays spent
-                self.settled[d["entry_id"]] = (stream, version)
+            if self.checks and "entry_id" in d:
+                self._proposal(seq, stream, topic, d, version)
+
+    def _proposal(self, seq: int, stream: str, topic: str, d: dict[str, Any], version: int) -> None:
+        """A proposal's event: what it does to the ids in use, and whether its
+        id already names something else."""
+        entry_id = d["entry_id"]
+        if topic == _PROPOSED:
+            named = self._named(entry_id)
+            if named:
+                self._reused(entry_id, [*named, "a proposal made after it"],
+                             bank=self.banks[stream].bank_id, event=seq)  # fmt: skip
+            self.proposals[entry_id] = stream
+        elif topic in _SETTLING or (topic == _CONFIRMED and d["takes_effect"]):
+            if self.proposals.get(entry_id) == stream:
+                del self.proposals[entry_id]
+            if topic in _WITHOUT_EFFECT:  # its id stays spent
+                self.settled[entry_id] = (stream, version)
+
+    def _named(self, entry_id: str) -> list[str]:
+        """What ``entry_id`` names so far in the replay: a recorded entry, a
+        pending proposal, a proposal declined or expired."""
+        named = []
+        if entry_id in self.entries:
+            named.append("a recorded entry")
+        if entry_id in self.proposals:
+            named.append(f"a pending proposal in {self.banks[self.proposals[entry_id]].bank_id!r}")
+        if entry_id in self.settled:
+            stream = self.settled[entry_id][0]
+            named.append(f"a proposal in {self.banks[stream].bank_id!r} that was declined or"
+                         " expired")  # fmt: skip
+        return named
+
+    def _reused(self, entry_id: str, named: list[str], **ids: Any) -> None:
+        if entry_id not in self.reused:
+            self.reused.add(entry_id)
+            self.find("entry_id_reused",
+                      f"entry id {entry_id!r} names {' and '.join(named)}: an entry id names"
+                      " one thing for good", entry_id=entry_id, **ids)  # fmt: skip
 
     def _entry(
         self, seq: int, stream: str, bank: _Bank, topic: str, d: dict[str, Any], version: int
@@ -550,6 +594,10 @@ class _Auditor:
                           " minutes with no flag", account=account, **ids)  # fmt: skip
 
     def finish(self) -> None:
+        if self.checks:  # an entry recorded under a proposal's id, before or after it
+            for entry_id in sorted(self.proposals.keys() | self.settled.keys()):
+                if entry_id in self.entries:
+                    self._reused(entry_id, self._named(entry_id))
         for stream, (times, seq, stamp, before) in self.went_back.items():
             bank = self.banks.get(stream)
             where = "the registry" if bank is None else f"bank {bank.bank_id!r}"
