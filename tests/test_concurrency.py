@@ -295,6 +295,85 @@ def test_racing_writers_never_spend_past_a_floor_nor_overdraw_the_pot(
         assert tb.audit().ok
 
 
+def _same_id(url: str, racer: int, barrier: Any, results: Any) -> None:
+    """Each round, at once with the other racers, one use of the round's
+    entry id: an exchange, a proposal, a leaving that donates, a donation."""
+    with timebank.open(url, clock=fixed_clock) as tb:
+        for round_ in range(ROUNDS):
+            barrier.wait(timeout=60)
+            try:
+                _use(tb, racer, round_)
+                outcome = "took it"
+            except errors.TimebankError as e:  # any other refusal fails the test, not a racer
+                outcome = e.code
+            results.put((round_, racer, outcome))
+
+
+def _use(tb: timebank.Timebank, racer: int, round_: int) -> None:
+    entry_id = f"id{round_}"
+    if racer == 0:
+        tb.record_exchange("ids", "a", "b", minutes=30, actor=ACTOR, entry_id=entry_id)
+    elif racer == 1:
+        tb.propose("ids", "exchange", "c", "d", minutes=30, actor="c", entry_id=entry_id)
+    elif racer == 2:
+        tb.leave("ids", f"l{round_}", actor=ACTOR, donation_id=entry_id)
+    else:
+        tb.donate("ids", "a", minutes=1, actor=ACTOR, entry_id=entry_id)
+
+
+@pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
+def test_racing_writers_never_use_one_entry_id_twice(kind: str, tmp_path: Path) -> None:
+    """Four processes at a barrier each use the same entry id at once, each
+    in another way: an exchange, a proposal, a leaving whose balance is
+    donated to the pot under that id, a donation. Every round exactly one
+    takes the id and the others are refused with ``EntryConflict``; the
+    audit, which names an id that names two things, is clean."""
+    url = f"sqlite:///{tmp_path / 'ids.db'}" if kind == "sqlite" else new_postgres_schema()
+    with timebank.open(url, clock=fixed_clock) as tb:
+        tb.create_bank("ids", name="Ids", actor=ACTOR, opened_on="2026-01-01",
+                       policy=timebank.Policy(on_leave="donate"))  # fmt: skip
+        leavers = [f"l{n}" for n in range(ROUNDS)]
+        for member in ["a", "b", "c", "d", *leavers]:
+            tb.join("ids", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        for member in leavers:  # a balance to donate when they leave
+            tb.record_exchange("ids", member, "b", minutes=60, actor=ACTOR,
+                               occurred_on="2026-02-01")  # fmt: skip
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(RACERS), context.Queue()
+    racers = [
+        context.Process(target=_same_id, args=(url, n, barrier, results)) for n in range(RACERS)
+    ]
+    for racer in racers:
+        racer.start()
+    got: dict[int, dict[int, str]] = {}
+    try:
+        for _ in range(ROUNDS * RACERS):
+            round_, racer, outcome = results.get(timeout=60)
+            got.setdefault(round_, {})[racer] = outcome
+    finally:
+        for racer in racers:
+            racer.join(timeout=60)
+            racer.kill()  # one that is stuck (a failed run) must not hold the suite up
+    assert [r.exitcode for r in racers] == [0] * RACERS
+    winners = {round_: [r for r, o in sorted(outcomes.items()) if o == "took it"]
+               for round_, outcomes in got.items()}  # fmt: skip
+    assert all(len(w) == 1 for w in winners.values()), winners
+    refusals = {o for outcomes in got.values() for o in outcomes.values()} - {"took it"}
+    assert refusals == {"entry_conflict"}, got
+    with timebank.open(url, clock=fixed_clock) as tb:
+        for round_, (winner,) in winners.items():
+            left = tb.member("ids", f"l{round_}").status == "left"
+            pending = [p.entry_id for p in tb.pending("ids")]
+            assert left == (winner == 2), round_
+            assert (f"id{round_}" in pending) == (winner == 1), round_
+            if winner != 1:
+                entry = tb.entry(f"id{round_}")
+                assert entry.provider == ["a", "c", f"l{round_}", "a"][winner], round_
+        tb.check_invariants()
+        report = tb.audit()
+        assert report.ok, report.summary()
+
+
 def _keep_recording(url: str, started: Any, stop: Any) -> None:
     """Exchanges in two banks, and between them, and donations to the
     first bank's pot, until told to stop."""
