@@ -295,22 +295,24 @@ def test_racing_writers_never_spend_past_a_floor_nor_overdraw_the_pot(
         assert tb.audit().ok
 
 
-def _same_id(url: str, racer: int, barrier: Any, results: Any) -> None:
-    """Each round, at once with the other racers, one use of the round's
-    entry id: an exchange, a proposal, a leaving that donates, a donation."""
+def _same_id(url: str, scenario: str, racer: int, barrier: Any, results: Any) -> None:
+    """Each round, at once with the other racers, this racer's call on the
+    round's entry id (``_USES``), and its outcome: "took it", or the code of
+    its refusal."""
     with timebank.open(url, clock=fixed_clock) as tb:
         for round_ in range(ROUNDS):
             barrier.wait(timeout=60)
             try:
-                _use(tb, racer, round_)
+                _USES[scenario](tb, racer, f"id{round_}", round_)
                 outcome = "took it"
-            except errors.TimebankError as e:  # any other refusal fails the test, not a racer
+            except errors.TimebankError as e:  # any refusal; the test says which may come
                 outcome = e.code
             results.put((round_, racer, outcome))
 
 
-def _use(tb: timebank.Timebank, racer: int, round_: int) -> None:
-    entry_id = f"id{round_}"
+def _use(tb: timebank.Timebank, racer: int, entry_id: str, round_: int) -> None:
+    """Four uses of one id: an exchange, a proposal, a leaving that donates
+    under it, a donation."""
     if racer == 0:
         tb.record_exchange("ids", "a", "b", minutes=30, actor=ACTOR, entry_id=entry_id)
     elif racer == 1:
@@ -321,27 +323,33 @@ def _use(tb: timebank.Timebank, racer: int, round_: int) -> None:
         tb.donate("ids", "a", minutes=1, actor=ACTOR, entry_id=entry_id)
 
 
-@pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
-def test_racing_writers_never_use_one_entry_id_twice(kind: str, tmp_path: Path) -> None:
-    """Four processes at a barrier each use the same entry id at once, each
-    in another way: an exchange, a proposal, a leaving whose balance is
-    donated to the pot under that id, a donation. Every round exactly one
-    takes the id and the others are refused with ``EntryConflict``; the
-    audit, which names an id that names two things, is clean."""
-    url = f"sqlite:///{tmp_path / 'ids.db'}" if kind == "sqlite" else new_postgres_schema()
-    with timebank.open(url, clock=fixed_clock) as tb:
-        tb.create_bank("ids", name="Ids", actor=ACTOR, opened_on="2026-01-01",
-                       policy=timebank.Policy(on_leave="donate"))  # fmt: skip
-        leavers = [f"l{n}" for n in range(ROUNDS)]
-        for member in ["a", "b", "c", "d", *leavers]:
-            tb.join("ids", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
-        for member in leavers:  # a balance to donate when they leave
-            tb.record_exchange("ids", member, "b", minutes=60, actor=ACTOR,
-                               occurred_on="2026-02-01")  # fmt: skip
+def _settle(tb: timebank.Timebank, racer: int, entry_id: str, round_: int) -> None:
+    """Four ends of c's pending proposal to d: d confirms it, c withdraws it,
+    d declines it, a coordinator records an exchange under its id."""
+    if racer == 0:
+        tb.confirm(entry_id, actor="d")
+    elif racer == 1:
+        tb.decline(entry_id, actor="c")
+    elif racer == 2:
+        tb.decline(entry_id, actor="d")
+    else:
+        tb.record_exchange("ids", "a", "b", minutes=30, actor=ACTOR, entry_id=entry_id)
+
+
+_USES: dict[str, Callable[[timebank.Timebank, int, str, int], None]] = {
+    "use": _use,
+    "settle": _settle,
+}
+
+
+def _race_for_ids(url: str, scenario: str) -> dict[int, dict[int, str]]:
+    """Round -> racer -> outcome, of ``RACERS`` processes racing ``ROUNDS``
+    rounds of ``scenario``."""
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(RACERS), context.Queue()
     racers = [
-        context.Process(target=_same_id, args=(url, n, barrier, results)) for n in range(RACERS)
+        context.Process(target=_same_id, args=(url, scenario, n, barrier, results))
+        for n in range(RACERS)
     ]
     for racer in racers:
         racer.start()
@@ -355,20 +363,85 @@ def test_racing_writers_never_use_one_entry_id_twice(kind: str, tmp_path: Path) 
             racer.join(timeout=60)
             racer.kill()  # one that is stuck (a failed run) must not hold the suite up
     assert [r.exitcode for r in racers] == [0] * RACERS
+    return got
+
+
+def _ids_bank(url: str) -> None:
+    """Bank "ids", donating a leaver's balance, with a, b, c, d and the
+    leavers l0, l1, ..., each with an hour to donate."""
+    with timebank.open(url, clock=fixed_clock) as tb:
+        tb.create_bank("ids", name="Ids", actor=ACTOR, opened_on="2026-01-01",
+                       policy=timebank.Policy(on_leave="donate"))  # fmt: skip
+        leavers = [f"l{n}" for n in range(ROUNDS)]
+        for member in ["a", "b", "c", "d", *leavers]:
+            tb.join("ids", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        for member in leavers:
+            tb.record_exchange("ids", member, "b", minutes=60, actor=ACTOR,
+                               occurred_on="2026-02-01")  # fmt: skip
+
+
+def _one_winner(got: dict[int, dict[int, str]], refusals: set[str]) -> dict[int, int]:
+    """Round -> the one racer that took the id, the others refused only with
+    ``refusals``."""
     winners = {round_: [r for r, o in sorted(outcomes.items()) if o == "took it"]
                for round_, outcomes in got.items()}  # fmt: skip
     assert all(len(w) == 1 for w in winners.values()), winners
-    refusals = {o for outcomes in got.values() for o in outcomes.values()} - {"took it"}
-    assert refusals == {"entry_conflict"}, got
+    refused = {o for outcomes in got.values() for o in outcomes.values()} - {"took it"}
+    assert refused <= refusals, got
+    return {round_: w[0] for round_, w in winners.items()}
+
+
+@pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
+def test_racing_writers_never_use_one_entry_id_twice(kind: str, tmp_path: Path) -> None:
+    """Four processes at a barrier each use the same entry id at once, each
+    in another way: an exchange, a proposal, a leaving whose balance is
+    donated to the pot under that id, a donation. Every round exactly one
+    takes the id and the others are refused with ``EntryConflict``; the
+    audit, which names an id that names two things, is clean."""
+    url = f"sqlite:///{tmp_path / 'ids.db'}" if kind == "sqlite" else new_postgres_schema()
+    _ids_bank(url)
+    winners = _one_winner(_race_for_ids(url, "use"), {"entry_conflict"})
     with timebank.open(url, clock=fixed_clock) as tb:
-        for round_, (winner,) in winners.items():
+        pending = [p.entry_id for p in tb.pending("ids")]
+        for round_, winner in winners.items():
             left = tb.member("ids", f"l{round_}").status == "left"
-            pending = [p.entry_id for p in tb.pending("ids")]
             assert left == (winner == 2), round_
             assert (f"id{round_}" in pending) == (winner == 1), round_
             if winner != 1:
                 entry = tb.entry(f"id{round_}")
                 assert entry.provider == ["a", "c", f"l{round_}", "a"][winner], round_
+        tb.check_invariants()
+        report = tb.audit()
+        assert report.ok, report.summary()
+
+
+@pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
+def test_racing_writers_settle_a_proposal_once(kind: str, tmp_path: Path) -> None:
+    """Four processes at a barrier each end the same pending proposal at
+    once: its confirmer confirms it, its proposer withdraws it, its
+    confirmer declines it, a coordinator records an exchange under its id.
+    Every round exactly one of the first three takes effect, the others are
+    refused (``PendingEntryNotFound``, ``EntryConflict``), and the store
+    holds what that one did; the audit is clean."""
+    url = f"sqlite:///{tmp_path / 'ids.db'}" if kind == "sqlite" else new_postgres_schema()
+    _ids_bank(url)
+    with timebank.open(url, clock=fixed_clock) as tb:
+        for round_ in range(ROUNDS):
+            tb.propose("ids", "exchange", "c", "d", minutes=1, actor="c", entry_id=f"id{round_}")
+    got = _race_for_ids(url, "settle")
+    winners = _one_winner(got, {"pending_entry_not_found", "entry_conflict"})
+    assert 3 not in winners.values()
+    with timebank.open(url, clock=fixed_clock) as tb:
+        assert tb.pending("ids") == []
+        confirmed = [r for r, w in winners.items() if w == 0]
+        assert tb.balance("ids", "c") == len(confirmed)  # a minute a confirmed round
+        for round_, winner in winners.items():
+            if winner == 0:
+                assert tb.entry(f"id{round_}").provider == "c"
+            else:
+                with pytest.raises(errors.EntryNotFound) as declined:
+                    tb.entry(f"id{round_}")
+                assert f"declined by {['c', 'd'][winner - 1]!r}" in str(declined.value)
         tb.check_invariants()
         report = tb.audit()
         assert report.ok, report.summary()
