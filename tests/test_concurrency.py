@@ -336,9 +336,15 @@ def _settle(tb: timebank.Timebank, racer: int, entry_id: str, round_: int) -> No
         tb.record_exchange("ids", "a", "b", minutes=30, actor=ACTOR, entry_id=entry_id)
 
 
+def _reverse(tb: timebank.Timebank, racer: int, entry_id: str, round_: int) -> None:
+    """Each racer reverses the entry, with a reversal id of its own."""
+    tb.reverse(entry_id, actor=ACTOR, reversal_id=f"{entry_id}-undo-{racer}")
+
+
 _USES: dict[str, Callable[[timebank.Timebank, int, str, int], None]] = {
     "use": _use,
     "settle": _settle,
+    "reverse": _reverse,
 }
 
 
@@ -442,6 +448,28 @@ def test_racing_writers_settle_a_proposal_once(kind: str, tmp_path: Path) -> Non
                 with pytest.raises(errors.EntryNotFound) as declined:
                     tb.entry(f"id{round_}")
                 assert f"declined by {['c', 'd'][winner - 1]!r}" in str(declined.value)
+        tb.check_invariants()
+        report = tb.audit()
+        assert report.ok, report.summary()
+
+
+@pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
+def test_racing_writers_reverse_an_entry_once(kind: str, tmp_path: Path) -> None:
+    """Four processes at a barrier each reverse the same entry at once,
+    each with a reversal id of its own: every round exactly one reverses
+    it, the others are refused with ``AlreadyReversed``, and the balances
+    are as one reversal leaves them."""
+    url = f"sqlite:///{tmp_path / 'ids.db'}" if kind == "sqlite" else new_postgres_schema()
+    _ids_bank(url)
+    with timebank.open(url, clock=fixed_clock) as tb:
+        for round_ in range(ROUNDS):
+            tb.record_exchange("ids", "c", "d", minutes=1, actor=ACTOR, entry_id=f"id{round_}")
+        assert tb.balance("ids", "c") == ROUNDS
+    winners = _one_winner(_race_for_ids(url, "reverse"), {"already_reversed"})
+    with timebank.open(url, clock=fixed_clock) as tb:
+        assert tb.balance("ids", "c") == 0
+        for round_, winner in winners.items():
+            assert tb.entry(f"id{round_}").reversed_by == f"id{round_}-undo-{winner}"
         tb.check_invariants()
         report = tb.audit()
         assert report.ok, report.summary()
