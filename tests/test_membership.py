@@ -13,7 +13,7 @@ import timebank
 from timebank import errors
 from timebank.domain.policy import BalanceLimits, LeaveRule, Policy
 
-from .conftest import ACTOR, fixed_clock
+from .conftest import ACTOR, BACKENDS, fixed_clock, open_store
 from .test_entries import refused
 
 
@@ -351,3 +351,40 @@ def test_a_profile_change_waits_for_a_writer_that_holds_the_store(
     finally:
         release.set()
         other.close()
+
+
+@pytest.mark.parametrize("call", ["erase_member", "set_profile", "update_profile"])
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_role_revoked_while_a_profile_call_waits_for_the_write_lock_is_seen(
+    kind: str, call: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The calls on a member's personal data check the actor's role under
+    the write lock, as every command does: a coordinator whose role another
+    process revokes while the call waits for the lock is refused, and the
+    profile is as it was."""
+    reopen = open_store(kind, tmp_path)
+    with reopen() as tb, reopen() as other:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        tb.grant_role("b", "coord-2", "coordinator", actor=ACTOR)
+        tb.join("b", "ann", kind="individual", actor=ACTOR, joined_on="2026-01-01",
+                profile=timebank.Profile(display_name="Ann"))  # fmt: skip
+        write = tb._app.write
+
+        def the_revocation_first(command: Callable[[], object]) -> object:
+            monkeypatch.undo()
+            other.revoke_role("b", "coord-2", actor=ACTOR)
+            return write(command)
+
+        monkeypatch.setattr(tb._app, "write", the_revocation_first)
+        calls: dict[str, Callable[[], object]] = {
+            "erase_member": lambda: tb.erase_member("ann", actor="coord-2"),
+            "set_profile": lambda: tb.set_profile(
+                "ann", timebank.Profile(display_name="Anne"), actor="coord-2"
+            ),
+            "update_profile": lambda: tb.update_profile("ann", actor="coord-2", area="Docks"),
+        }
+        with pytest.raises(errors.NotPermitted):
+            calls[call]()
+        assert not monkeypatch._setattr, "the revocation did not come first"
+        assert tb.role("b", "coord-2") is None
+        assert tb.profile("ann") == timebank.Profile(display_name="Ann")

@@ -609,9 +609,11 @@ class Timebank(Reporting, Importing):
         the transaction that deletes the profile."""
         member = validate_member_id(member)
         actor = validate_actor_id(actor)
-        self._require_member_manager(actor, member)
 
         def command() -> bool:
+            # under the write lock, as every command's checks: a role
+            # revoked meanwhile is seen
+            self._require_member_manager(actor, member)
             registry = self._app.registry() or Registry()
             registry.member_erased(member, actor)
             found = self._app.profiles.get(member) is not None
@@ -628,11 +630,16 @@ class Timebank(Reporting, Importing):
         actor = validate_actor_id(actor)
         member = validate_member_id(member)
         _check_profile(profile)
-        if actor != member:
-            self._require_member_manager(actor, member)
-        # under the write lock: an import or a join writing this member's
-        # profile does it whole before or after
-        self._app.write(lambda: self._app.profiles.put(member, profile))
+
+        def command() -> None:
+            # under the write lock: an import or a join writing this member's
+            # profile does it whole before or after; a role revoked meanwhile
+            # is seen
+            if actor != member:
+                self._require_member_manager(actor, member)
+            self._app.profiles.put(member, profile)
+
+        self._app.write(command)
 
     @serialised
     def update_profile(self, member: str, *, actor: str, **fields: str | None) -> Profile:
@@ -648,10 +655,10 @@ class Timebank(Reporting, Importing):
             problem = f"a profile has no field {unknown[0]!r}" if unknown else "no field given"
             raise errors.InvalidInput(f"{problem}: its fields are {', '.join(names)}")
         _check_profile(Profile(**fields))  # the fields given, as join and set_profile check them
-        if actor != member:
-            self._require_member_manager(actor, member)
 
         def command() -> Profile:
+            if actor != member:
+                self._require_member_manager(actor, member)
             profile = self._app.profiles.changed(member, fields)
             self._app.profiles.put(member, profile)
             return profile
