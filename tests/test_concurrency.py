@@ -362,8 +362,8 @@ def _race_for_ids(url: str, scenario: str) -> dict[int, dict[int, str]]:
     got: dict[int, dict[int, str]] = {}
     try:
         for _ in range(ROUNDS * RACERS):
-            round_, racer, outcome = results.get(timeout=60)
-            got.setdefault(round_, {})[racer] = outcome
+            round_, who, outcome = results.get(timeout=60)
+            got.setdefault(round_, {})[who] = outcome
     finally:
         for racer in racers:
             racer.join(timeout=60)
