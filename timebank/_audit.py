@@ -289,9 +289,7 @@ _BANK_EVENTS: dict[str, Callable[[_Bank, dict[str, Any]], None]] = {
 }
 #: Of those, the events that settle a proposal without its taking effect.
 _WITHOUT_EFFECT = frozenset({_bank_topic("EntryDeclined"), _bank_topic("PendingEntryExpired")})
-_PROPOSED, _CONFIRMED = _bank_topic("EntryProposed"), _bank_topic("EntryConfirmed")
-#: The events that end a pending proposal (a confirmation only when it takes effect).
-_SETTLING = _WITHOUT_EFFECT | {_bank_topic("EntryApproved")}
+_PROPOSED = _bank_topic("EntryProposed")
 
 
 class _Auditor:
@@ -397,25 +395,22 @@ class _Auditor:
         elif topic == _POLICY_CHANGED and stream in self.banks:
             self.banks[stream].set_policy(self.decode_policy(state))
         elif topic in _BANK_EVENTS and stream in self.banks:
-            _BANK_EVENTS[topic](self.banks[stream], d)
-            if self.checks and "entry_id" in d:
-                self._proposal(seq, stream, topic, d, version)
-
-    def _proposal(self, seq: int, stream: str, topic: str, d: dict[str, Any], version: int) -> None:
-        """A proposal's event: what it does to the ids in use, and whether its
-        id already names something else."""
-        entry_id = d["entry_id"]
-        if topic == _PROPOSED:
-            named = self._named(entry_id)
-            if named:
-                self._reused(entry_id, [*named, "a proposal made after it"],
-                             bank=self.banks[stream].bank_id, event=seq)  # fmt: skip
-            self.proposals[entry_id] = stream
-        elif topic in _SETTLING or (topic == _CONFIRMED and d["takes_effect"]):
-            if self.proposals.get(entry_id) == stream:
-                del self.proposals[entry_id]
-            if topic in _WITHOUT_EFFECT:  # its id stays spent
-                self.settled[entry_id] = (stream, version)
+            bank = self.banks[stream]
+            entry_id = d.get("entry_id")
+            if self.checks and topic == _PROPOSED and entry_id is not None:
+                named = self._named(entry_id)
+                if named:
+                    self._reused(entry_id, [*named, "a proposal made after it"],
+                                 bank=bank.bank_id, event=seq)  # fmt: skip
+            _BANK_EVENTS[topic](bank, d)
+            if self.checks and entry_id is not None:
+                # where the id is pending, as the bank's own book has it now
+                if entry_id in bank.pending:
+                    self.proposals[entry_id] = stream
+                elif self.proposals.get(entry_id) == stream:
+                    del self.proposals[entry_id]
+                if topic in _WITHOUT_EFFECT:  # its id stays spent
+                    self.settled[entry_id] = (stream, version)
 
     def _named(self, entry_id: str) -> list[str]:
         """What ``entry_id`` names so far in the replay: a recorded entry, a
