@@ -120,6 +120,24 @@ def without_change(tb: timebank.Timebank, call: Callable[[], _T]) -> _T:
     return answer
 
 
+def first_while_it_waits_for_the_lock(
+    monkeypatch: pytest.MonkeyPatch, tb: timebank.Timebank, other_writer: Callable[[], object]
+) -> None:
+    """Run ``other_writer`` (another store object's command, as another
+    process's is) when ``tb``'s next command asks for the write lock, once:
+    after that command's checks made before the lock, if any, and before
+    those made under it. The test asserts ``not monkeypatch._setattr`` after
+    the command to know that it did."""
+    write = tb._app.write
+
+    def other_writer_first(command: Callable[[], _T]) -> _T:
+        monkeypatch.undo()
+        other_writer()
+        return write(command)
+
+    monkeypatch.setattr(tb._app, "write", other_writer_first)
+
+
 def read_terminal(fd: int) -> bytes:
     """All that was written to a pseudo-terminal, read from its end ``fd``
     until the other end is closed (the process that held it is done)."""

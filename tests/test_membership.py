@@ -13,7 +13,7 @@ import timebank
 from timebank import errors
 from timebank.domain.policy import BalanceLimits, LeaveRule, Policy
 
-from .conftest import ACTOR, BACKENDS, fixed_clock, open_store
+from .conftest import ACTOR, BACKENDS, first_while_it_waits_for_the_lock, fixed_clock, open_store
 from .test_entries import refused
 
 
@@ -368,14 +368,9 @@ def test_a_role_revoked_while_a_profile_call_waits_for_the_write_lock_is_seen(
         tb.grant_role("b", "coord-2", "coordinator", actor=ACTOR)
         tb.join("b", "ann", kind="individual", actor=ACTOR, joined_on="2026-01-01",
                 profile=timebank.Profile(display_name="Ann"))  # fmt: skip
-        write = tb._app.write
-
-        def the_revocation_first(command: Callable[[], object]) -> object:
-            monkeypatch.undo()
-            other.revoke_role("b", "coord-2", actor=ACTOR)
-            return write(command)
-
-        monkeypatch.setattr(tb._app, "write", the_revocation_first)
+        first_while_it_waits_for_the_lock(
+            monkeypatch, tb, lambda: other.revoke_role("b", "coord-2", actor=ACTOR)
+        )
         calls: dict[str, Callable[[], object]] = {
             "erase_member": lambda: tb.erase_member("ann", actor="coord-2"),
             "set_profile": lambda: tb.set_profile(

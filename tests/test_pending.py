@@ -13,7 +13,15 @@ from timebank import errors
 from timebank.domain.policy import BalanceLimits, Policy
 from timebank.storage.memory import MemoryBackend
 
-from .conftest import ACTOR, BACKENDS, NOW, TODAY, open_store, without_change
+from .conftest import (
+    ACTOR,
+    BACKENDS,
+    NOW,
+    TODAY,
+    first_while_it_waits_for_the_lock,
+    open_store,
+    without_change,
+)
 from .test_entries import refused
 
 
@@ -423,17 +431,13 @@ def test_a_donation_id_taken_while_leave_waits_for_the_write_lock_is_refused(
         for member in ("ann", "bob"):
             tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
         tb.record_exchange("b", "ann", "bob", "2", actor=ACTOR, occurred_on="2026-06-01")
-        write = tb._app.write
-
-        def the_other_writer_first(command: Callable[[], object]) -> object:
-            monkeypatch.undo()
-            if taken_by == "a proposal":
-                other.propose("b", "exchange", "bob", "ann", "1", actor="bob", entry_id="d-1")
-            else:
-                other.record_exchange("b", "bob", "ann", "1", actor=ACTOR, entry_id="d-1")
-            return write(command)
-
-        monkeypatch.setattr(tb._app, "write", the_other_writer_first)
+        takes: dict[str, Callable[[], object]] = {
+            "a proposal": lambda: other.propose("b", "exchange", "bob", "ann", "1", actor="bob",
+                                                entry_id="d-1"),
+            "an entry": lambda: other.record_exchange("b", "bob", "ann", "1", actor=ACTOR,
+                                                      entry_id="d-1"),
+        }  # fmt: skip
+        first_while_it_waits_for_the_lock(monkeypatch, tb, takes[taken_by])
         taken = "is pending" if taken_by == "a proposal" else "is already recorded"
         with pytest.raises(errors.EntryConflict, match=f"'d-1' {taken}"):
             tb.leave("b", "ann", actor=ACTOR, donation_id="d-1")
