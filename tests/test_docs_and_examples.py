@@ -408,3 +408,35 @@ def test_scripts_lowest_builds_the_oldest_sqlite_timebank_takes() -> None:
         f"sqlite-autoconf-{SQLITE_FLOOR[0]}{SQLITE_FLOOR[1]:02}{SQLITE_FLOOR[2]:02}00.tar.gz"
     )
     assert f"SQLite {floor} or newer" in (ROOT / "docs" / "storage.md").read_text(encoding="utf-8")
+
+
+def test_scripts_lowest_works_in_a_copy_that_shares_only_the_fetched_tools(
+    tmp_path: Path,
+) -> None:
+    """So that .ci/run can run it beside the README's test command: the copy
+    holds the tree's files byte for byte, none of what one run writes into
+    the tree (a venv, *.egg-info, the tools' caches, stores), and reaches the
+    tree's .cache/ (the SQLite build, axe-core) through a link."""
+    lowest = _scripts_lowest()
+    source = tmp_path / "source"
+    for name in ("pyproject.toml", "timebank/api.py", "tests/test_x.py", "docs/a.md"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text(f"the file {name}\n")
+    written = (".venv/bin/python", "timebank.egg-info/PKG-INFO", ".mypy_cache/3.11/x.json",
+               ".ruff_cache/x", ".pytest_cache/v/x", ".hypothesis/examples/x", ".git/HEAD",
+               "timebank/__pycache__/api.cpython-311.pyc", "timebank.db", "timebank.db-wal",
+               "timebank.db-shm")  # fmt: skip
+    for name in written:
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text("written by a run\n")
+    (source / ".cache" / "sqlite-3.26.0").mkdir(parents=True)
+
+    lowest.ROOT = source
+    tree = lowest.copy_tree(tmp_path / "copy")
+
+    copied = sorted(str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file())
+    assert copied == ["docs/a.md", "pyproject.toml", "tests/test_x.py", "timebank/api.py"]
+    assert (tree / "timebank" / "api.py").read_text() == "the file timebank/api.py\n"
+    assert (tree / ".cache").is_symlink()
+    assert (tree / ".cache" / "sqlite-3.26.0").is_dir()
+    assert (tree / ".cache").resolve() == (source / ".cache").resolve()
