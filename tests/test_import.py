@@ -274,6 +274,37 @@ def test_fuzz_malformed_files_are_refused_and_change_nothing(
     assert _state(riverside) == before
 
 
+UTF16 = 'UTF-16 text (a spreadsheet\'s "Unicode Text"), not UTF-8; save the file as "CSV UTF-8"'
+
+
+@pytest.mark.parametrize(
+    ("encoding", "line", "reason"),
+    [
+        # a spreadsheet's "Unicode Text": UTF-16 with its byte-order mark
+        ("utf-16", 1, UTF16),
+        ("utf-16-be", 1, UTF16),
+        # a spreadsheet's plain "CSV" on Windows: the pound sign of line 3 is one byte
+        ("cp1252", 3, 'not UTF-8 text (invalid start byte); save the file as UTF-8 (a'
+                      ' spreadsheet\'s "CSV UTF-8")'),
+    ],
+)  # fmt: skip
+def test_a_file_in_another_encoding_is_refused_saying_how_to_save_it(
+    riverside: timebank.Timebank, tmp_path: Path, encoding: str, line: int, reason: str
+) -> None:
+    lines = list(GOOD)
+    lines[1] = lines[1].replace(",,,,", ",£5 lunch,,,")  # the category column
+    path = tmp_path / "entries.csv"
+    text = "\n".join([HEADER, *lines]) + "\n"
+    path.write_bytes(("\ufeff" + text if encoding == "utf-16-be" else text).encode(encoding))
+    before = _state(riverside)
+    with pytest.raises(ImportFailed) as raised:
+        riverside.import_entries(timebank.read_csv(path), actor=ACTOR, source="entries.csv")
+    (problem,) = raised.value.problems
+    assert (problem.line, problem.column) == (line, "-")
+    assert problem.reason == reason
+    assert _state(riverside) == before
+
+
 def test_every_problem_is_listed_up_to_the_limit(
     riverside: timebank.Timebank, tmp_path: Path
 ) -> None:

@@ -14,6 +14,7 @@ only when no row has a problem (members are few: they are saved by one
 
 from __future__ import annotations
 
+import codecs
 import csv
 import functools
 import io
@@ -315,10 +316,18 @@ def _text_file(path: Path) -> Iterator[io.TextIOWrapper]:
             data.decode("utf-8-sig")
         except UnicodeDecodeError as e:
             line = data.count(b"\n", 0, e.start) + 1
-            reason = f"not UTF-8 text ({e.reason}); save the file as UTF-8"
-            found = [RowProblem(str(path), line, "-", repr(data[e.start : e.start + 4]), reason)]
+            found = [RowProblem(str(path), line, "-", repr(data[e.start : e.start + 4]),
+                                _not_utf8(data, e))]  # fmt: skip
             raise ImportFailed(_failed_message(found), problems=found) from None
         raise
+
+
+def _not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
+    """Why ``data`` is refused, and how to save it so that it is read."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return ('UTF-16 text (a spreadsheet\'s "Unicode Text"), not UTF-8;'
+                ' save the file as "CSV UTF-8"')  # fmt: skip
+    return f'not UTF-8 text ({error.reason}); save the file as UTF-8 (a spreadsheet\'s "CSV UTF-8")'
 
 
 def _failed_message(
