@@ -274,6 +274,45 @@ def test_fuzz_malformed_files_are_refused_and_change_nothing(
     assert _state(riverside) == before
 
 
+def test_columns_with_no_name_and_nothing_under_them_are_passed_over(
+    riverside: timebank.Timebank, tmp_path: Path
+) -> None:
+    """A spreadsheet's trailing commas (and an emptied column between two
+    named ones): the file imports as it would without them."""
+    plain = riverside.import_entries(timebank.read_csv(_file(tmp_path, GOOD)), actor=ACTOR,
+                                     dry_run=True)  # fmt: skip
+    path = tmp_path / "with-gaps.csv"
+    rows = [line.split(",") for line in [HEADER, *GOOD]]
+    path.write_text("".join(",".join([*r[:3], "", *r[3:], "", ""]) + "\r\n" for r in rows))
+    assert timebank.read_csv(path).columns == HEADER.split(",")
+    result = riverside.import_entries(timebank.read_csv(path), actor=ACTOR)
+    assert (result.rows, result.recorded) == (plain.rows, plain.recorded) == (len(GOOD), 6)
+    # the plain file finds every entry recorded with its own fields (a field
+    # read otherwise would be an EntryConflict)
+    again = riverside.import_entries(timebank.read_csv(_file(tmp_path, GOOD)), actor=ACTOR)
+    assert (again.recorded, again.skipped) == (0, 6)
+
+
+def test_a_value_under_a_column_with_no_name_is_refused_at_its_row(
+    riverside: timebank.Timebank, tmp_path: Path
+) -> None:
+    path = tmp_path / "entries.csv"
+    rows = [[*line.split(","), ""] for line in [HEADER, *GOOD]]
+    rows[2][-1] = "see notes"  # the file's line 3
+    rows[5][6] = "nowhere"  # line 6: a bank that does not exist, reported with it
+    path.write_text("".join(",".join(r) + "\n" for r in rows))
+    before = _state(riverside)
+    with pytest.raises(ImportFailed) as raised:
+        riverside.import_entries(timebank.read_csv(path), actor=ACTOR, source="entries.csv")
+    found = [(p.line, p.column, p.value, p.reason) for p in raised.value.problems]
+    assert found[0] == (3, "column 12", "see notes", "a value under a column with no name")
+    assert [(line, column) for line, column, *_ in found] == [(3, "column 12"), (6, "bank")]
+    assert str(raised.value.problems[0]) == (
+        "entries.csv:3: column 12: see notes: a value under a column with no name"
+    )
+    assert _state(riverside) == before
+
+
 UTF16 = 'UTF-16 text (a spreadsheet\'s "Unicode Text"), not UTF-8; save the file as "CSV UTF-8"'
 
 

@@ -244,15 +244,22 @@ class CsvRows:
     a large file is never held whole. The line counts the header as 1.
     UTF-8, a byte-order mark accepted.
 
+    A column with no name in the header (a spreadsheet's trailing commas)
+    is left out of the rows; a value under it is refused at its row.
+
     A missing header or bad bytes in it raise :class:`ImportFailed` at once;
     bad bytes further on raise it when the iteration reaches them; ragged
-    rows and CSV errors are skipped and raised together, at their lines,
-    once the whole file was read (an import reports them with its own)."""
+    rows, values under a column with no name and CSV errors are skipped and
+    raised together, at their lines, once the whole file was read (an
+    import reports them with its own)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.name = str(path)
-        self.columns = self._header()
+        self._header_row = self._header()
+        #: The header's named columns; one with no name (a spreadsheet's
+        #: trailing commas) is passed over while its cells are empty.
+        self.columns = [c for c in self._header_row if c]
 
     def _header(self) -> list[str]:
         try:
@@ -266,15 +273,17 @@ class CsvRows:
             raise ImportFailed(_failed_message(found), problems=found)
         columns = [h.strip() for h in header]
         # a row keeps one value a name: a column named twice would lose one
-        twice = sorted({c for c in columns if columns.count(c) > 1})
+        twice = sorted({c for c in columns if c and columns.count(c) > 1})
         if twice:
             found = [RowProblem(self.name, 1, c, "", "column named twice") for c in twice]
             raise ImportFailed(_failed_message(found), problems=found)
         return columns
 
     def __iter__(self) -> Iterator[Row]:
-        columns = self.columns
-        width = len(columns)
+        header, columns = self._header_row, self.columns
+        width = len(header)
+        named = [(n, c) for n, c in enumerate(header) if c]
+        unnamed = [n for n, c in enumerate(header) if not c]
         found: list[RowProblem] = []
         with _text_file(self.path) as f:
             reader = csv.reader(f, strict=True)
@@ -284,11 +293,17 @@ class CsvRows:
                 for fields in reader:
                     if not "".join(fields).strip():
                         pass  # a blank row
-                    elif len(fields) == width:
-                        yield line, dict(zip(columns, fields, strict=True))
-                    else:
+                    elif len(fields) != width:
                         found.append(RowProblem(self.name, line, "-", f"{len(fields)} fields",
                                                 f"the header has {width} columns"))  # fmt: skip
+                    elif not unnamed:
+                        yield line, dict(zip(columns, fields, strict=True))
+                    elif held := [n for n in unnamed if fields[n].strip()]:
+                        found.extend(RowProblem(self.name, line, f"column {n + 1}", fields[n],
+                                                "a value under a column with no name")
+                                     for n in held)  # fmt: skip
+                    else:
+                        yield line, {c: fields[n] for n, c in named}
                     line = reader.line_num + 1
             except csv.Error as e:
                 found.append(RowProblem(self.name, reader.line_num, "-", "", f"not valid CSV: {e}"))
