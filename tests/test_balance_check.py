@@ -94,7 +94,8 @@ def test_a_balances_file_that_cannot_be_read_names_every_row_and_checks_nothing(
         "old.csv:7: hours: 2: 'bob' is given 1 on 2026-02-01 on line 6",
         "old.csv:8: account: an id: invalid account: 'an id' (a member id, '@pot',"
         " '@opening', or '@clearing:' and a bank id)",
-        "old.csv:8: on: 01/02/2026: not a date in the form YYYY-MM-DD (ISO)",
+        "old.csv:8: on: 01/02/2026: not a date in the form YYYY-MM-DD (ISO); give --date-format"
+        " for another form, such as %d/%m/%Y",
     ]
     assert str(failed.value).startswith("nothing was checked: 7 problems\n")
     with pytest.raises(ImportFailed) as limited:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -579,6 +579,10 @@ def _guarded(rows: Iterable[Row], found: _Problems) -> Iterator[Row]:
             found.add(p.line, p.column, p.value, p.reason)
 
 
+#: The form of an import's dates unless ``date_format`` gives another.
+_ISO_FORM: Final = "YYYY-MM-DD (ISO); give --date-format for another form, such as %d/%m/%Y"
+
+
 def _day_parser(date_format: str | None) -> Callable[[str], date]:
     if date_format is not None and (not isinstance(date_format, str) or not date_format.strip()):
         raise errors.InvalidInput(f"date_format must be a strptime format: {date_format!r}")
@@ -594,8 +598,9 @@ def _day_parser(date_format: str | None) -> Callable[[str], date]:
             else:
                 day = datetime.strptime(value, date_format).date()  # noqa: DTZ007 - a date only
         except ValueError:
-            wanted = "YYYY-MM-DD (ISO)" if date_format is None else f"{date_format!r}"
-            raise errors.InvalidDate(f"not a date in the form {wanted}") from None
+            if date_format is None:
+                raise errors.InvalidDate(f"not a date in the form {_ISO_FORM}") from None
+            raise errors.InvalidDate(f"not a date in the form {date_format!r}") from None
         if day < EARLIEST_DAY:
             raise errors.InvalidDate(TOO_EARLY)
         return day
