@@ -350,6 +350,25 @@ def test_a_confirmation_or_approval_sent_again_by_its_actor_is_answered_with_its
     assert (tb.balance(bank, "ann"), tb.balance(bank, "bob")) == (360, -300)
 
 
+def test_the_index_finds_proposals_among_more_ids_than_one_query_takes(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    """``proposal_ids`` asks the pending and the settled proposals in parts
+    (on SQLite at most IDS_PER_QUERY marks a query, each id asked once a
+    table): ids on either side of a part's edge are found, in either table,
+    and ids of neither are not."""
+    from timebank.storage.base import IDS_PER_QUERY
+
+    n = IDS_PER_QUERY // 2 + 10
+    for i in range(n):
+        tb.propose(bank, "exchange", "ann", "bob", "0:01", actor="ann", entry_id=f"q{i}")
+    for i in range(0, n, 2):
+        tb.decline(f"q{i}", actor="bob")  # settled; the odd ones still pending
+    asked = [f"q{i}" for i in range(n)] + [f"r{i}" for i in range(n)]
+    assert tb._app.index.proposal_ids(asked) == {f"q{i}" for i in range(n)}
+    assert tb._app.index.proposal_ids(asked[::-1][: n // 2]) == set()
+
+
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_a_declined_or_expired_proposals_id_is_spent(kind: str, tmp_path: Path) -> None:
     """An entry id names one proposal for good (docs/workflows.md): once

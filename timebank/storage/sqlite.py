@@ -495,17 +495,19 @@ class SqliteRecorder(SQLiteApplicationRecorder):
         """Those of ``entry_ids`` that any of the index ``tables`` holds, a
         bounded number of ids a query."""
         found: set[str] = set()
-        for start in range(0, len(entry_ids), IDS_PER_QUERY):
-            part = tuple(entry_ids[start : start + IDS_PER_QUERY])
-            # numbered, so that each table's query names the same parameters
-            # (SQLite before 3.32 takes at most 999)
-            marks = ",".join(f"?{n}" for n in range(1, len(part) + 1))
+        # each table's query takes the ids again: plain "?" marks (numbered
+        # ones, "?1", warn with a sequence on Python 3.12.0 to 3.12.3), at
+        # most IDS_PER_QUERY in all (SQLite before 3.32 takes 999)
+        step = IDS_PER_QUERY // len(tables)
+        for start in range(0, len(entry_ids), step):
+            part = tuple(entry_ids[start : start + step])
+            marks = ",".join("?" * len(part))
             rows = self._read(
                 " UNION ALL ".join(
                     f"SELECT entry_id FROM {table} WHERE entry_id IN ({marks})"  # noqa: S608 - our tables
                     for table in tables
                 ),
-                part,
+                part * len(tables),
             )
             found.update(r[0] for r in rows)
         return found
