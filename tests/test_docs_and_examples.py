@@ -410,14 +410,21 @@ def test_scripts_lowest_builds_the_oldest_sqlite_timebank_takes() -> None:
     assert f"SQLite {floor} or newer" in (ROOT / "docs" / "storage.md").read_text(encoding="utf-8")
 
 
-def test_scripts_lowest_works_in_a_copy_that_shares_only_the_fetched_tools(
+def test_the_runs_beside_ci_work_in_a_copy_that_shares_only_the_fetched_tools(
     tmp_path: Path,
 ) -> None:
-    """So that .ci/run can run it beside the README's test command: the copy
-    holds the tree's files byte for byte, none of what one run writes into
-    the tree (a venv, *.egg-info, the tools' caches, stores), and reaches the
-    tree's .cache/ (the SQLite build, axe-core) through a link."""
-    lowest = _scripts_lowest()
+    """So that .ci/run can run scripts/lowest beside the README's test
+    command (and scripts/newest may run beside them): the copy holds the tree's files byte for byte,
+    none of what one run writes into the tree (a venv, *.egg-info, the
+    tools' caches, stores), and reaches the tree's .cache/ (the SQLite
+    build, axe-core) through a link."""
+    from importlib.util import module_from_spec, spec_from_file_location
+
+    spec = spec_from_file_location("scripts_tree", ROOT / "scripts" / "_tree.py")
+    assert spec is not None
+    assert spec.loader is not None
+    tree_module = module_from_spec(spec)
+    spec.loader.exec_module(tree_module)
     source = tmp_path / "source"
     for name in ("pyproject.toml", "timebank/api.py", "tests/test_x.py", "docs/a.md"):
         (source / name).parent.mkdir(parents=True, exist_ok=True)
@@ -431,8 +438,7 @@ def test_scripts_lowest_works_in_a_copy_that_shares_only_the_fetched_tools(
         (source / name).write_text("written by a run\n")
     (source / ".cache" / "sqlite-3.26.0").mkdir(parents=True)
 
-    lowest.ROOT = source
-    tree = lowest.copy_tree(tmp_path / "copy")
+    tree = tree_module.copy_tree(tmp_path / "copy", root=source)
 
     copied = sorted(str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file())
     assert copied == ["docs/a.md", "pyproject.toml", "tests/test_x.py", "timebank/api.py"]
@@ -440,3 +446,34 @@ def test_scripts_lowest_works_in_a_copy_that_shares_only_the_fetched_tools(
     assert (tree / ".cache").is_symlink()
     assert (tree / ".cache" / "sqlite-3.26.0").is_dir()
     assert (tree / ".cache").resolve() == (source / ".cache").resolve()
+
+
+def test_scripts_newest_picks_the_newest_python_that_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It passes over a Python that does not run (a pyenv shim of a version
+    not selected) and those no newer than its own, and says when none is
+    newer."""
+    from importlib.machinery import SourceFileLoader
+    from importlib.util import module_from_spec, spec_from_loader
+
+    loader = SourceFileLoader("scripts_newest", str(ROOT / "scripts" / "newest"))
+    spec = spec_from_loader(loader.name, loader)
+    assert spec is not None
+    newest = module_from_spec(spec)
+    loader.exec_module(newest)
+    here = sys.version_info
+    fakes = {
+        f"python3.{here.minor + 3}": "exit 127",  # a shim that does not run
+        f"python3.{here.minor + 2}": f"echo 3 {here.minor + 2} 0",
+        f"python3.{here.minor + 1}": f"echo 3 {here.minor + 1} 5",
+        f"python3.{here.minor}": f"echo 3 {here.minor} 99",
+    }
+    for name, body in fakes.items():
+        (tmp_path / name).write_text(f"#!/bin/sh\n{body}\n")
+        (tmp_path / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))  # and no pyenv
+    assert newest.newest_python() == str(tmp_path / f"python3.{here.minor + 2}")
+    (tmp_path / f"python3.{here.minor + 2}").unlink()
+    (tmp_path / f"python3.{here.minor + 1}").unlink()
+    assert newest.newest_python() is None
