@@ -38,7 +38,7 @@ def run_checks(
 ) -> int:
     """``scripts/check`` of ``tree`` with ``python``, beside a throwaway
     PostgreSQL server, without pytest's cache; its exit status."""
-    checks = subprocess.Popen(  # noqa: S603 - this tree's own scripts
+    checks = subprocess.Popen(
         [python, tree / "scripts" / "postgres", "run", "--", python, tree / "scripts" / "check",
          "-p", "no:cacheprovider", *pytest_args],
         cwd=tree, env=os.environ if env is None else env,
