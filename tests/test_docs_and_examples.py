@@ -351,17 +351,22 @@ def test_the_public_api_has_docstrings() -> None:
     assert undocumented == []
 
 
-def _scripts_lowest() -> Any:
-    """scripts/lowest loaded as a module (it has no .py suffix): its pins
-    and the SQLite it builds, as it reads and names them itself."""
+def _script(name: str) -> Any:
+    """scripts/``name`` loaded as a module (most have no .py suffix), so that
+    a test reads what the script itself reads and names; the path it puts
+    on sys.path to import its neighbours is taken off again."""
     from importlib.machinery import SourceFileLoader
     from importlib.util import module_from_spec, spec_from_loader
 
-    loader = SourceFileLoader("scripts_lowest", str(ROOT / "scripts" / "lowest"))
+    loader = SourceFileLoader(f"scripts_{name.removesuffix('.py')}", str(ROOT / "scripts" / name))
     spec = spec_from_loader(loader.name, loader)
     assert spec is not None
     module = module_from_spec(spec)
-    loader.exec_module(module)
+    saved = list(sys.path)
+    try:
+        loader.exec_module(module)
+    finally:
+        sys.path[:] = saved
     return module
 
 
@@ -388,7 +393,7 @@ def test_every_lower_bound_is_the_version_scripts_lowest_tests() -> None:
             for spec in requirement.specifier:
                 if spec.operator == ">=":
                     floors[group][requirement.name.lower()] = Version(spec.version)
-    pinned = {name: Version(version) for name, version in _scripts_lowest().pins().items()}
+    pinned = {name: Version(version) for name, version in _script("lowest").pins().items()}
     assert pinned.pop("psycopg-binary") == pinned["psycopg"]  # psycopg[binary] pins it to psycopg
     assert pinned == floors["app"]
     for name, floor in floors["test"].items():
@@ -402,7 +407,7 @@ def test_scripts_lowest_builds_the_oldest_sqlite_timebank_takes() -> None:
     from timebank.storage._sqlite_failures import SQLITE_FLOOR
 
     floor = ".".join(str(n) for n in SQLITE_FLOOR)
-    lowest = _scripts_lowest()
+    lowest = _script("lowest")
     assert floor == lowest.SQLITE
     assert lowest.SQLITE_TARBALL.endswith(
         f"sqlite-autoconf-{SQLITE_FLOOR[0]}{SQLITE_FLOOR[1]:02}{SQLITE_FLOOR[2]:02}00.tar.gz"
@@ -414,17 +419,10 @@ def test_the_runs_beside_ci_work_in_a_copy_that_shares_only_the_fetched_tools(
     tmp_path: Path,
 ) -> None:
     """So that .ci/run can run scripts/lowest beside the README's test
-    command (and scripts/newest may run beside them): the copy holds the tree's files byte for byte,
-    none of what one run writes into the tree (a venv, *.egg-info, the
-    tools' caches, stores), and reaches the tree's .cache/ (the SQLite
-    build, axe-core) through a link."""
-    from importlib.util import module_from_spec, spec_from_file_location
-
-    spec = spec_from_file_location("scripts_tree", ROOT / "scripts" / "_tree.py")
-    assert spec is not None
-    assert spec.loader is not None
-    tree_module = module_from_spec(spec)
-    spec.loader.exec_module(tree_module)
+    command (and scripts/newest may run beside them): the copy holds the
+    tree's files byte for byte, none of what one run writes into the tree
+    (a venv, *.egg-info, the tools' caches, stores), and reaches the tree's
+    .cache/ (the SQLite build, axe-core) through a link."""
     source = tmp_path / "source"
     for name in ("pyproject.toml", "timebank/api.py", "tests/test_x.py", "docs/a.md"):
         (source / name).parent.mkdir(parents=True, exist_ok=True)
@@ -438,7 +436,7 @@ def test_the_runs_beside_ci_work_in_a_copy_that_shares_only_the_fetched_tools(
         (source / name).write_text("written by a run\n")
     (source / ".cache" / "sqlite-3.26.0").mkdir(parents=True)
 
-    tree = tree_module.copy_tree(tmp_path / "copy", root=source)
+    tree = _script("_tree.py").copy_tree(tmp_path / "copy", root=source)
 
     copied = sorted(str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file())
     assert copied == ["docs/a.md", "pyproject.toml", "tests/test_x.py", "timebank/api.py"]
@@ -454,14 +452,7 @@ def test_scripts_newest_picks_the_newest_python_that_runs(
     """It passes over a Python that does not run (a pyenv shim of a version
     not selected) and those no newer than its own, and says when none is
     newer."""
-    from importlib.machinery import SourceFileLoader
-    from importlib.util import module_from_spec, spec_from_loader
-
-    loader = SourceFileLoader("scripts_newest", str(ROOT / "scripts" / "newest"))
-    spec = spec_from_loader(loader.name, loader)
-    assert spec is not None
-    newest = module_from_spec(spec)
-    loader.exec_module(newest)
+    newest = _script("newest")
     here = sys.version_info
     fakes = {
         f"python3.{here.minor + 3}": "exit 127",  # a shim that does not run
