@@ -557,6 +557,40 @@ def test_a_year_typed_short_opens_no_bank_in_it(
     assert tb.banks() == []
 
 
+@pytest.mark.parametrize(
+    ("day", "date_format", "reason"),
+    [
+        ("2015-02-29", None, "no such day: February 2015 has days 01 to 28"),
+        ("2015-13-01", None, "no such day: there is no month 13"),
+        ("29/02/2015", "%d/%m/%Y", "no such day in the calendar, though in the form '%d/%m/%Y'"
+         " (a day past its month's end?)"),
+        ("2015/02/03", None, "not a date in the form YYYY-MM-DD (ISO); give --date-format"),
+        ("13/13/2015", "%d/%m/%Y", "not a date in the form '%d/%m/%Y'"),
+    ],
+)  # fmt: skip
+def test_a_day_the_calendar_lacks_is_told_from_a_date_of_another_form(
+    tb: timebank.Timebank, tmp_path: Path, day: str, date_format: str | None, reason: str
+) -> None:
+    """A spreadsheet's typo of a day (29 February of a common year) is named
+    as such, on its row and column; a date of another form names the form
+    the import expected. Nothing is imported either way."""
+    good = "2015-02-03" if date_format is None else "03/02/2015"
+    path = tmp_path / "members.csv"
+    path.write_text(
+        f"member_id,kind,bank,joined_on\nm1,individual,thurrock,{good}\n"
+        f"m2,individual,thurrock,{day}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_members(
+            timebank.read_csv(path), actor=ACTOR, create_banks=True, date_format=date_format
+        )
+    [problem] = raised.value.problems
+    assert (problem.line, problem.column, problem.value) == (3, "joined_on", day)
+    assert problem.reason.startswith(reason)
+    assert tb.banks() == []
+
+
 def test_members_with_periods_profiles_and_new_banks(tb: timebank.Timebank, tmp_path: Path) -> None:
     path = tmp_path / "members.csv"
     path.write_bytes(

@@ -100,13 +100,37 @@ def test_dates_are_iso_dates_only() -> None:
             parse_date(bad)
 
 
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("2026-02-29", "February 2026 has days 01 to 28"),
+        ("2026-02-30", "February 2026 has days 01 to 28"),
+        ("2024-02-30", "February 2024 has days 01 to 29"),
+        ("2100-02-29", "February 2100 has days 01 to 28"),
+        ("2026-04-31", "April 2026 has days 01 to 30"),
+        ("2026-12-00", "December 2026 has days 01 to 31"),
+        ("2026-13-01", "there is no month 13"),
+        ("2026-00-10", "there is no month 00"),
+    ],
+)
+def test_a_date_in_the_form_that_names_no_day_says_why(text: str, why: str) -> None:
+    """A typo of a day (30 February) is told apart from a date in another
+    form, which names the form to use instead."""
+    with pytest.raises(InvalidDate) as raised:
+        parse_date(text)
+    assert str(raised.value) == f"no such day: {text} ({why})"
+    assert parse_date("2024-02-29") == date(2024, 2, 29)
+    assert parse_date("2000-02-29") == date(2000, 2, 29)
+
+
 def test_dates_are_from_1900_on() -> None:
     """A mistyped year (0216 for 2016) or an older system's "unknown"
     (0001-01-01) is refused by name, as text or as a date; 1900-01-01 and
     the calendar's last day are dates."""
     assert parse_date("1900-01-01") == date(1900, 1, 1)
     assert parse_date(date.max) == date.max
-    for early in ("1899-12-31", "0216-03-01", "0001-01-01", date(1899, 12, 31), date.min):
+    for early in ("1899-12-31", "0216-03-01", "0001-01-01", "0000-01-01", date(1899, 12, 31),
+                  date.min):  # fmt: skip
         with pytest.raises(InvalidDate, match="before 1900-01-01, the earliest date"):
             parse_date(early)
 

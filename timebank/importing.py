@@ -45,6 +45,7 @@ from timebank.domain.values import (
     TOO_EARLY,
     AccountKind,
     EntryKind,
+    NoSuchDay,
     format_hours,
     is_whole,
     iso_day,
@@ -583,6 +584,15 @@ def _guarded(rows: Iterable[Row], found: _Problems) -> Iterator[Row]:
 _ISO_FORM: Final = "YYYY-MM-DD (ISO); give --date-format for another form, such as %d/%m/%Y"
 
 
+def _calendar_lacks(error: ValueError) -> bool:
+    """Whether ``strptime`` refused text that fits the form but names no day
+    (``31/02/2026``: "day is out of range for month"), not text of another
+    form ("time data '...' does not match format '...'", which quotes the
+    text and so is read no further)."""
+    words = str(error)
+    return not words.startswith("time data ") and "range" in words
+
+
 def _day_parser(date_format: str | None) -> Callable[[str], date]:
     if date_format is not None and (not isinstance(date_format, str) or not date_format.strip()):
         raise errors.InvalidInput(f"date_format must be a strptime format: {date_format!r}")
@@ -597,9 +607,17 @@ def _day_parser(date_format: str | None) -> Callable[[str], date]:
                 raise ValueError(value)
             else:
                 day = datetime.strptime(value, date_format).date()  # noqa: DTZ007 - a date only
-        except ValueError:
+        except NoSuchDay as e:
+            reason = e.reason if e.reason is TOO_EARLY else f"no such day: {e.reason}"
+            raise errors.InvalidDate(reason) from None
+        except ValueError as e:
             if date_format is None:
                 raise errors.InvalidDate(f"not a date in the form {_ISO_FORM}") from None
+            if _calendar_lacks(e):
+                raise errors.InvalidDate(
+                    f"no such day in the calendar, though in the form {date_format!r}"
+                    " (a day past its month's end?)"
+                ) from None
             raise errors.InvalidDate(f"not a date in the form {date_format!r}") from None
         if day < EARLIEST_DAY:
             raise errors.InvalidDate(TOO_EARLY)

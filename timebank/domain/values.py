@@ -8,7 +8,7 @@ that is not a whole number of minutes is an error.
 
 from __future__ import annotations
 
-import contextlib
+import calendar
 import re
 import unicodedata
 from datetime import date
@@ -29,6 +29,7 @@ __all__ = [
     "TOO_EARLY",
     "AccountKind",
     "EntryKind",
+    "NoSuchDay",
     "clearing_account",
     "format_hours",
     "invariant",
@@ -215,8 +216,14 @@ def parse_date(value: object) -> date:
             raise InvalidDate(f"expected a date, got a datetime: {value!r}", value=value)
         day = value
     elif isinstance(value, str):
-        with contextlib.suppress(ValueError):
+        try:
             day = iso_day(value.strip())
+        except NoSuchDay as e:
+            if e.reason is TOO_EARLY:
+                raise InvalidDate(f"{value.strip()} is {TOO_EARLY}", value=value) from None
+            raise InvalidDate(f"no such day: {value.strip()} ({e.reason})", value=value) from None
+        except ValueError:
+            pass
     if day is None:
         raise InvalidDate(f"not an ISO date (YYYY-MM-DD): {value!r}", value=value)
     if day < EARLIEST_DAY:
@@ -231,7 +238,35 @@ def iso_day(text: str) -> date:
     document of timebank offers and which a mistyped cell can fall into."""
     if not _ISO_DAY.fullmatch(text):
         raise ValueError(f"not YYYY-MM-DD: {text!r}")
-    return date.fromisoformat(text)
+    year, month, day = int(text[:4]), int(text[5:7]), int(text[8:])
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise NoSuchDay(year, month) from None
+
+
+#: The months' names in the errors' English (``calendar.month_name`` follows
+#: the locale an embedding app may have set).
+_MONTHS: Final = ("January", "February", "March", "April", "May", "June", "July",
+                  "August", "September", "October", "November", "December")  # fmt: skip
+
+
+class NoSuchDay(ValueError):
+    """Text in the form ``YYYY-MM-DD`` that names no day of the calendar
+    (``2026-02-30``, ``2026-13-01``). :attr:`reason` says why, for the
+    error that refuses it: a coordinator's typo of a day is told apart from
+    a date in another form."""
+
+    def __init__(self, year: int, month: int) -> None:
+        if year < 1:
+            reason = TOO_EARLY
+        elif not 1 <= month <= 12:
+            reason = f"there is no month {month:02d}"
+        else:
+            days = calendar.monthrange(year, month)[1]
+            reason = f"{_MONTHS[month - 1]} {year} has days 01 to {days}"
+        super().__init__(reason)
+        self.reason: str = reason
 
 
 #: A person's id (a member's, an actor's): the same rule for both.
