@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 import timebank
 from timebank.cli import cli
+from timebank.storage import ENV_VAR
 
 from .conftest import read_terminal
 
@@ -168,8 +169,33 @@ def test_errors_are_one_line_exit_1_and_write_nothing(
 
 def test_a_query_on_a_missing_store_does_not_create_it(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'absent.db'}"
-    assert run(db, "balances", ok=False).startswith("error: store_not_found:")
+    output = run(db, "balances", ok=False)
+    assert output.startswith(f"error: store_not_found: no timebank store at {tmp_path}")
+    # how a store is made; where it looked is said only when that was the default
+    assert "`timebank create-bank`, or an import with --create-banks, creates a store" in output
+    assert "working directory" not in output
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_a_missing_default_store_names_where_it_was_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A coordinator who runs a command in another directory than the
+    store's, with no --db, is told where the default store was looked for."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    result = CliRunner().invoke(cli, ["balances"])
+    assert result.exit_code == 1
+    assert (
+        f"(no --db given and {ENV_VAR} not set, so it looked in the working directory {tmp_path};"
+        in " ".join(result.output.split())
+    )
+    assert not (tmp_path / "timebank.db").exists()
+    monkeypatch.setenv(ENV_VAR, f"sqlite:///{tmp_path / 'set.db'}")
+    result = CliRunner().invoke(cli, ["balances"])
+    assert result.exit_code == 1
+    assert "no timebank store at" in result.output
+    assert "working directory" not in result.output
 
 
 def test_a_corrupt_store_file_is_one_clear_line(tmp_path: Path) -> None:

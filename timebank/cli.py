@@ -27,7 +27,13 @@ from eventsourcing.persistence import PersistenceError
 from timebank import api
 from timebank._output import FORMATS, counted, render
 from timebank.demo import DEMO_BANK, DEMO_HUB, run_demo
-from timebank.domain.errors import BankNotFound, ChartsUnavailable, NotPermitted, TimebankError
+from timebank.domain.errors import (
+    BankNotFound,
+    ChartsUnavailable,
+    NotPermitted,
+    StoreNotFound,
+    TimebankError,
+)
 from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
 from timebank.domain.roles import Permissions
 from timebank.domain.values import format_hours, parent_bank, parse_minutes
@@ -75,12 +81,36 @@ def cli(ctx: click.Context, db: str | None, actor: str) -> None:
 
 @contextmanager
 def _store(*, create: bool = False) -> Iterator[api.Timebank]:
-    obj = click.get_current_context().obj
-    tb = api.open(obj["db"], create=create)
+    ctx = click.get_current_context()
+    try:
+        tb = api.open(ctx.obj["db"], create=create)
+    except StoreNotFound as e:
+        if create:  # a missing directory: the message names it
+            raise
+        raise StoreNotFound(f"{e}{_where_stores_come_from(ctx)}", **e.ids) from None
     try:
         yield tb
     finally:
         tb.close()
+
+
+def _where_stores_come_from(ctx: click.Context) -> str:
+    """For a command that found no store: where it looked, when that was
+    the default (a coordinator in another directory than the store's), and
+    how a store is made."""
+    looked = ""
+    if (
+        ctx.find_root().get_parameter_source("db") is ParameterSource.DEFAULT
+        and ENV_VAR not in os.environ
+    ):
+        looked = (
+            f"no --db given and {ENV_VAR} not set, so it looked in the working directory"
+            f" {Path.cwd()}; "
+        )
+    return (
+        f" ({looked}`timebank create-bank`, or an import with --create-banks, creates a store;"
+        f" --db or {ENV_VAR} names another)"
+    )
 
 
 @contextmanager
