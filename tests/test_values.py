@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -159,6 +160,36 @@ def test_bank_entry_and_category_ids() -> None:
         validate_category("Gardening")
     with pytest.raises(InvalidId, match=re.escape("'.', '_', ':' or '-'")):
         validate_entry_id("has space")
+
+
+@pytest.mark.parametrize(
+    ("validate", "given", "meant"),
+    [
+        (validate_category, "Gardening", "gardening"),
+        (validate_category, "Home Repairs", "home-repairs"),
+        (validate_category, "DIY", "diy"),
+        (validate_bank_id, "Thurrock", "thurrock"),
+        (validate_bank_id, "thurrock/Tilbury  Hub", "thurrock/tilbury-hub"),
+        (validate_category, "café", None),  # lower case is not enough
+        (validate_category, "a&b", None),
+        (validate_bank_id, "a//b", None),
+        (validate_category, "x" * 41, None),
+    ],
+)
+def test_a_code_given_as_words_names_the_code_that_would_do(
+    validate: Callable[[object], str], given: str, meant: str | None
+) -> None:
+    """A category or bank typed as words (a spreadsheet's "Gardening") is
+    refused with the code it was most likely meant as, where there is one;
+    the code itself is never taken in its place."""
+    with pytest.raises(InvalidId) as raised:
+        validate(given)
+    hint = f"; {meant!r} would do)"
+    if meant is None:
+        assert "would do" not in str(raised.value)
+    else:
+        assert str(raised.value).endswith(hint)
+        assert validate(meant) == meant
 
 
 @pytest.mark.parametrize(

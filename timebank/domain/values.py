@@ -288,8 +288,24 @@ _RULES = {
 
 def _validate(pattern: re.Pattern[str], value: object, what: str) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise InvalidId(f"invalid {what}: {value!r} ({_RULES[what]})", value=value, what=what)
+        rule = _RULES[what]
+        if what in _LOWER_CASE_CODES and isinstance(value, str):
+            rule += _would_do(pattern, value)
+        raise InvalidId(f"invalid {what}: {value!r} ({rule})", value=value, what=what)
     return value
+
+
+#: The codes that are lower case with '-' between words, which a spreadsheet
+#: or a hand often gives as words ("Gardening", "Tilbury Hub").
+_LOWER_CASE_CODES: Final = ("category", "bank id")
+
+
+def _would_do(pattern: re.Pattern[str], value: str) -> str:
+    """The code a refused one was most likely meant as, when it is one:
+    lower case, '-' between words (``"Home Repairs"`` -> ``"home-repairs"``).
+    Only said, never used in its place: an import refuses the row."""
+    meant = "/".join("-".join(level.lower().split()) for level in value.split("/"))
+    return f"; {meant!r} would do" if meant != value and pattern.fullmatch(meant) else ""
 
 
 def validate_member_id(value: object) -> str:
