@@ -848,6 +848,37 @@ def test_an_entry_one_bank_refused_after_the_other_took_it_stops_the_import(
     assert _state(tb) == before
 
 
+def test_a_member_named_in_a_bank_they_are_not_in_is_told_where_they_are(
+    tb: timebank.Timebank,
+) -> None:
+    """A mini bank's member given under the parent's id (the usual slip of
+    a spreadsheet of a bank and its hubs) is refused with the banks they
+    are in; a member of no bank is told to come in by the members file."""
+    tb.create_bank("t", name="T", actor=ACTOR, opened_on="2026-01-01")
+    tb.create_bank("t/hub", name="Hub", actor=ACTOR, opened_on="2026-01-01")
+    tb.create_bank("t/hub2", name="Hub 2", actor=ACTOR, opened_on="2026-01-01")
+    tb.join("t", "ann", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    for hub in ("t/hub", "t/hub2"):
+        tb.join(hub, "bob", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    rows = _entry_rows([
+        "x1,2026-01-15,exchange,ann,bob,1,t,,,,",
+        "x2,2026-01-16,exchange,bob,ann,1,t,,,,",
+        "x3,2026-01-17,exchange,ann,zed,1,t,,,,",
+        "x4,2026-01-18,exchange,bob,ann,1,t,,,,",
+    ])  # fmt: skip
+    before = _state(tb)
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_entries(rows, actor=ACTOR)
+    assert [(p.line, p.column, p.reason) for p in raised.value.problems] == [
+        (2, "receiver", "'bob' is not a member of bank 't' (a member of 't/hub', 't/hub2')"),
+        (3, "provider", "'bob' is not a member of bank 't' (a member of 't/hub', 't/hub2')"),
+        (4, "receiver", "'zed' is not a member of bank 't' (a member of no bank: the members"
+                        " file brings them in first)"),
+        (5, "provider", "'bob' is not a member of bank 't' (a member of 't/hub', 't/hub2')"),
+    ]  # fmt: skip
+    assert _state(tb) == before
+
+
 def test_timeoverflow_transfers(tb: timebank.Timebank, bank: str, tmp_path: Path) -> None:
     from timebank.importing import read_timeoverflow
 

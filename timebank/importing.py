@@ -1096,6 +1096,8 @@ class Importing:
 
         def _today_for(self, policy: Policy) -> date: ...
 
+        def _all_banks(self) -> list[Bank]: ...
+
         def _same_entry_or_conflict(self, new: NewEntry) -> RecordedEntry: ...
 
         def _check_not_pending(self, entry_id: str) -> None: ...
@@ -1414,6 +1416,7 @@ class Importing:
         ``save`` (dropped once a problem was found: nothing will commit)."""
         recorded: dict[str, RecordedEntry] = {}  # only entries the file reverses
         waiting: list[tuple[_EntryRow, errors.TimebankError]] = []
+        banks_of: dict[str, str] = {}  # for the rows that name a member not in their bank
         done = 0
         rows = parsed
         while rows:
@@ -1429,7 +1432,7 @@ class Importing:
                     waiting.append((row, e))
                     continue
                 except errors.TimebankError as e:
-                    _add(found, row, e)
+                    _add(found, row, e, self._banks_they_are_in(e, banks_of))
                     continue
                 done += 1
                 if done % PART_ENTRIES == 0:
@@ -1448,6 +1451,23 @@ class Importing:
                     _add(found, row, error)
                 return
             rows, waiting = again, []
+
+    def _banks_they_are_in(self, error: errors.TimebankError, said: dict[str, str]) -> str:
+        """For a member named in a bank they are not in, the banks they are
+        in, said after the refusal (a mini bank's member under its parent's
+        id is the usual slip); asked once a member, on the refusals' path
+        only. Nothing for any other refusal."""
+        member = error.ids.get("member")
+        if not isinstance(error, errors.MemberNotFound) or not isinstance(member, str):
+            return ""
+        if member not in said:
+            banks = [ledger.bank_id for ledger in self._all_banks() if ledger.is_member(member)]
+            said[member] = (
+                f" (a member of {', '.join(map(repr, banks))})"
+                if banks
+                else " (a member of no bank: the members file brings them in first)"
+            )
+        return said[member]
 
     def _run(self, command: Callable[[], list[str]], found: _Problems) -> list[str]:
         """Run an import's command in the store's write; a problem or a dry
