@@ -227,6 +227,35 @@ def test_report_by_area(db: str, ledger: str, tmp_path: Path) -> None:
     assert 'id="table-by-area"' not in page.read_text()
 
 
+def test_a_table_names_the_figures_of_no_category_and_no_area(
+    db: str, ledger: str, tmp_path: Path
+) -> None:
+    """The table a coordinator reads says "(none)" and "(no area)", as the
+    HTML page does, where a blank cell read as a figure without a name;
+    JSON and CSV keep them empty for programs."""
+    run(db, "join", "riverside", "dee", "--kind", "individual", "--joined-on", "2026-01-01")
+    run(db, "record-exchange", "riverside", "dee", "bob", "0:45", "--on", "2026-04-02")
+    args = ("report", "--bank", ledger, "--to", "2026-04-30", "--by-area")
+    table = run(db, *args)
+    categories = table[table.index("By category") : table.index("By kind of member")]
+    areas = table[table.index("By area") :]
+    assert re.search(r"^\(none\) +0:45 +1$", categories, re.MULTILINE), categories
+    assert re.search(r"^\(no area\) +1 +1 +1 +0:45 +0:00 +1$", areas, re.MULTILINE), areas
+    data = json.loads(run(db, *args, "--format", "json"))
+    assert {"category": None, "hours": 0.75, "exchanges": 1, "exchanged_minutes": 45} in data[
+        "by_category"
+    ]
+    assert [a["area"] for a in data["by_area"]] == ["north", None]
+    out = tmp_path / "r.csv"
+    run(db, *args, "--format", "csv", "-o", str(out))
+    sections = {r["section"] for r in csv.DictReader(out.open())}
+    assert {"category ", "area "} <= sections
+    page = tmp_path / "r.html"
+    run(db, *args, "--format", "html", "-o", str(page))
+    assert "<td>(none)</td>" in page.read_text()
+    assert "<td>(no area)</td>" in page.read_text()
+
+
 def test_member_activity(db: str, ledger: str) -> None:
     args = ("activity", "--bank", ledger, "--from", "2026-03-01", "--to", "2026-04-30")
     rows = json.loads(run(db, *args, "--format", "json"))

@@ -29,7 +29,7 @@ from timebank.cli import (
 from timebank.domain.errors import MemberNotFound
 from timebank.domain.values import format_hours
 from timebank.readmodel import BATCH_SIZE, ReadModel
-from timebank.readmodel.report import INACTIVE_DAYS, Report
+from timebank.readmodel.report import INACTIVE_DAYS, NO_AREA, NO_CATEGORY, Report
 
 if TYPE_CHECKING:
     from timebank.api import Timebank
@@ -254,7 +254,14 @@ def _report_text(result: Report, fmt: str) -> str:
         "table",
     )
     categories = render(
-        [{**c, "hours": format_hours(c["exchanged_minutes"])} for c in data["by_category"]],
+        [
+            {
+                **c,
+                "category": c["category"] or NO_CATEGORY,
+                "hours": format_hours(c["exchanged_minutes"]),
+            }
+            for c in data["by_category"]
+        ],
         ["category", "hours", "exchanges"],
         "table",
     )
@@ -266,7 +273,7 @@ def _report_text(result: Report, fmt: str) -> str:
     if "by_area" in data:
         areas = render(
             [
-                {**a, "hours_given": format_hours(a["given_minutes"]),
+                {**a, "area": a["area"] or NO_AREA, "hours_given": format_hours(a["given_minutes"]),
                  "hours_received": format_hours(a["received_minutes"])}
                 for a in data["by_area"]
             ],

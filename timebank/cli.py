@@ -37,6 +37,7 @@ from timebank.domain.errors import (
 from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
 from timebank.domain.roles import Permissions
 from timebank.domain.values import format_hours, parent_bank, parse_minutes
+from timebank.readmodel.report import NO_AREA
 from timebank.storage import ENV_VAR, Profile, default_url
 from timebank.views import Member, entry_to_dict
 
@@ -764,7 +765,7 @@ def _print_demo(tb: api.Timebank) -> None:
     click.echo(
         render(
             [
-                {**a.to_dict(), "area": a.area or "(no area)",
+                {**a.to_dict(), "area": a.area or NO_AREA,
                  "hours_given": format_hours(a.given_minutes)}
                 for a in hub.by_area or ()
             ],

@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from timebank.domain.errors import ChartsUnavailable
-from timebank.readmodel.report import Report, hours
+from timebank.readmodel.report import NO_AREA, NO_CATEGORY, Report, hours
 
 __all__ = ["render_html"]
 
@@ -80,6 +80,8 @@ def render_html(report: Report, *, bank_name: str, version: str, made_on: date) 
         hours=lambda minutes: f"{hours(minutes):,}",
         version=version,
         made_on=made_on.isoformat(),
+        no_category=NO_CATEGORY,
+        no_area=NO_AREA,
     )
 
 
@@ -121,7 +123,7 @@ def _by_category(report: Report) -> Any:
     rows = list(report.by_category)[:12][::-1]
     fig = _figure(max(2.0, 0.35 * len(rows) + 0.8))
     ax = fig.add_subplot()
-    names = [c.category or "(none)" for c in rows]
+    names = [c.category or NO_CATEGORY for c in rows]
     ax.barh(names, [_hours(c.exchanged_minutes) for c in rows], color=_BAR)
     ax.set_xlabel("hours exchanged")
     if not rows:  # no axes to read: only the words

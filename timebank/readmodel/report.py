@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, Final
 
 import attrs
 import orjson
@@ -25,6 +25,8 @@ from timebank.readmodel._projector import SERVICE_KINDS, TOOK_PART
 
 __all__ = [
     "INACTIVE_DAYS",
+    "NO_AREA",
+    "NO_CATEGORY",
     "AreaFigures",
     "CategoryFigures",
     "KindFigures",
@@ -41,6 +43,11 @@ __all__ = [
 
 #: A member with no service exchange in this many days before a date is inactive.
 INACTIVE_DAYS = 90
+#: How a report shown to people (the table, the HTML page, the demo) names
+#: the figures of entries with no category and of members with no area
+#: (``None`` in the API, JSON and CSV).
+NO_CATEGORY: Final = "(none)"
+NO_AREA: Final = "(no area)"
 #: The kinds of member, in the order ``Report.by_kind`` lists them.
 _MEMBER_KINDS = ("individual", "organisation")
 
