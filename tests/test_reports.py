@@ -482,9 +482,29 @@ def test_a_read_model_of_the_previous_schema_is_brought_up_in_place(
     assert tb.report(bank).members_with_one_connection == 2
     with db.exclusive():
         db.execute("UPDATE rm_position SET schema_version = 6")
-    assert model.rebuild_reason() == "its tables are of schema 6, this version reads 8"
+    assert model.rebuild_reason() == "its tables are of schema 6, this version reads 9"
     assert model.catch_up() == position  # rebuilt from the log
     assert model.tables() == tables
+
+
+def test_a_read_model_of_schema_8_loses_the_pot_as_a_donations_receiver_in_place(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    """Schema 8's read models hold the pot as the receiver of a donation an
+    import recorded: brought up to 9, they hold none, as a rebuild does,
+    with nothing applied again."""
+    tb.donate(bank, "ann", "1", actor=ACTOR, occurred_on="2026-02-01", entry_id="d1")
+    tb.record_exchange(bank, "ann", "bob", "1", actor=ACTOR, occurred_on="2026-02-02")
+    model, db = tb.read_model, tb.read_model.db
+    model.catch_up()
+    tables, position = model.tables(), model.position()
+    with db.exclusive():  # as schema 8 left a donation an import recorded
+        db.execute("UPDATE rm_entries SET receiver = '@pot' WHERE kind = 'donation'")
+        db.execute("UPDATE rm_position SET schema_version = 8")
+    assert model.rebuild_reason() is None
+    assert model.catch_up() == 0  # nothing applied again
+    assert (model.tables(), model.position()) == (tables, position)
+    assert db.execute("SELECT receiver FROM rm_entries WHERE kind = 'donation'") == [(None,)]
 
 
 def test_members_with_one_connection(tb: timebank.Timebank, bank: str) -> None:

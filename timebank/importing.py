@@ -834,10 +834,8 @@ def _parse_entry(  # noqa: PLR0912 - one flat check per column
             found.add(line, "receiver_bank", far, "an opening balance is within one bank")
     if len(found.items) > before or entry_id is None or day is None or bank is None:
         return None
-    if kind is EntryKind.DONATION:
-        receiver = POT
-    if kind is EntryKind.OPENING_BALANCE:
-        receiver = None
+    if kind in (EntryKind.DONATION, EntryKind.OPENING_BALANCE):
+        receiver = None  # as the API records them (docs/events.md)
     return _EntryRow(
         line, entry_id, bank, kind,
         minutes or 0,  # a reversal's: its entry's, filled in when applied

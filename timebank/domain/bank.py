@@ -494,6 +494,10 @@ class Bank(RecordedAggregate):
         effect. Raises a named error. A ``historic`` entry (an import) needs
         its members to have been members on its day, not active today."""
         invariant(self.bank_id in new.banks, "entry is checked on its own bank")
+        invariant(
+            new.kind is not EntryKind.DONATION or new.receiver is None,
+            "a donation names no receiver (the pot is its bank's)",
+        )
         parties = self._own_parties(new)
         for member in parties:
             self._check_member(member)
@@ -976,6 +980,8 @@ def recorded_entry(
     """The :class:`RecordedEntry` an entry event describes."""
     provider = getattr(entry_event, "provider", None)
     receiver = getattr(entry_event, "receiver", None)
+    if entry_event.entry_kind is EntryKind.DONATION:
+        receiver = None  # an import once stored the pot: a donation names none
     return RecordedEntry(
         entry_id=entry_event.entry_id,
         bank=bank_id,

@@ -90,6 +90,7 @@ _ENTRY_TOPICS: dict[str, EntryKind | None] = {
 _ENTRY_TOPICS[get_topic(Bank.InterBankEntryRecorded)] = None
 _KIND_VALUES = {kind: kind.value for kind in EntryKind}
 _POT_EXCHANGE = EntryKind.POT_EXCHANGE.value
+_DONATION = EntryKind.DONATION.value
 _REVERSAL_TOPIC = get_topic(Bank.EntryReversed)
 
 #: Events that change nothing the read model holds (roles, guardians,
@@ -327,6 +328,8 @@ class Projector:
             kind_value = _KIND_VALUES[kind]
             home, other = bank, None
             group = d["participants"] if kind is EntryKind.GROUP_EXCHANGE else []
+        if kind_value == _DONATION:
+            receiver = None  # an import once stored the pot as its receiver
         legs = stored_legs(kind, d)
         info = self._infos.get(entry_id)
         if info is None and (other is None or not self._known(entry_id)):

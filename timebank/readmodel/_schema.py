@@ -20,7 +20,7 @@ __all__ = [
 #: Bumped whenever a table or the meaning of a column changes: a read model
 #: of another version is dropped and rebuilt from the log when opened,
 #: unless :func:`upgrade_statements` brings it up in place.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 _KEYED = "{without_rowid}"
 
@@ -211,12 +211,14 @@ def _table(ddl: str, dialect: str) -> str:
 #: one adds, the statements that queue them to be filled by the end of the
 #: next catch-up). 7 to 8 adds rm_connections: every account is queued and
 #: settled from rm_pairs, in about a second at a million entries, where a
-#: rebuild takes 45.
+#: rebuild takes 45. 8 to 9 clears the receiver of donations, which an
+#: import once stored as the pot (a donation names none).
 _UPGRADES: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {
     7: (
         ("rm_connections", "rm_stale_connections"),
         ("INSERT INTO rm_stale_connections VALUES ('', '')",),  # every account waits
     ),
+    8: ((), ("UPDATE rm_entries SET receiver = NULL WHERE kind = 'donation'",)),
 }
 
 
