@@ -15,6 +15,7 @@ import timebank
 from timebank.errors import TimebankError
 
 ACTOR = "coord-1"
+POT = "@pot"
 ROOT, HUB = "b", "b/hub"
 OPENED = date(2026, 1, 1)
 SERVICE = {"exchange", "pot_exchange", "group_exchange"}
@@ -63,6 +64,10 @@ class Entry:
             return [(pot_bank, self.minutes)]
         if self.kind == "pot_exchange":
             return [(pot_bank, -self.minutes)]
+        if self.kind == "gift":  # a pot may give, and another bank's pot receive
+            return [(self.bank, -self.minutes)] * (self.provider == POT) + [
+                (pot_bank, self.minutes)
+            ] * (self.receiver == POT)
         return []
 
 
@@ -102,7 +107,7 @@ def _step(tb: timebank.Timebank, data: st.DataObject, model: Model, entry_id: st
     op = data.draw(
         st.sampled_from(
             ["exchange"] * 6
-            + ["inter_bank", "pot_exchange", "donation", "gift", "opening", "group"]
+            + ["inter_bank", "pot_exchange", "donation", "gift", "pot_gift", "opening", "group"]
             + ["reverse"] * 2
             + ["leave", "rejoin"]
         ),
@@ -139,6 +144,15 @@ def _step(tb: timebank.Timebank, data: st.DataObject, model: Model, entry_id: st
         elif op == "gift":
             tb.gift(bank, a, b, minutes=minutes, actor=ACTOR, occurred_on=day, entry_id=entry_id)
             entry = Entry(entry_id, "gift", bank, None, day, minutes, None, a, b)
+        elif op == "pot_gift":  # from the pot, or to another bank's pot
+            giver, taker, to_bank = data.draw(
+                st.sampled_from([(POT, b, None), (POT, far, other), (POT, POT, other),
+                                 (a, POT, other)]),
+                label="pot gift",
+            )  # fmt: skip
+            tb.gift(bank, giver, taker, minutes=minutes, actor=ACTOR, occurred_on=day,
+                    entry_id=entry_id, receiver_bank=to_bank)  # fmt: skip
+            entry = Entry(entry_id, "gift", bank, to_bank, day, minutes, None, giver, taker)
         elif op == "opening":
             signed = minutes * data.draw(st.sampled_from([1, -1]), label="sign")
             tb.record_opening_balance(bank, a, minutes=signed, actor=ACTOR, occurred_on=day,

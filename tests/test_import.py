@@ -840,6 +840,14 @@ ENTRY_RULES = [
      (8, "receiver_bank", "elsewhere", "not allowed in a group exchange")),
     ("a reversal of other hours", {3: {"hours": "3"}},
      (5, "hours", "3", "entry 'e1' is of 90 minutes, not 180")),
+    ("a gift to the bank's own pot", {2: {"kind": "gift", "receiver": "@pot"}},
+     (4, "receiver", "@pot", "a gift to the bank's own pot is a donation")),
+    ("a gift to its own bank's pot, named", {2: {"kind": "gift", "receiver": "@pot",
+                                                 "receiver_bank": "riverside"}},
+     (4, "receiver", "@pot", "a gift to the bank's own pot is a donation")),
+    ("a gift to a pot of no bank", {2: {"kind": "gift", "receiver": "@pot",
+                                        "receiver_bank": "nowhere"}},
+     (4, "receiver_bank", "nowhere", "banks 'riverside' and 'nowhere' are not in the same tree")),
 ]  # fmt: skip
 
 

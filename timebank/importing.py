@@ -627,8 +627,8 @@ def _day_parser(date_format: str | None) -> Callable[[str], date]:
 
 
 def _pot_or_member(text: str) -> str:
-    """A gift's giver: a member, or the bank's pot (as TimeOverflow's
-    organisation account pays members)."""
+    """A gift's giver or receiver: a member, or the pot (TimeOverflow's
+    organisation account pays members; a pot gives to another bank's)."""
     return POT if text == POT else validate_member_id(text)
 
 
@@ -825,8 +825,12 @@ def _parse_entry(  # noqa: PLR0912 - one flat check per column
         else:
             provider = parser.check(line, "provider", provider_text, "member", validate_member_id)
         receiver = None
-        wants_receiver = kind in (EntryKind.EXCHANGE, EntryKind.POT_EXCHANGE, EntryKind.GIFT)
-        if wants_receiver:
+        if kind is EntryKind.GIFT:  # to another bank's pot too, as the API takes it
+            receiver = parser.check(line, "receiver", receiver_text, "giver", _pot_or_member)
+            if receiver == POT and (not far_text or far == bank):
+                found.add(line, "receiver", receiver_text,
+                          "a gift to the bank's own pot is a donation")  # fmt: skip
+        elif kind in (EntryKind.EXCHANGE, EntryKind.POT_EXCHANGE):
             receiver = parser.check(line, "receiver", receiver_text, "member", validate_member_id)
         elif receiver_text:
             found.add(line, "receiver", receiver_text, f"a {kind_text} has no receiver")
