@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +105,13 @@ def test_statement_and_entry_and_figures(db: str, bank: str) -> None:
     ]
     figures = json.loads(run(db, "figures", bank, "--format", "json"))[0]
     assert (figures["exchanges"], figures["exchanged_minutes"]) == (2, 180)
+    # the table names in hours what it shows in hours; CSV keeps the minutes
+    table = run(db, "figures", bank)
+    assert re.search(r"^hours_exchanged +3:00$", table, re.MULTILINE), table
+    assert re.search(r"^pot_balance_hours +0:00$", table, re.MULTILINE), table
+    assert "_minutes" not in table
+    rows = dict(csv.reader(io.StringIO(run(db, "figures", bank, "--format", "csv"))))
+    assert (rows["exchanged_minutes"], rows["pot_balance_minutes"]) == ("180", "0")
     assert run(db, "balance", bank, "ann").strip() == "1:00"
 
 

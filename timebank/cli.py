@@ -707,14 +707,21 @@ def figures(bank: str, rollup: bool, fmt: str) -> None:
     if fmt == "json":
         click.echo(render([data], list(data), "json"))
         return
-    rows = [{"figure": k, "value": _figure_value(k, v)} for k, v in data.items()]
+    rows = [
+        _figure_in_hours(k, v) if fmt == "table" else {"figure": k, "value": v}
+        for k, v in data.items()
+    ]
     click.echo(render(rows, ["figure", "value"], fmt))
 
 
-def _figure_value(name: str, value: object) -> object:
-    if name.endswith("_minutes") and isinstance(value, int):
-        return f"{format_hours(value)} hours"
-    return value
+def _figure_in_hours(name: str, value: object) -> dict[str, object]:
+    """A figure in minutes as the table shows it: named in hours, as the
+    period report names it (``hours_exchanged``, ``pot_balance_hours``),
+    and given as ``H:MM``. CSV and JSON keep the minutes."""
+    if not name.endswith("_minutes") or not isinstance(value, int):
+        return {"figure": name, "value": value}
+    hours = "hours_exchanged" if name == "exchanged_minutes" else f"{name[:-8]}_hours"
+    return {"figure": hours, "value": format_hours(value)}
 
 
 @_command("demo")
