@@ -83,12 +83,16 @@ def test_a_balances_file_that_cannot_be_read_names_every_row_and_checks_nothing(
         _row("bob", "2026-02-01", "2"),  # the same day given another balance
         _row("an id", "01/02/2026", "1"),
         _row("bob", "2026-02-01", "1"),  # the same again: no problem
+        _row("hal", "2026-02-01", "1"),  # a member of the mini bank only
     ]
+    tb.create_bank(f"{bank}/hub", name="Hub", actor=ACTOR, opened_on="2026-01-01")
+    tb.join(f"{bank}/hub", "hal", kind="individual", actor=ACTOR, joined_on="2026-01-01")
     with pytest.raises(ImportFailed) as failed:
         tb.check_balances(rows, source="old.csv")
     assert [str(p) for p in failed.value.problems] == [
         "old.csv:2: bank: nowhere: no bank 'nowhere'",
-        f"old.csv:3: account: zed: no account 'zed' in bank '{bank}'",
+        f"old.csv:3: account: zed: no account 'zed' in bank '{bank}' (a member of no bank:"
+        " the members file brings them in first)",
         f"old.csv:4: on: 2026-06-16: after today (2026-06-15) in bank '{bank}'",
         "old.csv:5: hours: 1.51: amount is not a whole number of minutes: '1.51'",
         "old.csv:7: hours: 2: 'bob' is given 1 on 2026-02-01 on line 6",
@@ -96,8 +100,9 @@ def test_a_balances_file_that_cannot_be_read_names_every_row_and_checks_nothing(
         " '@opening', or '@clearing:' and a bank id)",
         "old.csv:8: on: 01/02/2026: not a date in the form YYYY-MM-DD (ISO); give --date-format"
         " for another form, such as %d/%m/%Y",
+        f"old.csv:10: account: hal: no account 'hal' in bank '{bank}' (a member of '{bank}/hub')",
     ]
-    assert str(failed.value).startswith("nothing was checked: 7 problems\n")
+    assert str(failed.value).startswith("nothing was checked: 8 problems\n")
     with pytest.raises(ImportFailed) as limited:
         tb.check_balances(rows, source="old.csv", max_errors=2)
     assert [p.line for p in limited.value.problems] == [2, 3]
@@ -163,6 +168,7 @@ def test_the_cli_lists_each_balance_that_differs_and_exits_1(tmp_path: Path) -> 
     out = CliRunner().invoke(cli, ["--db", url, "import", "check-balances", str(path)])
     assert out.exit_code == 1
     assert out.output == (
-        f"{path}:2: account: cat: no account 'cat' in bank 'riverside'\n"
+        f"{path}:2: account: cat: no account 'cat' in bank 'riverside' (a member of no bank:"
+        " the members file brings them in first)\n"
         "error: import_failed: 1 problem; nothing was checked\n"
     )

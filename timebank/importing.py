@@ -1156,6 +1156,7 @@ class Importing:
         listed = _check_columns(rows, frozenset(BALANCE_COLUMNS), BALANCE_COLUMNS, found)
         wanted: list[tuple[int, str, str, date, int]] = []
         given: dict[tuple[str, str, date], tuple[int, int, str]] = {}
+        banks_of: dict[str, str] = {}  # for the rows naming a member not in their bank
         for line, raw in listed:
             if found.full:  # the limit of problems: the rows after go unchecked
                 break
@@ -1166,7 +1167,7 @@ class Importing:
             minutes = found.check(line, "hours", row["hours"], _balance_minutes)
             if bank is None or account is None or day is None or minutes is None:
                 continue
-            if not self._balance_row_holds(found, line, row, (bank, account, day)):
+            if not self._balance_row_holds(found, line, row, (bank, account, day), banks_of):
                 continue
             earlier = given.setdefault((bank, account, day), (minutes, line, row["hours"]))
             if earlier[0] != minutes:
@@ -1185,10 +1186,12 @@ class Importing:
         return BalanceCheck(source, len(wanted), mismatches)
 
     def _balance_row_holds(
-        self, found: _Problems, line: int, row: Mapping[str, str], key: tuple[str, str, date]
-    ) -> bool:
+        self, found: _Problems, line: int, row: Mapping[str, str], key: tuple[str, str, date],
+        banks_of: dict[str, str],
+    ) -> bool:  # fmt: skip
         """Whether the store holds the row's bank and account and its day is
-        not after the bank's today (else a problem at the column)."""
+        not after the bank's today (else a problem at the column; a member
+        not in the bank is told the banks they are in)."""
         bank, account, day = key
         try:
             ledger = self._app.bank(bank)
@@ -1196,7 +1199,9 @@ class Importing:
             found.add(line, "bank", row["bank"], e.message)
             return False
         if account not in ledger.balances:
-            found.add(line, "account", row["account"], f"no account {account!r} in bank {bank!r}")
+            where = "" if account.startswith("@") else self._where_member_is(account, banks_of)
+            found.add(line, "account", row["account"],
+                      f"no account {account!r} in bank {bank!r}{where}")  # fmt: skip
             return False
         today = self._today_for(ledger.policy)
         if day > today:
@@ -1462,6 +1467,11 @@ class Importing:
         member = error.ids.get("member")
         if not isinstance(error, errors.MemberNotFound) or not isinstance(member, str):
             return ""
+        return self._where_member_is(member, said)
+
+    def _where_member_is(self, member: str, said: dict[str, str]) -> str:
+        """The banks ``member`` is in, as said after a refusal that named
+        them in another (``said`` keeps what was asked, by member)."""
         if member not in said:
             banks = [ledger.bank_id for ledger in self._all_banks() if ledger.is_member(member)]
             said[member] = (
