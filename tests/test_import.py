@@ -92,14 +92,14 @@ def _round_trip(source: timebank.Timebank, target: timebank.Timebank) -> None:
     for bank, account, _ in _balances(source):
         assert _ledger_lines(target, bank, account) == _ledger_lines(source, bank, account)
     target.check_invariants()
+    # every entry is the same fact, field for field, but for who recorded it
+    # and when (the API's entries recorded one by one, the import's anew)
+    for entry_id in {e["entry_id"] for e in entries}:
+        assert _fact(target.entry(entry_id)) == _fact(source.entry(entry_id)), entry_id
     # the imported ledger exports as the same rows: a store that came in by
     # an import can move again (to PostgreSQL, to another system) the same
     # way. (An import saves each bank's events together, so entries of two
     # banks may come out in another order between the banks.)
-    # and every entry is the same fact, field for field, but for who recorded
-    # it and when (the API's entries recorded one by one, the import's anew)
-    for entry_id in {e["entry_id"] for e in entries}:
-        assert _fact(target.entry(entry_id)) == _fact(source.entry(entry_id)), entry_id
     members_again, entries_again = _export(target)
     assert members_again == members
     assert sorted(map(_row_text, entries_again)) == sorted(map(_row_text, entries))
