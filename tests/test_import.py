@@ -92,6 +92,12 @@ def _round_trip(source: timebank.Timebank, target: timebank.Timebank) -> None:
     for bank, account, _ in _balances(source):
         assert _ledger_lines(target, bank, account) == _ledger_lines(source, bank, account)
     target.check_invariants()
+    # every member is the same member: kind, periods, status, balance, and
+    # the profile's fields the layout carries (the generated ones give none other)
+    for bank in (ROOT, HUB):
+        assert target.members(bank) == source.members(bank)
+    for member in {m["member_id"] for m in members}:
+        assert target.profile(member) == source.profile(member), member
     # every entry is the same fact, field for field, but for who recorded it
     # and when (the API's entries recorded one by one, the import's anew)
     for entry_id in {e["entry_id"] for e in entries}:
