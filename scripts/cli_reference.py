@@ -30,6 +30,13 @@ rows), and running it again completes it. Amounts are
 hours: `2`, `1.5` or `1:30`. Dates are ISO (`2026-02-01`). `--format json`
 output is a list of objects.
 
+Some refusals add where to look. A member named in a bank they are not in
+names the banks they are in (`'m3' is not a member of bank 'thurrock' (a
+member of 'thurrock/tilbury-hub')`): an entry's BANK is its provider's,
+and `--receiver-bank` names the receiver's when it is another. A store
+not found says how one is made and, with no `--db` given,
+the working directory where it looked for `timebank.db`.
+
 Output is UTF-8. What a command writes to a file or a pipe (`> report.html`,
 `| another-tool`) is UTF-8 whatever the machine's locale, as the files it
 writes itself are: a report's HTML says it is UTF-8, and CSV and JSON are

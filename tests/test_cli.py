@@ -208,6 +208,34 @@ def test_a_missing_default_store_names_where_it_was_looked_for(
     assert "working directory" not in result.output
 
 
+def test_a_member_named_in_a_bank_they_are_not_in_is_told_where_they_are(
+    db: str, bank: str
+) -> None:
+    """As an import's refusal does: a mini bank's member given under its
+    parent, or the parent's under the mini bank, names the banks they are
+    in; an id of no member says so; other refusals of the kind say nothing
+    more. Nothing is recorded."""
+    hub = f"{bank}/hub"
+    run(db, "create-bank", hub, "--name", "Hub", "--opened-on", "2026-01-01")
+    run(db, "join", hub, "hal", "--kind", "individual", "--joined-on", "2026-01-01")
+    with timebank.open(db) as tb:
+        before = tb._app.recorder.max_notification_id()
+    assert run(db, "record-exchange", bank, "hal", "ann", "1", ok=False) == (
+        f"error: member_not_found: 'hal' is not a member of bank '{bank}' (a member of '{hub}')\n"
+    )
+    assert run(db, "record-exchange", hub, "hal", "ann", "1", ok=False) == (
+        f"error: member_not_found: 'ann' is not a member of bank '{hub}' (a member of '{bank}')\n"
+    )
+    assert run(db, "member", bank, "zed", ok=False) == (
+        f"error: member_not_found: 'zed' is not a member of bank '{bank}' (a member of no bank)\n"
+    )
+    assert run(db, "balance", bank, "@clearing:nowhere", ok=False) == (
+        f"error: member_not_found: no account '@clearing:nowhere' in bank '{bank}'\n"
+    )
+    with timebank.open(db) as tb:
+        assert tb._app.recorder.max_notification_id() == before
+
+
 def test_a_corrupt_store_file_is_one_clear_line(tmp_path: Path) -> None:
     (tmp_path / "bad.db").write_bytes(b"this is not a database" * 100)
     assert run(f"sqlite:///{tmp_path / 'bad.db'}", "balances", ok=False).startswith(

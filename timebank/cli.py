@@ -30,6 +30,7 @@ from timebank.demo import DEMO_BANK, DEMO_HUB, run_demo
 from timebank.domain.errors import (
     BankNotFound,
     ChartsUnavailable,
+    MemberNotFound,
     NotPermitted,
     StoreNotFound,
     TimebankError,
@@ -91,8 +92,25 @@ def _store(*, create: bool = False) -> Iterator[api.Timebank]:
         raise StoreNotFound(f"{e}{_where_stores_come_from(ctx)}", **e.ids) from None
     try:
         yield tb
+    except MemberNotFound as e:
+        raise MemberNotFound(f"{e}{_where_member_is(tb, e)}", **e.ids) from None
     finally:
         tb.close()
+
+
+def _where_member_is(tb: api.Timebank, error: MemberNotFound) -> str:
+    """For a member named in a bank they are not in: the banks they are in
+    (a mini bank's member given under its parent is the usual slip), as an
+    import's refusal says. Nothing for a refusal of another kind (a system
+    account, a person the store holds nothing about)."""
+    member, bank = error.ids.get("member"), error.ids.get("bank")
+    if not isinstance(member, str) or bank is None or member.startswith("@"):
+        return ""
+    try:
+        banks = [m.bank for m in tb.memberships(member)]
+    except TimebankError:  # not a member id at all: the refusal says enough
+        return ""
+    return f" (a member of {', '.join(map(repr, banks))})" if banks else " (a member of no bank)"
 
 
 def _where_stores_come_from(ctx: click.Context) -> str:
