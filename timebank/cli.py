@@ -738,7 +738,8 @@ def _figure_in_hours(name: str, value: object) -> dict[str, object]:
     and given as ``H:MM``. CSV and JSON keep the minutes."""
     if not name.endswith("_minutes") or not isinstance(value, int):
         return {"figure": name, "value": value}
-    hours = "hours_exchanged" if name == "exchanged_minutes" else f"{name[:-8]}_hours"
+    stem = name.removesuffix("_minutes")
+    hours = "hours_exchanged" if stem == "exchanged" else f"{stem}_hours"
     return {"figure": hours, "value": format_hours(value)}
 
 
