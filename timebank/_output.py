@@ -20,6 +20,13 @@ def counted(number: int, noun: str, plural: str | None = None) -> str:
     return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
 
 
+def member_of_banks(banks: Sequence[str], otherwise: str) -> str:
+    """What a refusal of a member named in a bank they are not in adds, in
+    one wording wherever it is said (the imports, check-balances, the CLI):
+    the banks they are in, `` (a member of 'a', 'b')``, or `` (OTHERWISE)``."""
+    return f" (a member of {', '.join(map(repr, banks))})" if banks else f" ({otherwise})"
+
+
 def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> str:
     """Render ``rows`` (dicts) in ``fmt``. JSON keeps every key of each row;
     table and CSV show ``columns`` in order."""

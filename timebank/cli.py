@@ -25,7 +25,7 @@ from click.core import ParameterSource
 from eventsourcing.persistence import PersistenceError
 
 from timebank import api
-from timebank._output import FORMATS, counted, render
+from timebank._output import FORMATS, counted, member_of_banks, render
 from timebank.demo import DEMO_BANK, DEMO_HUB, run_demo
 from timebank.domain.errors import (
     BankNotFound,
@@ -110,7 +110,7 @@ def _where_member_is(tb: api.Timebank, error: MemberNotFound) -> str:
         banks = [m.bank for m in tb.memberships(member)]
     except TimebankError:  # not a member id at all: the refusal says enough
         return ""
-    return f" (a member of {', '.join(map(repr, banks))})" if banks else " (a member of no bank)"
+    return member_of_banks(banks, "a member of no bank")
 
 
 def _where_stores_come_from(ctx: click.Context) -> str:

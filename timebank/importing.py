@@ -31,7 +31,7 @@ import attrs
 from timebank._index import combined, index_rows
 from timebank._inputs import validate_function, validate_path, validate_rows
 from timebank._ledger import serialised
-from timebank._output import counted
+from timebank._output import counted, member_of_banks
 from timebank.domain import errors
 from timebank.domain.bank import MEMBER_KINDS, Bank, recorded_entry
 from timebank.domain.entries import NewEntry, RecordedEntry, group_legs
@@ -1098,7 +1098,7 @@ class Importing:
 
         def _today_for(self, policy: Policy) -> date: ...
 
-        def _all_banks(self) -> list[Bank]: ...
+        def _banks_of(self, member: str) -> list[Bank]: ...
 
         def _same_entry_or_conflict(self, new: NewEntry) -> RecordedEntry: ...
 
@@ -1473,11 +1473,9 @@ class Importing:
         """The banks ``member`` is in, as said after a refusal that named
         them in another (``said`` keeps what was asked, by member)."""
         if member not in said:
-            banks = [ledger.bank_id for ledger in self._all_banks() if ledger.is_member(member)]
-            said[member] = (
-                f" (a member of {', '.join(map(repr, banks))})"
-                if banks
-                else " (a member of no bank: the members file brings them in first)"
+            said[member] = member_of_banks(
+                [ledger.bank_id for ledger in self._banks_of(member)],
+                "a member of no bank: the members file brings them in first",
             )
         return said[member]
 
