@@ -464,7 +464,10 @@ def test_scripts_newest_picks_the_newest_python_that_runs(
         (tmp_path / name).write_text(f"#!/bin/sh\n{body}\n")
         (tmp_path / name).chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))  # and no pyenv
-    assert newest.newest_python() == str(tmp_path / f"python3.{here.minor + 2}")
+    assert newest.newest_python() == (
+        str(tmp_path / f"python3.{here.minor + 2}"),
+        (3, here.minor + 2, 0),
+    )
     (tmp_path / f"python3.{here.minor + 2}").unlink()
     (tmp_path / f"python3.{here.minor + 1}").unlink()
     assert newest.newest_python() is None
