@@ -45,7 +45,6 @@ import timebank
 from timebank.domain.policy import BalanceLimits, Policy
 from timebank.migrate import _IndexRebuild
 from timebank.storage.memory import MemoryBackend
-from timebank.views import entry_to_dict
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -189,7 +188,7 @@ def answers(tb: timebank.Timebank) -> dict[str, Any]:
         {
             "today": end.isoformat(),
             "banks": per_bank,
-            "entries": {e: entry_to_dict(tb.entry(e)) for e in sorted(entries)},
+            "entries": {e: tb.entry(e).to_dict() for e in sorted(entries)},
         }
     )
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import itertools
+import json
 import re
 from pathlib import Path
+
+import attrs
 
 import timebank
 
@@ -51,6 +55,21 @@ def test_the_purity_check_would_catch_a_storage_import(tmp_path: Path) -> None:
 def test_every_name_in_all_is_importable() -> None:
     for name in timebank.__all__:
         assert hasattr(timebank, name), name
+
+
+def test_every_public_value_object_has_to_dict() -> None:
+    """docs/api.md: "Every value object has to_dict() for JSON"."""
+    values = [
+        getattr(timebank, name)
+        for name in timebank.__all__
+        if inspect.isclass(getattr(timebank, name)) and attrs.has(getattr(timebank, name))
+    ]
+    assert timebank.RecordedEntry in values
+    assert [v.__name__ for v in values if not callable(getattr(v, "to_dict", None))] == []
+    profile = timebank.Profile(display_name="Ann", area="Wath")
+    assert json.loads(json.dumps(profile.to_dict())) == {
+        "display_name": "Ann", "email": None, "phone": None, "area": "Wath",
+    }  # fmt: skip
 
 
 def test_the_package_ships_type_information() -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
+from datetime import date, datetime
 
+import attrs
 import pytest
 
 import timebank
 from timebank import errors
-from timebank.domain.entries import DERIVED_LEG_KINDS, legs_for
+from timebank.domain.entries import DERIVED_LEG_KINDS, RecordedEntry, legs_for
 from timebank.domain.policy import BalanceLimits, LimitMode, Policy
 from timebank.domain.values import EntryKind
 
@@ -36,6 +39,41 @@ def test_an_exchange_moves_hours_from_receiver_to_provider(
     assert entry.actor == ACTOR
     assert entry.category == "gardening"
     assert (tb.balance(bank, "ann"), tb.balance(bank, "bob")) == (90, -90)
+
+
+def test_every_kind_of_entry_is_json_with_to_dict(tb: timebank.Timebank, bank: str) -> None:
+    """docs/api.md: every value object has ``to_dict()`` for JSON; an app
+    hands a recorded entry to its own web layer so."""
+    day = "2026-02-01"
+    recorded = [
+        tb.record_exchange(bank, "ann", "bob", "1:30", actor=ACTOR, occurred_on=day,
+                           category="gardening"),
+        tb.donate(bank, "org", "3", actor=ACTOR, occurred_on=day),
+        tb.record_pot_exchange(bank, "ann", "cat", "2", actor=ACTOR, occurred_on=day,
+                               on_behalf_of="cat"),
+        tb.gift(bank, "ann", "bob", "0:30", actor=ACTOR, occurred_on=day),
+        tb.record_opening_balance(bank, "cat", minutes=-45, actor=ACTOR, occurred_on=day),
+        tb.record_group_exchange(bank, {"ann": "1", "bob": "1"}, {"org": "2"}, actor=ACTOR,
+                                 occurred_on=day),
+    ]  # fmt: skip
+    recorded.append(tb.reverse(recorded[0].entry_id, actor=ACTOR, occurred_on=day))
+    assert {e.kind for e in recorded} == set(EntryKind)
+    read_back = [tb.entry(e.entry_id) for e in recorded]
+    for entry in recorded + read_back:
+        data = json.loads(json.dumps(entry.to_dict()))
+        assert list(data) == list(attrs.fields_dict(RecordedEntry))
+        assert data["kind"] == entry.kind.value
+        assert date.fromisoformat(data["occurred_on"]) == entry.occurred_on
+        assert datetime.fromisoformat(data["recorded_at"]) == entry.recorded_at
+        assert data["legs"] == [[account, minutes] for account, minutes in entry.legs]
+        assert data["flags"] == list(entry.flags)
+        plain = {k: v for k, v in data.items() if k not in ("kind", "occurred_on", "recorded_at",
+                                                            "legs", "flags")}  # fmt: skip
+        assert plain == {k: getattr(entry, k) for k in plain}
+    assert recorded[2].to_dict()["on_behalf_of"] == "cat"
+    # read back, the reversed entry names its reversal; the rest are as recorded
+    assert read_back[0].to_dict() == {**recorded[0].to_dict(), "reversed_by": recorded[-1].entry_id}
+    assert [e.to_dict() for e in read_back[1:]] == [e.to_dict() for e in recorded[1:]]
 
 
 def test_every_kind_moves_the_accounts_its_definition_says(

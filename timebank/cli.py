@@ -27,6 +27,7 @@ from eventsourcing.persistence import PersistenceError
 from timebank import api
 from timebank._output import FORMATS, counted, member_of_banks, render
 from timebank.demo import DEMO_BANK, DEMO_HUB, run_demo
+from timebank.domain.entries import RecordedEntry
 from timebank.domain.errors import (
     BankNotFound,
     ChartsUnavailable,
@@ -40,7 +41,7 @@ from timebank.domain.roles import Permissions
 from timebank.domain.values import format_hours, parent_bank, parse_minutes
 from timebank.readmodel.report import NO_AREA
 from timebank.storage import ENV_VAR, Profile, default_url
-from timebank.views import Member, entry_to_dict
+from timebank.views import Member
 
 __all__ = ["cli", "main"]
 
@@ -209,8 +210,8 @@ def _command(name: str) -> Callable[[Callable[P, R]], click.Command]:
     return decorate
 
 
-def _echo_entry(entry: Any, fmt: str = "table") -> None:
-    data = entry_to_dict(entry)
+def _echo_entry(entry: RecordedEntry, fmt: str = "table") -> None:
+    data = entry.to_dict()
     if fmt == "json":
         click.echo(render([data], list(data), "json"))
         return

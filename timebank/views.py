@@ -9,7 +9,7 @@ import attrs
 
 from timebank.domain.entries import RecordedEntry
 from timebank.domain.policy import Policy
-from timebank.domain.values import EntryKind, format_hours
+from timebank.domain.values import EntryKind, fields_as_json, format_hours, jsonable
 from timebank.storage.base import Profile
 
 __all__ = [
@@ -27,22 +27,7 @@ __all__ = [
     "Restored",
     "StatementLine",
     "SubjectAccess",
-    "entry_to_dict",
 ]
-
-
-def _fields_as_json(value: Any) -> dict[str, Any]:
-    """An attrs value's fields, each as JSON holds it (dates as ISO text,
-    tuples as lists)."""
-    return {k: _jsonable(v) for k, v in attrs.asdict(value, recurse=False).items()}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 @attrs.frozen
@@ -84,7 +69,7 @@ class Member:
     left_on: date | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _fields_as_json(self)
+        return fields_as_json(self)
 
 
 @attrs.frozen
@@ -176,7 +161,7 @@ class PendingEntry:
     expired: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return _fields_as_json(self)
+        return fields_as_json(self)
 
 
 @attrs.frozen
@@ -200,7 +185,7 @@ class StatementLine:
     flags: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return _fields_as_json(self)
+        return fields_as_json(self)
 
 
 @attrs.frozen
@@ -214,7 +199,7 @@ class InactiveMember:
     last_exchange_on: date | None
 
     def to_dict(self) -> dict[str, Any]:
-        return _fields_as_json(self)
+        return fields_as_json(self)
 
 
 @attrs.frozen
@@ -232,7 +217,7 @@ class OneConnection:
     connected_on: date
 
     def to_dict(self) -> dict[str, Any]:
-        return _fields_as_json(self)
+        return fields_as_json(self)
 
 
 @attrs.frozen
@@ -278,13 +263,6 @@ class Figures:
         return {**attrs.asdict(self), "banks": list(self.banks)}
 
 
-def entry_to_dict(entry: RecordedEntry) -> dict[str, Any]:
-    """A recorded entry as JSON-ready data."""
-    data = _fields_as_json(entry)
-    data["legs"] = [list(leg) for leg in entry.legs]
-    return data
-
-
 @attrs.frozen
 class PersonEvent:
     """An event of the log that names a person: what it is, in which bank
@@ -299,7 +277,7 @@ class PersonEvent:
     named_as: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return _fields_as_json(self)
+        return fields_as_json(self)
 
 
 @attrs.frozen
@@ -327,15 +305,14 @@ class SubjectAccess:
     def to_dict(self) -> dict[str, Any]:
         return {
             "person": self.person,
-            "profile": None if self.profile is None else attrs.asdict(self.profile),
+            "profile": None if self.profile is None else self.profile.to_dict(),
             "memberships": [
-                {**m.to_dict(), "periods": _jsonable(self.periods[m.bank])}
-                for m in self.memberships
+                {**m.to_dict(), "periods": jsonable(self.periods[m.bank])} for m in self.memberships
             ],
             "statements": {
                 bank: [line.to_dict() for line in lines] for bank, lines in self.statements.items()
             },
-            "recorded": [entry_to_dict(e) for e in self.recorded],
+            "recorded": [e.to_dict() for e in self.recorded],
             "pending": [p.to_dict() for p in self.pending],
             "roles": dict(self.roles),
             "guardians": {bank: list(g) for bank, g in self.guardians.items()},

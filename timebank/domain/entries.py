@@ -20,11 +20,19 @@ group_exch.    (none)               (none)                each provider +share, 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import attrs
 
 from timebank.domain.errors import InvalidGroup
-from timebank.domain.values import CLEARING_PREFIX, OPENING, POT, EntryKind, clearing_account
+from timebank.domain.values import (
+    CLEARING_PREFIX,
+    OPENING,
+    POT,
+    EntryKind,
+    clearing_account,
+    fields_as_json,
+)
 
 __all__ = [
     "DERIVED_LEG_KINDS",
@@ -215,6 +223,12 @@ class RecordedEntry:
     #: (``bank`` is the side this record was read from); else ``None``.
     provider_bank: str | None = None
     receiver_bank: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as JSON-ready data: dates as ISO text, ``legs`` as
+        ``[account, minutes]`` pairs (what ``timebank entry --format json``
+        prints)."""
+        return fields_as_json(self)
 
     @property
     def participants(self) -> tuple[Leg, ...]:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import calendar
 import re
 import unicodedata
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Final, TypeGuard
+from typing import Any, Final, TypeGuard
+
+import attrs
 
 from timebank.domain.errors import InvalidAmount, InvalidDate, InvalidId, InvalidInput
 
@@ -31,10 +33,12 @@ __all__ = [
     "EntryKind",
     "NoSuchDay",
     "clearing_account",
+    "fields_as_json",
     "format_hours",
     "invariant",
     "is_whole",
     "iso_day",
+    "jsonable",
     "parent_bank",
     "parse_date",
     "parse_minutes",
@@ -205,6 +209,22 @@ def format_hours(minutes: int) -> str:
     sign = "-" if minutes < 0 else ""
     hours, rest = divmod(abs(minutes), 60)
     return f"{sign}{hours}:{rest:02d}"
+
+
+def fields_as_json(value: Any) -> dict[str, Any]:
+    """An attrs value's fields as JSON holds them: dates and times as ISO
+    text, tuples (a recorded entry's legs, say) as lists; an enum of text is
+    its text. What the public value objects' ``to_dict()`` return."""
+    return {k: jsonable(v) for k, v in attrs.asdict(value, recurse=False).items()}
+
+
+def jsonable(value: object) -> object:
+    """One value as JSON holds it (see :func:`fields_as_json`)."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [jsonable(v) for v in value]
+    return value
 
 
 def parse_date(value: object) -> date:

@@ -25,6 +25,7 @@ import attrs
 from eventsourcing.persistence import InfrastructureFactory, StoredEvent
 
 from timebank.domain.errors import BackupRefused, RestoreRefused, StorageError
+from timebank.domain.values import fields_as_json
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -72,6 +73,10 @@ class Profile:
     email: str | None = None
     phone: str | None = None
     area: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The four fields as JSON-ready data (each text or ``None``)."""
+        return fields_as_json(self)
 
 
 @attrs.frozen
