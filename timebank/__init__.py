@@ -17,6 +17,7 @@ from timebank.domain.values import (
     POT,
     AccountKind,
     EntryKind,
+    Hours,
     format_hours,
     parse_minutes,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "Erasure",
     "Figures",
     "Finding",
+    "Hours",
     "ImportFailed",
     "ImportResult",
     "InactiveMember",

@@ -18,6 +18,7 @@ from timebank.domain.values import (
     OPENING,
     POT,
     AccountKind,
+    Hours,
     format_hours,
     is_whole,
     parse_date,
@@ -250,7 +251,7 @@ class Reporting:
         ]
 
     @serialised
-    def members_near_limit(self, bank: str, *, within: object = "2:00") -> list[NearLimit]:
+    def members_near_limit(self, bank: str, *, within: Hours = "2:00") -> list[NearLimit]:
         """Members whose balance is within ``within`` hours (``"2:00"``,
         ``"1.5"``, ``2``, ``Decimal("1.5")``) of a balance limit of the
         bank's policy, or beyond it; ``0`` lists only those at or beyond."""

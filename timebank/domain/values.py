@@ -14,7 +14,7 @@ import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Final, TypeGuard
+from typing import Any, Final, TypeAlias, TypeGuard
 
 import attrs
 
@@ -31,6 +31,7 @@ __all__ = [
     "TOO_EARLY",
     "AccountKind",
     "EntryKind",
+    "Hours",
     "NoSuchDay",
     "clearing_account",
     "fields_as_json",
@@ -92,6 +93,13 @@ _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CLOCK = re.compile(r"(-?)([0-9]{1,9}):([0-5][0-9])")
 #: Decimal hours: an optional sign, then digits with an optional point.
 _DECIMAL_HOURS = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+#: An amount of hours as the API takes it: text (``"1.5"``, ``"1:30"``), an
+#: ``int`` of hours, or a ``Decimal``. A ``float`` is not one (``0.1`` hours
+#: has no exact binary value): a type checker refuses it where the API is
+#: typed with this, and the API refuses it at run time too.
+Hours: TypeAlias = str | int | Decimal
 
 
 class AccountKind(StrEnum):
