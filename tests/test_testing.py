@@ -5,6 +5,9 @@ fails on a defect."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -96,3 +99,42 @@ def test_entries_needs_two_members_in_one_bank() -> None:
     one = {"member_id": "a", "kind": "individual", "bank": testing.ROOT, "joined_on": "2026-01-01"}
     with pytest.raises(ValueError, match="two members in one bank"):
         find(testing.entries([one]), lambda _: True)
+
+
+def test_the_state_machine_opens_the_banks_and_members_the_docs_name() -> None:
+    machine = testing.LedgerStateMachine()
+    machine.open_banks()
+    assert set(machine.MEMBERS) == {testing.ROOT, testing.HUB, testing.OTHER}
+    for bank, names in machine.MEMBERS.items():
+        assert machine.tb.bank(bank).opened_on == testing.OPENED
+        assert machine.tb.role(bank, testing.ACTOR) == "admin"
+        assert sorted(m.member for m in machine.tb.members(bank)) == sorted(names)
+    machine.teardown()
+
+
+def test_the_state_machine_names_each_refusal_in_the_statistics(tmp_path: Path) -> None:
+    """An app's rule refused on every step tests nothing: the statistics say so."""
+    (tmp_path / "test_rota.py").write_text(textwrap.dedent("""
+        from hypothesis import settings
+        from hypothesis.stateful import rule
+
+        from timebank import testing
+
+
+        class RotaMachine(testing.LedgerStateMachine):
+            @rule()
+            def shift_by_an_app_with_no_role(self):
+                self.attempt(lambda: self.tb.record_exchange(
+                    testing.ROOT, "a1", "a2", "1", actor="rota-app"))
+
+
+        TestRota = RotaMachine.TestCase
+        TestRota.settings = settings(max_examples=3, stateful_step_count=3, deadline=None)
+    """))  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "--hypothesis-show-statistics", "test_rota.py"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "refused: not_permitted" in run.stdout

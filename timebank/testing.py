@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from decimal import Decimal
+from typing import Any, ClassVar
 
 import attrs
+from hypothesis import currently_in_test_context, event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -26,6 +28,12 @@ from timebank.domain.errors import TimebankError
 from timebank.storage.memory import MemoryBackend
 
 __all__ = [
+    "ACTOR",
+    "HUB",
+    "NOW",
+    "OPENED",
+    "OTHER",
+    "ROOT",
     "Ledger",
     "LedgerStateMachine",
     "assert_sound",
@@ -41,7 +49,10 @@ __all__ = [
 #: The banks :func:`ledgers` and :class:`LedgerStateMachine` open: a root
 #: bank, a mini bank inside it, and a second root bank.
 ROOT, HUB, OTHER = "northside", "northside/hub", "southside"
+#: The day those banks open, and their members join.
 OPENED = date(2026, 1, 1)
+#: Who opens them, so their admin: the actor of every command the state
+#: machine runs. An app's own actor needs a role granted by it.
 ACTOR = "auditor"
 #: The clock of the stores made here: "today" is 200 days after OPENED.
 NOW = datetime(2026, 7, 20, 12, tzinfo=UTC)
@@ -71,7 +82,7 @@ def hours(max_minutes: int = 1440) -> st.SearchStrategy[str]:
     hours that are whole minutes (``1.5``, ``0.25``)."""
     minutes = st.integers(1, max_minutes)
     clock = minutes.map(lambda m: f"{m // 60}:{m % 60:02}")
-    decimal = st.integers(1, max_minutes // 15).map(lambda q: f"{q * 15 / 60:g}")
+    decimal = st.integers(1, max_minutes // 15).map(lambda q: str(Decimal(q * 15) / 60))
     return clock | decimal
 
 
@@ -246,7 +257,17 @@ class LedgerStateMachine(RuleBasedStateMachine):
     Subclass it to test your own code: override :meth:`open_store` to use
     your backend, and add ``@rule`` methods that call your code with
     ``self.tb``; every invariant is then checked after your steps too.
+    The banks are :data:`ROOT`, :data:`HUB` and :data:`OTHER`, their
+    members :attr:`MEMBERS`, and every command runs as :data:`ACTOR`.
+    Each refusal is a hypothesis event (``refused: <code>``), so
+    ``pytest --hypothesis-show-statistics`` shows how often each came.
     """
+
+    #: The members each bank has from the start (``org...`` are
+    #: organisations); ``a1`` is a member of the root bank and its mini bank.
+    MEMBERS: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        ROOT: ("a1", "a2", "org1"), HUB: ("h1", "a1"), OTHER: ("s1",),
+    }  # fmt: skip
 
     def open_store(self) -> Timebank:
         """The store to drive (default: a new in-memory one at :data:`NOW`)."""
@@ -258,19 +279,25 @@ class LedgerStateMachine(RuleBasedStateMachine):
         self.recorded: list[str] = []
         for bank in (ROOT, HUB, OTHER):
             self.tb.create_bank(bank, name=bank, actor=ACTOR, opened_on=OPENED)
-        for bank, names in {ROOT: ["a1", "a2", "org1"], HUB: ["h1", "a1"], OTHER: ["s1"]}.items():
+        for bank, names in self.MEMBERS.items():
             for m in names:
                 kind = "organisation" if m.startswith("org") else "individual"
                 self.tb.join(bank, m, kind=kind, actor=ACTOR, joined_on=OPENED)
 
     def attempt(self, command: Callable[[], Any]) -> Any:
-        """Run ``command``; a named refusal must leave every balance as it was."""
+        """Run ``command``; a named refusal must leave every balance as it
+        was. It returns what ``command`` returned, or ``None`` when refused;
+        a refusal is recorded as the hypothesis event ``refused: <code>``
+        (``refused: not_permitted``): a rule refused in every run tests
+        nothing, and the statistics show it."""
         before = sorted((b.bank, b.account, b.balance_minutes) for b in self.tb.balances())
         try:
             return command()
-        except TimebankError:
+        except TimebankError as refusal:
             after = sorted((b.bank, b.account, b.balance_minutes) for b in self.tb.balances())
             assert after == before, "a refused command changed a balance"
+            if currently_in_test_context():
+                event(f"refused: {refusal.code}")
             return None
 
     @rule(kind=st.sampled_from(["exchange", "pot_exchange", "gift"]),
