@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shlex
@@ -33,6 +34,70 @@ def test_every_event_is_in_the_event_catalogue() -> None:
     assert len(events) == 27
     missing = {e for e in events if f"`{e}`" not in catalogue}
     assert missing == set()
+
+
+def ids_each_error_is_raised_with() -> dict[str, set[str]]:
+    """Every keyword the package passes to an error it raises (the ids the
+    error carries), by error name; ``**ids`` is followed to the dict
+    ``ids = {...}`` of the same function, and a re-raise with ``**e.ids``
+    passes the same error's own ids on."""
+    from timebank import errors
+
+    names = {n for n in errors.__all__ if isinstance(getattr(errors, n), type)}
+    found: dict[str, set[str]] = {n: set() for n in names}
+    for path in (ROOT / "timebank").rglob("*.py"):
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            dicts = {
+                target.id: {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+                for node in ast.walk(function)
+                if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+                for target in node.targets
+                if isinstance(target, ast.Name)
+            }
+            for call in ast.walk(function):
+                if not isinstance(call, ast.Call):
+                    continue
+                func = call.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+                if name not in names:
+                    continue
+                for keyword in call.keywords:
+                    if keyword.arg is not None:
+                        found[name].add(keyword.arg)
+                    elif isinstance(keyword.value, ast.Name):
+                        found[name] |= dicts[keyword.value.id]
+    return found
+
+
+def test_every_error_its_code_and_its_ids_are_in_the_errors_table() -> None:
+    """docs/concepts.md, "Errors": an app keys its handling and its wording
+    by the codes, and reads the ids; each must be there and right."""
+    from timebank import errors
+
+    page = (ROOT / "docs" / "concepts.md").read_text()
+    section = page[page.index("## Errors") : page.index("## Balances, statements")]
+    rows = {
+        m["name"]: (m["code"], set(re.findall(r"`([a-z_]+)`", m["ids"])))
+        for m in re.finditer(
+            r"^\| `(?P<name>\w+)` \| `(?P<code>\w+)` \| (?P<ids>[^|]*)\|", section, flags=re.M
+        )
+    }
+    families = dict(re.findall(r"\(`(\w+)`, `(\w+)`", section))
+    raised = ids_each_error_is_raised_with()
+    assert raised["BalanceLimitExceeded"] >= {"account", "limit_minutes"}  # **ids followed
+    for name in errors.__all__:
+        error = getattr(errors, name)
+        if not isinstance(error, type):
+            continue
+        documented = rows.get(name, (families.get(name), set()))
+        assert documented[0] == error.code, name
+        if name in rows:
+            assert raised[name] <= documented[1], name
+        else:  # a family's base, named in its heading with the ids it is raised with
+            heading = section[section.index(f"(`{name}`, `{error.code}`") :].split("\n\n")[0]
+            assert raised[name] <= set(re.findall(r"`([a-z_]+)`", heading)), name
 
 
 @pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.py")), ids=lambda p: p.name)
