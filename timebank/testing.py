@@ -156,12 +156,15 @@ class Ledger:
     entries: tuple[dict[str, str], ...]
 
     def build(self, tb: Timebank | None = None) -> Timebank:
-        """Load it into ``tb`` (default: a new in-memory store whose clock
-        is :data:`NOW`) through the importer; returns the store."""
+        """Open :data:`ROOT`, :data:`HUB` and :data:`OTHER` on
+        :data:`OPENED` and load the ledger into ``tb`` (default: a new
+        in-memory store whose clock is :data:`NOW`) through the importer,
+        which opens any other bank a member row names, as ``create_banks``
+        does; returns the store. :data:`ACTOR` is every bank's admin."""
         tb = tb or Timebank(MemoryBackend(), clock=lambda: NOW)
         for bank in (ROOT, HUB, OTHER):
             tb.create_bank(bank, name=bank, actor=ACTOR, opened_on=OPENED)
-        tb.import_members(list(self.members), actor=ACTOR)
+        tb.import_members(list(self.members), actor=ACTOR, create_banks=True)
         tb.import_entries(list(self.entries), actor=ACTOR)
         return tb
 
