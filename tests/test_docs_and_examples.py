@@ -36,6 +36,18 @@ def test_every_event_is_in_the_event_catalogue() -> None:
     assert missing == set()
 
 
+def test_every_name_the_package_exports_is_on_its_page() -> None:
+    import timebank
+    from timebank import testing
+
+    for module, page in ((timebank, "api.md"), (testing, "testing.md")):
+        text = (ROOT / "docs" / page).read_text()
+        blocks = re.findall(r"^```.*?^```", text, flags=re.S | re.M)
+        prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+        code = " ".join(blocks + re.findall(r"`[^`]+`", prose))
+        assert [n for n in module.__all__ if not re.search(rf"\b{n}\b", code)] == [], page
+
+
 def ids_each_error_is_raised_with() -> dict[str, set[str]]:
     """Every keyword the package passes to an error it raises (the ids the
     error carries), by error name; ``**ids`` is followed to the dict
