@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 import os
 import re
 import shlex
@@ -420,12 +421,29 @@ def test_the_public_api_has_docstrings() -> None:
         if not name.startswith("_") and not inspect.getdoc(getattr(timebank.Timebank, name))
     ]
     for module in (timebank, testing):
-        undocumented += [
-            f"{module.__name__}.{name}"
-            for name in module.__all__
-            if not inspect.getdoc(getattr(module, name))
-        ]
+        for name in module.__all__:
+            value = getattr(module, name)
+            if inspect.isclass(value) or inspect.isroutine(value):
+                documented = bool(inspect.getdoc(value))
+            else:  # a constant or a type alias: a ``#:`` comment above its assignment
+                documented = name in commented_assignments()
+            if not documented:
+                undocumented.append(f"{module.__name__}.{name}")
     assert undocumented == []
+
+
+def commented_assignments() -> set[str]:
+    """The names assigned at the top of the package's modules right under a
+    ``#:`` comment, which Sphinx and readers take as their docstring."""
+    assignment = re.compile(r"^([A-Za-z_][\w, ]*?)\s*(?::[^=]*)?=")
+    names: set[str] = set()
+    for path in (ROOT / "timebank").rglob("*.py"):
+        lines = path.read_text().splitlines()
+        for above, line in itertools.pairwise(["", *lines]):
+            match = assignment.match(line)
+            if match and above.startswith("#:"):
+                names.update(part.strip() for part in match[1].split(","))
+    return names
 
 
 def _script(name: str) -> Any:

@@ -60,9 +60,10 @@ AMOUNT_TEXT_LENGTH_MAX: Final = 16
 #: years): a guard against overflow of 64-bit columns, far above any policy.
 MINUTES_ABS_MAX: Final = 10**12
 
-#: Account name of a bank's community pot, and of its migration account that
-#: takes the other side of opening balances. Member ids cannot start with "@".
+#: Account name of a bank's community pot. Member ids cannot start with "@".
 POT: Final = "@pot"
+#: Account name of a bank's migration account, which takes the other side of
+#: opening balances carried over from an older system.
 OPENING: Final = "@opening"
 #: Prefix of a bank's clearing account with another bank of its tree:
 #: ``@clearing:thurrock/tilbury-hub`` in bank ``thurrock``.
