@@ -6,7 +6,7 @@ import io
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -290,6 +290,27 @@ def test_a_postgres_password_never_shows_in_a_refused_url(url: str) -> None:
     assert "***" in str(caught.value)
     if "?password" in url.lower() or "&password" in url.lower():
         assert "a password goes before the @" in str(caught.value)
+
+
+def test_a_store_shows_its_url_and_whether_it_is_closed(
+    reopen: Callable[[], timebank.Timebank],
+) -> None:
+    tb = reopen()
+    assert tb.url.split(":", 1)[0] in ("memory", "sqlite", "postgresql")
+    assert repr(tb) == f"<Timebank {tb.url}>"
+    tb.close()
+    assert repr(tb) == f"<Timebank {tb.url} (closed)>"
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_a_postgres_password_never_shows_in_the_url_of_an_open_store() -> None:
+    assert POSTGRES_URL is not None
+    with_password = POSTGRES_URL.replace("postgresql://postgres@", "postgresql://postgres:s3cret@")
+    assert "s3cret" in with_password  # the server trusts loopback logins: it opens
+    with timebank.open(with_password) as tb:
+        assert "s3cret" not in tb.url
+        assert "s3cret" not in repr(tb)
+        assert "***" in repr(tb)
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")

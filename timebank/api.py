@@ -239,6 +239,11 @@ class Timebank(Reporting, Importing):
             self._app.close()
             self.backend.close()
 
+    def __repr__(self) -> str:
+        """``<Timebank URL>`` (``(closed)`` after :meth:`close`), for an app's
+        logs: a PostgreSQL password is shown as ``***``, as in :attr:`url`."""
+        return f"<Timebank {self.url}{' (closed)' if self._closed else ''}>"
+
     def __enter__(self) -> Self:
         return self
 
