@@ -29,6 +29,7 @@ from timebank.storage.memory import MemoryBackend
 
 __all__ = [
     "ACTOR",
+    "ENTRY_KINDS",
     "HUB",
     "NOW",
     "OPENED",
