@@ -577,6 +577,27 @@ def test_an_unknown_timezone_for_timeoverflow_is_named(tmp_path: Path) -> None:
             read_timeoverflow(path, "rb", timezone=zone)
 
 
+def test_a_bank_no_store_holds_is_refused_naming_how_to_create_it(
+    riverside: timebank.Timebank,
+) -> None:
+    """The hint names the CLI's option and the API's, since an app's script
+    reads the same problems as the command's user."""
+    before = _state(riverside)
+    members = [{"member_id": "dan", "kind": "individual", "bank": "riverside/hub",
+                "joined_on": "2026-01-02"}]  # fmt: skip
+    with pytest.raises(ImportFailed) as caught:
+        riverside.import_members(members, actor=ACTOR)
+    assert [str(p) for p in caught.value.problems] == [
+        "members:2: bank: riverside/hub: no bank 'riverside/hub' (give --create-banks,"
+        " or create_banks=True from Python, to create it)"
+    ]
+    assert _state(riverside) == before
+    with pytest.raises(ImportFailed, match=r"give --date-format \(date_format= from Python\)"):
+        riverside.import_members([{**members[0], "joined_on": "02/01/2026"}], actor=ACTOR,
+                                 create_banks=True)  # fmt: skip
+    assert _state(riverside) == before
+
+
 @pytest.mark.parametrize("option", ["create_banks", "dry_run", "strict"])
 def test_an_import_option_given_as_text_is_refused_and_nothing_is_written(
     riverside: timebank.Timebank, tmp_path: Path, option: str

@@ -581,7 +581,10 @@ def _guarded(rows: Iterable[Row], found: _Problems) -> Iterator[Row]:
 
 
 #: The form of an import's dates unless ``date_format`` gives another.
-_ISO_FORM: Final = "YYYY-MM-DD (ISO); give --date-format for another form, such as %d/%m/%Y"
+_ISO_FORM: Final = (
+    "YYYY-MM-DD (ISO); give --date-format (date_format= from Python) for another form,"
+    " such as %d/%m/%Y"
+)
 
 
 def _calendar_lacks(error: ValueError) -> bool:
@@ -1018,7 +1021,9 @@ class _Session:
         except errors.BankNotFound:
             if not self.create_banks:
                 raise errors.BankNotFound(
-                    f"no bank {bank_id!r} (give --create-banks to create it)", bank=bank_id
+                    f"no bank {bank_id!r} (give --create-banks, or create_banks=True from Python,"
+                    " to create it)",
+                    bank=bank_id,
                 ) from None
             opened_on = min(opened_on, self.earliest.get(bank_id, opened_on))
             parent_id = parent_bank(bank_id)
