@@ -222,8 +222,9 @@ def format_hours(minutes: int) -> str:
 
 def fields_as_json(value: Any) -> dict[str, Any]:
     """An attrs value's fields as JSON holds them: dates and times as ISO
-    text, tuples (a recorded entry's legs, say) as lists; an enum of text is
-    its text. What the public value objects' ``to_dict()`` return."""
+    text, tuples (a recorded entry's legs, say) as lists; an enum of text
+    (``EntryKind``) stays as it is, which ``json`` writes as its text. What
+    the public value objects' ``to_dict()`` return."""
     return {k: jsonable(v) for k, v in attrs.asdict(value, recurse=False).items()}
 
 
