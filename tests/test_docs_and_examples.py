@@ -566,3 +566,7 @@ def test_scripts_newest_picks_the_newest_python_that_runs(
     (tmp_path / f"python3.{here.minor + 2}").unlink()
     (tmp_path / f"python3.{here.minor + 1}").unlink()
     assert newest.newest_python() is None
+    not_a_program = tmp_path / "notes.txt"
+    not_a_program.write_text("3.14\n")
+    for given in (tmp_path / "no-such-python", not_a_program):  # --python PATH, mistyped
+        assert newest.version_of(str(given)) is None  # 'does not run', not a traceback
