@@ -314,6 +314,24 @@ def test_a_postgres_password_never_shows_in_the_url_of_an_open_store() -> None:
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_a_postgres_schema_the_database_lacks_is_refused_saying_how_to_make_it() -> None:
+    import psycopg
+
+    assert POSTGRES_URL is not None
+    url = f"{POSTGRES_URL}?schema=no_such_schema"
+    with pytest.raises(errors.StorageError) as caught:
+        timebank.open(url)
+    assert type(caught.value) is errors.StorageError
+    assert "has no schema no_such_schema" in str(caught.value)
+    assert "CREATE SCHEMA no_such_schema AUTHORIZATION" in str(caught.value)
+    with pytest.raises(errors.StoreNotFound, match="has no schema no_such_schema"):
+        timebank.open(url, create=False)
+    with psycopg.connect(POSTGRES_URL) as connection:  # nothing made, the schema least of all
+        schema = "SELECT 1 FROM pg_namespace WHERE nspname = 'no_such_schema'"
+        assert connection.execute(schema).fetchone() is None
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
 def test_a_refused_postgres_login_is_one_named_error() -> None:
     assert POSTGRES_URL is not None
     wrong = POSTGRES_URL.replace("postgresql://postgres@", "postgresql://nobody-here@", 1)

@@ -627,6 +627,7 @@ class PostgresBackend(Backend):
             # such role, bad password), where the pool would only time out.
             with self._connect() as connection:
                 self._check_encoding(connection)
+                self._check_schema(connection)
                 found = self._create or self._holds_a_store(connection)
             if not found:  # the factory would create the tables: a write
                 raise StoreNotFound(f"no timebank store in schema {self._schema} at {self.url}",
@@ -659,6 +660,31 @@ class PostgresBackend(Backend):
                 " needs UTF8 (is PGCLIENTENCODING set? unset it, or set it to UTF8)",
                 url=self.url,
             )
+
+    def _check_schema(self, connection: psycopg.Connection[Any]) -> None:
+        """Refuse a ``schema`` the database lacks, before anything is made:
+        timebank creates its tables in a schema, never the schema itself,
+        which is the database owner's to make and give to timebank's role
+        (docs/storage.md). The library's own error came from its first
+        ``CREATE TABLE`` and said nothing of what to do."""
+        found = connection.execute(
+            "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self._schema,)
+        ).fetchone()
+        if found:
+            return
+        name = self._settings[PostgresFactory.POSTGRES_DBNAME]
+        missing = f"the database {name} at {self.url} has no schema {self._schema}"
+        if not self._create:
+            raise StoreNotFound(
+                f"no timebank store in schema {self._schema} at {self.url}: {missing}",
+                url=self.url,
+            )
+        raise StorageError(
+            f"{missing}: timebank makes its tables in a schema that exists (make it with"
+            f" CREATE SCHEMA {self._schema} AUTHORIZATION the role timebank logs in as;"
+            " docs/storage.md)",
+            url=self.url,
+        )
 
     def _holds_a_store(self, connection: psycopg.Connection[Any]) -> bool:
         row = connection.execute(
