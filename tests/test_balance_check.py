@@ -99,7 +99,7 @@ def test_a_balances_file_that_cannot_be_read_names_every_row_and_checks_nothing(
         "old.csv:8: account: an id: invalid account: 'an id' (a member id, '@pot',"
         " '@opening', or '@clearing:' and a bank id)",
         "old.csv:8: on: 01/02/2026: not a date in the form YYYY-MM-DD (ISO); give --date-format"
-        " for another form, such as %d/%m/%Y",
+        " (date_format= from Python) for another form, such as %d/%m/%Y",
         f"old.csv:10: account: hal: no account 'hal' in bank '{bank}' (a member of '{bank}/hub')",
     ]
     assert str(failed.value).startswith("nothing was checked: 8 problems\n")
