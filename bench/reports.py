@@ -337,6 +337,15 @@ def main() -> None:
         else:
             seconds = build(url, members, entries, hub)
             line("build store", entries / seconds, "entries/s")
+        # what a web app's process does on its first request: open the store,
+        # and load the bank (its latest snapshot and the events after it)
+        started = time.perf_counter()
+        with timebank.open(url, create=False) as fresh:
+            opened = time.perf_counter() - started
+            fresh.balance(BANK, "m0")
+            loaded = time.perf_counter() - started - opened
+        line("open the store", opened * 1000, "ms")
+        line(f"then the first balance ({members:,} members' bank)", loaded * 1000, "ms")
         with timebank.open(url, clock=clock) as tb:
             events = tb._app.recorder.max_notification_id() or 0
             # a rebuild, timed in its two steps: dropping the tables a

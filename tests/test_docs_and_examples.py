@@ -178,7 +178,7 @@ def test_the_storage_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> N
 QUICK_BENCHMARKS = {
     "reports.py": ("catch up from empty", "rebuild (drop, then catch up)",
                    "report, whole history", "statement of m0", "statement of the pot, last",
-                   "subject access of m0",
+                   "subject access of m0", "open the store", "then the first balance",
                    "ratio",
                    "equal to the report's", "report from the rows alone (narrow read model)",
                    "SQLite floor, entry + party rows", "catch-up / floor",
