@@ -387,6 +387,34 @@ def expected_activity(
     }  # fmt: skip
 
 
+def expected_entries(
+    model: Model, banks: set[str], start: date, end: date
+) -> list[tuple[object, ...]]:
+    """The bank's list of entries (``Timebank.entries``) from the model: every
+    entry with a side in ``banks`` dated in the period, by date and then in
+    the order recorded; a reversal names its target's parties, category and
+    banks, and an entry its reversal."""
+    reversal_of = {e.reverses: e.entry_id for e in model.entries.values() if e.reverses}
+    rows = []
+    for e in model.entries.values():  # in the order recorded
+        if not (e.bank in banks or e.receiver_bank in banks) or not start <= e.day <= end:
+            continue
+        parties = model.entries[e.reverses] if e.reverses else e
+        rows.append((e.entry_id, e.kind, e.day, e.minutes, e.bank, e.receiver_bank,
+                     parties.provider, parties.receiver, e.category, e.reverses,
+                     reversal_of.get(e.entry_id)))  # fmt: skip
+    return sorted(rows, key=lambda row: row[2])  # stable: recorded order within a day
+
+
+def entry_rows(entries: list[timebank.BankEntry]) -> list[tuple[object, ...]]:
+    """The same fields of a bank's list of entries."""
+    return [
+        (e.entry_id, e.kind.value, e.occurred_on, e.minutes, e.bank, e.receiver_bank,
+         e.provider, e.receiver, e.category, e.reverses, e.reversed_by)
+        for e in entries
+    ]  # fmt: skip
+
+
 def actual(report: timebank.Report) -> dict[str, object]:
     """The same figures read from a report."""
     data = {name: getattr(report, name) for name in expected_names()}

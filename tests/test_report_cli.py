@@ -332,6 +332,26 @@ def test_statement_inactive_near_limit(db: str, ledger: str) -> None:
     assert json.loads(at_or_beyond) == []  # 0 was refused as an amount
 
 
+def test_a_banks_entries_for_a_coordinator_to_read_through(db: str, ledger: str) -> None:
+    table = run(db, "entries", "--bank", ledger).splitlines()
+    assert table[0].split()[:4] == ["occurred_on", "entry_id", "kind", "hours"]
+    # by date, the opening balance (recorded last) first; the reversal after e3
+    assert [line.split()[1] for line in table[2:]] == [
+        "o1", "e1", "e2", "e3", "e3-r", "d1", "ib1",
+    ]  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(run(db, "entries", "--bank", ledger, "--rollup",
+                                                "--from", "2026-03-05", "--format", "csv"))))  # fmt: skip
+    assert [(r["entry_id"], r["hours"], r["minutes"], r["reverses"], r["reversed_by"])
+            for r in rows] == [
+        ("e3", "1:00", "60", "", "e3-r"), ("e3-r", "1:00", "60", "e3", ""),
+        ("d1", "3:00", "180", "", ""), ("ib1", "1:00", "60", "", ""),
+    ]  # fmt: skip
+    assert rows[-1]["receiver_bank"] == "riverside/hub"
+    hub = json.loads(run(db, "entries", "--bank", "riverside/hub", "--format", "json"))
+    assert [(r["entry_id"], r["bank"], r["flags"]) for r in hub] == [("ib1", ledger, [])]
+    assert json.loads(run(db, "entries", "--bank", ledger, "--flagged", "--format", "json")) == []
+
+
 def test_export_writes_the_interchange_layout(db: str, ledger: str, tmp_path: Path) -> None:
     out = run(db, "export", "--format", "csv", "--to", str(tmp_path / "x"))
     assert "members.csv (4 rows)" in out

@@ -28,9 +28,11 @@ from .ledger_model import (
     OPENED,
     ROOT,
     actual,
+    entry_rows,
     expected,
     expected_activity,
     expected_by_area,
+    expected_entries,
     new_ledger,
 )
 
@@ -55,6 +57,9 @@ def _check_figures(tb: timebank.Timebank, model, data: st.DataObject) -> None:  
         ):
             report = tb.report(bank, start=start, end=end, rollup=rollup)
             assert report.banks == tuple(sorted(banks))
+            entries = tb.entries(bank, start=start, end=end, rollup=rollup)
+            assert entry_rows(entries) == expected_entries(model, banks, start, end), (bank, rollup)
+            assert _paged_entries(tb, bank, start, end, rollup, 2) == entries
             listed = tb.members_with_one_connection(bank, as_of=end, rollup=rollup)
             assert len(listed) == report.members_with_one_connection
             for share in (0.0, math.inf):  # every entry read, then by the date index
@@ -101,6 +106,19 @@ def _reading_entries(share: float) -> Iterator[None]:
         yield
     finally:
         report_module.SCAN_SHARE = saved
+
+
+def _paged_entries(  # type: ignore[no-untyped-def]
+    tb: timebank.Timebank, bank: str, start, end, rollup: bool, size: int
+) -> list[timebank.BankEntry]:
+    """A bank's list read ``size`` rows at a time, as a statement's pages are."""
+    rows: list[timebank.BankEntry] = []
+    while True:
+        page = tb.entries(bank, start=start, end=end, rollup=rollup, limit=size, offset=len(rows))
+        assert len(page) <= size
+        rows += page
+        if len(page) < size:
+            return rows
 
 
 def _check_statements(tb: timebank.Timebank) -> None:
@@ -916,8 +934,15 @@ def test_two_catching_up_at_once_apply_each_event_once(tmp_path) -> None:  # typ
 def test_a_bad_period_is_refused(tb: timebank.Timebank, bank: str) -> None:
     with pytest.raises(InvalidInput, match="starts"):
         tb.report(bank, start="2026-05-01", end="2026-04-01")
+    with pytest.raises(InvalidInput, match="starts"):
+        tb.entries(bank, start="2026-05-01", end="2026-04-01")
     with pytest.raises(timebank.errors.BankNotFound):
         tb.report("nowhere")
+    with pytest.raises(timebank.errors.BankNotFound):
+        tb.entries("nowhere")
+    for limit, offset in ((0, 0), (100_001, 0), (10, -1)):
+        with pytest.raises(InvalidInput, match=r"limit|offset"):
+            tb.entries(bank, limit=limit, offset=offset)
 
 
 @pytest.mark.parametrize("flag", ["false", 0, None])
@@ -934,6 +959,8 @@ def test_a_yes_or_no_given_as_anything_else_is_refused(
         lambda: tb.inactive_members(tree, rollup=flag),  # type: ignore[arg-type]
         lambda: tb.members_with_one_connection(tree, rollup=flag),  # type: ignore[arg-type]
         lambda: tb.figures(tree, rollup=flag),  # type: ignore[arg-type]
+        lambda: tb.entries(tree, rollup=flag),  # type: ignore[arg-type]
+        lambda: tb.entries(tree, flagged=flag),  # type: ignore[arg-type]
     ]
     for call in calls:
         with pytest.raises(InvalidInput, match="must be True or False"):
@@ -980,6 +1007,50 @@ def test_members_near_a_limit(tb: timebank.Timebank, bank: str) -> None:
     for wrong in ("-1", -1, 1.5, "soon"):
         with pytest.raises(InvalidAmount):
             tb.members_near_limit(bank, within=wrong)
+
+
+def test_flagged_entries_are_listed_in_the_banks_whose_limits_they_passed(
+    tb: timebank.Timebank, tree: str
+) -> None:
+    """What a coordinator reviews after an import in flag mode: an entry past
+    a limit is listed with its flags in the bank whose limit it passed (an
+    inter-bank entry by the side that did), and each row is the entry that
+    ``entry()`` reads back."""
+    hub = f"{tree}/hub"
+    for bank in (tree, hub):
+        flag_mode = timebank.Policy.from_dict({**tb.policy(bank).to_dict(), "limit_mode": "flag",
+                                               "individual": {"lowest_minutes": -60,
+                                                              "highest_minutes": None}})  # fmt: skip
+        tb.set_policy(bank, flag_mode, actor=ACTOR)
+    tb.record_exchange(tree, "ann", "bob", "2:00", actor=ACTOR, occurred_on="2026-03-02",
+                       entry_id="past-root")  # fmt: skip
+    tb.record_exchange(tree, "cat", "hal", "3:00", actor=ACTOR, occurred_on="2026-03-01",
+                       receiver_bank=hub, entry_id="past-hub")  # fmt: skip
+    tb.record_exchange(tree, "cat", "org", "0:30", actor=ACTOR, occurred_on="2026-03-01",
+                       entry_id="within")  # fmt: skip
+    everything = tb.entries(tree, rollup=True)
+    assert [e.entry_id for e in everything] == ["past-hub", "within", "past-root"]
+    for row in everything:  # each as the ledger recorded it
+        entry = tb.entry(row.entry_id)
+        assert (row.kind, row.occurred_on, row.minutes, row.provider, row.receiver, row.actor) == (
+            entry.kind, entry.occurred_on, entry.minutes, entry.provider, entry.receiver,
+            entry.actor,
+        )  # fmt: skip
+        assert row.recorded_at == entry.recorded_at
+        assert row.to_dict()["hours"] == timebank.format_hours(row.minutes)
+    flagged = {e.entry_id: e.flags for e in tb.entries(tree, rollup=True, flagged=True)}
+    assert flagged == {"past-root": ("limit:bob:-60",), "past-hub": ("limit:hal:-60",)}
+    # past-hub passed the hub's limit, not the root bank's
+    assert [(e.entry_id, e.flags) for e in tb.entries(tree, flagged=True)] == [
+        ("past-root", ("limit:bob:-60",))
+    ]
+    assert [(e.entry_id, e.flags) for e in tb.entries(hub, flagged=True)] == [
+        ("past-hub", ("limit:hal:-60",))
+    ]
+    assert [e.entry_id for e in tb.entries(hub)] == ["past-hub"]  # listed in both its banks
+    assert [e.flags for e in tb.entries(tree) if e.entry_id == "past-hub"] == [()]
+    assert tb.entries(tree, start="2026-03-02") == tb.entries(tree)[-1:]
+    assert tb.entries(tree, end="2026-03-01", flagged=True) == []
 
 
 def test_a_catch_up_killed_at_any_moment_resumes_exactly_once(tmp_path) -> None:  # type: ignore[no-untyped-def]

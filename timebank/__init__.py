@@ -42,6 +42,7 @@ from timebank.storage import Profile
 from timebank.views import (
     AccountBalance,
     Backup,
+    BankEntry,
     BankInfo,
     Erasure,
     Figures,
@@ -69,6 +70,7 @@ __all__ = [
     "BalanceCheck",
     "BalanceLimits",
     "BalanceMismatch",
+    "BankEntry",
     "BankInfo",
     "CategoryFigures",
     "EntryKind",

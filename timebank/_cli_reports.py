@@ -33,7 +33,7 @@ from timebank.readmodel.report import INACTIVE_DAYS, NO_AREA, NO_CATEGORY, Repor
 
 if TYPE_CHECKING:
     from timebank.api import Timebank
-    from timebank.views import StatementLine
+    from timebank.views import BankEntry, StatementLine
 
 __all__: list[str] = []
 
@@ -55,6 +55,16 @@ _STATEMENT_PAGE = STATEMENT_LINES_MAX
 _STATEMENT_COLUMNS = [
     "bank", "occurred_on", "entry_id", "kind", "minutes", "balance_minutes", "counterparties",
     "category", "reversed_by",
+]  # fmt: skip
+#: A bank's entries, in CSV (and JSON, which has every field), and in a table.
+_ENTRY_COLUMNS = [
+    "entry_id", "kind", "occurred_on", "hours", "minutes", "bank", "receiver_bank", "provider",
+    "receiver", "category", "reverses", "reversed_by", "actor", "on_behalf_of", "recorded_at",
+    "flags",
+]  # fmt: skip
+_ENTRY_TABLE = [
+    "occurred_on", "entry_id", "kind", "hours", "provider", "receiver", "bank", "receiver_bank",
+    "category", "reversed_by", "flags",
 ]  # fmt: skip
 
 
@@ -383,6 +393,39 @@ def activity(bank: str, start: str | None, end: str | None, rollup: bool, fmt: s
     columns = ["bank", "member", "name", "kind", "exchanges", "hours_given", "hours_received",
                "partners", "first_exchange_on", "last_exchange_on"]  # fmt: skip
     click.echo(render(rows, columns, fmt))
+
+
+@_command("entries")
+@click.option("--bank", required=True)
+@_from_option
+@_to_option
+@_rollup_option
+@click.option("--flagged", is_flag=True, help="Only entries flagged past a balance limit.")
+@_format_option
+def entries(
+    bank: str, start: str | None, end: str | None, rollup: bool, flagged: bool, fmt: str
+) -> None:
+    """The bank's entries whose help happened in the period, in date order:
+    every kind, reversals too; with --flagged, those that went past a
+    balance limit (flag mode, an import of historic data), for a
+    coordinator to review."""
+    with _reading_store() as tb:
+        rows = [e.to_dict() for e in _all_entries(tb, bank, start, end, rollup, flagged)]
+    click.echo(render(rows, _ENTRY_COLUMNS if fmt == "csv" else _ENTRY_TABLE, fmt))
+
+
+def _all_entries(
+    tb: Timebank, bank: str, start: str | None, end: str | None, rollup: bool, flagged: bool
+) -> Iterator[BankEntry]:
+    """Every row of the bank's list, read a page at a time."""
+    offset = 0
+    while True:
+        page = tb.entries(bank, start=start, end=end, rollup=rollup, flagged=flagged,
+                          limit=_STATEMENT_PAGE, offset=offset)  # fmt: skip
+        yield from page
+        if len(page) < _STATEMENT_PAGE:
+            return
+        offset += len(page)
 
 
 @_command("one-connection")

@@ -29,6 +29,7 @@ from timebank.domain.values import (
 )
 from timebank.importing import ENTRY_COLUMNS, MEMBER_COLUMNS
 from timebank.readmodel import LogRecord, ReadModel, ReadModelDB
+from timebank.readmodel.entries import bank_entries
 from timebank.readmodel.report import (
     INACTIVE_DAYS,
     MemberActivity,
@@ -39,7 +40,7 @@ from timebank.readmodel.report import (
     one_connection_members,
 )
 from timebank.readmodel.statement import statement_lines
-from timebank.views import InactiveMember, NearLimit, OneConnection, StatementLine
+from timebank.views import BankEntry, InactiveMember, NearLimit, OneConnection, StatementLine
 
 if TYPE_CHECKING:
     from timebank._ledger import LedgerApplication
@@ -187,6 +188,34 @@ class Reporting:
                            _optional_day(first_on), _optional_day(last_on))
             for member, kind, exchanges, given, received, partners, first_on, last_on in rows
         ]  # fmt: skip
+
+    @serialised
+    def entries(
+        self,
+        bank: str,
+        *,
+        start: date | str | None = None,
+        end: date | str | None = None,
+        rollup: bool = False,
+        flagged: bool = False,
+        limit: int = STATEMENT_LINES_MAX,
+        offset: int = 0,
+    ) -> list[BankEntry]:
+        """The entries of ``bank`` (with ``rollup``, and of its mini banks)
+        whose help happened from ``start`` to ``end`` (defaults as
+        :meth:`report`), in date order and, on one day, in the order
+        recorded: every kind, reversals too, one row an entry (an inter-bank
+        entry in both its banks). With ``flagged``, only the entries flagged
+        past a balance limit there (flag mode, an import of historic data).
+        The ``limit`` rows after the first ``offset``; an entry recorded
+        later with an earlier date moves the rows after it, so page by
+        period where pages must stay put. Read from the read model."""
+        rollup, flagged = validate_flag("rollup", rollup), validate_flag("flagged", flagged)
+        check_page(limit, offset)
+        info, first, last = self._period(bank, start, end)
+        with self._reading() as db:
+            return bank_entries(db, info.bank_id, first, last, rollup=rollup, flagged=flagged,
+                                limit=limit, offset=offset)  # fmt: skip
 
     def _period(
         self, bank: str, start: date | str | None, end: date | str | None

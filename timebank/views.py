@@ -15,6 +15,7 @@ from timebank.storage.base import Profile
 __all__ = [
     "AccountBalance",
     "Backup",
+    "BankEntry",
     "BankInfo",
     "Erasure",
     "Figures",
@@ -186,6 +187,37 @@ class StatementLine:
 
     def to_dict(self) -> dict[str, Any]:
         return fields_as_json(self)
+
+
+@attrs.frozen
+class BankEntry:
+    """One entry of a bank's list (:meth:`~timebank.Timebank.entries`), as the
+    read model holds it: one row an entry. ``bank`` recorded it (the
+    provider's, for an inter-bank entry; ``receiver_bank`` is the other);
+    ``minutes`` is a group exchange's providers' total, an opening balance
+    signed, a reversal the amount it undoes; a group exchange has no
+    ``provider`` or ``receiver`` (:meth:`~timebank.Timebank.entry` gives its
+    legs). ``recorded_at`` and ``flags`` (the balance limits it went past)
+    are those of its side in the banks listed."""
+
+    entry_id: str
+    kind: EntryKind
+    occurred_on: date
+    minutes: int
+    bank: str
+    receiver_bank: str | None
+    provider: str | None
+    receiver: str | None
+    category: str | None
+    reverses: str | None
+    reversed_by: str | None
+    actor: str
+    on_behalf_of: str | None
+    recorded_at: datetime
+    flags: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**fields_as_json(self), "hours": format_hours(self.minutes)}
 
 
 @attrs.frozen

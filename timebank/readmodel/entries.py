@@ -1,0 +1,83 @@
+"""A bank's entries over a period, read from ``rm_entries`` (one row an
+entry) through its index by date (docs/reports.md, "Statements and
+coordinator lists")."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import orjson
+
+from timebank.domain.values import EntryKind
+from timebank.readmodel._db import ReadModelDB
+from timebank.readmodel.report import scope
+from timebank.views import BankEntry
+
+__all__ = ["bank_entries"]
+
+_KINDS = {kind.value: kind for kind in EntryKind}
+
+
+def bank_entries(
+    db: ReadModelDB,
+    bank: str,
+    first: date,
+    last: date,
+    *,
+    rollup: bool,
+    flagged: bool,
+    limit: int,
+    offset: int,
+) -> list[BankEntry]:
+    """Rows ``offset + 1`` to ``offset + limit`` of the entries of ``bank``
+    (with ``rollup``, and of its mini banks) dated ``first`` to ``last``, in
+    date order and then recorded order; with ``flagged``, only those with
+    limit flags on a side in those banks."""
+    banks = scope(db, bank, rollup)
+    marks = ", ".join("?" * len(banks))
+    where = f"(bank IN ({marks}) OR receiver_bank IN ({marks}))"
+    if flagged:
+        where = (
+            f"((flags IS NOT NULL AND bank IN ({marks}))"
+            f" OR (receiver_flags IS NOT NULL AND receiver_bank IN ({marks})))"
+        )
+    rows = db.execute(
+        "SELECT entry_id, kind, occurred_on, minutes, bank, receiver_bank, provider, receiver,"  # noqa: S608 - only ? marks are added
+        " category, reverses, reversed_by, actor, on_behalf_of, recorded_at, flags,"
+        " receiver_recorded_at, receiver_flags FROM rm_entries"
+        f" WHERE occurred_on BETWEEN ? AND ? AND {where}"
+        " ORDER BY occurred_on, seq LIMIT ? OFFSET ?",
+        (first.isoformat(), last.isoformat(), *banks, *banks, limit, offset),
+    )
+    listed = set(banks)
+    found = []
+    for row in rows:
+        (
+            entry_id, kind, occurred_on, minutes, recorder, receiver_bank, provider, receiver,
+            category, reverses, reversed_by, actor, on_behalf_of, recorded_at, flags,
+            receiver_recorded_at, receiver_flags,
+        ) = row  # fmt: skip
+        sides = [flags] if recorder in listed else []
+        if receiver_bank in listed:
+            sides.append(receiver_flags)
+        stamp = recorded_at if recorder in listed else receiver_recorded_at
+        found.append(
+            BankEntry(
+                entry_id=entry_id,
+                kind=_KINDS[kind],
+                occurred_on=date.fromisoformat(occurred_on),
+                minutes=minutes,
+                bank=recorder,
+                receiver_bank=receiver_bank,
+                provider=provider,
+                receiver=receiver,
+                category=category,
+                reverses=reverses,
+                reversed_by=reversed_by,
+                actor=actor,
+                on_behalf_of=on_behalf_of,
+                recorded_at=datetime.fromisoformat(stamp),
+                flags=tuple(flag for side in sides if side for flag in orjson.loads(side)),
+            )
+        )
+    return found
