@@ -403,6 +403,11 @@ def main() -> None:
             line("report, whole history, rollup", rollup * 1000, "ms")
             listed, lonely = timed(lambda: tb.members_with_one_connection(BANK), 5)
             line(f"members with one connection, listed ({len(lonely):,})", listed * 1000, "ms")
+            # a coordinator's list of a month's entries, and of the flagged ones
+            spent, rows = timed(lambda: tb.entries(BANK, start="2020-06-01", end="2020-06-30"), 5)
+            line(f"entries of one month, listed ({len(rows):,})", spent * 1000, "ms")
+            spent, rows = timed(lambda: tb.entries(BANK, flagged=True), 5)
+            line(f"flagged entries, whole history ({len(rows):,})", spent * 1000, "ms")
             # by area: twenty wards, every tenth member with none
             if tb.profile("m1") is None:
                 for i in range(members):
