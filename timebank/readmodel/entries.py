@@ -60,7 +60,7 @@ def bank_entries(
         sides = [flags] if recorder in listed else []
         if receiver_bank in listed:
             sides.append(receiver_flags)
-        stamp = recorded_at if recorder in listed else receiver_recorded_at
+        stamp = recorded_at if recorder in listed else (receiver_recorded_at or recorded_at)
         found.append(
             BankEntry(
                 entry_id=entry_id,
