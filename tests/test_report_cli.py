@@ -350,6 +350,10 @@ def test_a_banks_entries_for_a_coordinator_to_read_through(db: str, ledger: str)
     hub = json.loads(run(db, "entries", "--bank", "riverside/hub", "--format", "json"))
     assert [(r["entry_id"], r["bank"], r["flags"]) for r in hub] == [("ib1", ledger, [])]
     assert json.loads(run(db, "entries", "--bank", ledger, "--flagged", "--format", "json")) == []
+    whole = run(db, "entries", "--bank", ledger, "--format", "json")
+    with pytest.MonkeyPatch.context() as patch:  # read a page at a time: every row
+        patch.setattr("timebank._cli_reports._STATEMENT_PAGE", 2)
+        assert run(db, "entries", "--bank", ledger, "--format", "json") == whole
 
 
 def test_export_writes_the_interchange_layout(db: str, ledger: str, tmp_path: Path) -> None:

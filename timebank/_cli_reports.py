@@ -39,6 +39,7 @@ __all__: list[str] = []
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 _HEADLINE = [
     "hours_exchanged", "exchanges", "transactions", "individual_members", "organisations",
@@ -323,11 +324,18 @@ def statement(member: str, bank: str | None, fmt: str) -> None:
 
 
 def _lines(tb: Timebank, bank: str, member: str) -> Iterator[StatementLine]:
-    """Every line of ``member``'s statement in ``bank``, read a page at a time
-    (a page holds at most ``STATEMENT_LINES_MAX`` lines)."""
+    """Every line of ``member``'s statement in ``bank``."""
+    return _every_page(lambda offset: tb.statement(bank, member, limit=_STATEMENT_PAGE,
+                                                   offset=offset))  # fmt: skip
+
+
+def _every_page(read: Callable[[int], list[T]]) -> Iterator[T]:
+    """Every row of a list the API gives a page at a time: ``read(offset)``
+    gives the page after ``offset`` rows, of at most ``_STATEMENT_PAGE``
+    (``STATEMENT_LINES_MAX``) rows; a shorter page is the last."""
     offset = 0
     while True:
-        page = tb.statement(bank, member, limit=_STATEMENT_PAGE, offset=offset)
+        page = read(offset)
         yield from page
         if len(page) < _STATEMENT_PAGE:
             return
@@ -417,15 +425,10 @@ def entries(
 def _all_entries(
     tb: Timebank, bank: str, start: str | None, end: str | None, rollup: bool, flagged: bool
 ) -> Iterator[BankEntry]:
-    """Every row of the bank's list, read a page at a time."""
-    offset = 0
-    while True:
-        page = tb.entries(bank, start=start, end=end, rollup=rollup, flagged=flagged,
-                          limit=_STATEMENT_PAGE, offset=offset)  # fmt: skip
-        yield from page
-        if len(page) < _STATEMENT_PAGE:
-            return
-        offset += len(page)
+    """Every row of the bank's list of entries."""
+    return _every_page(lambda offset: tb.entries(bank, start=start, end=end, rollup=rollup,
+                                                 flagged=flagged, limit=_STATEMENT_PAGE,
+                                                 offset=offset))  # fmt: skip
 
 
 @_command("one-connection")
