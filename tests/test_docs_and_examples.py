@@ -421,13 +421,14 @@ def test_the_public_api_has_docstrings() -> None:
         for name in dir(timebank.Timebank)
         if not name.startswith("_") and not inspect.getdoc(getattr(timebank.Timebank, name))
     ]
+    commented = commented_assignments()
     for module in (timebank, testing):
         for name in module.__all__:
             value = getattr(module, name)
             if inspect.isclass(value) or inspect.isroutine(value):
                 documented = bool(inspect.getdoc(value))
             else:  # a constant or a type alias: a ``#:`` comment above its assignment
-                documented = name in commented_assignments()
+                documented = name in commented
             if not documented:
                 undocumented.append(f"{module.__name__}.{name}")
     assert undocumented == []
