@@ -627,11 +627,13 @@ class PostgresBackend(Backend):
             # such role, bad password), where the pool would only time out.
             with self._connect() as connection:
                 self._check_encoding(connection)
-                self._check_schema(connection)
-                found = self._create or self._holds_a_store(connection)
+                missing = self._missing_schema(connection)
+                found = self._create or (missing is None and self._holds_a_store(connection))
             if not found:  # the factory would create the tables: a write
-                raise StoreNotFound(f"no timebank store in schema {self._schema} at {self.url}",
-                                    url=self.url)  # fmt: skip
+                why = "" if missing is None else f": {missing}"
+                raise StoreNotFound(
+                    f"no timebank store in schema {self._schema} at {self.url}{why}", url=self.url
+                )
             factory = _PostgresFactory(env, self.fence)
         except (psycopg.Error, PersistenceError, OSError) as e:
             raise StorageError(
@@ -661,30 +663,28 @@ class PostgresBackend(Backend):
                 url=self.url,
             )
 
-    def _check_schema(self, connection: psycopg.Connection[Any]) -> None:
-        """Refuse a ``schema`` the database lacks, before anything is made:
-        timebank creates its tables in a schema, never the schema itself,
-        which is the database owner's to make and give to timebank's role
+    def _missing_schema(self, connection: psycopg.Connection[Any]) -> str | None:
+        """What is wrong when the database lacks ``schema``, else None; when
+        creating, the refusal itself, before anything is made: timebank
+        creates its tables in a schema, never the schema itself, which is the
+        database owner's to make and give to timebank's role
         (docs/storage.md). The library's own error came from its first
         ``CREATE TABLE`` and said nothing of what to do."""
         found = connection.execute(
             "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self._schema,)
         ).fetchone()
         if found:
-            return
+            return None
         name = self._settings[PostgresFactory.POSTGRES_DBNAME]
         missing = f"the database {name} at {self.url} has no schema {self._schema}"
-        if not self._create:
-            raise StoreNotFound(
-                f"no timebank store in schema {self._schema} at {self.url}: {missing}",
+        if self._create:
+            raise StorageError(
+                f"{missing}: timebank makes its tables in a schema that exists (make it with"
+                f" CREATE SCHEMA {self._schema} AUTHORIZATION the role timebank logs in as;"
+                " docs/storage.md)",
                 url=self.url,
             )
-        raise StorageError(
-            f"{missing}: timebank makes its tables in a schema that exists (make it with"
-            f" CREATE SCHEMA {self._schema} AUTHORIZATION the role timebank logs in as;"
-            " docs/storage.md)",
-            url=self.url,
-        )
+        return missing
 
     def _holds_a_store(self, connection: psycopg.Connection[Any]) -> bool:
         row = connection.execute(
