@@ -8,14 +8,12 @@ from datetime import date, datetime
 
 import orjson
 
-from timebank.domain.values import EntryKind
 from timebank.readmodel._db import ReadModelDB
 from timebank.readmodel.report import scope
+from timebank.readmodel.statement import ENTRY_KINDS
 from timebank.views import BankEntry
 
 __all__ = ["bank_entries"]
-
-_KINDS = {kind.value: kind for kind in EntryKind}
 
 
 def bank_entries(
@@ -64,7 +62,7 @@ def bank_entries(
         found.append(
             BankEntry(
                 entry_id=entry_id,
-                kind=_KINDS[kind],
+                kind=ENTRY_KINDS[kind],
                 occurred_on=date.fromisoformat(occurred_on),
                 minutes=minutes,
                 bank=recorder,

@@ -30,9 +30,10 @@ from timebank.domain.values import CLEARING_PREFIX, POT, EntryKind
 from timebank.readmodel._db import ReadModelDB
 from timebank.views import StatementLine
 
-__all__ = ["balance_on", "statement_lines"]
+__all__ = ["ENTRY_KINDS", "balance_on", "statement_lines"]
 
-_KINDS = {kind.value: kind for kind in EntryKind}
+#: The kinds of entry by the text the read model holds (its ``kind`` columns).
+ENTRY_KINDS = {kind.value: kind for kind in EntryKind}
 _FAR_IS_POT = frozenset({EntryKind.POT_EXCHANGE.value, EntryKind.DONATION.value})
 #: Kinds whose legs in one bank follow from the entry's own fields (as the
 #: rows hold them).
@@ -117,7 +118,7 @@ def statement_lines(
         lines.append(
             StatementLine(
                 entry_id=entry_id,
-                kind=_KINDS[kind],
+                kind=ENTRY_KINDS[kind],
                 occurred_on=date.fromisoformat(occurred_on),
                 recorded_at=datetime.fromisoformat(stamp),
                 minutes=minutes,
@@ -160,7 +161,7 @@ def _counterparties(
     entry_id, minutes, kind = row[0], row[1], row[2]
     provider_bank, receiver_bank, provider, receiver = row[9], row[10], row[11], row[12]
     if _derived(kind, receiver_bank):
-        legs = legs_for(_KINDS[kind], provider, receiver, minutes)
+        legs = legs_for(ENTRY_KINDS[kind], provider, receiver, minutes)
         return [a for a, _ in legs if a != account]
     counterparties = others.get(entry_id, [])
     if receiver_bank is None:
