@@ -1414,6 +1414,36 @@ def test_a_column_named_in_other_case_or_spacing_is_named_as_the_layouts(
     assert _state(riverside) == before
 
 
+@pytest.mark.parametrize(("separator", "named"), [(";", "semicolons"), ("\t", "tabs"),
+                                               ("|", "vertical bars")])  # fmt: skip
+@pytest.mark.parametrize("kind", ["members", "entries"])
+def test_a_file_separated_by_another_character_is_one_problem_that_says_so(
+    riverside: timebank.Timebank, tmp_path: Path, kind: str, separator: str, named: str
+) -> None:
+    """A spreadsheet set to another country's list separator saves its CSV
+    with semicolons: each column used to be reported missing, and the header
+    one unknown column, with nothing saying why."""
+    header = HEADER if kind == "entries" else "member_id,kind,bank,joined_on,display_name"
+    row = GOOD[0] if kind == "entries" else "m-9,individual,riverside,2025-01-01,Ann"
+    path = tmp_path / f"{kind}.csv"
+    path.write_text(f"{header}\n{row}\n".replace(",", separator), encoding="utf-8")
+    importing = riverside.import_members if kind == "members" else riverside.import_entries
+    before = _state(riverside)
+    with pytest.raises(ImportFailed) as raised:
+        importing(timebank.read_csv(path), actor=ACTOR, source=path.name)
+    assert raised.value.problems == [
+        timebank.RowProblem(path.name, 1, "-", header.replace(",", separator),
+                   f"the columns are separated by {named}; the layout's are separated by"
+                   ' commas (save the file as "CSV UTF-8 (comma delimited)")'),
+    ]  # fmt: skip
+    assert _state(riverside) == before
+    # a comma-separated header whose one name holds a semicolon is an unknown column
+    path.write_text(f"{header},a;b\n{row},\n", encoding="utf-8")
+    with pytest.raises(ImportFailed) as raised:
+        importing(timebank.read_csv(path), actor=ACTOR)
+    assert [(p.column, p.reason[:14]) for p in raised.value.problems] == [("a;b", "unknown column")]
+
+
 def test_a_row_from_python_with_a_key_that_is_not_text_is_named(
     riverside: timebank.Timebank,
 ) -> None:

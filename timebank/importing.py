@@ -550,9 +550,14 @@ def _check_columns(
         columns = set(header)
     else:
         return
+    meant = {_column_key(column): column for column in known}
+    if (separated := _separated_otherwise(columns, meant)) is not None:
+        found.add(1, "-", separated[1], f"the columns are separated by {separated[0]};"
+                  ' the layout\'s are separated by commas (save the file as "CSV UTF-8'
+                  ' (comma delimited)")')  # fmt: skip
+        return
     for column in sorted(required - columns):
         found.add(1, column, "", "required column missing")
-    meant = {_column_key(column): column for column in known}
     for column in sorted(columns - set(known)):
         if (layouts := meant.get(_column_key(column))) is not None:
             found.add(1, column, "", f"unknown column: the layout calls it {layouts}")
@@ -562,6 +567,23 @@ def _check_columns(
         return
     yield first
     yield from rows
+
+
+#: The list separators a spreadsheet may save a CSV with in place of commas.
+_OTHER_SEPARATORS: Final = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def _separated_otherwise(columns: set[str], meant: dict[str, str]) -> tuple[str, str] | None:
+    """``(what separates them, the header)`` when the header's names are
+    separated by another character than a comma (a spreadsheet set to
+    another country's list separator): one column holding two or more of
+    the layout's names, so read."""
+    for column in columns:
+        for separator, name in _OTHER_SEPARATORS.items():
+            parts = column.split(separator)
+            if sum(_column_key(part) in meant for part in parts) >= 2:
+                return name, column
+    return None
 
 
 def _column_key(name: str) -> str:
