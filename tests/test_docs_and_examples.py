@@ -497,6 +497,27 @@ def test_every_lower_bound_is_the_version_scripts_lowest_tests() -> None:
         assert floors["app"].get(name, floor) == floor, name
 
 
+def test_the_version_is_written_once_and_the_changelog_is_headed_with_it() -> None:
+    """``timebank.__version__`` is the one place the version is written:
+    pyproject.toml reads it (so ``timebank --version`` and the package's
+    metadata say the same), and CHANGELOG.md's newest section names it, so
+    a release cannot bump one and not the others."""
+    import tomllib
+    from importlib.metadata import version
+
+    import timebank
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "version" not in project["project"]
+    assert project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "timebank.__version__"}
+    assert version("timebank") == timebank.__version__, "installed before a version change?"
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    newest = re.search(r"^## (\S+)", changelog, re.MULTILINE)
+    assert newest is not None
+    assert newest.group(1) == timebank.__version__
+
+
 def test_scripts_lowest_builds_the_oldest_sqlite_timebank_takes() -> None:
     """The SQLite that scripts/lowest builds and runs every test on is the
     floor that opening a store checks (SQLITE_FLOOR), and the one the

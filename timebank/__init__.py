@@ -56,6 +56,8 @@ from timebank.views import (
     SubjectAccess,
 )
 
+#: This release: pyproject.toml reads the package's version from here, and
+#: CHANGELOG.md's newest section is headed with it.
 __version__ = "0.1.0"
 
 __all__ = [
