@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 import timebank
+from timebank.cli import cli
+from timebank.errors import InvalidInput
 
 from .test_cli import run
 
@@ -614,6 +617,176 @@ def test_an_empty_period_draws_its_charts_from_zero(db: str, tmp_path: Path) -> 
     assert numbers  # the axes are labelled
     assert all(not x.strip().startswith(("\u2212", "-")) for x in numbers), numbers
     assert "0.04" not in numbers  # the old axis, centred on an all-zero series
+
+
+def _pseudo_translation() -> dict[str, str]:
+    """Every word of the report marked, placeholders kept: what a
+    translation gives, in a form a test can tell from English."""
+    words = {key: f"\u27ea{text}\u27eb" for key, text in timebank.REPORT_WORDS.items()}
+    return {**words, "lang": "qaa"}  # qaa-qtz: for local use
+
+
+def _page_text(page: str) -> list[str]:
+    """Every piece of text the page shows or gives assistive technology:
+    its text nodes (the charts' SVG text too), not its style or the charts'
+    metadata, and the attributes read out (``aria-label``, ``alt``)."""
+    import html.parser
+
+    class Text(html.parser.HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.hidden = 0
+            self.found: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag in ("style", "metadata"):
+                self.hidden += 1
+            self.found += [v for k, v in attrs if k in ("aria-label", "alt", "title") and v]
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("style", "metadata"):
+                self.hidden -= 1
+
+        def handle_data(self, data: str) -> None:
+            if not self.hidden and data.strip():
+                self.found.append(data.strip())
+
+    parser = Text()
+    parser.feed(page)
+    return parser.found
+
+
+def test_a_translated_report_leaves_no_english_word_on_the_page(
+    db: str, ledger: str, tmp_path: Path
+) -> None:
+    """A council in Wales publishes in Welsh: with a translation of every
+    word, what is left outside the translated words is the store's own data
+    (names, categories, areas, months as 2026-03, numbers), and the page's
+    language is the translation's."""
+    words = tmp_path / "words.json"
+    words.write_text(json.dumps(_pseudo_translation()), encoding="utf-8")
+    page = tmp_path / "report.html"
+    run(db, "report", "--bank", ledger, "--rollup", "--by-area", "--format", "html",
+        "--words", str(words), "-o", str(page))  # fmt: skip
+    text = page.read_text()
+    assert '<html lang="qaa">' in text
+    assert 'id="table-by-area"' in text  # every table's words are on the page
+    data = {"Riverside <Time> Bank", "gardening", "befriending", "north"}
+    left = []
+    for piece in _page_text(text):
+        outside = piece
+        while (inner := re.sub(r"\u27ea[^\u27ea\u27eb]*\u27eb", "", outside)) != outside:
+            outside = inner  # the innermost marked words first: a date sits in a title
+        outside = outside.strip()
+        if (
+            outside
+            and outside not in data
+            and not re.fullmatch(r"[\u2212-]?[\d,.]+|\d{4}-\d{2}", outside)
+        ):
+            left.append(piece)
+    assert left == []
+    # each kind of word is there, translated: headings, a chart's, a kind, a date
+    pieces = _page_text(text)
+    for english in ("Headline figures", "hours exchanged", "Individuals", "By area"):
+        assert f"\u27ea{english}\u27eb" in pieces, english
+    assert any("\u27ea1 \u27eaJanuary\u27eb 2026\u27eb" in p for p in pieces)
+
+
+def test_the_english_words_from_report_words_make_the_same_page(
+    db: str, ledger: str, tmp_path: Path
+) -> None:
+    words = tmp_path / "words-en.json"
+    run(db, "report-words", "-o", str(words))
+    assert json.loads(words.read_text(encoding="utf-8")) == dict(timebank.REPORT_WORDS)
+    plain, worded = tmp_path / "plain.html", tmp_path / "worded.html"
+    run(db, "report", "--bank", ledger, "--format", "html", "-o", str(plain))
+    run(db, "report", "--bank", ledger, "--format", "html", "--words", str(words), "-o",
+        str(worded))  # fmt: skip
+    assert worded.read_text() == plain.read_text()
+    with timebank.open(db) as tb:
+        assert tb.report_html(ledger) + "\n" == plain.read_text()
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda w: {k: v for k, v in w.items() if k != "by_area"}, "missing by_area"),
+        (lambda w: {**w, "by_aera": "x"}, "not a word of the report: by_aera"),
+        (
+            lambda w: {**w, "title": "{bank}: {start}"},
+            "title must hold {bank}, {end} and {start}, not {bank} and {start}",
+        ),
+        (
+            lambda w: {**w, "made_by": "{version} {made_on} {when}"},
+            "made_by must hold {made_on} and {version}, not {made_on}, {version} and {when}",
+        ),
+        (lambda w: {**w, "headline": "Prif ffigurau {"}, "headline: a brace with no partner"),
+        (
+            lambda w: {**w, "title": "{bank!r} {start} {end}"},
+            "title: {bank!r} is no placeholder of the report's",
+        ),
+        (lambda w: {**w, "period": "{0} {start} {end}"}, "period: {0} is no placeholder"),
+        (lambda w: {**w, "headline": " "}, "headline must be text that is not blank"),
+        (lambda w: {**w, "headline": 3}, "headline must be text that is not blank, not 3"),
+        (lambda w: {**w, "lang": "Cymraeg!"}, "lang must be a language tag"),
+        (lambda w: [w], "words must be a mapping"),
+    ],
+)
+def test_a_translation_with_a_fault_is_refused_naming_it(
+    db: str, ledger: str, tmp_path: Path, change: Any, said: str
+) -> None:
+    words = tmp_path / "words.json"
+    words.write_text(json.dumps(change(dict(timebank.REPORT_WORDS))), encoding="utf-8")
+    page = tmp_path / "report.html"
+    out = run(db, "report", "--bank", ledger, "--format", "html", "--words", str(words), "-o",
+              str(page), ok=False)  # fmt: skip
+    assert "error: invalid_input: " in out
+    assert said in out
+    assert not page.exists()
+    with timebank.open(db) as tb, pytest.raises(InvalidInput) as raised:
+        tb.report_html(ledger, words=change(dict(timebank.REPORT_WORDS)))
+    assert said in raised.value.message
+    assert raised.value.field == "words"
+
+
+def test_every_fault_of_a_translation_is_named_at_once(db: str, ledger: str) -> None:
+    words = {k: v for k, v in timebank.REPORT_WORDS.items() if k not in ("lang", "by_area")}
+    words |= {"title": "{bank}", "extra": "x", "headline": ""}
+    with timebank.open(db) as tb, pytest.raises(InvalidInput) as raised:
+        tb.report_html(ledger, words=words)
+    assert raised.value.message == (
+        "words: missing lang, by_area; not a word of the report: extra; title must hold {bank},"
+        " {end} and {start}, not {bank}; headline must be text that is not blank, not ''"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b'{"lang": "cy",', "is not JSON: "),
+        (b'{"lang": "Cymr\xe6g"}', "is not UTF-8 text"),
+    ],
+)
+def test_a_words_file_that_is_not_json_is_refused(
+    db: str, ledger: str, tmp_path: Path, content: bytes, said: str
+) -> None:
+    words = tmp_path / "words.json"
+    words.write_bytes(content)
+    page = tmp_path / "report.html"
+    out = run(db, "report", "--bank", ledger, "--format", "html", "--words", str(words), "-o",
+              str(page), ok=False)  # fmt: skip
+    assert f"error: invalid_input: the words file {words} {said}" in out
+    assert not page.exists()
+
+
+def test_words_are_for_the_html_page_only(db: str, ledger: str, tmp_path: Path) -> None:
+    words = tmp_path / "words.json"
+    words.write_text(json.dumps(dict(timebank.REPORT_WORDS)), encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["--db", db, "report", "--bank", ledger, "--format", "json", "--words", str(words)]
+    )
+    assert result.exit_code == 2
+    assert "--words is for --format html" in result.output
 
 
 def _contrast_with_white(colour: str) -> float:

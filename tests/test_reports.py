@@ -5,6 +5,7 @@ exactly-once catch-up, rebuild, and the coordinator lists."""
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -433,6 +434,25 @@ def test_figures_by_area(tb: timebank.Timebank, tree: str) -> None:
     # an erased member has no area: org and cat's pot-funded exchange is now
     # one exchange of the same "area", counted once
     assert by_area()[None] == (2, 2, 90, 150, 2)
+
+
+def test_the_html_report_holds_the_reports_figures(tb: timebank.Timebank, tree: str) -> None:
+    """``report_html`` on every backend: the page's figures are the report's,
+    in the words given (here the English ones, as a translation would be)."""
+    ex = {"actor": ACTOR, "occurred_on": "2026-03-02"}
+    tb.record_exchange(tree, "ann", "bob", "2:00", category="gardening", **ex)
+    tb.record_exchange("riverside/hub", "hal", "cat", "1:30", receiver_bank=tree, **ex)
+    report = tb.report(tree, rollup=True)
+    figures = report.to_dict()
+    for words in (None, {**timebank.REPORT_WORDS, "lang": "cy", "headline": "Prif ffigurau"}):
+        page = tb.report_html(tree, rollup=True, words=words)
+        shown = dict(re.findall(r'data-figure="(\w+)" data-value="([^"]*)"', page))
+        assert len(shown) == 14
+        assert shown == {name: str(figures[name]) for name in shown}
+        assert shown["hours_exchanged"] == "3.5"
+        assert (words is None) == ("<h2>Headline figures</h2>" in page)
+    assert '<html lang="cy">' in page
+    assert "<h2>Prif ffigurau</h2>" in page
 
 
 def test_member_activity(tb: timebank.Timebank, bank: str) -> None:

@@ -38,6 +38,7 @@ from timebank.readmodel.report import (
     MonthFigures,
     Report,
 )
+from timebank.readmodel.words import REPORT_WORDS
 from timebank.storage import Profile
 from timebank.views import (
     AccountBalance,
@@ -63,6 +64,7 @@ __version__ = "0.1.0"
 __all__ = [
     "OPENING",
     "POT",
+    "REPORT_WORDS",
     "AccountBalance",
     "AccountKind",
     "Action",

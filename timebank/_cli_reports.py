@@ -10,7 +10,6 @@ import secrets
 import stat
 import sys
 from collections.abc import Callable, Iterator
-from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TextIO, TypeVar
 
@@ -26,10 +25,11 @@ from timebank.cli import (
     _store,
     cli,
 )
-from timebank.domain.errors import MemberNotFound
+from timebank.domain.errors import InvalidInput, MemberNotFound
 from timebank.domain.values import format_hours
 from timebank.readmodel import BATCH_SIZE, ReadModel
 from timebank.readmodel.report import INACTIVE_DAYS, NO_AREA, NO_CATEGORY, Report
+from timebank.readmodel.words import REPORT_WORDS
 
 if TYPE_CHECKING:
     from timebank.api import Timebank
@@ -191,6 +191,13 @@ _output_option = click.option(
     default="table",
     show_default=True,
 )
+@click.option(
+    "--words",
+    "words_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --format html: the page's words from this JSON file, a translation of"
+    " what report-words writes (docs/reports.md).",
+)
 @_output_option
 def report(
     bank: str,
@@ -199,24 +206,46 @@ def report(
     rollup: bool,
     by_area: bool,
     fmt: str,
+    words_file: Path | None,
     output: Path | None,
 ) -> None:
     """The period report of BANK: hours, exchanges, members, pot and
     connections, by month and by category, and by area on request
-    (definitions: docs/reports.md). HTML is one printable file with charts."""
+    (definitions: docs/reports.md). HTML is one printable file with charts,
+    in English or in the language of --words."""
+    if words_file is not None and fmt != "html":
+        raise click.UsageError("--words is for --format html, the page it words")
+    words = None if words_file is None else _words_of(words_file)
     with _reading_store() as tb:
-        result = tb.report(bank, start=start, end=end, rollup=rollup, by_area=by_area)
         if fmt == "html":
-            # matplotlib loads only for this format (the charts extra)
-            from timebank.readmodel.html import render_html  # noqa: PLC0415
-
-            text = render_html(
-                result, bank_name=tb.bank(bank).name, version=version("timebank"),
-                made_on=tb.today(bank),
-            )  # fmt: skip
+            text = tb.report_html(bank, start=start, end=end, rollup=rollup, by_area=by_area,
+                                  words=words)  # fmt: skip
             _write(text, output)
             return
+        result = tb.report(bank, start=start, end=end, rollup=rollup, by_area=by_area)
     _write(_report_text(result, fmt), output)
+
+
+def _words_of(path: Path) -> Any:
+    """The JSON value of a words file (``tb.report_html`` checks it)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as e:
+        why = f"is not UTF-8 text ({e.reason})"
+    except json.JSONDecodeError as e:
+        why = f"is not JSON: {e}"
+    except OSError as e:
+        why = f"cannot be read: {e.strerror}"
+    raise InvalidInput(f"the words file {path} {why}", field="words")
+
+
+@_command("report-words")
+@_output_option
+def report_words(output: Path | None) -> None:
+    """The HTML report's words in English, as a JSON object: translate its
+    values (keeping its keys and {placeholders}) and give the file to
+    report --format html --words (docs/reports.md)."""
+    _write(json.dumps(dict(REPORT_WORDS), indent=2, ensure_ascii=False), output)
 
 
 def _report_text(result: Report, fmt: str) -> str:

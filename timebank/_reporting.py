@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -40,6 +40,7 @@ from timebank.readmodel.report import (
     one_connection_members,
 )
 from timebank.readmodel.statement import statement_lines
+from timebank.readmodel.words import REPORT_WORDS, check_words
 from timebank.views import BankEntry, InactiveMember, NearLimit, OneConnection, StatementLine
 
 if TYPE_CHECKING:
@@ -164,6 +165,33 @@ class Reporting:
             return build_report(
                 db, info.bank_id, first, last, rollup, self.today(info.bank_id), areas
             )
+
+    @serialised
+    def report_html(
+        self,
+        bank: str,
+        *,
+        start: date | str | None = None,
+        end: date | str | None = None,
+        rollup: bool = False,
+        by_area: bool = False,
+        words: Mapping[str, str] | None = None,
+    ) -> str:
+        """The period report (as :meth:`report`) as one self-contained,
+        printable HTML page with charts, for an app to serve or save. In
+        English, or in the language of ``words``: a translation of
+        :data:`timebank.REPORT_WORDS`, checked whole first
+        (``InvalidInput`` naming every problem). Needs the ``charts`` extra
+        (``ChartsUnavailable`` without it). docs/reports.md, "The HTML
+        report"."""
+        checked = REPORT_WORDS if words is None else check_words(words)
+        from timebank import __version__  # noqa: PLC0415 - the package imports this module
+        from timebank.readmodel.html import render_html  # noqa: PLC0415 - loads matplotlib
+
+        result = self.report(bank, start=start, end=end, rollup=rollup, by_area=by_area)
+        name = self._app.bank(validate_bank_id(bank)).name
+        return render_html(result, bank_name=name, version=__version__,
+                           made_on=self.today(bank), words=checked)  # fmt: skip
 
     @serialised
     def member_activity(

@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
@@ -801,12 +800,7 @@ def _print_demo(tb: api.Timebank) -> None:
         )
     )  # fmt: skip
     try:
-        from timebank.readmodel.html import render_html  # noqa: PLC0415 - optional extra
-
-        page = render_html(
-            hub, bank_name=tb.bank(DEMO_BANK).name, version=version("timebank"),
-            made_on=tb.today(DEMO_BANK),
-        )  # fmt: skip
+        page = tb.report_html(DEMO_BANK, rollup=True, by_area=True)
     except ChartsUnavailable as e:
         click.echo(f"\n(No HTML report: {e}.)")
         return

@@ -10,41 +10,42 @@ the network when the file is opened. Both libraries are the optional extra
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from importlib import resources
 from typing import Any
 
 from timebank.domain.errors import ChartsUnavailable
-from timebank.readmodel.report import NO_AREA, NO_CATEGORY, Report, hours
+from timebank.readmodel.report import Report, hours
+from timebank.readmodel.words import REPORT_WORDS
 
 __all__ = ["render_html"]
 
 
-_LABELS = (
-    ("hours_exchanged", "hours exchanged"),
-    ("exchanges", "exchanges"),
-    ("transactions", "transactions"),
-    ("individual_members", "individual members"),
-    ("organisations", "organisations"),
-    ("new_members", "new members"),
-    ("active_members", "active members"),
-    ("inactive_members", "inactive for 90 days"),
-    ("donated_to_pot_hours", "hours donated to the pot"),
-    ("pot_funded_hours", "hours paid for by the pot"),
-    ("pot_balance_hours", "hours left in the pot"),
-    ("connections", "connections"),
-    ("new_connections", "new connections"),
-    ("members_with_one_connection", "members with one connection"),
-)
+#: The headline figures, in the order the page shows them (each labelled by
+#: its ``figure_NAME`` word).
+_FIGURES = (
+    "hours_exchanged", "exchanges", "transactions", "individual_members", "organisations",
+    "new_members", "active_members", "inactive_members", "donated_to_pot_hours",
+    "pot_funded_hours", "pot_balance_hours", "connections", "new_connections",
+    "members_with_one_connection",
+)  # fmt: skip
 _BAR, _LINE, _MUTED = "#1d70b8", "#d4351c", "#505a5f"
 #: New members' bars: a solid grey of 4.6:1 against the white page (WCAG's
 #: 3:1 for the parts of a chart; the half-transparent dark grey was 2.3:1).
 _SECOND_BAR = "#6f777b"
 
 
-def render_html(report: Report, *, bank_name: str, version: str, made_on: date) -> str:
-    """The report as an HTML page (a string)."""
+def render_html(
+    report: Report,
+    *,
+    bank_name: str,
+    version: str,
+    made_on: date,
+    words: Mapping[str, str] = REPORT_WORDS,
+) -> str:
+    """The report as an HTML page (a string), in the language of ``words``
+    (checked by :func:`~timebank.readmodel.words.check_words`)."""
     try:
         import jinja2  # noqa: PLC0415 - the optional extra timebank[charts]
         import matplotlib as mpl  # noqa: PLC0415
@@ -55,33 +56,40 @@ def render_html(report: Report, *, bank_name: str, version: str, made_on: date) 
         ) from None
     data = report.to_dict()
     figures = [
-        {"name": name, "label": label, "value": data[name], "text": _figure_text(data[name])}
-        for name, label in _LABELS
-    ]
+        {"name": name, "label": words[f"figure_{name}"], "value": data[name],
+         "text": _figure_text(data[name])}
+        for name in _FIGURES
+    ]  # fmt: skip
     with mpl.rc_context(
         {"svg.fonttype": "none", "font.family": "sans-serif", "font.size": 10,
          "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "timebank"}
     ):  # fmt: skip
         charts = {
-            "by_month": _svg(_by_month(report), "chart-by-month"),
-            "by_category": _svg(_by_category(report), "chart-by-category"),
-            "members": _svg(_members(report), "chart-members"),
+            "by_month": _svg(_by_month(report, words), "chart-by-month"),
+            "by_category": _svg(_by_category(report, words), "chart-by-category"),
+            "members": _svg(_members(report, words), "chart-members"),
         }
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = environment.from_string(
         resources.files("timebank.readmodel").joinpath("templates/report.html.j2").read_text()
     )
+
+    def day(on: date) -> str:
+        return words["date"].format(day=on.day, month=words[f"month_{on.month}"], year=on.year)
+
+    start, end = day(report.start), day(report.end)
     return template.render(
-        title=f"{bank_name}: time bank report {report.start} to {report.end}",
+        w=words,
+        title=words["title"].format(bank=bank_name, start=start, end=end),
+        period=words["period_rollup" if report.rollup else "period"].format(start=start, end=end),
+        footnote=words["footnote"].format(banks=", ".join(report.banks), end=end),
+        made_by=words["made_by"].format(version=version, made_on=day(made_on)),
         bank_name=bank_name,
         report=report,
         figures=figures,
         charts={k: Markup(v) for k, v in charts.items()},  # noqa: S704 - SVG matplotlib wrote, its text XML-escaped
         hours=lambda minutes: f"{hours(minutes):,}",
         version=version,
-        made_on=made_on.isoformat(),
-        no_category=NO_CATEGORY,
-        no_area=NO_AREA,
     )
 
 
@@ -100,18 +108,18 @@ def _hours(minutes: int) -> float:
     return float(hours(minutes))
 
 
-def _by_month(report: Report) -> Any:
+def _by_month(report: Report, words: Mapping[str, str]) -> Any:
     fig = _figure()
     ax = fig.add_subplot()
     months = [m.month for m in report.by_month]
     ax.bar(months, [_hours(m.exchanged_minutes) for m in report.by_month], color=_BAR,
-           label="hours")  # fmt: skip
-    ax.set_ylabel("hours exchanged")
+           label=words["legend_hours"])  # fmt: skip
+    ax.set_ylabel(words["axis_hours_exchanged"])
     _from_zero(ax, [_hours(m.exchanged_minutes) for m in report.by_month])
     exchanges = ax.twinx()
     exchanges.plot(months, [m.exchanges for m in report.by_month], color=_LINE, marker="o",
-                   label="exchanges")  # fmt: skip
-    exchanges.set_ylabel("exchanges")
+                   label=words["legend_exchanges"])  # fmt: skip
+    exchanges.set_ylabel(words["axis_exchanges"])
     _from_zero(exchanges, [m.exchanges for m in report.by_month], whole=True)
     exchanges.spines["right"].set_visible(True)
     _thin_labels(ax, months)
@@ -119,29 +127,29 @@ def _by_month(report: Report) -> Any:
     return fig
 
 
-def _by_category(report: Report) -> Any:
+def _by_category(report: Report, words: Mapping[str, str]) -> Any:
     rows = list(report.by_category)[:12][::-1]
     fig = _figure(max(2.0, 0.35 * len(rows) + 0.8))
     ax = fig.add_subplot()
-    names = [c.category or NO_CATEGORY for c in rows]
+    names = [c.category or words["no_category"] for c in rows]
     ax.barh(names, [_hours(c.exchanged_minutes) for c in rows], color=_BAR)
-    ax.set_xlabel("hours exchanged")
+    ax.set_xlabel(words["axis_hours_exchanged"])
     if not rows:  # no axes to read: only the words
         ax.set_axis_off()
-        ax.text(0.5, 0.5, "no exchanges in this period", ha="center", transform=ax.transAxes,
+        ax.text(0.5, 0.5, words["chart_no_exchanges"], ha="center", transform=ax.transAxes,
                 color=_MUTED)  # fmt: skip
     return fig
 
 
-def _members(report: Report) -> Any:
+def _members(report: Report, words: Mapping[str, str]) -> Any:
     fig = _figure(2.8)
     ax = fig.add_subplot()
     months = [m.month for m in report.by_month]
     ax.plot(months, [m.members for m in report.by_month], color=_BAR, marker="o",
-            label="members")  # fmt: skip
+            label=words["legend_members"])  # fmt: skip
     ax.bar(months, [m.new_members for m in report.by_month], color=_SECOND_BAR,
-           label="new members")  # fmt: skip
-    ax.set_ylabel("members")
+           label=words["legend_new_members"])  # fmt: skip
+    ax.set_ylabel(words["axis_members"])
     counts = [n for m in report.by_month for n in (m.members, m.new_members)]
     _from_zero(ax, counts, whole=True)
     _thin_labels(ax, months)
