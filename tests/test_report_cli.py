@@ -556,16 +556,23 @@ def _probe_in_chromium(html: str, probe: str, tmp_path: Path) -> Any:
 
 
 @pytest.mark.skipif(CHROMIUM is None or AXE is None, reason="needs Chromium and axe-core (CI)")
+@pytest.mark.parametrize("lang", [None, "cy"])
 def test_the_html_report_passes_an_automated_accessibility_audit(
-    db: str, ledger: str, tmp_path: Path
+    db: str, ledger: str, tmp_path: Path, lang: str | None
 ) -> None:
     """axe-core, the rules engine accessibility auditors use, run in Chromium
     on the report with the WCAG 2.1 A and AA rules: no violation (text
-    contrast, language, headings, tables, names of images and lists...)."""
+    contrast, language, headings, tables, names of images and lists...);
+    in English, and with the words of a page in Welsh (its language tag)."""
     assert AXE is not None
     page = tmp_path / "report.html"
-    run(db, "report", "--bank", ledger, "--rollup", "--by-area", "--format", "html", "-o",
-        str(page))  # fmt: skip
+    words = []
+    if lang is not None:
+        (tmp_path / "words.json").write_text(json.dumps({**timebank.REPORT_WORDS, "lang": lang}))
+        words = ["--words", str(tmp_path / "words.json")]
+    run(db, "report", "--bank", ledger, "--rollup", "--by-area", "--format", "html", *words,
+        "-o", str(page))  # fmt: skip
+    assert f'<html lang="{lang or "en-GB"}">' in page.read_text()
     assert 'id="table-by-area"' in page.read_text()  # its table is audited too
     audit = (
         '<pre id="probe"></pre><script>' + Path(AXE).read_text() + "</script><script>"
