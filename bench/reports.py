@@ -401,6 +401,10 @@ def main() -> None:
             line("report, one month", month * 1000, "ms")
             rollup, _ = timed(lambda: tb.report(BANK, rollup=True), 5)
             line("report, whole history, rollup", rollup * 1000, "ms")
+            # the council's page, as an app serving it makes it: the report,
+            # its three charts drawn and the page filled in
+            made, page = timed(lambda: tb.report_html(BANK), 3)
+            line(f"HTML report, whole history ({len(page) // 1024:,} KB)", made * 1000, "ms")
             listed, lonely = timed(lambda: tb.members_with_one_connection(BANK), 5)
             line(f"members with one connection, listed ({len(lonely):,})", listed * 1000, "ms")
             # a coordinator's list of a month's entries, and of the flagged ones

@@ -180,6 +180,7 @@ QUICK_BENCHMARKS = {
                    "report, whole history", "statement of m0", "statement of the pot, last",
                    "subject access of m0", "open the store", "then the first balance",
                    "entries of one month, listed", "flagged entries, whole history",
+                   "HTML report, whole history",
                    "ratio",
                    "equal to the report's", "report from the rows alone (narrow read model)",
                    "SQLite floor, entry + party rows", "catch-up / floor",
