@@ -786,6 +786,19 @@ def test_a_words_file_that_is_not_json_is_refused(
     assert not page.exists()
 
 
+def test_a_word_with_dollar_signs_is_drawn_as_written(db: str, ledger: str) -> None:
+    """matplotlib reads text between two $ as TeX: a translation's word
+    holding them stopped the page on matplotlib's own parse error, or drew
+    it as mathematics."""
+    words = {**timebank.REPORT_WORDS, "axis_hours_exchanged": "oriau $\\frac$",
+             "legend_hours": "$5 a $6"}  # fmt: skip
+    with timebank.open(db) as tb:
+        page = tb.report_html(ledger, words=words)
+    drawn = re.findall(r"<text[^>]*>([^<]*)</text>", page)
+    assert "oriau $\\frac$" in drawn
+    assert "$5 a $6" in drawn
+
+
 def test_words_are_for_the_html_page_only(db: str, ledger: str, tmp_path: Path) -> None:
     words = tmp_path / "words.json"
     words.write_text(json.dumps(dict(timebank.REPORT_WORDS)), encoding="utf-8")

@@ -60,14 +60,17 @@ def render_html(
          "text": _figure_text(data[name])}
         for name in _FIGURES
     ]  # fmt: skip
+    # matplotlib reads text between two $ as mathematics (TeX): a word of a
+    # translation is drawn as written, its $ a dollar sign
+    drawn = {key: text.replace("$", r"\$") for key, text in words.items()}
     with mpl.rc_context(
         {"svg.fonttype": "none", "font.family": "sans-serif", "font.size": 10,
          "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "timebank"}
     ):  # fmt: skip
         charts = {
-            "by_month": _svg(_by_month(report, words), "chart-by-month"),
-            "by_category": _svg(_by_category(report, words), "chart-by-category"),
-            "members": _svg(_members(report, words), "chart-members"),
+            "by_month": _svg(_by_month(report, drawn), "chart-by-month"),
+            "by_category": _svg(_by_category(report, drawn), "chart-by-category"),
+            "members": _svg(_members(report, drawn), "chart-members"),
         }
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = environment.from_string(
