@@ -736,6 +736,14 @@ def test_the_english_words_from_report_words_make_the_same_page(
         (lambda w: {**w, "headline": " "}, "headline must be text that is not blank"),
         (lambda w: {**w, "headline": 3}, "headline must be text that is not blank, not 3"),
         (lambda w: {**w, "lang": "Cymraeg!"}, "lang must be a language tag"),
+        (
+            lambda w: {**w, "axis_members": "aelodau\x00"},
+            "axis_members holds the control character U+0000",
+        ),
+        (
+            lambda w: {**w, "footnote": "\x1b[31m{banks} {end}"},
+            "footnote holds the control character U+001B",
+        ),
         (lambda w: [w], "words must be a mapping"),
     ],
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
@@ -134,9 +135,10 @@ def _placeholders(text: str) -> set[str]:
 
 def check_words(words: object) -> dict[str, str]:
     """``words`` if it is a whole translation of :data:`REPORT_WORDS`: the
-    same keys, each a text that is not blank, with the same placeholders,
-    and ``lang`` a language tag; else :class:`InvalidInput` (``field``
-    ``words``) naming every problem."""
+    same keys, each a text that is not blank and holds no control character
+    (a NUL, an escape: no page may hold them; tabs and line breaks are
+    white space), with the same placeholders, and ``lang`` a language tag;
+    else :class:`InvalidInput` (``field`` ``words``) naming every problem."""
     if not isinstance(words, Mapping):
         raise InvalidInput(
             f"words must be a mapping of the report's words, as REPORT_WORDS is, not"
@@ -156,6 +158,11 @@ def check_words(words: object) -> dict[str, str]:
             continue
         if not isinstance(text, str) or not text.strip():
             problems.append(f"{key} must be text that is not blank, not {text!r}")
+            continue
+        control = next((c for c in text if unicodedata.category(c) == "Cc" and c not in "\t\n\r"),
+                       None)  # fmt: skip
+        if control is not None:
+            problems.append(f"{key} holds the control character U+{ord(control):04X}")
             continue
         try:
             given = _placeholders(text)
