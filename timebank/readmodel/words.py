@@ -134,7 +134,7 @@ def _placeholders(text: str) -> set[str]:
 
 
 def check_words(words: object) -> dict[str, str]:
-    """``words`` if it is a whole translation of :data:`REPORT_WORDS`: the
+    """A copy of ``words`` if it is a whole translation of :data:`REPORT_WORDS`: the
     same keys, each a text that is not blank and holds no control character
     (a NUL, an escape: no page may hold them; tabs and line breaks are
     white space), with the same placeholders, and ``lang`` a language tag;
@@ -153,9 +153,9 @@ def check_words(words: object) -> dict[str, str]:
     if unknown:
         problems.append(f"not a word of the report: {', '.join(unknown)}")
     for key, english in REPORT_WORDS.items():
-        text = words.get(key)
         if key not in words:
-            continue
+            continue  # said above
+        text = words[key]
         if not isinstance(text, str) or not text.strip():
             problems.append(f"{key} must be text that is not blank, not {text!r}")
             continue
