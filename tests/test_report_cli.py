@@ -807,6 +807,20 @@ def test_a_word_with_dollar_signs_is_drawn_as_written(db: str, ledger: str) -> N
     assert "$5 a $6" in drawn
 
 
+def test_a_word_is_text_on_the_page_never_markup(db: str, ledger: str) -> None:
+    """An app may take a translation from its users: a word holding markup
+    is shown as written, in the page and in a chart, never run."""
+    words = {**timebank.REPORT_WORDS, "headline": "<b>Prif</b>",
+             "period": "<i>{start}</i> {end}", "axis_members": "<script>alert(1)</script>"}  # fmt: skip
+    with timebank.open(db) as tb:
+        page = tb.report_html(ledger, words=words)
+    assert "<script" not in page
+    assert "<b>" not in page
+    assert "<i>" not in page
+    assert "<h2>&lt;b&gt;Prif&lt;/b&gt;</h2>" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # the chart's label
+
+
 def test_words_are_for_the_html_page_only(db: str, ledger: str, tmp_path: Path) -> None:
     words = tmp_path / "words.json"
     words.write_text(json.dumps(dict(timebank.REPORT_WORDS)), encoding="utf-8")
