@@ -565,6 +565,31 @@ def test_the_runs_beside_ci_work_in_a_copy_that_shares_only_the_fetched_tools(
     assert (tree / ".cache").resolve() == (source / ".cache").resolve()
 
 
+def test_the_copy_leaves_out_everything_git_ignores(tmp_path: Path) -> None:
+    """A file for each line of .gitignore is left out of the copy (but
+    ``.cache/``, which it links): a wheel's ``build/`` was copied, and the
+    newest ruff, in scripts/newest's copy, linted its stale package."""
+    source = tmp_path / "source"
+    (source / "timebank").mkdir(parents=True)
+    (source / "timebank" / "api.py").write_text("kept\n")
+    patterns = [line.strip() for line in (ROOT / ".gitignore").read_text().splitlines()]
+    ignored = []
+    for pattern in filter(None, patterns):
+        if pattern == "/.cache/":
+            continue
+        # a file the pattern matches: *.db as x.db, a directory's as DIR/f
+        name = pattern.lstrip("/").replace("*", "x") + ("f" if pattern.endswith("/") else "")
+        ignored.append(name)
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text("ignored\n")
+    assert {"build/f", "dist/f", "bench/results/f", "x.db", ".coverage"} <= set(ignored)
+
+    tree = _script("_tree.py").copy_tree(tmp_path / "copy", root=source)
+
+    copied = sorted(str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file())
+    assert copied == ["timebank/api.py"]
+
+
 def test_scripts_newest_picks_the_newest_python_that_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
