@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import itertools
 import os
 import re
@@ -357,6 +358,116 @@ def test_every_python_block_in_the_docs_compiles() -> None:
         compile(block, name, "exec")  # a SyntaxError names the page
 
 
+def _documented_callable(path: str, page: str) -> Any:
+    """What a name written in the docs as ``path(...)`` is: ``tb.X`` (and, on
+    the API page, a bare ``X``) a method of an open store, ``timebank.X`` or
+    ``testing.X`` a name of the package; ``None`` for anything else."""
+    import timebank
+    from timebank import testing
+    from timebank.api import Timebank
+
+    head, _, name = path.rpartition(".")
+    if head in ("tb", "") and (head or page == "api.md"):
+        return getattr(Timebank, name, None)
+    owners = {"timebank": timebank, "testing": testing, "timebank.testing": testing}
+    if head == "timebank.importing":
+        from timebank import importing
+
+        owners[head] = importing
+    return getattr(owners[head], name, None) if head in owners else None
+
+
+def _shape(params: str) -> list[tuple[str, str, Any]]:
+    """Each parameter of a written signature: name, kind, default."""
+    function = ast.parse(f"def f({params}): pass").body[0]
+    assert isinstance(function, ast.FunctionDef)
+    a = function.args
+    positional = a.posonlyargs + a.args
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(a.defaults))
+    shape = []
+    for p, d in zip(positional, defaults + list(a.defaults), strict=True):
+        shape.append(
+            (p.arg, "positional", inspect.Parameter.empty if d is None else ast.literal_eval(d))
+        )
+    if a.vararg:
+        shape.append((a.vararg.arg, "*", inspect.Parameter.empty))
+    for p, d in zip(a.kwonlyargs, a.kw_defaults, strict=True):
+        shape.append(
+            (p.arg, "keyword", inspect.Parameter.empty if d is None else ast.literal_eval(d))
+        )
+    if a.kwarg:
+        shape.append((a.kwarg.arg, "**", inspect.Parameter.empty))
+    return shape
+
+
+def _real_shape(function: Any) -> list[tuple[str, str, Any]]:
+    kinds = {
+        inspect.Parameter.POSITIONAL_ONLY: "positional",
+        inspect.Parameter.POSITIONAL_OR_KEYWORD: "positional",
+        inspect.Parameter.VAR_POSITIONAL: "*",
+        inspect.Parameter.KEYWORD_ONLY: "keyword",
+        inspect.Parameter.VAR_KEYWORD: "**",
+    }
+    parameters = inspect.signature(function).parameters.values()
+    return [(p.name, kinds[p.kind], p.default) for p in parameters if p.name != "self"]
+
+
+def _not_taken(page: str, path: str, function: Any, keywords: list[str]) -> list[str]:
+    real = _real_shape(function)
+    if any(kind == "**" for _, kind, _ in real):
+        return []
+    names = {name for name, _, _ in real}
+    return [f"{page}: {path}(... {k}=) is not a parameter" for k in keywords if k not in names]
+
+
+def test_the_signatures_the_docs_write_out_are_the_functions_own() -> None:
+    """The API page is an embedder's reference: every signature it writes
+    (``record_exchange(bank, provider, ...)``), and every one on another page
+    that marks its keyword-only parameters with ``*``, is the method's own:
+    names, order, keyword-only marker and defaults. One cut short with
+    ``...`` begins as the method does. A keyword written in any call the docs
+    show (``tb.report(..., by_area=True)``) is one the method takes."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    signatures = keywords = 0
+    wrong = []
+    for page in pages:
+        for m in re.finditer(r"`((?:[a-z_]+\.)*[a-z_]+)\(([^`]*)\)", page.read_text()):
+            path, params = m.group(1), " ".join(m.group(2).split())
+            function = _documented_callable(path, page.name)
+            if function is None or not callable(function):
+                continue
+            real = _real_shape(function)
+            short = params.endswith("...")
+            try:
+                written = _shape(params.removesuffix("...").rstrip(", ") if short else params)
+            except (SyntaxError, ValueError):
+                written = None  # a call whose arguments are not a signature
+            is_signature = (
+                written is not None and params and (page.name == "api.md" or "*" in params)
+            )
+            if is_signature:
+                signatures += 1
+                if (real[: len(written)] if short else real) != written:
+                    wrong.append(f"{page.name}: {path}({params}) is not {path}{real}")
+                continue
+            written_keywords = re.findall(r"(?<![=!<>])\b([a-z_]+)=(?!=)", params)
+            keywords += len(written_keywords)
+            wrong += _not_taken(page.name, path, function, written_keywords)
+        for block in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S):
+            for node in ast.walk(ast.parse(block)):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                    path = f"{ast.unparse(node.func.value)}.{node.func.attr}"
+                    function = _documented_callable(path, page.name)
+                    if function is None or not callable(function):
+                        continue
+                    written_keywords = [k.arg for k in node.keywords if k.arg is not None]
+                    keywords += len(written_keywords)
+                    wrong += _not_taken(page.name, path, function, written_keywords)
+    assert wrong == []
+    assert signatures > 60, signatures
+    assert keywords > 10, keywords
+
+
 def test_every_link_between_the_pages_reaches_its_file_and_heading() -> None:
     """A relative link in the README, the changelog or a docs page names a
     file that exists and, after ``#``, a heading of it (as GitHub makes a
@@ -412,8 +523,6 @@ def test_the_api_page_reads_a_long_statement_a_page_at_a_time() -> None:
 def test_the_public_api_has_docstrings() -> None:
     """Every public method of Timebank, and every name timebank and
     timebank.testing export, says what it does."""
-    import inspect
-
     import timebank
     from timebank import testing
 
