@@ -114,6 +114,30 @@ def test_every_error_its_code_and_its_ids_are_in_the_errors_table() -> None:
             assert raised[name] <= set(re.findall(r"`([a-z_]+)`", heading)), name
 
 
+def test_an_error_that_refuses_a_value_always_carries_it() -> None:
+    """``InvalidAmount``, ``InvalidDate`` and ``InvalidId`` carry the value
+    they refuse as ``value`` (``InvalidId`` also ``what`` it is) wherever the
+    package raises them, so an app can show a person which of their values
+    was wrong without reading the message. The errors table's "each set only
+    where it applies" is not for these: a value always applies."""
+    needed = {"InvalidAmount": {"value"}, "InvalidDate": {"value"}, "InvalidId": {"value", "what"}}
+    raises, lacking = 0, []
+    for path in sorted((ROOT / "timebank").rglob("*.py")):
+        for call in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(call, ast.Call):
+                continue
+            func = call.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name in needed:
+                raises += 1
+                passed = {k.arg for k in call.keywords}
+                if not needed[name] <= passed:
+                    where = f"{path.relative_to(ROOT)}:{call.lineno}"
+                    lacking.append(f"{where}: {name} without {needed[name] - passed}")
+    assert lacking == []
+    assert raises > 20, raises
+
+
 @pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.py")), ids=lambda p: p.name)
 def test_examples_run(example: Path, tmp_path: Path) -> None:
     result = subprocess.run(

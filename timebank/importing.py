@@ -634,18 +634,23 @@ def _day_parser(date_format: str | None) -> Callable[[str], date]:
                 day = datetime.strptime(value, date_format).date()  # noqa: DTZ007 - a date only
         except NoSuchDay as e:
             reason = e.reason if e.reason is TOO_EARLY else f"no such day: {e.reason}"
-            raise errors.InvalidDate(reason) from None
+            raise errors.InvalidDate(reason, value=text) from None
         except ValueError as e:
             if date_format is None:
-                raise errors.InvalidDate(f"not a date in the form {_ISO_FORM}") from None
+                raise errors.InvalidDate(
+                    f"not a date in the form {_ISO_FORM}", value=text
+                ) from None
             if _calendar_lacks(e):
                 raise errors.InvalidDate(
                     f"no such day in the calendar, though in the form {date_format!r}"
-                    " (a day past its month's end?)"
+                    " (a day past its month's end?)",
+                    value=text,
                 ) from None
-            raise errors.InvalidDate(f"not a date in the form {date_format!r}") from None
+            raise errors.InvalidDate(
+                f"not a date in the form {date_format!r}", value=text
+            ) from None
         if day < EARLIEST_DAY:
-            raise errors.InvalidDate(TOO_EARLY)
+            raise errors.InvalidDate(TOO_EARLY, value=text)
         return day
 
     return parse
