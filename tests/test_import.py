@@ -598,6 +598,31 @@ def test_a_bank_no_store_holds_is_refused_naming_how_to_create_it(
     assert _state(riverside) == before
 
 
+def test_create_banks_opens_every_bank_up_a_path(tb: timebank.Timebank) -> None:
+    """A member of ``t/hub/street`` in a store without ``t`` opens ``t``, then
+    ``t/hub``, then ``t/hub/street``, each inside the one before and on the
+    earliest day a row needs it; an entry between cousins of the new tree
+    goes through their clearing accounts."""
+    rows = [{"member_id": m, "kind": "individual", "bank": b, "joined_on": d}
+            for m, b, d in (("s1", "t/hub/street", "2026-02-03"), ("o1", "t/other", "2026-02-01"),
+                            ("s2", "t/hub/street", "2026-02-02"))]  # fmt: skip
+    tb.import_members(rows, actor=ACTOR, create_banks=True)
+    opened = {b.bank: (b.parent, b.opened_on) for b in tb.banks()}
+    assert opened == {
+        "t": (None, date(2026, 2, 1)),
+        "t/hub": ("t", date(2026, 2, 2)),
+        "t/hub/street": ("t/hub", date(2026, 2, 2)),
+        "t/other": ("t", date(2026, 2, 1)),
+    }
+    entries = [{"entry_id": "x", "occurred_on": "2026-02-04", "kind": "exchange",
+                "provider": "s1", "receiver": "o1", "hours": "2", "bank": "t/hub/street",
+                "receiver_bank": "t/other"}]  # fmt: skip
+    tb.import_entries(entries, actor=ACTOR)
+    assert tb.balance("t/hub/street", "@clearing:t/other") == -120
+    assert tb.balance("t/other", "@clearing:t/hub/street") == 120
+    tb.check_invariants()
+
+
 @pytest.mark.parametrize("option", ["create_banks", "dry_run", "strict"])
 def test_an_import_option_given_as_text_is_refused_and_nothing_is_written(
     riverside: timebank.Timebank, tmp_path: Path, option: str

@@ -34,8 +34,9 @@ from .conftest import TODAY, open_store, snapshot_state, without_change
 
 #: At least 500 examples per backend in CI; TIMEBANK_STATE_EXAMPLES overrides.
 EXAMPLES = int(os.environ.get("TIMEBANK_STATE_EXAMPLES", "500"))
-#: Two trees: "north" with its mini bank "north/hub", and "south".
-BANKS = ["north", "north/hub", "south"]
+#: Two trees: "north" with its mini bank "north/hub" and that one's
+#: "north/hub/street" (roles, policies and trees more than one level down), and "south".
+BANKS = ["north", "north/hub", "south", "north/hub/street"]
 MEMBERS = ["m0", "m1", "m2", "m3", "o0"]
 #: "c" opens the banks (their admin), "k" is a coordinator where granted, m0
 #: and m3 are members acting for themselves.
@@ -358,6 +359,7 @@ class LedgerMachine(RuleBasedStateMachine):
             inherited = Policy() if parent is None else self.banks[parent].policy
             self.banks[bank] = ModelBank(policy or inherited, roles={actor: "admin"})
             assert info.policy == self.banks[bank].policy
+            event(f"opened a bank {bank.count('/') + 1} levels deep")  # in the statistics
 
     @precondition(lambda self: self.banks)
     @rule(data=st.data(), user=st.sampled_from(["k", "m3"]), actor=st.sampled_from("ck"))

@@ -15,8 +15,11 @@ from timebank.domain.values import (
     _RULES,
     MINUTES_ABS_MAX,
     format_hours,
+    parent_bank,
     parse_date,
     parse_minutes,
+    root_bank,
+    validate_account_id,
     validate_bank_id,
     validate_category,
     validate_entry_id,
@@ -205,6 +208,23 @@ def test_member_ids_that_could_hold_personal_data_or_break_things_are_refused(ba
     assert "would do" not in str(raised.value)  # an opaque id: never a guess at another
 
 
+def test_a_bank_path_names_its_parent_and_its_root() -> None:
+    assert [parent_bank(b) for b in ("t", "t/a", "t/a/b", "t/a/b/c")] == [None, "t", "t/a", "t/a/b"]
+    assert {root_bank(b) for b in ("t", "t/a", "t/a/b", "t/a/b/c")} == {"t"}
+
+
+def test_account_ids() -> None:
+    """A bank's account: a member, its pot, its opening-balance account, or
+    its clearing account with another bank of the tree."""
+    for good in ("m-1", "@pot", "@opening", "@clearing:thurrock/tilbury-hub"):
+        assert validate_account_id(good) == good
+    for bad in ("@clearing:Thurrock", "@clearing:", "@bank", "Ann Smith", None, 7):
+        with pytest.raises(InvalidId) as raised:
+            validate_account_id(bad)
+        assert (raised.value.value, raised.value.what) == (bad, "account")
+        assert str(raised.value) == f"invalid account: {bad!r} ({_RULES['account']})"
+
+
 def test_bank_entry_and_category_ids() -> None:
     assert validate_bank_id("thurrock/tilbury-hub") == "thurrock/tilbury-hub"
     assert validate_entry_id("import:2015:row-7") == "import:2015:row-7"
@@ -268,6 +288,20 @@ def test_profile_text_that_breaks_files_and_screens_is_refused(bad: object) -> N
     with pytest.raises(InvalidInput, match="display_name") as raised:
         validate_profile_text(bad, "display_name")
     assert raised.value.field == "display_name"
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [(7, "display_name must be text, not int"),
+     (None, "display_name must be text, not NoneType"),
+     ("a" * 255, "display_name is 255 characters; at most 254"),
+     ("a" * 1255, "display_name is 1,255 characters; at most 254"),
+     ("Bo\x00b", "display_name holds the control character U+0000")],
+)  # fmt: skip
+def test_refused_profile_text_is_told_why(bad: object, message: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        validate_profile_text(bad, "display_name")
+    assert str(raised.value) == message
 
 
 @pytest.mark.parametrize(

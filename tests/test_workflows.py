@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 
@@ -335,6 +336,59 @@ def test_inter_bank_entries_survive_a_reopen(
         again.check_invariants()
     finally:
         again.close()
+
+
+def test_a_tree_four_levels_deep(tb: timebank.Timebank, bank: str) -> None:
+    """Mini banks inside mini banks, as deep as bank ids go (four levels): a
+    policy is copied from the bank's own parent, a role holds in every bank
+    below the one it was granted in and nowhere else, cousins and a bank and
+    its grandchild exchange through clearing accounts, proposals show on both
+    sides, and a roll-up takes in every level below and nothing beside."""
+    hub, street, corner, other = (f"{bank}/hub", f"{bank}/hub/street",
+                                  f"{bank}/hub/street/corner", f"{bank}/other")  # fmt: skip
+    tb.create_bank(hub, name="Hub", actor=ACTOR, opened_on="2026-01-01")
+    hub_policy = Policy(entry_minutes_max=300, pending_expiry_days=7)
+    tb.set_policy(hub, hub_policy, actor=ACTOR)
+    for mini in (street, corner, other):
+        tb.create_bank(mini, name=mini, actor=ACTOR, opened_on="2026-01-01")
+    with pytest.raises(errors.InvalidId):
+        tb.create_bank(f"{corner}/door", name="Door", actor=ACTOR)
+    assert tb.policy(street) == tb.policy(corner) == hub_policy
+    assert tb.policy(other) == tb.policy(bank) != hub_policy
+    assert [tb.bank(b).parent for b in (hub, street, corner, other)] == [bank, hub, street, bank]
+
+    tb.grant_role(bank, "co", "coordinator", actor=ACTOR)
+    tb.grant_role(hub, "hubco", "coordinator", actor=ACTOR)
+    assert [tb.role(b, "co") for b in (bank, hub, street, corner, other)] == [Role.COORDINATOR] * 5
+    assert [tb.role(b, "hubco") for b in (bank, hub, street, corner, other)] == [
+        None, Role.COORDINATOR, Role.COORDINATOR, Role.COORDINATOR, None,
+    ]  # fmt: skip
+    for mini, members in ((hub, ["h1"]), (street, ["s1", "s2"]), (corner, ["c1"]),
+                          (other, ["o1"])):  # fmt: skip
+        for member in members:
+            tb.join(mini, member, kind="individual", actor="co", joined_on="2026-01-02")
+    refused(tb, errors.NotPermitted, lambda: tb.record_exchange(
+        other, "o1", "ann", "1", actor="hubco", receiver_bank=bank))  # fmt: skip
+
+    tb.record_exchange(corner, "c1", "s1", "1", actor="hubco", receiver_bank=street)
+    tb.record_exchange(street, "s2", "o1", "2", actor="co", receiver_bank=other)  # cousins
+    tb.record_exchange(corner, "c1", "ann", "3", actor="co", receiver_bank=bank)  # 3 levels up
+    proposed = tb.propose(other, "exchange", "o1", "c1", "0:30", actor="o1", receiver_bank=corner)
+    assert [p.entry_id for p in tb.pending(corner)] == [proposed.entry_id]
+    assert [p.entry_id for p in tb.pending(other)] == [proposed.entry_id]
+    tb.confirm(proposed.entry_id, actor="c1")
+
+    tb.check_invariants()  # every bank sums to zero, every pair of clearing accounts cancels
+    assert balances(tb)[(corner, "@clearing:" + bank)] == -180
+    assert balances(tb)[(bank, "@clearing:" + corner)] == 180
+    assert tb.balance(corner, "c1") == 4 * 60 - 30
+    rolled = tb.figures(hub, rollup=True)
+    assert rolled.banks == (hub, street, corner)
+    assert (rolled.exchanges, rolled.exchanged_minutes) == (4, 6 * 60 + 30)
+    assert tb.figures(bank, rollup=True).banks == (bank, hub, street, corner, other)
+    report = tb.report(street, start="2026-01-01", end=TODAY, rollup=True)
+    assert report.banks == (street, corner)
+    assert (report.transactions, report.hours_exchanged) == (4, Decimal("6.5"))
 
 
 def test_commands_that_change_nothing_save_nothing(tb: timebank.Timebank, bank: str) -> None:
