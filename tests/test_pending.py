@@ -198,6 +198,28 @@ def test_declining_withdrawing_and_refusing(
     refused(tb, errors.PendingEntryNotFound, lambda: tb.approve("p2", actor="co"))
 
 
+def test_only_a_guardian_or_a_coordinator_confirms_for_the_member_it_waits_for(
+    tb: timebank.Timebank, coordinated: str
+) -> None:
+    """A proposal waits for bob's say-so: ann, who proposed it and gains by
+    it, may not give it in bob's name, nor may another member; bob's
+    guardian may, and so may a coordinator (``act_on_behalf``)."""
+    bank = coordinated
+    tb.join(bank, "gus", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    tb.appoint_guardian(bank, "bob", "gus", actor="co")
+    for n in range(2):
+        tb.propose(bank, "exchange", "ann", "bob", "1", actor="ann", entry_id=f"c{n}")
+    for actor in ("ann", "cat", "gus-not"):
+        error = refused(tb, errors.NotPermitted,
+                        lambda a=actor: tb.confirm("c0", actor=a, on_behalf_of="bob"))  # fmt: skip
+        assert (error.actor, error.action) == (actor, "act_on_behalf")
+    refused(tb, errors.NotPermitted, lambda: tb.confirm("c0", actor="gus", on_behalf_of="ann"))
+    assert tb.confirm("c0", actor="gus", on_behalf_of="bob").entry_id == "c0"  # it took effect
+    assert tb.confirm("c1", actor="co", on_behalf_of="bob").entry_id == "c1"
+    assert tb.balance(bank, "ann") == 120
+    assert tb.balance(bank, "bob") == -120
+
+
 def test_a_guardian_declines_for_the_member_it_waits_for(
     tb: timebank.Timebank, coordinated: str
 ) -> None:
