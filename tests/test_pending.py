@@ -68,6 +68,35 @@ def test_the_receiver_may_propose_and_the_provider_confirms(
     assert tb.balance(coordinated, "ann") == 60
 
 
+def test_the_receiver_of_a_pot_exchange_may_propose_it_and_the_provider_confirms(
+    tb: timebank.Timebank, coordinated: str
+) -> None:
+    """bob, helped at the pot's cost, proposes it; ann, who helped, confirms,
+    and a coordinator approves (the pot pays). bob may not confirm his own."""
+    tb.donate(coordinated, "org", "3", actor="co")
+    pending = tb.propose(coordinated, "pot_exchange", "ann", "bob", "1", actor="bob",
+                         entry_id="p1")  # fmt: skip
+    assert (pending.confirmer, pending.awaiting, pending.needs_approval) == (
+        "ann", "confirmation", True,
+    )  # fmt: skip
+    refused(tb, errors.NotPermitted, lambda: tb.confirm("p1", actor="bob"))
+    assert tb.confirm("p1", actor="ann").awaiting == "approval"  # type: ignore[union-attr]
+
+
+def test_an_entry_of_exactly_the_threshold_needs_no_approval(
+    tb: timebank.Timebank, coordinated: str
+) -> None:
+    """The threshold (5 hours here) is the most that takes effect when the
+    other party confirms; a minute more waits for a coordinator."""
+    at = tb.propose(coordinated, "exchange", "ann", "bob", "5", actor="ann", entry_id="at")
+    over = tb.propose(coordinated, "exchange", "ann", "bob", "5:01", actor="ann", entry_id="over")
+    assert (at.needs_approval, over.needs_approval) == (False, True)
+    assert isinstance(tb.confirm("at", actor="bob"), timebank.RecordedEntry)
+    assert isinstance(tb.confirm("over", actor="bob"), timebank.PendingEntry)
+    gift = tb.propose(coordinated, "gift", "ann", "bob", "1", actor="ann", entry_id="gift")
+    assert (gift.awaiting, gift.needs_approval) == ("approval", True)  # whatever its size
+
+
 def test_above_the_threshold_a_confirmed_entry_waits_for_approval(
     tb: timebank.Timebank, coordinated: str
 ) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from timebank.domain.errors import InvalidPolicy
-from timebank.domain.policy import BalanceLimits, LimitMode, Policy
+from timebank.domain.policy import (
+    PENDING_EXPIRY_DAYS_MAX,
+    BalanceLimits,
+    LeaveRule,
+    LimitMode,
+    Policy,
+)
+from timebank.domain.values import MINUTES_ABS_MAX
 
 
 def test_defaults_are_24_hours_per_entry_pot_at_zero_and_refuse() -> None:
@@ -48,3 +55,50 @@ def test_a_change_breaks_a_limit_only_when_it_moves_further_out() -> None:
     assert limits.breach(-700, 50) is None
     assert limits.breach(-700, -1) == -600
     assert BalanceLimits().breach(0, -(10**9)) is None
+
+
+def test_the_edges_of_each_setting() -> None:
+    """The smallest and largest value each setting takes, and the first it
+    does not."""
+    assert BalanceLimits(0, 0) == BalanceLimits(lowest_minutes=0, highest_minutes=0)
+    assert BalanceLimits(-MINUTES_ABS_MAX, MINUTES_ABS_MAX).lowest_minutes == -MINUTES_ABS_MAX
+    for lowest, highest in ((1, None), (None, -1), (-MINUTES_ABS_MAX - 1, None), (-1.5, None),
+                            (None, "60"), (True, None)):  # fmt: skip
+        with pytest.raises(InvalidPolicy):
+            BalanceLimits(lowest, highest)  # type: ignore[arg-type]
+    for setting in ("entry_minutes_max", "opening_balance_minutes_max",
+                    "approval_threshold_minutes"):  # fmt: skip
+        for good in (1, MINUTES_ABS_MAX):
+            assert getattr(Policy(**{setting: good}), setting) == good  # type: ignore[arg-type]
+        for bad in (0, MINUTES_ABS_MAX + 1, 1.5, "60"):
+            with pytest.raises(InvalidPolicy, match=setting):
+                Policy(**{setting: bad})  # type: ignore[arg-type]
+    for days in (1, PENDING_EXPIRY_DAYS_MAX):
+        assert Policy(pending_expiry_days=days).pending_expiry_days == days
+    for days in (0, PENDING_EXPIRY_DAYS_MAX + 1, "7", 7.0):
+        with pytest.raises(InvalidPolicy, match="pending_expiry_days") as raised:
+            Policy(pending_expiry_days=days)  # type: ignore[arg-type]
+        assert raised.value.value == days
+
+
+def test_no_change_breaks_a_limit_it_does_not_move_past() -> None:
+    """A 0-minute line (the person a pot-funded exchange helped) breaks no
+    limit, however far out the balance already is."""
+    limits = BalanceLimits(-60, 60)
+    assert limits.breach(-120, 0) is None
+    assert limits.breach(120, 0) is None
+    assert limits.breach(60, 0) is None
+
+
+def test_a_policy_stored_before_a_setting_existed_reads_with_its_default() -> None:
+    """Events are never rewritten: a policy an earlier release stored lacks
+    the settings added since, and each takes its default."""
+    stored = Policy().to_dict()
+    for added in ("on_leave", "clearing", "permissions", "pending_expiry_days",
+                  "approval_threshold_minutes"):  # fmt: skip
+        older = {k: v for k, v in stored.items() if k != added}
+        assert Policy.from_dict(older) == Policy(), added
+    changed = Policy(on_leave=LeaveRule.DONATE, pending_expiry_days=7)
+    assert Policy.from_dict(changed.to_dict()) == changed
+    with pytest.raises(InvalidPolicy, match=r"unknown settings in a policy: \['fly'\]"):
+        Policy.from_dict({**stored, "fly": True})
