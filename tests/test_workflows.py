@@ -50,29 +50,59 @@ def test_roles_come_from_grants_parents_and_active_membership(
     assert tb.role(tree, "co") is None
 
 
+R = "riverside"
+NEEDS_CO = "that needs the coordinator role, they have the member role"
+
+
 @pytest.mark.parametrize(
-    ("actor", "command"),
+    ("actor", "command", "ids", "why"),
     [
-        ("ann", lambda tb: tb.join("riverside", "zed", kind="individual", actor="ann")),
-        ("ann", lambda tb: tb.record_exchange("riverside", "ann", "bob", "1", actor="ann")),
-        ("ann", lambda tb: tb.suspend("riverside", "bob", actor="ann")),
-        ("co", lambda tb: tb.set_policy("riverside", Policy(entry_minutes_max=60), actor="co")),
-        ("co", lambda tb: tb.grant_role("riverside", "ann", "coordinator", actor="co")),
-        ("co", lambda tb: tb.create_bank("riverside/x", name="X", actor="co")),
-        ("nobody", lambda tb: tb.erase_member("ann", actor="nobody")),
-        ("bob", lambda tb: tb.set_profile("ann", timebank.Profile("A"), actor="bob")),
-        ("bob", lambda tb: tb.donate("riverside", "ann", "1", actor="bob")),
-        ("bob", lambda tb: tb.leave("riverside", "ann", actor="bob")),
-        ("dan", lambda tb: tb.gift("riverside", "ann", "bob", "1", actor="dan")),
+        ("ann", lambda tb: tb.join(R, "zed", kind="individual", actor="ann"),
+         ("manage_members", R, "member"), f"add members in bank {R!r}: {NEEDS_CO}"),
+        ("ann", lambda tb: tb.record_exchange(R, "ann", "bob", "1", actor="ann"),
+         ("record", R, "member"), f"record entries for others in bank {R!r}: {NEEDS_CO}"),
+        ("ann", lambda tb: tb.suspend(R, "bob", actor="ann"),
+         ("manage_members", R, "member"), f"suspend members in bank {R!r}: {NEEDS_CO}"),
+        ("co", lambda tb: tb.set_policy(R, Policy(entry_minutes_max=60), actor="co"),
+         ("manage_bank", R, "coordinator"), f"change the policy in bank {R!r}: that needs"
+         " the admin role, they have the coordinator role"),
+        ("co", lambda tb: tb.grant_role(R, "ann", "coordinator", actor="co"),
+         ("manage_bank", R, "coordinator"), f"grant roles in bank {R!r}: that needs"
+         " the admin role, they have the coordinator role"),
+        ("co", lambda tb: tb.create_bank(f"{R}/x", name="X", actor="co"),
+         ("manage_bank", R, "coordinator"), f"open mini time banks in bank {R!r}: that needs"
+         " the admin role, they have the coordinator role"),
+        ("nobody", lambda tb: tb.erase_member("ann", actor="nobody"),
+         ("manage_members", None, None), "manage member 'ann': that needs the"
+         " manage_members permission in one of their banks"),
+        ("bob", lambda tb: tb.set_profile("ann", timebank.Profile("A"), actor="bob"),
+         ("manage_members", None, None), "manage member 'ann': that needs the"
+         " manage_members permission in one of their banks"),
+        ("bob", lambda tb: tb.donate(R, "ann", "1", actor="bob"),
+         ("record", R, "member"), f"record entries for others in bank {R!r}: {NEEDS_CO}"),
+        ("bob", lambda tb: tb.leave(R, "ann", actor="bob"),
+         ("act_on_behalf", R, "member"), f"act on behalf of 'ann' in bank {R!r}: {NEEDS_CO}"),
+        ("dan", lambda tb: tb.gift(R, "ann", "bob", "1", actor="dan"),
+         ("record", R, None), f"record entries for others in bank {R!r}: that needs"
+         " the coordinator role, they have no role"),
     ],
-)
+)  # fmt: skip
 def test_refusals_name_the_actor_action_and_role(
-    tb: timebank.Timebank, tree: str, actor: str, command: Callable[[timebank.Timebank], object]
+    tb: timebank.Timebank,
+    tree: str,
+    actor: str,
+    command: Callable[[timebank.Timebank], object],
+    ids: tuple[str, str | None, str | None],
+    why: str,
 ) -> None:
+    """An app shows or logs who was refused what where, and with which role,
+    from the error's ids (the bank is None where the action is on a person
+    across their banks); the message says the same for people."""
     error = refused(tb, errors.NotPermitted, lambda: command(tb))
     assert isinstance(error, errors.NotPermitted)
     assert error.code == "not_permitted"
-    assert error.actor == actor
+    assert (error.actor, (error.action, error.bank, error.role)) == (actor, ids)
+    assert str(error) == f"{actor!r} may not {why}"
 
 
 def test_reversal_needs_the_reverse_permission(tb: timebank.Timebank, tree: str) -> None:
