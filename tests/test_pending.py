@@ -68,6 +68,32 @@ def test_the_receiver_may_propose_and_the_provider_confirms(
     assert tb.balance(coordinated, "ann") == 60
 
 
+def test_nobody_approves_an_entry_they_take_part_in_or_proposed(
+    tb: timebank.Timebank, coordinated: str
+) -> None:
+    """Four eyes: a coordinator who is a party of an entry above the
+    threshold, or who proposed it for someone, may not approve it; another
+    coordinator may."""
+    bank = coordinated
+    tb.grant_role(bank, "bob", "coordinator", actor=ACTOR)
+    tb.propose(bank, "exchange", "ann", "bob", "6", actor="ann", entry_id="big")
+    tb.confirm("big", actor="bob")
+    tb.propose(bank, "exchange", "cat", "ann", "6", actor="co", on_behalf_of="cat",
+               entry_id="for-cat")  # fmt: skip
+    tb.confirm("for-cat", actor="ann")
+    for approver, entry_id in (("bob", "big"), ("co", "for-cat")):
+        error = refused(tb, errors.NotPermitted, lambda a=approver, e=entry_id: tb.approve(
+            e, actor=a))  # fmt: skip
+        assert (error.actor, error.action, error.bank, error.role) == (
+            approver, "approve", bank, "coordinator",
+        )  # fmt: skip
+        assert str(error) == (
+            f"{approver!r} may not approve entry {entry_id!r}: they take part in it or proposed it"
+        )
+    assert tb.approve("big", actor="co").entry_id == "big"
+    assert tb.approve("for-cat", actor="bob").entry_id == "for-cat"
+
+
 def test_the_receiver_of_a_pot_exchange_may_propose_it_and_the_provider_confirms(
     tb: timebank.Timebank, coordinated: str
 ) -> None:
@@ -146,6 +172,7 @@ def test_members_give_directly_up_to_the_threshold_and_propose_above_it(
     )
     assert isinstance(error, errors.NotPermitted)
     assert str(error).startswith("301 minutes is above the approval threshold of bank ")
+    assert (error.actor, error.action, error.bank, error.role) == ("ann", "record", bank, "member")
     tb.donate(bank, "ann", "5:01", actor="co")  # a coordinator's recording is the approval
 
 
