@@ -2,9 +2,10 @@
 
 After every step: (1) every bank's accounts sum to zero, (2) no balance
 breaks a hard limit, (3) no pot is below zero, (4) the clearing accounts of
-every pair of banks cancel out, (5) balances, statuses, roles, pending
-entries and entries read back from a freshly opened store equal the model's,
-(6) a refused command changed nothing (checked inside each rule).
+every pair of banks cancel out, (5) balances, statuses, roles, guardian
+angels, pending entries and entries read back from a freshly opened store
+equal the model's, (6) a refused command changed nothing (checked inside
+each rule).
 
 The model is written independently of the library: plain dicts and its own
 reading of the rules in docs/concepts.md, docs/membership.md and
@@ -79,6 +80,8 @@ class ModelBank:
     periods: dict[str, list[list[date | None]]] = field(default_factory=dict)
     last_entry: dict[str, date] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)
+    #: member -> their guardian angels in this bank
+    guardians: dict[str, set[str]] = field(default_factory=dict)
 
     def member_error(self, member: str) -> type[Exception] | None:
         if self.kinds.get(member) not in ("individual", "organisation"):
@@ -222,6 +225,23 @@ class LedgerMachine(RuleBasedStateMachine):
             current = parent_of(current)
         return max(ranks)
 
+    def acts_for(self, bank: str, actor: str, member: str) -> bool:
+        """The model's reading of acting on behalf: the member themselves,
+        their guardian angel in that bank, or a coordinator there."""
+        return (
+            actor == member
+            or actor in self.banks[bank].guardians.get(member, set())
+            or self.rank(bank, actor) >= COORDINATOR
+        )
+
+    @staticmethod
+    def party_bank(fields: dict[str, Any], member: str) -> str:
+        """The bank in which ``member`` takes part in an entry (the
+        provider's is the entry's bank; the receiver's, ``receiver_bank``)."""
+        if member == fields["provider"]:
+            return str(fields["bank"])
+        return str(fields["receiver_bank"] or fields["bank"])
+
     def limit_error(
         self, bank: ModelBank, legs: list[tuple[str, int]]
     ) -> tuple[type[Exception] | None, list[str]]:
@@ -329,15 +349,22 @@ class LedgerMachine(RuleBasedStateMachine):
         policy=policies,
         joined=st.lists(st.integers(0, 40), min_size=len(MEMBERS), max_size=len(MEMBERS)),
         with_hub=st.integers(0, 3).map(bool),
+        with_angel=st.booleans(),
     )
-    def open_first_bank(self, policy: Policy, joined: list[int], with_hub: bool) -> None:
+    def open_first_bank(
+        self, policy: Policy, joined: list[int], with_hub: bool, with_angel: bool
+    ) -> None:
         """Most steps should exercise entries: start with one bank and its
-        members, a coordinator, and often its mini bank with some members."""
+        members, a coordinator, often its mini bank with some members, and
+        half the time a guardian angel for m1."""
         self.create_bank(BANKS[0], policy, "c")
         for member, offset in zip(MEMBERS, joined, strict=True):
             self.join(BANKS[0], member, OPENED + timedelta(days=offset), "c")
             self.tb.set_profile(member, timebank.Profile(display_name=member.upper()), actor="c")
         self.grant(BANKS[0], "k", "c")
+        if with_angel:
+            self.tb.appoint_guardian(BANKS[0], "m1", "g", actor="c")
+            self.banks[BANKS[0]].guardians["m1"] = {"g"}
         if with_hub:
             self.create_bank(BANKS[1], None, "c")
             for member in MEMBERS[1:4]:
@@ -393,6 +420,41 @@ class LedgerMachine(RuleBasedStateMachine):
         self.run("revoke_role", expected, lambda: self.tb.revoke_role(bank, user, actor=actor))
         if expected is None:
             del model.roles[user]
+
+    @precondition(lambda self: self.banks)
+    @rule(data=st.data(), member=st.sampled_from(MEMBERS), guardian=st.sampled_from(["g", "m0"]),
+          actor=actors, remove=st.integers(0, 2).map(lambda n: n == 0))  # fmt: skip
+    def appoint_or_remove_guardian(
+        self, data: st.DataObject, member: str, guardian: str, actor: str, remove: bool
+    ) -> None:
+        waiting = sorted(
+            (self.party_bank(p.fields, p.confirmer), p.confirmer)
+            for p in self.pending.values()
+            if p.confirmer
+        )  # often a member a proposal waits for, in the bank where it waits
+        bank = data.draw(st.sampled_from(sorted(self.banks)))
+        bank, member = data.draw(st.sampled_from([(bank, member), *waiting * 2]))
+        model = self.banks[bank]
+        guardians = model.guardians.setdefault(member, set())
+        expected: type[Exception] | None = None
+        if self.rank(bank, actor) < COORDINATOR:
+            expected = errors.NotPermitted
+        elif remove and guardian not in guardians:
+            expected = errors.RoleNotFound
+        elif not remove and model.kinds.get(member) not in ("individual", "organisation"):
+            expected = errors.MemberNotFound
+        elif not remove and guardian == member:
+            expected = errors.InvalidInput
+        if remove:
+            self.run("remove_guardian", expected,
+                     lambda: self.tb.remove_guardian(bank, member, guardian, actor=actor))  # fmt: skip
+        else:
+            self.run("appoint_guardian", expected,
+                     lambda: self.tb.appoint_guardian(bank, member, guardian, actor=actor))  # fmt: skip
+        if expected is None:
+            (guardians.discard if remove else guardians.add)(guardian)
+        if not guardians:
+            del model.guardians[member]
 
     def last_admin_error(self, bank: str, user: str) -> type[Exception] | None:
         """A root bank keeps at least one admin (mini banks have their parents')."""
@@ -723,27 +785,54 @@ class LedgerMachine(RuleBasedStateMachine):
         choices += [settled[1]] * 2 if settled else []  # the actor sends it again
         self.confirm_as(entry_id, data.draw(st.sampled_from(choices)))
 
-    def confirm_as(self, entry_id: str, actor: str) -> None:
+    @precondition(lambda self: any(p.confirmer for p in self.pending.values()))
+    @rule(data=st.data())
+    def confirm_in_the_confirmers_name(self, data: st.DataObject) -> None:
+        """By their guardian angel (most often, where they have one), a
+        coordinator, another member, or the proposer, who may not."""
+        entry_id = data.draw(st.sampled_from(sorted(e for e, p in self.pending.items()
+                                                    if p.confirmer)))  # fmt: skip
+        pending = self.pending[entry_id]
+        confirmer = str(pending.confirmer)
+        home = self.party_bank(pending.fields, confirmer)
+        angels = sorted(self.banks[home].guardians.get(confirmer, ()))
+        actor = data.draw(st.sampled_from([*angels * 4, "g", "k", "m0", pending.proposer]))
+        self.confirm_as(entry_id, actor, on_behalf_of=confirmer)
+
+    def confirm_as(self, entry_id: str, actor: str, on_behalf_of: str | None = None) -> None:
         pending = self.pending.get(entry_id)
         expected: type[Exception] | None = None
+
+        def command() -> Any:
+            return self.tb.confirm(entry_id, actor=actor, on_behalf_of=on_behalf_of)
+
         if self.settled.get(entry_id) == ("confirm", actor) or (
             pending is not None and pending.confirmed_by == actor
         ):
-            self.answered_again("confirm", entry_id, lambda: self.tb.confirm(entry_id, actor=actor))
+            self.answered_again("confirm", entry_id, command)
             return
         if pending is None:
             expected = errors.PendingEntryNotFound
         elif pending.confirmer is None:  # a gift or donation awaits no confirmation
             expected = errors.PendingStateConflict
-        elif actor != pending.confirmer:
+        elif (on_behalf_of or actor) != pending.confirmer:
             expected = errors.NotPermitted
+        elif on_behalf_of is not None and not self.acts_for(
+            self.party_bank(pending.fields, on_behalf_of), actor, on_behalf_of
+        ):
+            expected = errors.NotPermitted  # neither them, their guardian, nor a coordinator
         elif pending.awaiting != "confirmation":
             expected = errors.PendingStateConflict
-        elif not pending.needs_approval:
-            self.takes_effect("confirm", entry_id, actor,
-                              lambda: self.tb.confirm(entry_id, actor=actor))  # fmt: skip
+        if on_behalf_of is not None and pending is not None:
+            angel = actor in self.banks[
+                self.party_bank(pending.fields, on_behalf_of)
+            ].guardians.get(on_behalf_of, ())
+            outcome = "ok" if expected is None else expected.__name__
+            event(f"confirm in another's name{' by their guardian' if angel else ''}: {outcome}")
+        if expected is None and pending is not None and not pending.needs_approval:
+            self.takes_effect("confirm", entry_id, actor, command)
             return
-        result = self.run("confirm", expected, lambda: self.tb.confirm(entry_id, actor=actor))
+        result = self.run("confirm", expected, command)
         if expected is None and pending is not None:
             pending.awaiting = "approval"
             pending.confirmed_by = actor
@@ -949,6 +1038,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 } == model.balances
                 assert {m.member: m.status for m in fresh.members(bank)} == model.status
                 assert dict(fresh.bank(bank).roles) == model.roles
+                for member in MEMBERS:
+                    assert set(fresh.guardians(bank, member)) == model.guardians.get(member, set())
                 home = {p.entry_id for p in fresh.pending(bank) if p.bank == bank}
                 assert home == {e for e, p in self.pending.items() if p.fields["bank"] == bank}
             assert sorted(b.bank for b in fresh.banks()) == sorted(self.banks)
