@@ -744,6 +744,10 @@ def test_the_english_words_from_report_words_make_the_same_page(
             lambda w: {**w, "footnote": "\x1b[31m{banks} {end}"},
             "footnote holds the control character U+001B",
         ),
+        (
+            lambda w: {**w, "headline": "Prif \ud800"},  # JSON's "\\ud800": no UTF-8 file holds it
+            "headline holds half of a surrogate pair, U+D800",
+        ),
         (lambda w: [w], "words must be a mapping"),
     ],
 )

@@ -40,6 +40,7 @@ __all__ = [
     "is_whole",
     "iso_day",
     "jsonable",
+    "not_text",
     "parent_bank",
     "parse_date",
     "parse_minutes",
@@ -398,7 +399,7 @@ def validate_profile_text(value: object, field: str) -> str:
             f"{field} is {len(value):,} characters; at most {PROFILE_TEXT_MAX}", field=field
         )
     for character in value:
-        what = _NOT_TEXT.get(unicodedata.category(character))
+        what = not_text(character)
         if what is None and character in _BIDI_FORMATTING:
             what = "the bidirectional formatting character"
         if what is not None:
@@ -417,6 +418,16 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 #: Unicode categories a profile's text may not hold, as its error names them.
 _NOT_TEXT = {"Cc": "the control character", "Cs": "half of a surrogate pair,"}
+
+
+def not_text(character: str) -> str | None:
+    """What ``character`` is, as an error names it, when no text a file or a
+    page is written from may hold it: a control character (a NUL, an
+    escape, a line break: the caller allows white space it takes) or half
+    of a surrogate pair (no UTF-8 file can hold one); else ``None``."""
+    return _NOT_TEXT.get(unicodedata.category(character))
+
+
 #: The explicit bidirectional embeddings, overrides and isolates (and their
 #: ends), which reorder how the text after them shows.
 _BIDI_FORMATTING = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

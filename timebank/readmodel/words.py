@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 import string
-import unicodedata
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
 from timebank.domain.errors import InvalidInput
+from timebank.domain.values import not_text
 
 __all__ = ["REPORT_WORDS", "check_words"]
 
@@ -137,7 +137,8 @@ def check_words(words: object) -> dict[str, str]:
     """A copy of ``words`` if it is a whole translation of :data:`REPORT_WORDS`: the
     same keys, each a text that is not blank and holds no control character
     (a NUL, an escape: no page may hold them; tabs and line breaks are
-    white space), with the same placeholders, and ``lang`` a language tag;
+    white space) nor half of a surrogate pair (no UTF-8 file can hold
+    one), with the same placeholders, and ``lang`` a language tag;
     else :class:`InvalidInput` (``field`` ``words``) naming every problem."""
     if not isinstance(words, Mapping):
         raise InvalidInput(
@@ -159,10 +160,9 @@ def check_words(words: object) -> dict[str, str]:
         if not isinstance(text, str) or not text.strip():
             problems.append(f"{key} must be text that is not blank, not {text!r}")
             continue
-        control = next((c for c in text if unicodedata.category(c) == "Cc" and c not in "\t\n\r"),
-                       None)  # fmt: skip
-        if control is not None:
-            problems.append(f"{key} holds the control character U+{ord(control):04X}")
+        bad = next((c for c in text if c not in "\t\n\r" and not_text(c)), None)
+        if bad is not None:
+            problems.append(f"{key} holds {not_text(bad)} U+{ord(bad):04X}")
             continue
         try:
             given = _placeholders(text)
