@@ -225,13 +225,19 @@ class LedgerMachine(RuleBasedStateMachine):
             current = parent_of(current)
         return max(ranks)
 
-    def acts_for(self, bank: str, actor: str, member: str) -> bool:
-        """The model's reading of acting on behalf: the member themselves,
-        their guardian angel in that bank, or a coordinator there."""
+    def angels(self, fields: dict[str, Any], member: str) -> set[str]:
+        """``member``'s guardian angels in the bank where they take part in
+        an entry."""
+        return self.banks[self.party_bank(fields, member)].guardians.get(member, set())
+
+    def acts_for(self, fields: dict[str, Any], actor: str, member: str) -> bool:
+        """The model's reading of acting on behalf in an entry: the member
+        themselves, their guardian angel in the bank where they take part,
+        or a coordinator there."""
         return (
             actor == member
-            or actor in self.banks[bank].guardians.get(member, set())
-            or self.rank(bank, actor) >= COORDINATOR
+            or actor in self.angels(fields, member)
+            or self.rank(self.party_bank(fields, member), actor) >= COORDINATOR
         )
 
     @staticmethod
@@ -794,8 +800,7 @@ class LedgerMachine(RuleBasedStateMachine):
                                                     if p.confirmer)))  # fmt: skip
         pending = self.pending[entry_id]
         confirmer = str(pending.confirmer)
-        home = self.party_bank(pending.fields, confirmer)
-        angels = sorted(self.banks[home].guardians.get(confirmer, ()))
+        angels = sorted(self.angels(pending.fields, confirmer))
         actor = data.draw(st.sampled_from([*angels * 4, "g", "k", "m0", pending.proposer]))
         self.confirm_as(entry_id, actor, on_behalf_of=confirmer)
 
@@ -817,16 +822,12 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = errors.PendingStateConflict
         elif (on_behalf_of or actor) != pending.confirmer:
             expected = errors.NotPermitted
-        elif on_behalf_of is not None and not self.acts_for(
-            self.party_bank(pending.fields, on_behalf_of), actor, on_behalf_of
-        ):
+        elif on_behalf_of is not None and not self.acts_for(pending.fields, actor, on_behalf_of):
             expected = errors.NotPermitted  # neither them, their guardian, nor a coordinator
         elif pending.awaiting != "confirmation":
             expected = errors.PendingStateConflict
         if on_behalf_of is not None and pending is not None:
-            angel = actor in self.banks[
-                self.party_bank(pending.fields, on_behalf_of)
-            ].guardians.get(on_behalf_of, ())
+            angel = actor in self.angels(pending.fields, on_behalf_of)
             outcome = "ok" if expected is None else expected.__name__
             event(f"confirm in another's name{' by their guardian' if angel else ''}: {outcome}")
         if expected is None and pending is not None and not pending.needs_approval:
