@@ -301,6 +301,30 @@ def test_a_guardian_declines_for_the_member_it_waits_for(
     assert tb.balance(bank, "bob") == 0
 
 
+def test_a_decline_in_a_members_name_is_judged_as_theirs(
+    tb: timebank.Timebank, coordinated: str
+) -> None:
+    """A coordinator may act for any member, but a decline in the name of
+    someone with no part in the entry would put a false name in the log; in
+    the name of a party who may not decline it (a gift's recipient), it is
+    refused as theirs would be; in the name of the member it waits for, it
+    is theirs."""
+    bank = coordinated
+    tb.propose(bank, "exchange", "ann", "bob", "1", actor="ann", entry_id="d0")
+    tb.propose(bank, "gift", "ann", "bob", "1", actor="ann", entry_id="d1")
+    error = refused(tb, errors.InvalidInput,
+                    lambda: tb.decline("d0", actor="co", on_behalf_of="cat"))  # fmt: skip
+    assert str(error) == "on_behalf_of must name a party of entry 'd0': 'cat'"
+    error = refused(tb, errors.NotPermitted,
+                    lambda: tb.decline("d1", actor="co", on_behalf_of="bob"))  # fmt: skip
+    assert (error.actor, error.action, error.role) == ("bob", "approve", "member")
+    declined = tb.decline("d0", actor="co", on_behalf_of="bob")
+    assert (declined.entry_id, tb.pending(bank)[0].entry_id) == ("d0", "d1")
+    error = refused(tb, errors.EntryNotFound, lambda: tb.entry("d0"))
+    assert str(error).endswith("its proposal was declined by 'co' for 'bob'")
+    assert tb.decline("d1", actor="co").entry_id == "d1"  # in their own name, an approver
+
+
 def test_pending_entries_expire_after_the_policys_days(tmp_path: object) -> None:
     now = [datetime(2026, 6, 15, 12, tzinfo=UTC)]
     tb = timebank.Timebank(MemoryBackend(), clock=lambda: now[0])

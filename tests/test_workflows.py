@@ -176,6 +176,39 @@ def test_a_coordinator_records_on_behalf_of_a_party_only(tb: timebank.Timebank, 
         "riverside", "ann", "bob", "1", actor="co", on_behalf_of="cat"))  # fmt: skip
 
 
+def test_a_reversal_in_a_members_name_names_a_party_of_the_entry_reversed(
+    tb: timebank.Timebank, tree: str
+) -> None:
+    """As recording does: no reversal says it was made for someone who had
+    no part in the entry; the actor acts for the party in the bank where
+    they take part, and needs ``reverse`` themselves."""
+    tb.record_exchange("riverside", "ann", "bob", "1", actor="co", entry_id="x1")
+    error = refused(tb, errors.InvalidInput,
+                    lambda: tb.reverse("x1", actor="co", on_behalf_of="cat"))  # fmt: skip
+    assert str(error) == "on_behalf_of must name a party of entry 'x1': 'cat'"
+    assert error.ids == {"member": "cat"}
+    tb.appoint_guardian("riverside", "ann", "gabe", actor="co")
+    error = refused(tb, errors.NotPermitted,
+                    lambda: tb.reverse("x1", actor="gabe", on_behalf_of="ann"))  # fmt: skip
+    assert (error.actor, error.action) == ("gabe", "reverse")  # a guardian reverses nothing
+    assert tb.reverse("x1", actor="co", on_behalf_of="bob", reversal_id="r1").on_behalf_of == "bob"
+    assert tb.entry("r1").on_behalf_of == "bob"
+    # a group's participants are its parties
+    tb.record_group_exchange("riverside", {"ann": 2}, {"bob": 1, "cat": 1}, actor="co",
+                             entry_id="g1")  # fmt: skip
+    refused(tb, errors.InvalidInput,
+            lambda: tb.reverse("g1", actor="co", on_behalf_of="org"))  # fmt: skip
+    assert tb.reverse("g1", actor="co", on_behalf_of="cat").on_behalf_of == "cat"
+    # between banks: the receiver takes part in the hub, where co may not act for members
+    tb.record_exchange("riverside", "bob", "dan", "1", actor=ACTOR, receiver_bank=tree,
+                       entry_id="i1")  # fmt: skip
+    tb.set_policy(tree, Policy(permissions=Permissions(act_on_behalf="admin")), actor=ACTOR)
+    error = refused(tb, errors.NotPermitted,
+                    lambda: tb.reverse("i1", actor="co", on_behalf_of="dan"))  # fmt: skip
+    assert (error.action, error.bank) == ("act_on_behalf", tree)
+    assert tb.reverse("i1", actor="co", on_behalf_of="bob").reverses == "i1"
+
+
 # --- mini time banks ------------------------------------------------------------------------
 def test_a_mini_bank_copies_its_parents_policy_and_has_its_own_members(
     tb: timebank.Timebank, bank: str

@@ -9,18 +9,37 @@ active member of the bank. The bank's policy names the lowest role each
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from timebank.domain import errors
 from timebank.domain.bank import Awaiting, Bank
-from timebank.domain.entries import NewEntry
+from timebank.domain.entries import Leg, NewEntry
 from timebank.domain.roles import Action, Role, at_least, highest
 from timebank.domain.values import EntryKind, parent_bank
 
-__all__ = ["PROPOSABLE_KINDS", "Access", "Proposal"]
+__all__ = ["PROPOSABLE_KINDS", "Access", "Parties", "Proposal"]
 
 #: What a proposal waits for: (awaiting, confirmer, needs_approval).
 Proposal = tuple[Awaiting, str | None, bool]
+
+
+class Parties(Protocol):
+    """Who takes part in an entry, and where (a :class:`NewEntry` or a
+    :class:`~timebank.domain.entries.RecordedEntry`)."""
+
+    @property
+    def entry_id(self) -> str: ...
+    @property
+    def bank(self) -> str: ...
+    @property
+    def provider(self) -> str | None: ...
+    @property
+    def receiver(self) -> str | None: ...
+    @property
+    def receiver_bank(self) -> str | None: ...
+    @property
+    def participants(self) -> tuple[Leg, ...]: ...
+
 
 #: Kinds a member may propose.
 PROPOSABLE_KINDS = (EntryKind.EXCHANGE, EntryKind.POT_EXCHANGE, EntryKind.GIFT, EntryKind.DONATION)
@@ -84,9 +103,10 @@ class Access:
 
     # --- entries -----------------------------------------------------------------------
     def require_on_behalf(
-        self, ledgers: Sequence[Bank], new: NewEntry, actor: str, on_behalf_of: str | None
+        self, ledgers: Sequence[Bank], new: Parties, actor: str, on_behalf_of: str | None
     ) -> None:
-        """``on_behalf_of`` names a party of the entry that ``actor`` may act for."""
+        """``on_behalf_of`` names a party of the entry ``new`` (one to record,
+        pending, or reversed) that ``actor`` may act for."""
         if on_behalf_of is None:
             return
         ledger = _party_bank(ledgers, new, on_behalf_of)
@@ -200,23 +220,24 @@ class Access:
     def require_decliner(
         self, ledgers: Sequence[Bank], pending: dict[str, Any], actor: str, on_behalf_of: str | None
     ) -> None:
-        """The party it waits for, its proposer, or an approver may decline."""
+        """The party it waits for, its proposer, or an approver may decline;
+        in a member's name (``on_behalf_of``, a party of the entry that
+        ``actor`` may act for), the decline is judged as that member's."""
+        if on_behalf_of is not None:
+            self.require_on_behalf(ledgers, _as_new(ledgers, pending), actor, on_behalf_of)
         acting = on_behalf_of or actor
         proposer = pending["on_behalf_of"] or pending["actor"]
         if acting in (pending["confirmer"], proposer):
-            if on_behalf_of is not None:
-                ledger = _party_bank(ledgers, _as_new(ledgers, pending), on_behalf_of)
-                self.require_acting_for(ledger or ledgers[0], actor, on_behalf_of)
             return
         for ledger in ledgers:
-            self.require(ledger, actor, Action.APPROVE, "decline others' entries")
+            self.require(ledger, acting, Action.APPROVE, "decline others' entries")
 
 
 def _as_new(ledgers: Sequence[Bank], pending: dict[str, Any]) -> NewEntry:
     return ledgers[0].proposed_entry(pending["entry_id"])
 
 
-def _party_bank(ledgers: Sequence[Bank], new: NewEntry, member: str) -> Bank | None:
+def _party_bank(ledgers: Sequence[Bank], new: Parties, member: str) -> Bank | None:
     """The bank in which ``member`` is a party of ``new`` (None if not a party)."""
     by_id = {ledger.bank_id: ledger for ledger in ledgers}
     if any(member == m for m, _ in new.participants):

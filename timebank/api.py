@@ -1117,10 +1117,9 @@ class Timebank(Reporting, Importing):
                     original.bank == home.bank_id, "a reversal is written on its entry's bank"
                 )
                 ledgers = self._ledgers(home, original.receiver_bank)
+                self._access.require_on_behalf(ledgers, original, actor, on_behalf_of)
                 for ledger in ledgers:
                     self._access.require(ledger, actor, Action.REVERSE, "reverse entries")
-                if on_behalf_of is not None:
-                    self._access.require_acting_for(ledgers[0], actor, on_behalf_of)
                 return self._reverse(ledgers, new, original, actor, on_behalf_of)
             ledgers = self._ledgers(home, new.receiver_bank)
             self._access.require_record(ledgers, new, actor, on_behalf_of)
