@@ -62,12 +62,17 @@ class ModelEntry:
 
 @dataclass
 class ModelPending:
-    fields: dict[str, Any]
+    fields: dict[str, Any]  # with "on_behalf_of"
     awaiting: str
     confirmer: str | None
     needs_approval: bool
-    proposer: str
+    actor: str  # who proposed it (for themselves, or for ``on_behalf_of``)
     confirmed_by: str | None = None
+
+    @property
+    def proposer(self) -> str:
+        """Whose proposal it is: the member it was made for, or its actor."""
+        return str(self.fields["on_behalf_of"] or self.actor)
 
 
 @dataclass
@@ -156,13 +161,19 @@ policies = st.builds(
 days = st.integers(min_value=-2, max_value=167).map(lambda n: OPENED + timedelta(days=n))
 actors = st.sampled_from(ACTORS)
 
+#: Whom a command names as ``on_behalf_of``: mostly no one, else a member
+#: (the entry's provider or receiver, or one who may have no part in it).
+behalves = st.sampled_from([None] * 4 + ["provider", "receiver", "m3"])
+#: Whether a guardian angel sends a command made on a member's behalf.
+sometimes = st.integers(0, 2).map(lambda n: n == 0)
+
 ENTRY_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "kind": st.sampled_from(KINDS), "bank": st.sampled_from([BANKS[0]] * 3 + BANKS),
     "provider": st.sampled_from(MEMBERS), "receiver": st.sampled_from(MEMBERS),
     "receiver_bank": st.sampled_from([None] * 4 + BANKS),
     "minutes": st.integers(1, 90) | st.integers(1, 1500), "negative": st.booleans(),
     "day": days, "entry_id": st.sampled_from(ENTRY_IDS), "category": st.sampled_from([None, "diy"]),
-    "actor": actors,
+    "actor": actors, "behalf": behalves, "by_angel": sometimes,
 }  # fmt: skip
 
 
@@ -184,9 +195,10 @@ class LedgerMachine(RuleBasedStateMachine):
         #: entry id -> the call that made a proposal take effect, and its actor
         #: (sent again by that actor, the call is answered with the entry)
         self.settled: dict[str, tuple[str, str]] = {}
-        #: entry id -> who declined the proposal, and the answer they had
-        #: (the id is spent; sent again by them, the call is answered so)
-        self.declined: dict[str, tuple[str, timebank.PendingEntry]] = {}
+        #: entry id -> who declined the proposal, for whom, and the answer
+        #: they had (the id is spent; sent again by them for the same member,
+        #: the call is answered so)
+        self.declined: dict[str, tuple[str, str | None, timebank.PendingEntry]] = {}
 
     def teardown(self) -> None:
         try:
@@ -227,8 +239,43 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def angels(self, fields: dict[str, Any], member: str) -> set[str]:
         """``member``'s guardian angels in the bank where they take part in
-        an entry."""
-        return self.banks[self.party_bank(fields, member)].guardians.get(member, set())
+        an entry (none while that bank is not open)."""
+        bank = self.banks.get(self.party_bank(fields, member))
+        return set() if bank is None else bank.guardians.get(member, set())
+
+    @staticmethod
+    def is_party(fields: dict[str, Any], member: str) -> bool:
+        """Whether ``member`` takes part in an entry: its provider, its
+        receiver, or a participant of a group exchange."""
+        named = (fields["provider"], fields["receiver"])
+        return member in named or any(m == member for m, _ in fields.get("participants", ()))
+
+    def on_behalf(
+        self, fields: dict[str, Any], behalf: str | None, actor: str, by_angel: bool
+    ) -> tuple[str | None, str]:
+        """Whom a command names as ``on_behalf_of`` (``behalf`` drawn as
+        "provider" or "receiver" of the entry, or a member id; m3 where the
+        entry has no such party), and who sends it: ``actor``, or with
+        ``by_angel`` the member's guardian angel ("g", a guardian of no one
+        there, when they have none)."""
+        if behalf is None:
+            return None, actor
+        named = {"provider": fields["provider"], "receiver": fields["receiver"]}
+        member = str(named.get(behalf, behalf) or "m3")
+        if not by_angel:
+            return member, actor
+        angels = self.angels(fields, member) if self.is_party(fields, member) else set()
+        return member, min(angels, default="g")
+
+    def behalf_error(
+        self, fields: dict[str, Any], actor: str, member: str | None
+    ) -> type[Exception] | None:
+        """``on_behalf_of``: a party of the entry, whom the actor acts for."""
+        if member is None:
+            return None
+        if not self.is_party(fields, member):
+            return errors.InvalidInput
+        return None if self.acts_for(fields, actor, member) else errors.NotPermitted
 
     def acts_for(self, fields: dict[str, Any], actor: str, member: str) -> bool:
         """The model's reading of acting on behalf in an entry: the member
@@ -502,19 +549,21 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(**ENTRY_ARGUMENTS)
     def record(self, kind: str, bank: str, provider: str, receiver: str,
                receiver_bank: str | None, minutes: int, negative: bool, day: date,
-               entry_id: str, category: str | None, actor: str) -> None:  # fmt: skip
+               entry_id: str, category: str | None, actor: str, behalf: str | None = None,
+               by_angel: bool = False) -> None:  # fmt: skip
         receiver_or_none = None if kind in ("donation", "opening_balance") else receiver
         if kind == "opening_balance":
-            category, receiver_bank = None, None
+            category, receiver_bank, behalf = None, None, None  # for no one: it has no on_behalf_of
             minutes = -minutes if negative else minutes
         if receiver_bank == bank:
             receiver_bank = None
         fields = {"bank": bank, "receiver_bank": receiver_bank, "kind": kind,
                   "provider": provider, "receiver": receiver_or_none, "category": category,
                   "reverses": None, "minutes": minutes, "occurred_on": day}  # fmt: skip
+        fields["on_behalf_of"], actor = self.on_behalf(fields, behalf, actor, by_angel)
         expected, legs, flags = self.predict_record(fields, entry_id, actor)
         common = {"actor": actor, "occurred_on": day, "category": category, "entry_id": entry_id,
-                  "receiver_bank": receiver_bank}  # fmt: skip
+                  "receiver_bank": receiver_bank, "on_behalf_of": fields["on_behalf_of"]}  # fmt: skip
         call = {
             "exchange": lambda: self.tb.record_exchange(bank, provider, receiver, minutes=minutes, **common),
             "pot_exchange": lambda: self.tb.record_pot_exchange(bank, provider, receiver, minutes=minutes, **common),
@@ -522,12 +571,15 @@ class LedgerMachine(RuleBasedStateMachine):
             "gift": lambda: self.tb.gift(bank, provider, receiver, minutes=minutes, **common),
             "opening_balance": lambda: self.tb.record_opening_balance(bank, provider, minutes=minutes, actor=actor, occurred_on=day, entry_id=entry_id),
         }[kind]  # fmt: skip
-        result = self.run(kind + (" inter-bank" if receiver_bank else ""), expected, call)
+        label = kind + (" inter-bank" if receiver_bank else "")
+        label += "" if fields["on_behalf_of"] is None else " on behalf"
+        result = self.run(label, expected, call)
         if expected is None and entry_id not in self.entries:
             self.apply(entry_id, fields, legs)
             assert list(result.flags) == flags
         if expected is None:
             assert list(result.legs) == self.entries[entry_id].legs[bank]
+            assert result.on_behalf_of == self.entries[entry_id].fields.get("on_behalf_of")
 
     def predict_record(self, fields: dict[str, Any], entry_id: str, actor: str) -> Prediction:
         bank, receiver_bank = fields["bank"], fields["receiver_bank"]
@@ -540,10 +592,14 @@ class LedgerMachine(RuleBasedStateMachine):
         tree_error = self.tree_error(bank, receiver_bank)
         if tree_error is not None:
             return tree_error, {}, []
+        behalf_error = self.behalf_error(fields, actor, fields["on_behalf_of"])
+        if behalf_error is not None:
+            return behalf_error, {}, []
         sides = [bank] + ([receiver_bank] if receiver_bank else [])
         if not all(self.rank(side, actor) >= COORDINATOR for side in sides):
-            own_gift = fields["kind"] in ("gift", "donation") and fields["provider"] == actor
-            if not own_gift or self.rank(bank, actor) < MEMBER:
+            acting = fields["on_behalf_of"] or actor  # a gift is judged as the giver's
+            own_gift = fields["kind"] in ("gift", "donation") and fields["provider"] == acting
+            if not own_gift or self.rank(bank, acting) < MEMBER:
                 return errors.NotPermitted, {}, []
             threshold = self.banks[bank].policy.approval_threshold_minutes
             if threshold is not None and fields["minutes"] > threshold:
@@ -551,14 +607,21 @@ class LedgerMachine(RuleBasedStateMachine):
         return self.effect_error(fields)
 
     @precondition(lambda self: self.entries)
-    @rule(data=st.data(), reversal_id=st.sampled_from(ENTRY_IDS), day=days, actor=actors)
-    def reverse(self, data: st.DataObject, reversal_id: str, day: date, actor: str) -> None:
+    @rule(data=st.data(), reversal_id=st.sampled_from(ENTRY_IDS), day=days | st.just(TODAY),
+          actor=actors, behalf=behalves, by_angel=sometimes)  # fmt: skip
+    def reverse(self, data: st.DataObject, reversal_id: str, day: date, actor: str,
+                behalf: str | None, by_angel: bool) -> None:  # fmt: skip
         target_id = data.draw(st.sampled_from(sorted(self.entries)))
         target = self.entries[target_id]
         bank = target.fields["bank"]
+        if behalf == "receiver" and target.fields.get("participants"):
+            behalf = data.draw(st.sampled_from([m for m, _ in target.fields["participants"]]))
+        # for whom: a party of the entry reversed (or m3), as its parties are
+        behalf, actor = self.on_behalf(target.fields, behalf, actor, by_angel)
         fields = {"bank": bank, "receiver_bank": None, "kind": "reversal", "provider": None,
                   "receiver": None, "category": target.fields["category"], "reverses": target_id,
-                  "minutes": target.fields["minutes"], "occurred_on": day}  # fmt: skip
+                  "minutes": target.fields["minutes"], "occurred_on": day,
+                  "on_behalf_of": behalf}  # fmt: skip
         legs = {side: [(a, -m) for a, m in side_legs] for side, side_legs in target.legs.items()}
         expected: type[Exception] | None = None
         flags: list[str] = []
@@ -566,6 +629,8 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = self.idempotent(fields, reversal_id)
         elif self.proposed(reversal_id):
             expected = errors.EntryConflict
+        elif self.behalf_error(target.fields, actor, behalf) is not None:
+            expected = self.behalf_error(target.fields, actor, behalf)
         elif not all(self.rank(side, actor) >= COORDINATOR for side in legs):
             expected = errors.NotPermitted
         elif target.fields["kind"] == "reversal":
@@ -582,12 +647,16 @@ class LedgerMachine(RuleBasedStateMachine):
                 flags = side_flags if side == bank else flags
                 if expected is not None:
                     break
-        result = self.run("reversal", expected, lambda: self.tb.reverse(
-            target_id, actor=actor, reversal_id=reversal_id, occurred_on=day))  # fmt: skip
+        label = "reversal" + ("" if behalf is None else " on behalf")
+        result = self.run(label, expected, lambda: self.tb.reverse(
+            target_id, actor=actor, reversal_id=reversal_id, occurred_on=day,
+            on_behalf_of=behalf))  # fmt: skip
         if expected is None and reversal_id not in self.entries:
             self.apply(reversal_id, fields, legs)
             target.reversed_by = reversal_id
             assert list(result.flags) == flags
+        if expected is None:
+            assert result.on_behalf_of == self.entries[reversal_id].fields["on_behalf_of"]
 
     @rule(
         bank=st.sampled_from([BANKS[0]] * 3 + BANKS),
@@ -596,11 +665,11 @@ class LedgerMachine(RuleBasedStateMachine):
         shares=st.lists(st.integers(1, 120) | st.integers(1, 1500), min_size=3, max_size=3),
         unbalanced=st.integers(0, 9).map(lambda n: n == 0),  # also lets both sides overlap
         day=days, entry_id=st.sampled_from(ENTRY_IDS), category=st.sampled_from([None, "diy"]),
-        actor=actors,
+        actor=actors, behalf=st.sampled_from([None] * 6 + MEMBERS), by_angel=sometimes,
     )  # fmt: skip
     def record_group(self, bank: str, providers: list[str], receivers: list[str], shares: list[int],
                      unbalanced: bool, day: date, entry_id: str, category: str | None,
-                     actor: str) -> None:  # fmt: skip
+                     actor: str, behalf: str | None, by_angel: bool) -> None:  # fmt: skip
         if not unbalanced:  # mostly well-formed groups: nobody on both sides
             receivers = [m for m in receivers if m not in providers] or [
                 next(m for m in MEMBERS if m not in providers)
@@ -616,17 +685,21 @@ class LedgerMachine(RuleBasedStateMachine):
                   "provider": None, "receiver": None, "category": category, "reverses": None,
                   "minutes": sum(given.values()), "occurred_on": day,
                   "participants": tuple(legs)}  # fmt: skip
+        fields["on_behalf_of"], actor = self.on_behalf(fields, behalf, actor, by_angel)
         expected, flags = self.predict_group(fields, entry_id, given, received, legs, actor)
         as_hours = [
             {m: timebank.format_hours(v) for m, v in side.items()} for side in (given, received)
         ]
-        result = self.run("group_exchange", expected, lambda: self.tb.record_group_exchange(
-            bank, *as_hours, actor=actor, occurred_on=day, category=category, entry_id=entry_id))  # fmt: skip
+        result = self.run("group_exchange" + ("" if behalf is None else " on behalf"), expected,
+                          lambda: self.tb.record_group_exchange(
+            bank, *as_hours, actor=actor, occurred_on=day, category=category, entry_id=entry_id,
+            on_behalf_of=fields["on_behalf_of"]))  # fmt: skip
         if expected is None and entry_id not in self.entries:
             self.apply(entry_id, fields, {bank: legs})
             assert list(result.flags) == flags
         if expected is None:
             assert list(result.legs) == self.entries[entry_id].legs[bank]
+            assert result.on_behalf_of == self.entries[entry_id].fields["on_behalf_of"]
 
     def predict_group(self, fields: dict[str, Any], entry_id: str, given: dict[str, int],
                       received: dict[str, int], legs: list[tuple[str, int]],
@@ -642,6 +715,9 @@ class LedgerMachine(RuleBasedStateMachine):
             return self.idempotent(fields, entry_id), []
         if self.proposed(entry_id):
             return errors.EntryConflict, []
+        behalf_error = self.behalf_error(fields, actor, fields["on_behalf_of"])
+        if behalf_error is not None:
+            return behalf_error, []
         if self.rank(fields["bank"], actor) < COORDINATOR:
             return errors.NotPermitted, []
         for member, _ in legs:
@@ -673,22 +749,24 @@ class LedgerMachine(RuleBasedStateMachine):
           provider=st.sampled_from(MEMBERS), receiver=st.sampled_from(MEMBERS),
           receiver_bank=st.sampled_from([None] * 4 + BANKS), minutes=st.integers(1, 300),
           day=days | st.just(TODAY), entry_id=st.sampled_from(ENTRY_IDS),
-          who=st.sampled_from(["provider", "provider", "receiver", "k", "m0"]))  # fmt: skip
+          who=st.sampled_from(["provider", "provider", "receiver", "k", "m0"]),
+          behalf=behalves, by_angel=sometimes)  # fmt: skip
     def propose(self, kind: str, bank: str, provider: str, receiver: str,
                 receiver_bank: str | None, minutes: int, day: date, entry_id: str,
-                who: str) -> None:  # fmt: skip
+                who: str, behalf: str | None = None, by_angel: bool = False) -> None:  # fmt: skip
         receiver_or_none = None if kind == "donation" else receiver
         receiver_bank = None if receiver_bank == bank else receiver_bank
         actor = {"provider": provider, "receiver": receiver}.get(who, who)
         fields = {"bank": bank, "receiver_bank": receiver_bank, "kind": kind,
                   "provider": provider, "receiver": receiver_or_none, "category": None,
                   "reverses": None, "minutes": minutes, "occurred_on": day}  # fmt: skip
+        fields["on_behalf_of"], actor = self.on_behalf(fields, behalf, actor, by_angel)
         expected: type[Exception] | None = None
         same = (
             entry_id in self.pending
             and self.pending[entry_id].fields == fields
-            and self.pending[entry_id].proposer == actor
-        )  # a retry: anyone else's conflicts
+            and self.pending[entry_id].actor == actor
+        )  # a retry, by the same actor for the same member: anyone else's conflicts
         if bank not in self.banks:
             expected = errors.BankNotFound
         elif self.tree_error(bank, receiver_bank) is not None:
@@ -697,20 +775,26 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = None
         elif entry_id in self.entries or self.proposed(entry_id):
             expected = errors.EntryConflict
+        elif self.behalf_error(fields, actor, fields["on_behalf_of"]) is not None:
+            expected = self.behalf_error(fields, actor, fields["on_behalf_of"])
         else:
+            acting = fields["on_behalf_of"] or actor  # a proposal is judged as the member's
             parties = [provider] if kind in ("gift", "donation") else [provider, receiver]
-            party_bank = bank if actor == provider else (receiver_bank or bank)
-            if actor not in parties or self.rank(party_bank, actor) < MEMBER:
+            party_bank = bank if acting == provider else (receiver_bank or bank)
+            if acting not in parties or self.rank(party_bank, acting) < MEMBER:
                 expected = errors.NotPermitted
             else:
                 for side in ([receiver_bank] if receiver_bank else []) + [bank]:
                     expected, _ = self.side_error(side, fields, None)
                     if expected is not None:
                         break
-        result = self.run("propose" + (" inter-bank" if receiver_bank else ""), expected,
+        label = "propose" + (" inter-bank" if receiver_bank else "")
+        label += "" if fields["on_behalf_of"] is None else " on behalf"
+        result = self.run(label, expected,
                           lambda: self.tb.propose(bank, kind, provider, receiver_or_none,
                                                   minutes=minutes, actor=actor, occurred_on=day,
-                                                  entry_id=entry_id, receiver_bank=receiver_bank))  # fmt: skip
+                                                  entry_id=entry_id, receiver_bank=receiver_bank,
+                                                  on_behalf_of=fields["on_behalf_of"]))  # fmt: skip
         if expected is not None or same:
             return
         thresholds = [self.banks[b].policy.approval_threshold_minutes
@@ -719,10 +803,11 @@ class LedgerMachine(RuleBasedStateMachine):
         if kind in ("gift", "donation"):
             awaiting, confirmer, needs_approval = "approval", None, True
         else:
-            confirmer = receiver if actor == provider else provider
+            confirmer = receiver if (fields["on_behalf_of"] or actor) == provider else provider
             awaiting, needs_approval = "confirmation", over or kind == "pot_exchange"
         self.pending[entry_id] = ModelPending(fields, awaiting, confirmer, needs_approval, actor)
         assert (result.awaiting, result.confirmer) == (awaiting, confirmer)
+        assert (result.actor, result.on_behalf_of) == (actor, fields["on_behalf_of"])
 
     def takes_effect(
         self, label: str, entry_id: str, actor: str, command: Callable[[], Any]
@@ -734,8 +819,9 @@ class LedgerMachine(RuleBasedStateMachine):
             del self.pending[entry_id]
             self.settled[entry_id] = (label, actor)
             self.apply(entry_id, pending.fields, legs)
-            assert (result.entry_id, result.actor, list(result.flags)) == (
-                entry_id, pending.proposer, flags)  # fmt: skip
+            # the proposer's entry: its actor, and the member it was proposed for
+            assert (result.entry_id, result.actor, result.on_behalf_of, list(result.flags)) == (
+                entry_id, pending.actor, pending.fields["on_behalf_of"], flags)  # fmt: skip
 
     @rule(kind=st.sampled_from(INTER_BANK_KINDS), to_hub=st.booleans(),
           provider=st.sampled_from(MEMBERS[1:4]), receiver=st.sampled_from(MEMBERS[1:4]),
@@ -866,8 +952,8 @@ class LedgerMachine(RuleBasedStateMachine):
             f = pending.fields
             if not all(self.rank(side, actor) >= COORDINATOR for side in sides if side):
                 expected = errors.NotPermitted
-            elif actor in (f["provider"], f["receiver"], pending.proposer):
-                expected = errors.NotPermitted  # four eyes
+            elif actor in (f["provider"], f["receiver"], pending.actor):
+                expected = errors.NotPermitted  # four eyes: also whoever proposed it for another
             elif pending.awaiting != "approval":
                 expected = errors.PendingStateConflict
             else:
@@ -876,33 +962,44 @@ class LedgerMachine(RuleBasedStateMachine):
                 return
         self.run("approve", expected, lambda: self.tb.approve(entry_id, actor=actor))
 
-    @rule(data=st.data())
-    def decline(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), behalf=behalves, by_angel=sometimes)
+    def decline(self, data: st.DataObject, behalf: str | None, by_angel: bool) -> None:
         entry_id = self.pending_id(data)
         pending = self.pending.get(entry_id)
         parties = [pending.confirmer, pending.proposer] if pending else []
         declined = self.declined.get(entry_id)
-        again = [declined[0]] * 2 if declined else []  # the actor sends it again
-        actor = data.draw(st.sampled_from([*ACTORS, *(p for p in parties if p), *again]))
+        actor = data.draw(st.sampled_from([*ACTORS, *(p for p in parties if p)]))
+        on_behalf_of = None
+        if pending is not None:
+            if behalf == "provider" and pending.confirmer and data.draw(st.booleans()):
+                behalf = pending.confirmer  # often the member it waits for
+            on_behalf_of, actor = self.on_behalf(pending.fields, behalf, actor, by_angel)
+        if declined is not None and data.draw(st.integers(0, 2)) == 0:
+            actor, on_behalf_of = declined[0], declined[1]  # sent again (its reply lost)
 
         def command() -> timebank.PendingEntry:
-            return self.tb.decline(entry_id, actor=actor)
+            return self.tb.decline(entry_id, actor=actor, on_behalf_of=on_behalf_of)
 
-        if declined is not None and declined[0] == actor:
+        if declined is not None and declined[:2] == (actor, on_behalf_of):
             result = self.run("decline again", None, lambda: without_change(self.tb, command))
-            assert result == declined[1]
+            assert result == declined[2]
             return
         expected: type[Exception] | None = None
         if pending is None:
             expected = errors.PendingEntryNotFound
-        elif actor not in parties:
+        elif self.behalf_error(pending.fields, actor, on_behalf_of) is not None:
+            expected = self.behalf_error(pending.fields, actor, on_behalf_of)
+        elif (on_behalf_of or actor) not in parties:  # judged as the member's, if for one
             sides = [pending.fields["bank"], pending.fields["receiver_bank"]]
-            if not all(self.rank(side, actor) >= COORDINATOR for side in sides if side):
+            acting = on_behalf_of or actor
+            if not all(self.rank(side, acting) >= COORDINATOR for side in sides if side):
                 expected = errors.NotPermitted
-        result = self.run("decline", expected, command)
-        if expected is None:
+        label = "decline" + ("" if on_behalf_of is None else " on behalf")
+        result = self.run(label, expected, command)
+        if expected is None and pending is not None:
             del self.pending[entry_id]
-            self.declined[entry_id] = (actor, result)
+            self.declined[entry_id] = (actor, on_behalf_of, result)
+            assert (result.entry_id, result.actor) == (entry_id, pending.actor)
 
     # --- membership lifecycle ---------------------------------------------------------------
     def status_error(
@@ -914,7 +1011,8 @@ class LedgerMachine(RuleBasedStateMachine):
         model = self.banks.get(bank)
         if model is None:
             return None, errors.BankNotFound
-        if self.rank(bank, actor) < COORDINATOR and not (self_service and actor == member):
+        acts_for = actor == member or actor in model.guardians.get(member, set())
+        if self.rank(bank, actor) < COORDINATOR and not (self_service and acts_for):
             return model, errors.NotPermitted
         if model.kinds.get(member) not in ("individual", "organisation"):
             return model, errors.MemberNotFound
@@ -946,9 +1044,9 @@ class LedgerMachine(RuleBasedStateMachine):
             model.status[member] = "active"
 
     @rule(bank=st.sampled_from(BANKS), member=st.sampled_from(MEMBERS), day=days,
-          donation_id=st.sampled_from(ENTRY_IDS), actor=st.sampled_from([*ACTORS, "self"]))  # fmt: skip
+          donation_id=st.sampled_from(ENTRY_IDS), actor=st.sampled_from([*ACTORS, "self", "g"]))  # fmt: skip
     def leave(self, bank: str, member: str, day: date, donation_id: str, actor: str) -> None:
-        actor = member if actor == "self" else actor
+        actor = member if actor == "self" else actor  # or their guardian angel, "g" or m0
         model, expected = self.status_error(bank, member, {"active", "suspended"}, actor, True)
         legs: list[tuple[str, int]] = []
         flags: list[str] = []
@@ -965,7 +1063,9 @@ class LedgerMachine(RuleBasedStateMachine):
         elif model.policy.on_leave is LeaveRule.DONATE and model.balances[member] > 0:
             legs = [(member, -model.balances[member]), ("@pot", model.balances[member])]
             expected, flags = self.limit_error(model, legs)
-        result = self.run("leave", expected, lambda: self.tb.leave(
+        angel = model is not None and actor in model.guardians.get(member, set())
+        label = "leave" + (" by their guardian" if angel else "")
+        result = self.run(label, expected, lambda: self.tb.leave(
             bank, member, actor=actor, left_on=day, donation_id=donation_id))  # fmt: skip
         if expected is not None or model is None:
             return
@@ -973,7 +1073,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if legs:
             fields = {"bank": bank, "receiver_bank": None, "kind": "donation", "provider": member,
                       "receiver": None, "category": None, "reverses": None,
-                      "minutes": legs[1][1], "occurred_on": day}  # fmt: skip
+                      "minutes": legs[1][1], "occurred_on": day, "on_behalf_of": None}  # fmt: skip
             self.apply(donation_id, fields, {bank: legs})
             assert list(self.tb.entry(donation_id).flags) == flags
         model.status[member] = "left"
