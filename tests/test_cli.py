@@ -67,11 +67,14 @@ def test_every_entry_command_records_through_the_api(db: str, bank: str) -> None
     run(db, "record-pot-exchange", bank, "bob", "ann", "1", "--entry-id", "p1")
     run(db, "gift", bank, "ann", "bob", "0.5", "--entry-id", "g1")
     run(db, "record-opening-balance", "--entry-id", "o1", bank, "org", "--", "-3:00")
-    run(db, "reverse", "x1", "--reversal-id", "r1")
+    error = run(db, "reverse", "x1", "--on-behalf-of", "org", ok=False)
+    assert error == "error: invalid_input: on_behalf_of must name a party of entry 'x1': 'org'\n"
+    run(db, "reverse", "x1", "--reversal-id", "r1", "--on-behalf-of", "bob")
     with timebank.open(db) as tb:
         assert {b.account: b.balance_minutes for b in tb.balances(bank)} == {
             "@pot": 60, "@opening": 180, "ann": -30, "bob": 90, "org": -300,
         }  # fmt: skip
+        assert (tb.entry("r1").actor, tb.entry("r1").on_behalf_of) == ("coord-1", "bob")
         assert tb.entry("x1").reversed_by == "r1"
         assert tb.entry("x1").actor == "coord-1"
         assert tb.entry("x1").category == "diy"

@@ -672,13 +672,18 @@ def record_opening_balance(
 @click.argument("entry_id")
 @click.option("--reversal-id", help="Your id for the reversal: makes retries safe.")
 @click.option("--on", "occurred_on", metavar="DATE", help="Date of the reversal [today].")
+@click.option("--on-behalf-of", metavar="MEMBER", help="The party of ENTRY_ID you reverse it for.")
 @_format_option
-def reverse(entry_id: str, reversal_id: str | None, occurred_on: str | None, fmt: str) -> None:
+def reverse(
+    entry_id: str, reversal_id: str | None, occurred_on: str | None,
+    on_behalf_of: str | None, fmt: str,
+) -> None:  # fmt: skip
     """Undo ENTRY_ID with a reversal entry (nothing is deleted)."""
     with _store() as tb:
         entry = tb.reverse(
-            entry_id, actor=_actor(), reversal_id=reversal_id, occurred_on=occurred_on
-        )
+            entry_id, actor=_actor(), reversal_id=reversal_id, occurred_on=occurred_on,
+            on_behalf_of=on_behalf_of,
+        )  # fmt: skip
     _echo_entry(entry, fmt)
 
 
