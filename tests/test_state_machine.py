@@ -30,6 +30,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 import timebank
 from timebank import errors
 from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
+from timebank.domain.roles import Permissions
 
 from .conftest import TODAY, open_store, snapshot_state, without_change
 
@@ -47,7 +48,7 @@ KINDS = ["exchange", "pot_exchange", "donation", "gift", "opening_balance"]
 INTER_BANK_KINDS = ["exchange", "pot_exchange", "donation", "gift"]
 OPENED = date(2026, 1, 1)
 RANK = {"member": 1, "coordinator": 2, "admin": 3}
-COORDINATOR, MEMBER = RANK["coordinator"], RANK["member"]
+MEMBER = RANK["member"]
 
 Legs = dict[str, list[tuple[str, int]]]
 Prediction = tuple[type[Exception] | None, Legs, list[str]]
@@ -155,6 +156,21 @@ policies = st.builds(
     on_leave=st.sampled_from(list(LeaveRule)),
     clearing=st.builds(BalanceLimits, st.sampled_from([None, -300]), st.sampled_from([None, 300])),
     approval_threshold_minutes=st.sampled_from([None, None, 120]),
+    # mostly the defaults; each action now and then needs another role
+    permissions=st.builds(
+        Permissions,
+        **{
+            action: st.sampled_from([default] * 3 + [r for r in RANK if r != default])
+            for action, default in [
+                ("record", "coordinator"),
+                ("record_own", "member"),
+                ("approve", "coordinator"),
+                ("reverse", "coordinator"),
+                ("act_on_behalf", "coordinator"),
+                ("manage_members", "coordinator"),
+            ]
+        },
+    ),
 )
 #: Mostly valid dates (the bank opens on day 0, "today" is day 165), a few
 #: before the bank opened and a few in the future.
@@ -237,6 +253,14 @@ class LedgerMachine(RuleBasedStateMachine):
             current = parent_of(current)
         return max(ranks)
 
+    def may(self, bank: str, actor: str, action: str) -> bool:
+        """The model's reading of permissions: the actor's role in the bank
+        is at least the one the bank's policy names for ``action``."""
+        return (
+            self.rank(bank, actor)
+            >= RANK[str(getattr(self.banks[bank].policy.permissions, action))]
+        )
+
     def angels(self, fields: dict[str, Any], member: str) -> set[str]:
         """``member``'s guardian angels in the bank where they take part in
         an entry (none while that bank is not open)."""
@@ -284,7 +308,7 @@ class LedgerMachine(RuleBasedStateMachine):
         return (
             actor == member
             or actor in self.angels(fields, member)
-            or self.rank(self.party_bank(fields, member), actor) >= COORDINATOR
+            or self.may(self.party_bank(fields, member), actor, "act_on_behalf")
         )
 
     @staticmethod
@@ -490,7 +514,7 @@ class LedgerMachine(RuleBasedStateMachine):
         model = self.banks[bank]
         guardians = model.guardians.setdefault(member, set())
         expected: type[Exception] | None = None
-        if self.rank(bank, actor) < COORDINATOR:
+        if not self.may(bank, actor, "manage_members"):
             expected = errors.NotPermitted
         elif remove and guardian not in guardians:
             expected = errors.RoleNotFound
@@ -521,7 +545,7 @@ class LedgerMachine(RuleBasedStateMachine):
         expected: type[Exception] | None = None
         if model is None:
             expected = errors.BankNotFound
-        elif self.rank(bank, actor) < COORDINATOR:
+        elif not self.may(bank, actor, "manage_members"):
             expected = errors.NotPermitted
         elif member in model.kinds:
             expected = errors.MemberAlreadyJoined
@@ -596,10 +620,10 @@ class LedgerMachine(RuleBasedStateMachine):
         if behalf_error is not None:
             return behalf_error, {}, []
         sides = [bank] + ([receiver_bank] if receiver_bank else [])
-        if not all(self.rank(side, actor) >= COORDINATOR for side in sides):
+        if not all(self.may(side, actor, "record") for side in sides):
             acting = fields["on_behalf_of"] or actor  # a gift is judged as the giver's
             own_gift = fields["kind"] in ("gift", "donation") and fields["provider"] == acting
-            if not own_gift or self.rank(bank, acting) < MEMBER:
+            if not own_gift or not self.may(bank, acting, "record_own"):
                 return errors.NotPermitted, {}, []
             threshold = self.banks[bank].policy.approval_threshold_minutes
             if threshold is not None and fields["minutes"] > threshold:
@@ -631,7 +655,7 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = errors.EntryConflict
         elif self.behalf_error(target.fields, actor, behalf) is not None:
             expected = self.behalf_error(target.fields, actor, behalf)
-        elif not all(self.rank(side, actor) >= COORDINATOR for side in legs):
+        elif not all(self.may(side, actor, "reverse") for side in legs):
             expected = errors.NotPermitted
         elif target.fields["kind"] == "reversal":
             expected = errors.CannotReverseReversal
@@ -718,7 +742,7 @@ class LedgerMachine(RuleBasedStateMachine):
         behalf_error = self.behalf_error(fields, actor, fields["on_behalf_of"])
         if behalf_error is not None:
             return behalf_error, []
-        if self.rank(fields["bank"], actor) < COORDINATOR:
+        if not self.may(fields["bank"], actor, "record"):
             return errors.NotPermitted, []
         for member, _ in legs:
             error = model.member_error(member)
@@ -781,7 +805,7 @@ class LedgerMachine(RuleBasedStateMachine):
             acting = fields["on_behalf_of"] or actor  # a proposal is judged as the member's
             parties = [provider] if kind in ("gift", "donation") else [provider, receiver]
             party_bank = bank if acting == provider else (receiver_bank or bank)
-            if acting not in parties or self.rank(party_bank, acting) < MEMBER:
+            if acting not in parties or not self.may(party_bank, acting, "record_own"):
                 expected = errors.NotPermitted
             else:
                 for side in ([receiver_bank] if receiver_bank else []) + [bank]:
@@ -950,7 +974,7 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             sides = [pending.fields["bank"], pending.fields["receiver_bank"]]
             f = pending.fields
-            if not all(self.rank(side, actor) >= COORDINATOR for side in sides if side):
+            if not all(self.may(side, actor, "approve") for side in sides if side):
                 expected = errors.NotPermitted
             elif actor in (f["provider"], f["receiver"], pending.actor):
                 expected = errors.NotPermitted  # four eyes: also whoever proposed it for another
@@ -992,7 +1016,7 @@ class LedgerMachine(RuleBasedStateMachine):
         elif (on_behalf_of or actor) not in parties:  # judged as the member's, if for one
             sides = [pending.fields["bank"], pending.fields["receiver_bank"]]
             acting = on_behalf_of or actor
-            if not all(self.rank(side, acting) >= COORDINATOR for side in sides if side):
+            if not all(self.may(side, acting, "approve") for side in sides if side):
                 expected = errors.NotPermitted
         label = "decline" + ("" if on_behalf_of is None else " on behalf")
         result = self.run(label, expected, command)
@@ -1011,8 +1035,12 @@ class LedgerMachine(RuleBasedStateMachine):
         model = self.banks.get(bank)
         if model is None:
             return None, errors.BankNotFound
-        acts_for = actor == member or actor in model.guardians.get(member, set())
-        if self.rank(bank, actor) < COORDINATOR and not (self_service and acts_for):
+        acts_for = (
+            actor == member
+            or actor in model.guardians.get(member, set())
+            or self.may(bank, actor, "act_on_behalf")
+        )
+        if not self.may(bank, actor, "manage_members") and not (self_service and acts_for):
             return model, errors.NotPermitted
         if model.kinds.get(member) not in ("individual", "organisation"):
             return model, errors.MemberNotFound
@@ -1100,7 +1128,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def erase(self, member: str, actor: str) -> None:
         """Erasing a profile changes no balance (checked by the invariants)."""
         theirs = [b for b, m in self.banks.items() if member in m.kinds] or list(self.banks)
-        allowed = any(self.rank(b, actor) >= COORDINATOR for b in theirs)
+        allowed = any(self.may(b, actor, "manage_members") for b in theirs)
         self.run("erase", None if allowed else errors.NotPermitted,
                  lambda: self.tb.erase_member(member, actor=actor))  # fmt: skip
         if allowed:
