@@ -85,6 +85,10 @@ NEEDS_CO = "that needs the coordinator role, they have the member role"
         ("dan", lambda tb: tb.gift(R, "ann", "bob", "1", actor="dan"),
          ("record", R, None), f"record entries for others in bank {R!r}: that needs"
          " the coordinator role, they have no role"),
+        # their own credits, in a bank where they have no role (the hub's member)
+        ("eve", lambda tb: tb.gift(R, "eve", "bob", "1", actor="eve"),
+         ("record_own", R, None), f"give their own credits in bank {R!r}: that needs"
+         " the member role, they have no role"),
     ],
 )  # fmt: skip
 def test_refusals_name_the_actor_action_and_role(
@@ -110,6 +114,53 @@ def test_reversal_needs_the_reverse_permission(tb: timebank.Timebank, tree: str)
     error = refused(tb, errors.NotPermitted, lambda: tb.reverse("e1", actor="ann"))
     assert (error.action, error.role) == ("reverse", "member")  # type: ignore[attr-defined]
     assert tb.reverse("e1", actor="co").reverses == "e1"
+
+
+@pytest.mark.parametrize(
+    "action", ["record", "record_own", "approve", "reverse", "act_on_behalf", "manage_members"]
+)
+def test_each_command_asks_the_policy_about_its_own_action(
+    tb: timebank.Timebank, bank: str, action: str
+) -> None:
+    """With one action given to admins alone, the commands that need it are
+    refused, naming that action, and every other command goes through: no
+    command asks the policy about another action (by default a coordinator
+    holds all of them, and could not tell)."""
+    tb.grant_role(bank, "co", "coordinator", actor=ACTOR)
+    tb.propose(bank, "gift", "ann", "bob", "1", actor="ann", entry_id="p1")
+    tb.propose(bank, "gift", "bob", "ann", "1", actor="bob", entry_id="p2")
+    tb.propose(bank, "exchange", "ann", "cat", "1", actor="ann", entry_id="p3")
+    tb.record_exchange(bank, "ann", "bob", "1", actor=ACTOR, entry_id="x1")
+    tb.set_policy(bank, Policy(permissions=Permissions(**{action: "admin"})), actor=ACTOR)
+    commands: list[tuple[str, str, Callable[[], object]]] = [
+        ("record", "co", lambda: tb.record_exchange(bank, "bob", "ann", "1", actor="co")),
+        ("record", "co", lambda: tb.record_group_exchange(bank, {"org": 2}, {"ann": 1, "bob": 1},
+                                                          actor="co")),
+        ("record_own", "ann", lambda: tb.gift(bank, "ann", "bob", "0:30", actor="ann")),
+        ("record_own", "ann", lambda: tb.propose(bank, "exchange", "ann", "bob", "1",
+                                                 actor="ann")),
+        ("approve", "co", lambda: tb.approve("p1", actor="co")),
+        ("approve", "co", lambda: tb.decline("p2", actor="co")),
+        ("approve", "co", lambda: tb.expire_pending(bank, actor="co")),
+        ("reverse", "co", lambda: tb.reverse("x1", actor="co")),
+        ("act_on_behalf", "co", lambda: tb.gift(bank, "bob", "cat", "0:30", actor="co",
+                                                on_behalf_of="bob")),
+        ("act_on_behalf", "co", lambda: tb.confirm("p3", actor="co", on_behalf_of="cat")),
+        ("manage_members", "co", lambda: tb.join(bank, "dan", kind="individual", actor="co")),
+        ("manage_members", "co", lambda: tb.appoint_guardian(bank, "ann", "gus", actor="co")),
+        ("manage_members", "co", lambda: tb.suspend(bank, "org", actor="co")),
+    ]  # fmt: skip
+    refusals = 0
+    for needed, actor, command in commands:
+        if needed != action:
+            command()
+            continue
+        error = refused(tb, errors.NotPermitted, command)
+        role = "member" if actor == "ann" else "coordinator"
+        assert (error.actor, error.action, error.bank, error.role) == (actor, action, bank, role)
+        assert str(error).endswith(f"that needs the admin role, they have the {role} role")
+        refusals += 1
+    assert refusals >= 1
 
 
 def test_members_act_for_themselves_where_the_rules_say(tb: timebank.Timebank, bank: str) -> None:

@@ -129,7 +129,8 @@ class Access:
         acting = on_behalf_of or actor
         home = ledgers[0]
         own_gift = new.kind in (EntryKind.GIFT, EntryKind.DONATION) and new.provider == acting
-        if own_gift and self.may(home, acting, Action.RECORD_OWN):
+        if own_gift:  # the giver's own credits: judged as theirs to give
+            self.require(home, acting, Action.RECORD_OWN, "give their own credits")
             threshold = home.policy.approval_threshold_minutes
             if threshold is not None and new.minutes > threshold:
                 raise errors.ApprovalRequired(
