@@ -1,11 +1,11 @@
 """Model-based test: random commands against a real store and a plain model.
 
-After every step: (1) every bank's accounts sum to zero, (2) no balance
-breaks a hard limit, (3) no pot is below zero, (4) the clearing accounts of
-every pair of banks cancel out, (5) balances, statuses, roles, guardian
-angels, pending entries and entries read back from a freshly opened store
-equal the model's, (6) a refused command changed nothing (checked inside
-each rule).
+After every step: (1) every bank's accounts sum to zero, (2) no balance went
+past a hard limit, or further past one (a policy changed since), (3) no pot
+is below zero, (4) the clearing accounts of every pair of banks cancel out,
+(5) balances, statuses, roles, guardian angels, pending entries and entries
+read back from a freshly opened store equal the model's, (6) a refused
+command changed nothing (checked inside each rule).
 
 The model is written independently of the library: plain dicts and its own
 reading of the rules in docs/concepts.md, docs/membership.md and
@@ -215,6 +215,8 @@ class LedgerMachine(RuleBasedStateMachine):
         #: they had (the id is spent; sent again by them for the same member,
         #: the call is answered so)
         self.declined: dict[str, tuple[str, str | None, timebank.PendingEntry]] = {}
+        #: bank -> account -> balance after the last step (for the limits' invariant)
+        self.balances_seen: dict[str, dict[str, int]] = {}
 
     def teardown(self) -> None:
         try:
@@ -464,6 +466,20 @@ class LedgerMachine(RuleBasedStateMachine):
             self.banks[bank] = ModelBank(policy or inherited, roles={actor: "admin"})
             assert info.policy == self.banks[bank].policy
             event(f"opened a bank {bank.count('/') + 1} levels deep")  # in the statistics
+
+    @precondition(lambda self: self.banks)
+    @rule(data=st.data(), policy=policies, actor=st.sampled_from("ck"))
+    def set_policy(self, data: st.DataObject, policy: Policy, actor: str) -> None:
+        """A bank changes its rules; they apply to what happens from now on
+        (balances beyond new limits stay; a pending entry's limits are the
+        ones in force when it takes effect)."""
+        bank = data.draw(st.sampled_from(sorted(self.banks)))
+        expected = None if self.may(bank, actor, "manage_bank") else errors.NotPermitted
+        result = self.run("set_policy", expected,
+                          lambda: self.tb.set_policy(bank, policy, actor=actor))  # fmt: skip
+        if expected is None:
+            self.banks[bank].policy = policy
+            assert result == policy
 
     @precondition(lambda self: self.banks)
     @rule(data=st.data(), user=st.sampled_from(["k", "m3"]), actor=st.sampled_from("ck"))
@@ -1143,19 +1159,25 @@ class LedgerMachine(RuleBasedStateMachine):
     # --- invariants ----------------------------------------------------------------------
     @invariant()
     def balances_sum_to_zero_limits_hold_and_clearing_cancels_out(self) -> None:
+        """Hard limits hold: no step took a balance past one, or further past
+        one it was already beyond (a policy change applies to what happens
+        after it, and leaves balances as they are)."""
         for bank, model in self.banks.items():
             rows = self.tb.balances(bank)
+            before = self.balances_seen.get(bank, {})
             assert sum(r.balance_minutes for r in rows) == 0
             for row in rows:
                 low, high = limits_of(model.policy, row.kind)
-                assert row.kind != "pot" or row.balance_minutes >= 0
+                now, was = row.balance_minutes, before.get(row.account, 0)
+                assert row.kind != "pot" or now >= 0
                 if model.policy.limit_mode is LimitMode.REFUSE:
-                    assert low is None or row.balance_minutes >= low
-                    assert high is None or row.balance_minutes <= high
+                    assert low is None or now >= min(low, was)
+                    assert high is None or now <= max(high, was)
                 if row.kind == "clearing":
                     other = row.account.removeprefix("@clearing:")
                     mirror = self.tb.balance(other, f"@clearing:{bank}")
                     assert row.balance_minutes + mirror == 0
+            self.balances_seen[bank] = {r.account: r.balance_minutes for r in rows}
 
     @invariant()
     def a_freshly_opened_store_agrees_with_the_model(self) -> None:
