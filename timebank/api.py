@@ -964,7 +964,8 @@ class Timebank(Reporting, Importing):
         """Undo a recorded entry with a new reversal entry (once; never a
         reversal itself). Nothing is deleted or edited. Needs ``reverse`` in
         the entry's bank (both banks for an inter-bank entry), which reverses
-        all of it in one transaction."""
+        all of it in one transaction. ``on_behalf_of`` names a party of the
+        entry reversed whom the actor may act for (docs/workflows.md)."""
         # the input's form first, as every command checks it (docs/concepts.md)
         entry_id = validate_entry_id(entry_id)
         actor = validate_actor_id(actor)
@@ -1402,8 +1403,10 @@ class Timebank(Reporting, Importing):
     ) -> PendingEntry:
         """Decline a pending entry: it will never take effect. The party it
         waits for, its proposer (withdrawing it) or an approver may decline.
-        Sent again by the same actor (for the same member) after it
-        committed, its reply lost, it is answered as it was (docs/workflows.md)."""
+        In a member's name (``on_behalf_of``: a party of the entry whom the
+        actor may act for) it is judged as that member's decline. Sent again
+        by the same actor (for the same member) after it committed, its
+        reply lost, it is answered as it was (docs/workflows.md)."""
         entry_id = validate_entry_id(entry_id)
         actor = validate_actor_id(actor)
         acting_for = _optional_member(on_behalf_of)
