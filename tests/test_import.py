@@ -623,6 +623,103 @@ def test_create_banks_opens_every_bank_up_a_path(tb: timebank.Timebank) -> None:
     tb.check_invariants()
 
 
+def test_a_mini_bank_an_import_opens_opens_no_earlier_than_its_parent(
+    tb: timebank.Timebank,
+) -> None:
+    """A member of ``t/hub`` from before ``t`` opened: the hub would open on
+    ``t``'s day, so the member cannot join before it, and nothing is
+    written (a mini bank never opens before its parent)."""
+    tb.create_bank("t", name="T", actor=ACTOR, opened_on="2026-03-01")
+    before = _state(tb)
+    rows = [{"member_id": "h1", "kind": "individual", "bank": "t/hub", "joined_on": "2026-02-01"}]
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_members(rows, actor=ACTOR, create_banks=True)
+    assert [str(p) for p in raised.value.problems] == [
+        "members:2: joined_on: 2026-02-01: member 'h1' cannot join on 2026-02-01:"
+        " bank 't/hub' opened on 2026-03-01"
+    ]
+    assert ([b.bank for b in tb.banks()], _state(tb)) == (["t"], before)
+    rows[0]["joined_on"] = "2026-03-02"
+    tb.import_members(rows, actor=ACTOR, create_banks=True)
+    assert tb.bank("t/hub").opened_on == date(2026, 3, 2)  # the earliest day a row needs it
+
+
+def test_a_reversal_row_names_either_bank_of_an_inter_bank_entry(tb: timebank.Timebank) -> None:
+    """The row of a reversal may name the receiver's bank of the entry it
+    undoes; the reversal is recorded on both, as the API's is. A bank the
+    entry is not in is refused."""
+    tb.create_bank("t", name="T", actor=ACTOR, opened_on="2026-03-01")
+    tb.create_bank("t/hub", name="H", actor=ACTOR, opened_on="2026-03-01")
+    tb.create_bank("t/other", name="O", actor=ACTOR, opened_on="2026-03-01")
+    tb.join("t", "a", kind="individual", actor=ACTOR, joined_on="2026-03-01")
+    tb.join("t/hub", "b", kind="individual", actor=ACTOR, joined_on="2026-03-01")
+    exchange = {"entry_id": "x0", "occurred_on": "2026-03-02", "kind": "exchange",
+                "provider": "a", "receiver": "b", "hours": "1", "bank": "t",
+                "receiver_bank": "t/hub"}  # fmt: skip
+    undo = {"entry_id": "r0", "occurred_on": "2026-03-03", "kind": "reversal", "reverses": "x0"}
+    before = _state(tb)
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_entries([exchange, {**undo, "bank": "t/other"}], actor=ACTOR)
+    assert [str(p) for p in raised.value.problems] == [
+        "entries:3: bank: t/other: entry 'x0' is in bank 't'"
+    ]
+    assert _state(tb) == before
+    tb.import_entries([exchange, {**undo, "bank": "t/hub"}], actor=ACTOR)
+    assert (tb.entry("r0").bank, tb.entry("x0").reversed_by) == ("t", "r0")
+    assert {(b.bank, b.account): b.balance_minutes for b in tb.balances()
+            if b.account in ("a", "b")} == {("t", "a"): 0, ("t/hub", "b"): 0}  # fmt: skip
+    tb.check_invariants()
+
+
+def test_an_inter_bank_row_the_receivers_bank_refuses_is_one_problem_among_others(
+    tb: timebank.Timebank,
+) -> None:
+    """Both banks' rules are checked before either side is recorded, so a
+    row the receiver's bank refuses (its receiver is no member there) is
+    reported as such, and the rows after it are still checked: every
+    problem of the file is listed, not only the first."""
+    tb.create_bank("t", name="T", actor=ACTOR, opened_on="2026-03-01")
+    tb.create_bank("t/hub", name="H", actor=ACTOR, opened_on="2026-03-01")
+    tb.join("t", "a", kind="individual", actor=ACTOR, joined_on="2026-03-01")
+    tb.join("t", "c", kind="individual", actor=ACTOR, joined_on="2026-03-01")
+    rows = [{"entry_id": "x0", "occurred_on": "2026-03-02", "kind": "exchange", "provider": "a",
+             "receiver": "c", "hours": "1", "bank": "t", "receiver_bank": "t/hub"},
+            {"entry_id": "x1", "occurred_on": "2026-03-02", "kind": "exchange", "provider": "a",
+             "receiver": "zed", "hours": "1", "bank": "t"}]  # fmt: skip
+    before = _state(tb)
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_entries(rows, actor=ACTOR)
+    assert [(p.line, p.column, p.reason) for p in raised.value.problems] == [
+        (2, "receiver", "'c' is not a member of bank 't/hub' (a member of 't')"),
+        (
+            3,
+            "receiver",
+            "'zed' is not a member of bank 't' (a member of no bank: the members"
+            " file brings them in first)",
+        ),
+    ]
+    assert _state(tb) == before
+
+
+def test_a_reversal_of_a_refused_row_on_its_own_day_says_the_row_was_refused(
+    riverside: timebank.Timebank, tmp_path: Path
+) -> None:
+    """A reversal dated the day of its entry is not before it: when the
+    entry's own row is refused, the reversal's problem is that, not its
+    date."""
+    lines = ["e1,2026-02-01,exchange,ann,zed,1,riverside,,,,",
+             "e4,2026-02-01,reversal,,,,riverside,,,e1,"]  # fmt: skip
+    with pytest.raises(ImportFailed) as raised:
+        riverside.import_entries(timebank.read_csv(_file(tmp_path, lines)), actor=ACTOR)
+    found = {p.line: p.reason for p in raised.value.problems}
+    assert found[3] == "entry 'e1' is not recorded: its own row was refused"
+    lines[1] = "e4,2026-01-31,reversal,,,,riverside,,,e1,"
+    with pytest.raises(ImportFailed) as raised:
+        riverside.import_entries(timebank.read_csv(_file(tmp_path, lines)), actor=ACTOR)
+    found = {p.line: p.reason for p in raised.value.problems}
+    assert found[3] == "reversal dated 2026-01-31 is before entry 'e1' (2026-02-01)"
+
+
 @pytest.mark.parametrize("option", ["create_banks", "dry_run", "strict"])
 def test_an_import_option_given_as_text_is_refused_and_nothing_is_written(
     riverside: timebank.Timebank, tmp_path: Path, option: str
