@@ -642,6 +642,14 @@ def test_a_mini_bank_an_import_opens_opens_no_earlier_than_its_parent(
     rows[0]["joined_on"] = "2026-03-02"
     tb.import_members(rows, actor=ACTOR, create_banks=True)
     assert tb.bank("t/hub").opened_on == date(2026, 3, 2)  # the earliest day a row needs it
+    # nor after today: the bank, which the row would open, is named
+    tomorrow = [{"member_id": "n1", "kind": "individual", "bank": "n", "joined_on": "2026-06-16"}]
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_members(tomorrow, actor=ACTOR, create_banks=True)
+    assert [str(p) for p in raised.value.problems] == [
+        "members:2: bank: n: bank 'n' cannot open on 2026-06-16"
+    ]
+    assert [b.bank for b in tb.banks()] == ["t", "t/hub"]
 
 
 def test_a_reversal_row_names_either_bank_of_an_inter_bank_entry(tb: timebank.Timebank) -> None:
