@@ -995,6 +995,10 @@ ENTRY_RULES = [
      (7, "reverses", "e2", "not allowed in a group exchange")),
     ("a group's row in two banks", {6: {"receiver_bank": "elsewhere"}},
      (8, "receiver_bank", "elsewhere", "not allowed in a group exchange")),
+    ("a group's row of another kind", {5: {"kind": "gift"}},
+     (7, "kind", "gift", "a group's rows are exchanges")),
+    ("a group's row naming no one", {6: {"receiver": ""}},
+     (8, "provider", "", "a group's row names a provider or a receiver")),
     ("a reversal of other hours", {3: {"hours": "3"}},
      (5, "hours", "3", "entry 'e1' is of 90 minutes, not 180")),
     ("a gift to the bank's own pot", {2: {"kind": "gift", "receiver": "@pot"}},
@@ -1006,6 +1010,17 @@ ENTRY_RULES = [
                                         "receiver_bank": "nowhere"}},
      (4, "receiver_bank", "nowhere", "banks 'riverside' and 'nowhere' are not in the same tree")),
 ]  # fmt: skip
+
+
+def test_a_member_on_two_rows_of_a_group_gives_both_shares(
+    riverside: timebank.Timebank,
+) -> None:
+    """An older system may list a member once per session of a class: their
+    rows on one side of a group add up."""
+    lines = [line for line in GOOD if line.startswith("g,")]
+    lines[0:1] = ["g,2026-02-05,exchange,ann,,1,riverside,class,,,g"] * 2
+    riverside.import_entries(_entry_rows(lines), actor=ACTOR)
+    assert dict(riverside.entry("g").legs) == {"ann": 120, "bob": -60, "cat": -60}
 
 
 @pytest.mark.parametrize(
