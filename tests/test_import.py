@@ -1012,6 +1012,22 @@ ENTRY_RULES = [
 ]  # fmt: skip
 
 
+def test_rows_that_wait_for_others_are_tried_again_in_date_order(
+    riverside: timebank.Timebank,
+) -> None:
+    """Two pot-funded exchanges wait for the donation below them that funds
+    them; tried again by date, the earlier takes the pot first, and the
+    later, which the pot can no longer pay, is the one refused."""
+    lines = ["p2,2026-02-05,pot_exchange,cat,bob,3,riverside,,,,",
+             "p1,2026-02-03,pot_exchange,ann,bob,2:30,riverside,,,,",
+             "d,2026-02-01,donation,org,,3,riverside,,,,"]  # fmt: skip
+    with pytest.raises(ImportFailed) as raised:
+        riverside.import_entries(_entry_rows(lines), actor=ACTOR)
+    assert [str(p) for p in raised.value.problems] == [
+        "entries:2: hours: 3: the pot of bank 'riverside' holds 150 minutes; entry 'p2' needs 180"
+    ]
+
+
 def test_a_member_on_two_rows_of_a_group_gives_both_shares(
     riverside: timebank.Timebank,
 ) -> None:
