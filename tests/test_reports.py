@@ -781,6 +781,58 @@ def test_a_statement_page_is_chosen_from_the_index_and_an_older_index_is_replace
         assert [line.balance_minutes for line in lines] == [60 * n for n in range(1, 8)]
 
 
+def test_a_pot_funded_exchange_between_banks_has_its_helped_member_in_their_own_bank(
+    tmp_path: Path,
+) -> None:
+    """``rm_entry_parties`` (a documented table): the member a pot-funded
+    exchange helped, from a mini bank whose pot pays, is a party (0 minutes,
+    no leg) in their own bank only, and of its reversal too; the provider's
+    bank has the provider and its clearing account. A reversal's parties
+    keep their roles (a group's provider is not its reversal's receiver)."""
+    from .conftest import fixed_clock
+
+    with timebank.open(f"sqlite:///{tmp_path / 's.db'}", clock=fixed_clock) as tb:
+        tb.create_bank("t", name="T", actor=ACTOR, opened_on="2026-01-01")
+        tb.create_bank("t/hub", name="H", actor=ACTOR, opened_on="2026-01-01")
+        tb.join("t", "a", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        for member in ("b", "c"):
+            tb.join("t/hub", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        tb.donate("t/hub", "c", "2", actor=ACTOR, entry_id="d")
+        tb.record_pot_exchange("t", "a", "b", "1", actor=ACTOR, receiver_bank="t/hub",
+                               entry_id="x")  # fmt: skip
+        tb.read_model.catch_up()
+        rows = tb.read_model.db.execute(
+            "SELECT bank, account, role, minutes, leg FROM rm_entry_parties"
+            " WHERE entry_id = 'x' ORDER BY bank, account"
+        )
+        assert [tuple(r) for r in rows] == [
+            ("t", "@clearing:t/hub", "clearing", -60, 1),
+            ("t", "a", "provider", 60, 0),
+            ("t/hub", "@clearing:t", "clearing", 60, 1),
+            ("t/hub", "@pot", "pot", -60, 0),
+            ("t/hub", "b", "receiver", 0, None),
+        ]
+        # reversed, each party keeps their role, and the helped member their bank
+        tb.join("t", "e", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        tb.record_group_exchange("t", {"a": 1}, {"e": 1}, actor=ACTOR, entry_id="g")
+        for entry_id in ("x", "g"):
+            tb.reverse(entry_id, actor=ACTOR, reversal_id=f"r{entry_id}")
+        tb.read_model.catch_up()
+        rows = tb.read_model.db.execute(
+            "SELECT entry_id, bank, account, role, minutes, leg FROM rm_entry_parties"
+            " WHERE entry_id IN ('rx', 'rg') ORDER BY entry_id, bank, account"
+        )
+        assert [tuple(r) for r in rows] == [
+            ("rg", "t", "a", "provider", -60, 0),
+            ("rg", "t", "e", "receiver", 60, 1),
+            ("rx", "t", "@clearing:t/hub", "clearing", 60, 1),
+            ("rx", "t", "a", "provider", -60, 0),
+            ("rx", "t/hub", "@clearing:t", "clearing", -60, 1),
+            ("rx", "t/hub", "@pot", "pot", 60, 0),
+            ("rx", "t/hub", "b", "receiver", 0, None),
+        ]
+
+
 # none; some (the old position beyond the log's end); more than were lost
 # (a different event at the old position: only its hash tells them apart)
 @pytest.mark.parametrize("written_after_restore", [0, 5, 12])
