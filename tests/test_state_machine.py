@@ -304,13 +304,18 @@ class LedgerMachine(RuleBasedStateMachine):
         return None if self.acts_for(fields, actor, member) else errors.NotPermitted
 
     def acts_for(self, fields: dict[str, Any], actor: str, member: str) -> bool:
-        """The model's reading of acting on behalf in an entry: the member
-        themselves, their guardian angel in the bank where they take part,
-        or a coordinator there."""
+        """The model's reading of acting on behalf in an entry: as
+        :meth:`acts_for_in` reads it, in the bank where the member takes part."""
+        return self.acts_for_in(self.party_bank(fields, member), actor, member)
+
+    def acts_for_in(self, bank: str, actor: str, member: str) -> bool:
+        """The model's reading of acting on behalf in a bank: the member
+        themselves, their guardian angel there, or one whose role there
+        the policy lets act for members (a coordinator, by default)."""
         return (
             actor == member
-            or actor in self.angels(fields, member)
-            or self.may(self.party_bank(fields, member), actor, "act_on_behalf")
+            or actor in self.banks[bank].guardians.get(member, set())
+            or self.may(bank, actor, "act_on_behalf")
         )
 
     @staticmethod
@@ -669,8 +674,8 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = self.idempotent(fields, reversal_id)
         elif self.proposed(reversal_id):
             expected = errors.EntryConflict
-        elif self.behalf_error(target.fields, actor, behalf) is not None:
-            expected = self.behalf_error(target.fields, actor, behalf)
+        elif (behalf_error := self.behalf_error(target.fields, actor, behalf)) is not None:
+            expected = behalf_error
         elif not all(self.may(side, actor, "reverse") for side in legs):
             expected = errors.NotPermitted
         elif target.fields["kind"] == "reversal":
@@ -815,8 +820,8 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = None
         elif entry_id in self.entries or self.proposed(entry_id):
             expected = errors.EntryConflict
-        elif self.behalf_error(fields, actor, fields["on_behalf_of"]) is not None:
-            expected = self.behalf_error(fields, actor, fields["on_behalf_of"])
+        elif (behalf_error := self.behalf_error(fields, actor, fields["on_behalf_of"])) is not None:
+            expected = behalf_error
         else:
             acting = fields["on_behalf_of"] or actor  # a proposal is judged as the member's
             parties = [provider] if kind in ("gift", "donation") else [provider, receiver]
@@ -1027,8 +1032,8 @@ class LedgerMachine(RuleBasedStateMachine):
         expected: type[Exception] | None = None
         if pending is None:
             expected = errors.PendingEntryNotFound
-        elif self.behalf_error(pending.fields, actor, on_behalf_of) is not None:
-            expected = self.behalf_error(pending.fields, actor, on_behalf_of)
+        elif (behalf_error := self.behalf_error(pending.fields, actor, on_behalf_of)) is not None:
+            expected = behalf_error
         elif (on_behalf_of or actor) not in parties:  # judged as the member's, if for one
             sides = [pending.fields["bank"], pending.fields["receiver_bank"]]
             acting = on_behalf_of or actor
@@ -1051,12 +1056,8 @@ class LedgerMachine(RuleBasedStateMachine):
         model = self.banks.get(bank)
         if model is None:
             return None, errors.BankNotFound
-        acts_for = (
-            actor == member
-            or actor in model.guardians.get(member, set())
-            or self.may(bank, actor, "act_on_behalf")
-        )
-        if not self.may(bank, actor, "manage_members") and not (self_service and acts_for):
+        acting_for = self_service and self.acts_for_in(bank, actor, member)
+        if not self.may(bank, actor, "manage_members") and not acting_for:
             return model, errors.NotPermitted
         if model.kinds.get(member) not in ("individual", "organisation"):
             return model, errors.MemberNotFound
