@@ -227,6 +227,41 @@ def test_a_coordinator_records_on_behalf_of_a_party_only(tb: timebank.Timebank, 
         "riverside", "ann", "bob", "1", actor="co", on_behalf_of="cat"))  # fmt: skip
 
 
+def test_a_refusal_in_a_members_name_names_whoever_was_judged(
+    tb: timebank.Timebank, tree: str
+) -> None:
+    """An act judged as the member's own (giving their credits, proposing,
+    confirming) is refused naming the member and their role; acting for
+    them at all and recording for others are the actor's, and name the
+    actor (docs/workflows.md, Acting on behalf)."""
+    tb.appoint_guardian("riverside", "ann", "gabe", actor="co")
+
+    def judged(
+        command: Callable[[], object], error: type[Exception] = errors.NotPermitted
+    ) -> tuple:
+        caught = refused(tb, error, command)
+        return caught.actor, caught.action, caught.role  # type: ignore[attr-defined]
+
+    tb.set_policy("riverside", Policy(approval_threshold_minutes=60), actor=ACTOR)
+    assert judged(lambda: tb.gift("riverside", "ann", "bob", "2", actor="gabe", on_behalf_of="ann"),
+                  errors.ApprovalRequired) == ("ann", "record", "member")  # fmt: skip
+    tb.set_policy("riverside", Policy(permissions=Permissions(record_own="coordinator")),
+                  actor=ACTOR)  # fmt: skip
+    assert judged(lambda: tb.gift("riverside", "ann", "bob", "1", actor="gabe",
+                                  on_behalf_of="ann")) == ("ann", "record_own", "member")  # fmt: skip
+    tb.set_policy("riverside", Policy(), actor=ACTOR)
+    assert judged(lambda: tb.propose("riverside", "gift", "ann", "bob", "1", actor="co",
+                                     on_behalf_of="bob")) == ("bob", "record_own", None)  # fmt: skip
+    tb.propose("riverside", "exchange", "ann", "cat", "1", actor="ann", entry_id="p1")
+    assert judged(lambda: tb.confirm("p1", actor="co", on_behalf_of="ann")) == (
+        "ann", "record_own", None)  # fmt: skip
+    # the actor's own: acting for the member, recording for others
+    assert judged(lambda: tb.gift("riverside", "bob", "ann", "1", actor="gabe",
+                                  on_behalf_of="bob")) == ("gabe", "act_on_behalf", None)  # fmt: skip
+    assert judged(lambda: tb.record_exchange("riverside", "ann", "bob", "1", actor="gabe",
+                                             on_behalf_of="ann")) == ("gabe", "record", None)  # fmt: skip
+
+
 def test_a_reversal_in_a_members_name_names_a_party_of_the_entry_reversed(
     tb: timebank.Timebank, tree: str
 ) -> None:

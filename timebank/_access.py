@@ -136,10 +136,10 @@ class Access:
                 raise errors.ApprovalRequired(
                     f"{new.minutes} minutes is above the approval threshold of bank"
                     f" {home.bank_id!r} ({threshold}): propose it for a coordinator to approve",
-                    actor=actor,
+                    actor=acting,
                     action=Action.RECORD.value,
                     bank=home.bank_id,
-                    role=_value(self.role(home, actor)),
+                    role=_value(self.role(home, acting)),
                 )
             return
         refusing = next(ledger for ledger in ledgers if not self.may(ledger, actor, Action.RECORD))
@@ -163,7 +163,7 @@ class Access:
             raise errors.NotPermitted(
                 f"{acting!r} can only propose entries they take part in"
                 f" ({'as the giver' if len(parties) == 1 else 'as provider or receiver'})",
-                actor=actor,
+                actor=acting,
                 action=Action.RECORD_OWN.value,
                 bank=new.bank,
                 role=None,
@@ -197,7 +197,7 @@ class Access:
             raise errors.NotPermitted(
                 f"entry {pending['entry_id']!r} waits for the confirmation of {confirmer!r},"
                 f" not of {acting!r}",
-                actor=actor,
+                actor=acting,
                 action=Action.RECORD_OWN.value,
                 bank=ledgers[0].bank_id,
                 role=None,

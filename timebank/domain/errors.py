@@ -149,7 +149,11 @@ class PendingEntryNotFound(NotFound):
 # --- who may do what --------------------------------------------------------------
 class NotPermitted(TimebankError):
     """The actor's role in the bank does not allow the action (``actor``,
-    ``action``, ``bank``, and ``role``: the role they have, or ``None``)."""
+    ``action``, ``bank``, and ``role``: the role they have, or ``None``).
+
+    For an act in a member's name that is judged as theirs (giving their
+    credits, proposing, confirming, declining), ``actor`` and ``role`` name
+    that member, not the one who sent the command."""
 
     code = "not_permitted"
 
