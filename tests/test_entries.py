@@ -132,6 +132,12 @@ def test_opening_balances_have_their_own_limit_and_may_be_negative(
         errors.EntryTooLarge,
         lambda: tb.record_opening_balance(bank, "bob", "10000:01", actor=ACTOR),
     )
+    refused(  # a debt carried over is bounded as a credit is
+        tb,
+        errors.EntryTooLarge,
+        lambda: tb.record_opening_balance(bank, "bob", "-10000:01", actor=ACTOR),
+    )
+    tb.record_opening_balance(bank, "bob", "-10000", actor=ACTOR)
     refused(
         tb, errors.InvalidAmount, lambda: tb.record_exchange(bank, "ann", "bob", "-1", actor=ACTOR)
     )

@@ -96,6 +96,21 @@ def test_one_refused_participant_refuses_the_whole_group(tb: timebank.Timebank) 
     )
 
 
+def test_a_share_may_be_as_large_as_one_entry_and_no_larger(tb: timebank.Timebank) -> None:
+    """The policy's largest entry bounds each participant's share, not the
+    group's total (docs/concepts.md)."""
+    tb.create_bank("cap", name="Cap", actor=ACTOR, policy=Policy(entry_minutes_max=120),
+                   opened_on="2026-01-01")  # fmt: skip
+    for member in ("t", "u", "a", "b", "c"):
+        tb.join("cap", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    error = refused(tb, errors.EntryTooLarge, lambda: tb.record_group_exchange(
+        "cap", {"t": "2:01"}, {"a": "1:01", "b": 1}, actor=ACTOR))  # fmt: skip
+    assert error.ids["limit_minutes"] == 120
+    entry = tb.record_group_exchange("cap", {"t": 2, "u": 2}, {"a": 2, "b": 1, "c": 1},
+                                     actor=ACTOR)  # fmt: skip
+    assert (entry.minutes, tb.balance("cap", "t"), tb.balance("cap", "a")) == (240, 120, -120)
+
+
 def test_group_exchanges_are_idempotent_whatever_the_order_of_participants(
     tb: timebank.Timebank, bank: str
 ) -> None:

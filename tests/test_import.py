@@ -275,6 +275,26 @@ def test_a_bad_row_is_named_and_nothing_is_written(
     assert _state(riverside) == before
 
 
+def test_a_historic_entry_may_fall_on_the_day_its_member_left_and_no_later(
+    riverside: timebank.Timebank, tmp_path: Path
+) -> None:
+    """A membership period holds its last day, as it holds its first: the
+    day a member left is inside it (docs/membership.md)."""
+    riverside.leave("riverside", "cat", actor=ACTOR, left_on="2026-03-01")
+    before = _state(riverside)
+    after = ["x1,2026-03-01,exchange,ann,cat,1,riverside,,,,",
+             "x2,2026-03-02,exchange,ann,cat,1,riverside,,,,"]  # fmt: skip
+    with pytest.raises(ImportFailed) as raised:
+        riverside.import_entries(timebank.read_csv(_file(tmp_path, after)), actor=ACTOR)
+    ((problem),) = raised.value.problems
+    assert (problem.line, problem.column) == (3, "receiver")
+    assert "outside the membership of 'cat'" in problem.reason
+    assert _state(riverside) == before
+    result = riverside.import_entries(timebank.read_csv(_file(tmp_path, after[:1])), actor=ACTOR)
+    assert result.recorded == 1
+    assert riverside.entry("x1").occurred_on == date(2026, 3, 1)
+
+
 @st.composite
 def _broken_files(draw: st.DrawFn) -> tuple[bytes, str]:
     """The good file with one random defect: a cell replaced by junk, a

@@ -103,6 +103,25 @@ def test_no_entry_falls_after_a_member_left(tb: timebank.Timebank, bank: str) ->
     tb.leave(bank, "bob", actor=ACTOR, left_on="2026-05-01")
 
 
+def test_a_members_last_entry_is_the_latest_dated_whatever_the_order_or_their_part(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    """The day a member may leave from is their latest entry's, not the one
+    recorded last (entries may be back-dated), and counts entries where they
+    hold no leg: the receiver of a pot-funded exchange, whom the pot pays."""
+    tb.donate(bank, "org", "2", actor=ACTOR, occurred_on="2026-02-01")
+    tb.record_exchange(bank, "ann", "bob", "1", actor=ACTOR, occurred_on="2026-05-01")
+    tb.record_exchange(bank, "ann", "bob", "1", actor=ACTOR, occurred_on="2026-03-01")
+    error = refused(tb, errors.LeaveBeforeLastEntry,
+                    lambda: tb.leave(bank, "bob", actor=ACTOR, left_on="2026-04-01"))  # fmt: skip
+    assert str(error.ids["last_occurred_on"]) == "2026-05-01"
+    tb.record_pot_exchange(bank, "ann", "cat", "1", actor=ACTOR, occurred_on="2026-04-10")
+    error = refused(tb, errors.LeaveBeforeLastEntry,
+                    lambda: tb.leave(bank, "cat", actor=ACTOR, left_on="2026-04-09"))  # fmt: skip
+    assert str(error.ids["last_occurred_on"]) == "2026-04-10"
+    tb.leave(bank, "cat", actor=ACTOR, left_on="2026-04-10")
+
+
 def test_rejoining_opens_a_new_membership_period(tb: timebank.Timebank, bank: str) -> None:
     tb.leave(bank, "cat", actor=ACTOR, left_on="2026-02-01")
     refused(
@@ -111,6 +130,8 @@ def test_rejoining_opens_a_new_membership_period(tb: timebank.Timebank, bank: st
         lambda: tb.rejoin(bank, "cat", actor=ACTOR, rejoined_on="2026-02-01"),
     )
     refused(tb, errors.MemberStatusConflict, lambda: tb.rejoin(bank, "ann", actor=ACTOR))
+    refused(tb, errors.OccurredInFuture,
+            lambda: tb.rejoin(bank, "cat", actor=ACTOR, rejoined_on="2026-06-16"))  # fmt: skip
     assert tb.rejoin(bank, "cat", actor=ACTOR, rejoined_on="2026-04-01").status == "active"
     # Inside either period: fine. Between periods: outside the membership.
     tb.record_exchange(bank, "ann", "cat", "1", actor=ACTOR, occurred_on="2026-01-15")

@@ -196,6 +196,17 @@ def test_a_root_bank_keeps_an_admin(tb: timebank.Timebank, bank: str) -> None:
     assert dict(tb.bank(bank).roles) == {"second": "admin"}
 
 
+def test_a_mini_bank_may_lose_its_own_last_admin(tb: timebank.Timebank, tree: str) -> None:
+    """Only a root bank must keep an admin: a mini bank's parent's admins
+    are its admins too, so its own last one may be downgraded or go."""
+    assert dict(tb.bank(tree).roles) == {ACTOR: "admin"}  # it opened the hub
+    tb.grant_role(tree, ACTOR, "coordinator", actor=ACTOR)
+    tb.revoke_role(tree, ACTOR, actor=ACTOR)
+    assert dict(tb.bank(tree).roles) == {}
+    assert tb.role(tree, ACTOR) is Role.ADMIN  # from the parent
+    tb.grant_role(tree, "hana", "admin", actor=ACTOR)  # which it still may do
+
+
 # --- guardian angels and acting on behalf -----------------------------------------------------
 def test_a_guardian_angel_acts_for_their_member_and_both_ids_are_kept(
     tb: timebank.Timebank, tree: str
@@ -456,6 +467,9 @@ def test_pots_give_to_members_and_to_other_pots_of_the_tree(
     assert (tb.balance("riverside", "@pot"), tb.balance(tree, "@pot")) == (60, 60)
     assert tb.balance(tree, "dan") == 60
     refused(tb, errors.PotOverdrawn, lambda: tb.gift(tree, "@pot", "dan", "2", actor="co"))
+    # two pots are two accounts; a pot's gift to itself is no gift
+    error = refused(tb, errors.InvalidInput, lambda: tb.gift(tree, "@pot", "@pot", "1", actor="co"))
+    assert str(error) == "a gift to the bank's own pot is a donation: use donate"
     refused(tb, errors.InvalidInput, lambda: tb.gift(tree, "dan", "@pot", "1", actor="co"))
     refused(tb, errors.NotPermitted, lambda: tb.gift(tree, "@pot", "dan", "1", actor="dan"))
     tb.check_invariants()
