@@ -236,6 +236,10 @@ def test_a_coordinator_records_on_behalf_of_a_party_only(tb: timebank.Timebank, 
     assert (entry.actor, entry.on_behalf_of) == ("co", "bob")
     refused(tb, errors.InvalidInput, lambda: tb.record_exchange(
         "riverside", "ann", "bob", "1", actor="co", on_behalf_of="cat"))  # fmt: skip
+    # a retry is answered with the entry as recorded, whoever it names (docs/concepts.md)
+    again = tb.record_exchange("riverside", "ann", "bob", "1", actor=ACTOR, on_behalf_of="ann",
+                               entry_id=entry.entry_id, occurred_on=entry.occurred_on)  # fmt: skip
+    assert again == entry
 
 
 def test_a_refusal_in_a_members_name_names_whoever_was_judged(
