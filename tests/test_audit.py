@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, cast
 
+import attrs
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -127,9 +128,18 @@ def test_a_clean_store_audits_clean_and_flagged_breaches_are_notes(
     tb.create_bank("flag", name="Flag", actor=ACTOR, policy=policy, opened_on="2026-01-01")
     for m in ("a", "b"):
         tb.join("flag", m, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    # @opening has no limits: a carried balance past a member's limit flags nothing
+    tb.record_opening_balance("flag", "a", "5", actor=ACTOR, occurred_on="2026-01-01")
     tb.record_exchange(
         "flag", "a", "b", "2:00", actor=ACTOR, occurred_on="2026-02-01", entry_id="f"
     )
+    # a limit loosened: an entry past the old one and inside the new is no breach
+    looser = timebank.BalanceLimits(lowest_minutes=-240, highest_minutes=None)
+    tb.set_policy("flag", attrs.evolve(policy, individual=looser), actor=ACTOR)
+    tb.record_exchange(
+        "flag", "a", "b", "1:00", actor=ACTOR, occurred_on="2026-02-02", entry_id="g"
+    )
+    assert tb.entry("g").flags == ()
     tb.record_exchange(
         bank, "ann", "bob", "1:00", actor=ACTOR, occurred_on="2026-02-01", entry_id="x"
     )
@@ -164,17 +174,23 @@ def _store(tmp_path: Path) -> str:
 
 
 def _append(
-    url: str, topic_end: str, change: Callable[[dict[str, Any]], None], *, indexed: bool = False
+    url: str,
+    topic_end: str,
+    change: Callable[[dict[str, Any]], None],
+    *,
+    indexed: bool = False,
+    bank_id: str | None = None,
 ) -> None:
     """Append, with raw SQL, a copy of the last event whose topic ends with
-    ``topic_end``, changed by ``change``, as the bank's next event (with
-    ``indexed``, and its entry's row in the entry index, as the API writes
-    it)."""
+    ``topic_end`` (of the bank ``bank_id``, if given), changed by ``change``,
+    as the bank's next event (with ``indexed``, and its entry's row in the
+    entry index, as the API writes it)."""
     conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+    streams = "%" if bank_id is None else bank_uuid(bank_id).hex
     with conn:
         bank, topic, state = conn.execute(
             "SELECT originator_id, topic, state FROM stored_events WHERE topic LIKE ?"
-            " ORDER BY rowid DESC LIMIT 1", (f"%{topic_end}",),
+            " AND originator_id LIKE ? ORDER BY rowid DESC LIMIT 1", (f"%{topic_end}", streams),
         ).fetchone()  # fmt: skip
         (version,) = conn.execute(
             "SELECT MAX(originator_version) FROM stored_events WHERE originator_id = ?", (bank,)
@@ -213,6 +229,32 @@ def _audit(url: str) -> list[str]:
         ("ExchangeRecorded", lambda e: None, "duplicate_entry_id"),
         # a reversal's id reused by an entry
         ("ExchangeRecorded", lambda e: e.update(entry_id="e1-undo"), "duplicate_entry_id"),
+        # a reversal of an entry the log never held
+        (
+            "EntryReversed",
+            lambda e: e.update(entry_id="r2", reverses="never"),
+            "reversal_of_unknown_entry",
+        ),
+        # legs stored with their event (a reversal's, a group's, a side's) that do
+        # not balance, which leave the bank's accounts not summing to zero
+        (
+            "EntryReversed",
+            lambda e: e.update(entry_id="r3", reverses="e2", reversed_legs=[["a", -60], ["b", 30]]),
+            "unbalanced_entry",
+        ),
+        (
+            "EntryReversed",
+            lambda e: e.update(entry_id="r3", reverses="e2", reversed_legs=[["a", -60], ["b", 30]]),
+            "bank_sum",
+        ),
+        # legs that take the pot below zero
+        (
+            "EntryReversed",
+            lambda e: e.update(
+                entry_id="r3", reverses="e2", reversed_legs=[["@pot", -60], ["a", 60]]
+            ),
+            "pot_negative",
+        ),
     ],
 )
 def test_an_event_copied_through_the_raw_database_is_found(
@@ -221,6 +263,79 @@ def test_an_event_copied_through_the_raw_database_is_found(
     url = _store(tmp_path)
     _append(url, topic_end, change)
     assert check in _audit(url)
+
+
+def _tree_store(tmp_path: Path) -> str:
+    """Bank ``c`` (a, z) and its mini bank ``c/h`` (b), with an entry ``e1``
+    in ``c`` and an entry ``i1`` from ``c`` to ``c/h``."""
+    url = f"sqlite:///{tmp_path / 'i.db'}"
+    with timebank.open(url, clock=fixed_clock) as tb:
+        tb.create_bank("c", name="C", actor="c", opened_on="2026-01-01")
+        tb.create_bank("c/h", name="H", actor="c", opened_on="2026-01-01")
+        for bank, member in (("c", "a"), ("c", "z"), ("c/h", "b")):
+            tb.join(bank, member, kind="individual", actor="c", joined_on="2026-01-01")
+        day = {"actor": "c", "occurred_on": "2026-02-01"}
+        tb.record_exchange("c", "a", "z", "1", entry_id="e1", **day)
+        tb.record_exchange("c", "a", "b", "1", receiver_bank="c/h", entry_id="i1", **day)
+        assert tb.audit().ok
+    return url
+
+
+def test_an_entry_id_of_one_bank_reused_by_a_side_between_two_banks_is_found(
+    tmp_path: Path,
+) -> None:
+    """The two sides of an entry between banks share its id, in two banks'
+    logs; an entry of one bank and a side in another under one id are two
+    entries."""
+    url = _tree_store(tmp_path)
+    _append(url, "InterBankEntryRecorded", lambda e: e.update(entry_id="e1"), bank_id="c/h")
+    assert "duplicate_entry_id" in _audit(url)
+
+
+def test_one_side_of_an_entry_between_banks_without_the_other_is_found(tmp_path: Path) -> None:
+    """Each clearing account mirrors the other bank's: a side with no
+    partner leaves them apart."""
+    url = _tree_store(tmp_path)
+    _append(url, "InterBankEntryRecorded", lambda e: e.update(entry_id="i2"), bank_id="c/h")
+    assert "clearing_sum" in _audit(url)
+
+
+def test_an_entry_in_the_log_of_no_bank_is_found(tmp_path: Path) -> None:
+    url = _tree_store(tmp_path)
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+    with conn:
+        topic, state = conn.execute(
+            "SELECT topic, state FROM stored_events WHERE topic LIKE '%ExchangeRecorded'"
+        ).fetchone()
+        conn.execute("INSERT INTO stored_events VALUES (?, 1, ?, ?)",
+                     (bank_uuid("nowhere").hex, topic, state))  # fmt: skip
+    conn.close()
+    assert "unknown_bank" in _audit(url)
+
+
+def test_imported_entries_between_banks_audit_clean_whichever_side_the_log_holds_first(
+    tb: timebank.Timebank,
+) -> None:
+    """An import writes bank by bank, so the log may hold an entry's
+    receiving side before its provider's; the entry index keys it by the
+    provider's bank whatever the order, and so does the audit's replay."""
+    tb.create_bank("c", name="C", actor="c", opened_on="2026-01-01")
+    tb.create_bank("c/h", name="H", actor="c", opened_on="2026-01-01")
+    tb.join("c", "a", kind="individual", actor="c", joined_on="2026-01-01")
+    tb.join("c/h", "b", kind="individual", actor="c", joined_on="2026-01-01")
+    row = {"occurred_on": "2026-02-01", "kind": "exchange", "hours": "1", "category": "",
+           "note": "", "reverses": "", "group_id": ""}  # fmt: skip
+    tb.import_entries([
+        {**row, "entry_id": "i1", "provider": "b", "receiver": "a", "bank": "c/h",
+         "receiver_bank": "c"},
+        {**row, "entry_id": "i2", "provider": "a", "receiver": "b", "bank": "c",
+         "receiver_bank": "c/h"},
+        {**row, "entry_id": "r2", "kind": "reversal", "provider": "", "receiver": "",
+         "hours": "", "bank": "c/h", "reverses": "i2", "receiver_bank": ""},
+    ], actor="c")  # fmt: skip
+    report = tb.audit()
+    assert report.findings == (), report.summary()
+    assert report.entries == 3
 
 
 def test_every_stream_of_a_sound_log_runs_from_1_without_a_gap(

@@ -293,6 +293,8 @@ def test_a_historic_entry_may_fall_on_the_day_its_member_left_and_no_later(
     result = riverside.import_entries(timebank.read_csv(_file(tmp_path, after[:1])), actor=ACTOR)
     assert result.recorded == 1
     assert riverside.entry("x1").occurred_on == date(2026, 3, 1)
+    audit = riverside.audit()  # whose replay reads a membership period as the bank does
+    assert audit.findings == (), audit.summary()
 
 
 @st.composite
