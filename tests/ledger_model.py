@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 import timebank
 from timebank.errors import TimebankError
 
+from .conftest import TODAY  # the stores' today (their fixed clock): nothing is dated after it
+
 ACTOR = "coord-1"
 POT = "@pot"
 ROOT, HUB = "b", "b/hub"
@@ -294,6 +296,7 @@ def expected(model: Model, banks: set[str], start: date, end: date) -> dict[str,
         "members_with_one_connection": sum(1 for m in on_end if len(partners[m]) == 1),
         "by_category": {k: tuple(v) for k, v in by_category.items()},
         "by_month": {k: tuple(v) for k, v in by_month.items()},
+        "members_by_month": _members_by_month(model, banks, start, end, first_joined),
         "by_kind": {
             kind: tuple(
                 sum(1 for m in group if kinds[m] == kind)
@@ -302,6 +305,24 @@ def expected(model: Model, banks: set[str], start: date, end: date) -> dict[str,
             for kind in ("individual", "organisation")
         },
     }
+
+
+def _members_by_month(
+    model: Model, banks: set[str], start: date, end: date, first_joined: dict[str, date]
+) -> dict[str, tuple[int, int]]:
+    """Month -> (new members, members on its last day in the period), for
+    each month the report lists: those the period touches, up to this one
+    (the model dates nothing after today)."""
+    months: dict[str, tuple[int, int]] = {}
+    stop = min(end, (TODAY.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1))
+    day = start
+    while day <= stop:
+        following = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+        last = min(stop, following - timedelta(days=1))
+        new = sum(1 for joined in first_joined.values() if day <= joined <= last)
+        months[day.isoformat()[:7]] = (new, len(_members(model, banks, last)[0]))
+        day = following
+    return months
 
 
 def expected_by_area(
@@ -424,6 +445,7 @@ def actual(report: timebank.Report) -> dict[str, object]:
     data["by_month"] = {
         m.month: (m.exchanged_minutes, m.exchanges) for m in report.by_month if m.exchanges
     }
+    data["members_by_month"] = {m.month: (m.new_members, m.members) for m in report.by_month}
     data["by_kind"] = {
         k.kind: (k.members, k.new_members, k.active_members, k.inactive_members)
         for k in report.by_kind

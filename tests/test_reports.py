@@ -636,6 +636,20 @@ def test_members_over_time_and_leaving(tb: timebank.Timebank, bank: str) -> None
     assert (report.individual_members, report.organisations, report.new_members) == (3, 1, 5)
 
 
+def test_a_member_moving_between_banks_on_a_month_end_counts_once(
+    tb: timebank.Timebank, tree: str
+) -> None:
+    """A roll-up counts people: bob leaves riverside on the day he joins its
+    hub, the last of March, and is one member that day, not two."""
+    tb.leave(tree, "bob", actor=ACTOR, left_on="2026-03-31")
+    tb.join("riverside/hub", "bob", kind="individual", actor=ACTOR, joined_on="2026-03-31")
+    report = tb.report(tree, start="2026-02-01", end="2026-04-30", rollup=True)
+    months = {m.month: m.members for m in report.by_month}
+    # ann (in both banks), bob, cat, org, hal
+    assert months == {"2026-02": 5, "2026-03": 5, "2026-04": 5}
+    assert (report.individual_members, report.new_members) == (4, 1)  # hal joined in February
+
+
 def test_a_period_into_the_future_lists_its_months_up_to_this_one(
     tb: timebank.Timebank, bank: str
 ) -> None:
