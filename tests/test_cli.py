@@ -48,6 +48,32 @@ def bank(db: str) -> str:
     return "riverside"
 
 
+#: The commands that print one entry (or pending entry): a line, or its JSON.
+ONE_ENTRY = ("record-exchange", "record-pot-exchange", "donate", "gift", "record-group-exchange",
+             "record-opening-balance", "reverse", "entry", "propose", "confirm", "approve")  # fmt: skip
+
+
+def test_a_command_that_prints_one_entry_offers_no_csv(db: str, bank: str) -> None:
+    """``--format csv`` was offered by every entry command and printed the
+    table's line, not CSV: a script that asked for CSV got something else
+    without a word. Now it is refused before anything is recorded; the
+    commands that print rows (statement, members, balances...) keep it."""
+    for name in ONE_ENTRY:
+        (option,) = [o for o in cli.commands[name].params if o.name == "fmt"]
+        assert list(option.type.choices) == ["table", "json"], name  # type: ignore[attr-defined]
+    result = CliRunner().invoke(cli, ["--db", db, "--actor", "coord-1", "record-exchange", bank,
+                                      "ann", "bob", "1", "--entry-id", "x1", "--format", "csv"])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "'csv' is not one of 'table', 'json'" in result.output
+    with timebank.open(db) as tb:
+        assert tb.balance(bank, "ann") == 0
+    line = run(db, "record-exchange", bank, "ann", "bob", "1", "--entry-id", "x1")
+    assert line.startswith("x1: exchange 1:00 on ")
+    assert json.loads(run(db, "entry", "x1", "--format", "json"))[0]["entry_id"] == "x1"
+    rows = list(csv.DictReader(io.StringIO(run(db, "statement", "ann", "--format", "csv"))))
+    assert [(r["entry_id"], r["minutes"]) for r in rows] == [("x1", "60")]
+
+
 def test_every_entry_command_records_through_the_api(db: str, bank: str) -> None:
     run(
         db,

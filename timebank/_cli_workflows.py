@@ -10,7 +10,7 @@ import click
 from timebank import api
 from timebank._access import PROPOSABLE_KINDS
 from timebank._output import counted, render
-from timebank.cli import _actor, _command, _echo_entry, _format_option, _store
+from timebank.cli import _actor, _command, _echo_entry, _format_option, _one_format_option, _store
 from timebank.domain.roles import Role
 from timebank.domain.values import format_hours
 from timebank.migrate import migrate
@@ -169,7 +169,7 @@ def restore(backup: Path) -> None:
 @click.option("--category", help="Category code, e.g. gardening.")
 @click.option("--entry-id", help="Your id for the entry: makes retries safe.")
 @click.option("--on-behalf-of", metavar="MEMBER", help="The party you propose it for.")
-@_format_option
+@_one_format_option
 def propose(
     bank: str, kind: str, provider: str, hours: str, receiver: str | None,
     receiver_bank: str | None, occurred_on: str | None, category: str | None,
@@ -189,7 +189,7 @@ def propose(
 @_command("confirm")
 @click.argument("entry_id")
 @click.option("--on-behalf-of", metavar="MEMBER", help="The party you confirm it for.")
-@_format_option
+@_one_format_option
 def confirm(entry_id: str, on_behalf_of: str | None, fmt: str) -> None:
     """Confirm a pending entry that waits for you: it takes effect (or waits
     for approval)."""
@@ -203,7 +203,7 @@ def confirm(entry_id: str, on_behalf_of: str | None, fmt: str) -> None:
 
 @_command("approve")
 @click.argument("entry_id")
-@_format_option
+@_one_format_option
 def approve(entry_id: str, fmt: str) -> None:
     """Approve an entry awaiting approval: it takes effect."""
     with _store() as tb:

@@ -57,6 +57,10 @@ R = TypeVar("R")
 _format_option = click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
 )
+#: For a command that prints one entry (or pending entry): a line, or its JSON.
+_one_format_option = click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -509,7 +513,7 @@ def _entry_options(func: Callable[P, R]) -> Callable[P, R]:
         click.option("--category", help="Category code, e.g. gardening."),
         click.option("--entry-id", help="Your id for the entry: makes retries safe."),
         click.option("--on-behalf-of", metavar="MEMBER", help="The party you record it for."),
-        _format_option,
+        _one_format_option,
     ]
     for option in reversed(options):
         func = option(func)
@@ -651,7 +655,7 @@ def record_group_exchange(
 @click.argument("hours")
 @click.option("--on", "occurred_on", metavar="DATE", help="Date of the balance [today].")
 @click.option("--entry-id", help="Your id for the entry: makes retries safe.")
-@_format_option
+@_one_format_option
 def record_opening_balance(
     bank: str, member: str, hours: str, occurred_on: str | None, entry_id: str | None,
     fmt: str,
@@ -673,7 +677,7 @@ def record_opening_balance(
 @click.option("--reversal-id", help="Your id for the reversal: makes retries safe.")
 @click.option("--on", "occurred_on", metavar="DATE", help="Date of the reversal [today].")
 @click.option("--on-behalf-of", metavar="MEMBER", help="The party of ENTRY_ID you reverse it for.")
-@_format_option
+@_one_format_option
 def reverse(
     entry_id: str, reversal_id: str | None, occurred_on: str | None,
     on_behalf_of: str | None, fmt: str,
@@ -689,7 +693,7 @@ def reverse(
 
 @_command("entry")
 @click.argument("entry_id")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@_one_format_option
 def entry(entry_id: str, fmt: str) -> None:
     """Show one recorded entry."""
     with _store() as tb:
