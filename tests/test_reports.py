@@ -606,6 +606,10 @@ def test_new_connections_and_the_ninety_days(tb: timebank.Timebank, bank: str) -
     tb.record_exchange(bank, "cat", "ann", "1:00", actor=ACTOR, occurred_on="2026-04-11")
     april = tb.report(bank, start="2026-04-01", end="2026-04-30")
     assert (april.connections, april.new_connections) == (2, 1)
+    # a pair whose first exchange falls on the period's first day is new in it
+    from_11 = tb.report(bank, start="2026-04-11", end="2026-04-30")
+    assert (from_11.connections, from_11.new_connections) == (2, 1)
+    assert tb.report(bank, start="2026-04-12", end="2026-04-30").new_connections == 0
     assert april.inactive_members == 1  # org
     # The 90 days up to 9 April are 10 January to 9 April: ann and bob's
     # exchange is in them; up to 10 April it is not.
@@ -691,6 +695,15 @@ def test_a_month_dated_after_today_by_a_bank_ahead_is_listed(tmp_path: Path) -> 
         months = {m.month: m.exchanges for m in report.by_month}
         assert months == {"2026-06": 0, "2026-07": 1}
         assert report.exchanges == sum(months.values()) == 1
+    # a member who joins there on its today, with no exchange at all: their month too
+    with timebank.open(f"sqlite:///{tmp_path / 'joined.db'}", clock=lambda: moment) as tb:
+        tb.create_bank("home", name="Home", actor=ACTOR, opened_on="2026-06-01")
+        tb.create_bank("home/isle", name="Isle", actor=ACTOR, policy=ahead,
+                       opened_on="2026-06-01")  # fmt: skip
+        tb.join("home/isle", "cy", kind="individual", actor=ACTOR)
+        report = tb.report("home", start="2026-06-01", end="9999-12-31", rollup=True)
+        months = {m.month: (m.new_members, m.members) for m in report.by_month}
+        assert months == {"2026-06": (0, 0), "2026-07": (1, 1)}
 
 
 def test_member_figures_by_kind(tb: timebank.Timebank, tree: str) -> None:
