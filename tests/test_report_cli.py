@@ -205,6 +205,35 @@ def test_report_table_and_csv(db: str, ledger: str, tmp_path: Path) -> None:
     assert table.index("By kind of member") > table.index("By category")
 
 
+def test_a_csv_for_a_spreadsheet_begins_with_a_byte_order_mark_on_request(
+    db: str, ledger: str, tmp_path: Path
+) -> None:
+    """``--bom``: the same CSV, begun with U+FEFF, which Excel reads as
+    "this is UTF-8" when a coordinator double-clicks the file; every command
+    that writes CSV takes it, and no other format does."""
+    run(db, "set-profile", "ann", "--display-name", "Siân")
+    plain = run(db, "inactive", "--bank", ledger, "--as-of", "2026-12-31", "--format", "csv")
+    marked = run(db, "inactive", "--bank", ledger, "--as-of", "2026-12-31", "--format", "csv",
+                 "--bom")  # fmt: skip
+    assert not plain.startswith("\ufeff")
+    assert marked == "\ufeff" + plain
+    assert "Siân" in plain
+    out = tmp_path / "r.csv"
+    run(db, "report", "--bank", ledger, "--format", "csv", "--bom", "-o", str(out))
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf" + b"section,name,value\n")
+    rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
+    assert {"section": "figures", "name": "exchanges", "value": "3"} in rows
+    for args in (("statement", "ann"), ("report", "--bank", ledger, "--format", "json")):
+        result = CliRunner().invoke(cli, ["--db", db, *args, "--bom"])
+        assert result.exit_code == 2, result.output
+        assert "--bom is for --format csv, not --format" in result.output
+    for name, command in cli.commands.items():
+        formats = [p for p in command.params if p.name == "fmt"]
+        takes_csv = formats and "csv" in formats[0].type.choices  # type: ignore[attr-defined]
+        takes_bom = any(p.name == "bom" for p in command.params)
+        assert bool(takes_csv and name != "export") == takes_bom, name
+
+
 def test_report_by_area(db: str, ledger: str, tmp_path: Path) -> None:
     args = ("report", "--bank", ledger, "--to", "2026-04-30", "--by-area")
     data = json.loads(run(db, *args, "--format", "json"))

@@ -18,6 +18,8 @@ import click
 from timebank._output import counted, render
 from timebank._reporting import STATEMENT_LINES_MAX
 from timebank.cli import (
+    _bom_option,
+    _check_bom,
     _command,
     _errors_as_one_line,
     _format_option,
@@ -198,6 +200,7 @@ _output_option = click.option(
     help="With --format html: the page's words from this JSON file, a translation of"
     " what report-words writes (docs/reports.md).",
 )
+@_bom_option
 @_output_option
 def report(
     bank: str,
@@ -207,6 +210,7 @@ def report(
     by_area: bool,
     fmt: str,
     words_file: Path | None,
+    bom: bool,
     output: Path | None,
 ) -> None:
     """The period report of BANK: hours, exchanges, members, pot and
@@ -215,6 +219,7 @@ def report(
     in English or in the language of --words."""
     if words_file is not None and fmt != "html":
         raise click.UsageError("--words is for --format html, the page it words")
+    _check_bom(bom, fmt)
     words = None if words_file is None else _words_of(words_file)
     with _reading_store() as tb:
         if fmt == "html":
@@ -223,7 +228,7 @@ def report(
             _write(text, output)
             return
         result = tb.report(bank, start=start, end=end, rollup=rollup, by_area=by_area)
-    _write(_report_text(result, fmt), output)
+    _write(_report_text(result, fmt, bom), output)
 
 
 def _words_of(path: Path) -> Any:
@@ -248,7 +253,7 @@ def report_words(output: Path | None) -> None:
     _write(json.dumps(dict(REPORT_WORDS), indent=2, ensure_ascii=False), output)
 
 
-def _report_text(result: Report, fmt: str) -> str:
+def _report_text(result: Report, fmt: str, bom: bool) -> str:
     data = result.to_dict()
     if fmt == "json":
         return render([data], list(data), "json").removeprefix("[\n").removesuffix("\n]")
@@ -282,7 +287,7 @@ def _report_text(result: Report, fmt: str) -> str:
                 {"section": f"area {area['area'] or ''}", "name": k, "value": area[k]}
                 for k in _AREA_COLUMNS
             ]
-        return render(rows, ["section", "name", "value"], "csv")
+        return render(rows, ["section", "name", "value"], "csv", bom=bom)
     banks = ", ".join(result.banks)
     head = f"{result.bank}: {result.start} to {result.end} (banks: {banks})\n\n"
     figures = render(
@@ -341,7 +346,7 @@ def subject_access(person: str, output: Path | None) -> None:
 @click.argument("member")
 @click.option("--bank", help="Only this bank (needed for @pot and @opening).")
 @_format_option
-def statement(member: str, bank: str | None, fmt: str) -> None:
+def statement(member: str, bank: str | None, fmt: str, bom: bool) -> None:
     """Every entry on MEMBER's account, with the running balance, in each bank
     they belong to (or in --bank)."""
     with _reading_store() as tb:
@@ -349,7 +354,7 @@ def statement(member: str, bank: str | None, fmt: str) -> None:
         if not banks:  # not an empty statement: a mistyped id must say so
             raise MemberNotFound(f"no member {member!r} in any bank", member=member)
         rows = [{"bank": b, **line.to_dict()} for b in banks for line in _lines(tb, b, member)]
-    click.echo(render(rows, _STATEMENT_COLUMNS, fmt))
+    click.echo(render(rows, _STATEMENT_COLUMNS, fmt, bom=bom))
 
 
 def _lines(tb: Timebank, bank: str, member: str) -> Iterator[StatementLine]:
@@ -399,7 +404,7 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 @click.option("--days", type=int, default=INACTIVE_DAYS, show_default=True)
 @_rollup_option
 @_format_option
-def inactive(bank: str, as_of: str | None, days: int, rollup: bool, fmt: str) -> None:
+def inactive(bank: str, as_of: str | None, days: int, rollup: bool, fmt: str, bom: bool) -> None:
     """Members with no service exchange in the last DAYS days, for
     coordinators to get back in touch with."""
     with _reading_store() as tb:
@@ -408,7 +413,7 @@ def inactive(bank: str, as_of: str | None, days: int, rollup: bool, fmt: str) ->
             [m.to_dict() for m in tb.inactive_members(bank, as_of=as_of, days=days, rollup=rollup)],
             fmt,
         )
-    click.echo(render(rows, ["bank", "member", "name", "kind", "last_exchange_on"], fmt))
+    click.echo(render(rows, ["bank", "member", "name", "kind", "last_exchange_on"], fmt, bom=bom))
 
 
 @_command("activity")
@@ -417,7 +422,9 @@ def inactive(bank: str, as_of: str | None, days: int, rollup: bool, fmt: str) ->
 @_to_option
 @_rollup_option
 @_format_option
-def activity(bank: str, start: str | None, end: str | None, rollup: bool, fmt: str) -> None:
+def activity(
+    bank: str, start: str | None, end: str | None, rollup: bool, fmt: str, bom: bool
+) -> None:
     """Every member of the period, with what they did in it: exchanges, hours
     given and received, how many members they exchanged with, their first
     and last exchange (definitions: docs/reports.md)."""
@@ -429,7 +436,7 @@ def activity(bank: str, start: str | None, end: str | None, rollup: bool, fmt: s
         )
     columns = ["bank", "member", "name", "kind", "exchanges", "hours_given", "hours_received",
                "partners", "first_exchange_on", "last_exchange_on"]  # fmt: skip
-    click.echo(render(rows, columns, fmt))
+    click.echo(render(rows, columns, fmt, bom=bom))
 
 
 @_command("entries")
@@ -440,7 +447,13 @@ def activity(bank: str, start: str | None, end: str | None, rollup: bool, fmt: s
 @click.option("--flagged", is_flag=True, help="Only entries flagged past a balance limit.")
 @_format_option
 def entries(
-    bank: str, start: str | None, end: str | None, rollup: bool, flagged: bool, fmt: str
+    bank: str,
+    start: str | None,
+    end: str | None,
+    rollup: bool,
+    flagged: bool,
+    fmt: str,
+    bom: bool,
 ) -> None:
     """The bank's entries whose help happened in the period, in date order:
     every kind, reversals too; with --flagged, those that went past a
@@ -448,7 +461,7 @@ def entries(
     coordinator to review."""
     with _reading_store() as tb:
         rows = [e.to_dict() for e in _all_entries(tb, bank, start, end, rollup, flagged)]
-    click.echo(render(rows, _ENTRY_COLUMNS if fmt == "csv" else _ENTRY_TABLE, fmt))
+    click.echo(render(rows, _ENTRY_COLUMNS if fmt == "csv" else _ENTRY_TABLE, fmt, bom=bom))
 
 
 def _all_entries(
@@ -465,7 +478,7 @@ def _all_entries(
 @_as_of_option
 @_rollup_option
 @_format_option
-def one_connection(bank: str, as_of: str | None, rollup: bool, fmt: str) -> None:
+def one_connection(bank: str, as_of: str | None, rollup: bool, fmt: str, bom: bool) -> None:
     """Members who have exchanged with exactly one other member, and with
     whom: the people the report's members_with_one_connection counts, for
     coordinators to introduce to others."""
@@ -476,7 +489,7 @@ def one_connection(bank: str, as_of: str | None, rollup: bool, fmt: str) -> None
             fmt,
         )
     columns = ["bank", "member", "name", "kind", "connected_with", "connected_on"]
-    click.echo(render(rows, columns, fmt))
+    click.echo(render(rows, columns, fmt, bom=bom))
 
 
 @_command("near-limit")
@@ -488,14 +501,14 @@ def one_connection(bank: str, as_of: str | None, rollup: bool, fmt: str) -> None
     help="Hours from a limit (0: only those at or beyond one).",
 )
 @_format_option
-def near_limit(bank: str, within: str, fmt: str) -> None:
+def near_limit(bank: str, within: str, fmt: str, bom: bool) -> None:
     """Members whose balance is within WITHIN hours of a limit of the bank's
     policy (or beyond it)."""
     with _store() as tb:
         rows = _named(tb, [n.to_dict() for n in tb.members_near_limit(bank, within=within)], fmt)
     columns = ["bank", "member", "name", "kind", "balance_minutes", "side", "limit_minutes",
                "headroom_minutes"]  # fmt: skip
-    click.echo(render(rows, columns, fmt))
+    click.echo(render(rows, columns, fmt, bom=bom))
 
 
 @_command("export")

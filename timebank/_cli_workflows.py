@@ -103,11 +103,12 @@ def remove_guardian(bank: str, member: str, guardian: str) -> None:
 @_command("memberships")
 @click.argument("member")
 @_format_option
-def memberships(member: str, fmt: str) -> None:
+def memberships(member: str, fmt: str, bom: bool) -> None:
     """MEMBER's account in every bank they joined."""
     with _store() as tb:
         rows = [m.to_dict() for m in tb.memberships(member)]
-    click.echo(render(rows, ["bank", "kind", "status", "joined_on", "balance_minutes"], fmt))
+    columns = ["bank", "kind", "status", "joined_on", "balance_minutes"]
+    click.echo(render(rows, columns, fmt, bom=bom))
 
 
 # --- storage ----------------------------------------------------------------------------------
@@ -224,11 +225,11 @@ def decline(entry_id: str, on_behalf_of: str | None) -> None:
 @click.argument("bank")
 @click.option("--member", help="Only entries this member takes part in.")
 @_format_option
-def pending(bank: str, member: str | None, fmt: str) -> None:
+def pending(bank: str, member: str | None, fmt: str, bom: bool) -> None:
     """Pending entries of BANK, oldest first."""
     with _store() as tb:
         rows = [p.to_dict() for p in tb.pending(bank, member)]
-    click.echo(render(rows, _PENDING_COLUMNS, fmt))
+    click.echo(render(rows, _PENDING_COLUMNS, fmt, bom=bom))
 
 
 @_command("expire-pending")

@@ -27,13 +27,23 @@ def member_of_banks(banks: Sequence[str], otherwise: str) -> str:
     return f" (a member of {', '.join(map(repr, banks))})" if banks else f" ({otherwise})"
 
 
-def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> str:
+#: The byte-order mark ``--bom`` begins a CSV with (U+FEFF, EF BB BF in UTF-8).
+BOM = "\ufeff"
+
+
+def render(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str, *, bom: bool = False
+) -> str:
     """Render ``rows`` (dicts) in ``fmt``. JSON keeps every key of each row;
-    table and CSV show ``columns`` in order."""
+    table and CSV show ``columns`` in order; ``bom`` begins a CSV with a
+    byte-order mark (docs/reports.md)."""
+    if bom and fmt != "csv":
+        raise ValueError(f"a byte-order mark is for CSV, not {fmt}")
     if fmt == "json":
         return json.dumps(list(rows), indent=2, default=str, ensure_ascii=False)
     if fmt == "csv":
         out = io.StringIO()
+        out.write(BOM if bom else "")
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
         writer.writerows([_cell(row.get(c)) for c in columns] for row in rows)

@@ -54,9 +54,34 @@ INTERRUPTED = 130
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_format_option = click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+_bom_option = click.option(
+    "--bom",
+    is_flag=True,
+    help="With --format csv: begin with a byte-order mark, for a spreadsheet opened by"
+    " double-click (Excel), which otherwise misreads accented names.",
 )
+
+
+def _format_option(func: Callable[P, R]) -> Callable[P, R]:
+    """``--format table|csv|json`` and ``--bom``, which only CSV takes (a
+    usage error, before the command does anything, with another format)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        _check_bom(kwargs.get("bom", False), str(kwargs["fmt"]))
+        return func(*args, **kwargs)
+
+    format_option = click.option(
+        "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+    )
+    return format_option(_bom_option(wrapper))
+
+
+def _check_bom(bom: object, fmt: str) -> None:
+    if bom and fmt != "csv":
+        raise click.UsageError(f"--bom is for --format csv, not --format {fmt}")
+
+
 #: For a command that prints one entry (or pending entry): a line, or its JSON.
 _one_format_option = click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
@@ -358,11 +383,11 @@ def bank(bank: str) -> None:
 
 @_command("banks")
 @_format_option
-def banks(fmt: str) -> None:
+def banks(fmt: str, bom: bool) -> None:
     """List the banks of the store."""
     with _store() as tb:
         rows = [b.to_dict() for b in tb.banks()]
-    click.echo(render(rows, ["bank", "name", "opened_on", "members"], fmt))
+    click.echo(render(rows, ["bank", "name", "opened_on", "members"], fmt, bom=bom))
 
 
 # --- members -----------------------------------------------------------------------------
@@ -401,11 +426,12 @@ def member(bank: str, member: str) -> None:
 @_command("members")
 @click.argument("bank")
 @_format_option
-def members(bank: str, fmt: str) -> None:
+def members(bank: str, fmt: str, bom: bool) -> None:
     """List a bank's members with their balances."""
     with _store() as tb:
         rows = [m.to_dict() for m in tb.members(bank)]
-    click.echo(render(rows, ["member", "kind", "status", "joined_on", "balance_minutes"], fmt))
+    columns = ["member", "kind", "status", "joined_on", "balance_minutes"]
+    click.echo(render(rows, columns, fmt, bom=bom))
 
 
 def _echo_member(found: Member) -> None:
@@ -716,18 +742,19 @@ def balance(bank: str, account: str) -> None:
 @_command("balances")
 @click.option("--bank", help="Only this bank [every bank].")
 @_format_option
-def balances(bank: str | None, fmt: str) -> None:
+def balances(bank: str | None, fmt: str, bom: bool) -> None:
     """Every account's balance."""
     with _store() as tb:
         rows = [b.to_dict() for b in tb.balances(bank)]
-    click.echo(render(rows, ["bank", "account", "kind", "balance_minutes", "balance_hours"], fmt))
+    columns = ["bank", "account", "kind", "balance_minutes", "balance_hours"]
+    click.echo(render(rows, columns, fmt, bom=bom))
 
 
 @_command("figures")
 @click.argument("bank")
 @click.option("--rollup", is_flag=True, help="Include the bank's mini time banks.")
 @_format_option
-def figures(bank: str, rollup: bool, fmt: str) -> None:
+def figures(bank: str, rollup: bool, fmt: str, bom: bool) -> None:
     """Headline figures of a bank over its whole history."""
     with _store() as tb:
         data = tb.figures(bank, rollup=rollup).to_dict()
@@ -738,7 +765,7 @@ def figures(bank: str, rollup: bool, fmt: str) -> None:
         _figure_in_hours(k, v) if fmt == "table" else {"figure": k, "value": v}
         for k, v in data.items()
     ]
-    click.echo(render(rows, ["figure", "value"], fmt))
+    click.echo(render(rows, ["figure", "value"], fmt, bom=bom))
 
 
 def _figure_in_hours(name: str, value: object) -> dict[str, object]:
