@@ -571,6 +571,9 @@ def test_members_with_one_connection(tb: timebank.Timebank, bank: str) -> None:
     tb.leave(bank, "org", actor=ACTOR, left_on="2026-05-01")
     assert one("2026-05-01", "2026-05-01") == 2  # a member on their last day
     assert one("2026-05-02", "2026-05-31") == 1  # bob
+    # the list is of members on the day: org, who left, is not on it
+    listed = tb.members_with_one_connection(bank, as_of="2026-05-02")
+    assert [(m.member, m.connected_with) for m in listed] == [("bob", "ann")]
     incremental = tb.read_model.tables()
     tb.read_model.rebuild()
     assert tb.read_model.tables() == incremental
@@ -580,6 +583,7 @@ def test_members_with_one_connection_across_banks(tb: timebank.Timebank, tree: s
     """ann is a member of riverside and its hub: in a roll-up, she is one
     person, whose connections are those of both her accounts."""
     ex = {"actor": ACTOR, "occurred_on": "2026-03-02"}
+    tb.record_exchange(tree, "bob", "ann", "1:00", actor=ACTOR, occurred_on="2026-02-15")
     tb.record_exchange(tree, "ann", "bob", "1:00", **ex)
     tb.record_exchange("riverside/hub", "ann", "bob", "1:00", receiver_bank=tree, **ex)
 
@@ -591,13 +595,18 @@ def test_members_with_one_connection_across_banks(tb: timebank.Timebank, tree: s
     # bob's one account is reached from both of ann's: still one connection each way
     assert one(tree) == one(tree, rollup=True) == 2
     assert one("riverside/hub") == 1  # ann; bob is not the hub's member
+    # connected since the first day of either account's first exchange with bob
+    listed = tb.members_with_one_connection(tree, as_of="2026-03-31", rollup=True)
+    assert [(m.member, m.connected_with, str(m.connected_on)) for m in listed] == [
+        ("ann", "bob", "2026-02-15"), ("bob", "ann", "2026-02-15"),
+    ]  # fmt: skip
     tb.record_exchange("riverside/hub", "hal", "ann", "1:00", **ex)
     assert one(tree) == 2  # in riverside, ann's account there knows bob only
     assert one(tree, rollup=True) == 2  # bob and hal; ann has two
     assert one("riverside/hub") == 1  # hal
     listed = tb.members_with_one_connection(tree, as_of="2026-03-31", rollup=True)
     assert [(m.member, m.connected_with) for m in listed] == [("bob", "ann"), ("hal", "ann")]
-    assert tb.members_with_one_connection(tree, as_of="2026-03-01", rollup=True) == []
+    assert tb.members_with_one_connection(tree, as_of="2026-02-14", rollup=True) == []
 
 
 def test_new_connections_and_the_ninety_days(tb: timebank.Timebank, bank: str) -> None:
