@@ -313,11 +313,15 @@ def _members_by_month(
     """Month -> (new members, members on its last day in the period), for
     each month the report lists: those the period touches, up to this one
     (the model dates nothing after today)."""
+
+    def next_month(day: date) -> date:  # its first day
+        return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
     months: dict[str, tuple[int, int]] = {}
-    stop = min(end, (TODAY.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1))
+    stop = min(end, next_month(TODAY) - timedelta(days=1))
     day = start
     while day <= stop:
-        following = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+        following = next_month(day)
         last = min(stop, following - timedelta(days=1))
         new = sum(1 for joined in first_joined.values() if day <= joined <= last)
         months[day.isoformat()[:7]] = (new, len(_members(model, banks, last)[0]))

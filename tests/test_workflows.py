@@ -205,6 +205,7 @@ def test_a_mini_bank_may_lose_its_own_last_admin(tb: timebank.Timebank, tree: st
     assert dict(tb.bank(tree).roles) == {}
     assert tb.role(tree, ACTOR) is Role.ADMIN  # from the parent
     tb.grant_role(tree, "hana", "admin", actor=ACTOR)  # which it still may do
+    assert dict(tb.bank(tree).roles) == {"hana": "admin"}
 
 
 # --- guardian angels and acting on behalf -----------------------------------------------------
