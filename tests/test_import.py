@@ -198,6 +198,7 @@ BAD = [
     ("bad number", (0, "e1,2026-02-01,exchange,ann,bob,1.x,riverside,diy,,,"), "hours"),
     ("not whole minutes", (0, "e1,2026-02-01,exchange,ann,bob,1.51,riverside,diy,,,"), "hours"),
     ("float seconds", (1, "e2,2026-02-02,pot_exchange,cat,bob,0.001,riverside,,,,"), "hours"),
+    ("duration seconds", (0, "e1,2026-02-01,exchange,ann,bob,1:30:30,riverside,diy,,,"), "hours"),
     ("zero hours", (2, "e3,2026-02-03,donation,ann,,0,riverside,,,,"), "hours"),
     ("negative exchange", (0, "e1,2026-02-01,exchange,ann,bob,-1,riverside,diy,,,"), "hours"),
     ("bad date", (0, "e1,2026-02-30,exchange,ann,bob,1,riverside,diy,,,"), "occurred_on"),
@@ -273,6 +274,16 @@ def test_a_bad_row_is_named_and_nothing_is_written(
     assert (index + 2, column) in {(p.line, p.column) for p in problems}, (what, problems)
     assert all(str(p).startswith(f"{p.file}:{p.line}: ") for p in problems)
     assert _state(riverside) == before
+
+
+def test_hours_as_a_spreadsheet_writes_a_duration(
+    riverside: timebank.Timebank, tmp_path: Path
+) -> None:
+    """A duration cell saved as CSV comes out as ``1:30:00``."""
+    rows = ["s1,2026-02-01,exchange,ann,bob,1:30:00,riverside,,,,",
+            "s2,2026-02-02,opening_balance,org,,-12:15:00,riverside,,,,"]  # fmt: skip
+    riverside.import_entries(timebank.read_csv(_file(tmp_path, rows)), actor=ACTOR)
+    assert (riverside.entry("s1").minutes, riverside.entry("s2").minutes) == (90, -735)
 
 
 def test_a_historic_entry_may_fall_on_the_day_its_member_left_and_no_later(

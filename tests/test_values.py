@@ -74,11 +74,22 @@ def test_a_refused_amount_is_told_why(bad: object, message: str) -> None:
     assert raised.value.value == bad
 
 
-@pytest.mark.parametrize("bad", ["1:30:00", "1h30", "an hour", ""])
+@pytest.mark.parametrize("bad", ["1h30", "an hour", "", "1:30:0", "1:30:60", "1:30:00.0"])
 def test_an_amount_not_in_a_form_of_hours_is_refused_naming_the_forms(bad: str) -> None:
-    # a spreadsheet's duration cell comes out as 1:30:00: say what to give
     with pytest.raises(InvalidAmount, match=re.escape(f"{bad!r} (give hours as 1.5 or 1:30)")):
         parse_minutes(bad)
+
+
+def test_a_spreadsheets_duration_is_hours_when_its_seconds_are_none() -> None:
+    """A duration cell comes out of a spreadsheet as ``1:30:00``: whole
+    minutes, taken; seconds are never rounded away."""
+    assert parse_minutes("1:30:00") == 90
+    assert parse_minutes(" 12:05:00 ") == 725
+    assert parse_minutes("-2:00:00", allow_negative=True) == -120
+    with pytest.raises(InvalidAmount, match=re.escape("not a whole number of minutes: '1:30:30'")):
+        parse_minutes("1:30:30")
+    with pytest.raises(InvalidAmount, match="must not be zero"):
+        parse_minutes("0:00:00")
 
 
 def test_negative_amounts_only_where_allowed() -> None:

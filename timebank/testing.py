@@ -79,12 +79,14 @@ def entry_ids() -> st.SearchStrategy[str]:
 
 
 def hours(max_minutes: int = 1440) -> st.SearchStrategy[str]:
-    """Positive amounts as the API and the CSV take them: ``H:MM`` or decimal
-    hours that are whole minutes (``1.5``, ``0.25``)."""
+    """Positive amounts as the API and the CSV take them: ``H:MM``,
+    ``H:MM:00`` (a spreadsheet's duration) or decimal hours that are whole
+    minutes (``1.5``, ``0.25``)."""
     minutes = st.integers(1, max_minutes)
     clock = minutes.map(lambda m: f"{m // 60}:{m % 60:02}")
+    duration = clock.map(lambda text: f"{text}:00")
     decimal = st.integers(1, max_minutes // 15).map(lambda q: str(Decimal(q * 15) / 60))
-    return clock | decimal
+    return clock | duration | decimal
 
 
 def days(start: date = OPENED, end: date | None = None) -> st.SearchStrategy[date]:

@@ -92,12 +92,14 @@ TOO_EARLY = (
 # the digits of every other script ("٣" is 3), and ``Decimal`` exponents and
 # digit separators ("1e2", "1_000"), none of which an hours column means
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_CLOCK = re.compile(r"(-?)([0-9]{1,9}):([0-5][0-9])")
+#: Clock hours, ``H:MM``, or ``H:MM:SS`` as a spreadsheet writes a duration.
+_CLOCK = re.compile(r"(-?)([0-9]{1,9}):([0-5][0-9])(?::([0-5][0-9]))?")
 #: Decimal hours: an optional sign, then digits with an optional point.
 _DECIMAL_HOURS = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
-#: An amount of hours as the API takes it: text (``"1.5"``, ``"1:30"``), an
+#: An amount of hours as the API takes it: text (``"1.5"``, ``"1:30"``,
+#: ``"1:30:00"``), an
 #: ``int`` of hours, or a ``Decimal``. A ``float`` is not one (``0.1`` hours
 #: has no exact binary value): a type checker refuses it where the API is
 #: typed with this, and the API refuses it at run time too.
@@ -152,7 +154,7 @@ def invariant(condition: bool, message: str) -> None:
 
 
 def parse_minutes(value: object, *, allow_negative: bool = False, allow_zero: bool = False) -> int:
-    """Turn hours (``"1.5"``, ``"1:30"``, ``2``, ``Decimal("0.25")``) into minutes.
+    """Turn hours (``"1.5"``, ``"1:30"``, ``"1:30:00"``, ``2``, ``Decimal("0.25")``) into minutes.
 
     Raises :class:`InvalidAmount` for floats, non-numbers, zero (unless
     ``allow_zero``), amounts that are not whole minutes, negative amounts
@@ -185,6 +187,8 @@ def _hours_to_minutes(value: object) -> int:
         raise _not_hours(value)
     clock = _CLOCK.fullmatch(text)
     if clock:
+        if clock.group(4) not in (None, "00"):  # seconds: never rounded away
+            raise InvalidAmount(f"amount is not a whole number of minutes: {value!r}", value=value)
         sign = -1 if clock.group(1) else 1
         return sign * (int(clock.group(2)) * 60 + int(clock.group(3)))
     if not _DECIMAL_HOURS.fullmatch(text):
