@@ -99,10 +99,9 @@ _DECIMAL_HOURS = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 #: An amount of hours as the API takes it: text (``"1.5"``, ``"1:30"``,
-#: ``"1:30:00"``), an
-#: ``int`` of hours, or a ``Decimal``. A ``float`` is not one (``0.1`` hours
-#: has no exact binary value): a type checker refuses it where the API is
-#: typed with this, and the API refuses it at run time too.
+#: ``"1:30:00"``), an ``int`` of hours, or a ``Decimal``. A ``float`` is not
+#: one (``0.1`` hours has no exact binary value): a type checker refuses it
+#: where the API is typed with this, and the API refuses it at run time too.
 Hours: TypeAlias = str | int | Decimal
 
 
