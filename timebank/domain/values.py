@@ -187,7 +187,7 @@ def _hours_to_minutes(value: object) -> int:
     clock = _CLOCK.fullmatch(text)
     if clock:
         if clock.group(4) not in (None, "00"):  # seconds: never rounded away
-            raise InvalidAmount(f"amount is not a whole number of minutes: {value!r}", value=value)
+            raise _not_whole_minutes(value)
         sign = -1 if clock.group(1) else 1
         return sign * (int(clock.group(2)) * 60 + int(clock.group(3)))
     if not _DECIMAL_HOURS.fullmatch(text):
@@ -206,14 +206,17 @@ def _not_hours(value: object) -> InvalidAmount:
     )
 
 
+def _not_whole_minutes(value: object) -> InvalidAmount:
+    """The error for ``value``, hours with a part of a minute (never rounded)."""
+    return InvalidAmount(f"amount is not a whole number of minutes: {value!r}", value=value)
+
+
 def _decimal_hours_to_minutes(hours: Decimal, original: object) -> int:
     if not hours.is_finite():
         raise InvalidAmount(f"amount is not finite: {original!r}", value=original)
     minutes = hours * 60
     if minutes != minutes.to_integral_value():
-        raise InvalidAmount(
-            f"amount is not a whole number of minutes: {original!r}", value=original
-        )
+        raise _not_whole_minutes(original)
     return int(minutes)
 
 
