@@ -118,6 +118,10 @@ def test_catching_the_read_model_up_shows_a_bar_when_far_behind(
     assert data["exchanges"] == ENTRIES
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_an_import_stopped_by_ctrl_c_says_so_and_leaves_the_store_as_it_was(
     tmp_path: Path,
 ) -> None:
@@ -129,8 +133,12 @@ def test_an_import_stopped_by_ctrl_c_says_so_and_leaves_the_store_as_it_was(
     db = f"sqlite:///{tmp_path / 'store.db'}"
     _off_a_terminal("--db", db, "import", "members", str(members), "--create-banks")
     master, slave = pty.openpty()
+    # SIGINT at its default in the command, as on a terminal: a shell's
+    # background job (`... &`) starts with it ignored, and the command would
+    # inherit that, finish the import and exit 0.
     proc = subprocess.Popen([*_CLI, "--db", db, "import", "entries", str(entries)],
-                            stdin=slave, stdout=slave, stderr=slave)  # fmt: skip
+                            stdin=slave, stdout=slave, stderr=slave,
+                            preexec_fn=_sigint_default)  # noqa: PLW1509 - a signal reset, no lock  # fmt: skip
     os.close(slave)
     shown = b""
     while b"applying rows" not in shown:
