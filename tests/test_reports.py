@@ -515,12 +515,14 @@ def test_a_read_model_of_the_previous_schema_is_brought_up_in_place(
         db.execute("DROP INDEX rm_pairs_by_account_b")
         db.execute("UPDATE rm_position SET schema_version = 7")
     assert model.rebuild_reason() is None
+    assert model.behind() == 0
     assert model.catch_up() == 0  # nothing applied again
     assert (model.tables(), model.position()) == (tables, position)
     assert tb.report(bank).members_with_one_connection == 2
     with db.exclusive():
         db.execute("UPDATE rm_position SET schema_version = 6")
     assert model.rebuild_reason() == "its tables are of schema 6, this version reads 9"
+    assert model.behind() == model.log_end() == position  # the whole log, again
     assert model.catch_up() == position  # rebuilt from the log
     assert model.tables() == tables
 
@@ -911,6 +913,9 @@ def test_a_store_restored_from_a_backup_gets_a_read_model_of_its_own_log(
         reason = tb.read_model.rebuild_reason()
         assert reason is not None
         assert reason.startswith("it applied events the log does not hold")
+        # The progress bar's length: the whole (shorter) log, not the
+        # difference to the position the read model reached before.
+        assert 0 < tb.read_model.behind() == tb.read_model.log_end() < tb.read_model.position()
         for n in range(written_after_restore):  # reusing the lost events' positions
             tb.record_exchange("r", "b", "a", "1", actor=ACTOR, entry_id=f"new-{n}")
         assert tb.report("r").exchanges == 1 + written_after_restore
