@@ -931,6 +931,40 @@ def test_a_store_restored_from_a_backup_gets_a_read_model_of_its_own_log(
         assert tb.audit().ok
 
 
+def test_a_read_model_whose_last_event_the_log_holds_at_another_position_is_rebuilt(
+    tmp_path: Path,
+) -> None:
+    """The read model goes on from its position only where the log holds,
+    at that position, the event it applied last. A log numbered again (its
+    events copied into another store, with a gap closed or opened) can hold
+    that event further on; going on from the old position would apply it,
+    and whatever now lies between, a second time."""
+    import sqlite3
+
+    store = tmp_path / "bank.db"
+    url = f"sqlite:///{store}"
+    with timebank.open(url) as tb:
+        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
+        for member in ("a", "b"):
+            tb.join("r", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        tb.record_exchange("r", "a", "b", "1", actor=ACTOR, entry_id="e1")
+        assert tb.report("r").exchanges == 1
+        position = tb.read_model.position()
+        assert position == tb.read_model.log_end()
+    with sqlite3.connect(store) as conn:  # the last event, numbered 10 further on
+        conn.execute("UPDATE stored_events SET rowid = rowid + 10 WHERE rowid = ?", (position,))
+    with timebank.open(url) as tb:
+        assert tb.read_model.log_end() == position + 10
+        reason = tb.read_model.rebuild_reason()
+        assert reason is not None
+        assert reason.startswith("it applied events the log does not hold")
+        assert tb.report("r").exchanges == 1
+        assert tb.read_model.position() == position + 10
+        caught_up = tb.read_model.tables()
+        tb.read_model.rebuild()
+        assert tb.read_model.tables() == caught_up
+
+
 @pytest.mark.parametrize("damage", ["not sqlite", "pages zeroed"])
 def test_a_damaged_read_model_file_is_one_named_error_and_deleting_it_is_the_cure(
     tmp_path, damage: str
