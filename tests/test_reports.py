@@ -763,6 +763,32 @@ def test_catching_up_reports_its_progress_after_each_batch(
     assert done == [*range(4, tb.read_model.log_end(), 4), tb.read_model.log_end()]
 
 
+def test_the_garbage_collector_runs_again_after_a_catch_up_and_an_audit(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    """Both pause it (their many small objects make no cycles); the app that
+    embeds timebank must not be left without it, nor have it turned on
+    when the app had turned it off."""
+    import gc
+
+    tb.record_exchange(bank, "ann", "bob", "1:00", actor=ACTOR, occurred_on="2026-02-01")
+    assert gc.isenabled()
+    assert tb.read_model.catch_up() > 0
+    assert gc.isenabled()
+    assert tb.audit().ok
+    assert gc.isenabled()
+    assert tb.read_model.rebuild() > 0
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        tb.record_exchange(bank, "bob", "ann", "1:00", actor=ACTOR, occurred_on="2026-02-02")
+        assert tb.read_model.catch_up() > 0
+        assert tb.audit().ok
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_a_reopened_store_resumes_where_its_read_model_stopped(
     reopen: Callable[[], timebank.Timebank], tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
