@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -1090,18 +1091,64 @@ def test_two_catching_up_at_once_apply_each_event_once(tmp_path) -> None:  # typ
             tb.record_exchange("r", "a", "b", minutes=30 + n % 3, actor=ACTOR,
                                occurred_on="2026-02-01")  # fmt: skip
     stores = [timebank.open(url) for _ in range(3)]
-    threads = [threading.Thread(target=s.read_model.catch_up, kwargs={"batch_size": 17})
-               for s in stores]  # fmt: skip
+    applied: list[int] = []
+    failures: list[BaseException] = []
+
+    def catch_up(store: timebank.Timebank) -> None:
+        # a thread's exception would be printed and lost: kept, to assert on
+        try:
+            applied.append(store.read_model.catch_up(batch_size=17))
+        except BaseException as e:
+            failures.append(e)
+
+    threads = [threading.Thread(target=catch_up, args=(s,)) for s in stores]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert failures == []  # each waited for its turn; none gave up
+    assert sum(applied) == stores[0].read_model.log_end()  # every event once, by one of them
     tables = stores[0].read_model.tables()
     stores[0].read_model.rebuild()
     assert stores[0].read_model.tables() == tables
     assert stores[1].report("r").exchanges == 300
     for s in stores:
         s.close()
+
+
+def test_a_catch_up_that_waits_too_long_for_its_turn_is_a_storage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catch-up waits for another writer of the read model (30 s by
+    default), then gives up with a named error, having written nothing; the
+    next one, once the other is done, applies everything."""
+    import sqlite3
+
+    from timebank.readmodel import _db
+
+    monkeypatch.setattr(_db, "BUSY_TIMEOUT_S", 0.2)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with timebank.open(url) as tb:
+        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
+        assert tb.read_model.catch_up() > 0
+        for m in ("a", "b"):
+            tb.join("r", m, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        tb.record_exchange("r", "a", "b", "1", actor=ACTOR, occurred_on="2026-02-01")
+        position = tb.read_model.position()
+        other = sqlite3.connect(tmp_path / "s.reports.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another writer, holding its turn
+        started = time.monotonic()
+        with pytest.raises(timebank.errors.StorageError) as raised:
+            tb.read_model.catch_up()
+        assert time.monotonic() - started >= 0.2  # it waited first
+        assert str(raised.value).startswith(
+            f"cannot write the read model {tmp_path / 's.reports.db'}"
+        )
+        assert "locked" in str(raised.value)
+        other.execute("ROLLBACK")
+        other.close()
+        assert tb.read_model.position() == position  # nothing written
+        assert tb.report("r").exchanges == 1
 
 
 def test_a_bad_period_is_refused(tb: timebank.Timebank, bank: str) -> None:

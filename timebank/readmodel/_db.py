@@ -8,7 +8,6 @@ import abc
 import contextlib
 import os
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,18 +146,15 @@ class SqliteReadModelDB(ReadModelDB):
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
-        while True:
-            try:
-                with self._readable():
-                    self.conn.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or time.monotonic() > deadline:
-                    raise StorageError(
-                        f"cannot write the read model {self.location}: {e}", url=self.location
-                    ) from None
-                time.sleep(0.01)
+        # SQLite waits for another writer's turn itself, up to the connection's
+        # timeout (BUSY_TIMEOUT_S); a turn that does not come by then is an error.
+        try:
+            with self._readable():
+                self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise StorageError(
+                f"cannot write the read model {self.location}: {e}", url=self.location
+            ) from None
         try:
             yield
             with self._readable():
