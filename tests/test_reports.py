@@ -24,7 +24,7 @@ from timebank.errors import InvalidAmount, InvalidInput
 from timebank.readmodel import UnknownEvent
 from timebank.readmodel import report as report_module
 
-from .conftest import ACTOR
+from .conftest import ACTOR, BACKENDS, open_store
 from .ledger_model import (
     HUB,
     OPENED,
@@ -1081,16 +1081,19 @@ def test_a_reversal_moves_first_and_last_days_once_the_catch_up_settles_them(
     assert tb.report(bank, start="2026-02-05", end="2026-02-05").connections == 1
 
 
-def test_two_catching_up_at_once_apply_each_event_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path / 's.db'}"
-    with timebank.open(url) as tb:
+@pytest.mark.parametrize("kind", [kind for kind in BACKENDS if kind != "memory"])
+def test_two_catching_up_at_once_apply_each_event_once(tmp_path: Path, kind: str) -> None:
+    """Three stores of one file or schema catch its read model up at once,
+    in turns (SQLite's write lock, PostgreSQL's advisory lock)."""
+    opener = open_store(kind, tmp_path, clock=None)
+    with opener() as tb:
         tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
         for m in ("a", "b"):
             tb.join("r", m, kind="individual", actor=ACTOR, joined_on="2026-01-01")
         for n in range(300):
             tb.record_exchange("r", "a", "b", minutes=30 + n % 3, actor=ACTOR,
                                occurred_on="2026-02-01")  # fmt: skip
-    stores = [timebank.open(url) for _ in range(3)]
+    stores = [opener() for _ in range(3)]
     applied: list[int] = []
     failures: list[BaseException] = []
 
