@@ -1119,6 +1119,28 @@ def test_two_catching_up_at_once_apply_each_event_once(tmp_path: Path, kind: str
         s.close()
 
 
+def test_the_read_models_of_two_stores_on_one_postgres_server_take_no_turns_together(
+    tmp_path: Path,
+) -> None:
+    """The turns are a schema's: a council's catch-up does not wait while
+    another store's, in another schema of the same database, holds its turn."""
+    from .conftest import POSTGRES_URL
+
+    if POSTGRES_URL is None:
+        pytest.skip("no PostgreSQL server (CI always has one)")
+    with open_store("postgres", tmp_path)() as one, open_store("postgres", tmp_path)() as other:
+        one.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
+        applied: list[int] = []
+        with other.read_model.db.exclusive():  # the other store's turn, held
+            thread = threading.Thread(target=lambda: applied.append(one.read_model.catch_up()))
+            thread.start()
+            thread.join(timeout=30)
+            waited = thread.is_alive()
+        thread.join()
+        assert not waited
+        assert applied == [one.read_model.log_end()]
+
+
 def test_a_catch_up_that_waits_too_long_for_its_turn_is_a_storage_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
