@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from html.parser import HTMLParser
 from pathlib import Path
 
 import attrs
@@ -454,6 +455,102 @@ def test_the_html_report_holds_the_reports_figures(tb: timebank.Timebank, tree: 
         assert (words is None) == ("<h2>Headline figures</h2>" in page)
     assert '<html lang="cy">' in page
     assert "<h2>Prif ffigurau</h2>" in page
+
+
+class _Tables(HTMLParser):
+    """Each ``<table id=...>`` of a page: its header cells and its rows' cells, as text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, tuple[list[str], list[list[str]]]] = {}
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attributes: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._table = dict(attributes)["id"] or ""
+            self.tables[self._table] = ([], [])
+        elif tag == "tr" and self._table is not None:
+            self.tables[self._table][1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._table is not None and self._cell is not None:
+            header, rows = self.tables[self._table]
+            (header if tag == "th" else rows[-1]).append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "table":
+            header, rows = self.tables[self._table or ""]
+            rows[:] = [row for row in rows if row]  # the header's own row holds no td
+            self._table = None
+
+
+def test_the_html_reports_tables_are_the_reports_rows_column_by_column(
+    tb: timebank.Timebank, tree: str
+) -> None:
+    """The tables below the charts are what a reader who cannot see the charts
+    reads: each row is the report's, each column the figure its heading
+    names. The ledger makes neighbouring columns differ, so that two cells
+    swapped would show."""
+    for member, area in (("ann", "north"), ("bob", "north"), ("cat", "south")):
+        tb.set_profile(member, timebank.Profile(area=area), actor=ACTOR)
+    tb.join(tree, "dan", kind="individual", actor=ACTOR, joined_on="2026-03-01")
+    ex = {"actor": ACTOR}
+    tb.record_exchange(
+        tree, "ann", "bob", "2:00", category="gardening", occurred_on="2026-02-03", **ex
+    )
+    tb.record_exchange(tree, "bob", "cat", "1:30", occurred_on="2026-03-04", **ex)
+    tb.record_exchange(
+        tree, "bob", "ann", "0:45", category="gardening", occurred_on="2026-03-05", **ex
+    )
+    tb.record_exchange("riverside/hub", "hal", "org", "1:00", receiver_bank=tree,
+                       category="lifts", occurred_on="2026-03-06", **ex)  # fmt: skip
+    period = {"start": "2026-02-01", "end": "2026-04-30", "rollup": True, "by_area": True}
+    report = tb.report(tree, **period)  # type: ignore[arg-type]
+    parser = _Tables()
+    parser.feed(tb.report_html(tree, **period))  # type: ignore[arg-type]
+    tables, w = parser.tables, timebank.REPORT_WORDS
+
+    def h(minutes: int) -> str:
+        return f"{report_module.hours(minutes):,}"
+
+    month_rows = [[m.month, h(m.exchanged_minutes), str(m.exchanges), str(m.new_members),
+                   str(m.members)] for m in report.by_month]  # fmt: skip
+    assert tables["table-by-month"] == (
+        [w["column_month"], w["column_hours"], w["column_exchanges"], w["column_new_members"],
+         w["column_members_at_month_end"]], month_rows)  # fmt: skip
+    category_rows = [[c.category or w["no_category"], h(c.exchanged_minutes), str(c.exchanges)]
+                     for c in report.by_category]  # fmt: skip
+    assert tables["table-by-category"] == (
+        [w["column_category"], w["column_hours"], w["column_exchanges"]],
+        category_rows,
+    )
+    kind_rows = [[w[f"kind_{k.kind}"], str(k.members), str(k.new_members), str(k.active_members),
+                  str(k.inactive_members)] for k in report.by_kind]  # fmt: skip
+    assert tables["table-by-kind"] == (
+        [w["column_kind"], w["column_members"], w["column_new_members"],
+         w["column_active_members"], w["column_inactive_members"]], kind_rows)  # fmt: skip
+    assert report.by_area is not None
+    area_rows = [[a.area or w["no_area"], str(a.members), str(a.new_members),
+                  str(a.active_members), h(a.given_minutes), h(a.received_minutes),
+                  str(a.exchanges)] for a in report.by_area]  # fmt: skip
+    assert tables["table-by-area"] == (
+        [w["column_area"], w["column_members"], w["column_new_members"],
+         w["column_active_members"], w["column_hours_given"], w["column_hours_received"],
+         w["column_exchanges"]], area_rows)  # fmt: skip
+    # Every pair of neighbouring columns differs in some row, and the rows
+    # with no category and no area are there, named by their words.
+    for rows in (month_rows, category_rows, kind_rows, area_rows):
+        for column in range(1, len(rows[0]) - 1):
+            assert any(row[column] != row[column + 1] for row in rows), (rows, column)
+    assert [w["no_category"], "1.50", "1"] in category_rows
+    assert w["no_area"] in [row[0] for row in area_rows]
+    assert any(row[4] != row[5] for row in area_rows)  # given and received
 
 
 def test_member_activity(tb: timebank.Timebank, bank: str) -> None:
