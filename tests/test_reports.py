@@ -553,6 +553,33 @@ def test_the_html_reports_tables_are_the_reports_rows_column_by_column(
     assert any(row[4] != row[5] for row in area_rows)  # given and received
 
 
+def test_the_html_reports_chart_of_categories_draws_the_twelve_largest_the_largest_on_top(
+    tb: timebank.Timebank, tree: str
+) -> None:
+    """Of 13 categories the chart draws the 12 with the most hours, the most
+    at the top (its labels read downwards by their ``y``); its table lists all
+    13. A roll-up's page says so under the title and names every bank in its
+    footnote."""
+    for n in range(13):  # category c00 has 1 hour, ... c12 13 hours
+        tb.record_exchange(tree, "ann", "bob", f"{n + 1}:00", category=f"c{n:02}",
+                           actor=ACTOR, occurred_on="2026-03-02")  # fmt: skip
+    page = tb.report_html(tree, start="2026-03-01", end="2026-03-31", rollup=True)
+    chart = page[page.index('id="chart-by-category"') : page.index('id="chart-members"')]
+    labels = re.findall(r'<text[^>]* y="([0-9.]+)"[^>]*>(c[0-9]{2})</text>', chart)
+    downwards = [name for _, name in sorted(labels, key=lambda label: float(label[0]))]
+    assert downwards == [f"c{n:02}" for n in range(12, 0, -1)]  # c12 on top; no c00
+    parser = _Tables()
+    parser.feed(page)
+    assert [row[0] for row in parser.tables["table-by-category"][1]] == [
+        f"c{n:02}" for n in range(12, -1, -1)
+    ]
+    words = timebank.REPORT_WORDS
+    assert words["period_rollup"].format(start="1 March 2026", end="31 March 2026") in page
+    assert "riverside, riverside/hub" in page  # the footnote's banks
+    own = tb.report_html(tree, start="2026-03-01", end="2026-03-31")
+    assert words["period"].format(start="1 March 2026", end="31 March 2026") in own
+
+
 def test_member_activity(tb: timebank.Timebank, bank: str) -> None:
     ex = {"actor": ACTOR}
     tb.record_opening_balance(bank, "org", "5:00", occurred_on="2026-03-01", **ex)
