@@ -549,6 +549,11 @@ def test_the_html_reports_tables_are_the_reports_rows_column_by_column(
         for column in range(1, len(rows[0]) - 1):
             assert any(row[column] != row[column + 1] for row in rows), (rows, column)
     assert [w["no_category"], "1.50", "1"] in category_rows
+    page = tb.report_html(tree, **period)  # type: ignore[arg-type]
+    chart = page[page.index('id="chart-by-category"') : page.index('id="chart-members"')]
+    assert f">{w['no_category']}</text>" in chart  # its bar is named too
+    made_by = w["made_by"].format(version=timebank.__version__, made_on="15 June 2026")
+    assert f"<p>{made_by}</p>" in page  # the version and the day (the tests' clock)
     assert w["no_area"] in [row[0] for row in area_rows]
     assert any(row[4] != row[5] for row in area_rows)  # given and received
 
@@ -578,6 +583,24 @@ def test_the_html_reports_chart_of_categories_draws_the_twelve_largest_the_large
     assert "riverside, riverside/hub" in page  # the footnote's banks
     own = tb.report_html(tree, start="2026-03-01", end="2026-03-31")
     assert words["period"].format(start="1 March 2026", end="31 March 2026") in own
+
+
+def test_the_html_report_writes_a_thousand_hours_with_a_separator(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    """1,080 hours, as councils write them, in the headline and the tables."""
+    for day in range(1, 28):
+        for provider, receiver in (("ann", "bob"), ("bob", "cat")):
+            tb.record_exchange(bank, provider, receiver, "20:00", actor=ACTOR,
+                               occurred_on=f"2026-03-{day:02}")  # fmt: skip
+    page = tb.report_html(bank, start="2026-03-01", end="2026-03-31")
+    parser = _Tables()
+    parser.feed(page)
+    assert re.search(r'data-figure="hours_exchanged" data-value="1080">\s*'
+                     r'<span class="value">1,080</span>', page)  # fmt: skip
+    assert parser.tables["table-by-month"][1] == [["2026-03", "1,080.00", "54", "0", "4"]]
+    no_category = timebank.REPORT_WORDS["no_category"]
+    assert parser.tables["table-by-category"][1] == [[no_category, "1,080.00", "54"]]
 
 
 def test_member_activity(tb: timebank.Timebank, bank: str) -> None:
