@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import attrs
+import markupsafe
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -552,6 +553,8 @@ def test_the_html_reports_tables_are_the_reports_rows_column_by_column(
     page = tb.report_html(tree, **period)  # type: ignore[arg-type]
     chart = page[page.index('id="chart-by-category"') : page.index('id="chart-members"')]
     assert f">{w['no_category']}</text>" in chart  # its bar is named too
+    area_note = markupsafe.escape(w["by_area_note"])  # as the page's template writes it
+    assert f'<p class="chart-note">{area_note}</p>' in page  # what an area is
     made_by = w["made_by"].format(version=timebank.__version__, made_on="15 June 2026")
     assert f"<p>{made_by}</p>" in page  # the version and the day (the tests' clock)
     assert w["no_area"] in [row[0] for row in area_rows]
@@ -601,6 +604,23 @@ def test_the_html_report_writes_a_thousand_hours_with_a_separator(
     assert parser.tables["table-by-month"][1] == [["2026-03", "1,080.00", "54", "0", "4"]]
     no_category = timebank.REPORT_WORDS["no_category"]
     assert parser.tables["table-by-category"][1] == [[no_category, "1,080.00", "54"]]
+
+
+def test_the_html_reports_month_labels_are_thinned_to_at_most_about_24(
+    tb: timebank.Timebank,
+) -> None:
+    """66 months (2021 to June 2026): each chart over time labels every third
+    month from the first, 22 labels, not 66 run together."""
+    tb.create_bank("old", name="Old", actor=ACTOR, opened_on="2021-01-01")
+    period = {"start": "2021-01-01", "end": "2026-06-15"}
+    months = [m.month for m in tb.report("old", **period).by_month]
+    assert (len(months), months[0], months[-1]) == (66, "2021-01", "2026-06")
+    page = tb.report_html("old", **period)
+    for chart in ("chart-by-month", "chart-members"):
+        figure = page[page.index(f'<figure id="{chart}"') :]
+        figure = figure[: figure.index("</figure>")]
+        drawn = re.findall(r"<text[^>]*>\s*([0-9]{4}-[0-9]{2})\s*</text>", figure)
+        assert drawn == months[::3], chart
 
 
 def test_member_activity(tb: timebank.Timebank, bank: str) -> None:
