@@ -957,13 +957,18 @@ def test_the_garbage_collector_runs_again_after_a_catch_up_and_an_audit(
         gc.enable()
 
 
+def _bank_of_two(tb: timebank.Timebank) -> None:
+    """Bank ``r``, opened on 1 January 2026, with the individuals ``a`` and ``b``."""
+    tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
+    for member in ("a", "b"):
+        tb.join("r", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+
+
 def test_a_reopened_store_resumes_where_its_read_model_stopped(
     reopen: Callable[[], timebank.Timebank], tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     with reopen() as tb:
-        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
-        tb.join("r", "a", kind="individual", actor=ACTOR, joined_on="2026-01-01")
-        tb.join("r", "b", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        _bank_of_two(tb)
         tb.record_exchange("r", "a", "b", "1:00", actor=ACTOR, occurred_on="2026-02-01")
         assert tb.report("r").exchanges == 1
         position = tb.read_model.position()
@@ -989,9 +994,7 @@ def test_a_statement_page_is_chosen_from_the_index_and_an_older_index_is_replace
 
     url = f"sqlite:///{tmp_path / 's.db'}"
     with timebank.open(url, clock=fixed_clock) as tb:
-        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
-        for member in ("a", "b"):
-            tb.join("r", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        _bank_of_two(tb)
         for day in range(1, 8):
             tb.record_exchange("r", "a", "b", "1", actor=ACTOR, occurred_on=f"2026-02-0{day}")
         lines = tb.statement("r", "a")
@@ -1082,9 +1085,7 @@ def test_a_store_restored_from_a_backup_gets_a_read_model_of_its_own_log(
     store, backup = tmp_path / "bank.db", tmp_path / "backup.db"
     url = f"sqlite:///{store}"
     with timebank.open(url) as tb:
-        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
-        for member in ("a", "b"):
-            tb.join("r", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        _bank_of_two(tb)
         tb.record_exchange("r", "a", "b", "1", actor=ACTOR, entry_id="kept")
         with sqlite3.connect(store) as live, sqlite3.connect(backup) as copy:
             live.backup(copy)
@@ -1138,9 +1139,7 @@ def test_a_read_model_whose_last_event_the_log_holds_at_another_position_is_rebu
     store = tmp_path / "bank.db"
     url = f"sqlite:///{store}"
     with timebank.open(url) as tb:
-        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
-        for member in ("a", "b"):
-            tb.join("r", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        _bank_of_two(tb)
         tb.record_exchange("r", "a", "b", "1", actor=ACTOR, entry_id="e1")
         assert tb.report("r").exchanges == 1
         position = tb.read_model.position()
@@ -1165,9 +1164,7 @@ def test_a_damaged_read_model_file_is_one_named_error_and_deleting_it_is_the_cur
 ) -> None:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'bank.db'}"
     with timebank.open(url) as tb:
-        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
-        for member in ("a", "b"):
-            tb.join("r", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        _bank_of_two(tb)
         tb.record_exchange("r", "a", "b", "1", actor=ACTOR)
         before = tb.report("r")
         model = tb.read_model.location
@@ -1254,9 +1251,7 @@ def test_two_catching_up_at_once_apply_each_event_once(tmp_path: Path, kind: str
     in turns (SQLite's write lock, PostgreSQL's advisory lock)."""
     opener = open_store(kind, tmp_path, clock=None)
     with opener() as tb:
-        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
-        for m in ("a", "b"):
-            tb.join("r", m, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        _bank_of_two(tb)
         for n in range(300):
             tb.record_exchange("r", "a", "b", minutes=30 + n % 3, actor=ACTOR,
                                occurred_on="2026-02-01")  # fmt: skip
@@ -1323,10 +1318,8 @@ def test_a_catch_up_that_waits_too_long_for_its_turn_is_a_storage_error(
     monkeypatch.setattr(_db, "BUSY_TIMEOUT_S", 1.5)
     url = f"sqlite:///{tmp_path / 's.db'}"
     with timebank.open(url) as tb:
-        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
+        _bank_of_two(tb)
         assert tb.read_model.catch_up() > 0
-        for m in ("a", "b"):
-            tb.join("r", m, kind="individual", actor=ACTOR, joined_on="2026-01-01")
         tb.record_exchange("r", "a", "b", "1", actor=ACTOR, occurred_on="2026-02-01")
         position = tb.read_model.position()
         other = sqlite3.connect(tmp_path / "s.reports.db", isolation_level=None)
