@@ -1338,6 +1338,33 @@ def test_a_catch_up_that_waits_too_long_for_its_turn_is_a_storage_error(
         assert tb.report("r").exchanges == 1
 
 
+def test_a_read_model_file_another_connection_holds_opens_once_it_is_let_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a read model file switches it to WAL, which needs a lock that
+    another connection may hold (another process opening it at the same
+    moment): it is asked again until the busy timeout, then a named error."""
+    import sqlite3
+
+    from timebank.readmodel import _db
+
+    monkeypatch.setattr(_db, "BUSY_TIMEOUT_S", 1.5)  # whole seconds: see the test above
+    path = tmp_path / "s.reports.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE held (a)")
+    other.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(timebank.errors.StorageError) as raised:
+        _db.SqliteReadModelDB(path)
+    assert str(raised.value).startswith(f"cannot open the read model {path}: ")
+    letting_go = threading.Timer(0.5, lambda: other.execute("ROLLBACK"))
+    letting_go.start()
+    db = _db.SqliteReadModelDB(path)
+    letting_go.join()
+    assert db.execute("PRAGMA journal_mode") == [("wal",)]
+    db.close()
+    other.close()
+
+
 def test_a_bad_period_is_refused(tb: timebank.Timebank, bank: str) -> None:
     with pytest.raises(InvalidInput, match="starts"):
         tb.report(bank, start="2026-05-01", end="2026-04-01")

@@ -8,6 +8,7 @@ import abc
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,15 +104,41 @@ class SqliteReadModelDB(ReadModelDB):
             self.location, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
         )
         with self._readable():
+            if path is not None:
+                self._into_wal(conn)
             self._configure(conn, path)
         self.conn = conn
         #: sqlite-utils' view of the same connection (table listing, queries).
         self.db = sqlite_utils.Database(conn)
 
+    def _into_wal(self, conn: sqlite3.Connection) -> None:
+        """The file in WAL mode: left as it is when it is already (asking is
+        a read), else switched, asked again while another connection holds
+        the lock that the switch needs. SQLite 3.26 answers "database is
+        locked" there at once, without its busy handler: three processes
+        opening a new read model together met it (measured, on scripts/lowest's
+        build). Not switched within the busy timeout: a named error."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                    return
+                if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
+                    return
+                failure = "another connection holds it"
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e):
+                    raise
+                failure = str(e)
+            if time.monotonic() > deadline:
+                raise StorageError(
+                    f"cannot open the read model {self.location}: {failure}", url=self.location
+                )
+            time.sleep(0.01)
+
     @staticmethod
     def _configure(conn: sqlite3.Connection, path: Path | None) -> None:
         if path is not None:
-            conn.execute("PRAGMA journal_mode=WAL")
             # Checkpoint every ~100 MB of WAL rather than every 4 MB: a batch
             # of a catch-up rewrites pages all over the aggregate tables, and
             # checkpointing after nearly every batch took 25 s of a 92 s
