@@ -103,10 +103,14 @@ class SqliteReadModelDB(ReadModelDB):
         conn = sqlite3.connect(
             self.location, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
         )
-        with self._readable():
-            if path is not None:
-                self._into_wal(conn)
-            self._configure(conn, path)
+        try:
+            with self._readable():
+                if path is not None:
+                    self._into_wal(conn)
+                self._configure(conn, path)
+        except BaseException:
+            conn.close()
+            raise
         self.conn = conn
         #: sqlite-utils' view of the same connection (table listing, queries).
         self.db = sqlite_utils.Database(conn)
@@ -115,8 +119,8 @@ class SqliteReadModelDB(ReadModelDB):
         """The file in WAL mode: left as it is when it is already (asking is
         a read), else switched, asked again while another connection holds
         the lock that the switch needs. SQLite 3.26 answers "database is
-        locked" there at once, without its busy handler: three processes
-        opening a new read model together met it (measured, on scripts/lowest's
+        locked" there at once, without its busy handler: three stores
+        opening a new read model together met it (measured on scripts/lowest's
         build). Not switched within the busy timeout: a named error."""
         deadline = time.monotonic() + BUSY_TIMEOUT_S
         while True:
