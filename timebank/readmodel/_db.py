@@ -8,7 +8,6 @@ import abc
 import contextlib
 import os
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from timebank.domain.errors import StorageError
-from timebank.storage._sqlite_failures import check_sqlite_version, raise_file_failure
+from timebank.storage._sqlite_failures import check_sqlite_version, into_wal, raise_file_failure
 
 __all__ = ["PostgresReadModelDB", "ReadModelDB", "SqliteReadModelDB"]
 
@@ -106,7 +105,7 @@ class SqliteReadModelDB(ReadModelDB):
         try:
             with self._readable():
                 if path is not None:
-                    self._into_wal(conn)
+                    into_wal(conn, BUSY_TIMEOUT_S, f"the read model {self.location}", self.location)
                 self._configure(conn, path)
         except BaseException:
             conn.close()
@@ -114,31 +113,6 @@ class SqliteReadModelDB(ReadModelDB):
         self.conn = conn
         #: sqlite-utils' view of the same connection (table listing, queries).
         self.db = sqlite_utils.Database(conn)
-
-    def _into_wal(self, conn: sqlite3.Connection) -> None:
-        """The file in WAL mode: left as it is when it is already (asking is
-        a read), else switched, asked again while another connection holds
-        the lock that the switch needs. SQLite 3.26 answers "database is
-        locked" there at once, without its busy handler: three stores
-        opening a new read model together met it (measured on scripts/lowest's
-        build). Not switched within the busy timeout: a named error."""
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
-        while True:
-            try:
-                if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-                    return
-                if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
-                    return
-                failure = "another connection holds it"
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e):
-                    raise
-                failure = str(e)
-            if time.monotonic() > deadline:
-                raise StorageError(
-                    f"cannot open the read model {self.location}: {failure}", url=self.location
-                )
-            time.sleep(0.01)
 
     @staticmethod
     def _configure(conn: sqlite3.Connection, path: Path | None) -> None:

@@ -40,6 +40,7 @@ from timebank.readmodel import ReadModelDB, SqliteReadModelDB
 from timebank.storage._sqlite_failures import (
     STORE_CURE,
     check_sqlite_version,
+    into_wal,
     is_file_failure,
     is_write_failure,
     raise_file_failure,
@@ -703,6 +704,16 @@ class SqliteBackend(Backend):
 
     def factory(self, env: Any) -> InfrastructureFactory[Any]:
         create_with_mode(self.path, PRIVATE_MODE)  # a new store: its owner's alone
+        # In WAL before the library's connections ask for it, each with a
+        # pragma that fails at once where another process is switching a new
+        # store (into_wal); on a file already in WAL theirs changes nothing.
+        conn = sqlite3.connect(
+            self.path.resolve().as_uri(), uri=True, isolation_level=None, timeout=LOCK_TIMEOUT_S
+        )
+        try:
+            into_wal(conn, LOCK_TIMEOUT_S, f"the store at {self.url}", self.url)
+        finally:
+            conn.close()
         env[_SqliteFactory.SQLITE_DBNAME] = self.path.resolve().as_uri()
         env[_SqliteFactory.SQLITE_LOCK_TIMEOUT] = str(LOCK_TIMEOUT_S)
         return _SqliteFactory(env)
