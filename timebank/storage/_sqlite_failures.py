@@ -1,5 +1,7 @@
 """SQLite's failures of a file itself, as one named error that says which
-file and what to do (the store's file and the read model's alike)."""
+file and what to do (the store's file and the read model's alike); and the
+switch of a file to WAL, which fails at once where connections open a new
+file together."""
 
 from __future__ import annotations
 
