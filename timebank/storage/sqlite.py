@@ -707,14 +707,13 @@ class SqliteBackend(Backend):
         # In WAL before the library's connections ask for it, each with a
         # pragma that fails at once where another process is switching a new
         # store (into_wal); on a file already in WAL theirs changes nothing.
-        conn = sqlite3.connect(
-            self.path.resolve().as_uri(), uri=True, isolation_level=None, timeout=LOCK_TIMEOUT_S
-        )
+        uri = self.path.resolve().as_uri()
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=LOCK_TIMEOUT_S)
         try:
             into_wal(conn, LOCK_TIMEOUT_S, f"the store at {self.url}", self.url)
         finally:
             conn.close()
-        env[_SqliteFactory.SQLITE_DBNAME] = self.path.resolve().as_uri()
+        env[_SqliteFactory.SQLITE_DBNAME] = uri
         env[_SqliteFactory.SQLITE_LOCK_TIMEOUT] = str(LOCK_TIMEOUT_S)
         return _SqliteFactory(env)
 
