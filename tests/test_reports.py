@@ -491,6 +491,12 @@ class _Tables(HTMLParser):
             self._table = None
 
 
+def _chart(page: str, chart: str) -> str:
+    """The ``<figure>`` of ``chart`` in a report page, up to its end."""
+    figure = page[page.index(f'<figure id="{chart}"') :]
+    return figure[: figure.index("</figure>")]
+
+
 def test_the_html_reports_tables_are_the_reports_rows_column_by_column(
     tb: timebank.Timebank, tree: str
 ) -> None:
@@ -513,8 +519,9 @@ def test_the_html_reports_tables_are_the_reports_rows_column_by_column(
                        category="lifts", occurred_on="2026-03-06", **ex)  # fmt: skip
     period = {"start": "2026-02-01", "end": "2026-04-30", "rollup": True, "by_area": True}
     report = tb.report(tree, **period)  # type: ignore[arg-type]
+    page = tb.report_html(tree, **period)  # type: ignore[arg-type]
     parser = _Tables()
-    parser.feed(tb.report_html(tree, **period))  # type: ignore[arg-type]
+    parser.feed(page)
     tables, w = parser.tables, timebank.REPORT_WORDS
 
     def h(minutes: int) -> str:
@@ -550,8 +557,7 @@ def test_the_html_reports_tables_are_the_reports_rows_column_by_column(
         for column in range(1, len(rows[0]) - 1):
             assert any(row[column] != row[column + 1] for row in rows), (rows, column)
     assert [w["no_category"], "1.50", "1"] in category_rows
-    page = tb.report_html(tree, **period)  # type: ignore[arg-type]
-    chart = page[page.index('id="chart-by-category"') : page.index('id="chart-members"')]
+    chart = _chart(page, "chart-by-category")
     assert f">{w['no_category']}</text>" in chart  # its bar is named too
     area_note = markupsafe.escape(w["by_area_note"])  # as the page's template writes it
     assert f'<p class="chart-note">{area_note}</p>' in page  # what an area is
@@ -572,7 +578,7 @@ def test_the_html_reports_chart_of_categories_draws_the_twelve_largest_the_large
         tb.record_exchange(tree, "ann", "bob", f"{n + 1}:00", category=f"c{n:02}",
                            actor=ACTOR, occurred_on="2026-03-02")  # fmt: skip
     page = tb.report_html(tree, start="2026-03-01", end="2026-03-31", rollup=True)
-    chart = page[page.index('id="chart-by-category"') : page.index('id="chart-members"')]
+    chart = _chart(page, "chart-by-category")
     labels = re.findall(r'<text[^>]* y="([0-9.]+)"[^>]*>(c[0-9]{2})</text>', chart)
     downwards = [name for _, name in sorted(labels, key=lambda label: float(label[0]))]
     assert downwards == [f"c{n:02}" for n in range(12, 0, -1)]  # c12 on top; no c00
@@ -617,9 +623,7 @@ def test_the_html_reports_month_labels_are_thinned_to_at_most_about_24(
     assert (len(months), months[0], months[-1]) == (66, "2021-01", "2026-06")
     page = tb.report_html("old", **period)
     for chart in ("chart-by-month", "chart-members"):
-        figure = page[page.index(f'<figure id="{chart}"') :]
-        figure = figure[: figure.index("</figure>")]
-        drawn = re.findall(r"<text[^>]*>\s*([0-9]{4}-[0-9]{2})\s*</text>", figure)
+        drawn = re.findall(r"<text[^>]*>\s*([0-9]{4}-[0-9]{2})\s*</text>", _chart(page, chart))
         assert drawn == months[::3], chart
 
 
