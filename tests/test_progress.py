@@ -6,6 +6,7 @@ summary lines when not on a terminal"; docs/reports.md, "Progress")."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import pty
@@ -14,10 +15,12 @@ import subprocess
 import sys
 from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 import timebank
+from timebank import cli
 from timebank.readmodel import BATCH_SIZE
 
 from .conftest import fixed_clock, read_terminal
@@ -155,3 +158,30 @@ def test_an_import_stopped_by_ctrl_c_says_so_and_leaves_the_store_as_it_was(
         assert tb._app.index.count_entries() == 0
     out, _ = _off_a_terminal("--db", db, "import", "entries", str(entries))
     assert f"recorded {4 * BATCH_SIZE:,}" in out
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_bar_shows_how_far_it_is_and_the_rate_so_far(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bar's position is the items done (its callers pass the total so
+    far, not the step), and its rate is those items over the seconds since
+    it began, read from a clock the test sets."""
+    now = [100.0]
+    monkeypatch.setattr(cli, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with cli._progress_bar(1000, "applying rows", "rows") as advance:
+        now[0] = 102.0
+        advance(400)
+        shown = terminal.getvalue()
+        assert "400/1000" in shown
+        assert "200 rows/s" in shown
+        now[0] = 104.0
+        advance(1000)
+    shown = terminal.getvalue()
+    assert "1000/1000" in shown
+    assert "250 rows/s" in shown
+    assert "1400" not in shown

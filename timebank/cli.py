@@ -179,8 +179,8 @@ def _progress_bar(total: int, label: str, unit: str) -> Iterator[Callable[[int],
 
         def advance(done: int) -> None:
             nonlocal shown
-            bar.update(done - shown, done)
-            shown = done
+            step, shown = done - shown, done  # before the bar draws its rate from it
+            bar.update(step, done)
 
         yield advance
 
