@@ -67,11 +67,19 @@ def test_a_command_that_prints_one_entry_offers_no_csv(db: str, bank: str) -> No
     assert "'csv' is not one of 'table', 'json'" in result.output
     with timebank.open(db) as tb:
         assert tb.balance(bank, "ann") == 0
-    line = run(db, "record-exchange", bank, "ann", "bob", "1", "--entry-id", "x1")
-    assert line.startswith("x1: exchange 1:00 on ")
+    line = run(db, "record-exchange", bank, "ann", "bob", "1", "--entry-id", "x1", "--on",
+               "2026-02-01")  # fmt: skip
+    assert line == "x1: exchange 1:00 on 2026-02-01 in riverside (ann +1:00, bob -1:00)\n"
+    # an entry past a limit of a bank that flags rather than refuses says so
+    run(db, "set-policy", bank, "--limit-mode", "flag", "--individual-lowest", "-1")
+    line = run(db, "record-exchange", bank, "ann", "bob", "0:30", "--entry-id", "x2", "--on",
+               "2026-02-02")  # fmt: skip
+    assert line == (
+        "x2: exchange 0:30 on 2026-02-02 in riverside (ann +0:30, bob -0:30) flags: limit:bob:-60\n"
+    )
     assert json.loads(run(db, "entry", "x1", "--format", "json"))[0]["entry_id"] == "x1"
     rows = list(csv.DictReader(io.StringIO(run(db, "statement", "ann", "--format", "csv"))))
-    assert [(r["entry_id"], r["minutes"]) for r in rows] == [("x1", "60")]
+    assert [(r["entry_id"], r["minutes"]) for r in rows] == [("x1", "60"), ("x2", "30")]
 
 
 def test_every_entry_command_records_through_the_api(db: str, bank: str) -> None:
@@ -144,6 +152,48 @@ def test_statement_and_entry_and_figures(db: str, bank: str) -> None:
     assert run(db, "balance", bank, "ann").strip() == "1:00"
 
 
+def test_every_policy_option_sets_its_own_field(db: str, bank: str) -> None:
+    """Each option of set-policy lands in the field it names, each limit at
+    its own end; the options not given keep their values; a mini bank
+    starts from its parent's policy with its own options applied."""
+    run(db, "set-policy", bank, "--entry-max-hours", "5", "--opening-max-hours", "100",
+        "--individual-lowest", "-2", "--individual-highest", "20", "--organisation-lowest",
+        "-3", "--organisation-highest", "30", "--pot-highest", "40", "--limit-mode", "flag",
+        "--timezone", "Europe/Dublin", "--on-leave", "donate", "--clearing-lowest", "-50",
+        "--clearing-highest", "60", "--approval-threshold-hours", "4:30",
+        "--pending-expiry-days", "7", "--permission", "reverse=admin", "--permission",
+        "record=member")  # fmt: skip
+    policy = json.loads(run(db, "policy", bank))[0]
+    default = timebank.Policy().to_dict()
+    assert policy == {
+        **default,
+        "entry_minutes_max": 300,
+        "opening_balance_minutes_max": 6000,
+        "individual": {"lowest_minutes": -120, "highest_minutes": 1200},
+        "organisation": {"lowest_minutes": -180, "highest_minutes": 1800},
+        "pot": {"lowest_minutes": 0, "highest_minutes": 2400},
+        "limit_mode": "flag",
+        "timezone": "Europe/Dublin",
+        "on_leave": "donate",
+        "clearing": {"lowest_minutes": -3000, "highest_minutes": 3600},
+        "permissions": {**default["permissions"], "reverse": "admin", "record": "member"},
+        "pending_expiry_days": 7,
+        "approval_threshold_minutes": 270,
+    }
+    # one option changed: every other field as it was, permissions included
+    run(db, "set-policy", bank, "--permission", "approve=admin")
+    again = json.loads(run(db, "policy", bank))[0]
+    assert again == {**policy, "permissions": {**policy["permissions"], "approve": "admin"}}
+    # a mini bank: its parent's policy, with the options given to it
+    run(db, "create-bank", f"{bank}/hub", "--name", "Hub", "--pot-highest", "8")
+    hub = json.loads(run(db, "policy", f"{bank}/hub"))[0]
+    assert hub == {**again, "pot": {"lowest_minutes": 0, "highest_minutes": 480}}
+    # a permission without its role is refused, and nothing changes
+    output = run(db, "set-policy", bank, "--permission", "reverse", ok=False)
+    assert output == "error: invalid_policy: --permission takes ACTION=ROLE: 'reverse'\n"
+    assert json.loads(run(db, "policy", bank))[0] == again
+
+
 def test_members_banks_policy_and_profiles(db: str, bank: str) -> None:
     assert [m["member"] for m in json.loads(run(db, "members", bank, "--format", "json"))] == [
         "ann",
@@ -214,6 +264,14 @@ def test_a_query_on_a_missing_store_does_not_create_it(tmp_path: Path) -> None:
     assert "`timebank create-bank`, or an import with --create-banks, creates a store" in output
     assert "working directory" not in output
     assert not (tmp_path / "absent.db").exists()
+    # A command that makes the store, refused a directory that is not
+    # there, names the directory, and does not say to make a store.
+    output = run(f"sqlite:///{tmp_path / 'nowhere' / 'new.db'}", "create-bank", "b", "--name",
+                 "B", ok=False)  # fmt: skip
+    assert output == (
+        f"error: store_not_found: directory {tmp_path / 'nowhere'} does not exist"
+        f" (sqlite:///{tmp_path / 'nowhere' / 'new.db'})\n"
+    )
 
 
 def test_a_missing_default_store_names_where_it_was_looked_for(
@@ -261,8 +319,25 @@ def test_a_member_named_in_a_bank_they_are_not_in_is_told_where_they_are(
     assert run(db, "balance", bank, "@clearing:nowhere", ok=False) == (
         f"error: member_not_found: no account '@clearing:nowhere' in bank '{bank}'\n"
     )
+    # a refusal that names no bank (a statement of every bank) says nothing more
+    assert run(db, "statement", "zed", ok=False) == (
+        "error: member_not_found: no member 'zed' in any bank\n"
+    )
     with timebank.open(db) as tb:
         assert tb._app.recorder.max_notification_id() == before
+
+
+def test_an_error_is_one_line_when_what_it_quotes_breaks_lines(
+    db: str, bank: str, tmp_path: Path
+) -> None:
+    """A message that quotes something with a line break in it (here a
+    file's name) is still one line, which a script reads with one read."""
+    words = tmp_path / "two\nlines.json"
+    words.write_text("{", encoding="utf-8")
+    output = run(db, "report", "--bank", bank, "--format", "html", "--words", str(words),
+                 ok=False)  # fmt: skip
+    assert output.startswith(f"error: invalid_input: the words file {tmp_path}/two lines.json")
+    assert output.count("\n") == 1
 
 
 def test_a_corrupt_store_file_is_one_clear_line(tmp_path: Path) -> None:
@@ -493,6 +568,11 @@ def test_a_refusal_of_the_default_actor_says_how_to_name_one(
         assert result.exit_code == 1
         assert "'ann-friend' may not record" in result.output
         assert "no --actor given" not in result.output
+    # a refusal of another kind is about the command, not who ran it
+    result = CliRunner().invoke(cli, ["--db", db, "member", bank, "zed"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: member_not_found:")
+    assert "--actor" not in result.output
 
 
 #: Values no command takes where an id, a date or an amount goes, and some

@@ -68,7 +68,7 @@ def _format_option(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        _check_bom(kwargs.get("bom", False), str(kwargs["fmt"]))
+        _check_bom(kwargs["bom"], str(kwargs["fmt"]))
         return func(*args, **kwargs)
 
     format_option = click.option(
@@ -130,14 +130,14 @@ def _store(*, create: bool = False) -> Iterator[api.Timebank]:
 def _where_member_is(tb: api.Timebank, error: MemberNotFound) -> str:
     """For a member named in a bank they are not in: the banks they are in
     (a mini bank's member given under its parent is the usual slip), as an
-    import's refusal says. Nothing for a refusal of another kind (a system
-    account, a person the store holds nothing about)."""
+    import's refusal says. Nothing for a refusal that names no bank (a
+    statement of every bank) or a system account (``@pot``)."""
     member, bank = error.ids.get("member"), error.ids.get("bank")
-    if not isinstance(member, str) or bank is None or member.startswith("@"):
+    if not isinstance(member, str) or bank is None:
         return ""
     try:
         banks = [m.bank for m in tb.memberships(member)]
-    except TimebankError:  # not a member id at all: the refusal says enough
+    except TimebankError:  # not a member id (a system account's): the refusal says enough
         return ""
     return member_of_banks(banks, "a member of no bank")
 
