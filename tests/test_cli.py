@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 import timebank
+import timebank.storage.sqlite
 from timebank.cli import cli
 from timebank.storage import ENV_VAR
 
@@ -472,6 +474,33 @@ def test_membership_lifecycle_and_erasure_commands(db: str, bank: str) -> None:
         assert [m.status for m in tb.members(bank)] == ["active", "active", "active"]
     members = json.loads(run(db, "members", bank, "--format", "json"))
     assert members[0]["status"] == "active"
+
+
+def test_an_erasure_held_back_by_a_reader_fails_until_run_again_without_one(
+    db: str, bank: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another process reads the store, the write-ahead log may keep a
+    copy of the profile: the command says so and exits 1, however many times
+    it is run (the profile is gone after the first), and succeeds once the
+    reader has gone."""
+    monkeypatch.setattr(timebank.storage.sqlite, "ERASE_CHECKPOINT_S", 0.3)
+    reader = sqlite3.connect(db.removeprefix("sqlite:///"))
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM timebank_profiles").fetchone()
+    busy = (
+        "but other processes kept the write-ahead log busy, which may still hold a copy of the"
+        " profile; run the erasure again to finish it\n"
+    )
+    assert (
+        run(db, "erase", "ann", ok=False)
+        == f"error: erasure_incomplete: profile of ann erased, {busy}"
+    )
+    assert run(db, "erase", "ann", ok=False) == (
+        f"error: erasure_incomplete: ann had no profile; the erasure is recorded, {busy}"
+    )
+    reader.rollback()
+    reader.close()
+    assert run(db, "erase", "ann") == "ann had no profile; the erasure is recorded\n"
 
 
 def test_group_exchange_command(db: str, bank: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import timebank
+import timebank.storage.sqlite
 from timebank import errors
 from timebank.domain.policy import BalanceLimits, LeaveRule, Policy
 
@@ -257,6 +259,35 @@ def test_erasure_leaves_no_trace_in_the_raw_files_and_changes_no_figure(tmp_path
     assert b"Kept Person" in raw
     with timebank.open(url, clock=fixed_clock, create=False) as tb:
         assert (tb.balances(), tb.figures("b"), tb.statement("b", "w-1"), tb.members("b")) == before
+
+
+def test_an_erasure_a_reader_held_back_says_so_and_a_second_completes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process's open read transaction keeps the write-ahead log
+    from being emptied: the profile is deleted (no read shows it) but a
+    copy may be left in the -wal file, and the erasure says so. Run again
+    once the reader is gone, it completes, and no byte of the profile is
+    left in the files."""
+    monkeypatch.setattr(timebank.storage.sqlite, "ERASE_CHECKPOINT_S", 0.3)
+    path = tmp_path / "erase.db"
+    with timebank.open(f"sqlite:///{path}", clock=fixed_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        tb.join("b", "w-1", kind="individual", actor=ACTOR, joined_on="2026-01-01",
+                profile=timebank.Profile(**OLD))  # fmt: skip
+        reader = sqlite3.connect(path)  # another process's, as SQLite sees it
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM timebank_profiles").fetchone()
+        held = tb.erase_member("w-1", actor=ACTOR)
+        assert (held.profile_deleted, held.physically_complete) == (True, False)
+        assert tb.profile("w-1") is None
+        reader.rollback()
+        reader.close()
+        again = tb.erase_member("w-1", actor=ACTOR)
+        assert (again.profile_deleted, again.physically_complete) == (False, True)
+        raw = b"".join(f.read_bytes() for f in tmp_path.iterdir())
+        for value in OLD.values():
+            assert value.encode() not in raw, value
 
 
 def test_erasure_on_memory_and_of_someone_without_a_profile(

@@ -489,15 +489,16 @@ def erase(member: str) -> None:
     """Erase MEMBER's personal data (profile); entries and balances stay."""
     with _store() as tb:
         result = tb.erase_member(member, actor=_actor())
-    if not result.profile_deleted:
-        click.echo(f"{member} had no profile; the erasure is recorded")
-    elif result.physically_complete:
-        click.echo(f"profile of {member} erased")
+    if result.profile_deleted:
+        done = f"profile of {member} erased"
     else:
+        done = f"{member} had no profile; the erasure is recorded"
+    if not result.physically_complete:  # a copy may be left from this erasure or an earlier one
         _fail(
-            f"erasure_incomplete: profile of {member} deleted, but other processes kept"
-            " the write-ahead log busy; run the erasure again to finish it"
+            f"erasure_incomplete: {done}, but other processes kept the write-ahead log busy,"
+            " which may still hold a copy of the profile; run the erasure again to finish it"
         )
+    click.echo(done)
 
 
 @_command("set-profile")

@@ -623,15 +623,18 @@ class SqliteProfileStore(ProfileStore):
 
     def purge(self) -> bool:
         """Checkpoint the write-ahead log into the file and empty it, so that
-        no earlier page of the profile table is left in the ``-wal`` file."""
+        no earlier page of the profile table is left in the ``-wal`` file;
+        false if other connections still read it after ERASE_CHECKPOINT_S.
+
+        The checkpoint waits for them in SQLite's busy handler, for the
+        connection's busy timeout, set to that wait for the checkpoint alone."""
         with self._lock, _store_file(self._db_name):
             db = self._db()
-            deadline = time.monotonic() + ERASE_CHECKPOINT_S
-            while True:
+            db.execute(f"PRAGMA busy_timeout = {round(ERASE_CHECKPOINT_S * 1000)}")
+            try:
                 busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-                if not busy or time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
+            finally:
+                db.execute(f"PRAGMA busy_timeout = {LOCK_TIMEOUT_S * 1000}")
         return not busy
 
     def close(self) -> None:
