@@ -106,6 +106,11 @@ def test_every_entry_command_records_through_the_api(db: str, bank: str) -> None
     error = run(db, "reverse", "x1", "--on-behalf-of", "org", ok=False)
     assert error == "error: invalid_input: on_behalf_of must name a party of entry 'x1': 'org'\n"
     run(db, "reverse", "x1", "--reversal-id", "r1", "--on-behalf-of", "bob")
+    assert run(db, "entry", "x1").splitlines() == [
+        "x1: exchange 1:30 on 2026-02-01 in riverside (ann +1:30, bob -1:30)",
+        "reversed by r1",
+    ]
+    assert json.loads(run(db, "entry", "x1", "--format", "json"))[0]["reversed_by"] == "r1"
     with timebank.open(db) as tb:
         assert {b.account: b.balance_minutes for b in tb.balances(bank)} == {
             "@pot": 60, "@opening": 180, "ann": -30, "bob": 90, "org": -300,
@@ -210,6 +215,8 @@ def test_members_banks_policy_and_profiles(db: str, bank: str) -> None:
     assert (policy["entry_minutes_max"], policy["limit_mode"]) == (180, "flag")
     assert policy["individual"]["lowest_minutes"] == -600  # untouched options keep their value
     assert json.loads(run(db, "profile", "ann"))[0]["display_name"] == "Ann"
+    # a member who joined with no details has no profile, not an empty one
+    assert run(db, "profile", "bob", ok=False) == "error: profile_not_found: no profile for 'bob'\n"
     run(db, "set-profile", "bob", "--display-name", "Bob", "--area", "north-ward")
     assert json.loads(run(db, "profile", "bob"))[0]["area"] == "north-ward"
     # the fields given change, an empty one is cleared, the others stay
@@ -525,6 +532,15 @@ def test_group_exchange_command(db: str, bank: str) -> None:
     assert run(
         db, "record-group-exchange", bank, "--provider", "org=2", "--receiver", "ann=1", ok=False
     ).startswith("error: invalid_group:")
+    # each member once, and a member named: refused before the store is opened
+    for given, value in ((["--receiver", "ann=1", "--receiver", "ann=1"], "ann=1"),
+                         (["--receiver", "=2"], "=2")):  # fmt: skip
+        output = run(db, "record-group-exchange", bank, "--provider", "org=2", *given, ok=False)
+        assert output == (
+            f"error: invalid_group: --receiver takes MEMBER=HOURS, each member once: {value!r}\n"
+        )
+    with timebank.open(db) as tb:
+        assert [e.entry_id for e in tb.entries(bank)] == ["g1"]
 
 
 def run_as(db: str, actor: str, *args: str, ok: bool = True) -> str:
