@@ -20,6 +20,7 @@ from click.testing import CliRunner
 import timebank
 import timebank.storage.sqlite
 from timebank.cli import cli
+from timebank.domain.values import format_hours
 from timebank.storage import ENV_VAR
 
 from .conftest import read_terminal
@@ -382,6 +383,14 @@ def test_the_installed_command_runs_the_demo_in_the_default_store(tmp_path: Path
         assert fig.pot_funded_minutes > 0
         assert fig.organisations == 3
         assert sum(b.balance_minutes for b in tb.balances("riverside")) == 0
+        # the first run's table of balances: each account, its name, its hours
+        table = first.stdout[first.stdout.index("Balances") : first.stdout.index("Headline")]
+        for b in tb.balances("riverside"):
+            (line,) = [row for row in table.splitlines() if row.split()[:1] == [b.account]]
+            assert line.split()[-1] == format_hours(b.balance_minutes), line
+            profile = tb.profile(b.account) if not b.account.startswith("@") else None
+            name = {"@pot": "(community pot)"}.get(b.account, profile and profile.display_name)
+            assert f" {name} " in line if name else line.split()[1] == b.kind, line
     failed = subprocess.run([script, "--actor", "coord-demo", "record-exchange", "riverside", "m-001", "m-001", "1"],
                             cwd=tmp_path, env=env, capture_output=True, text=True, check=False)  # fmt: skip
     assert failed.returncode == 1
