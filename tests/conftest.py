@@ -138,6 +138,12 @@ def first_while_it_waits_for_the_lock(
     monkeypatch.setattr(tb._app, "write", other_writer_first)
 
 
+def report_chart(page: str, chart: str) -> str:
+    """The ``<figure>`` of ``chart`` in an HTML report page, up to its end."""
+    figure = page[page.index(f'<figure id="{chart}"') :]
+    return figure[: figure.index("</figure>")]
+
+
 def read_terminal(fd: int) -> bytes:
     """All that was written to a pseudo-terminal, read from its end ``fd``
     until the other end is closed (the process that held it is done)."""

@@ -21,6 +21,7 @@ import timebank
 from timebank.cli import cli
 from timebank.errors import InvalidInput
 
+from .conftest import report_chart
 from .test_cli import run
 
 CHROMIUM = os.environ.get("TIMEBANK_CHROMIUM") or shutil.which("chromium")
@@ -653,8 +654,7 @@ def test_an_empty_period_draws_its_charts_from_zero(db: str, tmp_path: Path) -> 
     assert numbers  # the axes are labelled
     assert all(not x.strip().startswith(("\u2212", "-")) for x in numbers), numbers
     assert "0.04" not in numbers  # the old axis, centred on an all-zero series
-    members = text[text.index('<figure id="chart-members"') :]
-    members = members[: members.index("</figure>")]
+    members = report_chart(text, "chart-members")
     counts = [x.strip() for x in re.findall(r"<text[^>]*>([^<]*)</text>", members)
               if re.fullmatch(r"[\d.]+", x.strip())]  # fmt: skip
     assert counts  # its axis is labelled, in whole members (0 and 1), not 0.2 of one

@@ -26,7 +26,7 @@ from timebank.errors import InvalidAmount, InvalidInput
 from timebank.readmodel import UnknownEvent
 from timebank.readmodel import report as report_module
 
-from .conftest import ACTOR, BACKENDS, open_store
+from .conftest import ACTOR, BACKENDS, open_store, report_chart
 from .ledger_model import (
     HUB,
     OPENED,
@@ -491,12 +491,6 @@ class _Tables(HTMLParser):
             self._table = None
 
 
-def _chart(page: str, chart: str) -> str:
-    """The ``<figure>`` of ``chart`` in a report page, up to its end."""
-    figure = page[page.index(f'<figure id="{chart}"') :]
-    return figure[: figure.index("</figure>")]
-
-
 def test_the_html_reports_tables_are_the_reports_rows_column_by_column(
     tb: timebank.Timebank, tree: str
 ) -> None:
@@ -557,7 +551,7 @@ def test_the_html_reports_tables_are_the_reports_rows_column_by_column(
         for column in range(1, len(rows[0]) - 1):
             assert any(row[column] != row[column + 1] for row in rows), (rows, column)
     assert [w["no_category"], "1.50", "1"] in category_rows
-    chart = _chart(page, "chart-by-category")
+    chart = report_chart(page, "chart-by-category")
     assert f">{w['no_category']}</text>" in chart  # its bar is named too
     area_note = markupsafe.escape(w["by_area_note"])  # as the page's template writes it
     assert f'<p class="chart-note">{area_note}</p>' in page  # what an area is
@@ -578,7 +572,7 @@ def test_the_html_reports_chart_of_categories_draws_the_twelve_largest_the_large
         tb.record_exchange(tree, "ann", "bob", f"{n + 1}:00", category=f"c{n:02}",
                            actor=ACTOR, occurred_on="2026-03-02")  # fmt: skip
     page = tb.report_html(tree, start="2026-03-01", end="2026-03-31", rollup=True)
-    chart = _chart(page, "chart-by-category")
+    chart = report_chart(page, "chart-by-category")
     labels = re.findall(r'<text[^>]* y="([0-9.]+)"[^>]*>(c[0-9]{2})</text>', chart)
     downwards = [name for _, name in sorted(labels, key=lambda label: float(label[0]))]
     assert downwards == [f"c{n:02}" for n in range(12, 0, -1)]  # c12 on top; no c00
@@ -623,7 +617,9 @@ def test_the_html_reports_month_labels_are_thinned_to_at_most_about_24(
     assert (len(months), months[0], months[-1]) == (66, "2021-01", "2026-06")
     page = tb.report_html("old", **period)
     for chart in ("chart-by-month", "chart-members"):
-        drawn = re.findall(r"<text[^>]*>\s*([0-9]{4}-[0-9]{2})\s*</text>", _chart(page, chart))
+        drawn = re.findall(
+            r"<text[^>]*>\s*([0-9]{4}-[0-9]{2})\s*</text>", report_chart(page, chart)
+        )
         assert drawn == months[::3], chart
 
 
