@@ -153,7 +153,8 @@ def test_the_backup_command(tmp_path: Path) -> None:
     dest = tmp_path / "copy.db"
     out = CliRunner().invoke(cli, ["--db", url, "backup", str(dest)])
     assert out.exit_code == 0, out.output
-    assert out.output.startswith("backed up 25 events (")
+    size = dest.stat().st_size
+    assert out.output.startswith(f"backed up 25 events ({size / 1e6:,.1f} MB) to {dest}")
     assert f"to {dest}; the copy passed SQLite's integrity check" in out.output
     again = CliRunner().invoke(cli, ["--db", url, "backup", str(dest)])
     assert (again.exit_code, again.output.startswith("error: backup_refused:")) == (1, True)

@@ -562,6 +562,7 @@ def test_workflow_commands_roles_mini_banks_inter_bank_and_pending(db: str, bank
     run(db, "grant-role", bank, "co", "coordinator")
     assert run(db, "role", bank, "co").strip() == "coordinator"
     assert run(db, "role", bank, "ann").strip() == "member"
+    assert run(db, "role", bank, "zed") == "none\n"
     hub = f"{bank}/north-hub"
     run_as(db, "co", "create-bank", hub, "--name", "North hub", ok=False)  # admins only
     run(db, "create-bank", hub, "--name", "North hub", "--opened-on", "2026-01-01",
@@ -578,18 +579,24 @@ def test_workflow_commands_roles_mini_banks_inter_bank_and_pending(db: str, bank
     assert error.startswith("error: not_permitted:")
     out = run_as(db, "ann", "propose", bank, "exchange", "ann", "1", "--receiver", "bob",
                  "--entry-id", "p1")  # fmt: skip
-    assert "awaits bob's confirmation" in out
     listed = json.loads(run(db, "pending", bank, "--member", "bob", "--format", "json"))
     assert [p["entry_id"] for p in listed] == ["p1"]
+    assert out == (
+        f"p1: exchange 1:00 on {listed[0]['occurred_on']} in {bank}, pending: awaits bob's"
+        f" confirmation until {listed[0]['expires_on']}\n"
+    )
     run_as(db, "bob", "confirm", "p1")
     run_as(db, "dan", "propose", hub, "exchange", "dan", "4", "--receiver", "ann", "--entry-id",
            "p2")  # fmt: skip
     assert "approval" in run_as(db, "ann", "confirm", "p2", "--on-behalf-of", "ann")
     run_as(db, "co", "approve", "p2")
     run_as(db, "ann", "propose", bank, "gift", "ann", "1", "--receiver", "bob", "--entry-id", "p3")
-    run_as(db, "ann", "decline", "p3")
+    assert run_as(db, "ann", "decline", "p3") == "p3: declined\n"
     assert run(db, "expire-pending", bank).startswith("expired 0")
-    run(db, "appoint-guardian", bank, "bob", "gabe")
+    run(db, "appoint-guardian", bank, "bob", "gwen")
+    assert run(db, "appoint-guardian", bank, "bob", "gabe") == (
+        f"guardians of bob in {bank}: gwen, gabe\n"
+    )
     run_as(db, "gabe", "gift", bank, "bob", "ann", "0:30", "--on-behalf-of", "bob")
     rolled = json.loads(run(db, "figures", bank, "--rollup", "--format", "json"))[0]
     assert (rolled["exchanges"], rolled["banks"]) == (3, [bank, hub])

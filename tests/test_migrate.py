@@ -132,7 +132,13 @@ def test_the_cli_migrates_sqlite_to_another_file(tmp_path: Path) -> None:
         expected = [b.to_dict() for b in tb.balances()]
     result = CliRunner().invoke(cli, ["--db", source_url, "migrate", "--to", target_url])
     assert result.exit_code == 0, result.output
-    assert "balances and counts verified equal" in result.output
+    # the result on standard output, the progress on standard error
+    with timebank.open(source_url) as tb:
+        events = tb._app.recorder.max_notification_id()
+    assert result.stdout.startswith(f"migrated {events} events: ")
+    assert result.stdout.endswith("; balances and counts verified equal\n")
+    assert result.stdout.count("\n") == 1
+    assert f"copied {events} events\n" in result.stderr
     out = CliRunner().invoke(cli, ["--db", target_url, "balances", "--format", "json"])
     assert [
         {k: row[k] for k in ("bank", "account", "kind", "balance_minutes")}
