@@ -23,7 +23,7 @@ from timebank.cli import cli
 from timebank.domain.values import format_hours
 from timebank.storage import ENV_VAR
 
-from .conftest import read_terminal
+from .conftest import fixed_clock, read_terminal
 
 
 @pytest.fixture
@@ -579,8 +579,13 @@ def test_workflow_commands_roles_mini_banks_inter_bank_and_pending(db: str, bank
     assert error.startswith("error: not_permitted:")
     out = run_as(db, "ann", "propose", bank, "exchange", "ann", "1", "--receiver", "bob",
                  "--entry-id", "p1")  # fmt: skip
+    run_as(db, "ann", "propose", bank, "exchange", "ann", "1", "--receiver", "org",
+           "--entry-id", "p0")  # fmt: skip
     listed = json.loads(run(db, "pending", bank, "--member", "bob", "--format", "json"))
     assert [p["entry_id"] for p in listed] == ["p1"]
+    every = json.loads(run(db, "pending", bank, "--format", "json"))
+    assert {p["entry_id"] for p in every} == {"p0", "p1"}
+    run_as(db, "ann", "decline", "p0")
     assert out == (
         f"p1: exchange 1:00 on {listed[0]['occurred_on']} in {bank}, pending: awaits bob's"
         f" confirmation until {listed[0]['expires_on']}\n"
@@ -607,6 +612,23 @@ def test_workflow_commands_roles_mini_banks_inter_bank_and_pending(db: str, bank
         assert tb.policy(hub).individual.lowest_minutes == -600  # the rest is the parent's
         assert tb.pending(bank) == []
         tb.check_invariants()
+
+
+def test_pending_entries_past_their_day_are_listed_and_expired(db: str, bank: str) -> None:
+    """Proposals made on an earlier day (the test's fixed clock) are past their
+    expiry by the time the command runs: the list says so in its own column,
+    and expire-pending names each entry it expired."""
+    with timebank.open(db, clock=fixed_clock) as tb:
+        for entry_id in ("old1", "old2"):
+            tb.propose(bank, "exchange", "ann", "bob", "1", actor="ann", entry_id=entry_id)
+    rows = list(csv.DictReader(io.StringIO(run(db, "pending", bank, "--format", "csv"))))
+    assert list(rows[0]) == [
+        "entry_id", "bank", "kind", "provider", "receiver", "receiver_bank", "minutes",
+        "occurred_on", "awaiting", "confirmer", "actor", "on_behalf_of", "expires_on", "expired",
+    ]  # fmt: skip
+    assert [(r["entry_id"], r["expired"]) for r in rows] == [("old1", "True"), ("old2", "True")]
+    assert run(db, "expire-pending", bank) == "expired 2 pending entries: old1, old2\n"
+    assert run(db, "pending", bank, "--format", "json") == "[]\n"
 
 
 def test_a_refusal_of_the_default_actor_says_how_to_name_one(
