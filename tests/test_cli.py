@@ -558,8 +558,20 @@ def run_as(db: str, actor: str, *args: str, ok: bool = True) -> str:
     return result.output
 
 
+def _roles(table: str) -> dict[str, str]:
+    """A table of roles as printed (a heading, a rule, then a row each)."""
+    return dict(line.split() for line in table.splitlines()[2:])
+
+
 def test_workflow_commands_roles_mini_banks_inter_bank_and_pending(db: str, bank: str) -> None:
-    run(db, "grant-role", bank, "co", "coordinator")
+    assert _roles(run(db, "grant-role", bank, "tmp", "admin")) == {
+        "coord-1": "admin",
+        "tmp": "admin",
+    }
+    assert _roles(run(db, "revoke-role", bank, "tmp")) == {"coord-1": "admin"}
+    assert _roles(run(db, "grant-role", bank, "co", "coordinator")) == {
+        "coord-1": "admin", "co": "coordinator",
+    }  # fmt: skip
     assert run(db, "role", bank, "co").strip() == "coordinator"
     assert run(db, "role", bank, "ann").strip() == "member"
     assert run(db, "role", bank, "zed") == "none\n"
