@@ -615,11 +615,24 @@ def test_workflow_commands_roles_mini_banks_inter_bank_and_pending(db: str, bank
         f"guardians of bob in {bank}: gwen, gabe\n"
     )
     run_as(db, "gabe", "gift", bank, "bob", "ann", "0:30", "--on-behalf-of", "bob")
+    # a guardian confirms, and declines, for the member who awaits it
+    for entry_id in ("p5", "p6"):
+        run_as(db, "ann", "propose", bank, "exchange", "ann", "1", "--receiver", "bob",
+               "--entry-id", entry_id)  # fmt: skip
+    run_as(db, "gabe", "confirm", "p5", "--on-behalf-of", "bob")
+    assert run_as(db, "gabe", "decline", "p6", "--on-behalf-of", "bob") == "p6: declined\n"
+    # a proposal to a member of another bank of the tree
+    run_as(db, "ann", "propose", bank, "exchange", "ann", "1", "--receiver", "dan",
+           "--receiver-bank", hub, "--entry-id", "p7")  # fmt: skip
+    (proposed,) = json.loads(run(db, "pending", bank, "--format", "json"))
+    assert (proposed["entry_id"], proposed["receiver_bank"]) == ("p7", hub)
+    run_as(db, "ann", "decline", "p7")
     rolled = json.loads(run(db, "figures", bank, "--rollup", "--format", "json"))[0]
-    assert (rolled["exchanges"], rolled["banks"]) == (3, [bank, hub])
+    assert (rolled["exchanges"], rolled["banks"]) == (4, [bank, hub])
     with timebank.open(db) as tb:
-        assert (tb.balance(bank, "bob"), tb.balance(hub, "ann")) == (30, -240)
+        assert (tb.balance(bank, "bob"), tb.balance(hub, "ann")) == (-30, -240)
         assert tb.entry("x1").on_behalf_of == "bob"
+        assert (tb.entry("p5").actor, tb.entry("p5").on_behalf_of) == ("ann", None)
         assert tb.policy(hub).permissions.reverse == "admin"
         assert tb.policy(hub).individual.lowest_minutes == -600  # the rest is the parent's
         assert tb.pending(bank) == []
