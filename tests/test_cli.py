@@ -622,10 +622,10 @@ def test_workflow_commands_roles_mini_banks_inter_bank_and_pending(db: str, bank
     run_as(db, "gabe", "confirm", "p5", "--on-behalf-of", "bob")
     assert run_as(db, "gabe", "decline", "p6", "--on-behalf-of", "bob") == "p6: declined\n"
     # a proposal to a member of another bank of the tree
-    run_as(db, "ann", "propose", bank, "exchange", "ann", "1", "--receiver", "dan",
-           "--receiver-bank", hub, "--entry-id", "p7")  # fmt: skip
-    (proposed,) = json.loads(run(db, "pending", bank, "--format", "json"))
-    assert (proposed["entry_id"], proposed["receiver_bank"]) == ("p7", hub)
+    shown = run_as(db, "ann", "propose", bank, "exchange", "ann", "1", "--receiver", "dan",
+                   "--receiver-bank", hub, "--entry-id", "p7", "--format", "json")  # fmt: skip
+    assert json.loads(shown) == json.loads(run(db, "pending", bank, "--format", "json"))
+    assert (json.loads(shown)[0]["entry_id"], json.loads(shown)[0]["receiver_bank"]) == ("p7", hub)
     run_as(db, "ann", "decline", "p7")
     rolled = json.loads(run(db, "figures", bank, "--rollup", "--format", "json"))[0]
     assert (rolled["exchanges"], rolled["banks"]) == (4, [bank, hub])
