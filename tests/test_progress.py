@@ -10,6 +10,7 @@ import io
 import json
 import os
 import pty
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 
 import timebank
-from timebank import cli
+from timebank import _cli_import, cli
 from timebank.readmodel import BATCH_SIZE
 
 from .conftest import fixed_clock, read_terminal
@@ -86,6 +87,8 @@ def test_an_import_shows_its_bar_on_a_terminal_and_only_its_summary_off_one(
     shown = _on_a_terminal("--db", db, "import", "entries", str(entries))
     assert "applying rows" in shown
     assert "rows/s" in shown
+    # its length is the file's rows, its header line not counted
+    assert set(re.findall(r" \d+/(\d+) ", shown)) == {str(ENTRIES)}, shown
     assert f"recorded {ENTRIES:,}" in shown
     # again, off a terminal: nothing to record, and no bar
     out, err = _off_a_terminal("--db", db, "import", "entries", str(entries))
@@ -185,3 +188,14 @@ def test_a_bar_shows_how_far_it_is_and_the_rate_so_far(monkeypatch: pytest.Monke
     assert "1000/1000" in shown
     assert "250 rows/s" in shown
     assert "1400" not in shown
+
+
+@pytest.mark.parametrize(
+    ("content", "lines"),
+    [(b"", 0), (b"a", 1), (b"a\n", 1), (b"a\nb", 2), (b"a\nb\n", 2), (b"\n\n", 2)],
+)
+def test_the_import_bar_counts_a_last_line_with_no_line_break(
+    tmp_path: Path, content: bytes, lines: int
+) -> None:
+    (tmp_path / "rows.csv").write_bytes(content)
+    assert _cli_import._lines(tmp_path / "rows.csv") == lines
