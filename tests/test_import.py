@@ -1300,6 +1300,25 @@ def test_cli_import_lists_problems_and_exits_1(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     run = CliRunner().invoke
+    # no store yet: only --create-banks makes one (the file's bank with it)
+    out = run(cli, ["--db", url, "--actor", ACTOR, "import", "members", str(members)])
+    assert out.exit_code == 1
+    assert out.output.startswith(f"error: store_not_found: no timebank store at {tmp_path}")
+    assert list(tmp_path.iterdir()) == [members]
+    # --max-errors is a members import's limit too
+    bad_members = tmp_path / "bad-members.csv"
+    bad_members.write_text(
+        "member_id,kind,bank,joined_on\nann,robot,rb,2026-01-01\nbob,robot,rb,2026-01-01\n",
+        encoding="utf-8",
+    )
+    out = run(cli, ["--db", url, "--actor", ACTOR, "import", "members", str(bad_members),
+                    "--create-banks", "--max-errors", "1"])  # fmt: skip
+    assert out.exit_code == 1
+    assert out.output.endswith(
+        "error: import_failed: 1 problem (the limit of 1 problem was reached: the file"
+        " may hold more); nothing was imported\n"
+    )
+    bad_members.unlink()
     out = run(cli, ["--db", url, "--actor", ACTOR, "import", "members", str(members),
                     "--create-banks"])  # fmt: skip
     assert out.exit_code == 0, out.output
