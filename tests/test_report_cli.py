@@ -426,6 +426,20 @@ def test_a_file_the_command_cannot_write_is_one_error_line(
     assert (tmp_path / "taken").read_text() == "a file\n"
 
 
+def test_a_report_written_to_a_file_leaves_standard_output_empty(
+    db: str, ledger: str, tmp_path: Path
+) -> None:
+    """With -o the report goes to the file; the line that names the file
+    goes to standard error, so a script's standard output stays empty."""
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(
+        cli, ["--db", db, "report", "--bank", ledger, "--format", "json", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert (result.stdout, result.stderr) == ("", f"wrote {out}\n")
+    assert json.loads(out.read_text(encoding="utf-8"))["bank"] == ledger
+
+
 def test_outputs_are_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
     """Each output is written under a temporary name and renamed over its
     file only when the command succeeded: a failure half way (here, an
