@@ -761,6 +761,12 @@ def test_the_english_words_from_report_words_make_the_same_page(
     assert worded.read_text() == plain.read_text()
     with timebank.open(db) as tb:
         assert tb.report_html(ledger) + "\n" == plain.read_text()
+    # saved again by an editor that begins UTF-8 with a byte-order mark (Notepad)
+    words.write_text(words.read_text(encoding="utf-8"), encoding="utf-8-sig")
+    assert words.read_bytes().startswith(b"\xef\xbb\xbf")
+    run(db, "report", "--bank", ledger, "--format", "html", "--words", str(words), "-o",
+        str(worded))  # fmt: skip
+    assert worded.read_text() == plain.read_text()
 
 
 @pytest.mark.parametrize(
