@@ -202,6 +202,12 @@ def test_report_table_and_csv(db: str, ledger: str, tmp_path: Path) -> None:
     # ann (bob, and hal in the hub) and bob (ann, org) have two; org has bob
     assert figures["members_with_one_connection"] == "1"
     assert {"section": "month 2026-02", "name": "hours", "value": "2"} in rows
+    # each month's rows are its figures in the JSON report, every one of them
+    data = json.loads(run(db, "report", "--bank", ledger, "--to", "2026-04-30", "--format", "json"))
+    assert len(data["by_month"]) >= 3
+    for month in data["by_month"]:
+        given = {r["name"]: r["value"] for r in rows if r["section"] == f"month {month['month']}"}
+        assert given == {k: str(month[k]) for k in ("hours", "exchanges", "new_members", "members")}
     assert {"section": "kind organisation", "name": "members", "value": "1"} in rows
     assert table.index("By kind of member") > table.index("By category")
 
