@@ -210,6 +210,12 @@ def test_report_table_and_csv(db: str, ledger: str, tmp_path: Path) -> None:
         assert given == {k: str(month[k]) for k in ("hours", "exchanges", "new_members", "members")}
     assert {"section": "kind organisation", "name": "members", "value": "1"} in rows
     assert table.index("By kind of member") > table.index("By category")
+    # a roll-up's table names every bank it covers
+    rolled = json.loads(run(db, "report", "--bank", ledger, "--rollup", "--format", "json"))
+    assert len(rolled["banks"]) == 2
+    assert run(db, "report", "--bank", ledger, "--rollup").splitlines()[0] == (
+        f"{ledger}: {rolled['from']} to {rolled['to']} (banks: {', '.join(rolled['banks'])})"
+    )
 
 
 def test_a_csv_for_a_spreadsheet_begins_with_a_byte_order_mark_on_request(
