@@ -369,6 +369,11 @@ def test_statement_inactive_near_limit(db: str, ledger: str) -> None:
     assert names["bob"] == "'" + formula
     listed = run(db, "activity", "--bank", ledger, "--to", "2026-04-30", "--format", "json")
     assert {r["member"]: r["name"] for r in json.loads(listed)}["bob"] == formula
+    for start in "+-@":  # each beginning a spreadsheet reads as a formula
+        run(db, "set-profile", "bob", "--display-name", f"{start}2+3")
+        listed = run(db, "activity", "--bank", ledger, "--to", "2026-04-30", "--format", "csv")
+        names = {r["member"]: r["name"] for r in csv.DictReader(io.StringIO(listed))}
+        assert names["bob"] == f"'{start}2+3"
     near = json.loads(
         run(db, "near-limit", "--bank", ledger, "--within", "100", "--format", "json")
     )
