@@ -556,6 +556,19 @@ def test_the_full_comparison_finds_what_the_figures_do_not_hold(tmp_path: Path) 
         assert tb.audit().ok  # no figure reads the actor
         found = tb.audit(read_model="full").errors
     assert [(f.check, f.ids["table"]) for f in found] == [("read_model", "rm_entries")]
+    # the command's --read-model chooses the same comparisons
+    from click.testing import CliRunner
+
+    from timebank.cli import cli
+
+    for mode, status in (("full", 1), ("figures", 0), ("skip", 0)):
+        out = CliRunner().invoke(cli, ["--db", url, "audit", "--read-model", mode])
+        assert out.exit_code == status, (mode, out.output)
+    out = CliRunner().invoke(
+        cli, ["--db", url, "audit", "--read-model", "full", "--format", "json"]
+    )
+    found = json.loads(out.output)["findings"]
+    assert [(f["check"], f["ids"]["table"]) for f in found] == [("read_model", "rm_entries")]
 
 
 def test_a_read_model_behind_the_log_is_compared_where_it_is(tmp_path: Path) -> None:
