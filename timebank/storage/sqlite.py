@@ -711,11 +711,8 @@ class SqliteBackend(Backend):
         # pragma that fails at once where another process is switching a new
         # store (into_wal); on a file already in WAL theirs changes nothing.
         uri = self.path.resolve().as_uri()
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=LOCK_TIMEOUT_S)
-        try:
+        with closing(_connect(uri)) as conn:
             into_wal(conn, LOCK_TIMEOUT_S, f"the store at {self.url}", self.url)
-        finally:
-            conn.close()
         env[_SqliteFactory.SQLITE_DBNAME] = uri
         env[_SqliteFactory.SQLITE_LOCK_TIMEOUT] = str(LOCK_TIMEOUT_S)
         return _SqliteFactory(env)
