@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -136,6 +138,21 @@ def first_while_it_waits_for_the_lock(
         return write(command)
 
     monkeypatch.setattr(tb._app, "write", other_writer_first)
+
+
+@contextmanager
+def a_reader_of(store: Path) -> Iterator[None]:
+    """Another connection (to SQLite, another process) reading the store
+    file in an open transaction, which keeps its write-ahead log from being
+    emptied until the block ends."""
+    reader = sqlite3.connect(store)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM timebank_profiles").fetchone()
+        yield
+    finally:
+        reader.rollback()
+        reader.close()
 
 
 def report_chart(page: str, chart: str) -> str:

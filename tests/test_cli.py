@@ -8,7 +8,6 @@ import json
 import os
 import pty
 import re
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ from timebank.cli import cli
 from timebank.domain.values import format_hours
 from timebank.storage import ENV_VAR
 
-from .conftest import fixed_clock, read_terminal
+from .conftest import a_reader_of, fixed_clock, read_terminal
 
 
 @pytest.fixture
@@ -500,22 +499,18 @@ def test_an_erasure_held_back_by_a_reader_fails_until_run_again_without_one(
     it is run (the profile is gone after the first), and succeeds once the
     reader has gone."""
     monkeypatch.setattr(timebank.storage.sqlite, "ERASE_CHECKPOINT_S", 0.3)
-    reader = sqlite3.connect(db.removeprefix("sqlite:///"))
-    reader.execute("BEGIN")
-    reader.execute("SELECT count(*) FROM timebank_profiles").fetchone()
     busy = (
         "but other processes kept the write-ahead log busy, which may still hold a copy of the"
         " profile; run the erasure again to finish it\n"
     )
-    assert (
-        run(db, "erase", "ann", ok=False)
-        == f"error: erasure_incomplete: profile of ann erased, {busy}"
-    )
-    assert run(db, "erase", "ann", ok=False) == (
-        f"error: erasure_incomplete: ann had no profile; the erasure is recorded, {busy}"
-    )
-    reader.rollback()
-    reader.close()
+    with a_reader_of(Path(db.removeprefix("sqlite:///"))):
+        assert (
+            run(db, "erase", "ann", ok=False)
+            == f"error: erasure_incomplete: profile of ann erased, {busy}"
+        )
+        assert run(db, "erase", "ann", ok=False) == (
+            f"error: erasure_incomplete: ann had no profile; the erasure is recorded, {busy}"
+        )
     assert run(db, "erase", "ann") == "ann had no profile; the erasure is recorded\n"
 
 
@@ -622,10 +617,11 @@ def test_workflow_commands_roles_mini_banks_inter_bank_and_pending(db: str, bank
     run_as(db, "gabe", "confirm", "p5", "--on-behalf-of", "bob")
     assert run_as(db, "gabe", "decline", "p6", "--on-behalf-of", "bob") == "p6: declined\n"
     # a proposal to a member of another bank of the tree
-    shown = run_as(db, "ann", "propose", bank, "exchange", "ann", "1", "--receiver", "dan",
-                   "--receiver-bank", hub, "--entry-id", "p7", "--format", "json")  # fmt: skip
-    assert json.loads(shown) == json.loads(run(db, "pending", bank, "--format", "json"))
-    assert (json.loads(shown)[0]["entry_id"], json.loads(shown)[0]["receiver_bank"]) == ("p7", hub)
+    shown = json.loads(run_as(db, "ann", "propose", bank, "exchange", "ann", "1", "--receiver",
+                              "dan", "--receiver-bank", hub, "--entry-id", "p7", "--format",
+                              "json"))  # fmt: skip
+    assert shown == json.loads(run(db, "pending", bank, "--format", "json"))
+    assert (shown[0]["entry_id"], shown[0]["receiver_bank"]) == ("p7", hub)
     run_as(db, "ann", "decline", "p7")
     rolled = json.loads(run(db, "figures", bank, "--rollup", "--format", "json"))[0]
     assert (rolled["exchanges"], rolled["banks"]) == (4, [bank, hub])

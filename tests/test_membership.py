@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +14,14 @@ import timebank.storage.sqlite
 from timebank import errors
 from timebank.domain.policy import BalanceLimits, LeaveRule, Policy
 
-from .conftest import ACTOR, BACKENDS, first_while_it_waits_for_the_lock, fixed_clock, open_store
+from .conftest import (
+    ACTOR,
+    BACKENDS,
+    a_reader_of,
+    first_while_it_waits_for_the_lock,
+    fixed_clock,
+    open_store,
+)
 from .test_entries import refused
 
 
@@ -275,14 +281,10 @@ def test_an_erasure_a_reader_held_back_says_so_and_a_second_completes_it(
         tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
         tb.join("b", "w-1", kind="individual", actor=ACTOR, joined_on="2026-01-01",
                 profile=timebank.Profile(**OLD))  # fmt: skip
-        reader = sqlite3.connect(path)  # another process's, as SQLite sees it
-        reader.execute("BEGIN")
-        reader.execute("SELECT count(*) FROM timebank_profiles").fetchone()
-        held = tb.erase_member("w-1", actor=ACTOR)
+        with a_reader_of(path):
+            held = tb.erase_member("w-1", actor=ACTOR)
         assert (held.profile_deleted, held.physically_complete) == (True, False)
         assert tb.profile("w-1") is None
-        reader.rollback()
-        reader.close()
         again = tb.erase_member("w-1", actor=ACTOR)
         assert (again.profile_deleted, again.physically_complete) == (False, True)
         raw = b"".join(f.read_bytes() for f in tmp_path.iterdir())
