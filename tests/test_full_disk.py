@@ -14,7 +14,9 @@ room, completes.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import json
 import os
 import re
@@ -371,6 +373,17 @@ def test_a_store_on_a_full_disk_refuses_with_what_to_do_and_loses_nothing(
     sound(small_disk)
 
 
+def _fill(disk: Path) -> None:
+    """A file written until the disk has no room left."""
+    with (disk / "ballast").open("wb", buffering=0) as ballast:
+        try:
+            while True:
+                ballast.write(bytes(64 * 1024))
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+
+
 def _make_room(disk: Path) -> None:
     subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
 
@@ -456,3 +469,23 @@ def test_a_store_that_cannot_even_be_opened_for_room_is_named_as_every_command_n
     line = refused(run(work, "balance", BANK, "m0", limit=16 * 1024))
     assert line.startswith("error: storage_error: cannot use the store sqlite:///store.db: ")
     sound(work)
+
+
+def test_a_report_that_waits_in_its_buffer_on_a_full_disk_names_the_file(
+    work: Path, small_disk: Path
+) -> None:
+    """A report smaller than the file's buffer reaches the disk only when it
+    is flushed at the end. That flush fails on a full disk, and so does
+    closing the file thrown away, whose buffer still holds the report: the
+    error told is the flush's, which names the file, not the second one."""
+    output = small_disk / "r.json"
+    output.write_text("the report of last month")
+    assert len(report := (work / "report.json").read_bytes()) < io.DEFAULT_BUFFER_SIZE
+    _fill(small_disk)
+    line = refused(run(work, *REPORT, "--output", str(output)))
+    assert line == f"error: file_error: [Errno 28] No space left on device: '{output}'", line
+    assert output.read_text() == "the report of last month"
+    assert [p.name for p in small_disk.iterdir()] == sorted(["ballast", "r.json"])
+    _make_room(small_disk)
+    assert run(work, *REPORT, "--output", str(output)).returncode == 0
+    assert output.read_bytes() == report

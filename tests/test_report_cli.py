@@ -4,6 +4,7 @@ end to end; and the HTML report opened in a real headless Chromium."""
 from __future__ import annotations
 
 import csv
+import errno
 import html as html_module
 import io
 import json
@@ -494,6 +495,27 @@ def test_outputs_are_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
         out.write("newest\n")
     assert (tmp_path / "latest.csv").is_symlink()
     assert members.read_text() == "newest\n"
+
+
+def test_an_error_in_the_block_is_told_about_the_output_only_if_it_names_no_file(
+    tmp_path: Path,
+) -> None:
+    """A failed write names no file (a full disk): it is told about the
+    output, or the directory of two. An error that names a file already
+    (one the block read) keeps its name."""
+    from timebank._cli_reports import _replacing
+
+    report = tmp_path / "r.csv"
+    with pytest.raises(OSError, match="No space") as unnamed, _replacing(report):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert (unnamed.value.errno, unnamed.value.filename) == (errno.ENOSPC, str(report))
+    with pytest.raises(OSError, match="No space") as both, _replacing(report, tmp_path / "s.csv"):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert both.value.filename == str(tmp_path)
+    with pytest.raises(FileNotFoundError) as named, _replacing(report):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "words.txt")
+    assert named.value.filename == "words.txt"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_export_writes_group_exchanges_one_row_per_participant(tmp_path: Path) -> None:
