@@ -1023,7 +1023,8 @@ def test_a_pot_funded_exchange_between_banks_has_its_helped_member_in_their_own_
     exchange helped, from a mini bank whose pot pays, is a party (0 minutes,
     no leg) in their own bank only, and of its reversal too; the provider's
     bank has the provider and its clearing account. A reversal's parties
-    keep their roles (a group's provider is not its reversal's receiver)."""
+    keep their roles (a group's provider is not its reversal's receiver).
+    ``rm_pot_flows`` marks the pot's movement that was reversed."""
     from .conftest import fixed_clock
 
     with timebank.open(f"sqlite:///{tmp_path / 's.db'}", clock=fixed_clock) as tb:
@@ -1066,6 +1067,18 @@ def test_a_pot_funded_exchange_between_banks_has_its_helped_member_in_their_own_
             ("rx", "t/hub", "@pot", "pot", 60, 0),
             ("rx", "t/hub", "b", "receiver", 0, None),
         ]
+        # rm_pot_flows (documented too): the pot's movements, the reversed
+        # one marked, whether its reversal came in a later batch (above) or
+        # in the same one (a rebuild applies the whole log as one)
+        flows = "SELECT entry_id, bank, kind, minutes, reversed FROM rm_pot_flows"
+        expected = [
+            ("d", "t/hub", "donation", 120, 0),
+            ("rx", "t/hub", "reversal", 60, 0),
+            ("x", "t/hub", "pot_exchange", -60, 1),
+        ]
+        assert sorted(tuple(r) for r in tb.read_model.db.execute(flows)) == expected
+        tb.read_model.rebuild()
+        assert sorted(tuple(r) for r in tb.read_model.db.execute(flows)) == expected
 
 
 # none; some (the old position beyond the log's end); more than were lost
@@ -1559,6 +1572,39 @@ def test_a_catch_up_killed_at_any_moment_resumes_exactly_once(tmp_path) -> None:
             tb.read_model.rebuild()
             assert tb.read_model.tables() == resumed
     watcher.close()
+
+
+def test_each_bank_names_the_bank_it_sits_in(tb: timebank.Timebank, bank: str) -> None:
+    """``rm_banks.parent`` (a documented column) is the bank one level up,
+    at every depth, as :meth:`Timebank.banks` says."""
+    for mini in ("riverside/hub", "riverside/hub/street"):
+        tb.create_bank(mini, name=mini, actor=ACTOR, opened_on="2026-01-01")
+    tb.read_model.catch_up()
+    rows = tb.read_model.db.execute("SELECT bank, parent FROM rm_banks ORDER BY bank")
+    assert [tuple(r) for r in rows] == [
+        ("riverside", None), ("riverside/hub", "riverside"),
+        ("riverside/hub/street", "riverside/hub"),
+    ] == [(b.bank, b.parent) for b in tb.banks()]  # fmt: skip
+
+
+def test_an_organisation_that_rejoined_is_one_in_each_period(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    """``rm_memberships`` holds a member's kind in every period: the export
+    writes the period after a rejoining as an organisation, as the first."""
+    import csv
+    import io
+
+    tb.leave(bank, "org", actor=ACTOR, left_on="2026-02-01")
+    tb.rejoin(bank, "org", actor=ACTOR, rejoined_on="2026-03-01")
+    members, entries = io.StringIO(), io.StringIO()
+    tb.export_csv(members, entries)
+    assert [
+        (r["kind"], r["joined_on"], r["left_on"])
+        for r in csv.DictReader(io.StringIO(members.getvalue()))
+        if r["member_id"] == "org"
+    ] == [("organisation", "2026-01-01", "2026-02-01"), ("organisation", "2026-03-01", "")]
+    assert tb.audit(read_model="full").findings == ()
 
 
 def test_the_export_holds_every_membership_and_entry(tb: timebank.Timebank, tree: str) -> None:
