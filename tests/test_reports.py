@@ -1587,16 +1587,38 @@ def test_each_bank_names_the_bank_it_sits_in(tb: timebank.Timebank, bank: str) -
     ] == [(b.bank, b.parent) for b in tb.banks()]  # fmt: skip
 
 
-def test_an_organisation_that_rejoined_is_one_in_each_period(
+def test_each_bank_holds_its_policy_as_changed(tb: timebank.Timebank, bank: str) -> None:
+    """``rm_banks.policy`` (a documented column, JSON) is the bank's policy
+    after each change, as :meth:`Timebank.policy` says."""
+    import json
+
+    def stored() -> timebank.Policy:
+        tb.read_model.catch_up()
+        rows = tb.read_model.db.execute("SELECT policy FROM rm_banks WHERE bank = ?", (bank,))
+        return timebank.Policy.from_dict(json.loads(rows[0][0]))
+
+    assert stored() == tb.policy(bank)
+    changed = attrs.evolve(tb.policy(bank), entry_minutes_max=600, pending_expiry_days=7)
+    tb.set_policy(bank, changed, actor=ACTOR)
+    assert stored() == tb.policy(bank) == changed
+
+
+def test_the_member_tables_follow_leaving_rejoining_and_suspension(
     tb: timebank.Timebank, bank: str
 ) -> None:
-    """``rm_memberships`` holds a member's kind in every period: the export
-    writes the period after a rejoining as an organisation, as the first."""
+    """``rm_memberships`` holds a member's kind in every period (the export
+    writes the period after a rejoining as an organisation, as the first),
+    and ``rm_accounts.status`` each member's status now (documented
+    columns)."""
     import csv
     import io
 
     tb.leave(bank, "org", actor=ACTOR, left_on="2026-02-01")
     tb.rejoin(bank, "org", actor=ACTOR, rejoined_on="2026-03-01")
+    for member in ("bob", "cat"):
+        tb.suspend(bank, member, actor=ACTOR)
+    tb.reinstate(bank, "cat", actor=ACTOR)
+    tb.leave(bank, "ann", actor=ACTOR, left_on="2026-04-01")
     members, entries = io.StringIO(), io.StringIO()
     tb.export_csv(members, entries)
     assert [
@@ -1604,6 +1626,10 @@ def test_an_organisation_that_rejoined_is_one_in_each_period(
         for r in csv.DictReader(io.StringIO(members.getvalue()))
         if r["member_id"] == "org"
     ] == [("organisation", "2026-01-01", "2026-02-01"), ("organisation", "2026-03-01", "")]
+    rows = tb.read_model.db.execute(
+        "SELECT account, status FROM rm_accounts WHERE kind != 'pot' AND kind != 'opening'"
+    )
+    assert dict(rows) == {"ann": "left", "bob": "suspended", "cat": "active", "org": "active"}
     assert tb.audit(read_model="full").findings == ()
 
 
