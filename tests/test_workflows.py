@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import attrs
 import pytest
 
 import timebank
@@ -114,6 +115,26 @@ def test_reversal_needs_the_reverse_permission(tb: timebank.Timebank, tree: str)
     error = refused(tb, errors.NotPermitted, lambda: tb.reverse("e1", actor="ann"))
     assert (error.action, error.role) == ("reverse", "member")  # type: ignore[attr-defined]
     assert tb.reverse("e1", actor="co").reverses == "e1"
+
+
+def test_undoing_a_reversal_between_banks_needs_the_reverse_permission_in_both(
+    tb: timebank.Timebank, tree: str
+) -> None:
+    """A reversal of an inter-bank entry names its own bank alone but moved
+    both. Undoing it (never allowed) is refused first for want of the
+    permission in either bank, as undoing the entry is (docs/concepts.md,
+    "Order of checks"), then as a reversal. (The state machine found the
+    receiver's bank left unchecked.)"""
+    tb.record_exchange("riverside", "bob", "dan", "1", actor="co", receiver_bank=tree,
+                       entry_id="x")  # fmt: skip
+    assert tb.reverse("x", actor="co", reversal_id="rx").receiver_bank is None
+    policy = tb.policy("riverside")
+    members_reverse = attrs.evolve(policy.permissions, reverse=Role.MEMBER)
+    tb.set_policy("riverside", attrs.evolve(policy, permissions=members_reverse), actor=ACTOR)
+    for target in ("x", "rx"):  # bob, a member of riverside alone
+        error = refused(tb, errors.NotPermitted, lambda t=target: tb.reverse(t, actor="bob"))
+        assert (error.bank, error.action) == (tree, "reverse")  # type: ignore[attr-defined]
+    refused(tb, errors.CannotReverseReversal, lambda: tb.reverse("rx", actor="co"))
 
 
 @pytest.mark.parametrize(
