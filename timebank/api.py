@@ -1119,13 +1119,14 @@ class Timebank(Reporting, Importing):
                 )
                 ledgers = self._ledgers(home, original.receiver_bank)
                 self._access.require_on_behalf(ledgers, original, actor, on_behalf_of)
-                # A reversal of an inter-bank entry moved both banks but names
-                # its own alone: undoing it (refused next, as a reversal) needs
-                # ``reverse`` in both, as the entry it undid did.
-                far = original.receiver_bank
+                checked = ledgers
                 if original.reverses is not None:
+                    # A reversal of an inter-bank entry moved both banks but
+                    # names its own alone: undoing it (refused next, as a
+                    # reversal) needs ``reverse`` in both, as the entry it undid.
                     far = self.entry(original.reverses).receiver_bank
-                for ledger in self._ledgers(home, far):
+                    checked = self._ledgers(home, far)
+                for ledger in checked:
                     self._access.require(ledger, actor, Action.REVERSE, "reverse entries")
                 return self._reverse(ledgers, new, original, actor, on_behalf_of)
             ledgers = self._ledgers(home, new.receiver_bank)
