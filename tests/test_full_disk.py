@@ -485,7 +485,7 @@ def test_a_report_that_waits_in_its_buffer_on_a_full_disk_names_the_file(
     line = refused(run(work, *REPORT, "--output", str(output)))
     assert line == f"error: file_error: [Errno 28] No space left on device: '{output}'", line
     assert output.read_text() == "the report of last month"
-    assert [p.name for p in small_disk.iterdir()] == sorted(["ballast", "r.json"])
+    assert sorted(p.name for p in small_disk.iterdir()) == ["ballast", "r.json"]
     _make_room(small_disk)
     assert run(work, *REPORT, "--output", str(output)).returncode == 0
     assert output.read_bytes() == report
