@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import timebank
+from timebank import EntryKind
 from timebank.errors import InvalidAmount, InvalidInput
 from timebank.readmodel import UnknownEvent
 from timebank.readmodel import report as report_module
@@ -125,6 +126,29 @@ def _paged_entries(  # type: ignore[no-untyped-def]
             return rows
 
 
+def _check_listed_as_recorded(tb: timebank.Timebank) -> None:
+    """Every row of the tree's list says what the entry's own record says
+    (docs/api.md, "Entries"): a reversal's row repeats the parties and banks
+    of the entry it undoes, which its record leaves to that entry."""
+    for row in tb.entries(ROOT, rollup=True):
+        record = tb.entry(row.entry_id)
+        same = ("entry_id", "kind", "occurred_on", "bank", "category", "reverses",
+                "reversed_by", "actor", "on_behalf_of", "recorded_at", "flags")  # fmt: skip
+        assert [getattr(row, f) for f in same] == [getattr(record, f) for f in same], row
+        parties = ("provider", "receiver", "receiver_bank")
+        if row.kind is EntryKind.REVERSAL:
+            assert record.reverses is not None
+            assert (record.provider, record.receiver) == (None, None)
+            assert (record.provider_bank, record.receiver_bank) == (None, None)
+            undone = tb.entry(record.reverses)
+            assert undone.reversed_by == row.entry_id
+            assert [getattr(row, f) for f in parties] == [getattr(undone, f) for f in parties]
+            assert row.minutes == undone.minutes == record.minutes
+            assert record.legs == tuple((a, -m) for a, m in undone.legs)
+        else:
+            assert [getattr(row, f) for f in parties] == [getattr(record, f) for f in parties]
+
+
 def _check_statements(tb: timebank.Timebank) -> None:
     """Every account's statement from the read model equals the one its
     bank's postings replay from the log, line for line."""
@@ -159,6 +183,7 @@ def test_every_figure_equals_an_independent_count_memory(data: st.DataObject) ->
     with timebank.Timebank(timebank.storage.memory.MemoryBackend(), clock=_clock) as tb:
         model = new_ledger(tb, data, data.draw(st.integers(5, 40), label="steps"))
         _check_figures(tb, model, data)
+        _check_listed_as_recorded(tb)
         # The read model's balances and statements are the ledger's.
         assert _balances(tb) == {(b.bank, b.account): b.balance_minutes for b in tb.balances()}
         _check_statements(tb)
@@ -183,6 +208,7 @@ def test_every_figure_equals_an_independent_count_on_storage(
     with _storage(kind, tmp_path_factory.mktemp("s"))() as tb:
         model = new_ledger(tb, data, data.draw(st.integers(5, 30), label="steps"))
         _check_figures(tb, model, data)
+        _check_listed_as_recorded(tb)
         assert _balances(tb) == {(b.bank, b.account): b.balance_minutes for b in tb.balances()}
         _check_statements(tb)
 

@@ -197,8 +197,10 @@ class BankEntry:
     ``minutes`` is a group exchange's providers' total, an opening balance
     signed, a reversal the amount it undoes; a group exchange has no
     ``provider`` or ``receiver`` (:meth:`~timebank.Timebank.entry` gives its
-    legs). ``recorded_at`` and ``flags`` (the balance limits it went past)
-    are those of its side in the banks listed."""
+    legs). A reversal's row repeats the parties and banks of the entry it
+    undoes, which its own record (:meth:`~timebank.Timebank.entry`) leaves
+    to that entry. ``recorded_at`` and ``flags`` (the balance limits it went
+    past) are those of its side in the banks listed."""
 
     entry_id: str
     kind: EntryKind

@@ -201,6 +201,12 @@ class RecordedEntry:
     amount); ``legs`` say exactly how it moved balances. ``recorded_at`` is
     when it was recorded (UTC); ``occurred_on`` when the help happened.
     ``reversed_by`` is the id of the reversal that undid it, if any.
+
+    A reversal's record names only the entry it undoes (``reverses``): its
+    ``provider``, ``receiver``, ``provider_bank`` and ``receiver_bank`` are
+    ``None``, and its ``legs`` are that entry's in this bank, negated, a
+    clearing leg included. The entry it undoes has them, and its kind says
+    what a clearing leg stands for.
     """
 
     entry_id: str
