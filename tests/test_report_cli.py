@@ -12,11 +12,13 @@ import os
 import re
 import shutil
 import subprocess
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from pypdf import PdfReader
 
 import timebank
 from timebank.cli import cli
@@ -609,7 +611,24 @@ def _probe_in_chromium(html: str, probe: str, tmp_path: Path) -> Any:
     page itself has no script."""
     page = tmp_path / "probe.html"
     page.write_text(html.replace("</body>", probe + "</body>"))
-    dom = subprocess.run(
+    dom = _chromium(
+        page,
+        tmp_path,
+        # element.computedRole and .computedName: what Chromium gives
+        # assistive technology, not only what the markup says
+        "--enable-blink-features=ComputedAccessibilityInfo",
+        "--window-size=1200,3000",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+    )
+    start = dom.index('<pre id="probe">') + len('<pre id="probe">')
+    return json.loads(html_module.unescape(dom[start : dom.index("</pre>", start)]))
+
+
+def _chromium(page: Path, tmp_path: Path, *flags: str) -> str:
+    """Headless Chromium run on the file ``page`` with ``flags``, offline
+    and with a profile of its own in ``tmp_path``: its standard output."""
+    return subprocess.run(
         [
             str(CHROMIUM),
             "--headless",
@@ -620,13 +639,8 @@ def _probe_in_chromium(html: str, probe: str, tmp_path: Path) -> Any:
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            # element.computedRole and .computedName: what Chromium gives
-            # assistive technology, not only what the markup says
-            "--enable-blink-features=ComputedAccessibilityInfo",
             f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=1200,3000",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
+            *flags,
             page.as_uri(),
         ],
         capture_output=True,
@@ -634,8 +648,162 @@ def _probe_in_chromium(html: str, probe: str, tmp_path: Path) -> Any:
         timeout=120,
         check=True,
     ).stdout
-    start = dom.index('<pre id="probe">') + len('<pre id="probe">')
-    return json.loads(html_module.unescape(dom[start : dom.index("</pre>", start)]))
+
+
+#: Paper a council officer may print on: its CSS ``@page`` size. Each moves
+#: the page breaks to other places in the report.
+PAPERS = ("A4", "A4 landscape", "letter", "letter landscape", "A5", "A5 landscape")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (CI has it)")
+def test_the_html_report_prints_with_nothing_split_or_cut_off(
+    db: str, ledger: str, tmp_path: Path
+) -> None:
+    """Printed by Chromium on each paper size in turn, the report keeps each
+    chart on one page with its caption and its note, each table whole under
+    its heading, each headline figure's value with its label and the first
+    under their heading; every page carries something, and the footnotes
+    are printed whole and end the last page. The parts looked for are read
+    from the page's own markup."""
+    page = tmp_path / "report.html"
+    run(db, "report", "--bank", ledger, "--rollup", "--from", "2026-01-01",
+        "--to", "2026-04-30", "--by-area", "--format", "html", "-o", str(page))  # fmt: skip
+    html = page.read_text()
+    kept = _parts_kept_together(html)
+    # the headline figures' heading, three charts, four tables; each other figure
+    assert len([name for name in kept if not name.startswith("figure ")]) == 8
+    assert len(kept) == 8 + len(re.findall("data-figure=", html)) - 1
+    footer = re.search(r'<footer class="notes">(.*?)</footer>', html, re.S)
+    assert footer
+    footnotes = [_squeezed(p) for p in re.findall(r"<p>(.*?)</p>", footer[1], re.S)]
+    for paper in PAPERS:
+        pages = _printed(html.replace("</head>", f"<style>@page {{ size: {paper} }}</style></head>"),
+                         tmp_path / paper.replace(" ", "-"))  # fmt: skip
+        assert all(pages), (paper, pages)  # no blank page
+        for name, bits in kept.items():
+            assert any(all(bit in text for bit in bits) for text in pages), (paper, name, pages)
+        # the footnotes' running text may go on over a page, but ends the last
+        assert all(note in "".join(pages) for note in footnotes), (paper, pages)
+        assert pages[-1].endswith(footnotes[-1]), (paper, pages)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (CI has it)")
+def test_the_printed_report_uses_the_papers_width_and_no_ink_on_backgrounds(
+    db: str, ledger: str, tmp_path: Path
+) -> None:
+    """On landscape paper, wider than the page is on a screen, the print
+    starts its text as near the paper's left edge as on portrait paper:
+    the page fills the paper, not a centred column. The headline figures'
+    tinted tiles print plain, spending no ink, though Chromium's print to
+    PDF prints backgrounds (as the print dialog's "background graphics"
+    does): a copy of the page that asks for the tint in print shows it."""
+    page = tmp_path / "report.html"
+    run(db, "report", "--bank", ledger, "--rollup", "--from", "2026-01-01",
+        "--to", "2026-04-30", "--format", "html", "-o", str(page))  # fmt: skip
+    html = page.read_text()
+    tint = re.search(r"\.figures li \{[^}]*background: #([0-9a-f]{6})", html)
+    assert tint  # the tiles' colour on a screen
+    tinted = tuple(int(tint[1][i : i + 2], 16) / 255 for i in (0, 2, 4))
+
+    def printed(name: str, style: str) -> PdfReader:
+        return _print(html.replace("</head>", f"<style>{style}</style></head>"), tmp_path / name)
+
+    portrait = printed("portrait", "@page { size: A4 }")
+    landscape = printed("landscape", "@page { size: A4 landscape }")
+    assert landscape.pages[0].mediabox.width > portrait.pages[0].mediabox.width
+    assert abs(_left_edge(landscape) - _left_edge(portrait)) < 1, (
+        _left_edge(landscape),
+        _left_edge(portrait),
+    )
+    assert len(_fills(portrait)) > 2  # the charts' colours, the text's
+    assert not any(_same_colour(fill, tinted) for fill in _fills(portrait)), _fills(portrait)
+    asked = printed("asked", f"@media print {{ .figures li {{ background: #{tint[1]} }} }}")
+    assert any(_same_colour(fill, tinted) for fill in _fills(asked)), _fills(asked)
+
+
+def _same_colour(one: tuple[float, ...], other: tuple[float, ...]) -> bool:
+    """Two RGB colours alike to the precision a PDF writes them with."""
+    return all(abs(a - b) < 0.002 for a, b in zip(one, other, strict=True))
+
+
+def _parts_kept_together(html: str) -> dict[str, list[str]]:
+    """The parts of the report that print rules keep on one page, each as
+    the texts that page must hold (squeezed: see :func:`_squeezed`): the
+    headline figures' heading with the first figure; each other figure's
+    value with its label; each chart's caption, note and every word it
+    draws; each table's heading with its header row, then its every row."""
+    parts: dict[str, list[str]] = {}
+    heading, figures = re.search(
+        r'<h2>([^<]*)</h2>\s*<ul class="figures"[^>]*>(.*?)</ul>', html, re.S
+    ).groups()  # type: ignore[union-attr]
+    values = re.findall(
+        r'<span class="value">(.*?)</span><span class="label">(.*?)</span>', figures, re.S
+    )
+    parts["headline"] = [_squeezed(heading + values[0][0] + values[0][1])]
+    for value, label in values[1:]:
+        parts[f"figure {label}"] = [_squeezed(value + label)]
+    for name, body in re.findall(r'<figure id="([^"]+)">(.*?)</figure>', html, re.S):
+        caption = re.search(r"<figcaption[^>]*>(.*?)</figcaption>", body, re.S)
+        note = re.search(r'<p class="chart-note"[^>]*>(.*?)</p>', body, re.S)
+        drawn = re.findall(r"<text[^>]*>([^<]*)</text>", body)
+        assert caption, name
+        assert note, name
+        assert drawn, name
+        parts[name] = [_squeezed(t) for t in (caption[1], note[1], *drawn) if t.strip()]
+    for heading, name, body in re.findall(
+        r'<h2>([^<]*)</h2>\s*<table id="([^"]+)">(.*?)</table>', html, re.S
+    ):
+        rows = ["".join(re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S))
+                for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]  # fmt: skip
+        assert len(rows) > 1, name
+        parts[name] = [_squeezed(heading + rows[0])] + [_squeezed(row) for row in rows[1:]]
+    return parts
+
+
+def _printed(html: str, where: Path) -> list[str]:
+    """``html`` printed to PDF by Chromium: each page's text, squeezed."""
+    return [_squeezed(page.extract_text()) for page in _print(html, where).pages]
+
+
+def _print(html: str, where: Path) -> PdfReader:
+    """``html`` printed to PDF by Chromium, in the new directory ``where``."""
+    where.mkdir()
+    (where / "report.html").write_text(html)
+    pdf = where / "report.pdf"
+    _chromium(where / "report.html", where, "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    return PdfReader(pdf)
+
+
+def _left_edge(pdf: PdfReader) -> float:
+    """How far from the paper's left edge the first page's text starts, in
+    points: where each piece of text is placed (its text matrix's origin,
+    through the page's transformation matrix, a rotated label's too)."""
+    starts: list[float] = []
+
+    def placed(text: str, cm: list[float], tm: list[float], *_: object) -> None:
+        if text.strip():
+            starts.append(tm[4] * cm[0] + tm[5] * cm[2] + cm[4])
+
+    pdf.pages[0].extract_text(visitor_text=placed)
+    return min(starts)
+
+
+def _fills(pdf: PdfReader) -> set[tuple[float, ...]]:
+    """The fill colours (the ``rg`` operator's RGB) the pages paint with."""
+    return {
+        tuple(float(c) for c in colour.split())
+        for page in pdf.pages
+        for colour in re.findall(
+            r"(?<![\w.])((?:[\d.]+ ){3})rg\b", page.get_contents().get_data().decode("latin-1")
+        )
+    }
+
+
+def _squeezed(text: str) -> str:
+    """Text compared as printed: entities read, ligatures (the "fi" of a
+    PDF's font) as letters, and no white space, which a PDF's text leaves
+    out or adds wherever its lines and columns fall."""
+    return "".join(unicodedata.normalize("NFKC", html_module.unescape(text)).split())
 
 
 @pytest.mark.skipif(CHROMIUM is None or AXE is None, reason="needs Chromium and axe-core (CI)")
