@@ -237,10 +237,32 @@ class LedgerMachine(RuleBasedStateMachine):
         event(f"{label}: {'ok' if expected is None else expected.__name__}")
         if expected is None:
             return command()
-        with pytest.raises(expected):
+        with pytest.raises(expected) as refused:
             command()
         assert snapshot_state(self.tb) == before, "a refused command changed the store"
+        if isinstance(refused.value, errors.NotPermitted):
+            self.check_refusal(refused.value)
         return None
+
+    def check_refusal(self, refused: errors.NotPermitted) -> None:
+        """A refusal names who was refused, what and where, as the model
+        reads them: the role it names is theirs in that bank, and a refusal
+        for want of a role names an action the policy there keeps from them
+        (the model predicts which commands are refused, not which of their
+        banks or actors a refusal names)."""
+        actor, action, bank, role = (
+            refused.actor, refused.action, refused.bank, refused.role,  # type: ignore[attr-defined]
+        )  # fmt: skip
+        assert isinstance(actor, str), refused
+        if bank is None:  # store-wide: no bank of the member lets them
+            assert action == "manage_members", refused
+            return
+        assert bank in self.banks, refused
+        if role is not None:
+            assert RANK[role] == self.rank(bank, actor), (refused, self.rank(bank, actor))
+        if "that needs the" in refused.message:
+            assert not self.may(bank, actor, action), refused
+            assert role == next((r for r, n in RANK.items() if n == self.rank(bank, actor)), None)
 
     def rank(self, bank: str, actor: str) -> int:
         """The model's reading of roles: granted here or in a parent bank, or
