@@ -727,7 +727,7 @@ def _same_colour(one: tuple[float, ...], other: tuple[float, ...]) -> bool:
 
 
 def _parts_kept_together(html: str) -> dict[str, list[str]]:
-    """The parts of the report that print rules keep on one page, each as
+    """The parts of the report that must each print on one page, each as
     the texts that page must hold (squeezed: see :func:`_squeezed`): the
     headline figures' heading with the first figure; each other figure's
     value with its label; each chart's caption, note and every word it
