@@ -6,6 +6,7 @@ import io
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -389,7 +390,9 @@ def test_postgres_erasure_leaves_no_profile_and_changes_no_figure() -> None:
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
-def test_commands_on_connections_the_server_dropped_fail_as_storage_errors() -> None:
+def test_commands_on_connections_the_server_dropped_fail_as_storage_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """After a restart, commands on the library's dropped pooled connections
     fail, each changing nothing, until the pool has replaced them; the API
     raised the library's PersistenceError for them, not StorageError."""
@@ -397,14 +400,17 @@ def test_commands_on_connections_the_server_dropped_fail_as_storage_errors() -> 
 
     assert POSTGRES_URL is not None
     admin = psycopg.connect(POSTGRES_URL, autocommit=True)
-    opened = admin.execute("SELECT clock_timestamp()").fetchone()
+    # libpq names each connection made from here on so (the store's: this
+    # process runs one test at a time), and only those are dropped: the
+    # server's other sessions are other tests', on other pytest workers
+    name = f"timebank-test-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("PGAPPNAME", name)
     with admin, timebank.open(new_postgres_schema(), create=True, clock=fixed_clock) as tb:
         _bank_of_x_and_y(tb)
         dropped = admin.execute(  # every connection the store opened: what a restart does
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            " AND backend_start >= %s",
-            opened,
+            " WHERE application_name = %s",
+            (name,),
         ).fetchone()
         assert dropped is not None
         assert dropped[0] >= 2
