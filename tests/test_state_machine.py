@@ -258,7 +258,8 @@ class LedgerMachine(RuleBasedStateMachine):
             assert action == "manage_members", refused
             return
         assert bank in self.banks, refused
-        theirs = next((r for r, n in RANK.items() if n == self.rank(bank, actor)), None)
+        rank = self.rank(bank, actor)
+        theirs = next((r for r, n in RANK.items() if n == rank), None)
         for_want_of_a_role = "that needs the" in refused.message
         if role is not None or for_want_of_a_role:
             assert role == theirs, (refused, theirs)
