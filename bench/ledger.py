@@ -4,12 +4,15 @@
     python bench/ledger.py --quick         # smaller stores, for a smoke test
 
 Measures, at 1,000 members and 100,000 existing entries:
-  - recording one exchange at a time through the public API (p50, p99);
+  - recording one exchange at a time through the public API (p50, p99),
+    and a bare synced SQLite commit of one row on the same disk (the
+    least a record can take there: no target, for judging the machine);
   - balance lookup through the public API (p50, p99);
   - an inter-bank exchange with a mini bank, and a proposal plus its
     confirmation (p50; no target, recorded for comparison);
 and, for a store holding 1,000,000 entries, opening it and reading a first
-balance in a fresh process (snapshots keep this short).
+balance in a fresh process (snapshots keep this short); and a first balance
+of a bank whose latest snapshot is 999 events behind (the most there can be).
 
 The stores are built through the same domain rules and recorders as the API,
 1,000 entries per transaction (the bulk path imports will use), so that
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -29,6 +33,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import timebank
+from timebank._ledger import SNAPSHOT_INTERVAL
+from timebank.domain.bank import bank_uuid
 from timebank.domain.entries import NewEntry
 from timebank.domain.values import EntryKind
 from timebank.storage import IndexUpdate
@@ -168,6 +174,53 @@ def measure_open(url: str) -> tuple[float, float, float]:
     return tuple(statistics.median(r[i] for r in runs) for i in range(3))  # type: ignore[return-value]
 
 
+def measure_cold_load(url: str) -> tuple[float, int]:
+    """Milliseconds (median of 15) to read a first balance of a bank in a
+    store just opened, when the bank's latest snapshot is as far behind as
+    it can be (``SNAPSHOT_INTERVAL - 1`` events): a web app's first request
+    after a restart, at its worst. Also the events replayed."""
+    bank, members = "cold", 200
+    with timebank.open(url, clock=clock) as tb:
+        tb.create_bank(bank, name="Cold", actor=ACTOR, opened_on=OPENED)
+        for i in range(members):
+            tb.join(bank, f"c{i}", kind="individual", actor=ACTOR, joined_on=OPENED)
+        # the bank's events: opened, joins, exchanges; a snapshot every interval
+        for n in range(2 * SNAPSHOT_INTERVAL - 1 - 1 - members):
+            tb.record_exchange(bank, f"c{n % members}", f"c{(n + 1) % members}", "1",
+                               actor=ACTOR, occurred_on="2026-05-01", entry_id=f"c{n}")  # fmt: skip
+    samples = []
+    for _ in range(15):
+        with timebank.open(url, clock=clock, create=False) as tb:
+            started = time.perf_counter()
+            tb.balance(bank, "c0")
+            samples.append(time.perf_counter() - started)
+            version = tb._app.bank(bank).version
+            (snapshot,) = tb._app.snapshots.get(bank_uuid(bank), desc=True, limit=1)
+    return statistics.median(samples) * 1e3, version - snapshot.originator_version
+
+
+def measure_commit_floor(path: Path, commits: int = 300) -> float:
+    """Milliseconds (median) of a bare SQLite commit of one small row, in
+    WAL mode with every commit synced (``synchronous=FULL``), as the store
+    commits: the least that recording one exchange can take on this disk,
+    printed so that a run's record figures can be judged against it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE t (n INTEGER, state BLOB)")
+        samples = []
+        for n in range(commits):
+            started = time.perf_counter()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t VALUES (?, ?)", (n, b"x" * 400))
+            conn.execute("COMMIT")
+            samples.append(time.perf_counter() - started)
+    finally:
+        conn.close()
+    return statistics.median(samples) * 1e3
+
+
 def report(name: str, value: float, unit: str) -> None:
     target = TARGETS.get(name)
     verdict = (
@@ -196,6 +249,10 @@ def main() -> None:
         print(
             f"{'record_rate':>22}: {figures['record_per_s']:10.0f} entries/s, one per transaction"
         )
+        floor = measure_commit_floor(Path(tmp) / "floor.db")
+        ratio = figures["record_p50_ms"] / floor
+        print(f"{'commit_floor_ms':>22}: {floor:10.3f} ms (a bare SQLite commit of one row,"
+              f" synced; record p50 is {ratio:.2f} times it)")  # fmt: skip
         report("balance_p50_us", figures["balance_p50_us"], "us")
         report("balance_p99_us", figures["balance_p99_us"], "us")
         report("inter_bank_p50_ms", figures["inter_bank_p50_ms"], "ms")
@@ -212,6 +269,9 @@ def main() -> None:
         report("open_s", first, "s")
         print(f"{'open_all_s':>22}: {every:10.3f} s  (open, then every balance)")
         print(f"{'open_process_s':>22}: {process:10.3f} s  (python start, imports, open, balance)")
+        cold, replayed = measure_cold_load(f"sqlite:///{Path(tmp) / 'cold.db'}")
+        print(f"{'cold_load_ms':>22}: {cold:10.3f} ms (a first balance, {replayed:,} events"
+              " after the bank's snapshot)")  # fmt: skip
 
 
 if __name__ == "__main__":

