@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--store", type=Path, help="SQLite file to build, or reuse if it exists")
     parser.add_argument("--full", action="store_true", help="also the full read-model comparison")
     args = parser.parse_args()
-    members, entries, hub = (500, 20_000, 200) if args.quick else (10_000, 1_000_000, 1_000)
+    members, entries, hub = (200, 5_000, 100) if args.quick else (10_000, 1_000_000, 1_000)
     with tempfile.TemporaryDirectory() as tmp:
         path = args.store or Path(tmp) / "audit.db"
         url = f"sqlite:///{path}"

@@ -533,6 +533,7 @@ def _beside_a_writer(
     assert writer.exitcode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tries", [3, 0], ids=["between commits", "under the write lock"])
 @pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
 def test_an_audit_while_another_process_records_is_of_one_moment(
@@ -559,6 +560,7 @@ def test_an_audit_while_another_process_records_is_of_one_moment(
     _beside_a_writer(_busy_store(kind, tmp_path), check, overlaps=5, calls=40)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
 def test_figures_rolled_up_while_another_process_records_are_of_one_moment(
     kind: str, tmp_path: Path
@@ -577,6 +579,7 @@ def test_figures_rolled_up_while_another_process_records_are_of_one_moment(
     _beside_a_writer(_busy_store(kind, tmp_path), check, overlaps=50, calls=2000)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tries", [3, 0], ids=["between commits", "under the write lock"])
 @pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
 def test_a_subject_access_while_another_process_records_is_of_one_moment(

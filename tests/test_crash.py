@@ -79,6 +79,7 @@ def _start_writer(url: str, prefix: str) -> tuple[subprocess.Popen[str], str]:
     return writer, first
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", [k for k in BACKENDS if k != "memory"])
 def test_writers_killed_at_random_lose_only_what_was_not_acknowledged(
     kind: str, tmp_path: Path

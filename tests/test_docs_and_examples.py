@@ -182,6 +182,7 @@ def test_the_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> None:
         assert re.search(rf"{figure}:\s+\d+\.\d+", result.stdout), figure
 
 
+@pytest.mark.slow
 def test_the_storage_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> None:
     """A smoke run on SQLite (PostgreSQL too when the suite has a server):
     every figure is printed, with its ratio to one writer; nothing is timed."""
@@ -212,7 +213,8 @@ QUICK_BENCHMARKS = {
                    "SQLite floor, entry + party rows", "catch-up / floor",
                    "times this machine's floor", "SQLite floor, fresh file, no journal",
                    "without a journal, the target is", "tables equal to the read model's",
-                   "catch up, two-party entries in SQL", "in SQL / projector"),
+                   "catch up, two-party entries in SQL", "in SQL / projector",
+                   "catch up after 200 entries", "catch up after 200 reversals"),
     "import.py": ("recorded 2,000", "import, SQLite", "peak memory", "plain executemany",
                   "ratio import", "store write ceiling", "ratio ceiling / executemany",
                   "import / ceiling", "of the ratio target",
@@ -234,10 +236,11 @@ ON_POSTGRES = (
     "postgres: catch up from empty", "postgres: report, whole history",
     "postgres: report, one month", "postgres: report by area, one month",
     "postgres: member activity, one month", "postgres: statement of m0",
-    "postgres: catch up after 1,000 entries",
+    "postgres: catch up after 200 entries",
 )  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", sorted(QUICK_BENCHMARKS))
 def test_each_benchmark_runs_and_prints_every_figure(script: str, tmp_path: Path) -> None:
     from .conftest import new_postgres_schema

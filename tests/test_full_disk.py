@@ -415,6 +415,7 @@ def small_tablespace(small_disk: Path) -> Iterator[str]:
             conn.execute(f"DROP TABLESPACE {name}")
 
 
+@pytest.mark.slow
 def test_a_postgres_store_on_a_full_disk_refuses_in_one_line_and_loses_nothing(
     small_disk: Path, small_tablespace: str
 ) -> None:

@@ -1404,6 +1404,7 @@ with timebank.open(sys.argv[1], clock=clock) as tb:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_an_import_killed_at_any_moment_leaves_the_store_as_it_was(
     kind: str, tmp_path: Path
@@ -1461,6 +1462,7 @@ with timebank.open(sys.argv[1], clock=clock) as tb:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_a_members_import_killed_at_any_moment_writes_members_and_profiles_together(
     kind: str, tmp_path: Path

@@ -128,6 +128,7 @@ def _sigint_default() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.slow
 def test_an_import_stopped_by_ctrl_c_says_so_and_leaves_the_store_as_it_was(
     tmp_path: Path,
 ) -> None:

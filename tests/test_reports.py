@@ -199,6 +199,7 @@ def _storage(kind: str, path: Path) -> Callable[[], timebank.Timebank]:
     return open_store(kind, path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 @settings(max_examples=5)
 @given(data=st.data())

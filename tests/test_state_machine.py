@@ -34,6 +34,8 @@ from timebank.domain.roles import Permissions
 
 from .conftest import TODAY, open_store, snapshot_state, without_change
 
+pytestmark = pytest.mark.slow
+
 #: At least 500 examples per backend in CI; TIMEBANK_STATE_EXAMPLES overrides.
 EXAMPLES = int(os.environ.get("TIMEBANK_STATE_EXAMPLES", "500"))
 #: Two trees: "north" with its mini bank "north/hub" and that one's
