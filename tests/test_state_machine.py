@@ -18,10 +18,11 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import event, settings
 from hypothesis import strategies as st
@@ -32,12 +33,17 @@ from timebank import errors
 from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
 from timebank.domain.roles import Permissions
 
-from .conftest import TODAY, open_store, snapshot_state, without_change
+from .conftest import NOW, TODAY, open_store, snapshot_state, without_change
 
 pytestmark = pytest.mark.slow
 
 #: At least 500 examples per backend in CI; TIMEBANK_STATE_EXAMPLES overrides.
 EXAMPLES = int(os.environ.get("TIMEBANK_STATE_EXAMPLES", "500"))
+#: How far the store's clock may move from the tests' "now" (15 June 2026):
+#: a command's "today" is never after the day of the system clock, which
+#: stamps events (docs/architecture.md, "Two clocks"), and this keeps the
+#: store's clock before the day this was written, 7 December 2026.
+DAYS_PASSED_MAX = 150
 #: Two trees: "north" with its mini bank "north/hub" and that one's
 #: "north/hub/street" (roles, policies and trees more than one level down), and "south".
 BANKS = ["north", "north/hub", "south", "north/hub/street"]
@@ -70,6 +76,7 @@ class ModelPending:
     confirmer: str | None
     needs_approval: bool
     actor: str  # who proposed it (for themselves, or for ``on_behalf_of``)
+    expires_on: date  # the day it was proposed, plus its bank's pending_expiry_days then
     confirmed_by: str | None = None
 
     @property
@@ -158,6 +165,7 @@ policies = st.builds(
     on_leave=st.sampled_from(list(LeaveRule)),
     clearing=st.builds(BalanceLimits, st.sampled_from([None, -300]), st.sampled_from([None, 300])),
     approval_threshold_minutes=st.sampled_from([None, None, 120]),
+    pending_expiry_days=st.sampled_from([30, 30, 1, 5]),
     # mostly the defaults; each action now and then needs another role
     permissions=st.builds(
         Permissions,
@@ -203,8 +211,10 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self._tmp = tempfile.TemporaryDirectory()
+        #: Days since the tests' fixed "now" (``time_passes``); the store's clock.
+        self.days_passed = 0
         self.reopen: Callable[[], timebank.Timebank] = open_store(
-            self.backend, Path(self._tmp.name)
+            self.backend, Path(self._tmp.name), clock=self.now
         )
         self.tb = self.reopen()
         self.banks: dict[str, ModelBank] = {}
@@ -217,6 +227,8 @@ class LedgerMachine(RuleBasedStateMachine):
         #: they had (the id is spent; sent again by them for the same member,
         #: the call is answered so)
         self.declined: dict[str, tuple[str, str | None, timebank.PendingEntry]] = {}
+        #: ids of proposals that expired (spent, as declined ones are)
+        self.expired: set[str] = set()
         #: bank -> account -> balance after the last step (for the limits' invariant)
         self.balances_seen: dict[str, dict[str, int]] = {}
 
@@ -233,6 +245,16 @@ class LedgerMachine(RuleBasedStateMachine):
             self._tmp.cleanup()
 
     # --- helpers --------------------------------------------------------------------
+    def now(self) -> datetime:
+        """The store's clock: noon UTC, ``days_passed`` after the tests' "now"."""
+        return NOW + timedelta(days=self.days_passed)
+
+    @property
+    def today(self) -> date:
+        """Today in every bank (their time zone is London's: noon UTC is the
+        same day there)."""
+        return TODAY + timedelta(days=self.days_passed)
+
     def run(self, label: str, expected: type[Exception] | None, command: Callable[[], Any]) -> Any:
         """Run a command the model predicts succeeds (``None``) or fails."""
         before = snapshot_state(self.tb)
@@ -397,7 +419,7 @@ class LedgerMachine(RuleBasedStateMachine):
             too_large = minutes > model.policy.entry_minutes_max
         if too_large:
             return errors.EntryTooLarge, []
-        if fields["occurred_on"] > TODAY:
+        if fields["occurred_on"] > self.today:
             return errors.OccurredInFuture, []
         if not all(model.in_membership(p, fields["occurred_on"]) for p in own):
             return errors.OccurredBeforeJoining, []
@@ -596,7 +618,7 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = errors.NotPermitted
         elif member in model.kinds:
             expected = errors.MemberAlreadyJoined
-        elif day > TODAY:
+        elif day > self.today:
             expected = errors.OccurredInFuture
         elif day < OPENED:
             expected = errors.BeforeBankOpened
@@ -708,7 +730,7 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = errors.CannotReverseReversal
         elif target.reversed_by is not None:
             expected = errors.AlreadyReversed
-        elif day > TODAY:
+        elif day > self.today:
             expected = errors.OccurredInFuture
         elif day < target.fields["occurred_on"]:
             expected = errors.ReversalBeforeEntry
@@ -797,7 +819,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 return error, []
         if max(abs(m) for _, m in legs) > model.policy.entry_minutes_max:
             return errors.EntryTooLarge, []
-        if fields["occurred_on"] > TODAY:
+        if fields["occurred_on"] > self.today:
             return errors.OccurredInFuture, []
         if not all(model.in_membership(m, fields["occurred_on"]) for m, _ in legs):
             return errors.OccurredBeforeJoining, []
@@ -876,8 +898,12 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             confirmer = receiver if (fields["on_behalf_of"] or actor) == provider else provider
             awaiting, needs_approval = "confirmation", over or kind == "pot_exchange"
-        self.pending[entry_id] = ModelPending(fields, awaiting, confirmer, needs_approval, actor)
+        expires_on = self.today + timedelta(days=self.banks[bank].policy.pending_expiry_days)
+        self.pending[entry_id] = ModelPending(
+            fields, awaiting, confirmer, needs_approval, actor, expires_on
+        )
         assert (result.awaiting, result.confirmer) == (awaiting, confirmer)
+        assert (result.proposed_on, result.expires_on) == (self.today, expires_on)
         assert (result.actor, result.on_behalf_of) == (actor, fields["on_behalf_of"])
 
     def takes_effect(
@@ -901,7 +927,7 @@ class LedgerMachine(RuleBasedStateMachine):
                              minutes: int, entry_id: str) -> None:  # fmt: skip
         """Steer towards inter-bank entries between a bank and its mini bank."""
         bank, other = ("north", "north/hub") if to_hub else ("north/hub", "north")
-        self.record(kind, bank, provider, receiver, other, minutes, False, TODAY, entry_id,
+        self.record(kind, bank, provider, receiver, other, minutes, False, self.today, entry_id,
                     None, "c")  # fmt: skip
 
     @precondition(lambda self: self.pending)
@@ -926,17 +952,18 @@ class LedgerMachine(RuleBasedStateMachine):
                     entry_id: str) -> None:  # fmt: skip
         """Steer towards proposals a member may make: their own, dated today."""
         receiver_bank = "north/hub" if to_hub else None
-        self.propose(kind, "north", provider, receiver, receiver_bank, minutes, TODAY, entry_id,
+        self.propose(kind, "north", provider, receiver, receiver_bank, minutes, self.today, entry_id,
                      "provider")  # fmt: skip
 
     def proposed(self, entry_id: str) -> bool:
-        """Whether a proposal has the id: pending, or declined (spent)."""
-        return entry_id in self.pending or entry_id in self.declined
+        """Whether a proposal has the id: pending, or declined or expired (spent)."""
+        return entry_id in self.pending or entry_id in self.declined or entry_id in self.expired
 
     def pending_id(self, data: st.DataObject) -> str:
         """Mostly an entry that is pending, now and then one that is not (one
-        a confirmation or approval made take effect, one declined, or another)."""
-        others = sorted(self.settled) + sorted(self.declined) + ["e7"]
+        a confirmation or approval made take effect, one declined or expired,
+        or another)."""
+        others = sorted(self.settled) + sorted(self.declined) + sorted(self.expired) + ["e7"]
         return data.draw(st.sampled_from(sorted(self.pending) * 4 + others))
 
     @rule(data=st.data())
@@ -983,6 +1010,8 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = errors.NotPermitted  # neither them, their guardian, nor a coordinator
         elif pending.awaiting != "confirmation":
             expected = errors.PendingStateConflict
+        elif self.today > pending.expires_on:
+            expected = errors.EntryExpired
         if on_behalf_of is not None and pending is not None:
             angel = actor in self.angels(pending.fields, on_behalf_of)
             outcome = "ok" if expected is None else expected.__name__
@@ -1027,6 +1056,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 expected = errors.NotPermitted  # four eyes: also whoever proposed it for another
             elif pending.awaiting != "approval":
                 expected = errors.PendingStateConflict
+            elif self.today > pending.expires_on:
+                expected = errors.EntryExpired
             else:
                 self.takes_effect("approve", entry_id, actor,
                                   lambda: self.tb.approve(entry_id, actor=actor))  # fmt: skip
@@ -1053,7 +1084,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
         if declined is not None and declined[:2] == (actor, on_behalf_of):
             result = self.run("decline again", None, lambda: without_change(self.tb, command))
-            assert result == declined[2]
+            answered = declined[2]  # as it was, ``expired`` as of the retry (docs/workflows.md)
+            assert result == attrs.evolve(answered, expired=self.today > answered.expires_on)
             return
         expected: type[Exception] | None = None
         if pending is None:
@@ -1071,6 +1103,52 @@ class LedgerMachine(RuleBasedStateMachine):
             del self.pending[entry_id]
             self.declined[entry_id] = (actor, on_behalf_of, result)
             assert (result.entry_id, result.actor) == (entry_id, pending.actor)
+
+    @precondition(lambda self: self.days_passed < DAYS_PASSED_MAX)
+    @rule(days=st.sampled_from([1, 2, 5, 31]))
+    def time_passes(self, days: int) -> None:
+        """Days go by (the store's clock moves): pending entries reach and
+        pass their ``expires_on``; yesterday's future dates are today's."""
+        self.days_passed = min(self.days_passed + days, DAYS_PASSED_MAX)
+
+    @precondition(lambda self: self.pending)
+    @rule(data=st.data(), past=st.booleans(), run_the_job=st.booleans())
+    def a_proposal_reaches_its_expiry(
+        self, data: st.DataObject, past: bool, run_the_job: bool
+    ) -> None:
+        """Steer towards expiry: time passes until a pending entry's
+        ``expires_on`` is today (its last day: it stands) or yesterday
+        (``past``); then the daily job runs in its bank, or the entry is left
+        for a confirmation or approval to find."""
+        entry_id = data.draw(st.sampled_from(sorted(self.pending)))
+        pending = self.pending[entry_id]
+        days = max(0, (pending.expires_on - self.today).days + past)
+        if self.days_passed + days > DAYS_PASSED_MAX:
+            return
+        self.days_passed += days
+        if run_the_job:
+            self.expire_pending(pending.fields["bank"], "c")
+
+    @rule(bank=st.sampled_from(BANKS), actor=actors)
+    def expire_pending(self, bank: str, actor: str) -> None:
+        """The daily job: every pending entry of the bank past its
+        ``expires_on`` expires (its id spent); needs ``approve``."""
+        due = sorted(e for e, p in self.pending.items()
+                     if p.fields["bank"] == bank and self.today > p.expires_on)  # fmt: skip
+        expected: type[Exception] | None = None
+        if bank not in self.banks:
+            expected = errors.BankNotFound
+        elif not self.may(bank, actor, "approve"):
+            expected = errors.NotPermitted
+        result = self.run(
+            "expire pending", expected, lambda: self.tb.expire_pending(bank, actor=actor)
+        )
+        if expected is None:
+            event(f"expire pending: {'some' if due else 'none'} due")
+            assert sorted(result) == due
+            for entry_id in due:
+                del self.pending[entry_id]
+                self.expired.add(entry_id)
 
     # --- membership lifecycle ---------------------------------------------------------------
     def status_error(
@@ -1125,7 +1203,7 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = errors.EntryConflict  # once the bank is found
         elif expected is not None or model is None:
             pass
-        elif day > TODAY:
+        elif day > self.today:
             expected = errors.OccurredInFuture
         elif day < model.periods[member][-1][0]:  # type: ignore[operator]
             expected = errors.OccurredBeforeJoining
@@ -1155,7 +1233,7 @@ class LedgerMachine(RuleBasedStateMachine):
         model, expected = self.status_error(bank, member, {"left"}, actor)
         if expected is not None or model is None:
             pass
-        elif day > TODAY:
+        elif day > self.today:
             expected = errors.OccurredInFuture
         elif day <= model.periods[member][-1][1]:  # type: ignore[operator]
             expected = errors.OccurredBeforeJoining
@@ -1223,7 +1301,8 @@ class LedgerMachine(RuleBasedStateMachine):
             assert sorted(b.bank for b in fresh.banks()) == sorted(self.banks)
             found = {e: fresh._app.index.find_proposal(e) for e in ENTRY_IDS}
             assert {e for e, p in found.items() if p and p.settled is None} == set(self.pending)
-            assert {e for e, p in found.items() if p and p.settled} == set(self.declined)
+            settled = set(self.declined) | self.expired
+            assert {e for e, p in found.items() if p and p.settled} == settled
             for entry_id, entry in self.entries.items():
                 assert fresh.entry(entry_id).reversed_by == entry.reversed_by
             fresh.check_invariants()
