@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import run_state_machine_as_test
 
 import timebank
-from timebank import testing
+from timebank import errors, testing
 from timebank.domain.values import parse_minutes, validate_entry_id, validate_member_id
 
 
@@ -40,6 +41,34 @@ def test_id_and_amount_strategies_give_valid_values(member: str, entry: str, amo
 
 TestLedger = testing.LedgerStateMachine.TestCase
 TestLedger.settings = settings(max_examples=25, stateful_step_count=15, deadline=None)
+
+
+def test_the_state_machines_proposals_take_effect_and_are_declined() -> None:
+    """Its members' proposals are confirmed or approved into entries, and
+    declined, with the audit after every step: read back from each run's
+    store (an entry recorded under the proposal's id; one neither recorded
+    nor pending any more)."""
+    took_effect: set[str] = set()
+    declined: set[str] = set()
+
+    class Watched(testing.LedgerStateMachine):
+        def teardown(self) -> None:
+            waiting = {p.entry_id for p in self.tb.pending(testing.ROOT)}
+            for entry_id in self.proposed:
+                try:
+                    recorded = self.tb.entry(entry_id)
+                except errors.EntryNotFound:
+                    if entry_id not in waiting:
+                        declined.add(entry_id)
+                else:
+                    took_effect.add(recorded.entry_id)
+            super().teardown()
+
+    run_state_machine_as_test(
+        Watched, settings=settings(max_examples=50, stateful_step_count=25, deadline=None)
+    )
+    assert took_effect, "no proposal took effect"
+    assert declined, "no proposal was declined"
 
 
 def test_assert_sound_fails_with_the_findings(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ extra ``timebank[testing]`` (hypothesis).
   layout), :func:`ledgers` (whole valid ledgers: two banks and a mini bank,
   every kind of entry, inter-bank entries, reversals, pot flows, loaded with
   :meth:`Ledger.build`).
-- :class:`LedgerStateMachine`: random commands through the public API, the
+- :class:`LedgerStateMachine`: random commands through the public API
+  (entries, and members' proposals confirmed, approved or declined), the
   audit after every step; subclass it and add rules that drive your code.
 - :func:`assert_sound`: run the audit on any store; fail with its findings.
 """
@@ -24,6 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from timebank.api import Timebank, audit
+from timebank.domain.entries import RecordedEntry
 from timebank.domain.errors import TimebankError
 from timebank.storage.memory import MemoryBackend
 
@@ -264,7 +266,9 @@ class LedgerStateMachine(RuleBasedStateMachine):
     your backend, and add ``@rule`` methods that call your code with
     ``self.tb``; every invariant is then checked after your steps too.
     The banks are :data:`ROOT`, :data:`HUB` and :data:`OTHER`, their
-    members :attr:`MEMBERS`, and every command runs as :data:`ACTOR`.
+    members :attr:`MEMBERS`, and every command runs as :data:`ACTOR`, but
+    a member's own proposal and the other party's confirmation, which run
+    as those members.
     Each refusal is a hypothesis event (``refused: <code>``), so
     ``pytest --hypothesis-show-statistics`` shows how often each came.
     """
@@ -283,6 +287,7 @@ class LedgerStateMachine(RuleBasedStateMachine):
     def open_banks(self) -> None:
         self.tb = self.open_store()
         self.recorded: list[str] = []
+        self.proposed: list[str] = []
         for bank in (ROOT, HUB, OTHER):
             self.tb.create_bank(bank, name=bank, actor=ACTOR, opened_on=OPENED)
         for bank, names in self.MEMBERS.items():
@@ -332,6 +337,40 @@ class LedgerStateMachine(RuleBasedStateMachine):
             ROOT, provider, receiver, amount, actor=ACTOR, receiver_bank=HUB))  # fmt: skip
         if entry is not None:
             self.recorded.append(entry.entry_id)
+
+    @rule(kind=st.sampled_from(["exchange", "exchange", "pot_exchange", "gift"]),
+          pair=st.permutations(["a1", "a2", "org1"]), amount=hours(240))  # fmt: skip
+    def propose(self, kind: str, pair: list[str], amount: str) -> None:
+        """A member proposes an entry of their own in the root bank: it waits
+        for the other party's confirmation, or a coordinator's approval."""
+        provider, receiver = pair[:2]
+        pending = self.attempt(
+            lambda: self.tb.propose(ROOT, kind, provider, receiver, amount, actor=provider)
+        )
+        if pending is not None:
+            self.proposed.append(pending.entry_id)
+
+    @rule(data=st.data(), decline=st.integers(0, 2).map(lambda n: n == 0))
+    def settle(self, data: st.DataObject, decline: bool) -> None:
+        """A proposal moves on: the party it waits for confirms it, or
+        :data:`ACTOR` approves it (it takes effect, or is refused as a limit
+        would be breached), or now and then :data:`ACTOR` declines it."""
+        waiting = {p.entry_id: p for p in self.tb.pending(ROOT)}
+        ids = [e for e in self.proposed if e in waiting]
+        if not ids:
+            return
+        pending = waiting[data.draw(st.sampled_from(ids), label="settle")]
+        entry_id = pending.entry_id
+        if decline:
+            self.attempt(lambda: self.tb.decline(entry_id, actor=ACTOR))
+            return
+        if pending.awaiting == "confirmation" and pending.confirmer is not None:
+            confirmer = pending.confirmer
+            result = self.attempt(lambda: self.tb.confirm(entry_id, actor=confirmer))
+        else:
+            result = self.attempt(lambda: self.tb.approve(entry_id, actor=ACTOR))
+        if isinstance(result, RecordedEntry):  # it took effect
+            self.recorded.append(entry_id)
 
     @rule(data=st.data())
     def reverse(self, data: st.DataObject) -> None:
