@@ -1078,6 +1078,25 @@ class LedgerMachine(RuleBasedStateMachine):
             on_behalf_of, actor = self.on_behalf(pending.fields, behalf, actor, by_angel)
         if declined is not None and data.draw(st.integers(0, 2)) == 0:
             actor, on_behalf_of = declined[0], declined[1]  # sent again (its reply lost)
+        self.decline_as(entry_id, actor, on_behalf_of)
+
+    @precondition(lambda self: self.pending)
+    @rule(data=st.data())
+    def a_stranger_declines(self, data: st.DataObject) -> None:
+        """Steer towards declines the bank's policy judges: by someone who is
+        neither the party the entry waits for nor its proposer (an approver
+        may; so a decline checked against another action fails here)."""
+        entry_id = data.draw(st.sampled_from(sorted(self.pending)))
+        pending = self.pending[entry_id]
+        strangers = [
+            a for a in ("m0", "m3", "k", "c") if a not in (pending.confirmer, pending.proposer)
+        ]
+        self.decline_as(entry_id, data.draw(st.sampled_from(strangers)), None)
+
+    def decline_as(self, entry_id: str, actor: str, on_behalf_of: str | None) -> None:
+        pending = self.pending.get(entry_id)
+        parties = [pending.confirmer, pending.proposer] if pending else []
+        declined = self.declined.get(entry_id)
 
         def command() -> timebank.PendingEntry:
             return self.tb.decline(entry_id, actor=actor, on_behalf_of=on_behalf_of)
