@@ -548,6 +548,27 @@ def test_the_api_page_reads_a_long_statement_a_page_at_a_time() -> None:
         assert namespace["lines"] == tb.statement("riverside", "m-001", limit=1201)
 
 
+def test_the_api_page_reads_a_long_list_of_entries_a_page_after_the_last() -> None:
+    """docs/api.md's loop by ``after``, run as written on 1,201 entries
+    recorded out of date order (three pages of 500), gives the whole list."""
+    import timebank
+
+    (loop,) = [b for b in _python_blocks("api.md") if "after=" in b]
+    with timebank.open("memory://") as tb:
+        tb.create_bank("riverside", name="Riverside", actor="coord-1", opened_on="2026-01-01")
+        for member in ("m-001", "m-002"):
+            tb.join("riverside", member, kind="individual", actor="coord-1", joined_on="2026-01-01")
+        for n in range(1201):
+            giver, taker = ("m-001", "m-002") if n % 2 else ("m-002", "m-001")
+            tb.record_exchange("riverside", giver, taker, "0:15", actor="coord-1",
+                               occurred_on=f"2026-02-{1 + n % 28:02d}")  # fmt: skip
+        namespace = {"tb": tb}
+        exec(loop, namespace)
+        rows = namespace["rows"]
+        assert rows[499].occurred_on == rows[500].occurred_on  # a page ends within a day
+        assert rows == tb.entries("riverside", limit=1201)
+
+
 def test_the_public_api_has_docstrings() -> None:
     """Every public method of Timebank, and every name timebank and
     timebank.testing export, says what it does."""

@@ -409,6 +409,34 @@ def test_a_banks_entries_for_a_coordinator_to_read_through(db: str, ledger: str)
         assert run(db, "entries", "--bank", ledger, "--format", "json") == whole
 
 
+def test_the_entries_command_reads_each_page_after_the_last_row(db: str, ledger: str) -> None:
+    """An entry recorded while the command reads, dated before the rows it
+    has printed, repeats no row: the next page starts after the last row
+    read (paged by offset, the last row of a page came again)."""
+    whole = json.loads(run(db, "entries", "--bank", ledger, "--format", "json"))
+    assert len(whole) > 4  # three pages of two at least
+    read = timebank.Timebank.entries
+    pages: list[list[str]] = []
+
+    def another_process_records_between_pages(
+        self: timebank.Timebank, *args: Any, **kwargs: Any
+    ) -> list[timebank.BankEntry]:
+        page = read(self, *args, **kwargs)
+        pages.append([e.entry_id for e in page])
+        with timebank.open(db) as other:
+            other.record_exchange(ledger, "bob", "ann", "0:15", actor="coord-1",
+                                  occurred_on=whole[0]["occurred_on"])  # fmt: skip
+        return page
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("timebank._cli_reports._STATEMENT_PAGE", 2)
+        patch.setattr(timebank.Timebank, "entries", another_process_records_between_pages)
+        assert json.loads(run(db, "entries", "--bank", ledger, "--format", "json")) == whole
+    assert len(pages) == len(whole) // 2 + 1
+    after = json.loads(run(db, "entries", "--bank", ledger, "--format", "json"))
+    assert len(after) == len(whole) + len(pages)  # they were recorded, before the rows read
+
+
 def test_export_writes_the_interchange_layout(db: str, ledger: str, tmp_path: Path) -> None:
     out = run(db, "export", "--format", "csv", "--to", str(tmp_path / "x"))
     assert "members.csv (4 rows)" in out

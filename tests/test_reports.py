@@ -64,7 +64,8 @@ def _check_figures(tb: timebank.Timebank, model, data: st.DataObject) -> None:  
             assert report.banks == tuple(sorted(banks))
             entries = tb.entries(bank, start=start, end=end, rollup=rollup)
             assert entry_rows(entries) == expected_entries(model, banks, start, end), (bank, rollup)
-            assert _paged_entries(tb, bank, start, end, rollup, 2) == entries
+            for by in ("offset", "after"):
+                assert _paged_entries(tb, bank, start, end, rollup, 2, by=by) == entries, by
             listed = tb.members_with_one_connection(bank, as_of=end, rollup=rollup)
             assert len(listed) == report.members_with_one_connection
             for share in (0.0, math.inf):  # every entry read, then by the date index
@@ -114,12 +115,15 @@ def _reading_entries(share: float) -> Iterator[None]:
 
 
 def _paged_entries(  # type: ignore[no-untyped-def]
-    tb: timebank.Timebank, bank: str, start, end, rollup: bool, size: int
+    tb: timebank.Timebank, bank: str, start, end, rollup: bool, size: int, *, by: str
 ) -> list[timebank.BankEntry]:
-    """A bank's list read ``size`` rows at a time, as a statement's pages are."""
+    """A bank's list read ``size`` rows at a time, each page after the first
+    ``offset`` rows or ``after`` the last row read."""
     rows: list[timebank.BankEntry] = []
     while True:
-        page = tb.entries(bank, start=start, end=end, rollup=rollup, limit=size, offset=len(rows))
+        page = tb.entries(bank, start=start, end=end, rollup=rollup, limit=size,
+                          **({"offset": len(rows)} if by == "offset"
+                             else {"after": rows[-1].entry_id if rows else None}))  # fmt: skip
         assert len(page) <= size
         rows += page
         if len(page) < size:
@@ -1425,6 +1429,68 @@ def test_a_bad_period_is_refused(tb: timebank.Timebank, bank: str) -> None:
             tb.entries(bank, limit=limit, offset=offset)
 
 
+def test_pages_after_an_entry_stay_put_when_an_earlier_dated_entry_comes_between(
+    tb: timebank.Timebank, tree: str
+) -> None:
+    """docs/api.md: a page by ``offset`` repeats a row when an entry with an
+    earlier date is recorded between pages; a page by ``after`` goes on
+    right after the last row read, and shows a later-dated newcomer."""
+    days = ["2026-03-01", "2026-03-01", "2026-03-02", "2026-03-02", "2026-03-03", "2026-03-03"]
+    for n, day in enumerate(days):  # recorded out of date order: seq is not date order
+        tb.record_exchange(tree, "ann", "bob", "1:00", actor=ACTOR, occurred_on=day,
+                           entry_id=f"e{n}")  # fmt: skip
+    tb.record_exchange(tree, "bob", "cat", "1:00", actor=ACTOR, occurred_on="2026-03-01",
+                       entry_id="late-01")  # fmt: skip
+    before = [e.entry_id for e in tb.entries(tree)]
+    assert before == ["e0", "e1", "late-01", "e2", "e3", "e4", "e5"]
+    first = tb.entries(tree, limit=3)
+    assert [e.entry_id for e in first] == before[:3]
+    tb.record_exchange(tree, "cat", "ann", "1:00", actor=ACTOR, occurred_on="2026-02-20",
+                       entry_id="newcomer-early")  # fmt: skip
+    tb.record_exchange(tree, "cat", "ann", "1:00", actor=ACTOR, occurred_on="2026-03-02",
+                       entry_id="newcomer-later")  # fmt: skip
+    by_offset = tb.entries(tree, limit=3, offset=3)
+    assert by_offset[0].entry_id == first[-1].entry_id  # why `after` is there
+    second = tb.entries(tree, limit=3, after=first[-1].entry_id)
+    assert [e.entry_id for e in second] == ["e2", "e3", "newcomer-later"]
+    third = tb.entries(tree, limit=3, after=second[-1].entry_id)
+    assert [e.entry_id for e in third] == ["e4", "e5"]
+    # the last row of a page is the only place to go on from; none is after the end
+    assert tb.entries(tree, after="e5") == []
+    # within a period, and over a tree with its mini banks
+    assert [e.entry_id for e in tb.entries(tree, start="2026-03-02", end="2026-03-02",
+                                           after="e3")] == ["newcomer-later"]  # fmt: skip
+    hub = f"{tree}/hub"
+    tb.record_exchange(hub, "hal", "ann", "1:00", actor=ACTOR, occurred_on="2026-03-02",
+                       entry_id="in-hub")  # fmt: skip
+    assert [e.entry_id for e in tb.entries(tree, rollup=True, after="in-hub")] == ["e4", "e5"]
+    assert [e.entry_id for e in tb.entries(hub, after="in-hub")] == []
+
+
+def test_a_page_after_an_entry_not_in_the_list_is_refused(tb: timebank.Timebank, tree: str) -> None:
+    hub = f"{tree}/hub"
+    tb.record_exchange(tree, "ann", "bob", "1:00", actor=ACTOR, occurred_on="2026-03-01",
+                       entry_id="root-1")  # fmt: skip
+    tb.record_exchange(hub, "hal", "ann", "1:00", actor=ACTOR, occurred_on="2026-03-01",
+                       entry_id="hub-1")  # fmt: skip
+    refused = {
+        "no entry 'gone' to list": lambda: tb.entries(tree, after="gone"),
+        "is of 'riverside/hub', not of 'riverside':": lambda: tb.entries(tree, after="hub-1"),
+        "outside the list's period": lambda: tb.entries(tree, start="2026-03-02",
+                                                        after="root-1"),
+        "not of 'riverside/hub'": lambda: tb.entries(hub, rollup=True, after="root-1"),
+    }  # fmt: skip
+    for message, call in refused.items():
+        with pytest.raises(timebank.errors.EntryNotFound, match=re.escape(message)):
+            call()
+    with pytest.raises(InvalidInput, match="offset or after, not both"):
+        tb.entries(tree, offset=1, after="root-1")
+    for wrong in ("no spaces", "", 7):
+        with pytest.raises(InvalidInput, match="entry id"):
+            tb.entries(tree, after=wrong)  # type: ignore[arg-type]
+    assert [e.entry_id for e in tb.entries(tree, rollup=True, after="root-1")] == ["hub-1"]
+
+
 @pytest.mark.parametrize("flag", ["false", 0, None])
 def test_a_yes_or_no_given_as_anything_else_is_refused(
     tb: timebank.Timebank, tree: str, flag: object
@@ -1520,6 +1586,10 @@ def test_flagged_entries_are_listed_in_the_banks_whose_limits_they_passed(
         assert row.to_dict()["hours"] == timebank.format_hours(row.minutes)
     flagged = {e.entry_id: e.flags for e in tb.entries(tree, rollup=True, flagged=True)}
     assert flagged == {"past-root": ("limit:bob:-60",), "past-hub": ("limit:hal:-60",)}
+    # a page of the flagged list goes on after any entry of the list unflagged
+    assert [e.entry_id for e in tb.entries(tree, rollup=True, flagged=True, after="within")] == [
+        "past-root"
+    ]
     # past-hub passed the hub's limit, not the root bank's
     assert [(e.entry_id, e.flags) for e in tb.entries(tree, flagged=True)] == [
         ("past-root", ("limit:bob:-60",))

@@ -467,10 +467,17 @@ def entries(
 def _all_entries(
     tb: Timebank, bank: str, start: str | None, end: str | None, rollup: bool, flagged: bool
 ) -> Iterator[BankEntry]:
-    """Every row of the bank's list of entries."""
-    return _every_page(lambda offset: tb.entries(bank, start=start, end=end, rollup=rollup,
-                                                 flagged=flagged, limit=_STATEMENT_PAGE,
-                                                 offset=offset))  # fmt: skip
+    """Every row of the bank's list of entries, a page at a time after the
+    last row read: an entry recorded meanwhile with an earlier date does
+    not move a row onto the next page a second time."""
+    after: str | None = None
+    while True:
+        page = tb.entries(bank, start=start, end=end, rollup=rollup, flagged=flagged,
+                          limit=_STATEMENT_PAGE, after=after)  # fmt: skip
+        yield from page
+        if len(page) < _STATEMENT_PAGE:
+            return
+        after = page[-1].entry_id
 
 
 @_command("one-connection")

@@ -25,6 +25,7 @@ from timebank.domain.values import (
     parse_minutes,
     validate_account_id,
     validate_bank_id,
+    validate_entry_id,
     validate_flag,
 )
 from timebank.importing import ENTRY_COLUMNS, MEMBER_COLUMNS
@@ -228,6 +229,7 @@ class Reporting:
         flagged: bool = False,
         limit: int = STATEMENT_LINES_MAX,
         offset: int = 0,
+        after: str | None = None,
     ) -> list[BankEntry]:
         """The entries of ``bank`` (with ``rollup``, and of its mini banks)
         whose help happened from ``start`` to ``end`` (defaults as
@@ -235,15 +237,24 @@ class Reporting:
         recorded: every kind, reversals too, one row an entry (an inter-bank
         entry in both its banks). With ``flagged``, only the entries flagged
         past a balance limit there (flag mode, an import of historic data).
-        The ``limit`` rows after the first ``offset``; an entry recorded
-        later with an earlier date moves the rows after it, so page by
-        period where pages must stay put. Read from the read model."""
+        The ``limit`` rows after the first ``offset``, or after the entry
+        ``after`` (the last row of the page before; ``EntryNotFound`` if it
+        is not an entry of those banks dated in the period). An entry
+        recorded between pages with an earlier date moves the rows after
+        it: paged by ``offset``, a row can come twice; paged by ``after``,
+        never. Read from the read model."""
         rollup, flagged = validate_flag("rollup", rollup), validate_flag("flagged", flagged)
         check_page(limit, offset)
+        if after is not None:
+            after = validate_entry_id(after)
+            if offset:
+                raise errors.InvalidInput(
+                    f"give offset or after, not both: offset={offset!r}, after={after!r}"
+                )
         info, first, last = self._period(bank, start, end)
         with self._reading() as db:
             return bank_entries(db, info.bank_id, first, last, rollup=rollup, flagged=flagged,
-                                limit=limit, offset=offset)  # fmt: skip
+                                limit=limit, offset=offset, after=after)  # fmt: skip
 
     def _period(
         self, bank: str, start: date | str | None, end: date | str | None

@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 import orjson
 
+from timebank.domain.errors import EntryNotFound
 from timebank.readmodel._db import ReadModelDB
 from timebank.readmodel.report import scope
 from timebank.readmodel.statement import ENTRY_KINDS
@@ -26,11 +27,15 @@ def bank_entries(
     flagged: bool,
     limit: int,
     offset: int,
+    after: str | None = None,
 ) -> list[BankEntry]:
     """Rows ``offset + 1`` to ``offset + limit`` of the entries of ``bank``
     (with ``rollup``, and of its mini banks) dated ``first`` to ``last``, in
     date order and then recorded order; with ``flagged``, only those with
-    limit flags on a side in those banks."""
+    limit flags on a side in those banks. With ``after`` (an entry id;
+    ``offset`` is then 0), the ``limit`` rows after that entry's place in
+    that order: :class:`EntryNotFound` when it is not an entry of those
+    banks dated in the period."""
     banks = scope(db, bank, rollup)
     marks = ", ".join("?" * len(banks))
     where = f"(bank IN ({marks}) OR receiver_bank IN ({marks}))"
@@ -39,13 +44,19 @@ def bank_entries(
             f"((flags IS NOT NULL AND bank IN ({marks}))"
             f" OR (receiver_flags IS NOT NULL AND receiver_bank IN ({marks})))"
         )
+    start = first.isoformat()
+    params: tuple[object, ...] = (*banks, *banks)
+    if after is not None:  # from its place on: the index by date starts there
+        start, seq = _place(db, after, bank, banks, first, last)
+        where = f"(occurred_on > ? OR seq > ?) AND {where}"
+        params = (start, seq, *params)
     rows = db.execute(
         "SELECT entry_id, kind, occurred_on, minutes, bank, receiver_bank, provider, receiver,"  # noqa: S608 - only ? marks are added
         " category, reverses, reversed_by, actor, on_behalf_of, recorded_at, flags,"
         " receiver_recorded_at, receiver_flags FROM rm_entries"
         f" WHERE occurred_on BETWEEN ? AND ? AND {where}"
         " ORDER BY occurred_on, seq LIMIT ? OFFSET ?",
-        (first.isoformat(), last.isoformat(), *banks, *banks, limit, offset),
+        (start, last.isoformat(), *params, limit, offset),
     )
     listed = set(banks)
     found = []
@@ -79,3 +90,31 @@ def bank_entries(
             )
         )
     return found
+
+
+def _place(
+    db: ReadModelDB, entry_id: str, listed: str, banks: tuple[str, ...], first: date, last: date
+) -> tuple[str, int]:
+    """Where the entry ``entry_id`` is in the list ``listed`` gives, of the
+    entries of ``banks`` dated ``first`` to ``last``: its date and its
+    position in the log (``seq``)."""
+    found = db.execute(
+        "SELECT occurred_on, seq, bank, receiver_bank FROM rm_entries WHERE entry_id = ?",
+        (entry_id,),
+    )
+    if not found:
+        raise EntryNotFound(f"no entry {entry_id!r} to list entries after", entry_id=entry_id)
+    ((occurred_on, seq, bank, receiver_bank),) = found
+    if bank not in banks and receiver_bank not in banks:
+        where = f"{listed!r}{' or its mini banks' if len(banks) > 1 else ''}"
+        raise EntryNotFound(
+            f"entry {entry_id!r} is of {bank!r}, not of {where}: not in the list to page after",
+            entry_id=entry_id,
+        )
+    if not first.isoformat() <= occurred_on <= last.isoformat():
+        raise EntryNotFound(
+            f"entry {entry_id!r} is dated {occurred_on}, outside the list's period"
+            f" ({first} to {last}): not in the list to page after",
+            entry_id=entry_id,
+        )
+    return str(occurred_on), int(seq)
