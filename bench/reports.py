@@ -269,6 +269,20 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
     return statistics.median(samples), result
 
 
+def deep_pages(tb: timebank.Timebank, prefix: str = "") -> None:
+    """A 100-row page of the whole history's list of entries 90 % of the
+    way down, read by ``offset`` and by ``after`` the row before it: the
+    same rows, and what each costs."""
+    deep = int(tb.read_model.db.execute("SELECT count(*) FROM rm_entries")[0][0] * 0.9)
+    by_offset, rows = timed(lambda: tb.entries(BANK, limit=100, offset=deep), 5)
+    before = tb.entries(BANK, limit=1, offset=deep - 1)[0].entry_id
+    by_after, same = timed(lambda: tb.entries(BANK, limit=100, after=before), 5)
+    assert len(rows) == 100, len(rows)
+    assert same == rows
+    line(f"{prefix}entries, a page of 100 at row {deep:,}, by offset", by_offset * 1000, "ms")
+    line(f"{prefix}entries, the same page by after", by_after * 1000, "ms")
+
+
 def narrow_at_query_time(read_model: str, report: Any) -> None:
     """The same whole-history figures computed at query time from the
     entry, party and membership rows alone (a narrower read model's
@@ -312,6 +326,7 @@ def on_postgres(url: str, store: str, members: int, later: int) -> None:
         line("postgres: member activity, one month", seconds * 1000, "ms")
         seconds, lines = timed(lambda: tb.statement(BANK, "m0"), 20)
         line(f"postgres: statement of m0 ({len(lines):,} lines)", seconds * 1000, "ms")
+        deep_pages(tb, "postgres: ")
         run = time.time_ns()
         for i in range(later):
             a, b = f"m{i % (members - 2) + 1}", f"m{i % (members - 2) + 2}"
@@ -415,6 +430,7 @@ def main() -> None:
             line(f"entries of one month, listed ({len(rows):,})", spent * 1000, "ms")
             spent, rows = timed(lambda: tb.entries(BANK, flagged=True), 5)
             line(f"flagged entries, whole history ({len(rows):,})", spent * 1000, "ms")
+            deep_pages(tb)
             # by area: twenty wards, every tenth member with none
             if tb.profile("m1") is None:
                 for i in range(members):

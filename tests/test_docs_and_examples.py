@@ -207,6 +207,7 @@ QUICK_BENCHMARKS = {
                    "report, whole history", "statement of m0", "statement of the pot, last",
                    "subject access of m0", "open the store", "then the first balance",
                    "entries of one month, listed", "flagged entries, whole history",
+                   "entries, a page of 100 at row", "entries, the same page by after",
                    "HTML report, whole history",
                    "ratio",
                    "equal to the report's", "report from the rows alone (narrow read model)",
@@ -236,7 +237,8 @@ ON_POSTGRES = (
     "postgres: catch up from empty", "postgres: report, whole history",
     "postgres: report, one month", "postgres: report by area, one month",
     "postgres: member activity, one month", "postgres: statement of m0",
-    "postgres: catch up after 200 entries",
+    "postgres: catch up after 200 entries", "postgres: entries, a page of 100 at row",
+    "postgres: entries, the same page by after",
 )  # fmt: skip
 
 
