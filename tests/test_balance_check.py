@@ -84,6 +84,7 @@ def test_a_balances_file_that_cannot_be_read_names_every_row_and_checks_nothing(
         _row("an id", "01/02/2026", "1"),
         _row("bob", "2026-02-01", "1"),  # the same again: no problem
         _row("hal", "2026-02-01", "1"),  # a member of the mini bank only
+        _row("Ann", "2026-02-01", "1"),  # ids are case-sensitive
     ]
     tb.create_bank(f"{bank}/hub", name="Hub", actor=ACTOR, opened_on="2026-01-01")
     tb.join(f"{bank}/hub", "hal", kind="individual", actor=ACTOR, joined_on="2026-01-01")
@@ -101,8 +102,11 @@ def test_a_balances_file_that_cannot_be_read_names_every_row_and_checks_nothing(
         "old.csv:8: on: 01/02/2026: not a date in the form YYYY-MM-DD (ISO); give --date-format"
         " (date_format= from Python) for another form, such as %d/%m/%Y",
         f"old.csv:10: account: hal: no account 'hal' in bank '{bank}' (a member of '{bank}/hub')",
+        f"old.csv:11: account: Ann: no account 'Ann' in bank '{bank}' (a member of no bank:"
+        f" the members file brings them in first; member ids are case-sensitive: 'ann' is a"
+        f" member of '{bank}')",
     ]
-    assert str(failed.value).startswith("nothing was checked: 8 problems\n")
+    assert str(failed.value).startswith("nothing was checked: 9 problems\n")
     with pytest.raises(ImportFailed) as limited:
         tb.check_balances(rows, source="old.csv", max_errors=2)
     assert [p.line for p in limited.value.problems] == [2, 3]

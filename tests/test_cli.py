@@ -325,6 +325,10 @@ def test_a_member_named_in_a_bank_they_are_not_in_is_told_where_they_are(
     assert run(db, "member", bank, "zed", ok=False) == (
         f"error: member_not_found: 'zed' is not a member of bank '{bank}' (a member of no bank)\n"
     )
+    assert run(db, "member", bank, "HAL", ok=False) == (
+        f"error: member_not_found: 'HAL' is not a member of bank '{bank}' (a member of no bank;"
+        f" member ids are case-sensitive: 'hal' is a member of '{hub}')\n"
+    )
     assert run(db, "balance", bank, "@clearing:nowhere", ok=False) == (
         f"error: member_not_found: no account '@clearing:nowhere' in bank '{bank}'\n"
     )

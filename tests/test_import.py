@@ -1148,7 +1148,10 @@ def test_a_member_named_in_a_bank_they_are_not_in_is_told_where_they_are(
         "x2,2026-01-16,exchange,bob,ann,1,t,,,,",
         "x3,2026-01-17,exchange,ann,zed,1,t,,,,",
         "x4,2026-01-18,exchange,bob,ann,1,t,,,,",
+        "x5,2026-01-19,exchange,ANN,zed,1,t,,,,",
+        "x6,2026-01-20,exchange,ann,BOB,1,t,,,,",
     ])  # fmt: skip
+    tb.join("t/hub", "Bob", kind="individual", actor=ACTOR, joined_on="2026-01-01")
     before = _state(tb)
     with pytest.raises(ImportFailed) as raised:
         tb.import_entries(rows, actor=ACTOR)
@@ -1158,6 +1161,13 @@ def test_a_member_named_in_a_bank_they_are_not_in_is_told_where_they_are(
         (4, "receiver", "'zed' is not a member of bank 't' (a member of no bank: the members"
                         " file brings them in first)"),
         (5, "provider", "'bob' is not a member of bank 't' (a member of 't/hub', 't/hub2')"),
+        # an older system's ids in another case: the ids it may have meant
+        (6, "provider", "'ANN' is not a member of bank 't' (a member of no bank: the members"
+                        " file brings them in first; member ids are case-sensitive: 'ann' is a"
+                        " member of 't')"),
+        (7, "receiver", "'BOB' is not a member of bank 't' (a member of no bank: the members"
+                        " file brings them in first; member ids are case-sensitive: 'bob' is a"
+                        " member of 't/hub', 't/hub2'; 'Bob' is a member of 't/hub')"),
     ]  # fmt: skip
     assert _state(tb) == before
 

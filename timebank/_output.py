@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 __all__ = ["FORMATS", "counted", "render"]
@@ -20,11 +20,44 @@ def counted(number: int, noun: str, plural: str | None = None) -> str:
     return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
 
 
-def member_of_banks(banks: Sequence[str], otherwise: str) -> str:
+class Whereabouts:
     """What a refusal of a member named in a bank they are not in adds, in
     one wording wherever it is said (the imports, check-balances, the CLI):
-    the banks they are in, `` (a member of 'a', 'b')``, or `` (OTHERWISE)``."""
-    return f" (a member of {', '.join(map(repr, banks))})" if banks else f" ({otherwise})"
+    the banks they are in, `` (a member of 'a', 'b')``, or `` (OTHERWISE)``
+    for a member of no bank. Member ids are case-sensitive, and an older
+    system's may not have been, so a member of no bank whose id another
+    member's matches but for case is told so:
+    `` (OTHERWISE; member ids are case-sensitive: 'Ann' is a member of 'a')``.
+
+    ``memberships()`` gives (member, bank) of every bank's members, banks in
+    the order they were opened; it is called once, the first time a member
+    is asked about, so a refusal of every row of a file costs one pass."""
+
+    def __init__(self, memberships: Callable[[], Iterable[tuple[str, str]]], otherwise: str):
+        self._memberships = memberships
+        self._otherwise = otherwise
+        self._banks: dict[str, list[str]] | None = None
+        self._alike: dict[str, list[str]] = {}  # by casefolded id: the ids
+
+    def of(self, member: str) -> str:
+        """What the refusal of ``member`` adds."""
+        if self._banks is None:
+            self._banks = {}
+            for who, bank in self._memberships():
+                if who not in self._banks:
+                    self._banks[who] = []
+                    self._alike.setdefault(who.casefold(), []).append(who)
+                self._banks[who].append(bank)
+        banks = self._banks.get(member)
+        if banks:
+            return f" (a member of {', '.join(map(repr, banks))})"
+        alike = [
+            f"{who!r} is a member of {', '.join(map(repr, self._banks[who]))}"
+            for who in self._alike.get(member.casefold(), [])
+        ]
+        if alike:
+            return f" ({self._otherwise}; member ids are case-sensitive: {'; '.join(alike)})"
+        return f" ({self._otherwise})"
 
 
 #: The byte-order mark ``--bom`` begins a CSV with (U+FEFF, EF BB BF in UTF-8).

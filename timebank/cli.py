@@ -24,7 +24,7 @@ from click.core import ParameterSource
 from eventsourcing.persistence import PersistenceError
 
 from timebank import api
-from timebank._output import FORMATS, counted, member_of_banks, render
+from timebank._output import FORMATS, Whereabouts, counted, render
 from timebank.demo import DEMO_BANK, DEMO_HUB, run_demo
 from timebank.domain.entries import RecordedEntry
 from timebank.domain.errors import (
@@ -37,7 +37,7 @@ from timebank.domain.errors import (
 )
 from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
 from timebank.domain.roles import Permissions
-from timebank.domain.values import format_hours, parent_bank, parse_minutes
+from timebank.domain.values import format_hours, parent_bank, parse_minutes, validate_member_id
 from timebank.readmodel.report import NO_AREA
 from timebank.storage import ENV_VAR, Profile, default_url
 from timebank.views import Member
@@ -136,10 +136,11 @@ def _where_member_is(tb: api.Timebank, error: MemberNotFound) -> str:
     if not isinstance(member, str) or bank is None:
         return ""
     try:
-        banks = [m.bank for m in tb.memberships(member)]
+        validate_member_id(member)
     except TimebankError:  # not a member id (a system account's): the refusal says enough
         return ""
-    return member_of_banks(banks, "a member of no bank")
+    every = ((m.member, b.bank) for b in tb.banks() for m in tb.members(b.bank))
+    return Whereabouts(lambda: every, "a member of no bank").of(member)
 
 
 def _where_stores_come_from(ctx: click.Context) -> str:

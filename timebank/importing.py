@@ -31,7 +31,7 @@ import attrs
 from timebank._index import combined, index_rows
 from timebank._inputs import validate_function, validate_path, validate_rows
 from timebank._ledger import serialised
-from timebank._output import counted, member_of_banks
+from timebank._output import Whereabouts, counted
 from timebank.domain import errors
 from timebank.domain.bank import MEMBER_KINDS, Bank, recorded_entry
 from timebank.domain.entries import NewEntry, RecordedEntry, group_legs
@@ -1130,7 +1130,7 @@ class Importing:
 
         def _today_for(self, policy: Policy) -> date: ...
 
-        def _banks_of(self, member: str) -> list[Bank]: ...
+        def _all_banks(self) -> list[Bank]: ...
 
         def _same_entry_or_conflict(self, new: NewEntry) -> RecordedEntry: ...
 
@@ -1188,7 +1188,7 @@ class Importing:
         listed = _check_columns(rows, frozenset(BALANCE_COLUMNS), BALANCE_COLUMNS, found)
         wanted: list[tuple[int, str, str, date, int]] = []
         given: dict[tuple[str, str, date], tuple[int, int, str]] = {}
-        banks_of: dict[str, str] = {}  # for the rows naming a member not in their bank
+        banks_of = self._whereabouts()  # for the rows that name a member not in their bank
         for line, raw in listed:
             if found.full:  # the limit of problems: the rows after go unchecked
                 break
@@ -1219,7 +1219,7 @@ class Importing:
 
     def _balance_row_holds(
         self, found: _Problems, line: int, row: Mapping[str, str], key: tuple[str, str, date],
-        banks_of: dict[str, str],
+        banks_of: Whereabouts,
     ) -> bool:  # fmt: skip
         """Whether the store holds the row's bank and account and its day is
         not after the bank's today (else a problem at the column; a member
@@ -1231,7 +1231,7 @@ class Importing:
             found.add(line, "bank", row["bank"], e.message)
             return False
         if account not in ledger.balances:
-            where = "" if account.startswith("@") else self._where_member_is(account, banks_of)
+            where = "" if account.startswith("@") else banks_of.of(account)
             found.add(line, "account", row["account"],
                       f"no account {account!r} in bank {bank!r}{where}")  # fmt: skip
             return False
@@ -1455,7 +1455,7 @@ class Importing:
         ``save`` (dropped once a problem was found: nothing will commit)."""
         recorded: dict[str, RecordedEntry] = {}  # only entries the file reverses
         waiting: list[tuple[_EntryRow, errors.TimebankError]] = []
-        banks_of: dict[str, str] = {}  # for the rows that name a member not in their bank
+        banks_of = self._whereabouts()  # for the rows that name a member not in their bank
         done = 0
         rows = parsed
         while rows:
@@ -1491,7 +1491,7 @@ class Importing:
                 return
             rows, waiting = again, []
 
-    def _banks_they_are_in(self, error: errors.TimebankError, said: dict[str, str]) -> str:
+    def _banks_they_are_in(self, error: errors.TimebankError, said: Whereabouts) -> str:
         """For a member named in a bank they are not in, the banks they are
         in, said after the refusal (a mini bank's member under its parent's
         id is the usual slip); asked once a member, on the refusals' path
@@ -1499,17 +1499,15 @@ class Importing:
         member = error.ids.get("member")
         if not isinstance(error, errors.MemberNotFound) or not isinstance(member, str):
             return ""
-        return self._where_member_is(member, said)
+        return said.of(member)
 
-    def _where_member_is(self, member: str, said: dict[str, str]) -> str:
-        """The banks ``member`` is in, as said after a refusal that named
-        them in another (``said`` keeps what was asked, by member)."""
-        if member not in said:
-            said[member] = member_of_banks(
-                [ledger.bank_id for ledger in self._banks_of(member)],
-                "a member of no bank: the members file brings them in first",
-            )
-        return said[member]
+    def _whereabouts(self) -> Whereabouts:
+        """For the rows of one file that name a member not in their bank:
+        the banks each is in, said after the refusal."""
+        return Whereabouts(
+            lambda: ((m, ledger.bank_id) for ledger in self._all_banks() for m in ledger.members()),
+            "a member of no bank: the members file brings them in first",
+        )
 
     def _run(self, command: Callable[[], list[str]], found: _Problems) -> list[str]:
         """Run an import's command in the store's write; a problem or a dry
