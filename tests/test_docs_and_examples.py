@@ -531,31 +531,14 @@ def _anchors(page: Path) -> set[str]:
     return {s if n == 0 else f"{s}-{n}" for s, count in found.items() for n in range(count)}
 
 
-def test_the_api_page_reads_a_long_statement_a_page_at_a_time() -> None:
-    """docs/api.md's loop, run as written on a statement of 1,201 lines
-    (three pages of 500), gives the whole statement."""
+def test_the_api_pages_read_a_long_statement_and_list_of_entries_whole() -> None:
+    """docs/api.md's two loops, run as written on 1,201 entries recorded
+    out of date order (three pages of 500): the statement's, by offset,
+    and the list of entries', by after, each give the whole."""
     import timebank
 
-    (loop,) = [b for b in _python_blocks("api.md") if "offset=" in b]
-    with timebank.open("memory://") as tb:
-        tb.create_bank("riverside", name="Riverside", actor="coord-1", opened_on="2026-01-01")
-        for member in ("m-001", "m-002"):
-            tb.join("riverside", member, kind="individual", actor="coord-1", joined_on="2026-01-01")
-        for n in range(1201):
-            giver, taker = ("m-001", "m-002") if n % 2 else ("m-002", "m-001")
-            tb.record_exchange("riverside", giver, taker, "0:15", actor="coord-1")
-        namespace = {"tb": tb}
-        exec(loop, namespace)
-        assert len(namespace["lines"]) == 1201
-        assert namespace["lines"] == tb.statement("riverside", "m-001", limit=1201)
-
-
-def test_the_api_page_reads_a_long_list_of_entries_a_page_after_the_last() -> None:
-    """docs/api.md's loop by ``after``, run as written on 1,201 entries
-    recorded out of date order (three pages of 500), gives the whole list."""
-    import timebank
-
-    (loop,) = [b for b in _python_blocks("api.md") if "after=" in b]
+    (statement_loop,) = [b for b in _python_blocks("api.md") if "offset=" in b]
+    (entries_loop,) = [b for b in _python_blocks("api.md") if "after=" in b]
     with timebank.open("memory://") as tb:
         tb.create_bank("riverside", name="Riverside", actor="coord-1", opened_on="2026-01-01")
         for member in ("m-001", "m-002"):
@@ -565,7 +548,10 @@ def test_the_api_page_reads_a_long_list_of_entries_a_page_after_the_last() -> No
             tb.record_exchange("riverside", giver, taker, "0:15", actor="coord-1",
                                occurred_on=f"2026-02-{1 + n % 28:02d}")  # fmt: skip
         namespace = {"tb": tb}
-        exec(loop, namespace)
+        exec(statement_loop, namespace)
+        assert len(namespace["lines"]) == 1201
+        assert namespace["lines"] == tb.statement("riverside", "m-001", limit=1201)
+        exec(entries_loop, namespace)
         rows = namespace["rows"]
         assert rows[499].occurred_on == rows[500].occurred_on  # a page ends within a day
         assert rows == tb.entries("riverside", limit=1201)
