@@ -1467,6 +1467,50 @@ def test_pages_after_an_entry_stay_put_when_an_earlier_dated_entry_comes_between
     assert [e.entry_id for e in tb.entries(hub, after="in-hub")] == []
 
 
+@settings(max_examples=60)
+@given(data=st.data())
+def test_pages_after_the_last_row_repeat_and_skip_nothing_whatever_is_recorded_between(
+    data: st.DataObject,
+) -> None:
+    """Entries recorded between pages on any day, pages of any size: read
+    by ``after``, every row of the list as it was before the first page
+    comes once, in the list's order, and an entry recorded between pages
+    comes exactly when it sorts after the row the next page went on from."""
+    with timebank.Timebank(timebank.storage.memory.MemoryBackend(), clock=_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        for member in ("ann", "bob", "cat"):
+            tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        days = st.integers(0, 20).map(lambda n: date(2026, 3, 1) + timedelta(days=n))
+        pairs = st.sampled_from([("ann", "bob"), ("bob", "cat"), ("cat", "ann")])
+
+        def record(entry_id: str) -> None:
+            giver, taker = data.draw(pairs, label="pair")
+            tb.record_exchange("b", giver, taker, "0:15", actor=ACTOR, entry_id=entry_id,
+                               occurred_on=data.draw(days, label=entry_id))  # fmt: skip
+
+        for n in range(data.draw(st.integers(0, 25), label="entries")):
+            record(f"e{n}")
+        before = [e.entry_id for e in tb.entries("b")]
+        size = data.draw(st.integers(1, 4), label="page size")
+        rows: list[str] = []
+        between: list[tuple[str, str]] = []  # (recorded between pages, the row paged after)
+        while True:
+            page = tb.entries("b", limit=size, after=rows[-1] if rows else None)
+            rows += [e.entry_id for e in page]
+            if len(page) < size:
+                break
+            for _ in range(data.draw(st.integers(0, 2), label="recorded between")):
+                between.append((f"n{len(between)}", rows[-1]))
+                record(between[-1][0])
+        assert len(rows) == len(set(rows))
+        assert [r for r in rows if r in set(before)] == before
+        now = [e.entry_id for e in tb.entries("b")]
+        place = {entry_id: i for i, entry_id in enumerate(now)}
+        assert rows == sorted(rows, key=place.__getitem__)
+        for newcomer, cursor in between:
+            assert (newcomer in rows) == (place[newcomer] > place[cursor]), (newcomer, cursor)
+
+
 def test_a_page_after_an_entry_not_in_the_list_is_refused(tb: timebank.Timebank, tree: str) -> None:
     hub = f"{tree}/hub"
     tb.record_exchange(tree, "ann", "bob", "1:00", actor=ACTOR, occurred_on="2026-03-01",
