@@ -410,8 +410,8 @@ def test_a_banks_entries_for_a_coordinator_to_read_through(db: str, ledger: str)
 
 
 def test_the_entries_command_reads_each_page_after_the_last_row(db: str, ledger: str) -> None:
-    """An entry recorded while the command reads, dated before the rows it
-    has printed, repeats no row: the next page starts after the last row
+    """An entry recorded between the command's pages, dated among the rows
+    it has printed, repeats no row: the next page starts after the last row
     read (paged by offset, the last row of a page came again)."""
     whole = json.loads(run(db, "entries", "--bank", ledger, "--format", "json"))
     assert len(whole) > 4  # three pages of two at least
