@@ -568,6 +568,30 @@ def test_profile_fields_of_a_members_file_are_checked(
     assert tb.banks() == []
 
 
+def test_a_file_name_a_terminal_would_act_on_is_shown_escaped(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    """A problem's line and a summary are one line each, whatever the
+    file's name holds (a line break, a terminal's escape sequence); the
+    objects keep the name whole."""
+    name = "old\nsystem\x1b[2J.csv"
+    shown = "old\\nsystem\\x1b[2J.csv"
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_members([{"member_id": "m9", "kind": "individual", "bank": bank,
+                            "joined_on": "2026-13-01"}], actor=ACTOR, source=name)  # fmt: skip
+    (problem,) = raised.value.problems
+    assert problem.file == name
+    done = tb.import_members([{"member_id": "m9", "kind": "individual", "bank": bank,
+                               "joined_on": "2026-01-02"}], actor=ACTOR, source=name)  # fmt: skip
+    assert done.file == name
+    checked = tb.check_balances([{"bank": bank, "account": "m9", "on": "2026-02-01",
+                                  "hours": "1"}], source=name)  # fmt: skip
+    (mismatch,) = checked.mismatches
+    for line in (str(problem), done.summary(), checked.summary(), str(mismatch)):
+        assert line.startswith(shown), line
+        assert line.isprintable(), line
+
+
 @pytest.mark.parametrize(
     ("option", "value", "said"),
     [

@@ -131,7 +131,10 @@ class RowProblem:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.column}: {_shown(self.value)}: {self.reason}"
+        return (
+            f"{_printable(self.file)}:{self.line}: {self.column}: {_shown(self.value)}:"
+            f" {self.reason}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -141,11 +144,17 @@ class RowProblem:
 SHOWN_VALUE_MAX = 80
 
 
+def _printable(text: str) -> str:
+    """``text`` escaped if it holds characters a terminal would act on (an
+    escape sequence, a line break) or not show: a value, or a file's name,
+    in a line of its own. The objects keep it whole."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 def _shown(value: str) -> str:
-    """A value as a problem's line shows it: escaped if it holds characters a
-    terminal would act on (an escape sequence, a line break) or not show,
-    and cut short if long. ``RowProblem.value`` keeps it whole."""
-    text = value if value.isprintable() else repr(value)[1:-1]
+    """A value as a problem's line shows it: :func:`_printable`, and cut
+    short if long. ``RowProblem.value`` keeps it whole."""
+    text = _printable(value)
     return text if len(text) <= SHOWN_VALUE_MAX else text[: SHOWN_VALUE_MAX - 1] + "…"
 
 
@@ -169,7 +178,7 @@ class ImportResult:
         already present, flagged, and any banks created (what the CLI prints)."""
         verb = "would record" if self.dry_run else "recorded"
         return (
-            f"{self.file}: {counted(self.rows, 'row')} read; {verb} {self.recorded:,};"
+            f"{_printable(self.file)}: {counted(self.rows, 'row')} read; {verb} {self.recorded:,};"
             f" {self.skipped:,} already present; {len(self.flagged):,} flagged"
             + (f"; banks created: {', '.join(self.banks_created)}" if self.banks_created else "")
         )
@@ -200,7 +209,8 @@ class BalanceMismatch:
         difference = self.difference_minutes
         more_or_less = "more" if difference > 0 else "less"
         return (
-            f"{self.file}:{self.line}: hours: {format_hours(self.expected_minutes)}: the store"
+            f"{_printable(self.file)}:{self.line}: hours: {format_hours(self.expected_minutes)}:"
+            " the store"
             f" gives {format_hours(self.actual_minutes)} at the end of {self.on}"
             f" ({format_hours(abs(difference))} {more_or_less})"
         )
@@ -232,7 +242,7 @@ class BalanceCheck:
         differ = len(self.mismatches)
         agree = self.rows - differ
         return (
-            f"{self.file}: {counted(self.rows, 'row')} read;"
+            f"{_printable(self.file)}: {counted(self.rows, 'row')} read;"
             f" {agree:,} {'agrees' if agree == 1 else 'agree'};"
             f" {differ:,} {'differs' if differ == 1 else 'differ'}"
         )
