@@ -346,7 +346,13 @@ def test_statement_inactive_near_limit(db: str, ledger: str) -> None:
         patch.setattr("timebank._cli_reports._STATEMENT_PAGE", 2)
         assert json.loads(run(db, "statement", "ann", "--format", "json")) == lines
     # a member of no bank: an error, not an empty statement
-    assert run(db, "statement", "anne", ok=False).startswith("error: member_not_found:")
+    assert run(db, "statement", "anne", ok=False) == (
+        "error: member_not_found: no member 'anne' in any bank\n"
+    )
+    assert run(db, "statement", "Ann", ok=False) == (  # ids are case-sensitive
+        "error: member_not_found: no member 'Ann' in any bank (member ids are case-sensitive:"
+        " 'ann' is a member of 'riverside')\n"
+    )
     out = run(db, "statement", "anne", "--bank", ledger, ok=False)
     assert out.startswith("error: member_not_found:")
     assert (

@@ -41,6 +41,25 @@ class Whereabouts:
 
     def of(self, member: str) -> str:
         """What the refusal of ``member`` adds."""
+        banks = self._every()[0].get(member)
+        if banks:
+            return f" (a member of {', '.join(map(repr, banks))})"
+        alike = self.alike(member)
+        return f" ({self._otherwise}; {alike})" if alike else f" ({self._otherwise})"
+
+    def alike(self, member: str) -> str:
+        """For a member of no bank, the members whose id is theirs but for
+        case, ``member ids are case-sensitive: 'Ann' is a member of 'a'``;
+        otherwise nothing."""
+        banks, alike = self._every()
+        if member in banks:
+            return ""
+        found = [f"{who!r} is a member of {', '.join(map(repr, banks[who]))}"
+                 for who in alike.get(member.casefold(), [])]  # fmt: skip
+        return f"member ids are case-sensitive: {'; '.join(found)}" if found else ""
+
+    def _every(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """Each member's banks, and the ids by their casefolded form."""
         if self._banks is None:
             self._banks = {}
             for who, bank in self._memberships():
@@ -48,16 +67,7 @@ class Whereabouts:
                     self._banks[who] = []
                     self._alike.setdefault(who.casefold(), []).append(who)
                 self._banks[who].append(bank)
-        banks = self._banks.get(member)
-        if banks:
-            return f" (a member of {', '.join(map(repr, banks))})"
-        alike = [
-            f"{who!r} is a member of {', '.join(map(repr, self._banks[who]))}"
-            for who in self._alike.get(member.casefold(), [])
-        ]
-        if alike:
-            return f" ({self._otherwise}; member ids are case-sensitive: {'; '.join(alike)})"
-        return f" ({self._otherwise})"
+        return self._banks, self._alike
 
 
 #: The byte-order mark ``--bom`` begins a CSV with (U+FEFF, EF BB BF in UTF-8).

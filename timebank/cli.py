@@ -130,17 +130,22 @@ def _store(*, create: bool = False) -> Iterator[api.Timebank]:
 def _where_member_is(tb: api.Timebank, error: MemberNotFound) -> str:
     """For a member named in a bank they are not in: the banks they are in
     (a mini bank's member given under its parent is the usual slip), as an
-    import's refusal says. Nothing for a refusal that names no bank (a
-    statement of every bank) or a system account (``@pot``)."""
+    import's refusal says; for one in no bank, a member whose id is theirs
+    but for case. For a refusal that names no bank (a statement of every
+    bank), only the latter; nothing for a system account (``@pot``)."""
     member, bank = error.ids.get("member"), error.ids.get("bank")
-    if not isinstance(member, str) or bank is None:
+    if not isinstance(member, str):
         return ""
     try:
         validate_member_id(member)
     except TimebankError:  # not a member id (a system account's): the refusal says enough
         return ""
     every = ((m.member, b.bank) for b in tb.banks() for m in tb.members(b.bank))
-    return Whereabouts(lambda: every, "a member of no bank").of(member)
+    whereabouts = Whereabouts(lambda: every, "a member of no bank")
+    if bank is None:  # in no bank (a statement of every bank): only an id alike but for case
+        alike = whereabouts.alike(member)
+        return f" ({alike})" if alike else ""
+    return whereabouts.of(member)
 
 
 def _where_stores_come_from(ctx: click.Context) -> str:
