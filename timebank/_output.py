@@ -1,4 +1,5 @@
-"""Rendering rows as an aligned table, CSV or JSON (for the CLI)."""
+"""Rendering rows as an aligned table, CSV or JSON (for the CLI), and the
+words that say where a refused member is, shared by the CLI and imports."""
 
 from __future__ import annotations
 

@@ -210,8 +210,7 @@ class BalanceMismatch:
         more_or_less = "more" if difference > 0 else "less"
         return (
             f"{_printable(self.file)}:{self.line}: hours: {format_hours(self.expected_minutes)}:"
-            " the store"
-            f" gives {format_hours(self.actual_minutes)} at the end of {self.on}"
+            f" the store gives {format_hours(self.actual_minutes)} at the end of {self.on}"
             f" ({format_hours(abs(difference))} {more_or_less})"
         )
 
