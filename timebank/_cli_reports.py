@@ -359,21 +359,24 @@ def statement(member: str, bank: str | None, fmt: str, bom: bool) -> None:
 
 def _lines(tb: Timebank, bank: str, member: str) -> Iterator[StatementLine]:
     """Every line of ``member``'s statement in ``bank``."""
-    return _every_page(lambda offset: tb.statement(bank, member, limit=_STATEMENT_PAGE,
-                                                   offset=offset))  # fmt: skip
+    return _every_page(lambda done, _: tb.statement(bank, member, limit=_STATEMENT_PAGE,
+                                                    offset=done))  # fmt: skip
 
 
-def _every_page(read: Callable[[int], list[T]]) -> Iterator[T]:
-    """Every row of a list the API gives a page at a time: ``read(offset)``
-    gives the page after ``offset`` rows, of at most ``_STATEMENT_PAGE``
-    (``STATEMENT_LINES_MAX``) rows; a shorter page is the last."""
-    offset = 0
+def _every_page(read: Callable[[int, T | None], list[T]]) -> Iterator[T]:
+    """Every row of a list the API gives a page at a time: ``read(done,
+    last)`` gives the page after the ``done`` rows read so far, the last of
+    them ``last`` (``None`` before the first page), of at most
+    ``_STATEMENT_PAGE`` (``STATEMENT_LINES_MAX``) rows; a shorter page is
+    the last. A list in recorded order pages by ``done`` (an offset: new
+    rows only come at its end); one in date order, after ``last``."""
+    done, last = 0, None
     while True:
-        page = read(offset)
+        page = read(done, last)
         yield from page
         if len(page) < _STATEMENT_PAGE:
             return
-        offset += len(page)
+        done, last = done + len(page), page[-1]
 
 
 def _named(tb: Timebank, rows: list[dict[str, Any]], fmt: str) -> list[dict[str, Any]]:
@@ -470,14 +473,11 @@ def _all_entries(
     """Every row of the bank's list of entries, a page at a time after the
     last row read: an entry recorded meanwhile with an earlier date does
     not move a row onto the next page a second time."""
-    after: str | None = None
-    while True:
-        page = tb.entries(bank, start=start, end=end, rollup=rollup, flagged=flagged,
-                          limit=_STATEMENT_PAGE, after=after)  # fmt: skip
-        yield from page
-        if len(page) < _STATEMENT_PAGE:
-            return
-        after = page[-1].entry_id
+    return _every_page(
+        lambda _, last: tb.entries(bank, start=start, end=end, rollup=rollup, flagged=flagged,
+                                   limit=_STATEMENT_PAGE,
+                                   after=None if last is None else last.entry_id)
+    )  # fmt: skip
 
 
 @_command("one-connection")
