@@ -1027,6 +1027,95 @@ def test_a_members_dry_run_says_what_the_import_then_does(tb: timebank.Timebank,
     assert [m.member for m in tb.members("riverside/hub")] == ["m2"]
 
 
+#: A members file beside the conftest bank's ann, bob, cat and org: ids
+#: told from others only by case, and ids that are not.
+CASE_ROWS = (
+    ("ANN", "individual", "riverside", "2026-02-01", ""),  # 2: 'ann' is a member
+    ("dee", "individual", "riverside", "2026-02-01", ""),  # 3: no other alike
+    ("Dee", "individual", "riverside/hub", "2026-02-01", ""),  # 4: 'dee' on line 3
+    ("ANN", "individual", "riverside/hub", "2026-02-01", ""),  # 5: named at line 2 only
+    ("bob", "individual", "riverside/hub", "2026-02-01", ""),  # 6: 'bob' is known
+    ("DEE", "organisation", "riverside", "2026-03-01", ""),  # 7: 'dee' and 'Dee'
+)
+CASE_WARNINGS = [
+    (2, "ANN", "a new member, told from another only by case: 'ann' is a member of 'riverside'"),
+    (4, "Dee", "a new member, told from another only by case: 'dee' is on line 3"),
+    (7, "DEE", "a new member, told from another only by case: 'dee' is on line 3;"
+               " 'Dee' is on line 4"),
+]  # fmt: skip
+
+
+def test_a_new_member_told_from_another_only_by_case_is_recorded_with_a_warning(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    """Member ids are case-sensitive, so such a member is a member of their
+    own; an older system that ignored case meant one person by both ids, so
+    each is warned about once, at its first line: against the store as it
+    was (not the file's own joins) and the file's earlier lines. The dry
+    run warns alike; importing again warns about nothing."""
+    rows = [dict(zip(MEMBER_HEADER, r, strict=True)) for r in CASE_ROWS]
+    dry = tb.import_members(rows, actor=ACTOR, source="m.csv", create_banks=True, dry_run=True)
+    done = tb.import_members(rows, actor=ACTOR, source="m.csv", create_banks=True)
+    assert attrs.evolve(dry, dry_run=False) == done
+    assert [(w.line, w.value, w.reason) for w in done.warnings] == CASE_WARNINGS
+    assert {(w.file, w.column) for w in done.warnings} == {("m.csv", "member_id")}
+    assert str(done.warnings[0]) == f"m.csv:2: member_id: ANN: {CASE_WARNINGS[0][2]}"
+    assert done.summary() == ("m.csv: 6 rows read; recorded 6; 0 already present; 0 flagged;"
+                              " 3 warnings; banks created: riverside/hub")  # fmt: skip
+    assert done.to_dict()["warnings"][1] == {"file": "m.csv", "line": 4, "column": "member_id",
+                                             "value": "Dee", "reason": CASE_WARNINGS[1][2]}  # fmt: skip
+    assert (done.recorded, done.skipped) == (6, 0)
+    assert {m.member for m in tb.members("riverside")} == {"ann", "bob", "cat", "org", "ANN",
+                                                           "dee", "DEE"}  # fmt: skip
+    again = tb.import_members(rows, actor=ACTOR, source="m.csv")
+    assert (again.recorded, again.skipped, again.warnings) == (0, 6, ())
+    assert "warning" not in again.summary()
+
+
+def test_strict_refuses_a_new_member_told_from_another_only_by_case(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    """With ``strict`` each warning is a problem of the file instead, and
+    nothing is imported."""
+    rows = [dict(zip(MEMBER_HEADER, r, strict=True)) for r in CASE_ROWS]
+    before = _state(tb), tb.banks()
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_members(rows, actor=ACTOR, create_banks=True, strict=True)
+    assert [(p.line, p.value, p.reason) for p in raised.value.problems] == [
+        (line, member, f"{reason} (refused: strict)") for line, member, reason in CASE_WARNINGS
+    ]
+    assert (_state(tb), tb.banks()) == before
+    with pytest.raises(InvalidInput, match="strict"):
+        tb.import_members(rows, actor=ACTOR, strict="yes")  # type: ignore[arg-type]
+    plain = [r for r in rows if r["member_id"] in ("dee", "bob")]
+    assert tb.import_members(plain, actor=ACTOR, create_banks=True, strict=True).recorded == 2
+
+
+def test_a_members_import_retried_after_a_write_conflict_counts_once(
+    tb: timebank.Timebank, bank: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store retries a command whose write conflicted; the members
+    import's counts and warnings start again with it (they were counted
+    twice), and the retry's warnings are against the store as it was."""
+    from eventsourcing.persistence import IntegrityError
+
+    real = tb._app.recorder.insert_events
+    attempts: list[int] = []
+
+    def conflicting_once(*args: object, **kwargs: object) -> object:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise IntegrityError("another writer recorded first")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tb._app.recorder, "insert_events", conflicting_once)
+    rows = [dict(zip(MEMBER_HEADER, r, strict=True)) for r in CASE_ROWS]
+    result = tb.import_members(rows, actor=ACTOR, create_banks=True)
+    assert len(attempts) == 2
+    assert (result.recorded, result.skipped) == (6, 0)
+    assert [(w.line, w.value, w.reason) for w in result.warnings] == CASE_WARNINGS
+
+
 ENTRY_FIELDS = ("entry_id", "occurred_on", "kind", "provider", "receiver", "hours", "bank",
                 "category", "note", "reverses", "group_id", "receiver_bank")  # fmt: skip
 
@@ -1382,6 +1471,50 @@ def test_cli_import_lists_problems_and_exits_1(tmp_path: Path) -> None:
     assert out.exit_code == 0
     assert "nothing changed" not in out.output
     assert out.output.count("\n") == 1
+
+
+def test_cli_members_import_warns_of_ids_told_only_by_case_and_strict_refuses_them(
+    tmp_path: Path,
+) -> None:
+    """Each warning on its own line on stderr after the summary, twenty and
+    how many more; ``--strict`` lists them as problems and imports nothing."""
+    from click.testing import CliRunner
+
+    from timebank.cli import cli
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    with timebank.open(url) as tb:
+        tb.create_bank("rb", name="RB", actor=ACTOR, opened_on="2026-01-01")
+        for n in range(22):
+            tb.join("rb", f"m{n}", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    members = tmp_path / "members.csv"
+    members.write_text("member_id,kind,bank,joined_on\n"
+                       + "".join(f"M{n},individual,rb,2026-02-01\n" for n in range(22)),
+                       encoding="utf-8")  # fmt: skip
+    run = CliRunner().invoke
+    out = run(cli, ["--db", url, "--actor", ACTOR, "import", "members", str(members), "--strict"])
+    assert out.exit_code == 1
+    assert out.stdout == ""
+    problems = out.stderr.splitlines()
+    assert problems[0] == (f"{members}:2: member_id: M0: a new member, told from another only by"
+                           " case: 'm0' is a member of 'rb' (refused: strict)")  # fmt: skip
+    assert problems[-1] == "error: import_failed: 22 problems; nothing was imported"
+    with timebank.open(url) as tb:
+        assert len(tb.members("rb")) == 22
+    out = run(cli, ["--db", url, "--actor", ACTOR, "import", "members", str(members)])
+    assert out.exit_code == 0, out.output
+    assert out.stdout == (f"{members}: 22 rows read; recorded 22; 0 already present; 0 flagged;"
+                          " 22 warnings\n")  # fmt: skip
+    assert out.stderr.splitlines() == [
+        *(
+            f"warning: {members}:{n + 2}: member_id: M{n}: a new member, told from another only"
+            f" by case: 'm{n}' is a member of 'rb'"
+            for n in range(20)
+        ),
+        "warning: ... and 2 more",
+    ]
+    with timebank.open(url) as tb:
+        assert len(tb.members("rb")) == 44
 
 
 def test_cli_import_lists_the_flagged_entries_up_to_twenty(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,10 +83,19 @@ def _problems_listed(func: Callable[..., Any], outcome: str) -> Callable[..., An
 @_file
 @_create_banks
 @_dry_run
+@click.option(
+    "--strict", is_flag=True,
+    help="Refuse a new member whose id is another's but for case instead of warning.",
+)  # fmt: skip
 @_date_format
 @_max_errors
 def import_members(
-    file: Path, create_banks: bool, dry_run: bool, date_format: str | None, max_errors: int
+    file: Path,
+    create_banks: bool,
+    dry_run: bool,
+    strict: bool,
+    date_format: str | None,
+    max_errors: int,
 ) -> None:
     """Import members from FILE (member_id, kind, bank, joined_on, display_name,
     area, left_on)."""
@@ -94,9 +103,10 @@ def import_members(
     with _store(create=create_banks) as tb:
         result = tb.import_members(
             rows, actor=_actor(), source=str(file), create_banks=create_banks,
-            dry_run=dry_run, date_format=date_format, max_errors=max_errors,
+            dry_run=dry_run, strict=strict, date_format=date_format, max_errors=max_errors,
         )  # fmt: skip
     _summary(result)
+    _listed("warning", result.warnings, str, err=True)
 
 
 @_import_command("entries")
@@ -142,10 +152,9 @@ def import_entries(
                 progress=progress,
             )  # fmt: skip
     _summary(result)
-    for entry_id in result.flagged[:20]:
-        click.echo(f"flagged: {entry_id} breaches a balance limit (see timebank near-limit)")
-    if len(result.flagged) > 20:
-        click.echo(f"flagged: ... and {len(result.flagged) - 20} more")
+    _listed(
+        "flagged", result.flagged, "{} breaches a balance limit (see timebank near-limit)".format
+    )
 
 
 @_import_command("check-balances", "nothing was checked")
@@ -198,6 +207,21 @@ def _progress(file: Path, header: int) -> Iterator[Callable[[int], None]]:
         return
     with _progress_bar(max(0, _lines(file) - header), "applying rows", "rows") as advance:
         yield advance
+
+
+#: The most lines of flagged entries or warnings an import prints.
+LISTED_MAX = 20
+
+
+def _listed(
+    label: str, items: Sequence[Any], shown: Callable[[Any], str], *, err: bool = False
+) -> None:
+    """The first :data:`LISTED_MAX` of ``items``, each ``shown`` after
+    ``label``, then how many more."""
+    for item in items[:LISTED_MAX]:
+        click.echo(f"{label}: {shown(item)}", err=err)
+    if len(items) > LISTED_MAX:
+        click.echo(f"{label}: ... and {len(items) - LISTED_MAX:,} more", err=err)
 
 
 def _summary(result: ImportResult) -> None:

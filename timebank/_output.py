@@ -52,12 +52,21 @@ class Whereabouts:
         """For a member of no bank, the members whose id is theirs but for
         case, ``member ids are case-sensitive: 'Ann' is a member of 'a'``;
         otherwise nothing."""
+        found = self.alike_members(member)
+        return f"member ids are case-sensitive: {'; '.join(found)}" if found else ""
+
+    def alike_members(self, member: str) -> list[str]:
+        """For a member of no bank, each member whose id is theirs but for
+        case, as ``'Ann' is a member of 'a'``; otherwise none."""
         banks, alike = self._every()
         if member in banks:
-            return ""
-        found = [f"{who!r} is a member of {', '.join(map(repr, banks[who]))}"
-                 for who in alike.get(member.casefold(), [])]  # fmt: skip
-        return f"member ids are case-sensitive: {'; '.join(found)}" if found else ""
+            return []
+        return [f"{who!r} is a member of {', '.join(map(repr, banks[who]))}"
+                for who in alike.get(member.casefold(), [])]  # fmt: skip
+
+    def knows(self, member: str) -> bool:
+        """Whether ``member`` is a member of a bank."""
+        return member in self._every()[0]
 
     def _every(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
         """Each member's banks, and the ids by their casefolded form."""

@@ -160,7 +160,9 @@ def _shown(value: str) -> str:
 
 @attrs.frozen
 class ImportResult:
-    """What an import did (or, with ``dry_run``, would do)."""
+    """What an import did (or, with ``dry_run``, would do). ``flagged`` are
+    the entries flagged for a balance limit; ``warnings`` the members file's
+    new members told from another only by case (docs/import.md)."""
 
     file: str
     rows: int
@@ -169,17 +171,20 @@ class ImportResult:
     flagged: tuple[str, ...]
     banks_created: tuple[str, ...]
     dry_run: bool
+    warnings: tuple[RowProblem, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
 
     def summary(self) -> str:
         """One line: rows read, entries (or members) recorded, skipped as
-        already present, flagged, and any banks created (what the CLI prints)."""
+        already present, flagged, and any warnings and banks created (what
+        the CLI prints)."""
         verb = "would record" if self.dry_run else "recorded"
         return (
             f"{_printable(self.file)}: {counted(self.rows, 'row')} read; {verb} {self.recorded:,};"
             f" {self.skipped:,} already present; {len(self.flagged):,} flagged"
+            + (f"; {counted(len(self.warnings), 'warning')}" if self.warnings else "")
             + (f"; banks created: {', '.join(self.banks_created)}" if self.banks_created else "")
         )
 
@@ -993,6 +998,34 @@ def _parse_members(rows: list[Row], date_format: str | None, found: _Problems) -
     return parsed
 
 
+def _told_only_by_case(
+    parsed: list[_MemberRow], said: Whereabouts, strict: bool, found: _Problems
+) -> list[RowProblem]:
+    """A warning for each member new to the store whose id another member's
+    matches but for case: a member of a bank (``said``, asked before
+    anything of the file is joined) or a new member on an earlier line;
+    with ``strict``, a problem instead. Each is named once, at the first
+    line that gives them."""
+    first: dict[str, int] = {}  # each new member's first line, in line order
+    for row in sorted(parsed, key=lambda r: r.line):
+        if row.member not in first and not said.knows(row.member):
+            first[row.member] = row.line
+    earlier: dict[str, list[str]] = {}  # new members by casefolded id
+    warnings = []
+    for member, line in first.items():
+        alike = earlier.setdefault(member.casefold(), [])
+        others = said.alike_members(member) + [f"{o!r} is on line {first[o]}" for o in alike]
+        alike.append(member)
+        if not others:
+            continue
+        reason = f"a new member, told from another only by case: {'; '.join(others)}"
+        if strict:
+            found.add(line, "member_id", member, f"{reason} (refused: strict)")
+        else:
+            warnings.append(RowProblem(found.file, line, "member_id", member, reason))
+    return warnings
+
+
 # --- the mixin -----------------------------------------------------------------------
 _COLUMN_OF_ERROR: dict[type[errors.TimebankError], str] = {
     errors.OccurredInFuture: "occurred_on",
@@ -1259,6 +1292,7 @@ class Importing:
         source: str = "members",
         create_banks: bool = False,
         dry_run: bool = False,
+        strict: bool = False,
         date_format: str | None = None,
         max_errors: int = ERRORS_MAX,
     ) -> ImportResult:
@@ -1267,10 +1301,13 @@ class Importing:
         or plain rows (lines counted from 2). Raises :class:`ImportFailed`
         listing every problem (up to ``max_errors``); writes nothing then,
         nor with ``dry_run``. A member already in the bank with the same
-        membership periods is skipped."""
+        membership periods is skipped. A new member whose id another
+        member's matches but for case is recorded with a warning
+        (``ImportResult.warnings``), or refused with ``strict``."""
         actor = validate_actor_id(actor)
         create_banks = validate_flag("create_banks", create_banks)
         dry_run = validate_flag("dry_run", dry_run)
+        strict = validate_flag("strict", strict)
         rows = validate_rows(rows)
         found = _Problems(source, max_errors)
         listed = list(_check_columns(rows, MEMBER_COLUMNS_REQUIRED, MEMBER_COLUMNS, found))
@@ -1280,11 +1317,17 @@ class Importing:
             by_member.setdefault((row.bank, row.member), []).append(row)
         #: the fields the file gives each member it records
         profiles: dict[str, dict[str, str]] = {}
-        outcome: dict[str, Any] = {"recorded": 0, "skipped": 0}
+        outcome: dict[str, Any] = {"recorded": 0, "skipped": 0, "warnings": []}
 
         earliest = _earliest((row.bank, row.joined_on) for row in parsed)
 
         def command() -> list[str]:
+            # counted afresh if a write conflict makes the store retry the command
+            # (before anything is joined: the ids told only by case are
+            # found against the store as it was)
+            warnings = _told_only_by_case(parsed, self._whereabouts(), strict, found)
+            outcome.update(recorded=0, skipped=0, warnings=warnings)
+            profiles.clear()
             session = _Session(self._app, create_banks, actor, earliest, self._today_for)
             for (bank_id, member), periods in sorted(by_member.items()):
                 if found.full:
@@ -1328,7 +1371,7 @@ class Importing:
 
         created = self._run(command, found)
         return ImportResult(source, len(listed), outcome["recorded"], outcome["skipped"], (),
-                            tuple(created), dry_run)  # fmt: skip
+                            tuple(created), dry_run, tuple(outcome["warnings"]))  # fmt: skip
 
     def _join_periods(
         self,
