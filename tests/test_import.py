@@ -1285,6 +1285,30 @@ def test_a_member_named_in_a_bank_they_are_not_in_is_told_where_they_are(
     assert _state(tb) == before
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_member_refused_in_an_import_that_creates_a_bank_is_told_where_they_are(
+    tb: timebank.Timebank, dry_run: bool
+) -> None:
+    """The banks a member is in are looked up among the banks the import
+    creates too: one not in the store yet failed the whole import with
+    ``BankNotFound`` for the bank it had just made, and no problem listed."""
+    tb.create_bank("t", name="T", actor=ACTOR, opened_on="2026-01-01")
+    tb.join("t", "ann", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+    rows = _entry_rows([
+        "x1,2026-01-15,opening_balance,ann,,1,t/new,,,,",
+        "x2,2026-01-16,exchange,ann,zed,1,t,,,,",
+    ])  # fmt: skip
+    before = _state(tb), tb.banks()
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_entries(rows, actor=ACTOR, create_banks=True, dry_run=dry_run)
+    assert [(p.line, p.column, p.reason) for p in raised.value.problems] == [
+        (2, "provider", "'ann' is not a member of bank 't/new' (a member of 't')"),
+        (3, "receiver", "'zed' is not a member of bank 't' (a member of no bank: the members"
+                        " file brings them in first)"),
+    ]  # fmt: skip
+    assert (_state(tb), tb.banks()) == before
+
+
 def test_timeoverflow_transfers(tb: timebank.Timebank, bank: str, tmp_path: Path) -> None:
     from timebank.importing import read_timeoverflow
 

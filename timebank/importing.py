@@ -1172,7 +1172,7 @@ class Importing:
 
         def _today_for(self, policy: Policy) -> date: ...
 
-        def _all_banks(self) -> list[Bank]: ...
+        def _bank_ids(self) -> list[str]: ...
 
         def _same_entry_or_conflict(self, new: NewEntry) -> RecordedEntry: ...
 
@@ -1325,10 +1325,10 @@ class Importing:
             # counted afresh if a write conflict makes the store retry the command
             # (before anything is joined: the ids told only by case are
             # found against the store as it was)
-            warnings = _told_only_by_case(parsed, self._whereabouts(), strict, found)
+            session = _Session(self._app, create_banks, actor, earliest, self._today_for)
+            warnings = _told_only_by_case(parsed, self._whereabouts(session), strict, found)
             outcome.update(recorded=0, skipped=0, warnings=warnings)
             profiles.clear()
-            session = _Session(self._app, create_banks, actor, earliest, self._today_for)
             for (bank_id, member), periods in sorted(by_member.items()):
                 if found.full:
                     break
@@ -1507,7 +1507,7 @@ class Importing:
         ``save`` (dropped once a problem was found: nothing will commit)."""
         recorded: dict[str, RecordedEntry] = {}  # only entries the file reverses
         waiting: list[tuple[_EntryRow, errors.TimebankError]] = []
-        banks_of = self._whereabouts()  # for the rows that name a member not in their bank
+        banks_of = self._whereabouts(session)  # for the rows that name a member not in their bank
         done = 0
         rows = parsed
         while rows:
@@ -1553,12 +1553,20 @@ class Importing:
             return ""
         return said.of(member)
 
-    def _whereabouts(self) -> Whereabouts:
+    def _whereabouts(self, session: _Session | None = None) -> Whereabouts:
         """For the rows of one file that name a member not in their bank:
-        the banks each is in, said after the refusal."""
+        the banks each is in, said after the refusal. A bank the import's
+        ``session`` created is not in the store yet: it is read from the
+        session."""
+        made = {} if session is None else session.ledgers
+
+        def memberships() -> Iterator[tuple[str, str]]:
+            for bank_id in self._bank_ids():
+                ledger = made.get(bank_id) or self._app.bank(bank_id)
+                yield from ((m, bank_id) for m in ledger.members())
+
         return Whereabouts(
-            lambda: ((m, ledger.bank_id) for ledger in self._all_banks() for m in ledger.members()),
-            "a member of no bank: the members file brings them in first",
+            memberships, "a member of no bank: the members file brings them in first"
         )
 
     def _run(self, command: Callable[[], list[str]], found: _Problems) -> list[str]:
