@@ -347,24 +347,29 @@ def _broken_files(draw: st.DrawFn) -> tuple[bytes, str]:
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(broken=_broken_files())
+@given(broken=_broken_files(), create_banks=st.booleans())
 def test_fuzz_malformed_files_are_refused_and_change_nothing(
     riverside: timebank.Timebank,
     tmp_path_factory: pytest.TempPathFactory,
     broken: tuple[bytes, str],
+    create_banks: bool,
 ) -> None:
+    """With ``create_banks`` too: junk in a row's bank that is a well-formed
+    bank id makes a bank, whose refusal of the row must still be listed."""
     text, how = broken
     path = tmp_path_factory.mktemp("f") / "entries.csv"
     path.write_bytes(text)
-    before = _state(riverside)
+    before = _state(riverside), riverside.banks()
     with pytest.raises(ImportFailed) as raised:
-        riverside.import_entries(timebank.read_csv(path), actor=ACTOR, source=str(path))
+        riverside.import_entries(
+            timebank.read_csv(path), actor=ACTOR, source=str(path), create_banks=create_banks
+        )
     assert raised.value.problems, how
     for problem in raised.value.problems:
         assert problem.reason
         assert problem.line >= 1
         assert problem.file == str(path)
-    assert _state(riverside) == before
+    assert (_state(riverside), riverside.banks()) == before
 
 
 def test_columns_with_no_name_and_nothing_under_them_are_passed_over(
