@@ -1647,6 +1647,77 @@ def test_flagged_entries_are_listed_in_the_banks_whose_limits_they_passed(
     assert tb.entries(tree, end="2026-03-01", flagged=True) == []
 
 
+def test_an_entry_flagged_on_both_sides_is_listed_once_from_the_flagged_rows_alone(
+    tb: timebank.Timebank, tree: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An inter-bank entry past a limit in each of its banks is one row of
+    the tree's flagged list, with both flags; on SQLite the list is read
+    through the two partial indexes of flagged rows, not the index by date
+    (which reads every row of the period)."""
+    hub = f"{tree}/hub"
+    for bank, limits in ((tree, {"lowest_minutes": None, "highest_minutes": 60}),
+                         (hub, {"lowest_minutes": -60, "highest_minutes": None})):  # fmt: skip
+        flag_mode = timebank.Policy.from_dict({**tb.policy(bank).to_dict(), "limit_mode": "flag",
+                                               "individual": limits})  # fmt: skip
+        tb.set_policy(bank, flag_mode, actor=ACTOR)
+    # cat, of the root bank, gives past its highest; hal, of the hub, is
+    # helped past his lowest
+    for provider, receiver, hours, day, entry_id in (
+        ("cat", "hal", "2:00", 1, "both"),
+        ("bob", "ann", "0:30", 2, "plain"),
+        ("cat", "bob", "1:00", 2, "root-side"),
+        ("ann", "hal", "0:30", 2, "hub-side"),
+        ("cat", "hal", "2:00", 3, "then"),
+    ):
+        bank_of = {"bob": tree, "cat": tree, "ann": hub, "hal": hub}
+        tb.record_exchange(bank_of[provider], provider, receiver, hours, actor=ACTOR,
+                           receiver_bank=None if bank_of[provider] == bank_of[receiver]
+                           else bank_of[receiver],
+                           occurred_on=f"2026-03-0{day}", entry_id=entry_id)  # fmt: skip
+    both = ("limit:cat:60", "limit:hal:-60")
+    assert {e.entry_id: e.flags for e in tb.entries(tree, rollup=True)} == {
+        "both": both, "plain": (), "root-side": ("limit:cat:60",),
+        "hub-side": ("limit:hal:-60",), "then": both,
+    }  # fmt: skip
+    asked: list[tuple[str, tuple[object, ...]]] = []
+    real = type(tb.read_model.db).execute
+
+    def execute(db, sql, params=()):  # type: ignore[no-untyped-def]
+        asked.append((sql, tuple(params)))
+        return real(db, sql, params)
+
+    monkeypatch.setattr(type(tb.read_model.db), "execute", execute)
+    listed = tb.entries(tree, rollup=True, flagged=True)
+    assert [(e.entry_id, e.flags) for e in listed] == [
+        ("both", both), ("root-side", ("limit:cat:60",)), ("hub-side", ("limit:hal:-60",)),
+        ("then", both),
+    ]  # fmt: skip
+    assert [e.entry_id for e in tb.entries(tree, rollup=True, flagged=True, after="plain")] == [
+        "root-side", "hub-side", "then"
+    ]  # fmt: skip
+    # each bank by the side that passed its limit
+    assert [e.entry_id for e in tb.entries(tree, flagged=True)] == ["both", "root-side", "then"]
+    assert [e.entry_id for e in tb.entries(hub, flagged=True, limit=1, offset=1)] == ["hub-side"]
+    if tb.read_model.db.dialect == "sqlite":
+        sql, params = next((q, p) for q, p in asked if "UNION" in q)
+        plan = " ".join(str(r[-1]) for r in real(tb.read_model.db,
+                                                 f"EXPLAIN QUERY PLAN {sql}", params))  # fmt: skip
+        assert "INDEX rm_entries_flagged" in plan, plan
+        assert "INDEX rm_entries_receiver_flagged" in plan, plan
+        assert "rm_entries_by_date" not in plan, plan
+        # a read model of a release without them gets them at its next
+        # catch-up, and is not rebuilt for them
+        db = tb.read_model.db
+        for name in ("rm_entries_flagged", "rm_entries_receiver_flagged"):
+            db.execute(f"DROP INDEX {name}")
+        position = tb.read_model.position()
+        assert tb.read_model.catch_up() == 0
+        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"rm_entries_flagged", "rm_entries_receiver_flagged"} <= indexes
+        assert tb.read_model.position() == position
+        assert tb.entries(tree, rollup=True, flagged=True) == listed
+
+
 def test_a_catch_up_killed_at_any_moment_resumes_exactly_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import random
     import signal

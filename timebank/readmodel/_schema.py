@@ -159,7 +159,7 @@ LOOKUP_INDEXES: tuple[tuple[str, str, str], ...] = (
 #: Indexes for reports and for people reading the tables: created after the
 #: rows when a read model is built from empty (appending rows, then sorting
 #: each index once, is several times faster than keeping them up to date).
-INDEXES: tuple[tuple[str, str, str], ...] = (
+INDEXES: tuple[tuple[str, ...], ...] = (
     # statements, inactive members, and settling rm_stale_activity; kept up to
     # date, it was more than half of the party rows' writing time (rows for
     # random accounts, measured: 2,000,000 rows 5.7 s without it, 18.9 s with).
@@ -169,6 +169,17 @@ INDEXES: tuple[tuple[str, str, str], ...] = (
     # page of the benchmark pot's 49,899 lines: 6.9-17.7 ms against 94-229 ms)
     ("rm_account_lines", "rm_entry_parties", "bank, account, occurred_on, seq, entry_seq, minutes"),
     ("rm_entries_by_date", "rm_entries", "occurred_on"),
+    # the flagged entries (coordinators' lists of limit breaches), one index
+    # a side: partial, so they hold the few flagged rows alone, cost nothing
+    # to keep up, and a list of them reads no other row of the period (at a
+    # million entries with none flagged: 558 ms through the index by date)
+    ("rm_entries_flagged", "rm_entries", "occurred_on, seq", "flags IS NOT NULL"),
+    (
+        "rm_entries_receiver_flagged",
+        "rm_entries",
+        "occurred_on, seq",
+        "receiver_flags IS NOT NULL",
+    ),
     ("rm_pot_flows_by_bank", "rm_pot_flows", "bank, occurred_on"),
     ("rm_memberships_by_member", "rm_memberships", "member"),
     ("rm_pairs_by_first_day", "rm_pairs", "first_day"),
@@ -251,5 +262,9 @@ def index_statements() -> list[str]:
     ]
 
 
-def _create_index(name: str, table: str, columns: str) -> str:
-    return f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})"
+def _create_index(name: str, table: str, columns: str, where: str = "") -> str:
+    """The index's statement; with ``where``, a partial index of the rows
+    that hold it."""
+    return f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})" + (
+        f" WHERE {where}" if where else ""
+    )

@@ -17,6 +17,14 @@ from timebank.views import BankEntry
 __all__ = ["bank_entries"]
 
 
+#: A row of the list (``seq`` last: a compound SELECT orders by its columns).
+_SELECT = (
+    "SELECT entry_id, kind, occurred_on, minutes, bank, receiver_bank, provider, receiver,"
+    " category, reverses, reversed_by, actor, on_behalf_of, recorded_at, flags,"
+    " receiver_recorded_at, receiver_flags, seq FROM rm_entries"
+)
+
+
 def bank_entries(
     db: ReadModelDB,
     bank: str,
@@ -38,33 +46,31 @@ def bank_entries(
     banks dated in the period."""
     banks = scope(db, bank, rollup)
     marks = ", ".join("?" * len(banks))
-    where = f"(bank IN ({marks}) OR receiver_bank IN ({marks}))"
-    if flagged:
-        where = (
-            f"((flags IS NOT NULL AND bank IN ({marks}))"
-            f" OR (receiver_flags IS NOT NULL AND receiver_bank IN ({marks})))"
-        )
-    start = first.isoformat()
-    params: tuple[object, ...] = (*banks, *banks)
+    period: tuple[object, ...] = (first.isoformat(), last.isoformat())
+    select = _SELECT + " WHERE occurred_on BETWEEN ? AND ?"
     if after is not None:  # from its place on: the index by date starts there
         start, seq = _place(db, after, bank, banks, first, last)
-        where = f"(occurred_on > ? OR seq > ?) AND {where}"
-        params = (start, seq, *params)
-    rows = db.execute(
-        "SELECT entry_id, kind, occurred_on, minutes, bank, receiver_bank, provider, receiver,"  # noqa: S608 - only ? marks are added
-        " category, reverses, reversed_by, actor, on_behalf_of, recorded_at, flags,"
-        " receiver_recorded_at, receiver_flags FROM rm_entries"
-        f" WHERE occurred_on BETWEEN ? AND ? AND {where}"
-        " ORDER BY occurred_on, seq LIMIT ? OFFSET ?",
-        (start, last.isoformat(), *params, limit, offset),
-    )
+        select += " AND (occurred_on > ? OR seq > ?)"
+        period = (start, last.isoformat(), start, seq)
+    if flagged:
+        # a side's flagged rows through its partial index, not every row of
+        # the period; UNION lists an entry flagged on both sides once
+        sql = (
+            f"{select} AND flags IS NOT NULL AND bank IN ({marks})"
+            f" UNION {select} AND receiver_flags IS NOT NULL AND receiver_bank IN ({marks})"
+        )
+        params = (*period, *banks, *period, *banks)
+    else:
+        sql = f"{select} AND (bank IN ({marks}) OR receiver_bank IN ({marks}))"
+        params = (*period, *banks, *banks)
+    rows = db.execute(f"{sql} ORDER BY occurred_on, seq LIMIT ? OFFSET ?", (*params, limit, offset))
     listed = set(banks)
     found = []
     for row in rows:
         (
             entry_id, kind, occurred_on, minutes, recorder, receiver_bank, provider, receiver,
             category, reverses, reversed_by, actor, on_behalf_of, recorded_at, flags,
-            receiver_recorded_at, receiver_flags,
+            receiver_recorded_at, receiver_flags, _,
         ) = row  # fmt: skip
         sides = [flags] if recorder in listed else []
         if receiver_bank in listed:
