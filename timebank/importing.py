@@ -1322,11 +1322,10 @@ class Importing:
         earliest = _earliest((row.bank, row.joined_on) for row in parsed)
 
         def command() -> list[str]:
-            # counted afresh if a write conflict makes the store retry the command
-            # (before anything is joined: the ids told only by case are
-            # found against the store as it was)
             session = _Session(self._app, create_banks, actor, earliest, self._today_for)
+            # before anything is joined: against the store as it was
             warnings = _told_only_by_case(parsed, self._whereabouts(session), strict, found)
+            # counted afresh if a write conflict makes the store retry the command
             outcome.update(recorded=0, skipped=0, warnings=warnings)
             profiles.clear()
             for (bank_id, member), periods in sorted(by_member.items()):
@@ -1562,7 +1561,7 @@ class Importing:
 
         def memberships() -> Iterator[tuple[str, str]]:
             for bank_id in self._bank_ids():
-                ledger = made.get(bank_id) or self._app.bank(bank_id)
+                ledger = made[bank_id] if bank_id in made else self._app.bank(bank_id)
                 yield from ((m, bank_id) for m in ledger.members())
 
         return Whereabouts(
