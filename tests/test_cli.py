@@ -340,6 +340,27 @@ def test_a_member_named_in_a_bank_they_are_not_in_is_told_where_they_are(
         assert tb._app.recorder.max_notification_id() == before
 
 
+def test_join_warns_of_a_new_member_told_from_another_only_by_case(db: str, bank: str) -> None:
+    """As a members file's import does: the member joins, as ids are
+    case-sensitive, and stderr names the member whose id is theirs but for
+    case; a member joining a second bank under their own id is not warned
+    about, nor is an id unlike any other."""
+    hub = f"{bank}/hub"
+    run(db, "create-bank", hub, "--name", "Hub", "--opened-on", "2026-01-01")
+    joined = CliRunner().invoke(cli, ["--db", db, "--actor", "coord-1", "join", hub, "ANN",
+                                      "--kind", "individual", "--joined-on", "2026-02-01"])  # fmt: skip
+    assert joined.exit_code == 0, joined.output
+    assert joined.stdout == f"ANN joined {hub} as individual on 2026-02-01\n"
+    assert joined.stderr == (f"warning: ANN: a new member, told from another only by case:"
+                             f" 'ann' is a member of '{bank}'\n")  # fmt: skip
+    for member in ("ann", "cat"):
+        plain = CliRunner().invoke(cli, ["--db", db, "--actor", "coord-1", "join", hub, member,
+                                         "--kind", "individual", "--joined-on", "2026-02-01"])  # fmt: skip
+        assert (plain.exit_code, plain.stderr) == (0, ""), plain.output
+    with timebank.open(db) as tb:
+        assert [m.member for m in tb.members(hub)] == ["ANN", "ann", "cat"]
+
+
 def test_an_error_is_one_line_when_what_it_quotes_breaks_lines(
     db: str, bank: str, tmp_path: Path
 ) -> None:

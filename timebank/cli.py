@@ -140,12 +140,20 @@ def _where_member_is(tb: api.Timebank, error: MemberNotFound) -> str:
         validate_member_id(member)
     except TimebankError:  # not a member id (a system account's): the refusal says enough
         return ""
-    every = ((m.member, b.bank) for b in tb.banks() for m in tb.members(b.bank))
-    whereabouts = Whereabouts(lambda: every, "a member of no bank")
+    whereabouts = _whereabouts(tb)
     if bank is None:  # in no bank (a statement of every bank): only an id alike but for case
         alike = whereabouts.alike(member)
         return f" ({alike})" if alike else ""
     return whereabouts.of(member)
+
+
+def _whereabouts(tb: api.Timebank) -> Whereabouts:
+    """Every member's banks, read the first time a member is asked about
+    (on a refusal's or a warning's path only)."""
+    return Whereabouts(
+        lambda: ((m.member, b.bank) for b in tb.banks() for m in tb.members(b.bank)),
+        "a member of no bank",
+    )
 
 
 def _where_stores_come_from(ctx: click.Context) -> str:
@@ -414,10 +422,15 @@ def join(
     details = (display_name, email, phone, area)
     profile = Profile(*details) if any(details) else None
     with _store() as tb:
+        # before the join, against the other members: as an import warns
+        alike = _whereabouts(tb).alike_members(member)
         joined = tb.join(
             bank, member, kind=kind, actor=_actor(), joined_on=joined_on, profile=profile
         )
     click.echo(f"{joined.member} joined {joined.bank} as {joined.kind} on {joined.joined_on}")
+    if alike:
+        click.echo(f"warning: {member}: a new member, told from another only by case:"
+                   f" {'; '.join(alike)}", err=True)  # fmt: skip
 
 
 @_command("member")
