@@ -990,6 +990,102 @@ MEMBER_RULES = [
 ]  # fmt: skip
 
 
+#: A members file beside the conftest bank; the rows of ``riverside/east``
+#: only where the import may create it.
+GOOD_MEMBERS = [
+    ("m1", "individual", "riverside", "2026-02-01", "Mo", "north", "2026-03-15"),
+    ("m2", "organisation", "riverside", "2026-02-01", "", "", ""),
+    ("m1", "individual", "riverside/east", "2026-03-01", "Mo", "north", "2026-04-01"),
+    ("m3", "individual", "riverside/east", "2026-03-01", "", "", ""),
+]
+#: Junk that is wrong in its column whatever the rest of the file says.
+MEMBER_JUNK = {
+    0: ["", "∞", "a b", "@pot"],  # member_id
+    1: ["", "robot", "Individual"],  # kind
+    2: ["", "∞", "@pot", "River side", "riverside//x"],  # bank
+    3: ["", "2026-02-30", "2027-01-01", "1/2/2026"],  # joined_on
+    4: ["\x1b[2J", "a" * 300],  # display_name
+    6: ["2026-02-30", "2026-01-15", "2027-01-01"],  # left_on: before joined_on, in the future
+}
+
+
+#: Every column of a members file, in the order docs/import.md gives them.
+MEMBER_COLUMNS_ALL = ("member_id", "kind", "bank", "joined_on", "display_name", "area", "left_on")
+
+
+@st.composite
+def _broken_members_files(draw: st.DrawFn) -> tuple[bytes, bool, str, tuple[int, str] | None]:
+    """The good members file (with a bank to create, or not) with one random
+    defect: a cell of junk, a required column dropped or a column named
+    twice, bytes that are not UTF-8, or a rejoin giving a member another
+    name; and the line and column of the problem it must give, where one
+    cell is at fault."""
+    create_banks = draw(st.booleans())
+    rows = [list(r) for r in GOOD_MEMBERS[: 4 if create_banks else 2]]
+    how = draw(st.sampled_from(["cell", "column", "named twice", "encoding", "other name"]))
+    header = list(MEMBER_COLUMNS_ALL)
+    expected = None
+    if how == "cell":
+        r = draw(st.integers(0, len(rows) - 1))
+        c = draw(st.sampled_from(sorted(MEMBER_JUNK)))
+        rows[r][c] = draw(st.sampled_from(MEMBER_JUNK[c]))
+        expected = (r + 2, header[c])
+    elif how == "column":
+        c = draw(st.sampled_from([0, 1, 2, 3]))
+        header, rows = header[:c] + header[c + 1 :], [row[:c] + row[c + 1 :] for row in rows]
+    elif how == "named twice":
+        c, d = draw(st.lists(st.integers(0, len(header) - 1), min_size=2, max_size=2, unique=True))
+        header[c] = header[d]
+    elif how == "other name":  # a rejoin, after m1 left; one name a person
+        rows.append(["m1", "individual", "riverside", "2026-05-01", "Maureen", "", ""])
+        expected = (len(rows) + 1, "display_name")
+    text = "\n".join(",".join(row) for row in [header, *rows]).encode()
+    if how == "encoding":
+        cut = draw(st.integers(0, len(text)))
+        text = text[:cut] + b"\xff\xfe" + text[cut:]
+    return text, create_banks, how, expected
+
+
+def test_the_good_members_file_of_the_fuzz_imports(tb: timebank.Timebank, bank: str) -> None:
+    """So that every refusal in the fuzz below is its defect's."""
+    for create_banks, count in ((False, 2), (True, 4)):
+        rows = [dict(zip(MEMBER_COLUMNS_ALL, r, strict=True)) for r in GOOD_MEMBERS[:count]]
+        result = tb.import_members(rows, actor=ACTOR, create_banks=create_banks, dry_run=True)
+        assert result.recorded == count
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(broken=_broken_members_files(), strict=st.booleans())
+def test_fuzz_malformed_members_files_are_refused_and_change_nothing(
+    tb: timebank.Timebank,
+    bank: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    broken: tuple[bytes, bool, str, tuple[int, str] | None],
+    strict: bool,
+) -> None:
+    """As the entries files' fuzz: each defect is a named problem at a line
+    of the file (a bad cell's at its line and column), and nothing is
+    written, no bank and no profile."""
+    text, create_banks, how, expected = broken
+    path = tmp_path_factory.mktemp("f") / "members.csv"
+    path.write_bytes(text)
+    before = _state(tb), tb.banks(), [(m.member, m.status) for m in tb.members(bank)]
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_members(timebank.read_csv(path), actor=ACTOR, source=str(path),
+                          create_banks=create_banks, strict=strict)  # fmt: skip
+    assert raised.value.problems, how
+    for problem in raised.value.problems:
+        assert problem.reason
+        assert problem.line >= 1
+        assert str(problem).startswith(f"{path}:{problem.line}: ")
+    if expected is not None:
+        assert expected in {(p.line, p.column) for p in raised.value.problems}, (how, text)
+    assert (_state(tb), tb.banks(), [(m.member, m.status) for m in tb.members(bank)]) == before
+    assert tb.profile("m1") is None
+
+
 @pytest.mark.parametrize(
     ("what", "rows", "problem"), MEMBER_RULES, ids=[m[0] for m in MEMBER_RULES]
 )
