@@ -182,9 +182,14 @@ policies = st.builds(
         },
     ),
 )
-#: Mostly valid dates (the bank opens on day 0, "today" is day 165), a few
-#: before the bank opened and a few in the future.
-days = st.integers(min_value=-2, max_value=167).map(lambda n: OPENED + timedelta(days=n))
+#: The number of the tests' fixed today, counted from the banks' opening.
+TODAY_N = (TODAY - OPENED).days
+#: Days as numbers, made dates by :meth:`LedgerMachine.day` when a rule runs,
+#: by the store's clock then (``time_passes`` moves it): mostly valid days
+#: spread from the banks' opening (0) to today (165, however far the clock
+#: has moved), a few before the banks opened (-2, -1) and a few after today
+#: (166 is tomorrow, 167 the day after).
+days = st.integers(min_value=-2, max_value=TODAY_N + 2)
 actors = st.sampled_from(ACTORS)
 
 #: Whom a command names as ``on_behalf_of``: mostly no one, else a member
@@ -254,6 +259,23 @@ class LedgerMachine(RuleBasedStateMachine):
         """Today in every bank (their time zone is London's: noon UTC is the
         same day there)."""
         return self.now().date()
+
+    def day(self, drawn: int | date) -> date:
+        """A day drawn from :data:`days`, as a date by the clock as it stands
+        (a date, from a rule that steers, as it is)."""
+        if isinstance(drawn, date):
+            return drawn
+        if drawn < 0:
+            return OPENED + timedelta(days=drawn)
+        if drawn > TODAY_N:
+            day = self.today + timedelta(days=drawn - TODAY_N)
+        else:
+            day = OPENED + timedelta(days=drawn * (self.today - OPENED).days // TODAY_N)
+        if day > TODAY:  # in the statistics: the days the clock's moving opens
+            event(
+                f"a day after the tests' today, {'future' if day > self.today else 'past'} by the clock"
+            )
+        return day
 
     def past_expiry(self, expires_on: date) -> bool:
         """Whether a pending entry with this ``expires_on`` has expired: from
@@ -613,7 +635,8 @@ class LedgerMachine(RuleBasedStateMachine):
         return errors.LastAdmin if parent_of(bank) is None and admins == [user] else None
 
     @rule(bank=st.sampled_from(BANKS), member=st.sampled_from(MEMBERS), day=days, actor=actors)
-    def join(self, bank: str, member: str, day: date, actor: str) -> None:
+    def join(self, bank: str, member: str, day: int | date, actor: str) -> None:
+        day = self.day(day)
         kind = "organisation" if member.startswith("o") else "individual"
         model = self.banks.get(bank)
         expected: type[Exception] | None = None
@@ -646,9 +669,10 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(**ENTRY_ARGUMENTS)
     def record(self, kind: str, bank: str, provider: str, receiver: str,
-               receiver_bank: str | None, minutes: int, negative: bool, day: date,
+               receiver_bank: str | None, minutes: int, negative: bool, day: int | date,
                entry_id: str, category: str | None, actor: str, behalf: str | None = None,
                by_angel: bool = False) -> None:  # fmt: skip
+        day = self.day(day)
         receiver_or_none = None if kind in ("donation", "opening_balance") else receiver
         if kind == "opening_balance":
             category, receiver_bank, behalf = None, None, None  # for no one: it has no on_behalf_of
@@ -705,10 +729,11 @@ class LedgerMachine(RuleBasedStateMachine):
         return self.effect_error(fields)
 
     @precondition(lambda self: self.entries)
-    @rule(data=st.data(), reversal_id=st.sampled_from(ENTRY_IDS), day=days | st.just(TODAY),
+    @rule(data=st.data(), reversal_id=st.sampled_from(ENTRY_IDS), day=days | st.just(TODAY_N),
           actor=actors, behalf=behalves, by_angel=sometimes)  # fmt: skip
-    def reverse(self, data: st.DataObject, reversal_id: str, day: date, actor: str,
+    def reverse(self, data: st.DataObject, reversal_id: str, day: int | date, actor: str,
                 behalf: str | None, by_angel: bool) -> None:  # fmt: skip
+        day = self.day(day)
         target_id = data.draw(st.sampled_from(sorted(self.entries)))
         target = self.entries[target_id]
         bank = target.fields["bank"]
@@ -766,8 +791,9 @@ class LedgerMachine(RuleBasedStateMachine):
         actor=actors, behalf=st.sampled_from([None] * 6 + MEMBERS), by_angel=sometimes,
     )  # fmt: skip
     def record_group(self, bank: str, providers: list[str], receivers: list[str], shares: list[int],
-                     unbalanced: bool, day: date, entry_id: str, category: str | None,
+                     unbalanced: bool, day: int | date, entry_id: str, category: str | None,
                      actor: str, behalf: str | None, by_angel: bool) -> None:  # fmt: skip
+        day = self.day(day)
         if not unbalanced:  # mostly well-formed groups: nobody on both sides
             receivers = [m for m in receivers if m not in providers] or [
                 next(m for m in MEMBERS if m not in providers)
@@ -846,12 +872,13 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(kind=st.sampled_from(INTER_BANK_KINDS), bank=st.sampled_from([BANKS[0]] * 3 + BANKS),
           provider=st.sampled_from(MEMBERS), receiver=st.sampled_from(MEMBERS),
           receiver_bank=st.sampled_from([None] * 4 + BANKS), minutes=st.integers(1, 300),
-          day=days | st.just(TODAY), entry_id=st.sampled_from(ENTRY_IDS),
+          day=days | st.just(TODAY_N), entry_id=st.sampled_from(ENTRY_IDS),
           who=st.sampled_from(["provider", "provider", "receiver", "k", "m0"]),
           behalf=behalves, by_angel=sometimes)  # fmt: skip
     def propose(self, kind: str, bank: str, provider: str, receiver: str,
-                receiver_bank: str | None, minutes: int, day: date, entry_id: str,
+                receiver_bank: str | None, minutes: int, day: int | date, entry_id: str,
                 who: str, behalf: str | None = None, by_angel: bool = False) -> None:  # fmt: skip
+        day = self.day(day)
         receiver_or_none = None if kind == "donation" else receiver
         receiver_bank = None if receiver_bank == bank else receiver_bank
         actor = {"provider": provider, "receiver": receiver}.get(who, who)
@@ -1218,7 +1245,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(bank=st.sampled_from(BANKS), member=st.sampled_from(MEMBERS), day=days,
           donation_id=st.sampled_from(ENTRY_IDS), actor=st.sampled_from([*ACTORS, "self", "g"]))  # fmt: skip
-    def leave(self, bank: str, member: str, day: date, donation_id: str, actor: str) -> None:
+    def leave(self, bank: str, member: str, day: int | date, donation_id: str, actor: str) -> None:
+        day = self.day(day)
         actor = member if actor == "self" else actor  # or their guardian angel, "g" or m0
         model, expected = self.status_error(bank, member, {"active", "suspended"}, actor, True)
         legs: list[tuple[str, int]] = []
@@ -1253,7 +1281,8 @@ class LedgerMachine(RuleBasedStateMachine):
         model.periods[member][-1][1] = day
 
     @rule(bank=st.sampled_from(BANKS), member=st.sampled_from(MEMBERS), day=days, actor=actors)
-    def rejoin(self, bank: str, member: str, day: date, actor: str) -> None:
+    def rejoin(self, bank: str, member: str, day: int | date, actor: str) -> None:
+        day = self.day(day)
         model, expected = self.status_error(bank, member, {"left"}, actor)
         if expected is not None or model is None:
             pass
