@@ -1,5 +1,6 @@
 """Rendering rows as an aligned table, CSV or JSON (for the CLI), and the
-words that say where a refused member is, shared by the CLI and imports."""
+words that say where a refused member is, and that warn of a new member
+told from another only by case, shared by the CLI and imports."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ def counted(number: int, noun: str, plural: str | None = None) -> str:
     ``counted(1, "problem")`` is ``"1 problem"``, ``counted(1200, "row")``
     ``"1,200 rows"``, ``counted(2, "entry", "entries")`` ``"2 entries"``."""
     return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
+
+
+#: What a warning of a new member whose id another member's matches but for
+#: case says, before the members it names (a members file, ``timebank join``).
+TOLD_ONLY_BY_CASE = "a new member, told from another only by case"
 
 
 class Whereabouts:

@@ -24,7 +24,7 @@ from click.core import ParameterSource
 from eventsourcing.persistence import PersistenceError
 
 from timebank import api
-from timebank._output import FORMATS, Whereabouts, counted, render
+from timebank._output import FORMATS, TOLD_ONLY_BY_CASE, Whereabouts, counted, render
 from timebank.demo import DEMO_BANK, DEMO_HUB, run_demo
 from timebank.domain.entries import RecordedEntry
 from timebank.domain.errors import (
@@ -149,7 +149,7 @@ def _where_member_is(tb: api.Timebank, error: MemberNotFound) -> str:
 
 def _whereabouts(tb: api.Timebank) -> Whereabouts:
     """Every member's banks, read the first time a member is asked about
-    (on a refusal's or a warning's path only)."""
+    (by a refusal of a member, or by ``join`` to warn of an id alike)."""
     return Whereabouts(
         lambda: ((m.member, b.bank) for b in tb.banks() for m in tb.members(b.bank)),
         "a member of no bank",
@@ -429,8 +429,7 @@ def join(
         )
     click.echo(f"{joined.member} joined {joined.bank} as {joined.kind} on {joined.joined_on}")
     if alike:
-        click.echo(f"warning: {member}: a new member, told from another only by case:"
-                   f" {'; '.join(alike)}", err=True)  # fmt: skip
+        click.echo(f"warning: {member}: {TOLD_ONLY_BY_CASE}: {'; '.join(alike)}", err=True)
 
 
 @_command("member")

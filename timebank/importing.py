@@ -31,7 +31,7 @@ import attrs
 from timebank._index import combined, index_rows
 from timebank._inputs import validate_function, validate_path, validate_rows
 from timebank._ledger import serialised
-from timebank._output import Whereabouts, counted
+from timebank._output import TOLD_ONLY_BY_CASE, Whereabouts, counted
 from timebank.domain import errors
 from timebank.domain.bank import MEMBER_KINDS, Bank, recorded_entry
 from timebank.domain.entries import NewEntry, RecordedEntry, group_legs
@@ -1018,7 +1018,7 @@ def _told_only_by_case(
         alike.append(member)
         if not others:
             continue
-        reason = f"a new member, told from another only by case: {'; '.join(others)}"
+        reason = f"{TOLD_ONLY_BY_CASE}: {'; '.join(others)}"
         if strict:
             found.add(line, "member_id", member, f"{reason} (refused: strict)")
         else:
