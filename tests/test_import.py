@@ -1836,6 +1836,43 @@ def _members_only(url: str) -> None:
 
 
 # --- one transaction written in parts ----------------------------------------------
+def test_an_import_on_postgres_may_wait_between_its_parts_past_the_idle_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import's transaction stays open while it applies the rows between
+    two parts, and while it compares rows already present with the store:
+    seconds, on a large file. The library ends any transaction idle for 5 s
+    on the server, which failed a re-import of 60,000 entries with
+    ``storage_error``; here the rows after the first part wait 6 s."""
+    from timebank.importing import Importing
+
+    from .conftest import POSTGRES_URL, new_postgres_schema
+
+    if POSTGRES_URL is None:
+        pytest.skip("no PostgreSQL server (CI always has one)")
+    monkeypatch.setattr(timebank.importing, "PART_ENTRIES", 2)
+    real = Importing._import_one
+    applied: list[str] = []
+
+    def slow_after_the_first_part(self, session, new, *args, **kwargs):  # type: ignore[no-untyped-def]
+        applied.append(new.entry_id)
+        if len(applied) == 3:  # the first part (two entries) is in the open transaction
+            time.sleep(6)
+        return real(self, session, new, *args, **kwargs)
+
+    monkeypatch.setattr(Importing, "_import_one", slow_after_the_first_part)
+    lines = [f"w{n},2026-02-0{n + 1},exchange,ann,bob,1,riverside,,,," for n in range(4)]
+    with timebank.open(new_postgres_schema(), clock=fixed_clock) as tb:
+        tb.create_bank("riverside", name="Riverside", actor=ACTOR, opened_on="2026-01-01")
+        for member in ("ann", "bob"):
+            tb.join("riverside", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        result = tb.import_entries(timebank.read_csv(_file(tmp_path, lines)), actor=ACTOR)
+        assert (result.recorded, tb.balance("riverside", "ann")) == (4, 4 * 60)
+        applied.clear()  # and again, every row compared with the store
+        again = tb.import_entries(timebank.read_csv(_file(tmp_path, lines)), actor=ACTOR)
+        assert (again.recorded, again.skipped) == (0, 4)
+
+
 def test_an_import_written_in_parts_commits_whole_or_not_at_all(
     tb: timebank.Timebank,
     bank: str,
