@@ -13,6 +13,7 @@ the test itself: a flip that breaks it must be reported.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import shutil
 import sqlite3
@@ -409,3 +410,45 @@ def test_an_entry_read_alone_with_a_damaged_field_is_a_named_error(
         with pytest.raises(errors.EventUnreadable, match=r"entry 'demo-inter-bank-1' cannot be"):
             tb.entry("demo-inter-bank-1")
         assert "event_unreadable" in {f.check for f in tb.audit().errors}
+
+
+def test_a_second_import_names_a_damaged_entry_at_its_own_row(base: Path, tmp_path: Path) -> None:
+    """Importing the demo's export again, with one entry's event damaged
+    (a flipped bit, as above) and another's deleted from the end of its
+    bank's log: the import reads the stored entries many at a time, yet
+    names each at its own row, ``event_unreadable``'s words, and no other
+    row; nothing is written."""
+    path = _fresh_copy(base, tmp_path)
+    url = f"sqlite:///{path}"
+    with timebank.open(url, clock=_clock, create=False) as tb:
+        tb.record_exchange(DEMO_BANK, "m-001", "m-002", "1", actor="coord-demo",
+                           entry_id="late-1", occurred_on="2026-05-31")  # fmt: skip
+        members, entries = io.StringIO(), io.StringIO()
+        tb.export_csv(members, entries)
+        flipped = tb._app.index.find_entry("demo-inter-bank-1")
+        last = tb._app.index.find_entry("late-1")
+    assert flipped is not None
+    assert last is not None
+    exported = tmp_path / "entries.csv"
+    exported.write_text(entries.getvalue(), encoding="utf-8")
+    rows = entries.getvalue().splitlines()
+    lines = {row.split(",")[0]: n for n, row in enumerate(rows, start=1)}
+    _flip(path, "stored_events", (flipped.bank_uuid.hex, flipped.version), 2, 0)
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(
+            "DELETE FROM stored_events WHERE originator_id = ? AND originator_version = ?",
+            (last.bank_uuid.hex, last.version),
+        )
+    with timebank.open(url, clock=_clock, create=False) as tb:
+        before = tb._app.recorder.max_notification_id()
+        with pytest.raises(errors.ImportFailed) as raised:
+            tb.import_entries(timebank.read_csv(exported), actor="coord-demo")
+        assert tb._app.recorder.max_notification_id() == before
+    problems = raised.value.problems
+    assert [(p.line, p.column, p.value) for p in problems] == sorted([
+        (lines["demo-inter-bank-1"], "entry_id", "demo-inter-bank-1"),
+        (lines["late-1"], "entry_id", "late-1"),
+    ])  # fmt: skip
+    reasons = {p.value: p.reason for p in problems}
+    assert "entry 'demo-inter-bank-1' cannot be read" in reasons["demo-inter-bank-1"]
+    assert "the log holds no event there" in reasons["late-1"]

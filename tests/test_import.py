@@ -485,6 +485,57 @@ def test_same_id_with_other_fields_is_an_error(
     assert "different minutes" in problem.reason
 
 
+def test_a_second_import_reads_the_stored_entries_ahead_and_names_each_changed_row(
+    riverside: timebank.Timebank, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stored entries a file's rows name (the rows already present, the
+    entries reversals undo, here also ``x``, recorded before the file) are
+    read a few at a time in the rows' order, not one by one: each row is
+    still compared with its own entry across the reads."""
+    riverside.record_exchange("riverside", "bob", "cat", "1", actor=ACTOR,
+                              occurred_on="2026-02-01", entry_id="x")  # fmt: skip
+    riverside.import_entries(timebank.read_csv(_file(tmp_path, GOOD)), actor=ACTOR)
+    monkeypatch.setattr(timebank.importing, "READ_AHEAD", 2)
+    reads: list[list[str]] = []
+    index = riverside._app.index
+    find_entries = index.find_entries
+
+    def counted(ids: list[str]) -> object:
+        reads.append(list(ids))
+        return find_entries(ids)
+
+    def one_by_one(entry_id: str) -> object:
+        raise AssertionError(f"{entry_id!r} read alone")
+
+    monkeypatch.setattr(index, "find_entries", counted)
+    monkeypatch.setattr(index, "find_entry", one_by_one)
+    again = riverside.import_entries(timebank.read_csv(_file(tmp_path, GOOD)), actor=ACTOR)
+    assert (again.rows, again.recorded, again.skipped) == (8, 0, 6)
+    assert all(len(ids) <= 2 for ids in reads)
+    assert {"e1", "e2", "e3", "e4", "g", "e5"} <= {i for ids in reads for i in ids}
+    assert len(reads) < 6  # fewer reads than entries
+    changed = [*GOOD, "r,2026-02-07,reversal,,,,riverside,,,x,"]
+    changed[2] = changed[2].replace(",0.5,", ",1,")  # e3, in the second read
+    changed[7] = changed[7].replace("-2:00", "-3:00")  # e5, in the last
+    with pytest.raises(ImportFailed) as raised:
+        riverside.import_entries(timebank.read_csv(_file(tmp_path, changed)), actor=ACTOR)
+    assert [(p.line, p.column, p.value) for p in raised.value.problems] == [
+        (4, "entry_id", "e3"),
+        (9, "entry_id", "e5"),
+    ]
+    assert all("different minutes" in p.reason for p in raised.value.problems)
+    del changed[2], changed[6]
+    result = riverside.import_entries(timebank.read_csv(_file(tmp_path, changed)), actor=ACTOR)
+    assert (result.recorded, result.skipped) == (1, 4)
+    twice = [*changed, "r2,2026-02-08,reversal,,,,riverside,,,x,"]
+    with pytest.raises(ImportFailed) as raised:  # x, read as reversed by r
+        riverside.import_entries(timebank.read_csv(_file(tmp_path, twice)), actor=ACTOR)
+    assert [(p.line, p.column, p.value) for p in raised.value.problems] == [(9, "reverses", "x")]
+    assert "already reversed" in raised.value.problems[0].reason
+    monkeypatch.undo()
+    assert riverside.entry("x").reversed_by == "r"
+
+
 def test_rows_in_any_order_and_a_dry_run(riverside: timebank.Timebank, tmp_path: Path) -> None:
     path = _file(tmp_path, list(reversed(GOOD)))
     before = _state(riverside)
@@ -1927,6 +1978,17 @@ def test_an_import_written_in_parts_commits_whole_or_not_at_all(
     assert tb._app.index.recorded_entry_ids([f"p{n}" for n in range(entries)] + ["nope"]) == {
         f"p{n}" for n in range(entries)
     }
+    # and read back the same way, each with the stored event its index row names
+    found = tb._app.index.find_entries(["nope"] + [f"p{n}" for n in range(entries)])
+    assert sorted(indexed.entry_id for indexed, _ in found) == sorted(
+        f"p{n}" for n in range(entries)
+    )
+    for indexed, stored in found:
+        assert indexed == tb._app.index.find_entry(indexed.entry_id)
+        assert stored is not None
+        assert (stored.originator_id, stored.originator_version) == (uuid, indexed.version)
+        event = tb._app.mapper.to_domain_event(stored)
+        assert getattr(event, "entry_id", None) == indexed.entry_id
     again = tb.import_entries(timebank.read_csv(path), actor=ACTOR)
     assert (again.recorded, again.skipped) == (0, entries)
     with reopen() as fresh:  # loaded from the store (and its snapshot), not the cache

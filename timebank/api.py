@@ -1011,16 +1011,22 @@ class Timebank(Reporting, Importing):
 
     def _indexed_entry(self, entry_id: str, found: IndexedEntry) -> RecordedEntry:
         """The recorded entry the entry index's row ``found`` names."""
-        ledger = self._app.bank_by_uuid(found.bank_uuid)
-        with self._app.unreadable_named(f"entry {entry_id!r}"):  # reading it and its fields
+        bank_id = self._app.bank_by_uuid(found.bank_uuid).bank_id
+        with self._app.unreadable_named(f"entry {entry_id!r}"):
             entry_event = self._event_at(found.bank_uuid, found.version)
+        return self._entry_of(found, entry_event, bank_id)
+
+    def _entry_of(self, found: IndexedEntry, entry_event: object, bank_id: str) -> RecordedEntry:
+        """The recorded entry of the entry index's row ``found`` in bank
+        ``bank_id``, from the event that row names (None if the log lacks it)."""
+        with self._app.unreadable_named(f"entry {found.entry_id!r}"):  # reading its fields
             if isinstance(entry_event, Bank.EntryEvent):
-                return recorded_entry(entry_event, ledger.bank_id, found.reversed_by)
+                return recorded_entry(entry_event, bank_id, found.reversed_by)
         # the index and the log disagree
         held = "no event" if entry_event is None else f"a {type(entry_event).__name__} event"
         raise errors.EventUnreadable(
-            f"entry {entry_id!r} cannot be read from the store {self.url}: the entry index"
-            f" names event {found.version} of bank {ledger.bank_id!r}, and the log holds"
+            f"entry {found.entry_id!r} cannot be read from the store {self.url}: the entry"
+            f" index names event {found.version} of bank {bank_id!r}, and the log holds"
             f" {held} there. {DAMAGED_CURE}",
             url=self.url,
         )
@@ -1622,8 +1628,13 @@ class Timebank(Reporting, Importing):
             expired=self._today_in(ledger) > pending["expires_on"],
         )
 
-    def _same_entry_or_conflict(self, new: NewEntry) -> RecordedEntry:
-        recorded = self.entry(new.entry_id)
+    def _same_entry_or_conflict(
+        self, new: NewEntry, recorded: RecordedEntry | None = None
+    ) -> RecordedEntry:
+        """The recorded entry of ``new``'s id (``recorded``, if read
+        already), if its fields are ``new``'s; :class:`EntryConflict` if not."""
+        if recorded is None:
+            recorded = self.entry(new.entry_id)
         field = new.differing_field(recorded)
         if field is not None:
             raise errors.EntryConflict(

@@ -18,6 +18,7 @@ import codecs
 import csv
 import functools
 import io
+import itertools
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -62,9 +63,13 @@ from timebank.domain.values import (
 )
 from timebank.readmodel import no_cyclic_gc
 from timebank.readmodel.statement import balance_on
-from timebank.storage import IndexUpdate
+from timebank.storage import IndexedEntry, IndexUpdate
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
+    from eventsourcing.persistence import StoredEvent
+
     from timebank._access import Access
     from timebank._ledger import LedgerApplication
     from timebank.readmodel._db import ReadModelDB
@@ -104,6 +109,9 @@ ERRORS_MAX = 100
 #: Entries an import applies between two writes into its open transaction:
 #: the events of this many are held in memory at a time.
 PART_ENTRIES = 5000
+#: Entries of the store an import reads in one go: the rows already present
+#: and the entries that reversals undo, compared with the file's rows.
+READ_AHEAD = 2000
 
 _KINDS = {
     "exchange": EntryKind.EXCHANGE,
@@ -1026,6 +1034,16 @@ def _told_only_by_case(
     return warnings
 
 
+def _wanted(parsed: list[_EntryRow], present: set[str]) -> Iterator[str]:
+    """The stored entries the rows will ask for, in the rows' order: each
+    row's reversed entry, then the row's own entry."""
+    for row in parsed:
+        if row.reverses is not None and row.reverses in present:
+            yield row.reverses
+        if row.entry_id in present:
+            yield row.entry_id
+
+
 # --- the mixin -----------------------------------------------------------------------
 _COLUMN_OF_ERROR: dict[type[errors.TimebankError], str] = {
     errors.OccurredInFuture: "occurred_on",
@@ -1043,6 +1061,51 @@ _COLUMN_OF_ERROR: dict[type[errors.TimebankError], str] = {
     errors.BanksNotInSameTree: "receiver_bank",
     errors.NotPermitted: "bank",
 }
+
+
+class _StoredEntries:
+    """The store's entries that an import's rows name (a row already
+    present, a reversal's stored entry), read ahead in the rows' order,
+    :data:`READ_AHEAD` at a time: a few queries instead of two or three
+    round trips an entry (a second import of 60,000 entries on PostgreSQL
+    took 86 s read one by one). A read event is mapped when its row asks
+    for it, so a damaged one is named at its own row, as before."""
+
+    def __init__(
+        self,
+        app: LedgerApplication,
+        entry_of: Callable[[IndexedEntry, object, str], RecordedEntry],
+        entry: Callable[[str], RecordedEntry],
+        wanted: Iterator[str],
+    ) -> None:
+        self._app = app
+        self._entry_of = entry_of
+        self._entry = entry
+        #: The ids the rows will ask for, in their order (lazily: a re-import
+        #: of a million rows would hold a million more references).
+        self._wanted = wanted
+        self._held: dict[str, tuple[IndexedEntry, StoredEvent | None]] = {}
+        self._bank_ids: dict[UUID, str] = {}  # each bank's name, asked once
+
+    def get(self, entry_id: str) -> RecordedEntry:
+        """The stored entry ``entry_id``, as :meth:`Timebank.entry` gives it
+        (and its errors, for an id the store does not hold)."""
+        if entry_id not in self._held:
+            ids = list(itertools.islice(self._wanted, READ_AHEAD))
+            if entry_id not in ids:  # a retried row, or rows before it asked for nothing
+                ids.append(entry_id)
+            self._held = {found.entry_id: (found, stored) for found, stored in
+                          self._app.index.find_entries(ids)}  # fmt: skip
+        if entry_id not in self._held:
+            return self._entry(entry_id)
+        found, stored = self._held[entry_id]
+        bank_id = self._bank_ids.get(found.bank_uuid)
+        if bank_id is None:
+            bank_id = self._app.bank_by_uuid(found.bank_uuid).bank_id
+            self._bank_ids[found.bank_uuid] = bank_id
+        with self._app.unreadable_named(f"entry {entry_id!r}"):
+            event = None if stored is None else self._app.mapper.to_domain_event(stored)
+        return self._entry_of(found, event, bank_id)
 
 
 class _Session:
@@ -1070,8 +1133,11 @@ class _Session:
         #: Banks whose permission for the actor was checked (roles do not
         #: change during an import).
         self.permitted: set[str] = set()
-        #: Entry ids of the file already in the store (asked once, in the write).
+        #: Entry ids of the file, and of the entries its reversals undo,
+        #: already in the store (asked once, in the write).
         self.present: set[str] = set()
+        #: Those entries, read as the rows ask for them.
+        self.stored: _StoredEntries | None = None
         #: Entry ids of the file that name a proposal, pending or settled
         #: without taking effect: spent (asked once, in the write).
         self.proposed: set[str] = set()
@@ -1112,6 +1178,11 @@ class _Session:
             self.created.append(bank_id)
         self.ledgers[bank_id] = ledger
         return ledger
+
+    def stored_entry(self, entry_id: str) -> RecordedEntry:
+        """A stored entry a row names (see :class:`_StoredEntries`)."""
+        assert self.stored is not None, "read once the present entries are known"
+        return self.stored.get(entry_id)
 
     def today(self, ledger: Bank) -> date:
         """Today's date in ``ledger``'s timezone, as at the import's first
@@ -1174,7 +1245,13 @@ class Importing:
 
         def _bank_ids(self) -> list[str]: ...
 
-        def _same_entry_or_conflict(self, new: NewEntry) -> RecordedEntry: ...
+        def _same_entry_or_conflict(
+            self, new: NewEntry, recorded: RecordedEntry | None = None
+        ) -> RecordedEntry: ...
+
+        def _entry_of(
+            self, found: IndexedEntry, entry_event: object, bank_id: str
+        ) -> RecordedEntry: ...
 
         def _check_not_pending(self, entry_id: str) -> None: ...
 
@@ -1467,9 +1544,12 @@ class Importing:
                 outcome.update(recorded=0, skipped=0, flagged=[])
                 session = _Session(self._app, create_banks, actor, earliest, self._today_for)
                 ids = [r.entry_id for r in parsed]
-                session.present = self._app.index.recorded_entry_ids(ids)
+                session.present = self._app.index.recorded_entry_ids([*ids, *reversed_here])
                 session.proposed = self._app.index.proposal_ids(ids)
                 del ids  # a million references: not held through the import (8 MB)
+                session.stored = _StoredEntries(
+                    self._app, self._entry_of, self.entry, _wanted(parsed, session.present)
+                )
                 session.writing = not dry_run
                 with self._app.saving_in_parts() as save:
                     self._apply_entries(session, parsed, days, actor, strict, found, outcome,
@@ -1594,7 +1674,7 @@ class Importing:
         reverse (an id twice in the file was refused when the rows were
         parsed)."""
         if new.reverses is not None:
-            original = recorded.get(new.reverses) or self._stored_original(new, later)
+            original = recorded.get(new.reverses) or self._stored_original(session, new, later)
             if new.bank not in (original.bank, original.receiver_bank):
                 raise errors.InvalidInput(
                     f"entry {original.entry_id!r} is in bank {original.bank!r}", column="bank"
@@ -1608,7 +1688,7 @@ class Importing:
             new = attrs.evolve(new, bank=original.bank, minutes=original.minutes,
                                category=original.category, receiver_bank=None)  # fmt: skip
         if new.entry_id in session.present:
-            self._same_entry_or_conflict(new)
+            self._same_entry_or_conflict(new, session.stored_entry(new.entry_id))
             return None
         if new.entry_id in session.proposed:
             self._check_not_pending(new.entry_id)  # EntryConflict: the id is spent
@@ -1650,12 +1730,14 @@ class Importing:
             recorded[new.entry_id] = recorded_entry(event, home.bank_id)
         return event
 
-    def _stored_original(self, new: NewEntry, later: Mapping[str, date]) -> RecordedEntry:
+    def _stored_original(
+        self, session: _Session, new: NewEntry, later: Mapping[str, date]
+    ) -> RecordedEntry:
         """The store's entry a reversal undoes; an entry of the file dated
         after the reversal is a named error, not a missing entry."""
         assert new.reverses is not None
         day = later.get(new.reverses)
-        if day is not None and self._app.index.find_entry(new.reverses) is None:
+        if day is not None and new.reverses not in session.present:
             if new.occurred_on < day:
                 raise errors.ReversalBeforeEntry(
                     f"reversal dated {new.occurred_on} is before entry {new.reverses!r} ({day})",
@@ -1666,7 +1748,7 @@ class Importing:
                 f"entry {new.reverses!r} is not recorded: its own row was refused",
                 entry_id=new.reverses,
             )
-        return self.entry(new.reverses)
+        return session.stored_entry(new.reverses)
 
 
 class _HalfApplied(Exception):

@@ -164,6 +164,16 @@ class LedgerIndex(Protocol):
 
     def find_entry(self, entry_id: str) -> IndexedEntry | None: ...
 
+    def find_entries(
+        self, entry_ids: Sequence[str]
+    ) -> list[tuple[IndexedEntry, StoredEvent | None]]:
+        """Those of ``entry_ids`` that the entry index holds, each with the
+        stored event its row names (None where the log lacks it), in no
+        set order: what :meth:`find_entry` and a read of that event give,
+        for many entries in a few queries (an import compares the rows
+        already present with them)."""
+        ...
+
     def recorded_entry_ids(self, entry_ids: Sequence[str]) -> set[str]:
         """Those of ``entry_ids`` that the entry index holds (an import asks
         once for all its rows instead of once a row)."""

@@ -107,6 +107,21 @@ class MemoryRecorder(POPOApplicationRecorder):
             bank, version, reverses = found
             return IndexedEntry(entry_id, bank, version, reverses, self._reversed_by.get(entry_id))
 
+    def find_entries(
+        self, entry_ids: Sequence[str]
+    ) -> list[tuple[IndexedEntry, StoredEvent | None]]:
+        found: list[tuple[IndexedEntry, StoredEvent | None]] = []
+        with self._database_lock:
+            for entry_id in entry_ids:
+                if entry_id not in self._entries:
+                    continue
+                bank, version, reverses = self._entries[entry_id]
+                reversed_by = self._reversed_by.get(entry_id)
+                at = self._stored_events_index.get(str(bank), {}).get(version)
+                stored = None if at is None else self._stored_events[at]
+                found.append((IndexedEntry(entry_id, bank, version, reverses, reversed_by), stored))
+        return found
+
     def recorded_entry_ids(self, entry_ids: Sequence[str]) -> set[str]:
         with self._database_lock:
             return {e for e in entry_ids if e in self._entries}

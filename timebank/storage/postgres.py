@@ -365,6 +365,31 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
             entry_id, row["bank_uuid"], row["version"], row["reverses"], row["reversed_by"]
         )
 
+    def find_entries(
+        self, entry_ids: Sequence[str]
+    ) -> list[tuple[IndexedEntry, StoredEvent | None]]:
+        found: list[tuple[IndexedEntry, StoredEvent | None]] = []
+        for start in range(0, len(entry_ids), IDS_PER_QUERY * 20):
+            rows = self._read(
+                "SELECT i.entry_id, i.bank_uuid, i.version, i.reverses,"
+                " (SELECT r.entry_id FROM {schema}.timebank_entry_index r"
+                "  WHERE r.reverses = i.entry_id) AS reversed_by, e.topic, e.state"
+                " FROM {schema}.timebank_entry_index i LEFT JOIN {schema}.{events} e"
+                " ON e.originator_id = i.bank_uuid AND e.originator_version = i.version"
+                " WHERE i.entry_id = ANY(%(ids)s)",
+                {"ids": list(entry_ids[start : start + IDS_PER_QUERY * 20])},
+            )
+            for row in rows:
+                bank, version = row["bank_uuid"], row["version"]
+                indexed = IndexedEntry(
+                    row["entry_id"], bank, version, row["reverses"], row["reversed_by"]
+                )
+                state = row["state"]
+                topic = row["topic"]
+                stored = None if state is None else StoredEvent(bank, version, topic, bytes(state))
+                found.append((indexed, stored))
+        return found
+
     def find_proposal(self, entry_id: str) -> Proposal | None:
         rows = self._read(
             "SELECT bank_uuid, NULL::bigint AS version FROM {schema}.timebank_pending"

@@ -486,6 +486,27 @@ class SqliteRecorder(SQLiteApplicationRecorder):
         bank, version, reverses, reversed_by = rows[0]
         return IndexedEntry(entry_id, UUID(bank), version, reverses, reversed_by)
 
+    def find_entries(
+        self, entry_ids: Sequence[str]
+    ) -> list[tuple[IndexedEntry, StoredEvent | None]]:
+        found: list[tuple[IndexedEntry, StoredEvent | None]] = []
+        for start in range(0, len(entry_ids), IDS_PER_QUERY):
+            part = tuple(entry_ids[start : start + IDS_PER_QUERY])
+            rows = self._read(
+                "SELECT i.entry_id, i.bank_uuid, i.version, i.reverses,"  # noqa: S608 - the library's table name
+                " (SELECT r.entry_id FROM timebank_entry_index r WHERE r.reverses = i.entry_id),"
+                " e.topic, e.state"
+                f" FROM timebank_entry_index i LEFT JOIN {self.events_table_name} e"
+                " ON e.originator_id = i.bank_uuid AND e.originator_version = i.version"
+                f" WHERE i.entry_id IN ({','.join('?' * len(part))})",
+                part,
+            )
+            for entry_id, bank, version, reverses, reversed_by, topic, state in rows:
+                indexed = IndexedEntry(entry_id, UUID(bank), version, reverses, reversed_by)
+                stored = None if topic is None else StoredEvent(UUID(bank), version, topic, state)
+                found.append((indexed, stored))
+        return found
+
     def recorded_entry_ids(self, entry_ids: Sequence[str]) -> set[str]:
         return self._ids_in(("timebank_entry_index",), entry_ids)
 
