@@ -437,3 +437,26 @@ def test_a_role_revoked_while_a_profile_call_waits_for_the_write_lock_is_seen(
         assert not monkeypatch._setattr, "the revocation did not come first"
         assert tb.role("b", "coord-2") is None
         assert tb.profile("ann") == timebank.Profile(display_name="Ann")
+
+
+def test_members_alike_gives_every_membership_of_an_id_told_apart_only_by_case(
+    tb: timebank.Timebank, bank: str
+) -> None:
+    """Another bank's ``Ann`` and this bank's ``ANN`` and ``ann``: asked of
+    ``aNN`` (a member of no bank), every one of them, banks in the order
+    they were opened; asked of ``ann``, the others; of ``bob``, none."""
+    tb.create_bank("uphill", name="Uphill", actor=ACTOR, opened_on="2026-01-01")
+    tb.join("uphill", "Ann", kind="individual", actor=ACTOR, joined_on="2026-01-02")
+    tb.join(bank, "ANN", kind="organisation", actor=ACTOR, joined_on="2026-01-03")
+    assert [(m.bank, m.member, m.kind) for m in tb.members_alike("aNN")] == [
+        (bank, "ann", timebank.AccountKind.INDIVIDUAL),
+        (bank, "ANN", timebank.AccountKind.ORGANISATION),
+        ("uphill", "Ann", timebank.AccountKind.INDIVIDUAL),
+    ]
+    assert [(m.bank, m.member) for m in tb.members_alike("ann")] == [
+        (bank, "ANN"),
+        ("uphill", "Ann"),
+    ]
+    assert tb.members_alike("bob") == []
+    with pytest.raises(errors.InvalidInput):
+        tb.members_alike("ann@example.org")  # not a member id

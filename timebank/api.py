@@ -513,6 +513,23 @@ class Timebank(Reporting, Importing):
         member = validate_member_id(member)
         return [_member(ledger, member) for ledger in self._banks_of(member)]
 
+    @serialised
+    def members_alike(self, member: str) -> list[Member]:
+        """The memberships of every other member whose id is ``member``'s but
+        for case (``M-0042`` for ``m-0042``), whether or not ``member`` is
+        one, banks in the order they were opened. Member ids are
+        case-sensitive, and an older system's may not have been: an app can
+        ask before a ``join`` and warn, as ``timebank join`` and the members
+        import do."""
+        member = validate_member_id(member)
+        folded = member.casefold()
+        return [
+            _member(ledger, other)
+            for ledger in self._all_banks()
+            for other in ledger.members()
+            if other != member and other.casefold() == folded
+        ]
+
     def _banks_of(self, member: str) -> list[Bank]:
         return [ledger for ledger in self._all_banks() if ledger.is_member(member)]
 
