@@ -23,7 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import timebank
+from timebank.domain.bank import Bank
 from timebank.domain.policy import BalanceLimits
+from timebank.domain.roles import Action
 from timebank.errors import ImportFailed, InvalidInput
 
 from .conftest import ACTOR, fixed_clock, open_store, snapshot_state
@@ -1008,6 +1010,59 @@ def test_a_members_file_writes_the_profile_fields_it_gives_and_its_rows_agree(
     again = tb.import_members(good, actor=ACTOR)
     assert (again.recorded, again.skipped) == (0, 4)
     assert tb.profile("dee") == timebank.Profile(display_name="Dee Smith")  # skipped: as it is
+
+
+def test_an_import_asks_the_actors_role_once_a_bank_and_reads_profiles_together(
+    tb: timebank.Timebank, bank: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A coordinator of one bank only: each of their rows in another bank is
+    refused at its row, and nothing is written. Allowed, the role is asked
+    once a bank however many rows (each ask reads the bank's parents, a
+    round trip on PostgreSQL), and the stored profiles the file's fields go
+    over are read together, never one by one."""
+    tb.create_bank("uphill", name="Uphill", actor=ACTOR, opened_on="2026-01-01")
+    tb.grant_role(bank, "co", "coordinator", actor=ACTOR)
+    tb.set_profile("ann", timebank.Profile(email="ann@example.org"), actor=ACTOR)
+    header = ("member_id", "kind", "bank", "joined_on", "display_name")
+    rows = [("m1", "individual", bank, "2026-02-01", "Em"),
+            ("m2", "individual", "uphill", "2026-02-01", ""),
+            ("m3", "individual", "uphill", "2026-02-01", "")]  # fmt: skip
+    before = snapshot_state(tb)
+    with pytest.raises(ImportFailed) as raised:
+        tb.import_members([dict(zip(header, r, strict=True)) for r in rows], actor="co")
+    assert [(p.line, p.column, p.value) for p in raised.value.problems] == [
+        (3, "bank", "uphill"),
+        (4, "bank", "uphill"),
+    ]
+    assert "'co' may not import members in bank 'uphill'" in raised.value.problems[0].reason
+    assert snapshot_state(tb) == before
+    asked: list[str] = []
+    require = tb._access.require
+
+    def counted(ledger: Bank, user: str, action: Action, what: str = "") -> None:
+        asked.append(ledger.bank_id)
+        require(ledger, user, action, what)
+
+    def one_by_one(member_id: str) -> object:
+        raise AssertionError(f"{member_id!r}'s profile read alone")
+
+    monkeypatch.setattr(tb._access, "require", counted)
+    monkeypatch.setattr(tb._app.profiles, "get", one_by_one)
+    mine = [("ann", "individual", f"{bank}/mini", "2026-02-01", "Ann")] + [
+        (f"n{i}", "individual", bank, "2026-02-01", f"N {i}") for i in range(5)
+    ]
+    result = tb.import_members([dict(zip(header, r, strict=True)) for r in mine],
+                               actor="co", create_banks=True)  # fmt: skip
+    assert result.recorded == 6
+    assert asked == [bank]  # the mini bank is the import's own
+    monkeypatch.undo()
+    assert tb.profile("ann") == timebank.Profile(display_name="Ann", email="ann@example.org")
+    assert tb.profile("n4") == timebank.Profile(display_name="N 4")
+    entries = [f"x{i},2026-03-01,exchange,n{i},n{i + 1},1,{bank},,,," for i in range(4)]
+    monkeypatch.setattr(tb._access, "require", counted)
+    asked.clear()
+    tb.import_entries(timebank.read_csv(_file(tmp_path, entries)), actor="co")
+    assert asked == [bank]
 
 
 MEMBER_HEADER = ("member_id", "kind", "bank", "joined_on", "left_on")

@@ -833,3 +833,22 @@ def test_a_python_error_while_writing_index_rows_on_postgres_commits_nothing(
         report = tb.audit(read_model=False)
         assert report.ok, report.summary()
         assert tb.record_exchange("b", "x", "y", "1", actor=ACTOR, entry_id="e1").minutes == 60
+
+
+def test_profiles_are_read_many_at_a_time(tb: timebank.Timebank) -> None:
+    """``get_many`` gives the stored profiles of the ids asked that have
+    one, over more ids than one query takes; an id without one is left out."""
+    from timebank.storage.base import IDS_PER_QUERY
+
+    store = tb._app.profiles
+    stored = {f"p{i}": timebank.Profile(display_name=f"P {i}", area=f"w{i % 3}")
+              for i in range(0, IDS_PER_QUERY + 300, 2)}  # fmt: skip
+    for member, profile in stored.items():
+        store.put(member, profile)
+    asked = [f"p{i}" for i in range(IDS_PER_QUERY + 300)] + ["nobody"]
+    assert store.get_many(asked) == stored
+    assert store.get_many([]) == {}
+    assert store.changed_many({"p0": {"area": None}, "p1": {"phone": "01632 960001"}}) == [
+        ("p0", timebank.Profile(display_name="P 0")),
+        ("p1", timebank.Profile(phone="01632 960001")),
+    ]

@@ -1131,7 +1131,7 @@ class _Session:
         self.created: list[str] = []
         self.index: list[IndexUpdate] = []
         #: Banks whose permission for the actor was checked (roles do not
-        #: change during an import).
+        #: change during an import; see Importing._require_once).
         self.permitted: set[str] = set()
         #: Entry ids of the file, and of the entries its reversals undo,
         #: already in the store (asked once, in the write).
@@ -1412,8 +1412,7 @@ class Importing:
                 first = periods[0]
                 try:
                     ledger = session.bank(bank_id, first.joined_on)
-                    if bank_id not in session.created:
-                        self._access.require(ledger, actor, Action.MANAGE_MEMBERS, "import members")
+                    self._require_once(session, ledger, Action.MANAGE_MEMBERS, "import members")
                 except errors.TimebankError as e:
                     found.add(first.line, "bank", bank_id, e.message)
                     continue
@@ -1439,8 +1438,7 @@ class Importing:
             # with the events, in their transaction: the fields the file
             # gives, over what is stored (an email set through the API stays)
             session.index.append(IndexUpdate(profiles=tuple(
-                (member, self._app.profiles.changed(member, fields))
-                for member, fields in profiles.items()
+                self._app.profiles.changed_many(profiles)
             )))  # fmt: skip
             session.save()
             return session.created
@@ -1448,6 +1446,16 @@ class Importing:
         created = self._run(command, found)
         return ImportResult(source, len(listed), outcome["recorded"], outcome["skipped"], (),
                             tuple(created), dry_run, tuple(outcome["warnings"]))  # fmt: skip
+
+    def _require_once(self, session: _Session, ledger: Bank, action: Action, what: str) -> None:
+        """:class:`NotPermitted` unless the import's actor may take
+        ``action`` in ``ledger``: asked once a bank (roles do not change
+        during an import, and a bank's parents are read to ask, a round trip
+        each on PostgreSQL), and not for a bank the import creates."""
+        bank_id = ledger.bank_id
+        if bank_id not in session.created and bank_id not in session.permitted:
+            self._access.require(ledger, session.actor, action, what)
+            session.permitted.add(bank_id)
 
     def _join_periods(
         self,
@@ -1695,9 +1703,7 @@ class Importing:
 
         def load(bank: str) -> Bank:
             ledger = session.bank(bank, new.occurred_on)
-            if bank not in session.created and bank not in session.permitted:
-                self._access.require(ledger, actor, Action.RECORD, "import entries")
-                session.permitted.add(bank)
+            self._require_once(session, ledger, Action.RECORD, "import entries")
             return ledger
 
         home = load(new.bank)

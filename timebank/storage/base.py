@@ -268,11 +268,29 @@ class ProfileStore(abc.ABC):
     @abc.abstractmethod
     def get(self, member_id: str) -> Profile | None: ...
 
+    def get_many(self, member_ids: Sequence[str]) -> dict[str, Profile]:
+        """The stored profiles of those of ``member_ids`` that have one; a
+        backend asks for many in one query (a members import asks once for
+        all its members)."""
+        found = {member_id: self.get(member_id) for member_id in member_ids}
+        return {member_id: profile for member_id, profile in found.items() if profile is not None}
+
     def changed(self, member_id: str, fields: Mapping[str, str | None]) -> Profile:
         """The member's stored profile (an empty one if none) with the
         ``fields`` given replaced and the others kept: what a change of some
-        fields stores (``update_profile``, a members import)."""
+        fields stores (``update_profile``)."""
         return attrs.evolve(self.get(member_id) or Profile(), **fields)
+
+    def changed_many(
+        self, fields_by_member: Mapping[str, Mapping[str, str | None]]
+    ) -> list[tuple[str, Profile]]:
+        """:meth:`changed` for many members, read with :meth:`get_many` (a
+        members import): each member's profile with their fields replaced."""
+        stored = self.get_many(list(fields_by_member))
+        return [
+            (member_id, attrs.evolve(stored.get(member_id) or Profile(), **fields))
+            for member_id, fields in fields_by_member.items()
+        ]
 
     @abc.abstractmethod
     def all(self) -> list[tuple[str, Profile]]:

@@ -206,6 +206,9 @@ class MemoryProfileStore(ProfileStore):
     def get(self, member_id: str) -> Profile | None:
         return self._profiles.get(member_id)
 
+    def get_many(self, member_ids: Sequence[str]) -> dict[str, Profile]:
+        return {m: self._profiles[m] for m in member_ids if m in self._profiles}
+
     def all(self) -> list[tuple[str, Profile]]:
         return sorted(self._profiles.items())
 

@@ -480,6 +480,20 @@ class PostgresProfileStore(ProfileStore):
         rows = _read(self._datastore, statement, (member_id,))
         return None if not rows else Profile(*(rows[0][f] for f in _PROFILE_FIELDS))
 
+    def get_many(self, member_ids: Sequence[str]) -> dict[str, Profile]:
+        statement = _sql(
+            self._datastore,
+            "SELECT member_id, display_name, email, phone, area FROM {schema}.timebank_profiles"
+            " WHERE member_id = ANY(%s)",
+        )
+        found: dict[str, Profile] = {}
+        for start in range(0, len(member_ids), IDS_PER_QUERY * 20):
+            rows = _read(
+                self._datastore, statement, (list(member_ids[start : start + IDS_PER_QUERY * 20]),)
+            )
+            found.update((r["member_id"], Profile(*(r[f] for f in _PROFILE_FIELDS))) for r in rows)
+        return found
+
     def all(self) -> list[tuple[str, Profile]]:
         statement = _sql(
             self._datastore,

@@ -634,6 +634,19 @@ class SqliteProfileStore(ProfileStore):
             )
         return None if row is None else Profile(*row)
 
+    def get_many(self, member_ids: Sequence[str]) -> dict[str, Profile]:
+        found: dict[str, Profile] = {}
+        with self._lock, _store_file(self._db_name):
+            for start in range(0, len(member_ids), IDS_PER_QUERY):
+                part = tuple(member_ids[start : start + IDS_PER_QUERY])
+                rows = self._db().execute(
+                    "SELECT member_id, display_name, email, phone, area FROM timebank_profiles"  # noqa: S608 - marks only
+                    f" WHERE member_id IN ({','.join('?' * len(part))})",
+                    part,
+                )
+                found.update((row[0], Profile(*row[1:])) for row in rows)
+        return found
+
     def all(self) -> list[tuple[str, Profile]]:
         with self._lock, _store_file(self._db_name):
             rows = self._db().execute(
