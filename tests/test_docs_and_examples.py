@@ -195,7 +195,7 @@ def test_the_storage_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> N
     for kind in kinds:
         assert re.search(rf"{kind}: single-entry latency p50 \d+\.\d+ ms", result.stdout)
         for label in ("different banks", "one bank"):
-            for writers in (1, 2, 4):
+            for writers in (1, 2):  # (and 4 without --quick)
                 pattern = rf"{kind}: {writers} writer\(s\), {label}: +\d+ entries/s, x\d\.\d\d"
                 assert re.search(pattern, result.stdout), (kind, label, writers)
 
