@@ -71,6 +71,43 @@ def test_balances_at_the_end_of_their_days_agree_and_each_that_differs_is_named(
     assert (agreeing.ok, agreeing.summary()) == (True, "balances: 1 row read; 1 agrees; 0 differ")
 
 
+def test_many_balances_are_summed_a_few_hundred_to_a_query_each_at_its_row(
+    tb: timebank.Timebank, bank: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check of 450 rows (each account on each day from January to May):
+    the balances are summed 200 to a query, and each is its
+    own row's, as the statements give them; one a minute off, in the last
+    query, is the one mismatch. The bank is read once, not once a row."""
+    _history(tb, bank)
+    accounts = ["ann", "bob", "@pot"]
+    days = [date(2026, 1, 1) + timedelta(days=n) for n in range(150)]
+    rows = []
+    for day in days:
+        for account in accounts:
+            minutes = sum(line.minutes for line in tb.ledger_statement(bank, account)
+                          if line.occurred_on <= day)  # fmt: skip
+            rows.append(_row(account, day.isoformat(), format_hours(minutes)))
+    assert len(rows) == 450
+    assert len({r["hours"] for r in rows}) > 3  # balances that differ from row to row
+    read = []
+    bank_of = tb._app.bank
+
+    def counted(bank_id: str) -> object:
+        read.append(bank_id)
+        return bank_of(bank_id)
+
+    monkeypatch.setattr(tb._app, "bank", counted)
+    assert tb.check_balances(rows).ok
+    assert read == [bank]
+    off = 437  # line 439: the last query's
+    given = parse_minutes(rows[off]["hours"], allow_negative=True, allow_zero=True)
+    rows[off] = {**rows[off], "hours": format_hours(given - 1)}
+    result = tb.check_balances(rows)
+    assert [(m.line, m.account, m.difference_minutes) for m in result.mismatches] == [
+        (off + 2, rows[off]["account"], 1)
+    ]
+
+
 def test_a_balances_file_that_cannot_be_read_names_every_row_and_checks_nothing(
     tb: timebank.Timebank, bank: str
 ) -> None:

@@ -62,7 +62,7 @@ from timebank.domain.values import (
     validate_profile_text,
 )
 from timebank.readmodel import no_cyclic_gc
-from timebank.readmodel.statement import balance_on
+from timebank.readmodel.statement import balances_on
 from timebank.storage import IndexedEntry, IndexUpdate
 
 if TYPE_CHECKING:
@@ -1308,6 +1308,7 @@ class Importing:
         wanted: list[tuple[int, str, str, date, int]] = []
         given: dict[tuple[str, str, date], tuple[int, int, str]] = {}
         banks_of = self._whereabouts()  # for the rows that name a member not in their bank
+        ledgers: dict[str, Bank] = {}  # each bank read once (a round trip on PostgreSQL)
         for line, raw in listed:
             if found.full:  # the limit of problems: the rows after go unchecked
                 break
@@ -1318,7 +1319,8 @@ class Importing:
             minutes = found.check(line, "hours", row["hours"], _balance_minutes)
             if bank is None or account is None or day is None or minutes is None:
                 continue
-            if not self._balance_row_holds(found, line, row, (bank, account, day), banks_of):
+            if not self._balance_row_holds(found, line, row, (bank, account, day), banks_of,
+                                           ledgers):  # fmt: skip
                 continue
             earlier = given.setdefault((bank, account, day), (minutes, line, row["hours"]))
             if earlier[0] != minutes:
@@ -1328,7 +1330,7 @@ class Importing:
         if found.items:
             raise _failed(found.items, found, "nothing was checked")
         with self._reading() as db:
-            actual = [balance_on(db, bank, account, day) for _, bank, account, day, _ in wanted]
+            actual = balances_on(db, [(bank, account, day) for _, bank, account, day, _ in wanted])
         mismatches = tuple(
             BalanceMismatch(source, line, bank, account, day, minutes, balance)
             for (line, bank, account, day, minutes), balance in zip(wanted, actual, strict=True)
@@ -1338,17 +1340,20 @@ class Importing:
 
     def _balance_row_holds(
         self, found: _Problems, line: int, row: Mapping[str, str], key: tuple[str, str, date],
-        banks_of: Whereabouts,
+        banks_of: Whereabouts, ledgers: dict[str, Bank],
     ) -> bool:  # fmt: skip
         """Whether the store holds the row's bank and account and its day is
         not after the bank's today (else a problem at the column; a member
-        not in the bank is told the banks they are in)."""
+        not in the bank is told the banks they are in). ``ledgers`` holds
+        the banks read so far."""
         bank, account, day = key
-        try:
-            ledger = self._app.bank(bank)
-        except errors.BankNotFound as e:
-            found.add(line, "bank", row["bank"], e.message)
-            return False
+        ledger = ledgers.get(bank)
+        if ledger is None:
+            try:
+                ledger = ledgers[bank] = self._app.bank(bank)
+            except errors.BankNotFound as e:
+                found.add(line, "bank", row["bank"], e.message)
+                return False
         if account not in ledger.balances:
             where = "" if account.startswith("@") else banks_of.of(account)
             found.add(line, "account", row["account"],
