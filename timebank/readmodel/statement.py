@@ -82,10 +82,9 @@ def balances_on(db: ReadModelDB, keys: Sequence[tuple[str, str, date]]) -> list[
         rows = db.execute(
             "WITH asked(n, bank, account, day) AS (VALUES "  # noqa: S608 - marks only
             + ", ".join("(?, ?, ?, ?)" for _ in part)
-            + ") SELECT asked.n, CAST(coalesce(sum(p.minutes), 0) AS BIGINT) FROM asked"
-            " LEFT JOIN rm_entry_parties p ON p.bank = asked.bank"
-            " AND p.account = asked.account AND p.occurred_on <= asked.day"
-            " GROUP BY asked.n",
+            + ") SELECT asked.n, (SELECT CAST(coalesce(sum(p.minutes), 0) AS BIGINT)"
+            " FROM rm_entry_parties p WHERE p.bank = asked.bank"
+            " AND p.account = asked.account AND p.occurred_on <= asked.day) FROM asked",
             [value for n, (bank, account, day) in enumerate(part)
              for value in (n, bank, account, day.isoformat())],
         )  # fmt: skip
