@@ -268,12 +268,10 @@ class ProfileStore(abc.ABC):
     @abc.abstractmethod
     def get(self, member_id: str) -> Profile | None: ...
 
+    @abc.abstractmethod
     def get_many(self, member_ids: Sequence[str]) -> dict[str, Profile]:
-        """The stored profiles of those of ``member_ids`` that have one; a
-        backend asks for many in one query (a members import asks once for
-        all its members)."""
-        found = {member_id: self.get(member_id) for member_id in member_ids}
-        return {member_id: profile for member_id, profile in found.items() if profile is not None}
+        """The stored profiles of those of ``member_ids`` that have one, many
+        to a query (a members import asks once for all its members)."""
 
     def changed(self, member_id: str, fields: Mapping[str, str | None]) -> Profile:
         """The member's stored profile (an empty one if none) with the

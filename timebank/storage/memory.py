@@ -101,11 +101,15 @@ class MemoryRecorder(POPOApplicationRecorder):
 
     def find_entry(self, entry_id: str) -> IndexedEntry | None:
         with self._database_lock:
-            found = self._entries.get(entry_id)
-            if found is None:
-                return None
-            bank, version, reverses = found
-            return IndexedEntry(entry_id, bank, version, reverses, self._reversed_by.get(entry_id))
+            return self._indexed(entry_id)
+
+    def _indexed(self, entry_id: str) -> IndexedEntry | None:
+        """The entry index's row of ``entry_id`` (under the database lock)."""
+        found = self._entries.get(entry_id)
+        if found is None:
+            return None
+        bank, version, reverses = found
+        return IndexedEntry(entry_id, bank, version, reverses, self._reversed_by.get(entry_id))
 
     def find_entries(
         self, entry_ids: Sequence[str]
@@ -113,13 +117,12 @@ class MemoryRecorder(POPOApplicationRecorder):
         found: list[tuple[IndexedEntry, StoredEvent | None]] = []
         with self._database_lock:
             for entry_id in entry_ids:
-                if entry_id not in self._entries:
+                indexed = self._indexed(entry_id)
+                if indexed is None:
                     continue
-                bank, version, reverses = self._entries[entry_id]
-                reversed_by = self._reversed_by.get(entry_id)
-                at = self._stored_events_index.get(str(bank), {}).get(version)
-                stored = None if at is None else self._stored_events[at]
-                found.append((IndexedEntry(entry_id, bank, version, reverses, reversed_by), stored))
+                streams = self._stored_events_index.get(str(indexed.bank_uuid), {})
+                at = streams.get(indexed.version)
+                found.append((indexed, None if at is None else self._stored_events[at]))
         return found
 
     def recorded_entry_ids(self, entry_ids: Sequence[str]) -> set[str]:

@@ -52,6 +52,9 @@ CONNECT_TIMEOUT_S = 5
 POOL_SIZE = 5
 #: Seconds a writer waits for another's write lock before ``storage_error``.
 LOCK_TIMEOUT_S = 10
+#: Ids asked about in one query, as one array parameter: a query is a round
+#: trip, and an array has no limit of parameters as SQLite's marks have.
+IDS_PER_ARRAY = IDS_PER_QUERY * 20
 #: Seconds an import's open transaction may wait between two statements
 #: before the server ends it (other transactions: the library's 5). An
 #: import writes a part of 5,000 entries at a time and applies the next part
@@ -345,8 +348,8 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
             f"SELECT entry_id FROM {{schema}}.{table} WHERE entry_id = ANY(%(ids)s)"  # noqa: S608 - our tables
             for table in tables
         )
-        for start in range(0, len(entry_ids), IDS_PER_QUERY * 20):
-            rows = self._read(query, {"ids": list(entry_ids[start : start + IDS_PER_QUERY * 20])})
+        for start in range(0, len(entry_ids), IDS_PER_ARRAY):
+            rows = self._read(query, {"ids": list(entry_ids[start : start + IDS_PER_ARRAY])})
             found.update(row["entry_id"] for row in rows)
         return found
 
@@ -369,7 +372,7 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
         self, entry_ids: Sequence[str]
     ) -> list[tuple[IndexedEntry, StoredEvent | None]]:
         found: list[tuple[IndexedEntry, StoredEvent | None]] = []
-        for start in range(0, len(entry_ids), IDS_PER_QUERY * 20):
+        for start in range(0, len(entry_ids), IDS_PER_ARRAY):
             rows = self._read(
                 "SELECT i.entry_id, i.bank_uuid, i.version, i.reverses,"
                 " (SELECT r.entry_id FROM {schema}.timebank_entry_index r"
@@ -377,7 +380,7 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
                 " FROM {schema}.timebank_entry_index i LEFT JOIN {schema}.{events} e"
                 " ON e.originator_id = i.bank_uuid AND e.originator_version = i.version"
                 " WHERE i.entry_id = ANY(%(ids)s)",
-                {"ids": list(entry_ids[start : start + IDS_PER_QUERY * 20])},
+                {"ids": list(entry_ids[start : start + IDS_PER_ARRAY])},
             )
             for row in rows:
                 bank, version = row["bank_uuid"], row["version"]
@@ -487,9 +490,9 @@ class PostgresProfileStore(ProfileStore):
             " WHERE member_id = ANY(%s)",
         )
         found: dict[str, Profile] = {}
-        for start in range(0, len(member_ids), IDS_PER_QUERY * 20):
+        for start in range(0, len(member_ids), IDS_PER_ARRAY):
             rows = _read(
-                self._datastore, statement, (list(member_ids[start : start + IDS_PER_QUERY * 20]),)
+                self._datastore, statement, (list(member_ids[start : start + IDS_PER_ARRAY]),)
             )
             found.update((r["member_id"], Profile(*(r[f] for f in _PROFILE_FIELDS))) for r in rows)
         return found
