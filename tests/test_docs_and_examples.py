@@ -215,7 +215,10 @@ QUICK_BENCHMARKS = {
                    "times this machine's floor", "SQLite floor, fresh file, no journal",
                    "without a journal, the target is", "tables equal to the read model's",
                    "catch up, two-party entries in SQL", "in SQL / projector",
-                   "catch up after 200 entries", "catch up after 200 reversals"),
+                   "catch up after 200 entries, median of 5",
+                   "catch up after 200 entries, slowest of 5",
+                   "catch up after 200 reversals, median of 5",
+                   "catch up after 200 reversals, slowest of 5"),
     "import.py": ("recorded 2,000", "import, SQLite", "peak memory",
                   "the same file again (every row present)", "plain executemany",
                   "ratio import", "store write ceiling", "ratio ceiling / executemany",
@@ -238,7 +241,9 @@ ON_POSTGRES = (
     "postgres: catch up from empty", "postgres: report, whole history",
     "postgres: report, one month", "postgres: report by area, one month",
     "postgres: member activity, one month", "postgres: statement of m0",
-    "postgres: catch up after 200 entries", "postgres: entries, a page of 100 at row",
+    "postgres: catch up after 200 entries, median of 5",
+    "postgres: catch up after 200 reversals, slowest of 5",
+    "postgres: entries, a page of 100 at row",
     "postgres: entries, the same page by after",
 )  # fmt: skip
 
