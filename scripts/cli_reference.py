@@ -30,6 +30,14 @@ rows), and running it again completes it. Amounts are
 hours: `2`, `1.5` or `1:30`. Dates are ISO (`2026-02-01`). `--format json`
 output is a list of objects.
 
+A bank is named in one of two ways. The commands that change a bank take it
+as an argument (`join BANK MEMBER`, `record-exchange BANK PROVIDER RECEIVER
+HOURS`); the reports and lists take `--bank BANK` (`report`, `inactive`,
+`near-limit`, `activity`, `one-connection`, `entries`, `balances`). Either
+form given to a command of the other family is a usage error (exit 2) that
+says how to write it: `timebank inactive thurrock` answers "give the bank
+as --bank thurrock".
+
 Some refusals add where to look. A member named in a bank they are not in
 names the banks they are in (`'m3' is not a member of bank 'thurrock' (a
 member of 'thurrock/tilbury-hub')`): an entry's BANK is its provider's,

@@ -756,3 +756,82 @@ def test_no_malformed_argument_or_option_reaches_a_traceback(
             answered.add(result.exit_code)
     assert tried > 2000
     assert answered == {0, 1, 2}
+
+
+def _bank_families() -> tuple[list[str], list[str]]:
+    """The root commands that take BANK as an argument, and those that take
+    ``--bank`` and no argument at all."""
+    import click
+
+    as_argument, as_option = [], []
+    for name, command in cli.commands.items():  # type: ignore[attr-defined]
+        bank = next((p for p in command.params if p.name == "bank"), None)
+        if isinstance(bank, click.Argument):
+            as_argument.append(name)
+        elif isinstance(bank, click.Option) and not any(
+            isinstance(p, click.Argument) for p in command.params
+        ):
+            as_option.append(name)
+    return sorted(as_argument), sorted(as_option)
+
+
+def test_a_bank_given_in_the_other_commands_form_is_told_the_form_it_takes(
+    db: str, bank: str
+) -> None:
+    """Commands that change a bank take BANK as an argument; the reports and
+    lists take --bank. Either form given to the other family is a usage
+    error (exit 2) that says how to write it, and nothing is written."""
+    as_argument, as_option = _bank_families()
+    assert {"join", "record-exchange", "members", "create-bank"} <= set(as_argument)
+    assert {"report", "inactive", "near-limit", "activity", "balances"} <= set(as_option)
+    with timebank.open(db) as tb:
+        before = tb._app.recorder.max_notification_id()
+    for name in as_argument:
+        for given in (["--bank", bank], [f"--bank={bank}"]):
+            result = CliRunner().invoke(
+                cli, ["--db", db, "--actor", "coord-1", name, *given], prog_name="timebank"
+            )
+            assert result.exit_code == 2, (name, result.output)
+            assert (
+                f"timebank {name} takes the bank as an argument, not --bank: timebank {name}"
+                f" [OPTIONS] BANK"
+            ) in result.output, result.output
+    for name in as_option:
+        result = CliRunner().invoke(
+            cli, ["--db", db, "--actor", "coord-1", name, bank], prog_name="timebank"
+        )
+        assert result.exit_code == 2, (name, result.output)
+        assert (
+            f"got an argument ({bank}), and timebank {name} takes no argument: give the bank"
+            f" as --bank {bank}"
+        ) in result.output, result.output
+    with timebank.open(db) as tb:
+        assert tb._app.recorder.max_notification_id() == before
+    # the form each hint gives is taken
+    assert "ann" in run(db, "members", bank)
+    assert run(
+        db, "report", "--bank", bank, "--from", "2026-01-01", "--to", "2026-06-30"
+    ).startswith(f"{bank}: 2026-01-01 to 2026-06-30")
+    # a quoted bank is quoted in the hint; two arguments, or --bank given too, are click's
+    odd = CliRunner().invoke(cli, ["--db", db, "inactive", "river side"])
+    assert "give the bank as --bank 'river side'" in odd.output, odd.output
+    for args in (["inactive", bank, "x"], ["inactive", bank, "--bank", bank]):
+        result = CliRunner().invoke(cli, ["--db", db, *args])
+        assert result.exit_code == 2
+        assert "give the bank as" not in result.output, result.output
+    # --bank after "--" is a value, not the option; a command with its own
+    # argument and an optional --bank (statement MEMBER) reads as before
+    hours = CliRunner().invoke(cli, ["--db", db, "--actor", "coord-1", "record-exchange", bank,
+                                     "ann", "bob", "--", "--bank"])  # fmt: skip
+    assert hours.exit_code == 1, hours.output
+    assert "invalid_amount: amount is not a number of hours: '--bank'" in hours.output
+    run(db, "record-exchange", bank, "ann", "bob", "1:30", "--entry-id", "e-1")
+    assert "e-1" in run(db, "statement", "ann", "--bank", bank)
+    # shell completion goes on past either form
+    from click.shell_completion import ShellComplete
+
+    complete = ShellComplete(cli, {}, "timebank", "_TIMEBANK_COMPLETE")
+    assert "--format" in [
+        c.value for c in complete.get_completions(["members", "--bank", bank], "--")
+    ]
+    assert "--days" in [c.value for c in complete.get_completions(["inactive", bank], "--")]

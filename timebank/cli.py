@@ -11,6 +11,7 @@ import codecs
 import functools
 import io
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -88,7 +89,49 @@ _one_format_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Command(click.Command):
+    """A command that answers a bank given in the other commands' form with
+    the form it takes. Commands that change a bank take it as an argument
+    (``join BANK MEMBER``); the reports and lists take ``--bank BANK``.
+    Either form given to a command of the other family is a usage error
+    (exit 2) that says how to write it; shell completion is not answered so."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        hint = None if ctx.resilient_parsing else self._bank_hint(ctx, args)  # completing: none
+        if hint is not None:
+            raise click.UsageError(hint, ctx)
+        return super().parse_args(ctx, args)
+
+    def _bank_hint(self, ctx: click.Context, args: list[str]) -> str | None:
+        bank = next((p for p in self.params if p.name == "bank"), None)
+        path = ctx.command_path
+        if isinstance(bank, click.Argument):
+            options = args[: args.index("--")] if "--" in args else args
+            if any(a == "--bank" or a.startswith("--bank=") for a in options):
+                usage = " ".join(self.collect_usage_pieces(ctx))
+                return f"{path} takes the bank as an argument, not --bank: {path} {usage}"
+        elif isinstance(bank, click.Option) and not any(
+            isinstance(p, click.Argument) for p in self.params
+        ):
+            try:
+                opts, extra, _ = self.make_parser(ctx).parse_args(args=list(args))
+            except click.UsageError:
+                return None  # an unknown option, say: click says so
+            if len(extra) == 1 and "bank" not in opts:
+                return (
+                    f"got an argument ({extra[0]}), and {path} takes no argument:"
+                    f" give the bank as {shlex.join(['--bank', extra[0]])}"
+                )
+        return None
+
+
+class _Group(click.Group):
+    #: The group's commands (not those of its groups, ``import`` and
+    #: ``read-model``, which take files and no bank argument).
+    command_class = _Command
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",
     metavar="URL",
