@@ -271,12 +271,15 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
     return statistics.median(samples), result
 
 
-#: Rounds of new entries, then their reversals, each caught up and timed.
+#: Rounds of new entries, then their reversals, each caught up and timed
+#: (two in a smoke test, which checks the lines are printed).
 ROUNDS = 5
 
 
-def catch_up_rounds(tb: timebank.Timebank, members: int, later: int, prefix: str = "") -> None:
-    """What an app's catch-up costs in normal use: ``ROUNDS`` times, ``later``
+def catch_up_rounds(
+    tb: timebank.Timebank, members: int, later: int, rounds: int, prefix: str = ""
+) -> None:
+    """What an app's catch-up costs in normal use: ``rounds`` times, ``later``
     new exchanges (between neighbouring members) caught up, then their
     reversals caught up (a reversal queues the spans and connections of the
     pairs and accounts it touches to be settled again). The median of the
@@ -285,7 +288,7 @@ def catch_up_rounds(tb: timebank.Timebank, members: int, later: int, prefix: str
     ``WAL_CHECKPOINT_PAGES`` copies into the file, and with the disk cache
     (docs/performance.md)."""
     spent: dict[str, list[float]] = {"entries": [], "reversals": []}
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         run = time.time_ns()  # a reused store gets new ids each run
         ids = [f"late-{run}-{i}" for i in range(later)]
         for i, entry_id in enumerate(ids):
@@ -302,8 +305,8 @@ def catch_up_rounds(tb: timebank.Timebank, members: int, later: int, prefix: str
             assert applied == later, (applied, later)
     for what, samples in spent.items():
         name = f"{prefix}catch up after {later:,} {what}"
-        line(f"{name}, median of {ROUNDS}", statistics.median(samples), "ms")
-        line(f"{name}, slowest of {ROUNDS}", max(samples), "ms")
+        line(f"{name}, median of {rounds}", statistics.median(samples), "ms")
+        line(f"{name}, slowest of {rounds}", max(samples), "ms")
 
 
 def deep_pages(tb: timebank.Timebank, prefix: str = "") -> None:
@@ -336,7 +339,7 @@ def narrow_at_query_time(read_model: str, report: Any) -> None:
          TARGETS["report_ms"])  # fmt: skip
 
 
-def on_postgres(url: str, store: str, members: int, later: int) -> None:
+def on_postgres(url: str, store: str, members: int, later: int, rounds: int) -> None:
     """Copy the store into the empty PostgreSQL store at ``url``, then time
     its read model there (each line's name starts with ``postgres:``)."""
     started = time.perf_counter()
@@ -364,7 +367,7 @@ def on_postgres(url: str, store: str, members: int, later: int) -> None:
         seconds, lines = timed(lambda: tb.statement(BANK, "m0"), 20)
         line(f"postgres: statement of m0 ({len(lines):,} lines)", seconds * 1000, "ms")
         deep_pages(tb, "postgres: ")
-        catch_up_rounds(tb, members, later, "postgres: ")
+        catch_up_rounds(tb, members, later, rounds, "postgres: ")
 
 
 def main() -> None:
@@ -376,6 +379,7 @@ def main() -> None:
     # (the smoke test's store: every path taken, in seconds rather than a minute)
     members, entries, hub = (200, 5_000, 100) if args.quick else (10_000, 1_000_000, 1_000)
     later = 200 if args.quick else 1_000  # entries recorded, then reversed, after the catch-up
+    rounds = 2 if args.quick else ROUNDS
     with tempfile.TemporaryDirectory() as tmp:
         path = args.store or Path(tmp) / "reports.db"
         url = f"sqlite:///{path}"
@@ -491,7 +495,7 @@ def main() -> None:
             # a subject access request: the whole log searched for the id
             access, found = timed(lambda: tb.subject_access("m0"), 3)
             line(f"subject access of m0 ({len(found.events):,} events)", access * 1000, "ms")
-            catch_up_rounds(tb, members, later)
+            catch_up_rounds(tb, members, later, rounds)
             read_model_file = Path(str(tb.read_model.location))
             size = read_model_file.stat().st_size
             print(
@@ -533,7 +537,7 @@ def main() -> None:
         )
         line("in SQL / projector", events / seconds / caught_up, "")
         if args.postgres:
-            on_postgres(args.postgres, url, members, later)
+            on_postgres(args.postgres, url, members, later, rounds)
 
 
 if __name__ == "__main__":
