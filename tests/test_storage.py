@@ -341,6 +341,45 @@ def test_a_refused_postgres_login_is_one_named_error() -> None:
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_a_postgres_store_opens_and_reads_while_a_writer_holds_its_table_lock() -> None:
+    """The library locks the events table (EXCLUSIVE) from a write's insert
+    to its commit: a long import's whole write, and for ever behind a writer
+    stopped there (SIGSTOP, a paused machine). Opening the store runs its
+    CREATE ... IF NOT EXISTS statements, and CREATE INDEX IF NOT EXISTS
+    locks its table before it looks for the index: opening waited for the
+    writer's commit. It and the reads after it now go on at once."""
+    import threading
+
+    import psycopg
+
+    url = new_postgres_schema()
+    schema = url.rsplit("schema=", 1)[1]
+    with timebank.open(url, clock=fixed_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+    assert POSTGRES_URL is not None
+    writer = psycopg.connect(POSTGRES_URL)  # a transaction, as a write's insert holds it
+    read: list[object] = []
+
+    def open_and_read() -> None:
+        for create in (True, False):
+            with timebank.open(url, create=create, clock=fixed_clock) as tb:
+                read.append(([b.bank for b in tb.banks()], tb.balances("b")))
+
+    try:
+        writer.execute(f'LOCK TABLE "{schema}".timebank_events IN EXCLUSIVE MODE')
+        reader = threading.Thread(target=open_and_read, daemon=True)
+        reader.start()
+        reader.join(timeout=60)
+        assert len(read) == 2, "opening the store waited for the writer's table lock"
+    finally:
+        writer.rollback()
+        writer.close()
+    reader.join()
+    assert read[0] == read[1]
+    assert read[0][0] == ["b"]
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
 def test_a_postgres_schema_without_a_store_is_not_found_unless_creating() -> None:
     import psycopg
     from click.testing import CliRunner

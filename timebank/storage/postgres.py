@@ -202,7 +202,18 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
             SQL("SELECT pg_advisory_xact_lock(hashtext(%s))"),
             (f"timebank:create:{self.datastore.schema}",),
         )
-        super()._create_table(curs)
+        # Every open runs them. CREATE INDEX IF NOT EXISTS locks its table
+        # (SHARE) before it looks for the index, so it waited for any writer
+        # between the library's LOCK TABLE and its commit: a long import's
+        # whole transaction, and for ever behind a writer stopped there. An
+        # index already made is left out (a catalog read locks no table).
+        statements = self.sql_create_statements
+        schema = self.datastore.schema
+        self.sql_create_statements = [s for s in statements if not _index_made(curs, s, schema)]
+        try:
+            super()._create_table(curs)
+        finally:
+            self.sql_create_statements = statements
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -546,6 +557,23 @@ class PostgresSnapshotRecorder(PostgresAggregateRecorder):
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(statement, (snapshot.originator_id, snapshot.originator_version))
             self._insert_stored_events(curs, [snapshot])
+
+
+#: The index a ``CREATE [UNIQUE] INDEX IF NOT EXISTS`` statement makes.
+_CREATE_INDEX = re.compile(r'CREATE (?:UNIQUE )?INDEX IF NOT EXISTS "?([^"\s]+)"? ON ', re.I)
+
+
+def _index_made(curs: Any, statement: Composed, schema: str) -> bool:
+    """Whether ``statement`` makes an index that ``schema`` already holds."""
+    found = _CREATE_INDEX.match(statement.as_string(curs))
+    if found is None:
+        return False
+    row = curs.execute(
+        "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s AND c.relkind = 'i'",
+        (schema, found.group(1)),
+    ).fetchone()
+    return row is not None
 
 
 def _failing(why: str) -> Composed:
