@@ -825,6 +825,9 @@ def test_a_bank_given_in_the_other_commands_form_is_told_the_form_it_takes(
                                      "ann", "bob", "--", "--bank"])  # fmt: skip
     assert hours.exit_code == 1, hours.output
     assert "invalid_amount: amount is not a number of hours: '--bank'" in hours.output
+    short = CliRunner().invoke(cli, ["--db", db, "record-exchange", bank, "ann", "--", "--bank"])
+    assert short.exit_code == 2, short.output
+    assert "Missing argument 'HOURS'" in short.output, short.output  # click's, not the hint
     run(db, "record-exchange", bank, "ann", "bob", "1:30", "--entry-id", "e-1")
     assert "e-1" in run(db, "statement", "ann", "--bank", bank)
     # shell completion goes on past either form

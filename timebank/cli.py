@@ -94,13 +94,17 @@ class _Command(click.Command):
     the form it takes. Commands that change a bank take it as an argument
     (``join BANK MEMBER``); the reports and lists take ``--bank BANK``.
     Either form given to a command of the other family is a usage error
-    (exit 2) that says how to write it; shell completion is not answered so."""
+    (exit 2) that says how to write it, in place of click's own."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        hint = None if ctx.resilient_parsing else self._bank_hint(ctx, args)  # completing: none
-        if hint is not None:
-            raise click.UsageError(hint, ctx)
-        return super().parse_args(ctx, args)
+        given = list(args)  # click's parser takes the list apart as it reads it
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError:  # looked into only when click refuses the arguments
+            hint = self._bank_hint(ctx, given)
+            if hint is None:
+                raise
+            raise click.UsageError(hint, ctx) from None
 
     def _bank_hint(self, ctx: click.Context, args: list[str]) -> str | None:
         bank = next((p for p in self.params if p.name == "bank"), None)
