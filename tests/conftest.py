@@ -83,6 +83,15 @@ def new_postgres_schema() -> str:
     return f"{POSTGRES_URL}?schema={name}"
 
 
+def drop_postgres_schema(url: str) -> None:
+    """Drop the schema of a URL ``new_postgres_schema`` gave, with its tables."""
+    import psycopg
+
+    name = url.rpartition("?schema=")[2]
+    with psycopg.connect(url.rpartition("?schema=")[0], autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
 @pytest.fixture(params=BACKENDS)
 def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], timebank.Timebank]:
     return open_store(request.param, tmp_path)

@@ -33,12 +33,24 @@ from timebank import errors
 from timebank.domain.policy import BalanceLimits, LeaveRule, LimitMode, Policy
 from timebank.domain.roles import Permissions
 
-from .conftest import NOW, TODAY, open_store, snapshot_state, without_change
+from .conftest import (
+    NOW,
+    POSTGRES_URL,
+    TODAY,
+    drop_postgres_schema,
+    new_postgres_schema,
+    open_store,
+    snapshot_state,
+    without_change,
+)
 
 pytestmark = pytest.mark.slow
 
 #: At least 500 examples per backend in CI; TIMEBANK_STATE_EXAMPLES overrides.
 EXAMPLES = int(os.environ.get("TIMEBANK_STATE_EXAMPLES", "500"))
+#: On PostgreSQL, where a step costs more (each reopens the store through
+#: the server), fewer: TIMEBANK_STATE_EXAMPLES_POSTGRES overrides.
+POSTGRES_EXAMPLES = int(os.environ.get("TIMEBANK_STATE_EXAMPLES_POSTGRES", "50"))
 #: How far the store's clock may move from the tests' "now" (15 June 2026):
 #: a command's "today" is never after the day of the system clock, which
 #: stamps events (docs/architecture.md, "Two clocks"), and this keeps the
@@ -218,9 +230,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self._tmp = tempfile.TemporaryDirectory()
         #: Days since the tests' fixed "now" (``time_passes``); the store's clock.
         self.days_passed = 0
-        self.reopen: Callable[[], timebank.Timebank] = open_store(
-            self.backend, Path(self._tmp.name), clock=self.now
-        )
+        self.reopen: Callable[[], timebank.Timebank] = self.opener()
         self.tb = self.reopen()
         self.banks: dict[str, ModelBank] = {}
         self.entries: dict[str, ModelEntry] = {}
@@ -250,6 +260,10 @@ class LedgerMachine(RuleBasedStateMachine):
             self._tmp.cleanup()
 
     # --- helpers --------------------------------------------------------------------
+    def opener(self) -> Callable[[], timebank.Timebank]:
+        """What opens (and reopens) this run's store, empty at first."""
+        return open_store(self.backend, Path(self._tmp.name), clock=self.now)
+
     def now(self) -> datetime:
         """The store's clock: noon UTC, ``days_passed`` after the tests' "now"."""
         return NOW + timedelta(days=self.days_passed)
@@ -1367,7 +1381,29 @@ class SqliteLedgerMachine(LedgerMachine):
     backend = "sqlite"
 
 
+class PostgresLedgerMachine(LedgerMachine):
+    """The same runs on PostgreSQL: its own SQL for the index tables, its
+    transactions and locks. Each run has a schema of its own on the test
+    server, dropped when the run ends."""
+
+    backend = "postgres"
+
+    def opener(self) -> Callable[[], timebank.Timebank]:
+        self.url = new_postgres_schema()
+        return lambda: timebank.open(self.url, clock=self.now)
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        finally:
+            drop_postgres_schema(self.url)
+
+
 TestLedgerOnMemory = LedgerMachine.TestCase
 TestLedgerOnMemory.settings = settings(max_examples=EXAMPLES, stateful_step_count=30)
 TestLedgerOnSqlite = SqliteLedgerMachine.TestCase
 TestLedgerOnSqlite.settings = settings(max_examples=EXAMPLES, stateful_step_count=30)
+TestLedgerOnPostgres = pytest.mark.skipif(
+    POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)"
+)(PostgresLedgerMachine.TestCase)
+TestLedgerOnPostgres.settings = settings(max_examples=POSTGRES_EXAMPLES, stateful_step_count=30)
