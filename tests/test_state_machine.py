@@ -46,11 +46,11 @@ from .conftest import (
 
 pytestmark = pytest.mark.slow
 
-#: At least 500 examples per backend in CI; TIMEBANK_STATE_EXAMPLES overrides.
+#: 500 examples on memory and on SQLite in CI; TIMEBANK_STATE_EXAMPLES overrides.
 EXAMPLES = int(os.environ.get("TIMEBANK_STATE_EXAMPLES", "500"))
 #: On PostgreSQL, where a step costs more (each reopens the store through
 #: the server), fewer: TIMEBANK_STATE_EXAMPLES_POSTGRES overrides.
-POSTGRES_EXAMPLES = int(os.environ.get("TIMEBANK_STATE_EXAMPLES_POSTGRES", "50"))
+POSTGRES_EXAMPLES = int(os.environ.get("TIMEBANK_STATE_EXAMPLES_POSTGRES", "30"))
 #: How far the store's clock may move from the tests' "now" (15 June 2026):
 #: a command's "today" is never after the day of the system clock, which
 #: stamps events (docs/architecture.md, "Two clocks"), and this keeps the
