@@ -4,6 +4,7 @@ fails on a defect."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import run_state_machine_as_test
+from hypothesis.stateful import rule, run_state_machine_as_test
 
 import timebank
 from timebank import errors, testing
@@ -168,3 +169,67 @@ def test_the_state_machine_names_each_refusal_in_the_statistics(tmp_path: Path) 
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     assert "refused: not_permitted" in run.stdout
+
+
+def test_the_pages_state_machine_on_a_file_runs_a_new_store_each_run() -> None:
+    """The page's subclass, as written there, with its backend: a SQLite
+    file in each run's own directory, removed when the run ends."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "testing.md").read_text()
+    (block,) = [
+        b for b in re.findall(r"```python\n(.*?)```", page, flags=re.S) if "RotaMachine" in b
+    ]
+    shifts: list[str] = []
+
+    class MyApp:  # the page's app: records a shift as ACTOR
+        @staticmethod
+        def record_shift(tb: timebank.Timebank, volunteer: str, helped: str, hours: str) -> None:
+            shifts.append(hours)
+            tb.record_exchange(testing.ROOT, volunteer, helped, hours, actor=testing.ACTOR)
+
+    scope: dict[str, object] = {"timebank": timebank, "testing": testing, "rule": rule,
+                                "my_app": MyApp}  # fmt: skip
+    exec(block, scope)  # the page's own code
+    runs: list[tuple[Path, str]] = []
+
+    class Watched(scope["RotaMachine"]):  # type: ignore[misc,valid-type]
+        def open_store(self) -> timebank.Timebank:
+            store = super().open_store()
+            runs.append((self.tmp_path, store.today().isoformat()))
+            assert (self.tmp_path / "test.db").exists()
+            return store
+
+    run_state_machine_as_test(
+        Watched, settings=settings(max_examples=8, stateful_step_count=6, deadline=None)
+    )
+    assert len(runs) >= 8
+    assert shifts  # the page's rule ran
+    assert len({path for path, _ in runs}) == len(runs)  # a new directory each run
+    assert not any(path.exists() for path, _ in runs)  # each removed when its run ended
+    assert {today for _, today in runs} == {testing.NOW.date().isoformat()}
+
+
+def test_a_store_opened_again_for_a_second_run_is_refused_saying_why(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'test.db'}"
+
+    class SameFile(testing.LedgerStateMachine):
+        def open_store(self) -> timebank.Timebank:
+            return timebank.open(url, clock=lambda: testing.NOW)
+
+    # the second run finds the first's banks; hypothesis then also reports
+    # that the runs drew differently (they did: the store outlived its run)
+    with pytest.raises(Exception) as failed:  # noqa: PT011 - read below
+        run_state_machine_as_test(
+            SameFile, settings=settings(max_examples=5, stateful_step_count=2, deadline=None)
+        )
+    chain: list[BaseException] = []
+    error: BaseException | None = failed.value
+    while error is not None and len(chain) < 10:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    refused = [e for e in chain if isinstance(e, ValueError)]
+    assert refused, [repr(e) for e in chain]
+    assert str(refused[0]) == (
+        "open_store must give a new, empty store each run (it is called once a run), and"
+        " this one already holds banks northside, northside/hub, southside: open a file in"
+        " self.tmp_path, a new directory each run, or a new schema"
+    )

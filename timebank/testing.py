@@ -14,9 +14,11 @@ extra ``timebank[testing]`` (hypothesis).
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -263,7 +265,8 @@ class LedgerStateMachine(RuleBasedStateMachine):
     with a named error is fine; it must change nothing.
 
     Subclass it to test your own code: override :meth:`open_store` to use
-    your backend, and add ``@rule`` methods that call your code with
+    your backend (a new, empty store each run; :attr:`tmp_path` is a new
+    directory each run for a file), and add ``@rule`` methods that call your code with
     ``self.tb``; every invariant is then checked after your steps too.
     The banks are :data:`ROOT`, :data:`HUB` and :data:`OTHER`, their
     members :attr:`MEMBERS`, and every command runs as :data:`ACTOR`, but
@@ -280,12 +283,28 @@ class LedgerStateMachine(RuleBasedStateMachine):
     }  # fmt: skip
 
     def open_store(self) -> Timebank:
-        """The store to drive (default: a new in-memory one at :data:`NOW`)."""
+        """The store to drive (default: a new in-memory one at :data:`NOW`).
+
+        Called once a run, and must give a new, empty store each time: a
+        file in :attr:`tmp_path` (``timebank.open(f"sqlite:///{self.tmp_path
+        / 'test.db'}", clock=lambda: testing.NOW)``), or a new schema on a
+        test server. A store that already holds banks is refused with a
+        ``ValueError`` saying so."""
         return Timebank(MemoryBackend(), clock=lambda: NOW)
 
     @initialize()
     def open_banks(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="timebank-run-")
+        #: A new, empty directory for this run's files, removed when it ends.
+        self.tmp_path = Path(self._tmp.name)
         self.tb = self.open_store()
+        held = [b.bank for b in self.tb.banks()]
+        if held:
+            raise ValueError(
+                "open_store must give a new, empty store each run (it is called once a"
+                f" run), and this one already holds banks {', '.join(held)}: open a file"
+                " in self.tmp_path, a new directory each run, or a new schema"
+            )
         self.recorded: list[str] = []
         self.proposed: list[str] = []
         for bank in (ROOT, HUB, OTHER):
@@ -384,5 +403,9 @@ class LedgerStateMachine(RuleBasedStateMachine):
             assert_sound(self.tb)
 
     def teardown(self) -> None:
-        if hasattr(self, "tb"):
-            self.tb.close()
+        try:
+            if hasattr(self, "tb"):
+                self.tb.close()
+        finally:
+            if hasattr(self, "_tmp"):
+                self._tmp.cleanup()
