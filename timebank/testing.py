@@ -266,8 +266,9 @@ class LedgerStateMachine(RuleBasedStateMachine):
 
     Subclass it to test your own code: override :meth:`open_store` to use
     your backend (a new, empty store each run; :attr:`tmp_path` is a new
-    directory each run for a file), and add ``@rule`` methods that call your code with
-    ``self.tb``; every invariant is then checked after your steps too.
+    directory each run, for a file), and add ``@rule`` methods that call
+    your code with ``self.tb``; every invariant is then checked after your
+    steps too.
     The banks are :data:`ROOT`, :data:`HUB` and :data:`OTHER`, their
     members :attr:`MEMBERS`, and every command runs as :data:`ACTOR`, but
     a member's own proposal and the other party's confirmation, which run
