@@ -3,6 +3,7 @@ copy taken while other processes write, and the restore the docs describe."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -18,7 +19,16 @@ import timebank
 from timebank import errors
 from timebank.cli import cli
 
-from .conftest import ACTOR, BACKENDS, fixed_clock, open_store
+from .conftest import (
+    ACTOR,
+    BACKENDS,
+    POSTGRES_URL,
+    drop_postgres_schema,
+    fixed_clock,
+    new_postgres_schema,
+    open_store,
+    snapshot_state,
+)
 from .test_storage import damage
 
 
@@ -347,3 +357,57 @@ def test_a_store_path_that_is_a_link_is_the_file_it_points_at(
     for path in (link, real):
         with timebank.open(f"sqlite:///{path}", clock=fixed_clock) as tb:
             assert [b.bank for b in tb.banks()] == ["b"]
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_a_postgres_store_dumped_and_restored_as_the_storage_page_says_is_the_same_store(
+    tmp_path: Path,
+) -> None:
+    """docs/storage.md: back up with ``pg_dump --schema=SCHEMA``; restore with
+    psql into a database without that schema (the dump makes it)."""
+    assert POSTGRES_URL is not None
+    # the server's own tools (scripts/postgres says where), else those on PATH
+    tools = Path(os.environ.get("TIMEBANK_TEST_POSTGRES_BIN") or shutil.which("pg_dump") or ".")
+    tools = tools if tools.is_dir() else tools.parent
+    url = new_postgres_schema()
+    schema = url.rpartition("?schema=")[2]
+    with timebank.open(url, clock=fixed_clock) as tb:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        tb.create_bank("b/hub", name="Hub", actor=ACTOR, opened_on="2026-01-01")
+        for member in ("x", "y", "z"):
+            tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01",
+                    profile=timebank.Profile(display_name=member.upper(), area="north"))  # fmt: skip
+        tb.join("b/hub", "h", kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        for n in range(6):
+            tb.record_exchange("b", "x", "y", "1:30", actor=ACTOR, entry_id=f"e{n}")
+        tb.reverse("e0", actor=ACTOR, reversal_id="r0")
+        tb.record_exchange("b", "z", "h", "2", actor=ACTOR, entry_id="inter", receiver_bank="b/hub")
+        tb.propose("b", "exchange", "y", "z", "1", actor="y", entry_id="asked")
+
+        def state(tb: timebank.Timebank) -> tuple[object, ...]:
+            return (
+                snapshot_state(tb),
+                [(e.entry_id, e.reversed_by) for e in tb.entries("b", rollup=True)],
+                [tb.profile(m) for m in ("x", "y", "z")],
+                tb.report("b", rollup=True).to_dict(),  # the read model, in the schema too
+            )
+
+        before = state(tb)
+        last = tb._app.recorder.max_notification_id()
+        y_had = tb.balance("b", "y")
+    dump = tmp_path / "timebank.sql"
+    subprocess.run([tools / "pg_dump", f"--schema={schema}", "-f", dump, "-d", POSTGRES_URL],
+                   check=True)  # fmt: skip
+    drop_postgres_schema(url)  # the store is lost
+    subprocess.run([tools / "psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", POSTGRES_URL, "-f", dump],
+                   check=True, capture_output=True)  # fmt: skip
+    with timebank.open(url, clock=fixed_clock, create=False) as tb:
+        assert state(tb) == before
+        report = tb.audit()
+        assert report.ok, report.summary()
+        # the log goes on where it stopped, and so does the pending entry
+        tb.confirm("asked", actor="z")
+        tb.record_exchange("b", "y", "x", "0:30", actor=ACTOR, entry_id="after")
+        assert tb._app.recorder.max_notification_id() > last
+        assert tb.balance("b", "y") == y_had + 60 + 30
+        assert [e.entry_id for e in tb.entries("b")][-2:] == ["asked", "after"]
