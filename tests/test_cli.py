@@ -525,7 +525,7 @@ def test_an_erasure_held_back_by_a_reader_fails_until_run_again_without_one(
     reader has gone."""
     monkeypatch.setattr(timebank.storage.sqlite, "ERASE_CHECKPOINT_S", 0.3)
     busy = (
-        "but other processes kept the write-ahead log busy, which may still hold a copy of the"
+        "but other processes were reading the store, whose files may still hold a copy of the"
         " profile; run the erasure again to finish it\n"
     )
     with a_reader_of(Path(db.removeprefix("sqlite:///"))):

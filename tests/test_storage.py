@@ -429,6 +429,65 @@ def test_postgres_erasure_leaves_no_profile_and_changes_no_figure() -> None:
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_a_postgres_erasure_a_reader_holds_back_says_so_and_holds_up_no_one_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The table's rewrite needs it to itself: while another process's
+    transaction that read a profile stays open, the erasure deletes the
+    profile, waits ERASE_LOCK_S for the rest, says it is not complete, and
+    lets the other readers go; run again once the reader is gone, it
+    completes. It waited for as long as the reader's transaction, and every
+    reader of profiles waited behind it."""
+    import threading
+    import time
+
+    import psycopg
+
+    import timebank.storage.postgres
+
+    assert POSTGRES_URL is not None
+    monkeypatch.setattr(timebank.storage.postgres, "ERASE_LOCK_S", 0.5)
+    url = new_postgres_schema()
+    schema = url.rpartition("?schema=")[2]
+    with timebank.open(url, clock=fixed_clock) as tb, timebank.open(url) as other:
+        tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
+        for member in ("w-1", "k-2"):
+            tb.join("b", member, kind="individual", actor=ACTOR, joined_on="2026-01-01",
+                    profile=timebank.Profile(display_name=f"Person {member}"))  # fmt: skip
+        with psycopg.connect(POSTGRES_URL) as reader:  # a transaction left open
+            reader.execute(f'SELECT count(*) FROM "{schema}".timebank_profiles').fetchone()
+            answers: dict[str, object] = {}
+
+            def erase() -> None:
+                answers["erased"] = tb.erase_member("w-1", actor=ACTOR)
+
+            def read() -> None:
+                time.sleep(0.1)  # after the erasure has begun to wait
+                answers["read"] = other.profile("k-2")
+
+            threads = [threading.Thread(target=f, daemon=True) for f in (erase, read)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+            assert not any(t.is_alive() for t in threads), "held up while the reader stays"
+            held = answers["erased"]
+            assert isinstance(held, timebank.Erasure)
+            assert (held.profile_deleted, held.physically_complete) == (True, False)
+            assert answers["read"] == timebank.Profile(display_name="Person k-2")
+            assert tb.profile("w-1") is None
+            reader.rollback()
+        again = tb.erase_member("w-1", actor=ACTOR)
+        assert (again.profile_deleted, again.physically_complete) == (False, True)
+        # each pooled connection's own wait is as it was (the pool hands
+        # them out in turn, so twenty takes visit every idle one)
+        datastore = tb._app.profiles._datastore  # type: ignore[attr-defined]
+        for _ in range(20):
+            with datastore.get_connection() as conn:
+                assert conn.execute("SHOW lock_timeout").fetchall() == [{"lock_timeout": "0"}]
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
 def test_commands_on_connections_the_server_dropped_fail_as_storage_errors(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

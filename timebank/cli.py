@@ -560,8 +560,8 @@ def erase(member: str) -> None:
         done = f"{member} had no profile; the erasure is recorded"
     if not result.physically_complete:  # a copy may be left from this erasure or an earlier one
         _fail(
-            f"erasure_incomplete: {done}, but other processes kept the write-ahead log busy,"
-            " which may still hold a copy of the profile; run the erasure again to finish it"
+            f"erasure_incomplete: {done}, but other processes were reading the store, whose"
+            " files may still hold a copy of the profile; run the erasure again to finish it"
         )
     click.echo(done)
 

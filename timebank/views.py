@@ -120,8 +120,10 @@ class Erasure:
 
     ``profile_deleted``: there was a profile and it is gone.
     ``physically_complete``: no copy is left in the store's files (false only
-    when other processes kept the SQLite write-ahead log busy; run the erasure
-    again later to finish it).
+    when other processes' reads held it back: on SQLite by keeping the
+    write-ahead log busy, on PostgreSQL by holding the profile table in an
+    open transaction, each for more than 5 s; run the erasure again later
+    to finish it).
     """
 
     member: str

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
@@ -52,6 +52,11 @@ CONNECT_TIMEOUT_S = 5
 POOL_SIZE = 5
 #: Seconds a writer waits for another's write lock before ``storage_error``.
 LOCK_TIMEOUT_S = 10
+#: How long an erasure's rewrite of the profile table waits for other
+#: transactions that read the table (as SQLite's ERASE_CHECKPOINT_S): it
+#: needs the table to itself, and while it waits, every other reader of the
+#: table waits behind it.
+ERASE_LOCK_S = 5
 #: Ids asked about in one query, as one array parameter: a query is a round
 #: trip, and an array has no limit of parameters as SQLite's marks have.
 IDS_PER_ARRAY = IDS_PER_QUERY * 20
@@ -519,15 +524,31 @@ class PostgresProfileStore(ProfileStore):
 
     def purge(self) -> bool:
         """Rewrite the profile table (``VACUUM FULL``), so that its files hold
-        no row version of a deleted or replaced profile."""
+        no row version of a deleted or replaced profile; false if it could
+        not have the table to itself within ERASE_LOCK_S (another
+        transaction reading it), or failed.
+
+        Without that bound it waited for as long as any other process's
+        transaction that had read a profile stayed open (a long export, an
+        idle connection), and every other reader of profiles waited behind
+        it (a ``VACUUM`` cannot run in a transaction, so the wait is set for
+        the connection and put back after)."""
         with self._datastore.get_connection() as conn:
             conn.autocommit = True
+            usual = None
             try:
+                # (the library's connections give rows as dicts)
+                setting = conn.execute("SELECT current_setting('lock_timeout') AS usual")
+                usual = setting.fetchone()["usual"]
+                conn.execute(f"SET lock_timeout = '{round(ERASE_LOCK_S * 1000)}ms'")
                 conn.execute(_sql(self._datastore, "VACUUM FULL {schema}.timebank_profiles"))
                 complete = True
             except psycopg.Error:
                 complete = False
             finally:
+                if usual is not None:  # (on a broken connection: the pool replaces it)
+                    with suppress(psycopg.Error):
+                        conn.execute(SQL("SET lock_timeout = {}").format(Literal(usual)))
                 conn.autocommit = False
         return complete
 
