@@ -27,7 +27,7 @@ from timebank.errors import InvalidAmount, InvalidInput
 from timebank.readmodel import UnknownEvent
 from timebank.readmodel import report as report_module
 
-from .conftest import ACTOR, BACKENDS, open_store, report_chart
+from .conftest import ACTOR, BACKENDS, POSTGRES_URL, new_postgres_schema, open_store, report_chart
 from .ledger_model import (
     HUB,
     OPENED,
@@ -196,8 +196,6 @@ def test_every_figure_equals_an_independent_count_memory(data: st.DataObject) ->
 def _storage(kind: str, path: Path) -> Callable[[], timebank.Timebank]:
     """A store of ``kind`` (``sqlite`` or ``postgres``) in ``path``; the test
     is skipped where no PostgreSQL server runs (CI always has one)."""
-    from .conftest import POSTGRES_URL, open_store
-
     if kind == "postgres" and POSTGRES_URL is None:
         pytest.skip("no PostgreSQL server (CI always has one)")
     return open_store(kind, path)
@@ -1386,6 +1384,45 @@ def test_a_catch_up_that_waits_too_long_for_its_turn_is_a_storage_error(
         other.close()
         assert tb.read_model.position() == position  # nothing written
         assert tb.report("r").exchanges == 1
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_a_postgres_catch_up_that_waits_too_long_for_its_turn_is_a_storage_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same on PostgreSQL, where the turn is an advisory lock: behind a
+    catch-up stopped in its transaction, every report waited for ever."""
+    import psycopg
+
+    from timebank.readmodel import _db
+
+    assert POSTGRES_URL is not None
+    monkeypatch.setattr(_db, "BUSY_TIMEOUT_S", 1)
+    url = new_postgres_schema()
+    schema = url.rpartition("?schema=")[2]
+    with timebank.open(url) as tb, psycopg.connect(POSTGRES_URL) as other:
+        _bank_of_two(tb)
+        assert tb.read_model.catch_up() > 0
+        tb.record_exchange("r", "a", "b", "1", actor=ACTOR, occurred_on="2026-02-01")
+        position = tb.read_model.position()
+        # another process's catch-up, holding its turn in an open transaction
+        other.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"timebank:readmodel:{schema}",)
+        )
+        started = time.monotonic()
+        with pytest.raises(timebank.errors.StorageError) as raised:
+            tb.report("r")
+        assert time.monotonic() - started >= 0.9  # it waited first
+        assert str(raised.value) == (
+            f"cannot write the read model {tb.read_model.location}: another process has had"
+            " its turn for 1 s (catching it up)"
+        )
+        other.rollback()
+        assert tb.read_model.position() == position  # nothing written
+        assert tb.report("r").exchanges == 1
+        # a catch-up's own statements are not held to that wait
+        with tb.read_model.db.exclusive():
+            assert tb.read_model.db.execute("SHOW lock_timeout") == [("0",)]
 
 
 def test_a_read_model_file_another_connection_holds_opens_once_it_is_let_go(

@@ -273,10 +273,23 @@ class PostgresReadModelDB(ReadModelDB):
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
+        import psycopg  # noqa: PLC0415 - the optional extra timebank[postgres]
+
         with self._reachable(), self._transaction() as conn:
             # One catch-up at a time: the others wait here, then see the
-            # position the first one committed.
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
+            # position the first one committed; up to BUSY_TIMEOUT_S, as on
+            # SQLite (without it, behind a catch-up stopped in its
+            # transaction, every report of every process waited for ever)
+            conn.execute(f"SET LOCAL lock_timeout = '{round(BUSY_TIMEOUT_S * 1000)}ms'")
+            try:
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
+            except psycopg.errors.LockNotAvailable:
+                raise StorageError(
+                    f"cannot write the read model {self.location}: another process has had"
+                    f" its turn for {BUSY_TIMEOUT_S:g} s (catching it up)",
+                    url=self.location,
+                ) from None
+            conn.execute("SET LOCAL lock_timeout TO DEFAULT")
             yield
 
     @contextmanager
