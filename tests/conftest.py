@@ -83,13 +83,17 @@ def new_postgres_schema() -> str:
     return f"{POSTGRES_URL}?schema={name}"
 
 
+def postgres_schema(url: str) -> str:
+    """The schema of a URL ``new_postgres_schema`` gave."""
+    return url.rpartition("?schema=")[2]
+
+
 def drop_postgres_schema(url: str) -> None:
     """Drop the schema of a URL ``new_postgres_schema`` gave, with its tables."""
     import psycopg
 
-    name = url.rpartition("?schema=")[2]
     with psycopg.connect(url.rpartition("?schema=")[0], autocommit=True) as connection:
-        connection.execute(f'DROP SCHEMA "{name}" CASCADE')
+        connection.execute(f'DROP SCHEMA "{postgres_schema(url)}" CASCADE')
 
 
 @pytest.fixture(params=BACKENDS)

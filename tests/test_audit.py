@@ -956,9 +956,9 @@ def _without_index_rows(
         return
     import psycopg
 
-    from .conftest import POSTGRES_URL
+    from .conftest import POSTGRES_URL, postgres_schema
 
-    schema = tb.url.rpartition("schema=")[2]
+    schema = postgres_schema(tb.url)
     with psycopg.connect(str(POSTGRES_URL), autocommit=True) as pg:
         for table, entry_id in statements:
             pg.execute(f'DELETE FROM "{schema}".{table} WHERE entry_id = %s', (entry_id,))

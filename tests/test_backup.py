@@ -27,6 +27,7 @@ from .conftest import (
     fixed_clock,
     new_postgres_schema,
     open_store,
+    postgres_schema,
     snapshot_state,
 )
 from .test_storage import damage
@@ -370,7 +371,7 @@ def test_a_postgres_store_dumped_and_restored_as_the_storage_page_says_is_the_sa
     tools = Path(os.environ.get("TIMEBANK_TEST_POSTGRES_BIN") or shutil.which("pg_dump") or ".")
     tools = tools if tools.is_dir() else tools.parent
     url = new_postgres_schema()
-    schema = url.rpartition("?schema=")[2]
+    schema = postgres_schema(url)
     with timebank.open(url, clock=fixed_clock) as tb:
         tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
         tb.create_bank("b/hub", name="Hub", actor=ACTOR, opened_on="2026-01-01")

@@ -27,7 +27,15 @@ from timebank.errors import InvalidAmount, InvalidInput
 from timebank.readmodel import UnknownEvent
 from timebank.readmodel import report as report_module
 
-from .conftest import ACTOR, BACKENDS, POSTGRES_URL, new_postgres_schema, open_store, report_chart
+from .conftest import (
+    ACTOR,
+    BACKENDS,
+    POSTGRES_URL,
+    new_postgres_schema,
+    open_store,
+    postgres_schema,
+    report_chart,
+)
 from .ledger_model import (
     HUB,
     OPENED,
@@ -286,8 +294,6 @@ def test_a_large_catch_up_on_postgres_leaves_the_planner_statistics() -> None:
     rows has PostgreSQL's statistics (``ANALYZE``), rather than waiting for
     autovacuum; a smaller one leaves them to autovacuum."""
     import psycopg
-
-    from .conftest import POSTGRES_URL, new_postgres_schema
 
     if POSTGRES_URL is None:
         pytest.skip("no PostgreSQL server (CI always has one)")
@@ -1334,8 +1340,6 @@ def test_the_read_models_of_two_stores_on_one_postgres_server_take_no_turns_toge
 ) -> None:
     """The turns are a schema's: a council's catch-up does not wait while
     another store's, in another schema of the same database, holds its turn."""
-    from .conftest import POSTGRES_URL
-
     if POSTGRES_URL is None:
         pytest.skip("no PostgreSQL server (CI always has one)")
     with open_store("postgres", tmp_path)() as one, open_store("postgres", tmp_path)() as other:
@@ -1399,7 +1403,7 @@ def test_a_postgres_catch_up_that_waits_too_long_for_its_turn_is_a_storage_error
     assert POSTGRES_URL is not None
     monkeypatch.setattr(_db, "BUSY_TIMEOUT_S", 1)
     url = new_postgres_schema()
-    schema = url.rpartition("?schema=")[2]
+    schema = postgres_schema(url)
     with timebank.open(url) as tb, psycopg.connect(POSTGRES_URL) as other:
         _bank_of_two(tb)
         assert tb.read_model.catch_up() > 0

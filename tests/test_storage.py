@@ -25,7 +25,7 @@ from timebank.storage.memory import MemoryBackend
 from timebank.storage.postgres import parse_postgres_url
 from timebank.storage.sqlite import SqliteBackend
 
-from .conftest import ACTOR, POSTGRES_URL, fixed_clock, new_postgres_schema
+from .conftest import ACTOR, POSTGRES_URL, fixed_clock, new_postgres_schema, postgres_schema
 
 
 def test_urls_select_backends(tmp_path: Path) -> None:
@@ -353,7 +353,7 @@ def test_a_postgres_store_opens_and_reads_while_a_writer_holds_its_table_lock() 
     import psycopg
 
     url = new_postgres_schema()
-    schema = url.rsplit("schema=", 1)[1]
+    schema = postgres_schema(url)
     with timebank.open(url, clock=fixed_clock) as tb:
         tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
     assert POSTGRES_URL is not None
@@ -387,7 +387,7 @@ def test_a_postgres_schema_without_a_store_is_not_found_unless_creating() -> Non
     from timebank.cli import cli
 
     url = new_postgres_schema()
-    schema = url.rsplit("schema=", 1)[1]
+    schema = postgres_schema(url)
     assert POSTGRES_URL is not None
 
     def tables() -> list[str]:
@@ -448,7 +448,7 @@ def test_a_postgres_erasure_a_reader_holds_back_says_so_and_holds_up_no_one_long
     assert POSTGRES_URL is not None
     monkeypatch.setattr(timebank.storage.postgres, "ERASE_LOCK_S", 0.5)
     url = new_postgres_schema()
-    schema = url.rpartition("?schema=")[2]
+    schema = postgres_schema(url)
     with timebank.open(url, clock=fixed_clock) as tb, timebank.open(url) as other:
         tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
         for member in ("w-1", "k-2"):
@@ -574,7 +574,7 @@ def test_a_read_model_catch_up_that_cannot_read_the_log_is_a_storage_error() -> 
 
     assert POSTGRES_URL is not None
     url = new_postgres_schema()
-    schema = url.rsplit("schema=", 1)[1]
+    schema = postgres_schema(url)
     with timebank.open(url, create=True, clock=fixed_clock) as tb:
         tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")
         tb.join("b", "x", kind="individual", actor=ACTOR, joined_on="2026-01-01")
