@@ -1429,6 +1429,69 @@ def test_a_postgres_catch_up_that_waits_too_long_for_its_turn_is_a_storage_error
             assert tb.read_model.db.execute("SHOW lock_timeout") == [("0",)]
 
 
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_a_postgres_rebuild_waits_a_while_for_readers_and_holds_up_none_of_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rebuild drops the read model's tables, which waits for every open
+    transaction that has read them: behind a long export, or a connection
+    left in a transaction, it waited for ever, with every report of every
+    process queued behind it. It asks in short tries, so that the reads of
+    others are never held up for long (nor deadlocked with it), and gives up
+    after a while, having changed nothing."""
+    import psycopg
+
+    from timebank.readmodel import _db
+    from timebank.readmodel._schema import TABLES
+
+    assert POSTGRES_URL is not None
+    monkeypatch.setattr(_db, "TABLES_LOCK_S", 4)
+    url = new_postgres_schema()
+    with timebank.open(url) as tb, psycopg.connect(POSTGRES_URL) as reader:
+        _bank_of_two(tb)
+        tb.record_exchange("r", "a", "b", "1", actor=ACTOR, occurred_on="2026-02-01")
+        assert tb.read_model.catch_up() > 0
+        tables = tb.read_model.tables()
+        # another process's report, its read snapshot open after a first query
+        reader.execute(f'SET search_path TO "{postgres_schema(url)}"')
+        reader.execute("SELECT count(*) FROM rm_position").fetchall()
+        outcome: list[object] = []
+
+        def rebuild() -> None:
+            try:
+                outcome.append(tb.read_model.rebuild())
+            except BaseException as e:  # kept, to assert on
+                outcome.append(e)
+
+        thread = threading.Thread(target=rebuild)
+        started = time.monotonic()
+        thread.start()
+        # the rebuild asks for the tables last first: rm_position, the table
+        # read above, comes last, so it holds the others while it waits for it
+        for name in reversed(list(TABLES)):
+            time.sleep(0.15)
+            asked = time.monotonic()
+            reader.execute(f"SELECT count(*) FROM {name}").fetchall()
+            assert time.monotonic() - asked < 1, name  # one try (0.2 s), not the whole wait
+        assert thread.is_alive()  # all that while, it was still asking
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+        assert time.monotonic() - started >= 3.9
+        assert [str(e) for e in outcome] == [
+            f"cannot rebuild the read model {tb.read_model.location}: another process has been"
+            " reading its tables for 4 s (a long export, or a transaction left open)"
+        ]
+        assert isinstance(outcome[0], timebank.errors.StorageError)
+        reader.rollback()
+        assert tb.read_model.tables() == tables  # nothing dropped
+        assert tb.read_model.rebuild() == tb.read_model.log_end()
+        assert tb.read_model.tables() == tables
+        # the catch-up's own statements are not held to the tries' wait
+        with tb.read_model.db.exclusive():
+            tb.read_model.db.take_tables(["rm_entries"])
+            assert tb.read_model.db.execute("SHOW lock_timeout") == [("0",)]
+
+
 def test_a_read_model_file_another_connection_holds_opens_once_it_is_let_go(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

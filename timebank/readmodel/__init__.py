@@ -232,9 +232,10 @@ class ReadModel:
 
     def _drop(self) -> None:
         existing = set(self.db.table_names())
-        for name in reversed(list(TABLES)):
-            if name in existing:
-                self.db.execute(f"DROP TABLE {name}")
+        names = [name for name in reversed(list(TABLES)) if name in existing]
+        self.db.take_tables(names)
+        for name in names:
+            self.db.execute(f"DROP TABLE {name}")
 
 
 def fingerprint(record: LogRecord) -> str:

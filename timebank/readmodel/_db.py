@@ -8,6 +8,7 @@ import abc
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,12 @@ __all__ = ["PostgresReadModelDB", "ReadModelDB", "SqliteReadModelDB"]
 
 #: Seconds a catch-up waits for another process's catch-up to finish.
 BUSY_TIMEOUT_S = 30
+#: Seconds a rebuild on PostgreSQL waits for other transactions that have
+#: read the read model's tables to end.
+TABLES_LOCK_S = 5
+#: Milliseconds of one try at taking them: the longest that the reads of
+#: other processes queue behind it.
+TABLES_LOCK_TRY_MS = 200
 #: What to do about a damaged read model file.
 _CURE = "It holds nothing the event log does not: delete the file and the next report rebuilds it"
 
@@ -70,6 +77,12 @@ class ReadModelDB(abc.ABC):
             f"INSERT INTO {table} VALUES ({', '.join('?' * width)}) {conflict}",  # noqa: S608 - fixed names
             rows,
         )
+
+    def take_tables(self, tables: Sequence[str]) -> None:  # noqa: B027 - optional hook
+        """Inside :meth:`exclusive`, before a rebuild drops ``tables``: have
+        them to itself, once other transactions that read them end. Nothing
+        on SQLite, where the readers of a WAL file keep their snapshot of a
+        dropped table."""
 
     def analyze(self, tables: Iterable[str]) -> None:  # noqa: B027 - optional hook
         """Refresh the planner's statistics of ``tables`` after a large
@@ -291,6 +304,35 @@ class PostgresReadModelDB(ReadModelDB):
                 ) from None
             conn.execute("SET LOCAL lock_timeout TO DEFAULT")
             yield
+
+    def take_tables(self, tables: Sequence[str]) -> None:
+        import psycopg  # noqa: PLC0415 - the optional extra timebank[postgres]
+
+        if not tables:
+            return
+        # Taken in short tries, each given up (rolled back to its savepoint)
+        # when it does not get them all: a lock asked for queues the reads of
+        # every other process behind it, and one held while another was
+        # asked for could deadlock with a report reading table after table.
+        # Without a bound, behind a transaction left open it waited for ever.
+        conn = self.conn
+        conn.execute(f"SET LOCAL lock_timeout = '{TABLES_LOCK_TRY_MS}ms'")
+        deadline = time.monotonic() + TABLES_LOCK_S
+        while True:
+            try:
+                with conn.transaction():
+                    conn.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
+                break
+            except psycopg.errors.LockNotAvailable:
+                if time.monotonic() >= deadline:
+                    raise StorageError(
+                        f"cannot rebuild the read model {self.location}: another process has"
+                        f" been reading its tables for {TABLES_LOCK_S:g} s (a long export, or"
+                        " a transaction left open)",
+                        url=self.location,
+                    ) from None
+                time.sleep(TABLES_LOCK_TRY_MS / 2000)
+        conn.execute("SET LOCAL lock_timeout TO DEFAULT")
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
