@@ -4,6 +4,7 @@ exactly-once catch-up, rebuild, and the coordinator lists."""
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import threading
@@ -1333,6 +1334,103 @@ def test_two_catching_up_at_once_apply_each_event_once(tmp_path: Path, kind: str
     assert stores[1].report("r").exchanges == 300
     for s in stores:
         s.close()
+
+
+class _Stop(Exception):
+    """Stops a rebuild after its first batch."""
+
+
+def _begin_rebuild(model: timebank.ReadModel, step: str) -> threading.Thread | None:
+    """Another process's rebuild of ``model``, begun: ``dropped`` (its first
+    transaction, which drops the tables, committed), ``partial`` (its first
+    batch committed too); or, in a thread returned, its first transaction
+    held open for a second from the moment it has ``dropped`` the tables, or
+    ``recreated`` them empty."""
+
+    def stop(applied: int) -> None:
+        raise _Stop
+
+    if step == "dropped":
+        with model.db.exclusive():
+            model._drop()
+        return None
+    if step == "partial":
+        with pytest.raises(_Stop):
+            model.rebuild(batch_size=4, progress=stop)
+        return None
+    begun = threading.Event()
+
+    def hold() -> None:
+        with model.db.exclusive():
+            model._drop()
+            if step == "recreated":
+                model._create()
+            begun.set()
+            time.sleep(1)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert begun.wait(timeout=30)
+    return thread
+
+
+@pytest.mark.parametrize("step", ["dropped", "partial", "dropping", "recreated"])
+@pytest.mark.parametrize("kind", [kind for kind in BACKENDS if kind != "memory"])
+def test_a_report_as_another_process_begins_a_rebuild_reads_the_whole_log(
+    tmp_path: Path, kind: str, step: str
+) -> None:
+    """A rebuild in another process drops the read model's tables and fills
+    them again batch by batch: a report whose snapshot began just after it
+    read no tables (a driver's error) or part of the log (too few
+    exchanges, silently). It now catches up again, and reads the whole log."""
+    opener = open_store(kind, tmp_path)
+    with opener() as reader, opener() as other:
+        _bank_of_two(reader)
+        for _ in range(5):
+            reader.record_exchange("r", "a", "b", "1", actor=ACTOR, occurred_on="2026-02-01")
+        assert reader.report("r").exchanges == 5
+        caught_up = reader._caught_up
+        threads: list[threading.Thread | None] = []
+
+        def then_a_rebuild() -> timebank.ReadModel:
+            model = caught_up()
+            if not threads:  # the first time only
+                threads.append(_begin_rebuild(other.read_model, step))
+            return model
+
+        reader._caught_up = then_a_rebuild  # type: ignore[method-assign]
+        report = reader.report("r")
+        journal = io.StringIO()
+        assert reader.export_ledger(journal) == 5
+        if threads[0] is not None:
+            threads[0].join()
+        assert report.exchanges == 5
+        assert report.transactions == 5
+
+
+def test_a_read_that_finds_a_rebuild_begun_each_time_gives_up() -> None:
+    """Three times a new rebuild between the catch-up and the snapshot: a
+    named error, not a loop without end."""
+    with timebank.open("memory://") as tb:
+        _bank_of_two(tb)
+        tb.record_exchange("r", "a", "b", "1", actor=ACTOR, occurred_on="2026-02-01")
+        caught_up = tb._caught_up
+        begun: list[int] = []
+
+        def then_a_rebuild() -> timebank.ReadModel:
+            model = caught_up()
+            begun.append(1)
+            _begin_rebuild(model, "dropped")
+            return model
+
+        tb._caught_up = then_a_rebuild  # type: ignore[method-assign]
+        with pytest.raises(timebank.errors.StorageError) as raised:
+            tb.report("r")
+        assert str(raised.value) == (
+            "the read model :memory: was rebuilt by another process while it was read,"
+            " 3 times; try again"
+        )
+        assert len(begun) == 3
 
 
 def test_the_read_models_of_two_stores_on_one_postgres_server_take_no_turns_together(

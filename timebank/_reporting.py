@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from timebank._inputs import validate_writer
 from timebank._ledger import as_storage_error, check_open, serialised
+from timebank._output import counted
 from timebank.domain import errors
 from timebank.domain.bank import MEMBER_KINDS, Bank
 from timebank.domain.values import (
@@ -57,6 +58,9 @@ __all__ = [
     "journal_account",
 ]
 
+#: Times a read catches the read model up and takes its snapshot before it
+#: gives up, each time finding another process's rebuild begun in between.
+READ_TRIES = 3
 #: Most lines a statement returns unless asked for fewer.
 STATEMENT_LINES_MAX = 100_000
 #: More lines than any account has; keeps ``offset + limit`` a 64-bit integer
@@ -113,10 +117,25 @@ class Reporting:
     def _reading(self) -> Iterator[ReadModelDB]:
         """The read model, caught up, its queries inside one snapshot: another
         process catching the same read model up meanwhile changes nothing
-        that a report, statement or export of several queries reads."""
-        db = self._caught_up().db
-        with db.snapshot():
-            yield db
+        that a report, statement or export of several queries reads. A
+        snapshot that does not hold the log up to where it ended before the
+        catch-up is of another process's rebuild, begun since: caught up
+        again (in turns with the rebuild) and read again, up to
+        ``READ_TRIES`` times. Once the snapshot has read ``rm_position``, no
+        rebuild drops a table until it ends (on PostgreSQL a rebuild waits
+        for its readers; on SQLite a snapshot keeps its tables)."""
+        for _ in range(READ_TRIES):
+            end = self._log_end()
+            model = self._caught_up()
+            with model.db.snapshot():
+                if model.holds(end):
+                    yield model.db
+                    return
+        raise errors.StorageError(
+            f"the read model {self.read_model.location} was rebuilt by another process while"
+            f" it was read, {counted(READ_TRIES, 'time')}; try again",
+            url=self.url,
+        )
 
     def _close_read_model(self) -> None:
         if self._read_model is not None:
@@ -355,12 +374,12 @@ class Reporting:
         inter-bank entry: both banks' sides, through their clearing
         accounts). Returns the number of transactions."""
         out = validate_writer(out, "out")
-        db = self._caught_up().db
-        rows = db.execute(
-            "SELECT e.entry_id, e.occurred_on, e.kind, e.category, p.bank, p.account, p.minutes"
-            " FROM rm_entries e JOIN rm_entry_parties p ON p.entry_seq = e.seq"
-            " WHERE p.leg IS NOT NULL ORDER BY e.seq, p.seq, p.leg"
-        )
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT e.entry_id, e.occurred_on, e.kind, e.category, p.bank, p.account,"
+                " p.minutes FROM rm_entries e JOIN rm_entry_parties p ON p.entry_seq = e.seq"
+                " WHERE p.leg IS NOT NULL ORDER BY e.seq, p.seq, p.leg"
+            )
         out.write("; timebank journal: 1 hour of help = 60 min; accounts BANK:members:ID,\n")
         out.write("; BANK:pot, BANK:opening, BANK:clearing:OTHER-BANK\n")
         written = 0
