@@ -81,14 +81,6 @@ class ReadModel:
         rows = self.db.execute("SELECT notification_id FROM rm_position")
         return int(rows[0][0]) if rows else 0
 
-    def holds(self, end: int) -> bool:
-        """Inside a snapshot of the tables (``self.db.snapshot()``): whether
-        they hold the log at least up to notification id ``end``. Not when
-        another process began a rebuild since they were caught up: it drops
-        them, then fills them again batch by batch, committing each."""
-        rows = self.db.rows_if_there("SELECT notification_id FROM rm_position")
-        return rows is not None and bool(rows) and int(rows[0][0]) >= end
-
     def log_end(self) -> int:
         """Notification id of the log's last event (0 when empty)."""
         if self._log_end is None:
