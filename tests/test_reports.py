@@ -1341,48 +1341,56 @@ class _Stop(Exception):
 
 
 def _begin_rebuild(model: timebank.ReadModel, step: str) -> threading.Thread | None:
-    """Another process's rebuild of ``model``, begun: ``dropped`` (its first
-    transaction, which drops the tables, committed), ``partial`` (its first
-    batch committed too); or, in a thread returned, its first transaction
-    held open for a second from the moment it has ``dropped`` the tables, or
-    ``recreated`` them empty."""
+    """Another process's ``model.rebuild()``, begun: ``begun`` (its first
+    transaction committed, which drops the tables, and the process killed
+    before it applied a batch), ``partial`` (its first batch committed too,
+    then killed); or, in a thread returned, ``beginning``: its first
+    transaction held open for a second after it dropped the tables (a slow
+    disk, a paused machine), then committed, then killed."""
 
-    def stop(applied: int) -> None:
+    def killed(*args: object, **kwargs: object) -> int:
         raise _Stop
 
-    if step == "dropped":
-        with model.db.exclusive():
-            model._drop()
-        return None
     if step == "partial":
         with pytest.raises(_Stop):
-            model.rebuild(batch_size=4, progress=stop)
+            model.rebuild(batch_size=4, progress=killed)
         return None
+    model.catch_up = killed  # type: ignore[method-assign]
+    if step == "begun":
+        with pytest.raises(_Stop):
+            model.rebuild()
+        del model.catch_up
+        return None
+    drop = model._drop
     begun = threading.Event()
 
-    def hold() -> None:
-        with model.db.exclusive():
-            model._drop()
-            if step == "recreated":
-                model._create()
-            begun.set()
-            time.sleep(1)
+    def slow_drop() -> None:
+        drop()
+        begun.set()
+        time.sleep(1)
 
-    thread = threading.Thread(target=hold)
+    def run() -> None:
+        with pytest.raises(_Stop):
+            model.rebuild()
+        del model.catch_up, model._drop
+
+    model._drop = slow_drop  # type: ignore[method-assign]
+    thread = threading.Thread(target=run)
     thread.start()
     assert begun.wait(timeout=30)
     return thread
 
 
-@pytest.mark.parametrize("step", ["dropped", "partial", "dropping", "recreated"])
+@pytest.mark.parametrize("step", ["begun", "partial", "beginning"])
 @pytest.mark.parametrize("kind", [kind for kind in BACKENDS if kind != "memory"])
 def test_a_report_as_another_process_begins_a_rebuild_reads_the_whole_log(
     tmp_path: Path, kind: str, step: str
 ) -> None:
-    """A rebuild in another process drops the read model's tables and fills
-    them again batch by batch: a report whose snapshot began just after it
-    read no tables (a driver's error) or part of the log (too few
-    exchanges, silently). It now catches up again, and reads the whole log."""
+    """A rebuild in another process drops the read model's tables, makes
+    them again and fills them batch by batch: a report whose snapshot began
+    just after it read no tables (a driver's error: the rebuild made them
+    again only when it caught up) or part of the log (too few exchanges,
+    silently). It now catches up again, and reads the whole log."""
     opener = open_store(kind, tmp_path)
     with opener() as reader, opener() as other:
         _bank_of_two(reader)
@@ -1408,6 +1416,35 @@ def test_a_report_as_another_process_begins_a_rebuild_reads_the_whole_log(
         assert report.transactions == 5
 
 
+@pytest.mark.parametrize("kind", [kind for kind in BACKENDS if kind != "memory"])
+def test_a_catch_up_under_which_another_process_begins_a_rebuild_applies_the_whole_log(
+    tmp_path: Path, kind: str
+) -> None:
+    """Between two batches of a long catch-up (the first report after a
+    large import), another process's rebuild began and was killed before
+    its first batch: the catch-up's next batch found no tables (a driver's
+    error). It finds them empty, and applies the whole log from there."""
+    opener = open_store(kind, tmp_path)
+    with opener() as tb, opener() as other:
+        _bank_of_two(tb)
+        for n in range(30):
+            tb.record_exchange("r", "a", "b", minutes=30 + n, actor=ACTOR, occurred_on="2026-02-01")
+        begun: list[int] = []
+
+        def then_a_rebuild(applied: int) -> None:
+            if not begun:
+                begun.append(applied)
+                _begin_rebuild(other.read_model, "begun")
+
+        tb.read_model.catch_up(batch_size=10, progress=then_a_rebuild)
+        assert begun == [10]
+        assert tb.read_model.position() == tb.read_model.log_end()
+        tables = tb.read_model.tables()
+        tb.read_model.rebuild()
+        assert tb.read_model.tables() == tables
+        assert tb.report("r").exchanges == 30
+
+
 def test_a_read_that_finds_a_rebuild_begun_each_time_gives_up() -> None:
     """Three times a new rebuild between the catch-up and the snapshot: a
     named error, not a loop without end."""
@@ -1420,7 +1457,7 @@ def test_a_read_that_finds_a_rebuild_begun_each_time_gives_up() -> None:
         def then_a_rebuild() -> timebank.ReadModel:
             model = caught_up()
             begun.append(1)
-            _begin_rebuild(model, "dropped")
+            _begin_rebuild(model, "begun")
             return model
 
         tb._caught_up = then_a_rebuild  # type: ignore[method-assign]

@@ -128,8 +128,9 @@ class Reporting:
             end = self._log_end()
             db = self._caught_up().db
             with db.snapshot():
-                # no table, or no row yet in this snapshot: a rebuild's
-                position = db.rows_if_there("SELECT notification_id FROM rm_position")
+                # no row: the tables a rebuild made again, its row not yet
+                # in this snapshot (PostgreSQL, a read that waited for it)
+                position = db.execute("SELECT notification_id FROM rm_position")
                 if position and int(position[0][0]) >= end:
                     yield db
                     return

@@ -168,7 +168,10 @@ class ReadModel:
         """Drop every table and apply the whole log again; events applied
         (``progress`` as for :meth:`catch_up`)."""
         with self.db.exclusive():
+            # made again in the same transaction: another process's catch-up,
+            # between two of its batches, finds the tables, empty, at 0
             self._drop()
+            self._create()
         return self.catch_up(batch_size=batch_size, progress=progress)
 
     def tables(self) -> dict[str, list[tuple[Any, ...]]]:

@@ -58,13 +58,6 @@ class ReadModelDB(abc.ABC):
     @abc.abstractmethod
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
 
-    @abc.abstractmethod
-    def rows_if_there(self, sql: str) -> list[tuple[Any, ...]] | None:
-        """Inside :meth:`snapshot`: the rows of ``sql``, or ``None`` when a
-        table it reads is not there (another process's rebuild dropped it),
-        after which the snapshot reads nothing more (on PostgreSQL its
-        transaction has failed)."""
-
     def insert_rows(self, table: str, width: int, rows: Iterable[Sequence[Any]]) -> None:
         """Insert whole rows of ``width`` values (every column, in order)
         into ``table``, which has no conflicting key."""
@@ -208,14 +201,6 @@ class SqliteReadModelDB(ReadModelDB):
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self._readable():
             self.conn.executemany(sql, rows)
-
-    def rows_if_there(self, sql: str) -> list[tuple[Any, ...]] | None:
-        try:
-            return self.execute(sql)
-        except sqlite3.OperationalError as e:
-            if not str(e).startswith("no such table"):
-                raise
-            return None
 
     def table_names(self) -> list[str]:
         with self._readable():
@@ -371,14 +356,6 @@ class PostgresReadModelDB(ReadModelDB):
             if conn.closed or conn.broken or conn.info.transaction_status == _IDLE:
                 return self._again_if_dropped(run)  # type: ignore[no-any-return]
             return run(conn)  # inside a transaction: lost with it if dropped
-
-    def rows_if_there(self, sql: str) -> list[tuple[Any, ...]] | None:
-        import psycopg  # noqa: PLC0415
-
-        try:
-            return self.execute(sql)
-        except psycopg.errors.UndefinedTable:
-            return None
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self._reachable(), self.conn.cursor() as cursor:
