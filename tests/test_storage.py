@@ -488,6 +488,45 @@ def test_a_postgres_erasure_a_reader_holds_back_says_so_and_holds_up_no_one_long
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_a_libpq_service_file_reaches_every_connection_a_postgres_store_makes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/storage.md: the URL has no keepalive options, and a libpq service
+    file (PGSERVICE) sets them on the event store's pooled connections, the
+    write lock's and the read model's, beside the URL's own host and user."""
+    service = tmp_path / "pg_service.conf"
+    service.write_text(
+        "[timebank]\nkeepalives_idle=60\nkeepalives_interval=10\nkeepalives_count=3\n"
+        "tcp_user_timeout=30000\n"
+        "host=nowhere.invalid\nport=1\ndbname=nowhere\n"  # the URL's own win
+    )
+    monkeypatch.setenv("PGSERVICEFILE", str(service))
+    monkeypatch.setenv("PGSERVICE", "timebank")
+    wanted = {
+        "keepalives_idle": "60",
+        "keepalives_interval": "10",
+        "keepalives_count": "3",
+        "tcp_user_timeout": "30000",
+    }
+
+    def settings(conn: Any) -> dict[str, str]:
+        return {k: v for k, v in conn.info.get_parameters().items() if k in wanted}
+
+    with timebank.open(new_postgres_schema()) as tb:
+        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
+        assert tb.report("r").exchanges == 0
+        pooled = tb._app.recorder.datastore  # type: ignore[attr-defined]
+        profiles = tb._app.profiles._datastore  # type: ignore[attr-defined]
+        connections = [tb.backend._lock_connection, tb.read_model.db.conn]  # type: ignore[attr-defined]
+        for datastore in (pooled, profiles):
+            with datastore.get_connection() as conn:
+                connections.append(conn)
+                assert settings(conn) == wanted
+        for conn in connections[:2]:
+            assert settings(conn) == wanted
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
 def test_commands_on_connections_the_server_dropped_fail_as_storage_errors(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
