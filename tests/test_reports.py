@@ -1337,13 +1337,13 @@ def test_two_catching_up_at_once_apply_each_event_once(tmp_path: Path, kind: str
 
 
 class _Stop(Exception):
-    """Stops a rebuild after its first batch."""
+    """Where a rebuild's process is killed, in the tests of a rebuild begun."""
 
 
 def _begin_rebuild(model: timebank.ReadModel, step: str) -> threading.Thread | None:
     """Another process's ``model.rebuild()``, begun: ``begun`` (its first
-    transaction committed, which drops the tables, and the process killed
-    before it applied a batch), ``partial`` (its first batch committed too,
+    transaction committed, which drops the tables and makes them again,
+    empty, and the process killed before it applied a batch), ``partial`` (its first batch committed too,
     then killed); or, in a thread returned, ``beginning``: its first
     transaction held open for a second after it dropped the tables (a slow
     disk, a paused machine), then committed, then killed."""

@@ -515,15 +515,11 @@ def test_a_libpq_service_file_reaches_every_connection_a_postgres_store_makes(
     with timebank.open(new_postgres_schema()) as tb:
         tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
         assert tb.report("r").exchanges == 0
-        pooled = tb._app.recorder.datastore  # type: ignore[attr-defined]
-        profiles = tb._app.profiles._datastore  # type: ignore[attr-defined]
-        connections = [tb.backend._lock_connection, tb.read_model.db.conn]  # type: ignore[attr-defined]
-        for datastore in (pooled, profiles):
+        assert settings(tb.backend._lock_connection) == wanted  # type: ignore[attr-defined]
+        assert settings(tb.read_model.db.conn) == wanted  # type: ignore[attr-defined]
+        for datastore in (tb._app.recorder.datastore, tb._app.profiles._datastore):  # type: ignore[attr-defined]
             with datastore.get_connection() as conn:
-                connections.append(conn)
                 assert settings(conn) == wanted
-        for conn in connections[:2]:
-            assert settings(conn) == wanted
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
