@@ -1470,6 +1470,73 @@ def test_a_read_that_finds_a_rebuild_begun_each_time_gives_up() -> None:
         assert len(begun) == 3
 
 
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_threads_of_one_timebank_catch_its_read_model_up_and_report_from_it(
+    tmp_path: Path, kind: str
+) -> None:
+    """docs/api.md: an app keeps the read model caught up from threads of its
+    own while other threads record and report, on one Timebank. They shared
+    the read model's connection without taking turns, and failed ("cannot
+    start a transaction within a transaction", "not an error", a table that
+    was not there)."""
+    with open_store(kind, tmp_path)() as tb:
+        _bank_of_two(tb)
+        failures: list[BaseException] = []
+        done = threading.Event()
+        figures: list[int] = []
+
+        def keep(run: Callable[[], object]) -> Callable[[], None]:
+            def loop() -> None:
+                try:
+                    while not done.is_set():
+                        run()
+                except BaseException as e:  # kept, to assert on
+                    failures.append(e)
+
+            return loop
+
+        def record() -> None:
+            try:
+                for _ in range(80):
+                    tb.record_exchange("r", "a", "b", minutes=30, actor=ACTOR,
+                                       occurred_on="2026-02-01")  # fmt: skip
+                    time.sleep(0.002)  # the other threads' turn
+            except BaseException as e:
+                failures.append(e)
+            done.set()
+
+        threads = [
+            threading.Thread(target=record),
+            threading.Thread(target=keep(lambda: tb.read_model.catch_up(batch_size=7))),
+            threading.Thread(target=keep(tb.read_model.behind)),
+            threading.Thread(target=keep(lambda: figures.append(tb.report("r").exchanges))),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert failures == []
+        assert len(figures) > 1  # the reports ran beside the catch-ups
+        assert figures == sorted(figures)  # each saw the whole log, as it grew
+        assert tb.report("r").exchanges == 80
+        assert tb.audit(read_model="full").ok
+
+
+def test_a_read_model_kept_after_its_store_is_closed_says_so() -> None:
+    tb = timebank.open("memory://")
+    _bank_of_two(tb)
+    model = tb.read_model
+    assert model.catch_up() > 0
+    tb.close()
+    for call in (model.catch_up, model.position, model.rebuild, model.tables):
+        with pytest.raises(timebank.errors.StoreClosed) as raised:
+            call()
+        assert str(raised.value) == (
+            "the read model :memory: was closed with its store: open the store again"
+        )
+    model.close()  # again: nothing
+
+
 def test_the_read_models_of_two_stores_on_one_postgres_server_take_no_turns_together(
     tmp_path: Path,
 ) -> None:

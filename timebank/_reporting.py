@@ -90,7 +90,7 @@ class Reporting:
             check_open(self)
             if self._read_model is None:
                 self._read_model = ReadModel(
-                    self.backend.read_model_db(), self._read_log, self._log_end
+                    self.backend.read_model_db(), self._read_log, self._log_end, lock=self._app.lock
                 )
             return self._read_model
 

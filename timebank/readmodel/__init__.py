@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from timebank.domain.errors import StoreClosed
 from timebank.readmodel._db import PostgresReadModelDB, ReadModelDB, SqliteReadModelDB
 from timebank.readmodel._projector import (
     EVERY_ACCOUNT,
@@ -60,14 +62,40 @@ Progress = Callable[[int], None]
 
 class ReadModel:
     """The read model of one store. :meth:`catch_up` before reading it (the
-    :class:`~timebank.Timebank` report methods do)."""
+    :class:`~timebank.Timebank` report methods do). Its methods may be called
+    from several threads: they take turns under ``lock`` (a store's read
+    model is given the store's own, which every call of its
+    :class:`~timebank.Timebank` holds), a catch-up one batch at a time, so
+    that other calls go on between its batches."""
 
     def __init__(
-        self, db: ReadModelDB, read_log: LogReader, log_end: Callable[[], int] | None = None
+        self,
+        db: ReadModelDB,
+        read_log: LogReader,
+        log_end: Callable[[], int] | None = None,
+        *,
+        lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         self.db = db
         self._read_log = read_log
         self._log_end = log_end
+        self._lock = lock if lock is not None else threading.RLock()
+        self._closed = False
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """One thread at a time: they share the database connection (a
+        catch-up in one thread and a report in another interleaved their
+        statements on it: "cannot start a transaction within a
+        transaction", tables that were not there)."""
+        with self._lock:
+            if self._closed:
+                raise StoreClosed(
+                    f"the read model {self.location} was closed with its store: open the store"
+                    " again",
+                    url=self.location,
+                )
+            yield
 
     @property
     def location(self) -> str:
@@ -76,23 +104,26 @@ class ReadModel:
 
     def position(self) -> int:
         """Notification id of the last event applied (0 when empty)."""
-        if "rm_position" not in self.db.table_names():
-            return 0
-        rows = self.db.execute("SELECT notification_id FROM rm_position")
-        return int(rows[0][0]) if rows else 0
+        with self._turn():
+            if "rm_position" not in self.db.table_names():
+                return 0
+            rows = self.db.execute("SELECT notification_id FROM rm_position")
+            return int(rows[0][0]) if rows else 0
 
     def log_end(self) -> int:
         """Notification id of the log's last event (0 when empty)."""
         if self._log_end is None:
             raise TypeError("this read model was opened without the log's end")
-        return self._log_end()
+        with self._turn():
+            return self._log_end()
 
     def behind(self) -> int:
         """How many events the next catch-up will apply: those recorded since
         the last one, or the whole log when it will rebuild (see
         :meth:`rebuild_reason`)."""
-        end = self.log_end()
-        return end if self.rebuild_reason() is not None else end - self.position()
+        with self._turn():
+            end = self.log_end()
+            return end if self.rebuild_reason() is not None else end - self.position()
 
     def catch_up(self, *, batch_size: int = BATCH_SIZE, progress: Progress | None = None) -> int:
         """Apply every event recorded since the last catch-up; how many.
@@ -108,7 +139,8 @@ class ReadModel:
         ``rm_stale_connections``, in one transaction; on PostgreSQL, after a
         batch or more, it also refreshes the planner's statistics.
         """
-        self._ensure_schema()
+        with self._turn():
+            self._ensure_schema()
         applied = 0
         # The collector stays paused for the whole catch-up, reads included:
         # paused only around each batch's projection, it traversed the batch's
@@ -117,7 +149,7 @@ class ReadModel:
         # makes reference cycles, so nothing waits for it.
         with no_cyclic_gc():
             while True:
-                with self.db.exclusive():
+                with self._turn(), self.db.exclusive():
                     position = self._followed_position()
                     if position is None:
                         self._drop()  # another log's (a store restored): rebuilt from this one
@@ -143,7 +175,7 @@ class ReadModel:
                     progress(applied)
                 if len(records) < batch_size:
                     break
-        with self.db.exclusive():
+        with self._turn(), self.db.exclusive():
             for statement in index_statements():
                 self.db.execute(statement)
             settle_spans(self.db)
@@ -167,7 +199,7 @@ class ReadModel:
     def rebuild(self, *, batch_size: int = BATCH_SIZE, progress: Progress | None = None) -> int:
         """Drop every table and apply the whole log again; events applied
         (``progress`` as for :meth:`catch_up`)."""
-        with self.db.exclusive():
+        with self._turn(), self.db.exclusive():
             # made again in the same transaction: another process's catch-up,
             # between two of its batches, finds the tables, empty, at 0
             self._drop()
@@ -177,20 +209,28 @@ class ReadModel:
     def tables(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every read-model table, sorted (to compare two read
         models, as the tests do)."""
-        return {
-            name: sorted(self.db.execute(f"SELECT * FROM {name}"), key=_sort_key)  # noqa: S608
-            for name in TABLES
-        }
+        with self._turn():
+            return {
+                name: sorted(self.db.execute(f"SELECT * FROM {name}"), key=_sort_key)  # noqa: S608
+                for name in TABLES
+            }
 
     def close(self) -> None:
         """Close the read model's database connection (the store's own
-        ``close()`` does it)."""
-        self.db.close()
+        ``close()`` does it); every call after it raises ``StoreClosed``."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self.db.close()
 
     def rebuild_reason(self) -> str | None:
         """Why the next catch-up will rebuild this read model from the log
         (one of a schema version it cannot bring up in place, or one that
         applied events the log no longer holds), or ``None``."""
+        with self._turn():
+            return self._rebuild_reason()
+
+    def _rebuild_reason(self) -> str | None:
         if "rm_position" not in self.db.table_names():
             return None
         ((version,),) = self.db.execute("SELECT schema_version FROM rm_position")
