@@ -25,7 +25,15 @@ from timebank.storage.memory import MemoryBackend
 from timebank.storage.postgres import parse_postgres_url
 from timebank.storage.sqlite import SqliteBackend
 
-from .conftest import ACTOR, POSTGRES_URL, fixed_clock, new_postgres_schema, postgres_schema
+from .conftest import (
+    ACTOR,
+    BACKENDS,
+    POSTGRES_URL,
+    fixed_clock,
+    new_postgres_schema,
+    open_store,
+    postgres_schema,
+)
 
 
 def test_urls_select_backends(tmp_path: Path) -> None:
@@ -485,6 +493,82 @@ def test_a_postgres_erasure_a_reader_holds_back_says_so_and_holds_up_no_one_long
         for _ in range(20):
             with datastore.get_connection() as conn:
                 assert conn.execute("SHOW lock_timeout").fetchall() == [{"lock_timeout": "0"}]
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_store_opened_before_a_fork_refuses_the_child_and_the_parent_goes_on(
+    tmp_path: Path, kind: str
+) -> None:
+    """docs/api.md: an app that opened the store before its server forked
+    workers (gunicorn's --preload, multiprocessing). The children used the
+    parent's connections (on PostgreSQL: an IndexError, then every process
+    hung), and on PostgreSQL a child that merely dropped the store ended
+    the parent's sessions. The child now gets StoreClosed, at once even
+    though another thread of the parent held the store's lock at the fork,
+    and the parent goes on."""
+    import gc
+    import json
+    import os
+    import select
+    import signal
+    import threading
+    import warnings
+
+    tb = open_store(kind, tmp_path, clock=None)()  # no `with`: the child drops every reference
+    try:
+        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
+        for member in ("a", "b"):
+            tb.join("r", member, kind="individual", actor=ACTOR, joined_on="2026-01-01")
+        tb.record_exchange("r", "a", "b", "1", actor=ACTOR, occurred_on="2026-02-01")
+        assert tb.report("r").exchanges == 1
+        model = tb.read_model
+        holding, forked = threading.Event(), threading.Event()
+
+        def hold_the_lock() -> None:  # another thread's call, under way at the fork
+            with tb._app.lock:
+                holding.set()
+                forked.wait(30)
+
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        assert holding.wait(30)
+        reading, writing = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # forking with threads
+            child = os.fork()
+        if child == 0:  # the child: report what each call did, drop the store, exit
+            said = []
+            for call in (lambda: tb.balance("r", "a"), tb.close, model.position, tb.report):
+                try:
+                    call()  # type: ignore[operator]
+                    said.append("answered")
+                except errors.StoreClosed as e:
+                    said.append(str(e))
+            del call, tb, model, hold_the_lock, holder  # the store collected, as at exit
+            gc.collect()
+            os.write(writing, json.dumps(said).encode())
+            os._exit(0)
+        forked.set()
+        holder.join()
+        os.close(writing)
+        answered, _, _ = select.select([reading], [], [], 60)
+        if not answered:  # the child hangs (on the lock a thread held at the fork)
+            os.kill(child, signal.SIGKILL)
+        with os.fdopen(reading) as pipe:
+            said = json.loads(pipe.read() or "null")
+        assert os.waitpid(child, 0)[1] == 0
+        refused = (
+            f"the store at {tb.url} was opened in process {os.getpid()}, which this process was"
+            " forked from: open it again in this process"
+        )
+        assert said == [refused, "answered", refused, refused]  # close(): nothing to do
+        # the parent's connections are as they were
+        tb.record_exchange("r", "a", "b", "1", actor=ACTOR, occurred_on="2026-02-02")
+        assert tb.report("r").exchanges == 2
+        assert tb.balance("r", "a") == 120
+        assert tb.audit().ok
+    finally:
+        tb.close()
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")

@@ -116,7 +116,8 @@ def check_open(timebank: Any) -> None:
     """:class:`~timebank.errors.StoreClosed` if ``timebank`` was closed."""
     if timebank._closed:
         raise errors.StoreClosed(
-            f"the store at {timebank.url} was closed: open it again", url=timebank.url
+            timebank._closed_why or f"the store at {timebank.url} was closed: open it again",
+            url=timebank.url,
         )
 
 

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
+from threading import RLock
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar, cast
 from uuid import UUID, uuid4
@@ -197,6 +199,19 @@ def _is_event(event: object, kind: str, entry_id: str) -> bool:
     )
 
 
+#: The stores open in this process, for the child of a fork (see below).
+_OPEN_HERE: weakref.WeakSet[Timebank] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for tb in list(_OPEN_HERE):
+        tb._forked()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Timebank(Reporting, Importing):
     """A time-bank store: banks, members, entries, balances and statements.
 
@@ -208,6 +223,10 @@ class Timebank(Reporting, Importing):
     back of up to a minute (docs/architecture.md, "Two clocks"). Close it
     (or use it as a context manager) when done.
     """
+
+    #: What :class:`~timebank.errors.StoreClosed` says once closed, when
+    #: not the usual (in the child of a fork).
+    _closed_why: str | None = None
 
     def __init__(self, backend: Backend, *, clock: Clock | None = None) -> None:
         self.backend = backend
@@ -225,6 +244,28 @@ class Timebank(Reporting, Importing):
             raise store_file_failure(backend.url, e) or errors.StorageError(
                 f"cannot open the store at {backend.url}: {type(e).__name__}: {e}", url=backend.url
             ) from e
+        self._pid = os.getpid()
+        _OPEN_HERE.add(self)
+
+    def _forked(self) -> None:
+        """In the child of a fork (a web server's worker forked after the app
+        opened the store; a ``multiprocessing`` child): every call raises
+        ``StoreClosed``, and the connections and files the child shares with
+        the parent are let go without closing them (a PostgreSQL connection
+        closed here ends the parent's session). The lock is a new one:
+        another thread of the parent may have held it at the fork, and no
+        thread here would let it go."""
+        self._app.lock = RLock()
+        if self._closed:
+            return
+        self._closed = True
+        self._closed_why = (
+            f"the store at {self.url} was opened in process {self._pid}, which this process"
+            " was forked from: open it again in this process"
+        )
+        if self._read_model is not None:
+            self._read_model.forget(self._closed_why, self._app.lock)
+        self.backend.forget(self._app.factory)
 
     def close(self) -> None:
         """Close the store (its read model too); ``with timebank.open(...)``

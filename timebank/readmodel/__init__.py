@@ -80,7 +80,8 @@ class ReadModel:
         self._read_log = read_log
         self._log_end = log_end
         self._lock = lock if lock is not None else threading.RLock()
-        self._closed = False
+        #: Why every call now raises ``StoreClosed``, once closed.
+        self._closed: str | None = None
 
     @contextmanager
     def _turn(self) -> Iterator[None]:
@@ -89,12 +90,8 @@ class ReadModel:
         statements on it: "cannot start a transaction within a
         transaction", tables that were not there)."""
         with self._lock:
-            if self._closed:
-                raise StoreClosed(
-                    f"the read model {self.location} was closed with its store: open the store"
-                    " again",
-                    url=self.location,
-                )
+            if self._closed is not None:
+                raise StoreClosed(self._closed, url=self.location)
             yield
 
     @property
@@ -219,9 +216,20 @@ class ReadModel:
         """Close the read model's database connection (the store's own
         ``close()`` does it); every call after it raises ``StoreClosed``."""
         with self._lock:
-            if not self._closed:
-                self._closed = True
+            if self._closed is None:
+                self._closed = (
+                    f"the read model {self.location} was closed with its store: open the store"
+                    " again"
+                )
                 self.db.close()
+
+    def forget(self, why: str, lock: AbstractContextManager[Any]) -> None:
+        """In the child of a fork: every call raises ``StoreClosed`` saying
+        ``why``, and the database connection, the parent's too, is left
+        open; ``lock`` replaces a lock another thread of the parent may have
+        held at the fork."""
+        self._lock = lock
+        self._closed = why
 
     def rebuild_reason(self) -> str | None:
         """Why the next catch-up will rebuild this read model from the log

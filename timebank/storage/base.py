@@ -372,3 +372,9 @@ class Backend(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the backend holds beyond its factory."""
+
+    def forget(self, factory: InfrastructureFactory[Any]) -> None:  # noqa: B027 - optional hook
+        """In the child of a fork: let go of this process's copies of the
+        store's connections without closing them, which would close the
+        parent's too. Nothing on SQLite (closing a file here leaves the
+        parent's locks and files as they are) or in memory."""

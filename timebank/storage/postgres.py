@@ -626,6 +626,10 @@ class _PostgresFactory(PostgresFactory):
         return recorder
 
 
+def _nothing() -> None:
+    """Does nothing (what a forked child's pool does when closed)."""
+
+
 class PostgresBackend(Backend):
     """A PostgreSQL database (and schema), for councils that outgrow one file.
 
@@ -725,6 +729,18 @@ class PostgresBackend(Backend):
 
     def close(self) -> None:
         self._drop_lock_connection()
+
+    def forget(self, factory: InfrastructureFactory[Any]) -> None:
+        # A connection's socket is the parent's too: closing it here sends
+        # the server the end of the parent's session. The library closes its
+        # pool when its objects are collected (a child that merely exited
+        # ended the parent's sessions so, measured); with that close a no-op
+        # the pooled connections are collected unclosed, and psycopg ends no
+        # connection that another process opened. Nothing here closes the
+        # write lock's connection or the read model's: the store refuses
+        # every call, close() included.
+        if isinstance(factory, PostgresFactory):
+            factory.datastore.close = _nothing  # type: ignore[method-assign]  # its pool, left open
 
     def factory(self, env: Any) -> InfrastructureFactory[Any]:
         env.update(self._settings)
