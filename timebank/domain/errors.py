@@ -306,8 +306,8 @@ class StoreNotFound(StorageError):
 
 
 class StoreClosed(StorageError):
-    """A call on a :class:`~timebank.Timebank` after its ``close()``: open
-    the store again."""
+    """A call on a :class:`~timebank.Timebank` after its ``close()``, or in
+    a process forked from the one that opened it: open the store again."""
 
     code = "store_closed"
 
