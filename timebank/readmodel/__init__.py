@@ -63,8 +63,8 @@ Progress = Callable[[int], None]
 class ReadModel:
     """The read model of one store. :meth:`catch_up` before reading it (the
     :class:`~timebank.Timebank` report methods do). Its methods may be called
-    from several threads: they take turns under ``lock`` (a store's read
-    model is given the store's own, which every call of its
+    from several threads: they take turns under ``lock``, a re-entrant one
+    (a store's read model is given the store's own, which every call of its
     :class:`~timebank.Timebank` holds), a catch-up one batch at a time, so
     that other calls go on between its batches."""
 
