@@ -210,6 +210,18 @@ class SqliteReadModelDB(ReadModelDB):
         self.conn.close()
 
 
+@contextmanager
+def _lock_waits_at_most(conn: Any, ms: int) -> Iterator[None]:
+    """Inside a PostgreSQL transaction: a lock that the block's statements
+    ask for is waited for ``ms`` at most (``lock_timeout``, set for this
+    transaction only), then the connection's own setting again. Not put back
+    when the block fails: its transaction is then rolled back, and the
+    setting with it."""
+    conn.execute(f"SET LOCAL lock_timeout = '{ms}ms'")
+    yield
+    conn.execute("SET LOCAL lock_timeout TO DEFAULT")
+
+
 class PostgresReadModelDB(ReadModelDB):
     """Tables beside the event store's, in its PostgreSQL schema, on a
     connection of their own. A connection the server dropped (a restart, a
@@ -293,16 +305,15 @@ class PostgresReadModelDB(ReadModelDB):
             # position the first one committed; up to BUSY_TIMEOUT_S, as on
             # SQLite (without it, behind a catch-up stopped in its
             # transaction, every report of every process waited for ever)
-            conn.execute(f"SET LOCAL lock_timeout = '{round(BUSY_TIMEOUT_S * 1000)}ms'")
-            try:
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
-            except psycopg.errors.LockNotAvailable:
-                raise StorageError(
-                    f"cannot write the read model {self.location}: another process has had"
-                    f" its turn for {BUSY_TIMEOUT_S:g} s (catching it up)",
-                    url=self.location,
-                ) from None
-            conn.execute("SET LOCAL lock_timeout TO DEFAULT")
+            with _lock_waits_at_most(conn, round(BUSY_TIMEOUT_S * 1000)):
+                try:
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
+                except psycopg.errors.LockNotAvailable:
+                    raise StorageError(
+                        f"cannot write the read model {self.location}: another process has had"
+                        f" its turn for {BUSY_TIMEOUT_S:g} s (catching it up)",
+                        url=self.location,
+                    ) from None
             yield
 
     def take_tables(self, tables: Sequence[str]) -> None:
@@ -316,23 +327,22 @@ class PostgresReadModelDB(ReadModelDB):
         # asked for could deadlock with a report reading table after table.
         # Without a bound, behind a transaction left open it waited for ever.
         conn = self.conn
-        conn.execute(f"SET LOCAL lock_timeout = '{TABLES_LOCK_TRY_MS}ms'")
         deadline = time.monotonic() + TABLES_LOCK_S
-        while True:
-            try:
-                with conn.transaction():
-                    conn.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
-                break
-            except psycopg.errors.LockNotAvailable:
-                if time.monotonic() >= deadline:
-                    raise StorageError(
-                        f"cannot rebuild the read model {self.location}: another process has"
-                        f" been reading its tables for {TABLES_LOCK_S:g} s (a long export, or"
-                        " a transaction left open)",
-                        url=self.location,
-                    ) from None
-                time.sleep(TABLES_LOCK_TRY_MS / 2000)
-        conn.execute("SET LOCAL lock_timeout TO DEFAULT")
+        with _lock_waits_at_most(conn, TABLES_LOCK_TRY_MS):
+            while True:
+                try:
+                    with conn.transaction():
+                        conn.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
+                    return
+                except psycopg.errors.LockNotAvailable:
+                    if time.monotonic() >= deadline:
+                        raise StorageError(
+                            f"cannot rebuild the read model {self.location}: another process"
+                            f" has been reading its tables for {TABLES_LOCK_S:g} s (a long"
+                            " export, or a transaction left open)",
+                            url=self.location,
+                        ) from None
+                    time.sleep(TABLES_LOCK_TRY_MS / 2000)
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
