@@ -126,13 +126,12 @@ class Reporting:
         for its readers; on SQLite a snapshot keeps its tables)."""
         for _ in range(READ_TRIES):
             end = self._log_end()
-            db = self._caught_up().db
-            with db.snapshot():
-                # no row: the tables a rebuild made again, its row not yet
-                # in this snapshot (PostgreSQL, a read that waited for it)
-                position = db.execute("SELECT notification_id FROM rm_position")
-                if position and int(position[0][0]) >= end:
-                    yield db
+            model = self._caught_up()
+            with model.db.snapshot():
+                # (0 where the tables a rebuild made again still lack their
+                # row in this snapshot: PostgreSQL, a read that waited for it)
+                if model.position() >= end:
+                    yield model.db
                     return
         raise errors.StorageError(
             f"the read model {self.read_model.location} was rebuilt by another process while"
