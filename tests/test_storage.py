@@ -325,6 +325,9 @@ def test_a_postgres_password_never_shows_in_the_url_of_an_open_store() -> None:
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
 def test_a_postgres_schema_the_database_lacks_is_refused_saying_how_to_make_it() -> None:
     import psycopg
+    from click.testing import CliRunner
+
+    from timebank.cli import cli
 
     assert POSTGRES_URL is not None
     url = f"{POSTGRES_URL}?schema=no_such_schema"
@@ -333,8 +336,16 @@ def test_a_postgres_schema_the_database_lacks_is_refused_saying_how_to_make_it()
     assert type(caught.value) is errors.StorageError
     assert "has no schema no_such_schema" in str(caught.value)
     assert "CREATE SCHEMA no_such_schema AUTHORIZATION" in str(caught.value)
-    with pytest.raises(errors.StoreNotFound, match="has no schema no_such_schema"):
+    with pytest.raises(errors.StoreNotFound) as not_found:  # a command that only reads
         timebank.open(url, create=False)
+    # It says what to make first, where creating a store would fail in turn.
+    assert "has no schema no_such_schema: make it with CREATE SCHEMA no_such_schema" in str(
+        not_found.value
+    )
+    assert str(not_found.value).count(url) == 1
+    said = CliRunner().invoke(cli, ["--db", url, "balances"]).output
+    assert said.startswith("error: store_not_found: no timebank store in schema no_such_schema")
+    assert said.index("CREATE SCHEMA no_such_schema") < said.index("`timebank create-bank`")
     with psycopg.connect(POSTGRES_URL) as connection:  # nothing made, the schema least of all
         schema = "SELECT 1 FROM pg_namespace WHERE nspname = 'no_such_schema'"
         assert connection.execute(schema).fetchone() is None

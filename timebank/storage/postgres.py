@@ -798,15 +798,20 @@ class PostgresBackend(Backend):
         if found:
             return None
         name = self._settings[PostgresFactory.POSTGRES_DBNAME]
-        missing = f"the database {name} at {self.url} has no schema {self._schema}"
+        make = f"CREATE SCHEMA {self._schema} AUTHORIZATION the role timebank logs in as"
         if self._create:
             raise StorageError(
-                f"{missing}: timebank makes its tables in a schema that exists (make it with"
-                f" CREATE SCHEMA {self._schema} AUTHORIZATION the role timebank logs in as;"
+                f"the database {name} at {self.url} has no schema {self._schema}: timebank"
+                f" makes its tables in a schema that exists (make it with {make};"
                 " docs/storage.md)",
                 url=self.url,
             )
-        return missing
+        # For a command that only reads, which the CLI then tells how a store
+        # is made: making one would fail on the missing schema too.
+        return (
+            f"the database {name} has no schema {self._schema}: make it with {make}"
+            " (docs/storage.md), then a store in it"
+        )
 
     def _holds_a_store(self, connection: psycopg.Connection[Any]) -> bool:
         row = connection.execute(
