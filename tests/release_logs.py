@@ -14,7 +14,8 @@ waiting, an erasure), then writes two files:
 - ``release-VERSION.expected.json``: what the store answers once it holds
   them: every bank, balance, member, pending entry, entry, statement, report
   and figure, and the clock's last reading (today, for the answers that
-  depend on it).
+  depend on it); and, under ``store``, the store format the release wrote
+  and the columns of the tables it made.
 
 A release's log is written once, when the release is made, and never
 again: it is what a store written by that release holds on disk. The
@@ -32,7 +33,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
+import tempfile
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,6 +48,7 @@ from eventsourcing.persistence import StoredEvent
 import timebank
 from timebank.domain.policy import BalanceLimits, Policy
 from timebank.migrate import _IndexRebuild
+from timebank.storage._format import STORE_FORMAT
 from timebank.storage.memory import MemoryBackend
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -229,6 +234,27 @@ def load(tb: timebank.Timebank, stored: list[StoredEvent]) -> None:
     tb._app.save_stored(stored, _IndexRebuild().rows(events))
 
 
+def table_columns(store: Path) -> dict[str, list[list[Any]]]:
+    """The columns of every table of a new SQLite store made at ``store``
+    (each as name, type, not null, part of the key): what a release that
+    reads the store expects to find."""
+    timebank.open(f"sqlite:///{store}").close()
+    with closing(sqlite3.connect(store)) as conn:
+        names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        return {
+            name: [[c[1], c[2], c[3], c[5]] for c in conn.execute(f'PRAGMA table_info("{name}")')]
+            for (name,) in names.fetchall()
+        }
+
+
+def store_facts() -> dict[str, Any]:
+    """The store format this checkout writes, and the tables it makes
+    (tests/test_release_logs.py holds the format to them)."""
+    with tempfile.TemporaryDirectory() as directory:
+        tables = table_columns(Path(directory) / "store.db")
+    return {"format": STORE_FORMAT, "tables": tables}
+
+
 def write_answers(version: str, out: Path = DATA) -> Path:
     """Rewrite what the release answers from its log as stored."""
     log = out / f"release-{version}.events.jsonl"
@@ -240,6 +266,7 @@ def write_answers(version: str, out: Path = DATA) -> Path:
     with timebank.Timebank(backend, clock=lambda: now) as tb:  # opened afresh
         result = answers(tb)
     result["now"] = now.isoformat()
+    result["store"] = store_facts()
     expected.write_text(json.dumps(result, indent=1) + "\n")
     return expected
 
@@ -259,6 +286,7 @@ def write(version: str, *, replace: bool, out: Path = DATA) -> tuple[Path, Path]
         events = stored_events(tb)
         result = answers(tb)
     result["now"] = clock.now.isoformat()
+    result["store"] = store_facts()
     out.mkdir(parents=True, exist_ok=True)
     log.write_text("".join(json.dumps(e, sort_keys=False) + "\n" for e in events))
     expected.write_text(json.dumps(result, indent=1) + "\n")

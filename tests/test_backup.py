@@ -206,6 +206,11 @@ def test_a_restore_refuses_with_nothing_changed(tmp_path: Path) -> None:
     damaged = tmp_path / "damaged.db"
     shutil.copy(backup.path, damaged)
     damage(damaged, ("timebank_entry_index",))
+    later = tmp_path / "later.db"  # a backup of the store once a later release wrote it
+    shutil.copy(backup.path, later)
+    with sqlite3.connect(later) as conn:
+        conn.execute("UPDATE timebank_store SET format = format + 1, written_by = '9.0.0'")
+    conn.close()
     before = _files(tmp_path)
     refusals = {
         tmp_path / "none.db": "no backup at",
@@ -213,6 +218,9 @@ def test_a_restore_refuses_with_nothing_changed(tmp_path: Path) -> None:
         tmp_path / "junk.db": "failed its check, so nothing was restored",
         tmp_path / "other.db": "failed its check, so nothing was restored: not a timebank store",
         damaged: "failed its check, so nothing was restored",
+        later: "nothing was restored: it was written by timebank 9.0.0 .store format 2.; this is"
+        f" timebank {timebank.__version__}, which reads stores of format 1 and below: upgrade"
+        " timebank to restore it",
     }
     for bad, reason in refusals.items():
         with pytest.raises(errors.RestoreRefused, match=reason):

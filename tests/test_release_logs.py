@@ -24,10 +24,12 @@ import pytest
 from eventsourcing.utils import get_topic
 
 import timebank
+from timebank._event_shapes import event_fields
+from timebank.storage._format import STORE_FORMAT
 from timebank.storage.memory import MemoryBackend
 
 from .conftest import BACKENDS, new_postgres_schema
-from .release_logs import DATA, answers, event_classes, load, stored_log
+from .release_logs import DATA, answers, event_classes, load, stored_log, table_columns
 
 LOGS = sorted(DATA.glob("release-*.events.jsonl"))
 
@@ -70,13 +72,53 @@ def test_every_event_class_is_in_a_release_log() -> None:
     assert {get_topic(cls) for cls in event_classes().values()} - logged == set()
 
 
+def _expected(log: Path) -> dict[str, Any]:
+    return dict(json.loads(log.with_name(f"release-{_release(log)}.expected.json").read_text()))
+
+
+def test_the_store_format_is_raised_when_what_a_store_holds_changes(tmp_path: Path) -> None:
+    """Beside its log, each release recorded the store format it wrote and
+    the tables it made (docs/storage.md, "The store's format"). While this
+    checkout's format is that of the newest release, an earlier release of
+    that format must read what it writes: the same event classes with the
+    same fields as in the logs of that format, the same tables with the
+    same columns. Any change fails here, naming it, until STORE_FORMAT is
+    raised (timebank/storage/_format.py)."""
+    newest = max(LOGS, key=lambda log: tuple(int(p) for p in _release(log).split(".")))
+    recorded = _expected(newest)["store"]
+    assert recorded["format"] <= STORE_FORMAT, "the format went down since the newest release"
+    if recorded["format"] < STORE_FORMAT:
+        return  # raised since: the next release's log records what it holds
+    logged: dict[str, set[str]] = {}
+    for log in LOGS:
+        if _expected(log)["store"]["format"] == STORE_FORMAT:
+            for line in log.read_text().splitlines():
+                event = json.loads(line)
+                logged.setdefault(event["topic"], set()).update(event["state"])
+    changes = []
+    for name, cls in sorted(event_classes().items()):
+        topic = get_topic(cls)
+        fields = event_fields(topic)
+        if topic not in logged:
+            changes.append(f"{name} is a new event class")
+        elif fields != logged[topic]:
+            added, gone = sorted(fields - logged[topic]), sorted(logged[topic] - fields)
+            changes.append(f"{name}: fields added {added}, gone {gone}")
+    tables = table_columns(tmp_path / "store.db")
+    for table in sorted(tables.keys() | recorded["tables"].keys()):
+        if tables.get(table) != recorded["tables"].get(table):
+            changes.append(f"table {table}: {recorded['tables'].get(table)} -> {tables.get(table)}")
+    assert changes == [], f"raise STORE_FORMAT (store format {STORE_FORMAT}): " + "; ".join(changes)
+
+
 @pytest.mark.parametrize("log", LOGS, ids=_release)
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_a_store_an_earlier_release_wrote_reads_the_same(
     log: Path, kind: str, tmp_path: Path
 ) -> None:
-    expected = json.loads(log.with_name(f"release-{_release(log)}.expected.json").read_text())
+    expected = _expected(log)
     now = datetime.fromisoformat(expected.pop("now"))
+    expected.pop("store")
     reopen = _opener(kind, tmp_path, lambda: now)
     stored = stored_log(log)
     with reopen() as tb:

@@ -40,6 +40,7 @@ from timebank.readmodel.report import (
 )
 from timebank.readmodel.words import REPORT_WORDS
 from timebank.storage import Profile
+from timebank.storage._format import STORE_FORMAT
 from timebank.views import (
     AccountBalance,
     Backup,
@@ -65,6 +66,7 @@ __all__ = [
     "OPENING",
     "POT",
     "REPORT_WORDS",
+    "STORE_FORMAT",
     "AccountBalance",
     "AccountKind",
     "Action",

@@ -37,7 +37,7 @@ from timebank.domain.values import (
     POT,
 )
 
-__all__ = ["DAMAGE", "DAMAGED_CURE", "described", "shape_problem"]
+__all__ = ["DAMAGE", "DAMAGED_CURE", "described", "event_fields", "shape_problem"]
 
 #: What reading a damaged event raises beyond its JSON and form (a value the
 #: rules cannot read: a party missing, a policy's setting, an account that
@@ -97,6 +97,13 @@ def shape_problem(topic: str, state: object) -> str | None:
         if not check(state[name]):
             return f"field {name!r} holds {_shown(state[name])}, not {what}"
     return None
+
+
+def event_fields(topic: str) -> frozenset[str]:
+    """The fields an event of ``topic`` is stored with (none for a topic of
+    no event class)."""
+    spec = _spec(topic)
+    return frozenset() if spec is None else spec[0]
 
 
 #: A topic's stored fields, and each one's name, check and what it must be.

@@ -55,6 +55,7 @@ __all__ = [
     "SelfExchange",
     "StorageError",
     "StoreClosed",
+    "StoreFormatTooNew",
     "StoreNotEmpty",
     "StoreNotFound",
     "TimebankError",
@@ -310,6 +311,17 @@ class StoreClosed(StorageError):
     a process forked from the one that opened it: open the store again."""
 
     code = "store_closed"
+
+
+class StoreFormatTooNew(StorageError):
+    """A store that a later release of timebank wrote in a format this
+    release cannot read (``found``, above :data:`timebank.STORE_FORMAT`;
+    ``written_by`` names that release): upgrade timebank. Nothing was
+    written (docs/storage.md, "The store's format")."""
+
+    code = "store_format_too_new"
+    found: int
+    written_by: str
 
 
 class StoreNotEmpty(StorageError):

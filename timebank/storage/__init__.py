@@ -55,7 +55,7 @@ def open_backend(url: str, *, create: bool = True) -> Backend:
             raise StoreNotFound(f"no timebank store at {path} ({url})", url=url)
         if not path.parent.exists():
             raise StoreNotFound(f"directory {path.parent} does not exist ({url})", url=url)
-        return SqliteBackend(url, path)
+        return SqliteBackend(url, path, create=create)
     if url.startswith(("postgresql://", "postgres://")):
         try:
             from timebank.storage.postgres import PostgresBackend

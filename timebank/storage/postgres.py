@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
@@ -28,6 +28,7 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from timebank.domain.errors import StorageError, StoreNotFound, UnsupportedStorageURL
 from timebank.readmodel import PostgresReadModelDB, ReadModelDB
+from timebank.storage import _format as store_format
 from timebank.storage.base import (
     IDS_PER_QUERY,
     INDEX_KWARG,
@@ -52,6 +53,9 @@ CONNECT_TIMEOUT_S = 5
 POOL_SIZE = 5
 #: Seconds a writer waits for another's write lock before ``storage_error``.
 LOCK_TIMEOUT_S = 10
+#: Seconds an open waits for another process's open to create the store's
+#: tables (a second or so) before ``storage_error``.
+CREATE_TURN_S = 30
 #: How long an erasure's rewrite of the profile table waits for other
 #: transactions that read the table (as SQLite's ERASE_CHECKPOINT_S): it
 #: needs the table to itself, and while it waits, every other reader of the
@@ -201,13 +205,8 @@ class PostgresIndexRecorder(PostgresApplicationRecorder):
         return _sql(self.datastore, statement, self.events_table_name)
 
     def _create_table(self, curs: Any) -> None:
-        # Several processes opening a new store at once would race on the
-        # CREATE statements ("tuple concurrently updated"): they take turns.
-        curs.execute(
-            SQL("SELECT pg_advisory_xact_lock(hashtext(%s))"),
-            (f"timebank:create:{self.datastore.schema}",),
-        )
-        # Every open runs them. CREATE INDEX IF NOT EXISTS locks its table
+        # Every open runs them (in turns with other processes' opens:
+        # _PostgresFactory). CREATE INDEX IF NOT EXISTS locks its table
         # (SHARE) before it looks for the index, so it waited for any writer
         # between the library's LOCK TABLE and its commit: a long import's
         # whole transaction, and for ever behind a writer stopped there. An
@@ -611,19 +610,34 @@ def _no_fence(curs: Any) -> None:
 
 
 class _PostgresFactory(PostgresFactory):
+    """The library's factory, with timebank's recorders, each made (its
+    types, tables and indexes created if need be) in turns with the other
+    processes that open the store (``turns``: PostgresBackend.turn)."""
+
     application_recorder_class = PostgresIndexRecorder
     aggregate_recorder_class = PostgresSnapshotRecorder
 
-    def __init__(self, env: Any, fence: Callable[[Any], None]) -> None:
+    def __init__(
+        self,
+        env: Any,
+        fence: Callable[[Any], None],
+        turns: Callable[[], AbstractContextManager[Any]],
+    ) -> None:
         super().__init__(env)
         self._fence = fence
+        self._turns = turns
 
     def application_recorder(self) -> Any:
-        recorder = super().application_recorder()
+        with self._turns():
+            recorder = super().application_recorder()
         if not isinstance(recorder, PostgresIndexRecorder):  # narrows the type, too
             raise TypeError(f"timebank's recorder expected, not {recorder!r}")
         recorder.fence = self._fence
         return recorder
+
+    def aggregate_recorder(self, purpose: str = "events") -> Any:
+        with self._turns():
+            return super().aggregate_recorder(purpose)
 
 
 def _nothing() -> None:
@@ -751,12 +765,14 @@ class PostgresBackend(Backend):
                 self._check_encoding(connection)
                 missing = self._missing_schema(connection)
                 found = self._create or (missing is None and self._holds_a_store(connection))
+                if found and missing is None:
+                    self._mark(connection)
             if not found:  # the factory would create the tables: a write
                 why = "" if missing is None else f": {missing}"
                 raise StoreNotFound(
                     f"no timebank store in schema {self._schema} at {self.url}{why}", url=self.url
                 )
-            factory = _PostgresFactory(env, self.fence)
+            factory = _PostgresFactory(env, self.fence, self.turn)
         except (psycopg.Error, PersistenceError, OSError) as e:
             raise StorageError(
                 f"cannot connect to PostgreSQL at {self.url}: {' '.join(str(e).split())}",
@@ -812,6 +828,48 @@ class PostgresBackend(Backend):
             f"the database {name} has no schema {self._schema}: make it with {make}"
             " (docs/storage.md), then a store in it"
         )
+
+    def _mark(self, connection: psycopg.Connection[Any]) -> None:
+        """Refuse a store of a later format (``StoreFormatTooNew``), before
+        anything is written; when this open may write, put in the store's
+        format row, or raise it (docs/storage.md, "The store's format")."""
+        table = f"{self._schema}.{store_format.TABLE}"  # a schema of plain letters
+        found = connection.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+            (self._schema, store_format.TABLE),
+        ).fetchone()
+        row = connection.execute(store_format.select_sql(table)).fetchone() if found else None
+        connection.rollback()  # the reads' transaction: none is left open
+        if store_format.checked(self.url, row) and self._create:
+            with self.turn() as turn, turn.transaction():
+                turn.execute(store_format.create_sql(table))
+                turn.execute(store_format.upsert_sql(table, "%s"), store_format.this_release())
+
+    @contextmanager
+    def turn(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection of its own, holding the store's turn to create its
+        tables until the block ends: several processes opening one new
+        store at once (an app's workers starting) made the library's types
+        and tables together and failed ("duplicate key value violates
+        unique constraint pg_type_typname_nsp_index", in 25 of 30 rounds
+        of three opening one new schema): the types are made in
+        transactions of their own, so that no transaction-scoped lock
+        covers them. A session lock, waited for up to ``CREATE_TURN_S``
+        (another process stopped while it creates), then ``storage_error``."""
+        with self._connect(autocommit=True) as connection:
+            connection.execute(f"SET lock_timeout = '{CREATE_TURN_S}s'")
+            try:
+                connection.execute(
+                    "SELECT pg_advisory_lock(hashtext(%s))", (f"timebank:create:{self._schema}",)
+                )
+            except psycopg.errors.LockNotAvailable:
+                raise StorageError(
+                    f"cannot open the store at {self.url}: another process has been creating"
+                    f" its tables for {CREATE_TURN_S} s",
+                    url=self.url,
+                ) from None
+            connection.execute("SET lock_timeout = 0")
+            yield connection  # closing it ends the session, and the lock with it
 
     def _holds_a_store(self, connection: psycopg.Connection[Any]) -> bool:
         row = connection.execute(

@@ -35,8 +35,9 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 
-from timebank.domain.errors import BackupRefused, RestoreRefused, StorageError
+from timebank.domain.errors import BackupRefused, RestoreRefused, StorageError, StoreNotFound
 from timebank.readmodel import ReadModelDB, SqliteReadModelDB
+from timebank.storage import _format as store_format
 from timebank.storage._sqlite_failures import (
     STORE_CURE,
     check_sqlite_version,
@@ -117,6 +118,11 @@ def _copy_problems(copy: sqlite3.Connection) -> tuple[list[str], int]:
         tables = {str(row[0]) for row in copy.execute("SELECT name FROM sqlite_master")}
         if problems == ["ok"] and not {"stored_events", "timebank_entry_index"} <= tables:
             problems = ["not a timebank store"]
+        if problems == ["ok"] and store_format.TABLE in tables:
+            row = copy.execute(store_format.select_sql(store_format.TABLE)).fetchone()
+            unreadable = None if row is None else store_format.too_new(row)
+            if unreadable is not None:  # a restore's, of a backup a later release wrote
+                problems = [f"it was {unreadable}: upgrade timebank to restore it"]
         if problems == ["ok"]:
             copy.execute("PRAGMA journal_mode=DELETE")
             events = copy.execute("SELECT coalesce(max(rowid), 0) FROM stored_events")
@@ -139,6 +145,25 @@ def _checked_copy(copy: sqlite3.Connection, dest: Path) -> int:
             url=str(dest),
         )
     return events
+
+
+#: The eventsourcing library's tables in a store; timebank's own begin
+#: ``timebank_``. Any other table is another application's.
+_LIBRARY_TABLES = frozenset({"stored_events", "stored_snapshots"})
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction on an autocommit connection of timebank's own,
+    taken at once (``BEGIN IMMEDIATE``: it waits for another writer with
+    the connection's timeout rather than failing part-way)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 #: A SQLite file and the write-ahead log and shared-memory files beside it.
@@ -719,10 +744,11 @@ class SqliteBackend(Backend):
     on optimistic concurrency and its retries alone.
     """
 
-    def __init__(self, url: str, path: Path) -> None:
+    def __init__(self, url: str, path: Path, *, create: bool = True) -> None:
         check_sqlite_version()
         self.url = url
         self.path = path
+        self._create = create
         self._lock_file: Any = None
 
     @property
@@ -746,10 +772,51 @@ class SqliteBackend(Backend):
         # store (into_wal); on a file already in WAL theirs changes nothing.
         uri = self.path.resolve().as_uri()
         with closing(_connect(uri)) as conn:
+            mark = self._checked(conn)  # before anything is written to the file
             into_wal(conn, LOCK_TIMEOUT_S, f"the store at {self.url}", self.url)
+            if mark:
+                with _transaction(conn):
+                    conn.execute(store_format.create_sql(store_format.TABLE))
+                    conn.execute(
+                        store_format.upsert_sql(store_format.TABLE, "?"),
+                        store_format.this_release(),
+                    )
         env[_SqliteFactory.SQLITE_DBNAME] = uri
         env[_SqliteFactory.SQLITE_LOCK_TIMEOUT] = str(LOCK_TIMEOUT_S)
         return _SqliteFactory(env)
+
+    def _checked(self, conn: sqlite3.Connection) -> bool:
+        """Refuse a file that holds another application's tables
+        (``StorageError``), or no store when opened only to read
+        (``StoreNotFound``), or a store of a later format
+        (``StoreFormatTooNew``); whether this open should write the store's
+        format row (docs/storage.md, "The store's format")."""
+        tables = {
+            str(name)
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not str(name).startswith("sqlite_")
+        }
+        foreign = sorted(
+            t for t in tables if t not in _LIBRARY_TABLES and not t.startswith("timebank_")
+        )
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (
+                f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+            )
+            raise StorageError(
+                f"{self.path} is not a timebank store: it holds another application's tables"
+                f" ({shown}), and timebank keeps its store in a file of its own (a backup copies"
+                " and a restore replaces the whole file): name a new file",
+                url=self.url,
+            )
+        if "stored_events" not in tables and not self._create:
+            raise StoreNotFound(
+                f"no timebank store at {self.path} ({self.url}): the file holds none", url=self.url
+            )
+        row = None
+        if store_format.TABLE in tables:
+            row = conn.execute(store_format.select_sql(store_format.TABLE)).fetchone()
+        return store_format.checked(self.url, row) and self._create
 
     @contextmanager
     def write_lock(self) -> Iterator[None]:
