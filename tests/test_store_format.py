@@ -199,6 +199,17 @@ def test_a_sqlite_file_of_another_application_is_refused_and_left_as_it_was(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
 
 
+def test_a_sqlite_store_that_someone_added_a_table_to_still_opens(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    _record(url, "e-1")
+    with _sql(url) as run:
+        run("CREATE TABLE my_notes (entry_id TEXT, note TEXT)")
+    _record(url, "e-2")
+    with timebank.open(url, create=False) as tb:
+        assert tb.balance("b", "m-1") == 120
+    assert timebank.audit(url).ok
+
+
 def test_an_empty_sqlite_file_is_no_store_to_read_and_a_new_one_to_write(tmp_path: Path) -> None:
     path = tmp_path / "empty.db"
     path.touch()

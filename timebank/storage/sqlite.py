@@ -786,8 +786,8 @@ class SqliteBackend(Backend):
         return _SqliteFactory(env)
 
     def _checked(self, conn: sqlite3.Connection) -> bool:
-        """Refuse a file that holds another application's tables
-        (``StorageError``), or no store when opened only to read
+        """Refuse a file that holds another application's tables and no
+        store (``StorageError``), or no store when opened only to read
         (``StoreNotFound``), or a store of a later format
         (``StoreFormatTooNew``); whether this open should write the store's
         format row (docs/storage.md, "The store's format")."""
@@ -799,7 +799,9 @@ class SqliteBackend(Backend):
         foreign = sorted(
             t for t in tables if t not in _LIBRARY_TABLES and not t.startswith("timebank_")
         )
-        if foreign:
+        # (a store that someone added a table to, a search index say, is
+        # still a store, and opens)
+        if foreign and "stored_events" not in tables:
             shown = ", ".join(foreign[:5]) + (
                 f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
             )
