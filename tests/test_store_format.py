@@ -10,6 +10,7 @@ real one would, the row and all.
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -257,3 +258,70 @@ def test_processes_that_open_one_new_store_at_once_make_it_together(
         _record(url, "e-1")  # a whole store, which works
         assert timebank.audit(url).ok
     assert failures == []
+
+
+def _said_as_another_user(url: str, command: list[str]) -> str:
+    """What the CLI says to ``command`` run by a user who is not the store's
+    owner: as root (CI), in a forked child that becomes ``nobody``."""
+    import json
+    import os
+    import pwd
+    import select
+
+    nobody = pwd.getpwnam("nobody")
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            out = CliRunner().invoke(cli, ["--db", url, *command])
+            os.write(writing, json.dumps([out.exit_code, out.output]).encode())
+        finally:
+            os._exit(0)
+    os.close(writing)
+    answered, _, _ = select.select([reading], [], [], 60)
+    assert answered, "the child said nothing"
+    with os.fdopen(reading) as pipe:
+        exit_code, output = json.loads(pipe.read())
+    os.waitpid(child, 0)
+    assert exit_code == 1
+    return str(output)
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root, to be another user (CI)"
+)
+def test_a_sqlite_store_another_user_may_not_write_says_what_they_cannot_do() -> None:
+    """docs/storage.md, Who can read the files: a store is its owner's alone
+    (0600), and SQLite writes beside it even to read. A reading command run
+    by another user said only SQLite's "unable to open database file" or
+    "attempt to write a readonly database"."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir="/tmp") as name:  # one any user may enter
+        directory = Path(name)
+        directory.chmod(0o755)
+        store = directory / "timebank.db"
+        url = f"sqlite:///{store}"
+        _record(url, "e-1")
+        before = _digest(store)
+        said = _said_as_another_user(url, ["balances"])
+        assert said == (
+            f"error: storage_error: cannot use the store {url}: unable to open database file:"
+            f" this process's user (nobody) cannot read or write {store}, and cannot write in"
+            f" its directory {directory}, which SQLite needs even to read a store (its -wal"
+            " and -shm files go beside it): run as the store's owner (root), or let this user"
+            " read and write both (docs/storage.md, Who can read the files)\n"
+        )
+        store.chmod(0o644)  # read, but still not write
+        said = _said_as_another_user(url, ["balances"])
+        assert f"(nobody) cannot write {store}, and cannot write in its directory" in said
+        new = directory / "new.db"
+        said = _said_as_another_user(f"sqlite:///{new}", ["create-bank", "b", "--name", "B"])
+        assert said.endswith(
+            f"(nobody) cannot write in its directory {directory}, which SQLite needs even to read"
+            " a store (its -wal and -shm files go beside it): make the store in a directory this"
+            " user may write (docs/storage.md, Who can read the files)\n"
+        )
+        assert (_digest(store), new.exists()) == (before, False)

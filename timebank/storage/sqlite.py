@@ -166,6 +166,16 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
+def _user(uid: int) -> str:
+    """A user's name, or their number where the system has no name for it."""
+    try:
+        import pwd  # noqa: PLC0415 - POSIX only
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return f"uid {uid}"
+
+
 #: A SQLite file and the write-ahead log and shared-memory files beside it.
 _WITH_LOG = ("", "-wal", "-shm")
 
@@ -771,19 +781,57 @@ class SqliteBackend(Backend):
         # pragma that fails at once where another process is switching a new
         # store (into_wal); on a file already in WAL theirs changes nothing.
         uri = self.path.resolve().as_uri()
-        with closing(_connect(uri)) as conn:
-            mark = self._checked(conn)  # before anything is written to the file
-            into_wal(conn, LOCK_TIMEOUT_S, f"the store at {self.url}", self.url)
-            if mark:
-                with _transaction(conn):
-                    conn.execute(store_format.create_sql(store_format.TABLE))
-                    conn.execute(
-                        store_format.upsert_sql(store_format.TABLE, "?"),
-                        store_format.this_release(),
-                    )
+        try:
+            with closing(_connect(uri)) as conn:
+                mark = self._checked(conn)  # before anything is written to the file
+                into_wal(conn, LOCK_TIMEOUT_S, f"the store at {self.url}", self.url)
+                if mark:
+                    with _transaction(conn):
+                        conn.execute(store_format.create_sql(store_format.TABLE))
+                        conn.execute(
+                            store_format.upsert_sql(store_format.TABLE, "?"),
+                            store_format.this_release(),
+                        )
+        except sqlite3.DatabaseError as e:
+            self._raise_if_not_allowed(e)
+            raise
         env[_SqliteFactory.SQLITE_DBNAME] = uri
         env[_SqliteFactory.SQLITE_LOCK_TIMEOUT] = str(LOCK_TIMEOUT_S)
         return _SqliteFactory(env)
+
+    def _raise_if_not_allowed(self, error: sqlite3.DatabaseError) -> None:
+        """When SQLite could not open or write the store (a user other than
+        the store's owner, a read-only mount), a ``StorageError`` that says
+        what this user cannot do, and what to do: SQLite's own words
+        ("attempt to write a readonly database", "unable to open database
+        file") said neither. Nothing when the user may do all it needs."""
+        name = str(getattr(error, "sqlite_errorname", ""))
+        if not name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
+            return
+        file, directory = self.file, self.file.resolve().parent
+        cannot = []
+        if file.exists():
+            on_file = [what for what, mode in (("read", os.R_OK), ("write", os.W_OK))
+                       if not os.access(file, mode)]  # fmt: skip
+            if on_file:
+                cannot.append(f"{' or '.join(on_file)} {file}")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            cannot.append(f"write in its directory {directory}")
+        if not cannot:
+            return
+        cure = (
+            f"run as the store's owner ({_user(file.stat().st_uid)}), or let this user read and"
+            " write both"
+            if file.exists()
+            else "make the store in a directory this user may write"
+        )
+        raise StorageError(
+            f"cannot use the store {self.url}: {error}: this process's user ({_user(os.geteuid())})"
+            f" cannot {', and cannot '.join(cannot)}, which SQLite needs even to read a store"
+            f" (its -wal and -shm files go beside it): {cure} (docs/storage.md, Who can read"
+            " the files)",
+            url=self.url,
+        ) from None
 
     def _checked(self, conn: sqlite3.Connection) -> bool:
         """Refuse a file that holds another application's tables and no
