@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
@@ -53,9 +54,6 @@ CONNECT_TIMEOUT_S = 5
 POOL_SIZE = 5
 #: Seconds a writer waits for another's write lock before ``storage_error``.
 LOCK_TIMEOUT_S = 10
-#: Seconds an open waits for another process's open to create the store's
-#: tables (a second or so) before ``storage_error``.
-CREATE_TURN_S = 30
 #: How long an erasure's rewrite of the profile table waits for other
 #: transactions that read the table (as SQLite's ERASE_CHECKPOINT_S): it
 #: needs the table to itself, and while it waits, every other reader of the
@@ -684,31 +682,44 @@ class PostgresBackend(Backend):
 
     @contextmanager
     def write_lock(self) -> Iterator[None]:
+        refused = partial(write_lock_timed_out, self.url, LOCK_TIMEOUT_S)
+        with self._session_lock(self._lock_key, "the write lock", refused) as (_, pid):
+            self._lock_pid = pid
+            try:
+                yield
+            finally:
+                self._lock_pid = None
+
+    @contextmanager
+    def _session_lock(
+        self, key: str, what: str, refused: Callable[[], StorageError]
+    ) -> Iterator[tuple[psycopg.Connection[Any], int]]:
+        """The advisory lock ``key``, on the lock connection (opened when
+        there is none), held until the block ends; waited for up to
+        ``LOCK_TIMEOUT_S``, then ``refused()``. Yields the connection and
+        the server's own process id of its session: not the client's idea
+        of it (a pooler in front, PgBouncer's session mode, hands out its
+        own)."""
         try:
             if self._lock_connection is None or self._lock_connection.closed:
                 self._lock_connection = self._connect(autocommit=True)
                 self._lock_connection.execute(f"SET lock_timeout = '{LOCK_TIMEOUT_S}s'")
             connection = self._lock_connection
-            # the server's own process id, not the client's idea of it (a
-            # pooler in front, PgBouncer's session mode, hands out its own)
             ((pid,),) = connection.execute(
-                "SELECT pg_backend_pid() FROM pg_advisory_lock(hashtext(%s))", (self._lock_key,)
+                "SELECT pg_backend_pid() FROM pg_advisory_lock(hashtext(%s))", (key,)
             ).fetchall()
-            self._lock_pid = int(pid)
         except psycopg.errors.LockNotAvailable:  # the lock_timeout
-            raise write_lock_timed_out(self.url, LOCK_TIMEOUT_S) from None
+            raise refused() from None
         except psycopg.Error as e:
             self._drop_lock_connection()
             raise StorageError(
-                f"cannot take the write lock of {self.url}: {' '.join(str(e).split())}",
-                url=self.url,
+                f"cannot take {what} of {self.url}: {' '.join(str(e).split())}", url=self.url
             ) from None
         try:
-            yield
+            yield connection, int(pid)
         finally:
-            self._lock_pid = None
             try:
-                connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (self._lock_key,))
+                connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
             except psycopg.Error:
                 self._drop_lock_connection()  # closing the session releases the lock
 
@@ -847,29 +858,25 @@ class PostgresBackend(Backend):
 
     @contextmanager
     def turn(self) -> Iterator[psycopg.Connection[Any]]:
-        """A connection of its own, holding the store's turn to create its
-        tables until the block ends: several processes opening one new
-        store at once (an app's workers starting) made the library's types
-        and tables together and failed ("duplicate key value violates
-        unique constraint pg_type_typname_nsp_index", in 25 of 30 rounds
-        of three opening one new schema): the types are made in
-        transactions of their own, so that no transaction-scoped lock
-        covers them. A session lock, waited for up to ``CREATE_TURN_S``
-        (another process stopped while it creates), then ``storage_error``."""
-        with self._connect(autocommit=True) as connection:
-            connection.execute(f"SET lock_timeout = '{CREATE_TURN_S}s'")
-            try:
-                connection.execute(
-                    "SELECT pg_advisory_lock(hashtext(%s))", (f"timebank:create:{self._schema}",)
-                )
-            except psycopg.errors.LockNotAvailable:
-                raise StorageError(
-                    f"cannot open the store at {self.url}: another process has been creating"
-                    f" its tables for {CREATE_TURN_S} s",
-                    url=self.url,
-                ) from None
-            connection.execute("SET lock_timeout = 0")
-            yield connection  # closing it ends the session, and the lock with it
+        """The store's turn to create its tables, held on the lock
+        connection (which it yields) until the block ends: several
+        processes opening one new store at once (an app's workers
+        starting) made the library's types and tables together and failed
+        ("duplicate key value violates unique constraint
+        pg_type_typname_nsp_index", in 25 of 30 rounds of three opening one
+        new schema); the library makes its types in transactions of their
+        own, so no transaction's lock could cover them."""
+
+        def refused() -> StorageError:
+            return StorageError(
+                f"cannot open the store at {self.url}: another process has been creating its"
+                f" tables for {LOCK_TIMEOUT_S} s",
+                url=self.url,
+            )
+
+        key = f"timebank:create:{self._schema}"
+        with self._session_lock(key, "the turn to create the tables", refused) as (held, _):
+            yield held
 
     def _holds_a_store(self, connection: psycopg.Connection[Any]) -> bool:
         row = connection.execute(
