@@ -200,6 +200,22 @@ def test_a_sqlite_file_of_another_application_is_refused_and_left_as_it_was(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
 
 
+def test_a_read_model_named_as_a_store_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'timebank.db'}"
+    _record(url, "e-1")
+    with timebank.open(url) as tb:
+        tb.report("b")  # the read model, caught up beside the store
+    read_model = tmp_path / "timebank.reports.db"
+    before = _digest(read_model)
+    out = CliRunner().invoke(cli, ["--db", f"sqlite:///{read_model}", "balances"])
+    assert (out.exit_code, out.output) == (
+        1,
+        f"error: storage_error: {read_model} is the read model of a store, not a store: name"
+        " the store itself (timebank.db for timebank.reports.db)\n",
+    )
+    assert _digest(read_model) == before
+
+
 def test_a_sqlite_store_that_someone_added_a_table_to_still_opens(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     _record(url, "e-1")

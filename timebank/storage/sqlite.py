@@ -850,6 +850,12 @@ class SqliteBackend(Backend):
         # (a store that someone added a table to, a search index say, is
         # still a store, and opens)
         if foreign and "stored_events" not in tables:
+            if "rm_position" in tables:  # the read model beside a store, named by mistake
+                raise StorageError(
+                    f"{self.path} is the read model of a store, not a store: name the store"
+                    " itself (timebank.db for timebank.reports.db)",
+                    url=self.url,
+                )
             shown = ", ".join(foreign[:5]) + (
                 f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
             )
