@@ -5,6 +5,8 @@
     python bench/storage.py --quick                        # small runs (smoke test)
 
 For each backend, on a store of 4 banks of 50 members:
+  - opening the existing store and closing it again (median of 5 rounds
+    of 20), what each process pays once;
   - single-entry latency: one process records exchanges one at a time
     through the API (p50, p99);
   - throughput with 1, 2 and 4 writer processes (1 and 2 with --quick),
@@ -85,6 +87,18 @@ def latency(url: str, calls: int) -> tuple[float, float]:
     return statistics.median(samples) * 1e3, percentile(samples, 0.99) * 1e3
 
 
+def opening(url: str, rounds: int = 5, opens: int = 20) -> float:
+    """Milliseconds to open the existing store and close it again, the
+    median of ``rounds`` rounds of ``opens`` (what a process pays once)."""
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(opens):
+            timebank.open(url, clock=clock).close()
+        times.append((time.perf_counter() - started) / opens)
+    return statistics.median(times) * 1e3
+
+
 def _writer(url: str, bank: str, prefix: str, count: int, ready: Any, go: Any, out: Any) -> None:
     with timebank.open(url, clock=clock) as tb:
         tb.balance(bank, "m0")
@@ -134,6 +148,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
             url = new_store(kind, Path(tmp))
+            print(f"{kind}: open and close the store {opening(url):.2f} ms")
             p50, p99 = latency(url, calls)
             print(f"{kind}: single-entry latency p50 {p50:.3f} ms, p99 {p99:.3f} ms")
             for one_bank in (False, True):

@@ -193,6 +193,7 @@ def test_the_storage_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     kinds = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
     for kind in kinds:
+        assert re.search(rf"{kind}: open and close the store \d+\.\d\d ms", result.stdout)
         assert re.search(rf"{kind}: single-entry latency p50 \d+\.\d+ ms", result.stdout)
         for label in ("different banks", "one bank"):
             for writers in (1, 2):  # (and 4 without --quick)
