@@ -820,7 +820,8 @@ def test_a_postgres_role_that_owns_only_its_schema_runs_a_whole_store() -> None:
     """docs/storage.md asks only for a role that owns its schema: in a
     database where the public may do nothing (no temporary tables either,
     as hardened servers have it), such a role records, imports, erases,
-    reports, rebuilds the read model and audits clean."""
+    reports, rebuilds the read model and audits clean; in a schema it does
+    not own it is refused saying what to grant."""
     import uuid
 
     import psycopg
@@ -842,6 +843,20 @@ def test_a_postgres_role_that_owns_only_its_schema_runs_a_whole_store() -> None:
             pytest.raises(psycopg.errors.InsufficientPrivilege),
         ):
             own.execute("CREATE TEMPORARY TABLE t (a integer)")
+        # a schema it does not own: refused saying what to grant, nothing made
+        with psycopg.connect(f"postgresql://postgres@{server}/{database}", autocommit=True) as c:
+            c.execute("CREATE SCHEMA not_its_own")
+        not_owned = f"postgresql://{role}@{server}/{database}?schema=not_its_own"
+        with pytest.raises(errors.StorageError) as refused:
+            timebank.open(not_owned)
+        assert str(refused.value) == (
+            f"the role {role} may not create tables in the schema not_its_own at {not_owned}"
+            " (permission denied for schema not_its_own): timebank makes its tables in a schema"
+            f" its role owns (ALTER SCHEMA not_its_own OWNER TO {role}; docs/storage.md)"
+        )
+        with psycopg.connect(f"postgresql://postgres@{server}/{database}") as c:
+            made = "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            assert c.execute(f"{made} WHERE n.nspname = 'not_its_own'").fetchone() == (0,)
         url = f"postgresql://{role}@{server}/{database}?schema=timebank"
         with timebank.open(url, clock=fixed_clock) as tb:
             tb.create_bank("b", name="B", actor=ACTOR, opened_on="2026-01-01")

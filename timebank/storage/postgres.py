@@ -784,6 +784,14 @@ class PostgresBackend(Backend):
                     f"no timebank store in schema {self._schema} at {self.url}{why}", url=self.url
                 )
             factory = _PostgresFactory(env, self.fence, self.turn)
+        except psycopg.errors.InsufficientPrivilege as e:  # making a new store's first table
+            user = self._settings[PostgresFactory.POSTGRES_USER]
+            raise StorageError(
+                f"the role {user} may not create tables in the schema {self._schema} at"
+                f" {self.url} ({str(e).splitlines()[0]}): timebank makes its tables in a schema"
+                f" its role owns (ALTER SCHEMA {self._schema} OWNER TO {user}; docs/storage.md)",
+                url=self.url,
+            ) from None
         except (psycopg.Error, PersistenceError, OSError) as e:
             raise StorageError(
                 f"cannot connect to PostgreSQL at {self.url}: {' '.join(str(e).split())}",
