@@ -859,10 +859,18 @@ class PostgresBackend(Backend):
         ).fetchone()
         row = connection.execute(store_format.select_sql(table)).fetchone() if found else None
         connection.rollback()  # the reads' transaction: none is left open
-        if store_format.checked(self.url, row) and self._create:
+        if not (store_format.checked(self.url, row) and self._create):
+            return
+        try:
             with self.turn() as turn, turn.transaction():
                 turn.execute(store_format.create_sql(table))
                 turn.execute(store_format.upsert_sql(table, "%s"), store_format.this_release())
+        except psycopg.errors.InsufficientPrivilege:
+            raise  # said by factory()
+        except psycopg.Error as e:  # connected, so not a failure to connect
+            raise StorageError(
+                f"cannot open the store at {self.url}: {' '.join(str(e).split())}", url=self.url
+            ) from None
 
     @contextmanager
     def turn(self) -> Iterator[psycopg.Connection[Any]]:
