@@ -793,45 +793,51 @@ class SqliteBackend(Backend):
                             store_format.this_release(),
                         )
         except sqlite3.DatabaseError as e:
-            self._raise_if_not_allowed(e)
-            raise
+            failure = self._not_allowed(e)
+            if failure is None:
+                raise
+            raise failure from None
         env[_SqliteFactory.SQLITE_DBNAME] = uri
         env[_SqliteFactory.SQLITE_LOCK_TIMEOUT] = str(LOCK_TIMEOUT_S)
         return _SqliteFactory(env)
 
-    def _raise_if_not_allowed(self, error: sqlite3.DatabaseError) -> None:
+    def _not_allowed(self, error: sqlite3.DatabaseError) -> StorageError | None:
         """When SQLite could not open or write the store (a user other than
         the store's owner, a read-only mount), a ``StorageError`` that says
         what this user cannot do, and what to do: SQLite's own words
         ("attempt to write a readonly database", "unable to open database
-        file") said neither. Nothing when the user may do all it needs."""
+        file") said neither. ``None`` when the user may do all it needs, or
+        when even that cannot be found out (a directory it may not enter)."""
         name = str(getattr(error, "sqlite_errorname", ""))
         if not name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
-            return
+            return None
         file, directory = self.file, self.file.resolve().parent
-        cannot = []
-        if file.exists():
-            on_file = [what for what, mode in (("read", os.R_OK), ("write", os.W_OK))
-                       if not os.access(file, mode)]  # fmt: skip
-            if on_file:
-                cannot.append(f"{' or '.join(on_file)} {file}")
-        if not os.access(directory, os.W_OK | os.X_OK):
-            cannot.append(f"write in its directory {directory}")
+        try:
+            cannot = []
+            if file.exists():
+                on_file = [what for what, mode in (("read", os.R_OK), ("write", os.W_OK))
+                           if not os.access(file, mode)]  # fmt: skip
+                if on_file:
+                    cannot.append(f"{' or '.join(on_file)} {file}")
+            if not os.access(directory, os.W_OK | os.X_OK):
+                cannot.append(f"write in its directory {directory}")
+            cure = (
+                f"run as the store's owner ({_user(file.stat().st_uid)}), or let this user read"
+                " and write both"
+                if file.exists()
+                else "make the store in a directory this user may write"
+            )
+        except OSError:
+            return None
         if not cannot:
-            return
-        cure = (
-            f"run as the store's owner ({_user(file.stat().st_uid)}), or let this user read and"
-            " write both"
-            if file.exists()
-            else "make the store in a directory this user may write"
-        )
-        raise StorageError(
+            return None
+        return StorageError(
             f"cannot use the store {self.url}: {error}: this process's user ({_user(os.geteuid())})"
             f" cannot {', and cannot '.join(cannot)}, which SQLite needs even to read a store"
             f" (its -wal and -shm files go beside it): {cure} (docs/storage.md, Who can read"
             " the files)",
             url=self.url,
-        ) from None
+        )
 
     def _checked(self, conn: sqlite3.Connection) -> bool:
         """Refuse a file that holds another application's tables and no
