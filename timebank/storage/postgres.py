@@ -775,7 +775,9 @@ class PostgresBackend(Backend):
             with self._connect() as connection:
                 self._check_encoding(connection)
                 missing = self._missing_schema(connection)
-                found = self._create or (missing is None and self._holds_a_store(connection))
+                found = self._create or (
+                    missing is None and self._has_table(connection, EVENTS_TABLE)
+                )
                 if found and missing is None:
                     self._mark(connection)
             if not found:  # the factory would create the tables: a write
@@ -853,11 +855,9 @@ class PostgresBackend(Backend):
         anything is written; when this open may write, put in the store's
         format row, or raise it (docs/storage.md, "The store's format")."""
         table = f"{self._schema}.{store_format.TABLE}"  # a schema of plain letters
-        found = connection.execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
-            (self._schema, store_format.TABLE),
-        ).fetchone()
-        row = connection.execute(store_format.select_sql(table)).fetchone() if found else None
+        row = None
+        if self._has_table(connection, store_format.TABLE):
+            row = connection.execute(store_format.select_sql(table)).fetchone()
         connection.rollback()  # the reads' transaction: none is left open
         if not (store_format.checked(self.url, row) and self._create):
             return
@@ -894,10 +894,11 @@ class PostgresBackend(Backend):
         with self._session_lock(key, "the turn to create the tables", refused) as (held, _):
             yield held
 
-    def _holds_a_store(self, connection: psycopg.Connection[Any]) -> bool:
+    def _has_table(self, connection: psycopg.Connection[Any], name: str) -> bool:
+        """Whether the store's schema holds the table ``name``."""
         row = connection.execute(
             "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
-            (self._schema, EVENTS_TABLE),
+            (self._schema, name),
         ).fetchone()
         return row is not None
 
