@@ -160,10 +160,14 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # as the read model's exclusive(): SQLite may already have rolled
+        # back (on a full disk, an I/O error), and a ROLLBACK then would
+        # fail and hide the error
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def _user(uid: int) -> str:
