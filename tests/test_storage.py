@@ -22,7 +22,7 @@ from timebank._ledger import storage_error
 from timebank.migrate import migrate
 from timebank.storage import DEFAULT_URL, Profile, default_url, open_backend
 from timebank.storage.memory import MemoryBackend
-from timebank.storage.postgres import parse_postgres_url
+from timebank.storage.postgres import TCP_OPTIONS, parse_postgres_url
 from timebank.storage.sqlite import SqliteBackend
 
 from .conftest import (
@@ -246,6 +246,12 @@ def test_a_write_lock_that_cannot_be_opened_is_a_named_error(tmp_path: Path) -> 
         f"postgresql://u@localhost/db?schema={'s' * 64}",
         "postgresql://u@localhost/db?pool_size=-1",
         "postgresql://u@localhost/db?connect_timeout=0",  # the pool gave up at once
+        "postgresql://u@localhost/db?keepalives_idle=0",
+        "postgresql://u@localhost/db?keepalives_interval=0",
+        "postgresql://u@localhost/db?keepalives_count=0",
+        "postgresql://u@localhost/db?keepalives_count=three",
+        "postgresql://u@localhost/db?tcp_user_timeout=-1",
+        "postgresql://u@localhost/db?keepalives=0",  # not an option: they are always on
     ],
 )
 def test_malformed_postgres_urls_are_named(url: str) -> None:
@@ -255,7 +261,9 @@ def test_malformed_postgres_urls_are_named(url: str) -> None:
 
 @pytest.mark.parametrize("url", ["postgresql://u@localhost/db?schema=time_bank_2",
                                  "postgresql://u@localhost/db?schema=",
-                                 "postgresql://u@localhost/db?pool_size=0&connect_timeout=1"])  # fmt: skip
+                                 "postgresql://u@localhost/db?pool_size=0&connect_timeout=1",
+                                 "postgresql://u@localhost/db?tcp_user_timeout=0&keepalives_idle=1"
+                                 "&keepalives_interval=1&keepalives_count=1"])  # fmt: skip
 def test_postgres_urls_at_the_edges_are_taken(url: str) -> None:
     assert parse_postgres_url(url)[PostgresFactory.POSTGRES_USER] == "u"
 
@@ -582,39 +590,61 @@ def test_a_store_opened_before_a_fork_refuses_the_child_and_the_parent_goes_on(
         tb.close()
 
 
+def _every_connection(tb: timebank.Timebank, names: set[str]) -> list[dict[str, str]]:
+    """The settings ``names`` that libpq gives (those not at libpq's own
+    default) on each connection a PostgreSQL store made: the write lock's,
+    the read model's, and the event store's and profile store's pool."""
+
+    def settings(conn: Any) -> dict[str, str]:
+        return {k: v for k, v in conn.info.get_parameters().items() if k in names}
+
+    tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
+    assert tb.report("r").exchanges == 0  # the read model's connection is made
+    found = [settings(tb.backend._lock_connection), settings(tb.read_model.db.conn)]  # type: ignore[attr-defined]
+    for datastore in (tb._app.recorder.datastore, tb._app.profiles._datastore):  # type: ignore[attr-defined]
+        with datastore.get_connection() as conn:
+            found.append(settings(conn))
+    return found
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+@pytest.mark.parametrize(
+    ("options", "wanted"),
+    [
+        ("", {k: str(v) for k, v in TCP_OPTIONS.items()}),
+        ("&keepalives_idle=45&keepalives_interval=5&keepalives_count=4&tcp_user_timeout=5000",
+         {"keepalives_idle": "45", "keepalives_interval": "5", "keepalives_count": "4",
+          "tcp_user_timeout": "5000"}),
+    ],
+)  # fmt: skip
+def test_every_connection_a_postgres_store_makes_has_keepalives_and_a_tcp_user_timeout(
+    options: str, wanted: dict[str, str]
+) -> None:
+    """docs/storage.md: libpq's TCP settings, timebank's own or the URL's, on
+    every connection, so that one the network dropped without a word fails
+    a call rather than hanging it (test_silent_network.py cuts a link)."""
+    with timebank.open(new_postgres_schema() + options) as tb:
+        assert _every_connection(tb, set(TCP_OPTIONS)) == [wanted] * 4
+
+
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
 def test_a_libpq_service_file_reaches_every_connection_a_postgres_store_makes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """docs/storage.md: the URL has no keepalive options, and a libpq service
-    file (PGSERVICE) sets them on the event store's pooled connections, the
-    write lock's and the read model's, beside the URL's own host and user."""
+    """docs/storage.md: a libpq service file (PGSERVICE) sets what the URL
+    does not (here the name the server shows for the connections) on every
+    connection; the URL's host, port and database, and timebank's TCP
+    settings, win over the file's."""
     service = tmp_path / "pg_service.conf"
     service.write_text(
-        "[timebank]\nkeepalives_idle=60\nkeepalives_interval=10\nkeepalives_count=3\n"
-        "tcp_user_timeout=30000\n"
+        "[timebank]\napplication_name=riverside-app\nkeepalives_idle=7200\n"
         "host=nowhere.invalid\nport=1\ndbname=nowhere\n"  # the URL's own win
     )
     monkeypatch.setenv("PGSERVICEFILE", str(service))
     monkeypatch.setenv("PGSERVICE", "timebank")
-    wanted = {
-        "keepalives_idle": "60",
-        "keepalives_interval": "10",
-        "keepalives_count": "3",
-        "tcp_user_timeout": "30000",
-    }
-
-    def settings(conn: Any) -> dict[str, str]:
-        return {k: v for k, v in conn.info.get_parameters().items() if k in wanted}
-
     with timebank.open(new_postgres_schema()) as tb:
-        tb.create_bank("r", name="R", actor=ACTOR, opened_on="2026-01-01")
-        assert tb.report("r").exchanges == 0
-        assert settings(tb.backend._lock_connection) == wanted  # type: ignore[attr-defined]
-        assert settings(tb.read_model.db.conn) == wanted  # type: ignore[attr-defined]
-        for datastore in (tb._app.recorder.datastore, tb._app.profiles._datastore):  # type: ignore[attr-defined]
-            with datastore.get_connection() as conn:
-                assert settings(conn) == wanted
+        wanted = {"application_name": "riverside-app", "keepalives_idle": "60"}
+        assert _every_connection(tb, set(wanted)) == [wanted] * 4
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")

@@ -2,9 +2,13 @@
 a connection pool) with timebank's index and profile tables beside the events.
 
 URL: ``postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?schema=S&pool_size=N&connect_timeout=S]``
-(``postgres://`` too). Without a password in the URL, libpq's usual sources
-apply (``PGPASSWORD``, ``~/.pgpass``). Tables are created on first use in
-``schema`` (default ``public``), which must exist.
+(``postgres://`` too), and libpq's TCP options ``keepalives_idle``,
+``keepalives_interval``, ``keepalives_count`` and ``tcp_user_timeout``
+(``TCP_OPTIONS``: on by default, so that a connection the network dropped
+without a word fails a call rather than hanging it). Without a password in
+the URL, libpq's usual sources apply (``PGPASSWORD``, ``~/.pgpass``). Tables
+are created on first use in ``schema`` (default ``public``), which must
+exist.
 """
 
 from __future__ import annotations
@@ -83,7 +87,22 @@ _PROFILE_UPSERT = (
     " display_name = excluded.display_name, email = excluded.email,"
     " phone = excluded.phone, area = excluded.area"
 )
-_URL_OPTIONS = {"schema", "pool_size", "connect_timeout"}
+#: libpq's TCP settings on every connection a store makes (the pool's, the
+#: write lock's, the read model's), each a URL option of the same name. A
+#: connection the network dropped without a word (a firewall that forgot
+#: it, a failover that moved the server's address, the server's machine
+#: switched off) otherwise hung a call: for ever one waiting for its answer,
+#: and about 15 minutes one sending (Linux's ``tcp_retries2``). Measured,
+#: docs/storage.md: a write on a cut link failed after 30 s, a read waiting
+#: for its answer after 70 s. A keepalive a minute also keeps a quiet
+#: connection from being forgotten by a firewall that drops idle ones.
+TCP_OPTIONS = {
+    "keepalives_idle": 60,  # seconds of quiet before the first keepalive
+    "keepalives_interval": 10,  # seconds between unanswered keepalives
+    "keepalives_count": 3,  # unanswered keepalives that end the connection
+    "tcp_user_timeout": 30_000,  # ms sent data may go unacknowledged; 0: the system's
+}
+_URL_OPTIONS = {"schema", "pool_size", "connect_timeout", *TCP_OPTIONS}
 #: A schema's name as PostgreSQL keeps an unquoted one.
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -91,6 +110,13 @@ _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 def parse_postgres_url(url: str) -> dict[str, str]:
     """The eventsourcing settings a ``postgresql://`` URL names; raises
     :class:`UnsupportedStorageURL` for a malformed one."""
+    return _parse(url)[0]
+
+
+def _parse(url: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """The eventsourcing settings a ``postgresql://`` URL names, and libpq's
+    TCP settings (``TCP_OPTIONS``, with the URL's values) for every
+    connection; raises :class:`UnsupportedStorageURL` for a malformed URL."""
     parts = urlsplit(url)
     options = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
     unknown = set(options) - _URL_OPTIONS
@@ -116,15 +142,23 @@ def parse_postgres_url(url: str) -> dict[str, str]:
             port = parts.port or 5432
             pool_size = int(options.get("pool_size", POOL_SIZE))
             timeout = int(options.get("connect_timeout", CONNECT_TIMEOUT_S))
+            tcp = {name: int(options.get(name, usual)) for name, usual in TCP_OPTIONS.items()}
         except ValueError as e:
             problem = str(e)
         else:
             if pool_size < 0 or timeout < 1:
                 problem = "pool_size must be 0 or more and connect_timeout 1 or more (seconds)"
+            elif tcp["tcp_user_timeout"] < 0 or any(
+                tcp[name] < 1 for name in TCP_OPTIONS if name.startswith("keepalives")
+            ):
+                problem = (
+                    "keepalives_idle, keepalives_interval and keepalives_count must be 1 or more,"
+                    " and tcp_user_timeout 0 or more (milliseconds; 0: the system's own)"
+                )
     if problem is not None:
         raise UnsupportedStorageURL(f"invalid PostgreSQL URL {_redacted(url)!r}: {problem}",
                                     url=_redacted(url))  # fmt: skip
-    return {
+    settings = {
         PostgresFactory.POSTGRES_DBNAME: unquote(parts.path.strip("/")),
         PostgresFactory.POSTGRES_HOST: parts.hostname or "",
         PostgresFactory.POSTGRES_PORT: str(port),
@@ -135,6 +169,7 @@ def parse_postgres_url(url: str) -> dict[str, str]:
         PostgresFactory.POSTGRES_CONNECT_TIMEOUT: str(timeout),
         PostgresFactory.POSTGRES_LOCK_TIMEOUT: "10",
     }
+    return settings, {"keepalives": 1, **tcp}
 
 
 def _redacted(url: str) -> str:
@@ -610,7 +645,8 @@ def _no_fence(curs: Any) -> None:
 class _PostgresFactory(PostgresFactory):
     """The library's factory, with timebank's recorders, each made (its
     types, tables and indexes created if need be) in turns with the other
-    processes that open the store (``turns``: PostgresBackend.turn)."""
+    processes that open the store (``turns``: PostgresBackend.turn), and
+    the pool's connections made with libpq's TCP settings ``tcp``."""
 
     application_recorder_class = PostgresIndexRecorder
     aggregate_recorder_class = PostgresSnapshotRecorder
@@ -620,8 +656,14 @@ class _PostgresFactory(PostgresFactory):
         env: Any,
         fence: Callable[[Any], None],
         turns: Callable[[], AbstractContextManager[Any]],
+        tcp: dict[str, Any],
     ) -> None:
         super().__init__(env)
+        # the pool is not open yet: every connection it makes has them
+        kwargs = self.datastore.pool.kwargs
+        if not isinstance(kwargs, dict):  # the library gives it a dict
+            raise TypeError(f"expected the pool's connection settings, got {kwargs!r}")
+        kwargs.update(tcp)
         self._fence = fence
         self._turns = turns
 
@@ -655,7 +697,7 @@ class PostgresBackend(Backend):
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = _redacted(url)
         self._url = url
-        self._settings = parse_postgres_url(url)
+        self._settings, self._tcp = _parse(url)
         self._create = create
         self._lock_connection: psycopg.Connection[Any] | None = None
         self._schema = self._settings[PostgresFactory.POSTGRES_SCHEMA] or "public"
@@ -677,6 +719,7 @@ class PostgresBackend(Backend):
             user=settings[PostgresFactory.POSTGRES_USER],
             password=settings[PostgresFactory.POSTGRES_PASSWORD] or None,
             connect_timeout=int(settings[PostgresFactory.POSTGRES_CONNECT_TIMEOUT]),
+            **self._tcp,
             **options,
         )
 
@@ -785,7 +828,7 @@ class PostgresBackend(Backend):
                 raise StoreNotFound(
                     f"no timebank store in schema {self._schema} at {self.url}{why}", url=self.url
                 )
-            factory = _PostgresFactory(env, self.fence, self.turn)
+            factory = _PostgresFactory(env, self.fence, self.turn, self._tcp)
         except psycopg.errors.InsufficientPrivilege as e:  # making a new store's first table
             user = self._settings[PostgresFactory.POSTGRES_USER]
             raise StorageError(
