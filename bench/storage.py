@@ -7,6 +7,9 @@
 For each backend, on a store of 4 banks of 50 members:
   - opening the existing store and closing it again (median of 5 rounds
     of 20), what each process pays once;
+  - PostgreSQL: checking a pooled connection as it is taken (is it one the
+    server or the network ended?), against an empty statement's round
+    trip (what a check by asking the server would cost every use);
   - single-entry latency: one process records exchanges one at a time
     through the API (p50, p99);
   - throughput with 1, 2 and 4 writer processes (1 and 2 with --quick),
@@ -99,6 +102,26 @@ def opening(url: str, rounds: int = 5, opens: int = 20) -> float:
     return statistics.median(times) * 1e3
 
 
+def connection_check(url: str, checks: int = 20000) -> tuple[float, float]:
+    """PostgreSQL: microseconds to check an idle pooled connection as it is
+    taken (one ``select()``: ``_ended``), and for the round trip of an empty
+    statement on it (what the library's ``pre_ping`` would cost a use)."""
+    from timebank.storage.postgres import _ended  # noqa: PLC0415 - PostgreSQL only
+
+    with timebank.open(url, clock=clock) as tb:
+        pool = tb._app.recorder.datastore.pool  # type: ignore[attr-defined]
+        with pool.connection() as connection:
+            started = time.perf_counter()
+            for _ in range(checks):
+                assert not _ended(connection)
+            checked = (time.perf_counter() - started) / checks
+            started = time.perf_counter()
+            for _ in range(checks // 10):
+                connection.execute("")
+            asked = (time.perf_counter() - started) / (checks // 10)
+    return checked * 1e6, asked * 1e6
+
+
 def _writer(url: str, bank: str, prefix: str, count: int, ready: Any, go: Any, out: Any) -> None:
     with timebank.open(url, clock=clock) as tb:
         tb.balance(bank, "m0")
@@ -149,6 +172,10 @@ def main() -> None:
         for kind in kinds:
             url = new_store(kind, Path(tmp))
             print(f"{kind}: open and close the store {opening(url):.2f} ms")
+            if kind == "postgres":
+                checked, asked = connection_check(url)
+                print(f"{kind}: a pooled connection checked as it is taken {checked:.2f} µs;"
+                      f" an empty statement's round trip {asked:.1f} µs")  # fmt: skip
             p50, p99 = latency(url, calls)
             print(f"{kind}: single-entry latency p50 {p50:.3f} ms, p99 {p99:.3f} ms")
             for one_bank in (False, True):

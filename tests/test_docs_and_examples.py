@@ -195,6 +195,9 @@ def test_the_storage_benchmark_runs_and_prints_every_figure(tmp_path: Path) -> N
     for kind in kinds:
         assert re.search(rf"{kind}: open and close the store \d+\.\d\d ms", result.stdout)
         assert re.search(rf"{kind}: single-entry latency p50 \d+\.\d+ ms", result.stdout)
+        if kind == "postgres":
+            checked = r"checked as it is taken \d+\.\d\d µs; an empty statement's round trip"
+            assert re.search(rf"postgres: a pooled connection {checked} \d+\.\d µs", result.stdout)
         for label in ("different banks", "one bank"):
             for writers in (1, 2):  # (and 4 without --quick)
                 pattern = rf"{kind}: {writers} writer\(s\), {label}: +\d+ entries/s, x\d\.\d\d"
