@@ -141,6 +141,8 @@ def test_a_wrong_kind_of_argument_is_a_named_error_that_changes_nothing(
         (lambda: timebank.restore(b"backup.db"), "backup must be a file's path"),
         (lambda: timebank.read_csv(3), "path must be a file's path"),
         (lambda: timebank.read_csv("members\0.csv"), "path must be a file's path"),
+        (lambda: timebank.read_csv("members.csv", name=3), "name must be text naming the file"),
+        (lambda: timebank.read_csv("members.csv", name=" "), "name must be text naming the file"),
         (lambda: timebank.restore("backup\0.db"), "backup must be a file's path"),
     ],
 )

@@ -1718,6 +1718,80 @@ def test_cli_import_lists_problems_and_exits_1(tmp_path: Path) -> None:
     assert out.output.count("\n") == 1
 
 
+def test_cli_imports_read_standard_input_as_stdin(tmp_path: Path) -> None:
+    """``-`` for FILE reads standard input, as a conversion script's output
+    is piped in (docs/import.md): members, entries (the interchange layout
+    and TimeOverflow's) and check-balances. A problem is named
+    ``<stdin>:LINE``, and nothing is imported then; the copy read from the
+    pipe is left nowhere."""
+    url = f"sqlite:///{tmp_path / 'piped.db'}"
+    spools = tmp_path / "tmp"
+    spools.mkdir()
+    env = {**os.environ, "TMPDIR": str(spools)}
+
+    def piped(text: str | bytes, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-c", "from timebank.cli import main; main()",
+                   "--db", url, "--actor", ACTOR, "import", *args]  # fmt: skip
+        data = text.encode() if isinstance(text, str) else text
+        done = subprocess.run(command, input=data, capture_output=True, env=env, timeout=120,
+                              check=False)  # fmt: skip
+        return subprocess.CompletedProcess(
+            done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
+        )
+
+    members = "member_id,kind,bank,joined_on\nann,individual,rb,2026-01-01\nbob,individual,rb,2026-01-01\n"
+    done = piped(members, "members", "-", "--create-banks")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("<stdin>: 2 rows read; recorded 2;")
+    bad = "\n".join([HEADER, "x1,2026-02-01,exchange,ann,bob,1,rb,,,,",
+                     "x2,2026-02-31,exchange,ann,bob,1,rb,,,,", "x3,2026-02-01"]) + "\n"  # fmt: skip
+    done = piped(bad, "entries", "-")
+    assert done.returncode == 1
+    assert "<stdin>:3: occurred_on: 2026-02-31: " in done.stderr  # a row's problem
+    assert "<stdin>:4: -: 2 fields: the header has 11 columns" in done.stderr  # the file's
+    assert done.stderr.endswith("error: import_failed: 2 problems; nothing was imported\n")
+    done = piped("entry_id,occurred_on,kind,provider,receiver,hours,bank,catégorie\n".encode(
+        "latin-1"), "entries", "-")  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.startswith("<stdin>:1: -: b'\\xe9gor': not UTF-8"), done.stderr
+    good = "\n".join([HEADER, "x1,2026-02-01,exchange,ann,bob,1,rb,,,,"]) + "\n"
+    done = piped(good, "entries", "-")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "<stdin>: 1 row read; recorded 1; 0 already present; 0 flagged\n"
+    done = piped(good, "entries", "-")
+    assert done.stdout.endswith("\nnothing changed: every row is already in the store\n")
+    transfer = "ann,Member,bob,Member,1800,2026-03-01 12:00:00 UTC,,\n"  # bob helped ann
+    done = piped(transfer, "entries", "-", "--source-format", "timeoverflow", "--bank", "rb")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("<stdin>: 1 row read; recorded 1;")
+    done = piped("bank,account,on,hours\nrb,ann,2026-03-02,0.5\n", "check-balances", "-")
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = piped("bank,account,on,hours\nrb,ann,2026-03-02,2\n", "check-balances", "-")
+    assert done.returncode == 1
+    assert list(spools.iterdir()) == []
+    with timebank.open(url) as tb:
+        assert tb.balance("rb", "ann") == 30  # 1 hour given, half an hour back
+        assert sorted(e.entry_id for e in tb.entries("rb")) == ["to-1", "x1"]
+
+
+def test_a_csv_file_can_be_named_in_problems_as_the_file_it_stands_for(
+    riverside: timebank.Timebank, tmp_path: Path
+) -> None:
+    """``read_csv(path, name=...)``: a downloaded or spooled copy's problems
+    name the file a coordinator knows."""
+    copy = _file(tmp_path, ["x1,2026-02-31,exchange,ann,bob,1,riverside,,,,"], "tmp1234.csv")
+    with pytest.raises(ImportFailed) as caught:
+        riverside.import_entries(
+            timebank.read_csv(copy, name="entries-2015.csv"), actor=ACTOR,
+            source="entries-2015.csv",
+        )  # fmt: skip
+    assert [(p.file, p.line) for p in caught.value.problems] == [("entries-2015.csv", 2)]
+    copy.write_bytes(b"\xff\xfe")  # a header that is not UTF-8: read_csv's own problem
+    with pytest.raises(ImportFailed) as caught:
+        timebank.read_csv(copy, name="entries-2015.csv")
+    assert [p.file for p in caught.value.problems] == ["entries-2015.csv"]
+
+
 def test_cli_members_import_warns_of_ids_told_only_by_case_and_strict_refuses_them(
     tmp_path: Path,
 ) -> None:

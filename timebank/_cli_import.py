@@ -4,7 +4,9 @@ They register on :data:`timebank.cli.cli`."""
 from __future__ import annotations
 
 import functools
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +32,11 @@ if TYPE_CHECKING:
 
 __all__: list[str] = []
 
-_file = click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+_file = click.argument(
+    "file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path)
+)
+#: What problems call standard input, given as ``-`` for FILE.
+STDIN = "<stdin>"
 _create_banks = click.option(
     "--create-banks", is_flag=True, help="Create banks the file names that do not exist yet."
 )
@@ -44,6 +50,22 @@ _max_errors = click.option(
     "--max-errors", type=click.IntRange(1), default=ERRORS_MAX, show_default=True,
     help="Problems to report before stopping.",
 )  # fmt: skip
+
+
+@contextmanager
+def _read_from(file: Path) -> Iterator[tuple[Path, str]]:
+    """FILE as a path that can be read again and again (an import reads its
+    file more than once), and its name in problems. ``-`` is standard input
+    (the output of another program: ``convert.py | timebank import entries
+    -``), read whole first into a temporary file that only this user may
+    read (it may hold personal data), deleted afterwards."""
+    if str(file) != "-":
+        yield file, str(file)
+        return
+    with tempfile.NamedTemporaryFile(prefix="timebank-stdin-", suffix=".csv") as spool:
+        shutil.copyfileobj(sys.stdin.buffer, spool)
+        spool.flush()
+        yield Path(spool.name), STDIN
 
 
 @cli.group("import")
@@ -98,11 +120,10 @@ def import_members(
     max_errors: int,
 ) -> None:
     """Import members from FILE (member_id, kind, bank, joined_on, display_name,
-    area, left_on)."""
-    rows = read_csv(file)
-    with _store(create=create_banks) as tb:
+    area, left_on); - reads standard input."""
+    with _read_from(file) as (path, name), _store(create=create_banks) as tb:
         result = tb.import_members(
-            rows, actor=_actor(), source=str(file), create_banks=create_banks,
+            read_csv(path, name=name), actor=_actor(), source=name, create_banks=create_banks,
             dry_run=dry_run, strict=strict, date_format=date_format, max_errors=max_errors,
         )  # fmt: skip
     _summary(result)
@@ -135,19 +156,21 @@ def import_entries(
     max_errors: int,
 ) -> None:
     """Import entries from FILE (entry_id, occurred_on, kind, provider, receiver,
-    hours, bank, category, note, reverses, group_id [, receiver_bank])."""
+    hours, bank, category, note, reverses, group_id [, receiver_bank]); -
+    reads standard input."""
     rows: Iterable[Row]
     if source_format == "timeoverflow" and bank is None:
         raise click.UsageError("--source-format timeoverflow needs --bank")
-    with _store(create=create_banks) as tb:
+    with _read_from(file) as (path, name), _store(create=create_banks) as tb:
         if source_format == "timeoverflow":
             assert bank is not None
-            rows, header = read_timeoverflow(file, bank, timezone=_timezone(tb, bank)), 0
+            zone = _timezone(tb, bank)
+            rows, header = read_timeoverflow(path, bank, timezone=zone, name=name), 0
         else:
-            rows, header = read_csv(file), 1
-        with _progress(file, header) as progress:
+            rows, header = read_csv(path, name=name), 1
+        with _progress(path, header) as progress:
             result = tb.import_entries(
-                rows, actor=_actor(), source=str(file), create_banks=create_banks,
+                rows, actor=_actor(), source=name, create_banks=create_banks,
                 dry_run=dry_run, strict=strict, date_format=date_format, max_errors=max_errors,
                 progress=progress,
             )  # fmt: skip
@@ -163,12 +186,13 @@ def import_entries(
 @_max_errors
 def check_balances(file: Path, date_format: str | None, max_errors: int) -> None:
     """Check the balances an older system showed, FILE (bank, account, on,
-    hours), against the store's at the end of each day ON; writes nothing.
-    Exit 1 if any differs."""
-    with _store(create=False) as tb:
+    hours), against the store's at the end of each day ON; writes nothing;
+    - reads standard input. Exit 1 if any differs."""
+    with _read_from(file) as (path, name), _store(create=False) as tb:
         result = tb.check_balances(
-            read_csv(file), source=str(file), date_format=date_format, max_errors=max_errors
-        )
+            read_csv(path, name=name), source=name, date_format=date_format,
+            max_errors=max_errors,
+        )  # fmt: skip
     for mismatch in result.mismatches:
         click.echo(str(mismatch))
     click.echo(result.summary())

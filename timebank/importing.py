@@ -274,11 +274,13 @@ class CsvRows:
     bad bytes further on raise it when the iteration reaches them; ragged
     rows, values under a column with no name and CSV errors are skipped and
     raised together, at their lines, once the whole file was read (an
-    import reports them with its own)."""
+    import reports them with its own). ``name`` names the file in
+    problems (the path when None): the CLI names standard input, which it
+    reads into a temporary file, ``<stdin>``."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, name: str | None = None) -> None:
         self.path = Path(path)
-        self.name = str(path)
+        self.name = _file_name(path, name)
         self._header_row = self._header()
         #: The header's named columns; one with no name (a spreadsheet's
         #: trailing commas) is passed over while its cells are empty.
@@ -286,7 +288,7 @@ class CsvRows:
 
     def _header(self) -> list[str]:
         try:
-            with _text_file(self.path) as f:
+            with _text_file(self.path, self.name) as f:
                 header = next(csv.reader(f, strict=True), None)
         except csv.Error as e:
             found = [RowProblem(self.name, 1, "-", "", f"not valid CSV: {e}")]
@@ -308,7 +310,7 @@ class CsvRows:
         named = [(n, c) for n, c in enumerate(header) if c]
         unnamed = [n for n, c in enumerate(header) if not c]
         found: list[RowProblem] = []
-        with _text_file(self.path) as f:
+        with _text_file(self.path, self.name) as f:
             reader = csv.reader(f, strict=True)
             try:
                 next(reader)
@@ -334,16 +336,27 @@ class CsvRows:
             raise ImportFailed(_failed_message(found), problems=found)
 
 
-def read_csv(path: str | Path) -> CsvRows:
+def read_csv(path: str | Path, *, name: str | None = None) -> CsvRows:
     """The rows of a CSV file with a header row, read as they are iterated:
-    see :class:`CsvRows`."""
-    return CsvRows(validate_path(path, "path"))
+    see :class:`CsvRows`. ``name`` names the file in problems (default:
+    ``path``), for a file that stands for another (a download, a pipe)."""
+    return CsvRows(validate_path(path, "path"), name=name)
+
+
+def _file_name(path: str | Path, name: object) -> str:
+    """What problems call the file at ``path``: ``name``, else the path."""
+    if name is None:
+        return str(path)
+    if not isinstance(name, str) or not name.strip():
+        raise errors.InvalidInput(f"name must be text naming the file: {name!r}")
+    return name
 
 
 @contextmanager
-def _text_file(path: Path) -> Iterator[io.TextIOWrapper]:
+def _text_file(path: Path, name: str) -> Iterator[io.TextIOWrapper]:
     """``path`` open as UTF-8 text (a byte-order mark accepted), decoded as
-    it is read; bad bytes raise :class:`ImportFailed` at their line."""
+    it is read; bad bytes raise :class:`ImportFailed` at their line of the
+    file ``name``."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:
             yield f
@@ -354,7 +367,7 @@ def _text_file(path: Path) -> Iterator[io.TextIOWrapper]:
             data.decode("utf-8-sig")
         except UnicodeDecodeError as e:
             line = data.count(b"\n", 0, e.start) + 1
-            found = [RowProblem(str(path), line, "-", repr(data[e.start : e.start + 4]),
+            found = [RowProblem(name, line, "-", repr(data[e.start : e.start + 4]),
                                 _not_utf8(data, e))]  # fmt: skip
             raise ImportFailed(_failed_message(found), problems=found) from None
         raise
@@ -407,9 +420,11 @@ class TimeOverflowRows:
     cannot map are skipped and raised together, as :class:`ImportFailed`,
     once the whole file was read (an import reports them with its own)."""
 
-    def __init__(self, path: str | Path, bank: str, timezone: str) -> None:
+    def __init__(
+        self, path: str | Path, bank: str, timezone: str, *, name: str | None = None
+    ) -> None:
         self.path = Path(path)
-        self.name = str(path)
+        self.name = _file_name(path, name)
         self.bank = bank
         try:
             self.zone = ZoneInfo(timezone)
@@ -419,7 +434,7 @@ class TimeOverflowRows:
 
     def __iter__(self) -> Iterator[Row]:
         found = _Problems(self.name, ERRORS_MAX)
-        with _text_file(self.path) as f:
+        with _text_file(self.path, self.name) as f:
             reader = csv.reader(f)
             line = 1
             for fields in reader:
@@ -433,7 +448,7 @@ class TimeOverflowRows:
 
 
 def read_timeoverflow(
-    path: str | Path, bank: str, *, timezone: str = Policy().timezone
+    path: str | Path, bank: str, *, timezone: str = Policy().timezone, name: str | None = None
 ) -> TimeOverflowRows:
     """TimeOverflow's transfer CSV (the eight columns its transfer importer
     takes, no header) as interchange entry rows of ``bank``, read as they
@@ -453,8 +468,9 @@ def read_timeoverflow(
     ``created_at`` has an offset (``Z``, ``+01:00``, or Ruby's `` UTC``);
     ``post_id`` becomes the category ``post-ID``; ``reason`` (free text) is
     dropped; entry ids are ``to-LINE``. The rows it cannot map raise
-    :class:`ImportFailed` once the file was read."""
-    return TimeOverflowRows(path, bank, timezone)
+    :class:`ImportFailed` once the file was read, named by ``name`` (default:
+    ``path``)."""
+    return TimeOverflowRows(path, bank, timezone, name=name)
 
 
 def _timeoverflow_row(  # noqa: PLR0911 - one return per way a row can be wrong
