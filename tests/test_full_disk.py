@@ -189,6 +189,32 @@ def test_an_import_that_runs_out_of_room_records_nothing(work: Path) -> None:
     sound(work)
 
 
+def test_an_import_from_a_pipe_that_cannot_be_kept_says_where_and_records_nothing(
+    work: Path,
+) -> None:
+    """``import entries -`` keeps standard input in a temporary file first
+    (docs/import.md): with no room for it, one line names the directory and
+    says to set TMPDIR, nothing is left there, and the store is untouched."""
+    (work / "store.db").unlink()
+    members = run(work, "import", "members", "export/members.csv", "--create-banks")
+    assert members.returncode == 0, members.stderr
+    spools = work / "spools"
+    spools.mkdir()
+    piped = subprocess.run(
+        [*_CLI, "--db", "sqlite:///store.db", "--actor", ACTOR, "import", "entries", "-"],
+        cwd=work, input=(work / "export" / "entries.csv").read_text(), capture_output=True,
+        text=True, check=False, preexec_fn=_limited(LIMIT), env={**os.environ, "TMPDIR": str(spools)},
+    )  # fmt: skip
+    assert refused(piped) == (
+        f"error: file_error: [Errno {errno.EFBIG}] standard input could not be kept in {spools}"
+        " for the import (File too large); nothing was imported: set TMPDIR to a directory"
+        " with room for it"
+    )
+    assert list(spools.iterdir()) == []
+    assert _entries(work) == 0
+    sound(work)
+
+
 def _entries(directory: Path) -> int:
     with timebank.open(f"sqlite:///{directory / 'store.db'}") as tb:
         return tb._app.index.count_entries()

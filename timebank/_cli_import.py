@@ -63,8 +63,14 @@ def _read_from(file: Path) -> Iterator[tuple[Path, str]]:
         yield file, str(file)
         return
     with tempfile.NamedTemporaryFile(prefix="timebank-stdin-", suffix=".csv") as spool:
-        shutil.copyfileobj(sys.stdin.buffer, spool)
-        spool.flush()
+        try:
+            shutil.copyfileobj(sys.stdin.buffer, spool)
+            spool.flush()
+        except OSError as e:  # a full disk: say where, and what to do
+            where = Path(spool.name).parent
+            raise OSError(e.errno, f"standard input could not be kept in {where} for the"
+                          f" import ({e.strerror}); nothing was imported: set TMPDIR to a"
+                          " directory with room for it") from None  # fmt: skip
         yield Path(spool.name), STDIN
 
 
