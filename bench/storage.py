@@ -104,7 +104,7 @@ def opening(url: str, rounds: int = 5, opens: int = 20) -> float:
 
 def connection_check(url: str, checks: int = 20000) -> tuple[float, float]:
     """PostgreSQL: microseconds to check an idle pooled connection as it is
-    taken (one ``select()``: ``_ended``), and for the round trip of an empty
+    taken (one ``poll()``: ``_ended``), and for the round trip of an empty
     statement on it (what the library's ``pre_ping`` would cost a use)."""
     from timebank.storage.postgres import _ended  # noqa: PLC0415 - PostgreSQL only
 

@@ -649,14 +649,18 @@ def _ended(connection: psycopg.Connection[Any]) -> bool:
     closes) or by the system (keepalives unanswered, ``TCP_OPTIONS``). Both
     leave its socket something to read, which an idle connection otherwise
     has only for a notice; only then is the server asked, with an empty
-    statement. Otherwise one ``select()``, no round trip."""
+    statement. Otherwise one ``poll()``, no round trip: not ``select()``,
+    which refuses a socket numbered 1024 or more (a busy process's), and
+    then every connection looked ended (measured: 50 writes made 3,751
+    connections)."""
     if connection.closed or connection.broken:
         return True
     try:
-        readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
-        if readable:
+        waiting = select.poll()
+        waiting.register(connection.pgconn.socket, select.POLLIN)
+        if waiting.poll(0):
             connection.execute("")  # every connection timebank keeps is autocommit
-    except (psycopg.Error, OSError, ValueError):
+    except (psycopg.Error, OSError):
         return True
     return False
 
