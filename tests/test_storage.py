@@ -649,6 +649,25 @@ def test_a_libpq_service_file_reaches_every_connection_a_postgres_store_makes(
         assert _every_connection(tb, set(wanted)) == [wanted] * 4
 
 
+def _end_sessions(admin: Any, name: str) -> int:
+    """End every session named ``name`` (the store's, through PGAPPNAME), as
+    a server's restart does, and wait until their server processes are gone
+    (a restart's are, before the server is back); how many were ended."""
+    dropped = admin.execute(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
+        (name,),
+    ).fetchone()
+    assert dropped is not None
+    for _ in range(500):
+        left = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,)
+        ).fetchone()
+        if left == (0,):
+            return int(dropped[0])
+        time.sleep(0.01)
+    pytest.fail("the server processes of the ended connections did not end in 5 s")
+
+
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
 def test_commands_after_the_server_dropped_every_connection_take_new_ones(
     monkeypatch: pytest.MonkeyPatch,
@@ -672,32 +691,49 @@ def test_commands_after_the_server_dropped_every_connection_take_new_ones(
             tb.record_exchange("b", "x", "y", "1", actor=ACTOR)
         assert tb.report("b").exchanges == 3  # and the read model's
 
-        def drop() -> int:
-            """End every connection the store holds, as a restart does, and
-            wait until their server processes are gone (a restart's are,
-            before the server is back)."""
-            dropped = admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE application_name = %s",
-                (name,),
-            ).fetchone()
-            assert dropped is not None
-            for _ in range(500):
-                left = admin.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,)
-                ).fetchone()
-                if left == (0,):
-                    return int(dropped[0])
-                time.sleep(0.01)
-            pytest.fail("the server processes of the ended connections did not end in 5 s")
-
-        assert drop() >= 3  # the pool's, the write lock's, the read model's
+        assert _end_sessions(admin, name) >= 3  # the pool's, the write lock's, the read model's
         for _ in range(10):
             tb.record_exchange("b", "x", "y", "1", actor=ACTOR)
-        assert drop() >= 2
+        assert _end_sessions(admin, name) >= 2
         assert tb.balance("b", "x") == 60 * 13
         assert tb.report("b").exchanges == 13
         assert tb.audit().ok
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_a_command_on_a_connection_ended_unseen_fails_as_a_storage_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A connection ended in a way the check cannot see as it is taken (a
+    link cut without a word, before the keepalives notice) fails the
+    command that uses it with ``storage_error``, changing nothing, not with
+    the library's PersistenceError; the connection is then replaced."""
+    import psycopg
+
+    from timebank.storage import postgres
+
+    assert POSTGRES_URL is not None
+    name = f"timebank-test-{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        monkeypatch.setenv("PGAPPNAME", name)
+        with timebank.open(new_postgres_schema(), create=True, clock=fixed_clock) as tb:
+            _bank_of_x_and_y(tb)
+            tb.record_exchange("b", "x", "y", "1", actor=ACTOR)
+            monkeypatch.setattr(postgres, "_ended", lambda connection: connection.closed)
+            assert _end_sessions(admin, name) >= 2
+            failed: list[Exception] = []
+            recorded = 0
+            for _ in range(20):
+                try:
+                    tb.record_exchange("b", "x", "y", "1", actor=ACTOR)
+                    recorded += 1
+                except Exception as e:  # what was raised is the assertion
+                    failed.append(e)
+            assert failed, "the ended connections were never used"
+            assert all(isinstance(e, errors.StorageError) for e in failed), failed
+            assert all(tb.url in str(e) for e in failed)
+            assert recorded >= 20 - len(failed) > 0
+            assert tb.balance("b", "x") == 60 * (1 + recorded)  # the failed ones changed nothing
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
