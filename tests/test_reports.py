@@ -1058,6 +1058,52 @@ def test_a_statement_page_is_chosen_from_the_index_and_an_older_index_is_replace
         assert [line.balance_minutes for line in lines] == [60 * n for n in range(1, 8)]
 
 
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs scripts/postgres (always there in CI)")
+def test_a_retired_index_whose_table_a_reader_holds_is_left_for_a_later_catch_up() -> None:
+    """PostgreSQL: dropping an earlier release's index locks its table
+    against every reader, once the readers it finds have ended, and the
+    reads of every other process queue behind it: behind a transaction left
+    open (an export, a query tool) a report waited for ever (measured:
+    still waiting after 20 s, and another process's read of the table
+    queued too). One short try; the index is dropped by a later catch-up."""
+    import psycopg
+
+    assert POSTGRES_URL is not None
+    url = new_postgres_schema()
+    schema = postgres_schema(url)
+    with timebank.open(url) as tb, psycopg.connect(POSTGRES_URL) as reader:
+        _bank_of_two(tb)
+        tb.record_exchange("r", "a", "b", "1", actor=ACTOR, occurred_on="2026-02-01")
+        assert tb.report("r").exchanges == 1
+        tb.read_model.db.execute(  # as an earlier release left it
+            "CREATE INDEX rm_entry_parties_by_account ON rm_entry_parties (bank, account)"
+        )
+        # a transaction left open that read the table
+        assert reader.execute(f'SELECT count(*) FROM "{schema}".rm_entry_parties').fetchone()
+        tb.record_exchange("r", "a", "b", "1", actor=ACTOR, occurred_on="2026-02-02")
+        reported: list[int] = []
+        beside = threading.Thread(target=lambda: reported.append(tb.report("r").exchanges))
+        beside.start()
+        beside.join(timeout=20)
+        if beside.is_alive():
+            reader.rollback()  # lets it finish, then the test fails
+            beside.join()
+            pytest.fail("a report waited behind a reader for the retired index's drop")
+
+        def retired() -> bool:
+            (found,) = tb.read_model.db.execute(
+                "SELECT to_regclass('rm_entry_parties_by_account') IS NOT NULL"
+            )[0]
+            return bool(found)
+
+        assert reported == [2]
+        assert retired()  # left while the reader holds its table
+        reader.rollback()
+        tb.record_exchange("r", "a", "b", "1", actor=ACTOR, occurred_on="2026-02-03")
+        assert tb.report("r").exchanges == 3
+        assert not retired()
+
+
 def test_a_pot_funded_exchange_between_banks_has_its_helped_member_in_their_own_bank(
     tmp_path: Path,
 ) -> None:

@@ -32,6 +32,7 @@ from timebank.readmodel._projector import (
     settle_spans,
 )
 from timebank.readmodel._schema import (
+    RETIRED_INDEXES,
     SCHEMA_VERSION,
     TABLES,
     create_statements,
@@ -173,6 +174,7 @@ class ReadModel:
                 if len(records) < batch_size:
                     break
         with self._turn(), self.db.exclusive():
+            self.db.drop_indexes(RETIRED_INDEXES)
             for statement in index_statements():
                 self.db.execute(statement)
             settle_spans(self.db)

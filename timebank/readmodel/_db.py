@@ -84,6 +84,14 @@ class ReadModelDB(abc.ABC):
         on SQLite, where the readers of a WAL file keep their snapshot of a
         dropped table."""
 
+    def drop_indexes(self, names: Sequence[str]) -> None:
+        """Inside :meth:`exclusive`: drop the indexes ``names`` (those of an
+        earlier release that another replaces) where they are. On
+        PostgreSQL an index its table's readers keep (a transaction left
+        open) is left for a later catch-up."""
+        for name in names:
+            self.execute(f"DROP INDEX IF EXISTS {name}")
+
     def analyze(self, tables: Iterable[str]) -> None:  # noqa: B027 - optional hook
         """Refresh the planner's statistics of ``tables`` after a large
         catch-up. Nothing on SQLite: its plans here were chosen, and are
@@ -315,6 +323,27 @@ class PostgresReadModelDB(ReadModelDB):
                         url=self.location,
                     ) from None
             yield
+
+    def drop_indexes(self, names: Sequence[str]) -> None:
+        import psycopg  # noqa: PLC0415 - the optional extra timebank[postgres]
+
+        # Dropping an index locks its table against every reader, once the
+        # readers it finds have ended; meanwhile the reads of every other
+        # process queue behind it. Behind a transaction left open (a long
+        # export, a query tool) the catch-up and every report waited for
+        # ever. So one short try each, on a savepoint; an index is first
+        # looked for in the catalog, which locks nothing.
+        conn = self.conn
+        for name in names:
+            (found,) = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
+            if not found:
+                continue
+            with _lock_waits_at_most(conn, TABLES_LOCK_TRY_MS):
+                try:
+                    with conn.transaction():
+                        conn.execute(f"DROP INDEX IF EXISTS {name}")
+                except psycopg.errors.LockNotAvailable:
+                    pass  # a reader holds its table: a later catch-up drops it
 
     def take_tables(self, tables: Sequence[str]) -> None:
         import psycopg  # noqa: PLC0415 - the optional extra timebank[postgres]

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "INDEXES",
     "LOOKUP_INDEXES",
+    "RETIRED_INDEXES",
     "SCHEMA_VERSION",
     "TABLES",
     "create_statements",
@@ -256,11 +257,10 @@ RETIRED_INDEXES = ("rm_entry_parties_by_account",)
 
 
 def index_statements() -> list[str]:
-    """The report indexes (``IF NOT EXISTS``: cheap once they are there),
-    after dropping the ones they replace."""
-    return [f"DROP INDEX IF EXISTS {name}" for name in RETIRED_INDEXES] + [
-        _create_index(*index) for index in INDEXES
-    ]
+    """The report indexes (``IF NOT EXISTS``: cheap once they are there);
+    the ones they replace, ``RETIRED_INDEXES``, are dropped first
+    (``ReadModelDB.drop_indexes``)."""
+    return [_create_index(*index) for index in INDEXES]
 
 
 def _create_index(name: str, table: str, columns: str, where: str = "") -> str:
