@@ -261,6 +261,19 @@ def test_malformed_postgres_urls_are_named(url: str) -> None:
         open_backend(url)
 
 
+def test_a_postgres_url_option_that_is_not_a_whole_number_is_named() -> None:
+    """Each option that should be a whole number and is not is named, with
+    its value, where the message was Python's ("invalid literal for int()
+    with base 10: 'many'"), naming no option."""
+    url = "postgresql://u@localhost/db?pool_size=many&tcp_user_timeout=1.5&keepalives_count=%D9%A5"
+    with pytest.raises(errors.UnsupportedStorageURL) as caught:
+        open_backend(url)
+    assert str(caught.value).endswith(
+        ": pool_size must be a whole number, not 'many'; keepalives_count must be a whole"
+        " number, not '\u0665'; tcp_user_timeout must be a whole number, not '1.5'"
+    )
+
+
 @pytest.mark.parametrize("url", ["postgresql://u@localhost/db?schema=time_bank_2",
                                  "postgresql://u@localhost/db?schema=",
                                  "postgresql://u@localhost/db?pool_size=0&connect_timeout=1",

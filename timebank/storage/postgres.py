@@ -104,6 +104,9 @@ TCP_OPTIONS = {
     "tcp_user_timeout": 30_000,  # ms sent data may go unacknowledged; 0: the system's
 }
 _URL_OPTIONS = {"schema", "pool_size", "connect_timeout", *TCP_OPTIONS}
+#: The URL's options that are whole numbers, as written (ASCII digits).
+_WHOLE_OPTIONS = ("pool_size", "connect_timeout", *TCP_OPTIONS)
+_WHOLE = re.compile(r"-?[0-9]+")
 #: A schema's name as PostgreSQL keeps an unquoted one.
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -138,13 +141,16 @@ def _parse(url: str) -> tuple[dict[str, str], dict[str, Any]]:
             f"schema {options['schema']!r} must be lower-case letters, digits and '_', starting"
             " with a letter or '_' (up to 63): the eventsourcing library does not quote it"
         )
+    elif not_whole := [n for n in _WHOLE_OPTIONS if not _WHOLE.fullmatch(options.get(n, "0"))]:
+        # int()'s own words ("invalid literal for int() with base 10") named no option
+        problem = "; ".join(f"{n} must be a whole number, not {options[n]!r}" for n in not_whole)
     else:
         try:
             port = parts.port or 5432
             pool_size = int(options.get("pool_size", POOL_SIZE))
             timeout = int(options.get("connect_timeout", CONNECT_TIMEOUT_S))
             tcp = {name: int(options.get(name, usual)) for name, usual in TCP_OPTIONS.items()}
-        except ValueError as e:
+        except ValueError as e:  # the port's
             problem = str(e)
         else:
             if pool_size < 0 or timeout < 1:
