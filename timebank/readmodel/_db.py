@@ -230,6 +230,20 @@ def _lock_waits_at_most(conn: Any, ms: int) -> Iterator[None]:
     conn.execute("SET LOCAL lock_timeout TO DEFAULT")
 
 
+def _one_try(conn: Any, statement: str) -> bool:
+    """Inside :func:`_lock_waits_at_most`: ``statement`` on a savepoint of
+    the open PostgreSQL transaction, or False, having done nothing (rolled
+    back to the savepoint), when a lock it asks for was not had in time."""
+    import psycopg  # noqa: PLC0415 - the optional extra timebank[postgres]
+
+    try:
+        with conn.transaction():
+            conn.execute(statement)
+    except psycopg.errors.LockNotAvailable:
+        return False
+    return True
+
+
 class PostgresReadModelDB(ReadModelDB):
     """Tables beside the event store's, in its PostgreSQL schema, on a
     connection of their own. A connection the server dropped (a restart, a
@@ -325,8 +339,6 @@ class PostgresReadModelDB(ReadModelDB):
             yield
 
     def drop_indexes(self, names: Sequence[str]) -> None:
-        import psycopg  # noqa: PLC0415 - the optional extra timebank[postgres]
-
         # Dropping an index locks its table against every reader, once the
         # readers it finds have ended; meanwhile the reads of every other
         # process queue behind it. Behind a transaction left open (a long
@@ -336,18 +348,12 @@ class PostgresReadModelDB(ReadModelDB):
         conn = self.conn
         for name in names:
             (found,) = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
-            if not found:
-                continue
-            with _lock_waits_at_most(conn, TABLES_LOCK_TRY_MS):
-                try:
-                    with conn.transaction():
-                        conn.execute(f"DROP INDEX IF EXISTS {name}")
-                except psycopg.errors.LockNotAvailable:
-                    pass  # a reader holds its table: a later catch-up drops it
+            if found:
+                with _lock_waits_at_most(conn, TABLES_LOCK_TRY_MS):
+                    # not dropped while a reader holds its table: a later catch-up drops it
+                    _one_try(conn, f"DROP INDEX IF EXISTS {name}")
 
     def take_tables(self, tables: Sequence[str]) -> None:
-        import psycopg  # noqa: PLC0415 - the optional extra timebank[postgres]
-
         if not tables:
             return
         # Taken in short tries, each given up (rolled back to its savepoint)
@@ -357,21 +363,17 @@ class PostgresReadModelDB(ReadModelDB):
         # Without a bound, behind a transaction left open it waited for ever.
         conn = self.conn
         deadline = time.monotonic() + TABLES_LOCK_S
+        lock = f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE"
         with _lock_waits_at_most(conn, TABLES_LOCK_TRY_MS):
-            while True:
-                try:
-                    with conn.transaction():
-                        conn.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
-                    return
-                except psycopg.errors.LockNotAvailable:
-                    if time.monotonic() >= deadline:
-                        raise StorageError(
-                            f"cannot rebuild the read model {self.location}: another process"
-                            f" has been reading its tables for {TABLES_LOCK_S:g} s (a long"
-                            " export, or a transaction left open)",
-                            url=self.location,
-                        ) from None
-                    time.sleep(TABLES_LOCK_TRY_MS / 2000)
+            while not _one_try(conn, lock):
+                if time.monotonic() >= deadline:
+                    raise StorageError(
+                        f"cannot rebuild the read model {self.location}: another process"
+                        f" has been reading its tables for {TABLES_LOCK_S:g} s (a long"
+                        " export, or a transaction left open)",
+                        url=self.location,
+                    )
+                time.sleep(TABLES_LOCK_TRY_MS / 2000)
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
